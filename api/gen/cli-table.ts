@@ -1,0 +1,142 @@
+/**
+ * Builds the `fcm` CLI's command table from the OpenAPI document: one
+ * command per operation that has `x-cli`, its flags from query parameters
+ * and request-body properties, positional args from `x-cli.args`.
+ * Pure: the drift test feeds it a fixture spec.
+ */
+export interface FlagSpec {
+  /** --kebab-case flag name. */
+  flag: string;
+  /** Where the value goes. */
+  in: 'query' | 'body';
+  /** Property / parameter name in the API. */
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean';
+  description: string;
+  enum?: string[];
+  default?: unknown;
+}
+
+export interface ArgSpec {
+  name: string;
+  in: 'path' | 'body';
+  required: boolean;
+  /** Defaults to the VM remembered in ./.fcm */
+  vmRef: boolean;
+}
+
+export interface CommandSpec {
+  operationId: string;
+  command: string;
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  description: string;
+  args: ArgSpec[];
+  flags: FlagSpec[];
+  columns: string[] | null;
+  waitFor: string | null;
+  confirm: string | null;
+  examples: string[];
+  auth: boolean;
+  /** Response schema name, for output formatting (e.g. Vm, VmList). */
+  responseSchema: string | null;
+}
+
+type Json = Record<string, unknown>;
+
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+export function kebab(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+function deref(spec: Json, obj: unknown): Json {
+  let cur = obj as Json;
+  for (let i = 0; i < 20 && cur && typeof cur.$ref === 'string'; i++) {
+    const path = (cur.$ref as string).replace(/^#\//, '').split('/');
+    let next: unknown = spec;
+    for (const p of path) next = (next as Json)[p];
+    cur = { ...(next as Json), ...Object.fromEntries(Object.entries(cur).filter(([k]) => k !== '$ref')) };
+  }
+  return cur ?? {};
+}
+
+function refName(obj: unknown): string | null {
+  const ref = (obj as Json | undefined)?.$ref;
+  return typeof ref === 'string' ? ref.split('/').pop()! : null;
+}
+
+function scalarType(s: Json): FlagSpec['type'] {
+  const t = Array.isArray(s.type) ? (s.type as string[]).find((x) => x !== 'null') : s.type;
+  return t === 'integer' || t === 'number' || t === 'boolean' ? t : 'string';
+}
+
+export function buildCommandTable(spec: Json): CommandSpec[] {
+  const out: CommandSpec[] = [];
+  const globalSecurity = (spec.security as unknown[] | undefined) ?? [];
+  for (const [path, item] of Object.entries((spec.paths as Json) ?? {})) {
+    const pathItem = item as Json;
+    const pathParams = ((pathItem.parameters as unknown[]) ?? []).map((p) => deref(spec, p));
+    for (const method of METHODS) {
+      const op = pathItem[method] as Json | undefined;
+      if (!op || !op['x-cli']) continue;
+      const cli = op['x-cli'] as Json;
+      const params = [...pathParams, ...((op.parameters as unknown[]) ?? []).map((p) => deref(spec, p))];
+      const body = deref(spec, ((op.requestBody as Json)?.content as Json)?.['application/json'] && (((op.requestBody as Json).content as Json)['application/json'] as Json).schema);
+      const bodyProps = (body.properties as Json) ?? {};
+      const argNames = (cli.args as string[] | undefined) ?? [];
+      const args: ArgSpec[] = argNames.map((name) => {
+        const inPath = params.find((p) => p.in === 'path' && p.name === name);
+        if (inPath) return { name, in: 'path', required: true, vmRef: name === 'name' };
+        if (name in bodyProps) return { name, in: 'body', required: false, vmRef: false };
+        throw new Error(`${op.operationId}: x-cli arg "${name}" is neither a path parameter nor a body property`);
+      });
+      const flags: FlagSpec[] = [];
+      for (const p of params) {
+        if (p.in !== 'query') continue;
+        const s = deref(spec, p.schema);
+        flags.push({
+          flag: kebab(String(p.name)), in: 'query', name: String(p.name), type: scalarType(s),
+          description: String(p.description ?? s.description ?? ''),
+          ...(s.enum ? { enum: s.enum as string[] } : {}),
+          ...(s.default !== undefined ? { default: s.default } : {}),
+        });
+      }
+      for (const [name, raw] of Object.entries(bodyProps)) {
+        if (argNames.includes(name)) continue;
+        const s = deref(spec, raw);
+        flags.push({
+          flag: kebab(name), in: 'body', name, type: scalarType(s), description: String(s.description ?? ''),
+          ...(s.enum ? { enum: s.enum as string[] } : {}),
+          ...(s.default !== undefined ? { default: s.default } : {}),
+        });
+      }
+      const ok = Object.entries((op.responses as Json) ?? {}).find(([code]) => /^2/.test(code))?.[1] as Json | undefined;
+      const okSchema = ((ok?.content as Json)?.['application/json'] as Json | undefined)?.schema;
+      const security = (op.security as unknown[] | undefined) ?? globalSecurity;
+      out.push({
+        operationId: String(op.operationId),
+        command: String(cli.command),
+        method,
+        path,
+        summary: String(cli.summary ?? op.summary ?? ''),
+        description: String(op.description ?? '').trim(),
+        args,
+        flags,
+        columns: (cli.columns as string[] | undefined) ?? null,
+        waitFor: (cli.waitFor as string | undefined) ?? null,
+        confirm: (cli.confirm as string | undefined) ?? null,
+        examples: (cli.examples as string[] | undefined) ?? [],
+        auth: security.length > 0,
+        responseSchema: refName(okSchema),
+      });
+    }
+  }
+  const seen = new Set<string>();
+  for (const c of out) {
+    if (seen.has(c.command)) throw new Error(`two operations map to the command "${c.command}"`);
+    seen.add(c.command);
+  }
+  return out.sort((a, b) => a.command.localeCompare(b.command));
+}

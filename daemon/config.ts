@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
+
+/**
+ * The daemon's whole configuration, read once from FCM_* environment
+ * variables (and, lower priority, the JSON file named by FCM_CONFIG),
+ * validated, and frozen. Each driver is handed only its slice.
+ */
+export interface Config {
+  listen: { host: string; port: number };
+  stateDir: string;
+  imagesDir: string;
+  logLevel: string;
+  hypervisor: 'auto' | 'qemu' | 'firecracker';
+  accel: 'auto' | 'kvm' | 'tcg';
+  qemuBinary: string;
+  firecrackerBinary: string;
+  /** Uncompressed kernel for Firecracker (Debian kernels can't boot there). */
+  firecrackerKernel: string;
+  network: {
+    bridge: string;
+    subnet: Subnet;
+    subnetCidr: string;
+    gatewayCidr: string;
+    nat: boolean;
+    dns: string | null;
+  };
+  agentPort: number;
+  bootTimeoutMs: number;
+  restartPolicy: 'always' | 'never';
+  monitorIntervalMs: number;
+  minFreeDiskMib: number;
+  /** Public address used in VM URLs (`<name>.<ip-with-dashes>.<baseDomain>`). */
+  publicIp: string | null;
+  baseDomain: string;
+  /** Validate every response against openapi.yaml and fail loudly on drift. */
+  validateResponses: boolean;
+}
+
+type Source = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const KEYS = [
+  'FCM_HOST_BIND', 'FCM_PORT', 'FCM_STATE_DIR', 'FCM_IMAGES_DIR', 'FCM_LOG_LEVEL', 'FCM_HYPERVISOR', 'FCM_ACCEL',
+  'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
+  'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_MONITOR_INTERVAL_MS',
+  'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
+] as const;
+
+export function loadConfig(env: Source = process.env): Readonly<Config> {
+  let file: Source = {};
+  if (env.FCM_CONFIG) {
+    try {
+      file = JSON.parse(readFileSync(env.FCM_CONFIG, 'utf8')) as Source;
+    } catch (e) {
+      throw new ConfigError(`cannot read FCM_CONFIG ${env.FCM_CONFIG}: ${(e as Error).message}`);
+    }
+    for (const k of Object.keys(file)) {
+      if (!(KEYS as readonly string[]).includes(k)) throw new ConfigError(`unknown key ${k} in ${env.FCM_CONFIG}`);
+    }
+  }
+  const get = (k: (typeof KEYS)[number]): string | undefined => env[k] ?? (file[k] === undefined ? undefined : String(file[k]));
+
+  const str = (k: (typeof KEYS)[number], def: string) => get(k) ?? def;
+  const int = (k: (typeof KEYS)[number], def: number, min: number, max: number) => {
+    const v = get(k);
+    if (v === undefined || v === '') return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${k} must be an integer in [${min}, ${max}], got "${v}"`);
+    return n;
+  };
+  const bool = (k: (typeof KEYS)[number], def: boolean) => {
+    const v = get(k);
+    if (v === undefined || v === '') return def;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    throw new ConfigError(`${k} must be true or false, got "${v}"`);
+  };
+  const oneOf = <T extends string>(k: (typeof KEYS)[number], def: T, allowed: readonly T[]): T => {
+    const v = (get(k) ?? def) as T;
+    if (!allowed.includes(v)) throw new ConfigError(`${k} must be one of ${allowed.join(', ')}, got "${v}"`);
+    return v;
+  };
+  const path = (k: (typeof KEYS)[number], def: string) => {
+    const v = str(k, def);
+    // QEMU option strings are comma-separated: a comma in a path would split an option.
+    if (!isAbsolute(v) || /[,\s]/.test(v)) throw new ConfigError(`${k} must be an absolute path without commas or spaces, got "${v}"`);
+    return v;
+  };
+  const ipv4 = (k: (typeof KEYS)[number]): string | null => {
+    const v = get(k);
+    if (v === undefined || v === '') return null;
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((o) => Number(o) > 255)) throw new ConfigError(`${k} must be an IPv4 address, got "${v}"`);
+    return v;
+  };
+
+  const subnetCidr = str('FCM_SUBNET', '172.16.0.0/24');
+  let subnet: Subnet;
+  try {
+    subnet = parseSubnet(subnetCidr);
+  } catch (e) {
+    throw new ConfigError(`FCM_SUBNET: ${(e as Error).message}`);
+  }
+  const bridge = str('FCM_BRIDGE', 'fcm0');
+  if (!/^[a-zA-Z][a-zA-Z0-9_]{0,14}$/.test(bridge) || bridge.startsWith('fcm-')) {
+    throw new ConfigError(`FCM_BRIDGE must be a short interface name (not fcm-*), got "${bridge}"`);
+  }
+  const nat = bool('FCM_NAT', true);
+  const baseDomain = str('FCM_BASE_DOMAIN', 'sslip.io');
+  if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/i.test(baseDomain)) throw new ConfigError(`FCM_BASE_DOMAIN is not a domain: "${baseDomain}"`);
+  const stateDir = path('FCM_STATE_DIR', '/var/lib/fcm');
+
+  const cfg: Config = {
+    listen: { host: str('FCM_HOST_BIND', '0.0.0.0'), port: int('FCM_PORT', 7777, 0, 65535) },
+    stateDir,
+    imagesDir: path('FCM_IMAGES_DIR', '/var/cache/fcm/images'),
+    logLevel: oneOf('FCM_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    hypervisor: oneOf('FCM_HYPERVISOR', 'auto', ['auto', 'qemu', 'firecracker']),
+    accel: oneOf('FCM_ACCEL', 'auto', ['auto', 'kvm', 'tcg']),
+    qemuBinary: str('FCM_QEMU_BINARY', 'qemu-system-x86_64'),
+    firecrackerBinary: str('FCM_FIRECRACKER_BINARY', 'firecracker'),
+    firecrackerKernel: path('FCM_FIRECRACKER_KERNEL', '/var/cache/fcm/images/firecracker/vmlinux'),
+    network: {
+      bridge,
+      subnet,
+      subnetCidr,
+      gatewayCidr: `${subnet.gateway}/${subnet.prefix}`,
+      nat,
+      dns: ipv4('FCM_DNS') ?? (nat ? '1.1.1.1' : null),
+    },
+    agentPort: int('FCM_AGENT_PORT', 7611, 1, 65535),
+    bootTimeoutMs: int('FCM_BOOT_TIMEOUT_MS', 180_000, 1000, 3_600_000),
+    restartPolicy: oneOf('FCM_RESTART_POLICY', 'always', ['always', 'never']),
+    monitorIntervalMs: int('FCM_MONITOR_INTERVAL_MS', 1000, 50, 60_000),
+    minFreeDiskMib: int('FCM_MIN_FREE_DISK_MIB', 1024, 0, 10_000_000),
+    publicIp: ipv4('FCM_PUBLIC_IP'),
+    baseDomain,
+    validateResponses: bool('FCM_VALIDATE_RESPONSES', true),
+  };
+  return deepFreeze(cfg);
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  for (const v of Object.values(o as object)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(o);
+}
+
+/** Host TSC frequency in kHz from /proc/cpuinfo (TCG guests need it on their command line). */
+export function hostTscKhz(): number | null {
+  try {
+    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? Math.round(Number(m[1]) * 1000) : null;
+  } catch {
+    return null;
+  }
+}

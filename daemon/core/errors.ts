@@ -1,0 +1,62 @@
+/**
+ * The one table of error codes. Every failure the API reports is an FcmError
+ * with one of these codes; the HTTP layer turns it into RFC 9457 problem+json.
+ * Clients (CLI, providers) branch on `code`, never on message text.
+ * Keep in sync with `ErrorCode` in openapi.yaml (a unit test checks both ways).
+ */
+export const ERROR_CODES = {
+  validation_failed: { status: 400, title: 'Invalid request' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Not allowed' },
+  not_found: { status: 404, title: 'Not found' },
+  vm_not_found: { status: 404, title: 'VM not found' },
+  name_taken: { status: 409, title: 'Name already taken' },
+  invalid_state: { status: 409, title: 'VM is in the wrong state' },
+  vm_failed: { status: 409, title: 'VM failed' },
+  wait_timeout: { status: 408, title: 'Timed out waiting for the VM' },
+  quota_exceeded: { status: 429, title: 'Quota exceeded' },
+  ip_pool_exhausted: { status: 503, title: 'No free IP address' },
+  image_missing: { status: 422, title: 'Image not found' },
+  hypervisor_failed: { status: 502, title: 'The hypervisor failed' },
+  disk_full: { status: 507, title: 'Not enough disk space' },
+  payload_too_large: { status: 413, title: 'Request body too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FieldError {
+  /** JSON pointer into the request, e.g. `/body/memoryMib`. */
+  path: string;
+  message: string;
+}
+
+export class FcmError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly title: string;
+  readonly errors?: FieldError[];
+
+  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[] } = {}) {
+    super(detail, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'FcmError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.title = ERROR_CODES[code].title;
+    if (opts.errors) this.errors = opts.errors;
+  }
+}
+
+export function isFcmError(e: unknown, code?: ErrorCode): e is FcmError {
+  return e instanceof FcmError && (code === undefined || e.code === code);
+}
+
+export const errors = {
+  vmNotFound: (name: string) => new FcmError('vm_not_found', `No VM named "${name}".`),
+  nameTaken: (name: string) => new FcmError('name_taken', `A VM named "${name}" already exists.`),
+  invalidState: (name: string, state: string, wanted: string) =>
+    new FcmError('invalid_state', `VM "${name}" is ${state}; it must be ${wanted}.`),
+};

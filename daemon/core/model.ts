@@ -1,0 +1,42 @@
+export const VM_STATES = ['creating', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'] as const;
+export type VmState = (typeof VM_STATES)[number];
+export type HypervisorKind = 'qemu' | 'firecracker';
+export type Accel = 'kvm' | 'tcg';
+
+/** What the user asked for; defaults come from openapi.yaml. */
+export interface VmSize {
+  vcpus: number;
+  memoryMib: number;
+  diskMib: number;
+  swapMib: number;
+}
+
+/** A VM as stored. `desired` is what reconcile converges to after a daemon restart. */
+export interface VmRecord extends VmSize {
+  id: string;
+  name: string;
+  owner: string;
+  state: VmState;
+  desired: 'running' | 'stopped';
+  port: number;
+  image: string;
+  /** Resolved image directory the VM's disk is based on (the image can be rebuilt; the VM keeps its base). */
+  imageDir: string;
+  hypervisor: HypervisorKind;
+  slot: number;
+  ip: string;
+  mac: string;
+  tap: string;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' | 'updatedAt'>;
+export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib'>>;
+
+export interface Principal {
+  userId: string;
+  email: string | null;
+  admin: boolean;
+}

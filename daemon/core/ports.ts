@@ -1,0 +1,107 @@
+/**
+ * Ports: what the core needs from the host, by capability. Each has a real
+ * driver (daemon/drivers/*) and an in-memory twin (daemon/drivers/memory/*)
+ * that pass the same contract suite (test/unit/contracts/*).
+ */
+import type { Accel, HypervisorKind, NewVm, VmPatch, VmRecord } from './model.js';
+import type { NetworkPlan } from './planners/network-plan.js';
+
+export interface DriveSpec {
+  /** Stable id, also the device order: root first (vda), then swap (vdb). */
+  id: 'root' | 'swap';
+  path: string;
+  format: 'raw' | 'qcow2';
+  readOnly: boolean;
+}
+
+export interface MachineSpec {
+  vmId: string;
+  vcpus: number;
+  memoryMib: number;
+  kernelPath: string;
+  initrdPath: string | null;
+  cmdline: string;
+  drives: DriveSpec[];
+  net: { tap: string; mac: string };
+}
+
+export interface MachineStatus {
+  running: boolean;
+  pid: number | null;
+}
+
+export interface ConsoleEndpoint {
+  /** Unix stream socket carrying the guest's serial console bytes. */
+  socketPath: string;
+  /** Append-only log of everything the console printed (for scrollback). */
+  logPath: string;
+}
+
+/** Runs VMs as detached processes that outlive the daemon. */
+export interface Hypervisor {
+  readonly kind: HypervisorKind;
+  readonly accel: Accel;
+  /** Starts the machine; resolves once the process runs and is configured. Throws hypervisor_failed. */
+  start(spec: MachineSpec): Promise<MachineStatus>;
+  /** Graceful shutdown, forced after timeoutMs (0 = force now). Stopping a gone machine succeeds. */
+  stop(vmId: string, timeoutMs: number): Promise<'graceful' | 'forced' | 'absent'>;
+  status(vmId: string): Promise<MachineStatus>;
+  /** VM ids with a process or leftover runtime state (for orphan cleanup). */
+  list(): Promise<string[]>;
+  /** Forced stop plus removal of every runtime file (pidfile, sockets, console log). Idempotent. */
+  destroy(vmId: string): Promise<void>;
+}
+
+/** Bridge and taps. Idempotent: adding an existing tap or removing a missing one succeeds. */
+export interface Network {
+  ensureHost(): Promise<void>;
+  addTap(plan: NetworkPlan): Promise<void>;
+  removeTap(tap: string): Promise<void>;
+  /** Taps this daemon owns (by name prefix). */
+  listTaps(): Promise<string[]>;
+}
+
+export interface VmDisks {
+  root: DriveSpec;
+  swap: DriveSpec | null;
+}
+
+/** Per-VM disks: copy-on-write root over the base image, sparse swap. */
+export interface Disks {
+  create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }): Promise<VmDisks>;
+  /** Paths for an existing VM (for restart), without creating anything. */
+  paths(vmId: string, swapMib: number): VmDisks;
+  remove(vmId: string): Promise<void>;
+  list(): Promise<string[]>;
+}
+
+export interface ImageInfo {
+  name: string;
+  dir: string;
+  kernelPath: string;
+  initrdPath: string | null;
+  rootfsPath: string;
+}
+
+export interface Images {
+  /** Throws image_missing. */
+  resolve(name: string): ImageInfo;
+  /** The image a VM was created from (by its stored directory). */
+  fromDir(name: string, dir: string): ImageInfo;
+}
+
+/** The channel into a booted guest. */
+export interface Guest {
+  /** Resolves when the guest agent of `vm` answers; rejects when `signal` aborts. */
+  waitReady(vm: Pick<VmRecord, 'id' | 'ip'>, signal: AbortSignal): Promise<void>;
+}
+
+/** VM rows. IP slots are allocated inside insert, atomically. */
+export interface VmStore {
+  /** Throws name_taken, ip_pool_exhausted. */
+  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }): VmRecord;
+  update(id: string, patch: VmPatch): VmRecord;
+  remove(id: string): void;
+  get(nameOrId: string): VmRecord | undefined;
+  list(): VmRecord[];
+}

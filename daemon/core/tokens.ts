@@ -1,0 +1,59 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Principal } from './model.js';
+
+/** Tokens are `fcm_` + 32 random bytes (base64url). Only their SHA-256 is stored. */
+export function newToken(): string {
+  return `fcm_${randomBytes(32).toString('base64url')}`;
+}
+
+/** High-entropy random tokens need no slow KDF: SHA-256 is enough to make a stolen DB useless. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export interface TokenRow {
+  id: string;
+  hash: string;
+  userId: string;
+  kind: 'admin' | 'user';
+  description: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface TokenStore {
+  insert(row: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void;
+  findByHash(hash: string): TokenRow | undefined;
+  listByUser(userId: string): TokenRow[];
+  revoke(id: string): void;
+  /** Revokes every admin token except the one with this hash. */
+  revokeAdminExcept(hash: string): number;
+}
+
+export const ADMIN: Principal = Object.freeze({ userId: 'admin', email: null, admin: true });
+
+/** Bearer tokens → principals. Unknown, expired and revoked tokens are all just "no". */
+export class TokenAuthenticator {
+  constructor(
+    private readonly tokens: TokenStore,
+    private readonly userPrincipal: (userId: string) => Principal | null = () => null,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  authenticate(token: string): Principal | null {
+    if (!/^fcm_[A-Za-z0-9_-]{20,100}$/.test(token)) return null;
+    const row = this.tokens.findByHash(hashToken(token));
+    if (!row || row.revokedAt) return null;
+    if (row.expiresAt && Date.parse(row.expiresAt) <= this.now()) return null;
+    if (row.kind === 'admin') return ADMIN;
+    return this.userPrincipal(row.userId);
+  }
+}

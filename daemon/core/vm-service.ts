@@ -1,0 +1,499 @@
+import { EventEmitter } from 'node:events';
+import { FcmError, errors, isFcmError } from './errors.js';
+import { KeyedMutex } from './locks.js';
+import type { Principal, VmPatch, VmRecord, VmState } from './model.js';
+import { newVmId, randomName, randomNameWithSuffix } from './names.js';
+import { planCmdline } from './planners/kernel-cmdline.js';
+import { planNetwork, type NetworkPlan, type Subnet } from './planners/network-plan.js';
+import type { Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, Network, VmDisks, VmStore } from './ports.js';
+import { UndoStack } from './undo.js';
+import type { Logger } from '../log.js';
+
+export interface CreateVmInput {
+  name?: string;
+  vcpus: number;
+  memoryMib: number;
+  diskMib: number;
+  swapMib: number;
+  port: number;
+  image: string;
+}
+
+export interface StopOptions {
+  timeoutMs: number;
+  force: boolean;
+}
+
+export interface VmServiceConfig {
+  subnet: Subnet;
+  agentPort: number;
+  dns: string | null;
+  tscKhz: number | null;
+  /** How long a guest may take from hypervisor start to its agent answering. */
+  bootTimeoutMs: number;
+  /** Restart VMs whose hypervisor died while they should run. */
+  restartPolicy: 'always' | 'never';
+  /** At most this many automatic restarts per VM within restartWindowMs, then it stays failed. */
+  maxRestarts: number;
+  restartWindowMs: number;
+  /** How often running VMs' processes are checked. */
+  monitorIntervalMs: number;
+}
+
+export interface VmServiceDeps {
+  store: VmStore;
+  hypervisor: Hypervisor;
+  network: Network;
+  disks: Disks;
+  images: Images;
+  guest: Guest;
+  log: Logger;
+  config: VmServiceConfig;
+}
+
+const MAX_NAME_ATTEMPTS = 30;
+
+/**
+ * VM lifecycle. Every operation takes the VM's lock; reads never do.
+ * Ownership is enforced here (`resolve`) for every operation on a named VM.
+ */
+export class VmService {
+  private readonly locks = new KeyedMutex();
+  private readonly events = new EventEmitter();
+  private readonly boots = new Map<string, AbortController>();
+  private readonly restarts = new Map<string, number[]>();
+  private monitor: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly d: VmServiceDeps) {
+    this.events.setMaxListeners(0);
+  }
+
+  // ---- reads -------------------------------------------------------------
+
+  list(p: Principal): VmRecord[] {
+    return this.d.store.list().filter((vm) => canSee(p, vm));
+  }
+
+  get(p: Principal, name: string): VmRecord {
+    return this.resolve(p, name);
+  }
+
+  /** Counts for health; not filtered by owner. */
+  counts(): { total: number; running: number } {
+    const all = this.d.store.list();
+    return { total: all.length, running: all.filter((v) => v.state === 'running').length };
+  }
+
+  // ---- create ------------------------------------------------------------
+
+  async create(p: Principal, input: CreateVmInput): Promise<VmRecord> {
+    const log = this.d.log.child({ op: 'create' });
+    const image = this.d.images.resolve(input.image);
+    const undo = new UndoStack(log);
+    let vm: VmRecord | undefined;
+    try {
+      vm = this.insertWithName(p, input, image);
+      const id = vm.id;
+      undo.push('row', () => this.d.store.remove(id));
+      const vlog = log.child({ vmId: id, vm: vm.name });
+      vlog.info({ ip: vm.ip }, 'creating VM');
+
+      const disks = await this.d.disks.create(id, image, { diskMib: vm.diskMib, swapMib: vm.swapMib });
+      undo.push('disks', () => this.d.disks.remove(id));
+
+      await this.d.network.addTap(this.netPlan(vm));
+      undo.push('tap', () => this.d.network.removeTap(vm!.tap));
+
+      await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
+      undo.push('hypervisor', () => this.d.hypervisor.stop(id, 0));
+
+      vm = this.update(id, { state: 'starting' });
+      undo.commit();
+      this.watchBoot(vm);
+      vlog.info('hypervisor started; guest booting');
+      return vm;
+    } catch (err) {
+      await undo.unwind();
+      throw err;
+    }
+  }
+
+  private insertWithName(p: Principal, input: CreateVmInput, image: ImageInfo): VmRecord {
+    const base = {
+      owner: p.userId,
+      state: 'creating' as const,
+      desired: 'running' as const,
+      vcpus: input.vcpus,
+      memoryMib: input.memoryMib,
+      diskMib: input.diskMib,
+      swapMib: input.swapMib,
+      port: input.port,
+      image: image.name,
+      imageDir: image.dir,
+      hypervisor: this.d.hypervisor.kind,
+      lastError: null,
+    };
+    for (let attempt = 0; ; attempt++) {
+      const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
+      const id = newVmId();
+      try {
+        return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet));
+      } catch (err) {
+        if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------
+
+  async start(p: Principal, name: string): Promise<VmRecord> {
+    const vm = this.resolve(p, name);
+    return this.locks.run(vm.id, () => this.startLocked(vm.id));
+  }
+
+  async stop(p: Principal, name: string, opts: StopOptions): Promise<VmRecord> {
+    const vm = this.resolve(p, name);
+    return this.locks.run(vm.id, () => this.stopLocked(vm.id, opts));
+  }
+
+  async restart(p: Principal, name: string, opts: StopOptions): Promise<VmRecord> {
+    const vm = this.resolve(p, name);
+    return this.locks.run(vm.id, async () => {
+      await this.stopLocked(vm.id, opts);
+      return this.startLocked(vm.id);
+    });
+  }
+
+  async delete(p: Principal, name: string): Promise<void> {
+    const vm = this.resolve(p, name);
+    await this.locks.run(vm.id, () => this.deleteLocked(vm.id));
+  }
+
+  /** Resolves when the VM is in `state`; wait_timeout after timeoutMs; vm_failed if it fails instead. */
+  async wait(p: Principal, name: string, state: VmState, timeoutMs: number, signal?: AbortSignal): Promise<VmRecord> {
+    const vm = this.resolve(p, name);
+    return new Promise<VmRecord>((resolve, reject) => {
+      const check = (cur: VmRecord | undefined): boolean => {
+        if (!cur) {
+          done(errors.vmNotFound(name));
+          return true;
+        }
+        if (cur.state === state) {
+          done(null, cur);
+          return true;
+        }
+        if (cur.state === 'failed') {
+          done(new FcmError('vm_failed', `VM "${name}" failed: ${cur.lastError ?? 'unknown error'}`));
+          return true;
+        }
+        return false;
+      };
+      const onEvent = (id: string) => {
+        if (id === vm.id) check(this.d.store.get(vm.id));
+      };
+      const timer = setTimeout(
+        () => done(new FcmError('wait_timeout', `VM "${name}" did not become ${state} within ${Math.round(timeoutMs / 1000)}s.`)),
+        timeoutMs,
+      );
+      const onAbort = () => done(new FcmError('wait_timeout', 'The client went away.'));
+      const done = (err: Error | null, result?: VmRecord) => {
+        clearTimeout(timer);
+        this.events.off('vm', onEvent);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(result!);
+      };
+      this.events.on('vm', onEvent);
+      signal?.addEventListener('abort', onAbort);
+      check(this.d.store.get(vm.id));
+    });
+  }
+
+  /** `recover`: the process is known dead (monitor/reconcile) — start regardless of the recorded state. */
+  private async startLocked(id: string, recover = false): Promise<VmRecord> {
+    const vm = this.mustGet(id);
+    if (!recover) {
+      if (vm.state === 'running' || vm.state === 'starting') return vm;
+      if (vm.state !== 'stopped' && vm.state !== 'failed') throw errors.invalidState(vm.name, vm.state, 'stopped');
+    }
+    const image = this.d.images.fromDir(vm.image, vm.imageDir);
+    const disks = this.d.disks.paths(vm.id, vm.swapMib);
+    this.update(id, { desired: 'running', lastError: null });
+    try {
+      await this.d.network.addTap(this.netPlan(vm));
+      // A failed VM may still have a (hung) process: make sure it is gone first.
+      await this.d.hypervisor.stop(id, 0);
+      await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
+    } catch (err) {
+      await this.d.network.removeTap(vm.tap).catch(() => {});
+      this.update(id, { state: 'failed', lastError: errMessage(err) });
+      throw err;
+    }
+    const started = this.update(id, { state: 'starting' });
+    this.watchBoot(started);
+    return started;
+  }
+
+  private async stopLocked(id: string, opts: StopOptions): Promise<VmRecord> {
+    const vm = this.mustGet(id);
+    if (vm.state === 'stopped') return vm;
+    if (vm.state === 'creating' || vm.state === 'deleting') throw errors.invalidState(vm.name, vm.state, 'running');
+    this.cancelBoot(id);
+    this.update(id, { state: 'stopping', desired: 'stopped' });
+    const how = await this.d.hypervisor.stop(id, opts.force ? 0 : opts.timeoutMs);
+    await this.d.network.removeTap(vm.tap);
+    this.d.log.info({ vmId: id, vm: vm.name, how }, 'VM stopped');
+    return this.update(id, { state: 'stopped' });
+  }
+
+  private async deleteLocked(id: string): Promise<void> {
+    const vm = this.d.store.get(id);
+    if (!vm) return;
+    this.cancelBoot(id);
+    this.update(id, { state: 'deleting', desired: 'stopped' });
+    await this.releaseAll(vm);
+    this.d.store.remove(id);
+    this.restarts.delete(id);
+    this.events.emit('vm', id);
+    this.d.log.info({ vmId: id, vm: vm.name }, 'VM deleted');
+  }
+
+  /** Idempotent: every step succeeds when its resource is already gone. */
+  private async releaseAll(vm: VmRecord): Promise<void> {
+    await this.d.hypervisor.destroy(vm.id);
+    await this.d.network.removeTap(vm.tap);
+    await this.d.disks.remove(vm.id);
+  }
+
+  // ---- boot watching and the process monitor ---------------------------
+
+  private watchBoot(vm: VmRecord): void {
+    this.cancelBoot(vm.id);
+    const ac = new AbortController();
+    this.boots.set(vm.id, ac);
+    const timer = setTimeout(() => ac.abort(new Error('boot timeout')), this.d.config.bootTimeoutMs);
+    const started = Date.now();
+    this.d.guest
+      .waitReady(vm, ac.signal)
+      .then(() => {
+        const cur = this.d.store.get(vm.id);
+        if (!ac.signal.aborted && cur?.state === 'starting') {
+          this.update(vm.id, { state: 'running' });
+          this.d.log.info({ vmId: vm.id, vm: vm.name, bootMs: Date.now() - started }, 'guest ready');
+        }
+      })
+      .catch(async () => {
+        if (ac.signal.reason instanceof Error && ac.signal.reason.message === 'boot timeout') {
+          await this.locks.run(vm.id, async () => {
+            const cur = this.d.store.get(vm.id);
+            if (cur?.state !== 'starting') return;
+            const msg = `guest did not answer within ${Math.round(this.d.config.bootTimeoutMs / 1000)}s (see the console log)`;
+            this.d.log.warn({ vmId: vm.id, vm: vm.name }, msg);
+            await this.d.hypervisor.stop(vm.id, 0);
+            await this.d.network.removeTap(cur.tap);
+            this.update(vm.id, { state: 'failed', lastError: msg });
+          });
+        }
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        if (this.boots.get(vm.id) === ac) this.boots.delete(vm.id);
+      });
+  }
+
+  private cancelBoot(id: string): void {
+    this.boots.get(id)?.abort(new Error('cancelled'));
+    this.boots.delete(id);
+  }
+
+  /** Periodically notices hypervisors that died under a VM that should run. */
+  startMonitor(): void {
+    if (this.monitor) return;
+    const tick = async () => {
+      for (const vm of this.d.store.list()) {
+        if (this.closed) return;
+        if ((vm.state !== 'running' && vm.state !== 'starting') || this.locks.isLocked(vm.id)) continue;
+        const st = await this.d.hypervisor.status(vm.id).catch(() => null);
+        if (st && !st.running) await this.locks.run(vm.id, () => this.handleDeath(vm.id)).catch(() => {});
+      }
+    };
+    const loop = () => {
+      this.monitor = setTimeout(() => void tick().finally(() => !this.closed && loop()), this.d.config.monitorIntervalMs);
+      this.monitor.unref();
+    };
+    loop();
+  }
+
+  private async handleDeath(id: string): Promise<void> {
+    const vm = this.d.store.get(id);
+    if (!vm || (vm.state !== 'running' && vm.state !== 'starting')) return;
+    const st = await this.d.hypervisor.status(id);
+    if (st.running) return;
+    this.cancelBoot(id);
+    await this.d.hypervisor.stop(id, 0);
+    await this.d.network.removeTap(vm.tap);
+    const why = 'the hypervisor process exited unexpectedly';
+    this.d.log.warn({ vmId: id, vm: vm.name }, 'hypervisor died');
+    if (this.shouldRestart(id)) {
+      // Straight back to starting: waiters for `running` should not see a transient failure.
+      this.d.log.info({ vmId: id, vm: vm.name }, 'restarting VM (restart policy)');
+      try {
+        await this.startLocked(id, true);
+        this.update(id, { lastError: `${why}; restarted automatically` });
+        return;
+      } catch (err) {
+        this.d.log.error({ err, vmId: id }, 'automatic restart failed');
+      }
+    }
+    this.update(id, { state: 'failed', lastError: why });
+  }
+
+  private shouldRestart(id: string): boolean {
+    if (this.d.config.restartPolicy !== 'always') return false;
+    const now = Date.now();
+    const recent = (this.restarts.get(id) ?? []).filter((t) => now - t < this.d.config.restartWindowMs);
+    if (recent.length >= this.d.config.maxRestarts) return false;
+    recent.push(now);
+    this.restarts.set(id, recent);
+    return true;
+  }
+
+  // ---- reconcile ---------------------------------------------------------
+
+  /**
+   * Brings the host in line with the stored state after a daemon (re)start:
+   * adopts VMs whose hypervisor still runs, finishes interrupted creates
+   * (rolled back) and deletes, restarts dead VMs per policy, and removes
+   * orphaned processes, taps and disks that no VM owns.
+   */
+  async reconcile(): Promise<{ adopted: number; rolledBack: number; restarted: number; orphans: number }> {
+    const r = { adopted: 0, rolledBack: 0, restarted: 0, orphans: 0 };
+    await this.d.network.ensureHost();
+    for (const vm of this.d.store.list()) {
+      await this.locks.run(vm.id, async () => {
+        const log = this.d.log.child({ vmId: vm.id, vm: vm.name });
+        if (vm.state === 'creating' || vm.state === 'deleting') {
+          await this.releaseAll(vm);
+          this.d.store.remove(vm.id);
+          if (vm.state === 'creating') r.rolledBack++;
+          log.info({ state: vm.state }, 'finished interrupted operation');
+          return;
+        }
+        const st = await this.d.hypervisor.status(vm.id);
+        if (st.running && vm.desired === 'running') {
+          await this.d.network.addTap(this.netPlan(vm));
+          r.adopted++;
+          log.info({ pid: st.pid }, 'adopted running VM');
+          const cur = vm.state === 'running' ? vm : this.update(vm.id, { state: 'starting' });
+          if (cur.state === 'starting') this.watchBoot(cur);
+        } else if (st.running) {
+          await this.d.hypervisor.stop(vm.id, 10_000);
+          await this.d.network.removeTap(vm.tap);
+          this.update(vm.id, { state: 'stopped' });
+        } else if (vm.desired === 'running') {
+          await this.d.network.removeTap(vm.tap);
+          this.update(vm.id, { state: 'failed', lastError: 'the hypervisor was not running when the daemon started' });
+          if (this.shouldRestart(vm.id)) {
+            await this.startLocked(vm.id, true).catch((err) => log.error({ err }, 'restart after reconcile failed'));
+            r.restarted++;
+          }
+        } else {
+          await this.d.network.removeTap(vm.tap);
+          if (vm.state !== 'stopped') this.update(vm.id, { state: 'stopped' });
+        }
+      });
+    }
+    r.orphans = await this.removeOrphans();
+    this.d.log.info(r, 'reconciled');
+    return r;
+  }
+
+  private async removeOrphans(): Promise<number> {
+    const known = new Set(this.d.store.list().map((v) => v.id));
+    const knownTaps = new Set(this.d.store.list().map((v) => v.tap));
+    let n = 0;
+    for (const id of await this.d.hypervisor.list()) {
+      if (known.has(id)) continue;
+      await this.d.hypervisor.destroy(id);
+      n++;
+    }
+    for (const tap of await this.d.network.listTaps()) {
+      if (knownTaps.has(tap)) continue;
+      await this.d.network.removeTap(tap);
+      n++;
+    }
+    for (const id of await this.d.disks.list()) {
+      if (known.has(id)) continue;
+      await this.d.disks.remove(id);
+      n++;
+    }
+    if (n) this.d.log.warn({ orphans: n }, 'removed orphaned resources');
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.monitor) clearTimeout(this.monitor);
+    for (const ac of this.boots.values()) ac.abort(new Error('daemon closing'));
+    this.boots.clear();
+  }
+
+  // ---- helpers -----------------------------------------------------------
+
+  /** The one ownership check: a VM the caller may not see does not exist for them. */
+  private resolve(p: Principal, name: string): VmRecord {
+    const vm = this.d.store.get(name);
+    if (!vm || vm.name !== name || !canSee(p, vm)) throw errors.vmNotFound(name);
+    return vm;
+  }
+
+  private mustGet(id: string): VmRecord {
+    const vm = this.d.store.get(id);
+    if (!vm) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
+    return vm;
+  }
+
+  private update(id: string, patch: VmPatch): VmRecord {
+    const vm = this.d.store.update(id, patch);
+    this.events.emit('vm', id);
+    return vm;
+  }
+
+  private netPlan(vm: VmRecord): NetworkPlan {
+    return planNetwork(vm.id, vm.slot, this.d.config.subnet);
+  }
+
+  private machineSpec(vm: VmRecord, image: ImageInfo, disks: VmDisks): MachineSpec {
+    const net = this.netPlan(vm);
+    return {
+      vmId: vm.id,
+      vcpus: vm.vcpus,
+      memoryMib: vm.memoryMib,
+      kernelPath: image.kernelPath,
+      initrdPath: image.initrdPath,
+      cmdline: planCmdline({
+        vmId: vm.id,
+        hostname: vm.name,
+        ip: net.ip,
+        prefix: net.prefix,
+        gateway: net.gateway,
+        dns: this.d.config.dns,
+        agentPort: this.d.config.agentPort,
+        accel: this.d.hypervisor.accel,
+        tscKhz: this.d.config.tscKhz,
+      }),
+      drives: [disks.root, ...(disks.swap ? [disks.swap] : [])],
+      net: { tap: net.tap, mac: net.mac },
+    };
+  }
+}
+
+export function canSee(p: Principal, vm: VmRecord): boolean {
+  return p.admin || vm.owner === p.userId;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

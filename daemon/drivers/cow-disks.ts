@@ -1,0 +1,94 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FcmError } from '../core/errors.js';
+import type { Disks, DriveSpec, ImageInfo, VmDisks } from '../core/ports.js';
+import { run } from './proc.js';
+
+export interface CowDisksConfig {
+  dir: string;
+  /** qcow2 overlays (QEMU) or sparse raw copies (Firecracker, which needs raw). */
+  format: 'qcow2' | 'raw';
+  /** Refuse to create a VM when the disk has less free space than this. */
+  minFreeMib: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Per-VM disks without copying the base image: a qcow2 overlay backed by the
+ * read-only base (instant, only written blocks use space), or for raw a
+ * reflink/sparse copy. The guest grows its filesystem to the device size at
+ * boot. Swap is a sparse file the guest formats on first boot.
+ */
+export class CowDisks implements Disks {
+  constructor(private readonly cfg: CowDisksConfig) {}
+
+  paths(vmId: string, swapMib: number): VmDisks {
+    const dir = this.vmDir(vmId);
+    const root: DriveSpec = {
+      id: 'root',
+      path: join(dir, this.cfg.format === 'qcow2' ? 'root.qcow2' : 'root.raw'),
+      format: this.cfg.format,
+      readOnly: false,
+    };
+    return { root, swap: swapMib > 0 ? { id: 'swap', path: join(dir, 'swap.raw'), format: 'raw', readOnly: false } : null };
+  }
+
+  async create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }): Promise<VmDisks> {
+    const baseBytes = (await stat(base.rootfsPath).catch(() => null))?.size;
+    if (baseBytes === undefined) throw new FcmError('image_missing', `The ${base.name} image's root filesystem is missing (${base.rootfsPath}).`);
+    if (sizes.diskMib * MiB < baseBytes) {
+      throw new FcmError('validation_failed', `diskMib must be at least ${Math.ceil(baseBytes / MiB)} (the ${base.name} image's size).`, {
+        errors: [{ path: '/body/diskMib', message: `must be >= ${Math.ceil(baseBytes / MiB)}` }],
+      });
+    }
+    await mkdir(this.cfg.dir, { recursive: true, mode: 0o700 });
+    const fs = await statfs(this.cfg.dir);
+    const freeMib = (fs.bavail * fs.bsize) / MiB;
+    if (freeMib < this.cfg.minFreeMib) {
+      throw new FcmError('disk_full', `Only ${Math.floor(freeMib)} MiB free on the host disk; need at least ${this.cfg.minFreeMib} MiB.`);
+    }
+    const d = this.paths(vmId, sizes.swapMib);
+    await mkdir(this.vmDir(vmId), { recursive: true, mode: 0o700 });
+    try {
+      if (this.cfg.format === 'qcow2') {
+        await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base.rootfsPath, d.root.path, `${sizes.diskMib}M`]);
+      } else {
+        await run('cp', ['--reflink=auto', '--sparse=always', base.rootfsPath, d.root.path]);
+        await sparseFile(d.root.path, sizes.diskMib * MiB, false);
+      }
+      if (d.swap) await sparseFile(d.swap.path, sizes.swapMib * MiB, true);
+    } catch (err) {
+      await this.remove(vmId);
+      if (/No space left|ENOSPC/i.test(String((err as Error).message ?? err))) {
+        throw new FcmError('disk_full', 'The host disk is full.', { cause: err });
+      }
+      throw err;
+    }
+    return d;
+  }
+
+  async remove(vmId: string): Promise<void> {
+    if (!/^vm_[0-9a-f]+$/.test(vmId)) throw new Error(`bad vm id ${vmId}`);
+    await rm(this.vmDir(vmId), { recursive: true, force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.cfg.dir).catch(() => [] as string[]);
+    return names.filter((n) => /^vm_[0-9a-f]+$/.test(n));
+  }
+
+  private vmDir(vmId: string): string {
+    return join(this.cfg.dir, vmId);
+  }
+}
+
+async function sparseFile(path: string, bytes: number, create: boolean): Promise<void> {
+  const fh = await open(path, create ? constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY : constants.O_WRONLY, 0o600);
+  try {
+    await fh.truncate(bytes);
+  } finally {
+    await fh.close();
+  }
+}

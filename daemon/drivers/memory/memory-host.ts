@@ -1,0 +1,124 @@
+import { FcmError } from '../../core/errors.js';
+import type { Accel } from '../../core/model.js';
+import type { NetworkPlan } from '../../core/planners/network-plan.js';
+import type {
+  Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, MachineStatus, Network, VmDisks,
+} from '../../core/ports.js';
+
+/**
+ * In-memory twins of the host drivers, for fast tests of core logic. They
+ * keep the same observable contract as the real drivers (test/unit/contracts).
+ * `fail` injects a failure into the next call of the named operation.
+ */
+export class MemoryHypervisor implements Hypervisor {
+  readonly kind = 'qemu' as const;
+  readonly machines = new Map<string, MachineSpec>();
+  fail: 'start' | null = null;
+  private nextPid = 1000;
+
+  constructor(readonly accel: Accel = 'tcg') {}
+
+  async start(spec: MachineSpec): Promise<MachineStatus> {
+    if (this.fail === 'start') {
+      this.fail = null;
+      throw new FcmError('hypervisor_failed', 'injected start failure');
+    }
+    if (this.machines.has(spec.vmId)) throw new FcmError('hypervisor_failed', `${spec.vmId} is already running`);
+    this.machines.set(spec.vmId, spec);
+    return { running: true, pid: this.nextPid++ };
+  }
+
+  async stop(vmId: string, _timeoutMs: number): Promise<'graceful' | 'forced' | 'absent'> {
+    if (!this.machines.delete(vmId)) return 'absent';
+    return _timeoutMs > 0 ? 'graceful' : 'forced';
+  }
+
+  async status(vmId: string): Promise<MachineStatus> {
+    return this.machines.has(vmId) ? { running: true, pid: 1 } : { running: false, pid: null };
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.machines.keys()];
+  }
+
+  async destroy(vmId: string): Promise<void> {
+    this.machines.delete(vmId);
+  }
+
+  /** Simulates the process dying on its own. */
+  crash(vmId: string): void {
+    this.machines.delete(vmId);
+  }
+}
+
+export class MemoryNetwork implements Network {
+  readonly taps = new Map<string, NetworkPlan>();
+  hostReady = false;
+
+  async ensureHost(): Promise<void> {
+    this.hostReady = true;
+  }
+  async addTap(plan: NetworkPlan): Promise<void> {
+    this.taps.set(plan.tap, plan);
+  }
+  async removeTap(tap: string): Promise<void> {
+    this.taps.delete(tap);
+  }
+  async listTaps(): Promise<string[]> {
+    return [...this.taps.keys()];
+  }
+}
+
+export class MemoryDisks implements Disks {
+  readonly disks = new Map<string, VmDisks>();
+  fail: 'create' | null = null;
+
+  async create(vmId: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }): Promise<VmDisks> {
+    if (this.fail === 'create') {
+      this.fail = null;
+      throw new FcmError('disk_full', 'injected: no space left on device');
+    }
+    const d = this.paths(vmId, sizes.swapMib);
+    this.disks.set(vmId, d);
+    return d;
+  }
+  paths(vmId: string, swapMib: number): VmDisks {
+    return {
+      root: { id: 'root', path: `/mem/${vmId}/root.qcow2`, format: 'qcow2', readOnly: false },
+      swap: swapMib > 0 ? { id: 'swap', path: `/mem/${vmId}/swap.raw`, format: 'raw', readOnly: false } : null,
+    };
+  }
+  async remove(vmId: string): Promise<void> {
+    this.disks.delete(vmId);
+  }
+  async list(): Promise<string[]> {
+    return [...this.disks.keys()];
+  }
+}
+
+export class MemoryImages implements Images {
+  constructor(private readonly names: string[] = ['base']) {}
+  resolve(name: string): ImageInfo {
+    if (!this.names.includes(name)) throw new FcmError('image_missing', `No image named "${name}".`);
+    return this.fromDir(name, `/images/${name}`);
+  }
+  fromDir(name: string, dir: string): ImageInfo {
+    return { name, dir, kernelPath: `${dir}/vmlinuz`, initrdPath: `${dir}/initrd.img`, rootfsPath: `${dir}/rootfs.ext4` };
+  }
+}
+
+/** Guests become ready after `bootMs` unless `never` is set. */
+export class MemoryGuest implements Guest {
+  never = false;
+  constructor(public bootMs = 0) {}
+  waitReady(_vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const t = this.never ? null : setTimeout(resolve, this.bootMs);
+      signal.addEventListener('abort', () => {
+        if (t) clearTimeout(t);
+        reject(signal.reason);
+      });
+    });
+  }
+}

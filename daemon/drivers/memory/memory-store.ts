@@ -1,0 +1,45 @@
+import { FcmError, errors } from '../../core/errors.js';
+import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
+import type { VmStore } from '../../core/ports.js';
+import type { Subnet } from '../../core/planners/network-plan.js';
+
+/** In-memory twin of SqliteVmStore (same contract suite). */
+export class MemoryVmStore implements VmStore {
+  private readonly rows = new Map<string, VmRecord>();
+
+  constructor(private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {}
+
+  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }): VmRecord {
+    const all = [...this.rows.values()];
+    if (all.some((r) => r.name === vm.name)) throw errors.nameTaken(vm.name);
+    const used = new Set(all.map((r) => r.slot));
+    let slot = this.subnet.firstSlot;
+    while (used.has(slot)) slot++;
+    if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
+    const now = new Date().toISOString();
+    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
+    this.rows.set(rec.id, rec);
+    return { ...rec };
+  }
+
+  update(id: string, patch: VmPatch): VmRecord {
+    const cur = this.rows.get(id);
+    if (!cur) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
+    const next = { ...cur, ...patch, updatedAt: new Date().toISOString() };
+    this.rows.set(id, next);
+    return { ...next };
+  }
+
+  remove(id: string): void {
+    this.rows.delete(id);
+  }
+
+  get(nameOrId: string): VmRecord | undefined {
+    const r = this.rows.get(nameOrId) ?? [...this.rows.values()].find((v) => v.name === nameOrId);
+    return r ? { ...r } : undefined;
+  }
+
+  list(): VmRecord[] {
+    return [...this.rows.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.slot - b.slot).map((r) => ({ ...r }));
+  }
+}

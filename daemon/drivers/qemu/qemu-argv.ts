@@ -1,0 +1,67 @@
+import { join } from 'node:path';
+import type { Accel } from '../../core/model.js';
+import type { MachineSpec } from '../../core/ports.js';
+
+export interface QemuRunPaths {
+  runDir: string;
+  pidfile: string;
+  qmpSocket: string;
+  consoleSocket: string;
+  consoleLog: string;
+}
+
+export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
+  const runDir = join(runRoot, vmId);
+  return {
+    runDir,
+    pidfile: join(runDir, 'qemu.pid'),
+    qmpSocket: join(runDir, 'qmp.sock'),
+    consoleSocket: join(runDir, 'console.sock'),
+    consoleLog: join(runDir, 'console.log'),
+  };
+}
+
+/**
+ * QEMU `-M microvm` argv for a MachineSpec (pure; golden-file tested).
+ * - acpi=on: Debian kernels lack VIRTIO_MMIO_CMDLINE_DEVICES, so the
+ *   virtio-mmio devices are described to the guest through ACPI.
+ * - i8042: gives the guest a keyboard controller so QMP `send-key
+ *   ctrl-alt-delete` reaches init as SIGINT — the same graceful-stop path
+ *   Firecracker's SendCtrlAltDel uses.
+ * - TCG: tb-size=64 keeps the translation cache small (~120 MiB less RSS per guest).
+ * - The serial console is a Unix socket server that outlives client
+ *   disconnects; `logfile` keeps everything it printed for scrollback.
+ * - -no-reboot: a guest reboot/poweroff ends the process, so "stopped"
+ *   always means "no process".
+ * - `-name` carries the VM id so a pid can be verified before it is signalled.
+ */
+export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths): string[] {
+  const argv = [
+    '-name', `fcm-${spec.vmId},process=fcm-${spec.vmId}`,
+    '-M', 'microvm,acpi=on,pit=on,pic=on,rtc=on,isa-serial=on',
+    ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=64', '-cpu', 'max']),
+    '-smp', String(spec.vcpus),
+    '-m', `${spec.memoryMib}M`,
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-kernel', spec.kernelPath,
+    ...(spec.initrdPath ? ['-initrd', spec.initrdPath] : []),
+    '-append', spec.cmdline,
+  ];
+  for (const d of spec.drives) {
+    argv.push(
+      '-drive', `id=${d.id},file=${d.path},format=${d.format},if=none,cache=none,aio=threads,discard=unmap${d.readOnly ? ',readonly=on' : ''}`,
+      '-device', `virtio-blk-device,drive=${d.id}`,
+    );
+  }
+  argv.push(
+    '-netdev', `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no`,
+    '-device', `virtio-net-device,netdev=net0,mac=${spec.net.mac}`,
+    '-device', 'i8042',
+    '-chardev', `socket,id=con0,path=${paths.consoleSocket},server=on,wait=off,logfile=${paths.consoleLog},logappend=on`,
+    '-serial', 'chardev:con0',
+    '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
+    '-pidfile', paths.pidfile,
+    '-daemonize',
+  );
+  return argv;
+}

@@ -1,0 +1,78 @@
+import { connect, type Socket } from 'node:net';
+
+/**
+ * Minimal QMP client: connect, negotiate capabilities, execute commands one
+ * at a time. Asynchronous events are ignored.
+ */
+export class Qmp {
+  private buf = '';
+  private pending: { resolve: (v: unknown) => void; reject: (e: Error) => void } | null = null;
+  private greeting!: () => void;
+
+  private constructor(private readonly sock: Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      this.buf += chunk;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl).trim();
+        this.buf = this.buf.slice(nl + 1);
+        if (line) this.onMessage(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    sock.on('error', (e) => this.fail(e));
+    sock.on('close', () => this.fail(new Error('QMP connection closed')));
+  }
+
+  static async connect(path: string, timeoutMs = 3000): Promise<Qmp> {
+    const sock = connect(path);
+    const qmp = new Qmp(sock);
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        qmp.greeting = resolve;
+        sock.once('error', reject);
+      }),
+      timeoutMs,
+      'QMP greeting',
+    );
+    await qmp.execute('qmp_capabilities');
+    return qmp;
+  }
+
+  execute(command: string, args?: Record<string, unknown>, timeoutMs = 5000): Promise<unknown> {
+    if (this.pending) return Promise.reject(new Error('QMP command already in flight'));
+    const p = new Promise<unknown>((resolve, reject) => (this.pending = { resolve, reject }));
+    this.sock.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
+    return withTimeout(p, timeoutMs, `QMP ${command}`).finally(() => (this.pending = null));
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+
+  private onMessage(msg: Record<string, unknown>): void {
+    if ('QMP' in msg) return this.greeting?.();
+    if ('event' in msg) return;
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    if ('error' in msg) {
+      const e = msg.error as { class?: string; desc?: string };
+      p.reject(new Error(`QMP error ${e.class}: ${e.desc}`));
+    } else p.resolve(msg.return);
+  }
+
+  private fail(e: Error): void {
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(e);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,68 @@
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type Db = Database.Database;
+
+/**
+ * Ordered schema migrations; `PRAGMA user_version` records how many ran.
+ * Append only: never edit a migration that has shipped.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE vms (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     owner TEXT NOT NULL,
+     state TEXT NOT NULL,
+     desired TEXT NOT NULL,
+     vcpus INTEGER NOT NULL,
+     memory_mib INTEGER NOT NULL,
+     disk_mib INTEGER NOT NULL,
+     swap_mib INTEGER NOT NULL,
+     port INTEGER NOT NULL,
+     image TEXT NOT NULL,
+     image_dir TEXT NOT NULL,
+     hypervisor TEXT NOT NULL,
+     slot INTEGER NOT NULL UNIQUE,
+     ip TEXT NOT NULL UNIQUE,
+     mac TEXT NOT NULL UNIQUE,
+     tap TEXT NOT NULL UNIQUE,
+     last_error TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX vms_owner ON vms(owner);`,
+  `CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     hash TEXT NOT NULL UNIQUE,
+     user_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     description TEXT,
+     created_at TEXT NOT NULL,
+     expires_at TEXT,
+     last_used_at TEXT,
+     revoked_at TEXT
+   );`,
+];
+
+/** Opens (creating 0600) and migrates the state database. */
+export function openDb(path: string): Db {
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
+  }
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]!);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+  return db;
+}

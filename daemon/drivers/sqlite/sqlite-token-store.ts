@@ -1,0 +1,42 @@
+import type { TokenRow, TokenStore } from '../../core/tokens.js';
+import type { Db } from './db.js';
+
+interface Row {
+  id: string; hash: string; user_id: string; kind: string; description: string | null;
+  created_at: string; expires_at: string | null; last_used_at: string | null; revoked_at: string | null;
+}
+
+const fromRow = (r: Row): TokenRow => ({
+  id: r.id, hash: r.hash, userId: r.user_id, kind: r.kind as TokenRow['kind'], description: r.description,
+  createdAt: r.created_at, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+});
+
+export class SqliteTokenStore implements TokenStore {
+  constructor(private readonly db: Db) {}
+
+  insert(t: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void {
+    this.db
+      .prepare(`INSERT INTO tokens (id, hash, user_id, kind, description, created_at, expires_at)
+                VALUES (@id, @hash, @userId, @kind, @description, @createdAt, @expiresAt)`)
+      .run(t);
+  }
+
+  findByHash(hash: string): TokenRow | undefined {
+    const r = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  listByUser(userId: string): TokenRow[] {
+    return (this.db.prepare('SELECT * FROM tokens WHERE user_id = ? ORDER BY created_at').all(userId) as Row[]).map(fromRow);
+  }
+
+  revoke(id: string): void {
+    this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(new Date().toISOString(), id);
+  }
+
+  revokeAdminExcept(hash: string): number {
+    return this.db
+      .prepare("UPDATE tokens SET revoked_at = ? WHERE kind = 'admin' AND hash != ? AND revoked_at IS NULL")
+      .run(new Date().toISOString(), hash).changes;
+  }
+}

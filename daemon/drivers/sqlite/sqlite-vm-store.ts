@@ -1,0 +1,92 @@
+import { FcmError, errors } from '../../core/errors.js';
+import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
+import type { VmStore } from '../../core/ports.js';
+import type { Subnet } from '../../core/planners/network-plan.js';
+import type { Transaction } from 'better-sqlite3';
+import type { Db } from './db.js';
+
+interface Row {
+  id: string; name: string; owner: string; state: string; desired: string;
+  vcpus: number; memory_mib: number; disk_mib: number; swap_mib: number; port: number;
+  image: string; image_dir: string; hypervisor: string; slot: number; ip: string; mac: string; tap: string;
+  last_error: string | null; created_at: string; updated_at: string;
+}
+
+const fromRow = (r: Row): VmRecord => ({
+  id: r.id, name: r.name, owner: r.owner, state: r.state as VmRecord['state'], desired: r.desired as VmRecord['desired'],
+  vcpus: r.vcpus, memoryMib: r.memory_mib, diskMib: r.disk_mib, swapMib: r.swap_mib, port: r.port,
+  image: r.image, imageDir: r.image_dir, hypervisor: r.hypervisor as VmRecord['hypervisor'],
+  slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error, createdAt: r.created_at, updatedAt: r.updated_at,
+});
+
+const PATCH_COLUMNS: Record<keyof VmPatch, string> = {
+  state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib',
+};
+
+/**
+ * VM rows in SQLite. Slot (IP) allocation happens inside the insert
+ * transaction, and better-sqlite3 runs it synchronously on the one daemon
+ * thread, so concurrent creates can never get the same address; UNIQUE
+ * constraints on name/slot/ip/mac/tap back that up.
+ */
+export class SqliteVmStore implements VmStore {
+  private readonly insertTx: Transaction<(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }) => VmRecord>;
+
+  constructor(private readonly db: Db, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {
+    const nameExists = db.prepare('SELECT 1 FROM vms WHERE name = ?');
+    const slots = db.prepare('SELECT slot FROM vms ORDER BY slot');
+    const ins = db.prepare(`INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
+      image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at)
+      VALUES (@id, @name, @owner, @state, @desired, @vcpus, @memoryMib, @diskMib, @swapMib, @port,
+      @image, @imageDir, @hypervisor, @slot, @ip, @mac, @tap, @lastError, @createdAt, @updatedAt)`);
+    this.insertTx = db.transaction((vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }) => {
+      if (nameExists.get(vm.name)) throw errors.nameTaken(vm.name);
+      let slot = subnet.firstSlot;
+      for (const r of slots.all() as { slot: number }[]) {
+        if (r.slot === slot) slot++;
+        else if (r.slot > slot) break;
+      }
+      if (slot > subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
+      const now = new Date().toISOString();
+      const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
+      ins.run(rec);
+      return rec;
+    });
+  }
+
+  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }): VmRecord {
+    try {
+      return this.insertTx.immediate(vm, plan);
+    } catch (err) {
+      if (err instanceof Error && /UNIQUE constraint failed: vms.name/.test(err.message)) throw errors.nameTaken(vm.name);
+      throw err;
+    }
+  }
+
+  update(id: string, patch: VmPatch): VmRecord {
+    const sets: string[] = ['updated_at = @updatedAt'];
+    const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
+    for (const [k, v] of Object.entries(patch) as [keyof VmPatch, unknown][]) {
+      if (v === undefined) continue;
+      if (!(k in PATCH_COLUMNS)) throw new Error(`unknown VM field ${k}`);
+      sets.push(`${PATCH_COLUMNS[k]} = @${k}`);
+      params[k] = v;
+    }
+    const row = this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id RETURNING *`).get(params) as Row | undefined;
+    if (!row) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
+    return fromRow(row);
+  }
+
+  remove(id: string): void {
+    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+  }
+
+  get(nameOrId: string): VmRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM vms WHERE id = ? OR name = ?').get(nameOrId, nameOrId) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  list(): VmRecord[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, slot').all() as Row[]).map(fromRow);
+  }
+}

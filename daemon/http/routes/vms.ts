@@ -1,0 +1,69 @@
+import type { VmRecord } from '../../core/model.js';
+import type { VmService } from '../../core/vm-service.js';
+import type { Handler } from '../server.js';
+
+export interface VmView {
+  urlFor(name: string): string;
+}
+
+/** API shape of a VM (openapi.yaml `Vm`): internal fields (owner, slot, tap, imageDir) stay inside. */
+export function toApiVm(vm: VmRecord, view: VmView) {
+  return {
+    id: vm.id,
+    name: vm.name,
+    state: vm.state,
+    vcpus: vm.vcpus,
+    memoryMib: vm.memoryMib,
+    diskMib: vm.diskMib,
+    swapMib: vm.swapMib,
+    port: vm.port,
+    image: vm.image,
+    ip: vm.ip,
+    mac: vm.mac,
+    url: view.urlFor(vm.name),
+    hypervisor: vm.hypervisor,
+    lastError: vm.lastError,
+    createdAt: vm.createdAt,
+    updatedAt: vm.updatedAt,
+  };
+}
+
+/** Thin handlers: validated input in, one service call, API shape out. */
+export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler> {
+  const out = (vm: VmRecord) => toApiVm(vm, view);
+  return {
+    listVms: ({ principal }) => ({ vms: vms.list(principal).map(out) }),
+    createVm: async ({ principal, body }) =>
+      out(
+        await vms.create(principal, {
+          name: body.name,
+          vcpus: body.vcpus,
+          memoryMib: body.memoryMib,
+          diskMib: body.diskMib,
+          swapMib: body.swapMib,
+          port: body.port,
+          image: body.image,
+        }),
+      ),
+    getVm: ({ principal, params }) => out(vms.get(principal, params.name)),
+    deleteVm: async ({ principal, params }) => {
+      await vms.delete(principal, params.name);
+    },
+    startVm: async ({ principal, params }) => out(await vms.start(principal, params.name)),
+    stopVm: async ({ principal, params, body }) =>
+      out(await vms.stop(principal, params.name, { timeoutMs: body.timeoutMs, force: body.force })),
+    restartVm: async ({ principal, params, body }) =>
+      out(await vms.restart(principal, params.name, { timeoutMs: body.timeoutMs, force: body.force })),
+    waitVm: async ({ principal, params, query, reply }) => {
+      // Before we answer, 'close' on the response means the client went away.
+      const ac = new AbortController();
+      const onClose = () => ac.abort();
+      reply.raw.once('close', onClose);
+      try {
+        return out(await vms.wait(principal, params.name, query.state, query.timeout * 1000, ac.signal));
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  };
+}

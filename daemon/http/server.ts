@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import sjson from 'secure-json-parse';
+import { FcmError, isFcmError, type ErrorCode, type FieldError } from '../core/errors.js';
+import type { Principal } from '../core/model.js';
+import type { Logger } from '../log.js';
+import { renderDocs } from './docs.js';
+import { operationRoutes, type Json, type OperationRoute } from './openapi-routes.js';
+import { problem } from './problem.js';
+
+export interface Authenticator {
+  /** The principal for a bearer token, or null if it is unknown, expired or revoked. */
+  authenticate(token: string): Principal | null;
+}
+
+export interface HandlerContext {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  /** Set for operations that require auth. */
+  principal: Principal;
+  params: Json;
+  query: Json;
+  body: Json;
+}
+
+/** Returns the response body; the status is the operation's first 2xx response unless the handler sets one. */
+export type Handler = (ctx: HandlerContext) => Promise<unknown> | unknown;
+
+export interface HttpDeps {
+  spec: Json;
+  log: Logger;
+  auth: Authenticator;
+  handlers: Record<string, Handler>;
+  validateResponses: boolean;
+  bodyLimit?: number;
+  /** Extra non-API routes (websockets, git smart HTTP...) registered by other modules. */
+  extend?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+const ANONYMOUS: Principal = { userId: 'anonymous', email: null, admin: false };
+
+export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log as unknown as FastifyBaseLogger,
+    disableRequestLogging: false,
+    bodyLimit: deps.bodyLimit ?? 64 * 1024,
+    genReqId: () => `req_${randomBytes(6).toString('hex')}`,
+    requestIdLogLabel: 'reqId',
+    return503OnClosing: true,
+    ignoreTrailingSlash: true,
+    maxParamLength: 200,
+  });
+
+  // Two validators built from the spec's own schemas (OpenAPI 3.1 = JSON Schema 2020-12):
+  // query/path strings are coerced to the declared types; bodies are not.
+  const mk = (coerce: boolean) => {
+    const ajv = new Ajv2020({ allErrors: true, coerceTypes: coerce, useDefaults: true, strict: true, allowUnionTypes: true });
+    addFormats.default(ajv);
+    return ajv;
+  };
+  const ajvCoerce = mk(true);
+  const ajvStrict = mk(false);
+  const ajvResponse = mk(false);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajvStrict : ajvCoerce).compile(schema as Json));
+
+  // JSON bodies: an empty body with a JSON content type means "no body" (curl -X POST -H ...);
+  // secure-json-parse rejects prototype poisoning.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (e) {
+      done(new FcmError('validation_failed', `The request body is not valid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    sendProblem(reply, problem('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`, { requestId: req.id }));
+  });
+
+  app.setErrorHandler((err: Error & { validation?: any[]; validationContext?: string; code?: string; statusCode?: number }, req, reply) => {
+    if (err.validation) {
+      const where = err.validationContext ?? 'body';
+      const errors: FieldError[] = err.validation.map((v: any) => ({
+        path: `/${where}${v.instancePath ?? ''}${v.params?.missingProperty ? `/${v.params.missingProperty}` : ''}${v.params?.additionalProperty ? `/${v.params.additionalProperty}` : ''}`,
+        message: v.params?.additionalProperty ? 'is not a known property' : String(v.message),
+      }));
+      const detail = errors.map((e) => `${e.path} ${e.message}`).join('; ');
+      return sendProblem(reply, problem('validation_failed', detail, { errors, requestId: req.id }));
+    }
+    if (isFcmError(err)) {
+      if (err.status >= 500) req.log.error({ err, code: err.code }, err.message);
+      return sendProblem(reply, problem(err.code, err.message, { requestId: req.id, ...(err.errors ? { errors: err.errors } : {}) }));
+    }
+    const code = fastifyCode(err);
+    if (code) return sendProblem(reply, problem(code, err.message, { requestId: req.id }));
+    req.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, problem('internal', `Something went wrong on the server (request ${req.id}).`, { requestId: req.id }));
+  });
+
+  app.get('/openapi.json', { logLevel: 'warn' }, async () => deps.spec);
+  app.get('/docs', { logLevel: 'warn' }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(deps.spec)));
+  app.get('/', { logLevel: 'warn' }, async (_req, reply) => reply.redirect('/docs'));
+
+  const routes = operationRoutes(deps.spec);
+  const missing = routes.filter((r) => !deps.handlers[r.operationId]).map((r) => r.operationId);
+  if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);
+  const extra = Object.keys(deps.handlers).filter((id) => !routes.some((r) => r.operationId === id));
+  if (extra.length) throw new Error(`handlers for operations not in openapi.yaml: ${extra.join(', ')}`);
+
+  for (const route of routes) registerOperation(app, route, deps, ajvResponse);
+  if (deps.extend) await deps.extend(app);
+  return app;
+}
+
+function registerOperation(app: FastifyInstance, route: OperationRoute, deps: HttpDeps, ajv: Ajv2020): void {
+  const handler = deps.handlers[route.operationId]!;
+  const okStatus = Number(Object.keys(route.responses).find((c) => /^2\d\d$/.test(c)) ?? 200);
+  const responseValidators = Object.fromEntries(
+    Object.entries(route.responses).map(([code, schema]) => [code, schema ? ajv.compile(schema) : null]),
+  );
+
+  app.route({
+    method: route.method,
+    url: route.url,
+    schema: route.schema,
+    onRequest: async (req) => {
+      if (!route.auth) {
+        req.principal = ANONYMOUS;
+        return;
+      }
+      const header = req.headers.authorization;
+      const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+      if (!m) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
+      const principal = deps.auth.authenticate(m[1]!);
+      if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
+      req.principal = principal;
+    },
+    preValidation: async (req) => {
+      // An optional body that was not sent validates (and gets its defaults) as {}.
+      if (route.schema.body && (req.body === undefined || req.body === null) && !route.bodyRequired) req.body = {};
+    },
+    preSerialization: async (req, reply, payload) => {
+      const status = String(reply.statusCode);
+      const validate = responseValidators[status] ?? responseValidators.default;
+      if (!validate || validate(payload)) return payload;
+      req.log.error({ operationId: route.operationId, status, errors: validate.errors }, 'response does not match openapi.yaml');
+      if (!deps.validateResponses) return payload;
+      reply.code(500).type('application/problem+json');
+      return problem('internal', `The server produced a response that does not match its API contract (request ${req.id}).`, { requestId: req.id });
+    },
+    handler: async (req, reply) => {
+      const result = await handler({
+        req,
+        reply,
+        principal: req.principal ?? ANONYMOUS,
+        params: (req.params ?? {}) as Json,
+        query: (req.query ?? {}) as Json,
+        body: (req.body ?? {}) as Json,
+      });
+      if (reply.sent) return reply;
+      if (reply.statusCode === 200 && okStatus !== 200) reply.code(okStatus);
+      if (okStatus === 204 || result === undefined) return reply.send();
+      return result;
+    },
+  });
+}
+
+function sendProblem(reply: FastifyReply, p: ReturnType<typeof problem>): FastifyReply {
+  if (p.status === 401) reply.header('www-authenticate', 'Bearer realm="fcm"');
+  return reply.code(p.status).type('application/problem+json').send(p);
+}
+
+/** Fastify's own client errors, mapped onto our codes. */
+function fastifyCode(err: { code?: string; statusCode?: number }): ErrorCode | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'payload_too_large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'validation_failed';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'validation_failed';
+  }
+  if (err.statusCode === 404) return 'not_found';
+  if (err.statusCode === 405) return 'method_not_allowed';
+  if (err.statusCode === 413) return 'payload_too_large';
+  if (err.statusCode === 415) return 'unsupported_media_type';
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return 'validation_failed';
+  return null;
+}

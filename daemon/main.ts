@@ -1,0 +1,203 @@
+/**
+ * The composition root: the only module that imports both core and drivers.
+ * Reads config, wires drivers into the core services, reconciles with what
+ * is running, serves the API. VMs are detached processes: stopping the
+ * daemon never stops them.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spec } from '../api/spec.gen.js';
+import { ensureAdminToken } from './admin-token.js';
+import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
+import type { Hypervisor } from './core/ports.js';
+import { TokenAuthenticator } from './core/tokens.js';
+import { vmUrl } from './core/planners/url.js';
+import { VmService } from './core/vm-service.js';
+import { AgentGuest } from './drivers/agent-guest.js';
+import { CowDisks } from './drivers/cow-disks.js';
+import { FileImages } from './drivers/file-images.js';
+import { LinuxNetwork } from './drivers/linux-network.js';
+import { run } from './drivers/proc.js';
+import { probeAccel } from './drivers/qemu/accel-probe.js';
+import { QemuHypervisor } from './drivers/qemu/qemu-hypervisor.js';
+import { openDb } from './drivers/sqlite/db.js';
+import { SqliteTokenStore } from './drivers/sqlite/sqlite-token-store.js';
+import { SqliteVmStore } from './drivers/sqlite/sqlite-vm-store.js';
+import { buildServer } from './http/server.js';
+import { systemHandlers } from './http/routes/system.js';
+import { vmHandlers } from './http/routes/vms.js';
+import { createLogger, type Logger } from './log.js';
+
+export const VERSION: string = (() => {
+  try {
+    const pkg = join(fileURLToPath(import.meta.url), '..', '..', '..', 'package.json');
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    try {
+      return (JSON.parse(readFileSync(join(fileURLToPath(import.meta.url), '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return '0.0.0';
+    }
+  }
+})();
+
+export interface Daemon {
+  url: string;
+  close(): Promise<void>;
+}
+
+async function selectHypervisor(cfg: Config, images: FileImages, log: Logger): Promise<Hypervisor> {
+  if (cfg.hypervisor === 'firecracker' || cfg.hypervisor === 'auto') {
+    const fc = await import('./drivers/firecracker/firecracker-hypervisor.js').catch(() => null);
+    if (fc) {
+      const probe = await fc.firecrackerUsable(cfg.firecrackerBinary);
+      if (probe.usable) {
+        log.info({ reason: probe.reason }, 'hypervisor: firecracker');
+        return new fc.FirecrackerHypervisor({ binary: cfg.firecrackerBinary, runDir: join(cfg.stateDir, 'run'), jailer: null }, log);
+      }
+      if (cfg.hypervisor === 'firecracker') throw new ConfigError(`FCM_HYPERVISOR=firecracker but it is not usable: ${probe.reason}`);
+      log.info({ reason: probe.reason }, 'firecracker not usable; using QEMU');
+    } else if (cfg.hypervisor === 'firecracker') {
+      throw new ConfigError('FCM_HYPERVISOR=firecracker but the Firecracker driver is not available');
+    }
+  }
+  let kernel: string | null = null;
+  try {
+    kernel = images.resolve('base').kernelPath;
+  } catch {
+    kernel = null;
+  }
+  const accel =
+    cfg.accel === 'auto'
+      ? await probeAccel({ qemuBinary: cfg.qemuBinary, kernelPath: kernel, cacheFile: join(cfg.stateDir, 'accel-probe.json') })
+      : { accel: cfg.accel, reason: 'FCM_ACCEL' };
+  log.info({ accel: accel.accel, reason: accel.reason }, 'hypervisor: qemu');
+  return new QemuHypervisor({ binary: cfg.qemuBinary, runDir: join(cfg.stateDir, 'run'), accel: accel.accel }, log);
+}
+
+/** Public IP for URLs: configured, else the source address the host would use to reach the internet (no packet is sent). */
+async function publicIp(cfg: Config): Promise<string> {
+  if (cfg.publicIp) return cfg.publicIp;
+  try {
+    const { stdout } = await run('ip', ['-j', 'route', 'get', '1.1.1.1']);
+    const r = JSON.parse(stdout) as { prefsrc?: string }[];
+    if (r[0]?.prefsrc) return r[0].prefsrc;
+  } catch {
+    /* no default route (e.g. inside a test namespace) */
+  }
+  return '127.0.0.1';
+}
+
+export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLogger(cfg.logLevel)): Promise<Daemon> {
+  if (process.getuid?.() !== 0) throw new ConfigError('the fcm daemon must run as root (it manages taps, bridges and VMs): sudo fcm daemon');
+  mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  const db = openDb(join(cfg.stateDir, 'fcm.db'));
+  const images = new FileImages(cfg.imagesDir);
+  const hypervisor = await selectHypervisor(cfg, images, log);
+  const store = new SqliteVmStore(db, cfg.network.subnet);
+  const network = new LinuxNetwork(
+    { bridge: cfg.network.bridge, gatewayCidr: cfg.network.gatewayCidr, subnetCidr: cfg.network.subnetCidr, nat: cfg.network.nat },
+    log.child({ drv: 'network' }),
+  );
+  const disks = new CowDisks({
+    dir: join(cfg.stateDir, 'disks'),
+    format: hypervisor.kind === 'qemu' ? 'qcow2' : 'raw',
+    minFreeMib: cfg.minFreeDiskMib,
+  });
+  const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
+  const vms = new VmService({
+    store,
+    hypervisor,
+    network,
+    disks,
+    images: vmImages,
+    guest: new AgentGuest(cfg.agentPort),
+    log: log.child({ svc: 'vms' }),
+    config: {
+      subnet: cfg.network.subnet,
+      agentPort: cfg.agentPort,
+      dns: cfg.network.dns,
+      tscKhz: hypervisor.accel === 'tcg' ? hostTscKhz() : null,
+      bootTimeoutMs: cfg.bootTimeoutMs,
+      restartPolicy: cfg.restartPolicy,
+      maxRestarts: 3,
+      restartWindowMs: 5 * 60_000,
+      monitorIntervalMs: cfg.monitorIntervalMs,
+    },
+  });
+  await vms.reconcile();
+  vms.startMonitor();
+
+  const tokens = new SqliteTokenStore(db);
+  const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
+  const ip = await publicIp(cfg);
+  const view = { urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain) };
+
+  const app = await buildServer({
+    spec,
+    log,
+    auth: new TokenAuthenticator(tokens),
+    validateResponses: cfg.validateResponses,
+    handlers: {
+      ...vmHandlers(vms, view),
+      ...systemHandlers({
+        version: VERSION,
+        hypervisor: hypervisor.kind,
+        accel: hypervisor.accel,
+        counts: () => vms.counts(),
+        checks: async () => {
+          try {
+            images.resolve('base');
+            return { image: { ok: true } };
+          } catch (e) {
+            return { image: { ok: false, detail: (e as Error).message } };
+          }
+        },
+      }),
+    },
+  });
+  const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
+  log.info({ address, adminToken: tokenPath, publicIp: ip }, 'fcm daemon listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: address,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await vms.close();
+        db.close();
+      })()),
+  };
+}
+
+async function main(): Promise<void> {
+  let cfg: Readonly<Config>;
+  try {
+    cfg = loadConfig();
+  } catch (e) {
+    console.error(`fcm daemon: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  const log = createLogger(cfg.logLevel);
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(cfg, log);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`fcm daemon: ${e.message}`);
+      process.exit(2);
+    }
+    log.fatal({ err: e }, 'daemon failed to start');
+    process.exit(1);
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log.info({ sig }, 'shutting down (VMs keep running)');
+      void daemon.close().then(() => process.exit(0));
+    });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
