@@ -106,7 +106,7 @@ export class VmService {
       undo.push('tap', () => this.d.network.removeTap(vm!.tap));
 
       await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
-      undo.push('hypervisor', () => this.d.hypervisor.stop(id, 0));
+      undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
 
       vm = this.update(id, { state: 'starting' });
       undo.commit();
@@ -141,6 +141,8 @@ export class VmService {
         return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet));
       } catch (err) {
         if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
+        // A random id whose derived tap/MAC collides with another VM's: draw a new id.
+        if (err instanceof Error && /UNIQUE constraint failed: vms\.(id|mac|tap)/.test(err.message) && attempt < MAX_NAME_ATTEMPTS) continue;
         throw err;
       }
     }

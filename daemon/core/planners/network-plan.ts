@@ -46,7 +46,7 @@ export function parseSubnet(cidr: string): Subnet {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr);
   if (!m) throw new Error(`subnet must be a.b.c.d/N, got ${cidr}`);
   const prefix = Number(m[2]);
-  if (prefix < 16 || prefix > 29) throw new Error(`subnet prefix must be between /16 and /29, got /${prefix}`);
+  if (prefix < 16 || prefix > 30) throw new Error(`subnet prefix must be between /16 and /30, got /${prefix}`);
   const size = 2 ** (32 - prefix);
   const network = ipToInt(m[1]!) - (ipToInt(m[1]!) % size);
   return { network, prefix, gateway: intToIp(network + 1), firstSlot: 2, lastSlot: size - 2 };

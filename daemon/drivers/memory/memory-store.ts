@@ -18,6 +18,9 @@ export class MemoryVmStore implements VmStore {
     if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
     const now = new Date().toISOString();
     const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
+    for (const k of ['id', 'ip', 'mac', 'tap'] as const) {
+      if (all.some((r) => r[k] === rec[k])) throw new Error(`UNIQUE constraint failed: vms.${k}`);
+    }
     this.rows.set(rec.id, rec);
     return { ...rec };
   }

@@ -40,11 +40,16 @@ export class QemuHypervisor implements Hypervisor {
       // configuration errors (bad drive, busy tap) surface here with stderr.
       await run(this.cfg.binary, argv, { timeoutMs: 30_000 });
     } catch (err) {
+      await rm(paths.runDir, { recursive: true, force: true });
       const detail = err instanceof CommandError ? err.stderr.trim().split('\n').slice(-2).join(' ') : String(err);
       throw new FcmError('hypervisor_failed', `QEMU did not start: ${detail}`, { cause: err });
     }
     const st = await this.status(spec.vmId);
-    if (!st.running) throw new FcmError('hypervisor_failed', 'QEMU exited right after starting (see the console log).');
+    if (!st.running) {
+      const log = await readFile(paths.consoleLog, 'utf8').catch(() => '');
+      await rm(paths.runDir, { recursive: true, force: true });
+      throw new FcmError('hypervisor_failed', `QEMU exited right after starting. ${log.trim().split('\n').slice(-3).join(' ')}`.trim());
+    }
     this.log.debug({ vmId: spec.vmId, pid: st.pid }, 'qemu started');
     return st;
   }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Prepares this machine to run the fcm daemon and its tests, idempotently:
+#   1. Debian packages the daemon drives (QEMU, Caddy, nftables, OpenSSH, git...)
+#   2. node_modules (npm ci) when package-lock.json changed
+#   3. the guest kernel, initramfs and base image (rootfs/build.sh, cached)
+#   4. the TypeScript build (dist/), used by the `fcm` binary
+# Called by `npm start` and `npm test`; safe to run again. Needs root for 1 and 3;
+# without root it skips them and says so (host tests will then skip loudly).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { echo "-----> $*" >&2; }
+PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs nftables
+      openssh-server openssh-client git curl socat iproute2 cpio zstd xz-utils ca-certificates procps psmisc)
+
+if [[ $(id -u) == 0 ]]; then
+  missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    say "Installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # Debian starts Caddy with its default site on :80; fcm manages its own Caddy instance.
+  if command -v systemctl >/dev/null && systemctl is-enabled caddy >/dev/null 2>&1; then
+    systemctl disable --now caddy >/dev/null 2>&1 || true
+  fi
+else
+  say "Not root: skipping Debian packages and the base image (host tests will skip)"
+fi
+
+stamp=node_modules/.fcm-lock-stamp
+if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
+  say "Installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund >&2
+  cp package-lock.json "$stamp"
+fi
+
+if [[ $(id -u) == 0 ]]; then
+  rootfs/build.sh >/dev/null
+fi
+
+say "Building TypeScript"
+npx tsc -p tsconfig.build.json && chmod +x dist/api/cli/main.js

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the daemon by hand *inside a network namespace*, so that nothing it
+# does (bridge, taps, guests, nft rules) touches this machine's real network:
+#   sudo npm run sandbox
+# The namespace is linked to the host by a veth pair on 10.250.0.0/30 only
+# (no default route, no NAT); talk to the daemon with:
+#   export FCM_HOST=http://10.250.0.2:7777 FCM_TOKEN=$(sudo cat /var/lib/fcm-sandbox/.token)
+# Ctrl-C stops the daemon (VMs keep running, as with a real daemon); run with
+# --down to delete every VM and the namespace.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+NS=fcm-sandbox
+STATE=${FCM_STATE_DIR:-/var/lib/fcm-sandbox}
+
+if [[ ${1:-} == --down ]]; then
+  for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  ip link del fcm-sbx-host 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$STATE"
+  echo "sandbox removed"
+  exit 0
+fi
+
+if ! ip netns list | grep -qw "$NS"; then
+  ip netns add "$NS"
+  ip link add fcm-sbx-host type veth peer name fcm-sbx-ns
+  ip link set fcm-sbx-ns netns "$NS"
+  ip addr add 10.250.0.1/30 dev fcm-sbx-host
+  ip link set fcm-sbx-host up
+  ip -n "$NS" addr add 10.250.0.2/30 dev fcm-sbx-ns
+  ip -n "$NS" link set fcm-sbx-ns up
+  ip -n "$NS" link set lo up
+fi
+echo "-----> Daemon in namespace $NS; from this host:"
+echo "       export FCM_HOST=http://10.250.0.2:7777 FCM_TOKEN=\$(sudo cat $STATE/.token)"
+exec ip netns exec "$NS" env FCM_STATE_DIR="$STATE" FCM_NAT=false FCM_PUBLIC_IP=10.250.0.2 \
+  node dist/api/cli/main.js daemon "$@"

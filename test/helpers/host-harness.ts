@@ -1,0 +1,259 @@
+/**
+ * Host tests: a real daemon with real QEMU guests, inside a network
+ * namespace this harness creates. Nothing leaves the machine: the
+ * namespace's only link to the host is a veth pair on a private /30 (the
+ * test process reaches the daemon through it); the namespace has no default
+ * route, NAT is off, and everything is deleted in close().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../daemon/drivers/proc.js';
+
+export const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CACHE_DIR = process.env.FCM_CACHE_DIR ?? '/var/cache/fcm';
+export const IMAGES_DIR = join(CACHE_DIR, 'images');
+
+/** Why host tests cannot run here, or null. Tests call t.skip(reason) so the skip is loud. */
+export function hostSkipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'host tests need root (taps, bridges, network namespaces)';
+  for (const bin of ['qemu-system-x86_64', 'qemu-img', 'ip', 'nft']) {
+    if (!onPath(bin)) return `host tests need ${bin} (run: sudo .ci/install-deps or see README)`;
+  }
+  if (!existsSync(join(IMAGES_DIR, 'current', 'rootfs.ext4'))) return `host tests need the base image at ${IMAGES_DIR}/current (build it: sudo rootfs/build.sh)`;
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+  } catch {
+    return 'host tests need /dev/net/tun';
+  }
+  return null;
+}
+
+function onPath(bin: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => {
+    try {
+      accessSync(join(d, bin), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+export interface HarnessOptions {
+  /** Extra FCM_* settings for the daemon. */
+  env?: Record<string, string>;
+}
+
+export interface HostHarness {
+  ns: string;
+  /** Daemon base URL, reachable from the test process. */
+  url: string;
+  /** The daemon's address inside the namespace link (for --resolve etc.). */
+  daemonIp: string;
+  token: string;
+  stateDir: string;
+  logPath: string;
+  /** FCM_HOST and FCM_TOKEN for CLI subprocesses. */
+  env: Record<string, string>;
+  /** Runs a command inside the namespace (argv, no shell). */
+  exec(cmd: string, args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<{ stdout: string; stderr: string }>;
+  /** Authenticated JSON API call; returns status and parsed body. */
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+  daemonPid(): number | null;
+  /** Stops the daemon (SIGTERM, or SIGKILL with kill9) and starts it again on the same state. */
+  restartDaemon(opts?: { kill9?: boolean }): Promise<void>;
+  killDaemon(signal?: NodeJS.Signals): Promise<void>;
+  startDaemon(): Promise<void>;
+  /** Deletes every VM through the API, stops the daemon, removes the namespace and state. */
+  close(): Promise<void>;
+}
+
+export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostHarness> {
+  const id = randomBytes(3).toString('hex');
+  const ns = `fcmt-${id}`;
+  const vethHost = `fcmh${id}`;
+  const vethNs = `fcmn${id}`;
+  // A private /30 per harness: 10.251.X.Y/30, host .1, daemon .2.
+  const n = parseInt(id, 16) % 16000;
+  const base = `10.251.${Math.floor(n / 64)}.${(n % 64) * 4}`;
+  const [a, b, c, d] = base.split('.').map(Number) as [number, number, number, number];
+  const hostIp = `${a}.${b}.${c}.${d + 1}`;
+  const daemonIp = `${a}.${b}.${c}.${d + 2}`;
+  const workDir = join('/tmp', `fcm-host-${id}`);
+  const stateDir = join(workDir, 'state');
+  const logPath = join(workDir, 'daemon.log');
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+
+  await run('ip', ['netns', 'add', ns]);
+  const cleanupNs = async () => {
+    await run('ip', ['link', 'del', vethHost]).catch(() => {});
+    await run('ip', ['netns', 'del', ns]).catch(() => {});
+  };
+  try {
+    await run('ip', ['link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs]);
+    await run('ip', ['link', 'set', vethNs, 'netns', ns]);
+    await run('ip', ['addr', 'add', `${hostIp}/30`, 'dev', vethHost]);
+    await run('ip', ['link', 'set', vethHost, 'up']);
+    await run('ip', ['-n', ns, 'addr', 'add', `${daemonIp}/30`, 'dev', vethNs]);
+    await run('ip', ['-n', ns, 'link', 'set', vethNs, 'up']);
+    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  } catch (e) {
+    await cleanupNs();
+    throw e;
+  }
+
+  const port = 7777;
+  const url = `http://${daemonIp}:${port}`;
+  const daemonEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    FCM_STATE_DIR: stateDir,
+    FCM_IMAGES_DIR: IMAGES_DIR,
+    FCM_PORT: String(port),
+    FCM_HOST_BIND: '0.0.0.0',
+    FCM_NAT: 'false',
+    FCM_LOG_LEVEL: 'info',
+    FCM_PUBLIC_IP: daemonIp,
+    FCM_HYPERVISOR: 'qemu',
+    ...opts.env,
+  };
+
+  let child: ChildProcess | null = null;
+  let token = '';
+
+  const startDaemon = async () => {
+    const out = openSync(logPath, 'a', 0o600);
+    child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')], {
+      env: daemonEnv,
+      stdio: ['ignore', out, out],
+      cwd: ROOT_DIR,
+      detached: true,
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}; log:\n${tail(logPath)}`);
+      try {
+        const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`daemon did not answer within 60s; log:\n${tail(logPath)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    token = readFileSync(join(stateDir, '.token'), 'utf8').trim();
+  };
+
+  const killDaemon = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGKILL');
+      await exited;
+    }
+  };
+
+  try {
+    await startDaemon();
+  } catch (e) {
+    await killDaemon('SIGKILL');
+    await cleanupNs();
+    throw e;
+  }
+
+  const h: HostHarness = {
+    ns,
+    url,
+    daemonIp,
+    get token() {
+      return token;
+    },
+    stateDir,
+    logPath,
+    get env() {
+      return { FCM_HOST: url, FCM_TOKEN: token };
+    },
+    exec: (cmd, args, o = {}) => run('ip', ['netns', 'exec', ns, cmd, ...args], o),
+    api: async (method, path, body, tok = token) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          ...(tok ? { authorization: `Bearer ${tok}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    },
+    daemonPid: () => child?.pid ?? null,
+    restartDaemon: async (o = {}) => {
+      await killDaemon(o.kill9 ? 'SIGKILL' : 'SIGTERM');
+      await startDaemon();
+    },
+    killDaemon,
+    startDaemon,
+    close: async () => {
+      try {
+        if (child && child.exitCode === null && child.signalCode === null) {
+          const list = await h.api('GET', '/v1/vms').catch(() => null);
+          for (const vm of list?.body?.vms ?? []) await h.api('DELETE', `/v1/vms/${vm.name}`).catch(() => {});
+        }
+      } finally {
+        await killDaemon();
+        // Anything a crashed test left: kill its QEMUs (they run inside the namespace).
+        await killNamespaceProcesses(ns);
+        await cleanupNs();
+        if (!process.env.FCM_KEEP_TEST_STATE) rmSync(workDir, { recursive: true, force: true });
+      }
+    },
+  };
+  return h;
+}
+
+async function killNamespaceProcesses(ns: string): Promise<void> {
+  const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
+  for (const pid of stdout.split(/\s+/).filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function tail(path: string, lines = 30): string {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Everything in the namespace that a VM could leave behind. */
+export async function hostLeftovers(h: HostHarness): Promise<{ taps: string[]; qemus: number[]; disks: string[]; runDirs: string[] }> {
+  const { stdout } = await h.exec('ip', ['-j', 'link', 'show', 'type', 'tun']);
+  const taps = (JSON.parse(stdout || '[]') as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith('fcm-'));
+  const pids = (await run('ip', ['netns', 'pids', h.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+  const qemus = pids.filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('qemu-system');
+    } catch {
+      return false;
+    }
+  });
+  const ls = (d: string) => {
+    try {
+      return readdirSync(join(h.stateDir, d)).filter((n) => n.startsWith('vm_'));
+    } catch {
+      return [];
+    }
+  };
+  return { taps, qemus, disks: ls('disks'), runDirs: ls('run') };
+}

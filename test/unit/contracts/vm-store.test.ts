@@ -1,0 +1,81 @@
+/** The SQLite store and its in-memory twin pass the same contract. */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { isFcmError } from '../../../daemon/core/errors.js';
+import type { NewVm } from '../../../daemon/core/model.js';
+import { parseSubnet, planNetwork } from '../../../daemon/core/planners/network-plan.js';
+import type { VmStore } from '../../../daemon/core/ports.js';
+import { MemoryVmStore } from '../../../daemon/drivers/memory/memory-store.js';
+import { openDb } from '../../../daemon/drivers/sqlite/db.js';
+import { SqliteVmStore } from '../../../daemon/drivers/sqlite/sqlite-vm-store.js';
+
+const subnet = parseSubnet('10.0.0.0/29');
+const impls: [string, () => VmStore][] = [
+  ['memory', () => new MemoryVmStore(subnet)],
+  ['sqlite', () => new SqliteVmStore(openDb(':memory:'), subnet)],
+];
+
+const newVm = (name: string, id = `vm_${randomBytes(6).toString('hex')}`): NewVm => ({
+  id, name, owner: 'u1', state: 'creating', desired: 'running',
+  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null,
+});
+const plan = (vm: NewVm) => (slot: number) => planNetwork(vm.id, slot, subnet);
+const insert = (s: VmStore, name: string) => {
+  const vm = newVm(name);
+  return s.insert(vm, plan(vm));
+};
+
+for (const [name, make] of impls) {
+  describe(`VmStore contract: ${name}`, () => {
+    test('insert allocates the lowest free slot, fills gaps, and refuses when full', () => {
+      const s = make();
+      const a = insert(s, 'a');
+      const b = insert(s, 'b');
+      assert.deepEqual([a.slot, a.ip, b.slot], [2, '10.0.0.2', 3]);
+      s.remove(a.id);
+      assert.equal(insert(s, 'c').slot, 2, 'freed slot is reused');
+      insert(s, 'd');
+      insert(s, 'e');
+      insert(s, 'f');
+      assert.throws(() => insert(s, 'g'), (e) => isFcmError(e, 'ip_pool_exhausted'));
+      assert.equal(s.list().length, 5);
+    });
+
+    test('names are unique', () => {
+      const s = make();
+      insert(s, 'same');
+      assert.throws(() => insert(s, 'same'), (e) => isFcmError(e, 'name_taken'));
+    });
+
+    test('get by name or id, update, remove', () => {
+      const s = make();
+      const a = insert(s, 'alpha');
+      assert.equal(s.get('alpha')?.id, a.id);
+      assert.equal(s.get(a.id)?.name, 'alpha');
+      const u = s.update(a.id, { state: 'running', lastError: 'x' });
+      assert.deepEqual([u.state, u.lastError, u.name], ['running', 'x', 'alpha']);
+      assert.equal(s.get('alpha')?.state, 'running');
+      s.remove(a.id);
+      assert.equal(s.get('alpha'), undefined);
+      assert.throws(() => s.update(a.id, { state: 'stopped' }), (e) => isFcmError(e, 'vm_not_found'));
+      s.remove(a.id); // removing twice is fine
+    });
+
+    test('a tap/MAC collision (ids sharing a prefix) is refused, never silently shared', () => {
+      const s = make();
+      const a = newVm('one', 'vm_abcdefabcdef');
+      s.insert(a, plan(a));
+      const b = newVm('two', 'vm_abcdefabcdee'); // same first 11 hex chars → same tap name
+      assert.throws(() => s.insert(b, plan(b)));
+      assert.equal(s.list().length, 1);
+    });
+
+    test('returned records are copies', () => {
+      const s = make();
+      const a = insert(s, 'copy');
+      a.state = 'failed';
+      assert.equal(s.get('copy')?.state, 'creating');
+    });
+  });
+}
