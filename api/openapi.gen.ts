@@ -63,7 +63,14 @@ export type paths = {
         delete: operations["deleteVm"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a VM's size or custom domains
+         * @description Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful
+         *     stop, then start) so the new size takes effect; a stopped VM keeps
+         *     the new size for its next start. `domains` replaces the VM's list of
+         *     custom domains (routes follow immediately, no restart).
+         */
+        patch: operations["updateVm"];
         trace?: never;
     };
     "/v1/vms/{name}/start": {
@@ -203,7 +210,20 @@ export type components = {
              * @default base
              */
             image: string;
+            domains?: components["schemas"]["DomainList"];
         };
+        UpdateVmRequest: {
+            vcpus?: number;
+            memoryMib?: number;
+            domains?: components["schemas"]["DomainList"];
+        };
+        /**
+         * @description A fully qualified DNS name (lower case, no wildcard, no trailing dot, not an IP address).
+         * @example www.example.com
+         */
+        Hostname: string;
+        /** @description Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server. */
+        DomainList: components["schemas"]["Hostname"][];
         StopVmRequest: {
             /**
              * @description How long to wait for a graceful shutdown before killing the VM
@@ -235,6 +255,8 @@ export type components = {
              * @description The VM's public HTTPS URL
              */
             url: string;
+            /** @description Custom domains routed to the VM */
+            domains: string[];
             /** @enum {string} */
             hypervisor: "qemu" | "firecracker";
             /** @description Why the VM is `failed`, if it is */
@@ -288,7 +310,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -419,6 +441,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateVm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateVmRequest"];
+            };
+        };
+        responses: {
+            /** @description The updated VM */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Vm"];
+                };
             };
             default: components["responses"]["Problem"];
         };

@@ -78,8 +78,13 @@ export const spec: Record<string, any> = {
             "state",
             "ip",
             "url",
-            "createdAt"
+            {
+              "field": "createdAt",
+              "title": "AGE",
+              "format": "age"
+            }
           ],
+          "empty": "No VMs yet. Create one with: fcm create",
           "examples": [
             "fcm ls",
             "fcm ls --json"
@@ -115,6 +120,7 @@ export const spec: Record<string, any> = {
           ],
           "waitFor": "running",
           "summary": "Create a VM (and remember it in ./.fcm)",
+          "message": "VM created: {name}\nURL: {url}",
           "examples": [
             "fcm create",
             "fcm create my-app --memory-mib 2048"
@@ -200,6 +206,7 @@ export const spec: Record<string, any> = {
           ],
           "confirm": "Destroy {name}? Its disk and everything on it will be deleted.",
           "summary": "Destroy a VM and its disk",
+          "message": "Destroyed {name}.",
           "examples": [
             "fcm destroy",
             "fcm destroy cosmic-nova --yes"
@@ -208,6 +215,50 @@ export const spec: Record<string, any> = {
         "responses": {
           "204": {
             "description": "Deleted"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "patch": {
+        "operationId": "updateVm",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Change a VM's size or custom domains",
+        "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart).\n",
+        "x-cli": {
+          "command": "update",
+          "args": [
+            "name"
+          ],
+          "summary": "Resize a VM or set its custom domains",
+          "examples": [
+            "fcm update --memory-mib 2048",
+            "fcm update --domains www.example.com,example.com"
+          ]
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/UpdateVmRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The updated VM",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
           },
           "default": {
             "$ref": "#/components/responses/Problem"
@@ -235,6 +286,7 @@ export const spec: Record<string, any> = {
           ],
           "waitFor": "running",
           "summary": "Start a stopped VM",
+          "message": "Started {name}: {url}",
           "examples": [
             "fcm start",
             "fcm start cosmic-nova"
@@ -276,6 +328,7 @@ export const spec: Record<string, any> = {
             "name"
           ],
           "summary": "Stop a VM (graceful, then forced after a timeout)",
+          "message": "Stopped {name}.",
           "examples": [
             "fcm stop",
             "fcm stop cosmic-nova --timeout-ms 2000",
@@ -328,6 +381,7 @@ export const spec: Record<string, any> = {
           ],
           "waitFor": "running",
           "summary": "Restart a VM",
+          "message": "Restarted {name}: {url}",
           "examples": [
             "fcm restart"
           ]
@@ -378,6 +432,7 @@ export const spec: Record<string, any> = {
             "name"
           ],
           "summary": "Wait for a VM to reach a state",
+          "message": "{name} is {state}.",
           "examples": [
             "fcm wait --state running --timeout 60"
           ]
@@ -524,7 +579,49 @@ export const spec: Record<string, any> = {
             "default": "base",
             "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$",
             "description": "Base image name"
+          },
+          "domains": {
+            "$ref": "#/components/schemas/DomainList"
           }
+        }
+      },
+      "UpdateVmRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "properties": {
+          "vcpus": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 8
+          },
+          "memoryMib": {
+            "type": "integer",
+            "minimum": 128,
+            "maximum": 16384
+          },
+          "domains": {
+            "$ref": "#/components/schemas/DomainList"
+          }
+        }
+      },
+      "Hostname": {
+        "type": "string",
+        "description": "A fully qualified DNS name (lower case, no wildcard, no trailing dot, not an IP address).",
+        "minLength": 4,
+        "maxLength": 253,
+        "pattern": "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
+        "examples": [
+          "www.example.com"
+        ]
+      },
+      "DomainList": {
+        "type": "array",
+        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "maxItems": 20,
+        "uniqueItems": true,
+        "items": {
+          "$ref": "#/components/schemas/Hostname"
         }
       },
       "StopVmRequest": {
@@ -561,6 +658,7 @@ export const spec: Record<string, any> = {
           "ip",
           "mac",
           "url",
+          "domains",
           "hypervisor",
           "createdAt",
           "updatedAt"
@@ -608,6 +706,13 @@ export const spec: Record<string, any> = {
             "type": "string",
             "format": "uri",
             "description": "The VM's public HTTPS URL"
+          },
+          "domains": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Custom domains routed to the VM"
           },
           "hypervisor": {
             "type": "string",
@@ -784,6 +889,7 @@ export const spec: Record<string, any> = {
           "not_found",
           "vm_not_found",
           "name_taken",
+          "domain_taken",
           "invalid_state",
           "vm_failed",
           "wait_timeout",

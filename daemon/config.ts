@@ -36,6 +36,13 @@ export interface Config {
   baseDomain: string;
   /** Validate every response against openapi.yaml and fail loudly on drift. */
   validateResponses: boolean;
+  proxy: {
+    /** Caddy's admin API base URL (loopback only). */
+    adminUrl: string;
+    tls: { mode: 'internal' } | { mode: 'acme'; email: string | null };
+    httpPort: number;
+    httpsPort: number;
+  };
 }
 
 type Source = Record<string, string | undefined>;
@@ -52,6 +59,7 @@ const KEYS = [
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
+  'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -116,6 +124,18 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
   const baseDomain = str('FCM_BASE_DOMAIN', 'sslip.io');
   if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/i.test(baseDomain)) throw new ConfigError(`FCM_BASE_DOMAIN is not a domain: "${baseDomain}"`);
   const stateDir = path('FCM_STATE_DIR', '/var/lib/fcm');
+  const adminUrl = str('FCM_CADDY_ADMIN', 'http://127.0.0.1:2019').replace(/\/+$/, '');
+  let adminHost: string;
+  try {
+    const u = new URL(adminUrl);
+    adminHost = u.hostname;
+    if (u.protocol !== 'http:' || u.pathname !== '/') throw new Error('x');
+  } catch {
+    throw new ConfigError(`FCM_CADDY_ADMIN must be an http://host:port URL, got "${adminUrl}"`);
+  }
+  // The admin API can rewrite every route: it must never listen beyond loopback.
+  if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(adminHost)) throw new ConfigError(`FCM_CADDY_ADMIN must be on loopback, got "${adminUrl}"`);
+  const tlsMode = oneOf('FCM_TLS', 'acme', ['acme', 'internal']);
 
   const cfg: Config = {
     listen: { host: str('FCM_HOST_BIND', '0.0.0.0'), port: int('FCM_PORT', 7777, 0, 65535) },
@@ -143,6 +163,12 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     publicIp: ipv4('FCM_PUBLIC_IP'),
     baseDomain,
     validateResponses: bool('FCM_VALIDATE_RESPONSES', true),
+    proxy: {
+      adminUrl,
+      tls: tlsMode === 'internal' ? { mode: 'internal' } : { mode: 'acme', email: get('FCM_ACME_EMAIL') ?? null },
+      httpPort: int('FCM_HTTP_PORT', 80, 1, 65535),
+      httpsPort: int('FCM_HTTPS_PORT', 443, 1, 65535),
+    },
   };
   return deepFreeze(cfg);
 }

@@ -12,8 +12,11 @@ import { ensureAdminToken } from './admin-token.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
 import type { Hypervisor } from './core/ports.js';
 import { TokenAuthenticator } from './core/tokens.js';
-import { vmUrl } from './core/planners/url.js';
+import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
+import { RouteService } from './core/routes.js';
+import { planCaddyConfig } from './core/planners/caddy-config.js';
+import { CaddyProxy } from './drivers/caddy-proxy.js';
 import { AgentGuest } from './drivers/agent-guest.js';
 import { CowDisks } from './drivers/cow-disks.js';
 import { FileImages } from './drivers/file-images.js';
@@ -105,6 +108,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     format: hypervisor.kind === 'qemu' ? 'qcow2' : 'raw',
     minFreeMib: cfg.minFreeDiskMib,
   });
+  const ip = await publicIp(cfg);
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
   const vms = new VmService({
     store,
@@ -124,14 +128,33 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       maxRestarts: 3,
       restartWindowMs: 5 * 60_000,
       monitorIntervalMs: cfg.monitorIntervalMs,
+      reservedDomainSuffix: `.${vmHost('x', ip, cfg.baseDomain).split('.').slice(1).join('.')}`,
     },
   });
   await vms.reconcile();
   vms.startMonitor();
 
+  const routes = new RouteService({
+    store,
+    proxy: new CaddyProxy(cfg.proxy.adminUrl),
+    log: log.child({ svc: 'routes' }),
+    watchIntervalMs: 2000,
+    plan: (list) =>
+      planCaddyConfig({
+        vms: list,
+        publicIp: ip,
+        baseDomain: cfg.baseDomain,
+        tls: cfg.proxy.tls,
+        adminListen: new URL(cfg.proxy.adminUrl).host,
+        httpPort: cfg.proxy.httpPort,
+        httpsPort: cfg.proxy.httpsPort,
+      }),
+  });
+  vms.onChange(() => void routes.sync());
+  routes.start();
+
   const tokens = new SqliteTokenStore(db);
   const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
-  const ip = await publicIp(cfg);
   const view = { urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain) };
 
   const app = await buildServer({
@@ -147,12 +170,13 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         accel: hypervisor.accel,
         counts: () => vms.counts(),
         checks: async () => {
+          let image: { ok: boolean; detail?: string } = { ok: true };
           try {
             images.resolve('base');
-            return { image: { ok: true } };
           } catch (e) {
-            return { image: { ok: false, detail: (e as Error).message } };
+            image = { ok: false, detail: (e as Error).message };
           }
+          return { image, caddy: routes.health() };
         },
       }),
     },
@@ -166,6 +190,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        routes.close();
         await vms.close();
         db.close();
       })()),

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, title: 'Not found' },
   vm_not_found: { status: 404, title: 'VM not found' },
   name_taken: { status: 409, title: 'Name already taken' },
+  domain_taken: { status: 409, title: 'Domain already in use' },
   invalid_state: { status: 409, title: 'VM is in the wrong state' },
   vm_failed: { status: 409, title: 'VM failed' },
   wait_timeout: { status: 408, title: 'Timed out waiting for the VM' },

@@ -28,12 +28,14 @@ export interface VmRecord extends VmSize {
   mac: string;
   tap: string;
   lastError: string | null;
+  /** Custom domains routed to the VM besides its own URL. */
+  domains: string[];
   createdAt: string;
   updatedAt: string;
 }
 
 export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' | 'updatedAt'>;
-export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib'>>;
+export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib' | 'domains'>>;
 
 export interface Principal {
   userId: string;

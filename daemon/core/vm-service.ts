@@ -17,6 +17,13 @@ export interface CreateVmInput {
   swapMib: number;
   port: number;
   image: string;
+  domains?: string[];
+}
+
+export interface UpdateVmInput {
+  vcpus?: number;
+  memoryMib?: number;
+  domains?: string[];
 }
 
 export interface StopOptions {
@@ -38,6 +45,8 @@ export interface VmServiceConfig {
   restartWindowMs: number;
   /** How often running VMs' processes are checked. */
   monitorIntervalMs: number;
+  /** VM URLs live under this suffix (e.g. `.64-34-93-45.sslip.io`): custom domains may not. */
+  reservedDomainSuffix: string | null;
 }
 
 export interface VmServiceDeps {
@@ -87,8 +96,15 @@ export class VmService {
 
   // ---- create ------------------------------------------------------------
 
+  /** Called with the VM id after every state or config change (route sync, consoles). */
+  onChange(listener: (vmId: string) => void): () => void {
+    this.events.on('vm', listener);
+    return () => this.events.off('vm', listener);
+  }
+
   async create(p: Principal, input: CreateVmInput): Promise<VmRecord> {
     const log = this.d.log.child({ op: 'create' });
+    this.checkDomains(input.domains ?? []);
     const image = this.d.images.resolve(input.image);
     const undo = new UndoStack(log);
     let vm: VmRecord | undefined;
@@ -108,7 +124,7 @@ export class VmService {
       await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
       undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
 
-      vm = this.update(id, { state: 'starting' });
+      vm = this.save(id, { state: 'starting' });
       undo.commit();
       this.watchBoot(vm);
       vlog.info('hypervisor started; guest booting');
@@ -133,6 +149,7 @@ export class VmService {
       imageDir: image.dir,
       hypervisor: this.d.hypervisor.kind,
       lastError: null,
+      domains: input.domains ?? [],
     };
     for (let attempt = 0; ; attempt++) {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
@@ -166,6 +183,36 @@ export class VmService {
       await this.stopLocked(vm.id, opts);
       return this.startLocked(vm.id);
     });
+  }
+
+  /** Resize (restarting a running VM so it takes effect) and/or replace custom domains. */
+  async update(p: Principal, name: string, input: UpdateVmInput, stop: StopOptions): Promise<VmRecord> {
+    const vm = this.resolve(p, name);
+    if (input.domains) this.checkDomains(input.domains);
+    return this.locks.run(vm.id, async () => {
+      const cur = this.mustGet(vm.id);
+      if (cur.state === 'creating' || cur.state === 'deleting') throw errors.invalidState(cur.name, cur.state, 'running or stopped');
+      const resized =
+        (input.vcpus !== undefined && input.vcpus !== cur.vcpus) || (input.memoryMib !== undefined && input.memoryMib !== cur.memoryMib);
+      const updated = this.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains });
+      if (resized && (cur.state === 'running' || cur.state === 'starting')) {
+        this.d.log.info({ vmId: vm.id, vm: vm.name, vcpus: updated.vcpus, memoryMib: updated.memoryMib }, 'restarting to resize');
+        await this.stopLocked(vm.id, stop);
+        return this.startLocked(vm.id);
+      }
+      return updated;
+    });
+  }
+
+  private checkDomains(domains: string[]): void {
+    const suffix = this.d.config.reservedDomainSuffix;
+    for (const d of domains) {
+      if (suffix && (d.endsWith(suffix) || `.${d}` === suffix)) {
+        throw new FcmError('validation_failed', `${d} is under ${suffix.slice(1)}, which is reserved for VM URLs.`, {
+          errors: [{ path: '/body/domains', message: `${d} is reserved for VM URLs` }],
+        });
+      }
+    }
   }
 
   async delete(p: Principal, name: string): Promise<void> {
@@ -222,7 +269,7 @@ export class VmService {
     }
     const image = this.d.images.fromDir(vm.image, vm.imageDir);
     const disks = this.d.disks.paths(vm.id, vm.swapMib);
-    this.update(id, { desired: 'running', lastError: null });
+    this.save(id, { desired: 'running', lastError: null });
     try {
       await this.d.network.addTap(this.netPlan(vm));
       // A failed VM may still have a (hung) process: make sure it is gone first.
@@ -230,10 +277,10 @@ export class VmService {
       await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
     } catch (err) {
       await this.d.network.removeTap(vm.tap).catch(() => {});
-      this.update(id, { state: 'failed', lastError: errMessage(err) });
+      this.save(id, { state: 'failed', lastError: errMessage(err) });
       throw err;
     }
-    const started = this.update(id, { state: 'starting' });
+    const started = this.save(id, { state: 'starting' });
     this.watchBoot(started);
     return started;
   }
@@ -243,18 +290,18 @@ export class VmService {
     if (vm.state === 'stopped') return vm;
     if (vm.state === 'creating' || vm.state === 'deleting') throw errors.invalidState(vm.name, vm.state, 'running');
     this.cancelBoot(id);
-    this.update(id, { state: 'stopping', desired: 'stopped' });
+    this.save(id, { state: 'stopping', desired: 'stopped' });
     const how = await this.d.hypervisor.stop(id, opts.force ? 0 : opts.timeoutMs);
     await this.d.network.removeTap(vm.tap);
     this.d.log.info({ vmId: id, vm: vm.name, how }, 'VM stopped');
-    return this.update(id, { state: 'stopped' });
+    return this.save(id, { state: 'stopped' });
   }
 
   private async deleteLocked(id: string): Promise<void> {
     const vm = this.d.store.get(id);
     if (!vm) return;
     this.cancelBoot(id);
-    this.update(id, { state: 'deleting', desired: 'stopped' });
+    this.save(id, { state: 'deleting', desired: 'stopped' });
     await this.releaseAll(vm);
     this.d.store.remove(id);
     this.restarts.delete(id);
@@ -282,7 +329,7 @@ export class VmService {
       .then(() => {
         const cur = this.d.store.get(vm.id);
         if (!ac.signal.aborted && cur?.state === 'starting') {
-          this.update(vm.id, { state: 'running' });
+          this.save(vm.id, { state: 'running' });
           this.d.log.info({ vmId: vm.id, vm: vm.name, bootMs: Date.now() - started }, 'guest ready');
         }
       })
@@ -295,7 +342,7 @@ export class VmService {
             this.d.log.warn({ vmId: vm.id, vm: vm.name }, msg);
             await this.d.hypervisor.stop(vm.id, 0);
             await this.d.network.removeTap(cur.tap);
-            this.update(vm.id, { state: 'failed', lastError: msg });
+            this.save(vm.id, { state: 'failed', lastError: msg });
           });
         }
       })
@@ -343,13 +390,13 @@ export class VmService {
       this.d.log.info({ vmId: id, vm: vm.name }, 'restarting VM (restart policy)');
       try {
         await this.startLocked(id, true);
-        this.update(id, { lastError: `${why}; restarted automatically` });
+        this.save(id, { lastError: `${why}; restarted automatically` });
         return;
       } catch (err) {
         this.d.log.error({ err, vmId: id }, 'automatic restart failed');
       }
     }
-    this.update(id, { state: 'failed', lastError: why });
+    this.save(id, { state: 'failed', lastError: why });
   }
 
   private shouldRestart(id: string): boolean {
@@ -388,22 +435,22 @@ export class VmService {
           await this.d.network.addTap(this.netPlan(vm));
           r.adopted++;
           log.info({ pid: st.pid }, 'adopted running VM');
-          const cur = vm.state === 'running' ? vm : this.update(vm.id, { state: 'starting' });
+          const cur = vm.state === 'running' ? vm : this.save(vm.id, { state: 'starting' });
           if (cur.state === 'starting') this.watchBoot(cur);
         } else if (st.running) {
           await this.d.hypervisor.stop(vm.id, 10_000);
           await this.d.network.removeTap(vm.tap);
-          this.update(vm.id, { state: 'stopped' });
+          this.save(vm.id, { state: 'stopped' });
         } else if (vm.desired === 'running') {
           await this.d.network.removeTap(vm.tap);
-          this.update(vm.id, { state: 'failed', lastError: 'the hypervisor was not running when the daemon started' });
+          this.save(vm.id, { state: 'failed', lastError: 'the hypervisor was not running when the daemon started' });
           if (this.shouldRestart(vm.id)) {
             await this.startLocked(vm.id, true).catch((err) => log.error({ err }, 'restart after reconcile failed'));
             r.restarted++;
           }
         } else {
           await this.d.network.removeTap(vm.tap);
-          if (vm.state !== 'stopped') this.update(vm.id, { state: 'stopped' });
+          if (vm.state !== 'stopped') this.save(vm.id, { state: 'stopped' });
         }
       });
     }
@@ -457,7 +504,7 @@ export class VmService {
     return vm;
   }
 
-  private update(id: string, patch: VmPatch): VmRecord {
+  private save(id: string, patch: VmPatch): VmRecord {
     const vm = this.d.store.update(id, patch);
     this.events.emit('vm', id);
     return vm;

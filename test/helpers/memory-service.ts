@@ -25,7 +25,8 @@ export function memoryService(opts: { subnet?: string; store?: VmStore; config?:
       store, hypervisor, network, disks, guest, images: new MemoryImages(), log,
       config: {
         subnet, agentPort: 7611, dns: null, tscKhz: 2600000, bootTimeoutMs: 2000, restartPolicy: 'never',
-        maxRestarts: 3, restartWindowMs: 60_000, monitorIntervalMs: 20, ...opts.config,
+        maxRestarts: 3, restartWindowMs: 60_000, monitorIntervalMs: 20,
+        reservedDomainSuffix: '.64-34-93-45.sslip.io', ...opts.config,
       },
     });
   return { service: make(), make, hypervisor, network, disks, guest, store };

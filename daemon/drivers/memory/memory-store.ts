@@ -21,16 +21,21 @@ export class MemoryVmStore implements VmStore {
     for (const k of ['id', 'ip', 'mac', 'tap'] as const) {
       if (all.some((r) => r[k] === rec[k])) throw new Error(`UNIQUE constraint failed: vms.${k}`);
     }
+    this.checkDomains(rec.id, rec.domains);
+    rec.domains = [...rec.domains].sort();
     this.rows.set(rec.id, rec);
-    return { ...rec };
+    return copy(rec);
   }
 
   update(id: string, patch: VmPatch): VmRecord {
     const cur = this.rows.get(id);
     if (!cur) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
-    const next = { ...cur, ...patch, updatedAt: new Date().toISOString() };
+    if (patch.domains) this.checkDomains(id, patch.domains);
+    const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    const next = { ...cur, ...defined, updatedAt: new Date().toISOString() };
+    if (patch.domains) next.domains = [...patch.domains].sort();
     this.rows.set(id, next);
-    return { ...next };
+    return copy(next);
   }
 
   remove(id: string): void {
@@ -39,10 +44,20 @@ export class MemoryVmStore implements VmStore {
 
   get(nameOrId: string): VmRecord | undefined {
     const r = this.rows.get(nameOrId) ?? [...this.rows.values()].find((v) => v.name === nameOrId);
-    return r ? { ...r } : undefined;
+    return r ? copy(r) : undefined;
   }
 
   list(): VmRecord[] {
-    return [...this.rows.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.slot - b.slot).map((r) => ({ ...r }));
+    return [...this.rows.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.slot - b.slot).map(copy);
+  }
+
+  private checkDomains(id: string, domains: string[]): void {
+    for (const d of domains) {
+      if ([...this.rows.values()].some((r) => r.id !== id && r.domains.includes(d))) {
+        throw new FcmError('domain_taken', `The domain ${d} is already routed to another VM.`);
+      }
+    }
   }
 }
+
+const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains] });

@@ -43,6 +43,11 @@ const MIGRATIONS: string[] = [
      last_used_at TEXT,
      revoked_at TEXT
    );`,
+  `CREATE TABLE vm_domains (
+     domain TEXT PRIMARY KEY,
+     vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE
+   );
+   CREATE INDEX vm_domains_vm ON vm_domains(vm_id);`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

@@ -1,36 +1,43 @@
+import type { Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
 import type { VmStore } from '../../core/ports.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
-import type { Transaction } from 'better-sqlite3';
 import type { Db } from './db.js';
 
 interface Row {
   id: string; name: string; owner: string; state: string; desired: string;
   vcpus: number; memory_mib: number; disk_mib: number; swap_mib: number; port: number;
   image: string; image_dir: string; hypervisor: string; slot: number; ip: string; mac: string; tap: string;
-  last_error: string | null; created_at: string; updated_at: string;
+  last_error: string | null; created_at: string; updated_at: string; domains: string | null;
 }
 
 const fromRow = (r: Row): VmRecord => ({
   id: r.id, name: r.name, owner: r.owner, state: r.state as VmRecord['state'], desired: r.desired as VmRecord['desired'],
   vcpus: r.vcpus, memoryMib: r.memory_mib, diskMib: r.disk_mib, swapMib: r.swap_mib, port: r.port,
   image: r.image, imageDir: r.image_dir, hypervisor: r.hypervisor as VmRecord['hypervisor'],
-  slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error, createdAt: r.created_at, updatedAt: r.updated_at,
+  slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error,
+  domains: r.domains ? r.domains.split('\n').sort() : [],
+  createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-const PATCH_COLUMNS: Record<keyof VmPatch, string> = {
+const SELECT = `SELECT vms.*, (SELECT group_concat(domain, char(10)) FROM vm_domains d WHERE d.vm_id = vms.id) AS domains FROM vms`;
+
+const PATCH_COLUMNS: Record<Exclude<keyof VmPatch, 'domains'>, string> = {
   state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib',
 };
+
+type Plan = (slot: number) => { ip: string; mac: string; tap: string };
 
 /**
  * VM rows in SQLite. Slot (IP) allocation happens inside the insert
  * transaction, and better-sqlite3 runs it synchronously on the one daemon
  * thread, so concurrent creates can never get the same address; UNIQUE
- * constraints on name/slot/ip/mac/tap back that up.
+ * constraints on name/slot/ip/mac/tap (and domain) back that up.
  */
 export class SqliteVmStore implements VmStore {
-  private readonly insertTx: Transaction<(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }) => VmRecord>;
+  private readonly insertTx: Transaction<(vm: NewVm, plan: Plan) => VmRecord>;
+  private readonly updateTx: Transaction<(id: string, patch: VmPatch) => VmRecord>;
 
   constructor(private readonly db: Db, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {
     const nameExists = db.prepare('SELECT 1 FROM vms WHERE name = ?');
@@ -39,7 +46,18 @@ export class SqliteVmStore implements VmStore {
       image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at)
       VALUES (@id, @name, @owner, @state, @desired, @vcpus, @memoryMib, @diskMib, @swapMib, @port,
       @image, @imageDir, @hypervisor, @slot, @ip, @mac, @tap, @lastError, @createdAt, @updatedAt)`);
-    this.insertTx = db.transaction((vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }) => {
+    const domainOwner = db.prepare('SELECT vm_id FROM vm_domains WHERE domain = ?').pluck();
+    const delDomains = db.prepare('DELETE FROM vm_domains WHERE vm_id = ?');
+    const addDomain = db.prepare('INSERT INTO vm_domains (domain, vm_id) VALUES (?, ?)');
+    const setDomains = (id: string, domains: string[]) => {
+      for (const d of domains) {
+        const owner = domainOwner.get(d) as string | undefined;
+        if (owner && owner !== id) throw new FcmError('domain_taken', `The domain ${d} is already routed to another VM.`);
+      }
+      delDomains.run(id);
+      for (const d of domains) addDomain.run(d, id);
+    };
+    this.insertTx = db.transaction((vm: NewVm, plan: Plan) => {
       if (nameExists.get(vm.name)) throw errors.nameTaken(vm.name);
       let slot = subnet.firstSlot;
       for (const r of slots.all() as { slot: number }[]) {
@@ -50,11 +68,26 @@ export class SqliteVmStore implements VmStore {
       const now = new Date().toISOString();
       const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
       ins.run(rec);
-      return rec;
+      setDomains(rec.id, rec.domains);
+      return { ...rec, domains: [...rec.domains].sort() };
+    });
+    this.updateTx = db.transaction((id: string, patch: VmPatch) => {
+      const sets: string[] = ['updated_at = @updatedAt'];
+      const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
+      for (const [k, v] of Object.entries(patch) as [keyof VmPatch, unknown][]) {
+        if (v === undefined || k === 'domains') continue;
+        if (!(k in PATCH_COLUMNS)) throw new Error(`unknown VM field ${k}`);
+        sets.push(`${PATCH_COLUMNS[k]} = @${k}`);
+        params[k] = v;
+      }
+      const changed = db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params).changes;
+      if (!changed) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
+      if (patch.domains) setDomains(id, patch.domains);
+      return this.get(id)!;
     });
   }
 
-  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }): VmRecord {
+  insert(vm: NewVm, plan: Plan): VmRecord {
     try {
       return this.insertTx.immediate(vm, plan);
     } catch (err) {
@@ -64,17 +97,7 @@ export class SqliteVmStore implements VmStore {
   }
 
   update(id: string, patch: VmPatch): VmRecord {
-    const sets: string[] = ['updated_at = @updatedAt'];
-    const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
-    for (const [k, v] of Object.entries(patch) as [keyof VmPatch, unknown][]) {
-      if (v === undefined) continue;
-      if (!(k in PATCH_COLUMNS)) throw new Error(`unknown VM field ${k}`);
-      sets.push(`${PATCH_COLUMNS[k]} = @${k}`);
-      params[k] = v;
-    }
-    const row = this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id RETURNING *`).get(params) as Row | undefined;
-    if (!row) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
-    return fromRow(row);
+    return this.updateTx.immediate(id, patch);
   }
 
   remove(id: string): void {
@@ -82,11 +105,16 @@ export class SqliteVmStore implements VmStore {
   }
 
   get(nameOrId: string): VmRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM vms WHERE id = ? OR name = ?').get(nameOrId, nameOrId) as Row | undefined;
+    const row = this.db.prepare(`${SELECT} WHERE id = ? OR name = ?`).get(nameOrId, nameOrId) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
   list(): VmRecord[] {
-    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, slot').all() as Row[]).map(fromRow);
+    return (this.db.prepare(`${SELECT} ORDER BY created_at, slot`).all() as Row[]).map(fromRow);
+  }
+
+  /** Which VM a custom domain belongs to (for conflict checks). */
+  domainOwner(domain: string): string | undefined {
+    return this.db.prepare('SELECT vm_id FROM vm_domains WHERE domain = ?').pluck().get(domain) as string | undefined;
   }
 }

@@ -21,6 +21,7 @@ export function toApiVm(vm: VmRecord, view: VmView) {
     ip: vm.ip,
     mac: vm.mac,
     url: view.urlFor(vm.name),
+    domains: vm.domains,
     hypervisor: vm.hypervisor,
     lastError: vm.lastError,
     createdAt: vm.createdAt,
@@ -43,9 +44,12 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
           swapMib: body.swapMib,
           port: body.port,
           image: body.image,
+          domains: body.domains,
         }),
       ),
     getVm: ({ principal, params }) => out(vms.get(principal, params.name)),
+    updateVm: async ({ principal, params, body }) =>
+      out(await vms.update(principal, params.name, body, { timeoutMs: 10_000, force: false })),
     deleteVm: async ({ principal, params }) => {
       await vms.delete(principal, params.name);
     },

@@ -18,7 +18,7 @@ const impls: [string, () => VmStore][] = [
 
 const newVm = (name: string, id = `vm_${randomBytes(6).toString('hex')}`): NewVm => ({
   id, name, owner: 'u1', state: 'creating', desired: 'running',
-  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null,
+  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [],
 });
 const plan = (vm: NewVm) => (slot: number) => planNetwork(vm.id, slot, subnet);
 const insert = (s: VmStore, name: string) => {
@@ -69,6 +69,24 @@ for (const [name, make] of impls) {
       const b = newVm('two', 'vm_abcdefabcdee'); // same first 11 hex chars → same tap name
       assert.throws(() => s.insert(b, plan(b)));
       assert.equal(s.list().length, 1);
+    });
+
+    test('custom domains are stored, replaced and unique across VMs', () => {
+      const s = make();
+      const vm = { ...newVm('dom'), domains: ['b.example.com', 'a.example.com'] };
+      const a = s.insert(vm, plan(vm));
+      assert.deepEqual(a.domains, ['a.example.com', 'b.example.com']);
+      const other = { ...newVm('other'), domains: ['a.example.com'] };
+      assert.throws(() => s.insert(other, plan(other)), (e) => isFcmError(e, 'domain_taken'));
+      assert.equal(s.get('other'), undefined, 'the refused insert left no row');
+      const o = insert(s, 'other2');
+      assert.throws(() => s.update(o.id, { domains: ['b.example.com'] }), (e) => isFcmError(e, 'domain_taken'));
+      assert.deepEqual(s.update(a.id, { domains: ['c.example.com'] }).domains, ['c.example.com']);
+      assert.deepEqual(s.update(o.id, { domains: ['a.example.com'] }).domains, ['a.example.com'], 'released domains can be reused');
+      assert.deepEqual(s.update(o.id, { state: 'running' }).domains, ['a.example.com'], 'other updates keep domains');
+      s.remove(o.id);
+      const again = { ...newVm('again'), domains: ['a.example.com'] };
+      assert.deepEqual(s.insert(again, plan(again)).domains, ['a.example.com'], 'deleting a VM frees its domains');
     });
 
     test('returned records are copies', () => {

@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import type { VmState } from '../model.js';
+import { vmHost } from './url.js';
+
+export interface RouteVm {
+  name: string;
+  state: VmState;
+  ip: string;
+  port: number;
+  domains: string[];
+}
+
+export type TlsMode = { mode: 'internal' } | { mode: 'acme'; email: string | null };
+
+export interface CaddyPlanInput {
+  vms: RouteVm[];
+  publicIp: string;
+  baseDomain: string;
+  tls: TlsMode;
+  /** Caddy's admin listener as Caddy spells it (e.g. `127.0.0.1:2019`); must stay where the daemon talks to it. */
+  adminListen: string;
+  httpPort: number;
+  httpsPort: number;
+}
+
+export interface CaddyPlan {
+  /** `@id` stamped on the fcm server: a hash of everything else, so "is Caddy up to date" is one GET. */
+  id: string;
+  config: Record<string, unknown>;
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The page a VM's URL shows while it is not running (503, so monitors see it). */
+export function unavailablePage(name: string, state: VmState): string {
+  const what =
+    state === 'stopped'
+      ? { title: `${name} is stopped`, hint: `Start it with: <code>fcm start ${name}</code>` }
+      : state === 'failed'
+        ? { title: `${name} failed`, hint: `See <code>fcm show ${name}</code>, then <code>fcm start ${name}</code>` }
+        : { title: `${name} is ${state}`, hint: 'This page refreshes until it is up.' };
+  const refresh = state === 'starting' || state === 'creating' ? '<meta http-equiv="refresh" content="3">' : '';
+  return `<!doctype html><html><head><meta charset="utf-8">${refresh}<title>${esc(what.title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#333}code{background:#f3f3f3;padding:.1rem .3rem}</style>
+</head><body><h1>${esc(what.title)}</h1><p>${what.hint}</p></body></html>\n`;
+}
+
+/**
+ * Daemon state → the complete Caddy JSON config (pure; golden-file tested).
+ * Loaded whole through the admin API (POST /load), so routes can always be
+ * rebuilt from the database — after a Caddy restart, for example.
+ * Running VMs are reverse-proxied to <ip>:<port>; others answer a 503 page.
+ * Automatic HTTPS gets certificates (ACME, or Caddy's internal CA) for every
+ * host and redirects HTTP to HTTPS.
+ */
+export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
+  const vms = [...input.vms].sort((a, b) => a.name.localeCompare(b.name));
+  const hostsOf = (vm: RouteVm) => [vmHost(vm.name, input.publicIp, input.baseDomain), ...[...vm.domains].sort()];
+  const routes: Record<string, unknown>[] = vms.map((vm) => ({
+    '@id': `vm-${vm.name}`,
+    match: [{ host: hostsOf(vm) }],
+    handle:
+      vm.state === 'running'
+        ? [{ handler: 'reverse_proxy', upstreams: [{ dial: `${vm.ip}:${vm.port}` }] }]
+        : [
+            {
+              handler: 'static_response',
+              status_code: 503,
+              headers: { 'Content-Type': ['text/html; charset=utf-8'], 'Retry-After': ['10'], 'Cache-Control': ['no-store'] },
+              body: unavailablePage(vm.name, vm.state),
+            },
+          ],
+    terminal: true,
+  }));
+  routes.push({
+    handle: [{ handler: 'static_response', status_code: 404, body: 'No app is deployed at this address.\n' }],
+  });
+  const subjects = vms.flatMap(hostsOf);
+  const issuer = input.tls.mode === 'internal' ? { module: 'internal' } : { module: 'acme', ...(input.tls.email ? { email: input.tls.email } : {}) };
+  const body = {
+    admin: { listen: input.adminListen },
+    apps: {
+      http: {
+        http_port: input.httpPort,
+        https_port: input.httpsPort,
+        servers: {
+          fcm: {
+            listen: [`:${input.httpsPort}`],
+            routes,
+          },
+        },
+      },
+      tls: {
+        automation: {
+          policies: subjects.length ? [{ subjects, issuers: [issuer] }] : [{ issuers: [issuer] }],
+        },
+      },
+      ...(input.tls.mode === 'internal' ? { pki: { certificate_authorities: { local: { install_trust: false } } } } : {}),
+    },
+  };
+  const id = `fcm-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`;
+  (body.apps.http.servers.fcm as Record<string, unknown>)['@id'] = id;
+  return { id, config: body };
+}

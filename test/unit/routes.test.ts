@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { planCaddyConfig, type CaddyPlanInput } from '../../daemon/core/planners/caddy-config.js';
+import type { Proxy } from '../../daemon/core/ports.js';
+import { RouteService } from '../../daemon/core/routes.js';
+import { assertGolden } from '../helpers/golden.js';
+import { ALICE, DEFAULTS, memoryService } from '../helpers/memory-service.js';
+
+const base: Omit<CaddyPlanInput, 'vms'> = {
+  publicIp: '64.34.93.45', baseDomain: 'sslip.io', tls: { mode: 'internal' }, adminListen: '127.0.0.1:2019', httpPort: 80, httpsPort: 443,
+};
+const vms: CaddyPlanInput['vms'] = [
+  { name: 'cosmic-nova', state: 'running', ip: '172.16.0.2', port: 8000, domains: ['www.example.com'] },
+  { name: 'amber-otter', state: 'stopped', ip: '172.16.0.3', port: 8000, domains: [] },
+  { name: 'lunar-fern', state: 'starting', ip: '172.16.0.4', port: 3000, domains: [] },
+];
+
+test('caddy config: running VMs proxied, others get a 503 page, hosts get certificates', () => {
+  const plan = planCaddyConfig({ ...base, vms });
+  assertGolden('caddy-internal.json', plan.config);
+  assertGolden('caddy-acme.json', planCaddyConfig({ ...base, vms, tls: { mode: 'acme', email: 'ops@example.com' } }).config);
+  const routes = (plan.config as any).apps.http.servers.fcm.routes;
+  const byId = Object.fromEntries(routes.filter((r: any) => r['@id']).map((r: any) => [r['@id'], r]));
+  assert.deepEqual(byId['vm-cosmic-nova'].match[0].host, ['cosmic-nova.64-34-93-45.sslip.io', 'www.example.com']);
+  assert.equal(byId['vm-cosmic-nova'].handle[0].upstreams[0].dial, '172.16.0.2:8000');
+  assert.equal(byId['vm-amber-otter'].handle[0].status_code, 503);
+  assert.match(byId['vm-amber-otter'].handle[0].body, /amber-otter is stopped.*fcm start amber-otter/s);
+  assert.equal(routes.at(-1).handle[0].status_code, 404, 'unknown hosts get a 404, not another VM');
+});
+
+test('caddy config id changes exactly when the config does', () => {
+  const a = planCaddyConfig({ ...base, vms });
+  assert.equal(planCaddyConfig({ ...base, vms: [...vms].reverse() }).id, a.id, 'order-independent');
+  assert.notEqual(planCaddyConfig({ ...base, vms: vms.map((v) => (v.name === 'amber-otter' ? { ...v, state: 'running' as const } : v)) }).id, a.id);
+  assert.match(a.id, /^fcm-[0-9a-f]{16}$/);
+});
+
+class FakeProxy implements Proxy {
+  loaded: Record<string, unknown>[] = [];
+  live: string | null = null;
+  up = true;
+  async load(config: Record<string, unknown>) {
+    if (!this.up) throw new Error('connection refused');
+    this.loaded.push(config);
+    this.live = (config as any).apps.http.servers.fcm['@id'];
+  }
+  async state(id: string) {
+    if (!this.up) return 'unreachable' as const;
+    return this.live === id ? ('current' as const) : ('stale' as const);
+  }
+}
+
+test('route sync follows VM changes, coalesces bursts, and restores a proxy that restarted empty', async () => {
+  const h = memoryService();
+  const proxy = new FakeProxy();
+  const routes = new RouteService({
+    store: h.store, proxy, log: pino({ level: 'silent' }), watchIntervalMs: 20,
+    plan: (list) => planCaddyConfig({ ...base, vms: list }),
+  });
+  h.service.onChange(() => void routes.sync());
+  routes.start();
+  await h.service.create(ALICE, { ...DEFAULTS, name: 'web' });
+  await h.service.wait(ALICE, 'web', 'running', 1000);
+  await routes.sync();
+  const hosts = () => ((proxy.loaded.at(-1) as any).apps.http.servers.fcm.routes as any[]).filter((r) => r['@id']).map((r) => [r['@id'], r.handle[0].handler]);
+  assert.deepEqual(hosts(), [['vm-web', 'reverse_proxy']]);
+  assert.ok(proxy.loaded.length <= 4, `bursts coalesce (${proxy.loaded.length} loads for create+start)`);
+  assert.deepEqual(routes.health(), { ok: true });
+
+  // Caddy goes away: health says so, the API keeps working.
+  proxy.up = false;
+  proxy.live = null;
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(routes.health().ok, false);
+  await h.service.stop(ALICE, 'web', { timeoutMs: 0, force: true });
+  // Caddy comes back empty: the watch loop restores the current routes without being asked.
+  proxy.up = true;
+  await new Promise((r) => setTimeout(r, 120));
+  assert.deepEqual(hosts(), [['vm-web', 'static_response']]);
+  assert.deepEqual(routes.health(), { ok: true });
+  await h.service.delete(ALICE, 'web');
+  await routes.sync();
+  assert.deepEqual(hosts(), []);
+  routes.close();
+  await h.service.close();
+});
