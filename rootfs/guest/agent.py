@@ -1,0 +1,172 @@
+"""fcm guest agent: the HTTP API the fcm daemon talks to inside each VM.
+
+Runs as root under busybox init (respawned), python3 standard library only, on
+0.0.0.0:<fcm.agent_port> (default 7611). Configuration comes from /run/fcm/boot.env,
+written by /usr/lib/fcm/rc.init from validated kernel command line values.
+
+Endpoints live in one table, ROUTES: (method, path) -> handler. A handler takes a
+Request and returns a Response. JSON in and out; errors are RFC 9457
+application/problem+json with a stable `code`. Streaming request bodies (tarball
+uploads) read from `req.body`; streaming responses (build logs) return
+Response.stream(chunks), sent with chunked transfer encoding.
+"""
+
+import http.server
+import json
+import socket
+import sys
+import traceback
+from urllib.parse import parse_qs, urlsplit
+
+BOOT_ENV = "/run/fcm/boot.env"
+VERSION = "0.1.0"
+
+
+def read_boot_env(path=BOOT_ENV):
+    env = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                key, sep, value = line.rstrip("\n").partition("=")
+                if sep:
+                    env[key] = value
+    except FileNotFoundError:
+        pass
+    return env
+
+
+def read_first_line(path):
+    with open(path, encoding="ascii") as f:
+        return f.readline().strip()
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, detail):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class Request:
+    def __init__(self, handler):
+        url = urlsplit(handler.path)
+        self.method = handler.command
+        self.path = url.path
+        self.query = parse_qs(url.query)
+        self.headers = handler.headers
+        self.body = handler.rfile  # read at most content_length bytes
+        self.content_length = int(handler.headers.get("Content-Length") or 0)
+
+    def json(self):
+        if self.content_length <= 0:
+            raise ApiError(400, "validation_failed", "request body required")
+        try:
+            return json.loads(self.body.read(self.content_length))
+        except ValueError as e:
+            raise ApiError(400, "validation_failed", f"invalid JSON: {e}") from e
+
+
+class Response:
+    def __init__(self, status, body=b"", content_type="application/json", chunks=None):
+        self.status, self.body, self.content_type, self.chunks = status, body, content_type, chunks
+
+    @classmethod
+    def json(cls, status, obj, content_type="application/json"):
+        return cls(status, (json.dumps(obj) + "\n").encode(), content_type)
+
+    @classmethod
+    def stream(cls, status, chunks, content_type="application/octet-stream"):
+        return cls(status, content_type=content_type, chunks=chunks)
+
+    @classmethod
+    def problem(cls, status, code, detail):
+        return cls.json(status, {"type": "about:blank", "title": http.HTTPStatus(status).phrase,
+                                 "status": status, "code": code, "detail": detail},
+                        "application/problem+json")
+
+
+# ---------------------------------------------------------------- handlers
+
+def health(req):
+    env = read_boot_env()
+    with open("/proc/uptime", encoding="ascii") as f:
+        uptime_s = float(f.read().split()[0])
+    return Response.json(200, {
+        "vmId": env.get("FCM_VM") or None,
+        "hostname": socket.gethostname(),
+        "bootId": read_first_line("/proc/sys/kernel/random/boot_id"),
+        "uptimeMs": int(uptime_s * 1000),
+        "agentVersion": VERSION,
+    })
+
+
+ROUTES = {
+    ("GET", "/health"): health,
+}
+
+
+# ---------------------------------------------------------------- HTTP plumbing
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "fcm-agent/" + VERSION
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    def dispatch(self):
+        try:
+            req = Request(self)
+            handler = ROUTES.get((req.method, req.path))
+            if handler is None:
+                allowed = sorted(m for (m, p) in ROUTES if p == req.path)
+                if allowed:
+                    resp = Response.problem(405, "method_not_allowed",
+                                            f"{req.method} not allowed; use {', '.join(allowed)}")
+                else:
+                    resp = Response.problem(404, "not_found", f"no route for {req.path}")
+            else:
+                resp = handler(req)
+        except ApiError as e:
+            resp = Response.problem(e.status, e.code, e.detail)
+        except Exception:  # one log line with the cause, opaque 500 to the caller
+            traceback.print_exc(file=sys.stderr)
+            resp = Response.problem(500, "internal", "internal error in guest agent")
+        self.send(resp)
+
+    def send(self, resp):
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        if resp.chunks is None:
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(resp.body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in resp.chunks:
+            if chunk:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, fmt, *args):  # quiet: only errors are logged
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    port = int(read_boot_env().get("FCM_AGENT_PORT") or 7611)
+    with Server(("0.0.0.0", port), Handler) as server:
+        print(f"fcm-agent {VERSION} listening on :{port}", flush=True)
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
