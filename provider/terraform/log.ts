@@ -23,11 +23,20 @@ function envLevel(): LogLevel {
   return v in ORDER ? (v as LogLevel) : 'debug';
 }
 
+/**
+ * go-plugin only accepts a JSON line as a log entry if @timestamp parses with
+ * Go layout "2006-01-02T15:04:05.000000Z07:00": exactly six fractional digits
+ * (toISOString has three). Otherwise the whole line is logged raw at DEBUG.
+ */
+export function hclogTimestamp(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 export function createLogger(module: string, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
   const min = ORDER[envLevel()];
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (ORDER[level] < min) return;
-    const entry: Record<string, unknown> = { '@level': level, '@message': msg, '@module': module, '@timestamp': new Date().toISOString() };
+    const entry: Record<string, unknown> = { '@level': level, '@message': msg, '@module': module, '@timestamp': hclogTimestamp() };
     if (fields) {
       for (const [k, v] of Object.entries(fields)) entry[k] = v instanceof Error ? v.message : typeof v === 'bigint' ? v.toString() : v;
     }

@@ -47,12 +47,26 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-/** Directory holding the .proto files (next to the sources; also found from a compiled dist/ tree). */
+/**
+ * Directory holding the .proto files: next to this module when run from
+ * source; from a compiled tree (tsc does not copy .proto files) the nearest
+ * ancestor's provider/terraform/proto. FCM_TF_PROTO_DIR overrides.
+ */
 export function protoDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'proto'), join(here, '..', '..', '..', 'provider', 'terraform', 'proto')];
-  for (const c of candidates) if (existsSync(join(c, 'tfplugin6.proto'))) return c;
-  throw new Error(`tfplugin6.proto not found (looked in ${candidates.join(', ')})`);
+  const override = process.env['FCM_TF_PROTO_DIR'];
+  if (override) return override;
+  const tried: string[] = [];
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    for (const c of [join(dir, 'proto'), join(dir, 'provider', 'terraform', 'proto')]) {
+      if (existsSync(join(c, 'tfplugin6.proto'))) return c;
+      tried.push(c);
+    }
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`tfplugin6.proto not found (looked in ${tried.slice(0, 4).join(', ')}, ...)`);
 }
 
 const loaded = new Map<string, grpc.GrpcObject>();

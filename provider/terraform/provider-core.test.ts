@@ -16,7 +16,7 @@ import {
   type ProviderSpec,
   type ResourceHandler,
 } from './provider.js';
-import { createLogger } from './log.js';
+import { createLogger, hclogTimestamp } from './log.js';
 import { decodeDynamicValue, encodeDynamicValue, isUnknown, UNKNOWN, type Value } from './wire.js';
 
 const silent = createLogger('test', () => {});
@@ -303,5 +303,22 @@ describe('validation, configuration, schema', () => {
   test('defaultPlan is usable on its own', () => {
     const r = defaultPlan(schema, null, full(), full());
     assert.ok(isUnknown(r.planned['id']));
+  });
+});
+
+describe('logging', () => {
+  test('hclog JSON lines with a timestamp go-plugin can parse (6 fractional digits)', () => {
+    const lines: string[] = [];
+    const log = createLogger('mod', (l) => lines.push(l));
+    log.warn('hello', { n: 1n, err: new Error('bad') });
+    const e = JSON.parse(lines[0]!);
+    assert.equal(e['@level'], 'warn');
+    assert.equal(e['@message'], 'hello');
+    assert.equal(e['@module'], 'mod');
+    assert.equal(e.n, '1');
+    assert.equal(e.err, 'bad');
+    assert.match(e['@timestamp'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    assert.equal(hclogTimestamp(new Date(Date.UTC(2025, 0, 2, 3, 4, 5, 67))), '2025-01-02T03:04:05.067000Z');
+    assert.ok(lines[0]!.endsWith('\n'));
   });
 });

@@ -301,6 +301,28 @@ resource "fcmtest_thing" "b" {
     assert.equal(again.code, 0, again.stderr + again.stdout);
   });
 
+  test('Ctrl-C during apply: terraform calls StopProvider, the handler sees its abort signal', async (t) => {
+    if (missing) return t.skip(missing);
+    const ws = workspace('interrupt');
+    t.after(() => ws.cleanup());
+    const storePath = ws.path('store.json');
+    ws.writeConfig(config(ws, thing('slow-one')));
+    const run = ws.tfStart(['apply', '-auto-approve', '-no-color']);
+    const deadline = Date.now() + 60_000;
+    while (!readStore(storePath).ops.includes('begin create slow-one')) {
+      if (Date.now() > deadline) throw new Error('create never started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const t0 = performance.now();
+    run.child.kill('SIGINT'); // terraform forwards nothing itself: it calls StopProvider
+    const r = await run.done;
+    t.diagnostic(`SIGINT -> terraform exit: ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    assert.match(r.stdout + r.stderr, /Interrupt received/);
+    assert.match(r.stderr, /create interrupted: provider stopped/);
+    assert.deepEqual(readStore(storePath).things, {});
+  });
+
   test('providerSchemaJson matches `terraform providers schema -json`', async (t) => {
     if (missing) return t.skip(missing);
     const ws = workspace('schema');

@@ -9,7 +9,7 @@
  *    plugin with the workspace as cwd, where `tsx` would not resolve);
  *  - CHECKPOINT_DISABLE=1 so terraform does not phone home.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -117,20 +117,30 @@ export class Workspace {
 
   /** Runs terraform with argv (no shell); never throws on a non-zero exit. */
   tf(args: string[], opts: { timeoutMs?: number } = {}): Promise<TfResult> {
+    return this.tfStart(args, opts).done;
+  }
+
+  /** Like tf(), but also hands out the child process (e.g. to interrupt it). */
+  tfStart(args: string[], opts: { timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<TfResult> } {
     const t0 = performance.now();
-    return new Promise((resolve, reject) => {
-      execFile(
+    let child!: ChildProcess;
+    const done = new Promise<TfResult>((resolve, reject) => {
+      child = execFile(
         TERRAFORM,
         args,
         { cwd: this.work, env: this.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20 },
         (err, stdout, stderr) => {
           const ms = Math.round(performance.now() - t0);
           timings.push({ workspace: this.label, command: args.filter((a) => !a.startsWith('-')).join(' ') || args.join(' '), ms });
-          if (err && typeof err.code !== 'number') return reject(err);
+          if (err && typeof err.code !== 'number') {
+            if (err.signal) return resolve({ code: 128, stdout, stderr: `${stderr}\nkilled by ${err.signal}`, ms });
+            return reject(err);
+          }
           resolve({ code: err ? (err.code as number) : 0, stdout, stderr, ms });
         },
       );
     });
+    return { child, done };
   }
 
   cleanup(): void {

@@ -113,7 +113,20 @@ export function thingProviderSpec(): ProviderSpec {
             }
             return out;
           },
-          async create(planned: ThingState): Promise<ThingState> {
+          async create(planned: ThingState, ctx): Promise<ThingState> {
+            if (planned.name.startsWith('slow')) {
+              // Blocks until Terraform sends StopProvider (Ctrl-C), to test cancellation.
+              const s0 = store();
+              s0.ops.push(`begin create ${planned.name}`);
+              writeStore(storePath, s0);
+              await new Promise<void>((resolve, reject) => {
+                const timer = setTimeout(resolve, 60_000);
+                ctx.signal.addEventListener('abort', () => {
+                  clearTimeout(timer);
+                  reject(new Error('create interrupted: provider stopped'));
+                });
+              });
+            }
             const s = store();
             if (planned.name === 'taken' || Object.values(s.things).some((t) => t.name === planned.name)) {
               throw new ProviderError(`a thing named ${planned.name} already exists`, { code: 'conflict', attribute: 'name' });
