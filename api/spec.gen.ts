@@ -120,6 +120,7 @@ export const spec: Record<string, any> = {
           ],
           "waitFor": "running",
           "summary": "Create a VM (and remember it in ./.fcm)",
+          "description": "Creates a VM and waits until it has booted (--no-wait returns at once).\nWithout a name, fcm picks one like cosmic-nova. Writes ./.fcm\n({\"vm\": ..., \"host\": ...}) so later commands here (stop, start,\ndestroy, ...) default to this VM.\n",
           "message": "VM created: {name}\nURL: {url}",
           "examples": [
             "fcm create",

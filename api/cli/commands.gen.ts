@@ -7,14 +7,16 @@ export const commandTable: CommandSpec[] = [
     "command": "create",
     "method": "post",
     "path": "/v1/vms",
+    "group": "vms",
     "summary": "Create a VM (and remember it in ./.fcm)",
-    "description": "Allocates an address, a copy-on-write disk and a tap device, then\nstarts the hypervisor. Returns once the hypervisor process is\nrunning (state `starting`); the VM becomes `running` when the guest\nhas booted — poll `GET /v1/vms/{name}/wait?state=running`.\nAll-or-nothing: on any failure everything made so far is undone.",
+    "description": "Creates a VM and waits until it has booted (--no-wait returns at once).\nWithout a name, fcm picks one like cosmic-nova. Writes ./.fcm\n({\"vm\": ..., \"host\": ...}) so later commands here (stop, start,\ndestroy, ...) default to this VM.",
     "args": [
       {
         "name": "name",
         "in": "body",
         "required": false,
-        "vmRef": false
+        "vmRef": false,
+        "description": "DNS label, lower-case letters, digits and single hyphens, starting with a letter."
       }
     ],
     "flags": [
@@ -22,52 +24,72 @@ export const commandTable: CommandSpec[] = [
         "flag": "vcpus",
         "in": "body",
         "name": "vcpus",
-        "type": "integer",
         "description": "",
-        "default": 1
+        "type": "integer",
+        "default": 1,
+        "minimum": 1,
+        "maximum": 8
       },
       {
         "flag": "memory-mib",
         "in": "body",
         "name": "memoryMib",
-        "type": "integer",
         "description": "Guest RAM in MiB",
-        "default": 1024
+        "type": "integer",
+        "default": 1024,
+        "minimum": 128,
+        "maximum": 16384
       },
       {
         "flag": "disk-mib",
         "in": "body",
         "name": "diskMib",
-        "type": "integer",
         "description": "Root disk size in MiB (sparse; only written blocks use host disk)",
-        "default": 2048
+        "type": "integer",
+        "default": 2048,
+        "minimum": 1024,
+        "maximum": 262144
       },
       {
         "flag": "swap-mib",
         "in": "body",
         "name": "swapMib",
-        "type": "integer",
         "description": "Swap disk size in MiB (0 for none)",
-        "default": 512
+        "type": "integer",
+        "default": 512,
+        "minimum": 0,
+        "maximum": 8192
       },
       {
         "flag": "port",
         "in": "body",
         "name": "port",
-        "type": "integer",
         "description": "The guest port that receives the VM's HTTP traffic",
-        "default": 8000
+        "type": "integer",
+        "default": 8000,
+        "minimum": 1,
+        "maximum": 65535
       },
       {
         "flag": "image",
         "in": "body",
         "name": "image",
-        "type": "string",
         "description": "Base image name",
+        "type": "string",
         "default": "base"
+      },
+      {
+        "flag": "domains",
+        "in": "body",
+        "name": "domains",
+        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "type": "array",
+        "items": "string"
       }
     ],
     "columns": null,
+    "message": "VM created: {name}\nURL: {url}",
+    "empty": null,
     "waitFor": "running",
     "confirm": null,
     "examples": [
@@ -82,6 +104,7 @@ export const commandTable: CommandSpec[] = [
     "command": "destroy",
     "method": "delete",
     "path": "/v1/vms/{name}",
+    "group": "vms",
     "summary": "Destroy a VM and its disk",
     "description": "Stops the hypervisor (forcefully) and removes its disk, tap and address.",
     "args": [
@@ -89,11 +112,14 @@ export const commandTable: CommandSpec[] = [
         "name": "name",
         "in": "path",
         "required": true,
-        "vmRef": true
+        "vmRef": true,
+        "description": "The VM's name"
       }
     ],
     "flags": [],
     "columns": null,
+    "message": "Destroyed {name}.",
+    "empty": null,
     "waitFor": null,
     "confirm": "Destroy {name}? Its disk and everything on it will be deleted.",
     "examples": [
@@ -108,11 +134,14 @@ export const commandTable: CommandSpec[] = [
     "command": "health",
     "method": "get",
     "path": "/v1/health",
+    "group": "system",
     "summary": "Show the daemon's health",
     "description": "",
     "args": [],
     "flags": [],
     "columns": null,
+    "message": null,
+    "empty": null,
     "waitFor": null,
     "confirm": null,
     "examples": [
@@ -127,17 +156,40 @@ export const commandTable: CommandSpec[] = [
     "command": "ls",
     "method": "get",
     "path": "/v1/vms",
+    "group": "vms",
     "summary": "List your VMs",
     "description": "",
     "args": [],
     "flags": [],
     "columns": [
-      "name",
-      "state",
-      "ip",
-      "url",
-      "createdAt"
+      {
+        "field": "name",
+        "title": "NAME",
+        "format": "text"
+      },
+      {
+        "field": "state",
+        "title": "STATE",
+        "format": "text"
+      },
+      {
+        "field": "ip",
+        "title": "IP",
+        "format": "text"
+      },
+      {
+        "field": "url",
+        "title": "URL",
+        "format": "text"
+      },
+      {
+        "field": "createdAt",
+        "title": "AGE",
+        "format": "age"
+      }
     ],
+    "message": null,
+    "empty": "No VMs yet. Create one with: fcm create",
     "waitFor": null,
     "confirm": null,
     "examples": [
@@ -152,6 +204,7 @@ export const commandTable: CommandSpec[] = [
     "command": "restart",
     "method": "post",
     "path": "/v1/vms/{name}/restart",
+    "group": "vms",
     "summary": "Restart a VM",
     "description": "",
     "args": [
@@ -159,7 +212,8 @@ export const commandTable: CommandSpec[] = [
         "name": "name",
         "in": "path",
         "required": true,
-        "vmRef": true
+        "vmRef": true,
+        "description": "The VM's name"
       }
     ],
     "flags": [
@@ -167,20 +221,24 @@ export const commandTable: CommandSpec[] = [
         "flag": "timeout-ms",
         "in": "body",
         "name": "timeoutMs",
-        "type": "integer",
         "description": "How long to wait for a graceful shutdown before killing the VM",
-        "default": 10000
+        "type": "integer",
+        "default": 10000,
+        "minimum": 0,
+        "maximum": 600000
       },
       {
         "flag": "force",
         "in": "body",
         "name": "force",
-        "type": "boolean",
         "description": "Skip the graceful shutdown",
+        "type": "boolean",
         "default": false
       }
     ],
     "columns": null,
+    "message": "Restarted {name}: {url}",
+    "empty": null,
     "waitFor": "running",
     "confirm": null,
     "examples": [
@@ -194,6 +252,7 @@ export const commandTable: CommandSpec[] = [
     "command": "show",
     "method": "get",
     "path": "/v1/vms/{name}",
+    "group": "vms",
     "summary": "Show one VM",
     "description": "",
     "args": [
@@ -201,11 +260,14 @@ export const commandTable: CommandSpec[] = [
         "name": "name",
         "in": "path",
         "required": true,
-        "vmRef": true
+        "vmRef": true,
+        "description": "The VM's name"
       }
     ],
     "flags": [],
     "columns": null,
+    "message": null,
+    "empty": null,
     "waitFor": null,
     "confirm": null,
     "examples": [
@@ -220,6 +282,7 @@ export const commandTable: CommandSpec[] = [
     "command": "start",
     "method": "post",
     "path": "/v1/vms/{name}/start",
+    "group": "vms",
     "summary": "Start a stopped VM",
     "description": "Starting a VM that is already running or starting succeeds and changes nothing.",
     "args": [
@@ -227,11 +290,14 @@ export const commandTable: CommandSpec[] = [
         "name": "name",
         "in": "path",
         "required": true,
-        "vmRef": true
+        "vmRef": true,
+        "description": "The VM's name"
       }
     ],
     "flags": [],
     "columns": null,
+    "message": "Started {name}: {url}",
+    "empty": null,
     "waitFor": "running",
     "confirm": null,
     "examples": [
@@ -246,6 +312,7 @@ export const commandTable: CommandSpec[] = [
     "command": "stop",
     "method": "post",
     "path": "/v1/vms/{name}/stop",
+    "group": "vms",
     "summary": "Stop a VM (graceful, then forced after a timeout)",
     "description": "Asks the guest to shut down (Ctrl-Alt-Del) and waits up to `timeoutMs`;\nthen kills the hypervisor. Stopping a stopped VM succeeds.",
     "args": [
@@ -253,7 +320,8 @@ export const commandTable: CommandSpec[] = [
         "name": "name",
         "in": "path",
         "required": true,
-        "vmRef": true
+        "vmRef": true,
+        "description": "The VM's name"
       }
     ],
     "flags": [
@@ -261,20 +329,24 @@ export const commandTable: CommandSpec[] = [
         "flag": "timeout-ms",
         "in": "body",
         "name": "timeoutMs",
-        "type": "integer",
         "description": "How long to wait for a graceful shutdown before killing the VM",
-        "default": 10000
+        "type": "integer",
+        "default": 10000,
+        "minimum": 0,
+        "maximum": 600000
       },
       {
         "flag": "force",
         "in": "body",
         "name": "force",
-        "type": "boolean",
         "description": "Skip the graceful shutdown",
+        "type": "boolean",
         "default": false
       }
     ],
     "columns": null,
+    "message": "Stopped {name}.",
+    "empty": null,
     "waitFor": null,
     "confirm": null,
     "examples": [
@@ -286,10 +358,68 @@ export const commandTable: CommandSpec[] = [
     "responseSchema": "Vm"
   },
   {
+    "operationId": "updateVm",
+    "command": "update",
+    "method": "patch",
+    "path": "/v1/vms/{name}",
+    "group": "vms",
+    "summary": "Resize a VM or set its custom domains",
+    "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart).",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name"
+      }
+    ],
+    "flags": [
+      {
+        "flag": "vcpus",
+        "in": "body",
+        "name": "vcpus",
+        "description": "",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 8
+      },
+      {
+        "flag": "memory-mib",
+        "in": "body",
+        "name": "memoryMib",
+        "description": "",
+        "type": "integer",
+        "minimum": 128,
+        "maximum": 16384
+      },
+      {
+        "flag": "domains",
+        "in": "body",
+        "name": "domains",
+        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "type": "array",
+        "items": "string"
+      }
+    ],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm update --memory-mib 2048",
+      "fcm update --domains www.example.com,example.com"
+    ],
+    "auth": true,
+    "responseSchema": "Vm"
+  },
+  {
     "operationId": "waitVm",
     "command": "wait",
     "method": "get",
     "path": "/v1/vms/{name}/wait",
+    "group": "vms",
     "summary": "Wait for a VM to reach a state",
     "description": "Long-polls until the VM is in `state` (200) or `timeout` seconds pass\n(408, code `wait_timeout`). If the VM ends up `failed` while waiting\nfor another state, answers 409 with code `vm_failed`.",
     "args": [
@@ -297,7 +427,8 @@ export const commandTable: CommandSpec[] = [
         "name": "name",
         "in": "path",
         "required": true,
-        "vmRef": true
+        "vmRef": true,
+        "description": "The VM's name"
       }
     ],
     "flags": [
@@ -305,8 +436,8 @@ export const commandTable: CommandSpec[] = [
         "flag": "state",
         "in": "query",
         "name": "state",
+        "description": "",
         "type": "string",
-        "description": "`creating` — resources being allocated; `starting` — hypervisor running, guest booting;\n`running` — the guest agent answered; `stopping`; `stopped`; `failed` — the guest\ndid not boot or the hypervisor died (see `lastError`); `deleting`.\n",
         "enum": [
           "creating",
           "starting",
@@ -322,12 +453,16 @@ export const commandTable: CommandSpec[] = [
         "flag": "timeout",
         "in": "query",
         "name": "timeout",
-        "type": "integer",
         "description": "Seconds to wait",
-        "default": 60
+        "type": "integer",
+        "default": 60,
+        "minimum": 1,
+        "maximum": 600
       }
     ],
     "columns": null,
+    "message": "{name} is {state}.",
+    "empty": null,
     "waitFor": null,
     "confirm": null,
     "examples": [

@@ -11,10 +11,15 @@ export interface FlagSpec {
   in: 'query' | 'body';
   /** Property / parameter name in the API. */
   name: string;
-  type: 'string' | 'integer' | 'number' | 'boolean';
+  /** `array`: comma-separated and/or repeated (`--domains a.com,b.com`, `--domains a.com --domains b.com`). */
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'array';
+  /** Item type of an `array` flag. */
+  items?: Scalar;
   description: string;
   enum?: string[];
   default?: unknown;
+  minimum?: number;
+  maximum?: number;
 }
 
 export interface ArgSpec {
@@ -23,6 +28,16 @@ export interface ArgSpec {
   required: boolean;
   /** Defaults to the VM remembered in ./.fcm */
   vmRef: boolean;
+  description: string;
+}
+
+/** A table column: `x-cli.columns` items are a field name or `{ field, title, format }`. */
+export interface ColumnSpec {
+  field: string;
+  /** Header; defaults to the field name in upper case (createdAt → CREATED AT). */
+  title: string;
+  /** `age`: a date-time shown as time since (5m, 3h, 2d). */
+  format: 'text' | 'age';
 }
 
 export interface CommandSpec {
@@ -30,12 +45,20 @@ export interface CommandSpec {
   command: string;
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
+  /** The operation's first tag; the CLI groups commands by it in help. */
+  group: string;
   summary: string;
   description: string;
   args: ArgSpec[];
   flags: FlagSpec[];
-  columns: string[] | null;
+  /** Table output (a list response: its one array property; an object: one row). */
+  columns: ColumnSpec[] | null;
+  /** Human output on success: `{field}` from the response, else from the args (e.g. "Stopped {name}."). */
+  message: string | null;
+  /** Human output for an empty list. */
+  empty: string | null;
   waitFor: string | null;
+  /** Question asked before the call; `{arg}` placeholders. */
   confirm: string | null;
   examples: string[];
   auth: boolean;
@@ -67,9 +90,49 @@ function refName(obj: unknown): string | null {
   return typeof ref === 'string' ? ref.split('/').pop()! : null;
 }
 
-function scalarType(s: Json): FlagSpec['type'] {
+function bounds(s: Json): Pick<FlagSpec, 'minimum' | 'maximum'> {
+  return {
+    ...(typeof s.minimum === 'number' ? { minimum: s.minimum } : {}),
+    ...(typeof s.maximum === 'number' ? { maximum: s.maximum } : {}),
+  };
+}
+
+function columns(raw: unknown, operationId: string): ColumnSpec[] | null {
+  if (raw === undefined) return null;
+  if (!Array.isArray(raw)) throw new Error(`${operationId}: x-cli columns must be a list`);
+  return raw.map((c: unknown) => {
+    const col = (typeof c === 'string' ? { field: c } : c) as Json;
+    if (typeof col.field !== 'string') throw new Error(`${operationId}: x-cli column without a field: ${JSON.stringify(c)}`);
+    const format = col.format ?? 'text';
+    if (format !== 'text' && format !== 'age') throw new Error(`${operationId}: x-cli column format "${String(format)}" is not text or age`);
+    return { field: col.field, title: String(col.title ?? kebab(col.field).replace(/-/g, ' ').toUpperCase()), format };
+  });
+}
+
+type Scalar = 'string' | 'integer' | 'number' | 'boolean';
+
+function scalarType(s: Json): Scalar {
   const t = Array.isArray(s.type) ? (s.type as string[]).find((x) => x !== 'null') : s.type;
   return t === 'integer' || t === 'number' || t === 'boolean' ? t : 'string';
+}
+
+/** Type, enum, bounds and default of a flag from its schema. */
+function flagShape(spec: Json, s: Json): Pick<FlagSpec, 'type' | 'items' | 'enum' | 'default' | 'minimum' | 'maximum'> {
+  const t = Array.isArray(s.type) ? (s.type as string[]).find((x) => x !== 'null') : s.type;
+  if (t === 'array') {
+    const items = deref(spec, s.items);
+    return {
+      type: 'array', items: scalarType(items),
+      ...(items.enum ? { enum: items.enum as string[] } : {}),
+      ...(s.default !== undefined ? { default: s.default } : {}),
+    };
+  }
+  return {
+    type: scalarType(s),
+    ...(s.enum ? { enum: s.enum as string[] } : {}),
+    ...(s.default !== undefined ? { default: s.default } : {}),
+    ...bounds(s),
+  };
 }
 
 export function buildCommandTable(spec: Json): CommandSpec[] {
@@ -88,29 +151,24 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
       const argNames = (cli.args as string[] | undefined) ?? [];
       const args: ArgSpec[] = argNames.map((name) => {
         const inPath = params.find((p) => p.in === 'path' && p.name === name);
-        if (inPath) return { name, in: 'path', required: true, vmRef: name === 'name' };
-        if (name in bodyProps) return { name, in: 'body', required: false, vmRef: false };
+        if (inPath) {
+          return { name, in: 'path', required: true, vmRef: name === 'name', description: String(inPath.description ?? deref(spec, inPath.schema).description ?? '') };
+        }
+        if (name in bodyProps) return { name, in: 'body', required: false, vmRef: false, description: String(deref(spec, bodyProps[name]).description ?? '') };
         throw new Error(`${op.operationId}: x-cli arg "${name}" is neither a path parameter nor a body property`);
       });
       const flags: FlagSpec[] = [];
       for (const p of params) {
         if (p.in !== 'query') continue;
         const s = deref(spec, p.schema);
-        flags.push({
-          flag: kebab(String(p.name)), in: 'query', name: String(p.name), type: scalarType(s),
-          description: String(p.description ?? s.description ?? ''),
-          ...(s.enum ? { enum: s.enum as string[] } : {}),
-          ...(s.default !== undefined ? { default: s.default } : {}),
-        });
+        // An enum's own description describes the type, not this parameter (the values are listed anyway).
+        const description = p.description ?? (s.enum ? '' : s.description);
+        flags.push({ flag: kebab(String(p.name)), in: 'query', name: String(p.name), description: String(description ?? ''), ...flagShape(spec, s) });
       }
       for (const [name, raw] of Object.entries(bodyProps)) {
         if (argNames.includes(name)) continue;
         const s = deref(spec, raw);
-        flags.push({
-          flag: kebab(name), in: 'body', name, type: scalarType(s), description: String(s.description ?? ''),
-          ...(s.enum ? { enum: s.enum as string[] } : {}),
-          ...(s.default !== undefined ? { default: s.default } : {}),
-        });
+        flags.push({ flag: kebab(name), in: 'body', name, description: String(s.description ?? ''), ...flagShape(spec, s) });
       }
       const ok = Object.entries((op.responses as Json) ?? {}).find(([code]) => /^2/.test(code))?.[1] as Json | undefined;
       const okSchema = ((ok?.content as Json)?.['application/json'] as Json | undefined)?.schema;
@@ -120,11 +178,14 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
         command: String(cli.command),
         method,
         path,
+        group: String((op.tags as string[] | undefined)?.[0] ?? 'other'),
         summary: String(cli.summary ?? op.summary ?? ''),
-        description: String(op.description ?? '').trim(),
+        description: String(cli.description ?? op.description ?? '').trim(),
         args,
         flags,
-        columns: (cli.columns as string[] | undefined) ?? null,
+        columns: columns(cli.columns, String(op.operationId)),
+        message: (cli.message as string | undefined) ?? null,
+        empty: (cli.empty as string | undefined) ?? null,
         waitFor: (cli.waitFor as string | undefined) ?? null,
         confirm: (cli.confirm as string | undefined) ?? null,
         examples: (cli.examples as string[] | undefined) ?? [],
