@@ -174,6 +174,21 @@ describe('ApplyResourceChange / ReadResource / Import / Upgrade', () => {
     ]);
   });
 
+  test('a failed create can record the partial state (Terraform then taints it)', async () => {
+    const p = new ProviderServer(
+      spec({
+        create: async () => {
+          throw new ProviderError('created but never became ready', { code: 'timeout', state: { id: 'i9', status: 'failed' } });
+        },
+      }),
+      silent,
+    );
+    const planned = full({ id: UNKNOWN, size: 1, note: UNKNOWN, status: UNKNOWN });
+    const r = await p.ApplyResourceChange({ type_name: 'unit_res', prior_state: dv(null), planned_state: dv(planned) });
+    assert.deepEqual(val(r['new_state']), full({ id: 'i9', size: 1, note: null, status: 'failed' }));
+    assert.equal(r['diagnostics'][0].summary, 'created but never became ready');
+  });
+
   test('plain errors with code/attribute properties (API errors) are understood too', () => {
     const e = Object.assign(new Error('name taken'), { code: 'conflict', attribute: 'name' });
     assert.deepEqual(errorToDiagnostic(e), { severity: 'error', summary: 'name taken', detail: 'Error code: conflict', attribute: 'name' });

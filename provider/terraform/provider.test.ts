@@ -301,6 +301,26 @@ resource "fcmtest_thing" "b" {
     assert.equal(again.code, 0, again.stderr + again.stdout);
   });
 
+  test('a create that fails after creating the object records it as tainted; the next apply replaces it', async (t) => {
+    if (missing) return t.skip(missing);
+    const ws = workspace('tainted');
+    t.after(() => ws.cleanup());
+    const storePath = ws.path('store.json');
+    ws.writeConfig(config(ws, thing('half-done')));
+    const r = await ws.tf(['apply', '-auto-approve', '-no-color']);
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    assert.match(r.stderr, /thing t1 was created but is broken/);
+    const inst = state(ws)['resources'][0]['instances'][0];
+    assert.equal(inst['status'], 'tainted');
+    assert.equal(inst['attributes']['id'], 't1');
+    const plan = await ws.tf(['plan', '-no-color']);
+    assert.match(plan.stdout, /is tainted, so must be replaced/);
+    // nothing leaked: a destroy removes the half-created object
+    const d = await ws.tf(['destroy', '-auto-approve', '-no-color']);
+    assert.equal(d.code, 0, d.stderr + d.stdout);
+    assert.deepEqual(readStore(storePath).things, {});
+  });
+
   test('Ctrl-C during apply: terraform calls StopProvider, the handler sees its abort signal', async (t) => {
     if (missing) return t.skip(missing);
     const ws = workspace('interrupt');

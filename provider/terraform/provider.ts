@@ -167,11 +167,19 @@ export class ProviderError extends Error {
   readonly attribute?: string | PathStep[];
   readonly code?: string;
   readonly detail?: string;
-  constructor(message: string, opts: { attribute?: string | PathStep[]; code?: string; detail?: string } = {}) {
+  /**
+   * For create/update failures after the remote object was (partly) changed:
+   * the state to record anyway (merged over the plan, unknowns become null).
+   * Terraform keeps it and marks the resource tainted, so the next apply
+   * replaces it instead of leaking it.
+   */
+  readonly state?: object;
+  constructor(message: string, opts: { attribute?: string | PathStep[]; code?: string; detail?: string; state?: object } = {}) {
     super(message);
     if (opts.attribute !== undefined) this.attribute = opts.attribute;
     if (opts.code !== undefined) this.code = opts.code;
     if (opts.detail !== undefined) this.detail = opts.detail;
+    if (opts.state !== undefined) this.state = opts.state;
   }
 }
 
@@ -403,6 +411,13 @@ function unknownPaths(v: Value, prefix: string[] = []): string[] {
   return [];
 }
 
+function unknownAsNull(v: Value): Value {
+  if (isUnknown(v)) return null;
+  if (Array.isArray(v)) return v.map(unknownAsNull);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unknownAsNull(x)]));
+  return v;
+}
+
 function attributeChecks(schema: AttributeSpec[], config: Record<string, Value>): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const a of schema) {
@@ -621,12 +636,13 @@ export class ProviderServer {
     const typeName = String(req['type_name']);
     let type: CtyType | undefined;
     let prior: Record<string, Value> | null = null;
+    let planned: Record<string, Value> | null = null;
     const private_ = emptyBuf(req['planned_private']);
     try {
       const r = this.resource(typeName);
       type = r.type;
       prior = this.obj(req['prior_state'], type);
-      const planned = this.obj(req['planned_state'], type);
+      planned = this.obj(req['planned_state'], type);
       const ctx = this.ctx(typeName);
       let next: Record<string, Value> | null;
       if (planned === null) {
@@ -640,8 +656,18 @@ export class ProviderServer {
       return { new_state: encodeDynamicValue(next, type), private: private_, diagnostics: [] };
     } catch (e) {
       // Failed create: nothing exists (null). Failed update/delete: the prior object still exists.
+      // Unless the error carries the state that does exist now (partial apply).
+      let failedState: Value = prior;
+      const partial = (e as { state?: unknown } | null)?.state;
+      if (type && planned !== null && partial !== null && typeof partial === 'object') {
+        try {
+          failedState = unknownAsNull(conform(merge(planned, partial), type));
+        } catch (convErr) {
+          this.log.warn('ignoring unusable partial state from failed apply', { error: convErr });
+        }
+      }
       return {
-        new_state: type ? encodeDynamicValue(prior, type) : undefined,
+        new_state: type ? encodeDynamicValue(failedState, type) : undefined,
         private: private_,
         diagnostics: [diagMsg(errorToDiagnostic(e))],
       };

@@ -138,9 +138,13 @@ export function thingProviderSpec(): ProviderSpec {
               labels: planned.labels,
               status: 'ready',
             };
+            if (planned.name.startsWith('half')) t.status = 'broken'; // created, but unusable
             s.things[t.id] = t;
             s.ops.push(`create ${t.id}`);
             writeStore(storePath, s);
+            if (t.status === 'broken') {
+              throw new ProviderError(`thing ${t.id} was created but is broken`, { code: 'not_ready', state: toState(t) });
+            }
             return toState(t);
           },
           async read(current: ThingState): Promise<ThingState | null> {
