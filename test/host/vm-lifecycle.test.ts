@@ -15,9 +15,17 @@ async function waitRunning(h: HostHarness, name: string, timeoutS = 240) {
   return r.body;
 }
 
-async function httpFromNs(h: HostHarness, url: string): Promise<string> {
-  const { stdout } = await h.exec('curl', ['-sS', '--max-time', '10', url]);
-  return stdout;
+/** GET from the namespace host over the tap; retries while the guest's web process is still starting. */
+async function httpFromNs(h: HostHarness, url: string, withinMs = 30_000): Promise<string> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return (await h.exec('curl', ['-sS', '--fail', '--max-time', '10', url])).stdout;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 describe('VM lifecycle on a real hypervisor', { skip: skip ?? false }, () => {
