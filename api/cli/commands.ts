@@ -1,0 +1,322 @@
+/**
+ * The command registry. Every operation with `x-cli` in openapi.yaml becomes
+ * a command through the generic executor below (args, flags, confirm, call,
+ * waitFor, output — all from its CommandSpec); a new operation needs no code.
+ * Hand-written: commands that are not one API call (daemon, completion,
+ * help) and small hooks keyed by operationId (create remembers the VM in
+ * ./.fcm, destroy forgets it).
+ */
+import type { VmState } from '../client.js';
+import type { CommandSpec } from '../gen/cli-table.js';
+import { completionScript } from './completion.js';
+import type { Ctx } from './context.js';
+import { runDaemon } from './daemon.js';
+import { fill, keyValues, rowsOf, table } from './format.js';
+import type { InStream } from './io.js';
+import { flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
+import { progress, seconds } from './progress.js';
+import { CliError, EXIT } from './render-error.js';
+import { displayPath, removeDotfile, writeDotfile } from './resolve.js';
+
+export interface ArgDef {
+  name: string;
+  description: string;
+  optional: boolean;
+  variadic?: boolean;
+  /** Completes to VM names; defaults to the VM in ./.fcm. */
+  vmRef?: boolean;
+  choices?: string[];
+}
+
+export interface Command {
+  name: string;
+  /** Help group: the operation's first tag, or one a hand-written command picks. */
+  group: string;
+  summary: string;
+  description?: string;
+  args: ArgDef[];
+  flags: FlagDef[];
+  examples: string[];
+  hidden?: boolean;
+  /** Everything after the command name goes to run() untouched (except a leading --help). */
+  passthrough?: boolean;
+  /** A stand-in until a later release; a spec command of the same name replaces it. */
+  placeholder?: boolean;
+  spec?: CommandSpec;
+  run(ctx: Ctx, parsed: Parsed): Promise<number>;
+}
+
+export const YES_FLAG: FlagDef = { long: 'yes', short: 'y', type: 'boolean', description: "Don't ask for confirmation" };
+
+function waitFlag(state: string): FlagDef {
+  return { long: 'wait', type: 'boolean', negatable: true, default: true, description: `Wait until the VM is ${state} (--no-wait returns at once)` };
+}
+
+type Obj = Record<string, unknown>;
+
+interface Hook {
+  /** Right after the call succeeded, before any wait. */
+  afterCall?(ctx: Ctx, result: unknown, values: Record<string, string>): void;
+}
+
+/** The only per-operation code: what a command does besides its one call. Keyed by operationId. */
+const HOOKS: Record<string, Hook> = {
+  createVm: {
+    // Written before waiting, so a VM that fails to boot is still remembered (fcm destroy finds it).
+    afterCall(ctx, result) {
+      const vm = result as { name: string };
+      const prev = ctx.dotfile();
+      const path = writeDotfile(ctx.io.cwd, { vm: vm.name, host: ctx.host().url });
+      if (prev?.vm && prev.path === path && prev.vm !== vm.name && !ctx.json) {
+        ctx.note(`${displayPath(path, ctx.io.cwd)} pointed at ${prev.vm}; it now points at ${vm.name}`);
+      }
+    },
+  },
+  deleteVm: {
+    afterCall(ctx, _result, values) {
+      const d = ctx.dotfile();
+      if (d?.vm && d.vm === values.name) {
+        removeDotfile(d.path);
+        if (!ctx.json) ctx.note(`Removed ${displayPath(d.path, ctx.io.cwd)}`);
+      }
+    },
+  },
+};
+
+export function commandFromSpec(spec: CommandSpec): Command {
+  return {
+    name: spec.command,
+    group: spec.group,
+    summary: spec.summary,
+    description: spec.description,
+    args: spec.args.map((a) => ({
+      name: a.name,
+      optional: a.vmRef || !a.required,
+      vmRef: a.vmRef,
+      description: a.vmRef ? `${a.description || 'The VM'} (default: the VM in ./.fcm)` : `${a.description}${a.required ? '' : ' (optional)'}`.trim(),
+    })),
+    flags: [...spec.flags.map(flagFromSpec), ...(spec.waitFor ? [waitFlag(spec.waitFor)] : []), ...(spec.confirm ? [YES_FLAG] : [])],
+    examples: spec.examples,
+    spec,
+    run: (ctx, parsed) => runOperation(ctx, spec, parsed),
+  };
+}
+
+/** The generic executor: one API call described by a CommandSpec. */
+export async function runOperation(ctx: Ctx, spec: CommandSpec, parsed: Parsed): Promise<number> {
+  ctx.errCtx.command = spec.command;
+  ctx.errCtx.spec = spec;
+
+  const values: Record<string, string> = {};
+  let fromDotfile: string | undefined;
+  spec.args.forEach((a, i) => {
+    const v = parsed.positionals[i];
+    if (v !== undefined) values[a.name] = v;
+    else if (a.vmRef) {
+      const d = ctx.dotfile();
+      if (!d?.vm) {
+        throw new UsageError(`which VM? Name it (fcm ${spec.command} <${a.name}>), or run this where fcm create wrote a .fcm file`);
+      }
+      values[a.name] = d.vm;
+      fromDotfile = displayPath(d.path, ctx.io.cwd);
+    } else if (a.required) throw new UsageError(`missing <${a.name}>`);
+  });
+  if (values.name) ctx.errCtx.vm = { name: values.name, dotfile: fromDotfile };
+
+  const path: Record<string, string> = {};
+  const query: Obj = {};
+  const body: Obj = {};
+  for (const a of spec.args) if (values[a.name] !== undefined) (a.in === 'path' ? path : body)[a.name] = values[a.name];
+  for (const f of spec.flags) {
+    const v = parsed.flags[f.flag];
+    if (v !== undefined) (f.in === 'query' ? query : body)[f.name] = v;
+  }
+
+  if (spec.confirm && parsed.flags.yes !== true) await confirm(ctx, spec, fill(spec.confirm, values));
+
+  const client = ctx.client(spec.auth);
+  const signal = ctx.io.signal ? { signal: ctx.io.signal } : {};
+  let result = await client.call(spec.method, spec.path, { path, query, ...(Object.keys(body).length ? { body } : {}) }, signal);
+  HOOKS[spec.operationId]?.afterCall?.(ctx, result, values);
+
+  if (spec.waitFor && parsed.flags.wait !== false) {
+    const name = String((result as Obj | undefined)?.name ?? values.name);
+    result = await waitWithProgress(ctx, name, spec.waitFor as VmState);
+  }
+  output(ctx, spec, result, values);
+  return EXIT.ok;
+}
+
+async function waitWithProgress(ctx: Ctx, name: string, state: VmState): Promise<unknown> {
+  const p = progress(ctx.io.stderr, { quiet: ctx.json, color: ctx.errColor, now: () => ctx.now() });
+  const t0 = ctx.now();
+  p.start(`Waiting for ${name} to be ${state}`);
+  try {
+    const vm = await ctx.client().vms.waitFor(name, state, ctx.io.signal ? { signal: ctx.io.signal } : {});
+    p.stop(`${name} is ${state} (${seconds(ctx.now() - t0)})`);
+    return vm;
+  } catch (e) {
+    p.stop();
+    throw e;
+  }
+}
+
+function output(ctx: Ctx, spec: CommandSpec, result: unknown, values: Record<string, string>): void {
+  if (ctx.json) {
+    if (result !== undefined) ctx.print(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const obj = result && typeof result === 'object' && !Array.isArray(result) ? (result as Obj) : null;
+  if (spec.columns) {
+    const rows = rowsOf(result);
+    if (rows.length === 0 && spec.empty) ctx.io.stderr.write(`${spec.empty}\n`);
+    else ctx.print(table(rows, spec.columns, ctx.out, ctx.now()));
+  } else if (spec.message) {
+    ctx.print(`${fill(spec.message, obj, values)}\n`);
+  } else if (obj) {
+    ctx.print(keyValues(obj, ctx.out));
+  } else if (result !== undefined) {
+    ctx.print(`${String(result)}\n`);
+  }
+}
+
+/** Asks on the terminal; without one, refuses (usage error) unless --yes was given. */
+async function confirm(ctx: Ctx, spec: CommandSpec, question: string): Promise<void> {
+  if (!ctx.io.stdin.isTTY) {
+    throw new UsageError(`fcm ${spec.command} asks for confirmation, and there is no terminal to ask on: pass --yes to go ahead`);
+  }
+  ctx.io.stderr.write(`${question} ${ctx.err.dim('[y/N]')} `);
+  const answer = await readLine(ctx.io.stdin, ctx.io.signal);
+  if (!/^\s*y(es)?\s*$/i.test(answer)) throw new CliError('Cancelled; nothing was changed.');
+}
+
+export function readLine(stdin: InStream, signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const finish = (err: unknown, line?: string) => {
+      stdin.removeListener('data', onData);
+      stdin.removeListener('end', onEnd);
+      signal?.removeEventListener('abort', onAbort);
+      stdin.pause?.();
+      if (err) reject(err);
+      else resolve(line ?? '');
+    };
+    const onData = (d: string | Buffer) => {
+      buf += d.toString();
+      const i = buf.indexOf('\n');
+      if (i !== -1) finish(null, buf.slice(0, i).replace(/\r$/, ''));
+    };
+    const onEnd = () => finish(null, buf);
+    const onAbort = () => finish(signal!.reason ?? Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    if (signal?.aborted) return onAbort();
+    stdin.setEncoding?.('utf8');
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    stdin.resume?.();
+  });
+}
+
+function placeholder(name: string, group: string, summary: string, hint: string, args: ArgDef[] = []): Command {
+  return {
+    name,
+    group,
+    summary: `${summary} (not available yet)`,
+    args,
+    flags: [],
+    examples: [],
+    passthrough: true,
+    placeholder: true,
+    run: async () => {
+      throw new CliError(`fcm ${name} is not available yet`, { detail: 'It comes with a later release of fcm.', hint });
+    },
+  };
+}
+
+const TOKEN_HINT = "for now, set FCM_TOKEN to the daemon's admin token (the .token file in its state dir)";
+
+/** Commands that are not one API call. `all()` is passed in for those that list the others. */
+function handWritten(all: () => Command[]): Command[] {
+  return [
+    placeholder('console', 'vms', 'Open a shell in a VM', 'fcm show gives the VM\'s IP and URL', [
+      { name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true },
+    ]),
+    placeholder('login', 'account', 'Log in to an fcm server', TOKEN_HINT),
+    placeholder('logout', 'account', 'Forget the token of this machine', 'unset FCM_TOKEN, or delete ~/.fcm-token'),
+    placeholder('whoami', 'account', 'Show who the token belongs to', TOKEN_HINT),
+    {
+      name: 'daemon',
+      group: 'system',
+      summary: 'Run the fcm daemon (as root)',
+      description: 'Runs the daemon in the foreground; configure it with FCM_* environment variables.\nCtrl-C or SIGTERM stops it; VMs keep running.',
+      args: [{ name: 'args', description: 'Passed to the daemon', optional: true, variadic: true }],
+      flags: [],
+      examples: ['sudo fcm daemon', 'sudo FCM_PORT=8080 fcm daemon'],
+      passthrough: true,
+      run: (_ctx, parsed) => runDaemon(parsed.positionals),
+    },
+    {
+      name: 'completion',
+      group: 'shell',
+      summary: 'Print a shell completion script (bash or zsh)',
+      description: 'Completes commands, flags, flag values and VM names.',
+      args: [{ name: 'shell', description: 'bash or zsh', optional: false, choices: ['bash', 'zsh'] }],
+      flags: [],
+      examples: ['source <(fcm completion bash)', 'fcm completion zsh > "${fpath[1]}/_fcm"'],
+      run: async (ctx, parsed) => {
+        const shell = parsed.positionals[0];
+        if (shell !== 'bash' && shell !== 'zsh') {
+          throw new UsageError(shell ? `no completion for "${shell}": use bash or zsh` : 'which shell? fcm completion bash|zsh');
+        }
+        ctx.print(completionScript(shell, all()));
+        return EXIT.ok;
+      },
+    },
+    {
+      name: 'help',
+      group: 'shell',
+      summary: 'Show help for a command',
+      args: [{ name: 'command', description: 'A command', optional: true }],
+      flags: [],
+      examples: ['fcm help create'],
+      hidden: true,
+      run: async () => EXIT.ok, // handled by the dispatcher (it knows the registry and the version)
+    },
+    {
+      name: '__complete',
+      group: 'shell',
+      summary: 'Values for shell completion',
+      args: [{ name: 'kind', description: 'vms', optional: false }],
+      flags: [],
+      examples: [],
+      hidden: true,
+      run: async (ctx, parsed) => {
+        // Completion must never print errors into the user's command line.
+        if (parsed.positionals[0] !== 'vms') return EXIT.usage;
+        try {
+          const { vms } = await ctx.client().vms.list();
+          ctx.print(vms.map((v) => `${v.name}\n`).join(''));
+          return EXIT.ok;
+        } catch {
+          return EXIT.failure;
+        }
+      },
+    },
+  ];
+}
+
+/**
+ * Spec commands plus hand-written ones. A hand-written command replaces a
+ * spec command of the same name (it does more than the one call); a
+ * placeholder gives way to a spec command.
+ */
+export function buildCommands(table: CommandSpec[]): Command[] {
+  const byName = new Map<string, Command>();
+  for (const spec of table) byName.set(spec.command, commandFromSpec(spec));
+  const all = () => [...byName.values()];
+  for (const c of handWritten(all)) {
+    if (c.placeholder && byName.has(c.name)) continue;
+    byName.set(c.name, c);
+  }
+  return all();
+}

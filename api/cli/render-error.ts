@@ -1,0 +1,141 @@
+/**
+ * Every failure printed the same way, on stderr:
+ *   Error: <problem title>
+ *     <detail, or each field error>
+ *   Hint: <what to do next>
+ * Hints branch on the problem `code` (and the network error's code), never on text.
+ */
+import type { CommandSpec } from '../gen/cli-table.js';
+import { ApiError } from '../errors.js';
+import type { Style } from './io.js';
+import { UsageError } from './parse.js';
+import type { HostSource } from './resolve.js';
+
+export interface ErrorContext {
+  /** e.g. "stop"; null at the top level. */
+  command: string | null;
+  spec?: CommandSpec | undefined;
+  host?: { url: string; source: HostSource } | undefined;
+  /** Where the token came from, or null if there was none. */
+  tokenSource?: string | null | undefined;
+  /** The VM the command was about; `dotfile` when its name came from a .fcm file. */
+  vm?: { name: string; dotfile?: string | undefined } | undefined;
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+/** A failure the CLI itself reports (not an API error): a title, optional detail and hint; exit 1. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly opts: { detail?: string; hint?: string } = {},
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof UsageError) return EXIT.usage;
+  if ((e as Error)?.name === 'AbortError') return EXIT.interrupted;
+  return EXIT.failure;
+}
+
+export function renderError(e: unknown, ctx: ErrorContext, st: Style): string {
+  const lines: string[] = [];
+  const head = (title: string) => lines.push(`${st.red(st.bold('Error:'))} ${title}`);
+  const hint = (h: string) => lines.push(`${st.cyan('Hint:')} ${h}`);
+
+  if (e instanceof UsageError) {
+    head(e.message);
+    if (e.opts.suggestion) lines.push(`Did you mean ${st.bold(e.opts.suggestion)}?`);
+    hint(ctx.command ? `fcm ${ctx.command} --help shows how to use it` : 'fcm --help lists the commands');
+    return lines.join('\n') + '\n';
+  }
+  if (e instanceof ApiError) {
+    head(e.title);
+    if (e.errors.length) {
+      for (const fe of e.errors) lines.push(`  ${fieldName(fe.path, ctx.spec)}: ${fe.message}`);
+    } else if (e.detail) {
+      lines.push(...e.detail.split('\n').map((l) => `  ${l}`));
+    }
+    if (e.code === 'unreachable' && ctx.host) lines.push(st.dim(`  (host from ${hostSourceText(ctx.host.source)})`));
+    if (e.requestId && (e.status >= 500 || e.code === 'internal')) lines.push(st.dim(`  request id: ${e.requestId}`));
+    const h = hintFor(e, ctx);
+    if (h) hint(h);
+    return lines.join('\n') + '\n';
+  }
+  if (e instanceof CliError) {
+    head(e.message);
+    if (e.opts.detail) lines.push(...e.opts.detail.split('\n').map((l) => `  ${l}`));
+    if (e.opts.hint) hint(e.opts.hint);
+    return lines.join('\n') + '\n';
+  }
+  if ((e as Error)?.name === 'AbortError') return `${st.dim('Interrupted.')}\n`;
+  head((e as Error)?.message ?? String(e));
+  return lines.join('\n') + '\n';
+}
+
+function hostSourceText(s: HostSource): string {
+  return s === 'default' ? 'the default; set --host or FCM_HOST' : s;
+}
+
+/** `/body/memoryMib` → `--memory-mib` when the command has that flag; `/params/name` → `name`. */
+export function fieldName(path: string, spec?: CommandSpec): string {
+  const [, where, prop] = /^\/(body|query|params|path)\/([^/]+)/.exec(path) ?? [];
+  if (!prop || !spec) return path;
+  const flag = spec.flags.find((f) => f.name === prop && (where === 'body' ? f.in === 'body' : f.in === 'query'));
+  if (flag) return `--${flag.flag}${path.slice(`/${where}/${prop}`.length)}`;
+  if (spec.args.some((a) => a.name === prop)) return `<${prop}>`;
+  return path;
+}
+
+export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
+  const cmd = ctx.command ?? '<command>';
+  const vm = ctx.vm;
+  const named = vm?.dotfile ? '' : vm ? ` ${vm.name}` : ' <name>';
+  switch (e.code) {
+    case 'unreachable':
+      if (e.causeCode === 'ECONNREFUSED') return 'is the daemon running? sudo fcm daemon';
+      if (e.causeCode === 'ENOTFOUND' || e.causeCode === 'EAI_AGAIN') return 'check the host name (--host, FCM_HOST or ./.fcm)';
+      return 'is the server up and reachable? check --host / FCM_HOST';
+    case 'bad_response':
+      return 'is --host / FCM_HOST pointing at an fcm daemon?';
+    case 'unauthorized':
+      return ctx.tokenSource
+        ? `the token from ${ctx.tokenSource} was not accepted: run fcm login`
+        : 'no token found (FCM_TOKEN or ~/.fcm-token): run fcm login, or set FCM_TOKEN to the admin token from the daemon\'s state dir (.token)';
+    case 'forbidden':
+      return 'this token may not do that: fcm whoami shows who you are';
+    case 'vm_not_found':
+      return vm?.dotfile
+        ? `fcm ls shows your VMs (the name "${vm.name}" came from ${vm.dotfile}; delete that file if the VM is gone)`
+        : 'fcm ls shows your VMs';
+    case 'domain_taken':
+      return 'another VM already routes that domain: fcm ls and fcm show <name> show which';
+    case 'name_taken':
+      return 'pick another name, or leave it out and fcm picks one (fcm ls shows the names in use)';
+    case 'validation_failed':
+      return `fcm ${cmd} --help shows the flags and their limits`;
+    case 'invalid_state':
+      return `fcm show${named} shows the VM's state`;
+    case 'vm_failed':
+      return `fcm show${named} shows lastError; fcm destroy${named} removes the VM`;
+    case 'wait_timeout':
+      return `the VM may still be booting: fcm wait${named} waits again`;
+    case 'quota_exceeded':
+    case 'ip_pool_exhausted':
+      return 'destroy VMs you no longer need (fcm ls, fcm destroy <name>)';
+    case 'image_missing':
+      return 'the server has no such image; leave out --image to use the base image';
+    case 'disk_full':
+      return 'free disk space on the server, or destroy VMs you no longer need';
+    case 'rate_limited':
+      return 'wait a moment and try again';
+    case 'hypervisor_failed':
+    case 'internal':
+      return "the daemon's log has the details (search for the request id)";
+    default:
+      return null;
+  }
+}

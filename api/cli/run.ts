@@ -1,0 +1,115 @@
+/**
+ * The dispatcher: global flags, command lookup (with "did you mean"),
+ * per-command flag parsing from the registry, help, version, and one place
+ * that turns any failure into a message on stderr and an exit code
+ * (0 ok, 1 failure, 2 usage, 130 interrupted).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandSpec } from '../gen/cli-table.js';
+import { commandTable } from './commands.gen.js';
+import { buildCommands, type Command } from './commands.js';
+import { Ctx, type Globals } from './context.js';
+import { commandHelp, GLOBAL_FLAG_DEFS, topHelp } from './help.js';
+import { colorEnabled, style, type Io } from './io.js';
+import { parseArgs, suggest, UsageError, type FlagValue, type Parsed } from './parse.js';
+import { EXIT, exitCodeFor, renderError, type ErrorContext } from './render-error.js';
+
+export interface RunOptions {
+  /** The command table; tests pass one built from a fixture spec. */
+  table?: CommandSpec[];
+  version?: string;
+}
+
+/** The version in the package.json above this file (source: ../../, built: ../../../). */
+export function cliVersion(from: string = import.meta.url): string {
+  for (let dir = dirname(fileURLToPath(from)), i = 0; i < 5; dir = dirname(dir), i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'fcm' && pkg.version) return pkg.version;
+    } catch {
+      /* keep looking */
+    }
+  }
+  return '0.0.0';
+}
+
+function globalsFrom(flags: Record<string, FlagValue>, base: Globals = { json: false }): Globals {
+  const g: Globals = { ...base };
+  if (typeof flags.host === 'string') g.host = flags.host;
+  if (flags.json !== undefined) g.json = flags.json === true;
+  if (typeof flags.color === 'boolean') g.color = flags.color;
+  return g;
+}
+
+/** The command word of argv (after leading global flags), or null. */
+export function commandName(argv: string[]): string | null {
+  try {
+    return parseArgs(argv, GLOBAL_FLAG_DEFS, { stopAtPositional: true }).positionals[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export async function runCli(argv: string[], io: Io, opts: RunOptions = {}): Promise<number> {
+  const commands = buildCommands(opts.table ?? commandTable);
+  const version = opts.version ?? cliVersion();
+  let ctx: Ctx | undefined;
+  let errCtx: ErrorContext = { command: null };
+  try {
+    const pre = parseArgs(argv, GLOBAL_FLAG_DEFS, { stopAtPositional: true });
+    let globals = globalsFrom(pre.flags);
+    ctx = new Ctx(io, globals, version);
+    const [name, ...rest] = pre.positionals;
+    if (pre.flags.version) return printVersion(ctx, version);
+    if (!name) {
+      ctx.print(topHelp(commands, version, ctx.out));
+      return EXIT.ok;
+    }
+    const cmd = find(commands, name);
+    errCtx = { command: cmd.name };
+    ctx.errCtx.command = cmd.name;
+    if (cmd.name === 'help') return help(ctx, commands, version, rest);
+    if (pre.flags.help || (cmd.passthrough && (rest[0] === '--help' || rest[0] === '-h'))) return help(ctx, commands, version, [cmd.name]);
+
+    let parsed: Parsed;
+    if (cmd.passthrough) {
+      parsed = { positionals: rest, flags: {} };
+    } else {
+      const own = new Set(cmd.flags.map((f) => f.long));
+      parsed = parseArgs(rest, [...cmd.flags, ...GLOBAL_FLAG_DEFS.filter((g) => !own.has(g.long))], {
+        maxPositionals: cmd.args.some((a) => a.variadic) ? null : cmd.args.length,
+      });
+      if (parsed.flags.help) return help(ctx, commands, version, [cmd.name]);
+      globals = globalsFrom(parsed.flags, globals);
+      ctx = new Ctx(io, globals, version);
+      ctx.errCtx.command = cmd.name;
+      if (parsed.flags.version) return printVersion(ctx, version);
+    }
+    return await cmd.run(ctx, parsed);
+  } catch (e) {
+    const ec = ctx?.errCtx.command ? ctx.errCtx : errCtx;
+    io.stderr.write(renderError(e, ec, ctx?.err ?? style(colorEnabled(io.stderr, io.env))));
+    if (!(e instanceof UsageError) && io.env.FCM_DEBUG && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
+    return exitCodeFor(e);
+  }
+}
+
+function find(commands: Command[], name: string): Command {
+  const cmd = commands.find((c) => c.name === name);
+  if (cmd) return cmd;
+  const s = suggest(name, commands.filter((c) => !c.hidden).map((c) => c.name));
+  throw new UsageError(`unknown command "${name}"`, s ? { suggestion: `fcm ${s}` } : {});
+}
+
+function help(ctx: Ctx, commands: Command[], version: string, args: string[]): number {
+  const [name] = args;
+  ctx.print(name ? commandHelp(find(commands, name), ctx.out) : topHelp(commands, version, ctx.out));
+  return EXIT.ok;
+}
+
+function printVersion(ctx: Ctx, version: string): number {
+  ctx.print(ctx.json ? `${JSON.stringify({ version })}\n` : `fcm ${version}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { commandTable } from '../../../api/cli/commands.gen.js';
+import { buildCommands } from '../../../api/cli/commands.js';
+import { completionScript } from '../../../api/cli/completion.js';
+import { run, tempDir } from './io-helpers.js';
+
+const commands = buildCommands(commandTable);
+const visible = commands.filter((c) => !c.hidden).map((c) => c.name);
+
+test('fcm completion bash|zsh prints the scripts; anything else is a usage error', async () => {
+  const bash = await run(['completion', 'bash']);
+  assert.equal(bash.code, 0);
+  assert.equal(bash.stdout, completionScript('bash', commands));
+  assert.match((await run(['completion', 'zsh'])).stdout, /^#compdef fcm\n/);
+  const fish = await run(['completion', 'fish']);
+  assert.equal(fish.code, 2);
+  assert.match(fish.stderr, /no completion for "fish": use bash or zsh/);
+  assert.equal((await run(['completion'])).code, 2);
+});
+
+test('both scripts name every visible command and every flag of the table, and no hidden command', () => {
+  for (const shell of ['bash', 'zsh'] as const) {
+    const s = completionScript(shell, commands);
+    for (const name of visible) assert.match(s, new RegExp(`\\b${name}\\b`), `${shell}: ${name}`);
+    for (const spec of commandTable) for (const f of spec.flags) assert.ok(s.includes(`--${f.flag}`), `${shell}: ${spec.command} --${f.flag}`);
+    assert.ok(!s.includes("'__complete:"), `${shell}: __complete is hidden`);
+    assert.match(s, /fcm __complete vms/);
+  }
+});
+
+test('the bash script parses, and completes commands, flags, enum values and VM names', () => {
+  const script = completionScript('bash', commands);
+  execFileSync('bash', ['-n'], { input: script });
+  // A fake `fcm` on PATH answers `fcm __complete vms`.
+  const bin = tempDir();
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'fcm'), '#!/bin/sh\n[ "$1 $2" = "__complete vms" ] && printf "cosmic-nova\\ncalm-river\\n"\n');
+  chmodSync(join(bin, 'fcm'), 0o755);
+  const file = join(bin, 'fcm-completion.bash');
+  writeFileSync(file, script);
+  const complete = (line: string) => {
+    const words = line.split(' ');
+    const out = execFileSync(
+      'bash',
+      ['-c', `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _fcm; printf '%s\\n' "\${COMPREPLY[@]}"`, 'x', file],
+      { env: { PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' },
+    );
+    return out.split('\n').filter(Boolean).sort();
+  };
+  assert.deepEqual(complete('fcm cr'), ['create']);
+  assert.deepEqual(complete('fcm st'), ['start', 'stop']);
+  assert.deepEqual(complete('fcm stop --f'), ['--force']);
+  assert.deepEqual(complete('fcm stop --timeout-ms '), [], 'no guesses for a number');
+  assert.deepEqual(complete('fcm wait --state r'), ['running']);
+  assert.deepEqual(complete('fcm stop '), ['calm-river', 'cosmic-nova']);
+  assert.deepEqual(complete('fcm --host h:1 destroy c'), ['calm-river', 'cosmic-nova']);
+  assert.deepEqual(complete('fcm stop cosmic-nova '), [], 'one VM per command');
+  assert.deepEqual(complete('fcm completion '), ['bash', 'zsh']);
+  assert.deepEqual(complete('fcm --j'), ['--json']);
+});
+
+test('the zsh script: one _arguments case per command, VM args through _fcm_vms', () => {
+  const s = completionScript('zsh', commands);
+  for (const name of visible) assert.match(s, new RegExp(`^        ${name}\\) _arguments`, 'm'));
+  assert.match(s, /stop\) _arguments -s [^;]*'1:name:_fcm_vms'/);
+  assert.match(s, /'--state\[[^\]]*\]:state:\(creating starting running stopping stopped failed deleting\)'/);
+  assert.match(s, /'\(--no-force\)--force\[Skip the graceful shutdown\]'/);
+  assert.match(s, /completion\) _arguments -s [^;]*'1:shell:\(bash zsh\)'/);
+  assert.match(s, /compdef _fcm fcm/);
+});

@@ -1,0 +1,291 @@
+/** The CLI in-process against the real HTTP layer (memory services): commands, output formats, exit codes. */
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { commandTable } from '../../../api/cli/commands.gen.js';
+import { buildCommands } from '../../../api/cli/commands.js';
+import { memoryApi } from '../../helpers/memory-api.js';
+import { ROOT } from '../../helpers/memory-service.js';
+import { FakeStdin, run, tempDir, type RunOpts } from './io-helpers.js';
+
+let api: Awaited<ReturnType<typeof memoryApi>>;
+let url: string;
+let env: Record<string, string>;
+before(async () => {
+  api = await memoryApi();
+  url = await api.app.listen({ port: 0, host: '127.0.0.1' });
+  env = { FCM_HOST: url.replace(/^http:\/\//, ''), FCM_TOKEN: api.admin };
+});
+after(async () => {
+  await api.app.close();
+  await api.h.service.close();
+});
+
+const fcm = (argv: string[], o: RunOpts = {}) => run(argv, { env, ...o });
+// eslint-disable-next-line no-control-regex
+const ESC = /\x1b\[/;
+
+test('create prints exactly the two lines and writes .fcm; later commands default to that VM', async () => {
+  const dir = tempDir();
+  const c = await fcm(['create'], { cwd: dir });
+  assert.equal(c.code, 0, c.stderr);
+  const m = /^VM created: ([a-z]+-[a-z]+)\nURL: (https:\/\/\S+)\n$/.exec(c.stdout);
+  assert.ok(m, c.stdout);
+  const name = m[1]!;
+  assert.equal(m[2], `https://${name}.64-34-93-45.sslip.io`);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, '.fcm'), 'utf8')), { vm: name, host: url });
+
+  const stop = await fcm(['stop', '--timeout-ms', '10'], { cwd: dir });
+  assert.equal(stop.stdout, `Stopped ${name}.\n`);
+  assert.equal(api.h.service.get(ROOT, name).state, 'stopped');
+  const start = await fcm(['start'], { cwd: dir });
+  assert.equal(start.stdout, `Started ${name}: https://${name}.64-34-93-45.sslip.io\n`);
+  assert.equal((await fcm(['show', '--json'], { cwd: dir })).stdout.includes('"state": "running"'), true);
+
+  const d = await fcm(['destroy', '--yes'], { cwd: dir });
+  assert.equal(d.code, 0, d.stderr);
+  assert.equal(d.stdout, `Destroyed ${name}.\n`);
+  assert.match(d.stderr, /Removed \.\/\.fcm/);
+  assert.equal(existsSync(join(dir, '.fcm')), false, 'destroying the remembered VM forgets it');
+});
+
+test('.fcm supplies the host when neither --host nor FCM_HOST is set', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, '.fcm'), JSON.stringify({ vm: 'nope', host: url }));
+  const r = await run(['ls', '--json'], { cwd: dir, env: { FCM_TOKEN: api.admin } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(Array.isArray(JSON.parse(r.stdout).vms));
+});
+
+test('destroying another VM keeps .fcm', async () => {
+  const dir = tempDir();
+  await fcm(['create', 'keep-me'], { cwd: dir });
+  await fcm(['create', 'other-one', '--no-wait'], { cwd: tempDir() });
+  assert.equal((await fcm(['destroy', 'other-one', '-y'], { cwd: dir })).code, 0);
+  assert.equal(JSON.parse(readFileSync(join(dir, '.fcm'), 'utf8')).vm, 'keep-me');
+  assert.equal((await fcm(['destroy', '-y'], { cwd: dir })).code, 0);
+});
+
+test('ls: a table with the x-cli columns; AGE from createdAt', async () => {
+  const dir = tempDir();
+  await fcm(['create', 'table-vm'], { cwd: dir });
+  const vm = api.h.service.get(ROOT, 'table-vm');
+  const r = await fcm(['ls'], { now: () => Date.parse(vm.createdAt) + 3 * 60_000 + 5000 });
+  const [head, ...rows] = r.stdout.trimEnd().split('\n');
+  assert.match(head!, /^NAME\s+STATE\s+IP\s+URL\s+AGE$/);
+  const row = rows.find((l) => l.startsWith('table-vm'))!;
+  assert.match(row, /^table-vm\s+running\s+172\.16\.0\.\d+\s+https:\/\/table-vm\.64-34-93-45\.sslip\.io\s+3m$/);
+  assert.doesNotMatch(r.stdout, ESC, 'no colours without a TTY');
+  await fcm(['destroy', '-y'], { cwd: dir });
+});
+
+test('ls with no VMs: a hint on stderr, nothing on stdout', async () => {
+  const mem = await memoryApi();
+  const u = await mem.app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const r = await run(['ls'], { env: { FCM_HOST: u, FCM_TOKEN: mem.admin } });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /No VMs yet\. Create one with: fcm create/);
+  } finally {
+    await mem.app.close();
+    await mem.h.service.close();
+  }
+});
+
+test('--json: only the API JSON on stdout, and nothing on stderr (no progress lines)', async () => {
+  const dir = tempDir();
+  const r = await fcm(['create', 'json-vm', '--json'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const vm = JSON.parse(r.stdout);
+  assert.equal(vm.name, 'json-vm');
+  assert.equal(vm.state, 'running', 'the output is the VM after waiting');
+  const ls = await fcm(['--json', 'ls']);
+  assert.ok(JSON.parse(ls.stdout).vms.some((v: { name: string }) => v.name === 'json-vm'));
+  const d = await fcm(['destroy', '--json', '-y'], { cwd: dir });
+  assert.equal(d.stdout, '', 'a 204 has no JSON to print');
+  assert.equal(d.stderr, '');
+});
+
+test('waiting without a TTY: plain progress lines on stderr, no control characters', async () => {
+  api.h.guest.bootMs = 150;
+  try {
+    const dir = tempDir();
+    const r = await fcm(['create', 'slow-vm'], { cwd: dir });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'VM created: slow-vm\nURL: https://slow-vm.64-34-93-45.sslip.io\n');
+    assert.match(r.stderr, /^Waiting for slow-vm to be running…\nslow-vm is running \(\d+\.\ds\)\n$/);
+    assert.doesNotMatch(r.stderr, /[\x1b\r]/);
+    await fcm(['destroy', '-y'], { cwd: dir });
+  } finally {
+    api.h.guest.bootMs = 0;
+  }
+});
+
+test('waiting on a TTY: a spinner with elapsed time on stderr, erased at the end; stdout unchanged', async () => {
+  api.h.guest.bootMs = 250;
+  try {
+    const dir = tempDir();
+    const r = await fcm(['create', 'spin-vm'], { cwd: dir, tty: true, env: { ...env, NO_COLOR: '1' } });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'VM created: spin-vm\nURL: https://spin-vm.64-34-93-45.sslip.io\n');
+    assert.match(r.stderr, /\x1b\[\?25l/, 'hides the cursor');
+    assert.match(r.stderr, /\r\x1b\[2K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Waiting for spin-vm to be running… \d+\.\ds/);
+    assert.ok((r.stderr.match(/Waiting for/g) ?? []).length >= 2, 'redrawn while waiting');
+    assert.ok(r.stderr.endsWith('\r\x1b[2K\x1b[?25h'), 'erased and the cursor is back');
+    await fcm(['destroy', '-y'], { cwd: dir });
+  } finally {
+    api.h.guest.bootMs = 0;
+  }
+});
+
+test('colours only on a TTY, and NO_COLOR turns them off', async () => {
+  const dir = tempDir();
+  await fcm(['create', 'color-vm'], { cwd: dir });
+  assert.match((await fcm(['ls'], { tty: true })).stdout, /\x1b\[1mNAME/);
+  assert.match((await fcm(['ls'], { tty: true })).stdout, /\x1b\[32mrunning\x1b\[39m/);
+  assert.doesNotMatch((await fcm(['ls'], { tty: true, env: { ...env, NO_COLOR: '1' } })).stdout, ESC);
+  assert.doesNotMatch((await fcm(['ls', '--no-color'], { tty: true })).stdout, ESC);
+  assert.doesNotMatch((await fcm(['ls'], { tty: false })).stdout, ESC);
+  assert.match((await fcm(['ls'], { tty: false, env: { ...env, FORCE_COLOR: '1' } })).stdout, ESC);
+  await fcm(['destroy', '-y'], { cwd: dir });
+});
+
+test('destroy asks on a TTY: "n" changes nothing (exit 1), "y" destroys', async () => {
+  const dir = tempDir();
+  await fcm(['create', 'ask-vm'], { cwd: dir });
+  const no = new FakeStdin(true);
+  no.typeWhenAsked('n');
+  const r1 = await fcm(['destroy'], { cwd: dir, stdin: no });
+  assert.equal(r1.code, 1);
+  assert.match(r1.stderr, /^Destroy ask-vm\? Its disk and everything on it will be deleted\. \[y\/N\] /);
+  assert.match(r1.stderr, /Cancelled; nothing was changed/);
+  assert.ok(existsSync(join(dir, '.fcm')));
+  const yes = new FakeStdin(true);
+  yes.typeWhenAsked('y');
+  const r2 = await fcm(['destroy'], { cwd: dir, stdin: yes });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(r2.stdout, 'Destroyed ask-vm.\n');
+  assert.equal(existsSync(join(dir, '.fcm')), false);
+});
+
+test('destroy without a TTY and without --yes: usage error, exit 2, nothing destroyed', async () => {
+  const dir = tempDir();
+  await fcm(['create', 'no-tty-vm'], { cwd: dir });
+  const r = await fcm(['destroy'], { cwd: dir });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no terminal to ask on: pass --yes/);
+  assert.equal(api.h.service.get(ROOT, 'no-tty-vm').name, 'no-tty-vm');
+  assert.equal((await fcm(['destroy', '-y'], { cwd: dir })).code, 0);
+});
+
+test('errors: title, detail and a hint; exit 1', async () => {
+  const notFound = await fcm(['show', 'nope']);
+  assert.equal(notFound.code, 1);
+  assert.equal(notFound.stdout, '');
+  assert.equal(notFound.stderr, 'Error: VM not found\n  No VM named "nope".\nHint: fcm ls shows your VMs\n');
+
+  const dir = tempDir();
+  writeFileSync(join(dir, '.fcm'), JSON.stringify({ vm: 'gone-vm' }));
+  assert.match((await fcm(['stop'], { cwd: dir })).stderr, /Hint: fcm ls shows your VMs \(the name "gone-vm" came from \.\/\.fcm; delete that file if the VM is gone\)/);
+
+  await fcm(['create', 'taken-vm', '--no-wait'], { cwd: tempDir() });
+  const taken = await fcm(['create', 'taken-vm'], { cwd: tempDir() });
+  assert.equal(taken.code, 1);
+  assert.match(taken.stderr, /^Error: Name already taken\n  A VM named "taken-vm" already exists\.\nHint: pick another name/);
+  await fcm(['destroy', 'taken-vm', '-y']);
+});
+
+test('validation_failed lists each field error, named as the flag or argument', async () => {
+  const r = await fcm(['create', 'Bad_Name', '--image', 'NOT VALID']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^Error: Invalid request\n/);
+  assert.match(r.stderr, /^  <name>: must match pattern/m);
+  assert.match(r.stderr, /^  --image: must match pattern/m);
+  assert.match(r.stderr, /Hint: fcm create --help shows the flags and their limits\n$/);
+});
+
+test('401: "run fcm login", naming where the token came from', async () => {
+  const bad = await run(['ls'], { env: { FCM_HOST: url, FCM_TOKEN: 'fcm_wrong' } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^Error: Authentication required\n/);
+  assert.match(bad.stderr, /Hint: the token from FCM_TOKEN was not accepted: run fcm login\n$/);
+  const none = await run(['ls'], { env: { FCM_HOST: url } });
+  assert.match(none.stderr, /Hint: no token found \(FCM_TOKEN or ~\/\.fcm-token\): run fcm login/);
+});
+
+test('~/.fcm-token is used; a world-readable one works but warns on stderr', async () => {
+  const home = tempDir();
+  writeFileSync(join(home, '.fcm-token'), `${api.admin}\n`);
+  chmodSync(join(home, '.fcm-token'), 0o644);
+  const r = await run(['ls', '--json'], { env: { FCM_HOST: url }, home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^Warning: ~\/\.fcm-token can be read by other users \(mode 644\); run: chmod 600 ~\/\.fcm-token\n$/);
+  JSON.parse(r.stdout);
+  chmodSync(join(home, '.fcm-token'), 0o600);
+  assert.equal((await run(['ls', '--json'], { env: { FCM_HOST: url }, home })).stderr, '');
+  // health needs no auth: the token is not even read.
+  chmodSync(join(home, '.fcm-token'), 0o644);
+  assert.equal((await run(['health'], { env: { FCM_HOST: url }, home })).stderr, '');
+});
+
+test('connection refused: "is the daemon running?" and where the host came from', async () => {
+  const r = await run(['ls'], { env: { FCM_HOST: `127.0.0.1:${await closedPort()}` } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^Error: Cannot reach the fcm daemon at http:\/\/127\.0\.0\.1:\d+\n  connect ECONNREFUSED 127\.0\.0\.1:\d+\n  \(host from FCM_HOST\)\nHint: is the daemon running\? sudo fcm daemon\n$/);
+});
+
+test('usage errors exit 2 with a suggestion: unknown command, unknown flag, bad value, missing VM', async () => {
+  const cmd = await fcm(['lss']);
+  assert.equal(cmd.code, 2);
+  assert.equal(cmd.stderr, 'Error: unknown command "lss"\nDid you mean fcm ls?\nHint: fcm --help lists the commands\n');
+  const flag = await fcm(['stop', 'x', '--forse']);
+  assert.equal(flag.code, 2);
+  assert.equal(flag.stderr, 'Error: unknown flag --forse\nDid you mean --force?\nHint: fcm stop --help shows how to use it\n');
+  assert.equal((await fcm(['create', '--memory-mib', 'lots'])).code, 2);
+  assert.equal((await fcm(['ls', 'extra'])).code, 2);
+  const noVm = await fcm(['stop'], { cwd: tempDir() });
+  assert.equal(noVm.code, 2);
+  assert.match(noVm.stderr, /which VM\? Name it \(fcm stop <name>\), or run this where fcm create wrote a \.fcm file/);
+  assert.equal((await fcm(['ls', '--host', 'ftp://x'])).code, 2);
+});
+
+test('commands of later releases exist and say so: exit 1', async () => {
+  for (const c of ['console', 'login', 'logout', 'whoami']) {
+    const r = await fcm([c, 'anything']);
+    assert.equal(r.code, 1, c);
+    assert.match(r.stderr, new RegExp(`^Error: fcm ${c} is not available yet\\n  It comes with a later release of fcm\\.\\nHint: `));
+  }
+});
+
+test('--version, and help: top-level grouped, every command with usage and examples', async () => {
+  assert.equal((await fcm(['--version'])).stdout, 'fcm 9.9.9\n');
+  assert.equal((await fcm(['--version', '--json'])).stdout, '{"version":"9.9.9"}\n');
+  const top = await fcm(['--help']);
+  assert.equal(top.code, 0);
+  assert.equal((await fcm([])).stdout, top.stdout);
+  const sections = [...top.stdout.matchAll(/^(\S.*)$/gm)].map((m) => m[1]);
+  assert.deepEqual(sections.filter((s) => ['VMs', 'Account', 'Server', 'Shell'].includes(s!)), ['VMs', 'Account', 'Server', 'Shell']);
+  for (const c of buildCommands(commandTable).filter((c) => !c.hidden)) {
+    assert.match(top.stdout, new RegExp(`^  ${c.name}\\b`, 'm'), `top help lists ${c.name}`);
+    const h = await fcm([c.name, '--help']);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, new RegExp(`^Usage: fcm ${c.name}`, 'm'));
+    if (!c.placeholder) assert.match(h.stdout, /^Examples\n  .*\bfcm /m, `${c.name} --help has examples`);
+    for (const f of c.flags) assert.ok(h.stdout.includes(`--${f.long}`) || h.stdout.includes(`--[no-]${f.long}`), `${c.name} --help shows --${f.long}`);
+  }
+  assert.equal((await fcm(['help', 'stop'])).stdout, (await fcm(['stop', '-h'])).stdout);
+  assert.match((await fcm(['stop', '--help'])).stdout, /--timeout-ms <int>\s+How long to wait .* \(0–600000, default 10000\)/);
+  assert.match((await fcm(['stop', '--help'])).stdout, /--\[no-\]force\s+Skip the graceful shutdown/);
+});
+
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
