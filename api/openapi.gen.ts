@@ -165,6 +165,390 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{name}/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Attach to the VM's serial console (WebSocket)
+         * @description Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in
+         *     both directions; text frames carry JSON control messages:
+         *     client → server `{"type":"resize","cols":120,"rows":40}`;
+         *     server → client `{"type":"hello","vm":"...","replayBytes":N}` first, then
+         *     `{"type":"exit","reason":"..."}` when the VM stops.
+         *     On connect the server replays recent output (bounded scrollback), then
+         *     streams live. The shell belongs to the VM: it keeps running when every
+         *     client is gone and when the daemon restarts; several clients may attach.
+         *     Auth: bearer header (CLI), or `?ticket=` from createConsoleTicket (browsers
+         *     cannot set headers on WebSockets).
+         */
+        get: operations["openConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/console/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Get a short-lived single-use ticket for the web console */
+        post: operations["createConsoleTicket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/releases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /** List the VM's releases, newest first */
+        get: operations["listReleases"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/releases/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                version: number;
+            };
+            cookie?: never;
+        };
+        /** One release, with its build log */
+        get: operations["getRelease"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Go back to an earlier release
+         * @description Starts the given release's code again (default: the release before the
+         *     current one) as a new release, with zero downtime like a deploy.
+         */
+        post: operations["rollbackVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/env": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /** The app's config vars */
+        get: operations["getEnv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set or unset config vars (restarts the app)
+         * @description Applies `set` then `unset`, records a release, and restarts the app's
+         *     processes so they see the new environment (zero downtime for `web`).
+         *     Values are never logged.
+         */
+        patch: operations["updateEnv"];
+        trace?: never;
+    };
+    "/v1/vms/{name}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The app's output (stdout and stderr of its processes)
+         * @description Plain text, one line per output line, prefixed `<time> <process>[<n>]: `. With `follow=true` the response streams until the client disconnects.
+         */
+        get: operations["getLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your SSH public keys (for git push over SSH) */
+        get: operations["listKeys"];
+        put?: never;
+        /** Register an SSH public key */
+        post: operations["addKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove an SSH key */
+        delete: operations["removeKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How to log in to this daemon */
+        get: operations["getAuthConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a browser login (OpenID Connect, authorization code + PKCE)
+         * @description The CLI listens on a loopback port and sends its redirect URI and a PKCE
+         *     challenge. The daemon answers with the identity provider's authorization
+         *     URL (the daemon runs its own PKCE, state and nonce with the provider).
+         *     After the provider redirects back to the daemon, the daemon verifies the
+         *     ID token and redirects the browser to the CLI's loopback URI with a
+         *     one-time code — never a token. The CLI redeems the code with its PKCE
+         *     verifier at POST /v1/auth/token.
+         */
+        post: operations["startLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the identity provider sends the browser back (not called directly) */
+        get: operations["authCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Redeem a one-time login code for an fcm token */
+        post: operations["exchangeLoginCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/device": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a device login (for machines without a browser) */
+        post: operations["startDeviceLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/device/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Poll a device login; `authorization_pending` until the user approves */
+        post: operations["pollDeviceLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the token belongs to */
+        get: operations["whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke the token used for this request */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your fcm tokens (never their values) */
+        get: operations["listTokens"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one of your tokens */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 };
 export type webhooks = Record<string, never>;
 export type components = {
@@ -259,6 +643,10 @@ export type components = {
             domains: string[];
             /** @enum {string} */
             hypervisor: "qemu" | "firecracker";
+            /** @description SSH git remote: root@<server>:<name>.git */
+            gitUrl: string;
+            /** @description HTTPS git remote (token auth) */
+            gitHttpUrl: string;
             /** @description Why the VM is `failed`, if it is */
             lastError?: string | null;
             /** Format: date-time */
@@ -292,6 +680,140 @@ export type components = {
                 };
             };
         };
+        ConsoleTicket: {
+            ticket: string;
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description The web console page for this ticket (path on the daemon) */
+            webUrl: string;
+        };
+        Release: {
+            /** @description 1, 2, 3… per VM */
+            version: number;
+            /** @enum {string} */
+            status: "pending" | "building" | "succeeded" | "failed" | "superseded";
+            /** @enum {string} */
+            kind: "deploy" | "rollback" | "config";
+            /** @description Git commit SHA */
+            commit?: string | null;
+            description: string;
+            /** @enum {string|null} */
+            buildpack?: "python" | "ruby" | "node" | "none" | null;
+            /** @description Procfile process type → command */
+            processes?: {
+                [key: string]: string;
+            };
+            rollbackOf?: number | null;
+            /** @description Build output (getRelease only) */
+            log?: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            finishedAt?: string | null;
+        };
+        ReleaseList: {
+            releases: components["schemas"]["Release"][];
+        };
+        EnvKey: string;
+        EnvVars: {
+            vars: {
+                [key: string]: string;
+            };
+            /** @description Release recorded for this change */
+            release?: number | null;
+        };
+        EnvUpdate: {
+            set?: {
+                [key: string]: string;
+            };
+            unset?: components["schemas"]["EnvKey"][];
+        };
+        SshKey: {
+            id: string;
+            name: string;
+            /** @example ssh-ed25519 */
+            type: string;
+            /** @example SHA256:… */
+            fingerprint: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        SshKeyList: {
+            keys: components["schemas"]["SshKey"][];
+        };
+        AddKeyRequest: {
+            /** @description An OpenSSH public key line (`ssh-ed25519 AAAA… comment`) */
+            publicKey: string;
+            name?: string;
+        };
+        AuthConfig: {
+            /** @description false: only the admin token works */
+            enabled: boolean;
+            issuer?: string | null;
+            browser: boolean;
+            device: boolean;
+        };
+        StartLoginRequest: {
+            /** @description The CLI's loopback listener */
+            redirectUri: string;
+            state: string;
+            codeChallenge: string;
+            /**
+             * @default S256
+             * @enum {string}
+             */
+            codeChallengeMethod: "S256";
+        };
+        LoginStarted: {
+            authorizeUrl: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        ExchangeCodeRequest: {
+            code: string;
+            codeVerifier: string;
+        };
+        DeviceLogin: {
+            deviceCode: string;
+            userCode: string;
+            verificationUri: string;
+            verificationUriComplete?: string | null;
+            /** @description Seconds between polls */
+            interval: number;
+            expiresIn: number;
+        };
+        User: {
+            id: string;
+            email: string | null;
+            name: string | null;
+            admin: boolean;
+        };
+        TokenInfo: {
+            id: string;
+            /** @enum {string} */
+            kind: "admin" | "user";
+            description?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt?: string | null;
+            /** Format: date-time */
+            lastUsedAt?: string | null;
+        };
+        TokenList: {
+            tokens: components["schemas"]["TokenInfo"][];
+        };
+        TokenGrant: {
+            /** @description Shown once; store it in ~/.fcm-token (0600) */
+            token: string;
+            /** Format: date-time */
+            expiresAt: string | null;
+            user: components["schemas"]["User"];
+        };
+        Whoami: {
+            user: components["schemas"]["User"];
+            token: components["schemas"]["TokenInfo"];
+        };
         /** @description RFC 9457 problem details with a stable machine-readable `code` */
         Problem: {
             /** Format: uri-reference */
@@ -310,7 +832,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "key_invalid" | "key_taken" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -577,6 +1099,506 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Vm"];
                 };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    openConsole: {
+        parameters: {
+            query?: {
+                /** @description A single-use console ticket (browser clients) */
+                ticket?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching protocols; the console stream follows */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createConsoleTicket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A ticket, valid for one connection within 60 seconds */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleTicket"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listReleases: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Releases */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseList"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The release */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Release"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    rollbackVm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Release to go back to */
+                    version?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The new release */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Release"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getEnv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Config vars */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvVars"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateEnv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnvUpdate"];
+            };
+        };
+        responses: {
+            /** @description The config vars after the change */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvVars"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getLogs: {
+        parameters: {
+            query?: {
+                follow?: boolean;
+                /** @description How many recent lines to send first */
+                lines?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Log lines */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Keys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyList"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    addKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The key */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKey"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    removeKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getAuthConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Login configuration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthConfig"];
+                };
+            };
+        };
+    };
+    startLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description Open `authorizeUrl` in a browser */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginStarted"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    authCallback: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect to the CLI's loopback URI with a one-time code */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    exchangeLoginCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExchangeCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description A new fcm token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenGrant"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    startDeviceLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Show the user `userCode` and `verificationUri` */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceLogin"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    pollDeviceLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    deviceCode: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A new fcm token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenGrant"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Whoami"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Tokens */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             default: components["responses"]["Problem"];
         };

@@ -28,6 +28,22 @@ export const spec: Record<string, any> = {
       "description": "MicroVM lifecycle"
     },
     {
+      "name": "deploys",
+      "description": "Releases, config vars and logs of the app deployed with git push"
+    },
+    {
+      "name": "keys",
+      "description": "SSH keys for git push"
+    },
+    {
+      "name": "console",
+      "description": "The VM's serial console"
+    },
+    {
+      "name": "auth",
+      "description": "Login, tokens and identity"
+    },
+    {
       "name": "system",
       "description": "Daemon health and metadata"
     }
@@ -477,6 +493,839 @@ export const spec: Record<string, any> = {
           }
         }
       }
+    },
+    "/v1/vms/{name}/console": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "openConsole",
+        "tags": [
+          "console"
+        ],
+        "summary": "Attach to the VM's serial console (WebSocket)",
+        "description": "Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in\nboth directions; text frames carry JSON control messages:\nclient → server `{\"type\":\"resize\",\"cols\":120,\"rows\":40}`;\nserver → client `{\"type\":\"hello\",\"vm\":\"...\",\"replayBytes\":N}` first, then\n`{\"type\":\"exit\",\"reason\":\"...\"}` when the VM stops.\nOn connect the server replays recent output (bounded scrollback), then\nstreams live. The shell belongs to the VM: it keeps running when every\nclient is gone and when the daemon restarts; several clients may attach.\nAuth: bearer header (CLI), or `?ticket=` from createConsoleTicket (browsers\ncannot set headers on WebSockets).\n",
+        "x-websocket": true,
+        "security": [
+          {
+            "bearer": []
+          },
+          {}
+        ],
+        "parameters": [
+          {
+            "name": "ticket",
+            "in": "query",
+            "required": false,
+            "description": "A single-use console ticket (browser clients)",
+            "schema": {
+              "type": "string",
+              "minLength": 10,
+              "maxLength": 200
+            }
+          }
+        ],
+        "responses": {
+          "101": {
+            "description": "Switching protocols; the console stream follows"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/console/tickets": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "post": {
+        "operationId": "createConsoleTicket",
+        "tags": [
+          "console"
+        ],
+        "summary": "Get a short-lived single-use ticket for the web console",
+        "responses": {
+          "201": {
+            "description": "A ticket, valid for one connection within 60 seconds",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConsoleTicket"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/releases": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "listReleases",
+        "tags": [
+          "deploys"
+        ],
+        "summary": "List the VM's releases, newest first",
+        "x-cli": {
+          "command": "releases",
+          "args": [
+            "name"
+          ],
+          "summary": "List releases (deploys, rollbacks, config changes)",
+          "columns": [
+            "version",
+            "status",
+            "commit",
+            "description",
+            {
+              "field": "createdAt",
+              "title": "AGE",
+              "format": "age"
+            }
+          ],
+          "empty": "No releases yet. Deploy with: git push <remote> main",
+          "examples": [
+            "fcm releases",
+            "fcm releases --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Releases",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ReleaseList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/releases/{version}": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        },
+        {
+          "name": "version",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "integer",
+            "minimum": 1
+          }
+        }
+      ],
+      "get": {
+        "operationId": "getRelease",
+        "tags": [
+          "deploys"
+        ],
+        "summary": "One release, with its build log",
+        "responses": {
+          "200": {
+            "description": "The release",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Release"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/rollback": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "post": {
+        "operationId": "rollbackVm",
+        "tags": [
+          "deploys"
+        ],
+        "summary": "Go back to an earlier release",
+        "description": "Starts the given release's code again (default: the release before the\ncurrent one) as a new release, with zero downtime like a deploy.\n",
+        "x-cli": {
+          "command": "rollback",
+          "args": [
+            "version"
+          ],
+          "summary": "Roll back to an earlier release (default: the previous one)",
+          "message": "Rolled back {name} to v{rollbackOf} (now v{version})",
+          "examples": [
+            "fcm rollback",
+            "fcm rollback 3"
+          ]
+        },
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                  "version": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Release to go back to"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The new release",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Release"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/env": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "getEnv",
+        "tags": [
+          "deploys"
+        ],
+        "summary": "The app's config vars",
+        "x-cli": {
+          "command": "env",
+          "args": [
+            "name"
+          ],
+          "summary": "Show config vars",
+          "examples": [
+            "fcm env",
+            "fcm env --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Config vars",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EnvVars"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "patch": {
+        "operationId": "updateEnv",
+        "tags": [
+          "deploys"
+        ],
+        "summary": "Set or unset config vars (restarts the app)",
+        "description": "Applies `set` then `unset`, records a release, and restarts the app's\nprocesses so they see the new environment (zero downtime for `web`).\nValues are never logged.\n",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/EnvUpdate"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The config vars after the change",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EnvVars"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/logs": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "getLogs",
+        "tags": [
+          "deploys"
+        ],
+        "summary": "The app's output (stdout and stderr of its processes)",
+        "description": "Plain text, one line per output line, prefixed `<time> <process>[<n>]: `. With `follow=true` the response streams until the client disconnects.",
+        "x-cli": {
+          "command": "logs",
+          "args": [
+            "name"
+          ],
+          "summary": "Show the app's logs (-f to follow)",
+          "examples": [
+            "fcm logs",
+            "fcm logs -f",
+            "fcm logs --lines 500"
+          ]
+        },
+        "parameters": [
+          {
+            "name": "follow",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "boolean",
+              "default": false
+            }
+          },
+          {
+            "name": "lines",
+            "in": "query",
+            "required": false,
+            "description": "How many recent lines to send first",
+            "schema": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 10000,
+              "default": 100
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Log lines",
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/keys": {
+      "get": {
+        "operationId": "listKeys",
+        "tags": [
+          "keys"
+        ],
+        "summary": "Your SSH public keys (for git push over SSH)",
+        "x-cli": {
+          "command": "keys",
+          "summary": "List your SSH keys",
+          "columns": [
+            "id",
+            "name",
+            "fingerprint",
+            {
+              "field": "createdAt",
+              "title": "AGE",
+              "format": "age"
+            }
+          ],
+          "empty": "No SSH keys. Add one with: fcm keys add ~/.ssh/id_ed25519.pub",
+          "examples": [
+            "fcm keys"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Keys",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SshKeyList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "post": {
+        "operationId": "addKey",
+        "tags": [
+          "keys"
+        ],
+        "summary": "Register an SSH public key",
+        "x-cli": {
+          "command": "keys add",
+          "args": [
+            "publicKey"
+          ],
+          "summary": "Add an SSH public key (give the .pub file)",
+          "argFromFile": "publicKey",
+          "message": "Added key {fingerprint}",
+          "examples": [
+            "fcm keys add ~/.ssh/id_ed25519.pub"
+          ]
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/AddKeyRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "The key",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SshKey"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/keys/{id}": {
+      "parameters": [
+        {
+          "name": "id",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "string",
+            "pattern": "^key_[0-9a-f]{12}$"
+          }
+        }
+      ],
+      "delete": {
+        "operationId": "removeKey",
+        "tags": [
+          "keys"
+        ],
+        "summary": "Remove an SSH key",
+        "x-cli": {
+          "command": "keys rm",
+          "args": [
+            "id"
+          ],
+          "message": "Removed key {id}",
+          "examples": [
+            "fcm keys rm key_3f9c2a7e1b4d"
+          ]
+        },
+        "responses": {
+          "204": {
+            "description": "Removed"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/config": {
+      "get": {
+        "operationId": "getAuthConfig",
+        "tags": [
+          "auth"
+        ],
+        "summary": "How to log in to this daemon",
+        "security": [],
+        "responses": {
+          "200": {
+            "description": "Login configuration",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AuthConfig"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/auth/login": {
+      "post": {
+        "operationId": "startLogin",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Start a browser login (OpenID Connect, authorization code + PKCE)",
+        "description": "The CLI listens on a loopback port and sends its redirect URI and a PKCE\nchallenge. The daemon answers with the identity provider's authorization\nURL (the daemon runs its own PKCE, state and nonce with the provider).\nAfter the provider redirects back to the daemon, the daemon verifies the\nID token and redirects the browser to the CLI's loopback URI with a\none-time code — never a token. The CLI redeems the code with its PKCE\nverifier at POST /v1/auth/token.\n",
+        "security": [],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/StartLoginRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Open `authorizeUrl` in a browser",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LoginStarted"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/callback": {
+      "get": {
+        "operationId": "authCallback",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Where the identity provider sends the browser back (not called directly)",
+        "security": [],
+        "parameters": [
+          {
+            "name": "code",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "maxLength": 4096
+            }
+          },
+          {
+            "name": "state",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "maxLength": 512
+            }
+          },
+          {
+            "name": "error",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "maxLength": 512
+            }
+          },
+          {
+            "name": "error_description",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "maxLength": 2048
+            }
+          }
+        ],
+        "responses": {
+          "302": {
+            "description": "Redirect to the CLI's loopback URI with a one-time code"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/token": {
+      "post": {
+        "operationId": "exchangeLoginCode",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Redeem a one-time login code for an fcm token",
+        "security": [],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ExchangeCodeRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "A new fcm token",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/TokenGrant"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/device": {
+      "post": {
+        "operationId": "startDeviceLogin",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Start a device login (for machines without a browser)",
+        "security": [],
+        "responses": {
+          "201": {
+            "description": "Show the user `userCode` and `verificationUri`",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/DeviceLogin"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/device/token": {
+      "post": {
+        "operationId": "pollDeviceLogin",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Poll a device login; `authorization_pending` until the user approves",
+        "security": [],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "deviceCode"
+                ],
+                "properties": {
+                  "deviceCode": {
+                    "type": "string",
+                    "minLength": 10,
+                    "maxLength": 200
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "A new fcm token",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/TokenGrant"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/whoami": {
+      "get": {
+        "operationId": "whoami",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Who the token belongs to",
+        "x-cli": {
+          "command": "whoami",
+          "summary": "Show who you are logged in as",
+          "examples": [
+            "fcm whoami",
+            "fcm whoami --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The caller",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Whoami"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/logout": {
+      "post": {
+        "operationId": "logout",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Revoke the token used for this request",
+        "responses": {
+          "204": {
+            "description": "Revoked"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/tokens": {
+      "get": {
+        "operationId": "listTokens",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Your fcm tokens (never their values)",
+        "x-cli": {
+          "command": "tokens",
+          "summary": "List your tokens",
+          "columns": [
+            "id",
+            "description",
+            {
+              "field": "createdAt",
+              "title": "AGE",
+              "format": "age"
+            },
+            "expiresAt",
+            "lastUsedAt"
+          ],
+          "examples": [
+            "fcm tokens"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Tokens",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/TokenList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/tokens/{id}": {
+      "parameters": [
+        {
+          "name": "id",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "string",
+            "pattern": "^tok_[0-9a-f]{12}$"
+          }
+        }
+      ],
+      "delete": {
+        "operationId": "revokeToken",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Revoke one of your tokens",
+        "x-cli": {
+          "command": "tokens revoke",
+          "args": [
+            "id"
+          ],
+          "message": "Revoked {id}",
+          "examples": [
+            "fcm tokens revoke tok_3f9c2a7e1b4d"
+          ]
+        },
+        "responses": {
+          "204": {
+            "description": "Revoked"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -660,6 +1509,8 @@ export const spec: Record<string, any> = {
           "mac",
           "url",
           "domains",
+          "gitUrl",
+          "gitHttpUrl",
           "hypervisor",
           "createdAt",
           "updatedAt"
@@ -721,6 +1572,14 @@ export const spec: Record<string, any> = {
               "qemu",
               "firecracker"
             ]
+          },
+          "gitUrl": {
+            "type": "string",
+            "description": "SSH git remote: root@<server>:<name>.git"
+          },
+          "gitHttpUrl": {
+            "type": "string",
+            "description": "HTTPS git remote (token auth)"
           },
           "lastError": {
             "type": [
@@ -827,6 +1686,520 @@ export const spec: Record<string, any> = {
           }
         }
       },
+      "ConsoleTicket": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "ticket",
+          "expiresAt",
+          "webUrl"
+        ],
+        "properties": {
+          "ticket": {
+            "type": "string"
+          },
+          "expiresAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "webUrl": {
+            "type": "string",
+            "description": "The web console page for this ticket (path on the daemon)"
+          }
+        }
+      },
+      "Release": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "version",
+          "status",
+          "kind",
+          "description",
+          "createdAt"
+        ],
+        "properties": {
+          "version": {
+            "type": "integer",
+            "description": "1, 2, 3… per VM"
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "building",
+              "succeeded",
+              "failed",
+              "superseded"
+            ]
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "deploy",
+              "rollback",
+              "config"
+            ]
+          },
+          "commit": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Git commit SHA"
+          },
+          "description": {
+            "type": "string"
+          },
+          "buildpack": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "enum": [
+              "python",
+              "ruby",
+              "node",
+              "none",
+              null
+            ]
+          },
+          "processes": {
+            "type": "object",
+            "description": "Procfile process type → command",
+            "additionalProperties": {
+              "type": "string"
+            }
+          },
+          "rollbackOf": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "log": {
+            "type": "string",
+            "description": "Build output (getRelease only)"
+          },
+          "createdAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "finishedAt": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        }
+      },
+      "ReleaseList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "releases"
+        ],
+        "properties": {
+          "releases": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Release"
+            }
+          }
+        }
+      },
+      "EnvKey": {
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+      },
+      "EnvVars": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "vars"
+        ],
+        "properties": {
+          "vars": {
+            "type": "object",
+            "propertyNames": {
+              "$ref": "#/components/schemas/EnvKey"
+            },
+            "additionalProperties": {
+              "type": "string",
+              "maxLength": 32768
+            }
+          },
+          "release": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "description": "Release recorded for this change"
+          }
+        }
+      },
+      "EnvUpdate": {
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "properties": {
+          "set": {
+            "type": "object",
+            "maxProperties": 200,
+            "propertyNames": {
+              "$ref": "#/components/schemas/EnvKey"
+            },
+            "additionalProperties": {
+              "type": "string",
+              "maxLength": 32768
+            }
+          },
+          "unset": {
+            "type": "array",
+            "maxItems": 200,
+            "items": {
+              "$ref": "#/components/schemas/EnvKey"
+            }
+          }
+        }
+      },
+      "SshKey": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "name",
+          "fingerprint",
+          "type",
+          "createdAt"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "examples": [
+              "ssh-ed25519"
+            ]
+          },
+          "fingerprint": {
+            "type": "string",
+            "examples": [
+              "SHA256:…"
+            ]
+          },
+          "createdAt": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "SshKeyList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "keys"
+        ],
+        "properties": {
+          "keys": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/SshKey"
+            }
+          }
+        }
+      },
+      "AddKeyRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "publicKey"
+        ],
+        "properties": {
+          "publicKey": {
+            "type": "string",
+            "minLength": 20,
+            "maxLength": 16384,
+            "description": "An OpenSSH public key line (`ssh-ed25519 AAAA… comment`)"
+          },
+          "name": {
+            "type": "string",
+            "maxLength": 100,
+            "pattern": "^[^\\n\\r]*$"
+          }
+        }
+      },
+      "AuthConfig": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "enabled",
+          "browser",
+          "device"
+        ],
+        "properties": {
+          "enabled": {
+            "type": "boolean",
+            "description": "false: only the admin token works"
+          },
+          "issuer": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "browser": {
+            "type": "boolean"
+          },
+          "device": {
+            "type": "boolean"
+          }
+        }
+      },
+      "StartLoginRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "redirectUri",
+          "state",
+          "codeChallenge"
+        ],
+        "properties": {
+          "redirectUri": {
+            "type": "string",
+            "maxLength": 200,
+            "pattern": "^http://127\\.0\\.0\\.1:[0-9]{1,5}/[A-Za-z0-9/_-]*$",
+            "description": "The CLI's loopback listener"
+          },
+          "state": {
+            "type": "string",
+            "minLength": 16,
+            "maxLength": 128
+          },
+          "codeChallenge": {
+            "type": "string",
+            "minLength": 43,
+            "maxLength": 128,
+            "pattern": "^[A-Za-z0-9_-]+$"
+          },
+          "codeChallengeMethod": {
+            "type": "string",
+            "enum": [
+              "S256"
+            ],
+            "default": "S256"
+          }
+        }
+      },
+      "LoginStarted": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "authorizeUrl",
+          "expiresAt"
+        ],
+        "properties": {
+          "authorizeUrl": {
+            "type": "string"
+          },
+          "expiresAt": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "ExchangeCodeRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "code",
+          "codeVerifier"
+        ],
+        "properties": {
+          "code": {
+            "type": "string",
+            "minLength": 10,
+            "maxLength": 200
+          },
+          "codeVerifier": {
+            "type": "string",
+            "minLength": 43,
+            "maxLength": 128,
+            "pattern": "^[A-Za-z0-9._~-]+$"
+          }
+        }
+      },
+      "DeviceLogin": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "deviceCode",
+          "userCode",
+          "verificationUri",
+          "interval",
+          "expiresIn"
+        ],
+        "properties": {
+          "deviceCode": {
+            "type": "string"
+          },
+          "userCode": {
+            "type": "string"
+          },
+          "verificationUri": {
+            "type": "string"
+          },
+          "verificationUriComplete": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "interval": {
+            "type": "integer",
+            "description": "Seconds between polls"
+          },
+          "expiresIn": {
+            "type": "integer"
+          }
+        }
+      },
+      "User": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "email",
+          "name",
+          "admin"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "email": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "name": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "admin": {
+            "type": "boolean"
+          }
+        }
+      },
+      "TokenInfo": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "kind",
+          "createdAt"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "admin",
+              "user"
+            ]
+          },
+          "description": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "createdAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "expiresAt": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "lastUsedAt": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        }
+      },
+      "TokenList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "tokens"
+        ],
+        "properties": {
+          "tokens": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/TokenInfo"
+            }
+          }
+        }
+      },
+      "TokenGrant": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "token",
+          "expiresAt",
+          "user"
+        ],
+        "properties": {
+          "token": {
+            "type": "string",
+            "description": "Shown once; store it in ~/.fcm-token (0600)"
+          },
+          "expiresAt": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "user": {
+            "$ref": "#/components/schemas/User"
+          }
+        }
+      },
+      "Whoami": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "user",
+          "token"
+        ],
+        "properties": {
+          "user": {
+            "$ref": "#/components/schemas/User"
+          },
+          "token": {
+            "$ref": "#/components/schemas/TokenInfo"
+          }
+        }
+      },
       "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details with a stable machine-readable `code`",
@@ -891,6 +2264,18 @@ export const spec: Record<string, any> = {
           "vm_not_found",
           "name_taken",
           "domain_taken",
+          "key_invalid",
+          "key_taken",
+          "release_not_found",
+          "deploy_failed",
+          "no_previous_release",
+          "authorization_pending",
+          "slow_down",
+          "access_denied",
+          "expired_token",
+          "login_failed",
+          "auth_not_configured",
+          "not_implemented",
           "invalid_state",
           "vm_failed",
           "wait_timeout",

@@ -34,6 +34,8 @@ export interface Config {
   /** Public address used in VM URLs (`<name>.<ip-with-dashes>.<baseDomain>`). */
   publicIp: string | null;
   baseDomain: string;
+  /** The daemon's own externally reachable base URL (OAuth callback, git over HTTPS); default http://<public ip>:<port>. */
+  publicUrl: string | null;
   /** Validate every response against openapi.yaml and fail loudly on drift. */
   validateResponses: boolean;
   proxy: {
@@ -59,7 +61,7 @@ const KEYS = [
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
-  'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
+  'FCM_PUBLIC_URL', 'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -162,6 +164,17 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     minFreeDiskMib: int('FCM_MIN_FREE_DISK_MIB', 1024, 0, 10_000_000),
     publicIp: ipv4('FCM_PUBLIC_IP'),
     baseDomain,
+    publicUrl: (() => {
+      const v = get('FCM_PUBLIC_URL');
+      if (!v) return null;
+      try {
+        const u = new URL(v);
+        if (!/^https?:$/.test(u.protocol) || u.pathname !== '/' || u.search) throw new Error('x');
+        return v.replace(/\/+$/, '');
+      } catch {
+        throw new ConfigError(`FCM_PUBLIC_URL must be an http(s)://host[:port] URL, got "${v}"`);
+      }
+    })(),
     validateResponses: bool('FCM_VALIDATE_RESPONSES', true),
     proxy: {
       adminUrl,

@@ -30,6 +30,8 @@ import { SqliteVmStore } from './drivers/sqlite/sqlite-vm-store.js';
 import { buildServer } from './http/server.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers } from './http/routes/vms.js';
+import { pendingHandlers } from './http/routes/pending.js';
+import { operationRoutes } from './http/openapi-routes.js';
 import { createLogger, type Logger } from './log.js';
 
 export const VERSION: string = (() => {
@@ -155,14 +157,13 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
 
   const tokens = new SqliteTokenStore(db);
   const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
-  const view = { urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain) };
+  const publicUrl = cfg.publicUrl ?? `http://${ip}:${cfg.listen.port}`;
+  const view = {
+    urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain),
+    gitUrls: (name: string) => ({ ssh: `root@${new URL(publicUrl).hostname}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
+  };
 
-  const app = await buildServer({
-    spec,
-    log,
-    auth: new TokenAuthenticator(tokens),
-    validateResponses: cfg.validateResponses,
-    handlers: {
+  const implemented = {
       ...vmHandlers(vms, view),
       ...systemHandlers({
         version: VERSION,
@@ -179,7 +180,14 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
           return { image, caddy: routes.health() };
         },
       }),
-    },
+  };
+  const app = await buildServer({
+    spec,
+    log,
+    auth: new TokenAuthenticator(tokens),
+    validateResponses: cfg.validateResponses,
+    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+    websocketOperations: ['openConsole'],
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
   log.info({ address, adminToken: tokenPath, publicIp: ip }, 'fcm daemon listening');

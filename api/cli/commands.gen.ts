@@ -130,6 +130,36 @@ export const commandTable: CommandSpec[] = [
     "responseSchema": null
   },
   {
+    "operationId": "getEnv",
+    "command": "env",
+    "method": "get",
+    "path": "/v1/vms/{name}/env",
+    "group": "deploys",
+    "summary": "Show config vars",
+    "description": "",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name"
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm env",
+      "fcm env --json"
+    ],
+    "auth": true,
+    "responseSchema": "EnvVars"
+  },
+  {
     "operationId": "getHealth",
     "command": "health",
     "method": "get",
@@ -150,6 +180,164 @@ export const commandTable: CommandSpec[] = [
     ],
     "auth": false,
     "responseSchema": "Health"
+  },
+  {
+    "operationId": "listKeys",
+    "command": "keys",
+    "method": "get",
+    "path": "/v1/keys",
+    "group": "keys",
+    "summary": "List your SSH keys",
+    "description": "",
+    "args": [],
+    "flags": [],
+    "columns": [
+      {
+        "field": "id",
+        "title": "ID",
+        "format": "text"
+      },
+      {
+        "field": "name",
+        "title": "NAME",
+        "format": "text"
+      },
+      {
+        "field": "fingerprint",
+        "title": "FINGERPRINT",
+        "format": "text"
+      },
+      {
+        "field": "createdAt",
+        "title": "AGE",
+        "format": "age"
+      }
+    ],
+    "message": null,
+    "empty": "No SSH keys. Add one with: fcm keys add ~/.ssh/id_ed25519.pub",
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm keys"
+    ],
+    "auth": true,
+    "responseSchema": "SshKeyList"
+  },
+  {
+    "operationId": "addKey",
+    "command": "keys add",
+    "method": "post",
+    "path": "/v1/keys",
+    "group": "keys",
+    "summary": "Add an SSH public key (give the .pub file)",
+    "description": "",
+    "args": [
+      {
+        "name": "publicKey",
+        "in": "body",
+        "required": false,
+        "vmRef": false,
+        "description": "An OpenSSH public key line (`ssh-ed25519 AAAA… comment`)"
+      }
+    ],
+    "flags": [
+      {
+        "flag": "name",
+        "in": "body",
+        "name": "name",
+        "description": "",
+        "type": "string"
+      }
+    ],
+    "columns": null,
+    "message": "Added key {fingerprint}",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm keys add ~/.ssh/id_ed25519.pub"
+    ],
+    "auth": true,
+    "responseSchema": "SshKey"
+  },
+  {
+    "operationId": "removeKey",
+    "command": "keys rm",
+    "method": "delete",
+    "path": "/v1/keys/{id}",
+    "group": "keys",
+    "summary": "Remove an SSH key",
+    "description": "",
+    "args": [
+      {
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": ""
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": "Removed key {id}",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm keys rm key_3f9c2a7e1b4d"
+    ],
+    "auth": true,
+    "responseSchema": null
+  },
+  {
+    "operationId": "getLogs",
+    "command": "logs",
+    "method": "get",
+    "path": "/v1/vms/{name}/logs",
+    "group": "deploys",
+    "summary": "Show the app's logs (-f to follow)",
+    "description": "Plain text, one line per output line, prefixed `<time> <process>[<n>]: `. With `follow=true` the response streams until the client disconnects.",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name"
+      }
+    ],
+    "flags": [
+      {
+        "flag": "follow",
+        "in": "query",
+        "name": "follow",
+        "description": "",
+        "type": "boolean",
+        "default": false
+      },
+      {
+        "flag": "lines",
+        "in": "query",
+        "name": "lines",
+        "description": "How many recent lines to send first",
+        "type": "integer",
+        "default": 100,
+        "minimum": 0,
+        "maximum": 10000
+      }
+    ],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm logs",
+      "fcm logs -f",
+      "fcm logs --lines 500"
+    ],
+    "auth": true,
+    "responseSchema": null
   },
   {
     "operationId": "listVms",
@@ -200,6 +388,62 @@ export const commandTable: CommandSpec[] = [
     "responseSchema": "VmList"
   },
   {
+    "operationId": "listReleases",
+    "command": "releases",
+    "method": "get",
+    "path": "/v1/vms/{name}/releases",
+    "group": "deploys",
+    "summary": "List releases (deploys, rollbacks, config changes)",
+    "description": "",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name"
+      }
+    ],
+    "flags": [],
+    "columns": [
+      {
+        "field": "version",
+        "title": "VERSION",
+        "format": "text"
+      },
+      {
+        "field": "status",
+        "title": "STATUS",
+        "format": "text"
+      },
+      {
+        "field": "commit",
+        "title": "COMMIT",
+        "format": "text"
+      },
+      {
+        "field": "description",
+        "title": "DESCRIPTION",
+        "format": "text"
+      },
+      {
+        "field": "createdAt",
+        "title": "AGE",
+        "format": "age"
+      }
+    ],
+    "message": null,
+    "empty": "No releases yet. Deploy with: git push <remote> main",
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm releases",
+      "fcm releases --json"
+    ],
+    "auth": true,
+    "responseSchema": "ReleaseList"
+  },
+  {
     "operationId": "restartVm",
     "command": "restart",
     "method": "post",
@@ -246,6 +490,36 @@ export const commandTable: CommandSpec[] = [
     ],
     "auth": true,
     "responseSchema": "Vm"
+  },
+  {
+    "operationId": "rollbackVm",
+    "command": "rollback",
+    "method": "post",
+    "path": "/v1/vms/{name}/rollback",
+    "group": "deploys",
+    "summary": "Roll back to an earlier release (default: the previous one)",
+    "description": "Starts the given release's code again (default: the release before the\ncurrent one) as a new release, with zero downtime like a deploy.",
+    "args": [
+      {
+        "name": "version",
+        "in": "body",
+        "required": false,
+        "vmRef": false,
+        "description": "Release to go back to"
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": "Rolled back {name} to v{rollbackOf} (now v{version})",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm rollback",
+      "fcm rollback 3"
+    ],
+    "auth": true,
+    "responseSchema": "Release"
   },
   {
     "operationId": "getVm",
@@ -356,6 +630,82 @@ export const commandTable: CommandSpec[] = [
     ],
     "auth": true,
     "responseSchema": "Vm"
+  },
+  {
+    "operationId": "listTokens",
+    "command": "tokens",
+    "method": "get",
+    "path": "/v1/tokens",
+    "group": "auth",
+    "summary": "List your tokens",
+    "description": "",
+    "args": [],
+    "flags": [],
+    "columns": [
+      {
+        "field": "id",
+        "title": "ID",
+        "format": "text"
+      },
+      {
+        "field": "description",
+        "title": "DESCRIPTION",
+        "format": "text"
+      },
+      {
+        "field": "createdAt",
+        "title": "AGE",
+        "format": "age"
+      },
+      {
+        "field": "expiresAt",
+        "title": "EXPIRES AT",
+        "format": "text"
+      },
+      {
+        "field": "lastUsedAt",
+        "title": "LAST USED AT",
+        "format": "text"
+      }
+    ],
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm tokens"
+    ],
+    "auth": true,
+    "responseSchema": "TokenList"
+  },
+  {
+    "operationId": "revokeToken",
+    "command": "tokens revoke",
+    "method": "delete",
+    "path": "/v1/tokens/{id}",
+    "group": "auth",
+    "summary": "Revoke one of your tokens",
+    "description": "",
+    "args": [
+      {
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": ""
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": "Revoked {id}",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm tokens revoke tok_3f9c2a7e1b4d"
+    ],
+    "auth": true,
+    "responseSchema": null
   },
   {
     "operationId": "updateVm",
@@ -470,5 +820,27 @@ export const commandTable: CommandSpec[] = [
     ],
     "auth": true,
     "responseSchema": "Vm"
+  },
+  {
+    "operationId": "whoami",
+    "command": "whoami",
+    "method": "get",
+    "path": "/v1/auth/whoami",
+    "group": "auth",
+    "summary": "Show who you are logged in as",
+    "description": "",
+    "args": [],
+    "flags": [],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm whoami",
+      "fcm whoami --json"
+    ],
+    "auth": true,
+    "responseSchema": "Whoami"
   }
 ];

@@ -14,6 +14,8 @@ export interface OperationRoute {
   /** fastify path, e.g. /v1/vms/:name */
   url: string;
   auth: boolean;
+  /** Served by a WebSocket handler registered outside the JSON route machinery. */
+  websocket: boolean;
   bodyRequired: boolean;
   schema: { params?: Json; querystring?: Json; body?: Json };
   /** status code ("200", "default") → schema (null = no body) */
@@ -75,7 +77,9 @@ export function operationRoutes(spec: Json): OperationRoute[] {
         method: m.toUpperCase() as OperationRoute['method'],
         path,
         url: path.replace(/\{([^}]+)\}/g, ':$1'),
-        auth: (op.security ?? globalSecurity).length > 0,
+        // Required unless the operation lists an empty alternative ({}), i.e. "or no credentials".
+        auth: ((op.security ?? globalSecurity) as Json[]).length > 0 && !((op.security ?? globalSecurity) as Json[]).some((s) => Object.keys(s).length === 0),
+        websocket: Boolean(op['x-websocket']),
         bodyRequired: Boolean(op.requestBody?.required),
         schema,
         responses,

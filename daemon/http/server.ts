@@ -37,6 +37,8 @@ export interface HttpDeps {
   bodyLimit?: number;
   /** Extra non-API routes (websockets, git smart HTTP...) registered by other modules. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
+  /** x-websocket operations that `extend` registers itself. */
+  websocketOperations?: string[];
 }
 
 declare module 'fastify' {
@@ -113,12 +115,13 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   app.get('/', { logLevel: 'warn' }, async (_req, reply) => reply.redirect('/docs'));
 
   const routes = operationRoutes(deps.spec);
-  const missing = routes.filter((r) => !deps.handlers[r.operationId]).map((r) => r.operationId);
+  const ws = new Set(deps.websocketOperations ?? []);
+  const missing = routes.filter((r) => (r.websocket ? !ws.has(r.operationId) : !deps.handlers[r.operationId])).map((r) => r.operationId);
   if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);
-  const extra = Object.keys(deps.handlers).filter((id) => !routes.some((r) => r.operationId === id));
+  const extra = [...Object.keys(deps.handlers), ...ws].filter((id) => !routes.some((r) => r.operationId === id));
   if (extra.length) throw new Error(`handlers for operations not in openapi.yaml: ${extra.join(', ')}`);
 
-  for (const route of routes) registerOperation(app, route, deps, ajvResponse);
+  for (const route of routes) if (!route.websocket) registerOperation(app, route, deps, ajvResponse);
   if (deps.extend) await deps.extend(app);
   return app;
 }

@@ -6,6 +6,8 @@ import { systemHandlers } from '../../daemon/http/routes/system.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
 import { memoryService } from './memory-service.js';
+import { pendingHandlers } from '../../daemon/http/routes/pending.js';
+import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 
 export class MemoryTokens implements TokenStore {
   rows: TokenRow[] = [];
@@ -35,15 +37,17 @@ export async function memoryApi() {
   const tokens = new MemoryTokens();
   const admin = newToken();
   tokens.insert({ id: 'tok_admin', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: '', expiresAt: null });
+  const implemented = {
+    ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
+    ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
+  };
   const app = await buildServer({
     spec,
     log: pino({ level: 'silent' }),
     auth: new TokenAuthenticator(tokens),
     validateResponses: true,
-    handlers: {
-      ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io') }),
-      ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
-    },
+    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+    websocketOperations: ['openConsole'],
   });
   return { app, h, tokens, admin, auth: { authorization: `Bearer ${admin}` } };
 }

@@ -4,6 +4,7 @@ import type { Handler } from '../server.js';
 
 export interface VmView {
   urlFor(name: string): string;
+  gitUrls(name: string): { ssh: string; http: string };
 }
 
 /** API shape of a VM (openapi.yaml `Vm`): internal fields (owner, slot, tap, imageDir) stay inside. */
@@ -22,6 +23,8 @@ export function toApiVm(vm: VmRecord, view: VmView) {
     mac: vm.mac,
     url: view.urlFor(vm.name),
     domains: vm.domains,
+    gitUrl: view.gitUrls(vm.name).ssh,
+    gitHttpUrl: view.gitUrls(vm.name).http,
     hypervisor: vm.hypervisor,
     lastError: vm.lastError,
     createdAt: vm.createdAt,
