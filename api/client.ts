@@ -127,7 +127,7 @@ export function createFcmClient(opts: FcmClientOptions) {
   };
 
   /** Calls any operation by method and path template; for spec-driven callers that cannot name the path statically. */
-  const call = (method: HttpMethod, path: string, init: RawCall = {}, o: CallOptions = {}): Promise<unknown> => {
+  const call = (method: HttpMethod, path: string, init: RawCall = {}, o: CallOptions & { parseAs?: 'json' | 'text' } = {}): Promise<unknown> => {
     const params = { path: init.path ?? {}, query: init.query ?? {} };
     const request = raw.request as unknown as (m: string, p: string, i: object) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
     return unwrap<unknown>(request(method, path, { params, ...(init.body !== undefined ? { body: init.body } : {}), ...o }));

@@ -16,7 +16,9 @@ export const commandTable: CommandSpec[] = [
         "in": "body",
         "required": false,
         "vmRef": false,
-        "description": "DNS label, lower-case letters, digits and single hyphens, starting with a letter."
+        "description": "DNS label, lower-case letters, digits and single hyphens, starting with a letter.",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [
@@ -97,7 +99,8 @@ export const commandTable: CommandSpec[] = [
       "fcm create my-app --memory-mib 2048"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "deleteVm",
@@ -113,7 +116,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -127,7 +132,8 @@ export const commandTable: CommandSpec[] = [
       "fcm destroy cosmic-nova --yes"
     ],
     "auth": true,
-    "responseSchema": null
+    "responseSchema": null,
+    "responseType": null
   },
   {
     "operationId": "getEnv",
@@ -143,7 +149,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -157,7 +165,8 @@ export const commandTable: CommandSpec[] = [
       "fcm env --json"
     ],
     "auth": true,
-    "responseSchema": "EnvVars"
+    "responseSchema": "EnvVars",
+    "responseType": "json"
   },
   {
     "operationId": "getHealth",
@@ -179,7 +188,8 @@ export const commandTable: CommandSpec[] = [
       "fcm health --json"
     ],
     "auth": false,
-    "responseSchema": "Health"
+    "responseSchema": "Health",
+    "responseType": "json"
   },
   {
     "operationId": "listKeys",
@@ -221,7 +231,8 @@ export const commandTable: CommandSpec[] = [
       "fcm keys"
     ],
     "auth": true,
-    "responseSchema": "SshKeyList"
+    "responseSchema": "SshKeyList",
+    "responseType": "json"
   },
   {
     "operationId": "addKey",
@@ -235,9 +246,11 @@ export const commandTable: CommandSpec[] = [
       {
         "name": "publicKey",
         "in": "body",
-        "required": false,
+        "required": true,
         "vmRef": false,
-        "description": "An OpenSSH public key line (`ssh-ed25519 AAAA… comment`)"
+        "description": "An OpenSSH public key line (`ssh-ed25519 AAAA… comment`)",
+        "type": "string",
+        "fromFile": true
       }
     ],
     "flags": [
@@ -258,7 +271,8 @@ export const commandTable: CommandSpec[] = [
       "fcm keys add ~/.ssh/id_ed25519.pub"
     ],
     "auth": true,
-    "responseSchema": "SshKey"
+    "responseSchema": "SshKey",
+    "responseType": "json"
   },
   {
     "operationId": "removeKey",
@@ -274,7 +288,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": false,
-        "description": ""
+        "description": "",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -287,7 +303,8 @@ export const commandTable: CommandSpec[] = [
       "fcm keys rm key_3f9c2a7e1b4d"
     ],
     "auth": true,
-    "responseSchema": null
+    "responseSchema": null,
+    "responseType": null
   },
   {
     "operationId": "getLogs",
@@ -303,7 +320,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [
@@ -337,7 +356,8 @@ export const commandTable: CommandSpec[] = [
       "fcm logs --lines 500"
     ],
     "auth": true,
-    "responseSchema": null
+    "responseSchema": null,
+    "responseType": "text"
   },
   {
     "operationId": "listVms",
@@ -385,7 +405,8 @@ export const commandTable: CommandSpec[] = [
       "fcm ls --json"
     ],
     "auth": true,
-    "responseSchema": "VmList"
+    "responseSchema": "VmList",
+    "responseType": "json"
   },
   {
     "operationId": "listReleases",
@@ -401,7 +422,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -441,7 +464,8 @@ export const commandTable: CommandSpec[] = [
       "fcm releases --json"
     ],
     "auth": true,
-    "responseSchema": "ReleaseList"
+    "responseSchema": "ReleaseList",
+    "responseType": "json"
   },
   {
     "operationId": "restartVm",
@@ -457,7 +481,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [
@@ -489,7 +515,8 @@ export const commandTable: CommandSpec[] = [
       "fcm restart"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "rollbackVm",
@@ -505,10 +532,21 @@ export const commandTable: CommandSpec[] = [
         "in": "body",
         "required": false,
         "vmRef": false,
-        "description": "Release to go back to"
+        "description": "Release to go back to",
+        "type": "integer",
+        "fromFile": false
       }
     ],
-    "flags": [],
+    "flags": [
+      {
+        "flag": "name",
+        "in": "path",
+        "name": "name",
+        "description": "The VM's name",
+        "type": "string",
+        "vmRef": true
+      }
+    ],
     "columns": null,
     "message": "Rolled back {name} to v{rollbackOf} (now v{version})",
     "empty": null,
@@ -519,7 +557,8 @@ export const commandTable: CommandSpec[] = [
       "fcm rollback 3"
     ],
     "auth": true,
-    "responseSchema": "Release"
+    "responseSchema": "Release",
+    "responseType": "json"
   },
   {
     "operationId": "getVm",
@@ -535,7 +574,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -549,7 +590,8 @@ export const commandTable: CommandSpec[] = [
       "fcm show cosmic-nova --json"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "startVm",
@@ -565,7 +607,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -579,7 +623,8 @@ export const commandTable: CommandSpec[] = [
       "fcm start cosmic-nova"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "stopVm",
@@ -595,7 +640,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [
@@ -629,7 +676,8 @@ export const commandTable: CommandSpec[] = [
       "fcm stop --force"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "listTokens",
@@ -676,7 +724,8 @@ export const commandTable: CommandSpec[] = [
       "fcm tokens"
     ],
     "auth": true,
-    "responseSchema": "TokenList"
+    "responseSchema": "TokenList",
+    "responseType": "json"
   },
   {
     "operationId": "revokeToken",
@@ -692,7 +741,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": false,
-        "description": ""
+        "description": "",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [],
@@ -705,7 +756,8 @@ export const commandTable: CommandSpec[] = [
       "fcm tokens revoke tok_3f9c2a7e1b4d"
     ],
     "auth": true,
-    "responseSchema": null
+    "responseSchema": null,
+    "responseType": null
   },
   {
     "operationId": "updateVm",
@@ -721,7 +773,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [
@@ -762,7 +816,8 @@ export const commandTable: CommandSpec[] = [
       "fcm update --domains www.example.com,example.com"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "waitVm",
@@ -778,7 +833,9 @@ export const commandTable: CommandSpec[] = [
         "in": "path",
         "required": true,
         "vmRef": true,
-        "description": "The VM's name"
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
       }
     ],
     "flags": [
@@ -819,7 +876,8 @@ export const commandTable: CommandSpec[] = [
       "fcm wait --state running --timeout 60"
     ],
     "auth": true,
-    "responseSchema": "Vm"
+    "responseSchema": "Vm",
+    "responseType": "json"
   },
   {
     "operationId": "whoami",
@@ -841,6 +899,7 @@ export const commandTable: CommandSpec[] = [
       "fcm whoami --json"
     ],
     "auth": true,
-    "responseSchema": "Whoami"
+    "responseSchema": "Whoami",
+    "responseType": "json"
   }
 ];

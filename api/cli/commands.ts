@@ -6,6 +6,8 @@
  * help) and small hooks keyed by operationId (create remembers the VM in
  * ./.fcm, destroy forgets it).
  */
+import { readFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
 import type { VmState } from '../client.js';
 import type { CommandSpec } from '../gen/cli-table.js';
 import { completionScript } from './completion.js';
@@ -13,7 +15,7 @@ import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
 import type { InStream } from './io.js';
-import { flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
+import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
 import { CliError, EXIT } from './render-error.js';
 import { displayPath, removeDotfile, writeDotfile } from './resolve.js';
@@ -107,36 +109,48 @@ export async function runOperation(ctx: Ctx, spec: CommandSpec, parsed: Parsed):
   ctx.errCtx.command = spec.command;
   ctx.errCtx.spec = spec;
 
+  // `values`: what the user named, as typed (for messages); the request gets converted values.
   const values: Record<string, string> = {};
-  let fromDotfile: string | undefined;
-  spec.args.forEach((a, i) => {
-    const v = parsed.positionals[i];
-    if (v !== undefined) values[a.name] = v;
-    else if (a.vmRef) {
-      const d = ctx.dotfile();
-      if (!d?.vm) {
-        throw new UsageError(`which VM? Name it (fcm ${spec.command} <${a.name}>), or run this where fcm create wrote a .fcm file`);
-      }
-      values[a.name] = d.vm;
-      fromDotfile = displayPath(d.path, ctx.io.cwd);
-    } else if (a.required) throw new UsageError(`missing <${a.name}>`);
-  });
-  if (values.name) ctx.errCtx.vm = { name: values.name, dotfile: fromDotfile };
-
   const path: Record<string, string> = {};
   const query: Obj = {};
   const body: Obj = {};
-  for (const a of spec.args) if (values[a.name] !== undefined) (a.in === 'path' ? path : body)[a.name] = values[a.name];
+  let fromDotfile: string | undefined;
+  const rememberedVm = (how: string): string => {
+    const d = ctx.dotfile();
+    if (!d?.vm) throw new UsageError(`which VM? Name it (${how}), or run this where fcm create wrote a .fcm file`);
+    fromDotfile = displayPath(d.path, ctx.io.cwd);
+    return d.vm;
+  };
+  spec.args.forEach((a, i) => {
+    let v = parsed.positionals[i];
+    if (v === undefined && a.vmRef) v = rememberedVm(`fcm ${spec.command} <${a.name}>`);
+    if (v === undefined) {
+      if (a.required) throw new UsageError(`missing <${a.name}>`);
+      return;
+    }
+    values[a.name] = v;
+    if (a.in === 'path') path[a.name] = v;
+    else body[a.name] = a.fromFile ? readArgFile(ctx, a.name, v) : convertArg(`<${a.name}>`, a.type, v);
+  });
   for (const f of spec.flags) {
-    const v = parsed.flags[f.flag];
-    if (v !== undefined) (f.in === 'query' ? query : body)[f.name] = v;
+    let v = parsed.flags[f.flag];
+    if (v === undefined && f.vmRef) v = rememberedVm(`--${f.flag} <vm>`);
+    if (v === undefined) continue;
+    if (f.in === 'path') path[f.name] = values[f.name] = String(v);
+    else (f.in === 'query' ? query : body)[f.name] = v;
   }
+  if (path.name) ctx.errCtx.vm = { name: path.name, dotfile: fromDotfile };
 
   if (spec.confirm && parsed.flags.yes !== true) await confirm(ctx, spec, fill(spec.confirm, values));
 
   const client = ctx.client(spec.auth);
   const signal = ctx.io.signal ? { signal: ctx.io.signal } : {};
-  let result = await client.call(spec.method, spec.path, { path, query, ...(Object.keys(body).length ? { body } : {}) }, signal);
+  let result = await client.call(
+    spec.method,
+    spec.path,
+    { path, query, ...(Object.keys(body).length ? { body } : {}) },
+    { ...signal, ...(spec.responseType === 'text' ? { parseAs: 'text' as const } : {}) },
+  );
   HOOKS[spec.operationId]?.afterCall?.(ctx, result, values);
 
   if (spec.waitFor && parsed.flags.wait !== false) {
@@ -166,6 +180,10 @@ function output(ctx: Ctx, spec: CommandSpec, result: unknown, values: Record<str
     if (result !== undefined) ctx.print(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
+  if (typeof result === 'string' && spec.responseType === 'text') {
+    ctx.print(result);
+    return;
+  }
   const obj = result && typeof result === 'object' && !Array.isArray(result) ? (result as Obj) : null;
   if (spec.columns) {
     const rows = rowsOf(result);
@@ -177,6 +195,16 @@ function output(ctx: Ctx, spec: CommandSpec, result: unknown, values: Record<str
     ctx.print(keyValues(obj, ctx.out));
   } else if (result !== undefined) {
     ctx.print(`${String(result)}\n`);
+  }
+}
+
+/** An argument given as a file path (`fcm keys add ~/.ssh/id_ed25519.pub`): its contents, trimmed. */
+function readArgFile(ctx: Ctx, name: string, given: string): string {
+  const path = resolvePath(ctx.io.cwd, given.startsWith('~/') ? join(ctx.io.home, given.slice(2)) : given);
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`<${name}> is read from a file, and ${given} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
@@ -241,9 +269,9 @@ function handWritten(all: () => Command[]): Command[] {
     placeholder('console', 'vms', 'Open a shell in a VM', 'fcm show gives the VM\'s IP and URL', [
       { name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true },
     ]),
-    placeholder('login', 'account', 'Log in to an fcm server', TOKEN_HINT),
-    placeholder('logout', 'account', 'Forget the token of this machine', 'unset FCM_TOKEN, or delete ~/.fcm-token'),
-    placeholder('whoami', 'account', 'Show who the token belongs to', TOKEN_HINT),
+    placeholder('login', 'auth', 'Log in to an fcm server', TOKEN_HINT),
+    placeholder('logout', 'auth', 'Forget the token of this machine', 'unset FCM_TOKEN, or delete ~/.fcm-token'),
+    placeholder('whoami', 'auth', 'Show who the token belongs to', TOKEN_HINT),
     {
       name: 'daemon',
       group: 'system',

@@ -6,7 +6,9 @@ import type { FlagDef } from './parse.js';
 /** Group headings by the operation's first tag (hand-written commands pick one too); unknown tags show as-is. */
 const GROUPS: [string, string][] = [
   ['vms', 'VMs'],
-  ['account', 'Account'],
+  ['deploys', 'Deploys'],
+  ['auth', 'Account'],
+  ['keys', 'SSH keys'],
   ['system', 'Server'],
   ['shell', 'Shell'],
 ];
@@ -55,9 +57,14 @@ function list(rows: [string, string][], st: Style): string[] {
   return rows.map(([a, b]) => `  ${st.bold(a)}${' '.repeat(w - a.length + 3)}${b}`.trimEnd());
 }
 
-export function commandHelp(c: Command, st: Style): string {
+export function commandHelp(c: Command, st: Style, all: Command[] = []): string {
   const out: string[] = [`${st.bold(`fcm ${c.name}`)} — ${c.summary}`, '', `${st.bold('Usage:')} ${usageLine(c)}`];
   if (c.description) out.push('', ...c.description.split('\n'));
+  const subs = all.filter((s) => !s.hidden && s.name.startsWith(`${c.name} `));
+  if (subs.length) {
+    out.push('', st.bold('Commands'));
+    out.push(...list(subs.map((s) => [usageLine(s).slice(4).replace(/ \[flags\]$/, ''), s.summary]), st));
+  }
   if (c.args.length) {
     out.push('', st.bold('Arguments'));
     out.push(...list(c.args.map((a) => [a.name, a.description]), st));

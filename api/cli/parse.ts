@@ -34,6 +34,8 @@ export interface FlagDef {
   valueName?: string;
   /** A boolean that also has a --no-x form (shown as --[no-]x). */
   negatable?: boolean;
+  /** Its value is a VM name (completion offers them). */
+  vmRef?: boolean;
 }
 
 export type FlagValue = string | number | boolean | (string | number | boolean)[];
@@ -48,8 +50,10 @@ export function flagFromSpec(f: FlagSpec): FlagDef {
   return {
     long: f.flag,
     type: f.type,
-    description: f.description,
+    description: f.vmRef ? `${f.description} (default: the VM in ./.fcm)` : f.description,
+    ...(f.vmRef ? { vmRef: true, valueName: 'vm' } : {}),
     ...(f.type === 'boolean' ? { negatable: true } : {}),
+    ...(f.short ? { short: f.short } : {}),
     ...(f.items ? { items: f.items } : {}),
     ...(f.enum ? { enum: f.enum } : {}),
     ...(f.minimum !== undefined ? { minimum: f.minimum } : {}),
@@ -137,9 +141,14 @@ function set(out: Parsed, def: FlagDef, raw: string): void {
   out.flags[def.long] = convert(def, def.type, raw);
 }
 
-function convert(def: FlagDef, type: Scalar, raw: string): string | number | boolean {
-  const flag = `--${def.long}`;
-  if (type === 'boolean') return parseBool(def, raw);
+/** A positional value converted to its declared type; `label` names it in errors (e.g. "<version>"). */
+export function convertArg(label: string, type: Scalar, raw: string): string | number | boolean {
+  return convert({ long: label, type, description: '' }, type, raw, label);
+}
+
+function convert(def: FlagDef, type: Scalar, raw: string, label = `--${def.long}`): string | number | boolean {
+  const flag = label;
+  if (type === 'boolean') return parseBool(def, raw, label);
   if (type === 'integer' || type === 'number') {
     const ok = type === 'integer' ? /^[+-]?\d+$/.test(raw.trim()) : raw.trim() !== '' && Number.isFinite(Number(raw));
     if (!ok) throw new UsageError(`${flag} must be ${type === 'integer' ? 'a whole number' : 'a number'}, not "${raw}"`);
@@ -158,10 +167,11 @@ function convert(def: FlagDef, type: Scalar, raw: string): string | number | boo
   return raw;
 }
 
-function parseBool(def: FlagDef, raw: string): boolean {
+function parseBool(def: FlagDef, raw: string, label?: string): boolean {
   const v = raw.toLowerCase();
   if (['true', 'yes', '1', 'on'].includes(v)) return true;
   if (['false', 'no', '0', 'off'].includes(v)) return false;
+  if (label && !label.startsWith('--')) throw new UsageError(`${label} must be true or false, not "${raw}"`);
   throw new UsageError(`--${def.long} is a switch: use --${def.long} or --no-${def.long}, not "${raw}"`);
 }
 

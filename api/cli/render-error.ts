@@ -111,6 +111,20 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
       return vm?.dotfile
         ? `fcm ls shows your VMs (the name "${vm.name}" came from ${vm.dotfile}; delete that file if the VM is gone)`
         : 'fcm ls shows your VMs';
+    case 'not_implemented':
+      return 'this daemon does not do that yet; an updated fcm daemon will';
+    case 'key_invalid':
+      return 'give the public key file (the .pub one), e.g. ~/.ssh/id_ed25519.pub';
+    case 'key_taken':
+      return 'fcm keys lists the keys already registered';
+    case 'release_not_found':
+      return `fcm releases${named === ' <name>' ? '' : named} lists the releases`;
+    case 'no_previous_release':
+      return 'a rollback needs an earlier release: fcm releases lists them';
+    case 'deploy_failed':
+      return `fcm releases${named === ' <name>' ? '' : named} shows the failed release; fix and git push again`;
+    case 'auth_not_configured':
+      return "the daemon's operator has to set up login; until then use a token (FCM_TOKEN)";
     case 'domain_taken':
       return 'another VM already routes that domain: fcm ls and fcm show <name> show which';
     case 'name_taken':

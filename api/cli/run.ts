@@ -61,17 +61,16 @@ export async function runCli(argv: string[], io: Io, opts: RunOptions = {}): Pro
     const pre = parseArgs(argv, GLOBAL_FLAG_DEFS, { stopAtPositional: true });
     let globals = globalsFrom(pre.flags);
     ctx = new Ctx(io, globals, version);
-    const [name, ...rest] = pre.positionals;
     if (pre.flags.version) return printVersion(ctx, version);
-    if (!name) {
+    if (!pre.positionals.length) {
       ctx.print(topHelp(commands, version, ctx.out));
       return EXIT.ok;
     }
-    const cmd = find(commands, name);
+    const { cmd, rest } = find(commands, pre.positionals);
     errCtx = { command: cmd.name };
     ctx.errCtx.command = cmd.name;
     if (cmd.name === 'help') return help(ctx, commands, version, rest);
-    if (pre.flags.help || (cmd.passthrough && (rest[0] === '--help' || rest[0] === '-h'))) return help(ctx, commands, version, [cmd.name]);
+    if (pre.flags.help || (cmd.passthrough && (rest[0] === '--help' || rest[0] === '-h'))) return help(ctx, commands, version, cmd.name.split(' '));
 
     let parsed: Parsed;
     if (cmd.passthrough) {
@@ -81,7 +80,7 @@ export async function runCli(argv: string[], io: Io, opts: RunOptions = {}): Pro
       parsed = parseArgs(rest, [...cmd.flags, ...GLOBAL_FLAG_DEFS.filter((g) => !own.has(g.long))], {
         maxPositionals: cmd.args.some((a) => a.variadic) ? null : cmd.args.length,
       });
-      if (parsed.flags.help) return help(ctx, commands, version, [cmd.name]);
+      if (parsed.flags.help) return help(ctx, commands, version, cmd.name.split(' '));
       globals = globalsFrom(parsed.flags, globals);
       ctx = new Ctx(io, globals, version);
       ctx.errCtx.command = cmd.name;
@@ -96,16 +95,31 @@ export async function runCli(argv: string[], io: Io, opts: RunOptions = {}): Pro
   }
 }
 
-function find(commands: Command[], name: string): Command {
-  const cmd = commands.find((c) => c.name === name);
-  if (cmd) return cmd;
-  const s = suggest(name, commands.filter((c) => !c.hidden).map((c) => c.name));
-  throw new UsageError(`unknown command "${name}"`, s ? { suggestion: `fcm ${s}` } : {});
+/**
+ * The command named by the first word or two (`keys add` before `keys`).
+ * A word after a command that takes no arguments but has subcommands is a
+ * mistyped subcommand, not an argument.
+ */
+export function find(commands: Command[], words: string[]): { cmd: Command; rest: string[] } {
+  const [w0 = '', w1] = words;
+  const two = w1 !== undefined ? commands.find((c) => c.name === `${w0} ${w1}`) : undefined;
+  if (two) return { cmd: two, rest: words.slice(2) };
+  const subs = commands.filter((c) => !c.hidden && c.name.startsWith(`${w0} `));
+  const one = commands.find((c) => c.name === w0);
+  const wrongSub = w1 !== undefined && !w1.startsWith('-') && subs.length > 0 && (!one || one.args.length === 0);
+  if (one && !wrongSub) return { cmd: one, rest: words.slice(1) };
+  if (wrongSub || (subs.length && !one)) {
+    const given = w1 !== undefined && !w1.startsWith('-') ? `${w0} ${w1}` : w0;
+    const s = w1 !== undefined ? suggest(given, subs.map((c) => c.name)) : undefined;
+    const list = subs.map((c) => c.name.slice(w0.length + 1)).join(', ');
+    throw new UsageError(given === w0 ? `fcm ${w0} needs a subcommand: ${list}` : `unknown command "${given}" (fcm ${w0} has: ${list})`, s ? { suggestion: `fcm ${s}` } : {});
+  }
+  const s = suggest(w0, commands.filter((c) => !c.hidden).map((c) => c.name.split(' ')[0]!));
+  throw new UsageError(`unknown command "${w0}"`, s ? { suggestion: `fcm ${s}` } : {});
 }
 
 function help(ctx: Ctx, commands: Command[], version: string, args: string[]): number {
-  const [name] = args;
-  ctx.print(name ? commandHelp(find(commands, name), ctx.out) : topHelp(commands, version, ctx.out));
+  ctx.print(args.length ? commandHelp(find(commands, args).cmd, ctx.out, commands) : topHelp(commands, version, ctx.out));
   return EXIT.ok;
 }
 

@@ -3,12 +3,19 @@
  * command per operation that has `x-cli`, its flags from query parameters
  * and request-body properties, positional args from `x-cli.args`.
  * Pure: the drift test feeds it a fixture spec.
+ *
+ * x-cli fields: command (may be two words: "keys add"), args, columns,
+ * message, empty, waitFor, confirm, summary, description, examples,
+ * argFromFile (an arg given as a file path; its contents are sent),
+ * short ({ follow: f } gives --follow the short form -f).
+ * A path parameter `name` that is not in `args` becomes a `--name` flag
+ * that defaults to the VM in ./.fcm; any other path parameter must be an arg.
  */
 export interface FlagSpec {
   /** --kebab-case flag name. */
   flag: string;
   /** Where the value goes. */
-  in: 'query' | 'body';
+  in: 'query' | 'body' | 'path';
   /** Property / parameter name in the API. */
   name: string;
   /** `array`: comma-separated and/or repeated (`--domains a.com,b.com`, `--domains a.com --domains b.com`). */
@@ -20,6 +27,10 @@ export interface FlagSpec {
   default?: unknown;
   minimum?: number;
   maximum?: number;
+  /** One-letter form (x-cli `short`). */
+  short?: string;
+  /** A VM name that defaults to the VM remembered in ./.fcm (a path `name` not listed in args). */
+  vmRef?: boolean;
 }
 
 export interface ArgSpec {
@@ -29,6 +40,10 @@ export interface ArgSpec {
   /** Defaults to the VM remembered in ./.fcm */
   vmRef: boolean;
   description: string;
+  /** Positional values are converted to this type (a body `version: integer` is sent as a number). */
+  type: Scalar;
+  /** The user gives a file path; the file's contents are sent (x-cli `argFromFile`). */
+  fromFile: boolean;
 }
 
 /** A table column: `x-cli.columns` items are a field name or `{ field, title, format }`. */
@@ -64,6 +79,8 @@ export interface CommandSpec {
   auth: boolean;
   /** Response schema name, for output formatting (e.g. Vm, VmList). */
   responseSchema: string | null;
+  /** Media type of the success response: JSON, plain text (printed as is), or no body. */
+  responseType: 'json' | 'text' | null;
 }
 
 type Json = Record<string, unknown>;
@@ -149,16 +166,29 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
       const body = deref(spec, ((op.requestBody as Json)?.content as Json)?.['application/json'] && (((op.requestBody as Json).content as Json)['application/json'] as Json).schema);
       const bodyProps = (body.properties as Json) ?? {};
       const argNames = (cli.args as string[] | undefined) ?? [];
+      const fromFile = cli.argFromFile as string | undefined;
+      if (fromFile !== undefined && !argNames.includes(fromFile)) throw new Error(`${op.operationId}: x-cli argFromFile "${fromFile}" is not one of its args`);
+      const required = new Set((body.required as string[] | undefined) ?? []);
       const args: ArgSpec[] = argNames.map((name) => {
         const inPath = params.find((p) => p.in === 'path' && p.name === name);
+        const common = { fromFile: name === fromFile };
         if (inPath) {
-          return { name, in: 'path', required: true, vmRef: name === 'name', description: String(inPath.description ?? deref(spec, inPath.schema).description ?? '') };
+          const s = deref(spec, inPath.schema);
+          return { name, in: 'path', required: true, vmRef: name === 'name', description: String(inPath.description ?? s.description ?? ''), type: scalarType(s), ...common };
         }
-        if (name in bodyProps) return { name, in: 'body', required: false, vmRef: false, description: String(deref(spec, bodyProps[name]).description ?? '') };
+        if (name in bodyProps) {
+          const s = deref(spec, bodyProps[name]);
+          return { name, in: 'body', required: required.has(name), vmRef: false, description: String(s.description ?? ''), type: scalarType(s), ...common };
+        }
         throw new Error(`${op.operationId}: x-cli arg "${name}" is neither a path parameter nor a body property`);
       });
       const flags: FlagSpec[] = [];
       for (const p of params) {
+        if (p.in === 'path' && !argNames.includes(String(p.name))) {
+          if (p.name !== 'name') throw new Error(`${op.operationId}: path parameter "${String(p.name)}" must be listed in x-cli args`);
+          flags.push({ flag: 'name', in: 'path', name: 'name', description: "The VM's name", type: 'string', vmRef: true });
+          continue;
+        }
         if (p.in !== 'query') continue;
         const s = deref(spec, p.schema);
         // An enum's own description describes the type, not this parameter (the values are listed anyway).
@@ -170,8 +200,16 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
         const s = deref(spec, raw);
         flags.push({ flag: kebab(name), in: 'body', name, description: String(s.description ?? ''), ...flagShape(spec, s) });
       }
+      const shorts = (cli.short as Record<string, string> | undefined) ?? {};
+      for (const [name, letter] of Object.entries(shorts)) {
+        const f = flags.find((x) => x.name === name);
+        if (!f || !/^[a-z]$/i.test(letter)) throw new Error(`${op.operationId}: x-cli short "${name}: ${letter}" needs a flag of that name and one letter`);
+        f.short = letter;
+      }
       const ok = Object.entries((op.responses as Json) ?? {}).find(([code]) => /^2/.test(code))?.[1] as Json | undefined;
-      const okSchema = ((ok?.content as Json)?.['application/json'] as Json | undefined)?.schema;
+      const okContent = (ok?.content as Json | undefined) ?? {};
+      const okSchema = (okContent['application/json'] as Json | undefined)?.schema;
+      const responseType = okContent['application/json'] ? 'json' : Object.keys(okContent).some((t) => t.startsWith('text/')) ? 'text' : null;
       const security = (op.security as unknown[] | undefined) ?? globalSecurity;
       out.push({
         operationId: String(op.operationId),
@@ -191,6 +229,7 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
         examples: (cli.examples as string[] | undefined) ?? [],
         auth: security.length > 0,
         responseSchema: refName(okSchema),
+        responseType,
       });
     }
   }

@@ -25,7 +25,7 @@ test('fcm completion bash|zsh prints the scripts; anything else is a usage error
 test('both scripts name every visible command and every flag of the table, and no hidden command', () => {
   for (const shell of ['bash', 'zsh'] as const) {
     const s = completionScript(shell, commands);
-    for (const name of visible) assert.match(s, new RegExp(`\\b${name}\\b`), `${shell}: ${name}`);
+    for (const name of visible) for (const w of name.split(' ')) assert.match(s, new RegExp(`\\b${w}\\b`), `${shell}: ${name}`);
     for (const spec of commandTable) for (const f of spec.flags) assert.ok(s.includes(`--${f.flag}`), `${shell}: ${spec.command} --${f.flag}`);
     assert.ok(!s.includes("'__complete:"), `${shell}: __complete is hidden`);
     assert.match(s, /fcm __complete vms/);
@@ -40,9 +40,9 @@ test('the bash script parses, and completes commands, flags, enum values and VM 
   mkdirSync(bin, { recursive: true });
   writeFileSync(join(bin, 'fcm'), '#!/bin/sh\n[ "$1 $2" = "__complete vms" ] && printf "cosmic-nova\\ncalm-river\\n"\n');
   chmodSync(join(bin, 'fcm'), 0o755);
-  const file = join(bin, 'fcm-completion.bash');
-  writeFileSync(file, script);
-  const complete = (line: string) => {
+  const scriptFile = join(bin, 'fcm-completion.bash');
+  writeFileSync(scriptFile, script);
+  const complete = (line: string, file = scriptFile) => {
     const words = line.split(' ');
     const out = execFileSync(
       'bash',
@@ -61,11 +61,23 @@ test('the bash script parses, and completes commands, flags, enum values and VM 
   assert.deepEqual(complete('fcm stop cosmic-nova '), [], 'one VM per command');
   assert.deepEqual(complete('fcm completion '), ['bash', 'zsh']);
   assert.deepEqual(complete('fcm --j'), ['--json']);
+
+  // Two-word commands (`keys add`): the parent completes its subcommands, then each completes as itself.
+  const ls = commandTable.find((c) => c.command === 'ls')!;
+  const stop = commandTable.find((c) => c.command === 'stop')!;
+  const withSubs = buildCommands([...commandTable, { ...ls, command: 'keys' }, { ...ls, command: 'keys add' }, { ...stop, command: 'keys rm' }]);
+  const subFile = join(bin, 'fcm-completion-subs.bash');
+  writeFileSync(subFile, completionScript('bash', withSubs));
+  assert.deepEqual(complete('fcm keys ', subFile), ['add', 'rm']);
+  assert.deepEqual(complete('fcm keys rm --f', subFile), ['--force']);
+  assert.deepEqual(complete('fcm keys rm ', subFile), ['calm-river', 'cosmic-nova']);
+  assert.deepEqual(complete('fcm k', subFile), ['keys']);
+  assert.match(completionScript('zsh', withSubs), /keys\)\n          if \(\( CURRENT == 2 \)\); then\n            local -a subs; subs=\('add:List your VMs' 'rm:Stop a VM/);
 });
 
 test('the zsh script: one _arguments case per command, VM args through _fcm_vms', () => {
   const s = completionScript('zsh', commands);
-  for (const name of visible) assert.match(s, new RegExp(`^        ${name}\\) _arguments`, 'm'));
+  for (const name of new Set(visible.map((n) => n.split(' ')[0]!))) assert.match(s, new RegExp(`^        ${name}\\)`, 'm'));
   assert.match(s, /stop\) _arguments -s [^;]*'1:name:_fcm_vms'/);
   assert.match(s, /'--state\[[^\]]*\]:state:\(creating starting running stopping stopped failed deleting\)'/);
   assert.match(s, /'\(--no-force\)--force\[Skip the graceful shutdown\]'/);

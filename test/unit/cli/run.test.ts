@@ -253,7 +253,9 @@ test('usage errors exit 2 with a suggestion: unknown command, unknown flag, bad 
 });
 
 test('commands of later releases exist and say so: exit 1', async () => {
-  for (const c of ['console', 'login', 'logout', 'whoami']) {
+  const placeholders = buildCommands(commandTable).filter((c) => c.placeholder).map((c) => c.name);
+  assert.ok(placeholders.includes('console') && placeholders.includes('login'), 'console and login stay placeholders until their issues land');
+  for (const c of placeholders) {
     const r = await fcm([c, 'anything']);
     assert.equal(r.code, 1, c);
     assert.match(r.stderr, new RegExp(`^Error: fcm ${c} is not available yet\\n  It comes with a later release of fcm\\.\\nHint: `));
