@@ -45,6 +45,34 @@ export interface Config {
     httpPort: number;
     httpsPort: number;
   };
+  /** Login with OpenID Connect; null (no FCM_OIDC_CLIENT_ID) = only the admin token works. */
+  oidc: OidcConfig | null;
+  /**
+   * Who may log in. Default: nobody — a login is refused unless the verified
+   * email is in `emails` or `adminEmails`, or its domain is in `domains`.
+   */
+  access: AccessConfig;
+  /** Lifetime of the fcm tokens that logins mint. */
+  tokenTtlDays: number;
+}
+
+export interface OidcConfig {
+  /** Issuer URL; its /.well-known/openid-configuration is discovered. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string | null;
+  /** Google needs a separate "TVs and Limited Input devices" client for the device flow; default: the client above. */
+  deviceClientId: string | null;
+  deviceClientSecret: string | null;
+}
+
+export interface AccessConfig {
+  /** Lower-case exact emails. */
+  emails: readonly string[];
+  /** Lower-case domains; an email matches when its domain is exactly one of them (no subdomains). */
+  domains: readonly string[];
+  /** Lower-case emails that are admins (and may log in). */
+  adminEmails: readonly string[];
 }
 
 type Source = Record<string, string | undefined>;
@@ -62,6 +90,9 @@ const KEYS = [
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
   'FCM_PUBLIC_URL', 'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
+  'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
+  'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
+  'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -182,8 +213,65 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       httpPort: int('FCM_HTTP_PORT', 80, 1, 65535),
       httpsPort: int('FCM_HTTPS_PORT', 443, 1, 65535),
     },
+    oidc: oidcConfig(get),
+    access: {
+      emails: list(get('FCM_ALLOWED_EMAILS'), 'FCM_ALLOWED_EMAILS', EMAIL),
+      domains: list(get('FCM_ALLOWED_DOMAINS'), 'FCM_ALLOWED_DOMAINS', DOMAIN),
+      adminEmails: list(get('FCM_ADMIN_EMAILS'), 'FCM_ADMIN_EMAILS', EMAIL),
+    },
+    tokenTtlDays: int('FCM_TOKEN_TTL_DAYS', 30, 1, 3650),
   };
   return deepFreeze(cfg);
+}
+
+const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
+const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
+
+/** Comma- or space-separated, lower-cased, each checked. */
+function list(v: string | undefined, key: string, re: RegExp): string[] {
+  const items = (v ?? '').split(/[\s,]+/).map((x) => x.trim().toLowerCase()).filter(Boolean);
+  for (const x of items) if (!re.test(x)) throw new ConfigError(`${key}: "${x}" is not ${re === EMAIL ? 'an email address' : 'a domain name'}`);
+  return [...new Set(items)];
+}
+
+function secret(get: (k: (typeof KEYS)[number]) => string | undefined, key: (typeof KEYS)[number], fileKey: (typeof KEYS)[number]): string | null {
+  const direct = get(key);
+  const file = get(fileKey);
+  if (direct && file) throw new ConfigError(`set ${key} or ${fileKey}, not both`);
+  if (file) {
+    try {
+      const v = readFileSync(file, 'utf8').trim();
+      if (!v) throw new Error('the file is empty');
+      return v;
+    } catch (e) {
+      throw new ConfigError(`cannot read ${fileKey} ${file}: ${(e as Error).message}`);
+    }
+  }
+  return direct || null;
+}
+
+function oidcConfig(get: (k: (typeof KEYS)[number]) => string | undefined): OidcConfig | null {
+  const clientId = get('FCM_OIDC_CLIENT_ID') || null;
+  const clientSecret = secret(get, 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE');
+  const deviceClientId = get('FCM_OIDC_DEVICE_CLIENT_ID') || null;
+  const deviceClientSecret = secret(get, 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE');
+  if (!clientId) {
+    if (clientSecret || deviceClientId || deviceClientSecret) throw new ConfigError('FCM_OIDC_CLIENT_ID is required when other FCM_OIDC_* settings are given');
+    return null;
+  }
+  if (deviceClientSecret && !deviceClientId) throw new ConfigError('FCM_OIDC_DEVICE_CLIENT_SECRET needs FCM_OIDC_DEVICE_CLIENT_ID');
+  const issuer = (get('FCM_OIDC_ISSUER') || 'https://accounts.google.com').replace(/\/+$/, '');
+  let u: URL;
+  try {
+    u = new URL(issuer);
+  } catch {
+    throw new ConfigError(`FCM_OIDC_ISSUER is not a URL: "${issuer}"`);
+  }
+  // Plain http would let anyone on the path forge logins; only a provider on loopback may use it (tests, local dev).
+  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new ConfigError(`FCM_OIDC_ISSUER must be an https:// URL, got "${issuer}"`);
+  if (u.search || u.hash) throw new ConfigError(`FCM_OIDC_ISSUER must not have a query or fragment, got "${issuer}"`);
+  return { issuer, clientId, clientSecret, deviceClientId, deviceClientSecret };
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

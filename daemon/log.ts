@@ -4,7 +4,9 @@ export type Logger = PinoLogger;
 
 /**
  * Structured JSON logs. Secrets never reach them: request headers are not
- * logged at all, and anything named like a credential is redacted.
+ * logged at all, URLs are logged without their query string (the OIDC
+ * callback carries an authorization code there), and anything named like a
+ * credential is redacted.
  */
 export function createLogger(level: string, dest?: DestinationStream): Logger {
   return pino(
@@ -20,6 +22,14 @@ export function createLogger(level: string, dest?: DestinationStream): Logger {
         censor: '[redacted]',
       },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: {
+        req: (req: { method?: string; url?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+          method: req.method,
+          url: typeof req.url === 'string' ? req.url.split('?')[0] : req.url,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
     },
     dest,
   );

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spec } from '../api/spec.gen.js';
 import { ensureAdminToken } from './admin-token.js';
+import { wireAuth } from './auth-wiring.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
 import type { Hypervisor } from './core/ports.js';
-import { TokenAuthenticator } from './core/tokens.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
 import { RouteService } from './core/routes.js';
@@ -26,6 +26,7 @@ import { probeAccel } from './drivers/qemu/accel-probe.js';
 import { QemuHypervisor } from './drivers/qemu/qemu-hypervisor.js';
 import { openDb } from './drivers/sqlite/db.js';
 import { SqliteTokenStore } from './drivers/sqlite/sqlite-token-store.js';
+import { SqliteUserStore } from './drivers/sqlite/sqlite-user-store.js';
 import { SqliteVmStore } from './drivers/sqlite/sqlite-vm-store.js';
 import { buildServer } from './http/server.js';
 import { systemHandlers } from './http/routes/system.js';
@@ -158,6 +159,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const tokens = new SqliteTokenStore(db);
   const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
   const publicUrl = cfg.publicUrl ?? `http://${ip}:${cfg.listen.port}`;
+  const auth = wireAuth(cfg, { tokens, users: new SqliteUserStore(db), publicUrl, log });
   const view = {
     urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain),
     gitUrls: (name: string) => ({ ssh: `root@${new URL(publicUrl).hostname}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
@@ -165,6 +167,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
 
   const implemented = {
       ...vmHandlers(vms, view),
+      ...auth.handlers,
       ...systemHandlers({
         version: VERSION,
         hypervisor: hypervisor.kind,
@@ -184,13 +187,13 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const app = await buildServer({
     spec,
     log,
-    auth: new TokenAuthenticator(tokens),
+    auth: auth.authenticator,
     validateResponses: cfg.validateResponses,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
-  log.info({ address, adminToken: tokenPath, publicIp: ip }, 'fcm daemon listening');
+  log.info({ address, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
 
   let closing: Promise<void> | null = null;
   return {

@@ -41,4 +41,6 @@ export interface Principal {
   userId: string;
   email: string | null;
   admin: boolean;
+  /** The token this request authenticated with (whoami, logout). */
+  tokenId?: string;
 }

@@ -32,7 +32,8 @@ export interface TokenRow {
 export interface TokenStore {
   insert(row: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void;
   findByHash(hash: string): TokenRow | undefined;
-  listByUser(userId: string): TokenRow[];
+  /** One user's tokens, or every token (null), oldest first. */
+  list(userId: string | null): TokenRow[];
   revoke(id: string): void;
   /** Revokes every admin token except the one with this hash. */
   revokeAdminExcept(hash: string): number;
@@ -53,7 +54,8 @@ export class TokenAuthenticator {
     const row = this.tokens.findByHash(hashToken(token));
     if (!row || row.revokedAt) return null;
     if (row.expiresAt && Date.parse(row.expiresAt) <= this.now()) return null;
-    if (row.kind === 'admin') return ADMIN;
-    return this.userPrincipal(row.userId);
+    if (row.kind === 'admin') return { ...ADMIN, tokenId: row.id };
+    const p = this.userPrincipal(row.userId);
+    return p ? { ...p, tokenId: row.id } : null;
   }
 }

@@ -1,6 +1,11 @@
 import { pino } from 'pino';
+import type { Json } from '../../daemon/http/openapi-routes.js';
+import { wireAuth, type AuthWiringConfig } from '../../daemon/auth-wiring.js';
+import type { IdentityProvider } from '../../daemon/core/identity.js';
+import { MemoryUserStore } from '../../daemon/drivers/memory/memory-user-store.js';
+import type { Handler } from '../../daemon/http/server.js';
 import { spec } from '../../api/spec.gen.js';
-import { hashToken, newToken, TokenAuthenticator, type TokenRow, type TokenStore } from '../../daemon/core/tokens.js';
+import { hashToken, newToken, type TokenRow, type TokenStore } from '../../daemon/core/tokens.js';
 import { buildServer } from '../../daemon/http/server.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
@@ -17,8 +22,8 @@ export class MemoryTokens implements TokenStore {
   findByHash(hash: string) {
     return this.rows.find((r) => r.hash === hash);
   }
-  listByUser(userId: string) {
-    return this.rows.filter((r) => r.userId === userId);
+  list(userId: string | null) {
+    return this.rows.filter((r) => userId === null || r.userId === userId);
   }
   revoke(id: string) {
     const r = this.rows.find((x) => x.id === id);
@@ -31,23 +36,53 @@ export class MemoryTokens implements TokenStore {
   }
 }
 
+export interface MemoryApiOptions {
+  /** Another spec (e.g. a fixture that adds an operation); default openapi.yaml. */
+  spec?: Json;
+  /** Handlers added to (or replacing) the real ones. */
+  handlers?: Record<string, Handler>;
+  /** Login configuration; default: no OIDC, alice@ and bob@example.com allowed, admin@example.com admin. */
+  auth?: Partial<AuthWiringConfig>;
+  idp?: IdentityProvider | null;
+}
+
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
-export async function memoryApi() {
+export async function memoryApi(opts: MemoryApiOptions = {}) {
+  const theSpec = opts.spec ?? spec;
   const h = memoryService();
   const tokens = new MemoryTokens();
+  const users = new MemoryUserStore();
+  const log = pino({ level: 'silent' });
+  const auth = wireAuth(
+    {
+      oidc: null,
+      access: { emails: ['alice@example.com', 'bob@example.com'], domains: [], adminEmails: ['admin@example.com'] },
+      tokenTtlDays: 30,
+      ...opts.auth,
+    },
+    { tokens, users, publicUrl: 'http://127.0.0.1:7777', log, ...(opts.idp !== undefined ? { idp: opts.idp } : {}) },
+  );
+  /** Logs a user in without an identity provider: their user row and a fresh fcm token. */
+  const loginAs = (email: string, name: string | null = null) => {
+    const user = users.upsert({ issuer: 'https://issuer.test', subject: `sub-${email}`, email, name }, new Date().toISOString());
+    const grant = auth.accounts.mint(user, 'test');
+    return { user, token: grant.token, headers: { authorization: `Bearer ${grant.token}` } };
+  };
   const admin = newToken();
   tokens.insert({ id: 'tok_admin', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: '', expiresAt: null });
   const implemented = {
     ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
+    ...auth.handlers,
+    ...opts.handlers,
   };
   const app = await buildServer({
-    spec,
-    log: pino({ level: 'silent' }),
-    auth: new TokenAuthenticator(tokens),
+    spec: theSpec,
+    log,
+    auth: auth.authenticator,
     validateResponses: true,
-    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
   });
-  return { app, h, tokens, admin, auth: { authorization: `Bearer ${admin}` } };
+  return { app, h, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
 }

@@ -48,6 +48,17 @@ const MIGRATIONS: string[] = [
      vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE
    );
    CREATE INDEX vm_domains_vm ON vm_domains(vm_id);`,
+  `CREATE TABLE users (
+     id TEXT PRIMARY KEY,
+     issuer TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     email TEXT,
+     name TEXT,
+     created_at TEXT NOT NULL,
+     last_login_at TEXT NOT NULL,
+     UNIQUE (issuer, subject)
+   );
+   CREATE INDEX tokens_user ON tokens(user_id);`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

@@ -26,8 +26,11 @@ export class SqliteTokenStore implements TokenStore {
     return r ? fromRow(r) : undefined;
   }
 
-  listByUser(userId: string): TokenRow[] {
-    return (this.db.prepare('SELECT * FROM tokens WHERE user_id = ? ORDER BY created_at').all(userId) as Row[]).map(fromRow);
+  list(userId: string | null): TokenRow[] {
+    const rows = userId === null
+      ? this.db.prepare('SELECT * FROM tokens ORDER BY created_at, id').all()
+      : this.db.prepare('SELECT * FROM tokens WHERE user_id = ? ORDER BY created_at, id').all(userId);
+    return (rows as Row[]).map(fromRow);
   }
 
   revoke(id: string): void {

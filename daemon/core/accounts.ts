@@ -1,0 +1,129 @@
+/**
+ * Users' fcm tokens: minting (after a login), whoami, logout, list, revoke,
+ * and the bearer → principal mapping for user tokens. Tokens are random
+ * (`fcm_` + 32 bytes), stored only as SHA-256, and expire.
+ */
+import { randomBytes } from 'node:crypto';
+import { canAccess, type LoginPolicy } from './access.js';
+import { FcmError } from './errors.js';
+import type { UserRow, UserStore } from './identity.js';
+import type { Principal } from './model.js';
+import { hashToken, newToken, type TokenRow, type TokenStore } from './tokens.js';
+
+export interface ApiUser {
+  id: string;
+  email: string | null;
+  name: string | null;
+  admin: boolean;
+}
+
+export interface TokenInfo {
+  id: string;
+  kind: 'admin' | 'user';
+  description: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface TokenGrant {
+  token: string;
+  expiresAt: string | null;
+  user: ApiUser;
+}
+
+export interface AccountDeps {
+  users: UserStore;
+  tokens: TokenStore;
+  policy: LoginPolicy;
+  tokenTtlMs: number;
+  now?: () => number;
+}
+
+const ADMIN_USER: ApiUser = { id: 'admin', email: null, name: 'admin token', admin: true };
+
+const info = (t: TokenRow): TokenInfo => ({
+  id: t.id, kind: t.kind, description: t.description, createdAt: t.createdAt, expiresAt: t.expiresAt, lastUsedAt: t.lastUsedAt,
+});
+
+export class AccountService {
+  private readonly now: () => number;
+
+  constructor(private readonly d: AccountDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /**
+   * The principal of a user token's owner. Access is checked again on every
+   * request: removing someone from the allowlist locks out their tokens too.
+   */
+  principalFor(userId: string): Principal | null {
+    const u = this.d.users.get(userId);
+    if (!u || !this.d.policy.allows(u.email)) return null;
+    return { userId: u.id, email: u.email, admin: this.d.policy.isAdmin(u.email) };
+  }
+
+  /** A new token for a user who just logged in; its value is returned once and never stored. */
+  mint(user: UserRow, how: string): TokenGrant {
+    const token = newToken();
+    const now = this.now();
+    const expiresAt = new Date(now + this.d.tokenTtlMs).toISOString();
+    this.d.tokens.insert({
+      id: `tok_${randomBytes(6).toString('hex')}`,
+      hash: hashToken(token),
+      userId: user.id,
+      kind: 'user',
+      description: `fcm login (${how}) ${user.email ?? user.subject}`.slice(0, 200),
+      createdAt: new Date(now).toISOString(),
+      expiresAt,
+    });
+    return { token, expiresAt, user: this.apiUser(user) };
+  }
+
+  whoami(p: Principal): { user: ApiUser; token: TokenInfo } {
+    const t = this.current(p);
+    if (t.kind === 'admin') return { user: ADMIN_USER, token: info(t) };
+    const u = this.d.users.get(p.userId);
+    if (!u) throw new FcmError('unauthorized', 'This token belongs to no user.');
+    return { user: this.apiUser(u), token: info(t) };
+  }
+
+  logout(p: Principal): void {
+    const t = this.current(p);
+    if (t.kind === 'admin') {
+      throw new FcmError('forbidden', "The admin token is not revoked through the API: delete <state dir>/.token and restart the daemon to rotate it.");
+    }
+    this.d.tokens.revoke(t.id);
+  }
+
+  /** Active tokens: the caller's own; an admin sees everyone's. */
+  list(p: Principal): TokenInfo[] {
+    return this.active(p).map(info);
+  }
+
+  revoke(p: Principal, id: string): void {
+    const t = this.active(p).find((x) => x.id === id);
+    if (!t) throw new FcmError('not_found', `No token ${id}.`);
+    if (t.kind === 'admin') {
+      throw new FcmError('forbidden', 'The admin token is rotated by deleting <state dir>/.token and restarting the daemon.');
+    }
+    this.d.tokens.revoke(t.id);
+  }
+
+  apiUser(u: UserRow): ApiUser {
+    return { id: u.id, email: u.email, name: u.name, admin: this.d.policy.isAdmin(u.email) };
+  }
+
+  private active(p: Principal): TokenRow[] {
+    const now = this.now();
+    return this.d.tokens
+      .list(p.admin ? null : p.userId)
+      .filter((t) => canAccess(p, t.userId) && !t.revokedAt && !(t.expiresAt && Date.parse(t.expiresAt) <= now));
+  }
+
+  private current(p: Principal): TokenRow {
+    const t = p.tokenId ? this.d.tokens.list(p.userId).find((x) => x.id === p.tokenId) : undefined;
+    if (!t || t.revokedAt) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
+    return t;
+  }
+}
