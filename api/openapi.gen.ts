@@ -418,7 +418,12 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Where the identity provider sends the browser back (not called directly) */
+        /**
+         * Where the identity provider sends the browser back (not called directly)
+         * @description Identity providers add response parameters of their own (Google: `scope`,
+         *     `authuser`, `prompt`, `hd`); as OAuth 2.0 §4.1.2 asks, unknown ones are
+         *     ignored (`x-extra-query`). `iss` (RFC 9207), when sent, must be the issuer.
+         */
         get: operations["authCallback"];
         put?: never;
         post?: never;
@@ -1429,6 +1434,7 @@ export interface operations {
             query?: {
                 code?: string;
                 state?: string;
+                iss?: string;
                 error?: string;
                 error_description?: string;
             };

@@ -1043,7 +1043,9 @@ export const spec: Record<string, any> = {
           "auth"
         ],
         "summary": "Where the identity provider sends the browser back (not called directly)",
+        "description": "Identity providers add response parameters of their own (Google: `scope`,\n`authuser`, `prompt`, `hd`); as OAuth 2.0 §4.1.2 asks, unknown ones are\nignored (`x-extra-query`). `iss` (RFC 9207), when sent, must be the issuer.\n",
         "security": [],
+        "x-extra-query": true,
         "parameters": [
           {
             "name": "code",
@@ -1056,6 +1058,15 @@ export const spec: Record<string, any> = {
           },
           {
             "name": "state",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "maxLength": 512
+            }
+          },
+          {
+            "name": "iss",
             "in": "query",
             "required": false,
             "schema": {

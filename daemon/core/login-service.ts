@@ -146,7 +146,7 @@ export class LoginService {
   }
 
   /** The issuer sent the browser back. Returns where to redirect it: always the CLI's loopback URI, once the state is known. */
-  async callback(q: { code?: string; state?: string; error?: string }): Promise<string> {
+  async callback(q: { code?: string; state?: string; error?: string; iss?: string }): Promise<string> {
     const idp = this.idp();
     const p = q.state ? this.logins.take(q.state) : undefined;
     if (!p || p.expiresAt <= this.now()) {
@@ -157,6 +157,11 @@ export class LoginService {
       for (const [k, v] of Object.entries({ ...params, state: p.cliState })) u.searchParams.set(k, v);
       return u.toString();
     };
+    // RFC 9207: a response that names another issuer is a mix-up attack (or a misconfiguration).
+    if (q.iss !== undefined && q.iss !== this.d.issuer) {
+      this.d.log.warn({ iss: q.iss.slice(0, 200) }, 'login: the authorization response names another issuer');
+      return back({ error: 'login_failed', error_description: 'The authorization response came from another issuer.' });
+    }
     if (q.error || !q.code) {
       const said = q.error && /^[a-z_]{1,64}$/.test(q.error) ? q.error : 'no code';
       this.d.log.info({ error: said }, 'login: the identity provider returned no code');

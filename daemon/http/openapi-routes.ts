@@ -58,7 +58,8 @@ export function operationRoutes(spec: Json): OperationRoute[] {
           type: 'object',
           properties: Object.fromEntries(ps.map((p) => [p.name, { ...p.schema, ...(p.description ? { description: p.description } : {}) }])),
           required: ps.filter((p) => p.required).map((p) => p.name),
-          additionalProperties: where === 'path',
+          // x-extra-query: the operation ignores query parameters it does not know (OAuth redirects).
+          additionalProperties: where === 'path' || (where === 'query' && op['x-extra-query'] === true),
         };
       };
       const pp = group('path');
