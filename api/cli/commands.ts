@@ -14,6 +14,7 @@ import { completionScript } from './completion.js';
 import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
+import { authCommands } from './login.js';
 import type { InStream } from './io.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
@@ -261,17 +262,13 @@ function placeholder(name: string, group: string, summary: string, hint: string,
   };
 }
 
-const TOKEN_HINT = "for now, set FCM_TOKEN to the daemon's admin token (the .token file in its state dir)";
-
 /** Commands that are not one API call. `all()` is passed in for those that list the others. */
 function handWritten(all: () => Command[]): Command[] {
   return [
     placeholder('console', 'vms', 'Open a shell in a VM', 'fcm show gives the VM\'s IP and URL', [
       { name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true },
     ]),
-    placeholder('login', 'auth', 'Log in to an fcm server', TOKEN_HINT),
-    placeholder('logout', 'auth', 'Forget the token of this machine', 'unset FCM_TOKEN, or delete ~/.fcm-token'),
-    placeholder('whoami', 'auth', 'Show who the token belongs to', TOKEN_HINT),
+    ...authCommands(),
     {
       name: 'daemon',
       group: 'system',
