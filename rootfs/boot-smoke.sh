@@ -10,7 +10,8 @@
 # Boot 1 (fresh overlay): /health and :8000 answer, the fs grew to the overlay size,
 # swap is on, the console runs a shell with a 80x24 tty; QMP system_powerdown (ACPI
 # power button) makes QEMU exit. Boot 2 (same overlay): machine-id persisted, new
-# boot id; QMP send-key ctrl-alt-delete (i8042) makes QEMU exit. Prints timings,
+# boot id, a killed agent is respawned, the placeholder leaves :8000 while
+# /app/current exists; QMP send-key ctrl-alt-delete (i8042) makes QEMU exit. Prints timings,
 # exits non-zero on the first failure, and always removes the netns and QEMU.
 set -euo pipefail
 
@@ -35,9 +36,9 @@ cleanup() {
     kill "$(cat "$work/qemu.pid")" 2>/dev/null || true
   fi
   ip netns del "$ns" 2>/dev/null || true
-  if [[ $rc != 0 && -f $work/console.log ]]; then
-    echo "boot-smoke: FAILED; console log tail:" >&2
-    tail -n 30 "$work/console.log" | tr -d '\r' >&2
+  if [[ $rc != 0 && -n ${log:-} && -f $log ]]; then
+    echo "boot-smoke: FAILED; console log tail ($log):" >&2
+    tail -n 30 "$log" | tr -d '\r' >&2
   fi
   if [[ ${FCM_SMOKE_KEEP:-0} == 1 || $rc != 0 ]]; then
     echo "boot-smoke: work dir kept: $work" >&2
@@ -71,13 +72,14 @@ append="console=ttyS0 reboot=k panic=-1 root=/dev/vda rw quiet${FCM_SMOKE_APPEND
 append+=" fcm.vm=$vm_id fcm.hostname=$hostname fcm.ip=$guest_ip/24 fcm.gw=$host_ip"
 [[ $accel == tcg ]] && append+=" tsc_early_khz=$tsc_khz tsc=reliable no_timer_check"
 
-start_vm() { # <log suffix>
+start_vm() { # <boot number>: console output goes to console-<n>.log
   rm -f "$work/qemu.pid" "$work/console.sock" "$work/qmp.sock"
-  : > "$work/console.log"
+  log=$work/console-$1.log
+  : > "$log"
   local accel_opt=$accel
   [[ $accel == tcg ]] && accel_opt=tcg,tb-size=64
   in_ns qemu-system-x86_64 \
-    -M microvm,acpi=on,pit=on,pic=off,rtc=on,isa-serial=on \
+    -M microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off \
     -accel "$accel_opt" -cpu max -smp 1 -m 1024 \
     -nodefaults -no-user-config -nographic -no-reboot \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append" \
@@ -90,7 +92,7 @@ start_vm() { # <log suffix>
     -object rng-random,id=rng0,filename=/dev/urandom \
     -device virtio-rng-device,rng=rng0 \
     -device i8042 \
-    -chardev "socket,id=ser0,path=$work/console.sock,server=on,wait=off,logfile=$work/console.log" \
+    -chardev "socket,id=ser0,path=$work/console.sock,server=on,wait=off,logfile=$log" \
     -serial chardev:ser0 \
     -qmp "unix:$work/qmp.sock,server=on,wait=off" \
     -daemonize -pidfile "$work/qemu.pid"
@@ -118,7 +120,7 @@ console_expect() { # <command> <marker regex>: run until marker appears; prints 
   for try in 1 2 3 4 5 6; do
     console "$1"
     for _ in $(seq 1 50); do
-      line=$(tr -d '\r' < "$work/console.log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
+      line=$(tr -d '\r' < "$log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
         | grep -E "$2" | grep -v 'echo' | tail -n1 || true)
       [[ -n $line ]] && { echo "$line"; return 0; }
       sleep 0.1
@@ -149,7 +151,7 @@ wait_exit() { # <what>: prints ms until the QEMU process is gone
 
 # ------------------------------------------------------------------ boot 1
 t0=$(now_ms)
-start_vm
+start_vm 1
 ms=$(wait_http "http://$guest_ip:7611/health" "agent /health")
 grep -q "\"vmId\": \"$vm_id\"" "$work/http.out" || fail "/health: wrong vmId: $(cat "$work/http.out")"
 boot1=$(sed -n 's/.*"bootId": "\([^"]*\)".*/\1/p' "$work/http.out")
@@ -173,12 +175,12 @@ machine_id=$(sed -n 's/.*machine_id=\([0-9a-f]*\).*/\1/p' <<< "$line")
 
 qmp '{"execute":"system_powerdown"}'
 ms=$(wait_exit "system_powerdown")
-grep -q 'fcm-init: stopping services' "$work/console.log" || fail "powerdown did not run rc.shutdown"
+grep -q 'fcm-init: stopping services' "$log" || fail "powerdown did not run rc.shutdown"
 ok "boot 1: QMP system_powerdown -> QEMU exited in $ms ms (graceful)"
 
 # ------------------------------------------------------------------ boot 2
 t0=$(now_ms)
-start_vm
+start_vm 2
 ms=$(wait_http "http://$guest_ip:7611/health" "agent /health")
 boot2=$(sed -n 's/.*"bootId": "\([^"]*\)".*/\1/p' "$work/http.out")
 [[ -n $boot2 && $boot2 != "$boot1" ]] || fail "boot id did not change"
@@ -187,8 +189,25 @@ line=$(console_expect 'echo "AGAIN machine_id=$(cat /etc/machine-id)"' '^AGAIN m
 [[ $line == "AGAIN machine_id=$machine_id" ]] || fail "machine-id changed across reboots: $line"
 ok "machine-id persisted across boots"
 
+# services are respawned; the placeholder gives :8000 up while /app/current exists
+console 'pkill -f /usr/lib/fcm/agent.py; mkdir -p /app/current'
+t0=$(now_ms)
+sleep 0.5
+ms=$(wait_http "http://$guest_ip:7611/health" "respawned agent")
+ok "agent killed -> answering again after $ms ms"
+deadline=$(( $(now_ms) + 10000 ))
+while in_ns curl -fsS -m 1 -o /dev/null "http://$guest_ip:8000/" 2>/dev/null; do
+  (( $(now_ms) < deadline )) || fail "placeholder still serving :8000 with /app/current present"
+  sleep 0.2
+done
+ok "placeholder released :8000 $(( $(now_ms) - t0 )) ms after /app/current appeared"
+console 'rmdir /app/current'
+t0=$(now_ms)
+ms=$(wait_http "http://$guest_ip:8000/" "placeholder after /app/current removed")
+ok "placeholder back on :8000 $ms ms after /app/current was removed"
+
 qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"delete"}]}}'
 ms=$(wait_exit "ctrl-alt-delete")
-grep -q 'fcm-init: stopping services' "$work/console.log" || fail "ctrl-alt-del did not run rc.shutdown"
+grep -q 'fcm-init: stopping services' "$log" || fail "ctrl-alt-del did not run rc.shutdown"
 ok "boot 2: QMP send-key ctrl-alt-delete -> QEMU exited in $ms ms (graceful)"
 echo "boot-smoke: PASS"

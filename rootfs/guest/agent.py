@@ -35,6 +35,11 @@ def read_boot_env(path=BOOT_ENV):
     return env
 
 
+def uptime_s():
+    with open("/proc/uptime", encoding="ascii") as f:
+        return float(f.read().split()[0])
+
+
 def read_first_line(path):
     with open(path, encoding="ascii") as f:
         return f.readline().strip()
@@ -88,13 +93,11 @@ class Response:
 
 def health(req):
     env = read_boot_env()
-    with open("/proc/uptime", encoding="ascii") as f:
-        uptime_s = float(f.read().split()[0])
     return Response.json(200, {
         "vmId": env.get("FCM_VM") or None,
         "hostname": socket.gethostname(),
         "bootId": read_first_line("/proc/sys/kernel/random/boot_id"),
-        "uptimeMs": int(uptime_s * 1000),
+        "uptimeMs": int(uptime_s() * 1000),
         "agentVersion": VERSION,
     })
 
@@ -164,7 +167,7 @@ class Server(http.server.ThreadingHTTPServer):
 def main():
     port = int(read_boot_env().get("FCM_AGENT_PORT") or 7611)
     with Server(("0.0.0.0", port), Handler) as server:
-        print(f"fcm-agent {VERSION} listening on :{port}", flush=True)
+        print(f"fcm-agent {VERSION} listening on :{port} at {uptime_s():.2f} s uptime", flush=True)
         server.serve_forever()
 
 
