@@ -1,0 +1,198 @@
+/**
+ * The built `fcm` binary against a real HTTP server (the daemon's HTTP layer
+ * over in-memory services): the product README session in a temp dir, plus
+ * the confirmation prompt and the create spinner under a real pty.
+ * Builds dist/ in before() when a source is newer (FCM_SKIP_BUILD=1 skips that).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { memoryApi } from '../helpers/memory-api.js';
+import { ensureBuilt, fcm, fcmPty, killPtys, tempDir } from './cli-run.js';
+
+let api: Awaited<ReturnType<typeof memoryApi>>;
+let env: Record<string, string>;
+
+before(async () => {
+  ensureBuilt();
+  api = await memoryApi();
+  const url = await api.app.listen({ port: 0, host: '127.0.0.1' });
+  env = { FCM_HOST: url.replace(/^http:\/\//, ''), FCM_TOKEN: api.admin };
+});
+after(async () => {
+  killPtys();
+  await api?.app.close();
+  await api?.h.service.close();
+});
+
+test('the README session: create, ls, stop, start, destroy -y — no VM named after create', async () => {
+  const dir = tempDir();
+  const run = (...args: string[]) => fcm(args, { cwd: dir, env });
+
+  const create = await run('create');
+  assert.equal(create.code, 0, create.stderr);
+  const m = /^VM created: ([a-z]+-[a-z]+)\nURL: (https:\/\/.+)\n$/.exec(create.stdout);
+  assert.ok(m, `stdout was: ${JSON.stringify(create.stdout)}`);
+  const name = m[1]!;
+  assert.equal(m[2], `https://${name}.64-34-93-45.sslip.io`);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, '.fcm'), 'utf8')), { vm: name, host: `http://${env.FCM_HOST}` });
+
+  const ls = await run('ls');
+  assert.equal(ls.code, 0, ls.stderr);
+  const [head, row] = ls.stdout.trimEnd().split('\n');
+  assert.match(head!, /^NAME\s+STATE\s+IP\s+URL\s+AGE$/);
+  assert.match(row!, new RegExp(`^${name}\\s+running\\s+172\\.16\\.0\\.\\d+\\s+https://${name}\\.64-34-93-45\\.sslip\\.io\\s+\\d+s$`));
+
+  const stop = await run('stop');
+  assert.deepEqual([stop.code, stop.stdout], [0, `Stopped ${name}.\n`], stop.stderr);
+  assert.match((await run('ls')).stdout, new RegExp(`^${name}\\s+stopped`, 'm'));
+
+  const start = await run('start');
+  assert.deepEqual([start.code, start.stdout], [0, `Started ${name}: https://${name}.64-34-93-45.sslip.io\n`], start.stderr);
+  assert.match((await run('ls')).stdout, new RegExp(`^${name}\\s+running`, 'm'));
+
+  const refused = await run('destroy');
+  assert.equal(refused.code, 2, 'no TTY and no --yes: usage error');
+  assert.equal(refused.stdout, '');
+  assert.match(refused.stderr, /pass --yes/);
+  assert.ok(existsSync(join(dir, '.fcm')), 'nothing happened');
+
+  const destroy = await run('destroy', '-y');
+  assert.deepEqual([destroy.code, destroy.stdout], [0, `Destroyed ${name}.\n`], destroy.stderr);
+  assert.equal(existsSync(join(dir, '.fcm')), false, '.fcm removed with its VM');
+  const empty = await run('ls');
+  assert.deepEqual([empty.code, empty.stdout], [0, '']);
+  assert.match(empty.stderr, /No VMs yet/);
+});
+
+test('--json everywhere: stdout parses, stderr stays empty', async () => {
+  const dir = tempDir();
+  const run = (...args: string[]) => fcm([...args, '--json'], { cwd: dir, env });
+  const c = await run('create', 'json-e2e');
+  assert.deepEqual([c.code, c.stderr], [0, '']);
+  assert.equal(JSON.parse(c.stdout).state, 'running');
+  for (const args of [['ls'], ['show'], ['stop'], ['start'], ['health'], ['wait', '--state', 'running']]) {
+    const r = await run(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, '', args.join(' '));
+    JSON.parse(r.stdout);
+  }
+  assert.deepEqual(await run('destroy', '-y'), { code: 0, stdout: '', stderr: '' });
+});
+
+test('errors and exit codes from the binary', async () => {
+  const dir = tempDir();
+  const nf = await fcm(['show', 'no-such-vm'], { cwd: dir, env });
+  assert.equal(nf.code, 1);
+  assert.equal(nf.stderr, 'Error: VM not found\n  No VM named "no-such-vm".\nHint: fcm ls shows your VMs\n');
+  const typo = await fcm(['lss'], { cwd: dir, env });
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /Did you mean fcm ls\?/);
+  const down = await fcm(['ls'], { cwd: dir, env: { FCM_HOST: `127.0.0.1:${await closedPort()}`, FCM_TOKEN: 'x' } });
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /Hint: is the daemon running\? sudo fcm daemon\n$/);
+  const noToken = await fcm(['ls'], { cwd: dir, env: { FCM_HOST: env.FCM_HOST! } });
+  assert.equal(noToken.code, 1);
+  assert.match(noToken.stderr, /Hint: no token found .*run fcm login/);
+  const later = await fcm(['console'], { cwd: dir, env });
+  assert.equal(later.code, 1);
+  assert.match(later.stderr, /fcm console is not available yet/);
+});
+
+test('--version, --help, completion and the shebang', async () => {
+  const dir = tempDir();
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  assert.equal((await fcm(['--version'], { cwd: dir, env: {} })).stdout, `fcm ${pkg.version}\n`);
+  const help = await fcm(['--help'], { cwd: dir, env: {} });
+  assert.match(help.stdout, /^VMs\n  console \[name\]/m);
+  assert.match((await fcm(['completion', 'bash'], { cwd: dir, env: {} })).stdout, /complete -F _fcm fcm/);
+  const { BIN } = await import('./cli-run.js');
+  assert.equal(readFileSync(BIN, 'utf8').split('\n')[0], '#!/usr/bin/env node');
+});
+
+test('fcm daemon (built) runs dist/daemon/main.js and passes its exit code on', async () => {
+  const r = await fcm(['daemon'], { cwd: tempDir(), env: { FCM_PORT: 'not-a-port' } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^fcm daemon: FCM_PORT must be an integer/);
+});
+
+test('pty: create shows a spinner with elapsed time, then exactly the two lines', async () => {
+  api.h.guest.bootMs = 1200;
+  try {
+    const dir = tempDir();
+    const t = fcmPty(['create', 'pty-spin'], { cwd: dir, env });
+    const { exitCode } = await t.exited;
+    const out = t.output();
+    assert.equal(exitCode, 0, out);
+    assert.match(out, /\x1b\[\?25l/, 'cursor hidden while spinning');
+    const frames = [...out.matchAll(/([⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]).*? Waiting for pty-spin to be running… (\d+\.\d)s/g)];
+    assert.ok(frames.length >= 5, `spinner redrawn (${frames.length} frames)`);
+    assert.ok(Number(frames.at(-1)![2]) >= 1, 'elapsed time counts up');
+    assert.match(out, /\x1b\[36m[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]\x1b\[39m/, 'coloured on a TTY');
+    // What remains on screen after the spinner is erased: the two lines.
+    assert.match(out, /\r\x1b\[2K\x1b\[\?25hVM created: pty-spin\r\nURL: https:\/\/pty-spin\.64-34-93-45\.sslip\.io\r\n$/);
+  } finally {
+    api.h.guest.bootMs = 0;
+  }
+});
+
+test('pty: NO_COLOR keeps the spinner but drops colours; ls is coloured on a TTY only without NO_COLOR', async () => {
+  const dir = tempDir();
+  const t = fcmPty(['create', 'pty-nocolor'], { cwd: dir, env: { ...env, NO_COLOR: '1' } });
+  assert.equal((await t.exited).exitCode, 0);
+  assert.match(t.output(), /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Waiting for pty-nocolor to be running… \d+\.\ds/);
+  assert.doesNotMatch(t.output(), /\x1b\[[0-9;]*m/);
+  const coloured = fcmPty(['ls'], { cwd: dir, env });
+  await coloured.exited;
+  assert.match(coloured.output(), /\x1b\[1mNAME/);
+  const plain = fcmPty(['ls'], { cwd: dir, env: { ...env, NO_COLOR: '1' } });
+  await plain.exited;
+  assert.doesNotMatch(plain.output(), /\x1b\[/);
+  assert.equal((await fcm(['destroy', '-y'], { cwd: dir, env })).code, 0);
+});
+
+test('pty: destroy asks; "n" keeps the VM (exit 1), "y" destroys it and forgets .fcm', async () => {
+  const dir = tempDir();
+  assert.equal((await fcm(['create', 'pty-ask'], { cwd: dir, env })).code, 0);
+
+  const no = fcmPty(['destroy'], { cwd: dir, env });
+  await no.waitFor(/Destroy pty-ask\? Its disk and everything on it will be deleted\. .*\[y\/N\]/);
+  no.write('n\r');
+  assert.equal((await no.exited).exitCode, 1);
+  assert.match(no.output(), /Cancelled; nothing was changed\./);
+  assert.ok(existsSync(join(dir, '.fcm')));
+
+  const yes = fcmPty(['destroy'], { cwd: dir, env });
+  await yes.waitFor(/\[y\/N\]/);
+  yes.write('y\r');
+  assert.equal((await yes.exited).exitCode, 0, yes.output());
+  assert.match(yes.output(), /Destroyed pty-ask\./);
+  assert.equal(existsSync(join(dir, '.fcm')), false);
+});
+
+test('pty: Ctrl-C during the wait exits 130 and restores the cursor', async () => {
+  api.h.guest.never = true;
+  try {
+    const dir = tempDir();
+    const t = fcmPty(['create', 'pty-intr'], { cwd: dir, env });
+    await t.waitFor(/Waiting for pty-intr/);
+    t.write('\x03');
+    const { exitCode } = await t.exited;
+    assert.equal(exitCode, 130, t.output());
+    assert.match(t.output(), /\x1b\[\?25h[\s\S]*Interrupted\./);
+    assert.equal(JSON.parse(readFileSync(join(dir, '.fcm'), 'utf8')).vm, 'pty-intr', 'the VM exists, so it is remembered');
+  } finally {
+    api.h.guest.never = false;
+  }
+  assert.equal((await fcm(['destroy', 'pty-intr', '-y'], { cwd: tempDir(), env })).code, 0);
+});
+
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
