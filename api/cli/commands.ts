@@ -58,8 +58,8 @@ function waitFlag(state: string): FlagDef {
 type Obj = Record<string, unknown>;
 
 interface Hook {
-  /** Right after the call succeeded, before any wait. */
-  afterCall?(ctx: Ctx, result: unknown, values: Record<string, string>): void;
+  /** Right after the call succeeded, before any wait; returns a note for stderr, shown after the output. */
+  afterCall?(ctx: Ctx, result: unknown, values: Record<string, string>): string | undefined;
 }
 
 /** The only per-operation code: what a command does besides its one call. Keyed by operationId. */
@@ -70,18 +70,16 @@ const HOOKS: Record<string, Hook> = {
       const vm = result as { name: string };
       const prev = ctx.dotfile();
       const path = writeDotfile(ctx.io.cwd, { vm: vm.name, host: ctx.host().url });
-      if (prev?.vm && prev.path === path && prev.vm !== vm.name && !ctx.json) {
-        ctx.note(`${displayPath(path, ctx.io.cwd)} pointed at ${prev.vm}; it now points at ${vm.name}`);
-      }
+      if (prev?.vm && prev.path === path && prev.vm !== vm.name) return `${displayPath(path, ctx.io.cwd)} pointed at ${prev.vm}; it now points at ${vm.name}`;
+      return undefined;
     },
   },
   deleteVm: {
     afterCall(ctx, _result, values) {
       const d = ctx.dotfile();
-      if (d?.vm && d.vm === values.name) {
-        removeDotfile(d.path);
-        if (!ctx.json) ctx.note(`Removed ${displayPath(d.path, ctx.io.cwd)}`);
-      }
+      if (!d?.vm || d.vm !== values.name) return undefined;
+      removeDotfile(d.path);
+      return `Removed ${displayPath(d.path, ctx.io.cwd)}`;
     },
   },
 };
@@ -152,13 +150,14 @@ export async function runOperation(ctx: Ctx, spec: CommandSpec, parsed: Parsed):
     { path, query, ...(Object.keys(body).length ? { body } : {}) },
     { ...signal, ...(spec.responseType === 'text' ? { parseAs: 'text' as const } : {}) },
   );
-  HOOKS[spec.operationId]?.afterCall?.(ctx, result, values);
+  const note = HOOKS[spec.operationId]?.afterCall?.(ctx, result, values);
 
   if (spec.waitFor && parsed.flags.wait !== false) {
     const name = String((result as Obj | undefined)?.name ?? values.name);
     result = await waitWithProgress(ctx, name, spec.waitFor as VmState);
   }
   output(ctx, spec, result, values);
+  if (note && !ctx.json) ctx.note(note);
   return EXIT.ok;
 }
 

@@ -58,6 +58,17 @@ test('.fcm supplies the host when neither --host nor FCM_HOST is set', async () 
   assert.ok(Array.isArray(JSON.parse(r.stdout).vms));
 });
 
+test('create where .fcm names another VM: it now names the new one, and says so after the output', async () => {
+  const dir = tempDir();
+  await fcm(['create', 'first-vm'], { cwd: dir });
+  const r = await fcm(['create', 'second-vm'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\.\/\.fcm pointed at first-vm; it now points at second-vm\n$/);
+  assert.equal(JSON.parse(readFileSync(join(dir, '.fcm'), 'utf8')).vm, 'second-vm');
+  await fcm(['destroy', 'first-vm', '-y'], { cwd: dir });
+  await fcm(['destroy', '-y'], { cwd: dir });
+});
+
 test('destroying another VM keeps .fcm', async () => {
   const dir = tempDir();
   await fcm(['create', 'keep-me'], { cwd: dir });
