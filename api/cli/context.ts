@@ -20,7 +20,7 @@ export class Ctx {
   private dot: Dotfile | null | undefined;
   private hostR: ResolvedHost | undefined;
   private tokenR: ResolvedToken | undefined;
-  private clientR: FcmClient | undefined;
+  private readonly clients = new Map<boolean, FcmClient>();
 
   constructor(
     readonly io: Io,
@@ -76,12 +76,16 @@ export class Ctx {
 
   /** `auth` false: operations without security do not read (or warn about) the token. */
   client(auth = true): FcmClient {
-    this.clientR ??= createFcmClient({
-      baseUrl: this.host().url,
-      token: auth ? this.token().token : null,
-      userAgent: `fcm-cli/${this.version}`,
-      ...(this.io.fetch ? { fetch: this.io.fetch } : {}),
-    });
-    return this.clientR;
+    let c = this.clients.get(auth);
+    if (!c) {
+      c = createFcmClient({
+        baseUrl: this.host().url,
+        token: auth ? this.token().token : null,
+        userAgent: `fcm-cli/${this.version}`,
+        ...(this.io.fetch ? { fetch: this.io.fetch } : {}),
+      });
+      this.clients.set(auth, c);
+    }
+    return c;
   }
 }

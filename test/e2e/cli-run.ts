@@ -5,11 +5,11 @@
  * subprocess; `fcmPty()` runs it under a real pseudo-terminal.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pty from 'node-pty';
+import { tempDir } from '../unit/cli/io-helpers.js';
 
 export const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 export const BIN = join(ROOT, 'dist', 'api', 'cli', 'main.js');
@@ -57,9 +57,7 @@ export interface Result {
   stderr: string;
 }
 
-export function tempDir(prefix = 'fcm-e2e-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+export { tempDir };
 
 /** A clean environment: only what is passed, plus PATH and a private HOME (no stray ~/.fcm-token). */
 function cleanEnv(env: Record<string, string>): Record<string, string> {

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { memoryApi } from '../helpers/memory-api.js';
+import { closedPort } from '../unit/cli/io-helpers.js';
 import { ensureBuilt, fcm, fcmPty, killPtys, tempDir } from './cli-run.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
@@ -187,12 +188,3 @@ test('pty: Ctrl-C during the wait exits 130 and restores the cursor', async () =
   }
   assert.equal((await fcm(['destroy', 'pty-intr', '-y'], { cwd: tempDir(), env })).code, 0);
 });
-
-async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}

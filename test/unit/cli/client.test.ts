@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { createFcmClient } from '../../../api/client.js';
 import { ApiError, isApiError } from '../../../api/errors.js';
 import { memoryApi } from '../../helpers/memory-api.js';
+import { closedPort } from './io-helpers.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
 let url: string;
@@ -55,10 +56,7 @@ test('a missing or wrong token is unauthorized', async () => {
 });
 
 test('no HTTP answer is `unreachable` with the network error as cause', async () => {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
+  const port = await closedPort();
   const e = await createFcmClient({ baseUrl: `http://127.0.0.1:${port}` }).vms.list().catch((x: unknown) => x);
   assert.ok(isApiError(e, 'unreachable'));
   assert.equal(e.status, 0);

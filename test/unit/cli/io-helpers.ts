@@ -1,6 +1,7 @@
 /** In-process CLI runs for unit tests: captured streams, a private HOME and cwd, a chosen env. */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandSpec } from '../../../api/gen/cli-table.js';
@@ -41,6 +42,15 @@ export class FakeStdin extends EventEmitter implements InStream {
 
 export function tempDir(prefix = 'fcm-cli-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A loopback port nothing listens on (connection refused). */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 export interface RunOpts {

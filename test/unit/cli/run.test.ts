@@ -7,7 +7,7 @@ import { commandTable } from '../../../api/cli/commands.gen.js';
 import { buildCommands } from '../../../api/cli/commands.js';
 import { memoryApi } from '../../helpers/memory-api.js';
 import { ROOT } from '../../helpers/memory-service.js';
-import { FakeStdin, run, tempDir, type RunOpts } from './io-helpers.js';
+import { closedPort, FakeStdin, run, tempDir, type RunOpts } from './io-helpers.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
 let url: string;
@@ -294,12 +294,3 @@ test('--version, and help: top-level grouped, every command with usage and examp
   assert.match((await fcm(['stop', '--help'])).stdout, /--timeout-ms <int>\s+How long to wait .* \(0–600000, default 10000\)/);
   assert.match((await fcm(['stop', '--help'])).stdout, /--\[no-\]force\s+Skip the graceful shutdown/);
 });
-
-async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
