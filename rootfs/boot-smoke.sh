@@ -78,24 +78,26 @@ start_vm() { # <boot number>: console output goes to console-<n>.log
   : > "$log"
   local accel_opt=$accel
   [[ $accel == tcg ]] && accel_opt=tcg,tb-size=64
-  in_ns qemu-system-x86_64 \
-    -M microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off \
-    -accel "$accel_opt" -cpu max -smp 1 -m 1024 \
-    -nodefaults -no-user-config -nographic -no-reboot \
-    -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append" \
-    -drive "id=root,file=$work/disk.qcow2,format=qcow2,if=none,discard=unmap" \
-    -device virtio-blk-device,drive=root \
-    -drive "id=swap,file=$work/swap.raw,format=raw,if=none" \
-    -device virtio-blk-device,drive=swap \
-    -netdev tap,id=net0,ifname=tap0,script=no,downscript=no \
-    -device virtio-net-device,netdev=net0,mac=02:fc:00:00:99:02 \
-    -object rng-random,id=rng0,filename=/dev/urandom \
-    -device virtio-rng-device,rng=rng0 \
-    -device i8042 \
-    -chardev "socket,id=ser0,path=$work/console.sock,server=on,wait=off,logfile=$log" \
-    -serial chardev:ser0 \
-    -qmp "unix:$work/qmp.sock,server=on,wait=off" \
-    -daemonize -pidfile "$work/qemu.pid"
+  local argv=(qemu-system-x86_64
+    -M microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off
+    -accel "$accel_opt" -cpu max -smp 1 -m 1024
+    -nodefaults -no-user-config -nographic -no-reboot
+    -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append"
+    -drive "id=root,file=$work/disk.qcow2,format=qcow2,if=none,discard=unmap"
+    -device virtio-blk-device,drive=root
+    -drive "id=swap,file=$work/swap.raw,format=raw,if=none"
+    -device virtio-blk-device,drive=swap
+    -netdev tap,id=net0,ifname=tap0,script=no,downscript=no
+    -device virtio-net-device,netdev=net0,mac=02:fc:00:00:99:02
+    -object rng-random,id=rng0,filename=/dev/urandom
+    -device virtio-rng-device,rng=rng0
+    -device i8042
+    -chardev "socket,id=ser0,path=$work/console.sock,server=on,wait=off,logfile=$log"
+    -serial chardev:ser0
+    -qmp "unix:$work/qmp.sock,server=on,wait=off"
+    -daemonize -pidfile "$work/qemu.pid")
+  printf '%q ' "${argv[@]}" > "$work/qemu-argv.txt"
+  in_ns "${argv[@]}"
 }
 
 wait_http() { # <url> <what>: prints ms since $t0 when it answers
