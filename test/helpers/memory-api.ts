@@ -31,7 +31,7 @@ export class MemoryTokens implements TokenStore {
   }
   revokeAdminExcept(hash: string) {
     let n = 0;
-    for (const r of this.rows) if (r.kind === 'admin' && r.hash !== hash && !r.revokedAt) (r.revokedAt = 'now'), n++;
+    for (const r of this.rows) if (r.kind === 'admin' && r.hash !== hash && !r.revokedAt) (r.revokedAt = new Date().toISOString()), n++;
     return n;
   }
 }
@@ -69,7 +69,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     return { user, token: grant.token, headers: { authorization: `Bearer ${grant.token}` } };
   };
   const admin = newToken();
-  tokens.insert({ id: 'tok_admin', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: '', expiresAt: null });
+  tokens.insert({ id: 'tok_000000000000', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
   const implemented = {
     ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
