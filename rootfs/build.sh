@@ -18,9 +18,9 @@
 # replaced atomically only after a complete build. <hash> covers every input file
 # under rootfs/ (this script, packages.txt, base/, initramfs/, guest/), the exact
 # kernel and busybox-static package versions and the installed package list of the
-# base tree. An existing image directory is never rebuilt or replaced. Progress goes to stderr; the last line
-# on stdout is the output directory. Image directories are never deleted here: VM
-# overlays are backed by their rootfs.ext4.
+# base tree. Progress goes to stderr; the last line on stdout is the output directory.
+# An existing image directory is never rebuilt, replaced or deleted here: VM overlays
+# are backed by its rootfs.ext4 (garbage collection is the daemon's job).
 set -euo pipefail
 umask 022
 
