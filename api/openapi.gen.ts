@@ -572,7 +572,10 @@ export type components = {
         VmState: "creating" | "starting" | "running" | "stopping" | "stopped" | "failed" | "deleting";
         CreateVmRequest: {
             name?: components["schemas"]["VmName"];
-            /** @default 1 */
+            /**
+             * @description Virtual CPUs
+             * @default 1
+             */
             vcpus: number;
             /**
              * @description Guest RAM in MiB
@@ -1083,6 +1086,7 @@ export interface operations {
     waitVm: {
         parameters: {
             query?: {
+                /** @description The state to wait for */
                 state?: components["schemas"]["VmState"];
                 /** @description Seconds to wait */
                 timeout?: number;

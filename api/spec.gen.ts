@@ -6,7 +6,7 @@ export const spec: Record<string, any> = {
     "title": "fcm",
     "version": "0.1.0",
     "summary": "Apps in microVMs on your own server.",
-    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name), `args` (positional parameters, in order; a parameter\nmay default to the VM remembered in `./.fcm`), `columns` (table output),\n`waitFor` (poll wait-for-state after the call), `confirm` (ask before\ndoing it), `summary`, `examples`.\n",
+    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
     "license": {
       "name": "Apache-2.0",
       "identifier": "Apache-2.0"
@@ -459,6 +459,7 @@ export const spec: Record<string, any> = {
             "name": "state",
             "in": "query",
             "required": false,
+            "description": "The state to wait for",
             "schema": {
               "$ref": "#/components/schemas/VmState",
               "default": "running"
@@ -807,6 +808,9 @@ export const spec: Record<string, any> = {
           "args": [
             "name"
           ],
+          "short": {
+            "follow": "f"
+          },
           "summary": "Show the app's logs (-f to follow)",
           "examples": [
             "fcm logs",
@@ -1405,7 +1409,8 @@ export const spec: Record<string, any> = {
             "type": "integer",
             "minimum": 1,
             "maximum": 8,
-            "default": 1
+            "default": 1,
+            "description": "Virtual CPUs"
           },
           "memoryMib": {
             "type": "integer",

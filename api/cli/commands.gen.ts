@@ -26,7 +26,7 @@ export const commandTable: CommandSpec[] = [
         "flag": "vcpus",
         "in": "body",
         "name": "vcpus",
-        "description": "",
+        "description": "Virtual CPUs",
         "type": "integer",
         "default": 1,
         "minimum": 1,
@@ -332,7 +332,8 @@ export const commandTable: CommandSpec[] = [
         "name": "follow",
         "description": "",
         "type": "boolean",
-        "default": false
+        "default": false,
+        "short": "f"
       },
       {
         "flag": "lines",
@@ -843,7 +844,7 @@ export const commandTable: CommandSpec[] = [
         "flag": "state",
         "in": "query",
         "name": "state",
-        "description": "",
+        "description": "The state to wait for",
         "type": "string",
         "enum": [
           "creating",
