@@ -248,6 +248,13 @@ test('fcm login --no-browser prints the URL; an FCM_ADMIN_EMAILS user is an admi
   savedToken(home);
   const who = await fcmRun(['whoami'], env);
   assert.match(who.stdout, /^Admin:\s+yes$/m);
+  // fcm tokens (generated from the spec): an admin sees everyone's active tokens, never their values.
+  const list = await fcmRun(['tokens'], env);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^ID\s+DESCRIPTION/m);
+  assert.match(list.stdout, /fcm login \(browser\) root@example\.com/);
+  assert.match(list.stdout, /admin token/);
+  assert.ok(!/fcm_[A-Za-z0-9_-]{20}/.test(list.stdout));
 });
 
 test('fcm login --device: the user approves the code at the provider; the CLI polls and saves the token', async () => {
