@@ -118,7 +118,7 @@ test('one-time codes: single use, bound to the CLI\'s PKCE challenge, dead after
   const r3 = await browserRound(s);
   s.clock.advance(61_000);
   await rejects(() => s.login.exchange({ code: r3.location.searchParams.get('code')!, codeVerifier: r3.verifier }), 'expired_token');
-  assert.throws(() => new LoginService({ ...({} as never), limits: { codeTtlMs: 121_000 } } as never), /2 minutes/);
+  assert.throws(() => new LoginService({ limits: { codeTtlMs: 121_000 } } as unknown as ConstructorParameters<typeof LoginService>[0]), /2 minutes/);
 });
 
 test('callback: unknown, replayed or expired state is refused; issuer errors, mix-ups and bad ID tokens go back to the CLI as errors', async () => {
