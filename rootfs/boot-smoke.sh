@@ -7,8 +7,10 @@
 #        FCM_SMOKE_TIMEOUT   seconds to wait for each readiness step (default 90)
 #        FCM_SMOKE_KEEP=1    leave the work dir (console log) in place
 #
-# Boot 1 (fresh overlay): /health and :8000 answer, the fs grew to the overlay size,
-# swap is on, the console runs a shell with a 80x24 tty; QMP system_powerdown (ACPI
+# Devices as the daemon lays them out: vda root (qcow2 overlay), vdb seed (read-only,
+# carries the agent token), vdc swap.
+# Boot 1 (fresh overlay): /health and :8000 answer, other agent routes need the
+# seed's token, the fs grew to the overlay size, swap is on, the console runs a shell with a 80x24 tty; QMP system_powerdown (ACPI
 # power button) makes QEMU exit. Boot 2 (same overlay): machine-id persisted, new
 # boot id, a killed agent is respawned, the placeholder leaves :8000 while
 # /app/current exists; QMP send-key ctrl-alt-delete (i8042) makes QEMU exit. Prints timings,
@@ -66,6 +68,11 @@ t=$(now_ms)
 qemu-img create -q -f qcow2 -F raw -b "$image/rootfs.ext4" "$work/disk.qcow2" 2G
 ok "qcow2 overlay created in $(( $(now_ms) - t )) ms"
 truncate -s 512M "$work/swap.raw"
+# the daemon's seed disk (vdb, read-only): magic line, one JSON line, NUL padding
+token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+printf 'FCMSEED1\n{"vmId":"%s","hostname":"%s","agentToken":"%s","port":8000}\n' \
+  "$vm_id" "$hostname" "$token" > "$work/seed.raw"
+truncate -s 4096 "$work/seed.raw"
 
 tsc_khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
 append="console=ttyS0 reboot=k panic=-1 root=/dev/vda rw quiet${FCM_SMOKE_APPEND:+ $FCM_SMOKE_APPEND}"
@@ -85,6 +92,8 @@ start_vm() { # <boot number>: console output goes to console-<n>.log
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append"
     -drive "id=root,file=$work/disk.qcow2,format=qcow2,if=none,discard=unmap"
     -device virtio-blk-device,drive=root
+    -drive "id=seed,file=$work/seed.raw,format=raw,if=none,readonly=on"
+    -device virtio-blk-device,drive=seed
     -drive "id=swap,file=$work/swap.raw,format=raw,if=none"
     -device virtio-blk-device,drive=swap
     -netdev tap,id=net0,ifname=tap0,script=no,downscript=no
@@ -162,14 +171,23 @@ ms=$(wait_http "http://$guest_ip:8000/" "placeholder :8000")
 grep -q "$hostname is running" "$work/http.out" || fail "placeholder page: $(cat "$work/http.out")"
 ok "boot 1: placeholder :8000 after $ms ms"
 
+# everything but /health needs the seed's agent token
+code() { in_ns curl -s -o /dev/null -w '%{http_code}' -m 5 "$@"; }
+[[ $(code "http://$guest_ip:7611/nope") == 401 ]] || fail "agent answered without a token"
+[[ $(code -H "Authorization: Bearer wrong" "http://$guest_ip:7611/nope") == 401 ]] \
+  || fail "agent accepted a wrong token"
+[[ $(code -H "Authorization: Bearer $token" "http://$guest_ip:7611/nope") == 404 ]] \
+  || fail "agent rejected the seed's token"
+ok "agent: 401 without/with a wrong token, 404 with the seed's token"
+
 line=$(console_expect 'echo "SMOKE-$((6*7)) tty=$(tty) size=$(stty size | tr " " x) pgid=$(ps -o pgid= $$ | tr -d " ")/$(ps -o tpgid= $$ | tr -d " ")"' \
   '^SMOKE-42 ')
 ok "console: $line"
 [[ $line == *"tty=/dev/ttyS0 size=24x80"* ]] || fail "console tty/size: $line"
-line=$(console_expect 'echo "STATE swaps=$(tail -n +2 /proc/swaps | wc -l) root_mib=$(( $(df -k --output=size / | tail -1) / 1024 )) mem_used_mib=$(free -m | awk "/^Mem/ {print \$3}") machine_id=$(cat /etc/machine-id)"' \
+line=$(console_expect 'echo "STATE swaps=$(tail -n +2 /proc/swaps | cut -d" " -f1 | tr "\n" ,) root_mib=$(( $(df -k --output=size / | tail -1) / 1024 )) mem_used_mib=$(free -m | awk "/^Mem/ {print \$3}") machine_id=$(cat /etc/machine-id)"' \
   '^STATE swaps=')
 ok "state: $line"
-[[ $line == *"swaps=1 "* ]] || fail "swap not active"
+[[ $line == *"swaps=/dev/vdc, "* ]] || fail "swap not active on /dev/vdc (vdb is the seed)"
 root_mib=$(sed -n 's/.*root_mib=\([0-9]*\).*/\1/p' <<< "$line")
 (( root_mib > 1900 )) || fail "root fs not grown to ~2 GiB (${root_mib} MiB)"
 machine_id=$(sed -n 's/.*machine_id=\([0-9a-f]*\).*/\1/p' <<< "$line")

@@ -244,7 +244,7 @@ done
 # Applets for the guest init's own PATH only (see guest/rc.init): exec of a static
 # busybox is ~4x cheaper than of a dynamic binary under QEMU TCG.
 mkdir -p "$stage/usr/lib/fcm/bin"
-for a in awk cat cut grep ip ln mkdir mount mv od rm sed sleep stat tr; do
+for a in awk cat cut grep head ip ln mkdir mount mv od rm sed sleep stat tr; do
   link ../busybox "/usr/lib/fcm/bin/$a"
 done
 mkdir -p "$stage/usr/lib/modules" "$stage/app"

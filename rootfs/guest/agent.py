@@ -1,16 +1,20 @@
 """fcm guest agent: the HTTP API the fcm daemon talks to inside each VM.
 
 Runs as root under busybox init (respawned), python3 standard library only, on
-0.0.0.0:<fcm.agent_port> (default 7611). Configuration comes from /run/fcm/boot.env,
-written by /usr/lib/fcm/rc.init from validated kernel command line values.
+0.0.0.0:<fcm.agent_port> (default 7611). Configuration comes from /run/fcm/boot.env
+(validated kernel command line values) and /run/fcm/seed.json (the seed disk: the
+agent token), both written by /usr/lib/fcm/rc.init.
 
-Endpoints live in one table, ROUTES: (method, path) -> handler. A handler takes a
-Request and returns a Response. JSON in and out; errors are RFC 9457
-application/problem+json with a stable `code`. Streaming request bodies (tarball
-uploads) read from `req.body`; streaming responses (build logs) return
-Response.stream(chunks), sent with chunked transfer encoding.
+Endpoints live in one table, ROUTES: (method, path) -> Route, filled by the @route
+decorator. A handler takes a Request and returns a Response. Every route except
+those marked public requires `Authorization: Bearer <agentToken>`; without a seed
+there is no token and only public routes answer (fail closed). JSON in and out;
+errors are RFC 9457 application/problem+json with a stable `code`. Streaming request
+bodies (tarball uploads) read from `req.body`; streaming responses (build logs)
+return Response.stream(chunks), sent with chunked transfer encoding.
 """
 
+import hmac
 import http.server
 import json
 import socket
@@ -19,6 +23,7 @@ import traceback
 from urllib.parse import parse_qs, urlsplit
 
 BOOT_ENV = "/run/fcm/boot.env"
+SEED = "/run/fcm/seed.json"
 VERSION = "0.1.0"
 
 
@@ -33,6 +38,15 @@ def read_boot_env(path=BOOT_ENV):
     except FileNotFoundError:
         pass
     return env
+
+
+def read_seed(path=SEED):
+    try:
+        with open(path, encoding="utf-8") as f:
+            seed = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return seed if isinstance(seed, dict) else {}
 
 
 def uptime_s():
@@ -73,6 +87,7 @@ class Request:
 class Response:
     def __init__(self, status, body=b"", content_type="application/json", chunks=None):
         self.status, self.body, self.content_type, self.chunks = status, body, content_type, chunks
+        self.headers = {}
 
     @classmethod
     def json(cls, status, obj, content_type="application/json"):
@@ -91,6 +106,22 @@ class Response:
 
 # ---------------------------------------------------------------- handlers
 
+class Route:
+    def __init__(self, handler, public):
+        self.handler, self.public = handler, public
+
+
+ROUTES = {}
+
+
+def route(method, path, public=False):
+    def register(handler):
+        ROUTES[(method, path)] = Route(handler, public)
+        return handler
+    return register
+
+
+@route("GET", "/health", public=True)
 def health(req):
     env = read_boot_env()
     return Response.json(200, {
@@ -102,9 +133,11 @@ def health(req):
     })
 
 
-ROUTES = {
-    ("GET", "/health"): health,
-}
+def authorized(headers, token):
+    if not token:
+        return False
+    scheme, _, given = (headers.get("Authorization") or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 # ---------------------------------------------------------------- HTTP plumbing
@@ -119,10 +152,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
     def dispatch(self):
+        req = None
         try:
             req = Request(self)
-            handler = ROUTES.get((req.method, req.path))
-            if handler is None:
+            found = ROUTES.get((req.method, req.path))
+            if not (found and found.public) and not authorized(req.headers, self.server.token):
+                resp = Response.problem(401, "unauthorized", "missing or wrong agent token")
+                resp.headers["WWW-Authenticate"] = "Bearer"
+            elif found is None:
                 allowed = sorted(m for (m, p) in ROUTES if p == req.path)
                 if allowed:
                     resp = Response.problem(405, "method_not_allowed",
@@ -130,17 +167,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 else:
                     resp = Response.problem(404, "not_found", f"no route for {req.path}")
             else:
-                resp = handler(req)
+                resp = found.handler(req)
         except ApiError as e:
             resp = Response.problem(e.status, e.code, e.detail)
         except Exception:  # one log line with the cause, opaque 500 to the caller
             traceback.print_exc(file=sys.stderr)
             resp = Response.problem(500, "internal", "internal error in guest agent")
+        if resp.status >= 400 and (req is None or req.content_length):
+            # the request body may be unread: do not parse it as the next request
+            resp.headers["Connection"] = "close"
+            self.close_connection = True
         self.send(resp)
 
     def send(self, resp):
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
         if resp.chunks is None:
             self.send_header("Content-Length", str(len(resp.body)))
             self.end_headers()
@@ -162,11 +205,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    token = None
 
 
 def main():
     port = int(read_boot_env().get("FCM_AGENT_PORT") or 7611)
+    token = read_seed().get("agentToken")
     with Server(("0.0.0.0", port), Handler) as server:
+        server.token = token if isinstance(token, str) and token else None
+        if server.token is None:
+            print("fcm-agent: no agent token (no seed disk): only public routes answer", flush=True)
         print(f"fcm-agent {VERSION} listening on :{port} at {uptime_s():.2f} s uptime", flush=True)
         server.serve_forever()
 

@@ -1,19 +1,31 @@
-"""fcm placeholder page: answers every request on :8000 with "<hostname> is running —
-git push to deploy" while no app is deployed.
+"""fcm placeholder page: answers every request on the app port (the seed's "port",
+default 8000) with "<hostname> is running — git push to deploy" while no app is
+deployed.
 
 Started by busybox init through `respawn --while-exists /app/current`, so it does not
 start while /app/current exists, and it exits by itself within a second once
-/app/current appears: a deploy creates /app/current, waits for :8000 to be free and
-starts the app's web process there.
+/app/current appears: a deploy creates /app/current, waits for the port to be free
+and starts the app's web process there.
 """
 
 import html
 import http.server
+import json
 import os
 import socket
 
-PORT = 8000
+DEFAULT_PORT = 8000
+SEED = "/run/fcm/seed.json"  # {"port": ...}: where the VM's HTTP traffic goes
 DEPLOYED = "/app/current"
+
+
+def port():
+    try:
+        with open(SEED, encoding="utf-8") as f:
+            value = json.load(f).get("port")
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_PORT
+    return value if isinstance(value, int) and 0 < value < 65536 else DEFAULT_PORT
 
 
 def page():
@@ -55,7 +67,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
-    with Server(("0.0.0.0", PORT), Handler) as server:
+    with Server(("0.0.0.0", port()), Handler) as server:
         while not os.path.exists(DEPLOYED):
             server.handle_request()
 
