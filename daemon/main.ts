@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spec } from '../api/spec.gen.js';
 import { ensureAdminToken } from './admin-token.js';
+import { loadOrCreateSecret } from './secrets.js';
+import { AgentKeys } from './core/agent-keys.js';
 import { wireAuth } from './auth-wiring.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
 import type { Hypervisor } from './core/ports.js';
@@ -112,6 +114,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     minFreeMib: cfg.minFreeDiskMib,
   });
   const ip = await publicIp(cfg);
+  const agentKeys = new AgentKeys(loadOrCreateSecret(cfg.stateDir, 'agent.key'));
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
   const vms = new VmService({
     store,
@@ -120,6 +123,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     disks,
     images: vmImages,
     guest: new AgentGuest(cfg.agentPort),
+    agentKeys,
     log: log.child({ svc: 'vms' }),
     config: {
       subnet: cfg.network.subnet,

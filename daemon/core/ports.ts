@@ -7,8 +7,8 @@ import type { Accel, HypervisorKind, NewVm, VmPatch, VmRecord } from './model.js
 import type { NetworkPlan } from './planners/network-plan.js';
 
 export interface DriveSpec {
-  /** Stable id, also the device order: root first (vda), then swap (vdb). */
-  id: 'root' | 'swap';
+  /** Stable id, also the device order: root (vda), seed (vdb), swap (vdc). */
+  id: 'root' | 'seed' | 'swap';
   path: string;
   format: 'raw' | 'qcow2';
   readOnly: boolean;
@@ -63,14 +63,15 @@ export interface Network {
 
 export interface VmDisks {
   root: DriveSpec;
+  seed: DriveSpec;
   swap: DriveSpec | null;
 }
 
-/** Per-VM disks: copy-on-write root over the base image, sparse swap. */
+/** Per-VM disks: copy-on-write root over the base image, the seed, sparse swap. */
 export interface Disks {
-  create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }): Promise<VmDisks>;
-  /** Paths for an existing VM (for restart), without creating anything. */
-  paths(vmId: string, swapMib: number): VmDisks;
+  create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks>;
+  /** Paths for an existing VM, rewriting its seed (config may have changed since the last boot). */
+  prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks>;
   remove(vmId: string): Promise<void>;
   list(): Promise<string[]>;
 }

@@ -7,6 +7,8 @@ import { planCmdline } from './planners/kernel-cmdline.js';
 import { planNetwork, type NetworkPlan, type Subnet } from './planners/network-plan.js';
 import type { Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, Network, VmDisks, VmStore } from './ports.js';
 import { UndoStack } from './undo.js';
+import type { AgentKeys } from './agent-keys.js';
+import { planSeed } from './planners/seed.js';
 import type { Logger } from '../log.js';
 
 export interface CreateVmInput {
@@ -56,6 +58,7 @@ export interface VmServiceDeps {
   disks: Disks;
   images: Images;
   guest: Guest;
+  agentKeys: AgentKeys;
   log: Logger;
   config: VmServiceConfig;
 }
@@ -115,7 +118,7 @@ export class VmService {
       const vlog = log.child({ vmId: id, vm: vm.name });
       vlog.info({ ip: vm.ip }, 'creating VM');
 
-      const disks = await this.d.disks.create(id, image, { diskMib: vm.diskMib, swapMib: vm.swapMib });
+      const disks = await this.d.disks.create(id, image, { diskMib: vm.diskMib, swapMib: vm.swapMib }, this.seedFor(vm));
       undo.push('disks', () => this.d.disks.remove(id));
 
       await this.d.network.addTap(this.netPlan(vm));
@@ -268,9 +271,9 @@ export class VmService {
       if (vm.state !== 'stopped' && vm.state !== 'failed') throw errors.invalidState(vm.name, vm.state, 'stopped');
     }
     const image = this.d.images.fromDir(vm.image, vm.imageDir);
-    const disks = this.d.disks.paths(vm.id, vm.swapMib);
     this.save(id, { desired: 'running', lastError: null });
     try {
+      const disks = await this.d.disks.prepare(vm.id, vm.swapMib, this.seedFor(vm));
       await this.d.network.addTap(this.netPlan(vm));
       // A failed VM may still have a (hung) process: make sure it is gone first.
       await this.d.hypervisor.stop(id, 0);
@@ -510,6 +513,10 @@ export class VmService {
     return vm;
   }
 
+  private seedFor(vm: VmRecord): Buffer {
+    return planSeed({ vmId: vm.id, hostname: vm.name, agentToken: this.d.agentKeys.tokenFor(vm.id), port: vm.port });
+  }
+
   private netPlan(vm: VmRecord): NetworkPlan {
     return planNetwork(vm.id, vm.slot, this.d.config.subnet);
   }
@@ -533,7 +540,7 @@ export class VmService {
         accel: this.d.hypervisor.accel,
         tscKhz: this.d.config.tscKhz,
       }),
-      drives: [disks.root, ...(disks.swap ? [disks.swap] : [])],
+      drives: [disks.root, disks.seed, ...(disks.swap ? [disks.swap] : [])],
       net: { tap: net.tap, mac: net.mac },
     };
   }

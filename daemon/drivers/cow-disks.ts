@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
 import type { Disks, DriveSpec, ImageInfo, VmDisks } from '../core/ports.js';
@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
 export class CowDisks implements Disks {
   constructor(private readonly cfg: CowDisksConfig) {}
 
-  paths(vmId: string, swapMib: number): VmDisks {
+  private paths(vmId: string, swapMib: number): VmDisks {
     const dir = this.vmDir(vmId);
     const root: DriveSpec = {
       id: 'root',
@@ -32,10 +32,20 @@ export class CowDisks implements Disks {
       format: this.cfg.format,
       readOnly: false,
     };
-    return { root, swap: swapMib > 0 ? { id: 'swap', path: join(dir, 'swap.raw'), format: 'raw', readOnly: false } : null };
+    return {
+      root,
+      seed: { id: 'seed', path: join(dir, 'seed.raw'), format: 'raw', readOnly: true },
+      swap: swapMib > 0 ? { id: 'swap', path: join(dir, 'swap.raw'), format: 'raw', readOnly: false } : null,
+    };
   }
 
-  async create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }): Promise<VmDisks> {
+  async prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
+    const d = this.paths(vmId, swapMib);
+    await writeFile(d.seed.path, seed, { mode: 0o600 });
+    return d;
+  }
+
+  async create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
     const baseBytes = (await stat(base.rootfsPath).catch(() => null))?.size;
     if (baseBytes === undefined) throw new FcmError('image_missing', `The ${base.name} image's root filesystem is missing (${base.rootfsPath}).`);
     if (sizes.diskMib * MiB < baseBytes) {
@@ -59,6 +69,7 @@ export class CowDisks implements Disks {
         await sparseFile(d.root.path, sizes.diskMib * MiB, false);
       }
       if (d.swap) await sparseFile(d.swap.path, sizes.swapMib * MiB, true);
+      await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
     } catch (err) {
       await this.remove(vmId);
       if (/No space left|ENOSPC/i.test(String((err as Error).message ?? err))) {

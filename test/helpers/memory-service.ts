@@ -5,6 +5,7 @@ import type { VmStore } from '../../daemon/core/ports.js';
 import { VmService, type VmServiceConfig } from '../../daemon/core/vm-service.js';
 import { MemoryDisks, MemoryGuest, MemoryHypervisor, MemoryImages, MemoryNetwork } from '../../daemon/drivers/memory/memory-host.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
+import { AgentKeys } from '../../daemon/core/agent-keys.js';
 
 export const ALICE: Principal = { userId: 'u_alice', email: 'alice@example.com', admin: false };
 export const BOB: Principal = { userId: 'u_bob', email: 'bob@example.com', admin: false };
@@ -22,7 +23,7 @@ export function memoryService(opts: { subnet?: string; store?: VmStore; config?:
   const log = pino({ level: 'silent' });
   const make = () =>
     new VmService({
-      store, hypervisor, network, disks, guest, images: new MemoryImages(), log,
+      store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys: new AgentKeys(Buffer.alloc(32, 7)),
       config: {
         subnet, agentPort: 7611, dns: null, tscKhz: 2600000, bootTimeoutMs: 2000, restartPolicy: 'never',
         maxRestarts: 3, restartWindowMs: 60_000, monitorIntervalMs: 20,

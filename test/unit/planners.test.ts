@@ -57,6 +57,7 @@ test('qemu argv for a MachineSpec (TCG and KVM)', () => {
     cmdline: 'console=ttyS0 fcm.vm=vm_3f9c2a7e1b4d',
     drives: [
       { id: 'root' as const, path: `/var/lib/fcm/disks/${VM}/root.qcow2`, format: 'qcow2' as const, readOnly: false },
+      { id: 'seed' as const, path: `/var/lib/fcm/disks/${VM}/seed.raw`, format: 'raw' as const, readOnly: true },
       { id: 'swap' as const, path: `/var/lib/fcm/disks/${VM}/swap.raw`, format: 'raw' as const, readOnly: false },
     ],
     net: { tap: tapForVm(VM), mac: macForVm(VM) },

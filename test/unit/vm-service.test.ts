@@ -113,7 +113,7 @@ test('reconcile adopts running VMs, rolls back interrupted creates, finishes del
   const dead = await h.service.create(ALICE, { ...DEFAULTS, name: 'dead' });
   h.hypervisor.crash(dead.id);
   await h.network.addTap({ slot: 99, ip: '172.16.0.99', prefix: 24, gateway: '172.16.0.1', mac: '02:fc:00:00:00:99', tap: 'fcm-0000000000' });
-  await h.disks.create('vm_000000000000', { name: 'base', dir: '', kernelPath: '', initrdPath: null, rootfsPath: '' }, { diskMib: 1, swapMib: 0 });
+  await h.disks.create('vm_000000000000', { name: 'base', dir: '', kernelPath: '', initrdPath: null, rootfsPath: '' }, { diskMib: 1, swapMib: 0 }, Buffer.alloc(0));
   await h.service.close();
 
   const restarted = h.make();

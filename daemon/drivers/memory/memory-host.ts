@@ -73,23 +73,32 @@ export class MemoryDisks implements Disks {
   readonly disks = new Map<string, VmDisks>();
   fail: 'create' | null = null;
 
-  async create(vmId: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }): Promise<VmDisks> {
+  readonly seeds = new Map<string, Buffer>();
+
+  async create(vmId: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
     if (this.fail === 'create') {
       this.fail = null;
       throw new FcmError('disk_full', 'injected: no space left on device');
     }
     const d = this.paths(vmId, sizes.swapMib);
     this.disks.set(vmId, d);
+    this.seeds.set(vmId, seed);
     return d;
   }
-  paths(vmId: string, swapMib: number): VmDisks {
+  async prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
+    this.seeds.set(vmId, seed);
+    return this.paths(vmId, swapMib);
+  }
+  private paths(vmId: string, swapMib: number): VmDisks {
     return {
       root: { id: 'root', path: `/mem/${vmId}/root.qcow2`, format: 'qcow2', readOnly: false },
+      seed: { id: 'seed', path: `/mem/${vmId}/seed.raw`, format: 'raw', readOnly: true },
       swap: swapMib > 0 ? { id: 'swap', path: `/mem/${vmId}/swap.raw`, format: 'raw', readOnly: false } : null,
     };
   }
   async remove(vmId: string): Promise<void> {
     this.disks.delete(vmId);
+    this.seeds.delete(vmId);
   }
   async list(): Promise<string[]> {
     return [...this.disks.keys()];

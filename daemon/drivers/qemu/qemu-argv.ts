@@ -24,7 +24,10 @@ export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
 /**
  * QEMU `-M microvm` argv for a MachineSpec (pure; golden-file tested).
  * - acpi=on: Debian kernels lack VIRTIO_MMIO_CMDLINE_DEVICES, so the
- *   virtio-mmio devices are described to the guest through ACPI.
+ *   virtio-mmio devices are described to the guest through ACPI. rtc=on:
+ *   without it the guest clock starts in 1970 (TLS breaks). Drive order on
+ *   the command line is the guest's device order: vda root, vdb seed, vdc swap.
+ * - virtio-rng: without it the guest CRNG needs ~6 s to seed under TCG.
  * - i8042: gives the guest a keyboard controller so QMP `send-key
  *   ctrl-alt-delete` reaches init as SIGINT — the same graceful-stop path
  *   Firecracker's SendCtrlAltDel uses.
@@ -38,7 +41,7 @@ export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
 export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths): string[] {
   const argv = [
     '-name', `fcm-${spec.vmId},process=fcm-${spec.vmId}`,
-    '-M', 'microvm,acpi=on,pit=on,pic=on,rtc=on,isa-serial=on',
+    '-M', 'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off',
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=64', '-cpu', 'max']),
     '-smp', String(spec.vcpus),
     '-m', `${spec.memoryMib}M`,
@@ -57,6 +60,8 @@ export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPath
     '-netdev', `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no`,
     '-device', `virtio-net-device,netdev=net0,mac=${spec.net.mac}`,
     '-device', 'i8042',
+    '-object', 'rng-random,id=rng0,filename=/dev/urandom',
+    '-device', 'virtio-rng-device,rng=rng0',
     '-chardev', `socket,id=con0,path=${paths.consoleSocket},server=on,wait=off,logfile=${paths.consoleLog},logappend=on`,
     '-serial', 'chardev:con0',
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,

@@ -1,0 +1,33 @@
+/**
+ * The seed disk: a tiny read-only block device (/dev/vdb in the guest) that
+ * carries per-VM configuration that must not travel on the kernel command
+ * line — above all the agent token, which the host's `ps` would show.
+ * Format: the magic line `FCMSEED1\n`, one line of JSON, then NUL padding to
+ * SEED_BYTES. The guest init reads it at boot (root-only device node).
+ */
+export const SEED_MAGIC = 'FCMSEED1\n';
+export const SEED_BYTES = 4096;
+
+export interface SeedData {
+  vmId: string;
+  hostname: string;
+  /** Bearer token the guest agent requires for everything but /health. */
+  agentToken: string;
+  /** The port the VM's HTTP traffic goes to (PORT for the web process). */
+  port: number;
+}
+
+export function planSeed(data: SeedData): Buffer {
+  const text = `${SEED_MAGIC}${JSON.stringify(data)}\n`;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length > SEED_BYTES) throw new Error(`seed too large (${bytes.length} bytes)`);
+  const out = Buffer.alloc(SEED_BYTES);
+  bytes.copy(out);
+  return out;
+}
+
+export function parseSeed(buf: Buffer): SeedData {
+  const text = buf.toString('utf8').replace(/\0+$/, '');
+  if (!text.startsWith(SEED_MAGIC)) throw new Error('not an fcm seed');
+  return JSON.parse(text.slice(SEED_MAGIC.length)) as SeedData;
+}
