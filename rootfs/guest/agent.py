@@ -73,7 +73,10 @@ class Request:
         self.query = parse_qs(url.query)
         self.headers = handler.headers
         self.body = handler.rfile  # read at most content_length bytes
-        self.content_length = int(handler.headers.get("Content-Length") or 0)
+        try:
+            self.content_length = int(handler.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise ApiError(400, "validation_failed", "invalid Content-Length") from None
 
     def json(self):
         if self.content_length <= 0:
@@ -164,6 +167,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if allowed:
                     resp = Response.problem(405, "method_not_allowed",
                                             f"{req.method} not allowed; use {', '.join(allowed)}")
+                    resp.headers["Allow"] = ", ".join(allowed)
                 else:
                     resp = Response.problem(404, "not_found", f"no route for {req.path}")
             else:
