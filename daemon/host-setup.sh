@@ -24,9 +24,30 @@ if [[ $(id -u) == 0 ]]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  # Debian starts Caddy with its default site on :80; fcm manages its own Caddy instance.
-  if command -v systemctl >/dev/null && systemctl is-enabled caddy >/dev/null 2>&1; then
+  # Caddy is the HTTPS front. Debian's caddy.service serves /etc/caddy/Caddyfile and
+  # would overwrite API-loaded routes on restart; caddy-api.service (--resume) is the
+  # one meant for API configuration — the daemon re-applies every route anyway.
+  # fcm.service runs the daemon; KillMode=process because VMs (QEMU/Firecracker and
+  # console holders) are detached children that must survive daemon restarts.
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
     systemctl disable --now caddy >/dev/null 2>&1 || true
+    systemctl enable --now caddy-api >/dev/null 2>&1 || say "could not enable caddy-api.service"
+    cat > /etc/systemd/system/fcm.service <<UNIT
+[Unit]
+Description=fcm daemon (apps in microVMs)
+After=network-online.target caddy-api.service
+Wants=network-online.target caddy-api.service
+
+[Service]
+ExecStart=$(command -v node) $(pwd)/dist/api/cli/main.js daemon
+Restart=on-failure
+KillMode=process
+EnvironmentFile=-/etc/fcm/env
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl daemon-reload
   fi
 else
   say "Not root: skipping Debian packages and the base image (host tests will skip)"

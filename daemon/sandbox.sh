@@ -31,7 +31,14 @@ if ! ip netns list | grep -qw "$NS"; then
   ip -n "$NS" link set fcm-sbx-ns up
   ip -n "$NS" link set lo up
 fi
+# Caddy (the HTTPS front) inside the namespace too, with its own data dir.
+mkdir -p "$STATE/caddy"
+if ! ip netns exec "$NS" curl -s -o /dev/null http://127.0.0.1:2019/config/; then
+  ip netns exec "$NS" env HOME="$STATE/caddy" XDG_DATA_HOME="$STATE/caddy/data" XDG_CONFIG_HOME="$STATE/caddy/config" \
+    setsid caddy run >"$STATE/caddy/caddy.log" 2>&1 < /dev/null &
+fi
 echo "-----> Daemon in namespace $NS; from this host:"
 echo "       export FCM_HOST=http://10.250.0.2:7777 FCM_TOKEN=\$(sudo cat $STATE/.token)"
-exec ip netns exec "$NS" env FCM_STATE_DIR="$STATE" FCM_NAT=false FCM_PUBLIC_IP=10.250.0.2 \
+echo "       VM URLs: curl --resolve <host>:443:10.250.0.2 -k https://<name>.10-250-0-2.sslip.io/"
+exec ip netns exec "$NS" env FCM_STATE_DIR="$STATE" FCM_NAT=false FCM_PUBLIC_IP=10.250.0.2 FCM_TLS=internal \
   node dist/api/cli/main.js daemon "$@"

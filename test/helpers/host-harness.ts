@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../daemon/drivers/proc.js';
@@ -45,6 +45,8 @@ function onPath(bin: string): boolean {
 export interface HarnessOptions {
   /** Extra FCM_* settings for the daemon. */
   env?: Record<string, string>;
+  /** Run a real Caddy (tls internal) inside the namespace, as the daemon's HTTPS front. */
+  caddy?: boolean;
 }
 
 export interface HostHarness {
@@ -69,6 +71,15 @@ export interface HostHarness {
   startDaemon(): Promise<void>;
   /** Deletes every VM through the API, stops the daemon, removes the namespace and state. */
   close(): Promise<void>;
+  /** With `caddy: true`: kill Caddy (SIGKILL), start it again with an empty config, or read its internal root CA. */
+  caddy: {
+    kill(): Promise<void>;
+    start(): Promise<void>;
+    /** Path of a PEM file with Caddy's internal root CA (for curl --cacert). */
+    rootCaFile(): Promise<string>;
+  };
+  /** Runs curl in the test process (host side), resolving `host` to the daemon's namespace address. */
+  curlVia(url: string, opts?: { cacert?: string; extra?: string[] }): Promise<{ status: number; body: string }>;
 }
 
 export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostHarness> {
@@ -123,6 +134,45 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
 
   let child: ChildProcess | null = null;
   let token = '';
+  let caddyProc: ChildProcess | null = null;
+  const caddyDir = join(workDir, 'caddy');
+  if (opts.caddy) {
+    daemonEnv.FCM_TLS = 'internal';
+    daemonEnv.FCM_CADDY_ADMIN = 'http://127.0.0.1:2019';
+  }
+  const startCaddy = async () => {
+    mkdirSync(caddyDir, { recursive: true, mode: 0o700 });
+    const out = openSync(join(workDir, 'caddy.log'), 'a', 0o600);
+    // Empty config: only the admin API on the namespace's loopback. The daemon loads the routes.
+    caddyProc = spawn('ip', ['netns', 'exec', ns, 'caddy', 'run'], {
+      env: { PATH: daemonEnv.PATH, HOME: caddyDir, XDG_DATA_HOME: join(caddyDir, 'data'), XDG_CONFIG_HOME: join(caddyDir, 'config') },
+      stdio: ['ignore', out, out],
+      detached: true,
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:2019/config/']).catch(() => null);
+      if (r?.stdout === '200') return;
+      if (Date.now() > deadline) throw new Error(`caddy did not start; log:\n${tail(join(workDir, 'caddy.log'))}`);
+      await new Promise((r2) => setTimeout(r2, 100));
+    }
+  };
+  const killCaddy = async () => {
+    const c = caddyProc;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  if (opts.caddy) {
+    try {
+      await startCaddy();
+    } catch (e) {
+      await killCaddy();
+      await cleanupNs();
+      throw e;
+    }
+  }
 
   const startDaemon = async () => {
     const out = openSync(logPath, 'a', 0o600);
@@ -193,6 +243,24 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
       return { status: res.status, body: text ? JSON.parse(text) : null };
     },
     daemonPid: () => child?.pid ?? null,
+    caddy: {
+      kill: killCaddy,
+      start: startCaddy,
+      rootCaFile: async () => {
+        const { stdout } = await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--fail', 'http://127.0.0.1:2019/pki/ca/local']);
+        const path = join(workDir, 'caddy-root.pem');
+        writeFileSync(path, (JSON.parse(stdout) as { root_certificate: string }).root_certificate);
+        return path;
+      },
+    },
+    curlVia: async (url, o = {}) => {
+      const u = new URL(url);
+      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+      const args = ['-sS', '--max-time', '15', '--resolve', `${u.hostname}:${port}:${daemonIp}`, '-w', '\n%{http_code}', ...(o.cacert ? ['--cacert', o.cacert] : []), ...(o.extra ?? []), url];
+      const { stdout } = await run('curl', args);
+      const i = stdout.lastIndexOf('\n');
+      return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
+    },
     restartDaemon: async (o = {}) => {
       await killDaemon(o.kill9 ? 'SIGKILL' : 'SIGTERM');
       await startDaemon();
@@ -207,6 +275,7 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
         }
       } finally {
         await killDaemon();
+        await killCaddy();
         // Anything a crashed test left: kill its QEMUs (they run inside the namespace).
         await killNamespaceProcesses(ns);
         await cleanupNs();

@@ -46,7 +46,7 @@ export async function probeAccel(opts: { qemuBinary: string; kernelPath: string 
         '-kernel', opts.kernelPath, '-append', 'console=ttyS0 panic=-1 reboot=k',
         '-chardev', `file,id=con0,path=${log}`, '-serial', 'chardev:con0',
       ],
-      { timeoutMs: opts.timeoutMs ?? 10_000 },
+      { timeoutMs: opts.timeoutMs ?? 5_000 },
     );
     const out = await readFile(log, 'utf8').catch(() => '');
     result = /Kernel panic|VFS:/.test(out)

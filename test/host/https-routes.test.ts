@@ -1,0 +1,109 @@
+/**
+ * Issue 4's "done means" with a real Caddy (tls internal) in the test's
+ * network namespace: HTTPS reaches the app in a real VM, stopped VMs get a
+ * 503 page, deleted VMs lose their route, and a Caddy that restarts empty
+ * gets every route back from the daemon without a daemon restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+
+const skip = hostSkipReason();
+
+async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, withinMs = 30_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  let last: T | Error | undefined;
+  for (;;) {
+    try {
+      last = await fn();
+      if (ok(last)) return last;
+    } catch (e) {
+      last = e as Error;
+    }
+    if (Date.now() > deadline) assert.fail(`${what}: still ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('HTTPS routes through a real Caddy', { skip: skip ?? false }, () => {
+  let h: HostHarness;
+  let ca: string;
+  before(async () => {
+    h = await startHostHarness({ caddy: true });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('the VM URL serves the app over HTTPS; HTTP redirects; custom domains route too', async () => {
+    const c = await h.api('POST', '/v1/vms', { name: 'webby', memoryMib: 256, swapMib: 0, domains: ['www.example.test'] });
+    assert.equal(c.status, 201, JSON.stringify(c.body));
+    const url: string = c.body.url;
+    assert.equal(url, `https://webby.${h.daemonIp.replace(/\./g, '-')}.sslip.io`, 'the url field is the real URL');
+    assert.equal((await h.api('GET', '/v1/vms/webby/wait?state=running&timeout=240')).status, 200);
+    ca = await h.caddy.rootCaFile();
+    const page = await eventually('app over https', () => h.curlVia(`${url}/`, { cacert: ca }), (r) => r.status === 200);
+    assert.match(page.body, /webby/);
+    const redirect = await h.curlVia(`${url.replace('https:', 'http:')}/some/path`);
+    assert.equal(redirect.status, 308);
+    const custom = await eventually('custom domain', () => h.curlVia('https://www.example.test/', { cacert: ca }), (r) => r.status === 200);
+    assert.match(custom.body, /webby/);
+    const health = await h.api('GET', '/v1/health', undefined, null);
+    assert.deepEqual(health.body.checks.caddy, { ok: true });
+  });
+
+  test('stop → 503 page naming the fix; start → the app again', async () => {
+    const url = `https://webby.${h.daemonIp.replace(/\./g, '-')}.sslip.io/`;
+    assert.equal((await h.api('POST', '/v1/vms/webby/stop', { timeoutMs: 20_000 })).body.state, 'stopped');
+    const stopped = await eventually('503 page', () => h.curlVia(url, { cacert: ca }), (r) => r.status === 503);
+    assert.match(stopped.body, /webby is stopped/);
+    assert.match(stopped.body, /fcm start webby/);
+    await h.api('POST', '/v1/vms/webby/start');
+    assert.equal((await h.api('GET', '/v1/vms/webby/wait?state=running&timeout=240')).status, 200);
+    const back = await eventually('app after start', () => h.curlVia(url, { cacert: ca }), (r) => r.status === 200);
+    assert.match(back.body, /webby/);
+  });
+
+  test('Caddy killed and restarted empty: the daemon restores every route by itself', async () => {
+    const url = `https://webby.${h.daemonIp.replace(/\./g, '-')}.sslip.io/`;
+    await h.caddy.kill();
+    const down = await eventually('health notices', () => h.api('GET', '/v1/health', undefined, null), (r) => r.body.checks.caddy.ok === false, 15_000);
+    assert.equal(down.body.status, 'degraded');
+    assert.equal((await h.api('GET', '/v1/vms')).status, 200, 'the API keeps working without Caddy');
+    await h.caddy.start();
+    ca = await h.caddy.rootCaFile(); // a fresh Caddy without storage would mint a new CA; this one kept its data dir
+    const back = await eventually('routes restored', () => h.curlVia(url, { cacert: ca }), (r) => r.status === 200, 20_000);
+    assert.match(back.body, /webby/);
+    const up = await h.api('GET', '/v1/health', undefined, null);
+    assert.deepEqual(up.body.checks.caddy, { ok: true });
+  });
+
+  test('bad and conflicting domains are refused with problem codes; nothing is created', async () => {
+    const cases: [unknown, number, string][] = [
+      [{ name: 'bad1', domains: ['not a host'] }, 400, 'validation_failed'],
+      [{ name: 'bad2', domains: ['1.2.3.4'] }, 400, 'validation_failed'],
+      [{ name: 'bad3', domains: ['*.example.test'] }, 400, 'validation_failed'],
+      [{ name: 'bad4', domains: ['UPPER.example.test'] }, 400, 'validation_failed'],
+      [{ name: 'bad5', domains: ['www.example.test'] }, 409, 'domain_taken'],
+      [{ name: 'bad6', domains: [`webby.${h.daemonIp.replace(/\./g, '-')}.sslip.io`] }, 400, 'validation_failed'],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await h.api('POST', '/v1/vms', body);
+      assert.equal(r.status, status, `${JSON.stringify(body)} → ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.code, code);
+    }
+    const upd = await h.api('PATCH', '/v1/vms/webby', { domains: ['ok.example.test', 'bad host'] });
+    assert.equal(upd.body.code, 'validation_failed');
+    assert.deepEqual((await h.api('GET', '/v1/vms')).body.vms.map((v: { name: string }) => v.name), ['webby']);
+  });
+
+  test('delete → the route is gone', async () => {
+    const url = `https://webby.${h.daemonIp.replace(/\./g, '-')}.sslip.io/`;
+    assert.equal((await h.api('DELETE', '/v1/vms/webby')).status, 204);
+    await eventually(
+      'route removed',
+      () => h.curlVia(url, { cacert: ca }).then((r) => r.status, () => 0),
+      (status) => status !== 200 && status !== 503,
+    );
+  });
+});
