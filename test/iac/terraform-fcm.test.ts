@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { fcmProviderSpec } from '../../provider/terraform/fcm.js';
 import { providerSchemaJsonText } from '../../provider/terraform/provider.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { memoryApi } from '../helpers/memory-api.js';
 import { formatTimings, jsonLines, terraformMissing, Workspace } from './terraform/harness.js';
 
 const SHIM = fileURLToPath(new URL('../../provider/terraform/bin/terraform-provider-fcm', import.meta.url));
@@ -125,6 +126,50 @@ resource "fcm_vm" "web" {
     const d = diagnostics(p.stdout).find((x) => /must be an http/.test(x['summary']));
     assert.ok(d, p.stdout);
     assert.match(d['snippet']['code'], /host = "ftp:\/\/example.test"/);
+  });
+});
+
+describe('terraform-provider-fcm × in-memory API', () => {
+  test('a VM that does not boot is kept as tainted and replaced by the next apply', async (t) => {
+    if (missing) return t.skip(missing);
+    const m = await memoryApi();
+    const url = await m.app.listen({ host: '127.0.0.1', port: 0 });
+    const ws = workspace('fcm-taint', { FCM_HOST: url, FCM_TOKEN: m.admin });
+    t.after(async () => {
+      ws.cleanup();
+      await m.app.close();
+    });
+    ws.writeConfig(`terraform {
+  required_providers {
+    fcm = { source = "fcm/fcm" }
+  }
+}
+
+resource "fcm_vm" "web" {
+  name                 = "nb"
+  wait_timeout_seconds = 30
+}
+`);
+    m.h.guest.never = true;
+    const failed = await ws.tf(['apply', '-auto-approve', '-json']);
+    assert.equal(failed.code, 1);
+    const err = diagnostics(failed.stdout).find((d) => d['severity'] === 'error');
+    assert.match(err?.['summary'], /did not reach the desired state/);
+    assert.match(err?.['detail'], /Error code: vm_failed/);
+    const s = JSON.parse(readFileSync(`${ws.work}/terraform.tfstate`, 'utf8'));
+    const inst = s['resources'][0]['instances'][0];
+    assert.equal(inst['status'], 'tainted');
+    assert.equal(inst['attributes']['state'], 'failed');
+    const firstId = inst['attributes']['id'];
+
+    m.h.guest.never = false;
+    const plan = await ws.tf(['plan', '-json']);
+    const change = jsonLines(plan.stdout).find((x) => x['type'] === 'planned_change');
+    assert.equal(change?.['change']['action'], 'replace');
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply after taint');
+    const fixed = stateAttrs(ws);
+    assert.equal(fixed['state'], 'running');
+    assert.notEqual(fixed['id'], firstId);
   });
 });
 
