@@ -13,7 +13,10 @@ import { loadOrCreateSecret } from './secrets.js';
 import { AgentKeys } from './core/agent-keys.js';
 import { wireAuth } from './auth-wiring.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
-import type { Hypervisor } from './core/ports.js';
+import type { ConsoleEndpoint, Hypervisor } from './core/ports.js';
+import { ConsoleService } from './core/console-service.js';
+import { SocketConsole } from './drivers/console-socket.js';
+import { consoleHandlers, consoleRoutes } from './http/routes/console.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
 import { RouteService } from './core/routes.js';
@@ -169,8 +172,19 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     gitUrls: (name: string) => ({ ssh: `root@${new URL(publicUrl).hostname}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
   };
 
+  // The console belongs to the VM (the hypervisor holds it); the daemon only connects to it.
+  const endpointOf = (hypervisor as Hypervisor & { console?(vmId: string): ConsoleEndpoint }).console?.bind(hypervisor);
+  if (!endpointOf) throw new ConfigError(`the ${hypervisor.kind} driver exposes no console endpoint`);
+  const consoleLog = log.child({ svc: 'console' });
+  const consoles = new ConsoleService({
+    console: new SocketConsole({ endpoint: endpointOf, agentPort: cfg.agentPort, agentToken: (id) => agentKeys.tokenFor(id) }),
+    vms,
+    log: consoleLog,
+  });
+
   const implemented = {
       ...vmHandlers(vms, view),
+      ...consoleHandlers(consoles),
       ...auth.handlers,
       ...systemHandlers({
         version: VERSION,
@@ -195,6 +209,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     validateResponses: cfg.validateResponses,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
+    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog }),
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
   log.info({ address, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
