@@ -17,6 +17,7 @@ return Response.stream(chunks), sent with chunked transfer encoding.
 import hmac
 import http.server
 import json
+import os
 import socket
 import sys
 import traceback
@@ -159,7 +160,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             req = Request(self)
             found = ROUTES.get((req.method, req.path))
-            if not (found and found.public) and not authorized(req.headers, self.server.token):
+            if not (found and found.public) and not authorized(req.headers, self.server.current_token()):
                 resp = Response.problem(401, "unauthorized", "missing or wrong agent token")
                 resp.headers["WWW-Authenticate"] = "Bearer"
             elif found is None:
@@ -210,14 +211,26 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     token = None
+    seed_mtime = None
+
+    def current_token(self):
+        # A VM restored from a snapshot template gets a new seed (and token) while this
+        # process keeps running (identity.py rewrites seed.json): re-read it when it changes.
+        try:
+            mtime = os.stat(SEED).st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime != self.seed_mtime:
+            self.seed_mtime = mtime
+            token = read_seed().get("agentToken")
+            self.token = token if isinstance(token, str) and token else None
+        return self.token
 
 
 def main():
     port = int(read_boot_env().get("FCM_AGENT_PORT") or 7611)
-    token = read_seed().get("agentToken")
     with Server(("0.0.0.0", port), Handler) as server:
-        server.token = token if isinstance(token, str) and token else None
-        if server.token is None:
+        if server.current_token() is None:
             print("fcm-agent: no agent token (no seed disk): only public routes answer", flush=True)
         print(f"fcm-agent {VERSION} listening on :{port} at {uptime_s():.2f} s uptime", flush=True)
         server.serve_forever()
