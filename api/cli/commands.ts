@@ -11,6 +11,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { VmState } from '../client.js';
 import type { CommandSpec } from '../gen/cli-table.js';
 import { completionScript } from './completion.js';
+import { consoleCommand } from './console.js';
 import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
@@ -264,9 +265,7 @@ function placeholder(name: string, group: string, summary: string, hint: string,
 /** Commands that are not one API call. `all()` is passed in for those that list the others. */
 function handWritten(all: () => Command[]): Command[] {
   return [
-    placeholder('console', 'vms', 'Open a shell in a VM', 'fcm show gives the VM\'s IP and URL', [
-      { name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true },
-    ]),
+    consoleCommand(),
     ...authCommands(),
     {
       name: 'daemon',

@@ -7,97 +7,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
-import { spec } from '../../api/spec.gen.js';
-import { wireAuth } from '../../daemon/auth-wiring.js';
-import { ConsoleService } from '../../daemon/core/console-service.js';
-import { ConsoleTickets } from '../../daemon/core/console-tickets.js';
-import { hashToken, newToken } from '../../daemon/core/tokens.js';
-import { MemoryConsole } from '../../daemon/drivers/console-memory.js';
-import { MemoryUserStore } from '../../daemon/drivers/memory/memory-user-store.js';
-import { operationRoutes } from '../../daemon/http/openapi-routes.js';
-import { consoleHandlers, consoleRoutes } from '../../daemon/http/routes/console.js';
-import { pendingHandlers } from '../../daemon/http/routes/pending.js';
-import { vmHandlers } from '../../daemon/http/routes/vms.js';
-import { buildServer } from '../../daemon/http/server.js';
 import { ConsoleWs, UpgradeRefused, runInConsole } from '../helpers/console-ws.js';
-import { MemoryTokens } from '../helpers/memory-api.js';
-import { DEFAULTS, memoryService } from '../helpers/memory-service.js';
-import type { FastifyInstance } from 'fastify';
+import { startConsoleApi } from '../helpers/console-api.js';
 
-const log = pino({ level: 'silent' });
-let app: FastifyInstance;
+let t: Awaited<ReturnType<typeof startConsoleApi>>;
 let base: string;
-let h: ReturnType<typeof memoryService>;
-let consoles: MemoryConsole;
-let svc: ConsoleService;
-let clock = 0;
-const tok = { alice: '', bob: '', admin: '', revoked: '' };
+let tok: typeof t.tok;
+let svc: typeof t.svc;
+let api: typeof t.api;
+let runningVm: typeof t.runningVm;
 
 before(async () => {
-  h = memoryService();
-  consoles = new MemoryConsole();
-  const tokens = new MemoryTokens();
-  const users = new MemoryUserStore();
-  const auth = wireAuth(
-    { oidc: null, access: { emails: ['alice@example.com', 'bob@example.com'], domains: [], adminEmails: [] }, tokenTtlDays: 30 },
-    { tokens, users, publicUrl: 'http://127.0.0.1:7777', log },
-  );
-  const mint = (email: string) => auth.accounts.mint(users.upsert({ issuer: 'https://i.test', subject: email, email, name: null }, new Date().toISOString()), 'test').token;
-  tok.alice = mint('alice@example.com');
-  tok.bob = mint('bob@example.com');
-  tok.revoked = mint('alice@example.com');
-  tokens.revoke(tokens.rows.at(-1)!.id);
-  tok.admin = newToken();
-  tokens.insert({ id: 'tok_admin0000000', hash: hashToken(tok.admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
-
-  svc = new ConsoleService({
-    console: consoles,
-    vms: h.service,
-    log,
-    tickets: new ConsoleTickets({ now: () => Date.now() + clock }),
-    config: { idleCloseMs: 50, maxClientBufferBytes: 256 * 1024 },
-  });
-  const implemented = {
-    ...vmHandlers(h.service, { urlFor: (n) => `https://${n}.test`, gitUrls: (n) => ({ ssh: `root@x:${n}.git`, http: `http://x/git/${n}.git` }) }),
-    ...consoleHandlers(svc),
-  };
-  app = await buildServer({
-    spec,
-    log,
-    auth: auth.authenticator,
-    validateResponses: true,
-    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
-    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: 200 }),
-  });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  t = await startConsoleApi({ heartbeatMs: 60_000 });
+  ({ base, tok, svc, api, runningVm } = t);
 });
 
 after(async () => {
-  await app?.close();
-  await h?.service.close();
+  await t?.close();
 });
-
-async function api(method: string, path: string, token: string | null, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-}
-
-async function runningVm(name: string, owner = tok.alice) {
-  const c = await api('POST', '/v1/vms', owner, { name, ...DEFAULTS });
-  assert.equal(c.status, 201, JSON.stringify(c.body));
-  const w = await api('GET', `/v1/vms/${name}/wait?state=running&timeout=5`, owner);
-  assert.equal(w.status, 200);
-  const g = consoles.guest(w.body.id);
-  g.print('Debian GNU/Linux 12 ttyS0\r\nroot@' + name + ':~# ');
-  return { vm: w.body, guest: g };
-}
 
 const url = (name: string) => `${base}/v1/vms/${name}/console`;
 
@@ -201,17 +128,17 @@ test('auth is decided before the upgrade: none → 401, revoked → 401, another
 test('tickets: single use, bound to user and VM, 60 s; another user cannot get one for my VM', async () => {
   await runningVm('browser');
   await runningVm('other');
-  const t = await api('POST', '/v1/vms/browser/console/tickets', tok.alice);
-  assert.equal(t.status, 201, JSON.stringify(t.body));
-  assert.match(t.body.ticket, /^fct_[A-Za-z0-9_-]{32}$/);
-  assert.equal(t.body.webUrl, `/console/browser#ticket=${t.body.ticket}`);
-  const ttl = Date.parse(t.body.expiresAt) - Date.now();
+  const tk = await api('POST', '/v1/vms/browser/console/tickets', tok.alice);
+  assert.equal(tk.status, 201, JSON.stringify(tk.body));
+  assert.match(tk.body.ticket, /^fct_[A-Za-z0-9_-]{32}$/);
+  assert.equal(tk.body.webUrl, `/console/browser#ticket=${tk.body.ticket}`);
+  const ttl = Date.parse(tk.body.expiresAt) - Date.now();
   assert.ok(ttl > 55_000 && ttl <= 60_000, `expires in ~60 s (${ttl})`);
 
-  const c = await ConsoleWs.open(url('browser'), { ticket: t.body.ticket });
+  const c = await ConsoleWs.open(url('browser'), { ticket: tk.body.ticket });
   assert.equal(c.hello!.vm, 'browser');
   await c.close();
-  const again = await refused(ConsoleWs.open(url('browser'), { ticket: t.body.ticket }));
+  const again = await refused(ConsoleWs.open(url('browser'), { ticket: tk.body.ticket }));
   assert.deepEqual([again.status, again.body.code], [401, 'unauthorized']);
   assert.match(again.body.detail, /unknown, used or expired/);
 
@@ -222,11 +149,11 @@ test('tickets: single use, bound to user and VM, 60 s; another user cannot get o
 
   // Expiry.
   const t3 = (await api('POST', '/v1/vms/browser/console/tickets', tok.alice)).body.ticket;
-  clock = 61_000;
+  t.time.offsetMs = 61_000;
   try {
     assert.equal((await refused(ConsoleWs.open(url('browser'), { ticket: t3 }))).status, 401);
   } finally {
-    clock = 0;
+    t.time.offsetMs = 0;
   }
 
   // Bob can neither get a ticket for Alice's VM nor use a made-up one.
@@ -280,12 +207,12 @@ test('a client that cannot keep up is dropped (bounded buffering); the others ke
   // The slow client stops reading its socket: the server's queue for it grows.
   (slow.ws as any)._socket.pause();
   const chunk = Buffer.from('x'.repeat(64 * 1024 - 2) + '\r\n');
-  for (let i = 0; i < 40 && svc.clientCounts()[vm.id] === 2; i++) {
+  for (let i = 0; i < 400 && svc.clientCounts()[vm.id] === 2; i++) {
     const want = fast.raw.length + chunk.length;
     guest.print(chunk);
     await waitUntil(() => fast.raw.length >= want);
   }
-  assert.equal(svc.clientCounts()[vm.id], 1, 'the slow client was dropped before 40 × 64 KiB went by (limit 256 KiB)');
+  assert.equal(svc.clientCounts()[vm.id], 1, 'the slow client was dropped (limit 256 KiB queued; the kernel socket buffers take some MiB first)');
   guest.print('end-of-flood\r\n');
   await fast.waitFor(/end-of-flood/);
   (slow.ws as any)._socket.resume();
