@@ -13,6 +13,9 @@ import { vmUrl } from '../../daemon/core/planners/url.js';
 import { memoryService } from './memory-service.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
+import { gitRepos, openGitDoors, wireDeploys, type GitDoors } from '../../daemon/deploy-wiring.js';
+import type { AppRuntime, GitHost } from '../../daemon/core/deploys-ports.js';
+import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 
 export class MemoryTokens implements TokenStore {
   rows: TokenRow[] = [];
@@ -44,6 +47,12 @@ export interface MemoryApiOptions {
   /** Login configuration; default: no OIDC, alice@ and bob@example.com allowed, admin@example.com admin. */
   auth?: Partial<AuthWiringConfig>;
   idp?: IdentityProvider | null;
+  /**
+   * Real git: bare repositories, helpers and the internal socket under
+   * `stateDir` (sshd needs it root-owned to run the key helper), smart HTTP
+   * on the server; and the app runtime to deploy to (default: the twin).
+   */
+  git?: { stateDir: string; runtime?: AppRuntime };
 }
 
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
@@ -70,7 +79,24 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   };
   const admin = newToken();
   tokens.insert({ id: 'tok_000000000000', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+  const runtime = opts.git?.runtime ?? new MemoryAppRuntime();
+  const repos = opts.git ? gitRepos(opts.git.stateDir) : null;
+  const git: GitHost = repos ?? new MemoryGitHost();
+  const deploys = wireDeploys({
+    vms: h.service,
+    store: h.store,
+    releases: new MemoryReleaseStore(),
+    env: new MemoryEnvStore(),
+    keys: new MemoryKeyStore(),
+    runtime,
+    git,
+    userPrincipal: (userId) => auth.accounts.principalFor(userId),
+    urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'),
+    log,
+  });
+  const doors: GitDoors | null = opts.git && repos ? await openGitDoors(opts.git.stateDir, deploys, { auth: auth.authenticator, repos, log }) : null;
   const implemented = {
+    ...deploys.handlers,
     ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
     ...auth.handlers,
@@ -83,6 +109,8 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
+    ...(doors ? { extend: doors.extend } : {}),
   });
-  return { app, h, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
+  if (doors) app.addHook('onClose', () => doors.close());
+  return { app, h, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
 }

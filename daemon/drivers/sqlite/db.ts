@@ -59,6 +59,40 @@ const MIGRATIONS: string[] = [
      UNIQUE (issuer, subject)
    );
    CREATE INDEX tokens_user ON tokens(user_id);`,
+  // git push deploys: SSH keys, releases and config vars. Releases and vars
+  // go with their VM (ON DELETE CASCADE), even if the daemon dies mid-delete.
+  `CREATE TABLE ssh_keys (
+     id TEXT PRIMARY KEY,
+     owner TEXT NOT NULL,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     fingerprint TEXT NOT NULL UNIQUE,
+     public_key TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE INDEX ssh_keys_owner ON ssh_keys(owner);
+   CREATE TABLE releases (
+     vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+     version INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     commit_sha TEXT,
+     description TEXT NOT NULL,
+     buildpack TEXT,
+     processes TEXT NOT NULL,
+     rollback_of INTEGER,
+     build INTEGER,
+     log TEXT NOT NULL DEFAULT '',
+     created_at TEXT NOT NULL,
+     finished_at TEXT,
+     PRIMARY KEY (vm_id, version)
+   );
+   CREATE TABLE env_vars (
+     vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (vm_id, key)
+   );`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

@@ -1,0 +1,108 @@
+/**
+ * The gate between git and deploys. Both remotes end in the same place:
+ *
+ *   SSH:   sshd → AuthorizedKeysCommand (key by fingerprint) → forced command
+ *          → authorizeKey(key, vm, service) → git receive-pack/upload-pack
+ *   HTTPS: daemon /git/<vm>.git (token) → authorize(principal, vm, service)
+ *          → git http-backend → receive-pack/upload-pack
+ *   then:  pre-receive hook → push(ticket, tarball) → DeployService.deploy
+ *
+ * Authorization happens once, before git runs, and yields a push ticket:
+ * a random one-use secret handed to git in its environment (FCM_PUSH_TICKET)
+ * that the pre-receive hook presents on the daemon's root-only socket. The
+ * ticket says who pushes to which VM, so the hook cannot be aimed at another
+ * VM, and a push into a repository by any other way (no ticket) is refused.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { FcmError } from './errors.js';
+import type { DeployInput, DeployOutcome, DeployService, VmDirectory } from './deploys.js';
+import type { GitHost, LineSink } from './deploys-ports.js';
+import type { KeyService } from './keys.js';
+import type { Principal } from './model.js';
+
+export type GitService = 'receive-pack' | 'upload-pack';
+
+export interface PushGrant {
+  vmId: string;
+  vmName: string;
+  /** Absolute path of the VM's bare repository. */
+  repo: string;
+  /** For receive-pack only: what the pre-receive hook presents. */
+  ticket: string | null;
+}
+
+interface Ticket {
+  principal: Principal;
+  vmId: string;
+  repo: string;
+  expiresAt: number;
+}
+
+export interface PushGateDeps {
+  vms: VmDirectory;
+  keys: KeyService;
+  git: GitHost;
+  deploys: DeployService;
+  /** How long a push may take from authorization to its hook running (uploading the pack). */
+  ticketTtlMs?: number;
+  now?: () => number;
+}
+
+export class PushGate {
+  private readonly tickets = new Map<string, Ticket>();
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+
+  constructor(private readonly d: PushGateDeps) {
+    this.now = d.now ?? Date.now;
+    this.ttlMs = d.ticketTtlMs ?? 60 * 60_000;
+  }
+
+  /** SSH: the key's owner must (still) be allowed, and may access the VM. */
+  async authorizeKey(keyId: string, vmName: string, service: GitService): Promise<PushGrant> {
+    const p = this.d.keys.principalOf(keyId);
+    if (!p) throw new FcmError('unauthorized', 'This SSH key is no longer registered with fcm (fcm keys).');
+    return this.authorize(p, vmName, service);
+  }
+
+  /** Both remotes: the VM must exist and be the principal's (else vm_not_found, like the API). */
+  async authorize(p: Principal, vmName: string, service: GitService): Promise<PushGrant> {
+    let vm;
+    try {
+      vm = this.d.vms.get(p, vmName);
+    } catch (err) {
+      if (err instanceof FcmError && err.code === 'vm_not_found') {
+        throw new FcmError('vm_not_found', `No app named "${vmName}" (or it is not yours). Create it with: fcm create ${vmName}`);
+      }
+      throw err;
+    }
+    const repo = await this.d.git.ensure(vm.id);
+    let ticket: string | null = null;
+    if (service === 'receive-pack') {
+      this.sweep();
+      ticket = randomBytes(24).toString('base64url');
+      this.tickets.set(ticket, { principal: p, vmId: vm.id, repo, expiresAt: this.now() + this.ttlMs });
+    }
+    return { vmId: vm.id, vmName: vm.name, repo, ticket };
+  }
+
+  /**
+   * The pre-receive hook's call. `repo` is where the hook runs: it must be
+   * the ticket's repository. The ticket is used up whatever the outcome.
+   */
+  async push(ticket: string, repo: string, input: DeployInput, tar: Readable, out: LineSink): Promise<DeployOutcome> {
+    const t = this.tickets.get(ticket);
+    this.tickets.delete(ticket);
+    if (!t || t.expiresAt < this.now() || t.repo !== repo) {
+      tar.resume();
+      throw new FcmError('unauthorized', 'This push was not authorized by fcm (or took too long): push again.');
+    }
+    return this.d.deploys.deploy(t.principal, t.vmId, input, tar, out);
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [k, t] of this.tickets) if (t.expiresAt < now) this.tickets.delete(k);
+  }
+}

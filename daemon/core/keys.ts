@@ -1,0 +1,208 @@
+/**
+ * SSH public keys for `git push` over SSH: parsing (pure), the KeyStore
+ * port, and KeyService (add/list/remove with ownership, and the lookups sshd
+ * needs through the AuthorizedKeysCommand).
+ *
+ * A key identifies one user: the same key (fingerprint) cannot be registered
+ * twice, by anyone — otherwise sshd could not tell whose push it is.
+ * What reaches an authorized_keys line is rebuilt from the decoded key
+ * (`<type> <base64>`), never copied from user input, so no option or
+ * newline can be smuggled in.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { canAccess } from './access.js';
+import { FcmError } from './errors.js';
+import type { Principal } from './model.js';
+
+export interface KeyRecord {
+  id: string;
+  owner: string;
+  name: string;
+  type: string;
+  /** `SHA256:<base64, unpadded>` of the key blob, as `ssh-keygen -lf` and sshd's %f print it. */
+  fingerprint: string;
+  /** `<type> <base64>` — no options, no comment. */
+  publicKey: string;
+  createdAt: string;
+}
+
+/** Key rows. `insert` throws key_taken when the fingerprint is already registered. */
+export interface KeyStore {
+  insert(key: KeyRecord): void;
+  /** One owner's keys, or every key (null), oldest first. */
+  list(owner: string | null): KeyRecord[];
+  get(id: string): KeyRecord | undefined;
+  byFingerprint(fingerprint: string): KeyRecord | undefined;
+  remove(id: string): void;
+}
+
+export interface ParsedKey {
+  type: string;
+  blob: Buffer;
+  comment: string;
+  fingerprint: string;
+  /** RSA modulus size. */
+  bits?: number;
+}
+
+const invalid = (detail: string) => new FcmError('key_invalid', detail);
+
+/** Key types sshd accepts by default on Debian 12 (OpenSSH 9.2); DSA is gone. */
+const TYPES = new Set([
+  'ssh-ed25519',
+  'ssh-rsa',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'sk-ssh-ed25519@openssh.com',
+  'sk-ecdsa-sha2-nistp256@openssh.com',
+]);
+
+export const MIN_RSA_BITS = 2048;
+
+/** Parses one OpenSSH public key line (`ssh-ed25519 AAAA… comment`) and checks the blob really is that key type. */
+export function parsePublicKey(text: string): ParsedKey {
+  const line = text.trim();
+  if (/PRIVATE KEY-----/.test(line)) {
+    throw invalid('That is a private key: never share it. Give the public key, the .pub file (e.g. ~/.ssh/id_ed25519.pub).');
+  }
+  if (/[\r\n]/.test(line)) throw invalid('Give one public key (one line); add more keys one by one.');
+  const fields = line.split(/[ \t]+/);
+  const [type = '', b64 = ''] = fields;
+  if (type === 'ssh-dss') throw invalid('DSA keys are no longer accepted by OpenSSH; create an ed25519 key: ssh-keygen -t ed25519');
+  if (!TYPES.has(type)) {
+    if (fields.some((f) => TYPES.has(f))) throw invalid('Give the public key alone, without authorized_keys options in front of it.');
+    throw invalid(`Not an OpenSSH public key (expected a line starting with one of: ${[...TYPES].join(', ')}).`);
+  }
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) throw invalid('The key data is not valid base64.');
+  const blob = Buffer.from(b64, 'base64');
+  if (blob.toString('base64') !== b64) throw invalid('The key data is not valid base64.');
+  const r = new SshReader(blob);
+  const inner = r.string().toString('latin1');
+  if (inner !== type) throw invalid(`The key data is a ${JSON.stringify(inner.slice(0, 40))} key, but the line says ${type}.`);
+  let bits: number | undefined;
+  switch (type) {
+    case 'ssh-ed25519':
+    case 'sk-ssh-ed25519@openssh.com':
+      if (r.string().length !== 32) throw invalid('Malformed ed25519 key.');
+      break;
+    case 'ssh-rsa': {
+      r.string(); // e
+      const n = r.string();
+      bits = mpintBits(n);
+      if (bits < MIN_RSA_BITS) throw invalid(`RSA keys need at least ${MIN_RSA_BITS} bits (this one has ${bits}); better: ssh-keygen -t ed25519`);
+      break;
+    }
+    default: {
+      const curve = r.string().toString('latin1');
+      if (!type.includes(`-${curve}`)) throw invalid(`Malformed ECDSA key (curve ${curve.slice(0, 20)}).`);
+      if (r.string().length === 0) throw invalid('Malformed ECDSA key.');
+    }
+  }
+  if (type.startsWith('sk-')) r.string(); // application ("ssh:")
+  if (!r.done()) throw invalid('The key data has trailing bytes.');
+  const comment = fields.slice(2).join(' ').replace(/[^\x20-\x7e]/g, '').slice(0, 100);
+  return { type, blob, comment, fingerprint: fingerprintOf(blob), ...(bits ? { bits } : {}) };
+}
+
+export function fingerprintOf(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * The authorized_keys line sshd gets for a registered key: `restrict` (no
+ * pty, no port/agent/X11 forwarding, no ~/.ssh/rc) and a forced command that
+ * only serves git for apps the key's owner may access.
+ */
+export function authorizedKeyLine(key: Pick<KeyRecord, 'id' | 'publicKey'>, forcedCommand: string): string {
+  if (!/^[A-Za-z0-9/._-]+$/.test(forcedCommand)) throw new Error(`unsafe forced command path: ${forcedCommand}`);
+  if (!/^key_[0-9a-f]{12}$/.test(key.id) || !/^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$/.test(key.publicKey)) throw new Error('malformed key record');
+  return `restrict,command="${forcedCommand} ${key.id}" ${key.publicKey}`;
+}
+
+class SshReader {
+  private off = 0;
+  constructor(private readonly b: Buffer) {}
+  string(): Buffer {
+    if (this.off + 4 > this.b.length) throw invalid('The key data is truncated.');
+    const n = this.b.readUInt32BE(this.off);
+    if (n > this.b.length - this.off - 4) throw invalid('The key data is truncated.');
+    const s = this.b.subarray(this.off + 4, this.off + 4 + n);
+    this.off += 4 + n;
+    return s;
+  }
+  done(): boolean {
+    return this.off === this.b.length;
+  }
+}
+
+function mpintBits(n: Buffer): number {
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  if (i === n.length) return 0;
+  return (n.length - i - 1) * 8 + (32 - Math.clz32(n[i]!));
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  type: string;
+  fingerprint: string;
+  createdAt: string;
+}
+
+export interface KeyServiceDeps {
+  store: KeyStore;
+  /** The principal a key acts as, or null when its owner may no longer use fcm (removed from the allowlist). */
+  principalFor(userId: string): Principal | null;
+  now?: () => number;
+}
+
+export class KeyService {
+  constructor(private readonly d: KeyServiceDeps) {}
+
+  /** The caller's keys; an admin sees everyone's (like tokens and VMs). */
+  list(p: Principal): ApiKey[] {
+    return this.d.store.list(p.admin ? null : p.userId).filter((k) => canAccess(p, k.owner)).map(toApi);
+  }
+
+  add(p: Principal, input: { publicKey: string; name?: string | undefined }): ApiKey {
+    const k = parsePublicKey(input.publicKey);
+    if (this.d.store.byFingerprint(k.fingerprint)) throw taken(k.fingerprint);
+    const rec: KeyRecord = {
+      id: `key_${randomBytes(6).toString('hex')}`,
+      owner: p.userId,
+      name: (input.name?.trim() || k.comment || `${k.type} key`).slice(0, 100),
+      type: k.type,
+      fingerprint: k.fingerprint,
+      publicKey: `${k.type} ${k.blob.toString('base64')}`,
+      createdAt: new Date(this.d.now?.() ?? Date.now()).toISOString(),
+    };
+    this.d.store.insert(rec);
+    return toApi(rec);
+  }
+
+  remove(p: Principal, id: string): void {
+    const k = this.d.store.get(id);
+    if (!k || !canAccess(p, k.owner)) throw new FcmError('not_found', `No SSH key ${id}.`);
+    this.d.store.remove(id);
+  }
+
+  /** For sshd: the registered key with this fingerprint, if its owner may still use fcm. */
+  byFingerprint(fingerprint: string): KeyRecord | null {
+    const k = this.d.store.byFingerprint(fingerprint);
+    return k && this.d.principalFor(k.owner) ? k : null;
+  }
+
+  /** Who pushes with this key (checked again at every connection: removed keys and users stop at once). */
+  principalOf(keyId: string): Principal | null {
+    const k = this.d.store.get(keyId);
+    return k ? this.d.principalFor(k.owner) : null;
+  }
+}
+
+export function taken(fingerprint: string): FcmError {
+  return new FcmError('key_taken', `The key ${fingerprint} is already registered (a key can belong to one account only).`);
+}
+
+const toApi = (k: KeyRecord): ApiKey => ({ id: k.id, name: k.name, type: k.type, fingerprint: k.fingerprint, createdAt: k.createdAt });

@@ -1,0 +1,77 @@
+import { mkdirSync, realpathSync } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { GitHost } from '../../core/deploys-ports.js';
+import { run } from '../proc.js';
+
+export interface BareReposOptions {
+  /** Where the repositories live (`<state dir>/git/repos`). */
+  dir: string;
+  /** core.hooksPath of every repository: fcm's pre-receive hook lives there, not in each repo. */
+  hooksDir: string;
+  /** receive.maxInputSize: a push larger than this is refused by git itself. */
+  maxPushBytes: number;
+}
+
+const ID = /^vm_[0-9a-f]{12}$/;
+
+/**
+ * One bare repository per VM, `<dir>/<vm id>.git` (keyed by id: a VM
+ * deleted and created again under the same name starts empty). Created on
+ * the first push or fetch; all git runs with argv, never a shell.
+ */
+export class BareRepos implements GitHost {
+  readonly dir: string;
+
+  constructor(private readonly o: BareReposOptions) {
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    // The pre-receive hook reports where it runs (its cwd, symlinks resolved); compare like with like.
+    this.dir = realpathSync(o.dir);
+  }
+
+  path(vmId: string): string {
+    if (!ID.test(vmId)) throw new Error(`not a VM id: ${vmId}`);
+    return join(this.dir, `${vmId}.git`);
+  }
+
+  async ensure(vmId: string): Promise<string> {
+    const final = this.path(vmId);
+    if (await exists(join(final, 'HEAD'))) return final;
+    // Initialise beside it and rename: a concurrent ensure or a crash never leaves a half-made repository in place.
+    const tmp = join(this.dir, `.tmp-${vmId}-${randomBytes(4).toString('hex')}`);
+    try {
+      await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
+      const set = (k: string, v: string) => run('git', ['--git-dir', tmp, 'config', k, v]);
+      await set('core.hooksPath', this.o.hooksDir);
+      await set('receive.maxInputSize', String(this.o.maxPushBytes));
+      // Smart HTTP: the daemon authenticates and authorizes before git http-backend runs.
+      await set('http.receivepack', 'true');
+      // Deploys may rewrite history (git push --force), like Heroku; the hook refuses deleting main.
+      await set('receive.denyNonFastForwards', 'false');
+      await rename(tmp, final).catch(async (e: NodeJS.ErrnoException) => {
+        if (!(await exists(join(final, 'HEAD')))) throw e; // lost a race to a concurrent ensure: fine
+      });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return final;
+  }
+
+  async remove(vmId: string): Promise<void> {
+    await rm(this.path(vmId), { recursive: true, force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const n of names.filter((x) => x.startsWith('.tmp-'))) await rm(join(this.dir, n), { recursive: true, force: true });
+    return names.map((n) => /^(vm_[0-9a-f]{12})\.git$/.exec(n)?.[1]).filter((x): x is string => Boolean(x));
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}

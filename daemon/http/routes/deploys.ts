@@ -1,0 +1,40 @@
+import type { DeployService } from '../../core/deploys.js';
+import type { ReleaseRecord } from '../../core/deploys-ports.js';
+import type { Handler } from '../server.js';
+
+/** API shape of a release (openapi.yaml `Release`); the build log only where asked (getRelease). */
+export function toApiRelease(r: ReleaseRecord, withLog = false) {
+  return {
+    version: r.version,
+    status: r.status,
+    kind: r.kind,
+    commit: r.commit,
+    description: r.description,
+    buildpack: r.buildpack,
+    processes: r.processes,
+    rollbackOf: r.rollbackOf,
+    ...(withLog ? { log: r.log } : {}),
+    createdAt: r.createdAt,
+    finishedAt: r.finishedAt,
+  };
+}
+
+/** Thin handlers for the `deploys` tag: one service call each. */
+export function deployHandlers(deploys: DeployService): Record<string, Handler> {
+  return {
+    listReleases: ({ principal, params }) => ({ releases: deploys.listReleases(principal, params.name).map((r) => toApiRelease(r)) }),
+    getRelease: ({ principal, params }) => toApiRelease(deploys.getRelease(principal, params.name, params.version), true),
+    rollbackVm: async ({ principal, params, body }) => toApiRelease(await deploys.rollback(principal, params.name, body.version)),
+    getEnv: ({ principal, params }) => ({ vars: deploys.getEnv(principal, params.name), release: null }),
+    updateEnv: ({ principal, params, body }) => deploys.updateEnv(principal, params.name, { set: body.set, unset: body.unset }),
+    getLogs: async ({ principal, params, query, reply }) => {
+      // The stream ends when the client goes away ('close' on the response).
+      const ac = new AbortController();
+      reply.raw.once('close', () => ac.abort());
+      const stream = await deploys.logs(principal, params.name, { lines: query.lines, follow: query.follow }, ac.signal);
+      stream.on('error', () => {}); // an aborted follow ends with an error; the client is gone anyway
+      reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+      return reply.send(stream);
+    },
+  };
+}

@@ -1,0 +1,292 @@
+/**
+ * git push deploys end to end on the host side, without VMs: a real OpenSSH
+ * sshd (AuthorizedKeysCommand → fcm's key helper, forced command), the real
+ * git client, bare repositories with fcm's pre-receive hook, git smart HTTP
+ * through `git http-backend`, the daemon's internal socket — and a fake
+ * guest agent on loopback speaking agent API v1 (test/helpers/fake-agent.ts).
+ * Everything listens on 127.0.0.1. The real guest runs in test/host/deploy.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
+import { sshdUnsafeReason } from '../../daemon/drivers/git/helpers.js';
+import { ROOT_DIR } from '../helpers/host-harness.js';
+import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import { memoryApi } from '../helpers/memory-api.js';
+import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
+import { accessSync, constants } from 'node:fs';
+
+function skipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (sshd runs the AuthorizedKeysCommand as root)';
+  for (const bin of ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/bin/git']) {
+    try {
+      accessSync(bin, constants.X_OK);
+    } catch {
+      return `needs ${bin} (apt-get install openssh-server openssh-client git)`;
+    }
+  }
+  return null;
+}
+
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function sh(cmd: string, args: string[], env: Record<string, string>, cwd?: string): Promise<Res> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t0 });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const reason = skipReason();
+
+describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)', { skip: reason ?? false }, () => {
+  let base: string;
+  let agent: FakeAgent;
+  let api: Awaited<ReturnType<typeof memoryApi>>;
+  let sshd: TestSshd;
+  let daemonUrl: string;
+  let alice: ReturnType<Awaited<ReturnType<typeof memoryApi>>['loginAs']>;
+  let bob: ReturnType<Awaited<ReturnType<typeof memoryApi>>['loginAs']>;
+  let aliceGit: GitClient;
+  let bobGit: GitClient;
+  let strangerGit: GitClient;
+  let work: string;
+  let vmId: string;
+
+  const inject = async (method: string, url: string, token: { headers: Record<string, string> }, payload?: object) => {
+    const r = await api.app.inject({ method: method as 'GET', url, headers: token.headers, ...(payload ? { payload } : {}) });
+    return { status: r.statusCode, body: r.body ? (JSON.parse(r.body) as Record<string, any>) : null };
+  };
+  const sshUrl = (app: string) => `ssh://root@127.0.0.1:${sshd.port}/${app}.git`;
+  const git = (c: GitClient, ...args: string[]) => sh('git', ['-C', work, ...args], c.env);
+  const commit = async (msg: string) => {
+    await git(aliceGit, 'add', '-A');
+    const r = await git(aliceGit, 'commit', '-q', '-m', msg);
+    assert.equal(r.code, 0, r.stderr);
+    return (await git(aliceGit, 'rev-parse', 'HEAD')).stdout.trim();
+  };
+  const remoteHead = async (c: GitClient, url: string) => (await sh('git', ['ls-remote', url, 'refs/heads/main'], c.env)).stdout.split('\t')[0] ?? '';
+  const files = (version: number) => [...(agent.runtime.builds.get(vmId)?.get(version)?.files.keys() ?? [])].sort();
+
+  before(async () => {
+    // sshd runs the AuthorizedKeysCommand only from a root-owned path whose directories nobody else can write: not /tmp.
+    base = mkdtempSync('/run/fcm-e2e-');
+    const token = (id: string) => `agent-token-${id}`;
+    agent = await startFakeAgent({ token });
+    const runtime = new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => agent.baseUrlFor(vm) });
+    api = await memoryApi({ git: { stateDir: join(base, 'state'), runtime } });
+    daemonUrl = await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const keysCommand = api.deploys.doors!.paths.sshKeysCommand;
+    assert.equal(sshdUnsafeReason(keysCommand), null);
+    sshd = await startSshd({ dir: join(base, 'sshd'), listen: '127.0.0.1', port: await freePort(), keysCommand });
+    alice = api.loginAs('alice@example.com');
+    bob = api.loginAs('bob@example.com');
+    aliceGit = await gitClient(join(base, 'clients'), 'alice', sshd.knownHostsLine);
+    bobGit = await gitClient(join(base, 'clients'), 'bob', sshd.knownHostsLine);
+    strangerGit = await gitClient(join(base, 'clients'), 'stranger', sshd.knownHostsLine);
+    assert.equal((await inject('POST', '/v1/keys', alice, { publicKey: aliceGit.publicKey })).status, 201);
+    assert.equal((await inject('POST', '/v1/keys', bob, { publicKey: bobGit.publicKey, name: 'bob laptop' })).status, 201);
+    const vm = await inject('POST', '/v1/vms', alice, { name: 'cosmic-nova' });
+    assert.equal(vm.status, 201);
+    vmId = vm.body!.id;
+    assert.equal((await inject('GET', '/v1/vms/cosmic-nova/wait?state=running&timeout=5', alice)).status, 200);
+    assert.equal((await inject('POST', '/v1/vms', bob, { name: 'bobs-app' })).status, 201);
+
+    work = join(base, 'app');
+    cpSync(join(ROOT_DIR, 'examples', 'python'), work, { recursive: true });
+    await git(aliceGit, 'init', '-q', '-b', 'main');
+    await commit('first');
+  });
+
+  after(async () => {
+    await sshd?.close();
+    await api?.app.close();
+    await api?.h.service.close();
+    await agent?.close();
+    if (base && !process.env.FCM_KEEP_TEST_STATE) rmSync(base, { recursive: true, force: true });
+  });
+
+  test('push over SSH: Heroku-style output, release v1, the guest got a clean tree of the commit', async (t) => {
+    const sha = (await git(aliceGit, 'rev-parse', 'HEAD')).stdout.trim();
+    const r = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
+    assert.equal(r.code, 0, r.stderr + sshd.log());
+    t.diagnostic(`git push over SSH (fake agent) took ${r.ms} ms`);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('remote: ')).map((l) => l.slice('remote: '.length).trimEnd());
+    assert.deepEqual(lines, [
+      '-----> Deploying to cosmic-nova...',
+      `-----> Received ${sha.slice(0, 7)} (3 files)`,
+      '-----> Detected Python (requirements.txt)',
+      '-----> Starting: python3 app.py',
+      '-----> Deploy successful!',
+      '       https://cosmic-nova.64-34-93-45.sslip.io',
+    ]);
+    assert.equal(await remoteHead(aliceGit, sshUrl('cosmic-nova')), sha, 'the ref moved');
+    const rel = await inject('GET', '/v1/vms/cosmic-nova/releases/1', alice);
+    assert.equal(rel.body!.status, 'succeeded');
+    assert.equal(rel.body!.commit, sha);
+    assert.equal(rel.body!.buildpack, 'python');
+    assert.deepEqual(files(1), ['Procfile', 'app.py', 'requirements.txt']);
+    const i = agent.requests.findIndex((q) => q.path === '/v1/releases/1');
+    assert.deepEqual(agent.requests[i - 1], { method: 'PUT', path: '/v1/env' }, 'config vars are sent before the build');
+    assert.equal(agent.requests[i]!.commit, sha);
+  });
+
+  test('push a change, then delete a file: each release is exactly the pushed tree', async () => {
+    writeFileSync(join(work, 'extra.txt'), 'new\n');
+    await commit('add extra');
+    assert.equal((await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main')).code, 0);
+    assert.deepEqual(files(2), ['Procfile', 'app.py', 'extra.txt', 'requirements.txt']);
+    unlinkSync(join(work, 'extra.txt'));
+    await commit('remove extra');
+    assert.equal((await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main')).code, 0);
+    assert.deepEqual(files(3), ['Procfile', 'app.py', 'requirements.txt']);
+    const list = await inject('GET', '/v1/vms/cosmic-nova/releases', alice);
+    assert.deepEqual(list.body!.releases.map((r: { version: number; status: string }) => [r.version, r.status]), [[3, 'succeeded'], [2, 'superseded'], [1, 'superseded']]);
+  });
+
+  test('a failing install: the push is rejected with the reason, the ref stays, the previous release keeps serving', async () => {
+    const before = await remoteHead(aliceGit, sshUrl('cosmic-nova'));
+    writeFileSync(join(work, 'FAIL_BUILD'), '');
+    await commit('breaks the install');
+    const r = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /remote:  ! {5}Installing dependencies failed/);
+    assert.match(r.stderr, /remote:  ! {5}Push rejected: v4 failed; v3 keeps serving\./);
+    assert.match(r.stderr, /\[remote rejected\] main -> main \(pre-receive hook declined\)/);
+    assert.equal(await remoteHead(aliceGit, sshUrl('cosmic-nova')), before);
+    assert.equal(agent.runtime.current.get(vmId), 3);
+    unlinkSync(join(work, 'FAIL_BUILD'));
+    await commit('fixed');
+  });
+
+  test('only main/master deploy; other branches are refused with the fix; HEAD:main works', async () => {
+    await git(aliceGit, 'checkout', '-q', '-b', 'feature');
+    const r = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'feature');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /fcm deploys the main \(or master\) branch only; refused: feature/);
+    assert.match(r.stderr, /git push fcm feature:main/);
+    const ok = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'HEAD:main');
+    assert.equal(ok.code, 0, ok.stderr);
+    await git(aliceGit, 'checkout', '-q', 'main');
+    const del = await git(aliceGit, 'push', sshUrl('cosmic-nova'), ':main');
+    assert.notEqual(del.code, 0);
+    assert.match(del.stderr, /Deleting the deployed branch is not supported/);
+  });
+
+  test("someone else's key cannot push; a nonexistent app fails cleanly; an unknown key gets nothing", async () => {
+    const bobs = await sh('git', ['-C', work, 'push', sshUrl('cosmic-nova'), 'main'], bobGit.env);
+    assert.notEqual(bobs.code, 0);
+    assert.match(bobs.stderr, /fcm: No app named "cosmic-nova" \(or it is not yours\)/);
+    const ghost = await git(aliceGit, 'push', sshUrl('ghost'), 'main');
+    assert.notEqual(ghost.code, 0);
+    assert.match(ghost.stderr, /fcm: No app named "ghost" \(or it is not yours\)\. Create it with: fcm create ghost/);
+    const stranger = await sh('git', ['-C', work, 'push', sshUrl('cosmic-nova'), 'main'], strangerGit.env);
+    assert.notEqual(stranger.code, 0);
+    assert.match(stranger.stderr, /Permission denied \(publickey\)/);
+    const bad = await sh('git', ['-C', work, 'push', `ssh://root@127.0.0.1:${sshd.port}/../etc.git`, 'main'], aliceGit.env);
+    assert.match(bad.stderr, /only git push and git fetch of an app/);
+  });
+
+  test('the key opens no shell: no command, a command, a pty and port forwarding are refused', async () => {
+    const host = ['-p', String(sshd.port), 'root@127.0.0.1'];
+    const noCmd = await sh(aliceGit.ssh[0]!, [...aliceGit.ssh.slice(1), ...host], aliceGit.env);
+    assert.notEqual(noCmd.code, 0);
+    assert.match(noCmd.stderr, /fcm: this key can only git push and fetch fcm apps; there is no shell here/);
+    const cmd = await sh(aliceGit.ssh[0]!, [...aliceGit.ssh.slice(1), ...host, 'id'], aliceGit.env);
+    assert.notEqual(cmd.code, 0);
+    assert.doesNotMatch(cmd.stdout, /uid=/);
+    assert.match(cmd.stderr, /only git push and git fetch/);
+    const pty = await sh(aliceGit.ssh[0]!, [...aliceGit.ssh.slice(1), '-tt', ...host], aliceGit.env);
+    assert.match(pty.stderr, /PTY allocation request failed/);
+    // Port forwarding: -W opens a direct-tcpip channel right away; `restrict` refuses it.
+    const fwd = await sh(aliceGit.ssh[0]!, [...aliceGit.ssh.slice(1), '-W', `127.0.0.1:${sshd.port}`, ...host], aliceGit.env);
+    assert.notEqual(fwd.code, 0);
+    assert.match(fwd.stderr, /administratively prohibited|open failed/);
+  });
+
+  test('clone over SSH works for the owner (upload-pack)', async () => {
+    const dir = join(base, 'clone');
+    const r = await sh('git', ['clone', '-q', sshUrl('cosmic-nova'), dir], aliceGit.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await sh('git', ['-C', dir, 'rev-parse', 'HEAD'], aliceGit.env)).stdout.trim(), await remoteHead(aliceGit, sshUrl('cosmic-nova')));
+  });
+
+  test('push over HTTPS (smart HTTP) with a token; refused without one or with a stranger\'s', async (t) => {
+    writeFileSync(join(work, 'via-http.txt'), 'x\n');
+    const sha = await commit('over http');
+    const url = `${daemonUrl}/git/cosmic-nova.git`;
+    const withToken = url.replace('://', `://git:${alice.token}@`);
+    const ok = await git(aliceGit, 'push', withToken, 'main');
+    assert.equal(ok.code, 0, ok.stderr);
+    t.diagnostic(`git push over HTTP (fake agent) took ${ok.ms} ms`);
+    assert.match(ok.stderr, /remote: -----> Deploy successful!/);
+    assert.equal(await remoteHead(aliceGit, sshUrl('cosmic-nova')), sha);
+    const none = await git(aliceGit, 'push', url, 'main');
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /could not read Username|Authentication failed/);
+    const wrong = await git(aliceGit, 'push', url.replace('://', '://git:fcm_notavalidtokennotavalidtoken@'), 'main');
+    assert.match(wrong.stderr, /Authentication failed/);
+    const bobs = await sh('git', ['-C', work, 'push', url.replace('://', `://git:${bob.token}@`), 'main'], bobGit.env);
+    assert.notEqual(bobs.code, 0);
+    assert.match(bobs.stderr, /not found/);
+    // Fetching works the same way.
+    assert.equal(await remoteHead(aliceGit, withToken), sha);
+  });
+
+  test('a push to a stopped app is refused with how to start it; a removed key stops working at once', async () => {
+    assert.equal((await inject('POST', '/v1/vms/cosmic-nova/stop', alice, { force: true })).status, 200);
+    writeFileSync(join(work, 'stopped.txt'), 'x\n');
+    await commit('while stopped');
+    const r = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cosmic-nova is stopped; it must be running to deploy\. *\nremote:  ! {5}Start it with: fcm start cosmic-nova/);
+    assert.equal((await inject('POST', '/v1/vms/cosmic-nova/start', alice)).status, 200);
+    const keys = await inject('GET', '/v1/keys', alice);
+    assert.equal(keys.body!.keys.length, 1);
+    assert.equal((await inject('DELETE', `/v1/keys/${keys.body!.keys[0].id}`, alice)).status, 204);
+    const after = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
+    assert.match(after.stderr, /Permission denied \(publickey\)/);
+    assert.equal((await inject('POST', '/v1/keys', alice, { publicKey: aliceGit.publicKey })).status, 201);
+  });
+
+  test('a push straight into the repository on the host (no fcm ticket) is refused by the hook', async () => {
+    const repo = join(base, 'state', 'git', 'repos', `${vmId}.git`);
+    writeFileSync(join(work, 'local.txt'), 'x\n');
+    await commit('local');
+    const r = await git(aliceGit, 'push', repo, 'main');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /This repository is managed by fcm/);
+  });
+
+  test('deleting the VM removes its repository', async () => {
+    const { existsSync } = await import('node:fs');
+    const repo = join(base, 'state', 'git', 'repos', `${vmId}.git`);
+    assert.ok(existsSync(repo));
+    assert.equal((await inject('DELETE', '/v1/vms/cosmic-nova', alice)).status, 204);
+    for (let i = 0; i < 100 && existsSync(repo); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(!existsSync(repo));
+  });
+});

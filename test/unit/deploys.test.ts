@@ -1,0 +1,236 @@
+/** DeployService and PushGate over the in-memory twins: the rules of releases, rollbacks, config vars and pushes. */
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { wireDeploys } from '../../daemon/deploy-wiring.js';
+import { isFcmError } from '../../daemon/core/errors.js';
+import type { EnvUpdate } from '../../daemon/core/deploys.js';
+import type { Principal } from '../../daemon/core/model.js';
+import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
+import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
+import { makeTar } from '../helpers/tar.js';
+import { sshPublicKey } from '../helpers/ssh-keys.js';
+
+const PY = { 'requirements.txt': 'flask\n', 'app.py': 'app = 1\n', Procfile: 'web: gunicorn app:app\n' };
+const sha = (n: number) => n.toString(16).padStart(40, '0');
+const tar = (files: Record<string, string>) => Readable.from([makeTar(files)]);
+
+async function rig() {
+  const h = memoryService();
+  const logLines: string[] = [];
+  const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (logLines.push(String(c)), cb()) }));
+  const runtime = new MemoryAppRuntime();
+  const git = new MemoryGitHost();
+  const releases = new MemoryReleaseStore();
+  const env = new MemoryEnvStore();
+  const w = wireDeploys({
+    vms: h.service, store: h.store, releases, env, keys: new MemoryKeyStore(), runtime, git,
+    userPrincipal: (id) => ({ [ALICE.userId]: ALICE, [BOB.userId]: BOB })[id] ?? null,
+    urlFor: (n) => `https://${n}.64-34-93-45.sslip.io`,
+    log,
+  });
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'cosmic-nova' });
+  await h.service.wait(ALICE, 'cosmic-nova', 'running', 2000);
+  const push = async (files: Record<string, string>, n: number, p: Principal = ALICE) => {
+    const lines: string[] = [];
+    const outcome = await w.deploys.deploy(p, vm.id, { commit: sha(n), ref: 'refs/heads/main' }, tar(files), (l) => lines.push(l));
+    return { outcome, lines };
+  };
+  return { h, w, vm, runtime, git, releases, env, push, logText: () => logLines.join('') };
+}
+
+test('a push deploys: Heroku-style output with the URL, a succeeded release, the previous one superseded', async () => {
+  const r = await rig();
+  const first = await r.push(PY, 1);
+  assert.equal(first.outcome.ok, true);
+  assert.deepEqual(first.lines, [
+    '-----> Deploying to cosmic-nova...',
+    `-----> Received ${sha(1).slice(0, 7)} (3 files)`,
+    '-----> Detected Python (requirements.txt)',
+    '-----> Starting: gunicorn app:app',
+    '-----> Deploy successful!',
+    '       https://cosmic-nova.64-34-93-45.sslip.io',
+  ]);
+  const v1 = r.w.deploys.getRelease(ALICE, 'cosmic-nova', 1);
+  assert.deepEqual([v1.status, v1.kind, v1.commit, v1.buildpack, v1.processes, v1.build], ['succeeded', 'deploy', sha(1), 'python', { web: 'gunicorn app:app' }, 1]);
+  assert.match(v1.log, /Detected Python/);
+  assert.match(v1.description, /^Deploy 0000000 by alice@example.com$/);
+  assert.ok(v1.finishedAt);
+
+  assert.equal((await r.push({ ...PY, 'new.txt': 'x' }, 2)).outcome.ok, true);
+  assert.deepEqual(r.w.deploys.listReleases(ALICE, 'cosmic-nova').map((x) => [x.version, x.status]), [[2, 'succeeded'], [1, 'superseded']]);
+  assert.equal(r.runtime.current.get(r.vm.id), 2);
+  assert.ok(r.runtime.builds.get(r.vm.id)!.get(2)!.files.has('new.txt'));
+  assert.ok(!r.runtime.builds.get(r.vm.id)!.get(1)!.files.has('new.txt'), 'each release gets a clean tree of its commit');
+});
+
+test('a failed install or a web process that does not come up: push rejected, the previous release keeps serving', async () => {
+  const r = await rig();
+  await r.push(PY, 1);
+  const bad = await r.push({ ...PY, FAIL_BUILD: '' }, 2);
+  assert.equal(bad.outcome.ok, false);
+  assert.ok(bad.lines.includes(' !     Installing dependencies failed (see the output above).'), bad.lines.join('\n'));
+  assert.equal(bad.lines.at(-1), ' !     Push rejected: v2 failed; v1 keeps serving.');
+  const noWeb = await r.push({ 'app.py': '' }, 3);
+  assert.equal(noWeb.outcome.ok, false);
+  assert.deepEqual(r.w.deploys.listReleases(ALICE, 'cosmic-nova').map((x) => [x.version, x.status]), [[3, 'failed'], [2, 'failed'], [1, 'succeeded']]);
+  assert.equal(r.runtime.current.get(r.vm.id), 1);
+  assert.match(r.w.deploys.getRelease(ALICE, 'cosmic-nova', 2).log, /Push rejected/);
+});
+
+test('a guest that does not answer fails the release with a clear message', async () => {
+  const r = await rig();
+  r.runtime.unreachable = true;
+  const { outcome, lines } = await r.push(PY, 1);
+  assert.equal(outcome.ok, false);
+  assert.match(lines.join('\n'), /the guest agent of cosmic-nova did not answer/);
+  assert.match(lines.at(-1)!, /v1 failed; nothing was deployed/);
+});
+
+test('pushing to a stopped VM fails without a release and says how to start it', async () => {
+  const r = await rig();
+  await r.h.service.stop(ALICE, 'cosmic-nova', { timeoutMs: 0, force: true });
+  const { outcome, lines } = await r.push(PY, 1);
+  assert.equal(outcome.ok, false);
+  assert.deepEqual(lines.slice(1), [' !     cosmic-nova is stopped; it must be running to deploy.', ' !     Start it with: fcm start cosmic-nova — then push again.']);
+  assert.deepEqual(r.w.deploys.listReleases(ALICE, 'cosmic-nova'), []);
+});
+
+test('two pushes at once are serialized: the second waits, the guest never sees two at a time', async () => {
+  const r = await rig();
+  r.runtime.delayMs = 100;
+  const [a, b] = await Promise.all([r.push(PY, 1), r.push({ ...PY, 'b.txt': '' }, 2)]);
+  assert.equal(a.outcome.ok, true);
+  assert.equal(b.outcome.ok, true);
+  assert.ok(b.lines.includes('       Waiting for the release in progress to finish...'));
+  assert.deepEqual(r.w.deploys.listReleases(ALICE, 'cosmic-nova').map((x) => x.status), ['succeeded', 'superseded']);
+});
+
+test('rollback: default is the previous code; by version; refusals with their codes', async () => {
+  const r = await rig();
+  await assert.rejects(r.w.deploys.rollback(ALICE, 'cosmic-nova'), (e: unknown) => isFcmError(e, 'no_previous_release'));
+  await r.push(PY, 1);
+  await assert.rejects(r.w.deploys.rollback(ALICE, 'cosmic-nova'), (e: unknown) => isFcmError(e, 'no_previous_release'));
+  await r.push({ ...PY, 'v2.txt': '' }, 2);
+  await r.push({ ...PY, FAIL_BUILD: '' }, 3);
+  const rb = await r.w.deploys.rollback(ALICE, 'cosmic-nova');
+  assert.deepEqual([rb.version, rb.kind, rb.status, rb.rollbackOf, rb.commit, rb.build], [4, 'rollback', 'succeeded', 1, sha(1), 1]);
+  assert.equal(r.runtime.current.get(r.vm.id), 1);
+  assert.equal(r.w.deploys.getRelease(ALICE, 'cosmic-nova', 2).status, 'superseded');
+  // Default again: the code before v4's (v1's) is v2's.
+  const again = await r.w.deploys.rollback(ALICE, 'cosmic-nova');
+  assert.equal(again.rollbackOf, 2);
+  assert.equal(r.runtime.current.get(r.vm.id), 2);
+  assert.equal((await r.w.deploys.rollback(ALICE, 'cosmic-nova', 1)).rollbackOf, 1);
+  await assert.rejects(r.w.deploys.rollback(ALICE, 'cosmic-nova', 3), (e: unknown) => isFcmError(e, 'validation_failed'));
+  await assert.rejects(r.w.deploys.rollback(ALICE, 'cosmic-nova', 42), (e: unknown) => isFcmError(e, 'release_not_found'));
+  await assert.rejects(r.w.deploys.rollback(BOB, 'cosmic-nova'), (e: unknown) => isFcmError(e, 'vm_not_found'));
+  assert.equal(r.w.deploys.listReleases(ALICE, 'cosmic-nova').filter((x) => x.status === 'succeeded').length, 1);
+});
+
+test('config vars: set/unset restart the app; values never reach logs, descriptions or build logs', async () => {
+  const r = await rig();
+  const SECRET = 'postgres://u:s3cr3t-value@db/x';
+  const before = await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { DATABASE_URL: SECRET, MODE: 'a' } });
+  assert.deepEqual(before.vars, { DATABASE_URL: SECRET, MODE: 'a' });
+  assert.equal(before.release, 1);
+  assert.deepEqual(r.runtime.env.get(r.vm.id), { DATABASE_URL: SECRET, MODE: 'a' });
+  assert.equal(r.w.deploys.getRelease(ALICE, 'cosmic-nova', 1).description, 'Set DATABASE_URL, MODE');
+  await r.push(PY, 1);
+  const restarts = () => (r.runtime.appLog.get(r.vm.id) ?? []).length;
+  const n = restarts();
+  const after = await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { MODE: 'b' }, unset: ['DATABASE_URL'] });
+  assert.deepEqual(after.vars, { MODE: 'b' });
+  assert.equal(restarts(), n + 1, 'the app restarted to see the change');
+  const rel = r.w.deploys.getRelease(ALICE, 'cosmic-nova', after.release!);
+  assert.deepEqual([rel.kind, rel.status, rel.description, rel.build, rel.commit], ['config', 'succeeded', 'Set MODE; unset DATABASE_URL', 2, sha(1)]);
+  assert.equal(r.w.deploys.getRelease(ALICE, 'cosmic-nova', 2).status, 'superseded');
+  // No change → no release.
+  assert.equal((await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { MODE: 'b' }, unset: ['NOPE'] })).release, null);
+  assert.deepEqual(r.w.deploys.getEnv(ALICE, 'cosmic-nova'), { MODE: 'b' });
+  const bads: EnvUpdate[] = [{ set: { PORT: '1' } }, { set: { FCM_X: '1' } }, { set: { A: '1' }, unset: ['A'] }];
+  for (const bad of bads) {
+    await assert.rejects(r.w.deploys.updateEnv(ALICE, 'cosmic-nova', bad), (e: unknown) => isFcmError(e, 'validation_failed'));
+  }
+  assert.throws(() => r.w.deploys.getEnv(BOB, 'cosmic-nova'), (e: unknown) => isFcmError(e, 'vm_not_found'));
+  const everything = r.logText() + JSON.stringify(r.w.deploys.listReleases(ALICE, 'cosmic-nova').map((x) => r.w.deploys.getRelease(ALICE, 'cosmic-nova', x.version)));
+  assert.ok(everything.includes('DATABASE_URL'), 'names are logged');
+  assert.ok(!everything.includes('s3cr3t'), 'values are not');
+});
+
+test('config that makes the app crash: deploy_failed, the previous config is restored and keeps serving', async () => {
+  const r = await rig();
+  await r.push(PY, 1);
+  await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { A: '1' } });
+  await assert.rejects(r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { CRASH_ON_START: '1' } }), (e: unknown) => isFcmError(e, 'deploy_failed') && /previous config is restored/.test((e as Error).message));
+  assert.deepEqual(r.w.deploys.getEnv(ALICE, 'cosmic-nova'), { A: '1' });
+  assert.deepEqual(r.runtime.env.get(r.vm.id), { A: '1' });
+  assert.deepEqual(r.w.deploys.listReleases(ALICE, 'cosmic-nova').map((x) => [x.kind, x.status]), [['config', 'failed'], ['config', 'succeeded'], ['deploy', 'superseded']]);
+});
+
+test('config changed while stopped is pending, and applied when the VM runs again', async () => {
+  const r = await rig();
+  await r.push(PY, 1);
+  await r.h.service.stop(ALICE, 'cosmic-nova', { timeoutMs: 0, force: true });
+  const res = await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { A: '1' } });
+  assert.equal(r.w.deploys.getRelease(ALICE, 'cosmic-nova', res.release!).status, 'pending');
+  assert.equal(r.runtime.env.get(r.vm.id)?.A, undefined);
+  await r.h.service.start(ALICE, 'cosmic-nova');
+  await r.h.service.wait(ALICE, 'cosmic-nova', 'running', 2000);
+  for (let i = 0; i < 50 && r.w.deploys.getRelease(ALICE, 'cosmic-nova', res.release!).status !== 'succeeded'; i++) await new Promise((x) => setTimeout(x, 10));
+  assert.equal(r.w.deploys.getRelease(ALICE, 'cosmic-nova', res.release!).status, 'succeeded');
+  assert.equal(r.runtime.env.get(r.vm.id)?.A, '1');
+});
+
+test('logs: streamed from the guest; a stopped VM is invalid_state; a silent guest is vm_failed', async () => {
+  const r = await rig();
+  await r.push(PY, 1);
+  let text = '';
+  for await (const c of await r.w.deploys.logs(ALICE, 'cosmic-nova', { lines: 100, follow: false }, new AbortController().signal)) text += String(c);
+  assert.match(text, /web\.1: started v1/);
+  r.runtime.unreachable = true;
+  await assert.rejects(r.w.deploys.logs(ALICE, 'cosmic-nova', { lines: 1, follow: false }, new AbortController().signal), (e: unknown) => isFcmError(e, 'vm_failed'));
+  await r.h.service.stop(ALICE, 'cosmic-nova', { timeoutMs: 0, force: true });
+  await assert.rejects(r.w.deploys.logs(ALICE, 'cosmic-nova', { lines: 1, follow: false }, new AbortController().signal), (e: unknown) => isFcmError(e, 'invalid_state'));
+});
+
+test('deleting a VM forgets its releases, config and repository; reconcile fails interrupted builds and removes orphan repos', async () => {
+  const r = await rig();
+  await r.push(PY, 1);
+  await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { A: '1' } });
+  await r.git.ensure(r.vm.id);
+  await r.h.service.delete(ALICE, 'cosmic-nova');
+  for (let i = 0; i < 50 && r.git.repos.size; i++) await new Promise((x) => setTimeout(x, 5));
+  assert.deepEqual(r.releases.list(r.vm.id), []);
+  assert.deepEqual(r.env.get(r.vm.id), {});
+  assert.equal(r.git.repos.size, 0);
+
+  const vm2 = await r.h.service.create(ALICE, { ...DEFAULTS, name: 'second' });
+  r.releases.create({ vmId: vm2.id, status: 'building', kind: 'deploy', commit: sha(9), description: 'x', buildpack: null, processes: {}, rollbackOf: null, build: null });
+  await r.git.ensure('vm_0000000000aa');
+  assert.deepEqual(await r.w.deploys.reconcile(), { interrupted: 1, orphans: 1 });
+  assert.equal(r.releases.get(vm2.id, 1)!.status, 'failed');
+  assert.match(r.releases.get(vm2.id, 1)!.log, /daemon restarted/);
+});
+
+test('PushGate: only the owner gets a grant; a ticket is for one push into its own repository', async () => {
+  const r = await rig();
+  const key = r.w.keys.add(ALICE, { publicKey: sshPublicKey('ed25519') });
+  const bobKey = r.w.keys.add(BOB, { publicKey: sshPublicKey('ed25519') });
+  await assert.rejects(r.w.gate.authorizeKey(bobKey.id, 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'vm_not_found') && /not yours/.test((e as Error).message));
+  await assert.rejects(r.w.gate.authorizeKey(key.id, 'ghost', 'receive-pack'), (e: unknown) => isFcmError(e, 'vm_not_found'));
+  await assert.rejects(r.w.gate.authorizeKey('key_ffffffffffff', 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'unauthorized'));
+  const fetch = await r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'upload-pack');
+  assert.equal(fetch.ticket, null, 'fetching needs no deploy ticket');
+  const g = await r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'receive-pack');
+  assert.equal(g.repo, `/mem/git/${r.vm.id}.git`);
+  const out: string[] = [];
+  await assert.rejects(r.w.gate.push(g.ticket!, '/mem/git/other.git', { commit: sha(1), ref: 'refs/heads/main' }, tar(PY), (l) => out.push(l)), (e: unknown) => isFcmError(e, 'unauthorized'));
+  await assert.rejects(r.w.gate.push(g.ticket!, g.repo, { commit: sha(1), ref: 'refs/heads/main' }, tar(PY), (l) => out.push(l)), (e: unknown) => isFcmError(e, 'unauthorized'), 'used up by the refused attempt');
+  const g2 = await r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'receive-pack');
+  assert.equal((await r.w.gate.push(g2.ticket!, g2.repo, { commit: sha(1), ref: 'refs/heads/main' }, tar(PY), (l) => out.push(l))).ok, true);
+  await assert.rejects(r.w.gate.push(g2.ticket!, g2.repo, { commit: sha(2), ref: 'refs/heads/main' }, tar(PY), () => {}), (e: unknown) => isFcmError(e, 'unauthorized'));
+  r.w.keys.remove(ALICE, key.id);
+  await assert.rejects(r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'unauthorized'));
+});
