@@ -33,6 +33,9 @@ import { openDb } from './drivers/sqlite/db.js';
 import { SqliteTokenStore } from './drivers/sqlite/sqlite-token-store.js';
 import { SqliteUserStore } from './drivers/sqlite/sqlite-user-store.js';
 import { SqliteVmStore } from './drivers/sqlite/sqlite-vm-store.js';
+import { SqliteEnvStore, SqliteKeyStore, SqliteReleaseStore } from './drivers/sqlite/sqlite-deploy-stores.js';
+import { GuestAgentRuntime } from './drivers/guest-agent-runtime.js';
+import { gitRepos, openGitDoors, wireDeploys } from './deploy-wiring.js';
 import { buildServer } from './http/server.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers } from './http/routes/vms.js';
@@ -182,8 +185,25 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     log: consoleLog,
   });
 
+  const repos = gitRepos(cfg.stateDir);
+  const deploys = wireDeploys({
+    vms,
+    store,
+    releases: new SqliteReleaseStore(db),
+    env: new SqliteEnvStore(db),
+    keys: new SqliteKeyStore(db),
+    runtime: new GuestAgentRuntime({ port: cfg.agentPort, tokenFor: (id) => agentKeys.tokenFor(id) }),
+    git: repos,
+    userPrincipal: (userId) => auth.accounts.principalFor(userId),
+    urlFor: view.urlFor,
+    log,
+  });
+  await deploys.deploys.reconcile();
+  const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log });
+
   const implemented = {
       ...vmHandlers(vms, view),
+      ...deploys.handlers,
       ...consoleHandlers(consoles),
       ...auth.handlers,
       ...systemHandlers({
@@ -209,7 +229,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     validateResponses: cfg.validateResponses,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
-    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog }),
+    extend: async (server) => {
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog })(server);
+      await git.extend(server);
+    },
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
   log.info({ address, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
@@ -220,6 +243,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        await git.close();
         routes.close();
         await vms.close();
         db.close();
