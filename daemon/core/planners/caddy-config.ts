@@ -61,7 +61,16 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
     match: [{ host: hostsOf(vm) }],
     handle:
       vm.state === 'running'
-        ? [{ handler: 'reverse_proxy', upstreams: [{ dial: `${vm.ip}:${vm.port}` }] }]
+        ? [
+            {
+              handler: 'reverse_proxy',
+              upstreams: [{ dial: `${vm.ip}:${vm.port}` }],
+              // A redeploy switches the guest's web port to the new release; should a connection be
+              // refused in that instant (or while the app restarts), Caddy dials again for up to 2 s
+              // instead of answering 502. Only failed dials are retried, so no request runs twice.
+              load_balancing: { try_duration: '2s', try_interval: '50ms' },
+            },
+          ]
         : [
             {
               handler: 'static_response',
