@@ -16,6 +16,8 @@ import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
 import { authCommands } from './login.js';
+import { deployCommands } from './deploys.js';
+import { gitRemoteHint } from './git-remote.js';
 import type { InStream } from './io.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
@@ -68,11 +70,15 @@ const HOOKS: Record<string, Hook> = {
   createVm: {
     // Written before waiting, so a VM that fails to boot is still remembered (fcm destroy finds it).
     afterCall(ctx, result) {
-      const vm = result as { name: string };
+      const vm = result as { name: string; gitUrl?: string };
       const prev = ctx.dotfile();
       const path = writeDotfile(ctx.io.cwd, { vm: vm.name, host: ctx.host().url });
-      if (prev?.vm && prev.path === path && prev.vm !== vm.name) return `${displayPath(path, ctx.io.cwd)} pointed at ${prev.vm}; it now points at ${vm.name}`;
-      return undefined;
+      const notes: string[] = [];
+      if (prev?.vm && prev.path === path && prev.vm !== vm.name) notes.push(`${displayPath(path, ctx.io.cwd)} pointed at ${prev.vm}; it now points at ${vm.name}`);
+      // In a git repository: how to deploy it (a hint only; fcm does not change the repository's config).
+      const hint = vm.gitUrl ? gitRemoteHint(ctx.io.cwd, vm.gitUrl) : null;
+      if (hint) notes.push(hint);
+      return notes.length ? notes.join('\n') : undefined;
     },
   },
   deleteVm: {
@@ -266,6 +272,7 @@ function placeholder(name: string, group: string, summary: string, hint: string,
 function handWritten(all: () => Command[]): Command[] {
   return [
     consoleCommand(),
+    ...deployCommands(),
     ...authCommands(),
     {
       name: 'daemon',
