@@ -51,7 +51,11 @@ export class SocketConsole implements Console {
           onData: (cb) => void sock.on('data', cb),
           onDrain: (cb) => void sock.on('drain', cb),
           onClose: (cb) => (closed ? queueMicrotask(cb) : void closeCbs.push(cb)),
-          close: () => sock.destroy(),
+          // end(), not destroy(): keystrokes written just before still reach the guest.
+          close: () => {
+            sock.end();
+            setTimeout(() => sock.destroy(), 1000).unref();
+          },
         });
       });
     });

@@ -43,7 +43,7 @@ test('bearer: hello, replay of the boot output, then a command round trip (echo 
   assert.deepEqual(c.hello, { type: 'hello', vm: 'calc', replayBytes: c.hello!.replayBytes });
   await c.waitFor(/root@calc:~# $/, { from: 0 });
   assert.equal(c.replay.toString(), 'Debian GNU/Linux 12 ttyS0\r\nroot@calc:~# ');
-  assert.equal(await runInConsole(c, 'echo $((6*7))'), '42\r\n');
+  assert.equal(await runInConsole(c, 'echo $((6*7))'), '42\n');
   assert.deepEqual(svc.clientCounts(), { [vm.id]: 1 });
   await c.close();
 });
@@ -52,17 +52,17 @@ test('persistence: a variable set before a disconnect is there after reconnectin
   await runningVm('keep');
   const a = await ConsoleWs.open(url('keep'), { token: tok.alice });
   await runInConsole(a, 'GREETING=hello-from-before');
-  assert.equal(await runInConsole(a, 'echo marker-$GREETING'), 'marker-hello-from-before\r\n');
+  assert.equal(await runInConsole(a, 'echo marker-$GREETING'), 'marker-hello-from-before\n');
   await a.close();
   const b = await ConsoleWs.open(url('keep'), { token: tok.alice });
   assert.match(b.replay.toString(), /marker-hello-from-before/, 'the last output is replayed');
-  assert.equal(await runInConsole(b, 'echo $GREETING'), 'hello-from-before\r\n');
+  assert.equal(await runInConsole(b, 'echo $GREETING'), 'hello-from-before\n');
   await b.close();
   // Also after the link went idle and was closed (a fresh seed from the console log).
   await new Promise((r) => setTimeout(r, 120));
   const c = await ConsoleWs.open(url('keep'), { token: tok.alice });
   assert.match(c.replay.toString(), /hello-from-before\r\n/);
-  assert.equal(await runInConsole(c, 'echo $GREETING'), 'hello-from-before\r\n');
+  assert.equal(await runInConsole(c, 'echo $GREETING'), 'hello-from-before\n');
   await c.close();
 });
 
@@ -84,7 +84,7 @@ test('resize: the latest size reaches the guest (stty size), bad control message
   const c = await ConsoleWs.open(url('sized'), { token: tok.alice });
   c.resize(132, 43);
   await waitUntil(() => guest.size.cols === 132);
-  assert.equal(await runInConsole(c, 'stty size'), '43 132\r\n');
+  assert.equal(await runInConsole(c, 'stty size'), '43 132\n');
   c.control({ type: 'resize', cols: 0, rows: 10 });
   c.control({ type: 'launch-missiles' });
   c.ws.send('not json');
@@ -194,7 +194,7 @@ test('the console link drops (hypervisor restarted): clients stay, the gap is ca
   guest.hangup();
   guest.print('printed while nobody was connected\r\n');
   await c.waitFor(/printed while nobody was connected\r\n/);
-  assert.equal(await runInConsole(c, 'echo after'), 'after\r\n');
+  assert.equal(await runInConsole(c, 'echo after'), 'after\n');
   assert.equal((c.live.match(/printed while nobody/g) ?? []).length, 1, 'caught up exactly once');
   assert.equal(svc.clientCounts()[vm.id], 1);
   await c.close();

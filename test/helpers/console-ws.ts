@@ -23,7 +23,7 @@ export interface OpenOptions {
 
 export class ConsoleWs {
   hello: { type: 'hello'; vm: string; replayBytes: number } | null = null;
-  /** Replay bytes (the first replayBytes after hello). */
+  /** Replay bytes (the first replayBytes after hello); complete once open() resolved. */
   replay = Buffer.alloc(0);
   /** Everything received as terminal bytes (replay + live). */
   raw = Buffer.alloc(0);
@@ -78,9 +78,11 @@ export class ConsoleWs {
         clearTimeout(timer);
         reject(e);
       });
+      // Resolves once hello and the whole replay are in (they may come in separate reads).
       const check = () => {
-        if (c.hello) {
+        if (c.hello && c.raw.length >= c.hello.replayBytes) {
           clearTimeout(timer);
+          c.waiters = c.waiters.filter((w) => w !== check);
           resolve(c);
         }
       };
@@ -156,7 +158,11 @@ export class ConsoleWs {
   }
 }
 
-/** Runs a command in the console and returns its output line(s): sends `cmd\r`, waits for a marker printed after it. */
+/**
+ * Runs a command in the console and returns its output, without terminal
+ * control sequences (bash's bracketed-paste toggles) and CRs: sends
+ * `cmd; echo <marker>\r`, waits for the marker.
+ */
 export async function runInConsole(c: ConsoleWs, cmd: string, timeoutMs = 20_000): Promise<string> {
   const marker = `__fcm_${Math.random().toString(36).slice(2, 8)}`;
   const from = c.raw.length;
@@ -164,5 +170,6 @@ export async function runInConsole(c: ConsoleWs, cmd: string, timeoutMs = 20_000
   const [a, b] = [marker.slice(0, 5), marker.slice(5)];
   c.send(`${cmd}; echo ${a}${'""'}${b}\r`);
   const m = await c.waitFor(new RegExp(`\\r?\\n([\\s\\S]*?)${marker}`), { from, timeoutMs });
-  return m[1]!;
+  // eslint-disable-next-line no-control-regex
+  return m[1]!.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 }
