@@ -49,6 +49,30 @@ WantedBy=multi-user.target
 UNIT
     systemctl daemon-reload
   fi
+  # git push over SSH (root@<server>:<app>.git) through the host's own OpenSSH: for root only,
+  # sshd asks fcm for a key by its fingerprint (AuthorizedKeysCommand) instead of fcm editing an
+  # authorized_keys file. Every key fcm returns is `restrict`ed (no shell, pty or forwarding) to
+  # fcm's git-only forced command. Root's own ~/.ssh/authorized_keys keeps working as before;
+  # root key logins must be allowed (PermitRootLogin prohibit-password, Debian's default, or
+  # forced-commands-only if no admin logs in as root). sshd runs the command only from a
+  # root-owned path no one else can write, which the state dir is. See docs/deploys.md.
+  state=$(sed -n 's/^FCM_STATE_DIR=//p' /etc/fcm/env 2>/dev/null | tail -n1)
+  state=${state:-${FCM_STATE_DIR:-/var/lib/fcm}}
+  mkdir -p /etc/ssh/sshd_config.d
+  snippet=/etc/ssh/sshd_config.d/fcm.conf
+  want="# fcm: git push over SSH (written by fcm's daemon/host-setup.sh; see docs/deploys.md)
+Match User root
+    AuthorizedKeysCommand $state/git/bin/fcm-ssh-keys %u %f
+    AuthorizedKeysCommandUser root"
+  if [[ ! -f $snippet ]] || [[ $(cat "$snippet") != "$want" ]]; then
+    printf '%s\n' "$want" > "$snippet"
+    if ! /usr/sbin/sshd -t 2>/dev/null; then
+      rm -f "$snippet"
+      say "sshd rejected $snippet (removed it): git push over SSH will not work; HTTPS push still does"
+    elif command -v systemctl >/dev/null && systemctl is-active --quiet ssh 2>/dev/null; then
+      systemctl reload ssh || say "could not reload sshd; restart it to enable git push over SSH"
+    fi
+  fi
 else
   say "Not root: skipping Debian packages and the base image (host tests will skip)"
 fi
