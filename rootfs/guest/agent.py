@@ -5,27 +5,40 @@ Runs as root under busybox init (respawned), python3 standard library only, on
 (validated kernel command line values) and /run/fcm/seed.json (the seed disk: the
 agent token), both written by /usr/lib/fcm/rc.init.
 
-Endpoints live in one table, ROUTES: (method, path) -> Route, filled by the @route
-decorator. A handler takes a Request and returns a Response. Every route except
-those marked public requires `Authorization: Bearer <agentToken>`; without a seed
-there is no token and only public routes answer (fail closed). JSON in and out;
-errors are RFC 9457 application/problem+json with a stable `code`. Streaming request
-bodies (tarball uploads) read from `req.body`; streaming responses (build logs)
-return Response.stream(chunks), sent with chunked transfer encoding.
+Endpoints live in one table, ROUTES: (method, path pattern) -> Route, filled by the
+@route decorator; `{name}` in a pattern matches a decimal integer, passed to the
+handler in req.params. A handler takes a Request and returns a Response. Every route
+except those marked public requires `Authorization: Bearer <agentToken>` (compared
+in constant time); without a seed there is no token and only public routes answer
+(fail closed). JSON in and out; errors are RFC 9457 application/problem+json with a
+stable `code`. Request bodies (Content-Length or chunked) are read from `req.body` as
+a stream; streaming responses (build output, logs) return Response.stream(chunks),
+sent with chunked transfer encoding, one flush per chunk.
+
+The app side (releases, buildpacks, supervisor, app log) lives in the modules next to
+this file; rootfs/README.md "Agent API" is the contract.
 """
 
 import hmac
 import http.server
 import json
 import os
+import re
+import select
 import socket
 import sys
+import threading
 import traceback
 from urllib.parse import parse_qs, urlsplit
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
+
+from apierror import ApiError  # noqa: E402
+
 BOOT_ENV = "/run/fcm/boot.env"
 SEED = "/run/fcm/seed.json"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+MANAGER = None  # releases.Manager, set by start_app_side() once imported
 
 
 def read_boot_env(path=BOOT_ENV):
@@ -60,10 +73,54 @@ def read_first_line(path):
         return f.readline().strip()
 
 
-class ApiError(Exception):
-    def __init__(self, status, code, detail):
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+class BodyReader:
+    """The request body as a file-like stream: Content-Length bytes, or the decoded
+    chunks of Transfer-Encoding: chunked. `done` once it was read to the end."""
+
+    def __init__(self, rfile, length=None, chunked=False):
+        self.rfile, self.left, self.chunked = rfile, length or 0, chunked
+        self.done = not chunked and not length
+        self.chunk_left = 0
+
+    def read(self, n=-1):
+        out = bytearray()
+        while not self.done and (n < 0 or len(out) < n):
+            want = (1 << 16) if n < 0 else n - len(out)
+            if self.chunked:
+                if self.chunk_left == 0:
+                    line = self.rfile.readline(1024)
+                    try:
+                        size = int(line.split(b";")[0].strip(), 16)
+                    except ValueError:
+                        raise ApiError(400, "validation_failed", "bad chunked encoding") from None
+                    if size == 0:
+                        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        self.done = True
+                        break
+                    self.chunk_left = size
+                data = self.rfile.read(min(want, self.chunk_left))
+                if not data:
+                    raise ApiError(400, "validation_failed", "request body ended early")
+                self.chunk_left -= len(data)
+                if self.chunk_left == 0:
+                    self.rfile.readline(1024)  # CRLF after the chunk
+            else:
+                data = self.rfile.read(min(want, self.left))
+                if not data:
+                    raise ApiError(400, "validation_failed", "request body ended early")
+                self.left -= len(data)
+                self.done = self.left == 0
+            out += data
+        return bytes(out)
+
+    def drain(self):
+        """Reads and drops the rest, so that an early answer reaches the client."""
+        try:
+            while not self.done:
+                self.read(1 << 16)
+        except (ApiError, OSError):
+            pass
 
 
 class Request:
@@ -73,19 +130,51 @@ class Request:
         self.path = url.path
         self.query = parse_qs(url.query)
         self.headers = handler.headers
-        self.body = handler.rfile  # read at most content_length bytes
+        self.connection = handler.connection
+        self.params = {}
+        chunked = "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower()
         try:
             self.content_length = int(handler.headers.get("Content-Length") or 0)
         except ValueError:
             raise ApiError(400, "validation_failed", "invalid Content-Length") from None
+        if self.content_length < 0:
+            raise ApiError(400, "validation_failed", "invalid Content-Length")
+        self.body = BodyReader(handler.rfile, self.content_length, chunked)
 
-    def json(self):
-        if self.content_length <= 0:
+    def json(self, limit=1 << 20):
+        if self.body.done:
             raise ApiError(400, "validation_failed", "request body required")
+        if self.content_length > limit:
+            raise ApiError(413, "payload_too_large", f"JSON body larger than {limit} bytes")
+        data = self.body.read(limit + 1)
+        if len(data) > limit:
+            raise ApiError(413, "payload_too_large", f"JSON body larger than {limit} bytes")
         try:
-            return json.loads(self.body.read(self.content_length))
+            return json.loads(data)
         except ValueError as e:
             raise ApiError(400, "validation_failed", f"invalid JSON: {e}") from e
+
+    def query_int(self, name, default, lo, hi):
+        raw = (self.query.get(name) or [None])[-1]
+        if raw is None or raw == "":
+            return default
+        if not re.fullmatch(r"\d{1,9}", raw) or not lo <= int(raw) <= hi:
+            raise ApiError(400, "validation_failed", f"{name} must be an integer from {lo} to {hi}")
+        return int(raw)
+
+    def query_bool(self, name):
+        raw = (self.query.get(name) or ["0"])[-1].lower()
+        if raw not in ("0", "1", "true", "false", ""):
+            raise ApiError(400, "validation_failed", f"{name} must be 0/1/true/false")
+        return raw in ("1", "true")
+
+    def client_gone(self):
+        """True once the client closed its side (for long-lived streams)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
 
 class Response:
@@ -111,18 +200,32 @@ class Response:
 # ---------------------------------------------------------------- handlers
 
 class Route:
-    def __init__(self, handler, public):
-        self.handler, self.public = handler, public
+    def __init__(self, handler, public, pattern):
+        self.handler, self.public, self.pattern = handler, public, pattern
 
 
 ROUTES = {}
 
 
 def route(method, path, public=False):
+    pattern = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[0-9]{1,9})", re.escape(path)) + "$")
+
     def register(handler):
-        ROUTES[(method, path)] = Route(handler, public)
+        ROUTES[(method, path)] = Route(handler, public, pattern)
         return handler
     return register
+
+
+def find_route(method, path):
+    """-> (Route or None, params, methods allowed on this path)."""
+    found, params, allowed = None, {}, []
+    for (m, _), r in ROUTES.items():
+        match = r.pattern.match(path)
+        if match:
+            allowed.append(m)
+            if m == method:
+                found, params = r, {k: int(v) for k, v in match.groupdict().items()}
+    return found, params, sorted(allowed)
 
 
 @route("GET", "/health", public=True)
@@ -134,7 +237,111 @@ def health(req):
         "bootId": read_first_line("/proc/sys/kernel/random/boot_id"),
         "uptimeMs": int(uptime_s() * 1000),
         "agentVersion": VERSION,
+        "app": MANAGER.health() if MANAGER else {"release": None, "web": "none"},
     })
+
+
+def manager():
+    if MANAGER is None:
+        raise ApiError(503, "agent_starting", "the agent is starting; retry in a second")
+    return MANAGER
+
+
+@route("PUT", "/v1/env")
+def put_env(req):
+    import releases
+    env = releases.validate_env(req.json())
+    releases.save_env(env)
+    return Response(204, content_type=None)
+
+
+def take_op_lock():
+    if not manager().op_lock.acquire(blocking=False):
+        raise ApiError(409, "deploy_in_progress", "another deploy, activate or restart is running")
+
+
+def stream_text(out):
+    return Response.stream(200, out.stream(), "text/plain; charset=utf-8")
+
+
+@route("POST", "/v1/releases/{version}")
+def post_release(req):
+    version = req.params["version"]
+    if version < 1:
+        raise ApiError(400, "validation_failed", "release version must be a positive integer")
+    commit = (req.headers.get("X-Fcm-Commit") or "").strip().lower()
+    if commit and not re.fullmatch(r"[0-9a-f]{4,64}", commit):
+        raise ApiError(400, "validation_failed", "X-Fcm-Commit must be a hex commit id")
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-tar", "application/tar", "application/gzip", "application/x-gzip",
+                     "application/octet-stream"):
+        raise ApiError(415, "unsupported_media_type", "send the tree as application/x-tar")
+    if req.body.done:
+        raise ApiError(400, "validation_failed", "request body (a tar stream) required")
+    take_op_lock()
+    return stream_text(MANAGER.deploy(version, commit or None, req.body))
+
+
+@route("POST", "/v1/releases/{version}/activate")
+def activate_release(req):
+    take_op_lock()
+    return stream_text(MANAGER.activate(req.params["version"]))
+
+
+@route("POST", "/v1/restart")
+def restart(req):
+    take_op_lock()
+    return stream_text(MANAGER.restart())
+
+
+@route("GET", "/v1/status")
+def status(req):
+    return Response.json(200, manager().status())
+
+
+@route("GET", "/v1/logs")
+def logs(req):
+    lines = req.query_int("lines", 100, 0, 10000)
+    log = manager().log
+    if not req.query_bool("follow"):
+        return Response(200, "".join(log.tail(lines)).encode("utf-8", "replace"),
+                        "text/plain; charset=utf-8")
+    follower, backlog = log.follow(lines)
+
+    def chunks():
+        try:
+            yield "".join(backlog).encode("utf-8", "replace")
+            while True:
+                new = follower.take(1.0)
+                if new:
+                    yield "".join(new).encode("utf-8", "replace")
+                elif req.client_gone():
+                    return
+        finally:
+            log.unfollow(follower)
+    return Response.stream(200, chunks(), "text/plain; charset=utf-8")
+
+
+CONSOLE_TTY = "/dev/ttyS0"
+
+
+@route("POST", "/v1/console/resize")
+def console_resize(req):
+    body = req.json()
+    rows, cols = (body.get("rows"), body.get("cols")) if isinstance(body, dict) else (None, None)
+    for name, value in (("rows", rows), ("cols", cols)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+            raise ApiError(400, "validation_failed", f"{name} must be an integer from 1 to 1000")
+    import fcntl
+    import struct
+    import termios
+    fd = os.open(CONSOLE_TTY, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        # the kernel sends SIGWINCH to the tty's foreground process group on a change
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    finally:
+        os.close(fd)
+    return Response(204, content_type=None)
 
 
 def authorized(headers, token):
@@ -159,12 +366,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         req = None
         try:
             req = Request(self)
-            found = ROUTES.get((req.method, req.path))
+            found, req.params, allowed = find_route(req.method, req.path)
             if not (found and found.public) and not authorized(req.headers, self.server.current_token()):
                 resp = Response.problem(401, "unauthorized", "missing or wrong agent token")
                 resp.headers["WWW-Authenticate"] = "Bearer"
             elif found is None:
-                allowed = sorted(m for (m, p) in ROUTES if p == req.path)
                 if allowed:
                     resp = Response.problem(405, "method_not_allowed",
                                             f"{req.method} not allowed; use {', '.join(allowed)}")
@@ -178,7 +384,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception:  # one log line with the cause, opaque 500 to the caller
             traceback.print_exc(file=sys.stderr)
             resp = Response.problem(500, "internal", "internal error in guest agent")
-        if resp.status >= 400 and (req is None or req.content_length):
+        if req is None or not req.body.done:
             # the request body may be unread: do not parse it as the next request
             resp.headers["Connection"] = "close"
             self.close_connection = True
@@ -186,22 +392,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send(self, resp):
         self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
+        if resp.content_type:
+            self.send_header("Content-Type", resp.content_type)
         for name, value in resp.headers.items():
             self.send_header(name, value)
         if resp.chunks is None:
-            self.send_header("Content-Length", str(len(resp.body)))
+            if resp.status != 204:
+                self.send_header("Content-Length", str(len(resp.body)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(resp.body)
             return
         self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Accel-Buffering", "no")
         self.end_headers()
-        for chunk in resp.chunks:
-            if chunk:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        try:
+            for chunk in resp.chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away; the generator's cleanup runs on close
+            self.close_connection = True
+        finally:
+            close = getattr(resp.chunks, "close", None)
+            if close:
+                close()
 
     def log_message(self, fmt, *args):  # quiet: only errors are logged
         pass
@@ -227,12 +444,35 @@ class Server(http.server.ThreadingHTTPServer):
         return self.token
 
 
+def app_settings():
+    """-> (public app port, address to probe a new web process on). Read per operation:
+    a VM restored from a snapshot gets a new seed and address (identity.py)."""
+    port = read_seed().get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        port = 8000
+    # readiness is checked on the VM's own address, where the redirect sends the host's
+    # traffic: an app listening on 127.0.0.1 only would pass a loopback check and fail there
+    probe = (read_boot_env().get("FCM_IP") or "").partition("/")[0] or "127.0.0.1"
+    return port, probe
+
+
+def start_app_side():
+    """After the server listens (health answers ~0.5 s sooner under TCG): import the app
+    side, then start the live release's processes."""
+    global MANAGER
+    import applog
+    import releases
+    MANAGER = releases.Manager(applog.AppLog(), app_settings)
+    MANAGER.boot()
+
+
 def main():
     port = int(read_boot_env().get("FCM_AGENT_PORT") or 7611)
     with Server(("0.0.0.0", port), Handler) as server:
         if server.current_token() is None:
             print("fcm-agent: no agent token (no seed disk): only public routes answer", flush=True)
         print(f"fcm-agent {VERSION} listening on :{port} at {uptime_s():.2f} s uptime", flush=True)
+        threading.Thread(target=start_app_side, name="app", daemon=True).start()
         server.serve_forever()
 
 

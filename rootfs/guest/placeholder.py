@@ -4,14 +4,17 @@ deployed.
 
 Started by busybox init through `respawn --while-exists /app/current`, so it does not
 start while /app/current exists, and it exits by itself within a second once
-/app/current appears: a deploy creates /app/current, waits for the port to be free
-and starts the app's web process there.
+/app/current appears. The first deploy does not need the port: the agent redirects
+new connections to the app's own port (nftables) and then creates /app/current, so
+this process only has to finish what it already accepted: one request per
+connection (Connection: close), and requests in flight are completed before exit.
 """
 
 import html
 import http.server
 import json
 import os
+import select
 import socket
 
 DEFAULT_PORT = 8000
@@ -43,6 +46,7 @@ code{{background:#f3f3f3;padding:.1em .3em;border-radius:3px}}</style></head>
 class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "fcm-placeholder"
     protocol_version = "HTTP/1.1"
+    timeout = 5  # a client that never sends its request cannot hold up the exit
 
     def do_GET(self):
         body = page()
@@ -50,6 +54,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -61,7 +66,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = False  # server_close() waits for requests in flight
     allow_reuse_address = True
     timeout = 1.0  # handle_request() returns at least once a second
 
@@ -69,6 +74,10 @@ class Server(http.server.ThreadingHTTPServer):
 def main():
     with Server(("0.0.0.0", port()), Handler) as server:
         while not os.path.exists(DEPLOYED):
+            server.handle_request()
+        # Connections still in the accept queue came before the switch: answer them
+        # (new ones already go to the app) instead of resetting them on close.
+        while select.select([server.socket], [], [], 0.05)[0]:
             server.handle_request()
 
 
