@@ -1,0 +1,39 @@
+/**
+ * `npm run bench`: runs benchmarks, one process each, in file order, and
+ * prints their reports. Benchmarks are test/bench/*.bench.ts; each prints
+ * its own figures and exits non-zero if it could not measure.
+ *
+ *   npm run bench                 every benchmark
+ *   npm run bench -- console      those whose file name contains "console"
+ *   npm run bench -- console -- --iterations 500   (args after the second -- go to each benchmark)
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = dirname(fileURLToPath(import.meta.url));
+const argv = process.argv.slice(2);
+const split = argv.indexOf('--');
+const filters = split === -1 ? argv : argv.slice(0, split);
+const passArgs = split === -1 ? [] : argv.slice(split + 1);
+
+const all = readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort();
+const chosen = filters.length ? all.filter((f) => filters.some((x) => f.includes(x))) : all;
+if (!chosen.length) {
+  console.error(`no benchmark matches ${filters.join(', ')} (have: ${all.join(', ') || 'none'})`);
+  process.exit(2);
+}
+
+let failed = 0;
+for (const f of chosen) {
+  console.log(`\n=== ${f.replace(/\.bench\.ts$/, '')} ===`);
+  const t0 = Date.now();
+  const code: number = await new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, f), ...passArgs], { stdio: 'inherit' });
+    child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0)));
+  });
+  console.log(`--- ${f}: ${code === 0 ? 'done' : `FAILED (exit ${code})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (code !== 0) failed++;
+}
+process.exit(failed ? 1 : 0);
