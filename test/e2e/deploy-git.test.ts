@@ -254,6 +254,14 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     assert.match(bobs.stderr, /not found/);
     // Fetching works the same way.
     assert.equal(await remoteHead(aliceGit, withToken), sha);
+    // A pack bigger than git's http.postBuffer (1 MiB) goes up chunked, without a Content-Length.
+    const { randomBytes } = await import('node:crypto');
+    writeFileSync(join(work, 'big.bin'), randomBytes(3 * 1024 * 1024));
+    const big = await commit('a big file');
+    const chunked = await sh('git', ['-C', work, '-c', 'http.postBuffer=65536', 'push', withToken, 'main'], aliceGit.env);
+    assert.equal(chunked.code, 0, chunked.stderr);
+    assert.equal(await remoteHead(aliceGit, sshUrl('cosmic-nova')), big);
+    assert.ok(files(agent.runtime.current.get(vmId)!).includes('big.bin'));
   });
 
   test('a push to a stopped app is refused with how to start it; a removed key stops working at once', async () => {
