@@ -38,6 +38,8 @@ export interface Config {
   publicUrl: string | null;
   /** Validate every response against openapi.yaml and fail loudly on drift. */
   validateResponses: boolean;
+  /** Snapshot fast path: restore VMs of the default shape from a pre-booted template, with a warm pool. */
+  snapshots: { enabled: boolean; poolSize: number; dir: string };
   proxy: {
     /** Caddy's admin API base URL (loopback only). */
     adminUrl: string;
@@ -89,7 +91,7 @@ const KEYS = [
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
-  'FCM_PUBLIC_URL', 'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
+  'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_TEMPLATES_DIR', 'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
@@ -207,6 +209,11 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       }
     })(),
     validateResponses: bool('FCM_VALIDATE_RESPONSES', true),
+    snapshots: {
+      enabled: bool('FCM_SNAPSHOTS', true),
+      poolSize: int('FCM_SNAPSHOT_POOL', 1, 0, 16),
+      dir: path('FCM_TEMPLATES_DIR', `${stateDir}/templates`),
+    },
     proxy: {
       adminUrl,
       tls: tlsMode === 'internal' ? { mode: 'internal' } : { mode: 'acme', email: get('FCM_ACME_EMAIL') ?? null },

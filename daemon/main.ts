@@ -19,6 +19,8 @@ import { SocketConsole } from './drivers/console-socket.js';
 import { consoleHandlers, consoleRoutes } from './http/routes/console.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
+import { FastBootService } from './core/fast-boot.js';
+import { FileTemplateStore } from './drivers/template-store.js';
 import { RouteService } from './core/routes.js';
 import { planCaddyConfig } from './core/planners/caddy-config.js';
 import { CaddyProxy } from './drivers/caddy-proxy.js';
@@ -54,6 +56,12 @@ export const VERSION: string = (() => {
       return '0.0.0';
     }
   }
+})();
+
+/** The shape `fcm create` gives without options (the defaults in openapi.yaml): the one kept warm. */
+const DEFAULT_SHAPE = (() => {
+  const p = spec.components.schemas.CreateVmRequest.properties as Record<string, { default: number }>;
+  return { vcpus: p.vcpus!.default, memoryMib: p.memoryMib!.default, diskMib: p.diskMib!.default, swapMib: p.swapMib!.default, port: p.port!.default };
 })();
 
 export interface Daemon {
@@ -122,7 +130,30 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const ip = await publicIp(cfg);
   const agentKeys = new AgentKeys(loadOrCreateSecret(cfg.stateDir, 'agent.key'));
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
+  const tscKhz = hypervisor.accel === 'tcg' ? hostTscKhz() : null;
+  const fastBoot =
+    cfg.snapshots.enabled && hypervisor instanceof QemuHypervisor
+      ? new FastBootService({
+          hypervisor,
+          snapshotter: hypervisor,
+          disks,
+          network,
+          templates: new FileTemplateStore(cfg.snapshots.dir),
+          agentKeys,
+          log: log.child({ svc: 'fastboot' }),
+          config: {
+            shapes: [DEFAULT_SHAPE],
+            poolSize: cfg.snapshots.poolSize,
+            accel: hypervisor.accel,
+            tscKhz,
+            agentPort: cfg.agentPort,
+            buildTimeoutMs: cfg.bootTimeoutMs,
+            refillDelayMs: 2000,
+          },
+        })
+      : undefined;
   const vms = new VmService({
+    fastBoot,
     store,
     hypervisor,
     network,
@@ -135,7 +166,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       subnet: cfg.network.subnet,
       agentPort: cfg.agentPort,
       dns: cfg.network.dns,
-      tscKhz: hypervisor.accel === 'tcg' ? hostTscKhz() : null,
+      tscKhz,
       bootTimeoutMs: cfg.bootTimeoutMs,
       restartPolicy: cfg.restartPolicy,
       maxRestarts: 3,
@@ -146,6 +177,14 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   });
   await vms.reconcile();
   vms.startMonitor();
+  // After reconcile (which removes machines left in a previous daemon's pool as orphans).
+  fastBoot?.start(() => {
+    try {
+      return images.resolve('base');
+    } catch {
+      return null;
+    }
+  });
 
   const routes = new RouteService({
     store,

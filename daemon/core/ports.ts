@@ -22,7 +22,8 @@ export interface MachineSpec {
   initrdPath: string | null;
   cmdline: string;
   drives: DriveSpec[];
-  net: { tap: string; mac: string };
+  /** tap null: a NIC with no backend (snapshot templates: the device exists, nothing can get in or out). */
+  net: { tap: string | null; mac: string };
 }
 
 export interface MachineStatus {
@@ -56,6 +57,8 @@ export interface Hypervisor {
 export interface Network {
   ensureHost(): Promise<void>;
   addTap(plan: NetworkPlan): Promise<void>;
+  /** A tap on the bridge whose frames are all dropped until addTap() gives it an identity (warm pool VMs). */
+  addIsolatedTap(tap: string): Promise<void>;
   removeTap(tap: string): Promise<void>;
   /** Taps this daemon owns (by name prefix). */
   listTaps(): Promise<string[]>;
@@ -72,6 +75,8 @@ export interface Disks {
   create(vmId: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks>;
   /** Paths for an existing VM, rewriting its seed (config may have changed since the last boot). */
   prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks>;
+  /** Disks for a VM restored from a snapshot template (overlay on the template's root, copy of its swap). */
+  createFromTemplate(vmId: string, template: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks>;
   remove(vmId: string): Promise<void>;
   list(): Promise<string[]>;
 }
@@ -105,6 +110,38 @@ export interface VmStore {
   remove(id: string): void;
   get(nameOrId: string): VmRecord | undefined;
   list(): VmRecord[];
+}
+
+/** Save and restore whole running machines (QEMU migration state / Firecracker snapshots). */
+export interface Snapshotter {
+  /** Pauses the machine and writes its complete state to `statePath`; the machine is left paused. */
+  saveState(vmId: string, statePath: string): Promise<void>;
+  /** Starts a machine from a saved state, left paused (resume() lets it run). */
+  restore(spec: MachineSpec, statePath: string): Promise<MachineStatus>;
+  resume(vmId: string): Promise<void>;
+  /** Resolves when the machine's console has printed `text` (templates announce readiness this way: they have no network). */
+  waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void>;
+}
+
+export interface TemplateFiles {
+  /** The id the template guest booted with; restored copies keep it until their seed names another. */
+  templateVmId: string;
+  rootPath: string;
+  swapPath: string | null;
+  seedPath: string;
+  statePath: string;
+}
+
+/** Snapshot templates on disk: built in a scratch dir, published atomically, found by key. */
+export interface TemplateStore {
+  /** A complete template, or null. */
+  get(key: string): TemplateFiles | null;
+  /** A fresh scratch template with its disks (overlay on the image, sparse swap, seed). */
+  begin(key: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<TemplateFiles>;
+  /** Publishes the scratch template under its key (atomic rename). */
+  commit(key: string): Promise<TemplateFiles>;
+  /** Deletes the scratch or published template (a broken template is thrown away and rebuilt). */
+  discard(key: string): Promise<void>;
 }
 
 /** The HTTPS front (Caddy): replaced whole from daemon state, so it can always be rebuilt. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { FcmError, errors, isFcmError } from './errors.js';
 import { KeyedMutex } from './locks.js';
@@ -8,6 +9,7 @@ import { planNetwork, type NetworkPlan, type Subnet } from './planners/network-p
 import type { Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, Network, VmDisks, VmStore } from './ports.js';
 import { UndoStack } from './undo.js';
 import type { AgentKeys } from './agent-keys.js';
+import type { FastBootService } from './fast-boot.js';
 import { planSeed } from './planners/seed.js';
 import type { Logger } from '../log.js';
 
@@ -59,6 +61,8 @@ export interface VmServiceDeps {
   images: Images;
   guest: Guest;
   agentKeys: AgentKeys;
+  /** Snapshot restore + warm pool; absent → every VM cold-boots. */
+  fastBoot?: FastBootService;
   log: Logger;
   config: VmServiceConfig;
 }
@@ -112,25 +116,51 @@ export class VmService {
     const undo = new UndoStack(log);
     let vm: VmRecord | undefined;
     try {
-      vm = this.insertWithName(p, input, image);
+      const shape = { vcpus: input.vcpus, memoryMib: input.memoryMib, diskMib: input.diskMib, swapMib: input.swapMib, port: input.port };
+      const fast = this.d.fastBoot?.serves(shape) ? this.d.fastBoot : null;
+      // Fast path 1: a warm, restored, paused machine; its id becomes the VM's id.
+      const pooledId = fast?.claim(shape, image) ?? null;
+      if (pooledId) undo.push('pooled machine', () => fast!.discard(pooledId));
+      vm = this.insertWithName(p, input, image, pooledId);
       const id = vm.id;
       undo.push('row', () => this.d.store.remove(id));
       const vlog = log.child({ vmId: id, vm: vm.name });
-      vlog.info({ ip: vm.ip }, 'creating VM');
-
-      const disks = await this.d.disks.create(id, image, { diskMib: vm.diskMib, swapMib: vm.swapMib }, this.seedFor(vm));
-      undo.push('disks', () => this.d.disks.remove(id));
-
-      await this.d.network.addTap(this.netPlan(vm));
-      undo.push('tap', () => this.d.network.removeTap(vm!.tap));
-
-      await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
-      undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
+      let how: 'pool' | 'restore' | 'cold';
+      if (pooledId) {
+        // Its seed still names the template: give it this VM's identity, open its tap, let it run.
+        await this.d.disks.prepare(id, vm.swapMib, this.seedFor(vm));
+        await this.d.network.addTap(this.netPlan(vm));
+        await fast!.resume(id);
+        how = 'pool';
+      } else {
+        // Fast path 2: restore the template now. Otherwise boot.
+        const restored = fast
+          ? await fast.restoreNow(id, shape, image, this.seedFor(vm)).catch((err) => {
+              // A template that cannot be restored is discarded by FastBoot; this VM just boots.
+              vlog.warn({ err: (err as Error).message }, 'restore failed; cold-booting instead');
+              return null;
+            })
+          : null;
+        if (restored) {
+          undo.push('restored machine', () => fast!.discard(id));
+          await this.d.network.addTap(this.netPlan(vm));
+          await fast!.resume(id);
+          how = 'restore';
+        } else {
+          const disks = await this.d.disks.create(id, image, { diskMib: vm.diskMib, swapMib: vm.swapMib }, this.seedFor(vm));
+          undo.push('disks', () => this.d.disks.remove(id));
+          await this.d.network.addTap(this.netPlan(vm));
+          undo.push('tap', () => this.d.network.removeTap(vm!.tap));
+          await this.d.hypervisor.start(this.machineSpec(vm, image, disks));
+          undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
+          how = 'cold';
+        }
+      }
 
       vm = this.save(id, { state: 'starting' });
       undo.commit();
       this.watchBoot(vm);
-      vlog.info('hypervisor started; guest booting');
+      vlog.info({ ip: vm.ip, boot: how }, 'hypervisor started; guest booting');
       return vm;
     } catch (err) {
       await undo.unwind();
@@ -138,7 +168,8 @@ export class VmService {
     }
   }
 
-  private insertWithName(p: Principal, input: CreateVmInput, image: ImageInfo): VmRecord {
+  /** `fixedId`: the id of a pooled machine the VM takes over. */
+  private insertWithName(p: Principal, input: CreateVmInput, image: ImageInfo, fixedId: string | null): VmRecord {
     const base = {
       owner: p.userId,
       state: 'creating' as const,
@@ -156,13 +187,13 @@ export class VmService {
     };
     for (let attempt = 0; ; attempt++) {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
-      const id = newVmId();
+      const id = fixedId ?? newVmId();
       try {
         return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet));
       } catch (err) {
         if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
         // A random id whose derived tap/MAC collides with another VM's: draw a new id.
-        if (err instanceof Error && /UNIQUE constraint failed: vms\.(id|mac|tap)/.test(err.message) && attempt < MAX_NAME_ATTEMPTS) continue;
+        if (!fixedId && err instanceof Error && /UNIQUE constraint failed: vms\.(id|mac|tap)/.test(err.message) && attempt < MAX_NAME_ATTEMPTS) continue;
         throw err;
       }
     }
@@ -487,6 +518,7 @@ export class VmService {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.d.fastBoot?.close();
     if (this.monitor) clearTimeout(this.monitor);
     for (const ac of this.boots.values()) ac.abort(new Error('daemon closing'));
     this.boots.clear();
@@ -514,7 +546,17 @@ export class VmService {
   }
 
   private seedFor(vm: VmRecord): Buffer {
-    return planSeed({ vmId: vm.id, hostname: vm.name, agentToken: this.d.agentKeys.tokenFor(vm.id), port: vm.port });
+    const net = this.netPlan(vm);
+    return planSeed({
+      vmId: vm.id,
+      hostname: vm.name,
+      agentToken: this.d.agentKeys.tokenFor(vm.id),
+      port: vm.port,
+      net: { ip: net.ip, prefix: net.prefix, gateway: net.gateway, dns: this.d.config.dns ? [this.d.config.dns] : [] },
+      mac: net.mac,
+      nowMs: Date.now(),
+      entropy: randomBytes(32).toString('base64'),
+    });
   }
 
   private netPlan(vm: VmRecord): NetworkPlan {

@@ -10,12 +10,15 @@ export class AgentGuest implements Guest {
   constructor(private readonly agentPort: number) {}
 
   async waitReady(vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
-    let delay = 50;
+    // Tight polling first (a restored guest answers within a few hundred ms), then back off for cold boots.
+    // Each early attempt is abandoned after 150 ms: a SYN sent before the guest's NIC is up is lost, and
+    // TCP would only retransmit it after a full second.
+    const started = Date.now();
     while (!signal.aborted) {
-      const body = await getJson(`http://${vm.ip}:${this.agentPort}/health`, 1000, signal).catch(() => null);
+      const early = Date.now() - started < 3000;
+      const body = await getJson(`http://${vm.ip}:${this.agentPort}/health`, early ? 150 : 1000, signal).catch(() => null);
       if (body && typeof body === 'object' && (body as { vmId?: unknown }).vmId === vm.id) return;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 250);
+      await sleep(early ? 20 : 250);
     }
     throw signal.reason ?? new Error('aborted');
   }
@@ -39,6 +42,9 @@ function getJson(url: string, timeoutMs: number, signal: AbortSignal): Promise<u
       });
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
+    // `timeout` above is idle time; this bounds the whole attempt, connect included.
+    const t = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
+    req.on('close', () => clearTimeout(t));
     req.on('error', reject);
     req.end();
   });

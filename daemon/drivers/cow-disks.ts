@@ -80,6 +80,31 @@ export class CowDisks implements Disks {
     return d;
   }
 
+  /**
+   * Disks for a VM restored from a snapshot template: an overlay on the
+   * template's (frozen) qcow2 root and a copy of its swap file — the restored
+   * guest already ran mkswap/swapon on it, so it must start with the same
+   * header (sparse copy: a few KiB).
+   */
+  async createFromTemplate(vmId: string, template: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
+    if (this.cfg.format !== 'qcow2') throw new Error('snapshot templates need qcow2 disks');
+    const d = this.paths(vmId, sizes.swapMib);
+    if (Boolean(d.swap) !== Boolean(template.swapPath)) throw new Error('template and VM disagree on swap');
+    await mkdir(this.vmDir(vmId), { recursive: true, mode: 0o700 });
+    try {
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', template.rootPath, d.root.path, `${sizes.diskMib}M`]);
+      if (d.swap && template.swapPath) await run('cp', ['--sparse=always', template.swapPath, d.swap.path]);
+      await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      await this.remove(vmId);
+      if (/No space left|ENOSPC/i.test(String((err as Error).message ?? err))) {
+        throw new FcmError('disk_full', 'The host disk is full.', { cause: err });
+      }
+      throw err;
+    }
+    return d;
+  }
+
   async remove(vmId: string): Promise<void> {
     if (!/^vm_[0-9a-f]+$/.test(vmId)) throw new Error(`bad vm id ${vmId}`);
     await rm(this.vmDir(vmId), { recursive: true, force: true });

@@ -121,6 +121,20 @@ export class LinuxNetwork implements Network {
     await run('ip', ['link', 'set', tap, 'type', 'bridge_slave', 'isolated', 'on']);
     await run('ip', ['link', 'set', tap, 'up']);
     await run('nft', ['-f', '-'], { input: planTapRules(plan) });
+    // We know the guest's MAC: seed the host's neighbour entry (STALE = usable now, verified later)
+    // so the first packet to a just-restored guest does not wait a 1 s ARP retransmit.
+    await run('ip', ['neigh', 'replace', plan.ip, 'lladdr', plan.mac, 'dev', this.cfg.bridge, 'nud', 'stale']);
+  }
+
+  async addIsolatedTap(tap: string): Promise<void> {
+    if (!tap.startsWith(TAP_PREFIX)) throw new Error(`refusing to create ${tap}: not an fcm tap`);
+    if (!(await this.linkExists(tap))) await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    await writeFile(`/proc/sys/net/ipv6/conf/${tap}/disable_ipv6`, '1').catch(() => {});
+    // On the bridge but not in the taps verdict map: the prerouting rule drops every frame from it.
+    await ignoreMissing(run('nft', ['delete', 'element', 'bridge', 'fcm', 'taps', `{ "${tap}" }`]));
+    await run('ip', ['link', 'set', tap, 'master', this.cfg.bridge]);
+    await run('ip', ['link', 'set', tap, 'type', 'bridge_slave', 'isolated', 'on']);
+    await run('ip', ['link', 'set', tap, 'up']);
   }
 
   async removeTap(tap: string): Promise<void> {

@@ -23,6 +23,7 @@ Seed JSON fields used here: vmId, hostname, agentToken, port, template,
 net {ip, prefix, gateway, dns[]}, mac, nowMs, entropy (base64).
 """
 import base64
+import ctypes
 import fcntl
 import json
 import mmap
@@ -30,7 +31,6 @@ import os
 import re
 import socket
 import struct
-import subprocess
 import sys
 import time
 import uuid
@@ -141,6 +141,47 @@ def reseed_entropy(seed):
             pass
 
 
+SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFHWADDR, SIOCADDRT = 0x8916, 0x891C, 0x8924, 0x890B
+IFF_UP, RTF_UP, RTF_GATEWAY, ARPHRD_ETHER = 0x1, 0x1, 0x2, 1
+
+
+class SockaddrIn(ctypes.Structure):
+    _fields_ = [("family", ctypes.c_ushort), ("port", ctypes.c_ushort), ("addr", ctypes.c_char * 4), ("zero", ctypes.c_char * 8)]
+
+
+class RtEntry(ctypes.Structure):
+    _fields_ = [
+        ("pad1", ctypes.c_ulong), ("dst", SockaddrIn), ("gateway", SockaddrIn), ("genmask", SockaddrIn),
+        ("flags", ctypes.c_ushort), ("pad2", ctypes.c_short), ("pad3", ctypes.c_ulong), ("pad4", ctypes.c_void_p),
+        ("metric", ctypes.c_short), ("dev", ctypes.c_char_p), ("mtu", ctypes.c_ulong), ("window", ctypes.c_ulong),
+        ("irtt", ctypes.c_ushort),
+    ]
+
+
+def configure_eth0(ip, prefix, gw, mac):
+    """MAC, address, link up and default route with ioctls: no fork/exec (~0.3-0.6 s each under TCG)."""
+    ifname = b"eth0"
+    sin = lambda a: struct.pack("HH4s8x", socket.AF_INET, 0, socket.inet_aton(a))
+    mask = socket.inet_ntoa(struct.pack("!I", (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh14x", ifname, 0))[:18])[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags & ~IFF_UP))
+        fcntl.ioctl(s, SIOCSIFHWADDR, struct.pack("16sH6s8x", ifname, ARPHRD_ETHER, bytes.fromhex(mac.replace(":", ""))))
+        fcntl.ioctl(s, SIOCSIFADDR, struct.pack("16s", ifname) + sin(ip))
+        fcntl.ioctl(s, SIOCSIFNETMASK, struct.pack("16s", ifname) + sin(mask))
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags | IFF_UP))
+        rt = RtEntry()
+        rt.dst = SockaddrIn(socket.AF_INET, 0, socket.inet_aton("0.0.0.0"))
+        rt.genmask = SockaddrIn(socket.AF_INET, 0, socket.inet_aton("0.0.0.0"))
+        rt.gateway = SockaddrIn(socket.AF_INET, 0, socket.inet_aton(gw))
+        rt.flags = RTF_UP | RTF_GATEWAY
+        try:
+            fcntl.ioctl(s, SIOCADDRT, bytes(rt))
+        except FileExistsError:
+            pass
+
+
 def gratuitous_arp(ip, mac):
     try:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -154,8 +195,18 @@ def gratuitous_arp(ip, mac):
         pass
 
 
+STEPS = []
+
+
+def step(name, t=[None]):
+    now = time.monotonic()
+    STEPS.append(f"{name}={int((now - (t[0] or now)) * 1000)}")
+    t[0] = now
+
+
 def apply(seed, env):
     t0 = time.monotonic()
+    step("start")
     vm = seed.get("vmId", "")
     host = seed.get("hostname", "")
     net = seed.get("net") or {}
@@ -172,23 +223,26 @@ def apply(seed, env):
             time.clock_settime(time.CLOCK_REALTIME, now_ms / 1000)
         except OSError:
             pass
+    step("clock")
     reseed_entropy(seed)
+    step("entropy")
     with open("/proc/sys/kernel/hostname", "w") as f:
         f.write(host)
+    configure_eth0(ip, prefix, gw, mac)
+    step("net")
+    gratuitous_arp(ip, mac)
+    step("arp")
+    # What the agent answers with lives on tmpfs: written first, so the VM is reachable as itself at once.
+    env.update({"FCM_VM": vm, "FCM_HOSTNAME": host, "FCM_IP": f"{ip}/{prefix}", "FCM_GW": gw, "FCM_DNS": ",".join(dns)})
+    write_atomic(BOOT_ENV, "".join(f"{k}={v}\n" for k, v in env.items()))
+    write_atomic(SEED_JSON, json.dumps(seed), 0o600)
+    step("run")
     write_atomic("/etc/hostname", host + "\n")
     write_atomic("/etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{host}\n")
     write_atomic("/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     write_atomic("/etc/resolv.conf", "".join(f"nameserver {d}\n" for d in dns))
-    batch = (
-        f"link set dev eth0 down\nlink set dev eth0 address {mac}\nlink set dev eth0 up\n"
-        f"addr flush dev eth0\naddr add {ip}/{prefix} dev eth0\nroute replace default via {gw} dev eth0\n"
-    )
-    subprocess.run(["/sbin/ip", "-batch", "-"], input=batch.encode(), check=False)
-    gratuitous_arp(ip, mac)
-    env.update({"FCM_VM": vm, "FCM_HOSTNAME": host, "FCM_IP": f"{ip}/{prefix}", "FCM_GW": gw, "FCM_DNS": ",".join(dns)})
-    write_atomic(BOOT_ENV, "".join(f"{k}={v}\n" for k, v in env.items()))
-    write_atomic(SEED_JSON, json.dumps(seed), 0o600)
-    console(f"restored as {vm} in {int((time.monotonic() - t0) * 1000)} ms")
+    step("etc")
+    console(f"restored as {vm} in {int((time.monotonic() - t0) * 1000)} ms ({' '.join(STEPS)})")
     return True
 
 

@@ -129,6 +129,8 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     FCM_LOG_LEVEL: 'info',
     FCM_PUBLIC_IP: daemonIp,
     FCM_HYPERVISOR: 'qemu',
+    // Snapshot templates and the warm pool cost a boot and a paused QEMU per daemon: opt-in per test.
+    FCM_SNAPSHOTS: 'false',
     ...opts.env,
   };
 

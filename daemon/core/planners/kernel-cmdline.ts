@@ -47,3 +47,19 @@ export function planCmdline(i: CmdlineInput): string {
   }
   return args.join(' ');
 }
+
+/**
+ * A snapshot template's command line: no network (it has no identity yet;
+ * a restored copy applies its seed's), and init_on_free=1 so pages the guest
+ * frees are zero — zero pages cost nothing in the saved state.
+ */
+export function planTemplateCmdline(i: Pick<CmdlineInput, 'vmId' | 'agentPort' | 'accel' | 'tscKhz'>): string {
+  if (!/^vm_[0-9a-f]+$/.test(i.vmId)) throw new Error(`bad vm id ${i.vmId}`);
+  const args = ['console=ttyS0', 'reboot=k', 'panic=-1', 'root=/dev/vda', 'rw', 'quiet', 'init_on_free=1',
+    `fcm.vm=${i.vmId}`, 'fcm.hostname=template', `fcm.agent_port=${i.agentPort}`];
+  if (i.accel === 'tcg') {
+    if (!i.tscKhz || !Number.isInteger(i.tscKhz)) throw new Error('TCG guests need the host TSC frequency');
+    args.push(`tsc_early_khz=${i.tscKhz}`, 'tsc=reliable', 'no_timer_check');
+  }
+  return args.join(' ');
+}

@@ -15,6 +15,15 @@ export interface SeedData {
   agentToken: string;
   /** The port the VM's HTTP traffic goes to (PORT for the web process). */
   port: number;
+  /** A snapshot template: it waits to be restored instead of being used (rootfs/guest/identity.py). */
+  template?: boolean;
+  /** Network identity, applied by a guest restored from a template (cold boots use the kernel command line). */
+  net?: { ip: string; prefix: number; gateway: string; dns: string[] };
+  mac?: string;
+  /** Host wall clock when the seed was written: a restored guest's clock is as old as its snapshot. */
+  nowMs?: number;
+  /** Fresh random bytes (base64) credited to the guest CRNG on restore, so siblings never share random state. */
+  entropy?: string;
 }
 
 export function planSeed(data: SeedData): Buffer {

@@ -165,7 +165,8 @@ function validateSpec(spec: MachineSpec): void {
   }
   if (!MAC.test(spec.net.mac)) throw bad(`bad MAC ${spec.net.mac}.`);
   // IFNAMSIZ: Firecracker rejects longer tap names.
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(spec.net.tap)) throw bad(`bad tap name ${spec.net.tap}.`);
+  // Firecracker has no backend-less NIC: every machine it runs needs a tap.
+  if (spec.net.tap === null || !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.net.tap)) throw bad(`bad tap name ${spec.net.tap}.`);
 }
 
 export interface FcRunPaths {

@@ -2,7 +2,7 @@ import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
 import type {
-  Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, MachineStatus, Network, VmDisks,
+  Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, MachineStatus, Network, Snapshotter, TemplateFiles, TemplateStore, VmDisks,
 } from '../../core/ports.js';
 
 /**
@@ -59,13 +59,19 @@ export class MemoryNetwork implements Network {
     this.hostReady = true;
   }
   async addTap(plan: NetworkPlan): Promise<void> {
+    this.isolated.delete(plan.tap);
     this.taps.set(plan.tap, plan);
+  }
+  readonly isolated = new Set<string>();
+  async addIsolatedTap(tap: string): Promise<void> {
+    this.isolated.add(tap);
   }
   async removeTap(tap: string): Promise<void> {
     this.taps.delete(tap);
+    this.isolated.delete(tap);
   }
   async listTaps(): Promise<string[]> {
-    return [...this.taps.keys()];
+    return [...new Set([...this.taps.keys(), ...this.isolated])];
   }
 }
 
@@ -84,6 +90,9 @@ export class MemoryDisks implements Disks {
     this.disks.set(vmId, d);
     this.seeds.set(vmId, seed);
     return d;
+  }
+  async createFromTemplate(vmId: string, _t: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
+    return this.create(vmId, { name: 'template', dir: '', kernelPath: '', initrdPath: null, rootfsPath: '' }, sizes, seed);
   }
   async prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
     this.seeds.set(vmId, seed);
@@ -129,5 +138,55 @@ export class MemoryGuest implements Guest {
         reject(signal.reason);
       });
     });
+  }
+}
+
+/** Snapshot twin: "restored" machines are MemoryHypervisor machines that start paused. */
+export class MemorySnapshotter implements Snapshotter {
+  readonly paused = new Set<string>();
+  readonly saved = new Map<string, string>();
+  failRestore = false;
+  constructor(private readonly hv: MemoryHypervisor) {}
+  async saveState(vmId: string, statePath: string): Promise<void> {
+    this.saved.set(statePath, vmId);
+  }
+  async restore(spec: MachineSpec, statePath: string): Promise<MachineStatus> {
+    if (this.failRestore) throw new FcmError('hypervisor_failed', 'injected restore failure');
+    if (!this.saved.has(statePath)) throw new FcmError('hypervisor_failed', `no saved state at ${statePath}`);
+    const st = await this.hv.start(spec);
+    this.paused.add(spec.vmId);
+    return st;
+  }
+  async resume(vmId: string): Promise<void> {
+    if (!this.paused.delete(vmId)) throw new Error(`${vmId} is not paused`);
+  }
+  async waitConsole(): Promise<void> {}
+}
+
+export class MemoryTemplateStore implements TemplateStore {
+  readonly published = new Map<string, TemplateFiles>();
+  private readonly scratch = new Map<string, TemplateFiles>();
+  get(key: string): TemplateFiles | null {
+    return this.published.get(key) ?? null;
+  }
+  async begin(key: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<TemplateFiles> {
+    const f = {
+      templateVmId: JSON.parse(seed.toString('utf8').split('\n')[1]!).vmId as string,
+      rootPath: `/tmpl/${key}/root.qcow2`, swapPath: sizes.swapMib ? `/tmpl/${key}/swap.raw` : null,
+      seedPath: `/tmpl/${key}/seed.raw`, statePath: `/tmpl/${key}/state.bin`,
+    };
+    this.scratch.set(key, f);
+    return f;
+  }
+  async commit(key: string): Promise<TemplateFiles> {
+    const f = this.scratch.get(key)!;
+    this.published.set(key, f);
+    return f;
+  }
+  discards = 0;
+  async discard(key: string): Promise<void> {
+    this.discards++;
+    this.scratch.delete(key);
+    this.published.delete(key);
   }
 }

@@ -57,7 +57,8 @@ export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPath
     );
   }
   argv.push(
-    '-netdev', `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no`,
+    // Templates get a NIC on an empty hub: same device as every VM, but no way in or out.
+    '-netdev', spec.net.tap ? `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no` : 'hubport,id=net0,hubid=0',
     '-device', `virtio-net-device,netdev=net0,mac=${spec.net.mac}`,
     '-device', 'i8042',
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
@@ -69,4 +70,14 @@ export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPath
     '-daemonize',
   );
   return argv;
+}
+
+/**
+ * Restoring: the same machine, started paused (-S) and fed the saved state.
+ * QEMU runs `exec:` migration URIs through /bin/sh, so the path is checked
+ * against a strict pattern (it is ours, under the state dir, never user input).
+ */
+export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, statePath: string): string[] {
+  if (!/^\/[A-Za-z0-9/_.-]+$/.test(statePath)) throw new Error(`unsafe state path ${statePath}`);
+  return [...planQemuArgv(spec, accel, paths), '-S', '-incoming', `exec:cat ${statePath}`];
 }

@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { AgentKeys } from './agent-keys.js';
+import type { Accel } from './model.js';
+import { newVmId } from './names.js';
+import { planTemplateCmdline } from './planners/kernel-cmdline.js';
+import { macForVm, tapForVm } from './planners/network-plan.js';
+import { planSeed } from './planners/seed.js';
+import type { Disks, Hypervisor, ImageInfo, MachineSpec, Network, Snapshotter, TemplateFiles, TemplateStore, VmDisks } from './ports.js';
+
+/** What a template is built for; only VMs of exactly this shape can be restored from it. */
+export interface Shape {
+  vcpus: number;
+  memoryMib: number;
+  diskMib: number;
+  swapMib: number;
+  port: number;
+}
+
+export interface FastBootConfig {
+  /** Shapes to keep templates (and a warm pool) for. */
+  shapes: Shape[];
+  /** Restored, paused machines kept ready per shape (0: restore on demand only). */
+  poolSize: number;
+  accel: Accel;
+  tscKhz: number | null;
+  agentPort: number;
+  /** How long a template may take to boot and announce itself. */
+  buildTimeoutMs: number;
+  /** Pause between claiming a pooled machine and restoring its replacement. */
+  refillDelayMs: number;
+}
+
+export interface FastBootDeps {
+  hypervisor: Hypervisor;
+  snapshotter: Snapshotter;
+  disks: Disks;
+  network: Network;
+  templates: TemplateStore;
+  agentKeys: AgentKeys;
+  log: Logger;
+  config: FastBootConfig;
+}
+
+/** Bumped whenever the template recipe changes in a way that makes old states unusable. */
+const TEMPLATE_FORMAT = 1;
+
+/** Template identity: everything the saved state depends on (pure; tested). */
+export function templateKey(image: Pick<ImageInfo, 'dir' | 'kernelPath' | 'initrdPath'>, shape: Shape, c: Pick<FastBootConfig, 'accel' | 'tscKhz' | 'agentPort'>): string {
+  const basis = JSON.stringify([TEMPLATE_FORMAT, image.dir, image.kernelPath, image.initrdPath, shape.vcpus, shape.memoryMib, shape.diskMib, shape.swapMib, shape.port, c.accel, c.tscKhz, c.agentPort]);
+  return createHash('sha256').update(basis).digest('hex').slice(0, 24);
+}
+
+const sameShape = (a: Shape, b: Shape) =>
+  a.vcpus === b.vcpus && a.memoryMib === b.memoryMib && a.diskMib === b.diskMib && a.swapMib === b.swapMib && a.port === b.port;
+
+interface Template {
+  key: string;
+  shape: Shape;
+  image: ImageInfo;
+  files: TemplateFiles;
+}
+
+/**
+ * Create in well under a second: VMs are restored from a snapshot of a
+ * pre-booted template guest instead of booting. A warm pool keeps restored,
+ * paused machines (disks, isolated tap, QEMU) ready; claiming one only
+ * writes its seed, opens its tap and resumes it — the guest then takes on
+ * the seed's identity (rootfs/guest/identity.py). Without a pooled machine
+ * the template is restored on demand; without a template, VMs cold-boot.
+ * Pool machines are not VMs: they have no row, so after a daemon restart
+ * reconcile removes them as orphans and the pool is refilled.
+ */
+export class FastBootService {
+  private readonly templates = new Map<string, Template>();
+  private readonly pools = new Map<string, string[]>();
+  private readonly building = new Map<string, Promise<Template | null>>();
+  private filling: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly d: FastBootDeps) {}
+
+  /** Builds missing templates and fills the pool in the background. */
+  start(image: () => ImageInfo | null): void {
+    this.image = image;
+    void this.refill();
+  }
+
+  private image: () => ImageInfo | null = () => null;
+
+  /** A pooled machine for this shape and image, taken out of the pool; null when none is ready. */
+  claim(shape: Shape, image: ImageInfo): string | null {
+    const t = this.templateFor(shape, image);
+    const pool = t ? this.pools.get(t.key) : undefined;
+    const id = pool?.shift() ?? null;
+    // Refill a little later: restoring the next machine competes for CPU with the one just claimed.
+    if (id) setTimeout(() => void this.refill(), this.d.config.refillDelayMs).unref();
+    return id;
+  }
+
+  /**
+   * Restores a new machine for `vmId` from the template now (disks, tap, paused QEMU).
+   * Returns the disks, or null when there is no template for this shape (cold boot instead).
+   */
+  async restoreNow(vmId: string, shape: Shape, image: ImageInfo, seed: Buffer): Promise<VmDisks | null> {
+    const t = this.templateFor(shape, image);
+    if (!t) return null;
+    return this.restoreInto(t, vmId, seed);
+  }
+
+  async resume(vmId: string): Promise<void> {
+    await this.d.snapshotter.resume(vmId);
+  }
+
+  /** Throws a claimed or half-restored machine away. */
+  async discard(vmId: string, tap = tapForVm(vmId)): Promise<void> {
+    await this.d.hypervisor.destroy(vmId);
+    await this.d.network.removeTap(tap);
+    await this.d.disks.remove(vmId);
+  }
+
+  /** Machines currently waiting in pools (for diagnostics and tests). */
+  pooled(): string[] {
+    return [...this.pools.values()].flat();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling?.catch(() => {});
+    for (const id of this.pooled()) await this.discard(id).catch(() => {});
+    this.pools.clear();
+  }
+
+  // ---- internals ------------------------------------------------------
+
+  private templateFor(shape: Shape, image: ImageInfo): Template | null {
+    const key = templateKey(image, shape, this.d.config);
+    const cached = this.templates.get(key);
+    if (cached) return cached;
+    const files = this.d.templates.get(key);
+    if (!files) return null;
+    const t: Template = { key, shape, image, files };
+    this.templates.set(key, t);
+    return t;
+  }
+
+  private async restoreInto(t: Template, vmId: string, seed: Buffer): Promise<VmDisks> {
+    const disks = await this.d.disks.createFromTemplate(vmId, { rootPath: t.files.rootPath, swapPath: t.files.swapPath }, t.shape, seed);
+    const tap = tapForVm(vmId);
+    try {
+      await this.d.network.addIsolatedTap(tap);
+      await this.d.snapshotter.restore(this.machineSpec(t, vmId, disks, tap), t.files.statePath);
+      return disks;
+    } catch (err) {
+      await this.discard(vmId, tap).catch(() => {});
+      // A state QEMU cannot load (e.g. after a QEMU upgrade) is useless: drop it and rebuild.
+      this.d.log.warn({ err: (err as Error).message, key: t.key }, 'restore from template failed; discarding the template');
+      this.templates.delete(t.key);
+      this.pools.delete(t.key);
+      await this.d.templates.discard(t.key).catch(() => {});
+      void this.refill();
+      throw err;
+    }
+  }
+
+  private machineSpec(t: Template, vmId: string, disks: VmDisks, tap: string | null): MachineSpec {
+    return {
+      vmId,
+      vcpus: t.shape.vcpus,
+      memoryMib: t.shape.memoryMib,
+      kernelPath: t.image.kernelPath,
+      initrdPath: t.image.initrdPath,
+      // The command line of a restored machine is the template's (the kernel already ran); keep it identical.
+      cmdline: planTemplateCmdline({ vmId: t.files.templateVmId, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz }),
+      drives: [disks.root, disks.seed, ...(disks.swap ? [disks.swap] : [])],
+      net: { tap, mac: macForVm(vmId) },
+    };
+  }
+
+  private refill(): Promise<void> {
+    if (this.filling || this.closed) return this.filling ?? Promise.resolve();
+    this.filling = (async () => {
+      try {
+        const image = this.image();
+        if (!image) return;
+        for (const shape of this.d.config.shapes) {
+          const t = this.templateFor(shape, image) ?? (await this.build(shape, image));
+          if (!t) continue;
+          const pool = this.pools.get(t.key) ?? [];
+          this.pools.set(t.key, pool);
+          while (!this.closed && pool.length < this.d.config.poolSize) {
+            const id = newVmId();
+            const started = Date.now();
+            await this.restoreInto(t, id, this.poolSeed(t, id));
+            if (this.closed) {
+              await this.discard(id);
+              return;
+            }
+            pool.push(id);
+            this.d.log.info({ vmId: id, key: t.key, ms: Date.now() - started }, 'warm pool: machine ready');
+          }
+        }
+      } catch (err) {
+        this.d.log.warn({ err: (err as Error).message }, 'fast boot: could not prepare templates/pool; creates cold-boot meanwhile');
+      } finally {
+        this.filling = null;
+      }
+    })();
+    return this.filling;
+  }
+
+  /** Seed of a pooled machine until it is claimed: still the template's identity, so it does not wake up as anyone. */
+  private poolSeed(t: Template, id: string): Buffer {
+    return planSeed({ vmId: t.files.templateVmId, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(id), port: t.shape.port, template: true });
+  }
+
+  /** Boots a template guest, waits for it to announce itself, saves it. */
+  private build(shape: Shape, image: ImageInfo): Promise<Template | null> {
+    const key = templateKey(image, shape, this.d.config);
+    const existing = this.building.get(key);
+    if (existing) return existing;
+    const p = (async () => {
+      const id = newVmId();
+      const started = Date.now();
+      this.d.log.info({ key, shape }, 'building snapshot template');
+      const seed = planSeed({ vmId: id, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(`template-${key}`), port: shape.port, template: true });
+      try {
+        const files = await this.d.templates.begin(key, image, shape, seed);
+        const cmdline = planTemplateCmdline({ vmId: id, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz });
+        await this.d.hypervisor.destroy(id);
+        await this.d.hypervisor.start({
+          vmId: id,
+          vcpus: shape.vcpus,
+          memoryMib: shape.memoryMib,
+          kernelPath: image.kernelPath,
+          initrdPath: image.initrdPath,
+          cmdline,
+          drives: [
+            { id: 'root', path: files.rootPath, format: 'qcow2', readOnly: false },
+            { id: 'seed', path: files.seedPath, format: 'raw', readOnly: true },
+            ...(files.swapPath ? [{ id: 'swap' as const, path: files.swapPath, format: 'raw' as const, readOnly: false }] : []),
+          ],
+          net: { tap: null, mac: macForVm(id) },
+        });
+        await this.d.snapshotter.waitConsole(id, 'fcm-identity: template-ready', this.d.config.buildTimeoutMs);
+        await this.d.snapshotter.saveState(id, files.statePath);
+        await this.d.hypervisor.destroy(id);
+        const published = await this.d.templates.commit(key);
+        const t: Template = { key, shape, image, files: published };
+        this.templates.set(key, t);
+        this.d.log.info({ key, ms: Date.now() - started }, 'snapshot template ready');
+        return t;
+      } catch (err) {
+        this.d.log.warn({ err: (err as Error).message, key }, 'building the snapshot template failed; VMs will cold-boot');
+        await this.d.hypervisor.destroy(id).catch(() => {});
+        await this.d.templates.discard(key).catch(() => {});
+        return null;
+      } finally {
+        this.building.delete(key);
+      }
+    })();
+    this.building.set(key, p);
+    return p;
+  }
+
+  /** True if VMs of this shape can use the fast path (for VmService). */
+  serves(shape: Shape): boolean {
+    return this.d.config.shapes.some((s) => sameShape(s, shape));
+  }
+}

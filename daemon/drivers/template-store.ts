@@ -1,0 +1,86 @@
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { parseSeed } from '../core/planners/seed.js';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageInfo, TemplateFiles, TemplateStore } from '../core/ports.js';
+import { run } from './proc.js';
+
+/**
+ * `<dir>/<key>/{root.qcow2, swap.raw, seed.raw, state.bin}`, built in
+ * `<dir>/.<key>.build/` and renamed into place once saved. A published
+ * template is never modified: restored VMs' overlays use its root.qcow2 as
+ * their backing file.
+ */
+export class FileTemplateStore implements TemplateStore {
+  constructor(private readonly dir: string) {}
+
+  private files(d: string, swap: boolean, templateVmId: string): TemplateFiles {
+    return { templateVmId, rootPath: join(d, 'root.qcow2'), swapPath: swap ? join(d, 'swap.raw') : null, seedPath: join(d, 'seed.raw'), statePath: join(d, 'state.bin') };
+  }
+
+  get(key: string): TemplateFiles | null {
+    checkKey(key);
+    const d = join(this.dir, key);
+    try {
+      // Synchronous existence checks keep get() cheap on the create path.
+      for (const f of ['root.qcow2', 'seed.raw', 'state.bin']) accessSyncOk(join(d, f));
+    } catch {
+      return null;
+    }
+    let swap = true;
+    try {
+      accessSyncOk(join(d, 'swap.raw'));
+    } catch {
+      swap = false;
+    }
+    let vmId: string;
+    try {
+      vmId = parseSeed(readFileSync(join(d, 'seed.raw'))).vmId;
+    } catch {
+      return null;
+    }
+    return this.files(d, swap, vmId);
+  }
+
+  async begin(key: string, base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<TemplateFiles> {
+    checkKey(key);
+    const d = join(this.dir, `.${key}.build`);
+    await rm(d, { recursive: true, force: true });
+    await mkdir(d, { recursive: true, mode: 0o700 });
+    const f = this.files(d, sizes.swapMib > 0, parseSeed(seed).vmId);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base.rootfsPath, f.rootPath, `${sizes.diskMib}M`]);
+    if (f.swapPath) {
+      const fh = await open(f.swapPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+      await fh.truncate(sizes.swapMib * 1024 * 1024);
+      await fh.close();
+    }
+    await writeFile(f.seedPath, seed, { mode: 0o600 });
+    return f;
+  }
+
+  async commit(key: string): Promise<TemplateFiles> {
+    checkKey(key);
+    const from = join(this.dir, `.${key}.build`);
+    const to = join(this.dir, key);
+    await rm(to, { recursive: true, force: true });
+    await rename(from, to);
+    // The overlay's backing path is absolute and points at the image, not at the build dir: nothing to rewrite.
+    const t = this.get(key);
+    if (!t) throw new Error(`template ${key} is incomplete after commit`);
+    return t;
+  }
+
+  async discard(key: string): Promise<void> {
+    checkKey(key);
+    await rm(join(this.dir, `.${key}.build`), { recursive: true, force: true });
+    await rm(join(this.dir, key), { recursive: true, force: true });
+  }
+}
+
+function checkKey(key: string): void {
+  if (!/^[0-9a-f]{16,64}$/.test(key)) throw new Error(`bad template key ${key}`);
+}
+
+function accessSyncOk(p: string): void {
+  accessSync(p, constants.R_OK);
+}

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { templateKey } from '../../daemon/core/fast-boot.js';
+import { planTemplateCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
+import { parseSeed } from '../../daemon/core/planners/seed.js';
+import { isFcmError } from '../../daemon/core/errors.js';
+import { assertGolden } from '../helpers/golden.js';
+import { ALICE, DEFAULTS, memoryService } from '../helpers/memory-service.js';
+
+const until = async (cond: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+test('template command line: no network identity, init_on_free, TSC args under TCG', () => {
+  const c = planTemplateCmdline({ vmId: 'vm_0123456789ab', agentPort: 7611, accel: 'tcg', tscKhz: 2600000 });
+  assertGolden('cmdline-template.txt', `${c}\n`);
+  assert.doesNotMatch(c, /fcm\.ip=|fcm\.gw=/);
+  assert.match(c, /init_on_free=1/);
+});
+
+test('template key: changes with anything the saved state depends on', () => {
+  const img = { dir: '/images/a', kernelPath: '/images/a/vmlinuz', initrdPath: '/images/a/initrd.img' };
+  const shape = { vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512, port: 8000 };
+  const c = { accel: 'tcg' as const, tscKhz: 2600000, agentPort: 7611 };
+  const k = templateKey(img, shape, c);
+  assert.match(k, /^[0-9a-f]{24}$/);
+  assert.equal(templateKey(img, { ...shape }, { ...c }), k);
+  for (const other of [
+    templateKey({ ...img, dir: '/images/b' }, shape, c),
+    templateKey(img, { ...shape, memoryMib: 2048 }, c),
+    templateKey(img, { ...shape, port: 3000 }, c),
+    templateKey(img, shape, { ...c, accel: 'kvm', tscKhz: null }),
+  ]) assert.notEqual(other, k);
+});
+
+test('a create of the default shape takes a warm pooled machine, gives it its identity and resumes it', async () => {
+  const h = memoryService({ fastBoot: { poolSize: 1 } });
+  h.fastBoot!.start(() => h.images.resolve('base'));
+  await until(() => h.fastBoot!.pooled().length === 1);
+  const pooledId = h.fastBoot!.pooled()[0]!;
+  assert.ok(h.snapshotter.paused.has(pooledId), 'pooled machines wait paused');
+  assert.ok(h.network.isolated.has(`fcm-${pooledId.slice(3, 14)}`), 'and their tap drops everything');
+
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'quick' });
+  assert.equal(vm.id, pooledId, 'the VM took over the pooled machine');
+  assert.ok(!h.snapshotter.paused.has(vm.id), 'resumed');
+  assert.ok(h.network.taps.has(vm.tap), 'its tap now has rules for its own IP and MAC');
+  const seed = parseSeed(h.disks.seeds.get(vm.id)!);
+  assert.deepEqual([seed.vmId, seed.hostname, seed.net?.ip, seed.mac, seed.template], [vm.id, 'quick', vm.ip, vm.mac, undefined]);
+  assert.ok(seed.entropy && Buffer.from(seed.entropy, 'base64').length === 32, 'fresh entropy for the guest');
+  assert.equal((await h.service.wait(ALICE, 'quick', 'running', 1000)).state, 'running');
+  await until(() => h.fastBoot!.pooled().length === 1 && h.fastBoot!.pooled()[0] !== pooledId);
+
+  // Siblings never share identity or entropy.
+  const vm2 = await h.service.create(ALICE, { ...DEFAULTS, name: 'quick2' });
+  const seed2 = parseSeed(h.disks.seeds.get(vm2.id)!);
+  assert.notEqual(seed2.entropy, seed.entropy);
+  assert.notEqual(vm2.mac, vm.mac);
+  await h.service.close();
+  assert.equal(h.fastBoot!.pooled().length, 0, 'closing drops the pool');
+});
+
+test('no pooled machine: restore the template on demand; other shapes boot cold', async () => {
+  const h = memoryService({ fastBoot: { poolSize: 0 } });
+  h.fastBoot!.start(() => h.images.resolve('base'));
+  await until(() => h.templates.published.size === 1);
+  const a = await h.service.create(ALICE, { ...DEFAULTS, name: 'ondemand' });
+  assert.ok(h.hypervisor.machines.has(a.id) && !h.snapshotter.paused.has(a.id));
+  const b = await h.service.create(ALICE, { ...DEFAULTS, name: 'big', memoryMib: 2048 });
+  assert.match(h.hypervisor.machines.get(b.id)!.cmdline, /fcm\.ip=/, 'a cold boot gets its identity on the command line');
+  await h.service.close();
+});
+
+test('a failed restore falls back to a cold boot and drops the broken template; a failed claim leaks nothing', async () => {
+  const h = memoryService({ fastBoot: { poolSize: 0 } });
+  h.fastBoot!.start(() => h.images.resolve('base'));
+  await until(() => h.templates.published.size === 1);
+  h.snapshotter.failRestore = true;
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'fallback' });
+  assert.match(h.hypervisor.machines.get(vm.id)!.cmdline, /fcm\.ip=/);
+  assert.equal(h.templates.discards, 1, 'the template that failed to restore was discarded (and is rebuilt in the background)');
+  await h.service.close();
+
+  const p = memoryService({ fastBoot: { poolSize: 1 } });
+  p.fastBoot!.start(() => p.images.resolve('base'));
+  await until(() => p.fastBoot!.pooled().length === 1);
+  await p.service.create(ALICE, { ...DEFAULTS, name: 'taken' });
+  await until(() => p.fastBoot!.pooled().length === 1);
+  const spare = p.fastBoot!.pooled()[0]!;
+  await assert.rejects(p.service.create(ALICE, { ...DEFAULTS, name: 'taken' }), (e) => isFcmError(e, 'name_taken'));
+  assert.ok(!p.hypervisor.machines.has(spare) && !p.disks.disks.has(spare), 'the claimed machine was thrown away, not leaked');
+  await p.service.close();
+});
