@@ -9,7 +9,7 @@ const NL = 0x0a;
 /**
  * The last ≤ maxBytes of `buf`, starting just after a newline so a replay
  * does not begin mid-line (or mid escape sequence / UTF-8 character). When
- * the cut-off window has no newline at all, the raw window is returned.
+ * no line starts inside the window, the raw window is returned.
  */
 export function tailAtLineBoundary(buf: Buffer, maxBytes: number): Buffer {
   if (buf.length <= maxBytes) return buf;
@@ -17,7 +17,8 @@ export function tailAtLineBoundary(buf: Buffer, maxBytes: number): Buffer {
   // A newline right before the window means the window already starts a line.
   if (buf[buf.length - maxBytes - 1] === NL) return window;
   const i = window.indexOf(NL);
-  return i === -1 ? window : window.subarray(i + 1);
+  // No line starts inside the window: better a cut line than no replay at all.
+  return i === -1 || i === window.length - 1 ? window : window.subarray(i + 1);
 }
 
 /**
