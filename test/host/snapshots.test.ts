@@ -1,0 +1,85 @@
+/**
+ * Issue 9's fast path for real: VMs of the default shape are restored from a
+ * snapshot of a pre-booted template (warm pool or on demand) and must be
+ * indistinguishable from cold-booted ones, yet distinct from each other.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { ConsoleWs, runInConsole } from '../helpers/console-ws.js';
+import { hostLeftovers, hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+
+const skip = hostSkipReason();
+
+async function waitForLog(h: HostHarness, text: string, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!readFileSync(h.logPath, 'utf8').includes(text)) {
+    if (Date.now() > deadline) assert.fail(`daemon log never said "${text}"`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function identityOf(h: HostHarness, name: string) {
+  const c = await ConsoleWs.open(`${h.url}/v1/vms/${name}/console`, { token: h.token });
+  try {
+    c.send('\r');
+    const out = await runInConsole(
+      c,
+      'echo "host=$(hostname) mid=$(cat /etc/machine-id) mac=$(cat /sys/class/net/eth0/address) ip=$(ip -4 -o addr show eth0 | tr -s " " | cut -d" " -f4) rnd=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n")"',
+    );
+    const m = /host=(\S+) mid=(\S+) mac=(\S+) ip=(\S+) rnd=(\S+)/.exec(out);
+    assert.ok(m, `no identity line in ${JSON.stringify(out)}`);
+    return { host: m[1]!, machineId: m[2]!, mac: m[3]!, ip: m[4]!, random: m[5]! };
+  } finally {
+    c.close();
+  }
+}
+
+describe('create from a snapshot', { skip: skip ?? false }, () => {
+  let h: HostHarness;
+  before(async () => {
+    h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1' } });
+    await waitForLog(h, 'warm pool: machine ready', 300_000);
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('two VMs restored from one template are running, reachable, and each is its own machine', async () => {
+    const started = Date.now();
+    const a = await h.api('POST', '/v1/vms', { name: 'snap-a' });
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    assert.equal((await h.api('GET', '/v1/vms/snap-a/wait?state=running&timeout=60')).status, 200);
+    const aMs = Date.now() - started;
+    // The second comes from an on-demand restore or the refilled pool — either way the same template.
+    const b = await h.api('POST', '/v1/vms', { name: 'snap-b' });
+    assert.equal((await h.api('GET', '/v1/vms/snap-b/wait?state=running&timeout=60')).status, 200);
+    const log = readFileSync(h.logPath, 'utf8');
+    assert.match(log, /"vm":"snap-a"[^\n]*"boot":"(pool|restore)"/, 'snap-a was restored, not booted');
+    assert.match(log, /"vm":"snap-b"[^\n]*"boot":"(pool|restore)"/, 'snap-b was restored, not booted');
+
+    for (const vm of [a.body, b.body]) {
+      const page = (await h.exec('curl', ['-sS', '--fail', '--max-time', '10', `http://${vm.ip}:8000/`])).stdout;
+      assert.match(page, new RegExp(vm.name), `${vm.name}'s web port answers as itself`);
+    }
+    const ia = await identityOf(h, 'snap-a');
+    const ib = await identityOf(h, 'snap-b');
+    assert.deepEqual([ia.host, ia.mac, ia.ip], ['snap-a', a.body.mac, `${a.body.ip}/24`]);
+    assert.deepEqual([ib.host, ib.mac, ib.ip], ['snap-b', b.body.mac, `${b.body.ip}/24`]);
+    assert.notEqual(ia.machineId, ib.machineId, 'distinct machine-ids');
+    assert.notEqual(ia.random, ib.random, 'distinct random streams (the CRNG was reseeded)');
+    console.log(`# snap-a create → running: ${aMs} ms`);
+  });
+
+  test('a restored VM behaves like a booted one: stop/start cold-boots its own disk, delete leaves nothing', async () => {
+    assert.equal((await h.api('POST', '/v1/vms/snap-a/stop', { timeoutMs: 20_000 })).body.state, 'stopped');
+    await h.api('POST', '/v1/vms/snap-a/start');
+    assert.equal((await h.api('GET', '/v1/vms/snap-a/wait?state=running&timeout=240')).status, 200);
+    const again = await identityOf(h, 'snap-a');
+    assert.equal(again.host, 'snap-a');
+    for (const n of ['snap-a', 'snap-b']) assert.equal((await h.api('DELETE', `/v1/vms/${n}`)).status, 204);
+    const left = await hostLeftovers(h);
+    // What remains is exactly the warm pool: one paused machine with its tap and disks.
+    assert.ok(left.qemus.length <= 1 && left.taps.length <= 1 && left.disks.length <= 1, JSON.stringify(left));
+  });
+});
