@@ -118,7 +118,14 @@ describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
     const b = await attach();
     assert.match(b.replay.toString(), /marker-before-restart/);
     assert.equal((await runInConsole(b, 'echo $FCM_BEFORE_RESTART')).trim(), '1337');
-    await b.close();
+    // A crash (SIGKILL: no goodbye to QEMU's socket) works the same way.
+    await runInConsole(b, 'echo marker-before-crash');
+    await h.restartDaemon({ kill9: true });
+    assert.equal((await b.closed).code, 1006);
+    const c = await attach();
+    assert.match(c.replay.toString(), /marker-before-crash/);
+    assert.equal((await runInConsole(c, 'echo again-$FCM_BEFORE_RESTART')).trim(), 'again-1337');
+    await c.close();
   });
 
   test('web console in headless Chromium: type a command, read its output on the page', { skip: existsSync(CHROMIUM) ? false : `needs ${CHROMIUM} (apt-get install chromium)` }, async () => {
@@ -154,6 +161,7 @@ describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
       const cols = await page.evaluate(() => (globalThis as any).fcmConsole.term.cols as number);
       assert.ok(cols > 80, `fitted to 1000 px (${cols} cols)`);
       assert.deepEqual(elsewhere, []);
+      assert.ok(!readFileSync(h.logPath, 'utf8').includes(t.body.ticket), 'the ticket never reaches the daemon log');
     } finally {
       await browser.close();
     }
