@@ -228,6 +228,8 @@ export class DeployService {
     const problems = [
       ...Object.keys(set).filter((k) => RESERVED_ENV.test(k)).map((k) => ({ path: `/body/set/${k}`, message: `${k} is set by fcm` })),
       ...unset.filter((k) => k in set).map((k) => ({ path: `/body/unset`, message: `${k} is both set and unset` })),
+      // A process environment cannot hold NUL bytes.
+      ...Object.entries(set).filter(([, v]) => v.includes('\0')).map(([k]) => ({ path: `/body/set/${k}`, message: `${k} contains a NUL character` })),
     ];
     if (problems.length) throw new FcmError('validation_failed', problems.map((e) => e.message).join('; '), { errors: problems });
     return this.locks.run(vm0.id, async () => {

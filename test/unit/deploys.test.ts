@@ -149,7 +149,7 @@ test('config vars: set/unset restart the app; values never reach logs, descripti
   // No change → no release.
   assert.equal((await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { MODE: 'b' }, unset: ['NOPE'] })).release, null);
   assert.deepEqual(r.w.deploys.getEnv(ALICE, 'cosmic-nova'), { MODE: 'b' });
-  const bads: EnvUpdate[] = [{ set: { PORT: '1' } }, { set: { FCM_X: '1' } }, { set: { A: '1' }, unset: ['A'] }];
+  const bads: EnvUpdate[] = [{ set: { PORT: '1' } }, { set: { FCM_X: '1' } }, { set: { A: '1' }, unset: ['A'] }, { set: { A: 'a\0b' } }];
   for (const bad of bads) {
     await assert.rejects(r.w.deploys.updateEnv(ALICE, 'cosmic-nova', bad), (e: unknown) => isFcmError(e, 'validation_failed'));
   }
