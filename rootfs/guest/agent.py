@@ -39,6 +39,7 @@ BOOT_ENV = "/run/fcm/boot.env"
 SEED = "/run/fcm/seed.json"
 VERSION = "0.2.0"
 MANAGER = None  # releases.Manager, set by start_app_side() once imported
+MANAGER_READY = threading.Event()
 
 
 def read_boot_env(path=BOOT_ENV):
@@ -242,7 +243,9 @@ def health(req):
 
 
 def manager():
-    if MANAGER is None:
+    # The daemon calls a VM ready once /health answers, which is before the app side
+    # is imported (~0.5 s under TCG): wait for it rather than fail the first push.
+    if not MANAGER_READY.wait(30):
         raise ApiError(503, "agent_starting", "the agent is starting; retry in a second")
     return MANAGER
 
@@ -463,6 +466,7 @@ def start_app_side():
     import applog
     import releases
     MANAGER = releases.Manager(applog.AppLog(), app_settings)
+    MANAGER_READY.set()
     MANAGER.boot()
 
 

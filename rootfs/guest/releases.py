@@ -311,8 +311,8 @@ class Manager:
             body.drain()
             self.discard_release(version)
             out.emit(f" !     {e}")
-            out.result({"ok": False, "code": "invalid_archive", "error": f"the pushed tree was refused: {e}"})
             self.op_lock.release()
+            out.result({"ok": False, "code": "invalid_archive", "error": f"the pushed tree was refused: {e}"})
             return out
         except BaseException:
             self.discard_release(version)
@@ -340,8 +340,8 @@ class Manager:
         meta = self.live_meta
         if meta is None:
             out.emit("-----> Nothing deployed yet; nothing to restart")
-            out.result({"ok": True, "release": None, "buildpack": "none", "processes": {}})
             self.op_lock.release()
+            out.result({"ok": True, "release": None, "buildpack": "none", "processes": {}})
             return out
         threading.Thread(target=self._operation, name="restart", daemon=True,
                          args=(out, "restart", meta["version"], meta.get("commit"), meta)).start()
@@ -350,6 +350,7 @@ class Manager:
     def _operation(self, out, kind, version, commit, arg):
         t0 = time.monotonic()
         timings = {}
+        result = None
         try:
             self.public_port, self.probe_host = self.settings()
             if kind == "deploy":
@@ -374,9 +375,9 @@ class Manager:
             parts = ", ".join(f"{k[:-2]} {v / 1000:.1f} s" for k, v in timings.items() if k != "totalMs")
             out.emit(f"-----> v{version} is live in {total:.1f} s ({parts})")
             self.log.event("release", f"v{version} is live ({kind}, {total:.1f} s)")
-            out.result({"ok": True, "release": version, "buildpack": meta["buildpack"],
-                        "processes": meta["processes"], "timingsMs": timings})
             self._gc()
+            result = {"ok": True, "release": version, "buildpack": meta["buildpack"],
+                      "processes": meta["processes"], "timingsMs": timings}
         except BuildError as e:
             if kind == "deploy":
                 self.discard_release(version)
@@ -384,15 +385,17 @@ class Manager:
             if self.live_meta:
                 out.emit(f" !     v{self.live_meta['version']} is still live")
             self.log.event("release", f"{kind} of v{version} failed: {e.message}")
-            out.result({"ok": False, "code": e.code, "error": e.message})
+            result = {"ok": False, "code": e.code, "error": e.message}
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             if kind == "deploy":
                 self.discard_release(version)
             out.emit(" !     internal error in the guest agent")
-            out.result({"ok": False, "code": "internal", "error": f"internal error in the guest agent: {type(e).__name__}"})
+            result = {"ok": False, "code": "internal", "error": f"internal error in the guest agent: {type(e).__name__}"}
         finally:
+            # the lock goes before the final line: whoever reacts to it may start the next operation
             self.op_lock.release()
+            out.result(result or {"ok": False, "code": "internal", "error": "internal error in the guest agent"})
 
     def _build(self, version, commit, out):
         user = self.user()
