@@ -179,9 +179,13 @@ export type paths = {
          * Attach to the VM's serial console (WebSocket)
          * @description Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in
          *     both directions; text frames carry JSON control messages:
-         *     client → server `{"type":"resize","cols":120,"rows":40}`;
-         *     server → client `{"type":"hello","vm":"...","replayBytes":N}` first, then
-         *     `{"type":"exit","reason":"..."}` when the VM stops.
+         *     client → server `{"type":"resize","cols":120,"rows":40}` (cols 2-1000, rows 1-1000);
+         *     server → client `{"type":"hello","vm":"...","replayBytes":N}` first (then the
+         *     replay as binary frames), `{"type":"error","message":"..."}` for a bad control
+         *     message (the session stays open), and `{"type":"exit","reason":"..."}` then
+         *     close 1000 when the VM stops, fails or is deleted. Other close codes: 1001 the
+         *     daemon is restarting (reconnect), 4008 the client read too slowly, 1009 a frame
+         *     over 1 MiB.
          *     On connect the server replays recent output (bounded scrollback), then
          *     streams live. The shell belongs to the VM: it keeps running when every
          *     client is gone and when the daemon restarts; several clients may attach.

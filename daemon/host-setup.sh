@@ -11,7 +11,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { echo "-----> $*" >&2; }
 PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs nftables
-      openssh-server openssh-client git curl socat iproute2 cpio zstd xz-utils ca-certificates procps psmisc)
+      openssh-server openssh-client git curl socat iproute2 cpio zstd xz-utils ca-certificates procps psmisc
+      chromium)  # chromium: the web console's browser test (headless)
 
 if [[ $(id -u) == 0 ]]; then
   missing=()

@@ -1,0 +1,140 @@
+/**
+ * create → ready: from the API call until the guest's web port answers.
+ * Three ways in one run, on the same image, inside a private netns:
+ *   raw    — QEMU started by hand (the same argv the daemon would use), no daemon: the baseline
+ *   cold   — POST /v1/vms of a non-default shape: the daemon boots the VM
+ *   snapshot — POST /v1/vms of the default shape: restored from the warm pool / the template
+ * Median of N (default 5) each; ratios: daemon overhead (cold/raw) and fast-path speedup (raw/snapshot).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
+import { macForVm, parseSubnet, planNetwork } from '../../daemon/core/planners/network-plan.js';
+import { planSeed } from '../../daemon/core/planners/seed.js';
+import { newVmId } from '../../daemon/core/names.js';
+import { hostTscKhz } from '../../daemon/config.js';
+import { planTapRules } from '../../daemon/drivers/linux-network.js';
+import { planQemuArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
+import { hostSkipReason, IMAGES_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { fmtMs, median, ratio, row } from './stats.js';
+
+const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 5) || 5;
+const skip = hostSkipReason();
+if (skip) {
+  console.error(`cannot measure: ${skip}`);
+  process.exit(1);
+}
+
+async function untilAnswers(h: HostHarness, url: string, t0: number, limitMs = 120_000): Promise<number> {
+  for (;;) {
+    try {
+      await h.exec('curl', ['-sS', '--fail', '-o', '/dev/null', '--max-time', '0.5', url]);
+      return performance.now() - t0;
+    } catch {
+      if (performance.now() - t0 > limitMs) throw new Error(`${url} never answered`);
+    }
+  }
+}
+
+async function waitLogCount(h: HostHarness, text: string, n: number, limitMs = 300_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (readFileSync(h.logPath, 'utf8').split(text).length - 1 < n) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${n}× "${text}"`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1' } });
+try {
+  console.log(`create → ready (port 8000 answers), median of ${N}; machine: ${(await import('node:os')).cpus().length} cores, QEMU TCG`);
+  const tTemplate = performance.now();
+  await waitLogCount(h, 'warm pool: machine ready', 1);
+  row('template boot + save + first pool restore', fmtMs(performance.now() - tTemplate), '(once per image/shape)');
+
+  // --- raw: QEMU by hand, same image and argv shape, a tap of our own in the daemon's netns
+  const img = join(IMAGES_DIR, 'current');
+  const subnet = parseSubnet('172.16.0.0/24');
+  const raw: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const id = newVmId();
+    const net = planNetwork(id, 250, subnet);
+    const dir = join(h.stateDir, 'bench-raw', id);
+    mkdirSync(dir, { recursive: true });
+    const run = runPaths(join(h.stateDir, 'bench-raw-run'), id);
+    mkdirSync(run.runDir, { recursive: true });
+    await h.exec('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', join(img, 'rootfs.ext4'), join(dir, 'root.qcow2'), '2048M']);
+    writeFileSync(join(dir, 'seed.raw'), planSeed({ vmId: id, hostname: 'raw', agentToken: 'x'.repeat(20), port: 8000 }));
+    await h.exec('truncate', ['-s', '512M', join(dir, 'swap.raw')]);
+    await h.exec('ip', ['tuntap', 'add', 'dev', net.tap, 'mode', 'tap']);
+    await h.exec('ip', ['link', 'set', net.tap, 'master', 'fcm0', 'up']);
+    await h.exec('nft', ['-f', '-'], { input: planTapRules(net) });
+    const argv = planQemuArgv(
+      {
+        vmId: id, vcpus: 1, memoryMib: 1024, kernelPath: join(img, 'vmlinuz'), initrdPath: join(img, 'initrd.img'),
+        cmdline: planCmdline({ vmId: id, hostname: 'raw', ip: net.ip, prefix: 24, gateway: net.gateway, dns: null, agentPort: 7611, accel: 'tcg', tscKhz: hostTscKhz() }),
+        drives: [
+          { id: 'root', path: join(dir, 'root.qcow2'), format: 'qcow2', readOnly: false },
+          { id: 'seed', path: join(dir, 'seed.raw'), format: 'raw', readOnly: true },
+          { id: 'swap', path: join(dir, 'swap.raw'), format: 'raw', readOnly: false },
+        ],
+        net: { tap: net.tap, mac: macForVm(id) },
+      },
+      'tcg',
+      run,
+    );
+    const t0 = performance.now();
+    await h.exec('qemu-system-x86_64', argv);
+    raw.push(await untilAnswers(h, `http://${net.ip}:8000/`, t0));
+    const pid = readFileSync(run.pidfile, 'utf8').trim();
+    await h.exec('kill', ['-9', pid]);
+    await new Promise((r) => setTimeout(r, 300));
+    await h.exec('ip', ['link', 'del', net.tap]).catch(() => {});
+    await h.exec('nft', ['delete', 'element', 'bridge', 'fcm', 'taps', `{ "${net.tap}" }`]).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  // --- snapshot: default shape through the API (warm pool; wait for the refill between runs)
+  const snap: number[] = [];
+  let pooled = 1;
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const c = await h.api('POST', '/v1/vms', {});
+    if (c.status !== 201) throw new Error(JSON.stringify(c.body));
+    snap.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
+    await h.api('DELETE', `/v1/vms/${c.body.name}`);
+    pooled++;
+    await waitLogCount(h, 'warm pool: machine ready', pooled);
+  }
+  // on demand (pool empty): two creates back to back, time the second
+  const onDemand: number[] = [];
+  for (let i = 0; i < Math.min(N, 3); i++) {
+    const first = await h.api('POST', '/v1/vms', {});
+    const t0 = performance.now();
+    const c = await h.api('POST', '/v1/vms', {});
+    onDemand.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
+    for (const n of [first.body.name, c.body.name]) await h.api('DELETE', `/v1/vms/${n}`);
+    pooled++;
+    await waitLogCount(h, 'warm pool: machine ready', pooled);
+  }
+
+  // --- cold: a non-default shape boots
+  const cold: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const c = await h.api('POST', '/v1/vms', { swapMib: 511 });
+    cold.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
+    await h.api('DELETE', `/v1/vms/${c.body.name}`);
+  }
+
+  console.log('');
+  row('raw QEMU boot (baseline), median', fmtMs(median(raw)), raw.map((v) => fmtMs(v)).join(' '));
+  row('API create, cold boot, median', fmtMs(median(cold)), cold.map((v) => fmtMs(v)).join(' '));
+  row('API create, snapshot (warm pool), median', fmtMs(median(snap)), snap.map((v) => fmtMs(v)).join(' '));
+  row('API create, snapshot (restore on demand), median', fmtMs(median(onDemand)), onDemand.map((v) => fmtMs(v)).join(' '));
+  row('daemon overhead: cold API / raw boot', ratio(median(cold), median(raw)));
+  row('fast path: raw boot / snapshot create', ratio(median(raw), median(snap)));
+  row('fast path: raw boot / on-demand restore', ratio(median(raw), median(onDemand)));
+} finally {
+  await h.close();
+}
