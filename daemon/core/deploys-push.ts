@@ -66,8 +66,11 @@ export class PushGate {
     return this.authorize(p, vmName, service);
   }
 
-  /** Both remotes: the VM must exist and be the principal's (else vm_not_found, like the API). */
-  async authorize(p: Principal, vmName: string, service: GitService): Promise<PushGrant> {
+  /**
+   * Both remotes: the VM must exist and be the principal's (else vm_not_found, like the API).
+   * `ticket: false` for requests that cannot run the hook (smart HTTP's ref advertisement).
+   */
+  async authorize(p: Principal, vmName: string, service: GitService, o: { ticket?: boolean } = {}): Promise<PushGrant> {
     let vm;
     try {
       vm = this.d.vms.get(p, vmName);
@@ -79,7 +82,7 @@ export class PushGate {
     }
     const repo = await this.d.git.ensure(vm.id);
     let ticket: string | null = null;
-    if (service === 'receive-pack') {
+    if (service === 'receive-pack' && o.ticket !== false) {
       this.sweep();
       ticket = randomBytes(24).toString('base64url');
       this.tickets.set(ticket, { principal: p, vmId: vm.id, repo, expiresAt: this.now() + this.ttlMs });

@@ -223,6 +223,7 @@ test('PushGate: only the owner gets a grant; a ticket is for one push into its o
   await assert.rejects(r.w.gate.authorizeKey('key_ffffffffffff', 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'unauthorized'));
   const fetch = await r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'upload-pack');
   assert.equal(fetch.ticket, null, 'fetching needs no deploy ticket');
+  assert.equal((await r.w.gate.authorize(ALICE, 'cosmic-nova', 'receive-pack', { ticket: false })).ticket, null, 'nor does advertising refs');
   const g = await r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'receive-pack');
   assert.equal(g.repo, `/mem/git/${r.vm.id}.git`);
   const out: string[] = [];

@@ -64,7 +64,8 @@ export async function registerGitHttp(app: FastifyInstance, d: GitHttpDeps): Pro
         }
         let grant;
         try {
-          grant = await d.gate.authorize(principal, name, service);
+          // Only the POST runs receive-pack (and so the hook); the GET only advertises refs.
+          grant = await d.gate.authorize(principal, name, service, { ticket: req.method === 'POST' });
         } catch (err) {
           if (isFcmError(err)) return reply.code(err.status).type('application/problem+json').send(problem(err.code, err.message, { requestId: req.id }));
           throw err;
