@@ -232,7 +232,7 @@ class Manager:
             try:
                 env = load_env()
                 formation = self.formation(meta, env, set())
-                self.log.event("release", f"Starting v{meta['version']} at boot")
+                self.log.event("release", f"Starting v{meta['version']} (agent start)")
                 formation.start()
                 formation.promote()
                 self.live, self.live_meta = formation, meta
@@ -455,7 +455,7 @@ class Manager:
         formation.start()
         web = formation.web
         if web is not None:
-            state = web.wait_ready(START_TIMEOUT_S)
+            state = self._wait_web(web)
             if state != "up":
                 formation.stop(grace_s=3)
                 recent = [line for line in web.recent if line][-20:]
@@ -467,10 +467,11 @@ class Manager:
                     status = web.exit_status
                     how = f"was killed by signal {-status}" if status is not None and status < 0 else f"exited with status {status}"
                     msg = f"the web process {how} before it listened on $PORT"
+                elif state == "loopback":
+                    msg = ("the web process listens on 127.0.0.1 only, where the host cannot reach it:"
+                           " listen on 0.0.0.0:$PORT")
                 else:
                     msg = f"the web process did not listen on $PORT within {START_TIMEOUT_S} s"
-                    if self.probe_host != "127.0.0.1" and port_open("127.0.0.1", web.port, 0.5):
-                        msg += " on all interfaces (it listens on 127.0.0.1 only: bind 0.0.0.0)"
                 raise BuildError("start_failed", msg)
             out.emit(f"-----> web is up after {time.monotonic() - t_start:.1f} s")
         timings["startMs"] = ms(time.monotonic() - t_start)
@@ -493,6 +494,20 @@ class Manager:
             out.emit(f"-----> Port {self.public_port} now goes to v{meta['version']}")
         if old is not None:
             threading.Thread(target=self._retire, args=(old,), name="retire", daemon=True).start()
+
+    def _wait_web(self, web):
+        """'up', 'exited', 'timeout', or 'loopback' (listening on 127.0.0.1 only for 3 s)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        loopback_since = None
+        while True:
+            left = deadline - time.monotonic()
+            state = web.wait_ready(min(1.0, max(left, 0)))
+            if state != "timeout" or left <= 0:
+                return state
+            if self.probe_host != "127.0.0.1" and port_open("127.0.0.1", web.port, 0.2):
+                loopback_since = loopback_since or time.monotonic()
+                if time.monotonic() - loopback_since >= 3:
+                    return "loopback"
 
     def _retire(self, old):
         time.sleep(DRAIN_S)  # requests already on their way to the old process finish
