@@ -310,9 +310,13 @@ class Manager:
         except (untar.ArchiveError, OSError) as e:
             body.drain()
             self.discard_release(version)
-            out.emit(f" !     {e}")
+            if isinstance(e, untar.ArchiveError):
+                code, error = "invalid_archive", f"the pushed tree was refused: {e}"
+            else:  # ENOSPC and the like
+                code, error = "build_failed", f"could not write the release: {e.strerror or e}"
+            out.emit(f" !     {error}")
             self.op_lock.release()
-            out.result({"ok": False, "code": "invalid_archive", "error": f"the pushed tree was refused: {e}"})
+            out.result({"ok": False, "code": code, "error": error})
             return out
         except BaseException:
             self.discard_release(version)
