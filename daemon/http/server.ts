@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -35,6 +36,8 @@ export interface HttpDeps {
   handlers: Record<string, Handler>;
   validateResponses: boolean;
   bodyLimit?: number;
+  /** A request (headers and body) must arrive within this long; default 60 s (the API may face the internet). */
+  requestTimeoutMs?: number;
   /** Extra non-API routes (websockets, git smart HTTP...) registered by other modules. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
   /** x-websocket operations that `extend` registers itself. */
@@ -50,15 +53,38 @@ declare module 'fastify' {
 const ANONYMOUS: Principal = { userId: 'anonymous', email: null, admin: false };
 
 export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 60_000;
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
-    disableRequestLogging: false,
     bodyLimit: deps.bodyLimit ?? 64 * 1024,
     genReqId: () => `req_${randomBytes(6).toString('hex')}`,
-    requestIdLogLabel: 'reqId',
     return503OnClosing: true,
-    ignoreTrailingSlash: true,
-    maxParamLength: 200,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // A client that never finishes sending its request must not hold a connection forever.
+    requestTimeout: requestTimeoutMs,
+    // Host is checked below, so a missing one gets a problem document instead of Node's bare 400.
+    http: { requireHostHeader: false, connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeoutMs / 2))) },
+    // Requests Node's parser or the router reject before any route runs: still problem+json.
+    clientErrorHandler: clientErrorProblem,
+    frameworkErrors: (err, req, reply) => sendProblem(reply, problem('validation_failed', err.message, { requestId: req.id })),
+  });
+  // Expect values other than 100-continue: serve the request (RFC 9110 allows it) instead of Node's bare 417.
+  app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
+  // CONNECT (proxy tunnels) never reaches a route; without a listener Node drops the connection unanswered.
+  app.server.on('connect', (_req, socket: Duplex) => socket.end(rawProblem('method_not_allowed', 'CONNECT is not supported.')));
+  // Node keeps the first of several Authorization or Host headers and drops the rest; a proxy in
+  // front may pick another one. Ambiguous credentials or targets are refused outright.
+  app.addHook('onRequest', async (req) => {
+    let host = 0;
+    let auth = 0;
+    for (let i = 0; i < req.raw.rawHeaders.length; i += 2) {
+      const name = req.raw.rawHeaders[i]!.toLowerCase();
+      if (name === 'host') host++;
+      else if (name === 'authorization') auth++;
+    }
+    if (auth > 1) throw new FcmError('validation_failed', 'More than one Authorization header.');
+    if (host > 1) throw new FcmError('validation_failed', 'More than one Host header.');
+    if (host === 0 && req.raw.httpVersion === '1.1') throw new FcmError('validation_failed', 'HTTP/1.1 requests need a Host header.');
   });
 
   // Two validators built from the spec's own schemas (OpenAPI 3.1 = JSON Schema 2020-12):
@@ -177,6 +203,25 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       return result;
     },
   });
+}
+
+/** Malformed HTTP (bad framing, oversized headers, timeouts): answered on the raw socket, as problem+json. */
+function clientErrorProblem(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const detail =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'The request headers are too large.'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'The request did not arrive in time.'
+        : `Malformed HTTP request (${err.code ?? 'parse error'}).`;
+  socket.end(rawProblem('validation_failed', detail));
+}
+
+/** A complete HTTP/1.1 response carrying a problem document, for sockets no route will answer. */
+function rawProblem(code: ErrorCode, detail: string): string {
+  const p = problem(code, detail);
+  const body = JSON.stringify(p);
+  return `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
 function sendProblem(reply: FastifyReply, p: ReturnType<typeof problem>): FastifyReply {

@@ -1,4 +1,5 @@
 import type { TokenRow, TokenStore } from '../../core/tokens.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 
 interface Row {
@@ -12,7 +13,12 @@ const fromRow = (r: Row): TokenRow => ({
 });
 
 export class SqliteTokenStore implements TokenStore {
-  constructor(private readonly db: Db) {}
+  // Every authenticated request looks its token up: prepare that statement once.
+  private readonly byHash: Statement;
+
+  constructor(private readonly db: Db) {
+    this.byHash = db.prepare('SELECT * FROM tokens WHERE hash = ?');
+  }
 
   insert(t: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void {
     this.db
@@ -22,7 +28,7 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   findByHash(hash: string): TokenRow | undefined {
-    const r = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
+    const r = this.byHash.get(hash) as Row | undefined;
     return r ? fromRow(r) : undefined;
   }
 

@@ -1,0 +1,109 @@
+/**
+ * API throughput: GET /v1/vms with 50 VMs in a real SQLite database, through
+ * the daemon's real HTTP layer (spec validation, auth, response checks),
+ * against a bare fastify hello-world in the same run (autocannon, loopback).
+ * The servers run in a child process so the load generator does not share
+ * their CPU time.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { pino } from 'pino';
+import { spec } from '../../api/spec.gen.js';
+import { newVmId } from '../../daemon/core/names.js';
+import { parseSubnet, planNetwork } from '../../daemon/core/planners/network-plan.js';
+import { vmUrl } from '../../daemon/core/planners/url.js';
+import { hashToken, newToken, TokenAuthenticator } from '../../daemon/core/tokens.js';
+import { openDb } from '../../daemon/drivers/sqlite/db.js';
+import { SqliteTokenStore } from '../../daemon/drivers/sqlite/sqlite-token-store.js';
+import { SqliteVmStore } from '../../daemon/drivers/sqlite/sqlite-vm-store.js';
+import { operationRoutes } from '../../daemon/http/openapi-routes.js';
+import { pendingHandlers } from '../../daemon/http/routes/pending.js';
+import { vmHandlers } from '../../daemon/http/routes/vms.js';
+import { buildServer } from '../../daemon/http/server.js';
+import { memoryService } from '../helpers/memory-service.js';
+import { fmtMs, ratio, row } from './stats.js';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;
+const connections = 10;
+
+async function load(url: string, headers: Record<string, string> = {}) {
+  const r = await autocannon({ url, connections, duration: seconds, headers });
+  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+if (process.argv.includes('--serve')) {
+  await serve();
+} else {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const first: string = await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+    });
+    child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  const { fcmUrl, bareUrl, token } = JSON.parse(first) as { fcmUrl: string; bareUrl: string; token: string };
+  try {
+    console.log(`autocannon, ${connections} connections, ${seconds} s each, loopback, servers in a separate process`);
+    const base = await load(`${bareUrl}/`);
+    const fcm = await load(`${fcmUrl}/v1/vms`, { authorization: `Bearer ${token}` });
+    row('bare fastify hello-world', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
+    row('GET /v1/vms (50 VMs, SQLite, auth, validated)', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}`);
+    row('throughput vs hello-world', ratio(fcm.rps, base.rps));
+    row('p99 vs hello-world', ratio(fcm.p99, Math.max(base.p99, 0.01)));
+  } finally {
+    child.kill();
+  }
+}
+
+async function serve(): Promise<void> {
+const dir = mkdtempSync(join(tmpdir(), 'fcm-bench-api-'));
+try {
+  const db = openDb(join(dir, 'fcm.db'));
+  const subnet = parseSubnet('172.16.0.0/24');
+  const store = new SqliteVmStore(db, subnet);
+  for (let i = 0; i < 50; i++) {
+    const id = newVmId();
+    store.insert(
+      { id, name: `app-${i}`, owner: 'admin', state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
+        port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
+      (slot) => planNetwork(id, slot, subnet),
+    );
+  }
+  const tokens = new SqliteTokenStore(db);
+  const token = newToken();
+  tokens.insert({ id: 'tok_bench0000000', hash: hashToken(token), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+  const h = memoryService({ store });
+  const implemented = {
+    ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `http://64.34.93.45:7777/git/${n}.git` }) }),
+  };
+  const app = await buildServer({
+    spec, log: pino({ level: 'warn' }), auth: new TokenAuthenticator(tokens), validateResponses: true,
+    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+    websocketOperations: ['openConsole'],
+  });
+  const fcmUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+  const check = await fetch(`${fcmUrl}/v1/vms`, { headers: { authorization: `Bearer ${token}` } });
+  const n = ((await check.json()) as { vms: unknown[] }).vms.length;
+  if (n !== 50) throw new Error(`expected 50 VMs, got ${n}`);
+
+  const bare = Fastify();
+  bare.get('/', async () => ({ hello: 'world' }));
+  const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
+
+  console.log(JSON.stringify({ fcmUrl, bareUrl, token }));
+  await new Promise<void>((r) => process.once('SIGTERM', () => r()));
+  await app.close();
+  await bare.close();
+  db.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+}
