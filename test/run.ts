@@ -6,17 +6,24 @@
  * really run where they can.
  *
  *   npm test                    everything
- *   npm test -- unit api        only these groups (unit, api, e2e, host, iac)
+ *   npm test -- unit api        only these groups (unit, api, e2e, iac, host, reliability)
  *   npm test -- test/host/x.test.ts
+ *   FCM_SOAK=1 npm test -- reliability   also the long soaks
+ *
+ * Every host harness copies its daemon/Caddy logs to FCM_LOG_AUDIT_DIR (set
+ * here for the run); after the run they are searched for tokens and secrets
+ * (test/helpers/log-audit.ts), and a finding fails the run.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { auditLogs } from './helpers/log-audit.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
-const GROUPS = ['unit', 'api', 'e2e', 'iac', 'host'] as const;
+// reliability last: its log audit and soak-sized tests come after everything else.
+const GROUPS = ['unit', 'api', 'e2e', 'iac', 'host', 'reliability'] as const;
 
 function testFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -33,6 +40,7 @@ const files = (args.length ? args : [...GROUPS]).flatMap((a) =>
 );
 
 const tapFile = join(mkdtempSync(join(tmpdir(), 'fcm-test-')), 'results.tap');
+const auditDir = process.env.FCM_LOG_AUDIT_DIR ?? join(dirname(tapFile), 'logs');
 const started = Date.now();
 console.log(`Running ${files.length} test files (${relative(root, tapFile) ? tapFile : ''})`);
 
@@ -46,7 +54,8 @@ const child = spawn(
     '--test-reporter', 'tap', '--test-reporter-destination', tapFile,
     ...files,
   ],
-  { stdio: 'inherit', cwd: root },
+  // Nothing the tests start may phone home: Terraform's (and cdktf's) update check is off for every child.
+  { stdio: 'inherit', cwd: root, env: { ...process.env, CHECKPOINT_DISABLE: '1', FCM_LOG_AUDIT_DIR: auditDir } },
 );
 
 const code: number = await new Promise((r) => child.on('exit', (c, s) => r(c ?? (s ? 1 : 0))));
@@ -70,5 +79,10 @@ if (skipped.length) {
   }
   if (strictFailure) console.log('\nFCM_STRICT_SKIPS=1: skipped tests not listed in test/allowed-skips.txt fail the run.');
 }
+const audit = auditLogs(auditDir);
+if (audit.files) {
+  console.log(`\nLog audit: ${audit.files} daemon/Caddy logs (${(audit.bytes / 1048576).toFixed(1)} MiB) searched for tokens and secrets: ${audit.findings.length ? `${audit.findings.length} FOUND` : 'none found'} (${auditDir})`);
+  for (const f of audit.findings) console.log(`  - ${f.file}: ${f.kind}: ${f.excerpt}`);
+}
 console.log(`\nTotal time ${((Date.now() - started) / 1000).toFixed(1)}s`);
-process.exit(code !== 0 ? code : strictFailure ? 1 : 0);
+process.exit(code !== 0 ? code : strictFailure || audit.findings.length ? 1 : 0);

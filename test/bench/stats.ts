@@ -12,7 +12,7 @@ export function fmtMs(ms: number): string {
 }
 
 export function row(label: string, value: string, note = ''): void {
-  console.log(`  ${label.padEnd(46)} ${value.padStart(12)}${note ? `   ${note}` : ''}`);
+  console.log(`  ${label.padEnd(56)} ${value.padStart(12)}${note ? `   ${note}` : ''}`);
 }
 
 export function ratio(a: number, b: number): string {
