@@ -430,24 +430,29 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
 
   test('logs follow streams new lines until the client goes away', async () => {
     const ac = new AbortController();
-    const seen = new Promise<string>((resolve, reject) => {
-      const req = request({ host: h.daemonIp, port: AGENT_FWD, path: '/v1/logs?lines=0&follow=1', agent: false, headers: { authorization: `Bearer ${token}` }, signal: ac.signal }, (res) => {
-        assert.equal(res.statusCode, 200);
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          text += c;
-          if (text.includes('said hello-follow')) resolve(text);
-        });
-        res.on('error', () => {});
-      });
-      req.on('error', (e) => (e.name === 'AbortError' ? undefined : reject(e)));
-      req.end();
+    let text = '';
+    let responded = false;
+    const req = request({ host: h.daemonIp, port: AGENT_FWD, path: '/v1/logs?lines=0&follow=1', agent: false, headers: { authorization: `Bearer ${token}` }, signal: ac.signal }, (res) => {
+      assert.equal(res.statusCode, 200);
+      responded = true;
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('error', () => {});
     });
-    await new Promise((r) => setTimeout(r, 500));
-    await appGet('/say/hello-follow');
-    const text = await seen;
-    ac.abort();
+    req.on('error', () => {});
+    req.end();
+    try {
+      await waitFor('the follow stream', async () => responded);
+      // the app prints one line per /say request; once the stream is open, one is enough
+      await waitFor('a new line on the follow stream', async () => {
+        if (text.includes('said hello-follow')) return true;
+        await appGet('/say/hello-follow');
+        await new Promise((r) => setTimeout(r, 1000));
+        return text.includes('said hello-follow');
+      });
+    } finally {
+      ac.abort();
+    }
     assert.match(text, /^\S+Z web\[1\]: said hello-follow$/m);
   });
 
@@ -467,11 +472,11 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
       }, 20_000);
       c.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /SIZE=(\d+)x(\d+)/.exec(out);
+        const m = /SIZE=(\d+x\d+)[\r\n]/.exec(out); // the whole line, not a chunk of it
         if (m) {
           clearTimeout(timer);
           c.end();
-          resolve(m[0]);
+          resolve(`SIZE=${m[1]}`);
         }
       });
       c.on('error', reject);
