@@ -337,12 +337,17 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     assert.match(seen, /logs-marker-2/);
   });
 
-  test('stop and start the VM: the app comes back without a push', async () => {
+  test('stop and start the VM: the app comes back without a push, with config set while it was stopped', async () => {
     const before = (await get(`${vms.py!.url}/`)).body;
+    assert.match(before, /^python v4 GREETING=\n$/);
     assert.equal((await api('POST', '/v1/vms/py/stop', { timeoutMs: 30_000 })).body.state, 'stopped');
+    const pending = await api('PATCH', '/v1/vms/py/env', { set: { GREETING: 'set-while-stopped' } });
+    assert.equal(pending.status, 200, JSON.stringify(pending.body));
+    assert.equal((await api('GET', `/v1/vms/py/releases/${pending.body.release}`)).body.status, 'pending');
     assert.equal((await api('POST', '/v1/vms/py/start')).status, 200);
     assert.equal((await api('GET', '/v1/vms/py/wait?state=running&timeout=300')).status, 200);
-    await eventually('app back after start', `${vms.py!.url}/`, (x) => x.status === 200 && x.body === before, 120_000);
+    await eventually('app back after start', `${vms.py!.url}/`, (x) => x.status === 200 && x.body === 'python v4 GREETING=set-while-stopped\n', 120_000);
+    assert.equal((await api('GET', `/v1/vms/py/releases/${pending.body.release}`)).body.status, 'succeeded');
   });
 
   test('zero downtime: polling every 10 ms through a redeploy sees no refused connection and no 5xx', async (t) => {
