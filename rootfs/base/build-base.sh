@@ -113,6 +113,8 @@ find "$root/var/log" -type f -exec truncate -s 0 {} +
 # serial console starts a root shell without login; it is only reachable through the
 # authenticated fcm daemon.
 in_root passwd -l root >/dev/null
+# Deployed apps run as this unprivileged, locked, login-less user (rootfs/guest/agent.py).
+in_root useradd --system --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 if awk -F: '$2 !~ /^[!*]/ { bad = 1; print "build-base: account with a password: " $1 } END { exit bad }' \
      "$root/etc/shadow"; then :; else exit 1; fi
 
