@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
 import type { Disks, DriveSpec, ImageInfo, VmDisks } from '../core/ports.js';
@@ -41,7 +41,11 @@ export class CowDisks implements Disks {
 
   async prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
     const d = this.paths(vmId, swapMib);
-    await writeFile(d.seed.path, seed, { mode: 0o600 });
+    try {
+      await writeFile(d.seed.path, seed, { mode: 0o600 });
+    } catch (err) {
+      throw asDiskFull(err);
+    }
     return d;
   }
 
@@ -68,14 +72,13 @@ export class CowDisks implements Disks {
         await run('cp', ['--reflink=auto', '--sparse=always', base.rootfsPath, d.root.path]);
         await sparseFile(d.root.path, sizes.diskMib * MiB, false);
       }
+      // qemu-img and cp follow the umask; the VM's data is nobody else's business.
+      await chmod(d.root.path, 0o600);
       if (d.swap) await sparseFile(d.swap.path, sizes.swapMib * MiB, true);
       await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
     } catch (err) {
       await this.remove(vmId);
-      if (/No space left|ENOSPC/i.test(String((err as Error).message ?? err))) {
-        throw new FcmError('disk_full', 'The host disk is full.', { cause: err });
-      }
-      throw err;
+      throw asDiskFull(err);
     }
     return d;
   }
@@ -93,14 +96,15 @@ export class CowDisks implements Disks {
     await mkdir(this.vmDir(vmId), { recursive: true, mode: 0o700 });
     try {
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', template.rootPath, d.root.path, `${sizes.diskMib}M`]);
-      if (d.swap && template.swapPath) await run('cp', ['--sparse=always', template.swapPath, d.swap.path]);
+      await chmod(d.root.path, 0o600);
+      if (d.swap && template.swapPath) {
+        await run('cp', ['--sparse=always', template.swapPath, d.swap.path]);
+        await chmod(d.swap.path, 0o600);
+      }
       await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
     } catch (err) {
       await this.remove(vmId);
-      if (/No space left|ENOSPC/i.test(String((err as Error).message ?? err))) {
-        throw new FcmError('disk_full', 'The host disk is full.', { cause: err });
-      }
-      throw err;
+      throw asDiskFull(err);
     }
     return d;
   }
@@ -127,4 +131,12 @@ async function sparseFile(path: string, bytes: number, create: boolean): Promise
   } finally {
     await fh.close();
   }
+}
+
+/** ENOSPC (from fs calls or a tool's stderr) as the API's disk_full; anything else unchanged. */
+function asDiskFull(err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC' || /No space left|ENOSPC/i.test(String((err as Error)?.message ?? err))) {
+    return new FcmError('disk_full', 'The host disk is full.', { cause: err });
+  }
+  return err;
 }

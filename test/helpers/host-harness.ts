@@ -11,6 +11,7 @@ import { accessSync, constants, existsSync, mkdirSync, openSync, readFileSync, r
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../daemon/drivers/proc.js';
+import { captureForAudit, secretSettings } from './log-audit.js';
 
 export const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CACHE_DIR = process.env.FCM_CACHE_DIR ?? '/var/cache/fcm';
@@ -136,6 +137,8 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
 
   let child: ChildProcess | null = null;
   let token = '';
+  /** Every admin token this daemon had, for the log audit. */
+  const seenTokens = new Set<string>();
   let caddyProc: ChildProcess | null = null;
   const caddyDir = join(workDir, 'caddy');
   if (opts.caddy) {
@@ -197,6 +200,7 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
       await new Promise((r) => setTimeout(r, 100));
     }
     token = readFileSync(join(stateDir, '.token'), 'utf8').trim();
+    seenTokens.add(token);
   };
 
   const killDaemon = async (signal: NodeJS.Signals = 'SIGTERM') => {
@@ -281,6 +285,18 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
         // Anything a crashed test left: kill its QEMUs (they run inside the namespace).
         await killNamespaceProcesses(ns);
         await cleanupNs();
+        // FCM_LOG_AUDIT_DIR: keep the logs and the secrets to look for in them (test/helpers/log-audit.ts).
+        if (process.env.FCM_LOG_AUDIT_DIR) {
+          let agentKey: string | null = null;
+          try {
+            agentKey = readFileSync(join(stateDir, 'agent.key'), 'utf8').trim();
+          } catch {
+            /* never started */
+          }
+          captureForAudit(process.env.FCM_LOG_AUDIT_DIR, `${ns}-${Date.now()}`, [logPath, join(workDir, 'caddy.log')], {
+            adminTokens: [...seenTokens], agentKey, other: secretSettings(daemonEnv),
+          });
+        }
         if (!process.env.FCM_KEEP_TEST_STATE) rmSync(workDir, { recursive: true, force: true });
       }
     },
