@@ -56,12 +56,12 @@ UNIT
   # fcm's git-only forced command. Root's own ~/.ssh/authorized_keys keeps working as before;
   # root key logins must be allowed (PermitRootLogin prohibit-password, Debian's default, or
   # forced-commands-only if no admin logs in as root). sshd runs the command only from a
-  # root-owned path no one else can write, which the state dir is. See docs/deploys.md.
+  # root-owned path no one else can write, which the state dir is. See daemon/deploys.md.
   state=$(sed -n 's/^FCM_STATE_DIR=//p' /etc/fcm/env 2>/dev/null | tail -n1)
   state=${state:-${FCM_STATE_DIR:-/var/lib/fcm}}
   mkdir -p /etc/ssh/sshd_config.d
   snippet=/etc/ssh/sshd_config.d/fcm.conf
-  want="# fcm: git push over SSH (written by fcm's daemon/host-setup.sh; see docs/deploys.md)
+  want="# fcm: git push over SSH (written by fcm's daemon/host-setup.sh; see daemon/deploys.md)
 Match User root
     AuthorizedKeysCommand $state/git/bin/fcm-ssh-keys %u %f
     AuthorizedKeysCommandUser root"

@@ -96,9 +96,9 @@ test('errors and exit codes from the binary', async () => {
   const noToken = await fcm(['ls'], { cwd: dir, env: { FCM_HOST: env.FCM_HOST! } });
   assert.equal(noToken.code, 1);
   assert.match(noToken.stderr, /Hint: no token found .*run fcm login/);
-  const later = await fcm(['console'], { cwd: dir, env });
-  assert.equal(later.code, 1);
-  assert.match(later.stderr, /fcm console is not available yet/);
+  const noVm = await fcm(['console'], { cwd: dir, env });
+  assert.equal(noVm.code, 2, 'console without a VM (no .fcm here) is a usage error');
+  assert.match(noVm.stderr, /which VM\?/);
 });
 
 test('--version, --help, completion and the shebang', async () => {
