@@ -57,7 +57,8 @@ UNIT
   # root key logins must be allowed (PermitRootLogin prohibit-password, Debian's default, or
   # forced-commands-only if no admin logs in as root). sshd runs the command only from a
   # root-owned path no one else can write, which the state dir is. See daemon/deploys.md.
-  state=$(sed -n 's/^FCM_STATE_DIR=//p' /etc/fcm/env 2>/dev/null | tail -n1)
+  # (no /etc/fcm/env is normal: `|| true` keeps set -e/pipefail from ending the script here)
+  state=$({ sed -n 's/^FCM_STATE_DIR=//p' /etc/fcm/env 2>/dev/null || true; } | tail -n1)
   state=${state:-${FCM_STATE_DIR:-/var/lib/fcm}}
   mkdir -p /etc/ssh/sshd_config.d
   snippet=/etc/ssh/sshd_config.d/fcm.conf
