@@ -22,7 +22,8 @@ const chainFor = (tap: string) => `tap_${tap.slice(TAP_PREFIX.length)}`;
  * - inet fcm/input: guests reach nothing on the host (daemon API, Caddy admin,
  *   sshd) except replies to connections the host opened.
  * - inet fcm/forward: no routed traffic between guests; to/from the uplink
- *   only with NAT on, and only guest-initiated.
+ *   only with NAT on, and only guest-initiated, never to link-local
+ *   (cloud instance metadata).
  * - bridge fcm: per-tap anti-spoofing (a guest may only use its own MAC and
  *   IP, IPv4/ARP only); unknown fcm taps are dropped. Bridge port isolation
  *   (set per tap) blocks guest-to-guest frames at L2.
@@ -31,6 +32,8 @@ export function planRuleset(cfg: LinuxNetworkConfig): string {
   const br = JSON.stringify(cfg.bridge);
   const natRules = cfg.nat
     ? [
+        // Link-local is where clouds serve instance metadata (169.254.169.254: the host's credentials).
+        `    iifname ${br} ip daddr 169.254.0.0/16 drop`,
         `    iifname ${br} oifname != ${br} accept`,
       ]
     : [];
