@@ -466,8 +466,13 @@ def start_app_side():
     import applog
     import releases
     MANAGER = releases.Manager(applog.AppLog(), app_settings)
-    MANAGER_READY.set()
-    MANAGER.boot()
+    # Ready only after boot() has (re)started the live release: a restart or deploy that
+    # arrived in between found boot() holding the operation lock and failed with 409
+    # (the daemon applies config changed while the VM was stopped right at start).
+    try:
+        MANAGER.boot()
+    finally:
+        MANAGER_READY.set()
 
 
 def main():
