@@ -199,12 +199,12 @@ describe('load: many VMs at once on a real daemon (real QEMU guests)', { skip: s
     assert.deepEqual(problems, []);
     await assertConsistent(h, { context: 'end of soak' });
     assert.deepEqual(await hostLeftovers(h), { taps: [], qemus: [], disks: [], runDirs: [] });
-    // Flat memory: the last quarter's average vs the second quarter's (the first is warmup).
-    const q = Math.max(1, Math.floor(soakRss.length / 4));
-    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const early = avg(soakRss.slice(q, 2 * q));
-    const late = avg(soakRss.slice(-q));
+    // Flat memory: V8 makes RSS a sawtooth (measured: 113 → 161 MiB, then 110 after a GC), so compare
+    // the troughs — the lowest sample of the last third against that of the middle third (the first is warmup).
+    const third = Math.max(1, Math.floor(soakRss.length / 3));
+    const early = Math.min(...soakRss.slice(third, 2 * third));
+    const late = Math.min(...soakRss.slice(-third));
     t.diagnostic(`${cycles} full cycles in ${minutes} min; daemon RSS (MiB) every 5 s: ${soakRss.join(' ')}`);
-    assert.ok(late <= early * 1.25 + 16, `daemon RSS grew from ~${early.toFixed(0)} to ~${late.toFixed(0)} MiB`);
+    assert.ok(late <= early * 1.25 + 16, `daemon RSS troughs grew from ${early} to ${late} MiB`);
   });
 });

@@ -9,7 +9,8 @@
  * Each case says what the spec implies: `invalid` (the server must not
  * answer 2xx), `valid` (it may), `unknown` (no claim). Validity is decided
  * by Ajv over the same derefed schemas with the server's options, so the
- * oracle is the spec itself, never a hand-written expectation.
+ * oracle is the spec itself; only framing and header cases (which the spec
+ * does not describe) carry a hand-set expectation.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -33,7 +34,7 @@ export interface FuzzCase extends RawRequest {
 
 export interface FuzzContext {
   host: string;
-  /** Bearer token of the caller (the fuzzer swaps in a fresh one when a case revokes it). */
+  /** Bearer token of the caller (runFuzz swaps in the current one when a case revoked it). */
   token: () => string;
   /** An existing VM the caller owns: valid `{name}` values point at it. */
   targetVm: string;
@@ -227,7 +228,7 @@ interface Parts {
   headers: [string, string][];
 }
 
-/** Everything generated for one spec; `byOp` lists the operationIds covered. */
+/** Every case for a spec: per operation, then undefined methods per path, then protocol-level garbage. */
 export function generateCases(spec: Json, ctx: FuzzContext): FuzzCase[] {
   const oracle = new Oracle();
   const routes = operationRoutes(spec);
