@@ -422,6 +422,8 @@ export class VmService {
     if (this.shouldRestart(id)) {
       // Straight back to starting: waiters for `running` should not see a transient failure.
       this.d.log.info({ vmId: id, vm: vm.name }, 'restarting VM (restart policy)');
+      // Not `running` while there is no process: a wait for running must wait for the new boot.
+      this.save(id, { state: 'starting' });
       try {
         await this.startLocked(id, true);
         this.save(id, { lastError: `${why}; restarted automatically` });

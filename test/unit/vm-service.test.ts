@@ -130,9 +130,14 @@ test('the monitor notices a dead hypervisor and restarts it per policy', async (
   const h = memoryService({ config: { restartPolicy: 'always' } });
   const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'phoenix' });
   await h.service.wait(ALICE, 'phoenix', 'running', 1000);
+  const states: string[] = [];
+  h.service.onChange(() => states.push(h.store.get(vm.id)!.state));
+  h.guest.bootMs = 50;
   h.service.startMonitor();
   h.hypervisor.crash(vm.id);
   await new Promise((r) => setTimeout(r, 100));
+  // Once the death is noticed the VM is not `running` until the new guest has booted.
+  assert.equal(states[0], 'starting', `states after the crash: ${states.join(' → ')}`);
   const back = await h.service.wait(ALICE, 'phoenix', 'running', 2000);
   assert.equal(back.state, 'running');
   assert.ok(h.hypervisor.machines.has(vm.id));
