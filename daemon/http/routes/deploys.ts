@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import type { DeployService } from '../../core/deploys.js';
 import type { ReleaseRecord } from '../../core/deploys-ports.js';
 import type { Handler } from '../server.js';
@@ -32,9 +33,13 @@ export function deployHandlers(deploys: DeployService): Record<string, Handler> 
       const ac = new AbortController();
       reply.raw.once('close', () => ac.abort());
       const stream = await deploys.logs(principal, params.name, { lines: query.lines, follow: query.follow }, ac.signal);
-      stream.on('error', () => {}); // an aborted follow ends with an error; the client is gone anyway
+      // An aborted follow (client gone, VM stopped) makes the upstream stream error out; hand
+      // fastify a stream that just ends instead, or it tries to send a 500 after the headers.
+      const out = new PassThrough();
+      stream.on('error', () => out.end());
+      stream.pipe(out);
       reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
-      return reply.send(stream);
+      return reply.send(out);
     },
   };
 }
