@@ -4,7 +4,9 @@
  * indistinguishable from cold-booted ones, yet distinct from each other.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../../daemon/drivers/proc.js';
 import { after, before, describe, test } from 'node:test';
 import { ConsoleWs, runInConsole } from '../helpers/console-ws.js';
 import { hostLeftovers, hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
@@ -69,6 +71,25 @@ describe('create from a snapshot', { skip: skip ?? false }, () => {
     assert.notEqual(ia.machineId, ib.machineId, 'distinct machine-ids');
     assert.notEqual(ia.random, ib.random, 'distinct random streams (the CRNG was reseeded)');
     console.log(`# snap-a create → running: ${aMs} ms`);
+  });
+
+  test('a restored VM serves a git push deploy like a booted one', async () => {
+    const vm = (await h.api('GET', '/v1/vms/snap-b')).body;
+    const work = mkdtempSync('/tmp/fcm-snap-app-');
+    try {
+      writeFileSync(join(work, 'app.py'), 'import os\nfrom http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\nclass A(BaseHTTPRequestHandler):\n    def do_GET(self):\n        b = b"deployed on a restored VM\\n"\n        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)\nThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), A).serve_forever()\n');
+      writeFileSync(join(work, 'requirements.txt'), '# stdlib only\n');
+      writeFileSync(join(work, 'Procfile'), 'web: python3 app.py\n');
+      const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com', GIT_TERMINAL_PROMPT: '0' };
+      for (const args of [['init', '-q', '-b', 'main'], ['add', '-A'], ['commit', '-qm', 'v1']]) await run('git', ['-C', work, ...args], { env });
+      const push = await run('git', ['-C', work, 'push', vm.gitHttpUrl.replace('://', `://fcm:${h.token}@`), 'HEAD:main'], { env, timeoutMs: 300_000 });
+      assert.match(push.stderr, /Detected Python \(requirements\.txt\)/);
+      assert.match(push.stderr, /Deploy successful!/);
+      const page = (await h.exec('curl', ['-sS', '--fail', '--max-time', '10', `http://${vm.ip}:8000/`])).stdout;
+      assert.equal(page, 'deployed on a restored VM\n');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   test('a restored VM behaves like a booted one: stop/start cold-boots its own disk, delete leaves nothing', async () => {
