@@ -63,18 +63,29 @@ export class CowDisks implements Disks {
     if (freeMib < this.cfg.minFreeMib) {
       throw new FcmError('disk_full', `Only ${Math.floor(freeMib)} MiB free on the host disk; need at least ${this.cfg.minFreeMib} MiB.`);
     }
-    const d = this.paths(vmId, sizes.swapMib);
-    await mkdir(this.vmDir(vmId), { recursive: true, mode: 0o700 });
-    try {
+    return this.build(vmId, sizes.swapMib, seed, async (d) => {
       if (this.cfg.format === 'qcow2') {
         await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base.rootfsPath, d.root.path, `${sizes.diskMib}M`]);
       } else {
         await run('cp', ['--reflink=auto', '--sparse=always', base.rootfsPath, d.root.path]);
         await sparseFile(d.root.path, sizes.diskMib * MiB, false);
       }
-      // qemu-img and cp follow the umask; the VM's data is nobody else's business.
-      await chmod(d.root.path, 0o600);
       if (d.swap) await sparseFile(d.swap.path, sizes.swapMib * MiB, true);
+    });
+  }
+
+  /**
+   * Makes the VM's directory, lets `fill` make the root (and swap), writes the seed and
+   * makes every file 0600 (qemu-img and cp follow the umask; the VM's data is nobody
+   * else's business). On any failure removes it all; ENOSPC becomes disk_full.
+   */
+  private async build(vmId: string, swapMib: number, seed: Buffer, fill: (d: VmDisks) => Promise<void>): Promise<VmDisks> {
+    const d = this.paths(vmId, swapMib);
+    await mkdir(this.vmDir(vmId), { recursive: true, mode: 0o700 });
+    try {
+      await fill(d);
+      await chmod(d.root.path, 0o600);
+      if (d.swap) await chmod(d.swap.path, 0o600);
       await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
     } catch (err) {
       await this.remove(vmId);
@@ -91,22 +102,11 @@ export class CowDisks implements Disks {
    */
   async createFromTemplate(vmId: string, template: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
     if (this.cfg.format !== 'qcow2') throw new Error('snapshot templates need qcow2 disks');
-    const d = this.paths(vmId, sizes.swapMib);
-    if (Boolean(d.swap) !== Boolean(template.swapPath)) throw new Error('template and VM disagree on swap');
-    await mkdir(this.vmDir(vmId), { recursive: true, mode: 0o700 });
-    try {
+    if ((sizes.swapMib > 0) !== Boolean(template.swapPath)) throw new Error('template and VM disagree on swap');
+    return this.build(vmId, sizes.swapMib, seed, async (d) => {
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', template.rootPath, d.root.path, `${sizes.diskMib}M`]);
-      await chmod(d.root.path, 0o600);
-      if (d.swap && template.swapPath) {
-        await run('cp', ['--sparse=always', template.swapPath, d.swap.path]);
-        await chmod(d.swap.path, 0o600);
-      }
-      await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      await this.remove(vmId);
-      throw asDiskFull(err);
-    }
-    return d;
+      if (d.swap && template.swapPath) await run('cp', ['--sparse=always', template.swapPath, d.swap.path]);
+    });
   }
 
   async remove(vmId: string): Promise<void> {
