@@ -223,6 +223,8 @@ describe('restart policy "always": a killed hypervisor is restarted, up to the l
     pid = newPid;
     // Two more restarts are allowed (3 per window); the next death leaves it failed.
     for (let i = 0; i < 3; i++) {
+      // The daemon may still be finishing the restart (QEMU -daemonize): kill what runs now.
+      pid = (await eventually(`QEMU ${i + 2} running`, async () => (await qemuByVm(h)).get(id), (p) => p !== undefined, 15_000))!;
       process.kill(pid, 'SIGKILL');
       if (i < 2) pid = (await eventually(`restart ${i + 2}`, async () => (await qemuByVm(h)).get(id), (p) => p !== undefined && p !== pid, 15_000))!;
     }

@@ -5,6 +5,7 @@
  * chain, disk or route exists for a VM the API does not list.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { tapForVm } from '../../../daemon/core/planners/network-plan.js';
 import { run } from '../../../daemon/drivers/proc.js';
@@ -31,9 +32,22 @@ export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
       continue;
     }
     const m = /^qemu-system[^\0]*\0[\s\S]*?fcm-(vm_[0-9a-f]+)/.exec(cmd);
-    if (m) out.set(m[1]!, pid);
+    if (!m) continue;
+    // While QEMU -daemonize starts, its short-lived parent has the same command line: when
+    // two processes claim a VM, the one its pidfile names is the machine itself. A process
+    // without a pidfile still counts (a leak check must see it).
+    const prev = out.get(m[1]!);
+    if (prev === undefined || pidfileOf(h, m[1]!) === pid) out.set(m[1]!, pid);
   }
   return out;
+}
+
+function pidfileOf(h: HostHarness, vmId: string): number | null {
+  try {
+    return Number(readFileSync(join(h.stateDir, 'run', vmId, 'qemu.pid'), 'utf8').trim());
+  } catch {
+    return null;
+  }
 }
 
 /** Per-tap nft chains in the bridge table (tap_<hex>). */
