@@ -26,7 +26,7 @@ import { isFcmError } from '../../daemon/core/errors.js';
 import { CowDisks } from '../../daemon/drivers/cow-disks.js';
 import { run } from '../../daemon/drivers/proc.js';
 import { hostLeftovers, hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
-import { assertConsistent, caddyRoutes, eventually, listVms, qemuByVm } from './lib/host-checks.js';
+import { assertConsistent, caddyRoutes, eventually, listVms, qemuByVm, settledQemu } from './lib/host-checks.js';
 
 const skip = hostSkipReason();
 const SMALL = { memoryMib: 192, swapMib: 0 };
@@ -212,21 +212,22 @@ describe('restart policy "always": a killed hypervisor is restarted, up to the l
     assert.equal(c.status, 201);
     assert.equal((await h.api('GET', '/v1/vms/phoenix/wait?state=running&timeout=300')).status, 200);
     const id = c.body.id as string;
-    let pid: number = (await qemuByVm(h)).get(id)!;
-    process.kill(pid, 'SIGKILL');
-    const newPid = (await eventually("a new QEMU", async () => (await qemuByVm(h)).get(id), (p) => p !== undefined && p !== pid, 15_000))!;
+    let killed: number = (await eventually('QEMU settled', () => settledQemu(h, id), (p) => p !== undefined, 30_000))!;
+    process.kill(killed, 'SIGKILL');
+    await eventually('a new QEMU', async () => (await qemuByVm(h)).get(id), (p) => p !== undefined && p !== killed, 15_000);
     // The restart is recorded once the new process runs; then the guest boots again.
     await eventually('restart recorded', () => h.api('GET', '/v1/vms/phoenix'), (r) => /restarted automatically/.test(r.body.lastError ?? ''), 15_000);
     const back = await h.api('GET', '/v1/vms/phoenix/wait?state=running&timeout=300');
     assert.equal(back.status, 200, JSON.stringify(back.body));
     await assertConsistent(h, { context: 'after the automatic restart' });
-    pid = newPid;
     // Two more restarts are allowed (3 per window); the next death leaves it failed.
     for (let i = 0; i < 3; i++) {
-      // The daemon may still be finishing the restart (QEMU -daemonize): kill what runs now.
-      pid = (await eventually(`QEMU ${i + 2} running`, async () => (await qemuByVm(h)).get(id), (p) => p !== undefined, 15_000))!;
-      process.kill(pid, 'SIGKILL');
-      if (i < 2) pid = (await eventually(`restart ${i + 2}`, async () => (await qemuByVm(h)).get(id), (p) => p !== undefined && p !== pid, 15_000))!;
+      // Kill the machine only once its start has finished (QEMU -daemonize forks: until the
+      // parent exits, killing a process kills a start in progress, which is a failed start,
+      // not a death the policy restarts).
+      const last = killed;
+      killed = (await eventually(`QEMU ${i + 2} settled`, () => settledQemu(h, id), (p) => p !== undefined && p !== last, 30_000))!;
+      process.kill(killed, 'SIGKILL');
     }
     const failed = await eventually('failed after the limit', () => h.api('GET', '/v1/vms/phoenix'), (r) => r.body.state === 'failed', 15_000);
     assert.match(failed.body.lastError, /hypervisor process exited/);

@@ -42,6 +42,23 @@ export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
   return out;
 }
 
+/**
+ * The pid of the VM's QEMU once it has settled: exactly one process claims the VM
+ * and it is the one its pidfile names (the -daemonize parent has exited, so the
+ * daemon's start has returned). Killing anything earlier kills a start in progress.
+ */
+export async function settledQemu(h: HostHarness, vmId: string): Promise<number | undefined> {
+  const pids = (await run('ip', ['netns', 'pids', h.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+  const claimants = pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('qemu-system') && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`fcm-${vmId}`);
+    } catch {
+      return false;
+    }
+  });
+  return claimants.length === 1 && pidfileOf(h, vmId) === claimants[0] ? claimants[0] : undefined;
+}
+
 function pidfileOf(h: HostHarness, vmId: string): number | null {
   try {
     return Number(readFileSync(join(h.stateDir, 'run', vmId, 'qemu.pid'), 'utf8').trim());
