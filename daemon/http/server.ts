@@ -51,6 +51,8 @@ declare module 'fastify' {
 }
 
 const ANONYMOUS: Principal = { userId: 'anonymous', email: null, admin: false };
+/** Refused bodies up to this size are drained (so the client reads its 413); larger ones close the connection. */
+const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
 
 export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   const requestTimeoutMs = deps.requestTimeoutMs ?? 60_000;
@@ -85,6 +87,17 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     if (auth > 1) throw new FcmError('validation_failed', 'More than one Authorization header.');
     if (host > 1) throw new FcmError('validation_failed', 'More than one Host header.');
     if (host === 0 && req.raw.httpVersion === '1.1') throw new FcmError('validation_failed', 'HTTP/1.1 requests need a Host header.');
+  });
+
+  // A body refused before it was read (413) comes with `Connection: close` from fastify; closing
+  // while the client is still sending makes the kernel reset the connection, and the client
+  // may lose the 413 it was already sent ("broken pipe" instead of a problem document). A body
+  // of a bounded, declared size is read and discarded instead (Node does that for a kept-alive
+  // connection, within requestTimeout), so the client always gets its answer.
+  app.addHook('onSend', async (req, reply) => {
+    if (req.raw.complete || reply.getHeader('connection') !== 'close') return;
+    const declared = Number(req.headers['content-length']);
+    if (Number.isSafeInteger(declared) && declared <= DRAIN_LIMIT_BYTES) reply.removeHeader('connection');
   });
 
   // Two validators built from the spec's own schemas (OpenAPI 3.1 = JSON Schema 2020-12):

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { memoryApi } from '../helpers/memory-api.js';
 
@@ -101,4 +102,32 @@ test('duplicate names → 409 name_taken; wait timeout → 408', async () => {
   await inject('POST', '/v1/vms/dup/stop', { force: true });
   assertProblem(await inject('GET', '/v1/vms/dup/wait?state=running&timeout=1'), 408, 'wait_timeout');
   await inject('DELETE', '/v1/vms/dup');
+});
+
+test('a body over the limit gets its 413 even when the client sends it after the answer (no reset), and the connection is reused', async () => {
+  const address = await api.app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = new URL(address);
+  const body = Buffer.from(JSON.stringify({ name: 'a'.repeat(200 * 1024) }));
+  const sock = connect({ host: '127.0.0.1', port: Number(port) });
+  let received = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (d: string) => (received += d));
+  const errors: string[] = [];
+  sock.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+  const until = async (what: string, ok: () => boolean) => {
+    for (const end = Date.now() + 5000; !ok(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) assert.fail(`${what}; got ${JSON.stringify(received)} ${errors}`);
+  };
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  // Headers first: the server refuses the declared size at once, before any body byte arrives.
+  sock.write(`POST /v1/vms HTTP/1.1\r\nHost: x\r\nAuthorization: ${api.auth.authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+  await until('the 413 arrives before the body is sent', () => /\r\n\r\n\{[^]*\}$/.test(received));
+  assert.match(received, /^HTTP\/1\.1 413 /);
+  assert.match(received, /"code":"payload_too_large"/);
+  // A client that sends the body it announced must not be reset (it would lose the answer it has not read yet).
+  received = '';
+  await new Promise<void>((r) => sock.write(body, () => r()));
+  sock.write('GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until('the next request on the same connection is answered', () => /^HTTP\/1\.1 200 [^]*"status":"ok"/.test(received));
+  assert.deepEqual(errors, []);
+  sock.destroy();
 });
