@@ -22,6 +22,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { httpText } from '../helpers/http-text.js';
 
 const skip = hostSkipReason();
 const AGENT_FWD = 17611;
@@ -139,19 +140,11 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
   let token = '';
   let fwd: ChildProcess | null = null;
 
-  const agent = (method: string, path: string, o: { body?: Buffer | string; headers?: Record<string, string>; tok?: string | null } = {}) =>
-    new Promise<{ status: number; headers: Record<string, any>; text: string }>((resolve, reject) => {
-      const tok = o.tok === undefined ? token : o.tok;
-      const req = request({ host: h.daemonIp, port: AGENT_FWD, method, path, agent: false, headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...o.headers } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(o.body);
-    });
+  const agent = async (method: string, path: string, o: { body?: Buffer | string; headers?: Record<string, string>; tok?: string | null } = {}) => {
+    const tok = o.tok === undefined ? token : o.tok;
+    const r = await httpText({ host: h.daemonIp, port: AGENT_FWD, method, path, headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...o.headers }, body: o.body });
+    return { status: r.status, headers: r.headers as Record<string, any>, text: r.body };
+  };
 
   /** A streamed operation (deploy/activate/restart): lines as they arrive, the fcm-result parsed. */
   const streamed = (method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) =>
@@ -193,19 +186,7 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
 
   const show = (s: Streamed) => s.lines.join('\n');
 
-  const appGet = (path = '/') =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: h.daemonIp, port: APP_FWD, path, agent: false, timeout: 10_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end();
-    });
+  const appGet = (path = '/') => httpText({ host: h.daemonIp, port: APP_FWD, path, timeout: 10_000 });
 
   const appJson = async (path = '/') => {
     const r = await appGet(path);

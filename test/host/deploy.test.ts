@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
-import { request } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +18,8 @@ import { openDb } from '../../daemon/drivers/sqlite/db.js';
 import { SqliteTokenStore } from '../../daemon/drivers/sqlite/sqlite-token-store.js';
 import { SqliteUserStore } from '../../daemon/drivers/sqlite/sqlite-user-store.js';
 import { hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { httpText, type TextResponse } from '../helpers/http-text.js';
+import { eventually as waitFor } from '../helpers/wait.js';
 import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 
 const skip = hostSkipReason();
@@ -92,38 +93,12 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
   const remoteLines = (r: Res) => r.stderr.split('\n').filter((l) => l.startsWith('remote: ')).map((l) => l.slice(8).trimEnd());
 
   /** GET through Caddy (HTTPS, the VM's own host name) from the test process. */
-  const get = (url: string, timeoutMs = 10_000) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const u = new URL(url);
-      const req = request(
-        { host: h.daemonIp, port: 443, path: u.pathname, servername: u.hostname, headers: { host: u.hostname }, ca: readFileSync(ca), agent: false, timeout: timeoutMs },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end();
-    });
-  const eventually = async (what: string, url: string, ok: (r: { status: number; body: string }) => boolean, withinMs = 120_000) => {
-    const deadline = Date.now() + withinMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const r = await get(url);
-        if (ok(r)) return r;
-        last = r;
-      } catch (e) {
-        last = (e as Error).message;
-      }
-      if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(last)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  const get = (url: string, timeoutMs = 10_000) => {
+    const u = new URL(url);
+    return httpText({ https: true, host: h.daemonIp, port: 443, path: u.pathname, servername: u.hostname, headers: { host: u.hostname }, ca: readFileSync(ca), timeout: timeoutMs });
   };
+  const eventually = (what: string, url: string, ok: (r: TextResponse) => boolean, withinMs = 120_000) => waitFor(what, () => get(url), ok, withinMs, 100);
+
   /** git push, then poll until the new content is served: the push-to-served time. */
   const pushAndServe = async (c: GitClient, remote: string, app: string, marker: string, ...extra: string[]) => {
     const t0 = Date.now();

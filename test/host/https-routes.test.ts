@@ -7,23 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { eventually } from '../helpers/wait.js';
 
 const skip = hostSkipReason();
 
-async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, withinMs = 30_000): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  let last: T | Error | undefined;
-  for (;;) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch (e) {
-      last = e as Error;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: still ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('HTTPS routes through a real Caddy', { skip: skip ?? false }, () => {
   let h: HostHarness;

@@ -51,7 +51,8 @@ export async function settledQemu(h: HostHarness, vmId: string): Promise<number 
   const pids = (await run('ip', ['netns', 'pids', h.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
   const claimants = pids.filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('qemu-system') && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`fcm-${vmId}`);
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmd.startsWith('qemu-system') && cmd.includes(`fcm-${vmId}`);
     } catch {
       return false;
     }
@@ -131,20 +132,7 @@ export async function assertConsistent(h: HostHarness, opts: { caddy?: boolean; 
   return vms;
 }
 
-export async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, withinMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  let last: T | Error | undefined;
-  for (;;) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch (e) {
-      last = e as Error;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: still ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { eventually } from '../../helpers/wait.js';
 
 /** Daemon RSS in KiB, from /proc. */
 export function rssKib(pid: number): number {
