@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -51,8 +52,8 @@ declare module 'fastify' {
 }
 
 const ANONYMOUS: Principal = { userId: 'anonymous', email: null, admin: false };
-/** Refused bodies up to this size are drained (so the client reads its 413); larger ones close the connection. */
-const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
+/** How long a closing connection keeps discarding a request body nobody will read (nginx: lingering_time). */
+const LINGER_MS = 5_000;
 
 export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   const requestTimeoutMs = deps.requestTimeoutMs ?? 60_000;
@@ -89,15 +90,12 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     if (host === 0 && req.raw.httpVersion === '1.1') throw new FcmError('validation_failed', 'HTTP/1.1 requests need a Host header.');
   });
 
-  // A body refused before it was read (413) comes with `Connection: close` from fastify; closing
-  // while the client is still sending makes the kernel reset the connection, and the client
-  // may lose the 413 it was already sent ("broken pipe" instead of a problem document). A body
-  // of a bounded, declared size is read and discarded instead (Node does that for a kept-alive
-  // connection, within requestTimeout), so the client always gets its answer.
-  app.addHook('onSend', async (req, reply) => {
-    if (req.raw.complete || reply.getHeader('connection') !== 'close') return;
-    const declared = Number(req.headers['content-length']);
-    if (Number.isSafeInteger(declared) && declared <= DRAIN_LIMIT_BYTES) reply.removeHeader('connection');
+  // An answer sent before the request body was read (413, 401, 404...) on a connection that then
+  // closes: closing at once while the client is still sending makes the kernel reset the
+  // connection, and the client may lose the answer it was already sent ("broken pipe" instead
+  // of a problem document). Such connections close gracefully instead (lingerOnClose).
+  app.addHook('onSend', async (req) => {
+    if (!req.raw.complete) lingerOnClose(req.raw.socket);
   });
 
   // Two validators built from the spec's own schemas (OpenAPI 3.1 = JSON Schema 2020-12):
@@ -218,9 +216,32 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
   });
 }
 
+/**
+ * Lingering close (as Apache and nginx do it): when Node closes this connection after the
+ * response, half-close it (FIN after the answer) and keep reading and discarding what the
+ * client still sends until it closes its side or LINGER_MS pass, then drop it. The answer
+ * reaches the client; nothing more is read into memory than the parser's buffer.
+ */
+function lingerOnClose(socket: Socket): void {
+  const s = socket as Socket & { destroySoon?: () => void; [LINGERING]?: true };
+  if (s[LINGERING] || typeof s.destroySoon !== 'function') return;
+  s[LINGERING] = true;
+  s.destroySoon = () => {
+    s.end();
+    const timer = setTimeout(() => s.destroy(), LINGER_MS);
+    timer.unref();
+    s.once('end', () => s.destroy());
+    s.once('close', () => clearTimeout(timer));
+    s.resume();
+  };
+}
+const LINGERING = Symbol('fcm.lingering');
+
 /** Malformed HTTP (bad framing, oversized headers, timeouts): answered on the raw socket, as problem+json. */
 function clientErrorProblem(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // Answered already and closing (lingerOnClose): the client stopped mid-body, which is fine.
+  if (socket.writableEnded) return void socket.destroy();
   const detail =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? 'The request headers are too large.'
