@@ -161,15 +161,18 @@ export class ConsoleWs {
 /**
  * Runs a command in the console and returns its output, without terminal
  * control sequences (bash's bracketed-paste toggles) and CRs: sends
- * `cmd; echo <marker>\r`, waits for the marker.
+ * `echo <begin>; cmd; echo <end>\r` and takes what the shell printed between
+ * the two markers. Each marker is built by the shell (a""b), so neither the
+ * echo of the typed line (however the terminal wraps it) nor a prompt still
+ * arriving from the previous command can be mistaken for the output.
  */
 export async function runInConsole(c: ConsoleWs, cmd: string, timeoutMs = 20_000): Promise<string> {
-  const marker = `__fcm_${Math.random().toString(36).slice(2, 8)}`;
+  const id = Math.random().toString(36).slice(2, 8);
+  const [begin, end] = [`__fcm_b${id}`, `__fcm_e${id}`];
+  const split = (m: string) => `${m.slice(0, 5)}""${m.slice(5)}`;
   const from = c.raw.length;
-  // The marker is built by the shell (a + b), so the echo of the typed line never matches it.
-  const [a, b] = [marker.slice(0, 5), marker.slice(5)];
-  c.send(`${cmd}; echo ${a}${'""'}${b}\r`);
-  const m = await c.waitFor(new RegExp(`\\r?\\n([\\s\\S]*?)${marker}`), { from, timeoutMs });
+  c.send(`echo ${split(begin)}; ${cmd}; echo ${split(end)}\r`);
+  const m = await c.waitFor(new RegExp(`${begin}\\r?\\n([\\s\\S]*?)${end}`), { from, timeoutMs });
   // eslint-disable-next-line no-control-regex
   return m[1]!.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 }
