@@ -304,9 +304,13 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
   return h;
 }
 
+/** The pids of every process in the namespace (fails if there is no such namespace). */
+export async function namespacePids(ns: string): Promise<number[]> {
+  return (await run('ip', ['netns', 'pids', ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
 async function killNamespaceProcesses(ns: string): Promise<void> {
-  const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
-  for (const pid of stdout.split(/\s+/).filter(Boolean).map(Number)) {
+  for (const pid of await namespacePids(ns).catch(() => [])) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -327,8 +331,7 @@ function tail(path: string, lines = 30): string {
 export async function hostLeftovers(h: HostHarness): Promise<{ taps: string[]; qemus: number[]; disks: string[]; runDirs: string[] }> {
   const { stdout } = await h.exec('ip', ['-j', 'link', 'show', 'type', 'tun']);
   const taps = (JSON.parse(stdout || '[]') as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith('fcm-'));
-  const pids = (await run('ip', ['netns', 'pids', h.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
-  const qemus = pids.filter((p) => {
+  const qemus = (await namespacePids(h.ns)).filter((p) => {
     try {
       return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('qemu-system');
     } catch {

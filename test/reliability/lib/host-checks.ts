@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { tapForVm } from '../../../daemon/core/planners/network-plan.js';
-import { run } from '../../../daemon/drivers/proc.js';
-import { hostLeftovers, type HostHarness } from '../../helpers/host-harness.js';
+import { hostLeftovers, namespacePids, type HostHarness } from '../../helpers/host-harness.js';
 
 export interface ApiVm {
   id: string;
@@ -20,11 +19,10 @@ export interface ApiVm {
   lastError: string | null;
 }
 
-/** vm id → QEMU pid, from the processes in the namespace (QEMU's -name carries the id). */
-export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
-  const pids = (await run('ip', ['netns', 'pids', h.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
-  const out = new Map<string, number>();
-  for (const pid of pids) {
+/** Every QEMU process in the namespace that names a VM (QEMU's -name carries the id). */
+async function qemuClaims(h: HostHarness): Promise<{ pid: number; vmId: string }[]> {
+  const out: { pid: number; vmId: string }[] = [];
+  for (const pid of await namespacePids(h.ns)) {
     let cmd = '';
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -32,12 +30,19 @@ export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
       continue;
     }
     const m = /^qemu-system[^\0]*\0[\s\S]*?fcm-(vm_[0-9a-f]+)/.exec(cmd);
-    if (!m) continue;
+    if (m) out.push({ pid, vmId: m[1]! });
+  }
+  return out;
+}
+
+/** vm id → QEMU pid. */
+export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const { pid, vmId } of await qemuClaims(h)) {
     // While QEMU -daemonize starts, its short-lived parent has the same command line: when
     // two processes claim a VM, the one its pidfile names is the machine itself. A process
     // without a pidfile still counts (a leak check must see it).
-    const prev = out.get(m[1]!);
-    if (prev === undefined || pidfileOf(h, m[1]!) === pid) out.set(m[1]!, pid);
+    if (!out.has(vmId) || pidfileOf(h, vmId) === pid) out.set(vmId, pid);
   }
   return out;
 }
@@ -48,15 +53,7 @@ export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
  * daemon's start has returned). Killing anything earlier kills a start in progress.
  */
 export async function settledQemu(h: HostHarness, vmId: string): Promise<number | undefined> {
-  const pids = (await run('ip', ['netns', 'pids', h.ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
-  const claimants = pids.filter((pid) => {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      return cmd.startsWith('qemu-system') && cmd.includes(`fcm-${vmId}`);
-    } catch {
-      return false;
-    }
-  });
+  const claimants = (await qemuClaims(h)).filter((c) => c.vmId === vmId).map((c) => c.pid);
   return claimants.length === 1 && pidfileOf(h, vmId) === claimants[0] ? claimants[0] : undefined;
 }
 
