@@ -216,6 +216,8 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
   });
 }
 
+const LINGERING = Symbol('fcm.lingering');
+
 /**
  * Lingering close (as Apache and nginx do it): when Node closes this connection after the
  * response, half-close it (FIN after the answer) and keep reading and discarding what the
@@ -235,7 +237,6 @@ function lingerOnClose(socket: Socket): void {
     s.resume();
   };
 }
-const LINGERING = Symbol('fcm.lingering');
 
 /** Malformed HTTP (bad framing, oversized headers, timeouts): answered on the raw socket, as problem+json. */
 function clientErrorProblem(err: Error & { code?: string }, socket: Duplex): void {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { memoryApi } from '../helpers/memory-api.js';
+import { eventually } from '../helpers/wait.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
 before(async () => {
@@ -119,9 +120,7 @@ test('a body over the limit: the 413 arrives before the body, and sending the bo
   await new Promise<void>((r) => sock.once('connect', () => r()));
   // Headers first: the server refuses the declared size at once, before any body byte arrives.
   sock.write(`POST /v1/vms HTTP/1.1\r\nHost: x\r\nAuthorization: ${api.auth.authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-  for (const end = Date.now() + 5000; !/\r\n\r\n\{[^]*\}$/.test(received); await new Promise((r) => setTimeout(r, 10))) {
-    if (Date.now() > end) assert.fail(`no 413 before the body: ${JSON.stringify(received)} ${errors}`);
-  }
+  await eventually('a whole answer before the body', async () => received, (r) => /\r\n\r\n\{[^]*\}$/.test(r), 5000, 10);
   assert.match(received, /^HTTP\/1\.1 413 /);
   assert.match(received, /"code":"payload_too_large"/);
   // A client that sends the body it announced (most do) must not be reset: a reset can destroy
