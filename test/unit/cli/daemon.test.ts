@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { daemonEntry, runDaemon } from '../../../api/cli/daemon.js';
+import { eventually } from '../../helpers/wait.js';
 import { tempDir } from './io-helpers.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
@@ -28,10 +29,12 @@ test('runDaemon: inherited stdio, signals forwarded once, the exit code passed o
      appendFileSync(${JSON.stringify(log)}, 'args:' + process.argv.slice(2).join(',') + '\\n');
      let n = 0;
      process.on('SIGTERM', () => { appendFileSync(${JSON.stringify(log)}, 'SIGTERM ' + (++n) + '\\n'); setTimeout(() => process.exit(7), 50); });
+     appendFileSync(${JSON.stringify(log)}.replace(/log$/, 'ready'), '');
      setInterval(() => {}, 1000);`,
   );
   const p = runDaemon(['--x', 'y'], { entry: { entry, execArgv: [] } });
-  await new Promise((r) => setTimeout(r, 300));
+  // Signal only once the child's handler is installed (a loaded machine can take seconds to start node).
+  await eventually('the fake daemon installs its SIGTERM handler', async () => existsSync(join(dir, 'ready')), Boolean, 30_000, 20);
   process.kill(process.pid, 'SIGTERM'); // as a service manager would signal `fcm daemon`
   assert.equal(await p, 7);
   assert.equal(readFileSync(log, 'utf8'), 'args:--x,y\nSIGTERM 1\n');
