@@ -1,5 +1,8 @@
 """fcm guest agent: the HTTP API the fcm daemon talks to inside each VM.
 
+The contract is agent-openapi.yaml next to this file (every route, body, answer and
+error; tests hold both this agent and the daemon's client to it).
+
 Runs as root under busybox init (respawned), python3 standard library only, on
 0.0.0.0:<fcm.agent_port> (default 7611). Configuration comes from /run/fcm/boot.env
 (validated kernel command line values) and /run/fcm/seed.json (the seed disk: the
@@ -15,8 +18,8 @@ stable `code`. Request bodies (Content-Length or chunked) are read from `req.bod
 a stream; streaming responses (build output, logs) return Response.stream(chunks),
 sent with chunked transfer encoding, one flush per chunk.
 
-The app side (releases, buildpacks, supervisor, app log) lives in the modules next to
-this file; rootfs/README.md "Agent API" is the contract.
+The app side (releases.py and the modules it composes: operations, storage, build,
+switch, buildpacks, supervisor; applog) lives in the modules next to this file.
 """
 
 import hmac
@@ -37,15 +40,17 @@ from apierror import ApiError  # noqa: E402
 
 BOOT_ENV = "/run/fcm/boot.env"
 SEED = "/run/fcm/seed.json"
+APP_DIR = "/app"  # storage.APP_DIR; a module global so that tests can point it elsewhere
+CONSOLE_TTY = "/dev/ttyS0"
 VERSION = "0.2.0"
 MANAGER = None  # releases.Manager, set by start_app_side() once imported
 MANAGER_READY = threading.Event()
 
 
-def read_boot_env(path=BOOT_ENV):
+def read_boot_env(path=None):
     env = {}
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path or BOOT_ENV, encoding="utf-8") as f:
             for line in f:
                 key, sep, value = line.rstrip("\n").partition("=")
                 if sep:
@@ -55,9 +60,9 @@ def read_boot_env(path=BOOT_ENV):
     return env
 
 
-def read_seed(path=SEED):
+def read_seed(path=None):
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path or SEED, encoding="utf-8") as f:
             seed = json.load(f)
     except (OSError, ValueError):
         return {}
@@ -252,15 +257,12 @@ def manager():
 
 @route("PUT", "/v1/env")
 def put_env(req):
-    import releases
-    env = releases.validate_env(req.json())
-    releases.save_env(env)
+    # Not an operation (no lock, no wait for the app side): the file is replaced
+    # atomically, and the next build, restart or boot reads it.
+    import storage
+    env = storage.validate_env(req.json())
+    storage.Storage(APP_DIR).save_env(env)
     return Response(204, content_type=None)
-
-
-def take_op_lock():
-    if not manager().op_lock.acquire(blocking=False):
-        raise ApiError(409, "deploy_in_progress", "another deploy, activate or restart is running")
 
 
 def stream_text(out):
@@ -281,20 +283,17 @@ def post_release(req):
         raise ApiError(415, "unsupported_media_type", "send the tree as application/x-tar")
     if req.body.done:
         raise ApiError(400, "validation_failed", "request body (a tar stream) required")
-    take_op_lock()
-    return stream_text(MANAGER.deploy(version, commit or None, req.body))
+    return stream_text(manager().deploy(version, commit or None, req.body))
 
 
 @route("POST", "/v1/releases/{version}/activate")
 def activate_release(req):
-    take_op_lock()
-    return stream_text(MANAGER.activate(req.params["version"]))
+    return stream_text(manager().activate(req.params["version"]))
 
 
 @route("POST", "/v1/restart")
 def restart(req):
-    take_op_lock()
-    return stream_text(MANAGER.restart())
+    return stream_text(manager().restart())
 
 
 @route("GET", "/v1/status")
@@ -323,9 +322,6 @@ def logs(req):
         finally:
             log.unfollow(follower)
     return Response.stream(200, chunks(), "text/plain; charset=utf-8")
-
-
-CONSOLE_TTY = "/dev/ttyS0"
 
 
 @route("POST", "/v1/console/resize")
@@ -459,13 +455,16 @@ def app_settings():
     return port, probe
 
 
-def start_app_side():
+def start_app_side(**manager_options):
     """After the server listens (health answers ~0.5 s sooner under TCG): import the app
-    side, then start the live release's processes."""
+    side, then start the live release's processes. manager_options: for tests
+    (releases.Manager's user, redirect)."""
     global MANAGER
     import applog
     import releases
-    MANAGER = releases.Manager(applog.AppLog(), app_settings)
+    import storage
+    app = storage.Storage(APP_DIR)
+    MANAGER = releases.Manager(applog.AppLog(app.logs), app_settings, app, **manager_options)
     # Ready only after boot() has (re)started the live release: a restart or deploy that
     # arrived in between found boot() holding the operation lock and failed with 409
     # (the daemon applies config changed while the VM was stopped right at start).
@@ -475,14 +474,20 @@ def start_app_side():
         MANAGER_READY.set()
 
 
-def main():
-    port = int(read_boot_env().get("FCM_AGENT_PORT") or 7611)
-    with Server(("0.0.0.0", port), Handler) as server:
+def serve(address, listening=None, **manager_options):
+    """Serves until the process ends; listening(server) is called once it listens."""
+    with Server(address, Handler) as server:
         if server.current_token() is None:
             print("fcm-agent: no agent token (no seed disk): only public routes answer", flush=True)
-        print(f"fcm-agent {VERSION} listening on :{port} at {uptime_s():.2f} s uptime", flush=True)
-        threading.Thread(target=start_app_side, name="app", daemon=True).start()
+        print(f"fcm-agent {VERSION} listening on :{server.server_address[1]} at {uptime_s():.2f} s uptime", flush=True)
+        if listening:
+            listening(server)
+        threading.Thread(target=start_app_side, kwargs=manager_options, name="app", daemon=True).start()
         server.serve_forever()
+
+
+def main():
+    serve(("0.0.0.0", int(read_boot_env().get("FCM_AGENT_PORT") or 7611)))
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ class Runtime:
 class Ctx:
     """What a buildpack gets: the release tree, the app user, output and a runner."""
 
-    def __init__(self, release_dir, version, user, user_env, emit):
+    def __init__(self, release_dir, version, user, user_env, emit, cache_dir=CACHE_DIR):
         self.dir = release_dir
+        self.cache_dir = cache_dir
         self.version = version
         self.user = user  # pwd struct of the app user
         self.user_env = user_env
@@ -117,6 +118,7 @@ class Ctx:
             if proc.poll() is None:
                 _kill_group(proc.pid)
                 proc.wait()
+            proc.stdout.close()
         self.steps.append((what or os.path.basename(argv[0]), round(time.monotonic() - t0, 2)))
         if rc < 0:
             self.emit(f"{INDENT}killed by signal {-rc}")
@@ -141,12 +143,12 @@ def clean_line(raw):
 # ---------------------------------------------------------------- cache entries
 
 class Cache:
-    """One entry /app/cache/<kind>/<key>: a directory owned by the app user, complete
-    once the root-owned marker <key>.done exists."""
+    """One entry <cache dir>/<kind>/<key> (/app/cache in the guest): a directory owned by
+    the app user, complete once the root-owned marker <key>.done exists."""
 
-    def __init__(self, kind, key, user):
+    def __init__(self, kind, key, user, root=CACHE_DIR):
         self.kind, self.key, self.user = kind, key, user
-        self.parent = os.path.join(CACHE_DIR, kind)
+        self.parent = os.path.join(root, kind)
         self.path = os.path.join(self.parent, key)
         self.marker = self.path + ".done"
         self.name = f"{kind}/{key}"
@@ -229,7 +231,7 @@ def python(ctx):
     key = digest("python", sys.version, binary_id("/usr/bin/python3"), reqs)
     if local:  # depends on files in the tree: never reused
         key = f"{key}-v{ctx.version}"
-    cache = Cache("python", key, ctx.user)
+    cache = Cache("python", key, ctx.user, ctx.cache_dir)
     venv = cache.path
     if cache.ready():
         ctx.emit("-----> Using the cached virtualenv (requirements.txt unchanged)")
@@ -309,7 +311,7 @@ def node(ctx):
     else:
         key = digest("node", binary_id("/usr/bin/node"), json.dumps(deps, sort_keys=True), lock or b"",
                      npmrc or b"")
-        cache = Cache("node", key, ctx.user)
+        cache = Cache("node", key, ctx.user, ctx.cache_dir)
         manifest = "package-lock.json" if lock_name else "package.json"
         if cache.ready():
             ctx.emit(f"-----> Using cached node_modules ({manifest} unchanged)")
@@ -381,7 +383,7 @@ def ruby(ctx):
     key = digest("ruby", binary_id("/usr/bin/ruby"), gemfile, lock or b"")
     if _GEMFILE_LOCAL.search(code):
         key = f"{key}-v{ctx.version}"
-    cache = Cache("ruby", key, ctx.user)
+    cache = Cache("ruby", key, ctx.user, ctx.cache_dir)
     bundle = cache.path
     env = {"BUNDLE_GEMFILE": os.path.join(ctx.dir, "Gemfile"), "BUNDLE_PATH": bundle,
            "BUNDLE_WITHOUT": "development:test", "BUNDLE_APP_CONFIG": os.path.join(bundle, ".bundle"),

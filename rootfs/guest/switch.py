@@ -1,0 +1,168 @@
+"""Switching releases with zero downtime, and the live release's processes.
+
+The new release's processes start beside the live ones; its web process gets a fresh
+internal port (18000-18999) as PORT. Once that accepts connections on the VM's
+address, one nftables transaction points the public port (the seed's `port`, 8000)
+at it (portswitch.py). Connections already open stay with the old process, new ones
+go to the new one. The old release's processes get SIGTERM after a short drain and
+SIGKILL 10 s later. If the new web process exits or does not listen within 60 s,
+it is killed and the old release is left untouched.
+
+The caller holds the operation lock (operations.py) around launch() and start_live().
+"""
+
+import socket
+import sys
+import threading
+import time
+
+from build import PROCESS_TYPE, process_env
+from buildpacks import INDENT, BuildError
+from supervisor import Formation, Proc, port_open
+
+START_TIMEOUT_S = 60
+DRAIN_S = 2
+STOP_GRACE_S = 10
+PORT_BASE = 18000
+PORT_SPAN = 1000
+
+
+def ms(seconds):
+    return int(seconds * 1000)
+
+
+class Switcher:
+    def __init__(self, storage, log, user, redirect):
+        self.storage = storage
+        self.log = log
+        self.user = user          # () -> pwd struct of the app user
+        self.redirect = redirect  # (public port, web port or None): portswitch.set_redirect
+        self.public_port, self.probe_host = 8000, "127.0.0.1"
+        self.live = None          # Formation of the live release
+        self.live_meta = None
+        self.nft_ready = threading.Event()
+
+    def live_version(self):
+        meta = self.live_meta
+        return meta["version"] if meta else None
+
+    def prepare_nft(self):
+        """Creates the (empty) redirect table early in a deploy: loading conntrack before
+        the switch means connections opened during the build are tracked, not picked up
+        mid-stream and NATed. Runs once per boot."""
+        if self.nft_ready.is_set():
+            return
+        try:
+            self.redirect(self.public_port, self.live.web.port if self.live and self.live.web else None)
+            self.nft_ready.set()
+        except Exception as e:  # the switch will retry and report
+            print(f"fcm-agent: preparing nftables: {e}", file=sys.stderr, flush=True)
+
+    def formation(self, meta, env, taken):
+        user = self.user()
+        version = meta["version"]
+        rdir = self.storage.release_dir(version)
+        procs = []
+        for ptype, command in meta["processes"].items():
+            if not PROCESS_TYPE.match(ptype):
+                continue
+            port = self.free_port(version, taken) if ptype == "web" else None
+            procs.append(Proc(self.log, ptype, 1, command, rdir, process_env(meta, env, user, rdir, ptype, port),
+                              user, port, self.probe_host, version))
+        return Formation(version, procs)
+
+    def start_live(self, meta, env):
+        """At agent start: run the release that `current` names and point the public port
+        at it (no previous processes to wait for or retire)."""
+        formation = self.formation(meta, env, set())
+        self.log.event("release", f"Starting v{meta['version']} (agent start)")
+        formation.start()
+        formation.promote()
+        self.live, self.live_meta = formation, meta
+        self.redirect(self.public_port, formation.web.port if formation.web else None)
+        self.nft_ready.set()
+
+    def launch(self, meta, env, out, timings):
+        """Starts `meta`'s processes beside the live ones and switches to them once web
+        answers; raises BuildError (start_failed, switch_failed) leaving the live release
+        untouched."""
+        t_start = time.monotonic()
+        old = self.live
+        formation = self.formation(meta, env, old.ports() if old else set())
+        for p in formation.procs:
+            out.emit(f"-----> Starting: {p.command}" if p.type == "web" else f"-----> Starting {p.type}: {p.command}")
+        formation.start()
+        web = formation.web
+        if web is not None:
+            state = self.wait_web(web)
+            if state != "up":
+                formation.stop(grace_s=3)
+                recent = [line for line in web.recent if line][-20:]
+                if recent:
+                    out.emit("-----> Last output of the web process:")
+                    for line in recent:
+                        out.emit(INDENT + line)
+                raise BuildError("start_failed", start_failure(state, web.exit_status))
+            out.emit(f"-----> web is up after {time.monotonic() - t_start:.1f} s")
+        timings["startMs"] = ms(time.monotonic() - t_start)
+        t_switch = time.monotonic()
+        try:
+            self.redirect(self.public_port, web.port if web else None)
+            self.nft_ready.set()
+        except Exception as e:
+            formation.stop(grace_s=3)
+            raise BuildError("switch_failed", f"could not switch port {self.public_port}: {e}") from None
+        self.storage.point_current(meta["version"])
+        self.live, self.live_meta = formation, meta
+        formation.promote()
+        timings["switchMs"] = ms(time.monotonic() - t_switch)
+        if web:
+            out.emit(f"-----> Port {self.public_port} now goes to v{meta['version']}")
+        if old is not None:
+            threading.Thread(target=self.retire, args=(old,), name="retire", daemon=True).start()
+
+    def wait_web(self, web):
+        """'up', 'exited', 'timeout', or 'loopback' (listening on 127.0.0.1 only for 3 s)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        loopback_since = None
+        while True:
+            left = deadline - time.monotonic()
+            state = web.wait_ready(min(1.0, max(left, 0)))
+            if state != "timeout" or left <= 0:
+                return state
+            if self.probe_host != "127.0.0.1" and port_open("127.0.0.1", web.port, 0.2):
+                loopback_since = loopback_since or time.monotonic()
+                if time.monotonic() - loopback_since >= 3:
+                    return "loopback"
+
+    def retire(self, old):
+        time.sleep(DRAIN_S)  # requests already on their way to the old process finish
+        self.log.event("release", f"Stopping the processes of the previous run of v{old.release}")
+        old.stop(grace_s=STOP_GRACE_S)
+
+    def free_port(self, version, taken):
+        start = version % PORT_SPAN
+        for i in range(PORT_SPAN):
+            port = PORT_BASE + (start + i) % PORT_SPAN
+            if port in taken or port == self.public_port:
+                continue
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("0.0.0.0", port))
+                except OSError:
+                    continue
+            taken.add(port)
+            return port
+        raise BuildError("start_failed", "no free internal port")
+
+
+def start_failure(state, exit_status):
+    """The one-line reason a new web process did not take over."""
+    if state == "exited":
+        how = (f"was killed by signal {-exit_status}" if exit_status is not None and exit_status < 0
+               else f"exited with status {exit_status}")
+        return f"the web process {how} before it listened on $PORT"
+    if state == "loopback":
+        return "the web process listens on 127.0.0.1 only, where the host cannot reach it: listen on 0.0.0.0:$PORT"
+    return f"the web process did not listen on $PORT within {START_TIMEOUT_S} s"
