@@ -29,7 +29,10 @@ from apierror import ApiError
 APP_DIR = "/app"
 KEEP_RELEASES = 5
 
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+# Config var names: the same pattern as the daemon's EnvKey (openapi.yaml) and the
+# agent contract (agent-openapi.yaml, components.schemas.EnvKey); a test compares them.
+# Used with fullmatch: Python's `$` also matches before a trailing newline, JSON Schema's does not.
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_ENV_VALUE = 32 << 10
 MAX_ENV_TOTAL = 512 << 10
 
@@ -40,7 +43,7 @@ def validate_env(obj):
         raise ApiError(400, "validation_failed", 'body must be {"vars": {"KEY": "value", ...}}')
     env, total = {}, 0
     for key, value in obj["vars"].items():
-        if not ENV_KEY.match(key):
+        if not isinstance(key, str) or not ENV_KEY.fullmatch(key):
             raise ApiError(400, "validation_failed", f"invalid config var name: {key[:64]!r}")
         if not isinstance(value, str):
             raise ApiError(400, "validation_failed", f"config var {key} must be a string")
@@ -93,7 +96,7 @@ class Storage:
             return {}
         if not isinstance(env, dict):
             return {}
-        return {k: v for k, v in env.items() if isinstance(k, str) and ENV_KEY.match(k) and isinstance(v, str)}
+        return {k: v for k, v in env.items() if isinstance(k, str) and ENV_KEY.fullmatch(k) and isinstance(v, str)}
 
     # ------------------------------------------------------------ releases
 
