@@ -297,4 +297,9 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     for (let i = 0; i < 100 && existsSync(repo); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(!existsSync(repo));
   });
+
+  test('every call the daemon made to the guest agent is one rootfs/guest/agent-openapi.yaml allows', () => {
+    assert.ok(agent.requests.some((r) => r.method === 'POST' && /^\/v1\/releases\/\d+$/.test(r.path)), 'pushes reached the agent');
+    assert.deepEqual(agent.violations, []);
+  });
 });

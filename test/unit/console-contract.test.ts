@@ -1,18 +1,19 @@
 /**
  * The Console port contract: the real driver (SocketConsole, against a fake
  * QEMU chardev — a Unix socket server that serves one client at a time and
- * logs everything printed, attached or not — and a fake guest agent) and
+ * logs everything printed, attached or not — and the fake guest agent, which
+ * refuses a resize that rootfs/guest/agent-openapi.yaml does not allow) and
  * the in-memory twin (MemoryConsole) pass the same suite.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Console, ConsoleLink, ConsoleTarget, TermSize } from '../../daemon/core/console.js';
 import { MemoryConsole } from '../../daemon/drivers/console-memory.js';
 import { SocketConsole } from '../../daemon/drivers/console-socket.js';
+import { startFakeAgent } from '../helpers/fake-agent.js';
 import { tempDir } from './cli/io-helpers.js';
 
 /** The guest side, as a test drives it. */
@@ -67,42 +68,30 @@ async function qemuLikeChardev(dir: string) {
   };
 }
 
-async function fakeAgent(token: string) {
-  const resizes: TermSize[] = [];
-  let fail = false;
-  const server: HttpServer = createHttpServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      if (req.headers.authorization !== `Bearer ${token}`) return res.writeHead(401).end('{"code":"unauthorized"}');
-      if (req.method !== 'POST' || req.url !== '/v1/console/resize') return res.writeHead(404).end();
-      if (fail) return res.writeHead(500, { 'content-type': 'application/problem+json' }).end('{"code":"internal"}');
-      const { rows, cols } = JSON.parse(body);
-      resizes.push({ cols, rows });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as { port: number }).port, resizes, failNext: () => (fail = true), close: () => new Promise((r) => server.close(r)) };
-}
-
 const subjects: Record<string, () => Promise<Subject>> = {
   SocketConsole: async () => {
     const dir = tempDir('fcm-console-contract-');
     const chardev = await qemuLikeChardev(dir);
-    const agent = await fakeAgent('agent-token-vm_1');
+    const agent = await startFakeAgent({ token: (id) => `agent-token-${id}`, vmId: 'vm_1' });
     const c = new SocketConsole({
       endpoint: (id) => (id === 'vm_1' ? { socketPath: chardev.socketPath, logPath: chardev.logPath } : { socketPath: join(dir, 'nope.sock'), logPath: join(dir, 'nope.log') }),
-      agentPort: agent.port,
+      agentPort: Number(new URL(agent.url).port),
       agentToken: (id) => `agent-token-${id}`,
     });
     return {
       console: c,
       vm: { id: 'vm_1', name: 'one', ip: '127.0.0.1' },
-      guest: { print: chardev.print, typed: chardev.typed, stop: chardev.stop, resizes: () => agent.resizes, failResizes: agent.failNext },
+      guest: {
+        print: chardev.print,
+        typed: chardev.typed,
+        stop: chardev.stop,
+        resizes: () => agent.resizes.map(({ rows, cols }) => ({ cols, rows })),
+        failResizes: agent.failResizes,
+      },
       close: async () => {
         await chardev.stop().catch(() => {});
         await agent.close();
+        assert.deepEqual(agent.violations, [], 'resize requests stay within agent-openapi.yaml');
       },
     };
   },

@@ -72,7 +72,7 @@ test('a failed install or a web process that does not come up: push rejected, th
   assert.equal(bad.outcome.ok, false);
   assert.ok(bad.lines.includes(' !     Installing dependencies failed (see the output above).'), bad.lines.join('\n'));
   assert.equal(bad.lines.at(-1), ' !     Push rejected: v2 failed; v1 keeps serving.');
-  const noWeb = await r.push({ 'app.py': '' }, 3);
+  const noWeb = await r.push({ ...PY, FAIL_START: '' }, 3);
   assert.equal(noWeb.outcome.ok, false);
   assert.deepEqual(r.w.deploys.listReleases(ALICE, 'cosmic-nova').map((x) => [x.version, x.status]), [[3, 'failed'], [2, 'failed'], [1, 'succeeded']]);
   assert.equal(r.runtime.current.get(r.vm.id), 1);

@@ -148,10 +148,11 @@ export function detectApp(files: Map<string, Buffer>): { buildpack: Buildpack; m
     const m = /^([A-Za-z0-9_-]+):\s*(.+)$/.exec(line.trim());
     if (m) processes[m[1]!] = m[2]!;
   }
+  // The guest's detection order (rootfs/guest/buildpacks.py detect).
   const markers: [string, Buildpack, string][] = [
     ['requirements.txt', 'python', 'Python'],
-    ['package.json', 'node', 'Node.js'],
     ['Gemfile', 'ruby', 'Ruby'],
+    ['package.json', 'node', 'Node.js'],
   ];
   for (const [file, buildpack] of markers) if (files.has(file)) return { buildpack, marker: file, processes };
   return { buildpack: 'none', marker: null, processes };
@@ -166,10 +167,13 @@ interface Build {
 }
 
 /**
- * The guest agent's behaviour, in memory: builds are kept by version, one
- * release operation at a time (deploy_in_progress), a tree with a file
- * named FAIL_BUILD fails to install and one without a `web` process
- * does not come up — both leave the current build serving.
+ * The guest agent's behaviour (rootfs/guest/agent-openapi.yaml), in memory:
+ * builds are kept by version, one release operation at a time
+ * (deploy_in_progress), activating a build the guest does not have is
+ * release_not_found. A tree with a file named FAIL_BUILD fails to install
+ * (build_failed) and one with FAIL_START has a web process that does not
+ * come up (start_failed) — both leave the current build serving. A tree
+ * without a `web` process deploys, with a warning, as in the guest.
  */
 export class MemoryAppRuntime implements AppRuntime {
   readonly env = new Map<string, Record<string, string>>();
@@ -201,8 +205,9 @@ export class MemoryAppRuntime implements AppRuntime {
         return { ok: false, code: 'build_failed', error: 'Installing dependencies failed (see the output above).' };
       }
       const web = app.processes.web;
-      if (!web) return { ok: false, code: 'no_web_process', error: 'The Procfile has no web process.' };
-      onLine(`-----> Starting: ${web}`);
+      if (!web) onLine('-----> No web process: add a Procfile with `web: <command>` that listens on $PORT; nothing will answer on port 8000');
+      else onLine(`-----> Starting: ${web}`);
+      if (web && files.has('FAIL_START')) return { ok: false, code: 'start_failed', error: 'the web process exited with status 1 before it listened on $PORT' };
       this.builds.set(vm.id, (this.builds.get(vm.id) ?? new Map()).set(version, { files, buildpack: app.buildpack, processes: app.processes }));
       this.switchTo(vm.id, version);
       return { ok: true, buildpack: app.buildpack, processes: app.processes };
@@ -213,8 +218,8 @@ export class MemoryAppRuntime implements AppRuntime {
     this.reach();
     return this.exclusive(vm.id, async () => {
       const b = this.builds.get(vm.id)?.get(version);
-      if (!b) return { ok: false, code: 'release_not_found', error: `The guest has no build of v${version}.` };
-      onLine(`-----> Starting: ${b.processes.web}`);
+      if (!b) throw new AppRuntimeError(`v${version} is not on this VM (the last 5 are kept)`, 'release_not_found');
+      onLine(`-----> Starting: ${b.processes.web ?? '(no web process)'}`);
       this.switchTo(vm.id, version);
       return { ok: true, buildpack: b.buildpack, processes: b.processes };
     });
@@ -225,9 +230,12 @@ export class MemoryAppRuntime implements AppRuntime {
     return this.exclusive(vm.id, async () => {
       const v = this.current.get(vm.id);
       const b = v === undefined ? undefined : this.builds.get(vm.id)?.get(v);
-      if (!b) return { ok: false, code: 'no_release', error: 'Nothing is deployed.' };
-      if (this.env.get(vm.id)?.CRASH_ON_START === '1') return { ok: false, code: 'process_exited', error: 'The web process exited during start.' };
-      onLine(`-----> Restarting: ${b.processes.web}`);
+      if (!b) {
+        onLine('-----> Nothing deployed yet; nothing to restart');
+        return { ok: true, buildpack: 'none', processes: {} };
+      }
+      if (this.env.get(vm.id)?.CRASH_ON_START === '1') return { ok: false, code: 'start_failed', error: 'the web process exited with status 1 before it listened on $PORT' };
+      onLine(`-----> Restarting: ${b.processes.web ?? '(no web process)'}`);
       this.switchTo(vm.id, v!);
       return { ok: true, buildpack: b.buildpack, processes: b.processes };
     });

@@ -2,7 +2,8 @@
  * The AppRuntime contract (the guest agent's app API v1): the in-memory twin
  * and the real HTTP client (GuestAgentRuntime) against a fake agent server
  * pass the same suite, so what the deploy tests learn from the twin holds on
- * the wire.
+ * the wire. The fake refuses (and records) any request or answer that
+ * rootfs/guest/agent-openapi.yaml does not allow; none may occur.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
@@ -21,7 +22,11 @@ const tar = (files: Record<string, string>) => Readable.from([makeTar(files)]);
 const SHA = 'a'.repeat(40);
 
 let agent: FakeAgent | null = null;
-after(async () => agent?.close());
+after(async () => {
+  const violations = agent?.violations ?? [];
+  await agent?.close();
+  assert.deepEqual(violations, [], 'the client and the fake stay within agent-openapi.yaml');
+});
 
 const impls: [string, () => Promise<{ rt: AppRuntime; unreachable: () => Promise<AppRuntime>; slow: (ms: number) => void }>][] = [
   [
@@ -68,25 +73,39 @@ for (const [name, make] of impls) {
       assert.ok(!lines.some((l) => l.startsWith('fcm-result')), 'the result line is not relayed');
     });
 
-    test('a failing install and a missing web process are failed results, not errors', async () => {
+    test('a failing install and a web process that does not come up are failed results, not errors', async () => {
       const { rt } = await make();
       const bad = await rt.build(VM, 1, SHA, tar({ ...PY, FAIL_BUILD: '' }), () => {});
       assert.equal(bad.ok, false);
       assert.equal(!bad.ok && bad.code, 'build_failed');
-      const noWeb = await rt.build(VM, 2, SHA, tar({ 'index.js': '' }), () => {});
-      assert.equal(!noWeb.ok && noWeb.code, 'no_web_process');
+      const down = await rt.build(VM, 2, SHA, tar({ ...PY, FAIL_START: '' }), () => {});
+      assert.equal(!down.ok && down.code, 'start_failed');
     });
 
-    test('activate an earlier build; an unknown build is a failed result; restart', async () => {
+    test('a tree without a web process deploys, and says nothing will answer (as the guest does)', async () => {
+      const { rt } = await make();
+      const lines: string[] = [];
+      const r = await rt.build(VM, 1, SHA, tar({ 'index.js': '' }), (l) => lines.push(l));
+      assert.deepEqual(r, { ok: true, buildpack: 'none', processes: {} });
+      assert.ok(lines.some((l) => l.startsWith('-----> No web process')), lines.join('\n'));
+    });
+
+    test('activate an earlier build; an unknown build is release_not_found; restart', async () => {
       const { rt } = await make();
       assert.equal((await rt.build(VM, 1, SHA, tar(PY), () => {})).ok, true);
       assert.equal((await rt.build(VM, 2, SHA, tar({ ...PY, 'b.txt': '' }), () => {})).ok, true);
       const lines: string[] = [];
       assert.equal((await rt.activate(VM, 1, (l) => lines.push(l))).ok, true);
       assert.ok(lines.some((l) => l.startsWith('-----> ')));
-      const missing = await rt.activate(VM, 9, () => {});
-      assert.equal(missing.ok, false);
+      await assert.rejects(rt.activate(VM, 9, () => {}), (e: unknown) => e instanceof AppRuntimeError && e.code === 'release_not_found');
       assert.equal((await rt.restart(VM, () => {})).ok, true);
+    });
+
+    test('restart with nothing deployed succeeds and says so', async () => {
+      const { rt } = await make();
+      const lines: string[] = [];
+      assert.deepEqual(await rt.restart({ ...VM, id: 'vm_0000000000ff' }, (l) => lines.push(l)), { ok: true, buildpack: 'none', processes: {} });
+      assert.deepEqual(lines, ['-----> Nothing deployed yet; nothing to restart']);
     });
 
     test('one release operation at a time: a second one gets deploy_in_progress', async () => {
