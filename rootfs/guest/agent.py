@@ -45,6 +45,7 @@ CONSOLE_TTY = "/dev/ttyS0"
 VERSION = "0.2.0"
 MANAGER = None  # releases.Manager, set by start_app_side() once imported
 MANAGER_READY = threading.Event()
+APP_SIDE_WAIT_S = 30  # how long an app route waits for the app side before 503 agent_starting
 
 
 def read_boot_env(path=None):
@@ -250,7 +251,7 @@ def health(req):
 def manager():
     # The daemon calls a VM ready once /health answers, which is before the app side
     # is imported (~0.5 s under TCG): wait for it rather than fail the first push.
-    if not MANAGER_READY.wait(30):
+    if not MANAGER_READY.wait(APP_SIDE_WAIT_S):
         raise ApiError(503, "agent_starting", "the agent is starting; retry in a second")
     return MANAGER
 

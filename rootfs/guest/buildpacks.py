@@ -71,9 +71,10 @@ class Ctx:
             return None
         except OSError as e:
             raise BuildError("build_failed", f"{name} must be a regular file ({e.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory opens too (and fdopen would raise)
+            os.close(fd)
+            raise BuildError("build_failed", f"{name} must be a regular file")
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise BuildError("build_failed", f"{name} must be a regular file")
             data = f.read(limit + 1)
         if len(data) > limit:
             raise BuildError("build_failed", f"{name} is larger than {limit >> 10} KiB")

@@ -28,7 +28,8 @@ def port():
             value = json.load(f).get("port")
     except (OSError, ValueError, AttributeError):
         return DEFAULT_PORT
-    return value if isinstance(value, int) and 0 < value < 65536 else DEFAULT_PORT
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536  # as agent.app_settings
+    return value if ok else DEFAULT_PORT
 
 
 def page():
