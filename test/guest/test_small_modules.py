@@ -1,0 +1,106 @@
+"""portswitch.py (the nft transaction text), placeholder.py and identity.py (their
+pure parts; what they do to a machine runs in the guest: test/host)."""
+
+import json
+import os
+import unittest
+from unittest import mock
+
+import guesttest
+from guesttest import TempApp
+
+import identity
+import placeholder
+import portswitch
+
+
+class PortSwitchTest(unittest.TestCase):
+    def test_one_transaction_replacing_both_rules(self):
+        text = portswitch.script(8000, 18004)
+        self.assertTrue(text.startswith("table ip fcm {\n"))
+        self.assertIn("flush chain ip fcm prerouting\nflush chain ip fcm output\n", text)
+        self.assertTrue(text.endswith(
+            "add rule ip fcm prerouting tcp dport 8000 redirect to :18004\n"
+            'add rule ip fcm output oif "lo" tcp dport 8000 redirect to :18004\n'))
+
+    def test_no_target_only_flushes(self):
+        self.assertNotIn("add rule", portswitch.script(8000, None))
+
+    def test_ports_are_integers_in_the_text(self):
+        with self.assertRaises(ValueError):
+            portswitch.script("8000; flush ruleset", 1)
+
+    def test_set_redirect_runs_the_script(self):
+        with mock.patch.object(portswitch, "run") as run:
+            portswitch.set_redirect(8000, 18001)
+        run.assert_called_once_with(portswitch.script(8000, 18001))
+
+
+class PlaceholderTest(unittest.TestCase):
+    def setUp(self):
+        self.app = TempApp()
+        self.addCleanup(self.app.cleanup)
+        self.seed = os.path.join(self.app.dir, "seed.json")
+        patcher = mock.patch.object(placeholder, "SEED", self.seed)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_port_from_the_seed(self):
+        self.assertEqual(placeholder.port(), 8000)
+        for value, want in ((9000, 9000), (0, 8000), (70000, 8000), ("8080", 8000), (True, 8000)):
+            with open(self.seed, "w") as f:
+                json.dump({"port": value}, f)
+            self.assertEqual(placeholder.port(), want, value)
+        with open(self.seed, "w") as f:
+            f.write("[]")
+        self.assertEqual(placeholder.port(), 8000)
+
+    def test_page_escapes_the_hostname(self):
+        with mock.patch.object(placeholder.socket, "gethostname", return_value="<b>x</b>"):
+            page = placeholder.page().decode()
+        self.assertIn("&lt;b&gt;x&lt;/b&gt; is running", page)
+        self.assertNotIn("<b>x</b>", page)
+
+
+class IdentityTest(unittest.TestCase):
+    def test_patterns(self):
+        self.assertTrue(identity.HOSTNAME_RE.match("cosmic-nova"))
+        for bad in ("-a", "a-", "A", "a" * 64, "a_b"):
+            self.assertFalse(identity.HOSTNAME_RE.match(bad), bad)
+        self.assertTrue(identity.IPV4_RE.match("10.200.0.255"))
+        for bad in ("256.1.1.1", "1.2.3", "01.2.3.4.5"):
+            self.assertFalse(identity.IPV4_RE.match(bad), bad)
+        self.assertTrue(identity.MAC_RE.match("02:fc:00:00:00:01"))
+        self.assertFalse(identity.MAC_RE.match("02:FC:00:00:00:01"))
+
+    def test_read_helpers(self):
+        app = TempApp()
+        self.addCleanup(app.cleanup)
+        env = os.path.join(app.dir, "boot.env")
+        with open(env, "w") as f:
+            f.write("FCM_VM=vm_1\ngarbage\n")
+        self.assertEqual(identity.read_env(env), {"FCM_VM": "vm_1"})
+        self.assertEqual(identity.read_json(os.path.join(app.dir, "nope.json")), {})
+
+    def test_an_invalid_restored_seed_changes_nothing(self):
+        said = []
+        with mock.patch.object(identity, "console", said.append), \
+                mock.patch.object(identity, "configure_eth0") as eth0, \
+                mock.patch.object(identity, "write_atomic") as write, \
+                mock.patch.object(identity, "reseed_entropy") as reseed:
+            ok = identity.apply({"vmId": "vm_1", "hostname": "Bad_Name", "mac": "02:fc:00:00:00:01",
+                                 "net": {"ip": "10.0.0.2", "prefix": 24, "gateway": "10.0.0.1"}}, {})
+        self.assertFalse(ok)
+        self.assertEqual(said, ["restored seed is invalid; keeping the template identity"])
+        for m in (eth0, write, reseed):
+            m.assert_not_called()
+
+    def test_a_cold_boot_is_not_a_template(self):
+        with mock.patch.object(identity, "read_json", return_value={"vmId": "vm_1"}), \
+                mock.patch.object(identity, "answers") as answers:
+            self.assertEqual(identity.main(), 0)
+        answers.assert_not_called()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,117 @@
+"""supervisor.py: app processes, readiness, restarts with backoff, stopping."""
+
+import os
+import socket
+import time
+import unittest
+
+import guesttest
+from guesttest import TempApp, eventually, need_root
+
+import applog
+import supervisor
+from supervisor import Formation, Proc
+
+
+class ExitTextTest(unittest.TestCase):
+    def test_texts(self):
+        self.assertEqual(supervisor._exit_text(0), "Process exited with status 0")
+        self.assertEqual(supervisor._exit_text(-15), "Process killed by SIGTERM")
+        self.assertEqual(supervisor._exit_text(-200), "Process killed by 200")
+        self.assertEqual(supervisor._exit_text(None), "Process exited")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@need_root
+class ProcTest(unittest.TestCase):
+    def setUp(self):
+        self.app = TempApp()
+        self.addCleanup(self.app.cleanup)
+        self.cwd = os.path.join(self.app.dir, "cwd")
+        os.mkdir(self.cwd)
+        self.log = applog.AppLog(os.path.join(self.app.dir, "logs"))
+        self.procs = []
+        self.addCleanup(lambda: Formation(0, self.procs).stop(grace_s=1))
+
+    def proc(self, ptype, command, port=None):
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.cwd}
+        if port:
+            env["PORT"] = str(port)
+        p = Proc(self.log, ptype, 1, command, self.cwd, env, self.app.user(), port, "127.0.0.1", 1)
+        self.procs.append(p)
+        return p
+
+    def logged(self):
+        return "".join(self.log.tail(100))
+
+    def test_a_web_process_is_up_once_its_port_answers(self):
+        port = free_port()
+        p = self.proc("web", f"sleep 0.3; exec /usr/bin/python3 -m http.server {port} --bind 127.0.0.1", port)
+        p.start()
+        self.assertEqual(p.state, "starting")
+        self.assertEqual(p.wait_ready(20), "up")
+        snap = p.snapshot()
+        self.assertEqual((snap["type"], snap["state"], snap["port"], snap["release"]), ("web", "up", port, 1))
+        self.assertIsNotNone(snap["pid"])
+        self.assertEqual(os.stat(f"/proc/{snap['pid']}").st_uid, self.app.user().pw_uid, "runs as the app user")
+
+    def test_a_candidate_that_exits_is_not_restarted(self):
+        p = self.proc("web", "echo boom; exit 3", free_port())
+        p.start()
+        self.assertEqual(p.wait_ready(10), "exited")
+        self.assertEqual(p.exit_status, 3)
+        time.sleep(supervisor.BACKOFF_MIN_S + 0.3)
+        self.assertEqual((p.state, p.restarts), ("crashed", 0))
+        self.assertIn("boom", list(p.recent))
+
+    def test_a_supervised_process_that_exits_is_restarted_with_backoff(self):
+        marker = os.path.join(self.cwd, "runs")
+        p = self.proc("worker", f"echo run >> {marker}; exit 1")
+        p.start()
+        p.promote()
+        eventually(lambda: p.restarts >= 2, timeout=supervisor.BACKOFF_MIN_S * 3 + 10, what="two restarts")
+        text = self.logged()
+        self.assertIn("fcm[worker.1]: Process exited with status 1", text)
+        self.assertIn("fcm[worker.1]: Restarting in 1 s", text)
+        self.assertIn("fcm[worker.1]: Restarting in 2 s", text, "the delay doubles")
+
+    def test_stop_terms_then_kills_what_ignores_it(self):
+        p = self.proc("worker", "trap '' TERM; echo ready; while :; do sleep 0.1; done")
+        p.start()
+        p.promote()
+        eventually(lambda: "ready" in list(p.recent), what="the process runs")
+        t0 = time.monotonic()
+        Formation(1, [p]).stop(grace_s=0.5)
+        self.assertLess(time.monotonic() - t0, 8)
+        self.assertEqual(p.state, "stopped")
+        self.assertIn("Stopping process with SIGKILL (did not exit after SIGTERM)", self.logged())
+        self.assertEqual(p.restarts, 0, "a stopped process is not restarted")
+
+    def test_output_goes_to_the_app_log_as_its_source(self):
+        p = self.proc("worker", "printf 'progress 10%%\\r100%%\\n'; echo done")
+        p.start()
+        eventually(lambda: "done" in list(p.recent), what="output read")
+        text = self.logged()
+        self.assertIn(" worker[1]: 100%\n", text, "a progress redraw keeps its last state")
+        self.assertIn(" fcm[worker.1]: Starting process with command `printf", text)
+
+
+class FormationTest(unittest.TestCase):
+    def test_web_state_and_ports(self):
+        class P:
+            def __init__(self, ptype, port, state):
+                self.type, self.port, self.state = ptype, port, state
+        self.assertEqual(Formation(1, [P("worker", None, "up")]).web_state(), "none")
+        f = Formation(1, [P("worker", None, "up"), P("web", 18001, "starting")])
+        self.assertEqual((f.web_state(), f.ports()), ("down", {18001}))
+        f.web.state = "up"
+        self.assertEqual(f.web_state(), "up")
+
+
+if __name__ == "__main__":
+    unittest.main()
