@@ -1,5 +1,5 @@
 /**
- * The guest agent's app API (rootfs/README.md "Agent API") against a real
+ * The guest agent's app API (rootfs/guest/agent-openapi.yaml) against a real
  * guest: a real daemon boots one QEMU VM from the built image inside the
  * harness's network namespace; the test talks to that VM's agent directly with
  * the VM's token (HMAC of the daemon's agent.key), the way the daemon's deploy
@@ -12,6 +12,9 @@
  * a changed and a deleted file (polled) → failing pip install → web process
  * that exits → bad tar → 409 while busy → config vars + restart → crash →
  * logs follow → console resize → node → ruby → rollback → VM stop/start.
+ * Every answer the test reads is also checked against the agent's contract
+ * (rootfs/guest/agent-openapi.yaml), so the real agent in a real VM is held
+ * to it too, not only the copy the unit tests run on loopback.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,6 +24,7 @@ import { request } from 'node:http';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { agentContract, loadAgentDoc, type AgentResponse } from '../helpers/agent-contract.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 import { httpText } from '../helpers/http-text.js';
 
@@ -139,10 +143,20 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
   let vm: { id: string; ip: string; name: string };
   let token = '';
   let fwd: ChildProcess | null = null;
+  const contract = agentContract(loadAgentDoc());
+  const offContract: string[] = [];
+  const audited = new Set<string>();
+  const audit = (method: string, path: string, res: AgentResponse) => {
+    const op = contract.checkRequest({ method, url: path, headers: {} }).operationId;
+    if (op) audited.add(op);
+    const errors = op ? contract.checkResponse(op, res) : contract.checkProblem(res);
+    offContract.push(...errors.map((e) => `${method} ${path}: ${e}`));
+  };
 
   const agent = async (method: string, path: string, o: { body?: Buffer | string; headers?: Record<string, string>; tok?: string | null } = {}) => {
     const tok = o.tok === undefined ? token : o.tok;
     const r = await httpText({ host: h.daemonIp, port: AGENT_FWD, method, path, headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...o.headers }, body: o.body });
+    audit(method, path, { status: r.status, headers: r.headers as AgentResponse['headers'], body: Buffer.from(r.body) });
     return { status: r.status, headers: r.headers as Record<string, any>, text: r.body };
   };
 
@@ -154,8 +168,10 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
       const req = request({ host: h.daemonIp, port: AGENT_FWD, method, path, agent: false, headers: { authorization: `Bearer ${token}`, ...headers } }, (res) => {
         out.status = res.statusCode ?? 0;
         let buf = '';
+        let raw = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
+          raw += c;
           buf += c;
           let i;
           while ((i = buf.indexOf('\n')) >= 0) {
@@ -165,6 +181,7 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
           }
         });
         res.on('end', () => {
+          audit(method, path, { status: out.status, headers: res.headers as AgentResponse['headers'], body: Buffer.from(raw) });
           if (buf) out.lines.push(buf);
           const last = out.lines.at(-1) ?? '';
           if (last.startsWith('fcm-result: ')) out.result = JSON.parse(last.slice('fcm-result: '.length));
@@ -513,5 +530,11 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
     assert.deepEqual([app.release, app.marker, app.greeting], ['2', 'two', 'hej']);
     const health = JSON.parse((await agent('GET', '/health', { tok: null })).text);
     assert.equal(health.app.release, 2);
+  });
+
+  test('every answer of the agent in the VM was one rootfs/guest/agent-openapi.yaml allows', () => {
+    assert.deepEqual(offContract, []);
+    const unchecked = contract.operations.map((o) => o.operationId).filter((id) => !audited.has(id));
+    assert.deepEqual(unchecked, [], 'operations this test never called (or whose answers it did not check)');
   });
 });
