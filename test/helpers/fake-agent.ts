@@ -139,6 +139,7 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
         const follow = ['1', 'true'].includes((url.searchParams.get('follow') ?? '').toLowerCase());
         const s = await runtime.logs(target, { lines, follow }, ac.signal);
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.flushHeaders(); // as the agent: the answer starts before the first line
         // the agent's log line format: <time> <source>: <text>
         const stamp = (l: string) => `${new Date().toISOString()} ${l.replace(/^([\w-]+)\.(\d+): /, '$1[$2]: ')}`;
         let partial = '';

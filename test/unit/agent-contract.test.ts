@@ -371,6 +371,24 @@ describe("the daemon's agent clients, against the fake agent built from the docu
     }
   });
 
+  test('GuestAgentRuntime.logs, with and without follow, asks as the document says', async () => {
+    const fake = await startFakeAgent({ token });
+    try {
+      const rt = new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => fake.baseUrlFor(vm) });
+      for (const follow of [false, true]) {
+        const ac = new AbortController();
+        const s = await rt.logs(VM, { lines: 10_000, follow }, ac.signal);
+        s.on('error', () => {});
+        s.resume();
+        ac.abort();
+      }
+      await waitFor(async () => fake.requests.length === 2, 5000);
+      assert.deepEqual(fake.violations, []);
+    } finally {
+      await fake.close();
+    }
+  });
+
   test('a request the document does not allow is refused and recorded (planted: restartApp removed)', async () => {
     const fake = await startFakeAgent({ token, doc: mutate(doc, { name: 'no restart', op: 'remove', pointer: '/paths/~1v1~1restart' }) });
     try {
