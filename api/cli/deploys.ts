@@ -8,6 +8,7 @@
  */
 import type { Schemas } from '../client.js';
 import { errorFromResponse } from '../errors.js';
+import { EnvKey, matches } from '../patterns.gen.js';
 import type { Command } from './commands.js';
 import type { Ctx } from './context.js';
 import { UsageError, type FlagDef, type Parsed } from './parse.js';
@@ -17,7 +18,6 @@ import { displayPath } from './resolve.js';
 
 type EnvVars = Schemas['EnvVars'];
 
-const KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const NAME_ARG = { name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true };
 const NAME_FLAG: FlagDef = { long: 'name', type: 'string', vmRef: true, valueName: 'vm', description: "The VM's name (default: the VM in ./.fcm)" };
 
@@ -104,7 +104,7 @@ async function envSet(ctx: Ctx, parsed: Parsed): Promise<number> {
     const i = p.indexOf('=');
     const key = i === -1 ? p : p.slice(0, i);
     if (i === -1) throw new UsageError(`"${p}" is not KEY=VALUE (to remove a var: fcm env unset ${key})`);
-    if (!KEY.test(key)) throw new UsageError(`"${key}" is not a config var name (letters, digits and _, not starting with a digit)`);
+    if (!matches(EnvKey, key)) throw new UsageError(`"${key}" is not a config var name (letters, digits and _, not starting with a digit)`);
     set[key] = p.slice(i + 1);
   }
   return update(ctx, parsed, { set }, `Set ${Object.keys(set).join(', ')}`);
@@ -114,7 +114,7 @@ async function envUnset(ctx: Ctx, parsed: Parsed): Promise<number> {
   ctx.errCtx.command = 'env unset';
   if (!parsed.positionals.length) throw new UsageError('give at least one KEY');
   for (const k of parsed.positionals) {
-    if (!KEY.test(k)) throw new UsageError(`"${k}" is not a config var name${k.includes('=') ? ' (unset takes names only)' : ''}`);
+    if (!matches(EnvKey, k)) throw new UsageError(`"${k}" is not a config var name${k.includes('=') ? ' (unset takes names only)' : ''}`);
   }
   return update(ctx, parsed, { unset: parsed.positionals }, `Unset ${parsed.positionals.join(', ')}`);
 }

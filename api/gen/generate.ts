@@ -3,6 +3,8 @@
  *   api/spec.gen.ts          the spec as data (served by the daemon, used for validation)
  *   api/openapi.gen.ts       TypeScript types (openapi-typescript)
  *   api/cli/commands.gen.ts  the CLI command table (x-cli)
+ *   api/patterns.gen.ts      the spec's named string rules (VmName, EnvKey…) for code
+ *                            that checks names outside request validation (CLI, git helpers)
  * `npm run gen -- --check` fails when a committed file differs (drift test).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +26,41 @@ export async function generate(): Promise<Record<string, string>> {
     'api/spec.gen.ts': `${HEADER}/* eslint-disable */\nexport const spec: Record<string, any> = ${JSON.stringify(spec, null, 2)};\n`,
     'api/openapi.gen.ts': `${HEADER}${types}`,
     'api/cli/commands.gen.ts': `${HEADER}import type { CommandSpec } from '../gen/cli-table.js';\n\nexport const commandTable: CommandSpec[] = ${JSON.stringify(table, null, 2)};\n`,
+    'api/patterns.gen.ts': patternsModule(spec),
   };
+}
+
+/**
+ * Every `components.schemas` entry that is a string with a `pattern`, as a
+ * rule code can test a value against — one definition, the spec's, for the
+ * CLI, the daemon and the git helpers (which check names before any request).
+ */
+function patternsModule(spec: Record<string, unknown>): string {
+  const schemas = ((spec.components as Record<string, unknown> | undefined)?.schemas ?? {}) as Record<string, Record<string, unknown>>;
+  const rules = Object.entries(schemas)
+    .filter(([, s]) => s.type === 'string' && typeof s.pattern === 'string')
+    .map(([name, s]) => {
+      const fields = [`pattern: /${String(s.pattern).replace(/\//g, '\\/')}/u`, `source: ${JSON.stringify(s.pattern)}`];
+      if (typeof s.minLength === 'number') fields.push(`minLength: ${s.minLength}`);
+      if (typeof s.maxLength === 'number') fields.push(`maxLength: ${s.maxLength}`);
+      return `/** components.schemas.${name} */\nexport const ${name}: StringRule = { ${fields.join(', ')} };\n`;
+    });
+  return `${HEADER}
+export interface StringRule {
+  readonly pattern: RegExp;
+  /** The pattern as written in openapi.yaml. */
+  readonly source: string;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+}
+
+/** Whether \`value\` satisfies the rule (pattern and lengths, as JSON Schema counts them: code points). */
+export function matches(rule: StringRule, value: string): boolean {
+  const n = [...value].length;
+  return rule.pattern.test(value) && n >= (rule.minLength ?? 0) && n <= (rule.maxLength ?? Infinity);
+}
+
+${rules.join('\n')}`;
 }
 
 async function main(): Promise<void> {

@@ -5,6 +5,10 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { AppResult, Buildpack } from './deploys-ports.js';
+import { RESULT_PREFIX } from './git-wire.js';
+
+/** The marker of the agent's last line (defined with the rest of the push wire). */
+export { RESULT_PREFIX };
 
 export const STEP = '-----> ';
 export const INDENT = '       ';
@@ -13,8 +17,6 @@ export const ERROR = ' !     ';
 export const step = (s: string) => `${STEP}${s}`;
 export const indent = (s: string) => `${INDENT}${s}`;
 export const error = (s: string) => `${ERROR}${s}`;
-
-export const RESULT_PREFIX = 'fcm-result: ';
 
 const BUILDPACKS = new Set<Buildpack>(['python', 'ruby', 'node', 'none']);
 
