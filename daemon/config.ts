@@ -56,6 +56,8 @@ export interface Config {
   access: AccessConfig;
   /** Lifetime of the fcm tokens that logins mint. */
   tokenTtlDays: number;
+  /** The unprivileged system user git, the forced command, the hook and sshd's key lookup run as (created when missing). */
+  git: { user: string };
 }
 
 export interface OidcConfig {
@@ -95,6 +97,7 @@ const KEYS = [
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
+  'FCM_GIT_USER',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -227,8 +230,15 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       adminEmails: list(get('FCM_ADMIN_EMAILS'), 'FCM_ADMIN_EMAILS', EMAIL),
     },
     tokenTtlDays: int('FCM_TOKEN_TTL_DAYS', 30, 1, 3650),
+    git: { user: gitUser(str('FCM_GIT_USER', 'fcm-git')) },
   };
   return deepFreeze(cfg);
+}
+
+function gitUser(v: string): string {
+  // A system user name (useradd's rules); root would defeat its purpose.
+  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(v) || v === 'root') throw new ConfigError(`FCM_GIT_USER must be an unprivileged user name (lower-case letters, digits, - and _), got "${v}"`);
+  return v;
 }
 
 const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;

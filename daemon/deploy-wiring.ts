@@ -3,17 +3,22 @@
  * tests can build the same stack over their own stores and runtime:
  * DeployService, KeyService and the push gate, their API handlers, and the
  * git doors — bare repositories and helpers under `<state dir>/git`, the
- * root-only internal socket, and git smart HTTP on the API server.
+ * internal socket, and git smart HTTP on the API server.
  *
- *   <state dir>/git/            0700
- *     repos/<vm id>.git         bare repositories
- *     bin/fcm-ssh-keys          sshd AuthorizedKeysCommand (see host-setup.sh)
- *     bin/fcm-git-serve.cjs     forced command of every fcm key
- *     hooks/pre-receive         core.hooksPath of every repository
- *     fcm.sock                  the helpers' way into the daemon (root only)
+ * git runs as the git user (FCM_GIT_USER, drivers/git/git-user.ts), never
+ * root; it can reach its repositories, the helpers and the socket, and
+ * nothing else in the state dir:
+ *
+ *   <state dir>/                root:<git group> 0710 (the git user may pass, not look)
+ *     git/                      root:<git group> 0710
+ *       repos/<vm id>.git       <git user> 0700: bare repositories
+ *       bin/fcm-ssh-keys        root 0755: sshd AuthorizedKeysCommand (see host-setup.sh)
+ *       bin/fcm-git-serve.cjs   root 0755: forced command of every fcm key
+ *       bin/fcm-pre-receive.cjs root 0755: the deploy on push,
+ *       hooks/pre-receive       root 0755: core.hooksPath of every repository
+ *       fcm.sock                root:<git group> 0660: the helpers' way into the daemon
  */
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { DeployService, type VmDirectory } from './core/deploys.js';
@@ -25,7 +30,8 @@ import { ADMIN } from './core/tokens.js';
 import type { VmService } from './core/vm-service.js';
 import type { VmStore } from './core/ports.js';
 import { BareRepos } from './drivers/git/bare-repos.js';
-import { helperPaths, installHelpers, sshdUnsafeReason, type HelperPaths } from './drivers/git/helpers.js';
+import { ensureGitUser, SETPRIV, setprivArgs, type GitUser } from './drivers/git/git-user.js';
+import { gitUserBlockedReason, helperPaths, installHelpers, sshdUnsafeReason, type HelperPaths } from './drivers/git/helpers.js';
 import { GitHttpBackend } from './drivers/git/http-backend.js';
 import { deployHandlers } from './http/routes/deploys.js';
 import { internalGitServer, registerGitHttp } from './http/routes/git.js';
@@ -79,17 +85,33 @@ export type Deploys = ReturnType<typeof wireDeploys>;
 export interface GitDoors {
   paths: HelperPaths;
   socketPath: string;
+  /** Who git runs as (null: the daemon is not root and runs git as itself). */
+  user: GitUser | null;
+  /** The server behind the socket (tests inject into it). */
+  internal: FastifyInstance;
   /** For server.ts `extend`: git smart HTTP on the API server. */
   extend(app: FastifyInstance): Promise<void>;
   close(): Promise<void>;
 }
 
-/** The repositories' home for BareRepos (create before wireDeploys). */
-export function gitRepos(stateDir: string, maxPushBytes = 1024 * 1024 * 1024): BareRepos {
+/**
+ * The git user (created when missing) and the repositories' home for
+ * BareRepos (create before wireDeploys): makes the state dir and `git/`
+ * passable for the git user, and hands it repositories it does not own yet.
+ */
+export async function gitRepos(stateDir: string, o: { user: string; log: Logger; maxPushBytes?: number }): Promise<BareRepos> {
+  const user = process.getuid?.() === 0 ? await ensureGitUser(o.user, (u) => o.log.info({ user: u.name, uid: u.uid }, 'created the git user')) : null;
+  if (!user) o.log.warn('the daemon is not root: git runs as the daemon\'s own user');
   const gitDir = join(stateDir, 'git');
   mkdirSync(gitDir, { recursive: true, mode: 0o700 });
-  chmodSync(gitDir, 0o700);
-  return new BareRepos({ dir: join(gitDir, 'repos'), hooksDir: join(gitDir, 'hooks'), maxPushBytes });
+  for (const d of [stateDir, gitDir]) {
+    if (user) chownSync(d, 0, user.gid);
+    chmodSync(d, user ? 0o710 : 0o700);
+  }
+  const repos = new BareRepos({ dir: join(gitDir, 'repos'), hooksDir: join(gitDir, 'hooks'), maxPushBytes: o.maxPushBytes ?? 1024 * 1024 * 1024, user });
+  const adopted = await repos.adopt();
+  if (adopted) o.log.info({ repos: adopted, user: user?.name }, 'repositories handed to the git user');
+  return repos;
 }
 
 /** Writes the helpers, listens on the internal socket, and returns the smart HTTP registration. */
@@ -99,36 +121,46 @@ export async function openGitDoors(
   o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string },
 ): Promise<GitDoors> {
   const gitDir = join(stateDir, 'git');
+  const user = o.repos.user;
   const paths = helperPaths(join(gitDir, 'bin'), join(gitDir, 'hooks'));
   const socketPath = join(gitDir, 'fcm.sock');
-  installHelpers(paths, { socketPath, node: o.node ?? process.execPath });
+  const node = o.node ?? process.execPath;
+  installHelpers(paths, { socketPath, node });
   const unsafe = sshdUnsafeReason(paths.sshKeysCommand);
   if (unsafe) {
     o.log.warn({ path: paths.sshKeysCommand, reason: unsafe }, 'sshd will refuse this AuthorizedKeysCommand (git push over SSH needs a root-owned path): put the state dir under a root-owned, not group/world-writable directory');
   }
-  const server: Server = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand: paths.forcedCommand, log: o.log.child({ svc: 'git' }) });
-  // Builds and uploads can be long and quiet; the peers are our own helpers.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  // sshd starts the forced command as root (the login user); setpriv drops to the git user before any of fcm's code runs.
+  const forcedCommand = user ? [SETPRIV, ...setprivArgs(user), paths.forcedCommand] : [paths.forcedCommand];
+  const internal = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand, log: o.log.child({ svc: 'git' }) });
   rmSync(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  chmodSync(socketPath, 0o600);
-  const backend = new GitHttpBackend(o.repos.dir, o.log.child({ svc: 'git-http' }));
+  // The git dir (0710, the git group) already keeps everyone else away while the socket's own mode is set.
+  await internal.listen({ path: socketPath });
+  if (user) chownSync(socketPath, 0, user.gid);
+  chmodSync(socketPath, user ? 0o660 : 0o600);
+  if (user) {
+    const blocked = [
+      gitUserBlockedReason(user, socketPath, 'w'),
+      gitUserBlockedReason(user, paths.sshKeysCommand, 'rx'),
+      gitUserBlockedReason(user, paths.forcedCommand, 'rx'),
+      gitUserBlockedReason(user, paths.preReceive, 'rx'),
+      gitUserBlockedReason(user, paths.preReceiveProgram, 'r'),
+      gitUserBlockedReason(user, node, 'x'),
+    ].filter(Boolean);
+    if (blocked.length) o.log.warn({ user: user.name, reasons: blocked }, 'git pushes will fail: the git user cannot reach what it runs (every directory above the state dir must be searchable by others)');
+  }
+  const backend = new GitHttpBackend(o.repos.dir, user, o.log.child({ svc: 'git-http' }));
   return {
     paths,
     socketPath,
+    user,
+    internal,
     extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        rmSync(socketPath, { force: true });
-      }),
+    close: async () => {
+      const closed = internal.close();
+      internal.server.closeAllConnections();
+      await closed;
+      rmSync(socketPath, { force: true });
+    },
   };
 }

@@ -224,7 +224,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     log: consoleLog,
   });
 
-  const repos = gitRepos(cfg.stateDir);
+  const repos = await gitRepos(cfg.stateDir, { user: cfg.git.user, log });
   const deploys = wireDeploys({
     vms,
     store,

@@ -3,6 +3,7 @@
  * and an in-memory twin (daemon/drivers/memory/memory-deploys.ts) passing
  * the same contract suite (test/unit/contracts/deploys-*.test.ts).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 
 export const RELEASE_STATUSES = ['pending', 'building', 'succeeded', 'failed', 'superseded'] as const;
@@ -64,6 +65,30 @@ export interface GitHost {
   remove(vmId: string): Promise<void>;
   /** VM ids that have a repository (for orphan cleanup). */
   list(): Promise<string[]>;
+}
+
+/** One git smart HTTP request the daemon has authenticated and authorized. */
+export interface GitHttpRequest {
+  /** The authorized repository (PushGrant.repo). */
+  repo: string;
+  /** What follows `<app>.git/` in the URL: `info/refs`, `git-upload-pack` or `git-receive-pack`. */
+  path: string;
+  /** Who pushes or fetches (git enables receive-pack only for an authenticated user). */
+  remoteUser: string;
+  /** The push ticket the pre-receive hook presents (receive-pack only). */
+  ticket: string | null;
+}
+
+/**
+ * Git smart HTTP for the public `/git/<app>.git/…` routes: streams the
+ * request body to git and git's answer to the client. The route has
+ * authorized the request before; this only speaks git. Real driver:
+ * GitHttpBackend (`git http-backend`); exercised end to end over real HTTP
+ * in test/e2e/deploy-git.test.ts (a twin would have to speak git's pack
+ * protocol, which is git's job).
+ */
+export interface GitSmartHttp {
+  serve(req: IncomingMessage, res: ServerResponse, r: GitHttpRequest): Promise<void>;
 }
 
 /** Where a VM's guest agent listens. */

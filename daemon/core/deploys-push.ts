@@ -9,7 +9,7 @@
  *
  * Authorization happens once, before git runs, and yields a push ticket:
  * a random one-use secret handed to git in its environment (FCM_PUSH_TICKET)
- * that the pre-receive hook presents on the daemon's root-only socket. The
+ * that the pre-receive hook presents on the daemon's internal socket. The
  * ticket says who pushes to which VM, so the hook cannot be aimed at another
  * VM, and a push into a repository by any other way (no ticket) is refused.
  */
@@ -18,10 +18,11 @@ import type { Readable } from 'node:stream';
 import { FcmError } from './errors.js';
 import type { DeployInput, DeployOutcome, DeployService, VmDirectory } from './deploys.js';
 import type { GitHost, LineSink } from './deploys-ports.js';
+import type { GitService } from './git-wire.js';
 import type { KeyService } from './keys.js';
 import type { Principal } from './model.js';
 
-export type GitService = 'receive-pack' | 'upload-pack';
+export type { GitService };
 
 export interface PushGrant {
   vmId: string;

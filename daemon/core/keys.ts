@@ -12,6 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { canAccess } from './access.js';
 import { FcmError } from './errors.js';
+import { KEY_ID } from './git-wire.js';
 import type { Principal } from './model.js';
 
 export interface KeyRecord {
@@ -112,12 +113,15 @@ export function fingerprintOf(blob: Buffer): string {
 /**
  * The authorized_keys line sshd gets for a registered key: `restrict` (no
  * pty, no port/agent/X11 forwarding, no ~/.ssh/rc) and a forced command that
- * only serves git for apps the key's owner may access.
+ * only serves git for apps the key's owner may access. `forcedCommand` is
+ * the argv the key id is appended to; sshd hands it to a shell, so every
+ * word must be plain (no quotes, spaces or shell characters).
  */
-export function authorizedKeyLine(key: Pick<KeyRecord, 'id' | 'publicKey'>, forcedCommand: string): string {
-  if (!/^[A-Za-z0-9/._-]+$/.test(forcedCommand)) throw new Error(`unsafe forced command path: ${forcedCommand}`);
-  if (!/^key_[0-9a-f]{12}$/.test(key.id) || !/^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$/.test(key.publicKey)) throw new Error('malformed key record');
-  return `restrict,command="${forcedCommand} ${key.id}" ${key.publicKey}`;
+export function authorizedKeyLine(key: Pick<KeyRecord, 'id' | 'publicKey'>, forcedCommand: readonly string[]): string {
+  const unsafe = forcedCommand.find((w) => !/^[A-Za-z0-9/._=,:-]+$/.test(w));
+  if (unsafe !== undefined || !forcedCommand.length) throw new Error(`unsafe forced command word: ${unsafe}`);
+  if (!KEY_ID.test(key.id) || !/^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$/.test(key.publicKey)) throw new Error('malformed key record');
+  return `restrict,command="${[...forcedCommand, key.id].join(' ')}" ${key.publicKey}`;
 }
 
 class SshReader {

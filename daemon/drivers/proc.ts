@@ -21,13 +21,13 @@ export class CommandError extends Error {
 export function run(
   cmd: string,
   args: readonly string[],
-  opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       cmd,
       args,
-      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, env: opts.env ?? process.env },
+      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) },
       (err, stdout, stderr) => {
         if (err) {
           const code = typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : null;

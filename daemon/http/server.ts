@@ -123,6 +123,31 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     }
   });
 
+  answerErrorsAsProblems(app);
+
+  app.get('/openapi.json', { logLevel: 'warn' }, async () => deps.spec);
+  app.get('/docs', { logLevel: 'warn' }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(deps.spec)));
+  app.get('/', { logLevel: 'warn' }, async (_req, reply) => reply.redirect('/docs'));
+
+  const routes = operationRoutes(deps.spec);
+  const ws = new Set(deps.websocketOperations ?? []);
+  const missing = routes.filter((r) => (r.websocket ? !ws.has(r.operationId) : !deps.handlers[r.operationId])).map((r) => r.operationId);
+  if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);
+  const extra = [...Object.keys(deps.handlers), ...ws].filter((id) => !routes.some((r) => r.operationId === id));
+  if (extra.length) throw new Error(`handlers for operations not in openapi.yaml: ${extra.join(', ')}`);
+
+  for (const route of routes) if (!route.websocket) registerOperation(app, route, deps, ajvResponse);
+  if (deps.extend) await deps.extend(app);
+  return app;
+}
+
+/**
+ * Every error a route throws, a failed validation and an unknown route become
+ * an RFC 9457 problem document with a code from the one table (core/errors.ts);
+ * unknown errors an opaque 500, logged once. Shared by the API server and the
+ * internal git socket (http/routes/git.ts).
+ */
+export function answerErrorsAsProblems(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     sendProblem(reply, problem('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`, { requestId: req.id }));
   });
@@ -146,21 +171,6 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, problem('internal', `Something went wrong on the server (request ${req.id}).`, { requestId: req.id }));
   });
-
-  app.get('/openapi.json', { logLevel: 'warn' }, async () => deps.spec);
-  app.get('/docs', { logLevel: 'warn' }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(deps.spec)));
-  app.get('/', { logLevel: 'warn' }, async (_req, reply) => reply.redirect('/docs'));
-
-  const routes = operationRoutes(deps.spec);
-  const ws = new Set(deps.websocketOperations ?? []);
-  const missing = routes.filter((r) => (r.websocket ? !ws.has(r.operationId) : !deps.handlers[r.operationId])).map((r) => r.operationId);
-  if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);
-  const extra = [...Object.keys(deps.handlers), ...ws].filter((id) => !routes.some((r) => r.operationId === id));
-  if (extra.length) throw new Error(`handlers for operations not in openapi.yaml: ${extra.join(', ')}`);
-
-  for (const route of routes) if (!route.websocket) registerOperation(app, route, deps, ajvResponse);
-  if (deps.extend) await deps.extend(app);
-  return app;
 }
 
 function registerOperation(app: FastifyInstance, route: OperationRoute, deps: HttpDeps, ajv: Ajv2020): void {

@@ -7,7 +7,7 @@
  * connections and 5xx (zero-downtime check).
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ function sh(cmd: string, args: string[], env: Record<string, string>): Promise<{
 const h = await startHostHarness({ caddy: true });
 const base = mkdtempSync('/tmp/fcm-bench-deploy-');
 const keysDir = mkdtempSync('/run/fcm-keys-');
+chmodSync(keysDir, 0o755); // sshd runs the copy as the git user
 try {
   const ca = readFileSync(await h.caddy.rootCaFile());
   const keysCommand = join(keysDir, 'fcm-ssh-keys');

@@ -8,16 +8,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
+import { ensureGitUser, SETPRIV, setprivArgs } from '../../daemon/drivers/git/git-user.js';
 import { sshdUnsafeReason } from '../../daemon/drivers/git/helpers.js';
 import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { assertRanAsGitUser, watchGitProcesses } from '../helpers/git-procs.js';
 import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 import { accessSync, constants } from 'node:fs';
 
@@ -93,7 +95,11 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
 
   before(async () => {
     // sshd runs the AuthorizedKeysCommand only from a root-owned path whose directories nobody else can write: not /tmp.
+    // The git user must pass through it to the state dir (the daemon sees to the state dir itself).
     base = mkdtempSync('/run/fcm-e2e-');
+    const gitUser = await ensureGitUser('fcm-git');
+    chownSync(base, 0, gitUser.gid);
+    chmodSync(base, 0o710);
     const token = (id: string) => `agent-token-${id}`;
     agent = await startFakeAgent({ token });
     const runtime = new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => agent.baseUrlFor(vm) });
@@ -264,6 +270,32 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     assert.ok(files(agent.runtime.current.get(vmId)!).includes('big.bin'));
   });
 
+  test('everything of the push path runs as the git user, never root: key lookup, forced command, hook, git (#13)', async (t) => {
+    const doors = api.deploys.doors!;
+    const u = doors.user!;
+    assert.notEqual(u.uid, 0);
+    const gitDir = join(base, 'state', 'git');
+    const watch = await watchGitProcesses(doors.socketPath, gitDir);
+    try {
+      writeFileSync(join(work, 'uid.txt'), 'ssh\n');
+      await commit('who runs it, over ssh');
+      const overSsh = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
+      assert.equal(overSsh.code, 0, overSsh.stderr + sshd.log());
+      writeFileSync(join(work, 'uid.txt'), 'https\n');
+      await commit('who runs it, over https');
+      const overHttp = await git(aliceGit, 'push', `${daemonUrl}/git/cosmic-nova.git`.replace('://', `://git:${alice.token}@`), 'main');
+      assert.equal(overHttp.code, 0, overHttp.stderr);
+      const clone = await sh('git', ['clone', '-q', sshUrl('cosmic-nova'), join(base, 'clone-uid')], aliceGit.env);
+      assert.equal(clone.code, 0, clone.stderr);
+    } finally {
+      await watch.close();
+    }
+    // Each helper is seen while it waits for the daemon, with the processes that started it (git receive-pack,
+    // git http-backend) around it; upload-pack and archive are children of processes seen here, which cannot
+    // gain privileges (no_new_privs).
+    t.diagnostic(assertRanAsGitUser([...watch.seen.values()], u, ['key lookup', 'forced command', 'pre-receive hook', 'git receive-pack', 'git http-backend']));
+  });
+
   test('a push to a stopped app is refused with how to start it; a removed key stops working at once', async () => {
     assert.equal((await inject('POST', '/v1/vms/cosmic-nova/stop', alice, { force: true })).status, 200);
     writeFileSync(join(work, 'stopped.txt'), 'x\n');
@@ -280,11 +312,17 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     assert.equal((await inject('POST', '/v1/keys', alice, { publicKey: aliceGit.publicKey })).status, 201);
   });
 
-  test('a push straight into the repository on the host (no fcm ticket) is refused by the hook', async () => {
+  test('a push straight into the repository on the host (no fcm ticket) is refused by the hook, even from the git user', async () => {
     const repo = join(base, 'state', 'git', 'repos', `${vmId}.git`);
     writeFileSync(join(work, 'local.txt'), 'x\n');
     await commit('local');
-    const r = await git(aliceGit, 'push', repo, 'main');
+    // git refuses repositories of another owner outright (root's push stops there); the git user owns them, and still gets no deploy.
+    const asRoot = await git(aliceGit, 'push', repo, 'main');
+    assert.notEqual(asRoot.code, 0);
+    const u = api.deploys.doors!.user!;
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: u.home, LANG: 'C.UTF-8' };
+    // safe.directory: the client side reads the test's work tree, which root owns.
+    const r = await sh(SETPRIV, [...setprivArgs(u), 'git', '-c', 'safe.directory=*', '-C', work, 'push', repo, 'main'], env);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /This repository is managed by fcm/);
   });

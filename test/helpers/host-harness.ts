@@ -7,9 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
 import { run } from '../../daemon/drivers/proc.js';
 import { captureForAudit, secretSettings } from './log-audit.js';
 
@@ -98,6 +99,10 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
   const stateDir = join(workDir, 'state');
   const logPath = join(workDir, 'daemon.log');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // The git user passes through to the state dir (which the daemon opens to it), and no one else.
+  const gitUser = await ensureGitUser('fcm-git');
+  chownSync(workDir, 0, gitUser.gid);
+  chmodSync(workDir, 0o710);
 
   await run('ip', ['netns', 'add', ns]);
   const cleanupNs = async () => {

@@ -80,7 +80,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const admin = newToken();
   tokens.insert({ id: 'tok_000000000000', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
   const runtime = opts.git?.runtime ?? new MemoryAppRuntime();
-  const repos = opts.git ? gitRepos(opts.git.stateDir) : null;
+  const repos = opts.git ? await gitRepos(opts.git.stateDir, { user: 'fcm-git', log }) : null;
   const git: GitHost = repos ?? new MemoryGitHost();
   const deploys = wireDeploys({
     vms: h.service,

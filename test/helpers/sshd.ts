@@ -21,8 +21,10 @@ export async function startSshd(o: {
   dir: string;
   listen: string;
   port: number;
-  /** Absolute path of fcm-ssh-keys (root-owned, in a root-owned directory). */
+  /** Absolute path of fcm-ssh-keys (root-owned, in a root-owned directory the git user can search). */
   keysCommand: string;
+  /** Who sshd runs it as (AuthorizedKeysCommandUser): the git user, as daemon/host-setup.sh configures it. */
+  keysCommandUser?: string;
   /** Argv prefix to run sshd somewhere else, e.g. ['ip', 'netns', 'exec', ns]. */
   wrap?: string[];
   /** How to probe the port (default: connect from here). */
@@ -52,7 +54,7 @@ export async function startSshd(o: {
       // What daemon/host-setup.sh writes into /etc/ssh/sshd_config.d/fcm.conf:
       'Match User root',
       `  AuthorizedKeysCommand ${o.keysCommand} %u %f`,
-      '  AuthorizedKeysCommandUser root',
+      `  AuthorizedKeysCommandUser ${o.keysCommandUser ?? 'fcm-git'}`,
       '',
     ].join('\n'),
   );

@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashToken, newToken } from '../../daemon/core/tokens.js';
+import { lookupUser } from '../../daemon/drivers/git/git-user.js';
 import { sshdUnsafeReason } from '../../daemon/drivers/git/helpers.js';
 import { openDb } from '../../daemon/drivers/sqlite/db.js';
 import { SqliteTokenStore } from '../../daemon/drivers/sqlite/sqlite-token-store.js';
@@ -20,6 +21,7 @@ import { SqliteUserStore } from '../../daemon/drivers/sqlite/sqlite-user-store.j
 import { hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 import { httpText, type TextResponse } from '../helpers/http-text.js';
 import { eventually as waitFor } from '../helpers/wait.js';
+import { assertRanAsGitUser, watchGitProcesses } from '../helpers/git-procs.js';
 import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 
 const skip = hostSkipReason();
@@ -121,6 +123,7 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     // sshd runs AuthorizedKeysCommand only from a root-owned path no one else can write; the harness's
     // state dir is under /tmp (world-writable), so the test runs a copy from /run (the socket path is inside).
     keysDir = mkdtempSync('/run/fcm-keys-');
+    chmodSync(keysDir, 0o755); // sshd runs the copy as the git user
     const keysCommand = join(keysDir, 'fcm-ssh-keys');
     copyFileSync(join(h.stateDir, 'git', 'bin', 'fcm-ssh-keys'), keysCommand);
     assert.equal(sshdUnsafeReason(keysCommand), null);
@@ -250,6 +253,23 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     const none = await git(admin, 'push', vms.py!.gitHttpUrl, 'HEAD:main');
     assert.notEqual(none.code, 0);
     assert.match(none.stderr, /could not read Username|Authentication failed/);
+  });
+
+  test('git and its helpers run as the git user for a real deploy, over SSH and HTTPS (#13)', async (t) => {
+    const u = await lookupUser('fcm-git');
+    assert.ok(u && u.uid !== 0);
+    const watch = await watchGitProcesses(join(h.stateDir, 'git', 'fcm.sock'), join(h.stateDir, 'git'));
+    try {
+      writeFileSync(join(work, 'app.py'), PY_APP('v5'));
+      await commit('v5 over ssh, unprivileged');
+      await pushAndServe(admin, vms.py!.gitUrl, 'py', 'python v5');
+      writeFileSync(join(work, 'app.py'), PY_APP('v6'));
+      await commit('v6 over https, unprivileged');
+      await pushAndServe(admin, vms.py!.gitHttpUrl.replace('://', `://git:${h.token}@`), 'py', 'python v6');
+    } finally {
+      await watch.close();
+    }
+    t.diagnostic(assertRanAsGitUser([...watch.seen.values()], u, ['key lookup', 'forced command', 'pre-receive hook', 'git receive-pack', 'git http-backend']));
   });
 
   test("another user's key cannot push; a nonexistent app fails cleanly; the key opens no shell", async () => {

@@ -3,7 +3,8 @@
  * started and restarted a real VM and refused bad tokens:
  * - the state dir and everything under it are private (dirs 0700; the
  *   database, admin token, agent key, seed, root and swap disks 0600; no VM
- *   file readable by others; nothing writable by others);
+ *   file readable by others; nothing writable by others) — but for the git
+ *   user's way to its repositories and socket (group search, 0710);
  * - the database holds token hashes, never a token or the agent key;
  * - no token or secret reaches the daemon or Caddy logs (the same audit
  *   test/run.ts runs over every harness's logs after the whole suite), and
@@ -17,20 +18,21 @@ import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { lookupUser } from '../../daemon/drivers/git/git-user.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 import { auditLogs, captureForAudit } from '../helpers/log-audit.js';
 
 const skip = hostSkipReason();
 
-function walk(dir: string): { path: string; mode: number; type: 'dir' | 'file' | 'socket' | 'other' }[] {
+function walk(dir: string): { path: string; mode: number; gid: number; type: 'dir' | 'file' | 'socket' | 'other' }[] {
   const out: ReturnType<typeof walk> = [];
   const st = lstatSync(dir);
-  out.push({ path: dir, mode: st.mode & 0o7777, type: 'dir' });
+  out.push({ path: dir, mode: st.mode & 0o7777, gid: st.gid, type: 'dir' });
   for (const n of readdirSync(dir)) {
     const p = join(dir, n);
     const s = lstatSync(p);
     if (s.isDirectory()) out.push(...walk(p));
-    else out.push({ path: p, mode: s.mode & 0o7777, type: s.isFile() ? 'file' : s.isSocket() ? 'socket' : 'other' });
+    else out.push({ path: p, mode: s.mode & 0o7777, gid: s.gid, type: s.isFile() ? 'file' : s.isSocket() ? 'socket' : 'other' });
   }
   return out;
 }
@@ -67,14 +69,23 @@ describe('secrets at rest and in logs (real daemon and VM)', { skip: skip ?? fal
     }
   });
 
-  test('the state dir is private: dirs 0700, secrets 0600, VM files unreadable by others, nothing writable by others', () => {
+  test('the state dir is private: dirs 0700, secrets 0600, VM files unreadable by others, nothing writable by others', async () => {
     const all = [...snapshot, ...stoppedSnapshot, ...walk(h.stateDir)];
     const rel = (p: string) => relative(h.stateDir, p) || '.';
+    // The git user (its group) may pass through the state dir and git/ without listing them, to reach its
+    // repositories and connect to the internal socket: exactly these modes, nothing else opened to it.
+    const gitGid = (await lookupUser('fcm-git'))!.gid;
+    const forGit: Record<string, number> = { '.': 0o710, git: 0o710, 'git/fcm.sock': 0o660 };
+    for (const [path, mode] of Object.entries(forGit)) {
+      const e = all.find((x) => rel(x.path) === path);
+      assert.ok(e && e.mode === mode && e.gid === gitGid, `${path}: ${e?.mode.toString(8)} group ${e?.gid} (want ${mode.toString(8)}, group ${gitGid})`);
+    }
     // git/bin and git/hooks hold the deploy helpers sshd and git execute (0755 by design, no secrets).
     const shared = (e: { path: string }) => /^git\/(bin|hooks)(\/|$)/.test(rel(e.path));
     const bad = new Set<string>();
     for (const e of all) {
       const where = `${rel(e.path)} ${e.type} ${e.mode.toString(8)}`;
+      if (forGit[rel(e.path)] === e.mode && e.gid === gitGid) continue;
       if (e.mode & 0o022) bad.add(`${where}: writable by group/others`);
       if (shared(e)) continue;
       if (e.type === 'dir' ? (e.mode & 0o077) !== 0 : (e.mode & 0o007) !== 0) bad.add(`${where}: open to others`);

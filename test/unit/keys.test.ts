@@ -50,10 +50,16 @@ test('refuses what is not one acceptable public key, saying why', () => {
 });
 
 test('the authorized_keys line is rebuilt from the key: restrict + forced command, no comment', () => {
-  const line = authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAAC3Nz' }, '/var/lib/fcm/git/bin/fcm-git-serve.cjs');
+  const line = authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAAC3Nz' }, ['/var/lib/fcm/git/bin/fcm-git-serve.cjs']);
   assert.equal(line, 'restrict,command="/var/lib/fcm/git/bin/fcm-git-serve.cjs key_0123456789ab" ssh-ed25519 AAAAC3Nz');
-  assert.throws(() => authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAA' }, '/path with space'));
-  assert.throws(() => authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAA\nssh-rsa B' }, '/x'));
+  // The privilege drop in front of it (daemon/drivers/git/git-user.ts): plain words joined by spaces.
+  const dropped = authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAAC3Nz' }, ['/usr/bin/setpriv', '--reuid=998', '--regid=998', '--clear-groups', '/x/fcm-git-serve.cjs']);
+  assert.equal(dropped, 'restrict,command="/usr/bin/setpriv --reuid=998 --regid=998 --clear-groups /x/fcm-git-serve.cjs key_0123456789ab" ssh-ed25519 AAAAC3Nz');
+  for (const bad of [['/path with space'], ['/x', 'a"b'], ['/x', '$(id)'], ['/x;id'], ['/x', ''], []]) {
+    assert.throws(() => authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAA' }, bad), JSON.stringify(bad));
+  }
+  assert.throws(() => authorizedKeyLine({ id: 'key_0123456789ab', publicKey: 'ssh-ed25519 AAAA\nssh-rsa B' }, ['/x']));
+  assert.throws(() => authorizedKeyLine({ id: 'key_../../etc', publicKey: 'ssh-ed25519 AAAA' }, ['/x']));
 });
 
 test('KeyService: add/list/remove with ownership; a key belongs to one account; removed users lose their keys', () => {

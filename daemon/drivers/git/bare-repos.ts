@@ -1,9 +1,10 @@
-import { mkdirSync, realpathSync } from 'node:fs';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { chownSync, chmodSync, mkdirSync, realpathSync } from 'node:fs';
+import { lchown, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { GitHost } from '../../core/deploys-ports.js';
 import { run } from '../proc.js';
+import { asUser, type GitUser } from './git-user.js';
 
 export interface BareReposOptions {
   /** Where the repositories live (`<state dir>/git/repos`). */
@@ -12,6 +13,8 @@ export interface BareReposOptions {
   hooksDir: string;
   /** receive.maxInputSize: a push larger than this is refused by git itself. */
   maxPushBytes: number;
+  /** Who owns the repositories and runs git on them (null: the daemon's own user, when it is not root). */
+  user: GitUser | null;
 }
 
 const ID = /^vm_[0-9a-f]{12}$/;
@@ -19,15 +22,40 @@ const ID = /^vm_[0-9a-f]{12}$/;
 /**
  * One bare repository per VM, `<dir>/<vm id>.git` (keyed by id: a VM
  * deleted and created again under the same name starts empty). Created on
- * the first push or fetch; all git runs with argv, never a shell.
+ * the first push or fetch; all git runs with argv, never a shell, and as
+ * the git user, who owns `<dir>` and everything in it (0700).
  */
 export class BareRepos implements GitHost {
   readonly dir: string;
+  readonly user: GitUser | null;
 
   constructor(private readonly o: BareReposOptions) {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    chmodSync(o.dir, 0o700);
+    if (o.user) chownSync(o.dir, o.user.uid, o.user.gid);
     // The pre-receive hook reports where it runs (its cwd, symlinks resolved); compare like with like.
     this.dir = realpathSync(o.dir);
+    this.user = o.user;
+  }
+
+  /**
+   * Hands repositories not owned by the git user to it (those of a daemon
+   * that ran git as root, before #13). git refuses to work in a repository
+   * another user owns, so this runs before the doors open. Returns how many
+   * repositories changed hands.
+   */
+  async adopt(): Promise<number> {
+    const u = this.o.user;
+    if (!u) return 0;
+    let n = 0;
+    for (const name of await readdir(this.dir)) {
+      const p = join(this.dir, name);
+      const st = await lstat(p);
+      if (st.uid === u.uid && st.gid === u.gid) continue;
+      await chownTree(p, u);
+      n++;
+    }
+    return n;
   }
 
   path(vmId: string): string {
@@ -41,8 +69,8 @@ export class BareRepos implements GitHost {
     // Initialise beside it and rename: a concurrent ensure or a crash never leaves a half-made repository in place.
     const tmp = join(this.dir, `.tmp-${vmId}-${randomBytes(4).toString('hex')}`);
     try {
-      await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
-      const set = (k: string, v: string) => run('git', ['--git-dir', tmp, 'config', k, v]);
+      await this.git(['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
+      const set = (k: string, v: string) => this.git(['--git-dir', tmp, 'config', k, v]);
       await set('core.hooksPath', this.o.hooksDir);
       await set('receive.maxInputSize', String(this.o.maxPushBytes));
       // Smart HTTP: the daemon authenticates and authorizes before git http-backend runs.
@@ -58,6 +86,12 @@ export class BareRepos implements GitHost {
     return final;
   }
 
+  private git(args: string[]) {
+    const c = asUser(this.o.user, 'git', args);
+    // HOME: the git user's (git reads ~/.gitconfig; root's would be unreadable to it).
+    return run(c.cmd, c.args, { cwd: this.dir, env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: this.o.user?.home ?? process.env.HOME ?? '/', LANG: 'C.UTF-8' } });
+  }
+
   async remove(vmId: string): Promise<void> {
     await rm(this.path(vmId), { recursive: true, force: true });
   }
@@ -67,6 +101,12 @@ export class BareRepos implements GitHost {
     for (const n of names.filter((x) => x.startsWith('.tmp-'))) await rm(join(this.dir, n), { recursive: true, force: true });
     return names.map((n) => /^(vm_[0-9a-f]{12})\.git$/.exec(n)?.[1]).filter((x): x is string => Boolean(x));
   }
+}
+
+async function chownTree(p: string, u: GitUser): Promise<void> {
+  const st = await lstat(p);
+  if (st.isDirectory()) for (const n of await readdir(p)) await chownTree(join(p, n), u);
+  await lchown(p, u.uid, u.gid);
 }
 
 async function exists(p: string): Promise<boolean> {

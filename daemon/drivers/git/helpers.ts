@@ -1,37 +1,43 @@
 /**
- * The three small programs that connect git and sshd to the daemon. The
- * daemon writes them at start (root-owned, 0755, replaced atomically), with
- * the Node binary and the daemon's internal socket baked in:
+ * Installs the programs that connect sshd and git to the daemon. Their
+ * sources are real files under ./helpers/ (typed, linted by the typecheck,
+ * tested by test/unit/git-helpers.test.ts); the daemon writes them at start
+ * into `<state dir>/git` (root-owned, 0755, replaced atomically):
  *
- *   fcm-ssh-keys       sshd's AuthorizedKeysCommand (`%u %f`): prints the
- *                      authorized_keys line of a registered key, restricted
- *                      to the forced command below — or nothing. A shell
- *                      script around curl: sshd runs it twice per connection
- *                      and curl starts in a third of Node's time.
- *   fcm-git-serve.cjs  the forced command (`<path> <key id>`): parses
- *                      SSH_ORIGINAL_COMMAND strictly (git-receive-pack or
- *                      git-upload-pack of '<app>.git', nothing else), asks
- *                      the daemon whether the key's owner may access that
- *                      app, then runs git on the app's repository.
- *   pre-receive        the hook of every repository (core.hooksPath): refuses
- *                      branches other than main/master, streams `git archive`
- *                      of the pushed commit to the daemon and relays the
- *                      deploy output; exits non-zero when the deploy fails,
- *                      so git does not update the ref and the push is rejected.
+ *   bin/fcm-ssh-keys          sshd's AuthorizedKeysCommand (`%u %f`): the
+ *                             authorized_keys line of a registered key, or
+ *                             nothing (helpers/fcm-ssh-keys.sh)
+ *   bin/fcm-git-serve.cjs     the forced command of every fcm key
+ *                             (helpers/git-serve.ts)
+ *   bin/fcm-pre-receive.cjs   the deploy on push (helpers/pre-receive.ts),
+ *   hooks/pre-receive         run by this hook (core.hooksPath of every repository)
  *
- * The other two are plain CommonJS with no dependencies, run by the Node
- * binary the daemon runs on (~80 ms to start), in dev (tsx) and built
- * installs alike. All of them only talk to the Unix socket, which only root
- * can open.
+ * The Node programs are bundled by esbuild when the daemon starts: one file
+ * each, no dependencies, the socket path baked in, run by the Node binary
+ * the daemon runs on. They are bundled from this module's sibling files —
+ * the TypeScript sources under tsx, the compiled JavaScript in a build
+ * (dist/) — so what sshd and git run always matches the daemon that
+ * installed it, in dev and built installs alike. The key lookup stays a
+ * shell script around curl: sshd runs it twice per connection, and curl
+ * starts in a fraction of Node's time.
+ *
+ * All of them run as the git user (./git-user.ts) and only talk to the
+ * internal socket, which only the git user (and root) can open.
  */
-import { chmodSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+import { FINGERPRINT_HEADER, INTERNAL_ROUTES } from '../../core/git-wire.js';
+import type { GitUser } from './git-user.js';
+import type { HelperConfig } from './helpers/socket-client.js';
 
 export interface HelperPaths {
   binDir: string;
   hooksDir: string;
   sshKeysCommand: string;
   forcedCommand: string;
+  preReceiveProgram: string;
   preReceive: string;
 }
 
@@ -43,25 +49,90 @@ export function helperPaths(binDir: string, hooksDir: string): HelperPaths {
     hooksDir,
     sshKeysCommand: join(binDir, 'fcm-ssh-keys'),
     forcedCommand: join(binDir, 'fcm-git-serve.cjs'),
+    preReceiveProgram: join(binDir, 'fcm-pre-receive.cjs'),
     preReceive: join(hooksDir, 'pre-receive'),
   };
 }
 
-/** Writes the helpers. Paths go into authorized_keys lines and shebangs: only plain characters are allowed. */
+/** Writes the helpers. Paths go into authorized_keys lines, shebangs and a shell script: only plain characters are allowed. */
 export function installHelpers(paths: HelperPaths, o: { socketPath: string; node: string }): void {
   for (const p of [paths.binDir, paths.hooksDir, o.node, o.socketPath]) {
     if (!SAFE.test(p)) throw new Error(`path not usable in sshd/git helpers (only A-Z a-z 0-9 / . _ -): ${p}`);
   }
-  mkdirSync(paths.binDir, { recursive: true, mode: 0o755 });
-  mkdirSync(paths.hooksDir, { recursive: true, mode: 0o755 });
-  chmodSync(paths.binDir, 0o755);
-  chmodSync(paths.hooksDir, 0o755);
-  const head = `#!${o.node}\n'use strict';\nconst SOCKET = ${JSON.stringify(o.socketPath)};\n`;
-  writeAtomic(paths.sshKeysCommand, SSH_KEYS.replace('@SOCKET@', o.socketPath));
-  writeAtomic(paths.forcedCommand, head + GIT_SERVE);
-  const hookJs = join(paths.binDir, 'fcm-pre-receive.cjs');
-  writeAtomic(hookJs, head + PRE_RECEIVE);
-  writeAtomic(paths.preReceive, `#!/bin/sh\n# fcm: deploy on push (see ${hookJs})\nexec ${o.node} ${hookJs}\n`);
+  const cfg: HelperConfig = { socketPath: o.socketPath };
+  // Bundle first: a failure leaves the previous helpers in place.
+  const gitServe = `#!${o.node}\n${bundleHelper('git-serve', cfg)}`;
+  const preReceive = `#!${o.node}\n${bundleHelper('pre-receive', cfg)}`;
+  const sshKeys = sshKeysScript(o.socketPath);
+  for (const d of [paths.binDir, paths.hooksDir]) {
+    mkdirSync(d, { recursive: true, mode: 0o755 });
+    chmodSync(d, 0o755);
+  }
+  writeAtomic(paths.sshKeysCommand, sshKeys);
+  writeAtomic(paths.forcedCommand, gitServe);
+  writeAtomic(paths.preReceiveProgram, preReceive);
+  writeAtomic(paths.preReceive, `#!/bin/sh\n# fcm: deploy on push (see ${paths.preReceiveProgram})\nexec ${o.node} ${paths.preReceiveProgram}\n`);
+}
+
+/**
+ * One helper as a single CommonJS file: `main(cfg)` of ./helpers/<entry>,
+ * with everything it imports, for Node 20.
+ */
+export function bundleHelper(entry: 'git-serve' | 'pre-receive', cfg: HelperConfig): string {
+  const dir = helpersDir();
+  const r = buildSync({
+    stdin: {
+      contents: [
+        `import { main } from './${entry}.js';`,
+        `main(${JSON.stringify(cfg)}).catch((e) => {`,
+        `  process.stderr.write('fcm: ' + ((e && e.message) || e) + '\\n');`,
+        '  process.exit(1);',
+        '});',
+      ].join('\n'),
+      resolveDir: dir,
+      sourcefile: `fcm-${entry}.js`,
+      loader: 'js',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    write: false,
+    logLevel: 'silent',
+    legalComments: 'none',
+    charset: 'utf8',
+  });
+  const out = r.outputFiles[0];
+  if (!out) throw new Error(`bundling the git helper ${entry} produced nothing`);
+  return out.text;
+}
+
+/** helpers/fcm-ssh-keys.sh with the socket path and the route filled in. */
+export function sshKeysScript(socketPath: string): string {
+  const text = readFileSync(sourceFile('fcm-ssh-keys.sh'), 'utf8')
+    .replaceAll('@FCM_SOCKET@', socketPath)
+    .replaceAll('@FINGERPRINT_HEADER@', FINGERPRINT_HEADER)
+    .replaceAll('@KEYS_PATH@', INTERNAL_ROUTES.keys);
+  const left = /@[A-Z_]+@/.exec(text);
+  if (left) throw new Error(`fcm-ssh-keys.sh: ${left[0]} was not filled in`);
+  return text;
+}
+
+function helpersDir(): string {
+  return fileURLToPath(new URL('./helpers/', import.meta.url));
+}
+
+/**
+ * A non-TypeScript file of ./helpers/: beside this module in dev; a build
+ * (dist/) has only what tsc emits, so it is read from the source tree the
+ * build was made from.
+ */
+function sourceFile(name: string): string {
+  const beside = join(helpersDir(), name);
+  if (existsSync(beside)) return beside;
+  const fromDist = beside.replace(`${sep}dist${sep}daemon${sep}`, `${sep}daemon${sep}`);
+  if (fromDist !== beside && existsSync(fromDist)) return fromDist;
+  throw new Error(`${name} not found beside ${helpersDir()} (run the daemon from a checkout of fcm)`);
 }
 
 /**
@@ -85,152 +156,37 @@ export function sshdUnsafeReason(path: string): string | null {
   }
 }
 
+/**
+ * Why `u` cannot use `path` as `need` says (r, w, x, in any combination),
+ * or null: every directory above it must let `u` search it, and the file
+ * must grant `need` — by the owner bits if `u` owns it, else the group bits
+ * if it is `u`'s group, else the others' (the git user has no
+ * supplementary groups: setpriv clears them).
+ */
+export function gitUserBlockedReason(u: GitUser, path: string, need: string): string | null {
+  const want = (need.includes('r') ? 4 : 0) | (need.includes('w') ? 2 : 0) | (need.includes('x') ? 1 : 0);
+  const bits = (p: string) => {
+    const st = statSync(p);
+    const shift = st.uid === u.uid ? 6 : st.gid === u.gid ? 3 : 0;
+    return (st.mode >> shift) & 7;
+  };
+  const dirs: string[] = [];
+  for (let p = dirname(path); ; p = dirname(p)) {
+    dirs.unshift(p);
+    if (p === sep) break;
+  }
+  try {
+    for (const d of dirs) if (!(bits(d) & 1)) return `${u.name} cannot enter ${d}`;
+    if ((bits(path) & want) !== want) return `${u.name} may not ${need} ${path}`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return null;
+}
+
 function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, text, { mode: 0o755 });
   chmodSync(tmp, 0o755);
   renameSync(tmp, path);
 }
-
-// ---------------------------------------------------------------------------
-// The programs. `SOCKET` is defined by the header above.
-
-const SSH_KEYS = `#!/bin/sh
-# fcm: sshd AuthorizedKeysCommand, called as: fcm-ssh-keys %u %f
-# Prints the authorized_keys line of a key registered with fcm (restricted to
-# fcm's git-only forced command), or nothing. Only root@ is fcm's git user;
-# the fingerprint is what sshd offers: SHA256:<43 base64 characters>.
-[ "$1" = root ] || exit 0
-case "$2" in SHA256:*) ;; *) exit 0 ;; esac
-fp=\${2#SHA256:}
-case "$fp" in *[!A-Za-z0-9+/]*) exit 0 ;; esac
-[ \${#fp} -eq 43 ] || exit 0
-exec curl -sS --fail --max-time 5 --unix-socket '@SOCKET@' -H "X-Fcm-Fingerprint: $2" http://fcm/ssh/keys
-`;
-
-const GIT_SERVE = String.raw`// fcm: the forced command of fcm's SSH keys, called as: fcm-git-serve.cjs <key id>
-const http = require('node:http');
-const { spawn } = require('node:child_process');
-const keyId = process.argv[2] || '';
-const cmd = process.env.SSH_ORIGINAL_COMMAND || '';
-const fail = (msg) => { process.stderr.write(msg.split('\n').map((l) => 'fcm: ' + l).join('\n') + '\n'); process.exit(1); };
-if (!/^key_[0-9a-f]{12}$/.test(keyId)) fail('this key entry is misconfigured');
-if (!cmd) fail('this key can only git push and fetch fcm apps; there is no shell here.\n  git remote add fcm root@<server>:<app>.git\n  git push fcm main');
-// What git clients send: git-receive-pack '<path>' (or 'git receive-pack'), path '<app>.git' or '/<app>.git'.
-const m = /^git[- ](receive-pack|upload-pack) '\/?([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)(?:\.git)?\/?'$/.exec(cmd);
-if (!m) fail('only git push and git fetch of an app (<app>.git) are allowed here, not: ' + JSON.stringify(cmd.slice(0, 100)));
-const service = m[1];
-const body = JSON.stringify({ keyId, vm: m[2], service });
-const req = http.request({
-  socketPath: SOCKET, method: 'POST', path: '/ssh/authorize', timeout: 15000,
-  headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-}, (res) => {
-  let text = '';
-  res.setEncoding('utf8');
-  res.on('data', (c) => { text += c; });
-  res.on('end', () => {
-    let r = {};
-    try { r = JSON.parse(text); } catch (e) { /* not JSON */ }
-    if (res.statusCode !== 200 || typeof r.repo !== 'string') fail(r.detail || 'the fcm daemon refused (HTTP ' + res.statusCode + ')');
-    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME || '/root', LANG: 'C.UTF-8' };
-    if (r.ticket) env.FCM_PUSH_TICKET = r.ticket;
-    const git = spawn('git', [service, r.repo], { stdio: 'inherit', env });
-    git.on('error', (e) => fail('cannot run git: ' + e.message));
-    git.on('exit', (code) => process.exit(code === null ? 1 : code));
-  });
-});
-req.on('timeout', () => req.destroy(new Error('timed out')));
-req.on('error', (e) => fail('the fcm daemon is not answering (' + e.message + '); try again in a moment'));
-req.end(body);
-`;
-
-const PRE_RECEIVE = String.raw`// fcm: pre-receive hook. stdin: "<old> <new> <ref>" lines. Objects are still in quarantine, which git archive can read.
-const http = require('node:http');
-const path = require('node:path');
-const { spawn } = require('node:child_process');
-const RESULT = 'fcm-result: ';
-const say = (l) => process.stdout.write(l + '\n');
-const refuse = (...lines) => { for (const l of lines) say(' !     ' + l); process.exit(1); };
-let input = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (c) => { input += c; });
-process.stdin.on('end', main);
-
-function main() {
-  const ticket = process.env.FCM_PUSH_TICKET;
-  if (!ticket) refuse('This repository is managed by fcm: push to the app through its fcm remote (fcm show prints it).');
-  const updates = input.split('\n').filter(Boolean).map((l) => {
-    const [oldRev, newRev, ref] = l.split(' ');
-    return { oldRev, newRev, ref };
-  });
-  const branch = (ref) => ref.replace(/^refs\/heads\//, '');
-  const other = updates.filter((u) => u.ref !== 'refs/heads/main' && u.ref !== 'refs/heads/master');
-  if (other.length) {
-    refuse('fcm deploys the main (or master) branch only; refused: ' + other.map((u) => branch(u.ref)).join(', '),
-      'To deploy another branch, push it to main: git push fcm ' + branch(other[0].ref) + ':main');
-  }
-  if (updates.length > 1) refuse('Push main or master, not both.');
-  if (!updates.length) process.exit(0);
-  const u = updates[0];
-  if (/^0+$/.test(u.newRev)) refuse('Deleting the deployed branch is not supported (fcm destroy removes the app).');
-  const archive = spawn('git', ['archive', '--format=tar', u.newRev], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const req = http.request({
-    socketPath: SOCKET, method: 'POST', path: '/push',
-    headers: {
-      'content-type': 'application/x-tar',
-      'x-fcm-ticket': ticket,
-      'x-fcm-commit': u.newRev,
-      'x-fcm-ref': u.ref,
-      'x-fcm-repo': path.resolve(process.env.GIT_DIR || '.'),
-    },
-  }, (res) => {
-    res.setEncoding('utf8');
-    if (res.statusCode !== 200) {
-      let text = '';
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => {
-        let p = {};
-        try { p = JSON.parse(text); } catch (e) { /* not JSON */ }
-        refuse(p.detail || 'the fcm daemon refused the push (HTTP ' + res.statusCode + ')');
-      });
-      return;
-    }
-    // Relay lines as they come. The daemon's last line is the result; it escapes any other line
-    // that starts like one, so only a held-back result line that really is last counts.
-    let partial = '';
-    let held = null;
-    const line = (l) => {
-      if (held !== null) say(held);
-      held = null;
-      if (l.startsWith(RESULT)) held = l;
-      else say(l);
-    };
-    res.on('data', (c) => {
-      partial += c;
-      let i;
-      while ((i = partial.indexOf('\n')) !== -1) {
-        line(partial.slice(0, i));
-        partial = partial.slice(i + 1);
-      }
-    });
-    res.on('end', () => {
-      if (partial) line(partial);
-      if (held !== null && held.startsWith(RESULT)) {
-        let r = {};
-        try { r = JSON.parse(held.slice(RESULT.length)); } catch (e) { /* malformed */ }
-        process.exit(r.ok === true ? 0 : 1);
-      }
-      if (held !== null) say(held);
-      refuse('The deploy was interrupted (the fcm daemon went away); push again.');
-    });
-  });
-  req.on('error', (e) => refuse('Cannot reach the fcm daemon (' + e.message + '); push again in a moment.'));
-  archive.stdout.pipe(req);
-  archive.on('exit', (code) => {
-    if (code !== 0) {
-      req.destroy();
-      refuse('git archive ' + u.newRev + ' failed.');
-    }
-  });
-}
-`;

@@ -1,32 +1,35 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isAbsolute, relative } from 'node:path';
+import type { GitHttpRequest, GitSmartHttp } from '../../core/deploys-ports.js';
+import { PUSH_TICKET_ENV } from '../../core/git-wire.js';
 import type { Logger } from '../../log.js';
-
-export interface GitCgiRequest {
-  /** `/<repo dir name>/info/refs`, `/<repo dir name>/git-receive-pack`… (relative to projectRoot). */
-  pathInfo: string;
-  /** Who the daemon authenticated (git enables receive-pack only with REMOTE_USER set). */
-  remoteUser: string;
-  /** Extra environment for git and its hooks (the push ticket). */
-  env: Record<string, string>;
-}
+import { asUser, type GitUser } from './git-user.js';
 
 const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
- * Git smart HTTP through `git http-backend` (CGI): the request body streams
- * into its stdin (gzip request bodies are git's business: it gets
- * HTTP_CONTENT_ENCODING), its stdout is CGI headers then the body, streamed
- * to the client as produced. argv and environment only; a client that goes
- * away kills the backend.
+ * Git smart HTTP through `git http-backend` (CGI), run as the git user: the
+ * request body streams into its stdin (gzip request bodies are git's
+ * business: it gets HTTP_CONTENT_ENCODING), its stdout is CGI headers then
+ * the body, streamed to the client as produced. argv and environment only;
+ * a client that goes away kills the backend.
  */
-export class GitHttpBackend {
+export class GitHttpBackend implements GitSmartHttp {
   constructor(
+    /** The repositories' directory (GIT_PROJECT_ROOT). */
     private readonly projectRoot: string,
+    private readonly user: GitUser | null,
     private readonly log: Logger,
   ) {}
 
-  serve(req: IncomingMessage, res: ServerResponse, r: GitCgiRequest): Promise<void> {
+  serve(req: IncomingMessage, res: ServerResponse, r: GitHttpRequest): Promise<void> {
+    const repo = relative(this.projectRoot, r.repo);
+    if (!repo || repo.startsWith('..') || isAbsolute(repo) || repo.includes('/')) {
+      this.log.error({ repo: r.repo, root: this.projectRoot }, 'git smart HTTP: repository outside the project root');
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n');
+      return Promise.resolve();
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     const h = (name: string) => {
       const v = req.headers[name];
@@ -34,14 +37,14 @@ export class GitHttpBackend {
     };
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      HOME: process.env.HOME ?? '/root',
+      HOME: this.user?.home ?? process.env.HOME ?? '/',
       LANG: 'C.UTF-8',
       GIT_PROJECT_ROOT: this.projectRoot,
       GIT_HTTP_EXPORT_ALL: '1',
       GATEWAY_INTERFACE: 'CGI/1.1',
       SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
       REQUEST_METHOD: req.method ?? 'GET',
-      PATH_INFO: r.pathInfo,
+      PATH_INFO: `/${repo}/${r.path}`,
       QUERY_STRING: url.search.slice(1),
       REMOTE_USER: r.remoteUser,
       REMOTE_ADDR: req.socket.remoteAddress ?? '',
@@ -50,10 +53,11 @@ export class GitHttpBackend {
       ...(h('content-length') ? { CONTENT_LENGTH: h('content-length')! } : {}),
       ...(h('content-encoding') ? { HTTP_CONTENT_ENCODING: h('content-encoding')! } : {}),
       ...(h('git-protocol') && /^[a-z0-9=:.-]+$/i.test(h('git-protocol')!) ? { GIT_PROTOCOL: h('git-protocol')! } : {}),
-      ...r.env,
+      ...(r.ticket ? { [PUSH_TICKET_ENV]: r.ticket } : {}),
     };
+    const argv = asUser(this.user, 'git', ['http-backend']);
     return new Promise((resolve) => {
-      const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(argv.cmd, argv.args, { env, cwd: this.projectRoot, stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
       let head = Buffer.alloc(0);
       let headersSent = false;

@@ -2,38 +2,52 @@
  * Git's two doors into the daemon.
  *
  * Public: git smart HTTP at `/git/<app>.git/…` (info/refs, git-upload-pack,
- * git-receive-pack), served by `git http-backend`. Basic auth with an fcm
- * token as the password (any username; `Bearer` works too); 401 with a Basic
- * challenge when missing or invalid, so git asks its credential helper. The
- * app must be the caller's (else 404, like the API). A push runs the same
- * pre-receive hook as over SSH.
+ * git-receive-pack), served through the GitSmartHttp port (the composition
+ * root wires `git http-backend`). Basic auth with an fcm token as the
+ * password (any username; `Bearer` works too); 401 with a Basic challenge
+ * when missing or invalid, so git asks its credential helper. The app must
+ * be the caller's (else 404, like the API). A push runs the same pre-receive
+ * hook as over SSH.
  *
- * Internal: a root-only Unix socket for the helpers sshd and git run
- * (daemon/drivers/git/helpers.ts): the key lookup for AuthorizedKeysCommand,
- * the forced command's authorization, and the pre-receive hook's deploy,
- * whose streamed answer is the deploy output ending with one
- * `fcm-result: {"ok":…}` line.
+ * Internal: a fastify instance on a Unix socket only the git user can reach,
+ * for the programs sshd and git run (daemon/drivers/git/helpers/): the key
+ * lookup for AuthorizedKeysCommand, the forced command's authorization, and
+ * the pre-receive hook's deploy, whose streamed answer is the deploy output
+ * ending with one result line (core/git-wire.ts). Errors are problem+json
+ * with a stable code, as on the public API.
  */
+import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { basename } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { RESULT_PREFIX } from '../../core/deploys-output.js';
-import type { GitService, PushGate } from '../../core/deploys-push.js';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { VmName } from '../../../api/patterns.gen.js';
+import type { GitSmartHttp } from '../../core/deploys-ports.js';
+import type { PushGate } from '../../core/deploys-push.js';
 import { FcmError, isFcmError } from '../../core/errors.js';
+import {
+  appFromRepoPath,
+  COMMIT,
+  DEPLOY_REFS,
+  FINGERPRINT_HEADER,
+  INTERNAL_ROUTES,
+  KEY_ID,
+  outputLine,
+  PUSH_HEADERS,
+  resultLine,
+  type AuthorizeAnswer,
+  type AuthorizeRequest,
+  type GitService,
+} from '../../core/git-wire.js';
 import { authorizedKeyLine, type KeyService } from '../../core/keys.js';
-import type { GitHttpBackend } from '../../drivers/git/http-backend.js';
 import type { Logger } from '../../log.js';
 import { problem } from '../problem.js';
-import type { Authenticator } from '../server.js';
+import { answerErrorsAsProblems, type Authenticator } from '../server.js';
 
-const APP = /^([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)(?:\.git)?$/;
 const SERVICES: Record<string, GitService> = { 'git-receive-pack': 'receive-pack', 'git-upload-pack': 'upload-pack' };
 
 export interface GitHttpDeps {
   auth: Authenticator;
   gate: PushGate;
-  backend: GitHttpBackend;
+  backend: GitSmartHttp;
 }
 
 /** Registers the smart HTTP routes (server.ts `extend`). */
@@ -47,7 +61,7 @@ export async function registerGitHttp(app: FastifyInstance, d: GitHttpDeps): Pro
       url: '/git/:repo/*',
       handler: async (req, reply) => {
         const { repo, '*': rest } = req.params as { repo: string; '*': string };
-        const name = APP.exec(repo)?.[1];
+        const name = appFromRepoPath(repo);
         const query = req.query as Record<string, string | undefined>;
         const service =
           req.method === 'GET' && rest === 'info/refs' ? SERVICES[query.service ?? ''] : req.method === 'POST' ? SERVICES[rest] : undefined;
@@ -71,11 +85,7 @@ export async function registerGitHttp(app: FastifyInstance, d: GitHttpDeps): Pro
           throw err;
         }
         reply.hijack();
-        await d.backend.serve(req.raw, reply.raw, {
-          pathInfo: `/${basename(grant.repo)}/${rest}`,
-          remoteUser: principal.userId,
-          env: grant.ticket ? { FCM_PUSH_TICKET: grant.ticket } : {},
-        });
+        await d.backend.serve(req.raw, reply.raw, { repo: grant.repo, path: rest, remoteUser: principal.userId, ticket: grant.ticket });
       },
     });
   });
@@ -97,103 +107,132 @@ function authenticate(auth: Authenticator, header: string | undefined) {
 export interface InternalGitDeps {
   keys: KeyService;
   gate: PushGate;
-  /** The forced command path put into authorized_keys lines. */
-  forcedCommand: string;
+  /** The forced command of every fcm key's authorized_keys line (argv; the key id is appended). */
+  forcedCommand: readonly string[];
   log: Logger;
 }
 
-const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-
-/** The server behind `<state dir>/git/fcm.sock` (the caller listens on the socket and makes it 0600). */
-export function internalGitServer(d: InternalGitDeps): Server {
-  return createServer((req, res) => {
-    handleInternal(d, req, res).catch((err) => {
-      d.log.error({ err, url: req.url?.split('?')[0] }, 'internal git request failed');
-      if (!res.headersSent) sendJson(res, 500, { code: 'internal', detail: 'internal error in the fcm daemon' });
-      else res.end();
-    });
+/** The server behind `<state dir>/git/fcm.sock`; the caller listens on the socket and decides who may connect. */
+export function internalGitServer(d: InternalGitDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: d.log as unknown as FastifyBaseLogger,
+    // The helpers ask twice per SSH connection: log what matters (authorizations, failures), not every request.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => `git_${randomBytes(6).toString('hex')}`,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+    // Requests are checked as sent: no coercion, no silently dropped properties.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
   });
-}
+  // Builds and uploads can be long and quiet; the peers are our own helpers.
+  app.server.requestTimeout = 0;
+  app.server.headersTimeout = 60_000;
+  answerErrorsAsProblems(app);
+  // The pushed tree streams to the deploy untouched.
+  app.addContentTypeParser('application/x-tar', (_req, _payload, done) => done(null));
 
-async function handleInternal(d: InternalGitDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://fcm');
-  const route = `${req.method} ${url.pathname}`;
-  try {
-    if (route === 'GET /ssh/keys') {
+  app.get(
+    INTERNAL_ROUTES.keys,
+    { schema: { headers: { type: 'object', required: [FINGERPRINT_HEADER], properties: { [FINGERPRINT_HEADER]: { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}$' } } } } },
+    async (req, reply) => {
+      const key = d.keys.byFingerprint(String(req.headers[FINGERPRINT_HEADER]));
       // Unknown keys are an empty 200: sshd then offers nothing, and curl logs only real failures.
-      const fp = req.headers['x-fcm-fingerprint'];
-      const key = typeof fp === 'string' ? d.keys.byFingerprint(fp) : null;
-      return sendText(res, 200, key ? `${authorizedKeyLine(key, d.forcedCommand)}\n` : '');
-    }
-    if (route === 'POST /ssh/authorize') {
-      const body = (await readJson(req)) as { keyId?: unknown; vm?: unknown; service?: unknown };
-      if (typeof body.keyId !== 'string' || typeof body.vm !== 'string' || (body.service !== 'receive-pack' && body.service !== 'upload-pack')) {
-        throw new FcmError('validation_failed', 'bad authorize request');
-      }
+      return reply.type('text/plain; charset=utf-8').send(key ? `${authorizedKeyLine(key, d.forcedCommand)}\n` : '');
+    },
+  );
+
+  app.post(
+    INTERNAL_ROUTES.authorize,
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['keyId', 'vm', 'service'],
+          properties: {
+            keyId: { type: 'string', pattern: KEY_ID.source },
+            vm: { type: 'string', pattern: VmName.source, maxLength: VmName.maxLength },
+            service: { type: 'string', enum: ['receive-pack', 'upload-pack'] },
+          },
+        },
+      },
+    },
+    async (req): Promise<AuthorizeAnswer> => {
+      const body = req.body as AuthorizeRequest;
       const grant = await d.gate.authorizeKey(body.keyId, body.vm, body.service);
       d.log.info({ keyId: body.keyId, vmId: grant.vmId, service: body.service }, 'git over SSH authorized');
-      return sendJson(res, 200, { repo: grant.repo, ticket: grant.ticket });
-    }
-    if (route === 'POST /push') return await push(d, req, res);
-    return sendJson(res, 404, { code: 'not_found', detail: `no internal route ${route}` });
-  } catch (err) {
-    if (!isFcmError(err)) throw err;
-    req.resume();
-    if (res.headersSent) return void res.end();
-    return sendJson(res, err.status, { code: err.code, detail: err.message });
-  }
+      return { repo: grant.repo, ticket: grant.ticket };
+    },
+  );
+
+  app.post(
+    INTERNAL_ROUTES.push,
+    {
+      schema: {
+        headers: {
+          type: 'object',
+          required: Object.values(PUSH_HEADERS),
+          properties: {
+            [PUSH_HEADERS.ticket]: { type: 'string', minLength: 1, maxLength: 200 },
+            [PUSH_HEADERS.commit]: { type: 'string', pattern: COMMIT.source },
+            [PUSH_HEADERS.ref]: { type: 'string', enum: [...DEPLOY_REFS] },
+            [PUSH_HEADERS.repo]: { type: 'string', minLength: 1, maxLength: 4096 },
+          },
+        },
+      },
+    },
+    (req, reply) => push(d, req, reply),
+  );
+  return app;
 }
 
-async function push(d: InternalGitDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const h = (k: string) => (typeof req.headers[k] === 'string' ? (req.headers[k] as string) : '');
-  const commit = h('x-fcm-commit');
-  const ref = h('x-fcm-ref');
-  if (!COMMIT.test(commit) || !/^refs\/heads\/(main|master)$/.test(ref) || !h('x-fcm-ticket')) {
-    throw new FcmError('validation_failed', 'bad push request');
-  }
+/**
+ * The pre-receive hook's deploy: the pushed tree in, the deploy output out,
+ * line by line as it comes, then the result line. Headers go out with the
+ * first line, so a refusal before it (a bad ticket) is still a problem.
+ */
+async function push(d: InternalGitDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const h = (k: string) => String(req.headers[k]);
+  if (h('content-type').split(';')[0]!.trim() !== 'application/x-tar') throw new FcmError('unsupported_media_type', 'A push is the tar of the pushed tree (application/x-tar).');
   let repo: string;
   try {
-    repo = realpathSync(h('x-fcm-repo'));
+    repo = realpathSync(h(PUSH_HEADERS.repo));
   } catch {
     throw new FcmError('unauthorized', 'This push was not authorized by fcm: push again.');
   }
-  // Headers go out with the first line: a refused ticket can still answer with a problem.
+  const res = reply.raw;
+  let started = false;
   const start = () => {
-    if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+    if (started) return;
+    started = true;
+    reply.hijack();
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
   };
-  const out = (line: string) => {
+  // Resolves once the hook has taken the line (or gone): a caller that awaits it writes no faster than the pusher reads.
+  let drained: Promise<void> | null = null;
+  const out = (line: string): Promise<void> => {
     start();
-    // Only the daemon's own last line may look like a result (the hook trusts the last line).
-    res.write(`${line.startsWith(RESULT_PREFIX) ? ` ${line}` : line}\n`);
+    if (res.write(outputLine(line))) return drained ?? Promise.resolve();
+    drained ??= new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        drained = null;
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+    return drained;
   };
-  const outcome = await d.gate.push(h('x-fcm-ticket'), repo, { commit, ref }, req, out);
-  start();
-  res.end(`${RESULT_PREFIX}${JSON.stringify(outcome.ok ? { ok: true, version: outcome.release.version } : { ok: false, error: outcome.error })}\n`);
-}
-
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      text += c;
-      if (text.length > 65536) req.destroy(new Error('body too large'));
-    });
-    req.on('end', () => {
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new FcmError('validation_failed', 'body is not JSON'));
-      }
-    });
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(text);
+  try {
+    const outcome = await d.gate.push(h(PUSH_HEADERS.ticket), repo, { commit: h(PUSH_HEADERS.commit), ref: h(PUSH_HEADERS.ref) }, req.raw, out);
+    start();
+    res.end(resultLine(outcome.ok ? { ok: true, version: outcome.release.version } : { ok: false, error: outcome.error }));
+  } catch (err) {
+    if (!started) throw err;
+    // Mid-stream: no result line, so the hook says the deploy was interrupted.
+    if (!isFcmError(err)) req.log.error({ err }, 'push failed mid-stream');
+    res.end();
+  }
 }
