@@ -125,7 +125,7 @@ export async function openGitDoors(
   const paths = helperPaths(join(gitDir, 'bin'), join(gitDir, 'hooks'));
   const socketPath = join(gitDir, 'fcm.sock');
   const node = o.node ?? process.execPath;
-  installHelpers(paths, { socketPath, node });
+  await installHelpers(paths, { socketPath, node });
   const unsafe = sshdUnsafeReason(paths.sshKeysCommand);
   if (unsafe) {
     o.log.warn({ path: paths.sshKeysCommand, reason: unsafe }, 'sshd will refuse this AuthorizedKeysCommand (git push over SSH needs a root-owned path): put the state dir under a root-owned, not group/world-writable directory');

@@ -124,7 +124,7 @@ describe('the installed helpers against the internal server on a socket', { skip
     rig.app.addHook('onRequest', async (req) => void requests.push(`${req.method} ${req.url}`));
     await rig.app.listen({ path: socketPath });
     paths = helperPaths(join(dir, 'bin'), join(dir, 'hooks'));
-    installHelpers(paths, { socketPath, node: process.execPath });
+    await installHelpers(paths, { socketPath, node: process.execPath });
     fingerprint = rig.w.keys.list({ userId: 'u_alice', email: null, admin: false })[0]!.fingerprint;
     // alice's repository, with one commit in it, where the hook runs.
     repo = (await rig.w.gate.authorize({ userId: 'u_alice', email: null, admin: false }, 'cosmic-nova', 'upload-pack')).repo;
@@ -208,7 +208,7 @@ describe('the installed helpers against the internal server on a socket', { skip
     const gone = await serve(['key_000000000000'], "git-upload-pack 'cosmic-nova.git'");
     assert.equal(gone.stderr, 'fcm: This SSH key is no longer registered with fcm (fcm keys).\n');
     const down = join(dir, 'serve-down.cjs');
-    writeFileSync(down, `#!${process.execPath}\n${bundleHelper('git-serve', { socketPath: join(dir, 'none.sock') })}`, { mode: 0o755 });
+    writeFileSync(down, `#!${process.execPath}\n${await bundleHelper('git-serve', { socketPath: join(dir, 'none.sock') })}`, { mode: 0o755 });
     const r = await runProc(down, [rig.key.id], { env: { PATH: process.env.PATH!, SSH_ORIGINAL_COMMAND: "git-upload-pack 'cosmic-nova.git'" } });
     assert.match(r.stderr, /^fcm: the fcm daemon is not answering \(connect ENOENT .*\); try again in a moment\n$/);
   });

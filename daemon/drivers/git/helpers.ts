@@ -27,7 +27,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { build, stop } from 'esbuild';
 import { FINGERPRINT_HEADER, INTERNAL_ROUTES } from '../../core/git-wire.js';
 import type { GitUser } from './git-user.js';
 import type { HelperConfig } from './helpers/socket-client.js';
@@ -55,14 +55,14 @@ export function helperPaths(binDir: string, hooksDir: string): HelperPaths {
 }
 
 /** Writes the helpers. Paths go into authorized_keys lines, shebangs and a shell script: only plain characters are allowed. */
-export function installHelpers(paths: HelperPaths, o: { socketPath: string; node: string }): void {
+export async function installHelpers(paths: HelperPaths, o: { socketPath: string; node: string }): Promise<void> {
   for (const p of [paths.binDir, paths.hooksDir, o.node, o.socketPath]) {
     if (!SAFE.test(p)) throw new Error(`path not usable in sshd/git helpers (only A-Z a-z 0-9 / . _ -): ${p}`);
   }
   const cfg: HelperConfig = { socketPath: o.socketPath };
   // Bundle first: a failure leaves the previous helpers in place.
-  const gitServe = `#!${o.node}\n${bundleHelper('git-serve', cfg)}`;
-  const preReceive = `#!${o.node}\n${bundleHelper('pre-receive', cfg)}`;
+  const bundles = await Promise.all([bundleHelper('git-serve', cfg), bundleHelper('pre-receive', cfg)]);
+  const [gitServe, preReceive] = bundles.map((b) => `#!${o.node}\n${b}`) as [string, string];
   const sshKeys = sshKeysScript(o.socketPath);
   for (const d of [paths.binDir, paths.hooksDir]) {
     mkdirSync(d, { recursive: true, mode: 0o755 });
@@ -78,9 +78,21 @@ export function installHelpers(paths: HelperPaths, o: { socketPath: string; node
  * One helper as a single CommonJS file: `main(cfg)` of ./helpers/<entry>,
  * with everything it imports, for Node 20.
  */
-export function bundleHelper(entry: 'git-serve' | 'pre-receive', cfg: HelperConfig): string {
+export async function bundleHelper(entry: 'git-serve' | 'pre-receive', cfg: HelperConfig): Promise<string> {
+  bundling++;
+  try {
+    return await bundleOnce(entry, cfg);
+  } finally {
+    // esbuild's service process is not needed once the daemon has its helpers (a later call starts another).
+    if (--bundling === 0) await stop();
+  }
+}
+
+let bundling = 0;
+
+async function bundleOnce(entry: 'git-serve' | 'pre-receive', cfg: HelperConfig): Promise<string> {
   const dir = helpersDir();
-  const r = buildSync({
+  const r = await build({
     stdin: {
       contents: [
         `import { main } from './${entry}.js';`,
