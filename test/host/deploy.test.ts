@@ -255,23 +255,6 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     assert.match(none.stderr, /could not read Username|Authentication failed/);
   });
 
-  test('git and its helpers run as the git user for a real deploy, over SSH and HTTPS (#13)', async (t) => {
-    const u = await lookupUser('fcm-git');
-    assert.ok(u && u.uid !== 0);
-    const watch = await watchGitProcesses(join(h.stateDir, 'git', 'fcm.sock'), join(h.stateDir, 'git'));
-    try {
-      writeFileSync(join(work, 'app.py'), PY_APP('v5'));
-      await commit('v5 over ssh, unprivileged');
-      await pushAndServe(admin, vms.py!.gitUrl, 'py', 'python v5');
-      writeFileSync(join(work, 'app.py'), PY_APP('v6'));
-      await commit('v6 over https, unprivileged');
-      await pushAndServe(admin, vms.py!.gitHttpUrl.replace('://', `://git:${h.token}@`), 'py', 'python v6');
-    } finally {
-      await watch.close();
-    }
-    t.diagnostic(assertRanAsGitUser([...watch.seen.values()], u, ['key lookup', 'forced command', 'pre-receive hook', 'git receive-pack', 'git http-backend']));
-  });
-
   test("another user's key cannot push; a nonexistent app fails cleanly; the key opens no shell", async () => {
     writeFileSync(join(work, 'bob.txt'), 'bob was here\n');
     await commit('bob tries');
@@ -379,5 +362,22 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     t.diagnostic(`${polls} polls during a redeploy (push→served ${ms} ms): ${failures.length} failures; served: ${[...bodies].join(' | ')}`);
     assert.deepEqual(failures, []);
     assert.ok([...bodies].some((b) => b.includes('v5')));
+  });
+
+  test('git and its helpers run as the git user for a real deploy, over SSH and HTTPS (#13)', async (t) => {
+    const u = await lookupUser('fcm-git');
+    assert.ok(u && u.uid !== 0);
+    const watch = await watchGitProcesses(join(h.stateDir, 'git', 'fcm.sock'), join(h.stateDir, 'git'));
+    try {
+      writeFileSync(join(work, 'app.py'), PY_APP('v6'));
+      await commit('v6 over ssh, unprivileged');
+      await pushAndServe(admin, vms.py!.gitUrl, 'py', 'python v6');
+      writeFileSync(join(work, 'app.py'), PY_APP('v7'));
+      await commit('v7 over https, unprivileged');
+      await pushAndServe(admin, vms.py!.gitHttpUrl.replace('://', `://git:${h.token}@`), 'py', 'python v7');
+    } finally {
+      await watch.close();
+    }
+    t.diagnostic(assertRanAsGitUser([...watch.seen.values()], u, ['key lookup', 'forced command', 'pre-receive hook', 'git receive-pack', 'git http-backend']));
   });
 });
