@@ -11,6 +11,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../daemon/config.js';
 import { RESULT_PREFIX } from '../../daemon/core/git-wire.js';
 import { BareRepos } from '../../daemon/drivers/git/bare-repos.js';
 import { asUser, ensureGitUser, lookupUser, SETPRIV } from '../../daemon/drivers/git/git-user.js';
@@ -98,6 +99,15 @@ describe('the helpers as functions', () => {
     assert.deepEqual(refusalOf({ status: 404, type: 'application/problem+json', text: problem }, 'refused'), { code: 'vm_not_found', detail: 'No app named "x".' });
     assert.deepEqual(refusalOf({ status: 502, type: 'text/html', text: '<h1>bad</h1>' }, 'the fcm daemon refused'), { code: 'bad_answer', detail: 'the fcm daemon refused (HTTP 502)' });
     assert.deepEqual(refusalOf({ status: 500, type: 'application/problem+json', text: '{' }, 'refused'), { code: 'bad_answer', detail: 'refused (HTTP 500)' });
+  });
+
+  test('the git user is configured by FCM_GIT_USER (default fcm-git), and cannot be root', () => {
+    const base = { FCM_STATE_DIR: '/var/lib/fcm' };
+    assert.equal(loadConfig(base).git.user, 'fcm-git');
+    assert.equal(loadConfig({ ...base, FCM_GIT_USER: 'git_push' }).git.user, 'git_push');
+    for (const bad of ['root', 'Git', '1git', 'git user', 'g'.repeat(40), '']) {
+      assert.throws(() => loadConfig({ ...base, FCM_GIT_USER: bad }), ConfigError, bad);
+    }
   });
 
   test('git runs through setpriv as the git user: no groups, no new privileges', () => {
