@@ -87,8 +87,6 @@ export interface GitDoors {
   socketPath: string;
   /** Who git runs as (null: the daemon is not root and runs git as itself). */
   user: GitUser | null;
-  /** The server behind the socket (tests inject into it). */
-  internal: FastifyInstance;
   /** For server.ts `extend`: git smart HTTP on the API server. */
   extend(app: FastifyInstance): Promise<void>;
   close(): Promise<void>;
@@ -154,7 +152,6 @@ export async function openGitDoors(
     paths,
     socketPath,
     user,
-    internal,
     extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend }),
     close: async () => {
       const closed = internal.close();
