@@ -45,6 +45,8 @@ export interface DeployWiringDeps {
   userPrincipal(userId: string): Principal | null;
   urlFor(name: string): string;
   log: Logger;
+  /** A logs -f client that reads nothing for this long while output waits is cut off. */
+  clientStallMs?: number;
 }
 
 export function wireDeploys(d: DeployWiringDeps) {
@@ -70,7 +72,7 @@ export function wireDeploys(d: DeployWiringDeps) {
   const keys = new KeyService({ store: d.keys, principalFor });
   const gate = new PushGate({ vms: directory, keys, git: d.git, deploys });
   d.vms.onChange((id) => deploys.vmChanged(id));
-  const handlers: Record<string, Handler> = { ...deployHandlers(deploys), ...keyHandlers(keys) };
+  const handlers: Record<string, Handler> = { ...deployHandlers(deploys, { clientStallMs: d.clientStallMs }), ...keyHandlers(keys) };
   return { deploys, keys, gate, handlers };
 }
 
@@ -96,7 +98,7 @@ export function gitRepos(stateDir: string, maxPushBytes = 1024 * 1024 * 1024): B
 export async function openGitDoors(
   stateDir: string,
   w: Deploys,
-  o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string },
+  o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string; clientStallMs?: number },
 ): Promise<GitDoors> {
   const gitDir = join(stateDir, 'git');
   const paths = helperPaths(join(gitDir, 'bin'), join(gitDir, 'hooks'));
@@ -106,7 +108,7 @@ export async function openGitDoors(
   if (unsafe) {
     o.log.warn({ path: paths.sshKeysCommand, reason: unsafe }, 'sshd will refuse this AuthorizedKeysCommand (git push over SSH needs a root-owned path): put the state dir under a root-owned, not group/world-writable directory');
   }
-  const server: Server = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand: paths.forcedCommand, log: o.log.child({ svc: 'git' }) });
+  const server: Server = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand: paths.forcedCommand, log: o.log.child({ svc: 'git' }), clientStallMs: o.clientStallMs });
   // Builds and uploads can be long and quiet; the peers are our own helpers.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

@@ -3,7 +3,6 @@
  * the agent's stream format (output lines, then one `fcm-result: {json}`
  * line), and the capped build log kept with each release.
  */
-import { StringDecoder } from 'node:string_decoder';
 import type { AppResult, Buildpack } from './deploys-ports.js';
 
 export const STEP = '-----> ';
@@ -44,46 +43,140 @@ export function parseResult(json: string): AppResult {
   };
 }
 
+/** Bounds of one streamed agent answer (see AgentStreamParser). */
+export interface StreamBounds {
+  /**
+   * A longer line is cut to this many bytes and marked (`… [fcm: N more bytes of
+   * this line cut]`). Cut, not failed: real build tools print long lines
+   * (progress bars redrawn with \r, minified JSON in errors), and the total cap
+   * below still bounds the answer. A cut *result* line no longer parses, so the
+   * release fails with bad_result.
+   */
+  maxLineBytes: number;
+  /** Past this many bytes the answer is refused as a whole (push() returns false). */
+  maxTotalBytes: number;
+}
+
+export const DEFAULT_STREAM_BOUNDS: StreamBounds = { maxLineBytes: 64 * 1024, maxTotalBytes: 32 * 1024 * 1024 };
+
+const NL = 0x0a;
+const CR = 0x0d;
+
 /**
- * Splits a byte stream into lines and finds the result line. The result is
- * the *last* line only: a build tool that prints something looking like a
- * result line mid-stream cannot fake success, because a line is held back
- * until the next one shows it was not the last.
+ * Splits a byte stream into lines and finds the result line, in time linear
+ * in the input and memory bounded by `maxLineBytes`: each byte is looked at
+ * once (indexOf from where the last scan stopped), a line's bytes are kept
+ * as the chunks' own slices and joined once at its newline, and a line past
+ * the bound keeps only its first maxLineBytes (the rest is counted, not kept).
+ *
+ * The result is the *last* line only: a build tool that prints something
+ * looking like a result line mid-stream cannot fake success, because a line
+ * is held back until the next one shows it was not the last.
  */
 export class AgentStreamParser {
-  private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
-  private held: string | null = null;
+  private readonly bounds: StreamBounds;
+  private pieces: Buffer[] = [];
+  private kept = 0;
+  private cut = 0;
+  private total = 0;
+  private held: { text: string; cut: boolean } | null = null;
+  private over = false;
 
-  constructor(private readonly onLine: (line: string) => void) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    bounds: Partial<StreamBounds> = {},
+  ) {
+    this.bounds = { ...DEFAULT_STREAM_BOUNDS, ...bounds };
+  }
 
-  push(chunk: Buffer | string): void {
-    this.partial += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
-    let i: number;
-    while ((i = this.partial.indexOf('\n')) !== -1) {
-      this.line(this.partial.slice(0, i).replace(/\r$/, ''));
-      this.partial = this.partial.slice(i + 1);
+  /** Bytes seen so far. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** True once more than maxTotalBytes arrived. */
+  get overLimit(): boolean {
+    return this.over;
+  }
+
+  /** Feeds a chunk; false (and nothing more is read) once the total passed maxTotalBytes. */
+  push(chunk: Buffer | string): boolean {
+    if (this.over) return false;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    this.total += buf.length;
+    if (this.total > this.bounds.maxTotalBytes) {
+      this.over = true;
+      this.pieces = [];
+      return false;
+    }
+    let from = 0;
+    for (;;) {
+      const i = buf.indexOf(NL, from);
+      if (i === -1) {
+        this.take(buf, from, buf.length);
+        return true;
+      }
+      this.take(buf, from, i);
+      this.finishLine();
+      from = i + 1;
     }
   }
 
   /** The stream ended: the result, or null when the last line was not one. */
   end(): AppResult | null {
-    this.partial += this.decoder.end();
-    if (this.partial) this.line(this.partial.replace(/\r$/, ''));
-    this.partial = '';
+    if (this.kept || this.cut) this.finishLine();
     const last = this.held;
     this.held = null;
-    return last === null ? null : parseResult(last.slice(RESULT_PREFIX.length));
+    if (last === null) return null;
+    if (last.cut) {
+      return { ok: false, code: 'bad_result', error: `the guest agent sent a result line longer than ${this.bounds.maxLineBytes} bytes` };
+    }
+    return parseResult(last.text.slice(RESULT_PREFIX.length));
   }
 
-  private line(l: string): void {
+  /** Keeps bytes [start, end) of the current line, up to the line bound. */
+  private take(buf: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n <= 0) return;
+    const room = this.bounds.maxLineBytes - this.kept;
+    const k = Math.min(room, n);
+    if (k > 0) {
+      // A slice, not a copy: the chunk is not reused by the stream.
+      this.pieces.push(buf.subarray(start, start + k));
+      this.kept += k;
+    }
+    this.cut += n - k;
+  }
+
+  private finishLine(): void {
+    let bytes = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.kept);
+    const cut = this.cut;
+    this.pieces = [];
+    this.kept = 0;
+    this.cut = 0;
+    if (cut) bytes = bytes.subarray(0, utf8Boundary(bytes));
+    else if (bytes.length && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, -1);
+    const text = bytes.toString('utf8') + (cut ? `… [fcm: ${cut} more bytes of this line cut]` : '');
     if (this.held !== null) {
-      this.onLine(this.held);
+      this.onLine(this.held.text);
       this.held = null;
     }
-    if (l.startsWith(RESULT_PREFIX)) this.held = l;
-    else this.onLine(l);
+    if (text.startsWith(RESULT_PREFIX)) this.held = { text, cut: cut > 0 };
+    else this.onLine(text);
   }
+}
+
+/** Length of the longest prefix of `b` that does not end inside a UTF-8 sequence. */
+function utf8Boundary(b: Buffer): number {
+  let i = b.length;
+  // Step back over at most 3 continuation bytes to the start of the last character.
+  let back = 0;
+  while (back < 3 && i - back - 1 >= 0 && (b[i - back - 1]! & 0xc0) === 0x80) back++;
+  const lead = i - back - 1;
+  if (lead < 0) return i;
+  const c = b[lead]!;
+  const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+  return back + 1 >= need ? i : lead;
 }
 
 /**
@@ -94,7 +187,9 @@ export class AgentStreamParser {
 export class LogBuffer {
   private head = '';
   private headFull = false;
+  /** The tail's lines are tail[first…]; dropping one moves `first` (O(1)), compacted now and then. */
   private tail: string[] = [];
+  private first = 0;
   private tailBytes = 0;
   private dropped = 0;
 
@@ -112,14 +207,19 @@ export class LogBuffer {
     this.headFull = true;
     this.tail.push(l);
     this.tailBytes += l.length;
-    while (this.tailBytes > this.tailCap && this.tail.length > 0) {
-      this.tailBytes -= this.tail.shift()!.length;
+    while (this.tailBytes > this.tailCap && this.first < this.tail.length) {
+      this.tailBytes -= this.tail[this.first]!.length;
+      this.tail[this.first++] = '';
       this.dropped++;
+    }
+    if (this.first > 1024 && this.first * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.first);
+      this.first = 0;
     }
   }
 
   toString(): string {
-    return this.head + (this.dropped ? `${INDENT}[… ${this.dropped} lines of output not kept …]\n` : '') + this.tail.join('');
+    return this.head + (this.dropped ? `${INDENT}[… ${this.dropped} lines of output not kept …]\n` : '') + this.tail.slice(this.first).join('');
   }
 
   /** The last n lines (for error details). */

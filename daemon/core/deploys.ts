@@ -133,9 +133,10 @@ export class DeployService {
         build: null,
       });
       const log = new LogBuffer();
+      // out's promise (a slow pusher) goes back to the runtime, which then pauses the guest's stream.
       const emit = (l: string) => {
         log.add(l);
-        out(l);
+        return out(l);
       };
       const vlog = this.d.log.child({ vmId, vm: vm.name, release: rel.version });
       vlog.info({ commit: input.commit, ref: input.ref, by: p.userId }, 'deploy started');

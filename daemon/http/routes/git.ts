@@ -24,6 +24,7 @@ import { FcmError, isFcmError } from '../../core/errors.js';
 import { authorizedKeyLine, type KeyService } from '../../core/keys.js';
 import type { GitHttpBackend } from '../../drivers/git/http-backend.js';
 import type { Logger } from '../../log.js';
+import { pacedWriter } from '../backpressure.js';
 import { problem } from '../problem.js';
 import type { Authenticator } from '../server.js';
 
@@ -100,6 +101,8 @@ export interface InternalGitDeps {
   /** The forced command path put into authorized_keys lines. */
   forcedCommand: string;
   log: Logger;
+  /** A pusher that reads none of the deploy output for this long is cut off (default 60 s). */
+  clientStallMs?: number;
 }
 
 const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
@@ -161,14 +164,23 @@ async function push(d: InternalGitDeps, req: IncomingMessage, res: ServerRespons
   const start = () => {
     if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
   };
+  // At the pusher's pace: a full socket pauses the guest's output (the promise goes back to the
+  // runtime); a pusher that takes nothing for clientStallMs is cut off and the deploy goes on
+  // without it, as when it disconnects.
+  const stallMs = d.clientStallMs ?? 60_000;
+  const paced = pacedWriter(res, stallMs, () => d.log.warn({ commit, stallMs }, 'the pusher stopped reading the deploy output; cut off'));
   const out = (line: string) => {
     start();
     // Only the daemon's own last line may look like a result (the hook trusts the last line).
-    res.write(`${line.startsWith(RESULT_PREFIX) ? ` ${line}` : line}\n`);
+    return paced.write(`${line.startsWith(RESULT_PREFIX) ? ` ${line}` : line}\n`);
   };
-  const outcome = await d.gate.push(h('x-fcm-ticket'), repo, { commit, ref }, req, out);
-  start();
-  res.end(`${RESULT_PREFIX}${JSON.stringify(outcome.ok ? { ok: true, version: outcome.release.version } : { ok: false, error: outcome.error })}\n`);
+  try {
+    const outcome = await d.gate.push(h('x-fcm-ticket'), repo, { commit, ref }, req, out);
+    start();
+    if (!paced.gone) res.end(`${RESULT_PREFIX}${JSON.stringify(outcome.ok ? { ok: true, version: outcome.release.version } : { ok: false, error: outcome.error })}\n`);
+  } finally {
+    paced.stop();
+  }
 }
 
 function readJson(req: IncomingMessage): Promise<unknown> {
