@@ -61,6 +61,7 @@ export const DEFAULT_STREAM_BOUNDS: StreamBounds = { maxLineBytes: 64 * 1024, ma
 
 const NL = 0x0a;
 const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Splits a byte stream into lines and finds the result line, in time linear
@@ -80,6 +81,8 @@ export class AgentStreamParser {
   private cut = 0;
   private total = 0;
   private held: { text: string; cut: boolean } | null = null;
+  /** The current line's last byte so far (-1: none). */
+  private last = -1;
   private over = false;
 
   constructor(
@@ -125,6 +128,7 @@ export class AgentStreamParser {
   /** The stream ended: the result, or null when the last line was not one. */
   end(): AppResult | null {
     if (this.kept || this.cut) this.finishLine();
+    // (a stream ending without a newline still ends its last line)
     const last = this.held;
     this.held = null;
     if (last === null) return null;
@@ -138,6 +142,7 @@ export class AgentStreamParser {
   private take(buf: Buffer, start: number, end: number): void {
     const n = end - start;
     if (n <= 0) return;
+    this.last = buf[end - 1]!;
     const room = this.bounds.maxLineBytes - this.kept;
     const k = Math.min(room, n);
     if (k > 0) {
@@ -149,13 +154,20 @@ export class AgentStreamParser {
   }
 
   private finishLine(): void {
-    let bytes = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.kept);
-    const cut = this.cut;
+    let bytes = this.pieces.length === 1 ? this.pieces[0]! : this.pieces.length === 0 ? EMPTY : Buffer.concat(this.pieces, this.kept);
+    let cut = this.cut;
+    const crlf = this.last === CR;
     this.pieces = [];
     this.kept = 0;
     this.cut = 0;
-    if (cut) bytes = bytes.subarray(0, utf8Boundary(bytes));
-    else if (bytes.length && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, -1);
+    this.last = -1;
+    if (cut) {
+      // The \r of a \r\n ending is not part of the line; a character the bound split goes with the cut.
+      if (crlf) cut--;
+      const whole = utf8Boundary(bytes);
+      cut += bytes.length - whole;
+      bytes = bytes.subarray(0, whole);
+    } else if (crlf) bytes = bytes.subarray(0, -1);
     const text = bytes.toString('utf8') + (cut ? `… [fcm: ${cut} more bytes of this line cut]` : '');
     if (this.held !== null) {
       this.onLine(this.held.text);

@@ -135,6 +135,9 @@ export class GuestAgentRuntime implements AppRuntime {
       res.on('close', () => fail(x.cut() ?? new AppRuntimeError('the guest agent closed the connection before reporting a result', 'unreachable')));
       res.on('end', () => {
         if (settled) return;
+        // An answer without a length ends when its connection does: also when the deadline cut it.
+        const cut = x.cut();
+        if (cut) return fail(cut);
         let result: AppResult | null;
         try {
           result = parser.end();
@@ -152,11 +155,17 @@ export class GuestAgentRuntime implements AppRuntime {
 
   /** A small answer (204, problem+json): read within the bounds, then dropped. */
   private async small(x: Exchange, what: string): Promise<Buffer> {
+    let body: Buffer;
     try {
-      return await readBounded(x.res, { maxBytes: MAX_SMALL_ANSWER, timeoutMs: x.leftMs(), what: `${what} of the guest agent` });
+      body = await readBounded(x.res, { maxBytes: MAX_SMALL_ANSWER, timeoutMs: x.leftMs() + 1000, what: `${what} of the guest agent` });
     } catch (e) {
       throw x.cut() ?? boundError(e);
     }
+    // An answer without a length ends when its connection does: also when the deadline cut it.
+    const cut = x.cut();
+    if (cut) throw cut;
+    x.req.destroy();
+    return body;
   }
 
   /**
@@ -233,9 +242,10 @@ export class GuestAgentRuntime implements AppRuntime {
           return;
         }
         // An error answer: problem+json, read within the bounds, parsed only then, shape checked after.
-        readBounded(res, { maxBytes: MAX_SMALL_ANSWER, timeoutMs: x(res).leftMs(), what: `the guest agent's HTTP ${status} answer` }).then(
+        readBounded(res, { maxBytes: MAX_SMALL_ANSWER, timeoutMs: x(res).leftMs() + 1000, what: `the guest agent's HTTP ${status} answer` }).then(
           (body) => {
             req.destroy();
+            if (cut) return fail(cut);
             const p = parseJsonOrUndefined(body.toString('utf8'));
             const rec = p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
             const code = typeof rec.code === 'string' && CODE.test(rec.code) ? rec.code : `http_${status}`;
@@ -289,7 +299,8 @@ function capped(x: Exchange, maxBytes: number): Readable {
       cb();
     },
     flush(cb) {
-      finish(null);
+      // An answer without a length ends when its connection does: also when the deadline cut it.
+      finish(x.cut() ? DEADLINE_NOTE : null);
       cb();
     },
   });
@@ -301,7 +312,7 @@ function capped(x: Exchange, maxBytes: number): Readable {
     x.req.destroy();
   };
   // A connection cut early (deadline, a broken guest) ends the text with why, never with an error.
-  const broken = () => finish(x.cut() ? 'the guest agent did not finish the log answer within the deadline' : 'the guest agent broke off the log answer');
+  const broken = () => finish(x.cut() ? DEADLINE_NOTE : 'the guest agent broke off the log answer');
   x.res.on('error', broken);
   x.res.on('close', () => {
     if (!x.res.complete) broken();
@@ -310,6 +321,8 @@ function capped(x: Exchange, maxBytes: number): Readable {
   x.res.pipe(out);
   return out;
 }
+
+const DEADLINE_NOTE = 'the guest agent did not finish the log answer within the deadline';
 
 function mib(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB` : `${Math.round(bytes / 1024)} KiB`;
