@@ -315,6 +315,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(cfg.logLevel);
+  // Last resort only, never the way errors are handled: every listener on a guest- or client-driven
+  // stream handles its own errors (test/reliability/hostile-guest.test.ts). A rejection nobody
+  // awaited is a bug, logged, not a reason to drop every user's VM API and consoles; an uncaught
+  // exception may have left state half-changed, so it is logged and the process exits (systemd
+  // restarts it; VMs keep running and are adopted).
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection (a bug); the daemon keeps running'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception (a bug); exiting');
+    process.exit(1);
+  });
   let daemon: Daemon;
   try {
     daemon = await startDaemon(cfg, log);

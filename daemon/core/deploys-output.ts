@@ -193,22 +193,32 @@ function utf8Boundary(b: Buffer): number {
 
 /**
  * A release's build log, capped: the first `headBytes` (what was detected,
- * what ran) and the last `tailBytes` (where it failed) are kept, with a
+ * what ran) and about the last `tailBytes` (where it failed) are kept, with a
  * marker where lines were dropped.
  */
 export class LogBuffer {
   private head = '';
   private headFull = false;
-  /** The tail's lines are tail[first…]; dropping one moves `first` (O(1)), compacted now and then. */
-  private tail: string[] = [];
+  /**
+   * The tail: lines gathered in `pending`, sealed into one flat string per
+   * ~tailCap/8 bytes (so a flood of tiny lines leaves a few long-lived
+   * strings, not hundreds of thousands), and dropped a sealed chunk at a time
+   * from the front (`first`: O(1), compacted now and then).
+   */
+  private chunks: { text: string; lines: number }[] = [];
   private first = 0;
+  private pending: string[] = [];
+  private pendingBytes = 0;
   private tailBytes = 0;
   private dropped = 0;
+  private readonly sealBytes: number;
 
   constructor(
     private readonly headCap = 64 * 1024,
     private readonly tailCap = 192 * 1024,
-  ) {}
+  ) {
+    this.sealBytes = Math.max(1, Math.min(8192, Math.floor(tailCap / 8)));
+  }
 
   add(line: string): void {
     const l = `${line}\n`;
@@ -217,26 +227,40 @@ export class LogBuffer {
       return;
     }
     this.headFull = true;
-    this.tail.push(l);
+    this.pending.push(l);
+    this.pendingBytes += l.length;
     this.tailBytes += l.length;
-    while (this.tailBytes > this.tailCap && this.first < this.tail.length) {
-      this.tailBytes -= this.tail[this.first]!.length;
-      this.tail[this.first++] = '';
-      this.dropped++;
+    if (this.pendingBytes >= this.sealBytes) this.seal();
+    while (this.tailBytes > this.tailCap && this.first < this.chunks.length) {
+      const c = this.chunks[this.first]!;
+      this.chunks[this.first++] = { text: '', lines: 0 };
+      this.tailBytes -= c.text.length;
+      this.dropped += c.lines;
     }
-    if (this.first > 1024 && this.first * 2 > this.tail.length) {
-      this.tail = this.tail.slice(this.first);
+    if (this.first > 64 && this.first * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
       this.first = 0;
     }
   }
 
   toString(): string {
-    return this.head + (this.dropped ? `${INDENT}[… ${this.dropped} lines of output not kept …]\n` : '') + this.tail.slice(this.first).join('');
+    return (
+      this.head +
+      (this.dropped ? `${INDENT}[… ${this.dropped} lines of output not kept …]\n` : '') +
+      this.chunks.slice(this.first).map((c) => c.text).join('') +
+      this.pending.join('')
+    );
   }
 
   /** The last n lines (for error details). */
   lastLines(n: number): string[] {
     return this.toString().trimEnd().split('\n').slice(-n);
+  }
+
+  private seal(): void {
+    this.chunks.push({ text: this.pending.join(''), lines: this.pending.length });
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 }
 
