@@ -125,7 +125,7 @@ export async function openGitDoors(
   return {
     paths,
     socketPath,
-    extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend }),
+    extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend, clientStallMs: o.clientStallMs }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -55,9 +55,15 @@ export interface StreamBounds {
   maxLineBytes: number;
   /** Past this many bytes the answer is refused as a whole (push() returns false). */
   maxTotalBytes: number;
+  /**
+   * Past this many lines likewise: the daemon's work is per line as much as per
+   * byte (32 MiB of empty lines is 33 million of them). A real build prints
+   * thousands.
+   */
+  maxLines: number;
 }
 
-export const DEFAULT_STREAM_BOUNDS: StreamBounds = { maxLineBytes: 64 * 1024, maxTotalBytes: 32 * 1024 * 1024 };
+export const DEFAULT_STREAM_BOUNDS: StreamBounds = { maxLineBytes: 64 * 1024, maxTotalBytes: 32 * 1024 * 1024, maxLines: 1_000_000 };
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -83,7 +89,8 @@ export class AgentStreamParser {
   private held: { text: string; cut: boolean } | null = null;
   /** The current line's last byte so far (-1: none). */
   private last = -1;
-  private over = false;
+  private over: string | null = null;
+  private lines = 0;
 
   constructor(
     private readonly onLine: (line: string) => void,
@@ -97,21 +104,22 @@ export class AgentStreamParser {
     return this.total;
   }
 
-  /** True once more than maxTotalBytes arrived. */
-  get overLimit(): boolean {
+  /** Which bound was passed: more than maxTotalBytes or maxLines arrived; null while within both. */
+  get overLimit(): string | null {
     return this.over;
   }
 
-  /** Feeds a chunk; false (and nothing more is read) once the total passed maxTotalBytes. */
+  /** Lines seen so far. */
+  get lineCount(): number {
+    return this.lines;
+  }
+
+  /** Feeds a chunk; false (and nothing more is read) once the total passed maxTotalBytes or maxLines. */
   push(chunk: Buffer | string): boolean {
     if (this.over) return false;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     this.total += buf.length;
-    if (this.total > this.bounds.maxTotalBytes) {
-      this.over = true;
-      this.pieces = [];
-      return false;
-    }
+    if (this.total > this.bounds.maxTotalBytes) return this.refuse(`more than ${mib(this.bounds.maxTotalBytes)} of output`);
     let from = 0;
     for (;;) {
       const i = buf.indexOf(NL, from);
@@ -119,10 +127,17 @@ export class AgentStreamParser {
         this.take(buf, from, buf.length);
         return true;
       }
+      if (++this.lines > this.bounds.maxLines) return this.refuse(`more than ${this.bounds.maxLines} lines of output`);
       this.take(buf, from, i);
       this.finishLine();
       from = i + 1;
     }
+  }
+
+  private refuse(why: string): false {
+    this.over = why;
+    this.pieces = [];
+    return false;
   }
 
   /** The stream ended: the result, or null when the last line was not one. */
@@ -168,7 +183,7 @@ export class AgentStreamParser {
       cut += bytes.length - whole;
       bytes = bytes.subarray(0, whole);
     } else if (crlf) bytes = bytes.subarray(0, -1);
-    const text = bytes.toString('utf8') + (cut ? `… [fcm: ${cut} more bytes of this line cut]` : '');
+    const text = (bytes.length ? bytes.toString('utf8') : '') + (cut ? `… [fcm: ${cut} more bytes of this line cut]` : '');
     if (this.held !== null) {
       this.onLine(this.held.text);
       this.held = null;
@@ -176,6 +191,10 @@ export class AgentStreamParser {
     if (text.startsWith(RESULT_PREFIX)) this.held = { text, cut: cut > 0 };
     else this.onLine(text);
   }
+}
+
+function mib(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB` : `${bytes} bytes`;
 }
 
 /** Length of the longest prefix of `b` that does not end inside a UTF-8 sequence. */

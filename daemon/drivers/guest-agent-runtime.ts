@@ -116,15 +116,16 @@ export class GuestAgentRuntime implements AppRuntime {
         if (settled) return;
         try {
           if (!parser.push(c)) {
-            return fail(new AppRuntimeError(`the guest agent sent more than ${mib(this.bounds.maxTotalBytes)} of output; stopped reading it`, 'output_too_large'));
+            return fail(new AppRuntimeError(`the guest agent sent ${parser.overLimit}; stopped reading it`, 'output_too_large'));
           }
         } catch (e) {
           return fail(new AppRuntimeError(`cannot relay the guest's output: ${(e as Error).message}`, 'failed'));
         }
-        const w = waitFor();
-        if (!w) return;
+        // One chunk per turn of the event loop: libuv would otherwise read (and this parse) up to 32
+        // chunks in a row from a fast guest — ~2 million tiny lines — before anyone else is served.
         res.pause();
-        w.then(
+        const w = waitFor();
+        (w ?? new Promise<void>((r) => setImmediate(r))).then(
           () => {
             if (!settled) res.resume();
           },

@@ -107,7 +107,7 @@ test('50 MiB without a newline: each byte is looked at once, at most one line bo
 });
 
 test('many short lines: each byte scanned once, each line joined once', () => {
-  const p = new AgentStreamParser(() => {}, { maxTotalBytes: 64 * 1024 * 1024 });
+  const p = new AgentStreamParser(() => {}, { maxTotalBytes: 64 * 1024 * 1024, maxLines: 10_000_000 });
   const chunk = Buffer.from('ab\n'.repeat(20_000));
   let total = 0;
   const work = countWork(() => {
@@ -141,7 +141,7 @@ test('past the total bound push() refuses and reads nothing more', () => {
   const p = new AgentStreamParser((l) => lines.push(l), { maxTotalBytes: 10 });
   assert.equal(p.push('12345\n'), true);
   assert.equal(p.push('67890\n'), false);
-  assert.equal(p.overLimit, true);
+  assert.equal(p.overLimit, 'more than 10 bytes of output');
   assert.equal(p.push('more\n'), false);
   assert.deepEqual(lines, ['12345']);
 });
@@ -167,4 +167,13 @@ test('the build log stays within its caps and O(1) per line with a million tiny 
   const s = b.toString();
   assert.ok(s.length <= 1024 + 4096 + 100, `${s.length}`);
   assert.match(s, /\[… \d+ lines of output not kept …\]/);
+});
+
+test('past the line bound likewise: a flood of empty lines is refused after maxLines', () => {
+  let n = 0;
+  const p = new AgentStreamParser(() => n++, { maxLines: 1000 });
+  assert.equal(p.push(Buffer.alloc(1000, '\n')), true);
+  assert.equal(p.push('\n'), false);
+  assert.equal(p.overLimit, 'more than 1000 lines of output');
+  assert.equal(n, 1000);
 });

@@ -24,7 +24,7 @@ import { FcmError, isFcmError } from '../../core/errors.js';
 import { authorizedKeyLine, type KeyService } from '../../core/keys.js';
 import type { GitHttpBackend } from '../../drivers/git/http-backend.js';
 import type { Logger } from '../../log.js';
-import { pacedWriter } from '../backpressure.js';
+import { pacedWriter, watchStall } from '../backpressure.js';
 import { problem } from '../problem.js';
 import type { Authenticator } from '../server.js';
 
@@ -35,6 +35,8 @@ export interface GitHttpDeps {
   auth: Authenticator;
   gate: PushGate;
   backend: GitHttpBackend;
+  /** A client that takes none of its waiting response for this long is cut off (default 60 s). */
+  clientStallMs?: number;
 }
 
 /** Registers the smart HTTP routes (server.ts `extend`). */
@@ -72,6 +74,9 @@ export async function registerGitHttp(app: FastifyInstance, d: GitHttpDeps): Pro
           throw err;
         }
         reply.hijack();
+        // The backend relays at the client's pace; a client that stops reading altogether would hold
+        // git (and a push's hook and deploy output) forever: cut it off, which ends git too.
+        watchStall(reply.raw, d.clientStallMs ?? 60_000, () => reply.raw.destroy());
         await d.backend.serve(req.raw, reply.raw, {
           pathInfo: `/${basename(grant.repo)}/${rest}`,
           remoteUser: principal.userId,
