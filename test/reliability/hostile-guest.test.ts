@@ -261,7 +261,7 @@ describe('a hostile guest cannot take the daemon down or slow other users (real 
       console.log(`#   baseline (before any attack, ${base.length} samples): bob's GET /v1/vms ${fmt(base.map((s) => s.apiMs))}; bob's app via Caddy ${fmt(base.map((s) => s.appMs))}; daemon RSS ${Math.round(baseRss / 1024)} MiB`);
       for (const o of outcomes) {
         const d = samples.filter((s) => s.phase === o.attack);
-        console.log(`#   ${o.attack}: failed in ${(o.ms / 1000).toFixed(1)} s — ${o.error}`);
+        console.log(`#   ${o.attack}: over in ${(o.ms / 1000).toFixed(1)} s — ${o.error}`);
         console.log(`#     during (${d.length} samples): bob's GET /v1/vms ${fmt(d.map((s) => s.apiMs))}; app via Caddy ${fmt(d.map((s) => s.appMs))}; daemon RSS max ${Math.round(Math.max(...d.map((s) => s.rssKib)) / 1024)} MiB; host disk growth ${Math.round(o.diskBytes / 1024)} KiB`);
       }
     }
