@@ -226,3 +226,15 @@ describe('guest agent answers are bounded', () => {
     assert.equal(text, 'some lines\n\n[fcm: the guest agent did not finish the log answer within the deadline]\n');
   });
 });
+
+test('config: the guest bounds default to safe values and refuse nonsense', async () => {
+  const { loadConfig, ConfigError } = await import('../../daemon/config.js');
+  const c = loadConfig({});
+  assert.deepEqual(c.agent, { outputMib: 32, buildTimeoutMs: 30 * 60_000, callTimeoutMs: 5 * 60_000 });
+  assert.equal(c.clientStallMs, 60_000);
+  assert.equal(c.consoleLogMib, 4);
+  assert.equal(loadConfig({ FCM_CONSOLE_LOG_MIB: '16' }).consoleLogMib, 16);
+  for (const env of [{ FCM_CONSOLE_LOG_MIB: '0' }, { FCM_AGENT_OUTPUT_MIB: 'lots' }, { FCM_AGENT_CALL_TIMEOUT_MS: '10' }, { FCM_CLIENT_STALL_MS: '-1' }]) {
+    assert.throws(() => loadConfig(env), ConfigError, JSON.stringify(env));
+  }
+});
