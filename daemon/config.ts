@@ -58,6 +58,16 @@ export interface Config {
   tokenTtlDays: number;
   /** The unprivileged system user git, the forced command, the hook and sshd's key lookup run as (created when missing). */
   git: { user: string };
+  /**
+   * Bounds on what comes from a guest agent (which the VM's owner can replace
+   * by anything): total bytes of one streamed answer, and the deadline of a
+   * build exchange and of every other agent call.
+   */
+  agent: { outputMib: number; buildTimeoutMs: number; callTimeoutMs: number };
+  /** A client that reads none of the output relayed to it (git push, logs -f) for this long is cut off. */
+  clientStallMs: number;
+  /** Each VM's serial console log is kept to about this size on the host (the newest output). */
+  consoleLogMib: number;
 }
 
 export interface OidcConfig {
@@ -98,6 +108,7 @@ const KEYS = [
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
   'FCM_GIT_USER',
+  'FCM_AGENT_OUTPUT_MIB', 'FCM_AGENT_BUILD_TIMEOUT_MS', 'FCM_AGENT_CALL_TIMEOUT_MS', 'FCM_CLIENT_STALL_MS', 'FCM_CONSOLE_LOG_MIB',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -231,6 +242,13 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     },
     tokenTtlDays: int('FCM_TOKEN_TTL_DAYS', 30, 1, 3650),
     git: { user: gitUser(str('FCM_GIT_USER', 'fcm-git')) },
+    agent: {
+      outputMib: int('FCM_AGENT_OUTPUT_MIB', 32, 1, 1024),
+      buildTimeoutMs: int('FCM_AGENT_BUILD_TIMEOUT_MS', 30 * 60_000, 1000, 24 * 3_600_000),
+      callTimeoutMs: int('FCM_AGENT_CALL_TIMEOUT_MS', 5 * 60_000, 1000, 3_600_000),
+    },
+    clientStallMs: int('FCM_CLIENT_STALL_MS', 60_000, 1000, 3_600_000),
+    consoleLogMib: int('FCM_CONSOLE_LOG_MIB', 4, 1, 1024),
   };
   return deepFreeze(cfg);
 }

@@ -51,6 +51,8 @@ export interface DeployWiringDeps {
   userPrincipal(userId: string): Principal | null;
   urlFor(name: string): string;
   log: Logger;
+  /** A logs -f client that reads nothing for this long while output waits is cut off. */
+  clientStallMs?: number;
 }
 
 export function wireDeploys(d: DeployWiringDeps) {
@@ -76,7 +78,7 @@ export function wireDeploys(d: DeployWiringDeps) {
   const keys = new KeyService({ store: d.keys, principalFor });
   const gate = new PushGate({ vms: directory, keys, git: d.git, deploys });
   d.vms.onChange((id) => deploys.vmChanged(id));
-  const handlers: Record<string, Handler> = { ...deployHandlers(deploys), ...keyHandlers(keys) };
+  const handlers: Record<string, Handler> = { ...deployHandlers(deploys, { clientStallMs: d.clientStallMs }), ...keyHandlers(keys) };
   return { deploys, keys, gate, handlers };
 }
 
@@ -116,7 +118,7 @@ export async function gitRepos(stateDir: string, o: { user: string; log: Logger;
 export async function openGitDoors(
   stateDir: string,
   w: Deploys,
-  o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string },
+  o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string; clientStallMs?: number },
 ): Promise<GitDoors> {
   const gitDir = join(stateDir, 'git');
   const user = o.repos.user;
@@ -130,7 +132,7 @@ export async function openGitDoors(
   }
   // sshd starts the forced command as root (the login user); setpriv drops to the git user before any of fcm's code runs.
   const forcedCommand = user ? [SETPRIV, ...setprivArgs(user), paths.forcedCommand] : [paths.forcedCommand];
-  const internal = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand, log: o.log.child({ svc: 'git' }) });
+  const internal = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand, log: o.log.child({ svc: 'git' }), clientStallMs: o.clientStallMs });
   rmSync(socketPath, { force: true });
   // The git dir (0710, the git group) already keeps everyone else away while the socket's own mode is set.
   await internal.listen({ path: socketPath });
@@ -152,7 +154,7 @@ export async function openGitDoors(
     paths,
     socketPath,
     user,
-    extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend }),
+    extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend, clientStallMs: o.clientStallMs }),
     close: async () => {
       const closed = internal.close();
       internal.server.closeAllConnections();

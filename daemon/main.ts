@@ -16,6 +16,7 @@ import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
 import type { ConsoleEndpoint, Hypervisor } from './core/ports.js';
 import { ConsoleService } from './core/console-service.js';
 import { SocketConsole } from './drivers/console-socket.js';
+import { ConsoleLogCap } from './drivers/console-log-cap.js';
 import { consoleHandlers, consoleRoutes } from './http/routes/console.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
@@ -76,7 +77,7 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger): P
       const probe = await fc.firecrackerUsable(cfg.firecrackerBinary);
       if (probe.usable) {
         log.info({ reason: probe.reason }, 'hypervisor: firecracker');
-        return new fc.FirecrackerHypervisor({ binary: cfg.firecrackerBinary, runDir: join(cfg.stateDir, 'run'), jailer: null }, log);
+        return new fc.FirecrackerHypervisor({ binary: cfg.firecrackerBinary, runDir: join(cfg.stateDir, 'run'), jailer: null, consoleLogMaxBytes: cfg.consoleLogMib * 1024 * 1024 }, log);
       }
       if (cfg.hypervisor === 'firecracker') throw new ConfigError(`FCM_HYPERVISOR=firecracker but it is not usable: ${probe.reason}`);
       log.info({ reason: probe.reason }, 'firecracker not usable; using QEMU');
@@ -177,6 +178,13 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   });
   await vms.reconcile();
   vms.startMonitor();
+  // QEMU appends to each VM's console log itself; the daemon keeps them capped (the Firecracker
+  // console holder caps its own). The first scan also trims what grew while the daemon was down.
+  const consoleLogCap =
+    hypervisor.kind === 'qemu'
+      ? new ConsoleLogCap({ runDir: join(cfg.stateDir, 'run'), capBytes: cfg.consoleLogMib * 1024 * 1024, log: log.child({ svc: 'console-log' }) })
+      : null;
+  consoleLogCap?.start();
   // After reconcile (which removes machines left in a previous daemon's pool as orphans).
   fastBoot?.start(() => {
     try {
@@ -231,14 +239,21 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     releases: new SqliteReleaseStore(db),
     env: new SqliteEnvStore(db),
     keys: new SqliteKeyStore(db),
-    runtime: new GuestAgentRuntime({ port: cfg.agentPort, tokenFor: (id) => agentKeys.tokenFor(id) }),
+    runtime: new GuestAgentRuntime({
+      port: cfg.agentPort,
+      tokenFor: (id) => agentKeys.tokenFor(id),
+      stream: { maxTotalBytes: cfg.agent.outputMib * 1024 * 1024 },
+      buildTimeoutMs: cfg.agent.buildTimeoutMs,
+      callTimeoutMs: cfg.agent.callTimeoutMs,
+    }),
+    clientStallMs: cfg.clientStallMs,
     git: repos,
     userPrincipal: (userId) => auth.accounts.principalFor(userId),
     urlFor: view.urlFor,
     log,
   });
   await deploys.deploys.reconcile();
-  const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log });
+  const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
 
   const implemented = {
       ...vmHandlers(vms, view),
@@ -284,6 +299,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         await app.close();
         await git.close();
         routes.close();
+        await consoleLogCap?.close();
         await vms.close();
         db.close();
       })()),
@@ -299,6 +315,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(cfg.logLevel);
+  // Last resort only, never the way errors are handled: every listener on a guest- or client-driven
+  // stream handles its own errors (test/reliability/hostile-guest.test.ts). A rejection nobody
+  // awaited is a bug, logged, not a reason to drop every user's VM API and consoles; an uncaught
+  // exception may have left state half-changed, so it is logged and the process exits (systemd
+  // restarts it; VMs keep running and are adopted).
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection (a bug); the daemon keeps running'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception (a bug); exiting');
+    process.exit(1);
+  });
   let daemon: Daemon;
   try {
     daemon = await startDaemon(cfg, log);

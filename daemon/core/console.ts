@@ -63,7 +63,7 @@ export function parseClientControl(text: string): ClientControl | { error: strin
   }
   if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return { error: 'control messages are JSON objects' };
   const m = msg as Record<string, unknown>;
-  if (m.type !== 'resize') return { error: `unknown control message type ${JSON.stringify(m.type)}` };
+  if (m.type !== 'resize') return { error: `unknown control message type ${String(JSON.stringify(m.type)).slice(0, 64)}` };
   const { cols, rows } = m;
   const ok = (v: unknown, lo: number, hi: number): v is number => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
   if (!ok(cols, TERM_LIMITS.minCols, TERM_LIMITS.maxCols) || !ok(rows, TERM_LIMITS.minRows, TERM_LIMITS.maxRows)) {

@@ -101,8 +101,14 @@ export type AppResult =
   | { ok: true; buildpack: Buildpack | null; processes: Record<string, string> }
   | { ok: false; code: string; error: string };
 
-/** Receives the guest's output one line at a time (without the newline). */
-export type LineSink = (line: string) => void;
+/**
+ * Receives the guest's output one line at a time (without the newline). It
+ * may return a promise (its reader is slow): the runtime then stops reading
+ * the guest until it settles — backpressure from the pusher to the guest.
+ * A rejected promise fails the call. (Typed `unknown` so that plain
+ * callbacks like `(l) => lines.push(l)` stay sinks.)
+ */
+export type LineSink = (line: string) => unknown;
 
 /**
  * The app's runtime inside the guest (the guest agent's /v1 API). Streaming

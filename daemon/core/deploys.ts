@@ -133,9 +133,10 @@ export class DeployService {
         build: null,
       });
       const log = new LogBuffer();
+      // out's promise (a slow pusher) goes back to the runtime, which then pauses the guest's stream.
       const emit = (l: string) => {
         log.add(l);
-        out(l);
+        return out(l);
       };
       const vlog = this.d.log.child({ vmId, vm: vm.name, release: rel.version });
       vlog.info({ commit: input.commit, ref: input.ref, by: p.userId }, 'deploy started');
@@ -411,6 +412,10 @@ function agentMessage(vm: VmRecord, err: unknown): string {
   if (err instanceof AppRuntimeError) {
     if (err.code === 'deploy_in_progress') return `the guest of ${vm.name} is busy with another release; try again in a moment`;
     if (err.code === 'unreachable') return `the guest agent of ${vm.name} did not answer (${err.message})`;
+    // The agent's answer broke a bound (it can be replaced by anything): say which, not "refused".
+    if (err.code === 'timeout') return `the guest agent of ${vm.name} did not finish in time (${err.message})`;
+    if (err.code === 'output_too_large') return `the guest agent of ${vm.name} sent too much (${err.message})`;
+    if (err.code === 'client_gone') return err.message;
     return `the guest agent of ${vm.name} refused: ${err.message}`;
   }
   return err instanceof Error ? err.message : String(err);

@@ -8,10 +8,11 @@
  */
 import { request } from 'node:http';
 import { createConnection } from 'node:net';
-import { open } from 'node:fs/promises';
 import type { Console, ConsoleLink, ConsoleTarget, TermSize } from '../core/console.js';
 import { tailAtLineBoundary } from '../core/console-scrollback.js';
 import type { ConsoleEndpoint } from '../core/ports.js';
+import { readBounded } from './bounded-read.js';
+import { readTail } from './console-log-cap.js';
 
 export interface SocketConsoleDeps {
   /** The hypervisor's console endpoint for a VM id. */
@@ -62,36 +63,25 @@ export class SocketConsole implements Console {
   }
 
   async tail(vm: ConsoleTarget, maxBytes: number): Promise<Buffer> {
-    const { logPath } = this.d.endpoint(vm.id);
-    let fh;
-    try {
-      fh = await open(logPath, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-      throw e;
-    }
-    try {
-      const { size } = await fh.stat();
-      // One byte more than needed: whether the window already starts a line.
-      const start = Math.max(0, size - maxBytes - 1);
-      const buf = Buffer.alloc(size - start);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, start);
-      return Buffer.from(tailAtLineBoundary(buf.subarray(0, bytesRead), maxBytes));
-    } finally {
-      await fh.close();
-    }
+    // One byte more than needed: whether the window already starts a line.
+    const buf = await readTail(this.d.endpoint(vm.id).logPath, maxBytes + 1);
+    return Buffer.from(tailAtLineBoundary(buf, maxBytes));
   }
 
   resize(vm: ConsoleTarget, size: TermSize): Promise<void> {
     const body = JSON.stringify({ rows: size.rows, cols: size.cols });
+    const timeoutMs = this.d.resizeTimeoutMs ?? 3000;
     return new Promise((resolve, reject) => {
+      // The whole exchange, the answer's body included, within timeoutMs: the agent can be anything.
       const req = request(
         {
           host: vm.ip,
           port: this.d.agentPort,
           method: 'POST',
           path: '/v1/console/resize',
-          timeout: this.d.resizeTimeoutMs ?? 3000,
+          agent: false,
+          maxHeaderSize: 16 * 1024,
+          signal: AbortSignal.timeout(timeoutMs),
           headers: {
             authorization: `Bearer ${this.d.agentToken(vm.id)}`,
             'content-type': 'application/json',
@@ -99,18 +89,22 @@ export class SocketConsole implements Console {
           },
         },
         (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text = (text + c).slice(0, 2000)));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve();
-            else reject(new Error(`guest agent answered ${status} to a console resize: ${text.trim().slice(0, 300)}`));
-          });
+          res.on('error', () => {});
+          readBounded(res, { maxBytes: 64 * 1024, timeoutMs, what: 'the guest agent\'s answer to a console resize' }).then(
+            (text) => {
+              req.destroy();
+              const status = res.statusCode ?? 0;
+              if (status >= 200 && status < 300) resolve();
+              else reject(new Error(`guest agent answered ${status} to a console resize: ${text.toString('utf8').trim().slice(0, 300)}`));
+            },
+            (err: Error) => {
+              req.destroy();
+              reject(err);
+            },
+          );
         },
       );
-      req.on('timeout', () => req.destroy(new Error('guest agent did not answer the console resize in time')));
-      req.on('error', reject);
+      req.on('error', (err) => reject(err.name === 'AbortError' ? new Error('guest agent did not answer the console resize in time') : err));
       req.end(body);
     });
   }

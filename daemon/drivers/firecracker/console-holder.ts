@@ -10,7 +10,11 @@
  *     every byte a client sends goes to Firecracker's stdin (= the guest's
  *     ttyS0) — the same contract as QEMU's socket chardev (ConsoleEndpoint);
  *   - appends everything printed to `--console-log` (scrollback), before
- *     passing it on;
+ *     passing it on, and keeps that file under `--console-log-max` bytes
+ *     (default 4 MiB): past it, the newest half is copied to a new file that
+ *     replaces the log (rename), so the holder — the only writer — loses
+ *     nothing and a guest flooding its serial port holds ≤ the cap on the
+ *     host, with or without the daemon running;
  *   - spawns the command after `--` (firecracker, or the jailer that execs
  *     it) with stdio pipes and writes its pid to `--pidfile`;
  *   - exits when Firecracker exits, removing the console socket.
@@ -29,8 +33,9 @@
  * Slow clients never stall the VM: a client more than 1 MiB behind is dropped.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import { CappedLog } from './capped-log.js';
 
 const MAX_CLIENT_BACKLOG = 1024 * 1024;
 const MAX_INPUT_BACKLOG = 1024 * 1024;
@@ -38,26 +43,28 @@ const MAX_INPUT_BACKLOG = 1024 * 1024;
 interface HolderArgs {
   consoleSocket: string;
   consoleLog: string;
+  consoleLogMax: number;
   pidfile: string;
   command: string[];
 }
 
+const KEYS = ['console-socket', 'console-log', 'console-log-max', 'pidfile'] as const;
+
 function parseArgs(argv: string[]): HolderArgs {
-  const opts: Partial<Record<'console-socket' | 'console-log' | 'pidfile', string>> = {};
+  const opts: Partial<Record<(typeof KEYS)[number], string>> = {};
   let i = 0;
   for (; i < argv.length && argv[i] !== '--'; i += 2) {
-    const key = argv[i]?.replace(/^--/, '');
+    const key = argv[i]?.replace(/^--/, '') as (typeof KEYS)[number];
     const value = argv[i + 1];
-    if ((key !== 'console-socket' && key !== 'console-log' && key !== 'pidfile') || value === undefined) {
-      throw new Error(`unexpected argument ${argv[i]}`);
-    }
+    if (!KEYS.includes(key) || value === undefined) throw new Error(`unexpected argument ${argv[i]}`);
     opts[key] = value;
   }
   const command = argv.slice(i + 1);
-  if (!opts['console-socket'] || !opts['console-log'] || !opts.pidfile || command.length === 0) {
-    throw new Error('usage: console-holder --console-socket P --console-log P --pidfile P -- command [args...]');
+  const max = Number(opts['console-log-max'] ?? 4 * 1024 * 1024);
+  if (!opts['console-socket'] || !opts['console-log'] || !opts.pidfile || command.length === 0 || !Number.isInteger(max) || max < 4096) {
+    throw new Error('usage: console-holder --console-socket P --console-log P [--console-log-max BYTES≥4096] --pidfile P -- command [args...]');
   }
-  return { consoleSocket: opts['console-socket'], consoleLog: opts['console-log'], pidfile: opts.pidfile, command };
+  return { consoleSocket: opts['console-socket'], consoleLog: opts['console-log'], consoleLogMax: max, pidfile: opts.pidfile, command };
 }
 
 function say(msg: string): void {
@@ -66,7 +73,7 @@ function say(msg: string): void {
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  const log = openSync(args.consoleLog, 'a', 0o600);
+  const log = new CappedLog(args.consoleLog, args.consoleLogMax);
   const clients = new Set<Socket>();
   let child: ReturnType<typeof spawn> | null = null;
 
@@ -112,12 +119,8 @@ function main(): void {
 
     c.stdin?.on('error', () => {}); // EPIPE once Firecracker is gone
     c.stdout?.on('data', (chunk: Buffer) => {
-      try {
-        writeSync(log, chunk);
-      } catch (e) {
-        // A full disk must not stall the console or the VM.
-        void e;
-      }
+      // A full disk must not stall the console or the VM (CappedLog swallows write errors).
+      log.write(chunk);
       for (const s of clients) {
         if (s.writableLength > MAX_CLIENT_BACKLOG) s.destroy();
         else s.write(chunk);
@@ -147,7 +150,7 @@ function main(): void {
     } catch {
       /* already gone */
     }
-    closeSync(log);
+    log.close();
     process.exit(code);
   }
 }

@@ -276,9 +276,15 @@ export function planLaunchArgv(vmId: string, firecrackerBinary: string, jailer: 
   ];
 }
 
-/** Arguments of the console holder script (see console-holder.ts). */
-export function planHolderArgs(paths: FcRunPaths, launch: string[]): string[] {
-  return ['--console-socket', paths.consoleSocket, '--console-log', paths.consoleLog, '--pidfile', paths.pidfile, '--', ...launch];
+/** Arguments of the console holder script (see console-holder.ts); it keeps console.log under `consoleLogMaxBytes`. */
+export function planHolderArgs(paths: FcRunPaths, launch: string[], consoleLogMaxBytes = 4 * 1024 * 1024): string[] {
+  return [
+    '--console-socket', paths.consoleSocket,
+    '--console-log', paths.consoleLog,
+    '--console-log-max', String(consoleLogMaxBytes),
+    '--pidfile', paths.pidfile,
+    '--', ...launch,
+  ];
 }
 
 /**

@@ -34,6 +34,8 @@ export interface FirecrackerConfig {
   startTimeoutMs?: number;
   /** Per API request. Default 10 s. */
   apiTimeoutMs?: number;
+  /** The console holder keeps console.log under this size (the newest output). Default 4 MiB. */
+  consoleLogMaxBytes?: number;
 }
 
 /**
@@ -79,7 +81,7 @@ export class FirecrackerHypervisor implements Hypervisor {
       await this.prepareFiles(paths, jail.links, logLevel !== null);
       const out = await open(paths.stderrLog, 'a', 0o600);
       try {
-        holderPid = spawnDetached(process.execPath, [...holderNodeArgs(), ...planHolderArgs(paths, launch)], {
+        holderPid = spawnDetached(process.execPath, [...holderNodeArgs(), ...planHolderArgs(paths, launch, this.cfg.consoleLogMaxBytes)], {
           cwd: paths.runDir,
           stdoutFd: out.fd,
         });

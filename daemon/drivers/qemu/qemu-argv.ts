@@ -33,7 +33,9 @@ export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
  *   Firecracker's SendCtrlAltDel uses.
  * - TCG: tb-size=64 keeps the translation cache small (~120 MiB less RSS per guest).
  * - The serial console is a Unix socket server that outlives client
- *   disconnects; `logfile` keeps everything it printed for scrollback.
+ *   disconnects; `logfile` keeps what it printed for scrollback. Keep
+ *   `logappend=on`: it opens the log O_APPEND, which lets the daemon trim it
+ *   in place to FCM_CONSOLE_LOG_MIB while QEMU writes (console-log-cap.ts).
  * - -no-reboot: a guest reboot/poweroff ends the process, so "stopped"
  *   always means "no process".
  * - `-name` carries the VM id so a pid can be verified before it is signalled.

@@ -3,6 +3,7 @@ import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports.js';
 import type { Logger } from '../../log.js';
+import { readTail } from '../console-log-cap.js';
 import { CommandError, pidAlive, run, sleep } from '../proc.js';
 import { planQemuArgv, planRestoreArgv, runPaths } from './qemu-argv.js';
 import { Qmp } from './qmp.js';
@@ -45,7 +46,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
         throw new FcmError('hypervisor_failed', `restoring ${spec.vmId} failed: QEMU is ${status.status}`);
       }
       if (!(await this.status(spec.vmId)).running || Date.now() > deadline) {
-        const log = await readFile(paths.consoleLog, 'utf8').catch(() => '');
+        const log = await consoleTail(paths.consoleLog);
         await this.destroy(spec.vmId);
         throw new FcmError('hypervisor_failed', `restoring ${spec.vmId} failed (QEMU exited or timed out). ${log.trim().split('\n').slice(-2).join(' ')}`.trim());
       }
@@ -57,7 +58,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     const log = runPaths(this.cfg.runDir, vmId).consoleLog;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if ((await readFile(log, 'utf8').catch(() => '')).includes(text)) return;
+      // The tail only: the guest decides how big the log is (the template's marker is among its last lines).
+      if ((await consoleTail(log, 256 * 1024)).includes(text)) return;
       if (!(await this.status(vmId)).running) throw new FcmError('hypervisor_failed', `${vmId} exited before printing "${text}"`);
       if (Date.now() > deadline) throw new FcmError('hypervisor_failed', `${vmId} did not print "${text}" within ${timeoutMs} ms`);
       await sleep(100);
@@ -104,7 +106,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     }
     const st = await this.status(spec.vmId);
     if (!st.running) {
-      const log = await readFile(paths.consoleLog, 'utf8').catch(() => '');
+      const log = await consoleTail(paths.consoleLog);
       await rm(paths.runDir, { recursive: true, force: true });
       throw new FcmError('hypervisor_failed', `QEMU exited right after starting. ${log.trim().split('\n').slice(-3).join(' ')}`.trim());
     }
@@ -184,6 +186,11 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
       q.close();
     }
   }
+}
+
+/** The end of a console log as text (never the whole file: the guest decides its size). */
+async function consoleTail(path: string, maxBytes = 4096): Promise<string> {
+  return (await readTail(path, maxBytes).catch(() => Buffer.alloc(0))).toString('utf8');
 }
 
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {

@@ -1,5 +1,8 @@
 import { connect, type Socket } from 'node:net';
 
+/** Longer than any answer the daemon asks for (query-status, query-migrate…). */
+const MAX_LINE = 1024 * 1024;
+
 /**
  * Minimal QMP client: connect, negotiate capabilities, execute commands one
  * at a time. Asynchronous events are ignored.
@@ -11,14 +14,24 @@ export class Qmp {
 
   private constructor(private readonly sock: Socket) {
     sock.setEncoding('utf8');
+    // QEMU is the device model a guest drives: its QMP answers are bounded and parsed without
+    // throwing, so nothing it sends can raise inside this listener (= end the daemon).
     sock.on('data', (chunk: string) => {
       this.buf += chunk;
       let nl: number;
       while ((nl = this.buf.indexOf('\n')) >= 0) {
         const line = this.buf.slice(0, nl).trim();
         this.buf = this.buf.slice(nl + 1);
-        if (line) this.onMessage(JSON.parse(line) as Record<string, unknown>);
+        if (!line) continue;
+        let msg: unknown;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          return this.broken(new Error('QMP sent a line that is not JSON'));
+        }
+        if (msg && typeof msg === 'object' && !Array.isArray(msg)) this.onMessage(msg as Record<string, unknown>);
       }
+      if (this.buf.length > MAX_LINE) this.broken(new Error(`QMP sent a line longer than ${MAX_LINE} characters`));
     });
     sock.on('error', (e) => this.fail(e));
     sock.on('close', () => this.fail(new Error('QMP connection closed')));
@@ -60,6 +73,12 @@ export class Qmp {
       const e = msg.error as { class?: string; desc?: string };
       p.reject(new Error(`QMP error ${e.class}: ${e.desc}`));
     } else p.resolve(msg.return);
+  }
+
+  private broken(e: Error): void {
+    this.buf = '';
+    this.sock.destroy();
+    this.fail(e);
   }
 
   private fail(e: Error): void {

@@ -39,6 +39,7 @@ import {
 } from '../../core/git-wire.js';
 import { authorizedKeyLine, type KeyService } from '../../core/keys.js';
 import type { Logger } from '../../log.js';
+import { pacedWriter, watchStall } from '../backpressure.js';
 import { problem } from '../problem.js';
 import { answerErrorsAsProblems, type Authenticator } from '../server.js';
 
@@ -48,6 +49,8 @@ export interface GitHttpDeps {
   auth: Authenticator;
   gate: PushGate;
   backend: GitSmartHttp;
+  /** A client that takes none of its waiting response for this long is cut off (default 60 s). */
+  clientStallMs?: number;
 }
 
 /** Registers the smart HTTP routes (server.ts `extend`). */
@@ -85,6 +88,9 @@ export async function registerGitHttp(app: FastifyInstance, d: GitHttpDeps): Pro
           throw err;
         }
         reply.hijack();
+        // The backend relays at the client's pace; a client that stops reading altogether would hold
+        // git (and a push's hook and deploy output) forever: cut it off, which ends git too.
+        watchStall(reply.raw, d.clientStallMs ?? 60_000, () => reply.raw.destroy());
         await d.backend.serve(req.raw, reply.raw, { repo: grant.repo, path: rest, remoteUser: principal.userId, ticket: grant.ticket });
       },
     });
@@ -110,6 +116,8 @@ export interface InternalGitDeps {
   /** The forced command of every fcm key's authorized_keys line (argv; the key id is appended). */
   forcedCommand: readonly string[];
   log: Logger;
+  /** A pusher that reads none of the deploy output for this long is cut off (default 60 s). */
+  clientStallMs?: number;
 }
 
 /** The server behind `<state dir>/git/fcm.sock`; the caller listens on the socket and decides who may connect. */
@@ -208,31 +216,26 @@ async function push(d: InternalGitDeps, req: FastifyRequest, reply: FastifyReply
     reply.hijack();
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
   };
-  // Resolves once the hook has taken the line (or gone): a caller that awaits it writes no faster than the pusher reads.
-  let drained: Promise<void> | null = null;
-  const out = (line: string): Promise<void> => {
+  // At the pusher's pace: a full socket pauses the guest's output (the promise goes back to the
+  // runtime); a pusher that takes nothing for clientStallMs is cut off and the deploy goes on
+  // without it, as when it disconnects.
+  const stallMs = d.clientStallMs ?? 60_000;
+  const commit = h(PUSH_HEADERS.commit);
+  const paced = pacedWriter(res, stallMs, () => d.log.warn({ commit, stallMs }, 'the pusher stopped reading the deploy output; cut off'));
+  const out = (line: string) => {
     start();
-    if (res.write(outputLine(line))) return drained ?? Promise.resolve();
-    drained ??= new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        drained = null;
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-    return drained;
+    return paced.write(outputLine(line));
   };
   try {
-    const outcome = await d.gate.push(h(PUSH_HEADERS.ticket), repo, { commit: h(PUSH_HEADERS.commit), ref: h(PUSH_HEADERS.ref) }, req.raw, out);
+    const outcome = await d.gate.push(h(PUSH_HEADERS.ticket), repo, { commit, ref: h(PUSH_HEADERS.ref) }, req.raw, out);
     start();
-    res.end(resultLine(outcome.ok ? { ok: true, version: outcome.release.version } : { ok: false, error: outcome.error }));
+    if (!paced.gone) res.end(resultLine(outcome.ok ? { ok: true, version: outcome.release.version } : { ok: false, error: outcome.error }));
   } catch (err) {
     if (!started) throw err;
     // Mid-stream: no result line, so the hook says the deploy was interrupted.
     if (!isFcmError(err)) req.log.error({ err }, 'push failed mid-stream');
     res.end();
+  } finally {
+    paced.stop();
   }
 }

@@ -332,6 +332,23 @@ describe('FirecrackerHypervisor contract (fake firecracker validating against th
     assert.deepEqual(processesOf(vmB), []);
   });
 
+  test('the console holder keeps console.log under its cap while the guest floods its console, ending with the newest output', async () => {
+    const vmL = newVmId();
+    const capped = new FirecrackerHypervisor(config({ consoleLogMaxBytes: 8192 }), log);
+    await capped.start(specFor(vmL));
+    const ep = capped.console(vmL);
+    const cl = await ConsoleClient.open(ep.socketPath);
+    // The fake guest echoes its input: 64 × 1 KiB through the serial console, then a marker.
+    for (let i = 0; i < 64; i++) cl.sock.write(`${String(i).padStart(4, '0')}${'z'.repeat(1019)}\r\n`);
+    cl.sock.write('flood-done\r\n');
+    await cl.waitFor('flood-done');
+    cl.close();
+    await waitUntil(() => readFileSync(ep.logPath, 'utf8').includes('flood-done'), 'console.log has the newest output');
+    assert.ok(statSync(ep.logPath).size <= 8192, `console.log is ${statSync(ep.logPath).size} bytes`);
+    assert.match(readFileSync(ep.logPath, 'utf8'), /0063z+\r?\n/, 'the last flood line is kept');
+    assert.equal(await capped.stop(vmL, 10_000), 'graceful');
+  });
+
   test('stop is forced when the guest ignores Ctrl-Alt-Del; timeout 0 forces at once', async () => {
     const vmC = newVmId();
     await withEnv({ FAKE_FC_IGNORE_CTRL_ALT_DEL: '1' }, () => hv().start(specFor(vmC)));
