@@ -680,6 +680,34 @@ export type components = {
              * @enum {string}
              */
             accel: "kvm" | "tcg";
+            /**
+             * @description What confines the hypervisor processes, so that an escape from a
+             *     guest's device model is not the host (see SECURITY.md).
+             */
+            confinement?: {
+                /**
+                 * @description per-vm: every VM's hypervisor runs as a uid of its own; shared: one unprivileged uid for all; root: not confined
+                 * @enum {string}
+                 */
+                user: "per-vm" | "shared" | "root";
+                /** @description A seccomp filter (QEMU -sandbox, or Firecracker's own) limits the system calls */
+                seccomp: boolean;
+                /** @description The hypervisor sees only its own files (private mount namespace / chroot) */
+                mountNamespace: boolean;
+                /** @description Firecracker runs through its jailer */
+                jailer: boolean;
+                cgroups: {
+                    /**
+                     * @description The cgroup hierarchy used for per-VM limits (null = none)
+                     * @enum {string|null}
+                     */
+                    version: "v1" | "v2" | null;
+                    /** @description Limits applied to every VM: cpu = its vCPUs' time, memory = RAM + a bounded overhead, pids */
+                    limits: ("cpu" | "memory" | "pids")[];
+                    /** @description Why a limit is not applied, if one is not */
+                    detail: string | null;
+                };
+            };
             vms: {
                 total: number;
                 running: number;

@@ -1665,6 +1665,83 @@ export const spec: Record<string, any> = {
             ],
             "description": "How guests are executed"
           },
+          "confinement": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "What confines the hypervisor processes, so that an escape from a\nguest's device model is not the host (see SECURITY.md).\n",
+            "required": [
+              "user",
+              "seccomp",
+              "mountNamespace",
+              "jailer",
+              "cgroups"
+            ],
+            "properties": {
+              "user": {
+                "type": "string",
+                "enum": [
+                  "per-vm",
+                  "shared",
+                  "root"
+                ],
+                "description": "per-vm: every VM's hypervisor runs as a uid of its own; shared: one unprivileged uid for all; root: not confined"
+              },
+              "seccomp": {
+                "type": "boolean",
+                "description": "A seccomp filter (QEMU -sandbox, or Firecracker's own) limits the system calls"
+              },
+              "mountNamespace": {
+                "type": "boolean",
+                "description": "The hypervisor sees only its own files (private mount namespace / chroot)"
+              },
+              "jailer": {
+                "type": "boolean",
+                "description": "Firecracker runs through its jailer"
+              },
+              "cgroups": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "version",
+                  "limits",
+                  "detail"
+                ],
+                "properties": {
+                  "version": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "enum": [
+                      "v1",
+                      "v2",
+                      null
+                    ],
+                    "description": "The cgroup hierarchy used for per-VM limits (null = none)"
+                  },
+                  "limits": {
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "enum": [
+                        "cpu",
+                        "memory",
+                        "pids"
+                      ]
+                    },
+                    "description": "Limits applied to every VM: cpu = its vCPUs' time, memory = RAM + a bounded overhead, pids"
+                  },
+                  "detail": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "Why a limit is not applied, if one is not"
+                  }
+                }
+              }
+            }
+          },
           "vms": {
             "type": "object",
             "additionalProperties": false,

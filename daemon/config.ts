@@ -18,6 +18,33 @@ export interface Config {
   firecrackerBinary: string;
   /** Uncompressed kernel for Firecracker (Debian kernels can't boot there). */
   firecrackerKernel: string;
+  /**
+   * Firecracker through its jailer (chroot, uid/gid, cgroups, new mount
+   * namespace); null = FCM_FIRECRACKER_JAILER=off, Firecracker runs as root.
+   */
+  firecrackerJailer: {
+    binary: string;
+    /** null: one uid per VM from the VMM range (like QEMU). */
+    uid: number | null;
+    gid: number | null;
+    /** Must be on the same filesystem as the VM disks (they are hard-linked into the jail). */
+    chrootBase: string;
+  } | null;
+  /** How hypervisor processes are confined (daemon/drivers/qemu/qemu-confine.ts). */
+  vmm: {
+    /** Per-VM uid + private mount view (bubblewrap) + QEMU's seccomp filter; false = QEMU runs as root unsandboxed. */
+    confine: boolean;
+    bwrap: string;
+    setpriv: string;
+    /** The uids (= gids) handed out one per VM: [uidBase, uidBase + uidCount). */
+    uidBase: number;
+    uidCount: number;
+    cgroups: 'auto' | 'v1' | 'v2' | 'off';
+    /** Name of the parent cgroup of all VM cgroups. */
+    cgroupParent: string;
+    /** Memory a hypervisor process may use beyond its guest's RAM. */
+    memoryOverheadMib: number;
+  };
   network: {
     bridge: string;
     subnet: Subnet;
@@ -25,6 +52,8 @@ export interface Config {
     gatewayCidr: string;
     nat: boolean;
     dns: string | null;
+    /** With NAT on, private and special-purpose destinations guests may reach anyway (CIDRs). */
+    egressAllow: readonly string[];
   };
   agentPort: number;
   bootTimeoutMs: number;
@@ -109,6 +138,9 @@ const KEYS = [
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
   'FCM_GIT_USER',
   'FCM_AGENT_OUTPUT_MIB', 'FCM_AGENT_BUILD_TIMEOUT_MS', 'FCM_AGENT_CALL_TIMEOUT_MS', 'FCM_CLIENT_STALL_MS', 'FCM_CONSOLE_LOG_MIB',
+  'FCM_VMM_CONFINE', 'FCM_BWRAP_BINARY', 'FCM_VMM_UID_BASE', 'FCM_VMM_UID_COUNT', 'FCM_VMM_CGROUPS', 'FCM_VMM_CGROUP_PARENT',
+  'FCM_VMM_MEMORY_OVERHEAD_MIB', 'FCM_FIRECRACKER_JAILER', 'FCM_FIRECRACKER_UID', 'FCM_FIRECRACKER_GID',
+  'FCM_FIRECRACKER_CHROOT_BASE', 'FCM_EGRESS_ALLOW',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -196,6 +228,32 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     qemuBinary: str('FCM_QEMU_BINARY', 'qemu-system-x86_64'),
     firecrackerBinary: str('FCM_FIRECRACKER_BINARY', 'firecracker'),
     firecrackerKernel: path('FCM_FIRECRACKER_KERNEL', '/var/cache/fcm/images/firecracker/vmlinux'),
+    firecrackerJailer: (() => {
+      const binary = str('FCM_FIRECRACKER_JAILER', 'jailer');
+      if (binary === 'off') return null;
+      if (!/^[A-Za-z0-9/_.+-]+$/.test(binary)) throw new ConfigError(`FCM_FIRECRACKER_JAILER must be a program name or path (or off), got "${binary}"`);
+      const id = (k: 'FCM_FIRECRACKER_UID' | 'FCM_FIRECRACKER_GID') => (get(k) ? int(k, 0, 1, 2 ** 31 - 1) : null);
+      const uid = id('FCM_FIRECRACKER_UID');
+      const gid = id('FCM_FIRECRACKER_GID');
+      if ((uid === null) !== (gid === null)) throw new ConfigError('set both FCM_FIRECRACKER_UID and FCM_FIRECRACKER_GID, or neither (one uid per VM)');
+      return { binary, uid, gid, chrootBase: path('FCM_FIRECRACKER_CHROOT_BASE', `${stateDir}/jail`) };
+    })(),
+    vmm: (() => {
+      const uidBase = int('FCM_VMM_UID_BASE', 2_000_000_000, 1000, 2 ** 31 - 2);
+      const uidCount = int('FCM_VMM_UID_COUNT', 65_536, 1, 2 ** 31 - 1 - uidBase);
+      const cgroupParent = str('FCM_VMM_CGROUP_PARENT', 'fcm-vms');
+      if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(cgroupParent)) throw new ConfigError(`FCM_VMM_CGROUP_PARENT must be a cgroup name, got "${cgroupParent}"`);
+      return {
+        confine: bool('FCM_VMM_CONFINE', true),
+        bwrap: str('FCM_BWRAP_BINARY', 'bwrap'),
+        setpriv: '/usr/bin/setpriv',
+        uidBase,
+        uidCount,
+        cgroups: oneOf('FCM_VMM_CGROUPS', 'auto', ['auto', 'v1', 'v2', 'off']),
+        cgroupParent,
+        memoryOverheadMib: int('FCM_VMM_MEMORY_OVERHEAD_MIB', 320, 64, 65_536),
+      };
+    })(),
     network: {
       bridge,
       subnet,
@@ -203,6 +261,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       gatewayCidr: `${subnet.gateway}/${subnet.prefix}`,
       nat,
       dns: ipv4('FCM_DNS') ?? (nat ? '1.1.1.1' : null),
+      egressAllow: cidrList(get('FCM_EGRESS_ALLOW'), 'FCM_EGRESS_ALLOW'),
     },
     agentPort: int('FCM_AGENT_PORT', 7611, 1, 65535),
     bootTimeoutMs: int('FCM_BOOT_TIMEOUT_MS', 180_000, 1000, 3_600_000),
@@ -257,6 +316,22 @@ function gitUser(v: string): string {
   // A system user name (useradd's rules); root would defeat its purpose.
   if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(v) || v === 'root') throw new ConfigError(`FCM_GIT_USER must be an unprivileged user name (lower-case letters, digits, - and _), got "${v}"`);
   return v;
+}
+
+/** IPv4 CIDRs (a bare address is a /32), comma- or space-separated, with host bits zero. */
+function cidrList(v: string | undefined, key: string): string[] {
+  const out: string[] = [];
+  for (const item of (v ?? '').split(/[\s,]+/).filter(Boolean)) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?:\/(\d{1,2}))?$/.exec(item);
+    const octets = m ? m[1]!.split('.').map(Number) : [];
+    const prefix = m?.[2] === undefined ? 32 : Number(m[2]);
+    if (!m || octets.some((o) => o > 255) || prefix > 32) throw new ConfigError(`${key}: "${item}" is not an IPv4 address or CIDR`);
+    const n = octets.reduce((a, o) => a * 256 + o, 0);
+    const size = 2 ** (32 - prefix);
+    if (n % size !== 0) throw new ConfigError(`${key}: "${item}" has host bits set (did you mean ${[...Array(4)].map((_, i) => Math.floor((n - (n % size)) / 256 ** (3 - i)) % 256).join('.')}/${prefix}?)`);
+    out.push(`${m[1]}/${prefix}`);
+  }
+  return [...new Set(out)];
 }
 
 const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;

@@ -10,9 +10,74 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { echo "-----> $*" >&2; }
+
+# The last value of an FCM_* setting in /etc/fcm/env (empty if unset).
+fcm_env() { { sed -n "s/^$1=//p" /etc/fcm/env 2>/dev/null || true; } | tail -n1; }
+
+# fcm.service on stdout (test/unit/systemd-unit.test.ts verifies it with systemd-analyze).
+# Hardening that leaves the daemon working. It must create taps, bridges and nft rules
+# (CAP_NET_ADMIN, /proc/sys/net writable), make per-VM cgroups (/sys/fs/cgroup writable),
+# make device nodes for each VM's QEMU (CAP_MKNOD, real /dev), build each QEMU's mount view
+# (bubblewrap: mount, pivot_root, chroot; mnt/ipc/uts namespaces), drop to per-VM uids
+# (CAP_SETUID/SETGID/SETPCAP), signal and read the files of those uids (CAP_KILL,
+# CAP_DAC_OVERRIDE), and run QEMU/TCG and Node's JIT (writable+executable memory).
+# Everything it inherits, QEMU inherits too (then confines itself further).
+# Not used, and why:
+#   PrivateDevices=       hides /dev/net/tun and /dev/kvm, drops CAP_MKNOD
+#   ProtectKernelTunables= makes /proc/sys read-only (ip_forward, disable_ipv6 per tap)
+#   ProtectControlGroups= makes /sys/fs/cgroup read-only (per-VM cgroups)
+#   ProtectClock=         adds a device allow-list (DeviceAllow=) that would close /dev/net/tun and /dev/kvm
+#   MemoryDenyWriteExecute= breaks V8's JIT and QEMU's TCG translator
+#   SystemCallFilter=     inherited by bwrap and QEMU, which need mount/pivot_root and much of
+#                         the kernel; QEMU gets its own seccomp filter (-sandbox) instead
+#   PrivateNetwork=, IPAddressDeny=, RestrictNamespaces=net  the daemon owns the host's networking
+#   DynamicUser=, User=   the daemon must be root (see above); the VMs run unprivileged
+#   KillMode=control-group (the default) VMs are detached children that outlive daemon restarts
+#   UMask=0077            the images and published snapshot templates must stay readable by
+#                         every VM's uid (the daemon sets modes itself where it matters)
+# ProtectSystem=strict also keeps the daemon from creating the git user itself (/etc is
+# read-only to it): this script creates it below, before the daemon runs.
+fcm_unit() {
+  local state templates jail
+  state=$(fcm_env FCM_STATE_DIR); state=${state:-${FCM_STATE_DIR:-/var/lib/fcm}}
+  templates=$(fcm_env FCM_TEMPLATES_DIR); templates=${templates:-$state/templates}
+  jail=$(fcm_env FCM_FIRECRACKER_CHROOT_BASE); jail=${jail:-$state/jail}
+  cat <<UNIT
+[Unit]
+Description=fcm daemon (apps in microVMs)
+After=network-online.target caddy-api.service
+Wants=network-online.target caddy-api.service
+
+[Service]
+ExecStart=$1 $2 daemon
+Restart=on-failure
+KillMode=process
+EnvironmentFile=-/etc/fcm/env
+NoNewPrivileges=yes
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SYS_ADMIN CAP_SYS_CHROOT CAP_MKNOD CAP_CHOWN CAP_FOWNER CAP_FSETID CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_KILL
+ProtectSystem=strict
+ReadWritePaths=$state -$templates -$jail
+ProtectHome=read-only
+PrivateTmp=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectHostname=yes
+RestrictNamespaces=mnt ipc uts
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
 PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs nftables
       openssh-server openssh-client git curl socat iproute2 cpio zstd xz-utils ca-certificates procps psmisc
       util-linux passwd  # setpriv and useradd: git runs as its own unprivileged user
+      bubblewrap  # bubblewrap (+ setpriv above): QEMU runs unprivileged in its own mount view
+      systemd  # systemd-analyze: test/unit/systemd-unit.test.ts checks fcm.service
       chromium)  # chromium: the web console's browser test (headless)
 
 if [[ $(id -u) == 0 ]]; then
@@ -34,21 +99,12 @@ if [[ $(id -u) == 0 ]]; then
   if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
     systemctl disable --now caddy >/dev/null 2>&1 || true
     systemctl enable --now caddy-api >/dev/null 2>&1 || say "could not enable caddy-api.service"
-    cat > /etc/systemd/system/fcm.service <<UNIT
-[Unit]
-Description=fcm daemon (apps in microVMs)
-After=network-online.target caddy-api.service
-Wants=network-online.target caddy-api.service
-
-[Service]
-ExecStart=$(command -v node) $(pwd)/dist/api/cli/main.js daemon
-Restart=on-failure
-KillMode=process
-EnvironmentFile=-/etc/fcm/env
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+    # ProtectSystem=strict: the daemon can write only where ReadWritePaths= says, and those must exist.
+    for d in "$(fcm_env FCM_STATE_DIR)" "$(fcm_env FCM_TEMPLATES_DIR)" "$(fcm_env FCM_FIRECRACKER_CHROOT_BASE)"; do
+      [[ -n $d ]] && mkdir -p -m 0700 "$d"
+    done
+    mkdir -p -m 0700 /var/lib/fcm
+    fcm_unit "$(command -v node)" "$(pwd)/dist/api/cli/main.js" > /etc/systemd/system/fcm.service
     systemctl daemon-reload
   fi
   # git push over SSH (root@<server>:<app>.git) through the host's own OpenSSH: for root only,

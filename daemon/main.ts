@@ -4,7 +4,7 @@
  * is running, serves the API. VMs are detached processes: stopping the
  * daemon never stops them.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spec } from '../api/spec.gen.js';
@@ -32,6 +32,8 @@ import { LinuxNetwork } from './drivers/linux-network.js';
 import { run } from './drivers/proc.js';
 import { probeAccel } from './drivers/qemu/accel-probe.js';
 import { QemuHypervisor } from './drivers/qemu/qemu-hypervisor.js';
+import { VmCgroups } from './drivers/cgroups.js';
+import { VmmUsers } from './drivers/vmm-users.js';
 import { openDb } from './drivers/sqlite/db.js';
 import { SqliteTokenStore } from './drivers/sqlite/sqlite-token-store.js';
 import { SqliteUserStore } from './drivers/sqlite/sqlite-user-store.js';
@@ -70,14 +72,21 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-async function selectHypervisor(cfg: Config, images: FileImages, log: Logger): Promise<Hypervisor> {
+async function selectHypervisor(cfg: Config, images: FileImages, log: Logger, vmm: VmmWiring): Promise<Hypervisor> {
   if (cfg.hypervisor === 'firecracker' || cfg.hypervisor === 'auto') {
     const fc = await import('./drivers/firecracker/firecracker-hypervisor.js').catch(() => null);
     if (fc) {
       const probe = await fc.firecrackerUsable(cfg.firecrackerBinary);
       if (probe.usable) {
-        log.info({ reason: probe.reason }, 'hypervisor: firecracker');
-        return new fc.FirecrackerHypervisor({ binary: cfg.firecrackerBinary, runDir: join(cfg.stateDir, 'run'), jailer: null, consoleLogMaxBytes: cfg.consoleLogMib * 1024 * 1024 }, log);
+        log.info({ reason: probe.reason, jailer: cfg.firecrackerJailer?.binary ?? 'off' }, 'hypervisor: firecracker');
+        const j = cfg.firecrackerJailer;
+        return new fc.FirecrackerHypervisor({
+          // The jailer wants an absolute --exec-file.
+          binary: j ? onPath(cfg.firecrackerBinary) : cfg.firecrackerBinary,
+          runDir: join(cfg.stateDir, 'run'),
+          jailer: j ? { binary: j.binary, uid: j.uid, gid: j.gid, chrootBase: j.chrootBase, cgroups: jailerCgroups(vmm.cgroups, cfg) } : null,
+          consoleLogMaxBytes: cfg.consoleLogMib * 1024 * 1024,
+        }, log);
       }
       if (cfg.hypervisor === 'firecracker') throw new ConfigError(`FCM_HYPERVISOR=firecracker but it is not usable: ${probe.reason}`);
       log.info({ reason: probe.reason }, 'firecracker not usable; using QEMU');
@@ -95,8 +104,55 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger): P
     cfg.accel === 'auto'
       ? await probeAccel({ qemuBinary: cfg.qemuBinary, kernelPath: kernel, cacheFile: join(cfg.stateDir, 'accel-probe.json') })
       : { accel: cfg.accel, reason: 'FCM_ACCEL' };
-  log.info({ accel: accel.accel, reason: accel.reason }, 'hypervisor: qemu');
-  return new QemuHypervisor({ binary: cfg.qemuBinary, runDir: join(cfg.stateDir, 'run'), accel: accel.accel }, log);
+  log.info({ accel: accel.accel, reason: accel.reason, confine: cfg.vmm.confine, cgroups: vmm.cgroups.status() }, 'hypervisor: qemu');
+  return new QemuHypervisor({
+    binary: cfg.qemuBinary,
+    runDir: join(cfg.stateDir, 'run'),
+    accel: accel.accel,
+    confine: cfg.vmm.confine
+      ? { bwrap: cfg.vmm.bwrap, setpriv: cfg.vmm.setpriv, users: vmm.users, sharedRoots: [cfg.imagesDir, cfg.snapshots.dir] }
+      : null,
+    cgroups: vmm.cgroups,
+    memoryOverheadMib: cfg.vmm.memoryOverheadMib,
+  }, log);
+}
+
+/** `bin` as an absolute path (searched on PATH when it has no slash); unchanged if not found. */
+function onPath(bin: string): string {
+  if (bin.includes('/')) return bin;
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = join(dir, bin);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return bin;
+}
+
+interface VmmWiring {
+  users: VmmUsers;
+  cgroups: VmCgroups;
+}
+
+/** The jailer makes the cgroups itself: tell it the version, the parent and the per-VM limits. */
+function jailerCgroups(cg: VmCgroups, cfg: Config): { version: 1 | 2; parent: string; overheadMib: number } | null {
+  const version = cg.status().version;
+  return version ? { version, parent: cfg.vmm.cgroupParent, overheadMib: cfg.vmm.memoryOverheadMib } : null;
+}
+
+/** Confinement needs bwrap and setpriv: refuse to start without them rather than run QEMU as root. */
+async function checkConfinementTools(cfg: Config): Promise<void> {
+  if (!cfg.vmm.confine) return;
+  for (const bin of [cfg.vmm.bwrap, cfg.vmm.setpriv]) {
+    try {
+      await run(bin, ['--version']);
+    } catch {
+      throw new ConfigError(`${bin} is needed to confine QEMU (Debian: apt-get install bubblewrap util-linux), or set FCM_VMM_CONFINE=false to run it as root without a sandbox`);
+    }
+  }
 }
 
 /** Public IP for URLs: configured, else the source address the host would use to reach the internet (no packet is sent). */
@@ -117,10 +173,26 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
   const db = openDb(join(cfg.stateDir, 'fcm.db'));
   const images = new FileImages(cfg.imagesDir);
-  const hypervisor = await selectHypervisor(cfg, images, log);
+  await checkConfinementTools(cfg);
+  const vmm: VmmWiring = {
+    users: new VmmUsers({ base: cfg.vmm.uidBase, count: cfg.vmm.uidCount }),
+    cgroups: await VmCgroups.open(cfg.vmm.cgroups, cfg.vmm.cgroupParent),
+  };
+  const hypervisor = await selectHypervisor(cfg, images, log, vmm);
   const store = new SqliteVmStore(db, cfg.network.subnet);
+  // An unprivileged hypervisor can attach only to a tap its uid owns: each tap is made for its VM's uid.
+  const fixedUid = hypervisor.kind === 'firecracker' ? cfg.firecrackerJailer?.uid ?? null : null;
+  const confined = hypervisor.kind === 'qemu' ? cfg.vmm.confine : cfg.firecrackerJailer !== null;
   const network = new LinuxNetwork(
-    { bridge: cfg.network.bridge, gatewayCidr: cfg.network.gatewayCidr, subnetCidr: cfg.network.subnetCidr, nat: cfg.network.nat },
+    {
+      bridge: cfg.network.bridge,
+      gatewayCidr: cfg.network.gatewayCidr,
+      subnetCidr: cfg.network.subnetCidr,
+      nat: cfg.network.nat,
+      egressAllow: cfg.network.egressAllow,
+      dns: cfg.network.dns,
+      tapOwner: !confined ? null : fixedUid !== null ? { allocate: async () => fixedUid, release: () => {} } : vmm.users,
+    },
     log.child({ drv: 'network' }),
   );
   const disks = new CowDisks({
@@ -264,6 +336,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         version: VERSION,
         hypervisor: hypervisor.kind,
         accel: hypervisor.accel,
+        confinement: confinementReport(hypervisor, cfg, vmm),
         counts: () => vms.counts(),
         checks: async () => {
           let image: { ok: boolean; detail?: string } = { ok: true };
@@ -304,6 +377,15 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         db.close();
       })()),
   };
+}
+
+/** Which confinements are active, for /v1/health. */
+function confinementReport(hypervisor: Hypervisor, cfg: Config, vmm: VmmWiring) {
+  const cg = vmm.cgroups.status();
+  const cgroups = { version: cg.version === null ? null : (`v${cg.version}` as const), limits: cg.controllers, detail: cg.detail };
+  if (hypervisor instanceof QemuHypervisor) return { ...hypervisor.confinement(), jailer: false, cgroups };
+  const j = cfg.firecrackerJailer;
+  return { user: j ? (j.uid === null ? ('per-vm' as const) : ('shared' as const)) : ('root' as const), seccomp: true, mountNamespace: j !== null, jailer: j !== null, cgroups: j ? cgroups : { version: null, limits: [], detail: 'no jailer' } };
 }
 
 async function main(): Promise<void> {

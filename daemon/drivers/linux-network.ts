@@ -12,6 +12,52 @@ export interface LinuxNetworkConfig {
   subnetCidr: string;
   /** Masquerade guest traffic to the uplink. Never on in tests. */
   nat: boolean;
+  /** With NAT on: private/special destinations guests may reach anyway (IPv4 CIDRs). */
+  egressAllow?: readonly string[];
+  /** The guests' resolver: with NAT on it stays reachable on port 53 even inside a blocked range. */
+  dns?: string | null;
+  /**
+   * Who owns new taps (an unprivileged hypervisor may attach only to a tap
+   * its uid owns); null: root-only taps (the hypervisor runs as root).
+   */
+  tapOwner?: { allocate(): Promise<number>; release(uid: number): void } | null;
+}
+
+/**
+ * Where guests may not go through NAT (IPv4; guests have no IPv6): every
+ * private, shared, local and special-purpose range, and with them the
+ * places clouds serve instance metadata and credentials —
+ * 169.254.169.254 (AWS, GCP, Azure, OpenStack, DigitalOcean…) in
+ * link-local, 100.100.100.200 (Alibaba) in 100.64.0.0/10. The operator's
+ * own networks (a VPC, the office) are RFC 1918 or CGNAT space too.
+ * Non-overlapping, as an nft interval set needs them.
+ */
+export const EGRESS_BLOCKED: readonly { cidr: string; why: string }[] = [
+  { cidr: '0.0.0.0/8', why: '"this network" (RFC 791)' },
+  { cidr: '10.0.0.0/8', why: 'private (RFC 1918)' },
+  { cidr: '100.64.0.0/10', why: 'shared/CGNAT (RFC 6598), incl. 100.100.100.200 metadata' },
+  { cidr: '127.0.0.0/8', why: 'loopback' },
+  { cidr: '169.254.0.0/16', why: 'link-local, incl. 169.254.169.254 metadata' },
+  { cidr: '172.16.0.0/12', why: 'private (RFC 1918)' },
+  { cidr: '192.0.0.0/24', why: 'IETF protocol assignments (RFC 6890)' },
+  { cidr: '192.168.0.0/16', why: 'private (RFC 1918)' },
+  { cidr: '198.18.0.0/15', why: 'benchmarking (RFC 2544)' },
+  { cidr: '224.0.0.0/4', why: 'multicast' },
+  { cidr: '240.0.0.0/4', why: 'reserved, incl. 255.255.255.255 broadcast' },
+];
+
+function ipInt(ip: string): number {
+  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+}
+
+/** Whether an IPv4 address lies in a blocked range (pure). */
+export function egressBlocked(ip: string): boolean {
+  const n = ipInt(ip);
+  return EGRESS_BLOCKED.some(({ cidr }) => {
+    const [net, bits] = cidr.split('/') as [string, string];
+    const size = 2 ** (32 - Number(bits));
+    return n >= ipInt(net) && n < ipInt(net) + size;
+  });
 }
 
 /** nft chain name for a tap (nft identifiers: no dashes needed). */
@@ -22,25 +68,42 @@ const chainFor = (tap: string) => `tap_${tap.slice(TAP_PREFIX.length)}`;
  * - inet fcm/input: guests reach nothing on the host (daemon API, Caddy admin,
  *   sshd) except replies to connections the host opened.
  * - inet fcm/forward: no routed traffic between guests; to/from the uplink
- *   only with NAT on, and only guest-initiated, never to link-local
- *   (cloud instance metadata).
+ *   only with NAT on, only guest-initiated, only IPv4, and never to
+ *   EGRESS_BLOCKED (private networks, instance metadata) unless the
+ *   operator allowed the range (FCM_EGRESS_ALLOW); the guests' DNS server
+ *   stays reachable on port 53.
  * - bridge fcm: per-tap anti-spoofing (a guest may only use its own MAC and
  *   IP, IPv4/ARP only); unknown fcm taps are dropped. Bridge port isolation
  *   (set per tap) blocks guest-to-guest frames at L2.
  */
 export function planRuleset(cfg: LinuxNetworkConfig): string {
   const br = JSON.stringify(cfg.bridge);
+  const allow = cfg.egressAllow ?? [];
+  const dnsRule = cfg.dns && egressBlocked(cfg.dns) ? [`    iifname ${br} oifname != ${br} ip daddr ${cfg.dns} meta l4proto { tcp, udp } th dport 53 accept`] : [];
   const natRules = cfg.nat
     ? [
-        // Link-local is where clouds serve instance metadata (169.254.169.254: the host's credentials).
-        `    iifname ${br} ip daddr 169.254.0.0/16 drop`,
-        `    iifname ${br} oifname != ${br} accept`,
+        ...(allow.length ? [`    iifname ${br} oifname != ${br} ip daddr @egress_allow accept`] : []),
+        ...dnsRule,
+        `    iifname ${br} ip daddr @egress_block drop`,
+        `    iifname ${br} oifname != ${br} meta nfproto ipv4 accept`,
+      ]
+    : [];
+  const sets = cfg.nat
+    ? [
+        '  set egress_block {',
+        '    type ipv4_addr; flags interval;',
+        '    elements = {',
+        ...EGRESS_BLOCKED.map((b, i) => `      ${b.cidr}${i < EGRESS_BLOCKED.length - 1 ? ',' : ''} # ${b.why}`),
+        '    }',
+        '  }',
+        ...(allow.length ? ['  set egress_allow {', '    type ipv4_addr; flags interval;', `    elements = { ${allow.join(', ')} }`, '  }'] : []),
       ]
     : [];
   return [
     'table inet fcm',
     'delete table inet fcm',
     'table inet fcm {',
+    ...sets,
     '  chain input {',
     '    type filter hook input priority 0; policy accept;',
     `    iifname ${br} ct state established,related accept`,
@@ -114,10 +177,25 @@ export class LinuxNetwork implements Network {
     this.log.info({ bridge, gateway: this.cfg.gatewayCidr, nat: this.cfg.nat }, 'host network ready');
   }
 
+  /** A new tap, owned by a fresh VMM uid when the hypervisor runs unprivileged. */
+  private async createTap(tap: string): Promise<void> {
+    const owner = this.cfg.tapOwner ?? null;
+    if (!owner) {
+      await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+      return;
+    }
+    const uid = await owner.allocate();
+    try {
+      await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', String(uid)]);
+    } finally {
+      owner.release(uid);
+    }
+  }
+
   async addTap(plan: NetworkPlan): Promise<void> {
     const { tap } = plan;
     if (!(await this.linkExists(tap))) {
-      await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+      await this.createTap(tap);
     }
     await writeFile(`/proc/sys/net/ipv6/conf/${tap}/disable_ipv6`, '1').catch(() => {});
     await run('ip', ['link', 'set', tap, 'master', this.cfg.bridge]);
@@ -131,7 +209,7 @@ export class LinuxNetwork implements Network {
 
   async addIsolatedTap(tap: string): Promise<void> {
     if (!tap.startsWith(TAP_PREFIX)) throw new Error(`refusing to create ${tap}: not an fcm tap`);
-    if (!(await this.linkExists(tap))) await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    if (!(await this.linkExists(tap))) await this.createTap(tap);
     await writeFile(`/proc/sys/net/ipv6/conf/${tap}/disable_ipv6`, '1').catch(() => {});
     // On the bridge but not in the taps verdict map: the prerouting rule drops every frame from it.
     await ignoreMissing(run('nft', ['delete', 'element', 'bridge', 'fcm', 'taps', `{ "${tap}" }`]));

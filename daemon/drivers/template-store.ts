@@ -1,6 +1,6 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { parseSeed } from '../core/planners/seed.js';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, lchown, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageInfo, TemplateFiles, TemplateStore } from '../core/ports.js';
 import { run } from './proc.js';
@@ -67,6 +67,10 @@ export class FileTemplateStore implements TemplateStore {
     // The overlay's backing path is absolute and points at the image, not at the build dir: nothing to rewrite.
     const t = this.get(key);
     if (!t) throw new Error(`template ${key} is incomplete after commit`);
+    // The template guest's (unprivileged) QEMU owned its files; published, they are root's. The root
+    // is the read-only backing file of every restored VM, each QEMU running as a uid of its own: 0644.
+    for (const f of [t.rootPath, t.seedPath, t.statePath, ...(t.swapPath ? [t.swapPath] : [])]) await lchown(f, 0, 0);
+    await chmod(t.rootPath, 0o644);
     return t;
   }
 

@@ -1,7 +1,7 @@
 /**
  * create → ready: from the API call until the guest's web port answers.
  * Three ways in one run, on the same image, inside a private netns:
- *   raw    — QEMU started by hand (the same argv the daemon would use), no daemon: the baseline
+ *   raw    — QEMU started by hand (the daemon's argv, as root, without its sandbox), no daemon: the baseline
  *   cold   — POST /v1/vms of a non-default shape: the daemon boots the VM
  *   snapshot — POST /v1/vms of the default shape: restored from the warm pool / the template
  * Median of N (default 5) each; ratios: daemon overhead (cold/raw) and fast-path speedup (raw/snapshot).
@@ -62,7 +62,7 @@ try {
     const dir = join(h.stateDir, 'bench-raw', id);
     mkdirSync(dir, { recursive: true });
     const run = runPaths(join(h.stateDir, 'bench-raw-run'), id);
-    mkdirSync(run.runDir, { recursive: true });
+    mkdirSync(run.sockDir, { recursive: true });
     await h.exec('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', join(img, 'rootfs.ext4'), join(dir, 'root.qcow2'), '2048M']);
     writeFileSync(join(dir, 'seed.raw'), planSeed({ vmId: id, hostname: 'raw', agentToken: 'x'.repeat(20), port: 8000 }));
     await h.exec('truncate', ['-s', '512M', join(dir, 'swap.raw')]);
@@ -82,9 +82,11 @@ try {
       },
       'tcg',
       run,
+      false,
     );
     const t0 = performance.now();
-    await h.exec('qemu-system-x86_64', argv);
+    // The baseline is plain QEMU as root, no sandbox: -daemonize returns once it is set up.
+    await h.exec('qemu-system-x86_64', [...argv, '-daemonize']);
     raw.push(await untilAnswers(h, `http://${net.ip}:8000/`, t0));
     const pid = readFileSync(run.pidfile, 'utf8').trim();
     await h.exec('kill', ['-9', pid]);

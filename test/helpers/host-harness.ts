@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
@@ -21,7 +21,7 @@ export const IMAGES_DIR = join(CACHE_DIR, 'images');
 /** Why host tests cannot run here, or null. Tests call t.skip(reason) so the skip is loud. */
 export function hostSkipReason(): string | null {
   if (process.getuid?.() !== 0) return 'host tests need root (taps, bridges, network namespaces)';
-  for (const bin of ['qemu-system-x86_64', 'qemu-img', 'ip', 'nft']) {
+  for (const bin of ['qemu-system-x86_64', 'qemu-img', 'ip', 'nft', 'bwrap']) {
     if (!onPath(bin)) return `host tests need ${bin} (run: sudo .ci/install-deps or see README)`;
   }
   if (!existsSync(join(IMAGES_DIR, 'current', 'rootfs.ext4'))) return `host tests need the base image at ${IMAGES_DIR}/current (build it: sudo rootfs/build.sh)`;
@@ -137,6 +137,11 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     FCM_HYPERVISOR: 'qemu',
     // Snapshot templates and the warm pool cost a boot and a paused QEMU per daemon: opt-in per test.
     FCM_SNAPSHOTS: 'false',
+    // Daemons of concurrent test runs must not hand out the same VMM uids (taps live in their own
+    // namespaces, so one daemon cannot see another's), nor share a parent cgroup (close() removes it).
+    FCM_VMM_UID_BASE: String(VMM_UID_TEST_BASE + (parseInt(id, 16) % 30_000) * 1024),
+    FCM_VMM_UID_COUNT: '1024',
+    FCM_VMM_CGROUP_PARENT: `fcm-test-${id}`,
     ...opts.env,
   };
 
@@ -186,7 +191,9 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
 
   const startDaemon = async () => {
     const out = openSync(logPath, 'a', 0o600);
-    child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')], {
+    // nsenter, not `ip netns exec`: that one remounts /sys in a private mount namespace, which
+    // hides /sys/fs/cgroup from the daemon (it makes the per-VM cgroups there, as in production).
+    child = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, '--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')], {
       env: daemonEnv,
       stdio: ['ignore', out, out],
       cwd: ROOT_DIR,
@@ -290,6 +297,7 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
         // Anything a crashed test left: kill its QEMUs (they run inside the namespace).
         await killNamespaceProcesses(ns);
         await cleanupNs();
+        removeCgroups(daemonEnv.FCM_VMM_CGROUP_PARENT!);
         // FCM_LOG_AUDIT_DIR: keep the logs and the secrets to look for in them (test/helpers/log-audit.ts).
         if (process.env.FCM_LOG_AUDIT_DIR) {
           let agentKey: string | null = null;
@@ -307,6 +315,43 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     },
   };
   return h;
+}
+
+/** Where test daemons' VMM uid ranges start (1024 uids each). */
+export const VMM_UID_TEST_BASE = 2_000_000_000;
+
+/** Every directory named `name` in the cgroup hierarchies (v1 controllers and v2), deepest first. */
+export function cgroupDirs(name: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = join(dir, e.name);
+      if (e.name === name) {
+        for (const c of readdirSync(p, { withFileTypes: true })) if (c.isDirectory()) out.push(join(p, c.name));
+        out.push(p);
+      } else if (depth < 4) walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return out;
+}
+
+/** Removes a test daemon's parent cgroups (VM cgroups a crashed run left, then the parents). */
+function removeCgroups(name: string): void {
+  for (const d of cgroupDirs(name)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* still in use or gone: the leftover check reports it */
+    }
+  }
 }
 
 /** The pids of every process in the namespace (fails if there is no such namespace). */

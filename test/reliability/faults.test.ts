@@ -222,9 +222,9 @@ describe('restart policy "always": a killed hypervisor is restarted, up to the l
     await assertConsistent(h, { context: 'after the automatic restart' });
     // Two more restarts are allowed (3 per window); the next death leaves it failed.
     for (let i = 0; i < 3; i++) {
-      // Kill the machine only once its start has finished (QEMU -daemonize forks: until the
-      // parent exits, killing a process kills a start in progress, which is a failed start,
-      // not a death the policy restarts).
+      // Kill the machine only once its start has finished (until the daemon has written its
+      // pidfile, killing QEMU kills a start in progress, which is a failed start, not a death
+      // the policy restarts).
       const last = killed;
       killed = (await eventually(`QEMU ${i + 2} settled`, () => settledQemu(h, id), (p) => p !== undefined && p !== last, 30_000))!;
       process.kill(killed, 'SIGKILL');

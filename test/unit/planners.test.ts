@@ -3,8 +3,10 @@ import { test } from 'node:test';
 import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
 import { intToIp, ipToInt, macForVm, parseSubnet, planNetwork, tapForVm } from '../../daemon/core/planners/network-plan.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
-import { planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
-import { planQemuArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
+import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
+import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
+import { planLaunch, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
+import { planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
 import { assertGolden } from '../helpers/golden.js';
 
 const subnet = parseSubnet('172.16.0.0/24');
@@ -65,6 +67,11 @@ test('qemu argv for a MachineSpec (TCG and KVM)', () => {
   const paths = runPaths('/var/lib/fcm/run', VM);
   assertGolden('qemu-argv-tcg.json', planQemuArgv(spec, 'tcg', paths));
   assertGolden('qemu-argv-kvm.json', planQemuArgv(spec, 'kvm', paths));
+  const argv = planQemuArgv(spec, 'tcg', paths);
+  assert.deepEqual(argv.slice(argv.indexOf('-sandbox'), argv.indexOf('-sandbox') + 2), ['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny']);
+  assert.ok(!argv.includes('-daemonize'), 'no -daemonize: it forks and calls setsid() under the seccomp filter');
+  assert.deepEqual(planRestoreArgv(spec, 'tcg', paths).slice(-3), ['-S', '-incoming', 'fd:3'], 'state from an inherited fd, not an exec: shell');
+  assert.ok(!planQemuArgv(spec, 'tcg', paths, false).includes('-sandbox'), 'unconfined: no sandbox');
 });
 
 test('host ruleset and per-tap anti-spoofing rules', () => {
@@ -77,4 +84,79 @@ test('host ruleset and per-tap anti-spoofing rules', () => {
 
 test('VM URL uses the dashed public IP', () => {
   assert.equal(vmUrl('cosmic-nova', '64.34.93.45', 'sslip.io'), 'https://cosmic-nova.64-34-93-45.sslip.io');
+});
+
+test('host ruleset with NAT on, an egress allowlist and a private DNS server', () => {
+  const cfg = { bridge: 'fcm0', gatewayCidr: '172.16.0.1/24', subnetCidr: '172.16.0.0/24', nat: true };
+  const text = planRuleset({ ...cfg, egressAllow: ['10.20.0.0/16', '192.168.5.7/32'], dns: '10.0.0.2' });
+  assertGolden('nft-ruleset-nat-on-allow.nft', text);
+  // The allowlist and the resolver come before the block; the block before the accept.
+  const at = (re: RegExp) => text.split('\n').findIndex((l) => re.test(l));
+  assert.ok(at(/@egress_allow accept/) < at(/@egress_block drop/));
+  assert.ok(at(/ip daddr 10\.0\.0\.2 .* th dport 53 accept/) < at(/@egress_block drop/));
+  assert.ok(at(/@egress_block drop/) < at(/meta nfproto ipv4 accept/));
+  // A public resolver needs no exception; without an allowlist there is no allow set.
+  const plain = planRuleset({ ...cfg, dns: '1.1.1.1' });
+  assert.doesNotMatch(plain, /dport 53|egress_allow/);
+});
+
+test('egress blocklist: every private, special and metadata address is in it; public ones are not', () => {
+  for (const ip of ['10.1.2.3', '172.31.255.1', '192.168.0.1', '100.64.0.1', '100.100.100.200', '169.254.169.254', '127.0.0.1', '0.0.0.1', '192.0.0.9', '198.18.0.1', '198.19.255.255', '224.0.0.251', '239.255.255.250', '240.0.0.1', '255.255.255.255']) {
+    assert.equal(egressBlocked(ip), true, ip);
+  }
+  for (const ip of ['1.1.1.1', '8.8.8.8', '172.32.0.1', '172.15.255.255', '100.128.0.1', '192.0.1.1', '198.20.0.1', '203.0.113.2', '223.255.255.255']) {
+    assert.equal(egressBlocked(ip), false, ip);
+  }
+});
+
+test('QEMU in its sandbox: the launch argv (cgroups joined, bwrap mount view, setpriv to the VM uid)', () => {
+  const paths = runPaths('/var/lib/fcm/run', VM);
+  const disks = `/var/lib/fcm/disks/${VM}`;
+  const sandbox = planSandboxArgv(
+    {
+      uid: 2000000007,
+      gid: 2000000007,
+      bwrap: 'bwrap',
+      setpriv: '/usr/bin/setpriv',
+      system: [{ path: '/bin', symlink: 'usr/bin' }, { path: '/lib', symlink: 'usr/lib' }, { path: '/lib64', symlink: 'usr/lib64' }, { path: '/sbin', symlink: 'usr/sbin' }],
+      readOnly: ['/images/abc/vmlinuz', '/images/abc/initrd.img', `${disks}/seed.raw`, '/var/lib/fcm/templates/0123456789abcdef01234567/root.qcow2', '/images/abc/rootfs.ext4'],
+      readWrite: [`${disks}/root.qcow2`, `${disks}/swap.raw`],
+      runDir: paths.runDir,
+      devices: [{ from: paths.tunNode, to: '/dev/net/tun' }],
+    },
+    ['qemu-system-x86_64', '-name', `fcm-${VM},process=fcm-${VM}`],
+  );
+  const launch = planLaunch(sandbox, [`/sys/fs/cgroup/memory/fcm-vms/${VM}/cgroup.procs`, `/sys/fs/cgroup/pids/fcm-vms/${VM}/cgroup.procs`]);
+  assertGolden('qemu-launch-confined.json', launch);
+  // QEMU comes last, after setpriv has dropped everything.
+  const i = sandbox.indexOf('/usr/bin/setpriv');
+  assert.deepEqual(sandbox.slice(i + 1, i + 11), ['--reuid', '2000000007', '--regid', '2000000007', '--clear-groups', '--inh-caps', '-all', '--bounding-set', '-all', '--nnp']);
+  assert.ok(sandbox.indexOf('--remount-ro') < i);
+  assert.equal(planLaunch(sandbox, []).cmd, 'bwrap', 'no cgroups: no shell in front');
+  assert.throws(() => planSandboxArgv({ ...baseSandbox(), uid: 0 }, ['qemu']), /uid 0/);
+  assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/var/lib/fcm/../../etc/shadow'] }, ['qemu']), /unsafe/);
+  assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/lib/x'] }, ['qemu']), /system directory/);
+});
+
+function baseSandbox() {
+  return { uid: 5000, gid: 5000, bwrap: 'bwrap', setpriv: '/usr/bin/setpriv', system: [{ path: '/lib', symlink: 'usr/lib' }], readOnly: [], readWrite: [], runDir: '/run/x', devices: [] };
+}
+
+test('per-VM cgroup limits, v1 and v2', () => {
+  assertGolden('vmm-limits.json', { v1: planCgroupLimits(1, 2, 1024, 320), v2: planCgroupLimits(2, 2, 1024, 320) });
+  const v2 = planCgroupLimits(2, 3, 512, 256);
+  assert.equal(v2.find((l) => l.file === 'cpu.max')?.value, '300000 100000');
+  assert.equal(v2.find((l) => l.file === 'memory.max')?.value, String(768 * 1024 * 1024));
+});
+
+test('qcow2 header: the backing file reference, bounded', () => {
+  const h = Buffer.alloc(512);
+  h.writeUInt32BE(0x514649fb, 0);
+  assert.equal(qcow2BackingRef(h), null, 'no backing file');
+  h.writeBigUInt64BE(0x200n, 8);
+  h.writeUInt32BE(26, 16);
+  assert.deepEqual(qcow2BackingRef(h), { offset: 0x200, size: 26 });
+  h.writeUInt32BE(4096, 16);
+  assert.throws(() => qcow2BackingRef(h), /4096 bytes/);
+  assert.equal(qcow2BackingRef(Buffer.from('not a qcow2 image at all...')), null);
 });

@@ -1,6 +1,7 @@
 import { basename, isAbsolute, join } from 'node:path';
 import { FcmError } from '../../core/errors.js';
 import type { MachineSpec } from '../../core/ports.js';
+import { planCgroupLimits, type CgroupVersion } from '../../core/planners/vmm-limits.js';
 
 /**
  * Pure planning for the Firecracker driver (golden-file tested): MachineSpec →
@@ -28,11 +29,17 @@ export interface FcBootOptions {
 
 export interface FcJailerConfig {
   binary: string;
-  uid: number;
-  gid: number;
+  /** Who Firecracker runs as; null = one uid (= gid) per VM: the owner its tap was made for. */
+  uid: number | null;
+  gid: number | null;
   /** Jails live in `<chrootBase>/<firecracker binary name>/<instance id>/root` (jailer layout). */
   chrootBase: string;
+  /** The jailer makes the VM's cgroup `<controller root>/<parent>/<id>` with its limits; null = none. */
+  cgroups?: { version: CgroupVersion; parent: string; overheadMib: number } | null;
 }
+
+/** A jailer config for one start: the uid and gid it will use are known. */
+export type FcJail = FcJailerConfig & { uid: number; gid: number };
 
 /** Firecracker's instance-id rule (utils/validators.rs): alphanumerics and hyphens, 1–64 chars. */
 const INSTANCE_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -254,16 +261,36 @@ export function planJail(spec: MachineSpec, paths: FcRunPaths): { spec: MachineS
   };
 }
 
+/** Open files of a jailed Firecracker (the jailer's own default is 2048; a VM needs a few dozen). */
+const JAILED_NO_FILE = 1024;
+
 /**
  * The command the console holder runs. Directly: `firecracker --api-sock
  * <run dir>/api.sock --id <id>`. Jailed: the jailer chroots, drops to
  * uid/gid and execs Firecracker in place (same pid, same stdio; no
  * --daemonize, no --new-pid-ns, so the holder keeps its child), passing
- * `--id` itself; the API socket is then relative to the chroot.
+ * `--id` itself; the API socket is then relative to the chroot. With
+ * cgroups it also makes `<parent>/<id>` per controller, joins it and writes
+ * the VM's limits (vmm-limits.ts; optional files are left out: the jailer
+ * fails on a file the kernel lacks).
  */
-export function planLaunchArgv(vmId: string, firecrackerBinary: string, jailer: FcJailerConfig | null, paths: FcRunPaths): string[] {
+export function planLaunchArgv(
+  vmId: string,
+  firecrackerBinary: string,
+  jailer: FcJail | null,
+  paths: FcRunPaths,
+  shape: { vcpus: number; memoryMib: number } = { vcpus: 1, memoryMib: 128 },
+): string[] {
   const id = firecrackerId(vmId);
   if (!jailer) return [firecrackerBinary, '--api-sock', paths.vmm.apiSocket, '--id', id];
+  // The jailer refuses an exec file whose name lacks "firecracker", ids outside [A-Za-z0-9-]{1,64}, and relative paths.
+  if (!basename(firecrackerBinary).includes('firecracker') || !isAbsolute(firecrackerBinary)) {
+    throw new FcmError('hypervisor_failed', `The jailer needs an absolute Firecracker path whose name contains "firecracker", got ${firecrackerBinary}.`);
+  }
+  if (!Number.isInteger(jailer.uid) || jailer.uid <= 0 || !Number.isInteger(jailer.gid) || jailer.gid <= 0) {
+    throw new FcmError('hypervisor_failed', `Refusing to jail Firecracker as uid ${jailer.uid} gid ${jailer.gid}.`);
+  }
+  const cg = jailer.cgroups ?? null;
   return [
     jailer.binary,
     '--id', id,
@@ -271,6 +298,14 @@ export function planLaunchArgv(vmId: string, firecrackerBinary: string, jailer: 
     '--uid', String(jailer.uid),
     '--gid', String(jailer.gid),
     '--chroot-base-dir', jailer.chrootBase,
+    ...(cg
+      ? [
+          '--cgroup-version', String(cg.version),
+          '--parent-cgroup', cg.parent,
+          ...planCgroupLimits(cg.version, shape.vcpus, shape.memoryMib, cg.overheadMib).filter((l) => !l.optional).flatMap((l) => ['--cgroup', `${l.file}=${l.value}`]),
+        ]
+      : []),
+    '--resource-limit', `no-file=${JAILED_NO_FILE}`,
     '--',
     '--api-sock', paths.vmm.apiSocket,
   ];

@@ -6,6 +6,7 @@ import { FcmError } from '../../core/errors.js';
 import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus } from '../../core/ports.js';
 import type { Logger } from '../../log.js';
 import { pidAlive, sleep, spawnDetached } from '../proc.js';
+import { tapOwner } from '../vmm-users.js';
 import { FirecrackerApi } from './firecracker-api.js';
 import {
   cmdlineRole,
@@ -16,6 +17,7 @@ import {
   planStopRequest,
   PROBE_REQUEST,
   runPaths,
+  type FcJail,
   type FcJailerConfig,
   type FcLink,
   type FcLogLevel,
@@ -63,14 +65,15 @@ export class FirecrackerHypervisor implements Hypervisor {
     if (existing.running) throw new FcmError('hypervisor_failed', `Firecracker for ${spec.vmId} is already running (pid ${existing.pid}).`);
 
     // Plan everything before touching the host: a spec Firecracker can't run fails here.
-    const jail = planJail(spec, paths);
+    const jailPlan = planJail(spec, paths);
     const logLevel = this.cfg.logLevel === undefined ? 'Warning' : this.cfg.logLevel;
-    const requests = planBootRequests(jail.spec, {
+    const requests = planBootRequests(jailPlan.spec, {
       logPath: logLevel ? paths.vmm.logFile : null,
       logLevel: logLevel ?? 'Warning',
       metricsPath: this.cfg.metrics ? paths.vmm.metricsFile : null,
     });
-    const launch = planLaunchArgv(spec.vmId, this.cfg.binary, this.jailer, paths);
+    const jail = this.jailer ? await this.jailFor(spec) : null;
+    const launch = planLaunchArgv(spec.vmId, this.cfg.binary, jail, paths, spec);
 
     const createdRunDir = !(await exists(paths.runDir));
     const consoleLogSize = (await stat(paths.consoleLog).catch(() => null))?.size ?? null;
@@ -78,7 +81,7 @@ export class FirecrackerHypervisor implements Hypervisor {
     await this.reap(paths); // a holder orphaned by a crash, stale sockets and pidfiles
     let holderPid: number | null = null;
     try {
-      await this.prepareFiles(paths, jail.links, logLevel !== null);
+      await this.prepareFiles(paths, jailPlan.links, logLevel !== null, jail);
       const out = await open(paths.stderrLog, 'a', 0o600);
       try {
         holderPid = spawnDetached(process.execPath, [...holderNodeArgs(), ...planHolderArgs(paths, launch, this.cfg.consoleLogMaxBytes)], {
@@ -162,6 +165,19 @@ export class FirecrackerHypervisor implements Hypervisor {
     return { socketPath: p.consoleSocket, logPath: p.consoleLog };
   }
 
+  /**
+   * The uid/gid for this start: configured, or the owner the VM's tap was
+   * made for (the jailed Firecracker opens the tap as that uid, and only
+   * its owner may).
+   */
+  private async jailFor(spec: MachineSpec): Promise<FcJail> {
+    const j = this.jailer!;
+    if (j.uid !== null && j.gid !== null) return { ...j, uid: j.uid, gid: j.gid };
+    const owner = spec.net.tap ? await tapOwner(spec.net.tap).catch(() => null) : null;
+    if (owner === null) throw new FcmError('hypervisor_failed', `tap ${spec.net.tap} has no owner: with one uid per VM its tap must be made for that uid.`);
+    return { ...j, uid: owner, gid: owner };
+  }
+
   private paths(vmId: string): FcRunPaths {
     return runPaths(this.cfg.runDir, vmId, this.cfg.binary, this.jailer);
   }
@@ -175,7 +191,7 @@ export class FirecrackerHypervisor implements Hypervisor {
   }
 
   /** Fresh per-start files; under the jailer, a fresh chroot with the VM's files linked in. */
-  private async prepareFiles(paths: FcRunPaths, links: FcLink[], logger: boolean): Promise<void> {
+  private async prepareFiles(paths: FcRunPaths, links: FcLink[], logger: boolean, jail: FcJail | null): Promise<void> {
     await writeFile(paths.stderrLog, '', { mode: 0o600 });
     const owned: string[] = [];
     if (paths.jailDir && paths.chrootDir && this.jailer) {
@@ -204,9 +220,8 @@ export class FirecrackerHypervisor implements Hypervisor {
       await writeFile(paths.metricsFile, '', { mode: 0o600 });
       owned.push(paths.metricsFile);
     }
-    if (this.jailer) {
-      const { uid, gid } = this.jailer;
-      for (const f of owned) await chown(f, uid, gid);
+    if (jail) {
+      for (const f of owned) await chown(f, jail.uid, jail.gid);
     }
   }
 

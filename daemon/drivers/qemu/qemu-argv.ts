@@ -2,24 +2,67 @@ import { join } from 'node:path';
 import type { Accel } from '../../core/model.js';
 import type { MachineSpec } from '../../core/ports.js';
 
+/**
+ * The run dir is the daemon's (root, 0711): QEMU can write into the file
+ * made for it (the console log) but cannot add, replace or remove entries,
+ * so a path the daemon reads or connects to there is never a symlink or
+ * FIFO a compromised QEMU planted. QEMU binds its sockets and writes its
+ * pidfile in `sock/` (its own dir); once it is up the daemon hard-links the
+ * sockets into the run dir (link() does not follow symlinks, and a socket
+ * inode in `sock/` can only be one QEMU itself bound) and writes the run
+ * dir's pidfile — so `qemu.pid` exists only once a start has completed.
+ */
 export interface QemuRunPaths {
   runDir: string;
+  /** Written by the daemon once QEMU is up (QEMU writes its own into sock/). */
   pidfile: string;
+  /** The daemon's links to QEMU's sockets. */
   qmpSocket: string;
   consoleSocket: string;
   consoleLog: string;
+  /** QEMU's own directory: the sockets it binds, the migration socket the daemon offers it. */
+  sockDir: string;
+  vmmQmpSocket: string;
+  vmmConsoleSocket: string;
+  vmmPidfile: string;
+  migrateSocket: string;
+  /** Device nodes made for this VM's QEMU (its uid owns them), bound at /dev/net/tun and /dev/kvm. */
+  tunNode: string;
+  kvmNode: string;
 }
 
 export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
   const runDir = join(runRoot, vmId);
+  const sockDir = join(runDir, 'sock');
   return {
     runDir,
     pidfile: join(runDir, 'qemu.pid'),
     qmpSocket: join(runDir, 'qmp.sock'),
     consoleSocket: join(runDir, 'console.sock'),
     consoleLog: join(runDir, 'console.log'),
+    sockDir,
+    vmmQmpSocket: join(sockDir, 'qmp.sock'),
+    vmmConsoleSocket: join(sockDir, 'console.sock'),
+    vmmPidfile: join(sockDir, 'qemu.pid'),
+    migrateSocket: join(sockDir, 'migrate.sock'),
+    tunNode: join(runDir, 'dev-net-tun'),
+    kvmNode: join(runDir, 'dev-kvm'),
   };
 }
+
+/**
+ * QEMU's own seccomp filter (libseccomp), as strict as a machine that
+ * keeps working allows: obsolete syscalls, set*uid/setsid, fork/exec and
+ * scheduler/priority changes all kill the process. This is only possible
+ * because QEMU neither daemonizes (setsid + fork after the filter is on:
+ * the launcher detaches it instead) nor migrates through `exec:` (a shell):
+ * state is saved to a Unix socket the daemon listens on and restored from
+ * an inherited fd.
+ */
+export const QEMU_SECCOMP = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
+/** The fd a restored machine reads its saved state from (the launcher passes the open state file there). */
+export const INCOMING_STATE_FD = 3;
 
 /**
  * QEMU `-M microvm` argv for a MachineSpec (pure; golden-file tested).
@@ -38,9 +81,12 @@ export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
  *   in place to FCM_CONSOLE_LOG_MIB while QEMU writes (console-log-cap.ts).
  * - -no-reboot: a guest reboot/poweroff ends the process, so "stopped"
  *   always means "no process".
+ * - No -daemonize: it forks and calls setsid() after the seccomp filter is
+ *   installed, which `spawn=deny,elevateprivileges=deny` forbid. The driver
+ *   starts QEMU detached and waits for its QMP greeting instead.
  * - `-name` carries the VM id so a pid can be verified before it is signalled.
  */
-export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths): string[] {
+export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true): string[] {
   const argv = [
     '-name', `fcm-${spec.vmId},process=fcm-${spec.vmId}`,
     '-M', 'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off',
@@ -65,21 +111,20 @@ export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPath
     '-device', 'i8042',
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-device,rng=rng0',
-    '-chardev', `socket,id=con0,path=${paths.consoleSocket},server=on,wait=off,logfile=${paths.consoleLog},logappend=on`,
+    '-chardev', `socket,id=con0,path=${paths.vmmConsoleSocket},server=on,wait=off,logfile=${paths.consoleLog},logappend=on`,
     '-serial', 'chardev:con0',
-    '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
-    '-pidfile', paths.pidfile,
-    '-daemonize',
+    '-qmp', `unix:${paths.vmmQmpSocket},server=on,wait=off`,
+    '-pidfile', paths.vmmPidfile,
   );
+  if (sandbox) argv.push('-sandbox', QEMU_SECCOMP);
   return argv;
 }
 
 /**
- * Restoring: the same machine, started paused (-S) and fed the saved state.
- * QEMU runs `exec:` migration URIs through /bin/sh, so the path is checked
- * against a strict pattern (it is ours, under the state dir, never user input).
+ * Restoring: the same machine, started paused (-S) and fed the saved state
+ * from an fd the launcher opened (no `exec:` shell, and QEMU never needs to
+ * see the template's state file).
  */
-export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, statePath: string): string[] {
-  if (!/^\/[A-Za-z0-9/_.-]+$/.test(statePath)) throw new Error(`unsafe state path ${statePath}`);
-  return [...planQemuArgv(spec, accel, paths), '-S', '-incoming', `exec:cat ${statePath}`];
+export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true): string[] {
+  return [...planQemuArgv(spec, accel, paths, sandbox), '-S', '-incoming', `fd:${INCOMING_STATE_FD}`];
 }

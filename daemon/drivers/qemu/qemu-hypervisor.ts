@@ -1,32 +1,74 @@
-import { mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants, createWriteStream, lstatSync, readlinkSync } from 'node:fs';
+import { chmod, lchown, link, lstat, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports.js';
 import type { Logger } from '../../log.js';
 import { readTail } from '../console-log-cap.js';
-import { CommandError, pidAlive, run, sleep } from '../proc.js';
-import { planQemuArgv, planRestoreArgv, runPaths } from './qemu-argv.js';
+import type { VmCgroups } from '../cgroups.js';
+import { pidAlive, run, sleep } from '../proc.js';
+import { tapOwner, type VmmUsers } from '../vmm-users.js';
+import { INCOMING_STATE_FD, planQemuArgv, planRestoreArgv, runPaths, type QemuRunPaths } from './qemu-argv.js';
+import { planCgroupLimits, planLaunch, planSandboxArgv, qcow2BackingRef, type SystemDir } from './qemu-confine.js';
 import { Qmp } from './qmp.js';
 
 export interface QemuConfig {
   binary: string;
   runDir: string;
   accel: Accel;
+  /** How each QEMU is confined; null = as root, no sandbox (FCM_VMM_CONFINE=off). */
+  confine: QemuConfinement | null;
+  /** Per-VM cgroups (null or without controllers: no limits). */
+  cgroups: VmCgroups | null;
+  /** Memory a QEMU may use beyond its guest's RAM before the cgroup limit stops it. */
+  memoryOverheadMib: number;
 }
 
+export interface QemuConfinement {
+  bwrap: string;
+  setpriv: string;
+  users: VmmUsers;
+  /** Directories whose files a drive may be backed by (the images and the snapshot templates). */
+  sharedRoots: string[];
+}
+
+/** What protects the host from a QEMU (reported by /v1/health). */
+export interface QemuConfinementReport {
+  user: 'per-vm' | 'root';
+  seccomp: boolean;
+  mountNamespace: boolean;
+}
+
+/** QEMU and its launcher get nothing of the daemon's environment (which may hold secrets). */
+const VMM_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+
 /**
- * QEMU microvm guests as detached (-daemonize) processes with pidfiles, so
+ * QEMU microvm guests as detached processes with pidfiles, so
  * they outlive daemon restarts; control goes through QMP.
  */
 export class QemuHypervisor implements Hypervisor, Snapshotter {
   readonly kind = 'qemu' as const;
   readonly accel: Accel;
 
+  /** VMs this process is launching: their QEMU is not "running" before the start has completed. */
+  private readonly starting = new Set<string>();
+  /** How /bin, /lib… look on this host (merged /usr: symlinks), mirrored in every sandbox. */
+  private readonly systemDirs: SystemDir[];
+
   constructor(
     private readonly cfg: QemuConfig,
     private readonly log: Logger,
   ) {
     this.accel = cfg.accel;
+    this.systemDirs = cfg.confine ? hostSystemDirs() : [];
+  }
+
+  confinement(): QemuConfinementReport {
+    const on = this.cfg.confine !== null;
+    return { user: on ? 'per-vm' : 'root', seccomp: on, mountNamespace: on };
   }
 
   async start(spec: MachineSpec): Promise<MachineStatus> {
@@ -70,20 +112,41 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     await this.qmp(runPaths(this.cfg.runDir, vmId).qmpSocket, (q) => q.execute('cont'));
   }
 
+  /**
+   * QEMU streams its state to a Unix socket the daemon listens on in the
+   * VM's `sock/` dir (no `exec:` shell: the seccomp filter forbids spawning);
+   * the daemon writes it to `statePath`, at most guest RAM + 256 MiB.
+   */
   async saveState(vmId: string, statePath: string): Promise<void> {
-    if (!/^\/[A-Za-z0-9/_.-]+$/.test(statePath)) throw new Error(`unsafe state path ${statePath}`);
-    const sock = runPaths(this.cfg.runDir, vmId).qmpSocket;
-    await this.qmp(sock, async (q) => {
-      await q.execute('stop');
-      // QEMU 7.2 has no file: URI; exec: runs through /bin/sh, hence the strict path check above.
-      await q.execute('migrate', { uri: `exec:cat > ${statePath}` });
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        const m = (await q.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
-        if (m.status === 'completed') return;
-        if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`saving ${vmId} failed: ${m['error-desc'] ?? m.status}`);
-        if (Date.now() > deadline) throw new Error(`saving ${vmId} timed out`);
-        await sleep(20);
+    const paths = runPaths(this.cfg.runDir, vmId);
+    const st = await this.status(vmId);
+    if (!st.running || st.pid === null) throw new FcmError('hypervisor_failed', `cannot save ${vmId}: QEMU is not running`);
+    const uid = (await stat(`/proc/${st.pid}`)).uid;
+    await this.qmp(paths.qmpSocket, async (q) => {
+      const mem = (await q.execute('query-memory-size-summary')) as { 'base-memory'?: number };
+      const maxBytes = (mem['base-memory'] ?? 0) + 256 * 1024 * 1024;
+      const received = receiveState(paths.migrateSocket, statePath, maxBytes);
+      try {
+        const server = await received.listening;
+        // lchown: never follows a symlink QEMU might have put there in between.
+        await lchown(paths.migrateSocket, uid, uid);
+        await q.execute('stop');
+        await q.execute('migrate', { uri: `unix:${paths.migrateSocket}` });
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          const m = (await q.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+          if (m.status === 'completed') break;
+          if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`saving ${vmId} failed: ${m['error-desc'] ?? m.status}`);
+          if (Date.now() > deadline) throw new Error(`saving ${vmId} timed out`);
+          await sleep(20);
+        }
+        await withDeadline(received.done, 30_000, `writing the state of ${vmId}`);
+        server.close();
+      } catch (e) {
+        received.abort();
+        throw e;
+      } finally {
+        await unlink(paths.migrateSocket).catch(() => {});
       }
     });
   }
@@ -92,26 +155,214 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     const paths = runPaths(this.cfg.runDir, spec.vmId);
     const existing = await this.status(spec.vmId);
     if (existing.running) throw new FcmError('hypervisor_failed', `QEMU for ${spec.vmId} is already running (pid ${existing.pid}).`);
-    await mkdir(paths.runDir, { recursive: true, mode: 0o700 });
-    for (const f of [paths.pidfile, paths.qmpSocket, paths.consoleSocket]) await unlink(f).catch(() => {});
-    const argv = statePath ? planRestoreArgv(spec, this.accel, paths, statePath) : planQemuArgv(spec, this.accel, paths);
+    const conf = this.cfg.confine;
+    this.starting.add(spec.vmId);
+    let held: number | null = null;
+    let child: ChildProcess | null = null;
+    let stateFile: Awaited<ReturnType<typeof open>> | null = null;
+    const output: string[] = [];
     try {
-      // With -daemonize the parent exits only after the machine is set up, so
-      // configuration errors (bad drive, busy tap) surface here with stderr.
-      await run(this.cfg.binary, argv, { timeoutMs: 30_000 });
+      let uid = 0;
+      if (conf) {
+        if (spec.net.tap) {
+          const owner = await tapOwner(spec.net.tap);
+          if (owner === null || !conf.users.owns(owner)) throw new FcmError('hypervisor_failed', `tap ${spec.net.tap} is not owned by a VMM uid (owner ${owner ?? 'none'}); it must be made for this VM's QEMU.`);
+          uid = owner;
+        } else {
+          uid = held = await conf.users.allocate();
+        }
+      }
+      await this.prepareRunDir(paths, uid);
+      const procs = await this.joinCgroups(spec);
+      const argv = statePath ? planRestoreArgv(spec, this.accel, paths, conf !== null) : planQemuArgv(spec, this.accel, paths, conf !== null);
+      const qemu = [this.cfg.binary, ...argv];
+      const launch = planLaunch(conf ? await this.sandboxArgv(spec, paths, uid, qemu) : qemu, procs);
+      stateFile = statePath ? await open(statePath, 'r') : null;
+      const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
+      if (stateFile) stdio[INCOMING_STATE_FD] = stateFile.fd;
+      const proc = (child = spawn(launch.cmd, launch.args, { detached: true, stdio, env: VMM_ENV }));
+      for (const s of [proc.stdout!, proc.stderr!]) {
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => {
+          output.push(d);
+          if (output.join('').length > 8192) output.splice(0, output.length - 4);
+        });
+        s.on('error', () => {});
+      }
+      await this.waitUp(proc, paths, output);
+      await this.linkSockets(paths);
+      const pid = await this.readPid(paths.vmmPidfile);
+      if (pid === null || !(await this.isOwnQemu(pid, spec.vmId))) throw new FcmError('hypervisor_failed', `QEMU for ${spec.vmId} is up but its pidfile does not name it.`);
+      await this.writePidfile(paths, pid);
     } catch (err) {
+      if (child?.pid) killQuietly(child.pid);
+      // QEMU wrote that pidfile: signal the pid only if it is this VM's QEMU.
+      const pid = await this.readPid(paths.vmmPidfile);
+      if (pid !== null && (await this.isOwnQemu(pid, spec.vmId))) {
+        killQuietly(pid);
+        await waitGone(pid, 5000);
+      }
+      await this.cfg.cgroups?.remove(spec.vmId).catch(() => {});
       await rm(paths.runDir, { recursive: true, force: true });
-      const detail = err instanceof CommandError ? err.stderr.trim().split('\n').slice(-2).join(' ') : String(err);
+      if (err instanceof FcmError) throw err;
+      const detail = lastLines(output.join(''), 2) || (err instanceof Error ? err.message : String(err));
       throw new FcmError('hypervisor_failed', `QEMU did not start: ${detail}`, { cause: err });
+    } finally {
+      this.starting.delete(spec.vmId);
+      await stateFile?.close();
+      if (held !== null) this.cfg.confine?.users.release(held);
+      // Its output after start-up is nobody's business: QEMU ignores SIGPIPE, so a write after this just fails.
+      child?.stdout?.destroy();
+      child?.stderr?.destroy();
+      child?.unref();
     }
     const st = await this.status(spec.vmId);
     if (!st.running) {
-      const log = await consoleTail(paths.consoleLog);
-      await rm(paths.runDir, { recursive: true, force: true });
-      throw new FcmError('hypervisor_failed', `QEMU exited right after starting. ${log.trim().split('\n').slice(-3).join(' ')}`.trim());
+      await this.cleanup(spec.vmId);
+      throw new FcmError('hypervisor_failed', `QEMU exited right after starting. ${lastLines(output.join(''), 3)}`.trim());
     }
     this.log.debug({ vmId: spec.vmId, pid: st.pid }, 'qemu started');
     return st;
+  }
+
+  /**
+   * The run dir is root's (0711: QEMU may only traverse it); QEMU gets the
+   * console log (an existing file, so it can neither replace nor remove it)
+   * and `sock/`, both owned by its uid.
+   */
+  private async prepareRunDir(paths: QemuRunPaths, uid: number): Promise<void> {
+    await mkdir(paths.runDir, { recursive: true, mode: 0o711 });
+    await lchown(paths.runDir, 0, 0);
+    await chmod(paths.runDir, 0o711);
+    for (const f of [paths.pidfile, paths.qmpSocket, paths.consoleSocket, paths.tunNode, paths.kvmNode]) await unlink(f).catch(() => {});
+    await rm(paths.sockDir, { recursive: true, force: true });
+    await mkdir(paths.sockDir, { mode: 0o700 });
+    const log = await lstat(paths.consoleLog).catch(() => null);
+    if (log && !log.isFile()) await unlink(paths.consoleLog);
+    if (!log?.isFile()) await writeFile(paths.consoleLog, '', { mode: 0o600, flag: 'wx' });
+    for (const f of [paths.sockDir, paths.consoleLog]) await lchown(f, uid, uid);
+  }
+
+  /** The VM's cgroups with its limits; the cgroup.procs files the launcher joins. */
+  private async joinCgroups(spec: MachineSpec): Promise<string[]> {
+    const cg = this.cfg.cgroups;
+    const version = cg?.status().version;
+    if (!cg || !version) return [];
+    await cg.remove(spec.vmId).catch(() => {});
+    return cg.create(spec.vmId, planCgroupLimits(version, spec.vcpus, spec.memoryMib, this.cfg.memoryOverheadMib));
+  }
+
+  /** Device nodes and file ownership for the VM's uid, and the bwrap argv that shows QEMU only its own files. */
+  private async sandboxArgv(spec: MachineSpec, paths: QemuRunPaths, uid: number, qemu: string[]): Promise<string[]> {
+    const conf = this.cfg.confine!;
+    const devices: { from: string; to: string }[] = [];
+    const node = async (path: string, major: number, minor: number, to: string) => {
+      await run('mknod', ['-m', '0600', path, 'c', String(major), String(minor)]);
+      await lchown(path, uid, uid);
+      devices.push({ from: path, to });
+    };
+    // Its own /dev/net/tun (the host's is root-only): with it QEMU can attach to taps its uid owns, and make none.
+    if (spec.net.tap) await node(paths.tunNode, 10, 200, '/dev/net/tun');
+    if (this.accel === 'kvm') await node(paths.kvmNode, 10, 232, '/dev/kvm');
+    const readOnly = [spec.kernelPath, ...(spec.initrdPath ? [spec.initrdPath] : [])];
+    const readWrite: string[] = [];
+    for (const d of spec.drives) {
+      (d.readOnly ? readOnly : readWrite).push(d.path);
+      await lchown(d.path, uid, uid);
+      if (d.format === 'qcow2') readOnly.push(...(await this.backingChain(d.path, conf.sharedRoots)));
+    }
+    if (isAbsolute(this.cfg.binary) && !this.cfg.binary.startsWith('/usr/')) readOnly.push(this.cfg.binary);
+    return planSandboxArgv(
+      { uid, gid: uid, bwrap: conf.bwrap, setpriv: conf.setpriv, system: this.systemDirs, readOnly, readWrite, runDir: paths.runDir, devices },
+      qemu,
+    );
+  }
+
+  /**
+   * The files a qcow2 drive reads through (its backing chain), from the
+   * headers. A header is written by QEMU, so a compromised one could name
+   * any file: only files under the image and template directories are
+   * accepted, so nothing else ever enters a VM's mount view.
+   */
+  private async backingChain(path: string, roots: string[]): Promise<string[]> {
+    const allowed = await Promise.all(roots.map((r) => realpath(r).catch(() => null)));
+    const out: string[] = [];
+    let cur = path;
+    for (let depth = 0; depth < 8; depth++) {
+      const fh = await open(cur, 'r');
+      let name: string | null = null;
+      try {
+        const head = Buffer.alloc(512);
+        await fh.read(head, 0, head.length, 0);
+        const ref = qcow2BackingRef(head);
+        if (ref) {
+          const buf = Buffer.alloc(ref.size);
+          const { bytesRead } = await fh.read(buf, 0, ref.size, ref.offset);
+          if (bytesRead !== ref.size) throw new FcmError('hypervisor_failed', `${cur}: truncated qcow2 header`);
+          name = buf.toString('utf8');
+        }
+      } finally {
+        await fh.close();
+      }
+      if (name === null) return out;
+      const abs = isAbsolute(name) ? name : join(dirname(cur), name);
+      const real = await realpath(abs).catch(() => null);
+      if (normalize(abs) !== abs || !real || !allowed.some((r) => r && (real === r || real.startsWith(`${r}/`)))) {
+        throw new FcmError('hypervisor_failed', `${cur} is backed by ${JSON.stringify(name)}, which is not an image or template file.`);
+      }
+      out.push(abs);
+      cur = abs;
+    }
+    throw new FcmError('hypervisor_failed', `${path} has a backing chain deeper than 8.`);
+  }
+
+  /** Until QEMU answers QMP (its set-up is complete), or fails (its last words). */
+  private async waitUp(proc: ChildProcess, paths: QemuRunPaths, output: string[]): Promise<void> {
+    let exited: string | null = null;
+    proc.once('exit', (code, sig) => (exited = sig ?? String(code)));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited !== null) {
+        await sleep(20); // the last of its stderr
+        throw new FcmError('hypervisor_failed', `QEMU did not start (exit ${exited}): ${lastLines(output.join(''), 2) || 'no output'}`);
+      }
+      const q = await Qmp.connect(paths.vmmQmpSocket, 2000).catch(() => null);
+      if (q) {
+        q.close();
+        return;
+      }
+      if (Date.now() > deadline) throw new FcmError('hypervisor_failed', `QEMU did not answer on its QMP socket within 30 s. ${lastLines(output.join(''), 2)}`.trim());
+      await sleep(20);
+    }
+  }
+
+  /** The daemon's links to QEMU's sockets (see QemuRunPaths): only ever socket inodes QEMU bound itself. */
+  private async linkSockets(paths: QemuRunPaths): Promise<void> {
+    for (const [from, to] of [[paths.vmmQmpSocket, paths.qmpSocket], [paths.vmmConsoleSocket, paths.consoleSocket]] as const) {
+      // Link under a fresh name, check it, rename over: atomic, and two callers at once both succeed.
+      const tmp = `${to}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+      await link(from, tmp);
+      if (!(await lstat(tmp)).isSocket()) {
+        await unlink(tmp);
+        throw new FcmError('hypervisor_failed', `${from} is not a socket.`);
+      }
+      await rename(tmp, to);
+    }
+  }
+
+  /** The pid in a pidfile: at most 32 bytes of a regular file (QEMU writes it; it is trusted no further). */
+  private async readPid(pidfile: string): Promise<number | null> {
+    const fh = await open(pidfile, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+    if (!fh) return null;
+    try {
+      if (!(await fh.stat()).isFile()) return null;
+      const buf = Buffer.alloc(32);
+      const { bytesRead } = await fh.read(buf, 0, 32, 0);
+      const pid = Number(buf.subarray(0, bytesRead).toString('utf8').trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } finally {
+      await fh.close();
+    }
   }
 
   async stop(vmId: string, timeoutMs: number): Promise<'graceful' | 'forced' | 'absent'> {
@@ -148,12 +399,31 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
 
   async status(vmId: string): Promise<MachineStatus> {
     const paths = runPaths(this.cfg.runDir, vmId);
-    const pid = Number((await readFile(paths.pidfile, 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return { running: false, pid: null };
-    // Guard against pid reuse: the process must be this VM's QEMU.
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline.includes(`fcm-${vmId}`)) return { running: false, pid: null };
+    let pid = await this.readPid(paths.pidfile);
+    if (pid === null && !this.starting.has(vmId)) {
+      // A daemon that died between QEMU coming up and writing the pidfile: adopt it by QEMU's own.
+      const own = await this.readPid(paths.vmmPidfile);
+      if (own !== null && (await this.isOwnQemu(own, vmId)) && (await lstat(paths.vmmQmpSocket).catch(() => null))) {
+        await this.linkSockets(paths).catch((e: unknown) => this.log.warn({ vmId, err: (e as Error).message }, 'cannot link QEMU sockets'));
+        await this.writePidfile(paths, own).catch(() => {});
+        pid = own;
+      }
+    }
+    if (pid === null || !(await this.isOwnQemu(pid, vmId))) return { running: false, pid: null };
     return { running: true, pid };
+  }
+
+  /** Pid-reuse guard: the process is this VM's QEMU (not its bwrap parent, whose argv also names the VM). */
+  private async isOwnQemu(pid: number, vmId: string): Promise<boolean> {
+    if (!pidAlive(pid)) return false;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    return argv[0] === this.cfg.binary && argv.includes(`fcm-${vmId},process=fcm-${vmId}`);
+  }
+
+  private async writePidfile(paths: QemuRunPaths, pid: number): Promise<void> {
+    const tmp = `${paths.pidfile}.${process.pid}`;
+    await writeFile(tmp, `${pid}\n`, { mode: 0o600 });
+    await rename(tmp, paths.pidfile);
   }
 
   async list(): Promise<string[]> {
@@ -172,10 +442,13 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     return { socketPath: p.consoleSocket, logPath: p.consoleLog };
   }
 
-  /** Removes the process's runtime files; the console log stays until destroy. */
+  /** Removes the process's runtime files and cgroups; the console log stays (root's again) until destroy. */
   private async cleanup(vmId: string): Promise<void> {
     const p = runPaths(this.cfg.runDir, vmId);
-    for (const f of [p.pidfile, p.qmpSocket, p.consoleSocket]) await unlink(f).catch(() => {});
+    for (const f of [p.pidfile, p.qmpSocket, p.consoleSocket, p.tunNode, p.kvmNode]) await unlink(f).catch(() => {});
+    await rm(p.sockDir, { recursive: true, force: true });
+    await lchown(p.consoleLog, 0, 0).catch(() => {});
+    await this.cfg.cgroups?.remove(vmId).catch((e: unknown) => this.log.warn({ vmId, err: (e as Error).message }, 'cannot remove the VM cgroups'));
   }
 
   private async qmp<T>(socket: string, fn: (q: Qmp) => Promise<T>): Promise<T> {
@@ -186,6 +459,77 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
       q.close();
     }
   }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trim().split('\n').slice(-n).join(' ').trim();
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`${what} timed out`)), ms)))]).finally(() => clearTimeout(t));
+}
+
+/**
+ * A one-connection Unix socket server at `path` writing what it receives to
+ * `file` (0600), refusing more than `maxBytes`. `done` resolves once the
+ * stream has ended and the file is complete.
+ */
+function receiveState(path: string, file: string, maxBytes: number): { listening: Promise<Server>; done: Promise<void>; abort(): void } {
+  let server: Server | null = null;
+  let fail: (e: Error) => void = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    fail = reject;
+    server = createServer((conn) => {
+      server?.close();
+      const out = createWriteStream(file, { mode: 0o600 });
+      let bytes = 0;
+      conn.on('data', (d: Buffer) => {
+        bytes += d.length;
+        if (bytes > maxBytes) conn.destroy(new Error(`the saved state exceeds ${maxBytes} bytes`));
+      });
+      conn.on('error', (e) => {
+        out.destroy();
+        reject(e);
+      });
+      out.on('error', reject);
+      out.on('finish', () => resolve());
+      conn.pipe(out);
+    });
+  });
+  done.catch(() => {});
+  const listening = (async () => {
+    await unlink(path).catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(path, () => resolve());
+    });
+    return server!;
+  })();
+  return { listening, done, abort: () => { server?.close(); fail(new Error('aborted')); } };
+}
+
+/** /bin, /sbin, /lib… as they are on this host: symlinks into /usr (merged /usr) or directories. */
+function hostSystemDirs(): SystemDir[] {
+  const out: SystemDir[] = [];
+  for (const path of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+    try {
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) out.push({ path, symlink: readlinkSync(path) });
+      else if (st.isDirectory()) out.push({ path, symlink: null });
+    } catch {
+      /* not on this host */
+    }
+  }
+  return out;
 }
 
 /** The end of a console log as text (never the whole file: the guest decides its size). */

@@ -49,8 +49,8 @@ export async function qemuByVm(h: HostHarness): Promise<Map<string, number>> {
 
 /**
  * The pid of the VM's QEMU once it has settled: exactly one process claims the VM
- * and it is the one its pidfile names (the -daemonize parent has exited, so the
- * daemon's start has returned). Killing anything earlier kills a start in progress.
+ * and it is the one its pidfile names (the daemon writes run/<vm>/qemu.pid when its
+ * start has completed). Killing anything earlier kills a start in progress.
  */
 export async function settledQemu(h: HostHarness, vmId: string): Promise<number | undefined> {
   const claimants = (await qemuClaims(h)).filter((c) => c.vmId === vmId).map((c) => c.pid);

@@ -33,6 +33,7 @@ import { createValidator, loadSpec, VENDORED_SPEC } from '../../fixtures/firecra
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'firecracker');
 const FAKE = join(FIXTURES, 'fake-firecracker.mjs');
+const FAKE_JAILER = join(FIXTURES, 'fake-jailer.mjs');
 const SHARED_SPEC = '/work/shared/firecracker/firecracker-api.yaml';
 
 const log = createLogger('silent');
@@ -432,6 +433,58 @@ describe('FirecrackerHypervisor contract (fake firecracker validating against th
     assert.equal(existsSync(join(runDir, vmH)), false);
     await hv().destroy(vmH);
     assert.equal(await hv().stop('vm_00000000dead', 1000), 'absent');
+  });
+
+  test('through the jailer: its argv keeps the jailer contract, jail files belong to the jail uid, the jail goes on stop', { skip: process.getuid?.() === 0 ? false : 'needs root: the driver chowns the jail files to the jail uid' }, async () => {
+    const jailer = { binary: FAKE_JAILER, uid: 64123, gid: 64124, chrootBase: join(work, 'jail'), cgroups: { version: 2 as const, parent: 'fcm-contract', overheadMib: 64 } };
+    const jailed = new FirecrackerHypervisor(config({ jailer }), log);
+    const vm = newVmId();
+    const spec = specFor(vm, { initrd: true });
+    const st = await jailed.start(spec);
+    assert.equal(st.running, true);
+    const rec = JSON.parse(readFileSync(join(recordDir, `${firecrackerId(vm)}.jailer.json`), 'utf8')) as { opts: Record<string, unknown>; forwarded: string[]; chroot: string; errors: string[] };
+    assert.deepEqual(rec.errors, [], 'the fake jailer accepted the arguments');
+    assert.equal(rec.opts.uid, '64123');
+    assert.equal(rec.opts.gid, '64124');
+    assert.equal(rec.opts['cgroup-version'], '2');
+    assert.equal(rec.opts['parent-cgroup'], 'fcm-contract');
+    assert.deepEqual(rec.opts.cgroup, ['cpu.max=200000 100000', 'cpu.weight=200', `memory.max=${(256 + 64) * 1024 * 1024}`, 'pids.max=98']);
+    assert.deepEqual(rec.forwarded, ['--api-sock', '/api.sock']);
+    assert.equal(rec.chroot, join(work, 'jail', 'fake-firecracker.mjs', firecrackerId(vm), 'root'));
+    // Every request the jailed Firecracker got is valid per the spec and names files inside the jail.
+    const recs = recorded(vm);
+    assert.deepEqual(recs.filter((r) => !r.valid), []);
+    const drives = recs.filter((r) => r.path.startsWith('/drives/')).map((r) => (r.body as { path_on_host: string }).path_on_host);
+    assert.deepEqual(drives, ['/drive-root', '/drive-swap']);
+    assert.equal(statSync(join(rec.chroot, 'drive-root')).uid, 64123);
+    const cl = await ConsoleClient.open(jailed.console(vm).socketPath);
+    cl.sock.write('jailed-echo\r\n');
+    await cl.waitFor('jailed-echo');
+    cl.close();
+    assert.equal(await jailed.stop(vm, 10_000), 'graceful');
+    assert.deepEqual(processesOf(vm), []);
+    assert.equal(existsSync(join(work, 'jail', 'fake-firecracker.mjs', firecrackerId(vm))), false, 'the jail is removed');
+    // The fake can refuse: argv that breaks the jailer contract exits 1 with the reasons.
+    const refuse = async (args: string[], why: RegExp) => {
+      const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const c = spawn(FAKE_JAILER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.on('exit', (code) => resolve({ code, err }));
+      });
+      assert.equal(r.code, 1, `refused: ${args.join(' ')}`);
+      assert.match(r.err, why);
+    };
+    const ok = ['--id', 'fcm-vm-1', '--exec-file', FAKE, '--uid', '1', '--gid', '1', '--chroot-base-dir', join(work, 'jail')];
+    await refuse(['--id', 'vm_1', ...ok.slice(2)], /invalid --id/);
+    await refuse(ok.filter((a, i) => a !== '--uid' && ok[i - 1] !== '--uid'), /--uid is required/);
+    await refuse([...ok, '--cgroup', 'cpu.max'], /<cgroup_file>=<value>/);
+    await refuse([...ok, '--resource-limit', 'nofile=1'], /fsize\|no-file/);
+    await refuse([...ok, '--', '--id', 'x'], /passes it to Firecracker itself/);
+    await assert.rejects(
+      new FirecrackerHypervisor(config({ binary: '/bin/true', jailer }), log).start(specFor(newVmId())),
+      (e: unknown) => isFcmError(e, 'hypervisor_failed') && /name contains "firecracker"/.test(e.message),
+    );
   });
 
   test('firecrackerUsable: recognises the binary by --version and explains what is missing', async () => {

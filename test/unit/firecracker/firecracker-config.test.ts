@@ -15,7 +15,7 @@ import {
   planLaunchArgv,
   planStopRequest,
   runPaths,
-  type FcJailerConfig,
+  type FcJail,
 } from '../../../daemon/drivers/firecracker/firecracker-config.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'firecracker', 'plan.golden.json');
@@ -39,7 +39,7 @@ const SPEC: MachineSpec = {
   net: { tap: 'fcm-0123456789', mac: '02:fc:1a:2b:3c:4d' },
 };
 
-const JAILER: FcJailerConfig = { binary: '/usr/local/bin/jailer', uid: 64000, gid: 64000, chrootBase: '/srv/jailer' };
+const JAILER: FcJail = { binary: '/usr/local/bin/jailer', uid: 64000, gid: 64000, chrootBase: '/srv/jailer', cgroups: { version: 2, parent: 'fcm-vms', overheadMib: 320 } };
 const FC = '/usr/local/bin/firecracker';
 
 function plan() {
@@ -52,7 +52,7 @@ function plan() {
     launch: planLaunchArgv(SPEC.vmId, FC, null, direct),
     holderArgs: planHolderArgs(direct, planLaunchArgv(SPEC.vmId, FC, null, direct)),
     jailed: {
-      launch: planLaunchArgv(SPEC.vmId, FC, JAILER, jailed),
+      launch: planLaunchArgv(SPEC.vmId, FC, JAILER, jailed, SPEC),
       links: jail.links,
       apiSocketOnHost: jailed.apiSocket,
       boot: planBootRequests(jail.spec, { logPath: jailed.vmm.logFile, logLevel: 'Warning', metricsPath: null }),
