@@ -13,7 +13,8 @@ say() { echo "-----> $*" >&2; }
 PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs nftables
       openssh-server openssh-client git curl socat iproute2 cpio zstd xz-utils ca-certificates procps psmisc
       util-linux passwd  # setpriv and useradd: git runs as its own unprivileged user
-      chromium)  # chromium: the web console's browser test (headless)
+      chromium    # chromium: the web console's browser test (headless)
+      dnsmasq-base)  # dnsmasq-base: the DNS server custom-domain verification is tested against (no service)
 
 if [[ $(id -u) == 0 ]]; then
   missing=()
