@@ -44,6 +44,10 @@ export const spec: Record<string, any> = {
       "description": "Login, tokens and identity"
     },
     {
+      "name": "users",
+      "description": "Per-user quotas"
+    },
+    {
       "name": "system",
       "description": "Daemon health and metadata"
     }
@@ -1262,6 +1266,102 @@ export const spec: Record<string, any> = {
         }
       }
     },
+    "/v1/users/{user}/quota": {
+      "parameters": [
+        {
+          "name": "user",
+          "in": "path",
+          "required": true,
+          "description": "A user id (usr_…), an email address, `admin` (the admin token), or `me`",
+          "schema": {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 254,
+            "pattern": "^(me|admin|usr_[0-9a-f]{12}|[^\\s@/]+@[^\\s@/]+)$"
+          }
+        }
+      ],
+      "get": {
+        "operationId": "getQuota",
+        "tags": [
+          "users"
+        ],
+        "summary": "A user's quota limits and usage",
+        "description": "Limits (null: unlimited — admins are), what the user holds now, and\nthe overrides an admin set (the rest are the daemon's defaults,\nFCM_QUOTA_*). Users read their own (`me`); admins anyone's.\n",
+        "x-cli": {
+          "command": "quota",
+          "args": [
+            "user"
+          ],
+          "summary": "Show a user's quota (limit and usage)",
+          "examples": [
+            "fcm quota me",
+            "fcm quota alice@example.com --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The quota",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Quota"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "patch": {
+        "operationId": "updateQuota",
+        "tags": [
+          "users"
+        ],
+        "summary": "Override a user's limits (admins only)",
+        "x-admin-only": true,
+        "description": "Sets the given limits for this user; `reset` removes overrides (back\nto the daemon's default). Lowering a limit below what the user holds\ntakes nothing away; it only refuses growth until usage is below it.\n",
+        "x-cli": {
+          "command": "quota set",
+          "args": [
+            "user"
+          ],
+          "summary": "Override a user's quota limits (admin)",
+          "message": "Quota of {user} updated.",
+          "examples": [
+            "fcm quota set alice@example.com --vms 20 --memory-mib 20480",
+            "fcm quota set usr_3f9c2a7e1b4d --reset vms,memoryMib"
+          ]
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/QuotaUpdate"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The quota after the change",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Quota"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
     "/v1/tokens": {
       "get": {
         "operationId": "listTokens",
@@ -2205,7 +2305,8 @@ export const spec: Record<string, any> = {
         "additionalProperties": false,
         "required": [
           "user",
-          "token"
+          "token",
+          "quota"
         ],
         "properties": {
           "user": {
@@ -2213,6 +2314,262 @@ export const spec: Record<string, any> = {
           },
           "token": {
             "$ref": "#/components/schemas/TokenInfo"
+          },
+          "quota": {
+            "$ref": "#/components/schemas/Quota"
+          }
+        }
+      },
+      "QuotaName": {
+        "type": "string",
+        "enum": [
+          "vms",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "configVarsPerApp",
+          "configBytesPerApp",
+          "repoMibPerApp",
+          "repoMibTotal",
+          "pendingDomains"
+        ],
+        "description": "`vms`, `vcpus`, `memoryMib`, `diskMib` (root + swap): totals over all the user's VMs, whatever\ntheir state; `configVarsPerApp`, `configBytesPerApp` (keys + values, UTF-8): one app's config\nvars; `repoMibPerApp`, `repoMibTotal`: git repositories on disk, one app's and all of them;\n`pendingDomains`: custom domains not verified yet.\n"
+      },
+      "QuotaValues": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "vms",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "configVarsPerApp",
+          "configBytesPerApp",
+          "repoMibPerApp",
+          "repoMibTotal",
+          "pendingDomains"
+        ],
+        "properties": {
+          "vms": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "vcpus": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "memoryMib": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "diskMib": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "configVarsPerApp": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "configBytesPerApp": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "repoMibPerApp": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "repoMibTotal": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "pendingDomains": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          }
+        }
+      },
+      "Quota": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "user",
+          "unlimited",
+          "limits",
+          "usage",
+          "overrides"
+        ],
+        "properties": {
+          "user": {
+            "type": "string",
+            "description": "The user's id"
+          },
+          "unlimited": {
+            "type": "boolean",
+            "description": "Admins: no limit applies"
+          },
+          "limits": {
+            "$ref": "#/components/schemas/QuotaValues",
+            "description": "Each limit in force (null = unlimited)"
+          },
+          "usage": {
+            "$ref": "#/components/schemas/QuotaValues",
+            "description": "What the user holds now (per-app values are the largest app's)"
+          },
+          "overrides": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Limits an admin set for this user (the others are the daemon's defaults)",
+            "properties": {
+              "vms": {
+                "type": "integer"
+              },
+              "vcpus": {
+                "type": "integer"
+              },
+              "memoryMib": {
+                "type": "integer"
+              },
+              "diskMib": {
+                "type": "integer"
+              },
+              "configVarsPerApp": {
+                "type": "integer"
+              },
+              "configBytesPerApp": {
+                "type": "integer"
+              },
+              "repoMibPerApp": {
+                "type": "integer"
+              },
+              "repoMibTotal": {
+                "type": "integer"
+              },
+              "pendingDomains": {
+                "type": "integer"
+              }
+            }
+          }
+        }
+      },
+      "QuotaUpdate": {
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "properties": {
+          "vms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "description": "Number of VMs"
+          },
+          "vcpus": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000000,
+            "description": "vCPUs over all VMs"
+          },
+          "memoryMib": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Guest memory over all VMs (MiB)"
+          },
+          "diskMib": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Root + swap disk over all VMs (MiB)"
+          },
+          "configVarsPerApp": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "description": "Config vars of one app"
+          },
+          "configBytesPerApp": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Config var bytes of one app"
+          },
+          "repoMibPerApp": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Git repository of one app (MiB)"
+          },
+          "repoMibTotal": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "All git repositories (MiB)"
+          },
+          "pendingDomains": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "description": "Custom domains waiting for verification"
+          },
+          "reset": {
+            "type": "array",
+            "uniqueItems": true,
+            "maxItems": 9,
+            "items": {
+              "$ref": "#/components/schemas/QuotaName"
+            },
+            "description": "Limits to set back to the daemon's default"
+          }
+        }
+      },
+      "LimitInfo": {
+        "type": "object",
+        "description": "The limit a `quota_exceeded` or `insufficient_capacity` hit: its name (a QuotaName, or for\nhost capacity `memoryMib` / `vcpus`), its value, what is in use, what the request asked for.\n",
+        "required": [
+          "name",
+          "value",
+          "usage",
+          "requested",
+          "unit"
+        ],
+        "properties": {
+          "name": {
+            "type": "string",
+            "examples": [
+              "memoryMib"
+            ]
+          },
+          "value": {
+            "type": "number"
+          },
+          "usage": {
+            "type": "number"
+          },
+          "requested": {
+            "type": "number"
+          },
+          "unit": {
+            "type": "string",
+            "examples": [
+              "MiB"
+            ]
           }
         }
       },
@@ -2247,6 +2604,10 @@ export const spec: Record<string, any> = {
           },
           "requestId": {
             "type": "string"
+          },
+          "limit": {
+            "$ref": "#/components/schemas/LimitInfo",
+            "description": "For `quota_exceeded` and `insufficient_capacity`, which limit and how far it is used"
           },
           "errors": {
             "type": "array",
@@ -2297,6 +2658,7 @@ export const spec: Record<string, any> = {
           "wait_timeout",
           "quota_exceeded",
           "ip_pool_exhausted",
+          "insufficient_capacity",
           "image_missing",
           "hypervisor_failed",
           "disk_full",

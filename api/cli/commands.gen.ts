@@ -410,6 +410,173 @@ export const commandTable: CommandSpec[] = [
     "responseType": "json"
   },
   {
+    "operationId": "getQuota",
+    "command": "quota",
+    "method": "get",
+    "path": "/v1/users/{user}/quota",
+    "group": "users",
+    "summary": "Show a user's quota (limit and usage)",
+    "description": "Limits (null: unlimited — admins are), what the user holds now, and\nthe overrides an admin set (the rest are the daemon's defaults,\nFCM_QUOTA_*). Users read their own (`me`); admins anyone's.",
+    "args": [
+      {
+        "name": "user",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "A user id (usr_…), an email address, `admin` (the admin token), or `me`",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm quota me",
+      "fcm quota alice@example.com --json"
+    ],
+    "auth": true,
+    "responseSchema": "Quota",
+    "responseType": "json"
+  },
+  {
+    "operationId": "updateQuota",
+    "command": "quota set",
+    "method": "patch",
+    "path": "/v1/users/{user}/quota",
+    "group": "users",
+    "summary": "Override a user's quota limits (admin)",
+    "description": "Sets the given limits for this user; `reset` removes overrides (back\nto the daemon's default). Lowering a limit below what the user holds\ntakes nothing away; it only refuses growth until usage is below it.",
+    "args": [
+      {
+        "name": "user",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "A user id (usr_…), an email address, `admin` (the admin token), or `me`",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "vms",
+        "in": "body",
+        "name": "vms",
+        "description": "Number of VMs",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100000
+      },
+      {
+        "flag": "vcpus",
+        "in": "body",
+        "name": "vcpus",
+        "description": "vCPUs over all VMs",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1000000
+      },
+      {
+        "flag": "memory-mib",
+        "in": "body",
+        "name": "memoryMib",
+        "description": "Guest memory over all VMs (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "disk-mib",
+        "in": "body",
+        "name": "diskMib",
+        "description": "Root + swap disk over all VMs (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "config-vars-per-app",
+        "in": "body",
+        "name": "configVarsPerApp",
+        "description": "Config vars of one app",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100000
+      },
+      {
+        "flag": "config-bytes-per-app",
+        "in": "body",
+        "name": "configBytesPerApp",
+        "description": "Config var bytes of one app",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "repo-mib-per-app",
+        "in": "body",
+        "name": "repoMibPerApp",
+        "description": "Git repository of one app (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "repo-mib-total",
+        "in": "body",
+        "name": "repoMibTotal",
+        "description": "All git repositories (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "pending-domains",
+        "in": "body",
+        "name": "pendingDomains",
+        "description": "Custom domains waiting for verification",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100000
+      },
+      {
+        "flag": "reset",
+        "in": "body",
+        "name": "reset",
+        "description": "Limits to set back to the daemon's default",
+        "type": "array",
+        "items": "string",
+        "enum": [
+          "vms",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "configVarsPerApp",
+          "configBytesPerApp",
+          "repoMibPerApp",
+          "repoMibTotal",
+          "pendingDomains"
+        ]
+      }
+    ],
+    "columns": null,
+    "message": "Quota of {user} updated.",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm quota set alice@example.com --vms 20 --memory-mib 20480",
+      "fcm quota set usr_3f9c2a7e1b4d --reset vms,memoryMib"
+    ],
+    "auth": true,
+    "responseSchema": "Quota",
+    "responseType": "json"
+  },
+  {
     "operationId": "listReleases",
     "command": "releases",
     "method": "get",

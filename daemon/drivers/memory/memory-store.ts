@@ -1,6 +1,6 @@
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { VmStore } from '../../core/ports.js';
+import type { AdmitFn, VmStore } from '../../core/ports.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 
 /** In-memory twin of SqliteVmStore (same contract suite). */
@@ -9,8 +9,9 @@ export class MemoryVmStore implements VmStore {
 
   constructor(private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {}
 
-  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }): VmRecord {
+  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }, admit?: AdmitFn): VmRecord {
     const all = [...this.rows.values()];
+    admit?.(all.map(copy));
     if (all.some((r) => r.name === vm.name)) throw errors.nameTaken(vm.name);
     const used = new Set(all.map((r) => r.slot));
     let slot = this.subnet.firstSlot;
@@ -27,9 +28,10 @@ export class MemoryVmStore implements VmStore {
     return copy(rec);
   }
 
-  update(id: string, patch: VmPatch): VmRecord {
+  update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
     const cur = this.rows.get(id);
     if (!cur) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
+    admit?.([...this.rows.values()].map(copy));
     if (patch.domains) this.checkDomains(id, patch.domains);
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     const next = { ...cur, ...defined, updatedAt: new Date().toISOString() };

@@ -93,6 +93,12 @@ const MIGRATIONS: string[] = [
      value TEXT NOT NULL,
      PRIMARY KEY (vm_id, key)
    );`,
+  // Per-user quota overrides (JSON object of limit name → value); users without a row get the defaults.
+  `CREATE TABLE user_quotas (
+     user_id TEXT PRIMARY KEY,
+     limits TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { VmStore } from '../../core/ports.js';
+import type { AdmitFn, VmStore } from '../../core/ports.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 import type { Db } from './db.js';
 
@@ -38,8 +38,8 @@ type Plan = (slot: number) => { ip: string; mac: string; tap: string };
  * constraints on name/slot/ip/mac/tap (and domain) back that up.
  */
 export class SqliteVmStore implements VmStore {
-  private readonly insertTx: Transaction<(vm: NewVm, plan: Plan) => VmRecord>;
-  private readonly updateTx: Transaction<(id: string, patch: VmPatch) => VmRecord>;
+  private readonly insertTx: Transaction<(vm: NewVm, plan: Plan, admit?: AdmitFn) => VmRecord>;
+  private readonly updateTx: Transaction<(id: string, patch: VmPatch, admit?: AdmitFn) => VmRecord>;
   // Prepared once: preparing per call dominated GET /v1/vms (measured in test/bench/api.bench.ts).
   private readonly listStmt: Statement;
   private readonly removeStmt: Statement;
@@ -66,8 +66,11 @@ export class SqliteVmStore implements VmStore {
       delDomains.run(id);
       for (const d of domains) addDomain.run(d, id);
     };
-    this.insertTx = db.transaction((vm: NewVm, plan: Plan) => {
+    // Admission checks see the rows as they are inside the write transaction.
+    const current = () => (this.listStmt.all() as Row[]).map(fromRow);
+    this.insertTx = db.transaction((vm: NewVm, plan: Plan, admit?: AdmitFn) => {
       if (nameExists.get(vm.name)) throw errors.nameTaken(vm.name);
+      admit?.(current());
       let slot = subnet.firstSlot;
       for (const r of slots.all() as { slot: number }[]) {
         if (r.slot === slot) slot++;
@@ -81,7 +84,8 @@ export class SqliteVmStore implements VmStore {
       this.cache = null;
       return { ...rec, domains: [...rec.domains].sort() };
     });
-    this.updateTx = db.transaction((id: string, patch: VmPatch) => {
+    this.updateTx = db.transaction((id: string, patch: VmPatch, admit?: AdmitFn) => {
+      admit?.(current());
       const sets: string[] = ['updated_at = @updatedAt'];
       const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
       for (const [k, v] of Object.entries(patch) as [keyof VmPatch, unknown][]) {
@@ -109,20 +113,20 @@ export class SqliteVmStore implements VmStore {
     return (this.cache ??= (this.listStmt.all() as Row[]).map(fromRow));
   }
 
-  insert(vm: NewVm, plan: Plan): VmRecord {
+  insert(vm: NewVm, plan: Plan, admit?: AdmitFn): VmRecord {
     this.cache = null;
     try {
-      return this.insertTx.immediate(vm, plan);
+      return this.insertTx.immediate(vm, plan, admit);
     } catch (err) {
       if (err instanceof Error && /UNIQUE constraint failed: vms.name/.test(err.message)) throw errors.nameTaken(vm.name);
       throw err;
     }
   }
 
-  update(id: string, patch: VmPatch): VmRecord {
+  update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
     this.cache = null;
     try {
-      return this.updateTx.immediate(id, patch);
+      return this.updateTx.immediate(id, patch, admit);
     } finally {
       this.cache = null;
     }
