@@ -87,24 +87,27 @@ export class HostAdmission {
     return { vcpus, memoryMib };
   }
 
-  /** Throws insufficient_capacity unless `need` fits beside everything else (VM `self` not counted twice). */
+  /**
+   * Throws insufficient_capacity unless `need` fits beside everything else.
+   * `self`: the VM being resized or started — what it holds now is replaced
+   * by `need`, and the refusal reports only the growth as requested.
+   */
   check(rows: readonly VmRecord[], need: Need, self?: string): void {
-    const used = this.committed(rows, self);
+    const others = this.committed(rows, self);
+    const row = self ? rows.find((v) => v.id === self) : undefined;
+    const held: Need = (self ? this.reserved.get(self) : undefined) ?? (row && holdsHost(row) ? row : { vcpus: 0, memoryMib: 0 });
     const cap = this.capacity;
-    if (used.memoryMib + need.memoryMib > cap.memoryMib) {
-      throw new FcmError(
-        'insufficient_capacity',
-        `This host cannot hold ${need.memoryMib} MiB more guest memory: ${used.memoryMib} of ${cap.memoryMib} MiB are committed. Stop or shrink VMs, or ask the operator (FCM_MEMORY_OVERCOMMIT, FCM_MEMORY_RESERVE_MIB).`,
-        { limit: { name: 'memoryMib', value: cap.memoryMib, usage: used.memoryMib, requested: need.memoryMib, unit: 'MiB' } },
-      );
+    const refuse = (name: 'memoryMib' | 'vcpus', unit: string, hint: string) => {
+      const usage = others[name] + held[name];
+      const requested = need[name] - held[name];
+      return new FcmError('insufficient_capacity', `This host cannot hold ${requested} ${unit} more: ${usage} of ${cap[name]} ${unit} are committed. ${hint}`, {
+        limit: { name, value: cap[name], usage, requested, unit },
+      });
+    };
+    if (others.memoryMib + need.memoryMib > cap.memoryMib) {
+      throw refuse('memoryMib', 'MiB', 'Stop or shrink VMs, or ask the operator (FCM_MEMORY_OVERCOMMIT, FCM_MEMORY_RESERVE_MIB).');
     }
-    if (used.vcpus + need.vcpus > cap.vcpus) {
-      throw new FcmError(
-        'insufficient_capacity',
-        `This host cannot hold ${need.vcpus} more vCPUs: ${used.vcpus} of ${cap.vcpus} are committed. Stop or shrink VMs, or ask the operator (FCM_CPU_OVERCOMMIT).`,
-        { limit: { name: 'vcpus', value: cap.vcpus, usage: used.vcpus, requested: need.vcpus, unit: 'vCPUs' } },
-      );
-    }
+    if (others.vcpus + need.vcpus > cap.vcpus) throw refuse('vcpus', 'vCPUs', 'Stop or shrink VMs, or ask the operator (FCM_CPU_OVERCOMMIT).');
   }
 
   /**

@@ -42,6 +42,21 @@ for (const [name, make] of impls) {
       assert.equal(s.list().length, 5);
     });
 
+    test('admit sees every row inside the write, and a refusal writes nothing', () => {
+      const s = make();
+      const a = insert(s, 'a');
+      const seen: string[][] = [];
+      const vm = newVm('b');
+      const b = s.insert(vm, plan(vm), (rows) => seen.push(rows.map((r) => r.name)));
+      assert.deepEqual(seen, [['a']]);
+      const refused = newVm('c');
+      assert.throws(() => s.insert(refused, plan(refused), () => { throw new Error('no'); }), /no/);
+      assert.deepEqual(s.list().map((r) => r.name), ['a', 'b']);
+      assert.throws(() => s.update(a.id, { memoryMib: 4096 }, (rows) => { assert.equal(rows.length, 2); throw new Error('no'); }), /no/);
+      assert.equal(s.get(a.id)!.memoryMib, 256, 'a refused update changes nothing');
+      assert.equal(s.update(b.id, { memoryMib: 512 }, () => {}).memoryMib, 512);
+    });
+
     test('names are unique', () => {
       const s = make();
       insert(s, 'same');
