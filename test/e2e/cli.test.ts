@@ -188,3 +188,36 @@ test('pty: Ctrl-C during the wait exits 130 and restores the cursor', async () =
   }
   assert.equal((await fcm(['destroy', 'pty-intr', '-y'], { cwd: tempDir(), env })).code, 0);
 });
+
+test('quotas from the CLI: an admin sets a limit, the user hits it (limit, usage, hint), whoami and fcm quota show usage vs limit', async () => {
+  const dir = tempDir();
+  const alice = api.loginAs('alice@example.com');
+  const asAlice = { ...env, FCM_TOKEN: alice.token };
+  const set = await fcm(['quota', 'set', 'alice@example.com', '--vms', '1', '--memory-mib', '4096'], { cwd: dir, env });
+  assert.deepEqual([set.code, set.stdout], [0, `Quota of ${alice.user.id} updated.\n`], set.stderr);
+  const denied = await fcm(['quota', 'set', 'me', '--vms', '50'], { cwd: dir, env: asAlice });
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /^Error: Not allowed/m);
+
+  const first = await fcm(['create', 'q-one', '--memory-mib', '512', '--no-wait'], { cwd: dir, env: asAlice });
+  assert.equal(first.code, 0, first.stderr);
+  const second = await fcm(['create', 'q-two', '--memory-mib', '512', '--no-wait'], { cwd: dir, env: asAlice });
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /^Error: Quota exceeded\n {2}Quota vms \(VMs\): 1 VMs in use \+ 1 requested would exceed your limit of 1 VMs\.\n {2}vms: 1 in use \+ 1 requested > limit 1 VMs\nHint: fcm quota shows your limits/);
+
+  const who = await fcm(['whoami'], { cwd: dir, env: asAlice });
+  assert.equal(who.code, 0, who.stderr);
+  assert.match(who.stdout, /^Email:\s+alice@example\.com$/m);
+  assert.match(who.stdout, /^ {2}vms\s+1 \/ 1 {2}\(set by an admin\)$/m);
+  assert.match(who.stdout, /^ {2}memoryMib\s+512 \/ 4096 MiB {2}\(set by an admin\)$/m);
+  assert.match(who.stdout, /^ {2}vcpus\s+1 \/ 10$/m);
+  const mine = JSON.parse((await fcm(['quota', '--json'], { cwd: dir, env: asAlice })).stdout) as { limits: { vms: number }; usage: { vms: number } };
+  assert.deepEqual([mine.limits.vms, mine.usage.vms], [1, 1]);
+  const adminWho = await fcm(['whoami'], { cwd: dir, env });
+  assert.match(adminWho.stdout, /^Quota:\s+unlimited \(admin\)$/m);
+
+  const reset = await fcm(['quota', 'set', alice.user.id, '--reset', 'vms,memoryMib'], { cwd: dir, env });
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.match((await fcm(['quota', 'alice@example.com'], { cwd: dir, env })).stdout, /^ {2}vms\s+1 \/ 10$/m);
+  assert.equal((await fcm(['destroy', 'q-one', '--yes'], { cwd: dir, env: asAlice })).code, 0);
+});
