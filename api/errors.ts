@@ -53,6 +53,8 @@ export class ApiError extends Error {
 
   constructor(init: ApiErrorInit) {
     super(init.detail ? `${init.title}: ${init.detail}` : init.title, init.cause === undefined ? undefined : { cause: init.cause });
+    // A copy serialized by Pulumi (provider/vm-resource.ts) calls Error as a function, which sets no message on `this`.
+    this.message = init.detail ? `${init.title}: ${init.detail}` : init.title;
     this.name = 'ApiError';
     this.code = init.code;
     this.status = init.status;
