@@ -73,6 +73,60 @@ export type paths = {
         patch: operations["updateVm"];
         trace?: never;
     };
+    "/v1/vms/{name}/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The VM's custom domains, their status and the DNS record that verifies each
+         * @description Custom domains are added with `domains` on create or update. Each stays
+         *     `pending` (no route, no certificate) until its owner proves control:
+         *     create the TXT record shown (`recordName` = `recordValue`), then verify.
+         */
+        get: operations["listDomains"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/domains/{domain}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description One of the VM's custom domains */
+                domain: components["schemas"]["Hostname"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check the domain's TXT record now; on success the domain is routed
+         * @description Looks up `_fcm-challenge.<domain>` through the daemon's resolvers. If
+         *     it holds this VM owner's token for the domain, the domain becomes
+         *     `verified` and is routed (with a certificate). `domain_not_verified`
+         *     says what was found instead; `domain_taken` when another VM has it
+         *     verified.
+         */
+        post: operations["verifyDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{name}/start": {
         parameters: {
             query?: never;
@@ -649,7 +703,28 @@ export type components = {
          * @example www.example.com
          */
         Hostname: string;
-        /** @description Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server. */
+        CustomDomain: {
+            domain: string;
+            /**
+             * @description `pending`: no route and no certificate until verified
+             * @enum {string}
+             */
+            status: "pending" | "verified";
+            /** @enum {string} */
+            recordType: "TXT";
+            /** @description Where the record goes: _fcm-challenge.<domain> */
+            recordName: string;
+            /** @description The token: fixed for this user and domain */
+            recordValue: string;
+        };
+        CustomDomainList: {
+            domains: components["schemas"]["CustomDomain"][];
+        };
+        /**
+         * @description Extra custom domains for the VM (besides its own URL). New ones are pending until
+         *     verified with a DNS TXT record (listDomains shows it); point their DNS at the server.
+         *     The server's own host name and the VM base domain cannot be claimed.
+         */
         DomainList: components["schemas"]["Hostname"][];
         StopVmRequest: {
             /**
@@ -682,8 +757,10 @@ export type components = {
              * @description The VM's public HTTPS URL
              */
             url: string;
-            /** @description Custom domains routed to the VM */
+            /** @description Custom domains claimed for the VM (routed once verified) */
             domains: string[];
+            /** @description The custom domains not verified yet (no route, no certificate); see listDomains */
+            pendingDomains: string[];
             /** @enum {string} */
             hypervisor: "qemu" | "firecracker";
             /** @description SSH git remote: root@<server>:<name>.git */
@@ -954,7 +1031,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "key_invalid" | "key_taken" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -1112,6 +1189,56 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Vm"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listDomains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The VM's custom domains */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomDomainList"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    verifyDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description One of the VM's custom domains */
+                domain: components["schemas"]["Hostname"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domain, verified */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomDomain"];
                 };
             };
             default: components["responses"]["Problem"];

@@ -287,6 +287,110 @@ export const spec: Record<string, any> = {
         }
       }
     },
+    "/v1/vms/{name}/domains": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "listDomains",
+        "tags": [
+          "vms"
+        ],
+        "summary": "The VM's custom domains, their status and the DNS record that verifies each",
+        "description": "Custom domains are added with `domains` on create or update. Each stays\n`pending` (no route, no certificate) until its owner proves control:\ncreate the TXT record shown (`recordName` = `recordValue`), then verify.\n",
+        "x-cli": {
+          "command": "domains",
+          "args": [
+            "name"
+          ],
+          "summary": "List a VM's custom domains and the DNS record that verifies each",
+          "columns": [
+            "domain",
+            "status",
+            {
+              "field": "recordName",
+              "title": "TXT RECORD"
+            },
+            {
+              "field": "recordValue",
+              "title": "VALUE"
+            }
+          ],
+          "empty": "No custom domains. Add one with: fcm update --domains www.example.com",
+          "examples": [
+            "fcm domains",
+            "fcm domains cosmic-nova --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The VM's custom domains",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CustomDomainList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/domains/{domain}/verify": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        },
+        {
+          "name": "domain",
+          "in": "path",
+          "required": true,
+          "description": "One of the VM's custom domains",
+          "schema": {
+            "$ref": "#/components/schemas/Hostname"
+          }
+        }
+      ],
+      "post": {
+        "operationId": "verifyDomain",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Check the domain's TXT record now; on success the domain is routed",
+        "description": "Looks up `_fcm-challenge.<domain>` through the daemon's resolvers. If\nit holds this VM owner's token for the domain, the domain becomes\n`verified` and is routed (with a certificate). `domain_not_verified`\nsays what was found instead; `domain_taken` when another VM has it\nverified.\n",
+        "x-cli": {
+          "command": "domains verify",
+          "args": [
+            "domain"
+          ],
+          "summary": "Verify a custom domain (after creating its TXT record)",
+          "message": "{domain} is verified and routed.",
+          "examples": [
+            "fcm domains verify www.example.com"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The domain, verified",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CustomDomain"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
     "/v1/vms/{name}/start": {
       "parameters": [
         {
@@ -1581,9 +1685,62 @@ export const spec: Record<string, any> = {
           "www.example.com"
         ]
       },
+      "CustomDomain": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "domain",
+          "status",
+          "recordType",
+          "recordName",
+          "recordValue"
+        ],
+        "properties": {
+          "domain": {
+            "type": "string"
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "verified"
+            ],
+            "description": "`pending`: no route and no certificate until verified"
+          },
+          "recordType": {
+            "type": "string",
+            "enum": [
+              "TXT"
+            ]
+          },
+          "recordName": {
+            "type": "string",
+            "description": "Where the record goes: _fcm-challenge.<domain>"
+          },
+          "recordValue": {
+            "type": "string",
+            "description": "The token: fixed for this user and domain"
+          }
+        }
+      },
+      "CustomDomainList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "domains"
+        ],
+        "properties": {
+          "domains": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/CustomDomain"
+            }
+          }
+        }
+      },
       "DomainList": {
         "type": "array",
-        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "maxItems": 20,
         "uniqueItems": true,
         "items": {
@@ -1625,6 +1782,7 @@ export const spec: Record<string, any> = {
           "mac",
           "url",
           "domains",
+          "pendingDomains",
           "gitUrl",
           "gitHttpUrl",
           "hypervisor",
@@ -1680,7 +1838,14 @@ export const spec: Record<string, any> = {
             "items": {
               "type": "string"
             },
-            "description": "Custom domains routed to the VM"
+            "description": "Custom domains claimed for the VM (routed once verified)"
+          },
+          "pendingDomains": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "The custom domains not verified yet (no route, no certificate); see listDomains"
           },
           "hypervisor": {
             "type": "string",
@@ -2641,6 +2806,7 @@ export const spec: Record<string, any> = {
           "vm_not_found",
           "name_taken",
           "domain_taken",
+          "domain_not_verified",
           "key_invalid",
           "key_taken",
           "release_not_found",

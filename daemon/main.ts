@@ -51,6 +51,9 @@ import { QuotaService } from './core/quotas.js';
 import type { Principal } from './core/model.js';
 import { SqliteQuotaStore } from './drivers/sqlite/sqlite-quota-store.js';
 import { quotaHandlers } from './http/routes/quotas.js';
+import { DomainService } from './core/domains.js';
+import { DnsTxt } from './drivers/dns-txt.js';
+import { domainHandlers } from './http/routes/domains.js';
 
 export const VERSION: string = (() => {
   try {
@@ -209,6 +212,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       restartWindowMs: 5 * 60_000,
       monitorIntervalMs: cfg.monitorIntervalMs,
       reservedDomainSuffix: `.${vmHost('x', ip, cfg.baseDomain).split('.').slice(1).join('.')}`,
+      reservedDomains: { names: [new URL(cfg.publicUrl ?? `http://${ip}`).hostname.toLowerCase()], zones: [cfg.baseDomain.toLowerCase()] },
     },
   });
   await vms.reconcile();
@@ -243,7 +247,15 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         adminListen: new URL(cfg.proxy.adminUrl).host,
         httpPort: cfg.proxy.httpPort,
         httpsPort: cfg.proxy.httpsPort,
+        stripCookieDomain: cfg.stripCookieDomain,
       }),
+  });
+  const domains = new DomainService({
+    store,
+    resolver: new DnsTxt(cfg.dnsResolvers),
+    key: loadOrCreateSecret(cfg.stateDir, 'domain.key'),
+    vm: (p, name) => vms.get(p, name),
+    changed: () => void routes.sync(),
   });
   vms.onChange(() => void routes.sync());
   routes.start();
@@ -297,6 +309,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       ...consoleHandlers(consoles),
       ...auth.handlers,
       ...quotaHandlers(quotas, auth.accounts),
+      ...domainHandlers(domains),
       ...systemHandlers({
         version: VERSION,
         hypervisor: hypervisor.kind,

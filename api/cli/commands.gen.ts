@@ -84,7 +84,7 @@ export const commandTable: CommandSpec[] = [
         "flag": "domains",
         "in": "body",
         "name": "domains",
-        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
       }
@@ -134,6 +134,101 @@ export const commandTable: CommandSpec[] = [
     "auth": true,
     "responseSchema": null,
     "responseType": null
+  },
+  {
+    "operationId": "listDomains",
+    "command": "domains",
+    "method": "get",
+    "path": "/v1/vms/{name}/domains",
+    "group": "vms",
+    "summary": "List a VM's custom domains and the DNS record that verifies each",
+    "description": "Custom domains are added with `domains` on create or update. Each stays\n`pending` (no route, no certificate) until its owner proves control:\ncreate the TXT record shown (`recordName` = `recordValue`), then verify.",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [],
+    "columns": [
+      {
+        "field": "domain",
+        "title": "DOMAIN",
+        "format": "text"
+      },
+      {
+        "field": "status",
+        "title": "STATUS",
+        "format": "text"
+      },
+      {
+        "field": "recordName",
+        "title": "TXT RECORD",
+        "format": "text"
+      },
+      {
+        "field": "recordValue",
+        "title": "VALUE",
+        "format": "text"
+      }
+    ],
+    "message": null,
+    "empty": "No custom domains. Add one with: fcm update --domains www.example.com",
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm domains",
+      "fcm domains cosmic-nova --json"
+    ],
+    "auth": true,
+    "responseSchema": "CustomDomainList",
+    "responseType": "json"
+  },
+  {
+    "operationId": "verifyDomain",
+    "command": "domains verify",
+    "method": "post",
+    "path": "/v1/vms/{name}/domains/{domain}/verify",
+    "group": "vms",
+    "summary": "Verify a custom domain (after creating its TXT record)",
+    "description": "Looks up `_fcm-challenge.<domain>` through the daemon's resolvers. If\nit holds this VM owner's token for the domain, the domain becomes\n`verified` and is routed (with a certificate). `domain_not_verified`\nsays what was found instead; `domain_taken` when another VM has it\nverified.",
+    "args": [
+      {
+        "name": "domain",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "One of the VM's custom domains",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "name",
+        "in": "path",
+        "name": "name",
+        "description": "The VM's name",
+        "type": "string",
+        "vmRef": true
+      }
+    ],
+    "columns": null,
+    "message": "{domain} is verified and routed.",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm domains verify www.example.com"
+    ],
+    "auth": true,
+    "responseSchema": "CustomDomain",
+    "responseType": "json"
   },
   {
     "operationId": "getEnv",
@@ -969,7 +1064,7 @@ export const commandTable: CommandSpec[] = [
         "flag": "domains",
         "in": "body",
         "name": "domains",
-        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
       }

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   vm_not_found: { status: 404, title: 'VM not found' },
   name_taken: { status: 409, title: 'Name already taken' },
   domain_taken: { status: 409, title: 'Domain already in use' },
+  domain_not_verified: { status: 422, title: 'Domain ownership not proven' },
   key_invalid: { status: 400, title: 'Not a valid SSH public key' },
   key_taken: { status: 409, title: 'SSH key already registered' },
   release_not_found: { status: 404, title: 'Release not found' },

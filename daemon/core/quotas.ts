@@ -61,8 +61,6 @@ export interface QuotaDeps {
   env?: (vmId: string) => Record<string, string>;
   /** Bytes a VM's git repository takes on disk (including a push still in quarantine). */
   repoBytes?: (vmId: string) => Promise<number>;
-  /** Custom domains of this user still waiting for verification. */
-  pendingDomains?: (userId: string) => number;
   /** To name users by id or email in the API. */
   users?: { get(id: string): { id: string } | undefined; byEmail(email: string): { id: string }[] };
 }
@@ -83,6 +81,13 @@ export function vmUsage(vms: readonly Pick<VmRecord, keyof VmSize>[]): Pick<Quot
 }
 
 /** Bytes a set of config vars counts for (UTF-8 keys and values). */
+/** Claimed, unverified custom domains of `owner`. */
+export function pendingOf(rows: readonly VmRecord[], owner: string): number {
+  let n = 0;
+  for (const r of rows) if (r.owner === owner) n += r.domains.filter((d) => !r.verifiedDomains.includes(d)).length;
+  return n;
+}
+
 export function configBytes(vars: Record<string, string>): number {
   let n = 0;
   for (const [k, v] of Object.entries(vars)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
@@ -164,12 +169,15 @@ export class QuotaService {
     if (total > limits.repoMibTotal * MiB) throw refuse('repoMibTotal', total);
   }
 
-  /** `adding` more pending domains for this user. */
-  checkPendingDomains(owner: string, adding: number): void {
+  /**
+   * A claim change leaving the owner with `after` pending domains (core/domains.ts pendingAfter),
+   * run inside the store write. Only growth is refused.
+   */
+  checkPendingDomains(owner: string, rows: readonly VmRecord[], after: number): void {
     const limits = this.limitsFor(owner);
-    if (!limits || adding <= 0) return;
-    const used = this.d.pendingDomains?.(owner) ?? 0;
-    if (used + adding > limits.pendingDomains) throw quotaError('pendingDomains', limits.pendingDomains, used, adding);
+    if (!limits) return;
+    const now = pendingOf(rows, owner);
+    if (after > now && after > limits.pendingDomains) throw quotaError('pendingDomains', limits.pendingDomains, now, after - now);
   }
 
   /**
@@ -214,7 +222,7 @@ export class QuotaService {
       configBytesPerApp: await largest((v) => configBytes(this.d.env?.(v.id) ?? {})),
       repoMibPerApp: Math.ceil((await largest(async (v) => (await this.d.repoBytes?.(v.id)) ?? 0)) / MiB),
       repoMibTotal: Math.ceil(repoTotal / MiB),
-      pendingDomains: this.d.pendingDomains?.(userId) ?? 0,
+      pendingDomains: pendingOf(mine, userId),
     };
     const nulls = Object.fromEntries(QUOTA_NAMES.map((n) => [n, null])) as Record<QuotaName, null>;
     return { user: userId, unlimited: limits === null, limits: limits ?? nulls, usage, overrides: this.d.overrides.get(userId) };

@@ -14,6 +14,7 @@ import { planSeed } from './planners/seed.js';
 import type { Logger } from '../log.js';
 import { holdsHost, type HostAdmission } from './admission.js';
 import type { QuotaService } from './quotas.js';
+import { checkClaimable, pendingAfter, type Reserved } from './domains.js';
 import type { VmSize } from './model.js';
 
 export interface CreateVmInput {
@@ -54,6 +55,8 @@ export interface VmServiceConfig {
   monitorIntervalMs: number;
   /** VM URLs live under this suffix (e.g. `.64-34-93-45.sslip.io`): custom domains may not. */
   reservedDomainSuffix: string | null;
+  /** Names nobody may claim as custom domains: the daemon's own host name, the VM base domain (core/domains.ts). */
+  reservedDomains?: Reserved;
 }
 
 export interface VmServiceDeps {
@@ -196,7 +199,10 @@ export class VmService {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
       const id = fixedId ?? newVmId();
       try {
-        return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet), (rows) => this.admit(p.userId, rows, input));
+        return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet), (rows) => {
+          this.admit(p.userId, rows, input);
+          this.d.quotas?.checkPendingDomains(p.userId, rows, pendingAfter(rows, p.userId, null, base.domains));
+        });
       } catch (err) {
         if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
         // A random id whose derived tap/MAC collides with another VM's: draw a new id.
@@ -243,7 +249,10 @@ export class VmService {
       const resized =
         (input.vcpus !== undefined && input.vcpus !== cur.vcpus) || (input.memoryMib !== undefined && input.memoryMib !== cur.memoryMib);
       const next = { ...cur, vcpus: input.vcpus ?? cur.vcpus, memoryMib: input.memoryMib ?? cur.memoryMib };
-      const updated = this.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains }, resized ? (rows) => this.admit(cur.owner, rows, next, cur) : undefined);
+      const updated = this.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains }, (rows) => {
+        if (resized) this.admit(cur.owner, rows, next, cur);
+        if (input.domains) this.d.quotas?.checkPendingDomains(cur.owner, rows, pendingAfter(rows, cur.owner, cur.id, input.domains));
+      });
       if (resized && (cur.state === 'running' || cur.state === 'starting')) {
         this.d.log.info({ vmId: vm.id, vm: vm.name, vcpus: updated.vcpus, memoryMib: updated.memoryMib }, 'restarting to resize');
         const release = this.d.host?.hold(vm.id, next);
@@ -259,6 +268,7 @@ export class VmService {
   }
 
   private checkDomains(domains: string[]): void {
+    if (this.d.config.reservedDomains) checkClaimable(domains, this.d.config.reservedDomains);
     const suffix = this.d.config.reservedDomainSuffix;
     for (const d of domains) {
       if (suffix && (d.endsWith(suffix) || `.${d}` === suffix)) {

@@ -13,6 +13,9 @@ import { vmUrl } from '../../daemon/core/planners/url.js';
 import { memoryService, type MemoryServiceOptions } from './memory-service.js';
 import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
 import type { AccountService } from '../../daemon/core/accounts.js';
+import { DomainService } from '../../daemon/core/domains.js';
+import { MemoryTxt } from '../../daemon/drivers/memory/memory-txt.js';
+import { domainHandlers } from '../../daemon/http/routes/domains.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { gitRepos, openGitDoors, wireDeploys, type GitDoors } from '../../daemon/deploy-wiring.js';
@@ -77,7 +80,10 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       ...opts.quotas,
     },
     ...(opts.host ? { host: opts.host } : {}),
+    config: { reservedDomains: { names: ['fcm.example.net'], zones: ['sslip.io'] } },
   });
+  const txt = new MemoryTxt();
+  const domains = new DomainService({ store: h.store, resolver: txt, key: Buffer.alloc(32, 9), vm: (p, n) => h.service.get(p, n), changed: () => {} });
   const log = pino({ level: 'silent' });
   const auth = wireAuth(
     {
@@ -120,6 +126,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
     ...auth.handlers,
     ...quotaHandlers(h.quotas!, auth.accounts),
+    ...domainHandlers(domains),
     ...opts.handlers,
   };
   const app = await buildServer({
@@ -132,5 +139,5 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...(doors ? { extend: doors.extend } : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
-  return { app, h, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
+  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
 }

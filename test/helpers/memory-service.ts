@@ -28,7 +28,7 @@ export interface MemoryServiceOptions {
   config?: Partial<VmServiceConfig>;
   fastBoot?: { poolSize: number };
   /** Per-user limits (default: none); `admins` are unlimited (default: the ROOT principal's id). */
-  quotas?: { limits?: Partial<QuotaLimits>; admins?: string[] } & Partial<Pick<QuotaDeps, 'env' | 'repoBytes' | 'pendingDomains' | 'users' | 'isAdmin'>>;
+  quotas?: { limits?: Partial<QuotaLimits>; admins?: string[] } & Partial<Pick<QuotaDeps, 'env' | 'repoBytes' | 'users' | 'isAdmin'>>;
   /** Host capacity (default: unchecked). */
   host?: HostCapacity;
 }
@@ -59,7 +59,6 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
         isAdmin: opts.quotas.isAdmin ?? ((id) => (opts.quotas!.admins ?? [ROOT.userId]).includes(id)),
         ...(opts.quotas.env ? { env: opts.quotas.env } : {}),
         ...(opts.quotas.repoBytes ? { repoBytes: opts.quotas.repoBytes } : {}),
-        ...(opts.quotas.pendingDomains ? { pendingDomains: opts.quotas.pendingDomains } : {}),
         ...(opts.quotas.users ? { users: opts.quotas.users } : {}),
       })
     : undefined;

@@ -18,7 +18,7 @@ export class MemoryVmStore implements VmStore {
     while (used.has(slot)) slot++;
     if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
     const now = new Date().toISOString();
-    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
+    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
     for (const k of ['id', 'ip', 'mac', 'tap'] as const) {
       if (all.some((r) => r[k] === rec[k])) throw new Error(`UNIQUE constraint failed: vms.${k}`);
     }
@@ -33,9 +33,15 @@ export class MemoryVmStore implements VmStore {
     if (!cur) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
     admit?.([...this.rows.values()].map(copy));
     if (patch.domains) this.checkDomains(id, patch.domains);
+    const domains = patch.domains ? [...patch.domains].sort() : cur.domains;
+    let verified = cur.verifiedDomains.filter((d) => domains.includes(d));
+    if (patch.verifiedDomains) {
+      for (const d of patch.verifiedDomains) if (!domains.includes(d)) throw new FcmError('not_found', `${d} is not a domain of this VM.`);
+      this.checkDomains(id, patch.verifiedDomains);
+      verified = [...patch.verifiedDomains].sort();
+    }
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const next = { ...cur, ...defined, updatedAt: new Date().toISOString() };
-    if (patch.domains) next.domains = [...patch.domains].sort();
+    const next = { ...cur, ...defined, domains, verifiedDomains: verified, updatedAt: new Date().toISOString() };
     this.rows.set(id, next);
     return copy(next);
   }
@@ -53,13 +59,14 @@ export class MemoryVmStore implements VmStore {
     return [...this.rows.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.slot - b.slot).map(copy);
   }
 
+  /** A domain verified for another VM cannot be claimed or verified here (pending claims elsewhere do not block). */
   private checkDomains(id: string, domains: string[]): void {
     for (const d of domains) {
-      if ([...this.rows.values()].some((r) => r.id !== id && r.domains.includes(d))) {
-        throw new FcmError('domain_taken', `The domain ${d} is already routed to another VM.`);
+      if ([...this.rows.values()].some((r) => r.id !== id && r.verifiedDomains.includes(d))) {
+        throw new FcmError('domain_taken', `The domain ${d} is already verified for another VM.`);
       }
     }
   }
 }
 
-const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains] });
+const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains], verifiedDomains: [...r.verifiedDomains] });
