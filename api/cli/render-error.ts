@@ -127,7 +127,9 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
     case 'auth_not_configured':
       return "the daemon's operator has to set up login; until then use a token (FCM_TOKEN)";
     case 'domain_taken':
-      return 'another VM already routes that domain: fcm ls and fcm show <name> show which';
+      return 'that domain is verified for another VM (a domain can be routed to one VM only)';
+    case 'domain_not_verified':
+      return `create the TXT record fcm domains${named === ' <name>' ? '' : named} shows, give DNS a moment, then verify again`;
     case 'name_taken':
       return 'pick another name, or leave it out and fcm picks one (fcm ls shows the names in use)';
     case 'validation_failed':

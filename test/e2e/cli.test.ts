@@ -221,3 +221,26 @@ test('quotas from the CLI: an admin sets a limit, the user hits it (limit, usage
   assert.match((await fcm(['quota', 'alice@example.com'], { cwd: dir, env })).stdout, /^ {2}vms\s+1 \/ 10$/m);
   assert.equal((await fcm(['destroy', 'q-one', '--yes'], { cwd: dir, env: asAlice })).code, 0);
 });
+
+test('custom domains from the CLI: fcm domains shows the TXT record to create; verify fails with the hint, then succeeds', async () => {
+  const dir = tempDir();
+  const run = (...args: string[]) => fcm(args, { cwd: dir, env });
+  assert.equal((await run('create', 'dom-app', '--memory-mib', '256', '--no-wait')).code, 0);
+  const upd = await run('update', 'dom-app', '--domains', 'www.example.org');
+  assert.equal(upd.code, 0, upd.stderr);
+  const list = await run('domains', 'dom-app');
+  assert.equal(list.code, 0, list.stderr);
+  const [head, row] = list.stdout.trimEnd().split('\n');
+  assert.match(head!, /^DOMAIN\s+STATUS\s+TXT RECORD\s+VALUE$/);
+  const m = /^www\.example\.org\s+pending\s+_fcm-challenge\.www\.example\.org\s+(fcm-\S+)$/.exec(row!);
+  assert.ok(m, list.stdout);
+  const fail = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
+  assert.equal(fail.code, 1);
+  assert.match(fail.stderr, /^Error: Domain ownership not proven\n {2}No TXT record at _fcm-challenge\.www\.example\.org\./);
+  assert.match(fail.stderr, /Hint: create the TXT record fcm domains dom-app shows/);
+  api.txt.records.set('_fcm-challenge.www.example.org', [m[1]!]);
+  const ok = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
+  assert.deepEqual([ok.code, ok.stdout], [0, 'www.example.org is verified and routed.\n'], ok.stderr);
+  assert.match((await run('domains', 'dom-app')).stdout, /^www\.example\.org\s+verified\s/m);
+  assert.equal((await run('destroy', 'dom-app', '--yes')).code, 0);
+});
