@@ -32,7 +32,9 @@ export interface DnsServer {
 const PROBE = `const r = new (require('node:dns').promises.Resolver)({ timeout: 500, tries: 1 }); r.setServers([process.argv[1]]);
 r.resolveTxt('ready.fcm-probe.test').then(() => process.exit(0), (e) => process.exit(e.code === 'ENOTFOUND' ? 0 : 1));`;
 
-export async function startDnsServer(ns: string, o: { ip?: string; port?: number } = {}): Promise<DnsServer> {
+/** `ns` null: on the host's loopback (still no upstream, so nothing leaves the machine). */
+export async function startDnsServer(ns: string | null, o: { ip?: string; port?: number } = {}): Promise<DnsServer> {
+  const inNs = (argv: string[]): [string, string[]] => (ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0]!, argv.slice(1)]);
   const ip = o.ip ?? '127.0.0.1';
   const port = o.port ?? 5353;
   let child: ChildProcess | null = null;
@@ -47,21 +49,22 @@ export async function startDnsServer(ns: string, o: { ip?: string; port?: number
   };
   const start = async (records: Record<string, string[]>) => {
     await stop();
-    const args = [
-      'netns', 'exec', ns, DNSMASQ, '--keep-in-foreground', '--no-resolv', '--no-hosts', '--no-poll', '--conf-file=/dev/null',
+    const argv = [
+      DNSMASQ, '--keep-in-foreground', '--no-resolv', '--no-hosts', '--no-poll', '--conf-file=/dev/null',
       `--listen-address=${ip}`, '--bind-interfaces', `--port=${port}`, '--user=root', '--pid-file=', '--log-facility=-',
       // Authoritative for .test: a name without a record is NXDOMAIN, not "refused".
       '--local=/test/',
       ...Object.entries(records).flatMap(([name, values]) => values.map((v) => `--txt-record=${name},${v}`)),
     ];
     stderr = '';
-    child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [cmd, args] = inNs(argv);
+    child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     // Ready when it answers a query (from inside the namespace).
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`dnsmasq exited ${child.exitCode}: ${stderr}`);
-      const r = await run('ip', ['netns', 'exec', ns, process.execPath, '-e', PROBE, `${ip}:${port}`]).catch(() => null);
+      const r = await run(...inNs([process.execPath, '-e', PROBE, `${ip}:${port}`])).catch(() => null);
       if (r) return;
       if (Date.now() > deadline) throw new Error(`dnsmasq did not answer: ${stderr}`);
       await new Promise((res) => setTimeout(res, 100));
