@@ -9,6 +9,13 @@ import type { components } from './openapi.gen.js';
 export type ProblemCode = components['schemas']['ErrorCode'];
 export type Problem = components['schemas']['Problem'];
 export type FieldError = NonNullable<Problem['errors']>[number];
+/** The limit a `quota_exceeded` / `insufficient_capacity` hit (problem member `limit`). */
+export type LimitInfo = NonNullable<Problem['limit']>;
+
+/** `memoryMib: 9216 in use + 2048 requested > limit 10240 MiB` */
+export function describeLimit(l: LimitInfo): string {
+  return `${l.name}: ${l.usage} in use + ${l.requested} requested > limit ${l.value} ${l.unit}`;
+}
 
 /**
  * Client-side codes:
@@ -26,6 +33,7 @@ export interface ApiErrorInit {
   detail?: string | undefined;
   requestId?: string | undefined;
   errors?: FieldError[] | undefined;
+  limit?: LimitInfo | undefined;
   /** Where the request went (for messages). */
   url?: string | undefined;
   cause?: unknown;
@@ -39,10 +47,14 @@ export class ApiError extends Error {
   readonly detail: string | undefined;
   readonly requestId: string | undefined;
   readonly errors: FieldError[];
+  /** For quota_exceeded / insufficient_capacity: which limit, its value, the usage and what was asked for. */
+  readonly limit: LimitInfo | undefined;
   readonly url: string | undefined;
 
   constructor(init: ApiErrorInit) {
     super(init.detail ? `${init.title}: ${init.detail}` : init.title, init.cause === undefined ? undefined : { cause: init.cause });
+    // A copy serialized by Pulumi (provider/vm-resource.ts) calls Error as a function, which sets no message on `this`.
+    this.message = init.detail ? `${init.title}: ${init.detail}` : init.title;
     this.name = 'ApiError';
     this.code = init.code;
     this.status = init.status;
@@ -50,6 +62,7 @@ export class ApiError extends Error {
     this.detail = init.detail;
     this.requestId = init.requestId;
     this.errors = init.errors ?? [];
+    this.limit = init.limit;
     this.url = init.url;
   }
 
@@ -74,6 +87,7 @@ export function errorFromResponse(response: Response, body: unknown): ApiError {
       detail: p.detail,
       requestId: p.requestId ?? response.headers.get('x-request-id') ?? undefined,
       errors: Array.isArray(p.errors) ? p.errors : undefined,
+      limit: isLimit(p.limit) ? p.limit : undefined,
       url: response.url || undefined,
     });
   }
@@ -85,6 +99,11 @@ export function errorFromResponse(response: Response, body: unknown): ApiError {
     detail: text.trim().slice(0, 300) || undefined,
     url: response.url || undefined,
   });
+}
+
+function isLimit(v: unknown): v is LimitInfo {
+  const l = v as Partial<LimitInfo> | null;
+  return !!l && typeof l === 'object' && typeof l.name === 'string' && typeof l.value === 'number' && typeof l.usage === 'number' && typeof l.requested === 'number' && typeof l.unit === 'string';
 }
 
 /** A fetch that threw (no HTTP answer) → ApiError `unreachable`, keeping the network error as `cause`. */

@@ -73,6 +73,60 @@ export type paths = {
         patch: operations["updateVm"];
         trace?: never;
     };
+    "/v1/vms/{name}/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The VM's custom domains, their status and the DNS record that verifies each
+         * @description Custom domains are added with `domains` on create or update. Each stays
+         *     `pending` (no route, no certificate) until its owner proves control:
+         *     create the TXT record shown (`recordName` = `recordValue`), then verify.
+         */
+        get: operations["listDomains"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/domains/{domain}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description One of the VM's custom domains */
+                domain: components["schemas"]["Hostname"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check the domain's TXT record now; on success the domain is routed
+         * @description Looks up `_fcm-challenge.<domain>` through the daemon's resolvers. If
+         *     it holds this VM owner's token for the domain, the domain becomes
+         *     `verified` and is routed (with a certificate). `domain_not_verified`
+         *     says what was found instead; `domain_taken` when another VM has it
+         *     verified.
+         */
+        post: operations["verifyDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{name}/start": {
         parameters: {
             query?: never;
@@ -522,6 +576,37 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{user}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user id (usr_…), an email address, `admin` (the admin token), or `me` */
+                user: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * A user's quota limits and usage
+         * @description Limits (null: unlimited — admins are), what the user holds now, and
+         *     the overrides an admin set (the rest are the daemon's defaults,
+         *     FCM_QUOTA_*). Users read their own (`me`); admins anyone's.
+         */
+        get: operations["getQuota"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Override a user's limits (admins only)
+         * @description Sets the given limits for this user; `reset` removes overrides (back
+         *     to the daemon's default). Lowering a limit below what the user holds
+         *     takes nothing away; it only refuses growth until usage is below it.
+         */
+        patch: operations["updateQuota"];
+        trace?: never;
+    };
     "/v1/tokens": {
         parameters: {
             query?: never;
@@ -618,7 +703,28 @@ export type components = {
          * @example www.example.com
          */
         Hostname: string;
-        /** @description Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server. */
+        CustomDomain: {
+            domain: string;
+            /**
+             * @description `pending`: no route and no certificate until verified
+             * @enum {string}
+             */
+            status: "pending" | "verified";
+            /** @enum {string} */
+            recordType: "TXT";
+            /** @description Where the record goes: _fcm-challenge.<domain> */
+            recordName: string;
+            /** @description The token: fixed for this user and domain */
+            recordValue: string;
+        };
+        CustomDomainList: {
+            domains: components["schemas"]["CustomDomain"][];
+        };
+        /**
+         * @description Extra custom domains for the VM (besides its own URL). New ones are pending until
+         *     verified with a DNS TXT record (listDomains shows it); point their DNS at the server.
+         *     The server's own host name and the VM base domain cannot be claimed.
+         */
         DomainList: components["schemas"]["Hostname"][];
         StopVmRequest: {
             /**
@@ -651,8 +757,10 @@ export type components = {
              * @description The VM's public HTTPS URL
              */
             url: string;
-            /** @description Custom domains routed to the VM */
+            /** @description Custom domains claimed for the VM (routed once verified) */
             domains: string[];
+            /** @description The custom domains not verified yet (no route, no certificate); see listDomains */
+            pendingDomains: string[];
             /** @enum {string} */
             hypervisor: "qemu" | "firecracker";
             /** @description SSH git remote: root@<server>:<name>.git */
@@ -853,6 +961,83 @@ export type components = {
         Whoami: {
             user: components["schemas"]["User"];
             token: components["schemas"]["TokenInfo"];
+            quota: components["schemas"]["Quota"];
+        };
+        /**
+         * @description `vms`, `vcpus`, `memoryMib`, `diskMib` (root + swap): totals over all the user's VMs, whatever
+         *     their state; `configVarsPerApp`, `configBytesPerApp` (keys + values, UTF-8): one app's config
+         *     vars; `repoMibPerApp`, `repoMibTotal`: git repositories on disk, one app's and all of them;
+         *     `pendingDomains`: custom domains not verified yet.
+         * @enum {string}
+         */
+        QuotaName: "vms" | "vcpus" | "memoryMib" | "diskMib" | "configVarsPerApp" | "configBytesPerApp" | "repoMibPerApp" | "repoMibTotal" | "pendingDomains";
+        QuotaValues: {
+            vms: number | null;
+            vcpus: number | null;
+            memoryMib: number | null;
+            diskMib: number | null;
+            configVarsPerApp: number | null;
+            configBytesPerApp: number | null;
+            repoMibPerApp: number | null;
+            repoMibTotal: number | null;
+            pendingDomains: number | null;
+        };
+        Quota: {
+            /** @description The user's id */
+            user: string;
+            /** @description Admins: no limit applies */
+            unlimited: boolean;
+            /** @description Each limit in force (null = unlimited) */
+            limits: components["schemas"]["QuotaValues"];
+            /** @description What the user holds now (per-app values are the largest app's) */
+            usage: components["schemas"]["QuotaValues"];
+            /** @description Limits an admin set for this user (the others are the daemon's defaults) */
+            overrides: {
+                vms?: number;
+                vcpus?: number;
+                memoryMib?: number;
+                diskMib?: number;
+                configVarsPerApp?: number;
+                configBytesPerApp?: number;
+                repoMibPerApp?: number;
+                repoMibTotal?: number;
+                pendingDomains?: number;
+            };
+        };
+        QuotaUpdate: {
+            /** @description Number of VMs */
+            vms?: number;
+            /** @description vCPUs over all VMs */
+            vcpus?: number;
+            /** @description Guest memory over all VMs (MiB) */
+            memoryMib?: number;
+            /** @description Root + swap disk over all VMs (MiB) */
+            diskMib?: number;
+            /** @description Config vars of one app */
+            configVarsPerApp?: number;
+            /** @description Config var bytes of one app */
+            configBytesPerApp?: number;
+            /** @description Git repository of one app (MiB) */
+            repoMibPerApp?: number;
+            /** @description All git repositories (MiB) */
+            repoMibTotal?: number;
+            /** @description Custom domains waiting for verification */
+            pendingDomains?: number;
+            /** @description Limits to set back to the daemon's default */
+            reset?: components["schemas"]["QuotaName"][];
+        };
+        /**
+         * @description The limit a `quota_exceeded` or `insufficient_capacity` hit: its name (a QuotaName, or for
+         *     host capacity `memoryMib` / `vcpus`), its value, what is in use, what the request asked for.
+         */
+        LimitInfo: {
+            /** @example memoryMib */
+            name: string;
+            value: number;
+            usage: number;
+            requested: number;
+            /** @example MiB */
+            unit: string;
         };
         /** @description RFC 9457 problem details with a stable machine-readable `code` */
         Problem: {
@@ -864,6 +1049,8 @@ export type components = {
             instance?: string;
             code: components["schemas"]["ErrorCode"];
             requestId?: string;
+            /** @description For `quota_exceeded` and `insufficient_capacity`, which limit and how far it is used */
+            limit?: components["schemas"]["LimitInfo"];
             /** @description For `validation_failed`, each problem with the input */
             errors?: {
                 /** @description JSON pointer into the request, e.g. /body/memoryMib */
@@ -872,7 +1059,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "key_invalid" | "key_taken" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -1030,6 +1217,56 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Vm"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listDomains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The VM's custom domains */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomDomainList"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    verifyDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description One of the VM's custom domains */
+                domain: components["schemas"]["Hostname"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domain, verified */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomDomain"];
                 };
             };
             default: components["responses"]["Problem"];
@@ -1599,6 +1836,58 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user id (usr_…), an email address, `admin` (the admin token), or `me` */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The quota */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user id (usr_…), an email address, `admin` (the admin token), or `me` */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaUpdate"];
+            };
+        };
+        responses: {
+            /** @description The quota after the change */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
             };
             default: components["responses"]["Problem"];
         };

@@ -44,6 +44,10 @@ export const spec: Record<string, any> = {
       "description": "Login, tokens and identity"
     },
     {
+      "name": "users",
+      "description": "Per-user quotas"
+    },
+    {
       "name": "system",
       "description": "Daemon health and metadata"
     }
@@ -273,6 +277,110 @@ export const spec: Record<string, any> = {
               "application/json": {
                 "schema": {
                   "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/domains": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "listDomains",
+        "tags": [
+          "vms"
+        ],
+        "summary": "The VM's custom domains, their status and the DNS record that verifies each",
+        "description": "Custom domains are added with `domains` on create or update. Each stays\n`pending` (no route, no certificate) until its owner proves control:\ncreate the TXT record shown (`recordName` = `recordValue`), then verify.\n",
+        "x-cli": {
+          "command": "domains",
+          "args": [
+            "name"
+          ],
+          "summary": "List a VM's custom domains and the DNS record that verifies each",
+          "columns": [
+            "domain",
+            "status",
+            {
+              "field": "recordName",
+              "title": "TXT RECORD"
+            },
+            {
+              "field": "recordValue",
+              "title": "VALUE"
+            }
+          ],
+          "empty": "No custom domains. Add one with: fcm update --domains www.example.com",
+          "examples": [
+            "fcm domains",
+            "fcm domains cosmic-nova --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The VM's custom domains",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CustomDomainList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/domains/{domain}/verify": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        },
+        {
+          "name": "domain",
+          "in": "path",
+          "required": true,
+          "description": "One of the VM's custom domains",
+          "schema": {
+            "$ref": "#/components/schemas/Hostname"
+          }
+        }
+      ],
+      "post": {
+        "operationId": "verifyDomain",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Check the domain's TXT record now; on success the domain is routed",
+        "description": "Looks up `_fcm-challenge.<domain>` through the daemon's resolvers. If\nit holds this VM owner's token for the domain, the domain becomes\n`verified` and is routed (with a certificate). `domain_not_verified`\nsays what was found instead; `domain_taken` when another VM has it\nverified.\n",
+        "x-cli": {
+          "command": "domains verify",
+          "args": [
+            "domain"
+          ],
+          "summary": "Verify a custom domain (after creating its TXT record)",
+          "message": "{domain} is verified and routed.",
+          "examples": [
+            "fcm domains verify www.example.com"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The domain, verified",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CustomDomain"
                 }
               }
             }
@@ -1262,6 +1370,102 @@ export const spec: Record<string, any> = {
         }
       }
     },
+    "/v1/users/{user}/quota": {
+      "parameters": [
+        {
+          "name": "user",
+          "in": "path",
+          "required": true,
+          "description": "A user id (usr_…), an email address, `admin` (the admin token), or `me`",
+          "schema": {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 254,
+            "pattern": "^(me|admin|usr_[0-9a-f]{12}|[^\\s@/]+@[^\\s@/]+)$"
+          }
+        }
+      ],
+      "get": {
+        "operationId": "getQuota",
+        "tags": [
+          "users"
+        ],
+        "summary": "A user's quota limits and usage",
+        "description": "Limits (null: unlimited — admins are), what the user holds now, and\nthe overrides an admin set (the rest are the daemon's defaults,\nFCM_QUOTA_*). Users read their own (`me`); admins anyone's.\n",
+        "x-cli": {
+          "command": "quota",
+          "args": [
+            "user"
+          ],
+          "summary": "Show a user's quota (limit and usage)",
+          "examples": [
+            "fcm quota me",
+            "fcm quota alice@example.com --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The quota",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Quota"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "patch": {
+        "operationId": "updateQuota",
+        "tags": [
+          "users"
+        ],
+        "summary": "Override a user's limits (admins only)",
+        "x-admin-only": true,
+        "description": "Sets the given limits for this user; `reset` removes overrides (back\nto the daemon's default). Lowering a limit below what the user holds\ntakes nothing away; it only refuses growth until usage is below it.\n",
+        "x-cli": {
+          "command": "quota set",
+          "args": [
+            "user"
+          ],
+          "summary": "Override a user's quota limits (admin)",
+          "message": "Quota of {user} updated.",
+          "examples": [
+            "fcm quota set alice@example.com --vms 20 --memory-mib 20480",
+            "fcm quota set usr_3f9c2a7e1b4d --reset vms,memoryMib"
+          ]
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/QuotaUpdate"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The quota after the change",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Quota"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
     "/v1/tokens": {
       "get": {
         "operationId": "listTokens",
@@ -1481,9 +1685,62 @@ export const spec: Record<string, any> = {
           "www.example.com"
         ]
       },
+      "CustomDomain": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "domain",
+          "status",
+          "recordType",
+          "recordName",
+          "recordValue"
+        ],
+        "properties": {
+          "domain": {
+            "type": "string"
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "verified"
+            ],
+            "description": "`pending`: no route and no certificate until verified"
+          },
+          "recordType": {
+            "type": "string",
+            "enum": [
+              "TXT"
+            ]
+          },
+          "recordName": {
+            "type": "string",
+            "description": "Where the record goes: _fcm-challenge.<domain>"
+          },
+          "recordValue": {
+            "type": "string",
+            "description": "The token: fixed for this user and domain"
+          }
+        }
+      },
+      "CustomDomainList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "domains"
+        ],
+        "properties": {
+          "domains": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/CustomDomain"
+            }
+          }
+        }
+      },
       "DomainList": {
         "type": "array",
-        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "maxItems": 20,
         "uniqueItems": true,
         "items": {
@@ -1525,6 +1782,7 @@ export const spec: Record<string, any> = {
           "mac",
           "url",
           "domains",
+          "pendingDomains",
           "gitUrl",
           "gitHttpUrl",
           "hypervisor",
@@ -1580,7 +1838,14 @@ export const spec: Record<string, any> = {
             "items": {
               "type": "string"
             },
-            "description": "Custom domains routed to the VM"
+            "description": "Custom domains claimed for the VM (routed once verified)"
+          },
+          "pendingDomains": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "The custom domains not verified yet (no route, no certificate); see listDomains"
           },
           "hypervisor": {
             "type": "string",
@@ -2282,7 +2547,8 @@ export const spec: Record<string, any> = {
         "additionalProperties": false,
         "required": [
           "user",
-          "token"
+          "token",
+          "quota"
         ],
         "properties": {
           "user": {
@@ -2290,6 +2556,262 @@ export const spec: Record<string, any> = {
           },
           "token": {
             "$ref": "#/components/schemas/TokenInfo"
+          },
+          "quota": {
+            "$ref": "#/components/schemas/Quota"
+          }
+        }
+      },
+      "QuotaName": {
+        "type": "string",
+        "enum": [
+          "vms",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "configVarsPerApp",
+          "configBytesPerApp",
+          "repoMibPerApp",
+          "repoMibTotal",
+          "pendingDomains"
+        ],
+        "description": "`vms`, `vcpus`, `memoryMib`, `diskMib` (root + swap): totals over all the user's VMs, whatever\ntheir state; `configVarsPerApp`, `configBytesPerApp` (keys + values, UTF-8): one app's config\nvars; `repoMibPerApp`, `repoMibTotal`: git repositories on disk, one app's and all of them;\n`pendingDomains`: custom domains not verified yet.\n"
+      },
+      "QuotaValues": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "vms",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "configVarsPerApp",
+          "configBytesPerApp",
+          "repoMibPerApp",
+          "repoMibTotal",
+          "pendingDomains"
+        ],
+        "properties": {
+          "vms": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "vcpus": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "memoryMib": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "diskMib": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "configVarsPerApp": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "configBytesPerApp": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "repoMibPerApp": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "repoMibTotal": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "pendingDomains": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          }
+        }
+      },
+      "Quota": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "user",
+          "unlimited",
+          "limits",
+          "usage",
+          "overrides"
+        ],
+        "properties": {
+          "user": {
+            "type": "string",
+            "description": "The user's id"
+          },
+          "unlimited": {
+            "type": "boolean",
+            "description": "Admins: no limit applies"
+          },
+          "limits": {
+            "$ref": "#/components/schemas/QuotaValues",
+            "description": "Each limit in force (null = unlimited)"
+          },
+          "usage": {
+            "$ref": "#/components/schemas/QuotaValues",
+            "description": "What the user holds now (per-app values are the largest app's)"
+          },
+          "overrides": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Limits an admin set for this user (the others are the daemon's defaults)",
+            "properties": {
+              "vms": {
+                "type": "integer"
+              },
+              "vcpus": {
+                "type": "integer"
+              },
+              "memoryMib": {
+                "type": "integer"
+              },
+              "diskMib": {
+                "type": "integer"
+              },
+              "configVarsPerApp": {
+                "type": "integer"
+              },
+              "configBytesPerApp": {
+                "type": "integer"
+              },
+              "repoMibPerApp": {
+                "type": "integer"
+              },
+              "repoMibTotal": {
+                "type": "integer"
+              },
+              "pendingDomains": {
+                "type": "integer"
+              }
+            }
+          }
+        }
+      },
+      "QuotaUpdate": {
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "properties": {
+          "vms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "description": "Number of VMs"
+          },
+          "vcpus": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000000,
+            "description": "vCPUs over all VMs"
+          },
+          "memoryMib": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Guest memory over all VMs (MiB)"
+          },
+          "diskMib": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Root + swap disk over all VMs (MiB)"
+          },
+          "configVarsPerApp": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "description": "Config vars of one app"
+          },
+          "configBytesPerApp": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Config var bytes of one app"
+          },
+          "repoMibPerApp": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "Git repository of one app (MiB)"
+          },
+          "repoMibTotal": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1073741824,
+            "description": "All git repositories (MiB)"
+          },
+          "pendingDomains": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "description": "Custom domains waiting for verification"
+          },
+          "reset": {
+            "type": "array",
+            "uniqueItems": true,
+            "maxItems": 9,
+            "items": {
+              "$ref": "#/components/schemas/QuotaName"
+            },
+            "description": "Limits to set back to the daemon's default"
+          }
+        }
+      },
+      "LimitInfo": {
+        "type": "object",
+        "description": "The limit a `quota_exceeded` or `insufficient_capacity` hit: its name (a QuotaName, or for\nhost capacity `memoryMib` / `vcpus`), its value, what is in use, what the request asked for.\n",
+        "required": [
+          "name",
+          "value",
+          "usage",
+          "requested",
+          "unit"
+        ],
+        "properties": {
+          "name": {
+            "type": "string",
+            "examples": [
+              "memoryMib"
+            ]
+          },
+          "value": {
+            "type": "number"
+          },
+          "usage": {
+            "type": "number"
+          },
+          "requested": {
+            "type": "number"
+          },
+          "unit": {
+            "type": "string",
+            "examples": [
+              "MiB"
+            ]
           }
         }
       },
@@ -2325,6 +2847,10 @@ export const spec: Record<string, any> = {
           "requestId": {
             "type": "string"
           },
+          "limit": {
+            "$ref": "#/components/schemas/LimitInfo",
+            "description": "For `quota_exceeded` and `insufficient_capacity`, which limit and how far it is used"
+          },
           "errors": {
             "type": "array",
             "description": "For `validation_failed`, each problem with the input",
@@ -2357,6 +2883,7 @@ export const spec: Record<string, any> = {
           "vm_not_found",
           "name_taken",
           "domain_taken",
+          "domain_not_verified",
           "key_invalid",
           "key_taken",
           "release_not_found",
@@ -2374,6 +2901,7 @@ export const spec: Record<string, any> = {
           "wait_timeout",
           "quota_exceeded",
           "ip_pool_exhausted",
+          "insufficient_capacity",
           "image_missing",
           "hypervisor_failed",
           "disk_full",

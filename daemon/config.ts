@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
+import type { QuotaLimits } from './core/quotas.js';
 
 /**
  * The daemon's whole configuration, read once from FCM_* environment
@@ -97,6 +98,20 @@ export interface Config {
   clientStallMs: number;
   /** Each VM's serial console log is kept to about this size on the host (the newest output). */
   consoleLogMib: number;
+  /** Per-user limits for users without an override (admins are unlimited). */
+  quotaDefaults: QuotaLimits;
+  /** Host admission (core/admission.ts); host size null = what the kernel reports. */
+  admission: {
+    hostMemoryMib: number | null;
+    hostCpus: number | null;
+    memoryOvercommit: number;
+    memoryReserveMib: number;
+    cpuOvercommit: number;
+  };
+  /** DNS servers (ip or ip:port) for custom-domain verification lookups only; empty = the system's resolvers. */
+  dnsResolvers: readonly string[];
+  /** Caddy drops the Domain attribute of Set-Cookie from apps on the shared base domain (host-only cookies). */
+  stripCookieDomain: boolean;
 }
 
 export interface OidcConfig {
@@ -141,6 +156,10 @@ const KEYS = [
   'FCM_VMM_CONFINE', 'FCM_BWRAP_BINARY', 'FCM_VMM_UID_BASE', 'FCM_VMM_UID_COUNT', 'FCM_VMM_CGROUPS', 'FCM_VMM_CGROUP_PARENT',
   'FCM_VMM_MEMORY_OVERHEAD_MIB', 'FCM_FIRECRACKER_JAILER', 'FCM_FIRECRACKER_UID', 'FCM_FIRECRACKER_GID',
   'FCM_FIRECRACKER_CHROOT_BASE', 'FCM_EGRESS_ALLOW',
+  'FCM_QUOTA_VMS', 'FCM_QUOTA_VCPUS', 'FCM_QUOTA_MEMORY_MIB', 'FCM_QUOTA_DISK_MIB', 'FCM_QUOTA_CONFIG_VARS',
+  'FCM_QUOTA_CONFIG_BYTES', 'FCM_QUOTA_REPO_MIB', 'FCM_QUOTA_REPO_TOTAL_MIB', 'FCM_QUOTA_PENDING_DOMAINS',
+  'FCM_HOST_MEMORY_MIB', 'FCM_HOST_CPUS', 'FCM_MEMORY_OVERCOMMIT', 'FCM_MEMORY_RESERVE_MIB', 'FCM_CPU_OVERCOMMIT',
+  'FCM_DNS_RESOLVERS', 'FCM_STRIP_COOKIE_DOMAIN',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -172,6 +191,14 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     if (/^(0|false|no|off)$/i.test(v)) return false;
     throw new ConfigError(`${k} must be true or false, got "${v}"`);
   };
+  const dec = (k: (typeof KEYS)[number], def: number, min: number, max: number) => {
+    const v = get(k);
+    if (v === undefined || v === '') return def;
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v.trim()) || n < min || n > max) throw new ConfigError(`${k} must be a number in [${min}, ${max}], got "${v}"`);
+    return n;
+  };
+  const optInt = (k: (typeof KEYS)[number], min: number, max: number): number | null => (get(k) ? int(k, min, min, max) : null);
   const oneOf = <T extends string>(k: (typeof KEYS)[number], def: T, allowed: readonly T[]): T => {
     const v = (get(k) ?? def) as T;
     if (!allowed.includes(v)) throw new ConfigError(`${k} must be one of ${allowed.join(', ')}, got "${v}"`);
@@ -308,6 +335,27 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     },
     clientStallMs: int('FCM_CLIENT_STALL_MS', 60_000, 1000, 3_600_000),
     consoleLogMib: int('FCM_CONSOLE_LOG_MIB', 4, 1, 1024),
+    // Ten VMs of the default shape (1 vCPU, 1 GiB, 2 GiB disk + 512 MiB swap) per user, or fewer bigger ones (README).
+    quotaDefaults: {
+      vms: int('FCM_QUOTA_VMS', 10, 0, 100_000),
+      vcpus: int('FCM_QUOTA_VCPUS', 10, 0, 1_000_000),
+      memoryMib: int('FCM_QUOTA_MEMORY_MIB', 10_240, 0, 1 << 30),
+      diskMib: int('FCM_QUOTA_DISK_MIB', 40_960, 0, 1 << 30),
+      configVarsPerApp: int('FCM_QUOTA_CONFIG_VARS', 100, 0, 100_000),
+      configBytesPerApp: int('FCM_QUOTA_CONFIG_BYTES', 65_536, 0, 1 << 30),
+      repoMibPerApp: int('FCM_QUOTA_REPO_MIB', 1024, 0, 1 << 30),
+      repoMibTotal: int('FCM_QUOTA_REPO_TOTAL_MIB', 4096, 0, 1 << 30),
+      pendingDomains: int('FCM_QUOTA_PENDING_DOMAINS', 10, 0, 100_000),
+    },
+    admission: {
+      hostMemoryMib: optInt('FCM_HOST_MEMORY_MIB', 1, 1 << 30),
+      hostCpus: optInt('FCM_HOST_CPUS', 1, 100_000),
+      memoryOvercommit: dec('FCM_MEMORY_OVERCOMMIT', 1, 0.1, 100),
+      memoryReserveMib: int('FCM_MEMORY_RESERVE_MIB', 1024, 0, 1 << 30),
+      cpuOvercommit: dec('FCM_CPU_OVERCOMMIT', 8, 0.1, 1000),
+    },
+    dnsResolvers: resolvers(get('FCM_DNS_RESOLVERS')),
+    stripCookieDomain: bool('FCM_STRIP_COOKIE_DOMAIN', true),
   };
   return deepFreeze(cfg);
 }
@@ -336,6 +384,18 @@ function cidrList(v: string | undefined, key: string): string[] {
 
 const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
+
+/** `ip` or `ip:port` (IPv4), comma- or space-separated. */
+function resolvers(v: string | undefined): string[] {
+  const items = (v ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const x of items) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(x);
+    if (!m || m[1]!.split('.').some((o) => Number(o) > 255) || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+      throw new ConfigError(`FCM_DNS_RESOLVERS: "${x}" is not an IPv4 address with an optional :port`);
+    }
+  }
+  return items;
+}
 
 /** Comma- or space-separated, lower-cased, each checked. */
 function list(v: string | undefined, key: string, re: RegExp): string[] {

@@ -21,7 +21,7 @@
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { DeployService, type VmDirectory } from './core/deploys.js';
+import { DeployService, type DeployServiceDeps, type VmDirectory } from './core/deploys.js';
 import type { AppRuntime, EnvStore, GitHost, ReleaseStore } from './core/deploys-ports.js';
 import { PushGate } from './core/deploys-push.js';
 import { KeyService, type KeyStore } from './core/keys.js';
@@ -53,6 +53,7 @@ export interface DeployWiringDeps {
   log: Logger;
   /** A logs -f client that reads nothing for this long while output waits is cut off. */
   clientStallMs?: number;
+  quotas?: DeployServiceDeps['quotas'];
 }
 
 export function wireDeploys(d: DeployWiringDeps) {
@@ -72,6 +73,7 @@ export function wireDeploys(d: DeployWiringDeps) {
     git: d.git,
     log: d.log.child({ svc: 'deploys' }),
     urlFor: d.urlFor,
+    ...(d.quotas ? { quotas: d.quotas } : {}),
   });
   // Keys added with the admin token belong to "admin" and push as the admin.
   const principalFor = (userId: string) => (userId === ADMIN.userId ? ADMIN : d.userPrincipal(userId));

@@ -78,7 +78,8 @@ PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs
       util-linux passwd  # setpriv and useradd: git runs as its own unprivileged user
       bubblewrap  # bubblewrap (+ setpriv above): QEMU runs unprivileged in its own mount view
       systemd  # systemd-analyze: test/unit/systemd-unit.test.ts checks fcm.service
-      chromium)  # chromium: the web console's browser test (headless)
+      chromium    # chromium: the web console's browser test (headless)
+      dnsmasq-base)  # dnsmasq-base: the DNS server custom-domain verification is tested against (no service)
 
 if [[ $(id -u) == 0 ]]; then
   missing=()

@@ -5,6 +5,7 @@
  * daemon never stops them.
  */
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spec } from '../api/spec.gen.js';
@@ -47,6 +48,14 @@ import { vmHandlers } from './http/routes/vms.js';
 import { pendingHandlers } from './http/routes/pending.js';
 import { operationRoutes } from './http/openapi-routes.js';
 import { createLogger, type Logger } from './log.js';
+import { HostAdmission, hostCapacity } from './core/admission.js';
+import { QuotaService } from './core/quotas.js';
+import type { Principal } from './core/model.js';
+import { SqliteQuotaStore } from './drivers/sqlite/sqlite-quota-store.js';
+import { quotaHandlers } from './http/routes/quotas.js';
+import { DomainService } from './core/domains.js';
+import { DnsTxt } from './drivers/dns-txt.js';
+import { domainHandlers } from './http/routes/domains.js';
 
 export const VERSION: string = (() => {
   try {
@@ -225,8 +234,37 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
           },
         })
       : undefined;
+  const users = new SqliteUserStore(db);
+  const repos = await gitRepos(cfg.stateDir, { user: cfg.git.user, log });
+  const envStore = new SqliteEnvStore(db);
+  // Set once login is wired (below); admins are unlimited.
+  let principalFor: (userId: string) => Principal | null = () => null;
+  const quotas = new QuotaService({
+    defaults: cfg.quotaDefaults,
+    overrides: new SqliteQuotaStore(db),
+    vms: () => store.list(),
+    isAdmin: (id) => id === 'admin' || principalFor(id)?.admin === true,
+    env: (id) => envStore.get(id),
+    repoBytes: (id) => repos.size(id),
+    users,
+  });
+  const capacity = hostCapacity({
+    hostMemoryMib: cfg.admission.hostMemoryMib ?? Math.floor(totalmem() / 1024 / 1024),
+    hostCpus: cfg.admission.hostCpus ?? availableParallelism(),
+    memoryOvercommit: cfg.admission.memoryOvercommit,
+    memoryReserveMib: cfg.admission.memoryReserveMib,
+    cpuOvercommit: cfg.admission.cpuOvercommit,
+  });
+  // Warm-pool machines are running QEMUs too.
+  const host = new HostAdmission(capacity, () => {
+    const n = fastBoot?.pooled().length ?? 0;
+    return { vcpus: n * DEFAULT_SHAPE.vcpus, memoryMib: n * DEFAULT_SHAPE.memoryMib };
+  });
+  log.info({ capacity }, 'host admission capacity');
   const vms = new VmService({
     fastBoot,
+    quotas,
+    host,
     store,
     hypervisor,
     network,
@@ -246,6 +284,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       restartWindowMs: 5 * 60_000,
       monitorIntervalMs: cfg.monitorIntervalMs,
       reservedDomainSuffix: `.${vmHost('x', ip, cfg.baseDomain).split('.').slice(1).join('.')}`,
+      reservedDomains: { names: [new URL(cfg.publicUrl ?? `http://${ip}`).hostname.toLowerCase()], zones: [cfg.baseDomain.toLowerCase()] },
     },
   });
   await vms.reconcile();
@@ -280,7 +319,15 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         adminListen: new URL(cfg.proxy.adminUrl).host,
         httpPort: cfg.proxy.httpPort,
         httpsPort: cfg.proxy.httpsPort,
+        stripCookieDomain: cfg.stripCookieDomain,
       }),
+  });
+  const domains = new DomainService({
+    store,
+    resolver: new DnsTxt(cfg.dnsResolvers),
+    key: loadOrCreateSecret(cfg.stateDir, 'domain.key'),
+    vm: (p, name) => vms.get(p, name),
+    changed: () => void routes.sync(),
   });
   vms.onChange(() => void routes.sync());
   routes.start();
@@ -288,7 +335,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const tokens = new SqliteTokenStore(db);
   const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
   const publicUrl = cfg.publicUrl ?? `http://${ip}:${cfg.listen.port}`;
-  const auth = wireAuth(cfg, { tokens, users: new SqliteUserStore(db), publicUrl, log });
+  const auth = wireAuth(cfg, { tokens, users, publicUrl, log });
+  principalFor = (id) => auth.accounts.principalFor(id);
   const view = {
     urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain),
     gitUrls: (name: string) => ({ ssh: `root@${new URL(publicUrl).hostname}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
@@ -304,12 +352,12 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     log: consoleLog,
   });
 
-  const repos = await gitRepos(cfg.stateDir, { user: cfg.git.user, log });
   const deploys = wireDeploys({
     vms,
     store,
     releases: new SqliteReleaseStore(db),
-    env: new SqliteEnvStore(db),
+    env: envStore,
+    quotas,
     keys: new SqliteKeyStore(db),
     runtime: new GuestAgentRuntime({
       port: cfg.agentPort,
@@ -332,6 +380,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       ...deploys.handlers,
       ...consoleHandlers(consoles),
       ...auth.handlers,
+      ...quotaHandlers(quotas, auth.accounts),
+      ...domainHandlers(domains),
       ...systemHandlers({
         version: VERSION,
         hypervisor: hypervisor.kind,

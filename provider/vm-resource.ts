@@ -196,6 +196,8 @@ export class VmResourceError extends Error {
   detail: string | undefined;
   constructor(message: string, opts: { code?: string; attribute?: VmArgKey; partial?: VmOutputs; detail?: string; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // Pulumi's serialized copy of this class calls Error as a function, which sets no message on `this`.
+    this.message = message;
     this.code = opts.code ?? 'failed';
     this.attribute = opts.attribute;
     this.partial = opts.partial;
@@ -612,5 +614,18 @@ export function apiFailure(e: unknown, what: string): VmResourceError {
   if (!attribute && code === 'domain_taken') attribute = 'domains';
   if (!attribute && code === 'image_missing') attribute = 'image';
   if (!attribute && code === 'name_taken') attribute = 'name';
-  return new VmResourceError(`${what}: ${message}`, { code, ...(attribute ? { attribute } : {}), cause: e });
+  // quota_exceeded / insufficient_capacity: which limit, its value, the usage and the request.
+  const limit = limitOf(e);
+  if (limit && !attribute && (VM_ARG_KEYS as string[]).includes(limit.name)) attribute = limit.name as VmArgKey;
+  const detail = limit
+    ? `${code === 'insufficient_capacity' ? 'Host capacity' : 'Quota'} ${limit.name}: ${limit.usage} ${limit.unit} in use + ${limit.requested} ${limit.unit} requested > limit ${limit.value} ${limit.unit}.`
+    : undefined;
+  return new VmResourceError(`${what}: ${message}`, { code, ...(attribute ? { attribute } : {}), ...(detail ? { detail } : {}), cause: e });
+}
+
+/** The problem's `limit` member (ApiError.limit), duck-typed like errorCode. */
+function limitOf(e: unknown): { name: string; value: number; usage: number; requested: number; unit: string } | undefined {
+  const l = (e as { limit?: Record<string, unknown> } | null)?.limit;
+  if (!l || typeof l.name !== 'string' || typeof l.value !== 'number' || typeof l.usage !== 'number' || typeof l.requested !== 'number' || typeof l.unit !== 'string') return undefined;
+  return { name: l.name, value: l.value, usage: l.usage, requested: l.requested, unit: l.unit };
 }

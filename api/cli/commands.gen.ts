@@ -84,7 +84,7 @@ export const commandTable: CommandSpec[] = [
         "flag": "domains",
         "in": "body",
         "name": "domains",
-        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
       }
@@ -134,6 +134,101 @@ export const commandTable: CommandSpec[] = [
     "auth": true,
     "responseSchema": null,
     "responseType": null
+  },
+  {
+    "operationId": "listDomains",
+    "command": "domains",
+    "method": "get",
+    "path": "/v1/vms/{name}/domains",
+    "group": "vms",
+    "summary": "List a VM's custom domains and the DNS record that verifies each",
+    "description": "Custom domains are added with `domains` on create or update. Each stays\n`pending` (no route, no certificate) until its owner proves control:\ncreate the TXT record shown (`recordName` = `recordValue`), then verify.",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [],
+    "columns": [
+      {
+        "field": "domain",
+        "title": "DOMAIN",
+        "format": "text"
+      },
+      {
+        "field": "status",
+        "title": "STATUS",
+        "format": "text"
+      },
+      {
+        "field": "recordName",
+        "title": "TXT RECORD",
+        "format": "text"
+      },
+      {
+        "field": "recordValue",
+        "title": "VALUE",
+        "format": "text"
+      }
+    ],
+    "message": null,
+    "empty": "No custom domains. Add one with: fcm update --domains www.example.com",
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm domains",
+      "fcm domains cosmic-nova --json"
+    ],
+    "auth": true,
+    "responseSchema": "CustomDomainList",
+    "responseType": "json"
+  },
+  {
+    "operationId": "verifyDomain",
+    "command": "domains verify",
+    "method": "post",
+    "path": "/v1/vms/{name}/domains/{domain}/verify",
+    "group": "vms",
+    "summary": "Verify a custom domain (after creating its TXT record)",
+    "description": "Looks up `_fcm-challenge.<domain>` through the daemon's resolvers. If\nit holds this VM owner's token for the domain, the domain becomes\n`verified` and is routed (with a certificate). `domain_not_verified`\nsays what was found instead; `domain_taken` when another VM has it\nverified.",
+    "args": [
+      {
+        "name": "domain",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "One of the VM's custom domains",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "name",
+        "in": "path",
+        "name": "name",
+        "description": "The VM's name",
+        "type": "string",
+        "vmRef": true
+      }
+    ],
+    "columns": null,
+    "message": "{domain} is verified and routed.",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm domains verify www.example.com"
+    ],
+    "auth": true,
+    "responseSchema": "CustomDomain",
+    "responseType": "json"
   },
   {
     "operationId": "getEnv",
@@ -407,6 +502,173 @@ export const commandTable: CommandSpec[] = [
     ],
     "auth": true,
     "responseSchema": "VmList",
+    "responseType": "json"
+  },
+  {
+    "operationId": "getQuota",
+    "command": "quota",
+    "method": "get",
+    "path": "/v1/users/{user}/quota",
+    "group": "users",
+    "summary": "Show a user's quota (limit and usage)",
+    "description": "Limits (null: unlimited — admins are), what the user holds now, and\nthe overrides an admin set (the rest are the daemon's defaults,\nFCM_QUOTA_*). Users read their own (`me`); admins anyone's.",
+    "args": [
+      {
+        "name": "user",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "A user id (usr_…), an email address, `admin` (the admin token), or `me`",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm quota me",
+      "fcm quota alice@example.com --json"
+    ],
+    "auth": true,
+    "responseSchema": "Quota",
+    "responseType": "json"
+  },
+  {
+    "operationId": "updateQuota",
+    "command": "quota set",
+    "method": "patch",
+    "path": "/v1/users/{user}/quota",
+    "group": "users",
+    "summary": "Override a user's quota limits (admin)",
+    "description": "Sets the given limits for this user; `reset` removes overrides (back\nto the daemon's default). Lowering a limit below what the user holds\ntakes nothing away; it only refuses growth until usage is below it.",
+    "args": [
+      {
+        "name": "user",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "A user id (usr_…), an email address, `admin` (the admin token), or `me`",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "vms",
+        "in": "body",
+        "name": "vms",
+        "description": "Number of VMs",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100000
+      },
+      {
+        "flag": "vcpus",
+        "in": "body",
+        "name": "vcpus",
+        "description": "vCPUs over all VMs",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1000000
+      },
+      {
+        "flag": "memory-mib",
+        "in": "body",
+        "name": "memoryMib",
+        "description": "Guest memory over all VMs (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "disk-mib",
+        "in": "body",
+        "name": "diskMib",
+        "description": "Root + swap disk over all VMs (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "config-vars-per-app",
+        "in": "body",
+        "name": "configVarsPerApp",
+        "description": "Config vars of one app",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100000
+      },
+      {
+        "flag": "config-bytes-per-app",
+        "in": "body",
+        "name": "configBytesPerApp",
+        "description": "Config var bytes of one app",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "repo-mib-per-app",
+        "in": "body",
+        "name": "repoMibPerApp",
+        "description": "Git repository of one app (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "repo-mib-total",
+        "in": "body",
+        "name": "repoMibTotal",
+        "description": "All git repositories (MiB)",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1073741824
+      },
+      {
+        "flag": "pending-domains",
+        "in": "body",
+        "name": "pendingDomains",
+        "description": "Custom domains waiting for verification",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100000
+      },
+      {
+        "flag": "reset",
+        "in": "body",
+        "name": "reset",
+        "description": "Limits to set back to the daemon's default",
+        "type": "array",
+        "items": "string",
+        "enum": [
+          "vms",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "configVarsPerApp",
+          "configBytesPerApp",
+          "repoMibPerApp",
+          "repoMibTotal",
+          "pendingDomains"
+        ]
+      }
+    ],
+    "columns": null,
+    "message": "Quota of {user} updated.",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm quota set alice@example.com --vms 20 --memory-mib 20480",
+      "fcm quota set usr_3f9c2a7e1b4d --reset vms,memoryMib"
+    ],
+    "auth": true,
+    "responseSchema": "Quota",
     "responseType": "json"
   },
   {
@@ -802,7 +1064,7 @@ export const commandTable: CommandSpec[] = [
         "flag": "domains",
         "in": "body",
         "name": "domains",
-        "description": "Extra custom domains routed to the VM (besides its own URL). Point their DNS at the server.",
+        "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
       }

@@ -15,6 +15,7 @@ import { consoleCommand } from './console.js';
 import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
+import { quotaCommand } from './quota.js';
 import { authCommands } from './login.js';
 import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
@@ -274,6 +275,7 @@ function handWritten(all: () => Command[]): Command[] {
     consoleCommand(),
     ...deployCommands(),
     ...authCommands(),
+    quotaCommand(),
     {
       name: 'daemon',
       group: 'system',

@@ -25,6 +25,7 @@ import type { Ctx } from './context.js';
 import type { FlagDef, Parsed } from './parse.js';
 import { CliError, EXIT } from './render-error.js';
 import { TOKEN_FILE } from './resolve.js';
+import { formatQuota } from './quota.js';
 
 type AuthConfig = Schemas['AuthConfig'];
 type TokenGrant = Schemas['TokenGrant'];
@@ -264,6 +265,7 @@ async function whoami(ctx: Ctx): Promise<number> {
     ['Token', `${r.token.id}${r.token.expiresAt ? `, expires ${r.token.expiresAt.slice(0, 10)}` : ''}`],
   ];
   ctx.print(rows.map(([k, v]) => `${ctx.out.bold(`${k}:`.padEnd(8))} ${v}\n`).join(''));
+  ctx.print(formatQuota(r.quota, ctx.out));
   return EXIT.ok;
 }
 

@@ -6,7 +6,7 @@
  * Hints branch on the problem `code` (and the network error's code), never on text.
  */
 import type { CommandSpec } from '../gen/cli-table.js';
-import { ApiError } from '../errors.js';
+import { ApiError, describeLimit } from '../errors.js';
 import type { Style } from './io.js';
 import { UsageError } from './parse.js';
 import type { HostSource } from './resolve.js';
@@ -59,6 +59,7 @@ export function renderError(e: unknown, ctx: ErrorContext, st: Style): string {
     } else if (e.detail) {
       lines.push(...e.detail.split('\n').map((l) => `  ${l}`));
     }
+    if (e.limit) lines.push(`  ${describeLimit(e.limit)}`);
     if (e.code === 'unreachable' && ctx.host) lines.push(st.dim(`  (host from ${hostSourceText(ctx.host.source)})`));
     if (e.requestId && (e.status >= 500 || e.code === 'internal')) lines.push(st.dim(`  request id: ${e.requestId}`));
     const h = hintFor(e, ctx);
@@ -126,7 +127,9 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
     case 'auth_not_configured':
       return "the daemon's operator has to set up login; until then use a token (FCM_TOKEN)";
     case 'domain_taken':
-      return 'another VM already routes that domain: fcm ls and fcm show <name> show which';
+      return 'that domain is verified for another VM (a domain can be routed to one VM only)';
+    case 'domain_not_verified':
+      return `create the TXT record fcm domains${named === ' <name>' ? '' : named} shows, give DNS a moment, then verify again`;
     case 'name_taken':
       return 'pick another name, or leave it out and fcm picks one (fcm ls shows the names in use)';
     case 'validation_failed':
@@ -138,6 +141,9 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
     case 'wait_timeout':
       return `the VM may still be booting: fcm wait${named} waits again`;
     case 'quota_exceeded':
+      return 'fcm quota shows your limits and usage; destroy or shrink what you no longer need, or ask an admin (fcm quota set)';
+    case 'insufficient_capacity':
+      return 'the server is full: stop or shrink VMs you do not need (fcm ls), or ask its operator';
     case 'ip_pool_exhausted':
       return 'destroy VMs you no longer need (fcm ls, fcm destroy <name>)';
     case 'image_missing':

@@ -65,6 +65,8 @@ export interface GitHost {
   remove(vmId: string): Promise<void>;
   /** VM ids that have a repository (for orphan cleanup). */
   list(): Promise<string[]>;
+  /** Bytes the VM's repository holds on disk, including a push still in quarantine (0 when there is none). */
+  size(vmId: string): Promise<number>;
 }
 
 /** One git smart HTTP request the daemon has authenticated and authorized. */

@@ -15,7 +15,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
-import { FcmError } from './errors.js';
+import { FcmError, isFcmError } from './errors.js';
+import type { QuotaService } from './quotas.js';
 import { KeyedMutex } from './locks.js';
 import type { Principal, VmRecord } from './model.js';
 import {
@@ -50,6 +51,8 @@ export interface DeployServiceDeps {
   log: Logger;
   urlFor(name: string): string;
   now?: () => number;
+  /** The VM owner's config var and repository limits; absent → none. */
+  quotas?: Pick<QuotaService, 'checkConfig' | 'checkRepo'>;
 }
 
 export interface DeployInput {
@@ -112,6 +115,13 @@ export class DeployService {
   async deploy(p: Principal, vmId: string, input: DeployInput, tar: Readable, out: LineSink): Promise<DeployOutcome> {
     const first = this.d.vms.byId(vmId);
     if (!first) return this.refuse(tar, out, 'This app no longer exists.');
+    // The pushed objects are received (in quarantine) but not accepted: refusing now drops them.
+    try {
+      await this.d.quotas?.checkRepo(first);
+    } catch (err) {
+      if (!isFcmError(err, 'quota_exceeded')) throw err;
+      return this.refuse(tar, out, err.message, 'Make the repository smaller (large files, history), delete apps you no longer need, or ask an admin to raise your quota (fcm quota me).');
+    }
     out(step(`Deploying to ${first.name}...`));
     if (this.locks.isLocked(vmId)) out(indent('Waiting for the release in progress to finish...'));
     return this.locks.run(vmId, async () => {
@@ -241,6 +251,7 @@ export class DeployService {
       const setKeys = Object.keys(set).filter((k) => before[k] !== set[k]);
       const unsetKeys = unset.filter((k) => k in before);
       if (!setKeys.length && !unsetKeys.length) return { vars: after, release: null };
+      this.d.quotas?.checkConfig(vm.owner, before, after);
       this.d.env.put(vm.id, after);
       const current = this.current(vm.id);
       const description = describeEnvChange(setKeys, unsetKeys);

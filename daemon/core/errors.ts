@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   vm_not_found: { status: 404, title: 'VM not found' },
   name_taken: { status: 409, title: 'Name already taken' },
   domain_taken: { status: 409, title: 'Domain already in use' },
+  domain_not_verified: { status: 422, title: 'Domain ownership not proven' },
   key_invalid: { status: 400, title: 'Not a valid SSH public key' },
   key_taken: { status: 409, title: 'SSH key already registered' },
   release_not_found: { status: 404, title: 'Release not found' },
@@ -29,6 +30,7 @@ export const ERROR_CODES = {
   wait_timeout: { status: 408, title: 'Timed out waiting for the VM' },
   quota_exceeded: { status: 429, title: 'Quota exceeded' },
   ip_pool_exhausted: { status: 503, title: 'No free IP address' },
+  insufficient_capacity: { status: 503, title: 'Not enough capacity on this host' },
   image_missing: { status: 422, title: 'Image not found' },
   hypervisor_failed: { status: 502, title: 'The hypervisor failed' },
   disk_full: { status: 507, title: 'Not enough disk space' },
@@ -47,19 +49,34 @@ export interface FieldError {
   message: string;
 }
 
+/**
+ * Which limit a `quota_exceeded` or `insufficient_capacity` hit (problem member
+ * `limit`): its name, its value, what is in use and what the request asked for,
+ * all in `unit`. A client can print "memoryMib: 9216 + 2048 > 10240 MiB".
+ */
+export interface LimitInfo {
+  name: string;
+  value: number;
+  usage: number;
+  requested: number;
+  unit: string;
+}
+
 export class FcmError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly title: string;
   readonly errors?: FieldError[];
+  readonly limit?: LimitInfo;
 
-  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[] } = {}) {
+  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[]; limit?: LimitInfo } = {}) {
     super(detail, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'FcmError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.title = ERROR_CODES[code].title;
     if (opts.errors) this.errors = opts.errors;
+    if (opts.limit) this.limit = opts.limit;
   }
 }
 

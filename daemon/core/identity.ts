@@ -21,6 +21,8 @@ export interface UserStore {
   /** Creates the user for (issuer, subject) or refreshes its email, name and lastLoginAt. */
   upsert(u: { issuer: string; subject: string; email: string | null; name: string | null }, now: string): UserRow;
   get(id: string): UserRow | undefined;
+  /** Users with this email (compared lower-cased); an email can belong to accounts at several issuers. */
+  byEmail(email: string): UserRow[];
 }
 
 export interface DeviceAuthorization {

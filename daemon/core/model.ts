@@ -28,14 +28,25 @@ export interface VmRecord extends VmSize {
   mac: string;
   tap: string;
   lastError: string | null;
-  /** Custom domains routed to the VM besides its own URL. */
+  /**
+   * Custom domains claimed for the VM besides its own URL. Only those in
+   * `verifiedDomains` (ownership proven, core/domains.ts) are routed; the
+   * rest are pending and get no route and no certificate.
+   */
   domains: string[];
+  /** The verified subset of `domains`. A domain is verified for at most one VM. */
+  verifiedDomains: string[];
   createdAt: string;
   updatedAt: string;
 }
 
-export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' | 'updatedAt'>;
-export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib' | 'domains'>>;
+export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' | 'updatedAt' | 'verifiedDomains'>;
+/**
+ * `domains` replaces the claimed list: domains kept keep their status, new
+ * ones are pending. `verifiedDomains` marks domains of the VM verified
+ * (domain_taken when another VM has one of them verified).
+ */
+export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib' | 'domains' | 'verifiedDomains'>>;
 
 export interface Principal {
   userId: string;

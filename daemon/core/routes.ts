@@ -79,7 +79,11 @@ export class RouteService {
 
   private currentPlan(): CaddyPlan {
     return this.d.plan(
-      this.d.store.list().map((v) => ({ name: v.name, state: v.state, ip: v.ip, port: v.port, domains: v.domains })),
+      this.d.store.list().map((v) => ({
+        name: v.name, state: v.state, ip: v.ip, port: v.port,
+        domains: v.verifiedDomains,
+        pendingDomains: v.domains.filter((d) => !v.verifiedDomains.includes(d)),
+      })),
     );
   }
 

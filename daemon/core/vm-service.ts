@@ -12,6 +12,10 @@ import type { AgentKeys } from './agent-keys.js';
 import type { FastBootService } from './fast-boot.js';
 import { planSeed } from './planners/seed.js';
 import type { Logger } from '../log.js';
+import { holdsHost, type HostAdmission } from './admission.js';
+import type { QuotaService } from './quotas.js';
+import { checkClaimable, pendingAfter, type Reserved } from './domains.js';
+import type { VmSize } from './model.js';
 
 export interface CreateVmInput {
   name?: string;
@@ -51,6 +55,8 @@ export interface VmServiceConfig {
   monitorIntervalMs: number;
   /** VM URLs live under this suffix (e.g. `.64-34-93-45.sslip.io`): custom domains may not. */
   reservedDomainSuffix: string | null;
+  /** Names nobody may claim as custom domains: the daemon's own host name, the VM base domain (core/domains.ts). */
+  reservedDomains?: Reserved;
 }
 
 export interface VmServiceDeps {
@@ -63,6 +69,10 @@ export interface VmServiceDeps {
   agentKeys: AgentKeys;
   /** Snapshot restore + warm pool; absent → every VM cold-boots. */
   fastBoot?: FastBootService;
+  /** Per-user limits (core/quotas.ts); absent → none. */
+  quotas?: QuotaService;
+  /** Host capacity (core/admission.ts); absent → unchecked. */
+  host?: HostAdmission;
   log: Logger;
   config: VmServiceConfig;
 }
@@ -189,7 +199,10 @@ export class VmService {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
       const id = fixedId ?? newVmId();
       try {
-        return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet));
+        return this.d.store.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet), (rows) => {
+          this.admit(p.userId, rows, input);
+          this.d.quotas?.checkPendingDomains(p.userId, rows, pendingAfter(rows, p.userId, null, base.domains));
+        });
       } catch (err) {
         if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
         // A random id whose derived tap/MAC collides with another VM's: draw a new id.
@@ -214,8 +227,15 @@ export class VmService {
   async restart(p: Principal, name: string, opts: StopOptions): Promise<VmRecord> {
     const vm = this.resolve(p, name);
     return this.locks.run(vm.id, async () => {
-      await this.stopLocked(vm.id, opts);
-      return this.startLocked(vm.id);
+      // Its capacity stays reserved while it is down, so the start cannot be refused for it.
+      const cur = this.mustGet(vm.id);
+      const release = holdsHost(cur) ? this.d.host?.hold(cur.id, cur) : undefined;
+      try {
+        await this.stopLocked(vm.id, opts);
+        return await this.startLocked(vm.id, false, release !== undefined);
+      } finally {
+        release?.();
+      }
     });
   }
 
@@ -228,17 +248,27 @@ export class VmService {
       if (cur.state === 'creating' || cur.state === 'deleting') throw errors.invalidState(cur.name, cur.state, 'running or stopped');
       const resized =
         (input.vcpus !== undefined && input.vcpus !== cur.vcpus) || (input.memoryMib !== undefined && input.memoryMib !== cur.memoryMib);
-      const updated = this.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains });
+      const next = { ...cur, vcpus: input.vcpus ?? cur.vcpus, memoryMib: input.memoryMib ?? cur.memoryMib };
+      const updated = this.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains }, (rows) => {
+        if (resized) this.admit(cur.owner, rows, next, cur);
+        if (input.domains) this.d.quotas?.checkPendingDomains(cur.owner, rows, pendingAfter(rows, cur.owner, cur.id, input.domains));
+      });
       if (resized && (cur.state === 'running' || cur.state === 'starting')) {
         this.d.log.info({ vmId: vm.id, vm: vm.name, vcpus: updated.vcpus, memoryMib: updated.memoryMib }, 'restarting to resize');
-        await this.stopLocked(vm.id, stop);
-        return this.startLocked(vm.id);
+        const release = this.d.host?.hold(vm.id, next);
+        try {
+          await this.stopLocked(vm.id, stop);
+          return await this.startLocked(vm.id, false, true);
+        } finally {
+          release?.();
+        }
       }
       return updated;
     });
   }
 
   private checkDomains(domains: string[]): void {
+    if (this.d.config.reservedDomains) checkClaimable(domains, this.d.config.reservedDomains);
     const suffix = this.d.config.reservedDomainSuffix;
     for (const d of domains) {
       if (suffix && (d.endsWith(suffix) || `.${d}` === suffix)) {
@@ -294,14 +324,28 @@ export class VmService {
     });
   }
 
-  /** `recover`: the process is known dead (monitor/reconcile) — start regardless of the recorded state. */
-  private async startLocked(id: string, recover = false): Promise<VmRecord> {
+  /**
+   * `recover`: the process is known dead (monitor/reconcile) — start regardless of the recorded state.
+   * `admitted`: the host capacity is already reserved (resize/restart, or a VM that held it when it died).
+   */
+  private async startLocked(id: string, recover = false, admitted = recover): Promise<VmRecord> {
     const vm = this.mustGet(id);
     if (!recover) {
       if (vm.state === 'running' || vm.state === 'starting') return vm;
       if (vm.state !== 'stopped' && vm.state !== 'failed') throw errors.invalidState(vm.name, vm.state, 'stopped');
     }
     const image = this.d.images.fromDir(vm.image, vm.imageDir);
+    // Checked and reserved in one synchronous step; released once the row says starting (or failed).
+    const release = admitted ? undefined : this.d.host?.reserve(this.d.store.list(), id, vm);
+    try {
+      return await this.startAdmitted(vm, image);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async startAdmitted(vm: VmRecord, image: ImageInfo): Promise<VmRecord> {
+    const id = vm.id;
     this.save(id, { desired: 'running', lastError: null });
     try {
       const disks = await this.d.disks.prepare(vm.id, vm.swapMib, this.seedFor(vm));
@@ -541,10 +585,16 @@ export class VmService {
     return vm;
   }
 
-  private save(id: string, patch: VmPatch): VmRecord {
-    const vm = this.d.store.update(id, patch);
+  private save(id: string, patch: VmPatch, admit?: (rows: readonly VmRecord[]) => void): VmRecord {
+    const vm = this.d.store.update(id, patch, admit);
     this.events.emit('vm', id);
     return vm;
+  }
+
+  /** Quotas of the owner, and host capacity when the VM holds (or will hold) a hypervisor. Runs inside the store write. */
+  private admit(owner: string, rows: readonly VmRecord[], next: VmSize, current?: VmRecord): void {
+    this.d.quotas?.checkVm(owner, rows, next, current);
+    if (!current || holdsHost(current)) this.d.host?.check(rows, next, current?.id);
   }
 
   private seedFor(vm: VmRecord): Buffer {

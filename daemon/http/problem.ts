@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, type FieldError } from '../core/errors.js';
+import { ERROR_CODES, type ErrorCode, type FieldError, type LimitInfo } from '../core/errors.js';
 
 export interface Problem {
   type: string;
@@ -9,6 +9,7 @@ export interface Problem {
   instance?: string;
   requestId?: string;
   errors?: FieldError[];
+  limit?: LimitInfo;
 }
 
 /** RFC 9457 problem details; `type` is a stable URI per code. */

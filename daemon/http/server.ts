@@ -164,7 +164,7 @@ export function answerErrorsAsProblems(app: FastifyInstance): void {
     }
     if (isFcmError(err)) {
       if (err.status >= 500) req.log.error({ err, code: err.code }, err.message);
-      return sendProblem(reply, problem(err.code, err.message, { requestId: req.id, ...(err.errors ? { errors: err.errors } : {}) }));
+      return sendProblem(reply, problem(err.code, err.message, { requestId: req.id, ...(err.errors ? { errors: err.errors } : {}), ...(err.limit ? { limit: err.limit } : {}) }));
     }
     const code = fastifyCode(err);
     if (code) return sendProblem(reply, problem(code, err.message, { requestId: req.id }));

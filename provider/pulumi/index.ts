@@ -57,9 +57,12 @@ export function makeVmProvider(): pulumi.dynamic.ResourceProvider<Wire, VmOutput
   const argsOf = (w: Wire): VmArgs => withDefaults(Object.fromEntries(VM_ARG_KEYS.map((k) => [k, w[k]])) as unknown as VmArgs);
   /** A failure after the VM exists: Pulumi records `properties` under `id` (ErrorResourceInitFailed) instead of forgetting the VM. */
   const rethrow = (e: unknown): never => {
+    // The engine shows only the message: the detail (e.g. which quota, its limit and usage) goes with it.
+    const message = e instanceof VmResourceError && e.detail ? `${e.message}\n${e.detail} (code ${e.code})` : e instanceof Error ? e.message : String(e);
     if (e instanceof VmResourceError && e.partial) {
-      throw Object.assign(new Error(e.message), { id: e.partial.name, properties: e.partial, reasons: [e.message] });
+      throw Object.assign(new Error(message), { id: e.partial.name, properties: e.partial, reasons: [message] });
     }
+    if (e instanceof VmResourceError && e.detail) throw Object.assign(new Error(message), { code: e.code });
     throw e;
   };
 

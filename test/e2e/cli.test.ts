@@ -188,3 +188,59 @@ test('pty: Ctrl-C during the wait exits 130 and restores the cursor', async () =
   }
   assert.equal((await fcm(['destroy', 'pty-intr', '-y'], { cwd: tempDir(), env })).code, 0);
 });
+
+test('quotas from the CLI: an admin sets a limit, the user hits it (limit, usage, hint), whoami and fcm quota show usage vs limit', async () => {
+  const dir = tempDir();
+  const alice = api.loginAs('alice@example.com');
+  const asAlice = { ...env, FCM_TOKEN: alice.token };
+  const set = await fcm(['quota', 'set', 'alice@example.com', '--vms', '1', '--memory-mib', '4096'], { cwd: dir, env });
+  assert.deepEqual([set.code, set.stdout], [0, `Quota of ${alice.user.id} updated.\n`], set.stderr);
+  const denied = await fcm(['quota', 'set', 'me', '--vms', '50'], { cwd: dir, env: asAlice });
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /^Error: Not allowed/m);
+
+  const first = await fcm(['create', 'q-one', '--memory-mib', '512', '--no-wait'], { cwd: dir, env: asAlice });
+  assert.equal(first.code, 0, first.stderr);
+  const second = await fcm(['create', 'q-two', '--memory-mib', '512', '--no-wait'], { cwd: dir, env: asAlice });
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /^Error: Quota exceeded\n {2}Quota vms \(VMs\): 1 VMs in use \+ 1 requested would exceed your limit of 1 VMs\.\n {2}vms: 1 in use \+ 1 requested > limit 1 VMs\nHint: fcm quota shows your limits/);
+
+  const who = await fcm(['whoami'], { cwd: dir, env: asAlice });
+  assert.equal(who.code, 0, who.stderr);
+  assert.match(who.stdout, /^Email:\s+alice@example\.com$/m);
+  assert.match(who.stdout, /^ {2}vms\s+1 \/ 1 {2}\(set by an admin\)$/m);
+  assert.match(who.stdout, /^ {2}memoryMib\s+512 \/ 4096 MiB {2}\(set by an admin\)$/m);
+  assert.match(who.stdout, /^ {2}vcpus\s+1 \/ 10$/m);
+  const mine = JSON.parse((await fcm(['quota', '--json'], { cwd: dir, env: asAlice })).stdout) as { limits: { vms: number }; usage: { vms: number } };
+  assert.deepEqual([mine.limits.vms, mine.usage.vms], [1, 1]);
+  const adminWho = await fcm(['whoami'], { cwd: dir, env });
+  assert.match(adminWho.stdout, /^Quota:\s+unlimited \(admin\)$/m);
+
+  const reset = await fcm(['quota', 'set', alice.user.id, '--reset', 'vms,memoryMib'], { cwd: dir, env });
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.match((await fcm(['quota', 'alice@example.com'], { cwd: dir, env })).stdout, /^ {2}vms\s+1 \/ 10$/m);
+  assert.equal((await fcm(['destroy', 'q-one', '--yes'], { cwd: dir, env: asAlice })).code, 0);
+});
+
+test('custom domains from the CLI: fcm domains shows the TXT record to create; verify fails with the hint, then succeeds', async () => {
+  const dir = tempDir();
+  const run = (...args: string[]) => fcm(args, { cwd: dir, env });
+  assert.equal((await run('create', 'dom-app', '--memory-mib', '256', '--no-wait')).code, 0);
+  const upd = await run('update', 'dom-app', '--domains', 'www.example.org');
+  assert.equal(upd.code, 0, upd.stderr);
+  const list = await run('domains', 'dom-app');
+  assert.equal(list.code, 0, list.stderr);
+  const [head, row] = list.stdout.trimEnd().split('\n');
+  assert.match(head!, /^DOMAIN\s+STATUS\s+TXT RECORD\s+VALUE$/);
+  const m = /^www\.example\.org\s+pending\s+_fcm-challenge\.www\.example\.org\s+(fcm-\S+)$/.exec(row!);
+  assert.ok(m, list.stdout);
+  const fail = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
+  assert.equal(fail.code, 1);
+  assert.match(fail.stderr, /^Error: Domain ownership not proven\n {2}No TXT record at _fcm-challenge\.www\.example\.org\./);
+  assert.match(fail.stderr, /Hint: create the TXT record fcm domains dom-app shows/);
+  api.txt.records.set('_fcm-challenge.www.example.org', [m[1]!]);
+  const ok = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
+  assert.deepEqual([ok.code, ok.stdout], [0, 'www.example.org is verified and routed.\n'], ok.stderr);
+  assert.match((await run('domains', 'dom-app')).stdout, /^www\.example\.org\s+verified\s/m);
+  assert.equal((await run('destroy', 'dom-app', '--yes')).code, 0);
+});

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
@@ -325,6 +326,36 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     const r = await sh(SETPRIV, [...setprivArgs(u), 'git', '-c', 'safe.directory=*', '-C', work, 'push', repo, 'main'], env);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /This repository is managed by fcm/);
+  });
+
+  test('a push that would take the repository past its quota is refused at receive time: nothing deployed, nothing kept', async () => {
+    const repos = api.deploys.git as { size(id: string): Promise<number> };
+    const MiB = 1024 * 1024;
+    const sizeBefore = await repos.size(vmId);
+    const headBefore = await remoteHead(aliceGit, sshUrl('cosmic-nova'));
+    const releasesBefore = (await inject('GET', '/v1/vms/cosmic-nova/releases', alice)).body!.releases.length;
+    const limit = Math.ceil(sizeBefore / MiB) + 1;
+    const admin = { headers: api.auth };
+    assert.equal((await inject('PATCH', '/v1/users/alice%40example.com/quota', admin, { repoMibPerApp: limit })).status, 200);
+    // 3 MiB that do not compress: the pushed pack alone is over the limit.
+    writeFileSync(join(work, 'blob.bin'), randomBytes(3 * MiB));
+    const sha = await commit('a big file');
+    for (const [how, url, client] of [['SSH', sshUrl('cosmic-nova'), aliceGit], ['HTTPS', `${daemonUrl.replace('http://', `http://x:${alice.token}@`)}/git/cosmic-nova.git`, aliceGit]] as const) {
+      const r = await sh('git', ['-C', work, 'push', url, 'main'], client.env);
+      assert.notEqual(r.code, 0, `${how}: the push must fail`);
+      assert.match(r.stderr, new RegExp(`remote:  ! {5}Push refused: the repository of cosmic-nova would take \\d+ MiB, over your limit of ${limit} MiB \\(quota repoMibPerApp\\)\\. Nothing was deployed\\.`), `${how}: ${r.stderr}`);
+      assert.match(r.stderr, /ask an admin to raise your quota \(fcm quota me\)/);
+      assert.match(r.stderr, /\[remote rejected\] main -> main \(pre-receive hook declined\)/);
+      assert.equal(await remoteHead(aliceGit, sshUrl('cosmic-nova')), headBefore, `${how}: the ref did not move`);
+      assert.equal((await inject('GET', '/v1/vms/cosmic-nova/releases', alice)).body!.releases.length, releasesBefore, `${how}: no release`);
+      assert.ok((await repos.size(vmId)) < sizeBefore + MiB, `${how}: the refused objects were not kept (quarantine dropped)`);
+    }
+    // Raised by the admin: the same push goes through.
+    assert.equal((await inject('PATCH', '/v1/users/alice%40example.com/quota', admin, { reset: ['repoMibPerApp'] })).status, 200);
+    const ok = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await remoteHead(aliceGit, sshUrl('cosmic-nova')), sha);
+    assert.equal((await inject('GET', '/v1/users/me/quota', alice)).body!.usage.repoMibPerApp, Math.ceil((await repos.size(vmId)) / MiB));
   });
 
   test('deleting the VM removes its repository', async () => {

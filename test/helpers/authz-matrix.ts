@@ -15,6 +15,8 @@
  *   resource; their request must pass validation (else the B row would
  *   prove nothing).
  * - Any 2xx answer to B must not mention A's VM, A's token or A's email.
+ * - Operations marked `x-admin-only` (e.g. changing a user's quota): A gets
+ *   403 `forbidden` on its own resource, the admin is served.
  * - Nobody gets a 5xx other than 501.
  */
 import type { FastifyInstance } from 'fastify';
@@ -48,14 +50,17 @@ export interface MatrixSubject {
 const A_EMAIL = 'alice@example.com';
 const B_EMAIL = 'bob@example.com';
 
+type Owned = 'vm' | 'token' | 'user';
+
 /** Path parameters that name a resource of A's, and the "not found" code a stranger gets for it. */
-function ownedParam(route: OperationRoute, param: string): 'vm' | 'token' | null {
+function ownedParam(route: OperationRoute, param: string): Owned | null {
   if (param === 'name' && route.path.startsWith('/v1/vms/{name}')) return 'vm';
   if (param === 'id' && route.path.startsWith('/v1/tokens/{id}')) return 'token';
+  if (param === 'user' && route.path.startsWith('/v1/users/{user}')) return 'user';
   return null;
 }
 
-const NOT_FOUND_CODE = { vm: 'vm_not_found', token: 'not_found' } as const;
+const NOT_FOUND_CODE = { vm: 'vm_not_found', token: 'not_found', user: 'not_found' } as const;
 
 export async function runMatrix(s: MatrixSubject): Promise<{ rows: MatrixRow[]; websocket: string[] }> {
   const routes = operationRoutes(s.spec);
@@ -69,13 +74,14 @@ export async function runMatrix(s: MatrixSubject): Promise<{ rows: MatrixRow[]; 
       const created = await s.app.inject({ method: 'POST', url: '/v1/vms', headers: { authorization: `Bearer ${owner}` }, payload: { name: vmName } });
       if (created.statusCode !== 201) throw new Error(`matrix setup: A could not create a VM: ${created.body}`);
       const tokenId = s.victimTokenId(A_EMAIL);
-      const owned = new Set<'vm' | 'token'>();
+      const owned = new Set<Owned>();
 
       let url = route.path.replace(/\{([^}]+)\}/g, (_m, p: string) => {
         const kind = ownedParam(route, p);
         if (kind) owned.add(kind);
         if (kind === 'vm') return vmName;
         if (kind === 'token') return tokenId;
+        if (kind === 'user') return encodeURIComponent(A_EMAIL);
         return encodeURIComponent(String(sample(route.schema.params?.properties?.[p] ?? { type: 'string' })));
       });
       const query = new URLSearchParams();
@@ -101,7 +107,8 @@ export async function runMatrix(s: MatrixSubject): Promise<{ rows: MatrixRow[]; 
       } catch {
         code = null;
       }
-      const problem = judge(route, who, res.statusCode, code, owned, () => [vmName, tokenId, A_EMAIL].find((x) => res.body.includes(x)) ?? null);
+      const adminOnly = (s.spec.paths?.[route.path]?.[route.method.toLowerCase()] as Json | undefined)?.['x-admin-only'] === true;
+      const problem = judge(route, who, res.statusCode, code, owned, adminOnly, () => [vmName, tokenId, A_EMAIL].find((x) => res.body.includes(x)) ?? null);
       rows.push({ operationId: route.operationId, who, request: `${route.method} ${url}`, status: res.statusCode, code, problem });
 
       // Clean up every VM (B may have created one) so the address pool never runs out.
@@ -114,7 +121,7 @@ export async function runMatrix(s: MatrixSubject): Promise<{ rows: MatrixRow[]; 
   return { rows, websocket: routes.filter((r) => r.websocket).map((r) => r.operationId) };
 }
 
-function judge(route: OperationRoute, who: Who, status: number, code: string | null, owned: Set<'vm' | 'token'>, leaked: () => string | null): string | null {
+function judge(route: OperationRoute, who: Who, status: number, code: string | null, owned: Set<Owned>, adminOnly: boolean, leaked: () => string | null): string | null {
   if (status >= 500 && status !== 501) return `server error ${status} ${code}`;
   if (who === 'none' || who === 'revoked') {
     if (route.auth) return status === 401 && code === 'unauthorized' ? null : `needs auth: expected 401 unauthorized, got ${status} ${code}`;
@@ -134,6 +141,8 @@ function judge(route: OperationRoute, who: Who, status: number, code: string | n
   }
   // A and the admin
   if (status === 401) return `${who} got 401`;
+  if (adminOnly && who === 'A') return status === 403 && code === 'forbidden' ? null : `admin-only: expected 403 forbidden for A, got ${status} ${code}`;
+  if (adminOnly && who === 'admin' && (status < 200 || status >= 300)) return `admin-only: the admin got ${status} ${code}`;
   if (who === 'A' && status === 403) return 'A got 403';
   if (status === 404 && [...owned].some((k) => code === NOT_FOUND_CODE[k])) return `${who} cannot find A's own resource (${code})`;
   if (status === 400 && code === 'validation_failed') return `the matrix's request for ${route.operationId} is invalid: fix sample()`;

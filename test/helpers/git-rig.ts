@@ -28,6 +28,7 @@ export async function internalGitRig() {
     },
     remove: async (id) => rmSync(join(dir, `${id}.git`), { recursive: true, force: true }),
     list: async () => [],
+    size: async () => 0,
   };
   const runtime = new MemoryAppRuntime();
   const w = wireDeploys({

@@ -10,7 +10,12 @@ import { buildServer } from '../../daemon/http/server.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
-import { memoryService } from './memory-service.js';
+import { memoryService, type MemoryServiceOptions } from './memory-service.js';
+import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
+import type { AccountService } from '../../daemon/core/accounts.js';
+import { DomainService } from '../../daemon/core/domains.js';
+import { MemoryTxt } from '../../daemon/drivers/memory/memory-txt.js';
+import { domainHandlers } from '../../daemon/http/routes/domains.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { gitRepos, openGitDoors, wireDeploys, type GitDoors } from '../../daemon/deploy-wiring.js';
@@ -53,14 +58,32 @@ export interface MemoryApiOptions {
    * on the server; and the app runtime to deploy to (default: the twin).
    */
   git?: { stateDir: string; runtime?: AppRuntime };
+  /** Per-user limits (default: the daemon's defaults) and host capacity (default: unchecked). */
+  quotas?: MemoryServiceOptions['quotas'];
+  host?: MemoryServiceOptions['host'];
 }
 
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
 export async function memoryApi(opts: MemoryApiOptions = {}) {
   const theSpec = opts.spec ?? spec;
-  const h = memoryService();
   const tokens = new MemoryTokens();
   const users = new MemoryUserStore();
+  const env = new MemoryEnvStore();
+  const memGit = new MemoryGitHost();
+  let accounts: AccountService | null = null;
+  const h = memoryService({
+    quotas: {
+      isAdmin: (id) => id === 'admin' || accounts?.principalFor(id)?.admin === true,
+      env: (id) => env.get(id),
+      repoBytes: (id) => (opts.git ? repos!.size(id) : memGit.size(id)),
+      users,
+      ...opts.quotas,
+    },
+    ...(opts.host ? { host: opts.host } : {}),
+    config: { reservedDomains: { names: ['fcm.example.net'], zones: ['sslip.io'] } },
+  });
+  const txt = new MemoryTxt();
+  const domains = new DomainService({ store: h.store, resolver: txt, key: Buffer.alloc(32, 9), vm: (p, n) => h.service.get(p, n), changed: () => {} });
   const log = pino({ level: 'silent' });
   const auth = wireAuth(
     {
@@ -71,6 +94,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     },
     { tokens, users, publicUrl: 'http://127.0.0.1:7777', log, ...(opts.idp !== undefined ? { idp: opts.idp } : {}) },
   );
+  accounts = auth.accounts;
   /** Logs a user in without an identity provider: their user row and a fresh fcm token. */
   const loginAs = (email: string, name: string | null = null) => {
     const user = users.upsert({ issuer: 'https://issuer.test', subject: `sub-${email}`, email, name }, new Date().toISOString());
@@ -81,12 +105,13 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   tokens.insert({ id: 'tok_000000000000', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
   const runtime = opts.git?.runtime ?? new MemoryAppRuntime();
   const repos = opts.git ? await gitRepos(opts.git.stateDir, { user: 'fcm-git', log }) : null;
-  const git: GitHost = repos ?? new MemoryGitHost();
+  const git: GitHost = repos ?? memGit;
   const deploys = wireDeploys({
     vms: h.service,
     store: h.store,
     releases: new MemoryReleaseStore(),
-    env: new MemoryEnvStore(),
+    env,
+    quotas: h.quotas!,
     keys: new MemoryKeyStore(),
     runtime,
     git,
@@ -100,6 +125,8 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
     ...auth.handlers,
+    ...quotaHandlers(h.quotas!, auth.accounts),
+    ...domainHandlers(domains),
     ...opts.handlers,
   };
   const app = await buildServer({
@@ -112,5 +139,5 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...(doors ? { extend: doors.extend } : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
-  return { app, h, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
+  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
 }

@@ -8,6 +8,13 @@ import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { AgentKeys } from '../../daemon/core/agent-keys.js';
 import { FastBootService } from '../../daemon/core/fast-boot.js';
 import { MemorySnapshotter, MemoryTemplateStore } from '../../daemon/drivers/memory/memory-host.js';
+import { HostAdmission, type HostCapacity } from '../../daemon/core/admission.js';
+import { QuotaService, type QuotaDeps, type QuotaLimits } from '../../daemon/core/quotas.js';
+import { MemoryQuotaStore } from '../../daemon/drivers/memory/memory-quota-store.js';
+import { loadConfig } from '../../daemon/config.js';
+
+/** The daemon's default limits (FCM_QUOTA_* unset). */
+export const DEFAULT_QUOTAS: QuotaLimits = loadConfig({}).quotaDefaults;
 
 export const ALICE: Principal = { userId: 'u_alice', email: 'alice@example.com', admin: false };
 export const BOB: Principal = { userId: 'u_bob', email: 'bob@example.com', admin: false };
@@ -15,7 +22,18 @@ export const ROOT: Principal = { userId: 'admin', email: null, admin: true };
 
 export const DEFAULTS = { vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512, port: 8000, image: 'base' };
 
-export function memoryService(opts: { subnet?: string; store?: VmStore; config?: Partial<VmServiceConfig>; fastBoot?: { poolSize: number } } = {}) {
+export interface MemoryServiceOptions {
+  subnet?: string;
+  store?: VmStore;
+  config?: Partial<VmServiceConfig>;
+  fastBoot?: { poolSize: number };
+  /** Per-user limits (default: none); `admins` are unlimited (default: the ROOT principal's id). */
+  quotas?: { limits?: Partial<QuotaLimits>; admins?: string[] } & Partial<Pick<QuotaDeps, 'env' | 'repoBytes' | 'users' | 'isAdmin'>>;
+  /** Host capacity (default: unchecked). */
+  host?: HostCapacity;
+}
+
+export function memoryService(opts: MemoryServiceOptions = {}) {
   const subnet = parseSubnet(opts.subnet ?? '172.16.0.0/24');
   const hypervisor = new MemoryHypervisor();
   const network = new MemoryNetwork();
@@ -32,9 +50,24 @@ export function memoryService(opts: { subnet?: string; store?: VmStore; config?:
         config: { shapes: [{ vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512, port: 8000 }], poolSize: opts.fastBoot.poolSize, accel: 'tcg', tscKhz: 2600000, agentPort: 7611, buildTimeoutMs: 1000, refillDelayMs: 10 },
       })
     : undefined;
+  const quotaStore = new MemoryQuotaStore();
+  const quotas = opts.quotas
+    ? new QuotaService({
+        defaults: { ...DEFAULT_QUOTAS, ...opts.quotas.limits },
+        overrides: quotaStore,
+        vms: () => store.list(),
+        isAdmin: opts.quotas.isAdmin ?? ((id) => (opts.quotas!.admins ?? [ROOT.userId]).includes(id)),
+        ...(opts.quotas.env ? { env: opts.quotas.env } : {}),
+        ...(opts.quotas.repoBytes ? { repoBytes: opts.quotas.repoBytes } : {}),
+        ...(opts.quotas.users ? { users: opts.quotas.users } : {}),
+      })
+    : undefined;
+  const host = opts.host ? new HostAdmission(opts.host) : undefined;
   const make = () =>
     new VmService({
       fastBoot,
+      ...(quotas ? { quotas } : {}),
+      ...(host ? { host } : {}),
       store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys,
       config: {
         subnet, agentPort: 7611, dns: null, tscKhz: 2600000, bootTimeoutMs: 2000, restartPolicy: 'never',
@@ -42,5 +75,5 @@ export function memoryService(opts: { subnet?: string; store?: VmStore; config?:
         reservedDomainSuffix: '.64-34-93-45.sslip.io', ...opts.config,
       },
     });
-  return { service: make(), make, hypervisor, network, disks, guest, store, snapshotter, templates, fastBoot, images: new MemoryImages() };
+  return { service: make(), make, quotas, quotaStore, admission: host, hypervisor, network, disks, guest, store, snapshotter, templates, fastBoot, images: new MemoryImages() };
 }

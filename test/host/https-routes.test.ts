@@ -7,22 +7,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { dnsSkipReason, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { eventually } from '../helpers/wait.js';
 
 const skip = hostSkipReason();
 
 
-describe('HTTPS routes through a real Caddy', { skip: skip ?? false }, () => {
+describe('HTTPS routes through a real Caddy', { skip: skip ?? dnsSkipReason() ?? false }, () => {
   let h: HostHarness;
   let ca: string;
+  let dns: DnsServer;
   before(async () => {
-    h = await startHostHarness({ caddy: true });
+    // Custom domains are verified against a real DNS server (dnsmasq) on the namespace's loopback.
+    h = await startHostHarness({ caddy: true, env: { FCM_DNS_RESOLVERS: '127.0.0.1:5353' } });
+    dns = await startDnsServer(h.ns, { port: 5353 });
   });
   after(async () => {
+    await dns?.close();
     await h?.close();
   });
 
-  test('the VM URL serves the app over HTTPS; HTTP redirects; custom domains route too', async () => {
+  /** Caddy's live config, read from its admin API inside the namespace. */
+  const caddyConfig = async () => (await h.exec('curl', ['-sS', '--fail', 'http://127.0.0.1:2019/config/'])).stdout;
+
+  test('the VM URL serves the app over HTTPS; HTTP redirects; a custom domain routes once verified through DNS', async () => {
     const c = await h.api('POST', '/v1/vms', { name: 'webby', memoryMib: 256, swapMib: 0, domains: ['www.example.test'] });
     assert.equal(c.status, 201, JSON.stringify(c.body));
     const url: string = c.body.url;
@@ -33,8 +41,31 @@ describe('HTTPS routes through a real Caddy', { skip: skip ?? false }, () => {
     assert.match(page.body, /webby/);
     const redirect = await h.curlVia(`${url.replace('https:', 'http:')}/some/path`);
     assert.equal(redirect.status, 308);
+    // Cookies of apps on the shared base domain are made host-only (FCM_STRIP_COOKIE_DOMAIN, on by default).
+    const live = JSON.parse(await caddyConfig());
+    const route = live.apps.http.servers.fcm.routes.find((r: { '@id'?: string }) => r['@id'] === 'vm-webby');
+    assert.equal(route.handle[0].headers.response.replace['Set-Cookie'][0].replace, '$2');
+
+    // The custom domain is only claimed: no route, no certificate, nowhere in Caddy's config.
+    assert.deepEqual(c.body.pendingDomains, ['www.example.test']);
+    assert.doesNotMatch(await caddyConfig(), /www\.example\.test/);
+    await assert.rejects(h.curlVia('https://www.example.test/', { cacert: ca }), /SSL|TLS|alert|error/i, 'no certificate for a pending domain');
+    // Verification looks the TXT record up through the real DNS server: none yet, then a wrong one, then the owner's.
+    const none = await h.api('POST', '/v1/vms/webby/domains/www.example.test/verify');
+    assert.deepEqual([none.status, none.body.code], [422, 'domain_not_verified']);
+    assert.match(none.body.detail, /No TXT record at _fcm-challenge\.www\.example\.test/);
+    const record = (await h.api('GET', '/v1/vms/webby/domains')).body.domains[0];
+    assert.deepEqual([record.status, record.recordType, record.recordName], ['pending', 'TXT', '_fcm-challenge.www.example.test']);
+    await dns.setTxt({ '_fcm-challenge.www.example.test': ['fcm-someone-elses-token'] });
+    const wrong = await h.api('POST', '/v1/vms/webby/domains/www.example.test/verify');
+    assert.match(wrong.body.detail, /has 1 value\(s\), none of them this VM owner's token/);
+    await dns.setTxt({ '_fcm-challenge.www.example.test': ['fcm-someone-elses-token', record.recordValue] });
+    const verified = await h.api('POST', '/v1/vms/webby/domains/www.example.test/verify');
+    assert.equal(verified.status, 200, JSON.stringify(verified.body));
+    assert.equal(verified.body.status, 'verified');
     const custom = await eventually('custom domain', () => h.curlVia('https://www.example.test/', { cacert: ca }), (r) => r.status === 200);
     assert.match(custom.body, /webby/);
+    assert.deepEqual((await h.api('GET', '/v1/vms/webby')).body.pendingDomains, []);
     const health = await h.api('GET', '/v1/health', undefined, null);
     assert.deepEqual(health.body.checks.caddy, { ok: true });
   });
@@ -73,6 +104,7 @@ describe('HTTPS routes through a real Caddy', { skip: skip ?? false }, () => {
       [{ name: 'bad4', domains: ['UPPER.example.test'] }, 400, 'validation_failed'],
       [{ name: 'bad5', domains: ['www.example.test'] }, 409, 'domain_taken'],
       [{ name: 'bad6', domains: [`webby.${h.daemonIp.replace(/\./g, '-')}.sslip.io`] }, 400, 'validation_failed'],
+      [{ name: 'bad7', domains: ['sslip.io'] }, 400, 'validation_failed'],
     ];
     for (const [body, status, code] of cases) {
       const r = await h.api('POST', '/v1/vms', body);

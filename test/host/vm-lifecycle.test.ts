@@ -31,7 +31,8 @@ async function httpFromNs(h: HostHarness, url: string, withinMs = 30_000): Promi
 describe('VM lifecycle on a real hypervisor', { skip: skip ?? false }, () => {
   let h: HostHarness;
   before(async () => {
-    h = await startHostHarness();
+    // 10 guests at once: more vCPUs than the default admission (8 per host CPU) allows on a 1-core machine.
+    h = await startHostHarness({ env: { FCM_CPU_OVERCOMMIT: '16' } });
   });
   after(async () => {
     await h?.close();
@@ -161,6 +162,30 @@ describe('failures that need a differently configured daemon', { skip: skip ?? f
       const left = await hostLeftovers(h);
       assert.equal(left.disks.length, 1);
       assert.equal(left.taps.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a host too small for one more VM → insufficient_capacity before anything is made (admin too); a stopped VM cannot start into taken memory', async () => {
+    // A 1536 MiB host with 512 MiB reserved for the host: 1024 MiB for guests.
+    const h = await startHostHarness({ env: { FCM_HOST_MEMORY_MIB: '1536', FCM_MEMORY_RESERVE_MIB: '512' } });
+    try {
+      const first = await h.api('POST', '/v1/vms', { name: 'fits', memoryMib: 768, swapMib: 0 });
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      const before = await hostLeftovers(h);
+      const second = await h.api('POST', '/v1/vms', { name: 'too-big', memoryMib: 512, swapMib: 0 });
+      assert.equal(second.status, 503);
+      assert.equal(second.body.code, 'insufficient_capacity');
+      assert.deepEqual(second.body.limit, { name: 'memoryMib', value: 1024, usage: 768, requested: 512, unit: 'MiB' });
+      assert.deepEqual(await hostLeftovers(h), before, 'no disk, tap or process for the refused create');
+      assert.deepEqual((await h.api('GET', '/v1/vms')).body.vms.map((v: { name: string }) => v.name), ['fits']);
+      // Stopped, its memory is free for another VM; then it cannot start until that one is gone.
+      assert.equal((await h.api('POST', '/v1/vms/fits/stop', { force: true })).body.state, 'stopped');
+      assert.equal((await h.api('POST', '/v1/vms', { name: 'small', memoryMib: 512, swapMib: 0 })).status, 201);
+      const start = await h.api('POST', '/v1/vms/fits/start');
+      assert.deepEqual([start.status, start.body.code, start.body.limit?.usage], [503, 'insufficient_capacity', 512]);
+      assert.equal((await h.api('GET', '/v1/vms/fits')).body.state, 'stopped');
     } finally {
       await h.close();
     }

@@ -136,6 +136,44 @@ describe('Pulumi dynamic-provider host × in-memory API', () => {
   });
 });
 
+describe('Pulumi dynamic-provider host × quotas and host capacity', () => {
+  let m: Awaited<ReturnType<typeof memoryApi>>;
+  let host: DynamicHost;
+  before(async () => {
+    m = await memoryApi({ host: { memoryMib: 4096, vcpus: 64 } });
+    const url = await m.app.listen({ host: '127.0.0.1', port: 0 });
+    const alice = m.loginAs('alice@example.com');
+    m.h.quotaStore.set(alice.user.id, { memoryMib: 1024 });
+    host = await startDynamicHost({ cwd, env: hostEnv() });
+    await host.configure({ 'fcm:host': url, 'fcm:token': { ...SECRET_SIG, value: alice.token } });
+  });
+  after(async () => {
+    await host?.close();
+    await m?.app.close();
+  });
+
+  test('quota_exceeded and insufficient_capacity reach the engine with the limit and the usage; nothing is created', async () => {
+    const small = await host.check(URN('q1'), {}, { name: 'q1', memoryMib: 768, swapMib: 0, __provider: providerText });
+    const one = await host.create(URN('q1'), small.inputs);
+    assert.equal(one.properties['state'], 'running');
+    const big = await host.check(URN('q2'), {}, { name: 'q2', memoryMib: 512, swapMib: 0, __provider: providerText });
+    await assert.rejects(host.create(URN('q2'), big.inputs), (e: EngineError) => {
+      assert.match(e.message, /Quota exceeded/);
+      assert.match(e.message, /Quota memoryMib: 768 MiB in use \+ 512 MiB requested > limit 1024 MiB\. \(code quota_exceeded\)/);
+      return true;
+    });
+    // Resizing in place counts too.
+    await assert.rejects(host.update(URN('q1'), 'q1', one.properties, { ...small.inputs, memoryMib: 2048 }), /Quota memoryMib: 768 MiB in use \+ 1280 MiB requested > limit 1024 MiB/);
+    assert.equal((await host.read(URN('q1'), 'q1', one.properties)).properties['memoryMib'], 768, 'the refused update changed nothing');
+    // The host itself is full (for anyone, admins too).
+    m.h.quotaStore.set(m.h.service.list({ userId: 'admin', email: null, admin: true })[0]!.owner, { memoryMib: 65536 }); // the quota out of the way
+    const huge = await host.check(URN('q3'), {}, { name: 'q3', memoryMib: 4096, swapMib: 0, __provider: providerText });
+    await assert.rejects(host.create(URN('q3'), huge.inputs), /Host capacity memoryMib: 768 MiB in use \+ 4096 MiB requested > limit 4096 MiB\. \(code insufficient_capacity\)/);
+    assert.deepEqual(m.h.service.list({ userId: 'admin', email: null, admin: true }).map((v) => v.name), ['q1']);
+    await host.delete(URN('q1'), 'q1', one.properties);
+  });
+});
+
 const skip = hostSkipReason();
 
 describe('Pulumi dynamic-provider host × real daemon, real VM', () => {

@@ -173,6 +173,67 @@ resource "fcm_vm" "web" {
   });
 });
 
+describe('terraform-provider-fcm × quotas and host capacity (in-memory API)', () => {
+  test('quota_exceeded and insufficient_capacity are error diagnostics at the attribute, with the limit and the usage', async (t) => {
+    if (missing) return t.skip(missing);
+    const m = await memoryApi({ host: { memoryMib: 4096, vcpus: 64 } });
+    const url = await m.app.listen({ host: '127.0.0.1', port: 0 });
+    const alice = m.loginAs('alice@example.com');
+    m.h.quotaStore.set(alice.user.id, { memoryMib: 1024, vms: 5 });
+    const ws = workspace('fcm-quota', { FCM_HOST: url, FCM_TOKEN: alice.token });
+    t.after(async () => {
+      ws.cleanup();
+      await m.app.close();
+    });
+    const config = (memory: number, extra = '') => `terraform {
+  required_providers {
+    fcm = { source = "fcm/fcm" }
+  }
+}
+
+resource "fcm_vm" "web" {
+  name       = "quota-web"
+  memory_mib = ${memory}
+  swap_mib   = 0
+}
+${extra}`;
+    ws.writeConfig(config(768));
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply within the quota');
+
+    // Growing past the quota: the update is refused, pointing at memory_mib, with limit and usage.
+    ws.writeConfig(config(2048));
+    const grow = await ws.tf(['apply', '-auto-approve', '-json']);
+    assert.equal(grow.code, 1);
+    const d = diagnostics(grow.stdout).find((x) => x['severity'] === 'error');
+    assert.ok(d, grow.stdout);
+    assert.match(d['summary'], /Quota exceeded/);
+    assert.match(d['detail'], /Quota memoryMib: 768 MiB in use \+ 1280 MiB requested > limit 1024 MiB\./);
+    assert.match(d['detail'], /Error code: quota_exceeded/);
+    assert.match(d['snippet']?.['code'] ?? '', /memory_mib = 2048/, 'the diagnostic points at memory_mib');
+    assert.equal(m.h.service.list({ userId: 'admin', email: null, admin: true })[0]!.memoryMib, 768, 'the refused update changed nothing');
+
+    // A second VM the host cannot hold (its capacity, not a quota: raise alice's quota out of the way).
+    m.h.quotaStore.set(alice.user.id, { memoryMib: 65536 });
+    ws.writeConfig(config(768, `
+resource "fcm_vm" "big" {
+  name       = "quota-big"
+  memory_mib = 4096
+  swap_mib   = 0
+}
+`));
+    const full = await ws.tf(['apply', '-auto-approve', '-json']);
+    assert.equal(full.code, 1);
+    const cap = diagnostics(full.stdout).find((x) => x['severity'] === 'error');
+    assert.ok(cap, full.stdout);
+    assert.match(cap['summary'], /Not enough capacity on this host/);
+    assert.match(cap['detail'], /Host capacity memoryMib: 768 MiB in use \+ 4096 MiB requested > limit 4096 MiB\./);
+    assert.match(cap['detail'], /Error code: insufficient_capacity/);
+    assert.equal(m.h.service.list({ userId: 'admin', email: null, admin: true }).length, 1, 'nothing was made for the refused create');
+    ws.writeConfig(config(768));
+    ok(await ws.tf(['destroy', '-auto-approve', '-no-color']), 'destroy');
+  });
+});
+
 const skip = missing ?? hostSkipReason();
 
 describe('examples/terraform × real daemon, real VM', () => {

@@ -9,9 +9,10 @@ import { ALICE, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 
 const base: Omit<CaddyPlanInput, 'vms'> = {
   publicIp: '64.34.93.45', baseDomain: 'sslip.io', tls: { mode: 'internal' }, adminListen: '127.0.0.1:2019', httpPort: 80, httpsPort: 443,
+  stripCookieDomain: true,
 };
 const vms: CaddyPlanInput['vms'] = [
-  { name: 'cosmic-nova', state: 'running', ip: '172.16.0.2', port: 8000, domains: ['www.example.com'] },
+  { name: 'cosmic-nova', state: 'running', ip: '172.16.0.2', port: 8000, domains: ['www.example.com'], pendingDomains: ['squatted.example.org'] },
   { name: 'amber-otter', state: 'stopped', ip: '172.16.0.3', port: 8000, domains: [] },
   { name: 'lunar-fern', state: 'starting', ip: '172.16.0.4', port: 3000, domains: [] },
 ];
@@ -27,6 +28,13 @@ test('caddy config: running VMs proxied, others get a 503 page, hosts get certif
   assert.equal(byId['vm-amber-otter'].handle[0].status_code, 503);
   assert.match(byId['vm-amber-otter'].handle[0].body, /amber-otter is stopped.*fcm start amber-otter/s);
   assert.equal(routes.at(-1).handle[0].status_code, 404, 'unknown hosts get a 404, not another VM');
+  // Pending (unverified) domains get no route and no certificate: they appear nowhere in the config.
+  assert.doesNotMatch(JSON.stringify(plan.config), /squatted\.example\.org/);
+  assert.deepEqual((plan.config as any).apps.tls.automation.policies[0].subjects, ['amber-otter.64-34-93-45.sslip.io', 'cosmic-nova.64-34-93-45.sslip.io', 'www.example.com', 'lunar-fern.64-34-93-45.sslip.io']);
+  // Cookies: the Domain attribute is dropped when it names the shared zone (see caddy-cookies host test).
+  assert.deepEqual(byId['vm-cosmic-nova'].handle[0].headers.response.replace['Set-Cookie'], [{ search_regexp: '(?i)(;[ \\t]*domain[ \\t]*=[ \\t]*\\.?(?:[^;]*\\.)?sslip\\.io\\.?[ \\t]*)+(;|$)', replace: '$2' }]);
+  const plain = planCaddyConfig({ ...base, vms, stripCookieDomain: false }).config as any;
+  assert.equal(plain.apps.http.servers.fcm.routes[1].handle[0].headers, undefined, 'FCM_STRIP_COOKIE_DOMAIN=false leaves responses alone');
 });
 
 test('caddy config id changes exactly when the config does', () => {

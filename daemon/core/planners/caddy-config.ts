@@ -7,7 +7,10 @@ export interface RouteVm {
   state: VmState;
   ip: string;
   port: number;
+  /** Verified custom domains: routed, with certificates. */
   domains: string[];
+  /** Claimed but not verified: deliberately absent from the config (no route, no certificate). */
+  pendingDomains?: string[];
 }
 
 export type TlsMode = { mode: 'internal' } | { mode: 'acme'; email: string | null };
@@ -21,6 +24,14 @@ export interface CaddyPlanInput {
   adminListen: string;
   httpPort: number;
   httpsPort: number;
+  /**
+   * Make apps' cookies host-only on the shared base domain: every VM's own
+   * host is `<name>.<ip>.<baseDomain>`, all same-site, so a `Set-Cookie` with
+   * `Domain=<ip>.<baseDomain>` (or any name in that zone) would reach every
+   * other app. Such Domain attributes are removed from responses; cookies
+   * for other domains (a verified custom domain's parent) are left alone.
+   */
+  stripCookieDomain?: boolean;
 }
 
 export interface CaddyPlan {
@@ -53,6 +64,17 @@ export function unavailablePage(name: string, state: VmState): string {
  * Automatic HTTPS gets certificates (ACME, or Caddy's internal CA) for every
  * host and redirects HTTP to HTTPS.
  */
+/**
+ * RE2 (Go) pattern for Caddy's header `replace`: one or more adjacent `; Domain=<name in the
+ * base domain's zone>` attributes (case-insensitive, optional leading dot), kept apart from
+ * what follows by the `;` it captures. Adjacent ones go together: the last Domain attribute is
+ * the one browsers use, so none may survive because its `;` was consumed by the one before.
+ */
+export function cookieDomainPattern(baseDomain: string): string {
+  const zone = baseDomain.toLowerCase().replace(/\./g, '\\.');
+  return `(?i)(;[ \\t]*domain[ \\t]*=[ \\t]*\\.?(?:[^;]*\\.)?${zone}\\.?[ \\t]*)+(;|$)`;
+}
+
 export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
   const vms = [...input.vms].sort((a, b) => a.name.localeCompare(b.name));
   const hostsOf = (vm: RouteVm) => [vmHost(vm.name, input.publicIp, input.baseDomain), ...[...vm.domains].sort()];
@@ -69,6 +91,9 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
               // refused in that instant (or while the app restarts), Caddy dials again for up to 2 s
               // instead of answering 502. Only failed dials are retried, so no request runs twice.
               load_balancing: { try_duration: '2s', try_interval: '50ms' },
+              ...(input.stripCookieDomain
+                ? { headers: { response: { replace: { 'Set-Cookie': [{ search_regexp: cookieDomainPattern(input.baseDomain), replace: '$2' }] } } } }
+                : {}),
             },
           ]
         : [

@@ -96,6 +96,11 @@ export class BareRepos implements GitHost {
     await rm(this.path(vmId), { recursive: true, force: true });
   }
 
+  /** The repository's size on disk; a push's objects in quarantine (objects/tmp_objdir-incoming-*) count too. */
+  async size(vmId: string): Promise<number> {
+    return treeBytes(this.path(vmId));
+  }
+
   async list(): Promise<string[]> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     for (const n of names.filter((x) => x.startsWith('.tmp-'))) await rm(join(this.dir, n), { recursive: true, force: true });
@@ -107,6 +112,18 @@ async function chownTree(p: string, u: GitUser): Promise<void> {
   const st = await lstat(p);
   if (st.isDirectory()) for (const n of await readdir(p)) await chownTree(join(p, n), u);
   await lchown(p, u.uid, u.gid);
+}
+
+/** Bytes of every file under `dir` (apparent sizes; symlinks not followed); 0 when it does not exist. */
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += await treeBytes(p);
+    else if (e.isFile()) total += await lstat(p).then((st) => st.size, () => 0);
+  }
+  return total;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -107,6 +107,11 @@ export class MemoryGitHost implements GitHost {
   async list(): Promise<string[]> {
     return [...this.repos];
   }
+  /** Repository sizes tests set (bytes). */
+  readonly sizes = new Map<string, number>();
+  async size(vmId: string): Promise<number> {
+    return this.repos.has(vmId) ? (this.sizes.get(vmId) ?? 0) : 0;
+  }
 }
 
 /** Entries of a (ustar/GNU) tar archive: enough to look at a pushed tree. */

@@ -1,6 +1,6 @@
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { VmStore } from '../../core/ports.js';
+import type { AdmitFn, VmStore } from '../../core/ports.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 
 /** In-memory twin of SqliteVmStore (same contract suite). */
@@ -9,15 +9,16 @@ export class MemoryVmStore implements VmStore {
 
   constructor(private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {}
 
-  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }): VmRecord {
+  insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }, admit?: AdmitFn): VmRecord {
     const all = [...this.rows.values()];
+    admit?.(all.map(copy));
     if (all.some((r) => r.name === vm.name)) throw errors.nameTaken(vm.name);
     const used = new Set(all.map((r) => r.slot));
     let slot = this.subnet.firstSlot;
     while (used.has(slot)) slot++;
     if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
     const now = new Date().toISOString();
-    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
+    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
     for (const k of ['id', 'ip', 'mac', 'tap'] as const) {
       if (all.some((r) => r[k] === rec[k])) throw new Error(`UNIQUE constraint failed: vms.${k}`);
     }
@@ -27,13 +28,20 @@ export class MemoryVmStore implements VmStore {
     return copy(rec);
   }
 
-  update(id: string, patch: VmPatch): VmRecord {
+  update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
     const cur = this.rows.get(id);
     if (!cur) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
+    admit?.([...this.rows.values()].map(copy));
     if (patch.domains) this.checkDomains(id, patch.domains);
+    const domains = patch.domains ? [...patch.domains].sort() : cur.domains;
+    let verified = cur.verifiedDomains.filter((d) => domains.includes(d));
+    if (patch.verifiedDomains) {
+      for (const d of patch.verifiedDomains) if (!domains.includes(d)) throw new FcmError('not_found', `${d} is not a domain of this VM.`);
+      this.checkDomains(id, patch.verifiedDomains);
+      verified = [...patch.verifiedDomains].sort();
+    }
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const next = { ...cur, ...defined, updatedAt: new Date().toISOString() };
-    if (patch.domains) next.domains = [...patch.domains].sort();
+    const next = { ...cur, ...defined, domains, verifiedDomains: verified, updatedAt: new Date().toISOString() };
     this.rows.set(id, next);
     return copy(next);
   }
@@ -51,13 +59,14 @@ export class MemoryVmStore implements VmStore {
     return [...this.rows.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.slot - b.slot).map(copy);
   }
 
+  /** A domain verified for another VM cannot be claimed or verified here (pending claims elsewhere do not block). */
   private checkDomains(id: string, domains: string[]): void {
     for (const d of domains) {
-      if ([...this.rows.values()].some((r) => r.id !== id && r.domains.includes(d))) {
-        throw new FcmError('domain_taken', `The domain ${d} is already routed to another VM.`);
+      if ([...this.rows.values()].some((r) => r.id !== id && r.verifiedDomains.includes(d))) {
+        throw new FcmError('domain_taken', `The domain ${d} is already verified for another VM.`);
       }
     }
   }
 }
 
-const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains] });
+const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains], verifiedDomains: [...r.verifiedDomains] });

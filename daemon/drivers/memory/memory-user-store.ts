@@ -17,4 +17,8 @@ export class MemoryUserStore implements UserStore {
     const r = this.rows.get(id);
     return r ? { ...r } : undefined;
   }
+
+  byEmail(email: string): UserRow[] {
+    return [...this.rows.values()].filter((r) => r.email?.toLowerCase() === email.toLowerCase()).map((r) => ({ ...r }));
+  }
 }

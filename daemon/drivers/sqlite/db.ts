@@ -93,6 +93,25 @@ const MIGRATIONS: string[] = [
      value TEXT NOT NULL,
      PRIMARY KEY (vm_id, key)
    );`,
+  // Custom domains are claimed (pending) and routed only once verified; a domain may be
+  // pending for several VMs (a squatter's claim never blocks the owner) but verified for one.
+  // Domains claimed before verification existed start pending.
+  `CREATE TABLE vm_domain_claims (
+     vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+     domain TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('pending', 'verified')),
+     PRIMARY KEY (vm_id, domain)
+   );
+   CREATE UNIQUE INDEX vm_domain_claims_verified ON vm_domain_claims(domain) WHERE status = 'verified';
+   CREATE INDEX vm_domain_claims_domain ON vm_domain_claims(domain);
+   INSERT INTO vm_domain_claims (vm_id, domain, status) SELECT vm_id, domain, 'pending' FROM vm_domains;
+   DROP TABLE vm_domains;`,
+  // Per-user quota overrides (JSON object of limit name → value); users without a row get the defaults.
+  `CREATE TABLE user_quotas (
+     user_id TEXT PRIMARY KEY,
+     limits TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

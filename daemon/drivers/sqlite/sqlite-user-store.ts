@@ -26,4 +26,8 @@ export class SqliteUserStore implements UserStore {
     const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as Row | undefined;
     return r ? fromRow(r) : undefined;
   }
+
+  byEmail(email: string): UserRow[] {
+    return (this.db.prepare('SELECT * FROM users WHERE lower(email) = lower(?) ORDER BY created_at').all(email) as Row[]).map(fromRow);
+  }
 }

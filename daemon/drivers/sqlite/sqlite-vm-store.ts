@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { VmStore } from '../../core/ports.js';
+import type { AdmitFn, VmStore } from '../../core/ports.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 import type { Db } from './db.js';
 
@@ -9,7 +9,7 @@ interface Row {
   id: string; name: string; owner: string; state: string; desired: string;
   vcpus: number; memory_mib: number; disk_mib: number; swap_mib: number; port: number;
   image: string; image_dir: string; hypervisor: string; slot: number; ip: string; mac: string; tap: string;
-  last_error: string | null; created_at: string; updated_at: string; domains: string | null;
+  last_error: string | null; created_at: string; updated_at: string; domains: string | null; verified: string | null;
 }
 
 const fromRow = (r: Row): VmRecord => ({
@@ -18,14 +18,18 @@ const fromRow = (r: Row): VmRecord => ({
   image: r.image, imageDir: r.image_dir, hypervisor: r.hypervisor as VmRecord['hypervisor'],
   slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error,
   domains: r.domains ? r.domains.split('\n').sort() : [],
+  verifiedDomains: r.verified ? r.verified.split('\n').sort() : [],
   createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains] });
+const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains], verifiedDomains: [...r.verifiedDomains] });
 
-const SELECT = `SELECT vms.*, (SELECT group_concat(domain, char(10)) FROM vm_domains d WHERE d.vm_id = vms.id) AS domains FROM vms`;
+const SELECT = `SELECT vms.*,
+  (SELECT group_concat(domain, char(10)) FROM vm_domain_claims d WHERE d.vm_id = vms.id) AS domains,
+  (SELECT group_concat(domain, char(10)) FROM vm_domain_claims d WHERE d.vm_id = vms.id AND d.status = 'verified') AS verified
+  FROM vms`;
 
-const PATCH_COLUMNS: Record<Exclude<keyof VmPatch, 'domains'>, string> = {
+const PATCH_COLUMNS: Record<Exclude<keyof VmPatch, 'domains' | 'verifiedDomains'>, string> = {
   state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib',
 };
 
@@ -38,8 +42,8 @@ type Plan = (slot: number) => { ip: string; mac: string; tap: string };
  * constraints on name/slot/ip/mac/tap (and domain) back that up.
  */
 export class SqliteVmStore implements VmStore {
-  private readonly insertTx: Transaction<(vm: NewVm, plan: Plan) => VmRecord>;
-  private readonly updateTx: Transaction<(id: string, patch: VmPatch) => VmRecord>;
+  private readonly insertTx: Transaction<(vm: NewVm, plan: Plan, admit?: AdmitFn) => VmRecord>;
+  private readonly updateTx: Transaction<(id: string, patch: VmPatch, admit?: AdmitFn) => VmRecord>;
   // Prepared once: preparing per call dominated GET /v1/vms (measured in test/bench/api.bench.ts).
   private readonly listStmt: Statement;
   private readonly removeStmt: Statement;
@@ -48,26 +52,40 @@ export class SqliteVmStore implements VmStore {
   constructor(private readonly db: Db, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {
     this.listStmt = db.prepare(`${SELECT} ORDER BY created_at, slot`);
     this.removeStmt = db.prepare('DELETE FROM vms WHERE id = ?');
-    this.ownerStmt = db.prepare('SELECT vm_id FROM vm_domains WHERE domain = ?').pluck();
+    this.ownerStmt = db.prepare("SELECT vm_id FROM vm_domain_claims WHERE domain = ? AND status = 'verified'").pluck();
     const nameExists = db.prepare('SELECT 1 FROM vms WHERE name = ?');
     const slots = db.prepare('SELECT slot FROM vms ORDER BY slot');
     const ins = db.prepare(`INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
       image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at)
       VALUES (@id, @name, @owner, @state, @desired, @vcpus, @memoryMib, @diskMib, @swapMib, @port,
       @image, @imageDir, @hypervisor, @slot, @ip, @mac, @tap, @lastError, @createdAt, @updatedAt)`);
-    const domainOwner = db.prepare('SELECT vm_id FROM vm_domains WHERE domain = ?').pluck();
-    const delDomains = db.prepare('DELETE FROM vm_domains WHERE vm_id = ?');
-    const addDomain = db.prepare('INSERT INTO vm_domains (domain, vm_id) VALUES (?, ?)');
-    const setDomains = (id: string, domains: string[]) => {
-      for (const d of domains) {
-        const owner = domainOwner.get(d) as string | undefined;
-        if (owner && owner !== id) throw new FcmError('domain_taken', `The domain ${d} is already routed to another VM.`);
-      }
-      delDomains.run(id);
-      for (const d of domains) addDomain.run(d, id);
+    const verifiedOwner = db.prepare("SELECT vm_id FROM vm_domain_claims WHERE domain = ? AND status = 'verified'").pluck();
+    const claimsOf = db.prepare('SELECT domain FROM vm_domain_claims WHERE vm_id = ?').pluck();
+    const delClaim = db.prepare('DELETE FROM vm_domain_claims WHERE vm_id = ? AND domain = ?');
+    const addClaim = db.prepare("INSERT OR IGNORE INTO vm_domain_claims (vm_id, domain, status) VALUES (?, ?, 'pending')");
+    const setStatus = db.prepare('UPDATE vm_domain_claims SET status = ? WHERE vm_id = ? AND domain = ?');
+    const taken = (id: string, d: string) => {
+      const owner = verifiedOwner.get(d) as string | undefined;
+      if (owner && owner !== id) throw new FcmError('domain_taken', `The domain ${d} is already verified for another VM.`);
     };
-    this.insertTx = db.transaction((vm: NewVm, plan: Plan) => {
+    const setDomains = (id: string, domains: string[]) => {
+      for (const d of domains) taken(id, d);
+      for (const d of claimsOf.all(id) as string[]) if (!domains.includes(d)) delClaim.run(id, d);
+      for (const d of domains) addClaim.run(id, d);
+    };
+    const setVerified = (id: string, verified: string[]) => {
+      const claimed = claimsOf.all(id) as string[];
+      for (const d of verified) {
+        if (!claimed.includes(d)) throw new FcmError('not_found', `${d} is not a domain of this VM.`);
+        taken(id, d);
+      }
+      for (const d of claimed) setStatus.run(verified.includes(d) ? 'verified' : 'pending', id, d);
+    };
+    // Admission checks see the rows as they are inside the write transaction.
+    const current = () => (this.listStmt.all() as Row[]).map(fromRow);
+    this.insertTx = db.transaction((vm: NewVm, plan: Plan, admit?: AdmitFn) => {
       if (nameExists.get(vm.name)) throw errors.nameTaken(vm.name);
+      admit?.(current());
       let slot = subnet.firstSlot;
       for (const r of slots.all() as { slot: number }[]) {
         if (r.slot === slot) slot++;
@@ -75,17 +93,18 @@ export class SqliteVmStore implements VmStore {
       }
       if (slot > subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
       const now = new Date().toISOString();
-      const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now };
+      const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
       ins.run(rec);
       setDomains(rec.id, rec.domains);
       this.cache = null;
       return { ...rec, domains: [...rec.domains].sort() };
     });
-    this.updateTx = db.transaction((id: string, patch: VmPatch) => {
+    this.updateTx = db.transaction((id: string, patch: VmPatch, admit?: AdmitFn) => {
+      admit?.(current());
       const sets: string[] = ['updated_at = @updatedAt'];
       const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
       for (const [k, v] of Object.entries(patch) as [keyof VmPatch, unknown][]) {
-        if (v === undefined || k === 'domains') continue;
+        if (v === undefined || k === 'domains' || k === 'verifiedDomains') continue;
         if (!(k in PATCH_COLUMNS)) throw new Error(`unknown VM field ${k}`);
         sets.push(`${PATCH_COLUMNS[k]} = @${k}`);
         params[k] = v;
@@ -93,6 +112,7 @@ export class SqliteVmStore implements VmStore {
       const changed = db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params).changes;
       if (!changed) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
       if (patch.domains) setDomains(id, patch.domains);
+      if (patch.verifiedDomains) setVerified(id, patch.verifiedDomains);
       this.cache = null;
       return this.get(id)!;
     });
@@ -109,20 +129,20 @@ export class SqliteVmStore implements VmStore {
     return (this.cache ??= (this.listStmt.all() as Row[]).map(fromRow));
   }
 
-  insert(vm: NewVm, plan: Plan): VmRecord {
+  insert(vm: NewVm, plan: Plan, admit?: AdmitFn): VmRecord {
     this.cache = null;
     try {
-      return this.insertTx.immediate(vm, plan);
+      return this.insertTx.immediate(vm, plan, admit);
     } catch (err) {
       if (err instanceof Error && /UNIQUE constraint failed: vms.name/.test(err.message)) throw errors.nameTaken(vm.name);
       throw err;
     }
   }
 
-  update(id: string, patch: VmPatch): VmRecord {
+  update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
     this.cache = null;
     try {
-      return this.updateTx.immediate(id, patch);
+      return this.updateTx.immediate(id, patch, admit);
     } finally {
       this.cache = null;
     }
@@ -142,7 +162,7 @@ export class SqliteVmStore implements VmStore {
     return this.rows().map(copy);
   }
 
-  /** Which VM a custom domain belongs to (for conflict checks). */
+  /** Which VM a custom domain is verified for (for conflict checks). */
   domainOwner(domain: string): string | undefined {
     return this.ownerStmt.get(domain) as string | undefined;
   }

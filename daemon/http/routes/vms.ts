@@ -23,6 +23,7 @@ export function toApiVm(vm: VmRecord, view: VmView) {
     mac: vm.mac,
     url: view.urlFor(vm.name),
     domains: vm.domains,
+    pendingDomains: vm.domains.filter((d) => !vm.verifiedDomains.includes(d)),
     gitUrl: view.gitUrls(vm.name).ssh,
     gitHttpUrl: view.gitUrls(vm.name).http,
     hypervisor: vm.hypervisor,

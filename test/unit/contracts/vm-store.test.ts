@@ -42,6 +42,21 @@ for (const [name, make] of impls) {
       assert.equal(s.list().length, 5);
     });
 
+    test('admit sees every row inside the write, and a refusal writes nothing', () => {
+      const s = make();
+      const a = insert(s, 'a');
+      const seen: string[][] = [];
+      const vm = newVm('b');
+      const b = s.insert(vm, plan(vm), (rows) => seen.push(rows.map((r) => r.name)));
+      assert.deepEqual(seen, [['a']]);
+      const refused = newVm('c');
+      assert.throws(() => s.insert(refused, plan(refused), () => { throw new Error('no'); }), /no/);
+      assert.deepEqual(s.list().map((r) => r.name), ['a', 'b']);
+      assert.throws(() => s.update(a.id, { memoryMib: 4096 }, (rows) => { assert.equal(rows.length, 2); throw new Error('no'); }), /no/);
+      assert.equal(s.get(a.id)!.memoryMib, 256, 'a refused update changes nothing');
+      assert.equal(s.update(b.id, { memoryMib: 512 }, () => {}).memoryMib, 512);
+    });
+
     test('names are unique', () => {
       const s = make();
       insert(s, 'same');
@@ -71,22 +86,34 @@ for (const [name, make] of impls) {
       assert.equal(s.list().length, 1);
     });
 
-    test('custom domains are stored, replaced and unique across VMs', () => {
+    test('custom domains: claims are pending, several VMs may claim a name, only one may have it verified', () => {
       const s = make();
       const vm = { ...newVm('dom'), domains: ['b.example.com', 'a.example.com'] };
       const a = s.insert(vm, plan(vm));
-      assert.deepEqual(a.domains, ['a.example.com', 'b.example.com']);
+      assert.deepEqual([a.domains, a.verifiedDomains], [['a.example.com', 'b.example.com'], []]);
+      // Another VM (a squatter, or the real owner) may claim the same pending name.
       const other = { ...newVm('other'), domains: ['a.example.com'] };
-      assert.throws(() => s.insert(other, plan(other)), (e) => isFcmError(e, 'domain_taken'));
-      assert.equal(s.get('other'), undefined, 'the refused insert left no row');
-      const o = insert(s, 'other2');
-      assert.throws(() => s.update(o.id, { domains: ['b.example.com'] }), (e) => isFcmError(e, 'domain_taken'));
-      assert.deepEqual(s.update(a.id, { domains: ['c.example.com'] }).domains, ['c.example.com']);
-      assert.deepEqual(s.update(o.id, { domains: ['a.example.com'] }).domains, ['a.example.com'], 'released domains can be reused');
-      assert.deepEqual(s.update(o.id, { state: 'running' }).domains, ['a.example.com'], 'other updates keep domains');
+      const o = s.insert(other, plan(other));
+      assert.deepEqual(o.domains, ['a.example.com']);
+      // Verified for one VM: nobody else can claim or verify it.
+      assert.deepEqual(s.update(a.id, { verifiedDomains: ['a.example.com'] }).verifiedDomains, ['a.example.com']);
+      assert.throws(() => s.update(o.id, { verifiedDomains: ['a.example.com'] }), (e) => isFcmError(e, 'domain_taken'));
+      const third = { ...newVm('third'), domains: ['a.example.com'] };
+      assert.throws(() => s.insert(third, plan(third)), (e) => isFcmError(e, 'domain_taken'));
+      assert.equal(s.get('third'), undefined, 'the refused insert left no row');
+      assert.throws(() => s.update(o.id, { domains: ['a.example.com', 'z.example.com'] }), (e) => isFcmError(e, 'domain_taken'));
+      assert.throws(() => s.update(a.id, { verifiedDomains: ['not-claimed.example.com'] }), (e) => isFcmError(e, 'not_found'));
+      // Kept domains keep their status; new ones are pending; removed ones are gone.
+      const kept = s.update(a.id, { domains: ['a.example.com', 'c.example.com'] });
+      assert.deepEqual([kept.domains, kept.verifiedDomains], [['a.example.com', 'c.example.com'], ['a.example.com']]);
+      assert.deepEqual(s.update(a.id, { state: 'running' }).verifiedDomains, ['a.example.com'], 'other updates keep domains');
+      const dropped = s.update(a.id, { domains: ['c.example.com'] });
+      assert.deepEqual([dropped.domains, dropped.verifiedDomains], [['c.example.com'], []]);
+      assert.deepEqual(s.update(o.id, { verifiedDomains: ['a.example.com'] }).verifiedDomains, ['a.example.com'], 'released domains can be verified elsewhere');
       s.remove(o.id);
       const again = { ...newVm('again'), domains: ['a.example.com'] };
-      assert.deepEqual(s.insert(again, plan(again)).domains, ['a.example.com'], 'deleting a VM frees its domains');
+      const ag = s.insert(again, plan(again));
+      assert.deepEqual(s.update(ag.id, { verifiedDomains: ['a.example.com'] }).verifiedDomains, ['a.example.com'], 'deleting a VM frees its domains');
     });
 
     test('returned records are copies', () => {

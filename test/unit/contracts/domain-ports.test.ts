@@ -1,0 +1,78 @@
+/**
+ * The ports behind quotas and custom domains and their in-memory twins pass
+ * the same contract: QuotaStore (SQLite / memory) and TxtResolver (node:dns
+ * against a real dnsmasq on loopback, with no upstream / memory).
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { TxtResolver } from '../../../daemon/core/domains.js';
+import type { QuotaStore } from '../../../daemon/core/quotas.js';
+import { DnsTxt } from '../../../daemon/drivers/dns-txt.js';
+import { MemoryQuotaStore } from '../../../daemon/drivers/memory/memory-quota-store.js';
+import { MemoryTxt } from '../../../daemon/drivers/memory/memory-txt.js';
+import { openDb } from '../../../daemon/drivers/sqlite/db.js';
+import { SqliteQuotaStore } from '../../../daemon/drivers/sqlite/sqlite-quota-store.js';
+import { dnsSkipReason, startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+
+for (const [name, make] of [
+  ['memory', () => new MemoryQuotaStore()],
+  ['sqlite', () => new SqliteQuotaStore(openDb(':memory:'))],
+] as [string, () => QuotaStore][]) {
+  test(`QuotaStore contract: ${name}`, () => {
+    const s = make();
+    assert.deepEqual(s.get('usr_a'), {});
+    s.set('usr_a', { vms: 3, memoryMib: 2048 });
+    s.set('usr_b', { pendingDomains: 0 });
+    assert.deepEqual(s.get('usr_a'), { vms: 3, memoryMib: 2048 });
+    assert.deepEqual(s.get('usr_b'), { pendingDomains: 0 }, 'a zero limit is a limit');
+    s.set('usr_a', { vcpus: 4 });
+    assert.deepEqual(s.get('usr_a'), { vcpus: 4 }, 'set replaces');
+    const got = s.get('usr_a');
+    got.vcpus = 99;
+    assert.deepEqual(s.get('usr_a'), { vcpus: 4 }, 'returns copies');
+    s.set('usr_a', {});
+    assert.deepEqual(s.get('usr_a'), {});
+  });
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+
+const RECORDS = { '_fcm-challenge.a.fcm-contract.test': ['fcm-token-one', 'v=other'] };
+
+describe('TxtResolver contract', { skip: dnsSkipReason() ?? false }, () => {
+  let dns: DnsServer;
+  const impls: [string, () => TxtResolver][] = [];
+  before(async () => {
+    dns = await startDnsServer(null, { port: await freePort() });
+    await dns.setTxt(RECORDS);
+    const mem = new MemoryTxt();
+    for (const [k, v] of Object.entries(RECORDS)) mem.records.set(k, v);
+    impls.push(['dns (dnsmasq on loopback)', () => new DnsTxt([dns.address])], ['memory', () => mem]);
+  });
+  after(async () => {
+    await dns?.close();
+  });
+
+  test('records are returned whole; a name without records is [] (not an error)', async () => {
+    for (const [name, make] of impls) {
+      const r = make();
+      assert.deepEqual((await r.txt('_fcm-challenge.a.fcm-contract.test')).sort(), ['fcm-token-one', 'v=other'], name);
+      assert.deepEqual(await r.txt('_fcm-challenge.missing.fcm-contract.test'), [], name);
+    }
+  });
+
+  test('a server that does not answer is an error with a code, not "no record"', async () => {
+    const dead = new DnsTxt([`127.0.0.1:${await freePort()}`], { timeoutMs: 300, tries: 1 });
+    await assert.rejects(dead.txt('_fcm-challenge.a.fcm-contract.test'), (e: { code?: string }) => typeof e.code === 'string' && e.code !== 'ENOTFOUND');
+    const mem = new MemoryTxt();
+    mem.fail = 'ETIMEOUT';
+    await assert.rejects(mem.txt('x.test'), (e: { code?: string }) => e.code === 'ETIMEOUT');
+  });
+});
