@@ -29,6 +29,7 @@ import {
 import { FirecrackerHypervisor, firecrackerUsable, type FirecrackerConfig } from '../../../daemon/drivers/firecracker/firecracker-hypervisor.js';
 import { createLogger } from '../../../daemon/log.js';
 import { createValidator, loadSpec, VENDORED_SPEC } from '../../fixtures/firecracker/spec-validator.mjs';
+import { eventually } from '../../helpers/wait.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'firecracker');
@@ -312,8 +313,9 @@ describe('FirecrackerHypervisor contract (fake firecracker validating against th
   test('restart after stop reuses the run dir and appends to the console log', async () => {
     const st = await hv().start(specFor(vmA));
     assert.equal(st.running, true);
-    const text = readFileSync(join(runDir, vmA, 'console.log'), 'utf8');
-    assert.equal(text.match(/fcm fake guest ready/g)?.length, 2);
+    // start() returns once the machine runs; the guest's greeting reaches the log a moment later.
+    await eventually('the second boot greeting is appended to the first', async () => readFileSync(join(runDir, vmA, 'console.log'), 'utf8').match(/fcm fake guest ready/g)?.length ?? 0, (n) => n >= 2, 15_000, 50);
+    assert.equal(readFileSync(join(runDir, vmA, 'console.log'), 'utf8').match(/fcm fake guest ready/g)?.length, 2);
     assert.equal(await hv().stop(vmA, 10_000), 'graceful');
   });
 
@@ -404,10 +406,11 @@ describe('FirecrackerHypervisor contract (fake firecracker validating against th
     // It execs into something without the instance id in its argv, so only the holder knows its pid:
     // cleanup must go through the holder (SIGTERM → it kills its child) for nothing to survive.
     writeFileSync(silent, '#!/bin/sh\necho "fake: stuck before the API" >&2\nexec sleep 31.4159\n', { mode: 0o755 });
-    const quick = new FirecrackerHypervisor(config({ binary: silent, startTimeoutMs: 1500 }), log);
+    // 5 s, not less: the holder is a Node process, and on a loaded 2-core machine it takes ~2 s to start the child.
+    const quick = new FirecrackerHypervisor(config({ binary: silent, startTimeoutMs: 5000 }), log);
     await assert.rejects(
       quick.start(specFor(vmF)),
-      (e: unknown) => isFcmError(e, 'hypervisor_failed') && /did not answer within 1500 ms.*stuck before the API/.test(e.message),
+      (e: unknown) => isFcmError(e, 'hypervisor_failed') && /did not answer within 5000 ms.*stuck before the API/.test(e.message),
     );
     assert.deepEqual(processesOf(vmF), []);
     assert.deepEqual(processesWithArg('31.4159'), [], 'the unidentifiable child was killed by its holder');
