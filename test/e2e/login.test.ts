@@ -25,6 +25,10 @@ import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { buildServer } from '../../daemon/http/server.js';
 import { createLogger } from '../../daemon/log.js';
+import { loadConfig } from '../../daemon/config.js';
+import { QuotaService } from '../../daemon/core/quotas.js';
+import { SqliteQuotaStore } from '../../daemon/drivers/sqlite/sqlite-quota-store.js';
+import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { ScriptedBrowser } from '../helpers/scripted-browser.js';
 import { BIN, ensureBuilt, tempDir } from './cli-run.js';
@@ -82,13 +86,23 @@ before(async () => {
     },
     { tokens, users: new SqliteUserStore(db), publicUrl: daemonUrl, log, fetch: spyFetch },
   );
+  // whoami answers with the caller's quota, as in the daemon (no VMs here: usage is zero).
+  const users = new SqliteUserStore(db);
+  const quotas = new QuotaService({
+    defaults: loadConfig({}).quotaDefaults,
+    overrides: new SqliteQuotaStore(db),
+    vms: () => [],
+    isAdmin: (id) => id === 'admin' || auth.accounts.principalFor(id)?.admin === true,
+    users,
+  });
+  const implemented = { ...auth.handlers, ...quotaHandlers(quotas, auth.accounts) };
   const ids = operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId);
   app = await buildServer({
     spec,
     log,
     auth: auth.authenticator,
     validateResponses: true,
-    handlers: { ...auth.handlers, ...pendingHandlers(auth.handlers, ids) },
+    handlers: { ...implemented, ...pendingHandlers(implemented, ids) },
     websocketOperations: ['openConsole'],
   });
   await app.listen({ port, host: '127.0.0.1' });

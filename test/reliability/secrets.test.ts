@@ -24,15 +24,15 @@ import { auditLogs, captureForAudit } from '../helpers/log-audit.js';
 
 const skip = hostSkipReason();
 
-function walk(dir: string): { path: string; mode: number; gid: number; type: 'dir' | 'file' | 'socket' | 'other' }[] {
+function walk(dir: string): { path: string; mode: number; uid: number; gid: number; type: 'dir' | 'file' | 'socket' | 'other' }[] {
   const out: ReturnType<typeof walk> = [];
   const st = lstatSync(dir);
-  out.push({ path: dir, mode: st.mode & 0o7777, gid: st.gid, type: 'dir' });
+  out.push({ path: dir, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type: 'dir' });
   for (const n of readdirSync(dir)) {
     const p = join(dir, n);
     const s = lstatSync(p);
     if (s.isDirectory()) out.push(...walk(p));
-    else out.push({ path: p, mode: s.mode & 0o7777, gid: s.gid, type: s.isFile() ? 'file' : s.isSocket() ? 'socket' : 'other' });
+    else out.push({ path: p, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, type: s.isFile() ? 'file' : s.isSocket() ? 'socket' : 'other' });
   }
   return out;
 }
@@ -80,12 +80,24 @@ describe('secrets at rest and in logs (real daemon and VM)', { skip: skip ?? fal
       const e = all.find((x) => rel(x.path) === path);
       assert.ok(e && e.mode === mode && e.gid === gitGid, `${path}: ${e?.mode.toString(8)} group ${e?.gid} (want ${mode.toString(8)}, group ${gitGid})`);
     }
+    // Each confined QEMU runs as its own uid (gid the same): it passes through run/ (0711, root's, not
+    // listable) into its VM's run dir (0710, root's, group the VM's gid), where only sock/ and the
+    // console log are its own. No other uid can enter a VM's run dir.
+    const runDirOk = (e: (typeof all)[number]) => {
+      const r = rel(e.path);
+      if (r === 'run') return e.type === 'dir' && e.mode === 0o711 && e.uid === 0;
+      const m = /^run\/(vm_[0-9a-f]+)$/.exec(r);
+      if (!m || e.type !== 'dir' || e.mode !== 0o710 || e.uid !== 0) return false;
+      const sock = all.find((x) => rel(x.path) === `run/${m[1]}/sock`);
+      return !!sock && sock.mode === 0o700 && sock.uid === e.gid && sock.gid === e.gid;
+    };
     // git/bin and git/hooks hold the deploy helpers sshd and git execute (0755 by design, no secrets).
     const shared = (e: { path: string }) => /^git\/(bin|hooks)(\/|$)/.test(rel(e.path));
     const bad = new Set<string>();
     for (const e of all) {
       const where = `${rel(e.path)} ${e.type} ${e.mode.toString(8)}`;
       if (forGit[rel(e.path)] === e.mode && e.gid === gitGid) continue;
+      if (runDirOk(e)) continue;
       if (e.mode & 0o022) bad.add(`${where}: writable by group/others`);
       if (shared(e)) continue;
       if (e.type === 'dir' ? (e.mode & 0o077) !== 0 : (e.mode & 0o007) !== 0) bad.add(`${where}: open to others`);

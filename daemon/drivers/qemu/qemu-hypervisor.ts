@@ -226,14 +226,19 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
   }
 
   /**
-   * The run dir is root's (0711: QEMU may only traverse it); QEMU gets the
+   * `run/` is root's 0711 (every VM's uid passes through it to its own dir,
+   * none can list it); the VM's run dir is root's, group the VM's gid, 0710:
+   * its QEMU may only traverse it, nobody else may enter. QEMU gets the
    * console log (an existing file, so it can neither replace nor remove it)
    * and `sock/`, both owned by its uid.
    */
   private async prepareRunDir(paths: QemuRunPaths, uid: number): Promise<void> {
-    await mkdir(paths.runDir, { recursive: true, mode: 0o711 });
-    await lchown(paths.runDir, 0, 0);
-    await chmod(paths.runDir, 0o711);
+    const parent = dirname(paths.runDir);
+    await mkdir(parent, { recursive: true, mode: 0o711 });
+    await chmod(parent, 0o711);
+    await mkdir(paths.runDir, { recursive: true, mode: 0o710 });
+    await lchown(paths.runDir, 0, uid);
+    await chmod(paths.runDir, 0o710);
     for (const f of [paths.pidfile, paths.qmpSocket, paths.consoleSocket, paths.tunNode, paths.kvmNode]) await unlink(f).catch(() => {});
     await rm(paths.sockDir, { recursive: true, force: true });
     await mkdir(paths.sockDir, { mode: 0o700 });
@@ -346,6 +351,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
         await unlink(tmp);
         throw new FcmError('hypervisor_failed', `${from} is not a socket.`);
       }
+      // QEMU binds with its umask (0755); nobody but its uid and root need the inode at all.
+      await chmod(tmp, 0o600);
       await rename(tmp, to);
     }
   }
