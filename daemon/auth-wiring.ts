@@ -14,8 +14,6 @@ import { OidcClient } from './drivers/oidc-client.js';
 import { authHandlers } from './http/routes/auth.js';
 import type { Logger } from './log.js';
 
-export const GOOGLE_ISSUER = 'https://accounts.google.com';
-
 export interface AuthWiringConfig {
   oidc: OidcConfig | null;
   access: AccessConfig;
@@ -36,7 +34,7 @@ export interface AuthWiringDeps {
 }
 
 export function wireAuth(cfg: AuthWiringConfig, d: AuthWiringDeps) {
-  const policy = new LoginPolicy(cfg.access, cfg.oidc?.issuer === GOOGLE_ISSUER);
+  const policy = new LoginPolicy(cfg.access, cfg.oidc?.googleHostedDomains ?? false);
   const accounts = new AccountService({ users: d.users, tokens: d.tokens, policy, tokenTtlMs: cfg.tokenTtlDays * 86_400_000, ...(d.now ? { now: d.now } : {}) });
   const idp =
     d.idp !== undefined

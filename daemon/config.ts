@@ -122,6 +122,11 @@ export interface OidcConfig {
   /** Google needs a separate "TVs and Limited Input devices" client for the device flow; default: the client above. */
   deviceClientId: string | null;
   deviceClientSecret: string | null;
+  /**
+   * Apply Google's hosted-domain rule (access.ts): on when the issuer is
+   * Google. Tests set it for a provider of their own that plays Google.
+   */
+  googleHostedDomains: boolean;
 }
 
 export interface AccessConfig {
@@ -382,6 +387,8 @@ function cidrList(v: string | undefined, key: string): string[] {
   return [...new Set(out)];
 }
 
+export const GOOGLE_ISSUER = 'https://accounts.google.com';
+
 const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 
@@ -397,9 +404,16 @@ function resolvers(v: string | undefined): string[] {
   return items;
 }
 
-/** Comma- or space-separated, lower-cased, each checked. */
+/**
+ * Comma- or space-separated, each checked, then lower-cased. Plain ASCII only,
+ * checked before lower-casing: logins are compared after ASCII lower-casing
+ * (core/access.ts), and Unicode case mapping would turn other characters
+ * into ASCII letters (the Kelvin sign K into k).
+ */
 function list(v: string | undefined, key: string, re: RegExp): string[] {
-  const items = (v ?? '').split(/[\s,]+/).map((x) => x.trim().toLowerCase()).filter(Boolean);
+  const raw = (v ?? '').split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  for (const x of raw) if (!/^[\x21-\x7e]+$/.test(x)) throw new ConfigError(`${key}: ${JSON.stringify(x)} is not plain ASCII (write addresses and domains in ASCII; IDN domains as xn--…)`);
+  const items = raw.map((x) => x.toLowerCase());
   for (const x of items) if (!re.test(x)) throw new ConfigError(`${key}: "${x}" is not ${re === EMAIL ? 'an email address' : 'a domain name'}`);
   return [...new Set(items)];
 }
@@ -430,7 +444,7 @@ function oidcConfig(get: (k: (typeof KEYS)[number]) => string | undefined): Oidc
     return null;
   }
   if (deviceClientSecret && !deviceClientId) throw new ConfigError('FCM_OIDC_DEVICE_CLIENT_SECRET needs FCM_OIDC_DEVICE_CLIENT_ID');
-  const issuer = (get('FCM_OIDC_ISSUER') || 'https://accounts.google.com').replace(/\/+$/, '');
+  const issuer = (get('FCM_OIDC_ISSUER') || GOOGLE_ISSUER).replace(/\/+$/, '');
   let u: URL;
   try {
     u = new URL(issuer);
@@ -441,7 +455,7 @@ function oidcConfig(get: (k: (typeof KEYS)[number]) => string | undefined): Oidc
   const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname);
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new ConfigError(`FCM_OIDC_ISSUER must be an https:// URL, got "${issuer}"`);
   if (u.search || u.hash) throw new ConfigError(`FCM_OIDC_ISSUER must not have a query or fragment, got "${issuer}"`);
-  return { issuer, clientId, clientSecret, deviceClientId, deviceClientSecret };
+  return { issuer, clientId, clientSecret, deviceClientId, deviceClientSecret, googleHostedDomains: issuer === GOOGLE_ISSUER };
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

@@ -59,8 +59,9 @@ export class AccountService {
    */
   principalFor(userId: string): Principal | null {
     const u = this.d.users.get(userId);
-    if (!u || !this.d.policy.allows(u.email)) return null;
-    return { userId: u.id, email: u.email, admin: this.d.policy.isAdmin(u.email) };
+    const d = u ? this.d.policy.decideUser(u) : null;
+    if (!u || !d?.allowed) return null;
+    return { userId: u.id, email: u.email, admin: d.admin };
   }
 
   /** A new token for a user who just logged in; its value is returned once and never stored. */
@@ -111,7 +112,8 @@ export class AccountService {
   }
 
   apiUser(u: UserRow): ApiUser {
-    return { id: u.id, email: u.email, name: u.name, admin: this.d.policy.isAdmin(u.email) };
+    const d = this.d.policy.decideUser(u);
+    return { id: u.id, email: u.email, name: u.name, admin: d.allowed && d.admin };
   }
 
   private active(p: Principal): TokenRow[] {

@@ -281,7 +281,7 @@ export class LoginService {
       this.d.log.info({ email: c.email, flow, reason: d.reason }, 'login refused');
       return { denied: `Login refused: ${d.reason}. Ask the server's admin to allow you (FCM_ALLOWED_EMAILS / FCM_ALLOWED_DOMAINS).` };
     }
-    const user = this.d.users.upsert({ issuer: c.issuer, subject: c.subject, email: c.email, name: c.name }, new Date(this.now()).toISOString());
+    const user = this.d.users.upsert({ issuer: c.issuer, subject: c.subject, email: c.email, name: c.name, hd: c.hd ?? null }, new Date(this.now()).toISOString());
     this.d.log.info({ userId: user.id, email: c.email, flow, admin: d.admin }, 'login');
     return { user };
   }

@@ -45,13 +45,13 @@ class FakeIdp implements IdentityProvider {
   }
 }
 
-function setup(opts: { idp?: FakeIdp | null; maxPending?: number } = {}) {
+function setup(opts: { idp?: FakeIdp | null; maxPending?: number; google?: boolean } = {}) {
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const idp = opts.idp === undefined ? new FakeIdp() : opts.idp;
   const users = new MemoryUserStore();
   const tokens = new MemoryTokens();
-  const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] });
+  const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] }, opts.google ?? false);
   const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now });
   const login = new LoginService({
     idp, issuer: idp ? ISSUER : null, callbackUrl: 'https://fcm.example/v1/auth/callback', policy, users, accounts,
@@ -176,6 +176,33 @@ test('the allowlist decides: not listed, unverified or no email → access_denie
   s.idp.next = claims('bob@corp.example');
   const r2 = await browserRound(s);
   assert.ok(r2.location.searchParams.get('code'), 'a listed domain is enough');
+});
+
+test('attacker (Google): a consumer account with a corporate address is refused, never admin; the Workspace account passes and its hd is kept for later requests', async () => {
+  const s = setup({ google: true });
+  for (const email of ['root@example.com', 'alice@example.com', 'x@corp.example']) {
+    s.idp.next = claims(email);
+    const r = await browserRound(s);
+    assert.equal(r.location.searchParams.get('error'), 'access_denied', email);
+    assert.match(r.location.searchParams.get('error_description')!, /not an account managed by/);
+  }
+  s.idp.next = claims('\u212Aate@corp.example', { hd: 'corp.example' });
+  assert.equal((await browserRound(s)).location.searchParams.get('error'), 'access_denied', 'Kelvin sign');
+  assert.equal(s.users.rows.size, 0, 'refused logins create no user');
+
+  s.idp.next = claims('root@example.com', { hd: 'example.com' });
+  const r = await browserRound(s);
+  const grant = s.login.exchange({ code: r.location.searchParams.get('code')!, codeVerifier: r.verifier });
+  assert.equal(grant.user.admin, true);
+  const p = s.auth.authenticate(grant.token)!;
+  assert.equal(p.admin, true, 'the stored hd lets the token through on later requests');
+  assert.equal([...s.users.rows.values()][0]!.hd, 'example.com');
+  // Without hd it is refused again; and a row stored without hd (a user from before this rule,
+  // the users.hd migration leaves it NULL) opens nothing with its old token until its next login.
+  s.idp.next = claims('root@example.com');
+  assert.equal((await browserRound(s)).location.searchParams.get('error'), 'access_denied');
+  s.users.upsert({ issuer: ISSUER, subject: 'sub-root@example.com', email: 'root@example.com', name: null, hd: null }, 'now');
+  assert.equal(s.auth.authenticate(grant.token), null);
 });
 
 test('a user removed from the allowlist loses access with their existing tokens', async () => {
