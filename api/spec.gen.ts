@@ -6,7 +6,7 @@ export const spec: Record<string, any> = {
     "title": "fcm",
     "version": "0.1.0",
     "summary": "Apps in microVMs on your own server.",
-    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
+    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\nRequests are limited: per client address for what needs no token\n(starting a login — operations marked `x-rate-limit: login` — more\nstrictly than the rest), per user for what a user's token does. Over the\nlimit the answer is 429 `rate_limited` with a `Retry-After` header\n(seconds). Behind a reverse proxy the client address comes from\n`X-Forwarded-For`, believed only from the daemon's trusted proxies.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
     "license": {
       "name": "Apache-2.0",
       "identifier": "Apache-2.0"
@@ -1119,6 +1119,7 @@ export const spec: Record<string, any> = {
           "auth"
         ],
         "summary": "Start a browser login (OpenID Connect, authorization code + PKCE)",
+        "x-rate-limit": "login",
         "description": "The CLI listens on a loopback port and sends its redirect URI and a PKCE\nchallenge. The daemon answers with the identity provider's authorization\nURL (the daemon runs its own PKCE, state and nonce with the provider).\nAfter the provider redirects back to the daemon, the daemon verifies the\nID token and redirects the browser to the CLI's loopback URI with a\none-time code — never a token. The CLI redeems the code with its PKCE\nverifier at POST /v1/auth/token.\n",
         "security": [],
         "requestBody": {
@@ -1257,6 +1258,7 @@ export const spec: Record<string, any> = {
           "auth"
         ],
         "summary": "Start a device login (for machines without a browser)",
+        "x-rate-limit": "login",
         "security": [],
         "responses": {
           "201": {

@@ -43,6 +43,7 @@ import { SqliteEnvStore, SqliteKeyStore, SqliteReleaseStore } from './drivers/sq
 import { GuestAgentRuntime } from './drivers/guest-agent-runtime.js';
 import { gitRepos, openGitDoors, wireDeploys } from './deploy-wiring.js';
 import { buildServer } from './http/server.js';
+import { RequestLimits } from './http/limits.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers } from './http/routes/vms.js';
 import { pendingHandlers } from './http/routes/pending.js';
@@ -399,15 +400,17 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         },
       }),
   };
+  const limits = new RequestLimits(cfg.limits);
   const app = await buildServer({
     spec,
     log,
+    limits,
     auth: auth.authenticator,
     validateResponses: cfg.validateResponses,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
     extend: async (server) => {
-      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog })(server);
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits })(server);
       await git.extend(server);
     },
   });

@@ -68,8 +68,10 @@ export class FcmError extends Error {
   readonly title: string;
   readonly errors?: FieldError[];
   readonly limit?: LimitInfo;
+  /** For 429 and 503: when to try again (the Retry-After header). */
+  readonly retryAfterSec?: number;
 
-  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[]; limit?: LimitInfo } = {}) {
+  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[]; limit?: LimitInfo; retryAfterSec?: number } = {}) {
     super(detail, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'FcmError';
     this.code = code;
@@ -77,6 +79,7 @@ export class FcmError extends Error {
     this.title = ERROR_CODES[code].title;
     if (opts.errors) this.errors = opts.errors;
     if (opts.limit) this.limit = opts.limit;
+    if (opts.retryAfterSec !== undefined) this.retryAfterSec = opts.retryAfterSec;
   }
 }
 

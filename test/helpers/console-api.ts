@@ -18,10 +18,11 @@ import { consoleHandlers, consoleRoutes } from '../../daemon/http/routes/console
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { buildServer } from '../../daemon/http/server.js';
+import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { MemoryTokens } from './memory-api.js';
 import { DEFAULTS, memoryService } from './memory-service.js';
 
-export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number } = {}) {
+export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number; limits?: RequestLimits } = {}) {
   const log = pino({ level: 'silent' });
   const h = memoryService();
   const consoles = new MemoryConsole();
@@ -48,14 +49,16 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     ...vmHandlers(h.service, { urlFor: (n) => `https://${n}.test`, gitUrls: (n) => ({ ssh: `root@x:${n}.git`, http: `http://x/git/${n}.git` }) }),
     ...consoleHandlers(svc),
   };
+  const limits = opts.limits ?? defaultLimits();
   const app = await buildServer({
     spec,
     log,
+    limits,
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
-    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000 }),
+    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits }),
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 

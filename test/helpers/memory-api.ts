@@ -7,6 +7,7 @@ import type { Handler } from '../../daemon/http/server.js';
 import { spec } from '../../api/spec.gen.js';
 import { hashToken, newToken, type TokenRow, type TokenStore } from '../../daemon/core/tokens.js';
 import { buildServer } from '../../daemon/http/server.js';
+import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
@@ -61,6 +62,8 @@ export interface MemoryApiOptions {
   /** Per-user limits (default: the daemon's defaults) and host capacity (default: unchecked). */
   quotas?: MemoryServiceOptions['quotas'];
   host?: MemoryServiceOptions['host'];
+  /** Request limits; default the daemon's defaults. */
+  limits?: RequestLimits;
 }
 
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
@@ -132,6 +135,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const app = await buildServer({
     spec: theSpec,
     log,
+    limits: opts.limits ?? defaultLimits(),
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },

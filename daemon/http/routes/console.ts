@@ -23,6 +23,7 @@ import type { Principal, VmRecord } from '../../core/model.js';
 import type { Logger } from '../../log.js';
 import { operationRoutes, type Json } from '../openapi-routes.js';
 import { problem } from '../problem.js';
+import { NO_LIMITS, type RequestLimits } from '../limits.js';
 import type { Authenticator, Handler } from '../server.js';
 import { CONSOLE_CSS, CONSOLE_JS, consolePageHtml } from './console-page.js';
 
@@ -35,6 +36,8 @@ export interface ConsoleHttpDeps {
   maxFrameBytes?: number;
   /** Ping interval; a client that misses a pong is dropped. */
   heartbeatMs?: number;
+  /** The same limits as the JSON API (a ticket or no credentials: the public class of the client's address). */
+  limits?: RequestLimits;
 }
 
 /** createConsoleTicket: thin, like every handler. */
@@ -58,6 +61,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
   addFormats.default(ajv);
   const validParams = ajv.compile(route.schema.params ?? { type: 'object' });
   const validQuery = ajv.compile(route.schema.querystring ?? { type: 'object' });
+  const limits = d.limits ?? NO_LIMITS;
 
   /** Who is asking and for which VM; throws FcmError (→ problem response). */
   const authorize = (req: IncomingMessage, url: URL, rawName: string): VmRecord => {
@@ -75,8 +79,10 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       const principal: Principal | null = m ? d.auth.authenticate(m[1]!) : null;
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
+      limits.principal(principal);
       return d.consoles.authorize(principal, name);
     }
+    limits.address('public', limits.clientOf(req));
     if (typeof query.ticket === 'string') return d.consoles.authorizeTicket(query.ticket, name);
     throw new FcmError('unauthorized', 'The console needs "Authorization: Bearer <token>" (fcm console) or ?ticket= from POST /v1/vms/{name}/console/tickets (web console).');
   };
@@ -132,7 +138,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
     });
 
     // A plain GET (no Upgrade): same auth answers, then say what this endpoint is.
-    app.get('/v1/vms/:name/console', { logLevel: 'warn' }, async (req) => {
+    app.get('/v1/vms/:name/console', { logLevel: 'warn', config: { ownLimits: true } }, async (req) => {
       const url = new URL(req.url, 'http://fcm.invalid');
       authorize(req.raw, url, (req.params as { name: string }).name);
       throw new FcmError('validation_failed', 'This is a WebSocket endpoint: connect with "Upgrade: websocket" (fcm console, or the web console).');
@@ -171,6 +177,7 @@ function refuse(socket: Duplex, err: FcmError, reqId: string): void {
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${reqId}`,
     ...(p.status === 401 ? ['WWW-Authenticate: Bearer realm="fcm"'] : []),
+    ...(err.retryAfterSec !== undefined ? [`Retry-After: ${err.retryAfterSec}`] : []),
     'Connection: close',
   ];
   if (!socket.writable) return void socket.destroy();
