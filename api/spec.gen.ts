@@ -615,7 +615,7 @@ export const spec: Record<string, any> = {
           "console"
         ],
         "summary": "Attach to the VM's serial console (WebSocket)",
-        "description": "Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in\nboth directions; text frames carry JSON control messages:\nclient → server `{\"type\":\"resize\",\"cols\":120,\"rows\":40}` (cols 2-1000, rows 1-1000);\nserver → client `{\"type\":\"hello\",\"vm\":\"...\",\"replayBytes\":N}` first (then the\nreplay as binary frames), `{\"type\":\"error\",\"message\":\"...\"}` for a bad control\nmessage (the session stays open), and `{\"type\":\"exit\",\"reason\":\"...\"}` then\nclose 1000 when the VM stops, fails or is deleted. Other close codes: 1001 the\ndaemon is restarting (reconnect), 4008 the client read too slowly, 1009 a frame\nover 1 MiB.\nOn connect the server replays recent output (bounded scrollback), then\nstreams live. The shell belongs to the VM: it keeps running when every\nclient is gone and when the daemon restarts; several clients may attach.\nAuth: bearer header (CLI), or `?ticket=` from createConsoleTicket (browsers\ncannot set headers on WebSockets).\n",
+        "description": "Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in\nboth directions; text frames carry JSON control messages:\nclient → server `{\"type\":\"resize\",\"cols\":120,\"rows\":40}` (cols 2-1000, rows 1-1000);\nserver → client `{\"type\":\"hello\",\"vm\":\"...\",\"replayBytes\":N}` first (then the\nreplay as binary frames), `{\"type\":\"error\",\"message\":\"...\"}` for a bad control\nmessage (the session stays open), and `{\"type\":\"exit\",\"reason\":\"...\"}` then\nclose 1000 when the VM stops, fails or is deleted. Other close codes: 1001 the\ndaemon is restarting (reconnect), 4008 the client read too slowly, 1009 a frame\nover 1 MiB, 1008 the token (or user) that opened it was revoked — an `error`\nmessage says so first; reconnecting with it is refused.\nOn connect the server replays recent output (bounded scrollback), then\nstreams live. The shell belongs to the VM: it keeps running when every\nclient is gone and when the daemon restarts; several clients may attach.\nAuth: bearer header (CLI), or `?ticket=` from createConsoleTicket (browsers\ncannot set headers on WebSockets).\n",
         "x-websocket": true,
         "security": [
           {
@@ -1012,19 +1012,8 @@ export const spec: Record<string, any> = {
         "tags": [
           "keys"
         ],
-        "summary": "Register an SSH public key",
-        "x-cli": {
-          "command": "keys add",
-          "args": [
-            "publicKey"
-          ],
-          "summary": "Add an SSH public key (give the .pub file)",
-          "argFromFile": "publicKey",
-          "message": "Added key {fingerprint}",
-          "examples": [
-            "fcm keys add ~/.ssh/id_ed25519.pub"
-          ]
-        },
+        "summary": "Register an SSH public key (with proof that you hold its private key)",
+        "description": "Send the public key, a challenge from POST /v1/keys/challenges (issued to\nyou for this key, unused, at most 5 minutes old) and an SSH signature of\nthat challenge made with the key in the `fcm-key-proof` namespace:\n\n    printf %s \"$CHALLENGE\" | ssh-keygen -Y sign -n fcm-key-proof -f ~/.ssh/id_ed25519\n\n(`-f` may name the public key when ssh-agent holds the private one.)\n`key_proof_failed` when the proof does not hold; `key_taken` when the\nkey (by fingerprint) is registered already, to any account.\n(`fcm keys add` is hand-written, api/cli/keys.ts: it does both steps and the signing.)\n",
         "requestBody": {
           "required": true,
           "content": {
@@ -1042,6 +1031,50 @@ export const spec: Record<string, any> = {
               "application/json": {
                 "schema": {
                   "$ref": "#/components/schemas/SshKey"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/keys/challenges": {
+      "post": {
+        "operationId": "createKeyChallenge",
+        "tags": [
+          "keys"
+        ],
+        "summary": "A one-time challenge to sign with the key you are adding",
+        "description": "Step one of adding a key: the challenge is bound to you and to this key\n(by fingerprint), works once, and for 5 minutes. Sign exactly its text\n(`challenge`) in the `namespace` given. A key registered already (by\nanyone) gets `key_taken` here.\n",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "publicKey"
+                ],
+                "properties": {
+                  "publicKey": {
+                    "$ref": "#/components/schemas/AddKeyRequest/properties/publicKey"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Sign `challenge` with the key",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KeyChallenge"
                 }
               }
             }
@@ -2278,7 +2311,9 @@ export const spec: Record<string, any> = {
         "type": "object",
         "additionalProperties": false,
         "required": [
-          "publicKey"
+          "publicKey",
+          "challenge",
+          "signature"
         ],
         "properties": {
           "publicKey": {
@@ -2291,6 +2326,56 @@ export const spec: Record<string, any> = {
             "type": "string",
             "maxLength": 100,
             "pattern": "^[^\\n\\r]*$"
+          },
+          "challenge": {
+            "type": "string",
+            "minLength": 20,
+            "maxLength": 200,
+            "description": "The `challenge` from POST /v1/keys/challenges",
+            "examples": [
+              "fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo"
+            ]
+          },
+          "signature": {
+            "type": "string",
+            "minLength": 100,
+            "maxLength": 16384,
+            "pattern": "^-----BEGIN SSH SIGNATURE-----",
+            "description": "`ssh-keygen -Y sign -n fcm-key-proof` of the challenge with this key (armored)",
+            "examples": [
+              "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgfNHMfUoCNd47L45gn3yqEQ6snB\nXpBp5rqRRCr4UvIhcAAAANZmNtLWtleS1wcm9vZgAAAAAAAAAGc2hhNTEyAAAAUwAAAAtz\nc2gtZWQyNTUxOQAAAEDNzytrbTf1cYsIPfzJarKCPgRpO+AiYX/mwcUKPtvAleLwxpSS82\nybB5NtLXfafvBZntE/vYl4v0EUEwnFUnEN\n-----END SSH SIGNATURE-----\n"
+            ]
+          }
+        }
+      },
+      "KeyChallenge": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "challenge",
+          "namespace",
+          "fingerprint",
+          "expiresAt"
+        ],
+        "properties": {
+          "challenge": {
+            "type": "string",
+            "description": "The exact text to sign"
+          },
+          "namespace": {
+            "type": "string",
+            "enum": [
+              "fcm-key-proof"
+            ],
+            "description": "ssh-keygen -Y sign -n <namespace>"
+          },
+          "fingerprint": {
+            "type": "string",
+            "description": "The key the challenge is for"
+          },
+          "expiresAt": {
+            "type": "string",
+            "format": "date-time"
           }
         }
       },
@@ -2888,6 +2973,7 @@ export const spec: Record<string, any> = {
           "domain_not_verified",
           "key_invalid",
           "key_taken",
+          "key_proof_failed",
           "release_not_found",
           "deploy_failed",
           "no_previous_release",

@@ -38,6 +38,8 @@ export interface AccountDeps {
   policy: LoginPolicy;
   tokenTtlMs: number;
   now?: () => number;
+  /** A token was revoked (revoke, logout): what it holds open must end (sessions.ts). */
+  onRevoked?: () => void;
 }
 
 const ADMIN_USER: ApiUser = { id: 'admin', email: null, name: 'admin token', admin: true };
@@ -95,6 +97,7 @@ export class AccountService {
       throw new FcmError('forbidden', "The admin token is not revoked through the API: delete <state dir>/.token and restart the daemon to rotate it.");
     }
     this.d.tokens.revoke(t.id);
+    this.d.onRevoked?.();
   }
 
   /** Active tokens: the caller's own; an admin sees everyone's. */
@@ -109,6 +112,7 @@ export class AccountService {
       throw new FcmError('forbidden', 'The admin token is rotated by deleting <state dir>/.token and restarting the daemon.');
     }
     this.d.tokens.revoke(t.id);
+    this.d.onRevoked?.();
   }
 
   apiUser(u: UserRow): ApiUser {

@@ -78,17 +78,6 @@ export class ConsoleTickets {
     return { principal: e.principal, vmId: e.vmId };
   }
 
-  /** Drops every ticket whose principal `keep` refuses (its token was revoked, its user removed). */
-  drop(keep: (p: Principal) => boolean): number {
-    let n = 0;
-    for (const [k, e] of this.byHash) {
-      if (keep(e.principal)) continue;
-      this.forget(k, e);
-      n++;
-    }
-    return n;
-  }
-
   get size(): number {
     return this.byHash.size;
   }

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   domain_not_verified: { status: 422, title: 'Domain ownership not proven' },
   key_invalid: { status: 400, title: 'Not a valid SSH public key' },
   key_taken: { status: 409, title: 'SSH key already registered' },
+  key_proof_failed: { status: 400, title: 'Possession of the SSH key not proven' },
   release_not_found: { status: 404, title: 'Release not found' },
   deploy_failed: { status: 422, title: 'Deploy failed' },
   no_previous_release: { status: 409, title: 'Nothing to roll back to' },

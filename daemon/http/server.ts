@@ -48,6 +48,12 @@ export interface HttpDeps {
   websocketOperations?: string[];
   /** Rate limits and the trusted-proxy rule (limits.ts); default none. */
   limits?: RequestLimits;
+  /**
+   * Revocation (core/sessions.ts): every request made with a token is held
+   * here until it has answered, so revoking the token cuts what is still
+   * running — `logs -f`, a long poll.
+   */
+  sessions?: { open(p: Principal, end: (reason: string) => void): () => void };
 }
 
 declare module 'fastify' {
@@ -207,7 +213,7 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
     url: route.url,
     schema: route.schema,
     config: { ownLimits: true },
-    onRequest: async (req) => {
+    onRequest: async (req, reply) => {
       if (!route.auth) {
         limits.address(route.rateLimit, req.client!);
         req.principal = ANONYMOUS;
@@ -220,6 +226,13 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
       limits.principal(principal);
       req.principal = principal;
+      if (deps.sessions) {
+        // An answer already complete is left to go out (the logout request revokes its own token).
+        const done = deps.sessions.open(principal, () => {
+          if (!reply.raw.writableEnded) req.raw.socket?.destroy?.();
+        });
+        reply.raw.once('close', done);
+      }
     },
     preValidation: async (req) => {
       // An optional body that was not sent validates (and gets its defaults) as {}.

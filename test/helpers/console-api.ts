@@ -44,21 +44,24 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     log,
     tickets: new ConsoleTickets({ now: () => Date.now() + time.offsetMs }),
     config: { idleCloseMs: 50, maxClientBufferBytes: 256 * 1024, ...opts.config },
+    stillValid: (p) => auth.sessions.valid(p),
   });
   const implemented = {
     ...vmHandlers(h.service, { urlFor: (n) => `https://${n}.test`, gitUrls: (n) => ({ ssh: `root@x:${n}.git`, http: `http://x/git/${n}.git` }) }),
     ...consoleHandlers(svc),
+    ...auth.handlers,
   };
   const limits = opts.limits ?? defaultLimits();
   const app = await buildServer({
     spec,
     log,
     limits,
+    sessions: auth.sessions,
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
-    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits }),
+    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions }),
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -84,7 +87,7 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
   };
 
   return {
-    app, base, h, consoles, svc, tok, time, api, runningVm,
+    app, base, h, consoles, svc, tok, time, api, runningVm, auth, tokens, users,
     close: async () => {
       await app.close();
       await h.service.close();

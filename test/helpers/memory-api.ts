@@ -119,6 +119,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     runtime,
     git,
     userPrincipal: (userId) => auth.accounts.principalFor(userId),
+    stillValid: (p) => auth.sessions.valid(p),
     urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'),
     log,
   });
@@ -136,6 +137,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     spec: theSpec,
     log,
     limits: opts.limits ?? defaultLimits(),
+    sessions: auth.sessions,
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
@@ -143,5 +145,5 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...(doors ? { extend: doors.extend } : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
-  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
+  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };
 }

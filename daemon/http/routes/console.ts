@@ -38,6 +38,8 @@ export interface ConsoleHttpDeps {
   heartbeatMs?: number;
   /** The same limits as the JSON API (a ticket or no credentials: the public class of the client's address). */
   limits?: RequestLimits;
+  /** Revocation (core/sessions.ts): each open console is held with the principal that opened it. */
+  sessions?: { open(p: Principal, end: (reason: string) => void): () => void };
 }
 
 /** createConsoleTicket: thin, like every handler. */
@@ -64,7 +66,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
   const limits = d.limits ?? NO_LIMITS;
 
   /** Who is asking and for which VM; throws FcmError (→ problem response). */
-  const authorize = (req: IncomingMessage, url: URL, rawName: string): VmRecord => {
+  const authorize = (req: IncomingMessage, url: URL, rawName: string): { vm: VmRecord; principal: Principal } => {
     let name: string;
     try {
       name = decodeURIComponent(rawName);
@@ -80,7 +82,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
       const principal: Principal | null = m ? d.auth.authenticate(m[1]!) : null;
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
       limits.principal(principal);
-      return d.consoles.authorize(principal, name);
+      return { vm: d.consoles.authorize(principal, name), principal };
     }
     limits.address('public', limits.clientOf(req));
     if (typeof query.ticket === 'string') return d.consoles.authorizeTicket(query.ticket, name);
@@ -109,10 +111,11 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
       socket.on('error', () => {});
       const m = CONSOLE_PATH.exec(url.pathname);
       let vm: VmRecord;
+      let principal: Principal;
       try {
         if (!m) throw new FcmError('not_found', `No WebSocket endpoint at ${url.pathname}.`);
         if (req.method !== 'GET') throw new FcmError('method_not_allowed', 'WebSocket upgrades use GET.');
-        vm = authorize(req, url, m[1]!);
+        ({ vm, principal } = authorize(req, url, m[1]!));
       } catch (e) {
         const err = isFcmError(e) ? e : new FcmError('internal', `Something went wrong on the server (request ${reqId}).`);
         if (!isFcmError(e)) log.error({ err: e }, 'console upgrade failed');
@@ -123,6 +126,14 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
         alive.set(ws, true);
         ws.on('pong', () => alive.set(ws, true));
         log.info({ vmId: vm.id, vm: vm.name, via: req.headers.authorization ? 'bearer' : 'ticket' }, 'console connected');
+        // Revoking the token (or the user) that opened it closes it: 1008, after saying why.
+        const done = d.sessions?.open(principal, (reason) => {
+          log.info({ vmId: vm.id, userId: principal.userId }, 'console closed: access revoked');
+          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', message: `Console closed: ${reason}.` }), { binary: false });
+          ws.close(CLOSE.revoked, 'access revoked');
+          setTimeout(() => ws.terminate(), 2000).unref();
+        });
+        if (done) ws.once('close', done);
         void bind(ws, vm, d.consoles, log);
       });
     });
