@@ -239,7 +239,8 @@ export type paths = {
          *     message (the session stays open), and `{"type":"exit","reason":"..."}` then
          *     close 1000 when the VM stops, fails or is deleted. Other close codes: 1001 the
          *     daemon is restarting (reconnect), 4008 the client read too slowly, 1009 a frame
-         *     over 1 MiB.
+         *     over 1 MiB, 1008 the token (or user) that opened it was revoked — an `error`
+         *     message says so first; reconnecting with it is refused.
          *     On connect the server replays recent output (bounded scrollback), then
          *     streams live. The shell belongs to the VM: it keeps running when every
          *     client is gone and when the daemon restarts; several clients may attach.
@@ -399,8 +400,43 @@ export type paths = {
         /** Your SSH public keys (for git push over SSH) */
         get: operations["listKeys"];
         put?: never;
-        /** Register an SSH public key */
+        /**
+         * Register an SSH public key (with proof that you hold its private key)
+         * @description Send the public key, a challenge from POST /v1/keys/challenges (issued to
+         *     you for this key, unused, at most 5 minutes old) and an SSH signature of
+         *     that challenge made with the key in the `fcm-key-proof` namespace:
+         *
+         *         printf %s "$CHALLENGE" | ssh-keygen -Y sign -n fcm-key-proof -f ~/.ssh/id_ed25519
+         *
+         *     (`-f` may name the public key when ssh-agent holds the private one.)
+         *     `key_proof_failed` when the proof does not hold; `key_taken` when the
+         *     key (by fingerprint) is registered already, to any account.
+         *     (`fcm keys add` is hand-written, api/cli/keys.ts: it does both steps and the signing.)
+         */
         post: operations["addKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/challenges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A one-time challenge to sign with the key you are adding
+         * @description Step one of adding a key: the challenge is bound to you and to this key
+         *     (by fingerprint), works once, and for 5 minutes. Sign exactly its text
+         *     (`challenge`) in the `namespace` given. A key registered already (by
+         *     anyone) gets `key_taken` here.
+         */
+        post: operations["createKeyChallenge"];
         delete?: never;
         options?: never;
         head?: never;
@@ -893,6 +929,34 @@ export type components = {
             /** @description An OpenSSH public key line (`ssh-ed25519 AAAA… comment`) */
             publicKey: string;
             name?: string;
+            /**
+             * @description The `challenge` from POST /v1/keys/challenges
+             * @example fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo
+             */
+            challenge: string;
+            /**
+             * @description `ssh-keygen -Y sign -n fcm-key-proof` of the challenge with this key (armored)
+             * @example -----BEGIN SSH SIGNATURE-----
+             *     U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgfNHMfUoCNd47L45gn3yqEQ6snB
+             *     XpBp5rqRRCr4UvIhcAAAANZmNtLWtleS1wcm9vZgAAAAAAAAAGc2hhNTEyAAAAUwAAAAtz
+             *     c2gtZWQyNTUxOQAAAEDNzytrbTf1cYsIPfzJarKCPgRpO+AiYX/mwcUKPtvAleLwxpSS82
+             *     ybB5NtLXfafvBZntE/vYl4v0EUEwnFUnEN
+             *     -----END SSH SIGNATURE-----
+             */
+            signature: string;
+        };
+        KeyChallenge: {
+            /** @description The exact text to sign */
+            challenge: string;
+            /**
+             * @description ssh-keygen -Y sign -n <namespace>
+             * @enum {string}
+             */
+            namespace: "fcm-key-proof";
+            /** @description The key the challenge is for */
+            fingerprint: string;
+            /** Format: date-time */
+            expiresAt: string;
         };
         AuthConfig: {
             /** @description false: only the admin token works */
@@ -1059,7 +1123,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -1631,6 +1695,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SshKey"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createKeyChallenge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    publicKey: components["schemas"]["AddKeyRequest"]["publicKey"];
+                };
+            };
+        };
+        responses: {
+            /** @description Sign `challenge` with the key */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyChallenge"];
                 };
             };
             default: components["responses"]["Problem"];

@@ -6,7 +6,7 @@ export const spec: Record<string, any> = {
     "title": "fcm",
     "version": "0.1.0",
     "summary": "Apps in microVMs on your own server.",
-    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
+    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\nRequests are limited: per client address for what needs no token\n(starting a login — operations marked `x-rate-limit: login` — more\nstrictly than the rest), per user for what a user's token does. Over the\nlimit the answer is 429 `rate_limited` with a `Retry-After` header\n(seconds). Behind a reverse proxy the client address comes from\n`X-Forwarded-For`, believed only from the daemon's trusted proxies.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
     "license": {
       "name": "Apache-2.0",
       "identifier": "Apache-2.0"
@@ -615,7 +615,7 @@ export const spec: Record<string, any> = {
           "console"
         ],
         "summary": "Attach to the VM's serial console (WebSocket)",
-        "description": "Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in\nboth directions; text frames carry JSON control messages:\nclient → server `{\"type\":\"resize\",\"cols\":120,\"rows\":40}` (cols 2-1000, rows 1-1000);\nserver → client `{\"type\":\"hello\",\"vm\":\"...\",\"replayBytes\":N}` first (then the\nreplay as binary frames), `{\"type\":\"error\",\"message\":\"...\"}` for a bad control\nmessage (the session stays open), and `{\"type\":\"exit\",\"reason\":\"...\"}` then\nclose 1000 when the VM stops, fails or is deleted. Other close codes: 1001 the\ndaemon is restarting (reconnect), 4008 the client read too slowly, 1009 a frame\nover 1 MiB.\nOn connect the server replays recent output (bounded scrollback), then\nstreams live. The shell belongs to the VM: it keeps running when every\nclient is gone and when the daemon restarts; several clients may attach.\nAuth: bearer header (CLI), or `?ticket=` from createConsoleTicket (browsers\ncannot set headers on WebSockets).\n",
+        "description": "Upgrades to a WebSocket (RFC 6455). Binary frames carry terminal bytes in\nboth directions; text frames carry JSON control messages:\nclient → server `{\"type\":\"resize\",\"cols\":120,\"rows\":40}` (cols 2-1000, rows 1-1000);\nserver → client `{\"type\":\"hello\",\"vm\":\"...\",\"replayBytes\":N}` first (then the\nreplay as binary frames), `{\"type\":\"error\",\"message\":\"...\"}` for a bad control\nmessage (the session stays open), and `{\"type\":\"exit\",\"reason\":\"...\"}` then\nclose 1000 when the VM stops, fails or is deleted. Other close codes: 1001 the\ndaemon is restarting (reconnect), 4008 the client read too slowly, 1009 a frame\nover 1 MiB, 1008 the token (or user) that opened it was revoked — an `error`\nmessage says so first; reconnecting with it is refused.\nOn connect the server replays recent output (bounded scrollback), then\nstreams live. The shell belongs to the VM: it keeps running when every\nclient is gone and when the daemon restarts; several clients may attach.\nAuth: bearer header (CLI), or `?ticket=` from createConsoleTicket (browsers\ncannot set headers on WebSockets).\n",
         "x-websocket": true,
         "security": [
           {
@@ -1012,19 +1012,8 @@ export const spec: Record<string, any> = {
         "tags": [
           "keys"
         ],
-        "summary": "Register an SSH public key",
-        "x-cli": {
-          "command": "keys add",
-          "args": [
-            "publicKey"
-          ],
-          "summary": "Add an SSH public key (give the .pub file)",
-          "argFromFile": "publicKey",
-          "message": "Added key {fingerprint}",
-          "examples": [
-            "fcm keys add ~/.ssh/id_ed25519.pub"
-          ]
-        },
+        "summary": "Register an SSH public key (with proof that you hold its private key)",
+        "description": "Send the public key, a challenge from POST /v1/keys/challenges (issued to\nyou for this key, unused, at most 5 minutes old) and an SSH signature of\nthat challenge made with the key in the `fcm-key-proof` namespace:\n\n    printf %s \"$CHALLENGE\" | ssh-keygen -Y sign -n fcm-key-proof -f ~/.ssh/id_ed25519\n\n(`-f` may name the public key when ssh-agent holds the private one.)\n`key_proof_failed` when the proof does not hold; `key_taken` when the\nkey (by fingerprint) is registered already, to any account.\n(`fcm keys add` is hand-written, api/cli/keys.ts: it does both steps and the signing.)\n",
         "requestBody": {
           "required": true,
           "content": {
@@ -1042,6 +1031,50 @@ export const spec: Record<string, any> = {
               "application/json": {
                 "schema": {
                   "$ref": "#/components/schemas/SshKey"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/keys/challenges": {
+      "post": {
+        "operationId": "createKeyChallenge",
+        "tags": [
+          "keys"
+        ],
+        "summary": "A one-time challenge to sign with the key you are adding",
+        "description": "Step one of adding a key: the challenge is bound to you and to this key\n(by fingerprint), works once, and for 5 minutes. Sign exactly its text\n(`challenge`) in the `namespace` given. A key registered already (by\nanyone) gets `key_taken` here.\n",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "publicKey"
+                ],
+                "properties": {
+                  "publicKey": {
+                    "$ref": "#/components/schemas/AddKeyRequest/properties/publicKey"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Sign `challenge` with the key",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/KeyChallenge"
                 }
               }
             }
@@ -1119,6 +1152,7 @@ export const spec: Record<string, any> = {
           "auth"
         ],
         "summary": "Start a browser login (OpenID Connect, authorization code + PKCE)",
+        "x-rate-limit": "login",
         "description": "The CLI listens on a loopback port and sends its redirect URI and a PKCE\nchallenge. The daemon answers with the identity provider's authorization\nURL (the daemon runs its own PKCE, state and nonce with the provider).\nAfter the provider redirects back to the daemon, the daemon verifies the\nID token and redirects the browser to the CLI's loopback URI with a\none-time code — never a token. The CLI redeems the code with its PKCE\nverifier at POST /v1/auth/token.\n",
         "security": [],
         "requestBody": {
@@ -1257,6 +1291,7 @@ export const spec: Record<string, any> = {
           "auth"
         ],
         "summary": "Start a device login (for machines without a browser)",
+        "x-rate-limit": "login",
         "security": [],
         "responses": {
           "201": {
@@ -2276,7 +2311,9 @@ export const spec: Record<string, any> = {
         "type": "object",
         "additionalProperties": false,
         "required": [
-          "publicKey"
+          "publicKey",
+          "challenge",
+          "signature"
         ],
         "properties": {
           "publicKey": {
@@ -2289,6 +2326,56 @@ export const spec: Record<string, any> = {
             "type": "string",
             "maxLength": 100,
             "pattern": "^[^\\n\\r]*$"
+          },
+          "challenge": {
+            "type": "string",
+            "minLength": 20,
+            "maxLength": 200,
+            "description": "The `challenge` from POST /v1/keys/challenges",
+            "examples": [
+              "fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo"
+            ]
+          },
+          "signature": {
+            "type": "string",
+            "minLength": 100,
+            "maxLength": 16384,
+            "pattern": "^-----BEGIN SSH SIGNATURE-----",
+            "description": "`ssh-keygen -Y sign -n fcm-key-proof` of the challenge with this key (armored)",
+            "examples": [
+              "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgfNHMfUoCNd47L45gn3yqEQ6snB\nXpBp5rqRRCr4UvIhcAAAANZmNtLWtleS1wcm9vZgAAAAAAAAAGc2hhNTEyAAAAUwAAAAtz\nc2gtZWQyNTUxOQAAAEDNzytrbTf1cYsIPfzJarKCPgRpO+AiYX/mwcUKPtvAleLwxpSS82\nybB5NtLXfafvBZntE/vYl4v0EUEwnFUnEN\n-----END SSH SIGNATURE-----\n"
+            ]
+          }
+        }
+      },
+      "KeyChallenge": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "challenge",
+          "namespace",
+          "fingerprint",
+          "expiresAt"
+        ],
+        "properties": {
+          "challenge": {
+            "type": "string",
+            "description": "The exact text to sign"
+          },
+          "namespace": {
+            "type": "string",
+            "enum": [
+              "fcm-key-proof"
+            ],
+            "description": "ssh-keygen -Y sign -n <namespace>"
+          },
+          "fingerprint": {
+            "type": "string",
+            "description": "The key the challenge is for"
+          },
+          "expiresAt": {
+            "type": "string",
+            "format": "date-time"
           }
         }
       },
@@ -2886,6 +2973,7 @@ export const spec: Record<string, any> = {
           "domain_not_verified",
           "key_invalid",
           "key_taken",
+          "key_proof_failed",
           "release_not_found",
           "deploy_failed",
           "no_previous_release",

@@ -2,10 +2,11 @@
  * The login half of the composition root (daemon/main.ts), kept apart so
  * tests can build the same auth stack over their own stores: config →
  * policy, OIDC client, account and login services, the bearer
- * authenticator, and the `auth` handlers.
+ * authenticator, the live sessions revocation ends, and the `auth` handlers.
  */
 import type { AccessConfig, OidcConfig } from './config.js';
-import { LoginPolicy } from './core/access.js';
+import { LoginPolicy, type AccessRules } from './core/access.js';
+import { LiveSessions } from './core/sessions.js';
 import { AccountService } from './core/accounts.js';
 import type { IdentityProvider, UserStore } from './core/identity.js';
 import { LoginService, type LoginDeps } from './core/login-service.js';
@@ -13,8 +14,6 @@ import { TokenAuthenticator, type TokenStore } from './core/tokens.js';
 import { OidcClient } from './drivers/oidc-client.js';
 import { authHandlers } from './http/routes/auth.js';
 import type { Logger } from './log.js';
-
-export const GOOGLE_ISSUER = 'https://accounts.google.com';
 
 export interface AuthWiringConfig {
   oidc: OidcConfig | null;
@@ -33,11 +32,23 @@ export interface AuthWiringDeps {
   fetch?: typeof globalThis.fetch;
   now?: () => number;
   limits?: LoginDeps['limits'];
+  /** The sessions' safety-net sweep (default 5 s; 0: only events). */
+  sweepMs?: number;
 }
 
 export function wireAuth(cfg: AuthWiringConfig, d: AuthWiringDeps) {
-  const policy = new LoginPolicy(cfg.access, cfg.oidc?.issuer === GOOGLE_ISSUER);
-  const accounts = new AccountService({ users: d.users, tokens: d.tokens, policy, tokenTtlMs: cfg.tokenTtlDays * 86_400_000, ...(d.now ? { now: d.now } : {}) });
+  const policy = new LoginPolicy(cfg.access, cfg.oidc?.googleHostedDomains ?? false);
+  // What revocation ends: a revoke or logout checks every open session once the request answered.
+  const accounts: AccountService = new AccountService({
+    users: d.users,
+    tokens: d.tokens,
+    policy,
+    tokenTtlMs: cfg.tokenTtlDays * 86_400_000,
+    ...(d.now ? { now: d.now } : {}),
+    onRevoked: () => sessions.soon(),
+  });
+  const authenticator = new TokenAuthenticator(d.tokens, (userId) => accounts.principalFor(userId), d.now);
+  const sessions = new LiveSessions({ valid: (p) => authenticator.stillValid(p), log: d.log.child({ svc: 'sessions' }), sweepMs: d.sweepMs ?? 5000 });
   const idp =
     d.idp !== undefined
       ? d.idp
@@ -69,7 +80,16 @@ export function wireAuth(cfg: AuthWiringConfig, d: AuthWiringDeps) {
     policy,
     accounts,
     login,
-    authenticator: new TokenAuthenticator(d.tokens, (userId) => accounts.principalFor(userId), d.now),
+    authenticator,
+    sessions,
     handlers: authHandlers(login, accounts),
+    /**
+     * New allowlists (a configuration reload, SIGHUP): applied to every
+     * token from the next request on, and what removed users hold open ends now.
+     */
+    reloadAccess(rules: AccessRules): number {
+      policy.update(rules);
+      return sessions.recheck();
+    },
   };
 }

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
 import type { QuotaLimits } from './core/quotas.js';
+import { parseRate, type Rate } from './core/rate-limit.js';
+import { parseTrustedProxies } from './http/client-address.js';
 
 /**
  * The daemon's whole configuration, read once from FCM_* environment
@@ -112,6 +114,17 @@ export interface Config {
   dnsResolvers: readonly string[];
   /** Caddy drops the Domain attribute of Set-Cookie from apps on the shared base domain (host-only cookies). */
   stripCookieDomain: boolean;
+  /** Request limits and the trusted-proxy rule (daemon/http/limits.ts). */
+  limits: {
+    /** Whose X-Forwarded-For is believed: `loopback` (a Caddy on this host in front of the API), `none`, or addresses/CIDRs. */
+    trustedProxies: string;
+    /** Login starts per client address; null: off. */
+    login: Rate | null;
+    /** Other requests that need no token, per client address. */
+    public: Rate | null;
+    /** Requests per user (not the admin token). */
+    user: Rate | null;
+  };
 }
 
 export interface OidcConfig {
@@ -122,6 +135,11 @@ export interface OidcConfig {
   /** Google needs a separate "TVs and Limited Input devices" client for the device flow; default: the client above. */
   deviceClientId: string | null;
   deviceClientSecret: string | null;
+  /**
+   * Apply Google's hosted-domain rule (access.ts): on when the issuer is
+   * Google. Tests set it for a provider of their own that plays Google.
+   */
+  googleHostedDomains: boolean;
 }
 
 export interface AccessConfig {
@@ -160,6 +178,7 @@ const KEYS = [
   'FCM_QUOTA_CONFIG_BYTES', 'FCM_QUOTA_REPO_MIB', 'FCM_QUOTA_REPO_TOTAL_MIB', 'FCM_QUOTA_PENDING_DOMAINS',
   'FCM_HOST_MEMORY_MIB', 'FCM_HOST_CPUS', 'FCM_MEMORY_OVERCOMMIT', 'FCM_MEMORY_RESERVE_MIB', 'FCM_CPU_OVERCOMMIT',
   'FCM_DNS_RESOLVERS', 'FCM_STRIP_COOKIE_DOMAIN',
+  'FCM_TRUSTED_PROXIES', 'FCM_RATE_LOGIN', 'FCM_RATE_PUBLIC', 'FCM_RATE_USER',
 ] as const;
 
 export function loadConfig(env: Source = process.env): Readonly<Config> {
@@ -244,6 +263,19 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
   // The admin API can rewrite every route: it must never listen beyond loopback.
   if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(adminHost)) throw new ConfigError(`FCM_CADDY_ADMIN must be on loopback, got "${adminUrl}"`);
   const tlsMode = oneOf('FCM_TLS', 'acme', ['acme', 'internal']);
+  const rate = (k: (typeof KEYS)[number], def: string): Rate | null => {
+    try {
+      return parseRate(str(k, def));
+    } catch (e) {
+      throw new ConfigError(`${k}: ${(e as Error).message}`);
+    }
+  };
+  const trustedProxies = str('FCM_TRUSTED_PROXIES', 'loopback');
+  try {
+    parseTrustedProxies(trustedProxies);
+  } catch (e) {
+    throw new ConfigError(`FCM_TRUSTED_PROXIES: ${(e as Error).message}`);
+  }
 
   const cfg: Config = {
     listen: { host: str('FCM_HOST_BIND', '0.0.0.0'), port: int('FCM_PORT', 7777, 0, 65535) },
@@ -356,6 +388,12 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     },
     dnsResolvers: resolvers(get('FCM_DNS_RESOLVERS')),
     stripCookieDomain: bool('FCM_STRIP_COOKIE_DOMAIN', true),
+    limits: {
+      trustedProxies,
+      login: rate('FCM_RATE_LOGIN', DEFAULT_RATES.login),
+      public: rate('FCM_RATE_PUBLIC', DEFAULT_RATES.public),
+      user: rate('FCM_RATE_USER', DEFAULT_RATES.user),
+    },
   };
   return deepFreeze(cfg);
 }
@@ -382,6 +420,15 @@ function cidrList(v: string | undefined, key: string): string[] {
   return [...new Set(out)];
 }
 
+export const GOOGLE_ISSUER = 'https://accounts.google.com';
+
+/**
+ * Request limits by default: starting a login is rare (tokens last 30 days);
+ * health checks, docs and the rest of the login flow are cheap; a user's CLI
+ * or IaC run does at most a few hundred calls in a burst.
+ */
+export const DEFAULT_RATES = { login: '10/min', public: '600/min', user: '1200/min' } as const;
+
 const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 
@@ -397,9 +444,16 @@ function resolvers(v: string | undefined): string[] {
   return items;
 }
 
-/** Comma- or space-separated, lower-cased, each checked. */
+/**
+ * Comma- or space-separated, each checked, then lower-cased. Plain ASCII only,
+ * checked before lower-casing: logins are compared after ASCII lower-casing
+ * (core/access.ts), and Unicode case mapping would turn other characters
+ * into ASCII letters (the Kelvin sign K into k).
+ */
 function list(v: string | undefined, key: string, re: RegExp): string[] {
-  const items = (v ?? '').split(/[\s,]+/).map((x) => x.trim().toLowerCase()).filter(Boolean);
+  const raw = (v ?? '').split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  for (const x of raw) if (!/^[\x21-\x7e]+$/.test(x)) throw new ConfigError(`${key}: ${JSON.stringify(x)} is not plain ASCII (write addresses and domains in ASCII; IDN domains as xn--…)`);
+  const items = raw.map((x) => x.toLowerCase());
   for (const x of items) if (!re.test(x)) throw new ConfigError(`${key}: "${x}" is not ${re === EMAIL ? 'an email address' : 'a domain name'}`);
   return [...new Set(items)];
 }
@@ -430,7 +484,7 @@ function oidcConfig(get: (k: (typeof KEYS)[number]) => string | undefined): Oidc
     return null;
   }
   if (deviceClientSecret && !deviceClientId) throw new ConfigError('FCM_OIDC_DEVICE_CLIENT_SECRET needs FCM_OIDC_DEVICE_CLIENT_ID');
-  const issuer = (get('FCM_OIDC_ISSUER') || 'https://accounts.google.com').replace(/\/+$/, '');
+  const issuer = (get('FCM_OIDC_ISSUER') || GOOGLE_ISSUER).replace(/\/+$/, '');
   let u: URL;
   try {
     u = new URL(issuer);
@@ -441,7 +495,7 @@ function oidcConfig(get: (k: (typeof KEYS)[number]) => string | undefined): Oidc
   const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname);
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new ConfigError(`FCM_OIDC_ISSUER must be an https:// URL, got "${issuer}"`);
   if (u.search || u.hash) throw new ConfigError(`FCM_OIDC_ISSUER must not have a query or fragment, got "${issuer}"`);
-  return { issuer, clientId, clientSecret, deviceClientId, deviceClientSecret };
+  return { issuer, clientId, clientSecret, deviceClientId, deviceClientSecret, googleHostedDomains: issuer === GOOGLE_ISSUER };
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

@@ -24,7 +24,7 @@ import type { FastifyInstance } from 'fastify';
 import { DeployService, type DeployServiceDeps, type VmDirectory } from './core/deploys.js';
 import type { AppRuntime, EnvStore, GitHost, ReleaseStore } from './core/deploys-ports.js';
 import { PushGate } from './core/deploys-push.js';
-import { KeyService, type KeyStore } from './core/keys.js';
+import { KeyService, type KeyProofVerifier, type KeyStore } from './core/keys.js';
 import type { Principal } from './core/model.js';
 import { ADMIN } from './core/tokens.js';
 import type { VmService } from './core/vm-service.js';
@@ -33,6 +33,7 @@ import { BareRepos } from './drivers/git/bare-repos.js';
 import { ensureGitUser, SETPRIV, setprivArgs, type GitUser } from './drivers/git/git-user.js';
 import { gitUserBlockedReason, helperPaths, installHelpers, sshdUnsafeReason, type HelperPaths } from './drivers/git/helpers.js';
 import { GitHttpBackend } from './drivers/git/http-backend.js';
+import { SshKeygenVerifier } from './drivers/ssh-signatures.js';
 import { deployHandlers } from './http/routes/deploys.js';
 import { internalGitServer, registerGitHttp } from './http/routes/git.js';
 import { keyHandlers } from './http/routes/keys.js';
@@ -49,11 +50,15 @@ export interface DeployWiringDeps {
   git: GitHost;
   /** A user's principal, or null once they may no longer use fcm (accounts.principalFor). */
   userPrincipal(userId: string): Principal | null;
+  /** Whether a token's principal still stands (TokenAuthenticator.stillValid): checked when a push's hook runs. */
+  stillValid?: (p: Principal) => boolean;
   urlFor(name: string): string;
   log: Logger;
   /** A logs -f client that reads nothing for this long while output waits is cut off. */
   clientStallMs?: number;
   quotas?: DeployServiceDeps['quotas'];
+  /** Proof of possession for new SSH keys; default `ssh-keygen -Y verify`. */
+  keyProofs?: KeyProofVerifier;
 }
 
 export function wireDeploys(d: DeployWiringDeps) {
@@ -77,8 +82,8 @@ export function wireDeploys(d: DeployWiringDeps) {
   });
   // Keys added with the admin token belong to "admin" and push as the admin.
   const principalFor = (userId: string) => (userId === ADMIN.userId ? ADMIN : d.userPrincipal(userId));
-  const keys = new KeyService({ store: d.keys, principalFor });
-  const gate = new PushGate({ vms: directory, keys, git: d.git, deploys });
+  const keys = new KeyService({ store: d.keys, principalFor, proofs: d.keyProofs ?? new SshKeygenVerifier() });
+  const gate = new PushGate({ vms: directory, keys, git: d.git, deploys, ...(d.stillValid ? { stillValid: d.stillValid } : {}) });
   d.vms.onChange((id) => deploys.vmChanged(id));
   const handlers: Record<string, Handler> = { ...deployHandlers(deploys, { clientStallMs: d.clientStallMs }), ...keyHandlers(keys) };
   return { deploys, keys, gate, handlers };

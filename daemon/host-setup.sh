@@ -50,6 +50,8 @@ Wants=network-online.target caddy-api.service
 
 [Service]
 ExecStart=$1 $2 daemon
+# systemctl reload fcm: the allowlists in the FCM_CONFIG file apply at once (see daemon/auth.md).
+ExecReload=/bin/kill -HUP \$MAINPID
 Restart=on-failure
 KillMode=process
 EnvironmentFile=-/etc/fcm/env

@@ -43,6 +43,7 @@ import { SqliteEnvStore, SqliteKeyStore, SqliteReleaseStore } from './drivers/sq
 import { GuestAgentRuntime } from './drivers/guest-agent-runtime.js';
 import { gitRepos, openGitDoors, wireDeploys } from './deploy-wiring.js';
 import { buildServer } from './http/server.js';
+import { RequestLimits } from './http/limits.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers } from './http/routes/vms.js';
 import { pendingHandlers } from './http/routes/pending.js';
@@ -78,6 +79,12 @@ const DEFAULT_SHAPE = (() => {
 
 export interface Daemon {
   url: string;
+  /**
+   * A configuration read again (SIGHUP): the allowlists apply at once — to
+   * every token's next request, and what removed users hold open is ended.
+   * Other settings wait for a restart (logged).
+   */
+  reload(next: Readonly<Config>): void;
   close(): Promise<void>;
 }
 
@@ -350,6 +357,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     console: new SocketConsole({ endpoint: endpointOf, agentPort: cfg.agentPort, agentToken: (id) => agentKeys.tokenFor(id) }),
     vms,
     log: consoleLog,
+    stillValid: (p) => auth.sessions.valid(p),
   });
 
   const deploys = wireDeploys({
@@ -369,9 +377,11 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     clientStallMs: cfg.clientStallMs,
     git: repos,
     userPrincipal: (userId) => auth.accounts.principalFor(userId),
+    stillValid: (p) => auth.sessions.valid(p),
     urlFor: view.urlFor,
     log,
   });
+  auth.sessions.start();
   await deploys.deploys.reconcile();
   const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
 
@@ -399,15 +409,18 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         },
       }),
   };
+  const limits = new RequestLimits(cfg.limits);
   const app = await buildServer({
     spec,
     log,
+    limits,
+    sessions: auth.sessions,
     auth: auth.authenticator,
     validateResponses: cfg.validateResponses,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
     extend: async (server) => {
-      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog })(server);
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions })(server);
       await git.extend(server);
     },
   });
@@ -415,10 +428,21 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   log.info({ address, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
 
   let closing: Promise<void> | null = null;
+  let current = cfg;
   return {
     url: address,
+    reload: (next) => {
+      const ended = auth.reloadAccess(next.access);
+      const { access: _a, ...restNow } = current;
+      const { access: _b, ...restNext } = next;
+      const needRestart = JSON.stringify(restNow) !== JSON.stringify(restNext);
+      log.info({ ended, allowedEmails: next.access.emails.length, allowedDomains: next.access.domains.length, adminEmails: next.access.adminEmails.length }, 'configuration reloaded: allowlists applied');
+      if (needRestart) log.warn('configuration reloaded: settings other than FCM_ALLOWED_EMAILS, FCM_ALLOWED_DOMAINS and FCM_ADMIN_EMAILS changed; they take effect at the next restart');
+      current = next;
+    },
     close: () =>
       (closing ??= (async () => {
+        auth.sessions.close();
         await app.close();
         await git.close();
         routes.close();
@@ -468,6 +492,20 @@ async function main(): Promise<void> {
     log.fatal({ err: e }, 'daemon failed to start');
     process.exit(1);
   }
+  // SIGHUP (systemctl reload fcm): read the configuration again. Only the FCM_CONFIG file can
+  // change under a running process; what comes from the environment stays as it was started.
+  process.on('SIGHUP', () => {
+    let next: Readonly<Config>;
+    try {
+      next = loadConfig();
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'SIGHUP: the configuration is not valid; keeping the current one');
+      return;
+    }
+    const fromEnv = (['FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS'] as const).filter((k) => process.env[k] !== undefined);
+    if (fromEnv.length) log.warn({ keys: fromEnv }, 'SIGHUP: these allowlists come from the environment, which a reload cannot change: set them in the FCM_CONFIG file instead, or restart');
+    daemon.reload(next);
+  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       log.info({ sig }, 'shutting down (VMs keep running)');

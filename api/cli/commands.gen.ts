@@ -330,46 +330,6 @@ export const commandTable: CommandSpec[] = [
     "responseType": "json"
   },
   {
-    "operationId": "addKey",
-    "command": "keys add",
-    "method": "post",
-    "path": "/v1/keys",
-    "group": "keys",
-    "summary": "Add an SSH public key (give the .pub file)",
-    "description": "",
-    "args": [
-      {
-        "name": "publicKey",
-        "in": "body",
-        "required": true,
-        "vmRef": false,
-        "description": "An OpenSSH public key line (`ssh-ed25519 AAAA… comment`)",
-        "type": "string",
-        "fromFile": true
-      }
-    ],
-    "flags": [
-      {
-        "flag": "name",
-        "in": "body",
-        "name": "name",
-        "description": "",
-        "type": "string"
-      }
-    ],
-    "columns": null,
-    "message": "Added key {fingerprint}",
-    "empty": null,
-    "waitFor": null,
-    "confirm": null,
-    "examples": [
-      "fcm keys add ~/.ssh/id_ed25519.pub"
-    ],
-    "auth": true,
-    "responseSchema": "SshKey",
-    "responseType": "json"
-  },
-  {
     "operationId": "removeKey",
     "command": "keys rm",
     "method": "delete",

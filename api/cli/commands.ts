@@ -19,6 +19,7 @@ import { quotaCommand } from './quota.js';
 import { authCommands } from './login.js';
 import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
+import { keysCommands } from './keys.js';
 import type { InStream } from './io.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
@@ -274,6 +275,7 @@ function handWritten(all: () => Command[]): Command[] {
   return [
     consoleCommand(),
     ...deployCommands(),
+    ...keysCommands(),
     ...authCommands(),
     quotaCommand(),
     {

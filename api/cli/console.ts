@@ -75,6 +75,7 @@ type Outcome =
   | { kind: 'exit'; reason: string }
   | { kind: 'lost'; code: number; reason: string }
   | { kind: 'closed'; code: number; reason: string }
+  | { kind: 'revoked'; message: string }
   | { kind: 'eof' }
   | { kind: 'aborted' };
 
@@ -186,6 +187,12 @@ class ConsoleSession {
           this.restore();
           throw new CliError(`The console connection was closed (${outcome.code}${outcome.reason ? `: ${outcome.reason}` : ''})`, {
             hint: `fcm console ${this.name} attaches again; the shell kept running`,
+          });
+        case 'revoked':
+          this.restore();
+          throw new CliError('The server closed the console: your access was revoked', {
+            detail: outcome.message || undefined,
+            hint: 'log in again (fcm login) if you should still have access; the shell kept running',
           });
         case 'lost':
           lostSince = Date.now();
@@ -307,6 +314,7 @@ class ConsoleSession {
       let replayLeft = hello.replayBytes;
       let replay: Buffer[] = [];
       let exitReason: string | null = null;
+      let lastError: string | null = null;
       let done = false;
       const finish = (o: Outcome) => {
         if (done) return;
@@ -343,6 +351,7 @@ class ConsoleSession {
             return;
           }
           if (msg.type === 'exit') exitReason = msg.reason ?? 'the VM stopped';
+          if (msg.type === 'error' && typeof msg.message === 'string') lastError = msg.message;
           return;
         }
         if (replayLeft > 0) {
@@ -358,6 +367,8 @@ class ConsoleSession {
       const onClose = (code: number, r: string) => {
         if (replay.length) flushReplay();
         if (exitReason !== null) return finish({ kind: 'exit', reason: exitReason });
+        // 1008: the token (or user) was revoked; reconnecting with it would only be refused.
+        if (code === 1008) return finish({ kind: 'revoked', message: lastError ?? r });
         if (code === 1000 && !done) return finish({ kind: 'closed', code, reason: r });
         finish({ kind: 'lost', code, reason: r });
       };

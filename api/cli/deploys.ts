@@ -3,8 +3,8 @@
  * streaming `fcm logs [-f]`: the deploy commands that are more than the
  * generic one-call executor (several arguments folded into one request
  * body, output shaped for shells, a response streamed as it arrives).
- * Everything else about deploys (releases, rollback, keys) is generated
- * from x-cli.
+ * Everything else about deploys (releases, rollback, keys but `keys add`,
+ * see keys.ts) is generated from x-cli.
  */
 import type { Schemas } from '../client.js';
 import { errorFromResponse } from '../errors.js';

@@ -117,7 +117,9 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
     case 'key_invalid':
       return 'give the public key file (the .pub one), e.g. ~/.ssh/id_ed25519.pub';
     case 'key_taken':
-      return 'fcm keys lists the keys already registered';
+      return 'a key can belong to one account only; fcm keys lists yours';
+    case 'key_proof_failed':
+      return 'fcm keys add signs the challenge for you with the private key (ssh-agent, or the file next to the .pub)';
     case 'release_not_found':
       return `fcm releases${named === ' <name>' ? '' : named} lists the releases`;
     case 'no_previous_release':

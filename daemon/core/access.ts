@@ -21,11 +21,11 @@ export function owned<T extends { owner: string }>(p: Principal, resource: T | u
 }
 
 export interface AccessRules {
-  /** Lower-case exact emails. */
+  /** Lower-case ASCII exact emails. */
   emails: readonly string[];
-  /** Lower-case domains; exact match on the part after the last @ (no subdomains). */
+  /** Lower-case ASCII domains; exact match on the part after the last @ (no subdomains). */
   domains: readonly string[];
-  /** Lower-case emails that are admins (and may therefore log in). */
+  /** Lower-case ASCII emails that are admins (and may therefore log in). */
   adminEmails: readonly string[];
 }
 
@@ -33,33 +33,60 @@ export interface LoginIdentity {
   email: string;
   emailVerified: boolean;
   /** Google's hosted-domain claim (Workspace accounts only). */
-  hd?: string | undefined;
+  hd?: string | null | undefined;
 }
 
 export type LoginDecision = { allowed: true; admin: boolean } | { allowed: false; reason: string };
+
+/** Google's own consumer domains: Google is authoritative for these addresses without a hosted domain. */
+const GOOGLE_CONSUMER_DOMAINS: ReadonlySet<string> = new Set(['gmail.com', 'googlemail.com']);
+
+/**
+ * An email as the allowlist compares it: ASCII lower case, or null when it
+ * is not plain ASCII. Unicode case folding is not used on purpose: it maps
+ * other characters onto ASCII letters (the Kelvin sign K → k, the long s ſ
+ * → s with toUpperCase...), so an address that only looks like a listed one
+ * would match it.
+ */
+export function asciiEmail(email: string): string | null {
+  if (!/^[\x21-\x7e]+$/.test(email)) return null;
+  return email.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
 
 /**
  * Default deny: an empty configuration lets nobody in. Having an account at
  * the identity provider is never enough; the verified email must be listed
  * (FCM_ALLOWED_EMAILS, FCM_ADMIN_EMAILS) or its domain (FCM_ALLOWED_DOMAINS).
+ *
+ * With `googleHostedDomains` (the issuer is Google) the email must also be
+ * one Google is authoritative for, whichever rule lets it in: a Gmail
+ * address, or an address whose domain equals the ID token's `hd` claim (a
+ * Workspace account of that domain). A consumer Google account can carry a
+ * verified address at any domain (alice@corp.example, created while Alice
+ * could read that mailbox, or by anyone the address once belonged to);
+ * only the domain's own Workspace vouches for it now.
  */
 export class LoginPolicy {
-  private readonly emails: Set<string>;
-  private readonly domains: Set<string>;
-  private readonly admins: Set<string>;
+  private emails: Set<string>;
+  private domains: Set<string>;
+  private admins: Set<string>;
 
   constructor(
     rules: AccessRules,
-    /**
-     * Require the `hd` claim to equal the domain when access comes from a
-     * domain rule (Google: a consumer account can carry a verified address
-     * at any domain; only Workspace accounts of that domain have `hd`).
-     */
-    private readonly domainNeedsHd = false,
+    private readonly googleHostedDomains = false,
   ) {
-    this.emails = new Set(rules.emails.map((e) => e.toLowerCase()));
-    this.domains = new Set(rules.domains.map((d) => d.toLowerCase()));
-    this.admins = new Set(rules.adminEmails.map((e) => e.toLowerCase()));
+    this.emails = new Set();
+    this.domains = new Set();
+    this.admins = new Set();
+    this.update(rules);
+  }
+
+  /** New lists (a configuration reload); tokens already issued are judged by them from now on. */
+  update(rules: AccessRules): void {
+    const norm = (xs: readonly string[]) => new Set(xs.map((x) => asciiEmail(x)).filter((x): x is string => x !== null));
+    this.emails = norm(rules.emails);
+    this.domains = norm(rules.domains);
+    this.admins = norm(rules.adminEmails);
   }
 
   /** Nobody can log in (worth a warning at start). */
@@ -67,30 +94,32 @@ export class LoginPolicy {
     return this.emails.size === 0 && this.domains.size === 0 && this.admins.size === 0;
   }
 
-  isAdmin(email: string | null): boolean {
-    return email !== null && this.admins.has(email.toLowerCase());
-  }
-
-  /** For tokens already issued: is this email still allowed (the lists may have changed since)? */
-  allows(email: string | null): boolean {
-    if (email === null) return false;
-    const e = email.toLowerCase();
-    return this.admins.has(e) || this.emails.has(e) || this.domains.has(domainOf(e));
+  /**
+   * For users who already logged in (every request with their token): the
+   * same decision as at login, from the email and `hd` stored at their last
+   * login — so removing someone from the lists, or an account that no
+   * longer passes the hosted-domain rule, locks out their tokens too.
+   */
+  decideUser(u: { email: string | null; hd?: string | null | undefined }): LoginDecision {
+    if (u.email === null) return { allowed: false, reason: 'no email address' };
+    return this.decide({ email: u.email, emailVerified: true, hd: u.hd });
   }
 
   decide(id: LoginIdentity): LoginDecision {
     if (!id.emailVerified) return { allowed: false, reason: `the identity provider has not verified ${id.email}` };
-    const e = id.email.toLowerCase();
-    if (this.admins.has(e)) return { allowed: true, admin: true };
-    if (this.emails.has(e)) return { allowed: true, admin: false };
+    const e = asciiEmail(id.email);
+    if (e === null) return { allowed: false, reason: `${JSON.stringify(id.email)} is not a plain ASCII address (fcm compares addresses exactly)` };
     const d = domainOf(e);
-    if (this.domains.has(d)) {
-      if (this.domainNeedsHd && id.hd?.toLowerCase() !== d) {
-        return { allowed: false, reason: `${id.email} is not an account managed by ${d}` };
+    if (this.googleHostedDomains) {
+      const hd = id.hd ? asciiEmail(id.hd) : null;
+      const authoritative = GOOGLE_CONSUMER_DOMAINS.has(d) ? !id.hd : hd === d;
+      if (!authoritative) {
+        return { allowed: false, reason: `${e} is not an account managed by ${d} (a Google account holding this address is not enough; it must belong to ${d}'s Google Workspace)` };
       }
-      return { allowed: true, admin: false };
     }
-    return { allowed: false, reason: `${id.email} is not allowed on this server` };
+    if (this.admins.has(e)) return { allowed: true, admin: true };
+    if (this.emails.has(e) || this.domains.has(d)) return { allowed: true, admin: false };
+    return { allowed: false, reason: `${e} is not allowed on this server` };
   }
 }
 

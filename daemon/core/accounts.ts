@@ -38,6 +38,8 @@ export interface AccountDeps {
   policy: LoginPolicy;
   tokenTtlMs: number;
   now?: () => number;
+  /** A token was revoked (revoke, logout): what it holds open must end (sessions.ts). */
+  onRevoked?: () => void;
 }
 
 const ADMIN_USER: ApiUser = { id: 'admin', email: null, name: 'admin token', admin: true };
@@ -59,8 +61,9 @@ export class AccountService {
    */
   principalFor(userId: string): Principal | null {
     const u = this.d.users.get(userId);
-    if (!u || !this.d.policy.allows(u.email)) return null;
-    return { userId: u.id, email: u.email, admin: this.d.policy.isAdmin(u.email) };
+    const d = u ? this.d.policy.decideUser(u) : null;
+    if (!u || !d?.allowed) return null;
+    return { userId: u.id, email: u.email, admin: d.admin };
   }
 
   /** A new token for a user who just logged in; its value is returned once and never stored. */
@@ -94,6 +97,7 @@ export class AccountService {
       throw new FcmError('forbidden', "The admin token is not revoked through the API: delete <state dir>/.token and restart the daemon to rotate it.");
     }
     this.d.tokens.revoke(t.id);
+    this.d.onRevoked?.();
   }
 
   /** Active tokens: the caller's own; an admin sees everyone's. */
@@ -108,10 +112,12 @@ export class AccountService {
       throw new FcmError('forbidden', 'The admin token is rotated by deleting <state dir>/.token and restarting the daemon.');
     }
     this.d.tokens.revoke(t.id);
+    this.d.onRevoked?.();
   }
 
   apiUser(u: UserRow): ApiUser {
-    return { id: u.id, email: u.email, name: u.name, admin: this.d.policy.isAdmin(u.email) };
+    const d = this.d.policy.decideUser(u);
+    return { id: u.id, email: u.email, name: u.name, admin: d.allowed && d.admin };
   }
 
   private active(p: Principal): TokenRow[] {

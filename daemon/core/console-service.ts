@@ -66,6 +66,11 @@ export interface ConsoleServiceDeps {
   log: Logger;
   tickets?: ConsoleTickets;
   config?: Partial<ConsoleServiceConfig>;
+  /**
+   * Is the principal a ticket was issued to still valid (its token not
+   * revoked, its user still allowed)? Asked when the ticket is redeemed.
+   */
+  stillValid?: (p: Principal) => boolean;
 }
 
 const DEFAULTS: ConsoleServiceConfig = {
@@ -105,13 +110,17 @@ export class ConsoleService {
    * was issued for (the same VM: a VM deleted and re-created under the name
    * is another one).
    */
-  authorizeTicket(ticket: string, name: string): VmRecord {
+  authorizeTicket(ticket: string, name: string): { vm: VmRecord; principal: Principal } {
     const r = this.tickets.redeem(ticket, name);
     if (!r) throw new FcmError('unauthorized', 'The console ticket is unknown, used or expired; get a new link with: fcm console --web ' + name);
+    if (this.d.stillValid && !this.d.stillValid(r.principal)) {
+      throw new FcmError('unauthorized', 'The token this console ticket was issued to has been revoked (or its user may no longer use fcm).');
+    }
     const vm = this.authorize(r.principal, name);
     if (vm.id !== r.vmId) throw new FcmError('unauthorized', 'The console ticket was issued for another VM of that name; get a new link with: fcm console --web ' + name);
-    return vm;
+    return { vm, principal: r.principal };
   }
+
 
   /**
    * The VM `p` may attach to, or why not: vm_not_found (not theirs, or no

@@ -22,8 +22,13 @@ interface Entry {
 
 export interface ConsoleTicketOptions {
   ttlMs?: number;
-  /** Outstanding tickets at most; beyond that the oldest are dropped. */
-  max?: number;
+  /**
+   * Outstanding tickets per user at most; beyond that that user's oldest are
+   * dropped. There is no shared cap: one user's tickets never push out
+   * another's (memory stays bounded: users come from the allowlist, and
+   * issuing needs their token).
+   */
+  perUser?: number;
   now?: () => number;
 }
 
@@ -31,22 +36,28 @@ const hash = (t: string) => createHash('sha256').update(t, 'utf8').digest('hex')
 
 export class ConsoleTickets {
   private readonly byHash = new Map<string, Entry>();
+  /** Each user's outstanding ticket hashes, oldest first. */
+  private readonly byUser = new Map<string, string[]>();
   private readonly ttlMs: number;
-  private readonly max: number;
+  private readonly perUser: number;
   private readonly now: () => number;
 
   constructor(opts: ConsoleTicketOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 60_000;
-    this.max = opts.max ?? 1000;
+    this.perUser = opts.perUser ?? 20;
     this.now = opts.now ?? Date.now;
   }
 
   issue(principal: Principal, vm: { id: string; name: string }): ConsoleTicketGrant {
     this.sweep();
-    while (this.byHash.size >= this.max) this.byHash.delete(this.byHash.keys().next().value!);
+    const mine = this.byUser.get(principal.userId) ?? [];
+    while (mine.length >= this.perUser) this.byHash.delete(mine.shift()!);
     const ticket = `fct_${randomBytes(24).toString('base64url')}`;
     const expiresAt = this.now() + this.ttlMs;
-    this.byHash.set(hash(ticket), { principal: { ...principal }, vmId: vm.id, vmName: vm.name, expiresAt });
+    const key = hash(ticket);
+    this.byHash.set(key, { principal: { ...principal }, vmId: vm.id, vmName: vm.name, expiresAt });
+    mine.push(key);
+    this.byUser.set(principal.userId, mine);
     return { ticket, expiresAt: new Date(expiresAt) };
   }
 
@@ -59,7 +70,7 @@ export class ConsoleTickets {
     const key = hash(ticket);
     const e = this.byHash.get(key);
     if (!e) return null;
-    this.byHash.delete(key);
+    this.forget(key, e);
     if (e.expiresAt <= this.now()) return null;
     const a = Buffer.from(e.vmName);
     const b = Buffer.from(vmName);
@@ -71,8 +82,22 @@ export class ConsoleTickets {
     return this.byHash.size;
   }
 
+  /** Outstanding tickets of one user. */
+  sizeOf(userId: string): number {
+    return this.byUser.get(userId)?.length ?? 0;
+  }
+
+  private forget(key: string, e: Entry): void {
+    this.byHash.delete(key);
+    const mine = this.byUser.get(e.principal.userId);
+    if (!mine) return;
+    const i = mine.indexOf(key);
+    if (i !== -1) mine.splice(i, 1);
+    if (!mine.length) this.byUser.delete(e.principal.userId);
+  }
+
   private sweep(): void {
     const now = this.now();
-    for (const [k, e] of this.byHash) if (e.expiresAt <= now) this.byHash.delete(k);
+    for (const [k, e] of this.byHash) if (e.expiresAt <= now) this.forget(k, e);
   }
 }

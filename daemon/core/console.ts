@@ -80,4 +80,6 @@ export const CLOSE = {
   goingAway: 1001,
   /** The client could not keep up with the console output and was dropped. */
   tooSlow: 4008,
+  /** Policy violation: the token (or user) that opened it was revoked; do not reconnect with it. */
+  revoked: 1008,
 } as const;

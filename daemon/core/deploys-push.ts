@@ -12,6 +12,10 @@
  * that the pre-receive hook presents on the daemon's internal socket. The
  * ticket says who pushes to which VM, so the hook cannot be aimed at another
  * VM, and a push into a repository by any other way (no ticket) is refused.
+ *
+ * The credentials are checked again when the hook presents the ticket: a
+ * push authorized by a token revoked meanwhile (or an SSH key removed, or a
+ * user taken off the allowlist) is refused there, before anything deploys.
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -48,6 +52,8 @@ export interface PushGateDeps {
   /** How long a push may take from authorization to its hook running (uploading the pack). */
   ticketTtlMs?: number;
   now?: () => number;
+  /** Is a token's principal still valid (TokenAuthenticator.stillValid)? Key principals are checked with `keys`. */
+  stillValid?: (p: Principal) => boolean;
 }
 
 export class PushGate {
@@ -64,7 +70,7 @@ export class PushGate {
   async authorizeKey(keyId: string, vmName: string, service: GitService): Promise<PushGrant> {
     const p = this.d.keys.principalOf(keyId);
     if (!p) throw new FcmError('unauthorized', 'This SSH key is no longer registered with fcm (fcm keys).');
-    return this.authorize(p, vmName, service);
+    return this.authorize({ ...p, keyId }, vmName, service);
   }
 
   /**
@@ -102,7 +108,21 @@ export class PushGate {
       tar.resume();
       throw new FcmError('unauthorized', 'This push was not authorized by fcm (or took too long): push again.');
     }
+    if (!this.valid(t.principal)) {
+      tar.resume();
+      throw new FcmError('unauthorized', 'The credentials that authorized this push were revoked meanwhile (token revoked, SSH key removed, or no longer allowed on this server); nothing was deployed.');
+    }
     return this.d.deploys.deploy(t.principal, t.vmId, input, tar, out);
+  }
+
+  /** The push's credentials still stand: its SSH key still registered to the same user, or its token still valid. */
+  private valid(p: Principal): boolean {
+    if (p.keyId) {
+      const now = this.d.keys.principalOf(p.keyId);
+      return now !== null && now.userId === p.userId && (now.admin || !p.admin);
+    }
+    if (p.tokenId) return this.d.stillValid ? this.d.stillValid(p) : true;
+    return false;
   }
 
   private sweep(): void {

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   domain_not_verified: { status: 422, title: 'Domain ownership not proven' },
   key_invalid: { status: 400, title: 'Not a valid SSH public key' },
   key_taken: { status: 409, title: 'SSH key already registered' },
+  key_proof_failed: { status: 400, title: 'Possession of the SSH key not proven' },
   release_not_found: { status: 404, title: 'Release not found' },
   deploy_failed: { status: 422, title: 'Deploy failed' },
   no_previous_release: { status: 409, title: 'Nothing to roll back to' },
@@ -68,8 +69,10 @@ export class FcmError extends Error {
   readonly title: string;
   readonly errors?: FieldError[];
   readonly limit?: LimitInfo;
+  /** For 429 and 503: when to try again (the Retry-After header). */
+  readonly retryAfterSec?: number;
 
-  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[]; limit?: LimitInfo } = {}) {
+  constructor(code: ErrorCode, detail: string, opts: { cause?: unknown; errors?: FieldError[]; limit?: LimitInfo; retryAfterSec?: number } = {}) {
     super(detail, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'FcmError';
     this.code = code;
@@ -77,6 +80,7 @@ export class FcmError extends Error {
     this.title = ERROR_CODES[code].title;
     if (opts.errors) this.errors = opts.errors;
     if (opts.limit) this.limit = opts.limit;
+    if (opts.retryAfterSec !== undefined) this.retryAfterSec = opts.retryAfterSec;
   }
 }
 

@@ -13,13 +13,15 @@ export interface UserRow {
   subject: string;
   email: string | null;
   name: string | null;
+  /** Google's hosted-domain claim at the last login (null: none); the allowlist needs it on every request. */
+  hd: string | null;
   createdAt: string;
   lastLoginAt: string;
 }
 
 export interface UserStore {
-  /** Creates the user for (issuer, subject) or refreshes its email, name and lastLoginAt. */
-  upsert(u: { issuer: string; subject: string; email: string | null; name: string | null }, now: string): UserRow;
+  /** Creates the user for (issuer, subject) or refreshes its email, name, hd and lastLoginAt. */
+  upsert(u: { issuer: string; subject: string; email: string | null; name: string | null; hd?: string | null }, now: string): UserRow;
   get(id: string): UserRow | undefined;
   /** Users with this email (compared lower-cased); an email can belong to accounts at several issuers. */
   byEmail(email: string): UserRow[];

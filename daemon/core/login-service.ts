@@ -17,12 +17,20 @@
  * Every secret here (states, codes, device codes) is 32 random bytes, kept
  * only as SHA-256 in memory, single-use and short-lived; comparisons of
  * secrets are constant-time. A daemon restart forgets logins in progress.
+ *
+ * Starting a login needs no token, so the tables of logins in progress are
+ * fair (rate-limit.ts FairTable): each belongs to the client address that
+ * started it, an address holds at most `pendingPerAddress` (its oldest give
+ * way to its newest), and only a full table takes from the address holding
+ * the most. Nobody can fill the tables for everyone; the HTTP layer also
+ * limits how often one address may start a login (limits.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { LoginPolicy } from './access.js';
 import type { AccountService, TokenGrant } from './accounts.js';
 import { FcmError } from './errors.js';
 import { sameString, type IdTokenClaims } from './id-token.js';
+import { FairTable } from './rate-limit.js';
 import type { IdentityProvider, UserStore } from './identity.js';
 
 export interface LoginDeps {
@@ -46,14 +54,18 @@ export const DEFAULT_LIMITS = {
   codeTtlMs: 60_000,
   /** Device logins never outlive this, whatever the issuer says. */
   deviceTtlMs: 15 * 60_000,
-  /** Logins in progress at once (startLogin and startDeviceLogin need no token). */
-  maxPending: 500,
+  /** Logins in progress one client address may have (per table: browser logins, codes, device logins). */
+  pendingPerAddress: 10,
+  /** Logins in progress in all (per table); only reached with at least max / pendingPerAddress addresses. */
+  maxPending: 20_000,
 };
 
 /** The loopback URI shape from StartLoginRequest, checked again here: the daemon must not redirect anywhere else. */
 const LOOPBACK = /^http:\/\/127\.0\.0\.1:([0-9]{1,5})\/[A-Za-z0-9/_-]*$/;
 
 interface PendingLogin {
+  /** The client address that started it (owns its one-time code too). */
+  owner: string;
   cliRedirect: string;
   cliState: string;
   cliChallenge: string;
@@ -79,27 +91,30 @@ interface DeviceSession {
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('base64url');
 const secret = () => randomBytes(32).toString('base64url');
 
-/** Entries keyed by SHA-256 of their secret; expired ones are swept on insert. */
+/** Entries keyed by SHA-256 of their secret, each owned by the client address that started it. */
 class SecretMap<T extends { expiresAt: number }> {
-  private readonly m = new Map<string, T>();
-  constructor(private readonly max: number) {}
-  put(key: string, v: T, now: number): void {
-    if (this.m.size >= this.max) for (const [k, x] of this.m) if (x.expiresAt <= now) this.m.delete(k);
-    if (this.m.size >= this.max) throw new FcmError('rate_limited', 'Too many logins in progress; try again in a few minutes.');
-    this.m.set(sha256(key), v);
+  private readonly t: FairTable<T>;
+  constructor(perOwner: number, max: number) {
+    this.t = new FairTable<T>({ perOwner, max });
+  }
+  put(owner: string, key: string, v: T, now: number): void {
+    this.t.put(owner, sha256(key), v, now);
   }
   get(key: string): T | undefined {
-    return this.m.get(sha256(key));
+    return this.t.get(sha256(key));
   }
   /** Single use: found entries are removed. */
   take(key: string): T | undefined {
-    const h = sha256(key);
-    const v = this.m.get(h);
-    this.m.delete(h);
-    return v;
+    return this.t.take(sha256(key));
   }
   delete(key: string): void {
-    this.m.delete(sha256(key));
+    this.t.delete(sha256(key));
+  }
+  get size(): number {
+    return this.t.size;
+  }
+  sizeOf(owner: string): number {
+    return this.t.sizeOf(owner);
   }
 }
 
@@ -114,9 +129,9 @@ export class LoginService {
     this.now = d.now ?? Date.now;
     this.lim = { ...DEFAULT_LIMITS, ...d.limits };
     if (this.lim.codeTtlMs > 120_000) throw new Error('one-time login codes must live at most 2 minutes');
-    this.logins = new SecretMap(this.lim.maxPending);
-    this.codes = new SecretMap(this.lim.maxPending);
-    this.devices = new SecretMap(this.lim.maxPending);
+    this.logins = new SecretMap(this.lim.pendingPerAddress, this.lim.maxPending);
+    this.codes = new SecretMap(this.lim.pendingPerAddress, this.lim.maxPending);
+    this.devices = new SecretMap(this.lim.pendingPerAddress, this.lim.maxPending);
   }
 
   async config(): Promise<{ enabled: boolean; issuer: string | null; browser: boolean; device: boolean }> {
@@ -130,7 +145,8 @@ export class LoginService {
     return { enabled: true, issuer: this.d.issuer, ...caps };
   }
 
-  async startLogin(req: { redirectUri: string; state: string; codeChallenge: string; codeChallengeMethod?: string }): Promise<{ authorizeUrl: string; expiresAt: string }> {
+  /** `client`: the caller's address (HandlerContext.client), which owns this login in progress. */
+  async startLogin(req: { redirectUri: string; state: string; codeChallenge: string; codeChallengeMethod?: string }, client: string): Promise<{ authorizeUrl: string; expiresAt: string }> {
     const idp = this.idp();
     const m = LOOPBACK.exec(req.redirectUri);
     if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new FcmError('validation_failed', 'redirectUri must be http://127.0.0.1:<port>/<path>.');
@@ -141,7 +157,7 @@ export class LoginService {
     const verifier = secret();
     const authorizeUrl = await idp.authorizationUrl({ redirectUri: this.d.callbackUrl, state, nonce, codeChallenge: sha256(verifier) });
     const expiresAt = now + this.lim.loginTtlMs;
-    this.logins.put(state, { cliRedirect: req.redirectUri, cliState: req.state, cliChallenge: req.codeChallenge, nonce, verifier, expiresAt }, now);
+    this.logins.put(client, state, { owner: client, cliRedirect: req.redirectUri, cliState: req.state, cliChallenge: req.codeChallenge, nonce, verifier, expiresAt }, now);
     return { authorizeUrl, expiresAt: new Date(expiresAt).toISOString() };
   }
 
@@ -178,7 +194,7 @@ export class LoginService {
     if ('denied' in admitted) return back({ error: 'access_denied', error_description: admitted.denied });
     const code = `flc_${secret()}`;
     const now = this.now();
-    this.codes.put(code, { userId: admitted.user.id, cliChallenge: p.cliChallenge, expiresAt: now + this.lim.codeTtlMs }, now);
+    this.codes.put(p.owner, code, { userId: admitted.user.id, cliChallenge: p.cliChallenge, expiresAt: now + this.lim.codeTtlMs }, now);
     return back({ code });
   }
 
@@ -194,7 +210,7 @@ export class LoginService {
     return this.d.accounts.mint(user, 'browser');
   }
 
-  async startDevice(): Promise<{ deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete: string | null; interval: number; expiresIn: number }> {
+  async startDevice(client: string): Promise<{ deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete: string | null; interval: number; expiresIn: number }> {
     const idp = this.idp();
     let caps: { device: boolean };
     try {
@@ -210,7 +226,7 @@ export class LoginService {
     const deviceCode = `fdc_${secret()}`;
     const ttl = Math.min(a.expiresInSec * 1000, this.lim.deviceTtlMs);
     const intervalMs = Math.max(1, a.intervalSec) * 1000;
-    this.devices.put(deviceCode, { issuerCode: a.deviceCode, intervalMs, nextPollAt: now, expiresAt: now + ttl, busy: false }, now);
+    this.devices.put(client, deviceCode, { issuerCode: a.deviceCode, intervalMs, nextPollAt: now, expiresAt: now + ttl, busy: false }, now);
     return {
       deviceCode,
       userCode: a.userCode,
@@ -268,6 +284,12 @@ export class LoginService {
     return this.d.accounts.mint(admitted.user, 'device');
   }
 
+  /** Logins in progress: in all, and of one client address (tests, health). */
+  pending(client?: string): { logins: number; codes: number; devices: number } {
+    const n = (m: SecretMap<{ expiresAt: number }>) => (client === undefined ? m.size : m.sizeOf(client));
+    return { logins: n(this.logins), codes: n(this.codes), devices: n(this.devices) };
+  }
+
   private idp(): IdentityProvider {
     if (!this.d.idp) throw new FcmError('auth_not_configured', 'Login is not configured on this daemon (FCM_OIDC_CLIENT_ID); use the admin token.');
     return this.d.idp;
@@ -281,7 +303,7 @@ export class LoginService {
       this.d.log.info({ email: c.email, flow, reason: d.reason }, 'login refused');
       return { denied: `Login refused: ${d.reason}. Ask the server's admin to allow you (FCM_ALLOWED_EMAILS / FCM_ALLOWED_DOMAINS).` };
     }
-    const user = this.d.users.upsert({ issuer: c.issuer, subject: c.subject, email: c.email, name: c.name }, new Date(this.now()).toISOString());
+    const user = this.d.users.upsert({ issuer: c.issuer, subject: c.subject, email: c.email, name: c.name, hd: c.hd ?? null }, new Date(this.now()).toISOString());
     this.d.log.info({ userId: user.id, email: c.email, flow, admin: d.admin }, 'login');
     return { user };
   }

@@ -52,6 +52,8 @@ export interface Principal {
   userId: string;
   email: string | null;
   admin: boolean;
-  /** The token this request authenticated with (whoami, logout). */
+  /** The token this request authenticated with (whoami, logout, revocation). */
   tokenId?: string;
+  /** The SSH key a git push over SSH authenticated with (revocation: removing the key stops the push). */
+  keyId?: string;
 }

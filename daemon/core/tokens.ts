@@ -58,4 +58,19 @@ export class TokenAuthenticator {
     const p = this.userPrincipal(row.userId);
     return p ? { ...p, tokenId: row.id } : null;
   }
+
+  /**
+   * For what a token opened earlier and still holds (sessions.ts): the token
+   * is still unrevoked and unexpired, its user still allowed, and not less
+   * of an admin than then. Principals without a token are not ours: false.
+   */
+  stillValid(p: Principal): boolean {
+    if (!p.tokenId) return false;
+    const row = this.tokens.list(p.userId).find((t) => t.id === p.tokenId);
+    if (!row || row.revokedAt || row.userId !== p.userId) return false;
+    if (row.expiresAt && Date.parse(row.expiresAt) <= this.now()) return false;
+    if (row.kind === 'admin') return true;
+    const now = this.userPrincipal(row.userId);
+    return now !== null && (now.admin || !p.admin);
+  }
 }

@@ -14,6 +14,12 @@ export interface OperationRoute {
   /** fastify path, e.g. /v1/vms/:name */
   url: string;
   auth: boolean;
+  /**
+   * How requests without a token are limited per client address (limits.ts):
+   * `x-rate-limit: login` in the spec, else `public`. Only meaningful when
+   * the operation can be called without a token.
+   */
+  rateLimit: 'login' | 'public';
   /** Served by a WebSocket handler registered outside the JSON route machinery. */
   websocket: boolean;
   bodyRequired: boolean;
@@ -73,8 +79,11 @@ export function operationRoutes(spec: Json): OperationRoute[] {
         const content = r.content ?? {};
         responses[code] = content['application/json']?.schema ?? content['application/problem+json']?.schema ?? null;
       }
+      const rateLimit = op['x-rate-limit'] ?? 'public';
+      if (rateLimit !== 'login' && rateLimit !== 'public') throw new Error(`${op.operationId}: x-rate-limit must be login or public, got ${JSON.stringify(rateLimit)}`);
       routes.push({
         operationId: op.operationId,
+        rateLimit,
         method: m.toUpperCase() as OperationRoute['method'],
         path,
         url: path.replace(/\{([^}]+)\}/g, ':$1'),

@@ -9,6 +9,7 @@ import { FcmError, isFcmError, type ErrorCode, type FieldError } from '../core/e
 import type { Principal } from '../core/model.js';
 import type { Logger } from '../log.js';
 import { renderDocs } from './docs.js';
+import { NO_LIMITS, type RequestLimits } from './limits.js';
 import { operationRoutes, type Json, type OperationRoute } from './openapi-routes.js';
 import { problem } from './problem.js';
 
@@ -25,6 +26,8 @@ export interface HandlerContext {
   params: Json;
   query: Json;
   body: Json;
+  /** The client's address as limits and fair tables count it (trusted-proxy rule; IPv6: its /64). */
+  client: string;
 }
 
 /** Returns the response body; the status is the operation's first 2xx response unless the handler sets one. */
@@ -43,11 +46,25 @@ export interface HttpDeps {
   extend?: (app: FastifyInstance) => void | Promise<void>;
   /** x-websocket operations that `extend` registers itself. */
   websocketOperations?: string[];
+  /** Rate limits and the trusted-proxy rule (limits.ts); default none. */
+  limits?: RequestLimits;
+  /**
+   * Revocation (core/sessions.ts): every request made with a token is held
+   * here until it has answered, so revoking the token cuts what is still
+   * running — `logs -f`, a long poll.
+   */
+  sessions?: { open(p: Principal, end: (reason: string) => void): () => void };
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** HandlerContext.client */
+    client?: string;
+  }
+  interface FastifyContextConfig {
+    /** The route counts its requests itself (operations from openapi.yaml: by address or by user). */
+    ownLimits?: boolean;
   }
 }
 
@@ -57,7 +74,10 @@ const LINGER_MS = 5_000;
 
 export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   const requestTimeoutMs = deps.requestTimeoutMs ?? 60_000;
+  const limits = deps.limits ?? NO_LIMITS;
   const app: FastifyInstance = Fastify({
+    // req.ip (and so the logs) by the same trusted-proxy rule as the limits.
+    trustProxy: (address: string) => limits.trusted.has(address),
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? 64 * 1024,
     genReqId: () => `req_${randomBytes(6).toString('hex')}`,
@@ -88,6 +108,13 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     if (auth > 1) throw new FcmError('validation_failed', 'More than one Authorization header.');
     if (host > 1) throw new FcmError('validation_failed', 'More than one Host header.');
     if (host === 0 && req.raw.httpVersion === '1.1') throw new FcmError('validation_failed', 'HTTP/1.1 requests need a Host header.');
+  });
+  // Who is asking (trusted-proxy rule). Requests that are not spec operations (docs, the web
+  // console page, git over HTTPS, unknown paths) count against their address's public limit;
+  // operations count in their own onRequest (by address, or by user once authenticated).
+  app.addHook('onRequest', async (req) => {
+    req.client = limits.clientOf(req.raw);
+    if (!req.routeOptions.config?.ownLimits) limits.address('public', req.client);
   });
 
   // An answer sent before the request body was read (413, 401, 404...) on a connection that then
@@ -136,7 +163,7 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   const extra = [...Object.keys(deps.handlers), ...ws].filter((id) => !routes.some((r) => r.operationId === id));
   if (extra.length) throw new Error(`handlers for operations not in openapi.yaml: ${extra.join(', ')}`);
 
-  for (const route of routes) if (!route.websocket) registerOperation(app, route, deps, ajvResponse);
+  for (const route of routes) if (!route.websocket) registerOperation(app, route, deps, limits, ajvResponse);
   if (deps.extend) await deps.extend(app);
   return app;
 }
@@ -164,6 +191,7 @@ export function answerErrorsAsProblems(app: FastifyInstance): void {
     }
     if (isFcmError(err)) {
       if (err.status >= 500) req.log.error({ err, code: err.code }, err.message);
+      if (err.retryAfterSec !== undefined) reply.header('retry-after', String(err.retryAfterSec));
       return sendProblem(reply, problem(err.code, err.message, { requestId: req.id, ...(err.errors ? { errors: err.errors } : {}), ...(err.limit ? { limit: err.limit } : {}) }));
     }
     const code = fastifyCode(err);
@@ -173,7 +201,7 @@ export function answerErrorsAsProblems(app: FastifyInstance): void {
   });
 }
 
-function registerOperation(app: FastifyInstance, route: OperationRoute, deps: HttpDeps, ajv: Ajv2020): void {
+function registerOperation(app: FastifyInstance, route: OperationRoute, deps: HttpDeps, limits: RequestLimits, ajv: Ajv2020): void {
   const handler = deps.handlers[route.operationId]!;
   const okStatus = Number(Object.keys(route.responses).find((c) => /^2\d\d$/.test(c)) ?? 200);
   const responseValidators = Object.fromEntries(
@@ -184,8 +212,10 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
     method: route.method,
     url: route.url,
     schema: route.schema,
-    onRequest: async (req) => {
+    config: { ownLimits: true },
+    onRequest: async (req, reply) => {
       if (!route.auth) {
+        limits.address(route.rateLimit, req.client!);
         req.principal = ANONYMOUS;
         return;
       }
@@ -194,7 +224,15 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       if (!m) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
       const principal = deps.auth.authenticate(m[1]!);
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
+      limits.principal(principal);
       req.principal = principal;
+      if (deps.sessions) {
+        // An answer already complete is left to go out (the logout request revokes its own token).
+        const done = deps.sessions.open(principal, () => {
+          if (!reply.raw.writableEnded) req.raw.socket?.destroy?.();
+        });
+        reply.raw.once('close', done);
+      }
     },
     preValidation: async (req) => {
       // An optional body that was not sent validates (and gets its defaults) as {}.
@@ -217,6 +255,7 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
         params: (req.params ?? {}) as Json,
         query: (req.query ?? {}) as Json,
         body: (req.body ?? {}) as Json,
+        client: req.client!,
       });
       if (reply.sent) return reply;
       if (reply.statusCode === 200 && okStatus !== 200) reply.code(okStatus);

@@ -166,6 +166,27 @@ test('tickets: single use, bound to user and VM, 60 s; another user cannot get o
   assert.equal((await refused(ConsoleWs.open(url('browser'), { ticket: t4, token: tok.bob }))).status, 404);
 });
 
+test('attacker: 1000 tickets asked for by one user push out none of another user\'s (per-user cap, no shared table)', async () => {
+  await runningVm('alices-web');
+  await runningVm('bobs-web', tok.bob);
+  const alice = (await api('POST', '/v1/vms/alices-web/console/tickets', tok.alice)).body.ticket;
+  const bobs: string[] = [];
+  for (let i = 0; i < 1000; i += 20) {
+    const batch = await Promise.all(Array.from({ length: 20 }, () => api('POST', '/v1/vms/bobs-web/console/tickets', tok.bob)));
+    for (const b of batch) {
+      assert.equal(b.status, 201, JSON.stringify(b.body));
+      bobs.push(b.body.ticket);
+    }
+  }
+  const c = await ConsoleWs.open(url('alices-web'), { ticket: alice });
+  assert.equal(c.hello!.vm, 'alices-web', 'alice\'s ticket survived');
+  await c.close();
+  // Bob's flood only cost bob: his oldest tickets are gone, his newest works.
+  assert.equal((await refused(ConsoleWs.open(url('bobs-web'), { ticket: bobs[0]! }))).status, 401);
+  const b = await ConsoleWs.open(url('bobs-web'), { ticket: bobs.at(-1)! });
+  await b.close();
+});
+
 test('a stopped VM: refused with 409 invalid_state; stopping an attached VM sends exit and closes', async () => {
   await runningVm('stopper');
   const c = await ConsoleWs.open(url('stopper'), { token: tok.alice });

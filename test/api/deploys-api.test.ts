@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { memoryApi } from '../helpers/memory-api.js';
 import { ALICE } from '../helpers/memory-service.js';
 import { makeTar } from '../helpers/tar.js';
-import { sshPublicKey } from '../helpers/ssh-keys.js';
+import { newKeyPair, registerKey, signChallenge } from '../helpers/key-proof.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
 let alice: { headers: Record<string, string>; user: { id: string } };
@@ -112,13 +112,24 @@ test('logs: text/plain from the guest; a stopped VM is invalid_state', async () 
   assert.deepEqual([stopped.status, stopped.body.code], [409, 'invalid_state']);
 });
 
-test('keys: add (201), list, key_taken (409), key_invalid (400), remove; strangers see none', async () => {
-  const line = sshPublicKey('ed25519', 'alice@laptop');
-  const add = await call('POST', '/v1/keys', alice, { publicKey: line });
-  assert.equal(add.status, 201);
+test('keys: challenge (201), add with proof (201), list, key_taken (409), key_invalid (400), key_proof_failed (400), remove; strangers see none', async () => {
+  const key = await newKeyPair('ed25519', 'alice@laptop');
+  const line = key.publicKey;
+  const ch = await call('POST', '/v1/keys/challenges', alice, { publicKey: line });
+  assert.equal(ch.status, 201, JSON.stringify(ch.body));
+  assert.deepEqual(Object.keys(ch.body).sort(), ['challenge', 'expiresAt', 'fingerprint', 'namespace']);
+  assert.equal(ch.body.namespace, 'fcm-key-proof');
+  const unsigned = await call('POST', '/v1/keys', alice, { publicKey: line });
+  assert.deepEqual([unsigned.status, unsigned.body.code], [400, 'validation_failed'], 'old clients: told what is missing');
+  assert.ok(unsigned.body.errors.some((e: { path: string }) => e.path === '/body/signature'));
+  const wrong = await call('POST', '/v1/keys', alice, { publicKey: line, challenge: ch.body.challenge, signature: await signChallenge((await newKeyPair()).keyPath, ch.body.challenge) });
+  assert.deepEqual([wrong.status, wrong.body.code], [400, 'key_proof_failed']);
+  const add = await registerKey(api.app, alice.headers, key);
+  assert.equal(add.status, 201, JSON.stringify(add.body));
   assert.deepEqual(Object.keys(add.body).sort(), ['createdAt', 'fingerprint', 'id', 'name', 'type']);
-  assert.equal((await call('POST', '/v1/keys', bob, { publicKey: line })).status, 409);
-  const bad = await call('POST', '/v1/keys', alice, { publicKey: 'ssh-ed25519 AAAAnotakeyatall' });
+  const taken = await call('POST', '/v1/keys/challenges', bob, { publicKey: line });
+  assert.deepEqual([taken.status, taken.body.code], [409, 'key_taken']);
+  const bad = await call('POST', '/v1/keys/challenges', alice, { publicKey: 'ssh-ed25519 AAAAnotakeyatall' });
   assert.deepEqual([bad.status, bad.body.code], [400, 'key_invalid']);
   assert.equal((await call('GET', '/v1/keys', alice)).body.keys.length, 1);
   assert.equal((await call('GET', '/v1/keys', bob)).body.keys.length, 0);

@@ -1,7 +1,10 @@
 /**
  * API throughput: GET /v1/vms with 50 VMs in a real SQLite database, through
  * the daemon's real HTTP layer (spec validation, auth, response checks),
- * against a bare fastify hello-world in the same run (autocannon, loopback).
+ * against a bare fastify hello-world in the same run (autocannon, loopback);
+ * and the same with what every production request pays for limits and
+ * revocation (client address, per-user token bucket, live-session
+ * bookkeeping), with a user's token, against the plain one in the same run.
  * The servers run in a child process so the load generator does not share
  * their CPU time.
  */
@@ -25,8 +28,14 @@ import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { buildServer } from '../../daemon/http/server.js';
+import { DEFAULT_RATES } from '../../daemon/config.js';
+import { parseRate } from '../../daemon/core/rate-limit.js';
+import { LiveSessions } from '../../daemon/core/sessions.js';
+import { RequestLimits } from '../../daemon/http/limits.js';
 import { memoryService } from '../helpers/memory-service.js';
-import { fmtMs, ratio, row } from './stats.js';
+
+const BENCH_USER = 'usr_bench0000000';
+import { fmtMs, median, ratio, row } from './stats.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;
 const connections = 10;
@@ -49,15 +58,26 @@ if (process.argv.includes('--serve')) {
     });
     child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
-  const { fcmUrl, bareUrl, token } = JSON.parse(first) as { fcmUrl: string; bareUrl: string; token: string };
+  const { fcmUrl, limitedUrl, bareUrl, token, userToken } = JSON.parse(first) as { fcmUrl: string; limitedUrl: string; bareUrl: string; token: string; userToken: string };
   try {
     console.log(`autocannon, ${connections} connections, ${seconds} s each, loopback, servers in a separate process`);
     const base = await load(`${bareUrl}/`);
     const fcm = await load(`${fcmUrl}/v1/vms`, { authorization: `Bearer ${token}` });
+    // Plain and with limits, alternated in short rounds so that a change in the machine's load
+    // (other work on the same cores) falls on both alike; the medians are compared.
+    const plainRps: number[] = [fcm.rps];
+    const limitedRuns: Awaited<ReturnType<typeof load>>[] = [];
+    for (let i = 0; i < 3; i++) {
+      limitedRuns.push(await load(`${limitedUrl}/v1/vms`, { authorization: `Bearer ${userToken}` }));
+      if (i < 2) plainRps.push((await load(`${fcmUrl}/v1/vms`, { authorization: `Bearer ${token}` })).rps);
+    }
+    const limited = { ...limitedRuns[1]!, rps: median(limitedRuns.map((r) => r.rps)) };
     row('bare fastify hello-world', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
     row('GET /v1/vms (50 VMs, SQLite, auth, validated)', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}`);
     row('throughput vs hello-world', ratio(fcm.rps, base.rps));
     row('p99 vs hello-world', ratio(fcm.p99, Math.max(base.p99, 0.01)));
+    row('the same with limits + revocation bookkeeping (user token)', `${Math.round(limited.rps)} req/s`, `p50 ${fmtMs(limited.p50)}  p99 ${fmtMs(limited.p99)}`);
+    row('throughput vs without them (medians of 3 alternated runs)', ratio(limited.rps, median(plainRps)));
   } finally {
     child.kill();
   }
@@ -72,8 +92,8 @@ try {
   for (let i = 0; i < 50; i++) {
     const id = newVmId();
     store.insert(
-      { id, name: `app-${i}`, owner: 'admin', state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-        port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
+      { id, name: `app-${i}`, state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
+        port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: BENCH_USER },
       (slot) => planNetwork(id, slot, subnet),
     );
   }
@@ -94,13 +114,30 @@ try {
   const n = ((await check.json()) as { vms: unknown[] }).vms.length;
   if (n !== 50) throw new Error(`expected 50 VMs, got ${n}`);
 
+  // The same server as the daemon builds it: limits (the user's allowance set out of reach, so the
+  // bucket is consulted on every request but never refuses) and live sessions, with a user's token.
+  const userToken = newToken();
+  tokens.insert({ id: 'tok_benchuser000', hash: hashToken(userToken), userId: BENCH_USER, kind: 'user', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+  const userAuth = new TokenAuthenticator(tokens, (id) => (id === BENCH_USER ? { userId: id, email: 'bench@example.com', admin: false } : null));
+  const limitedApp = await buildServer({
+    spec, log: pino({ level: 'warn' }), auth: userAuth, validateResponses: true,
+    limits: new RequestLimits({ trustedProxies: 'loopback', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: { count: 1e9, perMs: 60_000 } }),
+    sessions: new LiveSessions({ valid: (p) => userAuth.stillValid(p) }),
+    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+    websocketOperations: ['openConsole'],
+  });
+  const limitedUrl = await limitedApp.listen({ host: '127.0.0.1', port: 0 });
+  const n2 = ((await (await fetch(`${limitedUrl}/v1/vms`, { headers: { authorization: `Bearer ${userToken}` } })).json()) as { vms: unknown[] }).vms.length;
+  if (n2 !== 50) throw new Error(`expected 50 VMs for the user, got ${n2}`);
+
   const bare = Fastify();
   bare.get('/', async () => ({ hello: 'world' }));
   const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
 
-  console.log(JSON.stringify({ fcmUrl, bareUrl, token }));
+  console.log(JSON.stringify({ fcmUrl, limitedUrl, bareUrl, token, userToken }));
   await new Promise<void>((r) => process.once('SIGTERM', () => r()));
   await app.close();
+  await limitedApp.close();
   await bare.close();
   db.close();
 } finally {

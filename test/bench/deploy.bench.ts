@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { hostSkipReason, startHostHarness } from '../helpers/host-harness.js';
+import { registerKeyWith } from '../helpers/key-proof.js';
 import { gitClient, startSshd } from '../helpers/sshd.js';
 import { fmtMs, median, ratio, row } from './stats.js';
 
@@ -52,7 +53,8 @@ try {
     probe: () => new Promise((r) => { const s = connect(22, h.daemonIp, () => (s.destroy(), r(true))); s.on('error', () => r(false)); }),
   });
   const client = await gitClient(join(base, 'client'), 'bench', sshd.knownHostsLine);
-  await h.api('POST', '/v1/keys', { publicKey: client.publicKey });
+  const key = await registerKeyWith(h.api, client);
+  if (key.status !== 201) throw new Error(`adding the bench key: ${JSON.stringify(key.body)}`);
   const vm = (await h.api('POST', '/v1/vms', { name: 'benchapp', memoryMib: 512, swapMib: 256 })).body;
   await h.api('GET', '/v1/vms/benchapp/wait?state=running&timeout=300');
 

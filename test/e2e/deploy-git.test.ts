@@ -19,6 +19,7 @@ import { ensureGitUser, SETPRIV, setprivArgs } from '../../daemon/drivers/git/gi
 import { sshdUnsafeReason } from '../../daemon/drivers/git/helpers.js';
 import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import { registerKey } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
 import { assertRanAsGitUser, watchGitProcesses } from '../helpers/git-procs.js';
 import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
@@ -114,8 +115,8 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     aliceGit = await gitClient(join(base, 'clients'), 'alice', sshd.knownHostsLine);
     bobGit = await gitClient(join(base, 'clients'), 'bob', sshd.knownHostsLine);
     strangerGit = await gitClient(join(base, 'clients'), 'stranger', sshd.knownHostsLine);
-    assert.equal((await inject('POST', '/v1/keys', alice, { publicKey: aliceGit.publicKey })).status, 201);
-    assert.equal((await inject('POST', '/v1/keys', bob, { publicKey: bobGit.publicKey, name: 'bob laptop' })).status, 201);
+    assert.equal((await registerKey(api.app, alice.headers, aliceGit)).status, 201);
+    assert.equal((await registerKey(api.app, bob.headers, bobGit, 'bob laptop')).status, 201);
     const vm = await inject('POST', '/v1/vms', alice, { name: 'cosmic-nova' });
     assert.equal(vm.status, 201);
     vmId = vm.body!.id;
@@ -310,7 +311,7 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     assert.equal((await inject('DELETE', `/v1/keys/${keys.body!.keys[0].id}`, alice)).status, 204);
     const after = await git(aliceGit, 'push', sshUrl('cosmic-nova'), 'main');
     assert.match(after.stderr, /Permission denied \(publickey\)/);
-    assert.equal((await inject('POST', '/v1/keys', alice, { publicKey: aliceGit.publicKey })).status, 201);
+    assert.equal((await registerKey(api.app, alice.headers, aliceGit)).status, 201);
   });
 
   test('a push straight into the repository on the host (no fcm ticket) is refused by the hook, even from the git user', async () => {

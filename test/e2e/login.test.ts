@@ -39,6 +39,12 @@ const ACCOUNTS = {
   root: { email: 'root@example.com', email_verified: true, name: 'Root' },
   mallory: { email: 'mallory@evil.example', email_verified: true, name: 'Mallory' },
   unverified: { email: 'bob@example.com', email_verified: false, name: 'Not Bob' },
+  // For the daemon that applies Google's hosted-domain rule (googleUrl):
+  // the Workspace account of corp.example's admin, and two attackers' own accounts —
+  // a consumer account holding the admin's address (no hd), and a Kelvin-sign look-alike.
+  boss: { email: 'boss@corp.example', email_verified: true, name: 'Boss', hd: 'corp.example' },
+  fakeboss: { email: 'boss@corp.example', email_verified: true, name: 'Not Boss' },
+  kelvin: { email: '\u212Aate@example.com', email_verified: true, name: 'Not Kate' },
 };
 
 let provider: TestProvider;
@@ -46,6 +52,10 @@ let app: FastifyInstance;
 let db: Db;
 let stateDir: string;
 let daemonUrl: string;
+/** A second daemon over the same provider, with Google's hosted-domain rule on (as for accounts.google.com). */
+let googleApp: FastifyInstance;
+let googleDb: Db;
+let googleUrl: string;
 const logLines: string[] = [];
 /** Every secret that went by: none may show up in the database or the logs. */
 const secrets = { tokens: [] as string[], idTokens: [] as string[], codes: [] as string[] };
@@ -62,7 +72,9 @@ before(async () => {
   ensureBuilt();
   const port = await freePort();
   daemonUrl = `http://127.0.0.1:${port}`;
-  provider = await startOidcProvider({ redirectUris: [`${daemonUrl}/v1/auth/callback`], accounts: ACCOUNTS, deviceIntervalSec: 1 });
+  const googlePort = await freePort();
+  googleUrl = `http://127.0.0.1:${googlePort}`;
+  provider = await startOidcProvider({ redirectUris: [`${daemonUrl}/v1/auth/callback`, `${googleUrl}/v1/auth/callback`], accounts: ACCOUNTS, deviceIntervalSec: 1 });
   stateDir = tempDir('fcm-login-state-');
   db = openDb(join(stateDir, 'fcm.db'));
   const tokens = new SqliteTokenStore(db);
@@ -80,7 +92,7 @@ before(async () => {
   };
   const auth = wireAuth(
     {
-      oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null },
+      oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: false },
       access: { emails: ['alice@example.com', 'bob@example.com'], domains: [], adminEmails: ['root@example.com'] },
       tokenTtlDays: 30,
     },
@@ -106,11 +118,32 @@ before(async () => {
     websocketOperations: ['openConsole'],
   });
   await app.listen({ port, host: '127.0.0.1' });
+
+  googleDb = openDb(join(tempDir('fcm-login-google-'), 'fcm.db'));
+  const google = wireAuth(
+    {
+      oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: true },
+      access: { emails: ['kate@example.com'], domains: ['corp.example'], adminEmails: ['boss@corp.example'] },
+      tokenTtlDays: 30,
+    },
+    { tokens: new SqliteTokenStore(googleDb), users: new SqliteUserStore(googleDb), publicUrl: googleUrl, log },
+  );
+  googleApp = await buildServer({
+    spec,
+    log,
+    auth: google.authenticator,
+    validateResponses: true,
+    handlers: { ...google.handlers, ...pendingHandlers(google.handlers, ids) },
+    websocketOperations: ['openConsole'],
+  });
+  await googleApp.listen({ port: googlePort, host: '127.0.0.1' });
 });
 
 after(async () => {
   await app?.close();
+  await googleApp?.close();
   db?.close();
+  googleDb?.close();
   await provider?.close();
 });
 
@@ -318,9 +351,36 @@ test('an email that is not allowed cannot log in (browser or device); nor an unv
   assert.ok(!users.some((u) => u.email === 'mallory@evil.example'), 'refused logins create no user');
 });
 
+test('attacker ID tokens (Google rules): a consumer account holding the admin\'s corporate address, and a Kelvin-sign look-alike, are refused; the Workspace admin gets in', async () => {
+  const attempt = async (account: string) => {
+    const { home, env } = machine({ FCM_HOST: googleUrl });
+    const cli = runFcm(['login', '--no-browser'], env);
+    const m = await cli.stderrMatch(/^ {2}(http:\/\/\S+\/auth\?\S+)$/m);
+    const last = await new ScriptedBrowser().loginAtProvider(m[1]!, account);
+    return { home, env, last, r: await cli.done };
+  };
+  for (const [account, why] of [['fakeboss', /boss@corp\.example is not an account managed by corp\.example/], ['kelvin', /not a plain ASCII address/]] as const) {
+    const { home, last, r } = await attempt(account);
+    assert.equal(last.status, 400, `${account}: ${last.html.slice(0, 300)}`);
+    assert.match(last.html, /Login refused/);
+    assert.equal(r.code, 1, `${account} must not get in`);
+    assert.match(r.stderr, /^Error: Login denied\n/m);
+    assert.match(r.stderr, why);
+    assert.ok(!existsSync(join(home, '.fcm-token')));
+  }
+  assert.deepEqual(googleDb.prepare('SELECT email FROM users').all(), [], 'refused logins create no user (and no admin)');
+
+  const { home, env, r } = await attempt('boss');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `Logged in to ${googleUrl} as boss@corp.example (Boss), admin.\n`);
+  savedToken(home);
+  assert.match((await fcmRun(['whoami'], env)).stdout, /^Admin:\s+yes$/m, 'the hd from the real ID token was kept for later requests');
+  assert.deepEqual(googleDb.prepare('SELECT email, hd FROM users').all(), [{ email: 'boss@corp.example', hd: 'corp.example' }]);
+});
+
 test('tokens are stored only hashed; no token, ID token, code or client secret in any log line', () => {
   assert.ok(secrets.tokens.length >= 3 && secrets.idTokens.length >= 3 && secrets.codes.length >= 2, JSON.stringify(secrets).slice(0, 200));
-  const rows = db.prepare('SELECT hash, kind FROM tokens').all() as { hash: string; kind: string }[];
+  const rows = [db, googleDb].flatMap((d) => d.prepare('SELECT hash, kind FROM tokens').all() as { hash: string; kind: string }[]);
   for (const t of secrets.tokens) assert.ok(rows.some((r) => r.hash === createHash('sha256').update(t).digest('hex')), 'stored as its SHA-256');
   db.pragma('wal_checkpoint(PASSIVE)');
   const files = ['fcm.db', 'fcm.db-wal'].map((f) => join(stateDir, f)).filter(existsSync);

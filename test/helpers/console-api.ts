@@ -18,10 +18,11 @@ import { consoleHandlers, consoleRoutes } from '../../daemon/http/routes/console
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { buildServer } from '../../daemon/http/server.js';
+import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { MemoryTokens } from './memory-api.js';
 import { DEFAULTS, memoryService } from './memory-service.js';
 
-export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number } = {}) {
+export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number; limits?: RequestLimits } = {}) {
   const log = pino({ level: 'silent' });
   const h = memoryService();
   const consoles = new MemoryConsole();
@@ -43,19 +44,24 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     log,
     tickets: new ConsoleTickets({ now: () => Date.now() + time.offsetMs }),
     config: { idleCloseMs: 50, maxClientBufferBytes: 256 * 1024, ...opts.config },
+    stillValid: (p) => auth.sessions.valid(p),
   });
   const implemented = {
     ...vmHandlers(h.service, { urlFor: (n) => `https://${n}.test`, gitUrls: (n) => ({ ssh: `root@x:${n}.git`, http: `http://x/git/${n}.git` }) }),
     ...consoleHandlers(svc),
+    ...auth.handlers,
   };
+  const limits = opts.limits ?? defaultLimits();
   const app = await buildServer({
     spec,
     log,
+    limits,
+    sessions: auth.sessions,
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
-    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000 }),
+    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions }),
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -81,7 +87,7 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
   };
 
   return {
-    app, base, h, consoles, svc, tok, time, api, runningVm,
+    app, base, h, consoles, svc, tok, time, api, runningVm, auth, tokens, users,
     close: async () => {
       await app.close();
       await h.service.close();

@@ -19,6 +19,8 @@ export interface OpenOptions {
   token?: string | null;
   ticket?: string;
   timeoutMs?: number;
+  /** Connect from this local address (127.0.0.x: another client as far as limits go). */
+  localAddress?: string;
 }
 
 export class ConsoleWs {
@@ -52,7 +54,7 @@ export class ConsoleWs {
     const u = new URL(url);
     if (o.ticket) u.searchParams.set('ticket', o.ticket);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(u, { headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, perMessageDeflate: false });
+    const ws = new WebSocket(u, { headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, perMessageDeflate: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
     const c = new ConsoleWs(ws);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

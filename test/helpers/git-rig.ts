@@ -13,7 +13,7 @@ import { wireDeploys } from '../../daemon/deploy-wiring.js';
 import { MemoryAppRuntime, MemoryEnvStore, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { internalGitServer } from '../../daemon/http/routes/git.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from './memory-service.js';
-import { sshPublicKey } from './ssh-keys.js';
+import { newKeyPair, proveKey } from './key-proof.js';
 
 export const FORCED = ['/usr/bin/setpriv', '--reuid=998', '--regid=998', '--clear-groups', '--no-new-privs', '/var/lib/fcm/git/bin/fcm-git-serve.cjs'];
 
@@ -46,8 +46,9 @@ export async function internalGitRig() {
   const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'cosmic-nova' });
   await h.service.wait(ALICE, 'cosmic-nova', 'running', 2000);
   await h.service.create(BOB, { ...DEFAULTS, name: 'bobs-app' });
-  const publicKey = sshPublicKey('ed25519');
-  const key = w.keys.add(ALICE, { publicKey });
+  const pair = await newKeyPair();
+  const publicKey = pair.publicKey;
+  const key = await proveKey(w.keys, ALICE, pair);
   const app = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand: FORCED, log: pino({ level: 'silent' }) });
   return {
     h,

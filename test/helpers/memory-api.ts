@@ -7,6 +7,7 @@ import type { Handler } from '../../daemon/http/server.js';
 import { spec } from '../../api/spec.gen.js';
 import { hashToken, newToken, type TokenRow, type TokenStore } from '../../daemon/core/tokens.js';
 import { buildServer } from '../../daemon/http/server.js';
+import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
@@ -61,6 +62,8 @@ export interface MemoryApiOptions {
   /** Per-user limits (default: the daemon's defaults) and host capacity (default: unchecked). */
   quotas?: MemoryServiceOptions['quotas'];
   host?: MemoryServiceOptions['host'];
+  /** Request limits; default the daemon's defaults. */
+  limits?: RequestLimits;
 }
 
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
@@ -116,6 +119,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     runtime,
     git,
     userPrincipal: (userId) => auth.accounts.principalFor(userId),
+    stillValid: (p) => auth.sessions.valid(p),
     urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'),
     log,
   });
@@ -132,6 +136,8 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const app = await buildServer({
     spec: theSpec,
     log,
+    limits: opts.limits ?? defaultLimits(),
+    sessions: auth.sessions,
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
@@ -139,5 +145,5 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...(doors ? { extend: doors.extend } : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
-  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, loginAs };
+  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };
 }

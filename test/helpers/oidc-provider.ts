@@ -13,6 +13,8 @@ export interface TestAccount {
   email: string;
   email_verified: boolean;
   name: string;
+  /** Google's hosted-domain claim (a Workspace account); absent for a consumer account. */
+  hd?: string;
 }
 
 export interface TestProvider {
@@ -44,7 +46,7 @@ export async function startOidcProvider(opts: { redirectUris: string[]; accounts
     jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' }] },
     features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
     pkce: { methods: ['S256'], required: () => true },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    claims: { openid: ['sub'], email: ['email', 'email_verified', 'hd'], profile: ['name'] },
     // Like Google: the ID token itself carries email and name (not only /userinfo).
     conformIdTokenClaims: false,
     cookies: { keys: ['fcm-test-cookie-key'] },

@@ -3,10 +3,11 @@
  * private network namespace (test/helpers/host-harness.ts): the console
  * WebSocket, persistence across disconnects and a daemon restart, resize
  * reaching the guest's tty, refusals for other users, the web console in
- * headless Chromium, and `fcm console` under a real pty.
+ * headless Chromium, `fcm console` under a real pty, and an admin taken off
+ * the allowlist by a configuration reload (SIGHUP) losing their open console.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pty from 'node-pty';
@@ -25,18 +26,25 @@ const VM = 'shell';
 describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
   let h: HostHarness;
   let bobToken = '';
+  /** An admin by the FCM_CONFIG file (which a SIGHUP reads again), not by the environment. */
+  let carolToken = '';
+  const configFile = join(tempDir('fcm-con-cfg-'), 'fcm.json');
   const url = () => `${h.url}/v1/vms/${VM}/console`;
   const attach = () => ConsoleWs.open(url(), { token: h.token, timeoutMs: 30_000 });
 
   before(async () => {
     ensureBuilt();
-    h = await startHostHarness({ env: { FCM_ALLOWED_EMAILS: 'bob@example.com' } });
+    writeFileSync(configFile, JSON.stringify({ FCM_ADMIN_EMAILS: 'carol@example.com' }));
+    h = await startHostHarness({ env: { FCM_ALLOWED_EMAILS: 'bob@example.com', FCM_CONFIG: configFile } });
     // Another user with a valid token of their own (as fcm login would mint it).
     const db = openDb(join(h.stateDir, 'fcm.db'));
     try {
       const bob = new SqliteUserStore(db).upsert({ issuer: 'https://issuer.test', subject: 'bob', email: 'bob@example.com', name: 'Bob' }, new Date().toISOString());
       bobToken = newToken();
       new SqliteTokenStore(db).insert({ id: 'tok_bob000000000', hash: hashToken(bobToken), userId: bob.id, kind: 'user', description: 'test', createdAt: new Date().toISOString(), expiresAt: null });
+      const carol = new SqliteUserStore(db).upsert({ issuer: 'https://issuer.test', subject: 'carol', email: 'carol@example.com', name: 'Carol' }, new Date().toISOString());
+      carolToken = newToken();
+      new SqliteTokenStore(db).insert({ id: 'tok_carol0000000', hash: hashToken(carolToken), userId: carol.id, kind: 'user', description: 'test', createdAt: new Date().toISOString(), expiresAt: null });
     } finally {
       db.close();
     }
@@ -206,6 +214,43 @@ describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
       assert.equal(readFileSync(join(dir, 'after'), 'utf8'), readFileSync(join(dir, 'before'), 'utf8'), 'terminal settings restored');
     } finally {
       p.kill('SIGKILL');
+    }
+  });
+
+  test('an admin removed from the allowlist by a reload (SIGHUP): their fcm console is closed with the reason, their token stops; others stay', async () => {
+    const dir = tempDir('fcm-con-revoke-');
+    const p = pty.spawn(process.execPath, [BIN, 'console', VM], {
+      cwd: dir,
+      cols: 100,
+      rows: 30,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TERM: 'xterm-256color', NO_COLOR: '1', FCM_HOST: h.url, FCM_TOKEN: carolToken },
+    });
+    let out = '';
+    p.onData((d) => (out += d));
+    const exited = new Promise<number>((r) => p.onExit((e) => r(e.exitCode)));
+    const waitFor = async (re: RegExp, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!re.test(out)) {
+        if (Date.now() > deadline) throw new Error(`terminal never showed ${re}; it showed:\n${JSON.stringify(out.slice(-3000))}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const other = await attach();
+    try {
+      await waitFor(/Detach with Ctrl-\]/);
+      p.write('echo carol-$((40+2))\r');
+      await waitFor(/carol-42\r+\n/);
+      writeFileSync(configFile, JSON.stringify({ FCM_ADMIN_EMAILS: '' }));
+      process.kill(h.daemonPid()!, 'SIGHUP');
+      await waitFor(/The server closed the console: your access was revoked/, 15_000);
+      assert.equal(await exited, 1);
+      assert.doesNotMatch(out, /reconnecting/, 'a revoked console does not try to come back');
+      assert.equal((await h.api('GET', '/v1/vms', undefined, carolToken)).status, 401);
+      assert.equal((await runInConsole(other, 'echo admin-$((1+1))')).trim(), 'admin-2', 'the admin token\'s console stays');
+      assert.match(readFileSync(h.logPath, 'utf8'), /configuration reloaded: allowlists applied/);
+    } finally {
+      p.kill('SIGKILL');
+      await other.close();
     }
   });
 

@@ -22,6 +22,7 @@ import { hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '..
 import { httpText, type TextResponse } from '../helpers/http-text.js';
 import { eventually as waitFor } from '../helpers/wait.js';
 import { assertRanAsGitUser, watchGitProcesses } from '../helpers/git-procs.js';
+import { registerKeyWith } from '../helpers/key-proof.js';
 import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 
 const skip = hostSkipReason();
@@ -141,14 +142,14 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     });
     admin = await gitClient(join(base, 'clients'), 'admin', sshd.knownHostsLine);
     bob = await gitClient(join(base, 'clients'), 'bob', sshd.knownHostsLine);
-    assert.equal((await api('POST', '/v1/keys', { publicKey: admin.publicKey })).status, 201);
+    assert.equal((await registerKeyWith(api, admin)).status, 201);
     // A second user: a row and a token in the daemon's database (no identity provider in tests).
     const db = openDb(join(h.stateDir, 'fcm.db'));
     const user = new SqliteUserStore(db).upsert({ issuer: 'https://issuer.test', subject: 'bob', email: 'bob@example.com', name: 'Bob' }, new Date().toISOString());
     bobToken = newToken();
     new SqliteTokenStore(db).insert({ id: 'tok_b0b000000000', hash: hashToken(bobToken), userId: user.id, kind: 'user', description: 'test', createdAt: new Date().toISOString(), expiresAt: null });
     db.close();
-    assert.equal((await api('POST', '/v1/keys', { publicKey: bob.publicKey }, bobToken)).status, 201);
+    assert.equal((await registerKeyWith(api, bob, bobToken)).status, 201);
 
     for (const name of ['py', 'nodeapp', 'rubyapp']) {
       const c = await api('POST', '/v1/vms', { name, ...SMALL });

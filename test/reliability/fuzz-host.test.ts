@@ -66,7 +66,8 @@ describe('fuzzing a real daemon: nothing leaks (real QEMU, real Caddy)', { skip:
   const accepted = new Map<string, number>();
 
   before(async () => {
-    h = await startHostHarness({ caddy: true, env: { FCM_RESTART_POLICY: 'never' } });
+    // Limits off, as in fuzz-api.test.ts: the fuzzer is for validation and handlers (limits: api/rate-limits.test.ts).
+    h = await startHostHarness({ caddy: true, env: { FCM_RESTART_POLICY: 'never', FCM_RATE_LOGIN: 'off', FCM_RATE_PUBLIC: 'off', FCM_RATE_USER: 'off' } });
     const t = await h.api('POST', '/v1/vms', { name: TARGET, memoryMib: 192, swapMib: 0 });
     assert.equal(t.status, 201, JSON.stringify(t.body));
     assert.equal((await h.api('GET', `/v1/vms/${TARGET}/wait?state=running&timeout=300`)).status, 200);

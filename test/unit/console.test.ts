@@ -60,9 +60,9 @@ test('parseClientControl: resize with sane integers; everything else is an error
   assert.match((parseClientControl('{"type":"exec"}') as { error: string }).error, /unknown control message type "exec"/);
 });
 
-test('tickets: single use, expire, bound to the VM name, only hashes kept, bounded', () => {
+test('tickets: single use, expire, bound to the VM name, only hashes kept, bounded per user', () => {
   let now = 1_000_000;
-  const t = new ConsoleTickets({ ttlMs: 60_000, max: 3, now: () => now });
+  const t = new ConsoleTickets({ ttlMs: 60_000, perUser: 3, now: () => now });
   const a = t.issue(ALICE, { id: 'vm_1', name: 'one' });
   assert.equal(a.expiresAt.getTime(), now + 60_000);
   assert.doesNotMatch(JSON.stringify([...(t as any).byHash.keys()]), new RegExp(a.ticket), 'stored hashed');
@@ -75,7 +75,21 @@ test('tickets: single use, expire, bound to the VM name, only hashes kept, bound
   now += 60_000;
   assert.equal(t.redeem(c.ticket, 'one'), null, 'expired');
   for (let i = 0; i < 10; i++) t.issue(BOB, { id: 'vm_2', name: 'two' });
-  assert.ok(t.size <= 3, 'bounded');
+  assert.equal(t.sizeOf(BOB.userId), 3, 'bounded per user');
+  assert.equal(t.size, 3);
+});
+
+test('attacker: one user issuing 1000 tickets evicts only their own; another user\'s ticket still works', () => {
+  const now = 1_000_000;
+  const t = new ConsoleTickets({ ttlMs: 60_000, perUser: 20, now: () => now });
+  const alices = [t.issue(ALICE, { id: 'vm_1', name: 'one' }), t.issue(ALICE, { id: 'vm_1', name: 'one' })];
+  const bobs = Array.from({ length: 1000 }, () => t.issue(BOB, { id: 'vm_2', name: 'two' }));
+  assert.equal(t.sizeOf(BOB.userId), 20);
+  assert.equal(t.sizeOf(ALICE.userId), 2);
+  assert.equal(t.size, 22, 'nothing shared to fill');
+  assert.equal(t.redeem(bobs[0]!.ticket, 'two'), null, 'bob\'s oldest went');
+  assert.deepEqual(t.redeem(bobs.at(-1)!.ticket, 'two'), { principal: BOB, vmId: 'vm_2' }, 'bob\'s newest works');
+  for (const a of alices) assert.deepEqual(t.redeem(a.ticket, 'one'), { principal: ALICE, vmId: 'vm_1' });
 });
 
 // ---- ConsoleService ---------------------------------------------------------

@@ -10,7 +10,7 @@ import type { Principal } from '../../daemon/core/model.js';
 import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 import { makeTar } from '../helpers/tar.js';
-import { sshPublicKey } from '../helpers/ssh-keys.js';
+import { newKeyPair, proveKey } from '../helpers/key-proof.js';
 
 const PY = { 'requirements.txt': 'flask\n', 'app.py': 'app = 1\n', Procfile: 'web: gunicorn app:app\n' };
 const sha = (n: number) => n.toString(16).padStart(40, '0');
@@ -24,9 +24,13 @@ async function rig() {
   const git = new MemoryGitHost();
   const releases = new MemoryReleaseStore();
   const env = new MemoryEnvStore();
+  /** Who may still use fcm, and which tokens were revoked (what accounts.ts and tokens.ts would say). */
+  const allowed = new Set([ALICE.userId, BOB.userId]);
+  const revoked = new Set<string>();
   const w = wireDeploys({
     vms: h.service, store: h.store, releases, env, keys: new MemoryKeyStore(), runtime, git,
-    userPrincipal: (id) => ({ [ALICE.userId]: ALICE, [BOB.userId]: BOB })[id] ?? null,
+    userPrincipal: (id) => (allowed.has(id) ? ({ [ALICE.userId]: ALICE, [BOB.userId]: BOB })[id] ?? null : null),
+    stillValid: (p) => Boolean(p.tokenId) && !revoked.has(p.tokenId!) && allowed.has(p.userId),
     urlFor: (n) => `https://${n}.64-34-93-45.sslip.io`,
     log,
   });
@@ -37,7 +41,7 @@ async function rig() {
     const outcome = await w.deploys.deploy(p, vm.id, { commit: sha(n), ref: 'refs/heads/main' }, tar(files), (l) => lines.push(l));
     return { outcome, lines };
   };
-  return { h, w, vm, runtime, git, releases, env, push, logText: () => logLines.join('') };
+  return { h, w, vm, runtime, git, releases, env, push, allowed, revoked, logText: () => logLines.join('') };
 }
 
 test('a push deploys: Heroku-style output with the URL, a succeeded release, the previous one superseded', async () => {
@@ -214,10 +218,43 @@ test('deleting a VM forgets its releases, config and repository; reconcile fails
   assert.match(r.releases.get(vm2.id, 1)!.log, /daemon restarted/);
 });
 
+test('PushGate: the credentials are checked again when the hook runs — a token revoked, a key removed or a user removed since the authorization refuses the push', async () => {
+  const r = await rig();
+  const hook = (g: { ticket: string | null; repo: string }, n: number) => r.w.gate.push(g.ticket!, g.repo, { commit: sha(n), ref: 'refs/heads/main' }, tar(PY), () => {});
+  const revokedMeanwhile = (e: unknown) => isFcmError(e, 'unauthorized') && /revoked meanwhile/.test((e as Error).message);
+  // HTTPS: authorized by a token, which is revoked while the pack uploads.
+  const byToken = { ...ALICE, tokenId: 'tok_aaaaaaaaaaaa' };
+  const g1 = await r.w.gate.authorize(byToken, 'cosmic-nova', 'receive-pack');
+  r.revoked.add(byToken.tokenId);
+  await assert.rejects(hook(g1, 1), revokedMeanwhile);
+  // SSH: the key is removed meanwhile.
+  const key = await proveKey(r.w.keys, ALICE, await newKeyPair());
+  const g2 = await r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'receive-pack');
+  r.w.keys.remove(ALICE, key.id);
+  await assert.rejects(hook(g2, 2), revokedMeanwhile);
+  // Either way, the user is taken off the allowlist meanwhile.
+  const key2 = await proveKey(r.w.keys, ALICE, await newKeyPair());
+  const g3 = await r.w.gate.authorizeKey(key2.id, 'cosmic-nova', 'receive-pack');
+  const g4 = await r.w.gate.authorize({ ...ALICE, tokenId: 'tok_bbbbbbbbbbbb' }, 'cosmic-nova', 'receive-pack');
+  r.allowed.delete(ALICE.userId);
+  await assert.rejects(hook(g3, 3), revokedMeanwhile);
+  await assert.rejects(hook(g4, 4), revokedMeanwhile);
+  assert.deepEqual(r.releases.list(r.vm.id), [], 'nothing was deployed');
+  // Control: with the credentials standing, the same path deploys.
+  r.allowed.add(ALICE.userId);
+  const live = await r.w.gate.authorizeKey(key2.id, 'cosmic-nova', 'receive-pack');
+  assert.equal((await hook(live, 5)).ok, true);
+  const ok = await r.w.gate.authorize({ ...ALICE, tokenId: 'tok_dddddddddddd' }, 'cosmic-nova', 'receive-pack');
+  assert.equal((await hook(ok, 6)).ok, true);
+  // A principal from neither a token nor a key is never trusted at the hook.
+  const bare = await r.w.gate.authorize(ALICE, 'cosmic-nova', 'receive-pack');
+  await assert.rejects(hook(bare, 7), revokedMeanwhile);
+});
+
 test('PushGate: only the owner gets a grant; a ticket is for one push into its own repository', async () => {
   const r = await rig();
-  const key = r.w.keys.add(ALICE, { publicKey: sshPublicKey('ed25519') });
-  const bobKey = r.w.keys.add(BOB, { publicKey: sshPublicKey('ed25519') });
+  const key = await proveKey(r.w.keys, ALICE, await newKeyPair());
+  const bobKey = await proveKey(r.w.keys, BOB, await newKeyPair());
   await assert.rejects(r.w.gate.authorizeKey(bobKey.id, 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'vm_not_found') && /not yours/.test((e as Error).message));
   await assert.rejects(r.w.gate.authorizeKey(key.id, 'ghost', 'receive-pack'), (e: unknown) => isFcmError(e, 'vm_not_found'));
   await assert.rejects(r.w.gate.authorizeKey('key_ffffffffffff', 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'unauthorized'));

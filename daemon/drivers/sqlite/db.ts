@@ -112,6 +112,9 @@ const MIGRATIONS: string[] = [
      limits TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  // Google's hosted-domain claim at the last login: the allowlist checks it on every request
+  // (NULL for users from before: a Workspace user logs in once more).
+  `ALTER TABLE users ADD COLUMN hd TEXT;`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

@@ -6,7 +6,7 @@ import type { Handler } from '../server.js';
 export function authHandlers(login: LoginService, accounts: AccountService): Record<string, Handler> {
   return {
     getAuthConfig: () => login.config(),
-    startLogin: ({ body }) => login.startLogin(body as Parameters<LoginService['startLogin']>[0]),
+    startLogin: ({ body, client }) => login.startLogin(body as Parameters<LoginService['startLogin']>[0], client),
     authCallback: async ({ query, reply }) => {
       const location = await login.callback(query);
       // The location carries a one-time code for the CLI: never cache it, never leak it as a referrer.
@@ -17,7 +17,7 @@ export function authHandlers(login: LoginService, accounts: AccountService): Rec
       reply.header('cache-control', 'no-store');
       return login.exchange(body as Parameters<LoginService['exchange']>[0]);
     },
-    startDeviceLogin: () => login.startDevice(),
+    startDeviceLogin: ({ client }) => login.startDevice(client),
     pollDeviceLogin: async ({ body, reply }) => {
       reply.header('cache-control', 'no-store');
       return login.pollDevice(body.deviceCode);

@@ -23,6 +23,7 @@ import type { Principal, VmRecord } from '../../core/model.js';
 import type { Logger } from '../../log.js';
 import { operationRoutes, type Json } from '../openapi-routes.js';
 import { problem } from '../problem.js';
+import { NO_LIMITS, type RequestLimits } from '../limits.js';
 import type { Authenticator, Handler } from '../server.js';
 import { CONSOLE_CSS, CONSOLE_JS, consolePageHtml } from './console-page.js';
 
@@ -35,6 +36,10 @@ export interface ConsoleHttpDeps {
   maxFrameBytes?: number;
   /** Ping interval; a client that misses a pong is dropped. */
   heartbeatMs?: number;
+  /** The same limits as the JSON API (a ticket or no credentials: the public class of the client's address). */
+  limits?: RequestLimits;
+  /** Revocation (core/sessions.ts): each open console is held with the principal that opened it. */
+  sessions?: { open(p: Principal, end: (reason: string) => void): () => void };
 }
 
 /** createConsoleTicket: thin, like every handler. */
@@ -58,9 +63,10 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
   addFormats.default(ajv);
   const validParams = ajv.compile(route.schema.params ?? { type: 'object' });
   const validQuery = ajv.compile(route.schema.querystring ?? { type: 'object' });
+  const limits = d.limits ?? NO_LIMITS;
 
   /** Who is asking and for which VM; throws FcmError (→ problem response). */
-  const authorize = (req: IncomingMessage, url: URL, rawName: string): VmRecord => {
+  const authorize = (req: IncomingMessage, url: URL, rawName: string): { vm: VmRecord; principal: Principal } => {
     let name: string;
     try {
       name = decodeURIComponent(rawName);
@@ -75,8 +81,10 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       const principal: Principal | null = m ? d.auth.authenticate(m[1]!) : null;
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
-      return d.consoles.authorize(principal, name);
+      limits.principal(principal);
+      return { vm: d.consoles.authorize(principal, name), principal };
     }
+    limits.address('public', limits.clientOf(req));
     if (typeof query.ticket === 'string') return d.consoles.authorizeTicket(query.ticket, name);
     throw new FcmError('unauthorized', 'The console needs "Authorization: Bearer <token>" (fcm console) or ?ticket= from POST /v1/vms/{name}/console/tickets (web console).');
   };
@@ -103,10 +111,11 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
       socket.on('error', () => {});
       const m = CONSOLE_PATH.exec(url.pathname);
       let vm: VmRecord;
+      let principal: Principal;
       try {
         if (!m) throw new FcmError('not_found', `No WebSocket endpoint at ${url.pathname}.`);
         if (req.method !== 'GET') throw new FcmError('method_not_allowed', 'WebSocket upgrades use GET.');
-        vm = authorize(req, url, m[1]!);
+        ({ vm, principal } = authorize(req, url, m[1]!));
       } catch (e) {
         const err = isFcmError(e) ? e : new FcmError('internal', `Something went wrong on the server (request ${reqId}).`);
         if (!isFcmError(e)) log.error({ err: e }, 'console upgrade failed');
@@ -117,6 +126,14 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
         alive.set(ws, true);
         ws.on('pong', () => alive.set(ws, true));
         log.info({ vmId: vm.id, vm: vm.name, via: req.headers.authorization ? 'bearer' : 'ticket' }, 'console connected');
+        // Revoking the token (or the user) that opened it closes it: 1008, after saying why.
+        const done = d.sessions?.open(principal, (reason) => {
+          log.info({ vmId: vm.id, userId: principal.userId }, 'console closed: access revoked');
+          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', message: `Console closed: ${reason}.` }), { binary: false });
+          ws.close(CLOSE.revoked, 'access revoked');
+          setTimeout(() => ws.terminate(), 2000).unref();
+        });
+        if (done) ws.once('close', done);
         void bind(ws, vm, d.consoles, log);
       });
     });
@@ -132,7 +149,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
     });
 
     // A plain GET (no Upgrade): same auth answers, then say what this endpoint is.
-    app.get('/v1/vms/:name/console', { logLevel: 'warn' }, async (req) => {
+    app.get('/v1/vms/:name/console', { logLevel: 'warn', config: { ownLimits: true } }, async (req) => {
       const url = new URL(req.url, 'http://fcm.invalid');
       authorize(req.raw, url, (req.params as { name: string }).name);
       throw new FcmError('validation_failed', 'This is a WebSocket endpoint: connect with "Upgrade: websocket" (fcm console, or the web console).');
@@ -171,6 +188,7 @@ function refuse(socket: Duplex, err: FcmError, reqId: string): void {
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${reqId}`,
     ...(p.status === 401 ? ['WWW-Authenticate: Bearer realm="fcm"'] : []),
+    ...(err.retryAfterSec !== undefined ? [`Retry-After: ${err.retryAfterSec}`] : []),
     'Connection: close',
   ];
   if (!socket.writable) return void socket.destroy();

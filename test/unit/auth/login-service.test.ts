@@ -45,17 +45,18 @@ class FakeIdp implements IdentityProvider {
   }
 }
 
-function setup(opts: { idp?: FakeIdp | null; maxPending?: number } = {}) {
+function setup(opts: { idp?: FakeIdp | null; maxPending?: number; pendingPerAddress?: number; google?: boolean } = {}) {
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const idp = opts.idp === undefined ? new FakeIdp() : opts.idp;
   const users = new MemoryUserStore();
   const tokens = new MemoryTokens();
-  const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] });
+  const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] }, opts.google ?? false);
   const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now });
   const login = new LoginService({
     idp, issuer: idp ? ISSUER : null, callbackUrl: 'https://fcm.example/v1/auth/callback', policy, users, accounts,
-    log: pino({ level: 'silent' }), now: clock.now, ...(opts.maxPending ? { limits: { maxPending: opts.maxPending } } : {}),
+    log: pino({ level: 'silent' }), now: clock.now,
+    limits: { ...(opts.maxPending ? { maxPending: opts.maxPending } : {}), ...(opts.pendingPerAddress ? { pendingPerAddress: opts.pendingPerAddress } : {}) },
   });
   const auth = new TokenAuthenticator(tokens, (id) => accounts.principalFor(id), clock.now);
   return { idp: idp!, users, tokens, policy, accounts, login, auth, clock };
@@ -66,6 +67,8 @@ const pkce = () => {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 };
 const CLI = 'http://127.0.0.1:45678/callback';
+/** The caller's address (HandlerContext.client). */
+const HERE = '198.51.100.7';
 
 async function rejects(p: Promise<unknown> | (() => unknown), code: string) {
   await assert.rejects(async () => (typeof p === 'function' ? p() : p), (e) => isFcmError(e) && e.code === code);
@@ -74,7 +77,7 @@ async function rejects(p: Promise<unknown> | (() => unknown), code: string) {
 /** startLogin → the issuer comes back → the redirect to the CLI. */
 async function browserRound(s: ReturnType<typeof setup>, cliState = 'cli-state-0123456789') {
   const { verifier, challenge } = pkce();
-  const started = await s.login.startLogin({ redirectUri: CLI, state: cliState, codeChallenge: challenge });
+  const started = await s.login.startLogin({ redirectUri: CLI, state: cliState, codeChallenge: challenge }, HERE);
   const st = s.idp.lastAuth!;
   const location = new URL(await s.login.callback({ code: 'issuer-code', state: st.state }));
   return { verifier, challenge, started, location, issuerState: st.state };
@@ -128,12 +131,12 @@ test('callback: unknown, replayed or expired state is refused; issuer errors, mi
   const r = await browserRound(s);
   await rejects(s.login.callback({ code: 'issuer-code', state: r.issuerState }), 'login_failed');
 
-  await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge });
+  await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }, HERE);
   s.clock.advance(10 * 60_000 + 1);
   await rejects(s.login.callback({ code: 'c', state: s.idp.lastAuth!.state }), 'login_failed');
 
   const errorOf = async (q: { code?: string; error?: string; iss?: string }) => {
-    await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge });
+    await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }, HERE);
     const u = new URL(await s.login.callback({ ...q, state: s.idp.lastAuth!.state }));
     assert.equal(u.searchParams.get('state'), 'cli-state-0123456789');
     assert.ok(!u.searchParams.get('error') !== !u.searchParams.get('code'), 'an error or a code, never both');
@@ -151,9 +154,9 @@ test('callback: unknown, replayed or expired state is refused; issuer errors, mi
 test('only loopback redirect URIs (no open redirector), only S256', async () => {
   const s = setup();
   for (const redirectUri of ['http://evil.example/cb', 'https://127.0.0.1:4000/cb', 'http://localhost:4000/cb', 'http://127.0.0.1.evil.example:80/cb', 'http://127.0.0.1:4000@evil.example/', 'http://127.0.0.1:99999/cb', 'http://127.0.0.1:4000/cb?x=1']) {
-    await rejects(s.login.startLogin({ redirectUri, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }), 'validation_failed');
+    await rejects(s.login.startLogin({ redirectUri, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }, HERE), 'validation_failed');
   }
-  await rejects(s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge, codeChallengeMethod: 'plain' }), 'validation_failed');
+  await rejects(s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge, codeChallengeMethod: 'plain' }, HERE), 'validation_failed');
 });
 
 test('the allowlist decides: not listed, unverified or no email → access_denied and no user; admins from FCM_ADMIN_EMAILS', async () => {
@@ -176,6 +179,33 @@ test('the allowlist decides: not listed, unverified or no email → access_denie
   s.idp.next = claims('bob@corp.example');
   const r2 = await browserRound(s);
   assert.ok(r2.location.searchParams.get('code'), 'a listed domain is enough');
+});
+
+test('attacker (Google): a consumer account with a corporate address is refused, never admin; the Workspace account passes and its hd is kept for later requests', async () => {
+  const s = setup({ google: true });
+  for (const email of ['root@example.com', 'alice@example.com', 'x@corp.example']) {
+    s.idp.next = claims(email);
+    const r = await browserRound(s);
+    assert.equal(r.location.searchParams.get('error'), 'access_denied', email);
+    assert.match(r.location.searchParams.get('error_description')!, /not an account managed by/);
+  }
+  s.idp.next = claims('\u212Aate@corp.example', { hd: 'corp.example' });
+  assert.equal((await browserRound(s)).location.searchParams.get('error'), 'access_denied', 'Kelvin sign');
+  assert.equal(s.users.rows.size, 0, 'refused logins create no user');
+
+  s.idp.next = claims('root@example.com', { hd: 'example.com' });
+  const r = await browserRound(s);
+  const grant = s.login.exchange({ code: r.location.searchParams.get('code')!, codeVerifier: r.verifier });
+  assert.equal(grant.user.admin, true);
+  const p = s.auth.authenticate(grant.token)!;
+  assert.equal(p.admin, true, 'the stored hd lets the token through on later requests');
+  assert.equal([...s.users.rows.values()][0]!.hd, 'example.com');
+  // Without hd it is refused again; and a row stored without hd (a user from before this rule,
+  // the users.hd migration leaves it NULL) opens nothing with its old token until its next login.
+  s.idp.next = claims('root@example.com');
+  assert.equal((await browserRound(s)).location.searchParams.get('error'), 'access_denied');
+  s.users.upsert({ issuer: ISSUER, subject: 'sub-root@example.com', email: 'root@example.com', name: null, hd: null }, 'now');
+  assert.equal(s.auth.authenticate(grant.token), null);
 });
 
 test('a user removed from the allowlist loses access with their existing tokens', async () => {
@@ -212,7 +242,7 @@ test('tokens: whoami, list (own only; admin all), revoke (others\' → not_found
 
 test('device login: pending, slow_down (ours and the issuer\'s), approval, refusal, expiry; the issuer\'s device code stays inside', async () => {
   const s = setup();
-  const d = await s.login.startDevice();
+  const d = await s.login.startDevice(HERE);
   assert.match(d.deviceCode, /^fdc_/);
   assert.equal(d.userCode, 'ABCD-EFGH');
   assert.equal(d.interval, 5);
@@ -230,34 +260,73 @@ test('device login: pending, slow_down (ours and the issuer\'s), approval, refus
   assert.equal(grant.user.email, 'alice@example.com');
   await rejects(s.login.pollDevice(d.deviceCode), 'expired_token'); // done: gone
 
-  const d2 = await s.login.startDevice();
+  const d2 = await s.login.startDevice(HERE);
   s.idp.polls.push({ status: 'ok', claims: claims('mallory@evil.example') });
   await rejects(s.login.pollDevice(d2.deviceCode), 'access_denied');
-  const d3 = await s.login.startDevice();
+  const d3 = await s.login.startDevice(HERE);
   s.idp.polls.push({ status: 'denied' });
   await rejects(s.login.pollDevice(d3.deviceCode), 'access_denied');
-  const d4 = await s.login.startDevice();
+  const d4 = await s.login.startDevice(HERE);
   s.clock.advance(600_001);
   await rejects(s.login.pollDevice(d4.deviceCode), 'expired_token');
   await rejects(s.login.pollDevice('fdc_made-up-code'), 'expired_token');
   s.idp.device = false;
-  await rejects(s.login.startDevice(), 'auth_not_configured');
+  await rejects(s.login.startDevice(HERE), 'auth_not_configured');
 });
 
 test('without OIDC configuration every login operation is auth_not_configured', async () => {
   const s = setup({ idp: null });
   assert.deepEqual(await s.login.config(), { enabled: false, issuer: null, browser: false, device: false });
-  await rejects(s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }), 'auth_not_configured');
+  await rejects(s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }, HERE), 'auth_not_configured');
   await rejects(s.login.callback({ code: 'c', state: 's' }), 'auth_not_configured');
   await rejects(() => s.login.exchange({ code: 'flc_x', codeVerifier: 'v' }), 'auth_not_configured');
-  await rejects(s.login.startDevice(), 'auth_not_configured');
+  await rejects(s.login.startDevice(HERE), 'auth_not_configured');
   await rejects(s.login.pollDevice('fdc_x'), 'auth_not_configured');
 });
 
-test('logins in progress are bounded (startLogin needs no token)', async () => {
-  const s = setup({ maxPending: 3 });
-  for (let i = 0; i < 3; i++) await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge });
-  await rejects(s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }), 'rate_limited');
+test('attacker: 1000 login starts from one address evict only that address\'s own; another address logs in (browser and device)', async () => {
+  const s = setup();
+  const start = (client: string) => s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }, client);
+  // The victim started first: their login is the oldest in the table.
+  const victim = pkce();
+  await s.login.startLogin({ redirectUri: CLI, state: 'victim-state-0123456789', codeChallenge: victim.challenge }, '203.0.113.9');
+  const victimState = s.idp.lastAuth!.state;
+  const firstOfAttacker = await start(HERE).then(() => s.idp.lastAuth!.state);
+  for (let i = 0; i < 999; i++) await start(HERE);
+  assert.deepEqual(s.login.pending(HERE), { logins: 10, codes: 0, devices: 0 }, 'the attacker holds only its own 10');
+  assert.equal(s.login.pending().logins, 11);
+  // The attacker's own oldest were pushed out by its newest…
+  await rejects(s.login.callback({ code: 'issuer-code', state: firstOfAttacker }), 'login_failed');
+  // …while the victim, from another address, finishes the login it started before the flood,
+  const back = new URL(await s.login.callback({ code: 'issuer-code', state: victimState }));
+  assert.equal(back.searchParams.get('state'), 'victim-state-0123456789');
+  assert.ok(s.login.exchange({ code: back.searchParams.get('code')!, codeVerifier: victim.verifier }).token);
+  // …and can start and finish new ones.
+  assert.ok((await browserRound(s)).location.searchParams.get('code'));
+
+  // Device logins: the same.
+  const victimDevice = await s.login.startDevice('203.0.113.9');
+  for (let i = 0; i < 1000; i++) await s.login.startDevice(HERE);
+  assert.equal(s.login.pending(HERE).devices, 10);
+  s.idp.polls.push({ status: 'ok', claims: claims('alice@example.com') });
+  assert.equal((await s.login.pollDevice(victimDevice.deviceCode)).user.email, 'alice@example.com');
+});
+
+test('the tables as a whole are bounded: when full, the address holding the most gives up its oldest, never a small one', async () => {
+  const s = setup({ maxPending: 30, pendingPerAddress: 10 });
+  const start = (client: string) => s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge }, client);
+  await start('203.0.113.9');
+  const victimState = s.idp.lastAuth!.state;
+  // Ten attacker addresses, each starting its full share: 100 starts into a table of 30.
+  for (let a = 1; a <= 10; a++) for (let i = 0; i < 10; i++) await start(`192.0.2.${a}`);
+  assert.equal(s.login.pending().logins, 30);
+  assert.equal(s.login.pending('203.0.113.9').logins, 1, 'the address with one login in progress kept it');
+  for (let a = 1; a <= 10; a++) assert.ok(s.login.pending(`192.0.2.${a}`).logins <= 3, 'the attackers share what is left');
+  assert.ok((await s.login.callback({ code: 'issuer-code', state: victimState })).includes('code='));
+  // Expired entries make room before anyone loses a live one.
   s.clock.advance(10 * 60_000 + 1);
-  await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: pkce().challenge });
+  await start('203.0.113.10');
+  assert.equal(s.login.pending().logins, 30, 'full again (29 expired)');
+  await start('203.0.113.11');
+  assert.equal(s.login.pending().logins, 2, 'the expired ones were swept, both new ones kept');
 });

@@ -10,7 +10,7 @@ import { shellQuote } from '../../../api/cli/deploys.js';
 import { memoryApi } from '../../helpers/memory-api.js';
 import { ROOT } from '../../helpers/memory-service.js';
 import { makeTar } from '../../helpers/tar.js';
-import { sshPublicKey } from '../../helpers/ssh-keys.js';
+import { newKeyPair } from '../../helpers/key-proof.js';
 import { run, tempDir, type RunOpts } from './io-helpers.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
@@ -124,16 +124,16 @@ test('releases, rollback and logs (streamed; -f until interrupted)', async () =>
   assert.equal(f.stdout, 'web.1: started v1\n', 'the last line, streamed before the end');
 });
 
-test('keys add <file>, keys, keys rm', async () => {
-  const dir = tempDir();
-  const pub = join(dir, 'id_ed25519.pub');
-  writeFileSync(pub, `${sshPublicKey('ed25519', 'me@laptop')}\n`);
-  const add = await fcm(['keys', 'add', pub]);
+test('keys add <file.pub> (signing with the private key next to it), keys, keys rm', async () => {
+  const key = await newKeyPair('ed25519', 'me@laptop');
+  const pub = `${key.keyPath}.pub`;
+  const add = await fcm(['keys', 'add', pub], { env: { ...env, PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   assert.equal(add.code, 0, add.stderr);
   const fp = /^Added key (SHA256:\S+)\n$/.exec(add.stdout)?.[1];
   assert.ok(fp, add.stdout);
-  const again = await fcm(['keys', 'add', pub]);
+  const again = await fcm(['keys', 'add', pub], { env: { ...env, PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   assert.equal(again.code, 1);
+  assert.match(again.stderr, /SSH key already registered/);
   const ls = await fcm(['keys']);
   const id = new RegExp(`^(key_[0-9a-f]{12})\\s+me@laptop\\s+${fp!.replace(/[+/]/g, (c) => `\\${c}`)}`, 'm').exec(ls.stdout)?.[1];
   assert.ok(id, ls.stdout);
