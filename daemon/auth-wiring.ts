@@ -7,9 +7,11 @@
 import type { AccessConfig, OidcConfig } from './config.js';
 import { LoginPolicy } from './core/access.js';
 import { AccountService } from './core/accounts.js';
-import type { IdentityProvider, UserStore } from './core/identity.js';
+import type { IdentityProvider } from './core/ports/identity.js';
+import type { UserStore } from './core/ports/user-store.js';
 import { LoginService, type LoginDeps } from './core/login-service.js';
-import { TokenAuthenticator, type TokenStore } from './core/tokens.js';
+import { TokenAuthenticator } from './core/tokens.js';
+import { type TokenStore } from './core/ports/token-store.js';
 import { OidcClient } from './drivers/oidc-client.js';
 import { authHandlers } from './http/routes/auth.js';
 import type { Logger } from './log.js';

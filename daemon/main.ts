@@ -14,7 +14,7 @@ import { loadOrCreateSecret } from './secrets.js';
 import { AgentKeys } from './core/agent-keys.js';
 import { wireAuth } from './auth-wiring.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
-import type { ConsoleEndpoint, Hypervisor } from './core/ports.js';
+import type { ConsoleEndpoint, Hypervisor } from './core/ports/hypervisor.js';
 import { ConsoleService } from './core/console-service.js';
 import { SocketConsole } from './drivers/console-socket.js';
 import { ConsoleLogCap } from './drivers/console-log-cap.js';

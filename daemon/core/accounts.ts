@@ -6,9 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { canAccess, type LoginPolicy } from './access.js';
 import { FcmError } from './errors.js';
-import type { UserRow, UserStore } from './identity.js';
+import type { UserRow, UserStore } from './ports/user-store.js';
 import type { Principal } from './model.js';
-import { hashToken, newToken, type TokenRow, type TokenStore } from './tokens.js';
+import { hashToken, newToken } from './tokens.js';
+import { type TokenRow, type TokenStore } from './ports/token-store.js';
 
 export interface ApiUser {
   id: string;

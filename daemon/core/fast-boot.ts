@@ -6,7 +6,12 @@ import { newVmId } from './names.js';
 import { planTemplateCmdline } from './planners/kernel-cmdline.js';
 import { macForVm, tapForVm } from './planners/network-plan.js';
 import { planSeed } from './planners/seed.js';
-import type { Disks, Hypervisor, ImageInfo, MachineSpec, Network, Snapshotter, TemplateFiles, TemplateStore, VmDisks } from './ports.js';
+import type { Disks, VmDisks } from './ports/disks.js';
+import type { Hypervisor, MachineSpec } from './ports/hypervisor.js';
+import type { ImageInfo } from './ports/images.js';
+import type { Network } from './ports/network.js';
+import type { Snapshotter } from './ports/snapshotter.js';
+import type { TemplateFiles, TemplateStore } from './ports/templates.js';
 
 /** What a template is built for; only VMs of exactly this shape can be restored from it. */
 export interface Shape {

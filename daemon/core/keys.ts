@@ -1,7 +1,7 @@
 /**
- * SSH public keys for `git push` over SSH: parsing (pure), the KeyStore
- * port, and KeyService (add/list/remove with ownership, and the lookups sshd
- * needs through the AuthorizedKeysCommand).
+ * SSH public keys for `git push` over SSH: parsing (pure) and KeyService
+ * (add/list/remove with ownership, and the lookups sshd needs through the
+ * AuthorizedKeysCommand). The KeyStore port is in ports/key-store.ts.
  *
  * A key identifies one user: the same key (fingerprint) cannot be registered
  * twice, by anyone — otherwise sshd could not tell whose push it is.
@@ -14,28 +14,7 @@ import { canAccess } from './access.js';
 import { FcmError } from './errors.js';
 import { KEY_ID } from './git-wire.js';
 import type { Principal } from './model.js';
-
-export interface KeyRecord {
-  id: string;
-  owner: string;
-  name: string;
-  type: string;
-  /** `SHA256:<base64, unpadded>` of the key blob, as `ssh-keygen -lf` and sshd's %f print it. */
-  fingerprint: string;
-  /** `<type> <base64>` — no options, no comment. */
-  publicKey: string;
-  createdAt: string;
-}
-
-/** Key rows. `insert` throws key_taken when the fingerprint is already registered. */
-export interface KeyStore {
-  insert(key: KeyRecord): void;
-  /** One owner's keys, or every key (null), oldest first. */
-  list(owner: string | null): KeyRecord[];
-  get(id: string): KeyRecord | undefined;
-  byFingerprint(fingerprint: string): KeyRecord | undefined;
-  remove(id: string): void;
-}
+import { keyTaken, type KeyRecord, type KeyStore } from './ports/key-store.js';
 
 export interface ParsedKey {
   type: string;
@@ -172,7 +151,7 @@ export class KeyService {
 
   add(p: Principal, input: { publicKey: string; name?: string | undefined }): ApiKey {
     const k = parsePublicKey(input.publicKey);
-    if (this.d.store.byFingerprint(k.fingerprint)) throw taken(k.fingerprint);
+    if (this.d.store.byFingerprint(k.fingerprint)) throw keyTaken(k.fingerprint);
     const rec: KeyRecord = {
       id: `key_${randomBytes(6).toString('hex')}`,
       owner: p.userId,
@@ -205,8 +184,5 @@ export class KeyService {
   }
 }
 
-export function taken(fingerprint: string): FcmError {
-  return new FcmError('key_taken', `The key ${fingerprint} is already registered (a key can belong to one account only).`);
-}
 
 const toApi = (k: KeyRecord): ApiKey => ({ id: k.id, name: k.name, type: k.type, fingerprint: k.fingerprint, createdAt: k.createdAt });

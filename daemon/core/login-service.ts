@@ -22,8 +22,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { LoginPolicy } from './access.js';
 import type { AccountService, TokenGrant } from './accounts.js';
 import { FcmError } from './errors.js';
-import { sameString, type IdTokenClaims } from './id-token.js';
-import type { IdentityProvider, UserStore } from './identity.js';
+import { sameString } from './id-token.js';
+import { type IdTokenClaims } from './ports/identity.js';
+import type { IdentityProvider } from './ports/identity.js';
+import type { UserStore } from './ports/user-store.js';
 
 export interface LoginDeps {
   /** null: login is not configured (only the admin token works). */

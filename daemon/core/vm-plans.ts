@@ -4,7 +4,9 @@ import type { Accel, VmRecord } from './model.js';
 import { planCmdline } from './planners/kernel-cmdline.js';
 import { planNetwork, type NetworkPlan, type Subnet } from './planners/network-plan.js';
 import { planSeed } from './planners/seed.js';
-import type { ImageInfo, MachineSpec, VmDisks } from './ports.js';
+import type { ImageInfo } from './ports/images.js';
+import type { MachineSpec } from './ports/hypervisor.js';
+import type { VmDisks } from './ports/disks.js';
 
 export interface VmPlansConfig {
   subnet: Subnet;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { FcmError } from './errors.js';
 import type { NewVm, VmPatch, VmRecord } from './model.js';
-import type { AdmitFn, VmStore } from './ports.js';
+import type { AdmitFn, VmStore } from './ports/vm-store.js';
 
 /**
  * The VM rows as the VM modules share them: every write goes through

@@ -1,7 +1,9 @@
 import type { Logger } from '../log.js';
 import type { KeyedMutex } from './locks.js';
 import type { VmRecord } from './model.js';
-import type { Guest, Hypervisor, Network } from './ports.js';
+import type { Guest } from './ports/guest.js';
+import type { Hypervisor } from './ports/hypervisor.js';
+import type { Network } from './ports/network.js';
 import type { VmRecords } from './vm-records.js';
 
 export interface VmSupervisorConfig {

@@ -2,7 +2,9 @@ import { constants } from 'node:fs';
 import { chmod, mkdir, open, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
-import type { Disks, DriveSpec, ImageInfo, VmDisks } from '../core/ports.js';
+import type { Disks, VmDisks } from '../core/ports/disks.js';
+import type { DriveSpec } from '../core/ports/hypervisor.js';
+import type { ImageInfo } from '../core/ports/images.js';
 import { run } from './proc.js';
 
 export interface CowDisksConfig {

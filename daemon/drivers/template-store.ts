@@ -2,7 +2,8 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { parseSeed } from '../core/planners/seed.js';
 import { chmod, lchown, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageInfo, TemplateFiles, TemplateStore } from '../core/ports.js';
+import type { ImageInfo } from '../core/ports/images.js';
+import type { TemplateFiles, TemplateStore } from '../core/ports/templates.js';
 import { run } from './proc.js';
 
 /**

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import type { Principal } from '../../daemon/core/model.js';
 import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
-import type { VmStore } from '../../daemon/core/ports.js';
+import type { VmStore } from '../../daemon/core/ports/vm-store.js';
 import { VmService, type VmServiceConfig } from '../../daemon/core/vm-service.js';
 import { MemoryDisks, MemoryGuest, MemoryHypervisor, MemoryImages, MemoryNetwork } from '../../daemon/drivers/memory/memory-host.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FcmError } from '../../core/errors.js';
-import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus } from '../../core/ports.js';
+import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
 import type { Logger } from '../../log.js';
 import { pidAlive, sleep, spawnDetached } from '../proc.js';
 import { tapOwner } from '../vmm-users.js';

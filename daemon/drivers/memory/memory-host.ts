@@ -1,9 +1,13 @@
 import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
-import type {
-  Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, MachineStatus, Network, Snapshotter, TemplateFiles, TemplateStore, VmDisks,
-} from '../../core/ports.js';
+import type { Disks, VmDisks } from '../../core/ports/disks.js';
+import type { Guest } from '../../core/ports/guest.js';
+import type { Hypervisor, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
+import type { ImageInfo, Images } from '../../core/ports/images.js';
+import type { Network } from '../../core/ports/network.js';
+import type { Snapshotter } from '../../core/ports/snapshotter.js';
+import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js';
 
 /**
  * In-memory twins of the host drivers, for fast tests of core logic. They

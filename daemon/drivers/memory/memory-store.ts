@@ -1,6 +1,6 @@
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { AdmitFn, VmStore } from '../../core/ports.js';
+import type { AdmitFn, VmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 
 /** In-memory twin of SqliteVmStore (same contract suite). */

@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { AdmitFn, VmStore } from '../../core/ports.js';
+import type { AdmitFn, VmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 import type { Db } from './db.js';
 

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { VmName } from '../../../api/patterns.gen.js';
-import type { GitSmartHttp } from '../../core/deploys-ports.js';
+import type { GitSmartHttp } from '../../core/ports/git-smart-http.js';
 import type { PushGate } from '../../core/deploys-push.js';
 import { FcmError, isFcmError } from '../../core/errors.js';
 import {

@@ -6,12 +6,13 @@ import { pino } from 'pino';
 import { LoginPolicy } from '../../../daemon/core/access.js';
 import { AccountService } from '../../../daemon/core/accounts.js';
 import { isFcmError } from '../../../daemon/core/errors.js';
-import { IdTokenError, type IdTokenClaims } from '../../../daemon/core/id-token.js';
-import type { DevicePoll, IdentityProvider } from '../../../daemon/core/identity.js';
+import { IdTokenError } from '../../../daemon/core/id-token.js';
+import { type IdTokenClaims } from '../../../daemon/core/ports/identity.js';
+import type { DevicePoll, IdentityProvider } from '../../../daemon/core/ports/identity.js';
 import { LoginService } from '../../../daemon/core/login-service.js';
 import { TokenAuthenticator } from '../../../daemon/core/tokens.js';
 import { MemoryUserStore } from '../../../daemon/drivers/memory/memory-user-store.js';
-import { MemoryTokens } from '../../helpers/memory-api.js';
+import { MemoryTokenStore } from '../../../daemon/drivers/memory/memory-token-store.js';
 
 const ISSUER = 'https://issuer.test';
 const claims = (email: string, over: Partial<IdTokenClaims> = {}): IdTokenClaims => ({
@@ -50,7 +51,7 @@ function setup(opts: { idp?: FakeIdp | null; maxPending?: number } = {}) {
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const idp = opts.idp === undefined ? new FakeIdp() : opts.idp;
   const users = new MemoryUserStore();
-  const tokens = new MemoryTokens();
+  const tokens = new MemoryTokenStore();
   const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] });
   const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now });
   const login = new LoginService({

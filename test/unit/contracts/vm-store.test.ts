@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { isFcmError } from '../../../daemon/core/errors.js';
 import type { NewVm } from '../../../daemon/core/model.js';
 import { parseSubnet, planNetwork } from '../../../daemon/core/planners/network-plan.js';
-import type { VmStore } from '../../../daemon/core/ports.js';
+import type { VmStore } from '../../../daemon/core/ports/vm-store.js';
 import { MemoryVmStore } from '../../../daemon/drivers/memory/memory-store.js';
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteVmStore } from '../../../daemon/drivers/sqlite/sqlite-vm-store.js';

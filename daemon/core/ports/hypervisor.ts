@@ -1,0 +1,53 @@
+/**
+ * The Hypervisor port. Drivers: QemuHypervisor (drivers/qemu/),
+ * FirecrackerHypervisor (drivers/firecracker/); twin: MemoryHypervisor
+ * (drivers/memory/memory-host.ts).
+ */
+import type { Accel, HypervisorKind } from '../model.js';
+
+export interface DriveSpec {
+  /** Stable id, also the device order: root (vda), seed (vdb), swap (vdc). */
+  id: 'root' | 'seed' | 'swap';
+  path: string;
+  format: 'raw' | 'qcow2';
+  readOnly: boolean;
+}
+
+export interface MachineSpec {
+  vmId: string;
+  vcpus: number;
+  memoryMib: number;
+  kernelPath: string;
+  initrdPath: string | null;
+  cmdline: string;
+  drives: DriveSpec[];
+  /** tap null: a NIC with no backend (snapshot templates: the device exists, nothing can get in or out). */
+  net: { tap: string | null; mac: string };
+}
+
+export interface MachineStatus {
+  running: boolean;
+  pid: number | null;
+}
+
+export interface ConsoleEndpoint {
+  /** Unix stream socket carrying the guest's serial console bytes. */
+  socketPath: string;
+  /** Append-only log of everything the console printed (for scrollback). */
+  logPath: string;
+}
+
+/** Runs VMs as detached processes that outlive the daemon. */
+export interface Hypervisor {
+  readonly kind: HypervisorKind;
+  readonly accel: Accel;
+  /** Starts the machine; resolves once the process runs and is configured. Throws hypervisor_failed. */
+  start(spec: MachineSpec): Promise<MachineStatus>;
+  /** Graceful shutdown, forced after timeoutMs (0 = force now). Stopping a gone machine succeeds. */
+  stop(vmId: string, timeoutMs: number): Promise<'graceful' | 'forced' | 'absent'>;
+  status(vmId: string): Promise<MachineStatus>;
+  /** VM ids with a process or leftover runtime state (for orphan cleanup). */
+  list(): Promise<string[]>;
+  /** Forced stop plus removal of every runtime file (pidfile, sockets, console log). Idempotent. */
+  destroy(vmId: string): Promise<void>;
+}
