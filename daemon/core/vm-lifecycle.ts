@@ -12,6 +12,7 @@ import type { Hypervisor } from './ports/hypervisor.js';
 import type { ImageInfo, Images } from './ports/images.js';
 import type { Network } from './ports/network.js';
 import type { QuotaService } from './quotas.js';
+import { VmIdentityTaken } from './ports/vm-store.js';
 import { UndoStack } from './undo.js';
 import type { VmPlans } from './vm-plans.js';
 import type { VmRecords } from './vm-records.js';
@@ -163,7 +164,7 @@ export class VmLifecycle {
       } catch (err) {
         if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
         // A random id whose derived tap/MAC collides with another VM's: draw a new id.
-        if (!fixedId && err instanceof Error && /UNIQUE constraint failed: vms\.(id|mac|tap)/.test(err.message) && attempt < MAX_NAME_ATTEMPTS) continue;
+        if (!fixedId && err instanceof VmIdentityTaken && attempt < MAX_NAME_ATTEMPTS) continue;
         throw err;
       }
     }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFcmError } from '../../daemon/core/errors.js';
+import { VmIdentityTaken } from '../../daemon/core/ports/vm-store.js';
+import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
+import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { ALICE, BOB, DEFAULTS, ROOT, memoryService } from '../helpers/memory-service.js';
 
 const code = (c: string) => (e: unknown) => isFcmError(e) && e.code === c;
@@ -45,6 +48,22 @@ test('a failing step undoes every earlier step (all-or-nothing)', async () => {
   assert.equal(h.service.list(ROOT).length + h.network.taps.size + h.disks.disks.size, 0);
   await assert.rejects(h.service.create(ALICE, { ...DEFAULTS, image: 'nope' }), code('image_missing'));
   assert.equal(h.service.list(ROOT).length, 0);
+});
+
+test('a new id whose tap/MAC clashes with another VM (VmIdentityTaken from the store) is drawn again', async () => {
+  const store = new MemoryVmStore(parseSubnet('172.16.0.0/24'));
+  const tried: string[] = [];
+  const insert = store.insert.bind(store);
+  store.insert = (vm, plan) => {
+    tried.push(vm.id);
+    if (tried.length === 1) throw new VmIdentityTaken('tap');
+    return insert(vm, plan);
+  };
+  const h = memoryService({ store });
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'lucky' });
+  assert.equal(tried.length, 2);
+  assert.notEqual(tried[0], tried[1]);
+  assert.equal(vm.id, tried[1]);
 });
 
 test('10 concurrent creates get 10 distinct names and addresses', async () => {
