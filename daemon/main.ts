@@ -14,7 +14,7 @@ import { loadOrCreateSecret } from './secrets.js';
 import { AgentKeys } from './core/agent-keys.js';
 import { wireAuth } from './auth-wiring.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
-import type { ConsoleEndpoint, Hypervisor } from './core/ports/hypervisor.js';
+import type { Hypervisor } from './core/ports/hypervisor.js';
 import { ConsoleService } from './core/console-service.js';
 import { SocketConsole } from './drivers/console-socket.js';
 import { ConsoleLogCap } from './drivers/console-log-cap.js';
@@ -204,9 +204,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     },
     log.child({ drv: 'network' }),
   );
+  const caps = hypervisor.capabilities;
   const disks = new CowDisks({
     dir: join(cfg.stateDir, 'disks'),
-    format: hypervisor.kind === 'qemu' ? 'qcow2' : 'raw',
+    format: caps.diskFormats[0],
     minFreeMib: cfg.minFreeDiskMib,
   });
   const ip = await publicIp(cfg);
@@ -214,10 +215,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
   const tscKhz = hypervisor.accel === 'tcg' ? hostTscKhz() : null;
   const fastBoot =
-    cfg.snapshots.enabled && hypervisor instanceof QemuHypervisor
+    cfg.snapshots.enabled && caps.snapshots
       ? new FastBootService({
           hypervisor,
-          snapshotter: hypervisor,
+          snapshotter: caps.snapshots,
           disks,
           network,
           templates: new FileTemplateStore(cfg.snapshots.dir),
@@ -343,7 +344,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   };
 
   // The console belongs to the VM (the hypervisor holds it); the daemon only connects to it.
-  const endpointOf = (hypervisor as Hypervisor & { console?(vmId: string): ConsoleEndpoint }).console?.bind(hypervisor);
+  const endpointOf = caps.console;
   if (!endpointOf) throw new ConfigError(`the ${hypervisor.kind} driver exposes no console endpoint`);
   const consoleLog = log.child({ svc: 'console' });
   const consoles = new ConsoleService({

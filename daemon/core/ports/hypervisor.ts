@@ -4,12 +4,15 @@
  * (drivers/memory/memory-host.ts).
  */
 import type { Accel, HypervisorKind } from '../model.js';
+import type { Snapshotter } from './snapshotter.js';
+
+export type DiskFormat = 'raw' | 'qcow2';
 
 export interface DriveSpec {
   /** Stable id, also the device order: root (vda), seed (vdb), swap (vdc). */
   id: 'root' | 'seed' | 'swap';
   path: string;
-  format: 'raw' | 'qcow2';
+  format: DiskFormat;
   readOnly: boolean;
 }
 
@@ -37,10 +40,25 @@ export interface ConsoleEndpoint {
   logPath: string;
 }
 
+/**
+ * What a driver can do beyond running machines. The daemon asks this (what
+ * disks to make, whether the create fast path exists, where consoles are)
+ * instead of checking which driver class it has.
+ */
+export interface HypervisorCapabilities {
+  /** Root disk formats it boots, preferred first (Firecracker: raw only). */
+  readonly diskFormats: readonly [DiskFormat, ...DiskFormat[]];
+  /** Save/restore of whole machines as the create fast path uses it; null: not available, every VM cold-boots. */
+  readonly snapshots: Snapshotter | null;
+  /** Where a VM's serial console is (socket + log); null: this driver exposes none. */
+  readonly console: ((vmId: string) => ConsoleEndpoint) | null;
+}
+
 /** Runs VMs as detached processes that outlive the daemon. */
 export interface Hypervisor {
   readonly kind: HypervisorKind;
   readonly accel: Accel;
+  readonly capabilities: HypervisorCapabilities;
   /** Starts the machine; resolves once the process runs and is configured. Throws hypervisor_failed. */
   start(spec: MachineSpec): Promise<MachineStatus>;
   /** Graceful shutdown, forced after timeoutMs (0 = force now). Stopping a gone machine succeeds. */

@@ -3,7 +3,7 @@ import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
 import type { Disks, VmDisks } from '../../core/ports/disks.js';
 import type { Guest } from '../../core/ports/guest.js';
-import type { Hypervisor, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
+import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
 import type { ImageInfo, Images } from '../../core/ports/images.js';
 import type { Network } from '../../core/ports/network.js';
 import type { Snapshotter } from '../../core/ports/snapshotter.js';
@@ -16,6 +16,8 @@ import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js
  */
 export class MemoryHypervisor implements Hypervisor {
   readonly kind = 'qemu' as const;
+  /** Tests wire MemorySnapshotter into FastBootService themselves; the twin claims no snapshots or console of its own. */
+  readonly capabilities: HypervisorCapabilities = { diskFormats: ['qcow2', 'raw'], snapshots: null, console: null };
   readonly machines = new Map<string, MachineSpec>();
   fail: 'start' | null = null;
   private nextPid = 1000;
