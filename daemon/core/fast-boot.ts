@@ -4,6 +4,7 @@ import type { AgentKeys } from './agent-keys.js';
 import type { Accel } from './model.js';
 import { newVmId } from './names.js';
 import { planTemplateCmdline } from './planners/kernel-cmdline.js';
+import { planMachine } from './planners/machine-spec.js';
 import { macForVm, tapForVm } from './planners/network-plan.js';
 import { planSeed } from './planners/seed.js';
 import type { Disks, VmDisks } from './ports/disks.js';
@@ -150,7 +151,7 @@ export class FastBootService {
   }
 
   private async restoreInto(t: Template, vmId: string, seed: Buffer): Promise<VmDisks> {
-    const disks = await this.d.disks.createFromTemplate(vmId, { rootPath: t.files.rootPath, swapPath: t.files.swapPath }, t.shape, seed);
+    const disks = await this.d.disks.createFromTemplate(vmId, t.files.disks, t.shape, seed);
     const tap = tapForVm(vmId);
     try {
       await this.d.network.addIsolatedTap(tap);
@@ -169,17 +170,16 @@ export class FastBootService {
   }
 
   private machineSpec(t: Template, vmId: string, disks: VmDisks, tap: string | null): MachineSpec {
-    return {
+    return planMachine({
       vmId,
       vcpus: t.shape.vcpus,
       memoryMib: t.shape.memoryMib,
-      kernelPath: t.image.kernelPath,
-      initrdPath: t.image.initrdPath,
+      image: t.image,
       // The command line of a restored machine is the template's (the kernel already ran); keep it identical.
       cmdline: planTemplateCmdline({ vmId: t.files.templateVmId, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz }),
-      drives: [disks.root, disks.seed, ...(disks.swap ? [disks.swap] : [])],
+      disks,
       net: { tap, mac: macForVm(vmId) },
-    };
+    });
   }
 
   private refill(): Promise<void> {
@@ -233,20 +233,9 @@ export class FastBootService {
         const files = await this.d.templates.begin(key, image, shape, seed);
         const cmdline = planTemplateCmdline({ vmId: id, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz });
         await this.d.hypervisor.destroy(id);
-        await this.d.hypervisor.start({
-          vmId: id,
-          vcpus: shape.vcpus,
-          memoryMib: shape.memoryMib,
-          kernelPath: image.kernelPath,
-          initrdPath: image.initrdPath,
-          cmdline,
-          drives: [
-            { id: 'root', path: files.rootPath, format: 'qcow2', readOnly: false },
-            { id: 'seed', path: files.seedPath, format: 'raw', readOnly: true },
-            ...(files.swapPath ? [{ id: 'swap' as const, path: files.swapPath, format: 'raw' as const, readOnly: false }] : []),
-          ],
-          net: { tap: null, mac: macForVm(id) },
-        });
+        await this.d.hypervisor.start(
+          planMachine({ vmId: id, vcpus: shape.vcpus, memoryMib: shape.memoryMib, image, cmdline, disks: files.disks, net: { tap: null, mac: macForVm(id) } }),
+        );
         await this.d.snapshotter.waitConsole(id, 'fcm-identity: template-ready', this.d.config.buildTimeoutMs);
         await this.d.snapshotter.saveState(id, files.statePath);
         await this.d.hypervisor.destroy(id);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AgentKeys } from './agent-keys.js';
 import type { Accel, VmRecord } from './model.js';
 import { planCmdline } from './planners/kernel-cmdline.js';
+import { planMachine } from './planners/machine-spec.js';
 import { planNetwork, type NetworkPlan, type Subnet } from './planners/network-plan.js';
 import { planSeed } from './planners/seed.js';
 import type { ImageInfo } from './ports/images.js';
@@ -44,12 +45,11 @@ export class VmPlans {
 
   machine(vm: VmRecord, image: ImageInfo, disks: VmDisks): MachineSpec {
     const net = this.net(vm);
-    return {
+    return planMachine({
       vmId: vm.id,
       vcpus: vm.vcpus,
       memoryMib: vm.memoryMib,
-      kernelPath: image.kernelPath,
-      initrdPath: image.initrdPath,
+      image,
       cmdline: planCmdline({
         vmId: vm.id,
         hostname: vm.name,
@@ -61,8 +61,8 @@ export class VmPlans {
         accel: this.c.accel,
         tscKhz: this.c.tscKhz,
       }),
-      drives: [disks.root, disks.seed, ...(disks.swap ? [disks.swap] : [])],
+      disks,
       net: { tap: net.tap, mac: net.mac },
-    };
+    });
   }
 }

@@ -14,7 +14,7 @@ export interface Disks {
   /** Paths for an existing VM, rewriting its seed (config may have changed since the last boot). */
   prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks>;
   /** Disks for a VM restored from a snapshot template (overlay on the template's root, copy of its swap). */
-  createFromTemplate(vmId: string, template: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks>;
+  createFromTemplate(vmId: string, template: Pick<VmDisks, 'root' | 'swap'>, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks>;
   remove(vmId: string): Promise<void>;
   list(): Promise<string[]>;
 }

@@ -1,12 +1,12 @@
 /** Snapshot templates. Driver: FileTemplateStore (drivers/template-store.ts); twin: MemoryTemplateStore (drivers/memory/memory-host.ts). */
+import type { VmDisks } from './disks.js';
 import type { ImageInfo } from './images.js';
 
 export interface TemplateFiles {
   /** The id the template guest booted with; restored copies keep it until their seed names another. */
   templateVmId: string;
-  rootPath: string;
-  swapPath: string | null;
-  seedPath: string;
+  /** The template's drives as the store made them (format included): the template guest boots from them. */
+  disks: VmDisks;
   statePath: string;
 }
 

@@ -97,7 +97,7 @@ export class MemoryDisks implements Disks {
     this.seeds.set(vmId, seed);
     return d;
   }
-  async createFromTemplate(vmId: string, _t: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
+  async createFromTemplate(vmId: string, _t: Pick<VmDisks, 'root' | 'swap'>, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
     return this.create(vmId, { name: 'template', dir: '', kernelPath: '', initrdPath: null, rootfsPath: '' }, sizes, seed);
   }
   async prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
@@ -178,8 +178,12 @@ export class MemoryTemplateStore implements TemplateStore {
   async begin(key: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<TemplateFiles> {
     const f = {
       templateVmId: JSON.parse(seed.toString('utf8').split('\n')[1]!).vmId as string,
-      rootPath: `/tmpl/${key}/root.qcow2`, swapPath: sizes.swapMib ? `/tmpl/${key}/swap.raw` : null,
-      seedPath: `/tmpl/${key}/seed.raw`, statePath: `/tmpl/${key}/state.bin`,
+      disks: {
+        root: { id: 'root' as const, path: `/tmpl/${key}/root.qcow2`, format: 'qcow2' as const, readOnly: false },
+        seed: { id: 'seed' as const, path: `/tmpl/${key}/seed.raw`, format: 'raw' as const, readOnly: true },
+        swap: sizes.swapMib ? { id: 'swap' as const, path: `/tmpl/${key}/swap.raw`, format: 'raw' as const, readOnly: false } : null,
+      },
+      statePath: `/tmpl/${key}/state.bin`,
     };
     this.scratch.set(key, f);
     return f;
