@@ -231,7 +231,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
             tscKhz,
             agentPort: cfg.agentPort,
             buildTimeoutMs: cfg.bootTimeoutMs,
-            refillDelayMs: 2000,
+            refillDelayMs: cfg.snapshots.refillDelayMs,
           },
         })
       : undefined;
@@ -281,8 +281,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       tscKhz,
       bootTimeoutMs: cfg.bootTimeoutMs,
       restartPolicy: cfg.restartPolicy,
-      maxRestarts: 3,
-      restartWindowMs: 5 * 60_000,
+      maxRestarts: cfg.restartMax,
+      restartWindowMs: cfg.restartWindowMs,
       monitorIntervalMs: cfg.monitorIntervalMs,
       reservedDomainSuffix: `.${vmHost('x', ip, cfg.baseDomain).split('.').slice(1).join('.')}`,
       reservedDomains: { names: [new URL(cfg.publicUrl ?? `http://${ip}`).hostname.toLowerCase()], zones: [cfg.baseDomain.toLowerCase()] },
@@ -310,7 +310,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     store,
     proxy: new CaddyProxy(cfg.proxy.adminUrl),
     log: log.child({ svc: 'routes' }),
-    watchIntervalMs: 2000,
+    watchIntervalMs: cfg.proxy.watchIntervalMs,
     plan: (list) =>
       planCaddyConfig({
         vms: list,
