@@ -3,7 +3,7 @@
  * and the bearer → principal mapping for user tokens. Tokens are random
  * (`fcm_` + 32 bytes), stored only as SHA-256, and expire.
  */
-import { randomBytes } from 'node:crypto';
+import { randomId } from './ids.js';
 import { canAccess, type LoginPolicy } from './access.js';
 import { FcmError } from './errors.js';
 import type { UserRow, UserStore } from './ports/user-store.js';
@@ -39,6 +39,8 @@ export interface AccountDeps {
   policy: LoginPolicy;
   tokenTtlMs: number;
   now?: () => number;
+  /** Token row ids (default `tok_` + 12 random hex). */
+  newId?: () => string;
 }
 
 const ADMIN_USER: ApiUser = { id: 'admin', email: null, name: 'admin token', admin: true };
@@ -70,7 +72,7 @@ export class AccountService {
     const now = this.now();
     const expiresAt = new Date(now + this.d.tokenTtlMs).toISOString();
     this.d.tokens.insert({
-      id: `tok_${randomBytes(6).toString('hex')}`,
+      id: this.d.newId?.() ?? randomId('tok'),
       hash: hashToken(token),
       userId: user.id,
       kind: 'user',

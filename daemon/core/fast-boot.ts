@@ -46,6 +46,9 @@ export interface FastBootDeps {
   agentKeys: AgentKeys;
   log: Logger;
   config: FastBootConfig;
+  /** The clock (for timings) and the machine id source (pooled machines' ids become VM ids); tests inject their own. */
+  now?: () => number;
+  newId?: () => string;
 }
 
 /** Bumped whenever the template recipe changes in a way that makes old states unusable. */
@@ -84,7 +87,13 @@ export class FastBootService {
   private filling: Promise<void> | null = null;
   private closed = false;
 
-  constructor(private readonly d: FastBootDeps) {}
+  private readonly now: () => number;
+  private readonly newId: () => string;
+
+  constructor(private readonly d: FastBootDeps) {
+    this.now = d.now ?? Date.now;
+    this.newId = d.newId ?? newVmId;
+  }
 
   /** Builds missing templates and fills the pool in the background. */
   start(image: () => ImageInfo | null): void {
@@ -194,15 +203,15 @@ export class FastBootService {
           const pool = this.pools.get(t.key) ?? [];
           this.pools.set(t.key, pool);
           while (!this.closed && pool.length < this.d.config.poolSize) {
-            const id = newVmId();
-            const started = Date.now();
+            const id = this.newId();
+            const started = this.now();
             await this.restoreInto(t, id, this.poolSeed(t, id));
             if (this.closed) {
               await this.discard(id);
               return;
             }
             pool.push(id);
-            this.d.log.info({ vmId: id, key: t.key, ms: Date.now() - started }, 'warm pool: machine ready');
+            this.d.log.info({ vmId: id, key: t.key, ms: this.now() - started }, 'warm pool: machine ready');
           }
         }
       } catch (err) {
@@ -225,8 +234,8 @@ export class FastBootService {
     const existing = this.building.get(key);
     if (existing) return existing;
     const p = (async () => {
-      const id = newVmId();
-      const started = Date.now();
+      const id = this.newId();
+      const started = this.now();
       this.d.log.info({ key, shape }, 'building snapshot template');
       const seed = planSeed({ vmId: id, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(`template-${key}`), port: shape.port, template: true });
       try {
@@ -242,7 +251,7 @@ export class FastBootService {
         const published = await this.d.templates.commit(key);
         const t: Template = { key, shape, image, files: published };
         this.templates.set(key, t);
-        this.d.log.info({ key, ms: Date.now() - started }, 'snapshot template ready');
+        this.d.log.info({ key, ms: this.now() - started }, 'snapshot template ready');
         return t;
       } catch (err) {
         this.d.log.warn({ err: (err as Error).message, key }, 'building the snapshot template failed; VMs will cold-boot');

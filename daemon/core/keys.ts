@@ -9,7 +9,8 @@
  * (`<type> <base64>`), never copied from user input, so no option or
  * newline can be smuggled in.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomId } from './ids.js';
 import { canAccess } from './access.js';
 import { FcmError } from './errors.js';
 import { KEY_ID } from './git-wire.js';
@@ -139,6 +140,8 @@ export interface KeyServiceDeps {
   /** The principal a key acts as, or null when its owner may no longer use fcm (removed from the allowlist). */
   principalFor(userId: string): Principal | null;
   now?: () => number;
+  /** Key ids (default `key_` + 12 random hex). */
+  newId?: () => string;
 }
 
 export class KeyService {
@@ -153,7 +156,7 @@ export class KeyService {
     const k = parsePublicKey(input.publicKey);
     if (this.d.store.byFingerprint(k.fingerprint)) throw keyTaken(k.fingerprint);
     const rec: KeyRecord = {
-      id: `key_${randomBytes(6).toString('hex')}`,
+      id: this.d.newId?.() ?? randomId('key'),
       owner: p.userId,
       name: (input.name?.trim() || k.comment || `${k.type} key`).slice(0, 100),
       type: k.type,

@@ -5,7 +5,7 @@ import type { KeyedMutex } from './locks.js';
 import { holdsHost, type HostAdmission } from './admission.js';
 import { checkClaimable, pendingAfter, type Reserved } from './domains.js';
 import type { Principal, VmRecord, VmSize } from './model.js';
-import { newVmId, randomName, randomNameWithSuffix } from './names.js';
+import { randomName, randomNameWithSuffix } from './names.js';
 import { planNetwork, type Subnet } from './planners/network-plan.js';
 import type { Disks } from './ports/disks.js';
 import type { Hypervisor } from './ports/hypervisor.js';
@@ -65,6 +65,8 @@ export interface VmLifecycleDeps {
   boots: BootWatch;
   log: Logger;
   config: VmLifecycleConfig;
+  /** New VM ids. */
+  newId: () => string;
 }
 
 const MAX_NAME_ATTEMPTS = 30;
@@ -155,7 +157,7 @@ export class VmLifecycle {
     };
     for (let attempt = 0; ; attempt++) {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
-      const id = fixedId ?? newVmId();
+      const id = fixedId ?? this.d.newId();
       try {
         return this.d.records.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet), (rows) => {
           this.admit(p.userId, rows, input);

@@ -22,6 +22,7 @@ export class VmPlans {
   constructor(
     private readonly c: VmPlansConfig,
     private readonly agentKeys: AgentKeys,
+    private readonly now: () => number,
   ) {}
 
   net(vm: Pick<VmRecord, 'id' | 'slot'>): NetworkPlan {
@@ -38,7 +39,7 @@ export class VmPlans {
       port: vm.port,
       net: { ip: net.ip, prefix: net.prefix, gateway: net.gateway, dns: this.c.dns ? [this.c.dns] : [] },
       mac: net.mac,
-      nowMs: Date.now(),
+      nowMs: this.now(),
       entropy: randomBytes(32).toString('base64'),
     });
   }

@@ -17,6 +17,7 @@ import type { Reserved } from './domains.js';
 import { FcmError, errors } from './errors.js';
 import type { FastBootService } from './fast-boot.js';
 import { KeyedMutex } from './locks.js';
+import { newVmId } from './names.js';
 import type { Principal, VmRecord, VmState } from './model.js';
 import type { Subnet } from './planners/network-plan.js';
 import type { QuotaService } from './quotas.js';
@@ -70,6 +71,9 @@ export interface VmServiceDeps {
   host?: HostAdmission;
   log: Logger;
   config: VmServiceConfig;
+  /** The clock (restart window, the guest's seed) and the VM id source; tests inject their own. */
+  now?: () => number;
+  newId?: () => string;
 }
 
 export class VmService {
@@ -80,9 +84,10 @@ export class VmService {
 
   constructor(private readonly d: VmServiceDeps) {
     const c = d.config;
+    const now = d.now ?? Date.now;
     const records = (this.records = new VmRecords(d.store));
     const locks = new KeyedMutex();
-    const plans = new VmPlans({ subnet: c.subnet, agentPort: c.agentPort, dns: c.dns, tscKhz: c.tscKhz, accel: d.hypervisor.accel }, d.agentKeys);
+    const plans = new VmPlans({ subnet: c.subnet, agentPort: c.agentPort, dns: c.dns, tscKhz: c.tscKhz, accel: d.hypervisor.accel }, d.agentKeys, now);
     const supervisor: VmSupervisor = (this.supervisor = new VmSupervisor({
       records,
       locks,
@@ -92,6 +97,7 @@ export class VmService {
       recover: (id): Promise<VmRecord> => lifecycle.recover(id),
       log: d.log,
       config: c,
+      now,
     }));
     const lifecycle: VmLifecycle = (this.lifecycle = new VmLifecycle({
       records,
@@ -107,6 +113,7 @@ export class VmService {
       boots: supervisor,
       log: d.log,
       config: c,
+      newId: d.newId ?? newVmId,
     }));
     this.reconciler = new VmReconciler({
       records,

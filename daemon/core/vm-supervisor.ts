@@ -28,6 +28,7 @@ export interface VmSupervisorDeps {
   recover(id: string): Promise<VmRecord>;
   log: Logger;
   config: VmSupervisorConfig;
+  now: () => number;
 }
 
 /** What the lifecycle needs from the supervisor. */
@@ -58,14 +59,14 @@ export class VmSupervisor implements BootWatch {
     const ac = new AbortController();
     this.boots.set(vm.id, ac);
     const timer = setTimeout(() => ac.abort(new Error('boot timeout')), this.d.config.bootTimeoutMs);
-    const started = Date.now();
+    const started = this.d.now();
     this.d.guest
       .waitReady(vm, ac.signal)
       .then(() => {
         const cur = this.d.records.get(vm.id);
         if (!ac.signal.aborted && cur?.state === 'starting') {
           this.d.records.save(vm.id, { state: 'running' });
-          this.d.log.info({ vmId: vm.id, vm: vm.name, bootMs: Date.now() - started }, 'guest ready');
+          this.d.log.info({ vmId: vm.id, vm: vm.name, bootMs: this.d.now() - started }, 'guest ready');
         }
       })
       .catch(async () => {
@@ -117,7 +118,7 @@ export class VmSupervisor implements BootWatch {
   /** Restart policy: true (and counted) if the VM may be restarted automatically now. */
   mayRestart(id: string): boolean {
     if (this.d.config.restartPolicy !== 'always') return false;
-    const now = Date.now();
+    const now = this.d.now();
     const recent = (this.restarts.get(id) ?? []).filter((t) => now - t < this.d.config.restartWindowMs);
     if (recent.length >= this.d.config.maxRestarts) return false;
     recent.push(now);

@@ -88,3 +88,9 @@ test('KeyService: add/list/remove with ownership; a key belongs to one account; 
   svc.remove(alice, k.id);
   assert.equal(svc.byFingerprint(k.fingerprint), null);
 });
+
+test('KeyService: the key id and its creation time come from the injected id source and clock', () => {
+  const svc = new KeyService({ store: new MemoryKeyStore(), principalFor: () => null, now: () => Date.UTC(2030, 0, 2), newId: () => 'key_0123456789ab' });
+  const k = svc.add({ userId: 'u_alice', email: null, admin: false }, { publicKey: sshPublicKey('ed25519', 'x') });
+  assert.deepEqual([k.id, k.createdAt], ['key_0123456789ab', '2030-01-02T00:00:00.000Z']);
+});

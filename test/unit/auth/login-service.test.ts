@@ -53,7 +53,8 @@ function setup(opts: { idp?: FakeIdp | null; maxPending?: number } = {}) {
   const users = new MemoryUserStore();
   const tokens = new MemoryTokenStore();
   const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] });
-  const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now });
+  let ids = 0;
+  const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now, newId: () => `tok_${String(++ids).padStart(12, '0')}` });
   const login = new LoginService({
     idp, issuer: idp ? ISSUER : null, callbackUrl: 'https://fcm.example/v1/auth/callback', policy, users, accounts,
     log: pino({ level: 'silent' }), now: clock.now, ...(opts.maxPending ? { limits: { maxPending: opts.maxPending } } : {}),
@@ -200,7 +201,7 @@ test('tokens: whoami, list (own only; admin all), revoke (others\' → not_found
   assert.equal(s.accounts.whoami(pa).user.email, 'alice@example.com');
   assert.equal(s.accounts.whoami(pa).token.id, pa.tokenId);
   assert.deepEqual(s.accounts.list(pa).map((t) => t.id), [pa.tokenId]);
-  assert.equal(s.accounts.list(pr).length, 3);
+  assert.deepEqual(s.accounts.list(pr).map((t) => t.id), ['tok_000000000001', 'tok_000000000002', 'tok_000000000003'], 'all, oldest first (ids from the injected source)');
   await rejects(() => s.accounts.revoke(pb, pa.tokenId!), 'not_found');
   assert.ok(s.auth.authenticate(alice));
   s.accounts.revoke(pr, pa.tokenId!);
