@@ -8,10 +8,9 @@ import { planMachine } from './planners/machine-spec.js';
 import { macForVm, tapForVm } from './planners/network-plan.js';
 import { planSeed } from './planners/seed.js';
 import type { Disks, VmDisks } from './ports/disks.js';
-import type { Hypervisor, MachineSpec } from './ports/hypervisor.js';
+import type { Hypervisor, MachineSpec, Snapshotter } from './ports/hypervisor.js';
 import type { ImageInfo } from './ports/images.js';
 import type { Network } from './ports/network.js';
-import type { Snapshotter } from './ports/snapshotter.js';
 import type { TemplateFiles, TemplateStore } from './ports/templates.js';
 
 /** What a template is built for; only VMs of exactly this shape can be restored from it. */

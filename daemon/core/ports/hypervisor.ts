@@ -1,10 +1,10 @@
 /**
- * The Hypervisor port. Drivers: QemuHypervisor (drivers/qemu/),
- * FirecrackerHypervisor (drivers/firecracker/); twin: MemoryHypervisor
+ * The Hypervisor port and the Snapshotter capability. Drivers:
+ * QemuHypervisor (drivers/qemu/, also the Snapshotter), FirecrackerHypervisor
+ * (drivers/firecracker/); twins: MemoryHypervisor, MemorySnapshotter
  * (drivers/memory/memory-host.ts).
  */
 import type { Accel, HypervisorKind } from '../model.js';
-import type { Snapshotter } from './snapshotter.js';
 
 export type DiskFormat = 'raw' | 'qcow2';
 
@@ -68,4 +68,15 @@ export interface Hypervisor {
   list(): Promise<string[]>;
   /** Forced stop plus removal of every runtime file (pidfile, sockets, console log). Idempotent. */
   destroy(vmId: string): Promise<void>;
+}
+
+/** Save and restore whole machines (QEMU migration state); a hypervisor offers it through its capabilities. */
+export interface Snapshotter {
+  /** Pauses the machine and writes its complete state to `statePath`; the machine is left paused. */
+  saveState(vmId: string, statePath: string): Promise<void>;
+  /** Starts a machine from a saved state, left paused (resume() lets it run). */
+  restore(spec: MachineSpec, statePath: string): Promise<MachineStatus>;
+  resume(vmId: string): Promise<void>;
+  /** Resolves when the machine's console has printed `text` (templates announce readiness this way: they have no network). */
+  waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void>;
 }

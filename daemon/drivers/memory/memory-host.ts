@@ -3,10 +3,9 @@ import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
 import type { Disks, VmDisks } from '../../core/ports/disks.js';
 import type { Guest } from '../../core/ports/guest.js';
-import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
+import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
 import type { ImageInfo, Images } from '../../core/ports/images.js';
 import type { Network } from '../../core/ports/network.js';
-import type { Snapshotter } from '../../core/ports/snapshotter.js';
 import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js';
 
 /**
