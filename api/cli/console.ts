@@ -13,7 +13,7 @@
  */
 import WebSocket from 'ws';
 import { ApiError, errorFromResponse, isApiError, unreachable } from '../errors.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { openBrowser } from './login.js';
 import type { Parsed } from './parse.js';
