@@ -24,7 +24,7 @@ import { type EnvStore, type NewRelease, type ReleasePatch, type ReleaseRecord, 
 import { type GitHost } from './ports/git-host.js';
 import { LogBuffer, describeEnvChange, error, indent, step } from './deploys-output.js';
 
-/** The VMs, as this service needs them (VmService + its store, wired in main.ts). */
+/** The VMs, as this service needs them (VmService + its store, wired in deploy-wiring.ts). */
 export interface VmDirectory {
   /** By name, ownership-checked: vm_not_found for VMs the principal may not see. */
   get(p: Principal, name: string): VmRecord;

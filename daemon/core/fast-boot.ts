@@ -265,7 +265,7 @@ export class FastBootService {
     return p;
   }
 
-  /** True if VMs of this shape can use the fast path (for VmService). */
+  /** True if VMs of this shape can use the fast path (asked by VmLifecycle.create). */
   serves(shape: Shape): boolean {
     return this.d.config.shapes.some((s) => sameShape(s, shape));
   }
