@@ -9,7 +9,7 @@ import { QemuHypervisor } from '../../daemon/drivers/qemu/qemu-hypervisor.js';
 const log = pino({ level: 'silent' });
 
 test('QEMU: qcow2 overlays preferred, snapshots for the fast path (the driver itself), consoles in its run dir', () => {
-  const q = new QemuHypervisor({ binary: 'qemu-system-x86_64', runDir: '/run/x', accel: 'tcg' }, log);
+  const q = new QemuHypervisor({ binary: 'qemu-system-x86_64', runDir: '/run/x', accel: 'tcg', confine: null, cgroups: null, memoryOverheadMib: 0 }, log);
   assert.deepEqual(q.capabilities.diskFormats, ['qcow2', 'raw']);
   assert.equal(q.capabilities.snapshots, q);
   assert.deepEqual(q.capabilities.console?.('vm_0123456789ab'), q.console('vm_0123456789ab'));
