@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashToken, newToken, type TokenStore } from './core/tokens.js';
+import { hashToken, newToken } from './core/tokens.js';
+import { type TokenStore } from './core/ports/token-store.js';
 import type { Logger } from './log.js';
 
 /**

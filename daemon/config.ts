@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
 import type { QuotaLimits } from './core/quotas.js';
-import { parseRate, type Rate } from './core/rate-limit.js';
+import { DEFAULT_RATES, parseRate, type Rate } from './core/rate-limit.js';
 import { parseTrustedProxies } from './http/client-address.js';
 
 /**
@@ -60,7 +60,11 @@ export interface Config {
   };
   agentPort: number;
   bootTimeoutMs: number;
+  /** A VM whose hypervisor dies while it should run is restarted (always), at most restartMax times per restartWindowMs. */
   restartPolicy: 'always' | 'never';
+  restartMax: number;
+  restartWindowMs: number;
+  /** How often running VMs' hypervisor processes are checked. */
   monitorIntervalMs: number;
   minFreeDiskMib: number;
   /** Public address used in VM URLs (`<name>.<ip-with-dashes>.<baseDomain>`). */
@@ -71,13 +75,21 @@ export interface Config {
   /** Validate every response against openapi.yaml and fail loudly on drift. */
   validateResponses: boolean;
   /** Snapshot fast path: restore VMs of the default shape from a pre-booted template, with a warm pool. */
-  snapshots: { enabled: boolean; poolSize: number; dir: string };
+  snapshots: {
+    enabled: boolean;
+    poolSize: number;
+    dir: string;
+    /** Pause between claiming a pooled machine and restoring its replacement (the restore competes for CPU with the VM just claimed). */
+    refillDelayMs: number;
+  };
   proxy: {
     /** Caddy's admin API base URL (loopback only). */
     adminUrl: string;
     tls: { mode: 'internal' } | { mode: 'acme'; email: string | null };
     httpPort: number;
     httpsPort: number;
+    /** How often the proxy is checked for running the current config (a Caddy restarted empty gets its routes back). */
+    watchIntervalMs: number;
   };
   /** Login with OpenID Connect; null (no FCM_OIDC_CLIENT_ID) = only the admin token works. */
   oidc: OidcConfig | null;
@@ -160,12 +172,14 @@ export class ConfigError extends Error {
   }
 }
 
-const KEYS = [
+/** Every key the daemon reads (a test checks each is documented in the README's table). */
+export const CONFIG_KEYS = [
   'FCM_HOST_BIND', 'FCM_PORT', 'FCM_STATE_DIR', 'FCM_IMAGES_DIR', 'FCM_LOG_LEVEL', 'FCM_HYPERVISOR', 'FCM_ACCEL',
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
-  'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_MONITOR_INTERVAL_MS',
+  'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_RESTART_MAX', 'FCM_RESTART_WINDOW_MS', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
-  'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_TEMPLATES_DIR', 'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT',
+  'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_SNAPSHOT_REFILL_DELAY_MS', 'FCM_TEMPLATES_DIR',
+  'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT', 'FCM_ROUTE_WATCH_INTERVAL_MS',
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
@@ -190,46 +204,46 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       throw new ConfigError(`cannot read FCM_CONFIG ${env.FCM_CONFIG}: ${(e as Error).message}`);
     }
     for (const k of Object.keys(file)) {
-      if (!(KEYS as readonly string[]).includes(k)) throw new ConfigError(`unknown key ${k} in ${env.FCM_CONFIG}`);
+      if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new ConfigError(`unknown key ${k} in ${env.FCM_CONFIG}`);
     }
   }
-  const get = (k: (typeof KEYS)[number]): string | undefined => env[k] ?? (file[k] === undefined ? undefined : String(file[k]));
+  const get = (k: (typeof CONFIG_KEYS)[number]): string | undefined => env[k] ?? (file[k] === undefined ? undefined : String(file[k]));
 
-  const str = (k: (typeof KEYS)[number], def: string) => get(k) ?? def;
-  const int = (k: (typeof KEYS)[number], def: number, min: number, max: number) => {
+  const str = (k: (typeof CONFIG_KEYS)[number], def: string) => get(k) ?? def;
+  const int = (k: (typeof CONFIG_KEYS)[number], def: number, min: number, max: number) => {
     const v = get(k);
     if (v === undefined || v === '') return def;
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${k} must be an integer in [${min}, ${max}], got "${v}"`);
     return n;
   };
-  const bool = (k: (typeof KEYS)[number], def: boolean) => {
+  const bool = (k: (typeof CONFIG_KEYS)[number], def: boolean) => {
     const v = get(k);
     if (v === undefined || v === '') return def;
     if (/^(1|true|yes|on)$/i.test(v)) return true;
     if (/^(0|false|no|off)$/i.test(v)) return false;
     throw new ConfigError(`${k} must be true or false, got "${v}"`);
   };
-  const dec = (k: (typeof KEYS)[number], def: number, min: number, max: number) => {
+  const dec = (k: (typeof CONFIG_KEYS)[number], def: number, min: number, max: number) => {
     const v = get(k);
     if (v === undefined || v === '') return def;
     const n = Number(v);
     if (!/^\d+(\.\d+)?$/.test(v.trim()) || n < min || n > max) throw new ConfigError(`${k} must be a number in [${min}, ${max}], got "${v}"`);
     return n;
   };
-  const optInt = (k: (typeof KEYS)[number], min: number, max: number): number | null => (get(k) ? int(k, min, min, max) : null);
-  const oneOf = <T extends string>(k: (typeof KEYS)[number], def: T, allowed: readonly T[]): T => {
+  const optInt = (k: (typeof CONFIG_KEYS)[number], min: number, max: number): number | null => (get(k) ? int(k, min, min, max) : null);
+  const oneOf = <T extends string>(k: (typeof CONFIG_KEYS)[number], def: T, allowed: readonly T[]): T => {
     const v = (get(k) ?? def) as T;
     if (!allowed.includes(v)) throw new ConfigError(`${k} must be one of ${allowed.join(', ')}, got "${v}"`);
     return v;
   };
-  const path = (k: (typeof KEYS)[number], def: string) => {
+  const path = (k: (typeof CONFIG_KEYS)[number], def: string) => {
     const v = str(k, def);
     // QEMU option strings are comma-separated: a comma in a path would split an option.
     if (!isAbsolute(v) || /[,\s]/.test(v)) throw new ConfigError(`${k} must be an absolute path without commas or spaces, got "${v}"`);
     return v;
   };
-  const ipv4 = (k: (typeof KEYS)[number]): string | null => {
+  const ipv4 = (k: (typeof CONFIG_KEYS)[number]): string | null => {
     const v = get(k);
     if (v === undefined || v === '') return null;
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((o) => Number(o) > 255)) throw new ConfigError(`${k} must be an IPv4 address, got "${v}"`);
@@ -263,7 +277,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
   // The admin API can rewrite every route: it must never listen beyond loopback.
   if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(adminHost)) throw new ConfigError(`FCM_CADDY_ADMIN must be on loopback, got "${adminUrl}"`);
   const tlsMode = oneOf('FCM_TLS', 'acme', ['acme', 'internal']);
-  const rate = (k: (typeof KEYS)[number], def: string): Rate | null => {
+  const rate = (k: (typeof CONFIG_KEYS)[number], def: string): Rate | null => {
     try {
       return parseRate(str(k, def));
     } catch (e) {
@@ -325,6 +339,8 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     agentPort: int('FCM_AGENT_PORT', 7611, 1, 65535),
     bootTimeoutMs: int('FCM_BOOT_TIMEOUT_MS', 180_000, 1000, 3_600_000),
     restartPolicy: oneOf('FCM_RESTART_POLICY', 'always', ['always', 'never']),
+    restartMax: int('FCM_RESTART_MAX', 3, 1, 100),
+    restartWindowMs: int('FCM_RESTART_WINDOW_MS', 5 * 60_000, 1000, 86_400_000),
     monitorIntervalMs: int('FCM_MONITOR_INTERVAL_MS', 1000, 50, 60_000),
     minFreeDiskMib: int('FCM_MIN_FREE_DISK_MIB', 1024, 0, 10_000_000),
     publicIp: ipv4('FCM_PUBLIC_IP'),
@@ -345,12 +361,14 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       enabled: bool('FCM_SNAPSHOTS', true),
       poolSize: int('FCM_SNAPSHOT_POOL', 1, 0, 16),
       dir: path('FCM_TEMPLATES_DIR', `${stateDir}/templates`),
+      refillDelayMs: int('FCM_SNAPSHOT_REFILL_DELAY_MS', 2000, 0, 600_000),
     },
     proxy: {
       adminUrl,
       tls: tlsMode === 'internal' ? { mode: 'internal' } : { mode: 'acme', email: get('FCM_ACME_EMAIL') ?? null },
       httpPort: int('FCM_HTTP_PORT', 80, 1, 65535),
       httpsPort: int('FCM_HTTPS_PORT', 443, 1, 65535),
+      watchIntervalMs: int('FCM_ROUTE_WATCH_INTERVAL_MS', 2000, 100, 600_000),
     },
     oidc: oidcConfig(get),
     access: {
@@ -427,7 +445,7 @@ export const GOOGLE_ISSUER = 'https://accounts.google.com';
  * health checks, docs and the rest of the login flow are cheap; a user's CLI
  * or IaC run does at most a few hundred calls in a burst.
  */
-export const DEFAULT_RATES = { login: '10/min', public: '600/min', user: '1200/min' } as const;
+export { DEFAULT_RATES };
 
 const EMAIL = /^[^\s@,]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
@@ -458,7 +476,7 @@ function list(v: string | undefined, key: string, re: RegExp): string[] {
   return [...new Set(items)];
 }
 
-function secret(get: (k: (typeof KEYS)[number]) => string | undefined, key: (typeof KEYS)[number], fileKey: (typeof KEYS)[number]): string | null {
+function secret(get: (k: (typeof CONFIG_KEYS)[number]) => string | undefined, key: (typeof CONFIG_KEYS)[number], fileKey: (typeof CONFIG_KEYS)[number]): string | null {
   const direct = get(key);
   const file = get(fileKey);
   if (direct && file) throw new ConfigError(`set ${key} or ${fileKey}, not both`);
@@ -474,7 +492,7 @@ function secret(get: (k: (typeof KEYS)[number]) => string | undefined, key: (typ
   return direct || null;
 }
 
-function oidcConfig(get: (k: (typeof KEYS)[number]) => string | undefined): OidcConfig | null {
+function oidcConfig(get: (k: (typeof CONFIG_KEYS)[number]) => string | undefined): OidcConfig | null {
   const clientId = get('FCM_OIDC_CLIENT_ID') || null;
   const clientSecret = secret(get, 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE');
   const deviceClientId = get('FCM_OIDC_DEVICE_CLIENT_ID') || null;

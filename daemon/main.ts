@@ -14,7 +14,7 @@ import { loadOrCreateSecret } from './secrets.js';
 import { AgentKeys } from './core/agent-keys.js';
 import { wireAuth } from './auth-wiring.js';
 import { ConfigError, hostTscKhz, loadConfig, type Config } from './config.js';
-import type { ConsoleEndpoint, Hypervisor } from './core/ports.js';
+import type { Hypervisor } from './core/ports/hypervisor.js';
 import { ConsoleService } from './core/console-service.js';
 import { SocketConsole } from './drivers/console-socket.js';
 import { ConsoleLogCap } from './drivers/console-log-cap.js';
@@ -211,9 +211,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     },
     log.child({ drv: 'network' }),
   );
+  const caps = hypervisor.capabilities;
   const disks = new CowDisks({
     dir: join(cfg.stateDir, 'disks'),
-    format: hypervisor.kind === 'qemu' ? 'qcow2' : 'raw',
+    format: caps.diskFormats[0],
     minFreeMib: cfg.minFreeDiskMib,
   });
   const ip = await publicIp(cfg);
@@ -221,10 +222,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
   const tscKhz = hypervisor.accel === 'tcg' ? hostTscKhz() : null;
   const fastBoot =
-    cfg.snapshots.enabled && hypervisor instanceof QemuHypervisor
+    cfg.snapshots.enabled && caps.snapshots
       ? new FastBootService({
           hypervisor,
-          snapshotter: hypervisor,
+          snapshotter: caps.snapshots,
           disks,
           network,
           templates: new FileTemplateStore(cfg.snapshots.dir),
@@ -237,7 +238,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
             tscKhz,
             agentPort: cfg.agentPort,
             buildTimeoutMs: cfg.bootTimeoutMs,
-            refillDelayMs: 2000,
+            refillDelayMs: cfg.snapshots.refillDelayMs,
           },
         })
       : undefined;
@@ -287,8 +288,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       tscKhz,
       bootTimeoutMs: cfg.bootTimeoutMs,
       restartPolicy: cfg.restartPolicy,
-      maxRestarts: 3,
-      restartWindowMs: 5 * 60_000,
+      maxRestarts: cfg.restartMax,
+      restartWindowMs: cfg.restartWindowMs,
       monitorIntervalMs: cfg.monitorIntervalMs,
       reservedDomainSuffix: `.${vmHost('x', ip, cfg.baseDomain).split('.').slice(1).join('.')}`,
       reservedDomains: { names: [new URL(cfg.publicUrl ?? `http://${ip}`).hostname.toLowerCase()], zones: [cfg.baseDomain.toLowerCase()] },
@@ -316,7 +317,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     store,
     proxy: new CaddyProxy(cfg.proxy.adminUrl),
     log: log.child({ svc: 'routes' }),
-    watchIntervalMs: 2000,
+    watchIntervalMs: cfg.proxy.watchIntervalMs,
     plan: (list) =>
       planCaddyConfig({
         vms: list,
@@ -350,7 +351,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   };
 
   // The console belongs to the VM (the hypervisor holds it); the daemon only connects to it.
-  const endpointOf = (hypervisor as Hypervisor & { console?(vmId: string): ConsoleEndpoint }).console?.bind(hypervisor);
+  const endpointOf = caps.console;
   if (!endpointOf) throw new ConfigError(`the ${hypervisor.kind} driver exposes no console endpoint`);
   const consoleLog = log.child({ svc: 'console' });
   const consoles = new ConsoleService({

@@ -29,6 +29,7 @@
  */
 import type { Ajv2020 as Ajv2020Class, ErrorObject } from 'ajv/dist/2020.js';
 import { createFcmClient, type CallOptions, type FcmClient, type Vm, type VmState } from '../api/client.js';
+import { DEFAULT_HOST, normalizeHost as normalizeHostUrl, TOKEN_FILE } from '../api/host-url.js';
 import { spec } from '../api/spec.gen.js';
 
 // ---- the shape --------------------------------------------------------------------------
@@ -316,8 +317,6 @@ export function diffVm(current: Partial<VmArgs>, desired: Partial<VmArgs>, unkno
 
 // ---- connection ----------------------------------------------------------------------------
 
-export const DEFAULT_HOST = 'http://localhost:7777';
-
 export interface ConnectionSettings {
   host?: string | null | undefined;
   token?: string | null | undefined;
@@ -331,19 +330,9 @@ export interface Connection {
   tokenSource: string | null;
 }
 
-/** Accepts host:port, host or an http(s) URL; returns the base URL without a trailing slash. */
+/** Accepts host:port, host or an http(s) URL; returns the base URL without a trailing slash (api/host-url.ts). */
 export function normalizeHost(raw: string, source: string): string {
-  let s = raw.trim();
-  if (!s) throw new VmResourceError(`${source} is empty`, { code: 'invalid_config' });
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) s = `http://${s}`;
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new VmResourceError(`${source} is not a host or URL: "${raw}" (expected e.g. localhost:7777 or https://fcm.example.com)`, { code: 'invalid_config' });
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new VmResourceError(`${source} must be an http:// or https:// URL, not "${raw}"`, { code: 'invalid_config' });
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+  return normalizeHostUrl(raw, source, (message) => new VmResourceError(message, { code: 'invalid_config' }));
 }
 
 /**
@@ -372,7 +361,7 @@ export function resolveConnection(settings: ConnectionSettings, env: Record<stri
     const fs = process.getBuiltinModule('node:fs');
     const home = env['HOME'] ?? process.getBuiltinModule('node:os').homedir();
     try {
-      const t = fs.readFileSync(`${home}/.fcm-token`, 'utf8').trim();
+      const t = fs.readFileSync(`${home}/${TOKEN_FILE}`, 'utf8').trim();
       if (t) {
         token = t;
         tokenSource = '~/.fcm-token';

@@ -21,38 +21,11 @@ import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
 import { keysCommands } from './keys.js';
 import type { InStream } from './io.js';
+import type { ArgDef, Command } from './command.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
 import { CliError, EXIT } from './render-error.js';
 import { displayPath, removeDotfile, writeDotfile } from './resolve.js';
-
-export interface ArgDef {
-  name: string;
-  description: string;
-  optional: boolean;
-  variadic?: boolean;
-  /** Completes to VM names; defaults to the VM in ./.fcm. */
-  vmRef?: boolean;
-  choices?: string[];
-}
-
-export interface Command {
-  name: string;
-  /** Help group: the operation's first tag, or one a hand-written command picks. */
-  group: string;
-  summary: string;
-  description?: string;
-  args: ArgDef[];
-  flags: FlagDef[];
-  examples: string[];
-  hidden?: boolean;
-  /** Everything after the command name goes to run() untouched (except a leading --help). */
-  passthrough?: boolean;
-  /** A stand-in until a later release; a spec command of the same name replaces it. */
-  placeholder?: boolean;
-  spec?: CommandSpec;
-  run(ctx: Ctx, parsed: Parsed): Promise<number>;
-}
 
 export const YES_FLAG: FlagDef = { long: 'yes', short: 'y', type: 'boolean', description: "Don't ask for confirmation" };
 

@@ -3,7 +3,7 @@
  * (so spec commands complete without hand-written entries). VM names come
  * from `fcm __complete vms` at completion time.
  */
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import { GLOBAL_FLAG_DEFS } from './help.js';
 import type { FlagDef } from './parse.js';
 

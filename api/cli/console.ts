@@ -12,8 +12,9 @@
  * - `--web` prints (and opens) a one-time link to the web console instead.
  */
 import WebSocket from 'ws';
+import { newSince } from '../console-replay.js';
 import { ApiError, errorFromResponse, isApiError, unreachable } from '../errors.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { openBrowser } from './login.js';
 import type { Parsed } from './parse.js';
@@ -442,18 +443,6 @@ interface Conn {
   ws: WebSocket;
   hello: { replayBytes: number };
   inbox: Inbox;
-}
-
-/**
- * What `tail` holds beyond what `known` ended with (the last 256 bytes of
- * `known` located in `tail`), or null when they are not there. Mirrors
- * daemon/core/console-scrollback.ts (the CLI does not import the daemon).
- */
-export function newSince(known: Buffer, tail: Buffer, anchor = 256): Buffer | null {
-  if (known.length === 0) return tail;
-  const a = known.subarray(Math.max(0, known.length - anchor));
-  const i = tail.lastIndexOf(a);
-  return i === -1 ? null : tail.subarray(i + a.length);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

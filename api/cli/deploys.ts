@@ -9,7 +9,7 @@
 import type { Schemas } from '../client.js';
 import { errorFromResponse } from '../errors.js';
 import { EnvKey, matches } from '../patterns.gen.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';

@@ -1,5 +1,5 @@
 /** `fcm --help` and `fcm <command> --help`, rendered from the command registry. */
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Style } from './io.js';
 import type { FlagDef } from './parse.js';
 

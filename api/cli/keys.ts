@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { UsageError, type Parsed } from './parse.js';
 import { CliError, EXIT } from './render-error.js';

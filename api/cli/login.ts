@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { FcmClient, Schemas } from '../client.js';
 import { isApiError } from '../errors.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import type { FlagDef, Parsed } from './parse.js';
 import { CliError, EXIT } from './render-error.js';

@@ -4,7 +4,7 @@
  * the spec (updateQuota).
  */
 import type { Schemas } from '../client.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import type { Parsed } from './parse.js';
 import { EXIT } from './render-error.js';

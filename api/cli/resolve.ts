@@ -7,11 +7,11 @@
  */
 import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { DEFAULT_HOST, normalizeHost as normalizeHostUrl, TOKEN_FILE } from '../host-url.js';
 import { UsageError } from './parse.js';
 
-export const DEFAULT_HOST = 'http://localhost:7777';
+export { DEFAULT_HOST, TOKEN_FILE };
 export const DOTFILE = '.fcm';
-export const TOKEN_FILE = '.fcm-token';
 
 export interface Dotfile {
   vm?: string;
@@ -27,19 +27,9 @@ export interface ResolvedHost {
   source: HostSource;
 }
 
-/** Accepts `host:port`, `host` or a full http(s) URL; returns the base URL without a trailing slash. */
+/** Accepts `host:port`, `host` or a full http(s) URL; returns the base URL without a trailing slash (api/host-url.ts). */
 export function normalizeHost(raw: string, source: string): string {
-  let s = raw.trim();
-  if (!s) throw new UsageError(`${source} is empty`);
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) s = `http://${s}`;
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new UsageError(`${source} is not a host or URL: "${raw}" (expected e.g. localhost:7777 or https://fcm.example.com)`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`${source} must be an http:// or https:// URL, not "${raw}"`);
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+  return normalizeHostUrl(raw, source, (message) => new UsageError(message));
 }
 
 export function resolveHost(flag: string | undefined, env: Record<string, string | undefined>, dot: Dotfile | null): ResolvedHost {

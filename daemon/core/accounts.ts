@@ -3,12 +3,13 @@
  * and the bearer → principal mapping for user tokens. Tokens are random
  * (`fcm_` + 32 bytes), stored only as SHA-256, and expire.
  */
-import { randomBytes } from 'node:crypto';
+import { randomId } from './ids.js';
 import { canAccess, type LoginPolicy } from './access.js';
 import { FcmError } from './errors.js';
-import type { UserRow, UserStore } from './identity.js';
+import type { UserRow, UserStore } from './ports/user-store.js';
 import type { Principal } from './model.js';
-import { hashToken, newToken, type TokenRow, type TokenStore } from './tokens.js';
+import { hashToken, newToken } from './tokens.js';
+import { type TokenRow, type TokenStore } from './ports/token-store.js';
 
 export interface ApiUser {
   id: string;
@@ -40,6 +41,8 @@ export interface AccountDeps {
   now?: () => number;
   /** A token was revoked (revoke, logout): what it holds open must end (sessions.ts). */
   onRevoked?: () => void;
+  /** Token row ids (default `tok_` + 12 random hex). */
+  newId?: () => string;
 }
 
 const ADMIN_USER: ApiUser = { id: 'admin', email: null, name: 'admin token', admin: true };
@@ -72,7 +75,7 @@ export class AccountService {
     const now = this.now();
     const expiresAt = new Date(now + this.d.tokenTtlMs).toISOString();
     this.d.tokens.insert({
-      id: `tok_${randomBytes(6).toString('hex')}`,
+      id: this.d.newId?.() ?? randomId('tok'),
       hash: hashToken(token),
       userId: user.id,
       kind: 'user',

@@ -1,7 +1,8 @@
 /**
- * Bounded scrollback for console replay, and the two overlap rules that let
- * a replay taken from the console log join a live stream without losing or
- * repeating bytes. Pure functions: unit-tested on their own.
+ * Bounded scrollback for console replay, and the overlap rule that lets a
+ * replay taken from the console log join a live stream without losing or
+ * repeating bytes (its sibling, newSince, is shared with the CLI:
+ * api/console-replay.ts). Pure functions: unit-tested on their own.
  */
 
 const NL = 0x0a;
@@ -32,19 +33,6 @@ export function overlapLength(prev: Buffer, next: Buffer, maxCheck = 8192): numb
     if (prev.subarray(prev.length - k).equals(next.subarray(0, k))) return k;
   }
   return 0;
-}
-
-/**
- * What `tail` holds beyond what `known` ended with: the last `anchor` bytes
- * of `known` are looked up in `tail` (last occurrence) and everything after
- * them is new. null when they are not found (the gap is too long, or the
- * output is not recognisable): the caller then replays `tail` whole.
- */
-export function newSince(known: Buffer, tail: Buffer, anchor = 256): Buffer | null {
-  if (known.length === 0) return tail;
-  const a = known.subarray(Math.max(0, known.length - anchor));
-  const i = tail.lastIndexOf(a);
-  return i === -1 ? null : tail.subarray(i + a.length);
 }
 
 /** The last ≈maxBytes of a stream, trimmed at line boundaries; appends are O(1) amortised. */

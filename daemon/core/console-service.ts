@@ -18,8 +18,10 @@
  */
 import { FcmError } from './errors.js';
 import type { Principal, VmRecord, VmState } from './model.js';
-import { CLOSE, type ClientControl, type Console, type ConsoleLink, type ConsoleTarget, type ServerControl, type TermSize } from './console.js';
-import { Scrollback, newSince, overlapLength } from './console-scrollback.js';
+import { CLOSE, type ClientControl, type ServerControl } from './console.js';
+import { type Console, type ConsoleLink, type ConsoleTarget, type TermSize } from './ports/console.js';
+import { newSince } from '../../api/console-replay.js';
+import { Scrollback, overlapLength } from './console-scrollback.js';
 import { ConsoleTickets, type ConsoleTicketGrant } from './console-tickets.js';
 import type { Logger } from '../log.js';
 

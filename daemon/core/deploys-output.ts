@@ -3,7 +3,7 @@
  * the agent's stream format (output lines, then one `fcm-result: {json}`
  * line), and the capped build log kept with each release.
  */
-import type { AppResult, Buildpack } from './deploys-ports.js';
+import type { AppResult, Buildpack } from './ports/app-runtime.js';
 import { RESULT_PREFIX } from './git-wire.js';
 
 /** The marker of the agent's last line (defined with the rest of the push wire). */

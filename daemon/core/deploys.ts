@@ -19,21 +19,12 @@ import { FcmError, isFcmError } from './errors.js';
 import type { QuotaService } from './quotas.js';
 import { KeyedMutex } from './locks.js';
 import type { Principal, VmRecord } from './model.js';
-import {
-  AppRuntimeError,
-  type AppResult,
-  type AppRuntime,
-  type EnvStore,
-  type GitHost,
-  type LineSink,
-  type NewRelease,
-  type ReleasePatch,
-  type ReleaseRecord,
-  type ReleaseStore,
-} from './deploys-ports.js';
+import { AppRuntimeError, type AppResult, type AppRuntime, type LineSink } from './ports/app-runtime.js';
+import { type EnvStore, type NewRelease, type ReleasePatch, type ReleaseRecord, type ReleaseStore } from './ports/releases.js';
+import { type GitHost } from './ports/git-host.js';
 import { LogBuffer, describeEnvChange, error, indent, step } from './deploys-output.js';
 
-/** The VMs, as this service needs them (VmService + its store, wired in main.ts). */
+/** The VMs, as this service needs them (VmService + its store, wired in deploy-wiring.ts). */
 export interface VmDirectory {
   /** By name, ownership-checked: vm_not_found for VMs the principal may not see. */
   get(p: Principal, name: string): VmRecord;

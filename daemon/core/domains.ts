@@ -30,13 +30,8 @@
 import { createHmac } from 'node:crypto';
 import { FcmError } from './errors.js';
 import type { Principal, VmRecord } from './model.js';
-import type { VmStore } from './ports.js';
-
-/** DNS TXT lookups (driver: node:dns Resolver; in-memory twin for unit tests). */
-export interface TxtResolver {
-  /** The TXT records at `name`, each as its joined strings; [] when there are none (NXDOMAIN, NODATA). Throws on other failures. */
-  txt(name: string): Promise<string[]>;
-}
+import type { TxtResolver } from './ports/txt-resolver.js';
+import type { VmStore } from './ports/vm-store.js';
 
 export interface CustomDomain {
   domain: string;

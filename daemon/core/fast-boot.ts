@@ -4,9 +4,14 @@ import type { AgentKeys } from './agent-keys.js';
 import type { Accel } from './model.js';
 import { newVmId } from './names.js';
 import { planTemplateCmdline } from './planners/kernel-cmdline.js';
+import { planMachine } from './planners/machine-spec.js';
 import { macForVm, tapForVm } from './planners/network-plan.js';
 import { planSeed } from './planners/seed.js';
-import type { Disks, Hypervisor, ImageInfo, MachineSpec, Network, Snapshotter, TemplateFiles, TemplateStore, VmDisks } from './ports.js';
+import type { Disks, VmDisks } from './ports/disks.js';
+import type { Hypervisor, MachineSpec, Snapshotter } from './ports/hypervisor.js';
+import type { ImageInfo } from './ports/images.js';
+import type { Network } from './ports/network.js';
+import type { TemplateFiles, TemplateStore } from './ports/templates.js';
 
 /** What a template is built for; only VMs of exactly this shape can be restored from it. */
 export interface Shape {
@@ -40,6 +45,9 @@ export interface FastBootDeps {
   agentKeys: AgentKeys;
   log: Logger;
   config: FastBootConfig;
+  /** The clock (for timings) and the machine id source (pooled machines' ids become VM ids); tests inject their own. */
+  now?: () => number;
+  newId?: () => string;
 }
 
 /** Bumped whenever the template recipe changes in a way that makes old states unusable. */
@@ -78,7 +86,13 @@ export class FastBootService {
   private filling: Promise<void> | null = null;
   private closed = false;
 
-  constructor(private readonly d: FastBootDeps) {}
+  private readonly now: () => number;
+  private readonly newId: () => string;
+
+  constructor(private readonly d: FastBootDeps) {
+    this.now = d.now ?? Date.now;
+    this.newId = d.newId ?? newVmId;
+  }
 
   /** Builds missing templates and fills the pool in the background. */
   start(image: () => ImageInfo | null): void {
@@ -145,7 +159,7 @@ export class FastBootService {
   }
 
   private async restoreInto(t: Template, vmId: string, seed: Buffer): Promise<VmDisks> {
-    const disks = await this.d.disks.createFromTemplate(vmId, { rootPath: t.files.rootPath, swapPath: t.files.swapPath }, t.shape, seed);
+    const disks = await this.d.disks.createFromTemplate(vmId, t.files.disks, t.shape, seed);
     const tap = tapForVm(vmId);
     try {
       await this.d.network.addIsolatedTap(tap);
@@ -164,17 +178,16 @@ export class FastBootService {
   }
 
   private machineSpec(t: Template, vmId: string, disks: VmDisks, tap: string | null): MachineSpec {
-    return {
+    return planMachine({
       vmId,
       vcpus: t.shape.vcpus,
       memoryMib: t.shape.memoryMib,
-      kernelPath: t.image.kernelPath,
-      initrdPath: t.image.initrdPath,
+      image: t.image,
       // The command line of a restored machine is the template's (the kernel already ran); keep it identical.
       cmdline: planTemplateCmdline({ vmId: t.files.templateVmId, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz }),
-      drives: [disks.root, disks.seed, ...(disks.swap ? [disks.swap] : [])],
+      disks,
       net: { tap, mac: macForVm(vmId) },
-    };
+    });
   }
 
   private refill(): Promise<void> {
@@ -189,15 +202,15 @@ export class FastBootService {
           const pool = this.pools.get(t.key) ?? [];
           this.pools.set(t.key, pool);
           while (!this.closed && pool.length < this.d.config.poolSize) {
-            const id = newVmId();
-            const started = Date.now();
+            const id = this.newId();
+            const started = this.now();
             await this.restoreInto(t, id, this.poolSeed(t, id));
             if (this.closed) {
               await this.discard(id);
               return;
             }
             pool.push(id);
-            this.d.log.info({ vmId: id, key: t.key, ms: Date.now() - started }, 'warm pool: machine ready');
+            this.d.log.info({ vmId: id, key: t.key, ms: this.now() - started }, 'warm pool: machine ready');
           }
         }
       } catch (err) {
@@ -220,35 +233,24 @@ export class FastBootService {
     const existing = this.building.get(key);
     if (existing) return existing;
     const p = (async () => {
-      const id = newVmId();
-      const started = Date.now();
+      const id = this.newId();
+      const started = this.now();
       this.d.log.info({ key, shape }, 'building snapshot template');
       const seed = planSeed({ vmId: id, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(`template-${key}`), port: shape.port, template: true });
       try {
         const files = await this.d.templates.begin(key, image, shape, seed);
         const cmdline = planTemplateCmdline({ vmId: id, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz });
         await this.d.hypervisor.destroy(id);
-        await this.d.hypervisor.start({
-          vmId: id,
-          vcpus: shape.vcpus,
-          memoryMib: shape.memoryMib,
-          kernelPath: image.kernelPath,
-          initrdPath: image.initrdPath,
-          cmdline,
-          drives: [
-            { id: 'root', path: files.rootPath, format: 'qcow2', readOnly: false },
-            { id: 'seed', path: files.seedPath, format: 'raw', readOnly: true },
-            ...(files.swapPath ? [{ id: 'swap' as const, path: files.swapPath, format: 'raw' as const, readOnly: false }] : []),
-          ],
-          net: { tap: null, mac: macForVm(id) },
-        });
+        await this.d.hypervisor.start(
+          planMachine({ vmId: id, vcpus: shape.vcpus, memoryMib: shape.memoryMib, image, cmdline, disks: files.disks, net: { tap: null, mac: macForVm(id) } }),
+        );
         await this.d.snapshotter.waitConsole(id, 'fcm-identity: template-ready', this.d.config.buildTimeoutMs);
         await this.d.snapshotter.saveState(id, files.statePath);
         await this.d.hypervisor.destroy(id);
         const published = await this.d.templates.commit(key);
         const t: Template = { key, shape, image, files: published };
         this.templates.set(key, t);
-        this.d.log.info({ key, ms: Date.now() - started }, 'snapshot template ready');
+        this.d.log.info({ key, ms: this.now() - started }, 'snapshot template ready');
         return t;
       } catch (err) {
         this.d.log.warn({ err: (err as Error).message, key }, 'building the snapshot template failed; VMs will cold-boot');
@@ -263,7 +265,7 @@ export class FastBootService {
     return p;
   }
 
-  /** True if VMs of this shape can use the fast path (for VmService). */
+  /** True if VMs of this shape can use the fast path (asked by VmLifecycle.create). */
   serves(shape: Shape): boolean {
     return this.d.config.shapes.some((s) => sameShape(s, shape));
   }

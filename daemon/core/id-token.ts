@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { IdTokenClaims } from './ports/identity.js';
 
 export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -18,15 +19,6 @@ export interface IdTokenExpectations {
   /** Seconds of clock skew tolerated on exp/iat/nbf. */
   clockToleranceSec?: number;
   now?: () => number;
-}
-
-export interface IdTokenClaims {
-  issuer: string;
-  subject: string;
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
-  hd: string | undefined;
 }
 
 /** Why a token was refused; the message never contains the token. */

@@ -1,7 +1,7 @@
 /**
- * SSH public keys for `git push` over SSH: parsing (pure), the KeyStore
- * port, and KeyService (add/list/remove with ownership, and the lookups sshd
- * needs through the AuthorizedKeysCommand).
+ * SSH public keys for `git push` over SSH: parsing (pure) and KeyService
+ * (add/list/remove with ownership, and the lookups sshd needs through the
+ * AuthorizedKeysCommand). The KeyStore port is in ports/key-store.ts.
  *
  * A key identifies one user: the same key (fingerprint) cannot be registered
  * twice, by anyone — otherwise sshd could not tell whose push it is.
@@ -20,33 +20,14 @@
  * a signature made for anything else (git commits, files) from counting.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { randomId } from './ids.js';
 import { canAccess } from './access.js';
 import { FcmError } from './errors.js';
 import { KEY_ID } from './git-wire.js';
 import type { Principal } from './model.js';
 import { FairTable } from './rate-limit.js';
 
-export interface KeyRecord {
-  id: string;
-  owner: string;
-  name: string;
-  type: string;
-  /** `SHA256:<base64, unpadded>` of the key blob, as `ssh-keygen -lf` and sshd's %f print it. */
-  fingerprint: string;
-  /** `<type> <base64>` — no options, no comment. */
-  publicKey: string;
-  createdAt: string;
-}
-
-/** Key rows. `insert` throws key_taken when the fingerprint is already registered. */
-export interface KeyStore {
-  insert(key: KeyRecord): void;
-  /** One owner's keys, or every key (null), oldest first. */
-  list(owner: string | null): KeyRecord[];
-  get(id: string): KeyRecord | undefined;
-  byFingerprint(fingerprint: string): KeyRecord | undefined;
-  remove(id: string): void;
-}
+import { keyTaken, type KeyRecord, type KeyStore } from './ports/key-store.js';
 
 export interface ParsedKey {
   type: string;
@@ -183,6 +164,8 @@ export interface KeyServiceDeps {
   now?: () => number;
   /** How long a challenge may be signed (default 5 minutes: time to type a passphrase). */
   challengeTtlMs?: number;
+  /** Key ids (default `key_` + 12 random hex). */
+  newId?: () => string;
 }
 
 export interface KeyChallenge {
@@ -219,7 +202,7 @@ export class KeyService {
   /** A one-time challenge for `p` to sign with this key (step one of adding it). */
   challenge(p: Principal, publicKey: string): KeyChallenge {
     const k = parsePublicKey(publicKey);
-    if (this.d.store.byFingerprint(k.fingerprint)) throw taken(k.fingerprint);
+    if (this.d.store.byFingerprint(k.fingerprint)) throw keyTaken(k.fingerprint);
     const now = this.now();
     const challenge = `fcm-key-proof:${randomBytes(32).toString('base64url')}`;
     const expiresAt = now + (this.d.challengeTtlMs ?? 5 * 60_000);
@@ -245,9 +228,9 @@ export class KeyService {
     const publicKey = `${k.type} ${k.blob.toString('base64')}`;
     const ok = await this.d.proofs.verify({ publicKey, namespace: KEY_PROOF_NAMESPACE, message: input.challenge, signature: input.signature });
     if (!ok) throw proofFailed('The signature does not verify: it was not made over this challenge with this key.');
-    if (this.d.store.byFingerprint(k.fingerprint)) throw taken(k.fingerprint);
+    if (this.d.store.byFingerprint(k.fingerprint)) throw keyTaken(k.fingerprint);
     const rec: KeyRecord = {
-      id: `key_${randomBytes(6).toString('hex')}`,
+      id: this.d.newId?.() ?? randomId('key'),
       owner: p.userId,
       name: (input.name?.trim() || k.comment || `${k.type} key`).slice(0, 100),
       type: k.type,
@@ -325,8 +308,5 @@ class SigReader {
   }
 }
 
-export function taken(fingerprint: string): FcmError {
-  return new FcmError('key_taken', `The key ${fingerprint} is already registered (a key can belong to one account only).`);
-}
 
 const toApi = (k: KeyRecord): ApiKey => ({ id: k.id, name: k.name, type: k.type, fingerprint: k.fingerprint, createdAt: k.createdAt });

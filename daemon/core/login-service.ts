@@ -29,9 +29,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { LoginPolicy } from './access.js';
 import type { AccountService, TokenGrant } from './accounts.js';
 import { FcmError } from './errors.js';
-import { sameString, type IdTokenClaims } from './id-token.js';
+import { sameString } from './id-token.js';
 import { FairTable } from './rate-limit.js';
-import type { IdentityProvider, UserStore } from './identity.js';
+import type { IdTokenClaims, IdentityProvider } from './ports/identity.js';
+import type { UserStore } from './ports/user-store.js';
 
 export interface LoginDeps {
   /** null: login is not configured (only the admin token works). */

@@ -1,4 +1,5 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { randomId } from './ids.js';
 
 const ADJECTIVES = [
   'amber', 'ancient', 'autumn', 'bold', 'brave', 'bright', 'calm', 'clever', 'cosmic', 'crimson',
@@ -26,5 +27,5 @@ export function randomNameWithSuffix(): string {
 }
 
 export function newVmId(): string {
-  return `vm_${randomBytes(6).toString('hex')}`;
+  return randomId('vm');
 }

@@ -14,32 +14,11 @@
  */
 import { FcmError, type LimitInfo } from './errors.js';
 import type { Principal, VmRecord, VmSize } from './model.js';
+import { QUOTA_LIMITS, type QuotaName, type QuotaOverrides, type QuotaStore } from './ports/quota-store.js';
 
-/** Every limit, its unit and what it counts. Order = the order checks and listings use. */
-export const QUOTA_LIMITS = {
-  vms: { unit: 'VMs', what: 'VMs' },
-  vcpus: { unit: 'vCPUs', what: 'vCPUs over all your VMs' },
-  memoryMib: { unit: 'MiB', what: 'guest memory over all your VMs' },
-  diskMib: { unit: 'MiB', what: 'root + swap disk over all your VMs' },
-  configVarsPerApp: { unit: 'vars', what: 'config vars of one app' },
-  configBytesPerApp: { unit: 'bytes', what: 'config var keys and values of one app' },
-  repoMibPerApp: { unit: 'MiB', what: 'git repository of one app' },
-  repoMibTotal: { unit: 'MiB', what: 'git repositories of all your apps' },
-  pendingDomains: { unit: 'domains', what: 'custom domains waiting for verification' },
-} as const;
-
-export type QuotaName = keyof typeof QUOTA_LIMITS;
 export const QUOTA_NAMES = Object.keys(QUOTA_LIMITS) as QuotaName[];
 export type QuotaLimits = Record<QuotaName, number>;
-export type QuotaOverrides = Partial<QuotaLimits>;
 export type QuotaUsage = Record<QuotaName, number>;
-
-/** Per-user overrides (an admin's PUT /v1/users/{user}/quota). */
-export interface QuotaStore {
-  get(userId: string): QuotaOverrides;
-  /** Replaces the user's overrides; an empty object removes them. */
-  set(userId: string, overrides: QuotaOverrides): void;
-}
 
 /** What the API shows (openapi.yaml `Quota`): null limits = unlimited. */
 export interface QuotaReport {

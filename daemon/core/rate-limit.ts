@@ -15,6 +15,9 @@
  * Both are bounded in memory whatever the number of keys.
  */
 
+/** The daemon's default request limits per class (FCM_RATE_LOGIN, FCM_RATE_PUBLIC, FCM_RATE_USER). */
+export const DEFAULT_RATES = { login: '10/min', public: '600/min', user: '1200/min' } as const;
+
 export interface Rate {
   /** Requests allowed per period (and the largest burst). */
   count: number;

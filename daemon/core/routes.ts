@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { CaddyPlan, RouteVm } from './planners/caddy-config.js';
-import type { Proxy, VmStore } from './ports.js';
+import type { Proxy } from './ports/proxy.js';
+import type { VmStore } from './ports/vm-store.js';
 
 export interface RouteServiceDeps {
   store: VmStore;

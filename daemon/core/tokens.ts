@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Principal } from './model.js';
+import type { TokenStore } from './ports/token-store.js';
 
 /** Tokens are `fcm_` + 32 random bytes (base64url). Only their SHA-256 is stored. */
 export function newToken(): string {
@@ -15,28 +16,6 @@ export function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-export interface TokenRow {
-  id: string;
-  hash: string;
-  userId: string;
-  kind: 'admin' | 'user';
-  description: string | null;
-  createdAt: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-
-export interface TokenStore {
-  insert(row: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void;
-  findByHash(hash: string): TokenRow | undefined;
-  /** One user's tokens, or every token (null), oldest first. */
-  list(userId: string | null): TokenRow[];
-  revoke(id: string): void;
-  /** Revokes every admin token except the one with this hash. */
-  revokeAdminExcept(hash: string): number;
 }
 
 export const ADMIN: Principal = Object.freeze({ userId: 'admin', email: null, admin: true });

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { Guest } from '../core/ports.js';
+import type { Guest } from '../core/ports/guest.js';
 import { sleep } from './proc.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Proxy } from '../core/ports.js';
+import type { Proxy } from '../core/ports/proxy.js';
 
 /**
  * Caddy's admin API (JSON). The whole config is replaced with POST /load;

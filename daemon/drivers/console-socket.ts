@@ -8,9 +8,9 @@
  */
 import { request } from 'node:http';
 import { createConnection } from 'node:net';
-import type { Console, ConsoleLink, ConsoleTarget, TermSize } from '../core/console.js';
+import type { Console, ConsoleLink, ConsoleTarget, TermSize } from '../core/ports/console.js';
 import { tailAtLineBoundary } from '../core/console-scrollback.js';
-import type { ConsoleEndpoint } from '../core/ports.js';
+import type { ConsoleEndpoint } from '../core/ports/hypervisor.js';
 import { readBounded } from './bounded-read.js';
 import { readTail } from './console-log-cap.js';
 

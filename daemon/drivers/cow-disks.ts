@@ -2,7 +2,9 @@ import { constants } from 'node:fs';
 import { chmod, mkdir, open, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
-import type { Disks, DriveSpec, ImageInfo, VmDisks } from '../core/ports.js';
+import type { Disks, VmDisks } from '../core/ports/disks.js';
+import type { DriveSpec } from '../core/ports/hypervisor.js';
+import type { ImageInfo } from '../core/ports/images.js';
 import { run } from './proc.js';
 
 export interface CowDisksConfig {
@@ -100,12 +102,12 @@ export class CowDisks implements Disks {
    * guest already ran mkswap/swapon on it, so it must start with the same
    * header (sparse copy: a few KiB).
    */
-  async createFromTemplate(vmId: string, template: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
+  async createFromTemplate(vmId: string, template: Pick<VmDisks, 'root' | 'swap'>, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
     if (this.cfg.format !== 'qcow2') throw new Error('snapshot templates need qcow2 disks');
-    if ((sizes.swapMib > 0) !== Boolean(template.swapPath)) throw new Error('template and VM disagree on swap');
+    if ((sizes.swapMib > 0) !== Boolean(template.swap)) throw new Error('template and VM disagree on swap');
     return this.build(vmId, sizes.swapMib, seed, async (d) => {
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', template.rootPath, d.root.path, `${sizes.diskMib}M`]);
-      if (d.swap && template.swapPath) await run('cp', ['--sparse=always', template.swapPath, d.swap.path]);
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', template.root.format, '-b', template.root.path, d.root.path, `${sizes.diskMib}M`]);
+      if (d.swap && template.swap) await run('cp', ['--sparse=always', template.swap.path, d.swap.path]);
     });
   }
 

@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import type { TxtResolver } from '../core/domains.js';
+import type { TxtResolver } from '../core/ports/txt-resolver.js';
 
 const NONE = new Set(['ENOTFOUND', 'ENODATA']);
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
-import type { ImageInfo, Images } from '../core/ports.js';
+import type { ImageInfo, Images } from '../core/ports/images.js';
 
 /**
  * Images built by rootfs/build.sh: `<dir>/current` → `<dir>/<inputs-hash>/`

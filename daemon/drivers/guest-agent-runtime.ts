@@ -1,7 +1,7 @@
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { AgentStreamParser, DEFAULT_STREAM_BOUNDS, type StreamBounds } from '../core/deploys-output.js';
-import { AppRuntimeError, type AppResult, type AppRuntime, type AppTarget, type LineSink } from '../core/deploys-ports.js';
+import { AppRuntimeError, type AppResult, type AppRuntime, type AppTarget, type LineSink } from '../core/ports/app-runtime.js';
 import { BoundExceeded, fmtMs, parseJsonOrUndefined, readBounded } from './bounded-read.js';
 
 export interface GuestAgentRuntimeOptions {

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { NetworkPlan } from '../core/planners/network-plan.js';
 import { TAP_PREFIX } from '../core/planners/network-plan.js';
-import type { Network } from '../core/ports.js';
+import type { Network } from '../core/ports/network.js';
 import type { Logger } from '../log.js';
 import { CommandError, run } from './proc.js';
 

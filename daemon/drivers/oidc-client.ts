@@ -10,8 +10,9 @@
  * the Authorization header, and never appear in errors or logs.
  */
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
-import { verifyIdToken, type IdTokenClaims } from '../core/id-token.js';
-import type { DeviceAuthorization, DevicePoll, IdentityProvider } from '../core/identity.js';
+import { verifyIdToken } from '../core/id-token.js';
+import { type IdTokenClaims } from '../core/ports/identity.js';
+import type { DeviceAuthorization, DevicePoll, IdentityProvider } from '../core/ports/identity.js';
 
 export interface OidcClientOptions {
   issuer: string;

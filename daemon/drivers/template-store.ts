@@ -2,7 +2,8 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { parseSeed } from '../core/planners/seed.js';
 import { chmod, lchown, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageInfo, TemplateFiles, TemplateStore } from '../core/ports.js';
+import type { ImageInfo } from '../core/ports/images.js';
+import type { TemplateFiles, TemplateStore } from '../core/ports/templates.js';
 import { run } from './proc.js';
 
 /**
@@ -15,7 +16,15 @@ export class FileTemplateStore implements TemplateStore {
   constructor(private readonly dir: string) {}
 
   private files(d: string, swap: boolean, templateVmId: string): TemplateFiles {
-    return { templateVmId, rootPath: join(d, 'root.qcow2'), swapPath: swap ? join(d, 'swap.raw') : null, seedPath: join(d, 'seed.raw'), statePath: join(d, 'state.bin') };
+    return {
+      templateVmId,
+      disks: {
+        root: { id: 'root', path: join(d, 'root.qcow2'), format: 'qcow2', readOnly: false },
+        seed: { id: 'seed', path: join(d, 'seed.raw'), format: 'raw', readOnly: true },
+        swap: swap ? { id: 'swap', path: join(d, 'swap.raw'), format: 'raw', readOnly: false } : null,
+      },
+      statePath: join(d, 'state.bin'),
+    };
   }
 
   get(key: string): TemplateFiles | null {
@@ -48,13 +57,13 @@ export class FileTemplateStore implements TemplateStore {
     await rm(d, { recursive: true, force: true });
     await mkdir(d, { recursive: true, mode: 0o700 });
     const f = this.files(d, sizes.swapMib > 0, parseSeed(seed).vmId);
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base.rootfsPath, f.rootPath, `${sizes.diskMib}M`]);
-    if (f.swapPath) {
-      const fh = await open(f.swapPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base.rootfsPath, f.disks.root.path, `${sizes.diskMib}M`]);
+    if (f.disks.swap) {
+      const fh = await open(f.disks.swap.path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
       await fh.truncate(sizes.swapMib * 1024 * 1024);
       await fh.close();
     }
-    await writeFile(f.seedPath, seed, { mode: 0o600 });
+    await writeFile(f.disks.seed.path, seed, { mode: 0o600 });
     return f;
   }
 
@@ -69,8 +78,8 @@ export class FileTemplateStore implements TemplateStore {
     if (!t) throw new Error(`template ${key} is incomplete after commit`);
     // The template guest's (unprivileged) QEMU owned its files; published, they are root's. The root
     // is the read-only backing file of every restored VM, each QEMU running as a uid of its own: 0644.
-    for (const f of [t.rootPath, t.seedPath, t.statePath, ...(t.swapPath ? [t.swapPath] : [])]) await lchown(f, 0, 0);
-    await chmod(t.rootPath, 0o644);
+    for (const f of [t.disks.root.path, t.disks.seed.path, t.statePath, ...(t.disks.swap ? [t.disks.swap.path] : [])]) await lchown(f, 0, 0);
+    await chmod(t.disks.root.path, 0o644);
     return t;
   }
 

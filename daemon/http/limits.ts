@@ -16,8 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import { FcmError } from '../core/errors.js';
 import type { Principal } from '../core/model.js';
-import { DEFAULT_RATES } from '../config.js';
-import { parseRate, RateBuckets, type Rate } from '../core/rate-limit.js';
+import { DEFAULT_RATES, parseRate, RateBuckets, type Rate } from '../core/rate-limit.js';
 import { ADMIN } from '../core/tokens.js';
 import { clientAddress, clientKey, parseTrustedProxies, type TrustedProxies } from './client-address.js';
 
@@ -81,7 +80,7 @@ export class RequestLimits {
   }
 }
 
-/** The daemon's default limits (config.ts DEFAULT_RATES, loopback proxies trusted). */
+/** The daemon's default limits (core/rate-limit.ts DEFAULT_RATES, loopback proxies trusted). */
 export function defaultLimits(now?: () => number): RequestLimits {
   return new RequestLimits({ trustedProxies: 'loopback', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: parseRate(DEFAULT_RATES.user) }, now);
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { renderDocs } from './docs.js';
 import { NO_LIMITS, type RequestLimits } from './limits.js';
 import { operationRoutes, type Json, type OperationRoute } from './openapi-routes.js';
+import { bearerToken } from './bearer.js';
 import { problem } from './problem.js';
 
 export interface Authenticator {
@@ -219,10 +220,9 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
         req.principal = ANONYMOUS;
         return;
       }
-      const header = req.headers.authorization;
-      const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-      if (!m) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
-      const principal = deps.auth.authenticate(m[1]!);
+      const token = bearerToken(req.headers.authorization);
+      if (token === null) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
+      const principal = deps.auth.authenticate(token);
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
       limits.principal(principal);
       req.principal = principal;

@@ -98,16 +98,7 @@ before(async () => {
     },
     { tokens, users: new SqliteUserStore(db), publicUrl: daemonUrl, log, fetch: spyFetch },
   );
-  // whoami answers with the caller's quota, as in the daemon (no VMs here: usage is zero).
-  const users = new SqliteUserStore(db);
-  const quotas = new QuotaService({
-    defaults: loadConfig({}).quotaDefaults,
-    overrides: new SqliteQuotaStore(db),
-    vms: () => [],
-    isAdmin: (id) => id === 'admin' || auth.accounts.principalFor(id)?.admin === true,
-    users,
-  });
-  const implemented = { ...auth.handlers, ...quotaHandlers(quotas, auth.accounts) };
+  const implemented = withQuotas(db, auth);
   const ids = operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId);
   app = await buildServer({
     spec,
@@ -133,11 +124,23 @@ before(async () => {
     log,
     auth: google.authenticator,
     validateResponses: true,
-    handlers: { ...google.handlers, ...pendingHandlers(google.handlers, ids) },
+    handlers: { ...withQuotas(googleDb, google), ...pendingHandlers(withQuotas(googleDb, google), ids) },
     websocketOperations: ['openConsole'],
   });
   await googleApp.listen({ port: googlePort, host: '127.0.0.1' });
 });
+
+/** The auth handlers, and whoami answering with the caller's quota as in the daemon (no VMs here: usage is zero). */
+function withQuotas(d: Db, auth: ReturnType<typeof wireAuth>) {
+  const quotas = new QuotaService({
+    defaults: loadConfig({}).quotaDefaults,
+    overrides: new SqliteQuotaStore(d),
+    vms: () => [],
+    isAdmin: (id) => id === 'admin' || auth.accounts.principalFor(id)?.admin === true,
+    users: new SqliteUserStore(d),
+  });
+  return { ...auth.handlers, ...quotaHandlers(quotas, auth.accounts) };
+}
 
 after(async () => {
   await app?.close();

@@ -11,22 +11,24 @@ import { wireAuth } from '../../daemon/auth-wiring.js';
 import { ConsoleService, type ConsoleServiceConfig } from '../../daemon/core/console-service.js';
 import { ConsoleTickets } from '../../daemon/core/console-tickets.js';
 import { hashToken, newToken } from '../../daemon/core/tokens.js';
-import { MemoryConsole, type MemoryConsoleGuest } from '../../daemon/drivers/console-memory.js';
+import { MemoryConsole, type MemoryConsoleGuest } from '../../daemon/drivers/memory/memory-console.js';
 import { MemoryUserStore } from '../../daemon/drivers/memory/memory-user-store.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { consoleHandlers, consoleRoutes } from '../../daemon/http/routes/console.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
 import { buildServer } from '../../daemon/http/server.js';
+import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
 import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
-import { MemoryTokens } from './memory-api.js';
+import { MemoryTokenStore } from '../../daemon/drivers/memory/memory-token-store.js';
 import { DEFAULTS, memoryService } from './memory-service.js';
 
 export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number; limits?: RequestLimits } = {}) {
   const log = pino({ level: 'silent' });
-  const h = memoryService();
+  // Quotas as in the daemon: whoami answers with the caller's.
+  const h = memoryService({ quotas: {} });
   const consoles = new MemoryConsole();
-  const tokens = new MemoryTokens();
+  const tokens = new MemoryTokenStore();
   const users = new MemoryUserStore();
   const auth = wireAuth(
     { oidc: null, access: { emails: ['alice@example.com', 'bob@example.com'], domains: [], adminEmails: [] }, tokenTtlDays: 30 },
@@ -50,6 +52,7 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     ...vmHandlers(h.service, { urlFor: (n) => `https://${n}.test`, gitUrls: (n) => ({ ssh: `root@x:${n}.git`, http: `http://x/git/${n}.git` }) }),
     ...consoleHandlers(svc),
     ...auth.handlers,
+    ...quotaHandlers(h.quotas!, auth.accounts),
   };
   const limits = opts.limits ?? defaultLimits();
   const app = await buildServer({

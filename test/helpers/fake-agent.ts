@@ -18,7 +18,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { AppRuntimeError, type AppResult, type AppTarget } from '../../daemon/core/deploys-ports.js';
+import { AppRuntimeError, type AppResult, type AppTarget } from '../../daemon/core/ports/app-runtime.js';
 import type { Json } from '../../daemon/http/openapi-routes.js';
 import { MemoryAppRuntime } from '../../daemon/drivers/memory/memory-deploys.js';
 import { agentContract, loadAgentDoc } from './agent-contract.js';

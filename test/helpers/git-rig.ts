@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { GitHost } from '../../daemon/core/deploys-ports.js';
+import type { GitHost } from '../../daemon/core/ports/git-host.js';
 import { wireDeploys } from '../../daemon/deploy-wiring.js';
 import { MemoryAppRuntime, MemoryEnvStore, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { internalGitServer } from '../../daemon/http/routes/git.js';

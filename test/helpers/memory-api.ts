@@ -1,11 +1,12 @@
 import { pino } from 'pino';
 import type { Json } from '../../daemon/http/openapi-routes.js';
 import { wireAuth, type AuthWiringConfig } from '../../daemon/auth-wiring.js';
-import type { IdentityProvider } from '../../daemon/core/identity.js';
+import type { IdentityProvider } from '../../daemon/core/ports/identity.js';
 import { MemoryUserStore } from '../../daemon/drivers/memory/memory-user-store.js';
+import { MemoryTokenStore } from '../../daemon/drivers/memory/memory-token-store.js';
 import type { Handler } from '../../daemon/http/server.js';
 import { spec } from '../../api/spec.gen.js';
-import { hashToken, newToken, type TokenRow, type TokenStore } from '../../daemon/core/tokens.js';
+import { hashToken, newToken } from '../../daemon/core/tokens.js';
 import { buildServer } from '../../daemon/http/server.js';
 import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
@@ -20,30 +21,10 @@ import { domainHandlers } from '../../daemon/http/routes/domains.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { gitRepos, openGitDoors, wireDeploys, type GitDoors } from '../../daemon/deploy-wiring.js';
-import type { AppRuntime, GitHost } from '../../daemon/core/deploys-ports.js';
+import type { AppRuntime } from '../../daemon/core/ports/app-runtime.js';
+import type { GitHost } from '../../daemon/core/ports/git-host.js';
 import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 
-export class MemoryTokens implements TokenStore {
-  rows: TokenRow[] = [];
-  insert(t: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>) {
-    this.rows.push({ ...t, lastUsedAt: null, revokedAt: null });
-  }
-  findByHash(hash: string) {
-    return this.rows.find((r) => r.hash === hash);
-  }
-  list(userId: string | null) {
-    return this.rows.filter((r) => userId === null || r.userId === userId);
-  }
-  revoke(id: string) {
-    const r = this.rows.find((x) => x.id === id);
-    if (r) r.revokedAt = new Date().toISOString();
-  }
-  revokeAdminExcept(hash: string) {
-    let n = 0;
-    for (const r of this.rows) if (r.kind === 'admin' && r.hash !== hash && !r.revokedAt) (r.revokedAt = new Date().toISOString()), n++;
-    return n;
-  }
-}
 
 export interface MemoryApiOptions {
   /** Another spec (e.g. a fixture that adds an operation); default openapi.yaml. */
@@ -69,7 +50,7 @@ export interface MemoryApiOptions {
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
 export async function memoryApi(opts: MemoryApiOptions = {}) {
   const theSpec = opts.spec ?? spec;
-  const tokens = new MemoryTokens();
+  const tokens = new MemoryTokenStore();
   const users = new MemoryUserStore();
   const env = new MemoryEnvStore();
   const memGit = new MemoryGitHost();
@@ -87,7 +68,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   });
   const txt = new MemoryTxt();
   const domains = new DomainService({ store: h.store, resolver: txt, key: Buffer.alloc(32, 9), vm: (p, n) => h.service.get(p, n), changed: () => {} });
-  const log = pino({ level: 'silent' });
+  const log = pino({ level: process.env.FCM_TEST_LOG ?? 'silent' });
   const auth = wireAuth(
     {
       oidc: null,

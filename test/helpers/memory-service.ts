@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import type { Principal } from '../../daemon/core/model.js';
 import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
-import type { VmStore } from '../../daemon/core/ports.js';
+import type { VmStore } from '../../daemon/core/ports/vm-store.js';
 import { VmService, type VmServiceConfig } from '../../daemon/core/vm-service.js';
 import { MemoryDisks, MemoryGuest, MemoryHypervisor, MemoryImages, MemoryNetwork } from '../../daemon/drivers/memory/memory-host.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
@@ -31,9 +31,13 @@ export interface MemoryServiceOptions {
   quotas?: { limits?: Partial<QuotaLimits>; admins?: string[] } & Partial<Pick<QuotaDeps, 'env' | 'repoBytes' | 'users' | 'isAdmin'>>;
   /** Host capacity (default: unchecked). */
   host?: HostCapacity;
+  /** The services' clock and VM id source (default: Date.now, random ids). */
+  now?: () => number;
+  newId?: () => string;
 }
 
 export function memoryService(opts: MemoryServiceOptions = {}) {
+  const clockAndIds = { ...(opts.now ? { now: opts.now } : {}), ...(opts.newId ? { newId: opts.newId } : {}) };
   const subnet = parseSubnet(opts.subnet ?? '172.16.0.0/24');
   const hypervisor = new MemoryHypervisor();
   const network = new MemoryNetwork();
@@ -46,7 +50,7 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
   const templates = new MemoryTemplateStore();
   const fastBoot = opts.fastBoot
     ? new FastBootService({
-        hypervisor, snapshotter, disks, network, templates, agentKeys, log,
+        hypervisor, snapshotter, disks, network, templates, agentKeys, log, ...clockAndIds,
         config: { shapes: [{ vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512, port: 8000 }], poolSize: opts.fastBoot.poolSize, accel: 'tcg', tscKhz: 2600000, agentPort: 7611, buildTimeoutMs: 1000, refillDelayMs: 10 },
       })
     : undefined;
@@ -68,7 +72,7 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
       fastBoot,
       ...(quotas ? { quotas } : {}),
       ...(host ? { host } : {}),
-      store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys,
+      store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys, ...clockAndIds,
       config: {
         subnet, agentPort: 7611, dns: null, tscKhz: 2600000, bootTimeoutMs: 2000, restartPolicy: 'never',
         maxRestarts: 3, restartWindowMs: 60_000, monitorIntervalMs: 20,

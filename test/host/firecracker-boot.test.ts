@@ -24,7 +24,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { newVmId } from '../../daemon/core/names.js';
 import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
-import type { MachineSpec } from '../../daemon/core/ports.js';
+import type { MachineSpec } from '../../daemon/core/ports/hypervisor.js';
 import { AgentGuest } from '../../daemon/drivers/agent-guest.js';
 import { firecrackerId } from '../../daemon/drivers/firecracker/firecracker-config.js';
 import { FirecrackerHypervisor, firecrackerUsable } from '../../daemon/drivers/firecracker/firecracker-hypervisor.js';

@@ -25,7 +25,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { RESULT_PREFIX } from '../../daemon/core/deploys-output.js';
-import { AppRuntimeError } from '../../daemon/core/deploys-ports.js';
+import { AppRuntimeError } from '../../daemon/core/ports/app-runtime.js';
 import { AgentGuest } from '../../daemon/drivers/agent-guest.js';
 import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
 import {

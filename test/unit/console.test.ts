@@ -7,13 +7,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { CLOSE, parseClientControl, type Console, type ConsoleLink, type ConsoleTarget, type ServerControl, type TermSize } from '../../daemon/core/console.js';
-import { Scrollback, newSince, overlapLength, tailAtLineBoundary } from '../../daemon/core/console-scrollback.js';
+import { CLOSE, parseClientControl, type ServerControl } from '../../daemon/core/console.js';
+import { type Console, type ConsoleLink, type ConsoleTarget, type TermSize } from '../../daemon/core/ports/console.js';
+import { newSince } from '../../api/console-replay.js';
+import { Scrollback, overlapLength, tailAtLineBoundary } from '../../daemon/core/console-scrollback.js';
 import { ConsoleService, type ConsoleClient, type ConsoleVms } from '../../daemon/core/console-service.js';
 import { ConsoleTickets } from '../../daemon/core/console-tickets.js';
 import { FcmError } from '../../daemon/core/errors.js';
 import type { Principal, VmRecord, VmState } from '../../daemon/core/model.js';
-import { MemoryConsole } from '../../daemon/drivers/console-memory.js';
+import { MemoryConsole } from '../../daemon/drivers/memory/memory-console.js';
 
 const B = (s: string) => Buffer.from(s);
 const ALICE: Principal = { userId: 'u_alice', email: 'alice@example.com', admin: false };

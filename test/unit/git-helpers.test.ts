@@ -238,7 +238,7 @@ describe('the installed helpers against the internal server on a socket', { skip
     assert.equal(stale.stdout, ' !     This push was not authorized by fcm (or took too long): push again.\n');
     assert.deepEqual(requests, ['POST /push']);
 
-    const grant = await rig.w.gate.authorize({ userId: 'u_alice', email: null, admin: false }, 'cosmic-nova', 'receive-pack');
+    const grant = await rig.w.gate.authorize({ userId: 'u_alice', email: null, admin: false, tokenId: 'tok_000000000001' }, 'cosmic-nova', 'receive-pack');
     const ok = await hook(`${z} ${sha} refs/heads/main\n`, { FCM_PUSH_TICKET: grant.ticket! });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     const lines = ok.stdout.trimEnd().split('\n');

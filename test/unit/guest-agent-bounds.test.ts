@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { AppRuntimeError, type AppTarget } from '../../daemon/core/deploys-ports.js';
+import { AppRuntimeError, type AppTarget } from '../../daemon/core/ports/app-runtime.js';
 import { GuestAgentRuntime, type GuestAgentRuntimeOptions } from '../../daemon/drivers/guest-agent-runtime.js';
 
 const VM: AppTarget = { id: 'vm_0123456789ab', ip: '127.0.0.1' };

@@ -174,3 +174,9 @@ test('the verifier (ssh-keygen -Y verify, as nobody): yes only for this key, thi
   assert.equal(await verifier.verify({ publicKey: key(a), namespace: 'fcm-key-proof', message: 'the message', signature: 'garbage' }), false);
   await assert.rejects(verifier.verify({ publicKey: `${key(a)} comment`, namespace: 'fcm-key-proof', message: 'x', signature: sig }), /malformed/);
 });
+
+test('KeyService: the key id and its creation time come from the injected id source and clock', async () => {
+  const svc = new KeyService({ store: new MemoryKeyStore(), proofs: verifier, principalFor: () => null, now: () => Date.UTC(2030, 0, 2), newId: () => 'key_0123456789ab' });
+  const k = await proveKey(svc, { userId: 'u_alice', email: null, admin: false }, await newKeyPair('ed25519', 'x'));
+  assert.deepEqual([k.id, k.createdAt], ['key_0123456789ab', '2030-01-02T00:00:00.000Z']);
+});

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
 import { intToIp, ipToInt, macForVm, parseSubnet, planNetwork, tapForVm } from '../../daemon/core/planners/network-plan.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
+import { planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
 import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
 import { planLaunch, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
@@ -159,4 +160,14 @@ test('qcow2 header: the backing file reference, bounded', () => {
   h.writeUInt32BE(4096, 16);
   assert.throws(() => qcow2BackingRef(h), /4096 bytes/);
   assert.equal(qcow2BackingRef(Buffer.from('not a qcow2 image at all...')), null);
+});
+
+test('machine spec: drives in guest device order (root, seed, swap), formats as the disks driver made them', () => {
+  const d = (id: 'root' | 'seed' | 'swap', format: 'raw' | 'qcow2') => ({ id, path: `/d/${id}`, format, readOnly: id === 'seed' });
+  const image = { kernelPath: '/i/vmlinuz', initrdPath: null };
+  const m = planMachine({ vmId: VM, vcpus: 2, memoryMib: 512, image, cmdline: 'x', disks: { swap: d('swap', 'raw'), seed: d('seed', 'raw'), root: d('root', 'qcow2') }, net: { tap: 'fcm-3f9c2a7e1b4', mac: '02:fc:00:00:00:01' } });
+  assert.deepEqual(m.drives.map((x) => [x.id, x.format, x.readOnly]), [['root', 'qcow2', false], ['seed', 'raw', true], ['swap', 'raw', false]]);
+  assert.deepEqual([m.kernelPath, m.initrdPath, m.vcpus, m.memoryMib, m.net.tap], ['/i/vmlinuz', null, 2, 512, 'fcm-3f9c2a7e1b4']);
+  const raw = planMachine({ vmId: VM, vcpus: 1, memoryMib: 256, image, cmdline: 'x', disks: { root: d('root', 'raw'), seed: d('seed', 'raw'), swap: null }, net: { tap: null, mac: '02:fc:00:00:00:01' } });
+  assert.deepEqual(raw.drives.map((x) => [x.id, x.format]), [['root', 'raw'], ['seed', 'raw']], 'no swap drive without swap; raw root stays raw');
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { planCaddyConfig, type CaddyPlanInput } from '../../daemon/core/planners/caddy-config.js';
-import type { Proxy } from '../../daemon/core/ports.js';
+import type { Proxy } from '../../daemon/core/ports/proxy.js';
 import { RouteService } from '../../daemon/core/routes.js';
 import { assertGolden } from '../helpers/golden.js';
 import { ALICE, DEFAULTS, memoryService } from '../helpers/memory-service.js';

@@ -6,13 +6,13 @@ import { AccountService } from '../../daemon/core/accounts.js';
 import { LiveSessions, REVOKED_REASON } from '../../daemon/core/sessions.js';
 import { hashToken, newToken, TokenAuthenticator } from '../../daemon/core/tokens.js';
 import { MemoryUserStore } from '../../daemon/drivers/memory/memory-user-store.js';
-import { MemoryTokens } from '../helpers/memory-api.js';
+import { MemoryTokenStore } from '../../daemon/drivers/memory/memory-token-store.js';
 
 function rig() {
   let now = Date.parse('2030-01-01T00:00:00Z');
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const users = new MemoryUserStore();
-  const tokens = new MemoryTokens();
+  const tokens = new MemoryTokenStore();
   const policy = new LoginPolicy({ emails: ['alice@example.com', 'bob@example.com'], domains: [], adminEmails: ['root@example.com'] });
   let sessions: LiveSessions;
   const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 3_600_000, now: clock.now, onRevoked: () => sessions.recheck() });

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFcmError } from '../../daemon/core/errors.js';
+import { VmIdentityTaken } from '../../daemon/core/ports/vm-store.js';
+import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
+import { parseSeed } from '../../daemon/core/planners/seed.js';
+import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { ALICE, BOB, DEFAULTS, ROOT, memoryService } from '../helpers/memory-service.js';
 
 const code = (c: string) => (e: unknown) => isFcmError(e) && e.code === c;
@@ -45,6 +49,22 @@ test('a failing step undoes every earlier step (all-or-nothing)', async () => {
   assert.equal(h.service.list(ROOT).length + h.network.taps.size + h.disks.disks.size, 0);
   await assert.rejects(h.service.create(ALICE, { ...DEFAULTS, image: 'nope' }), code('image_missing'));
   assert.equal(h.service.list(ROOT).length, 0);
+});
+
+test('a new id whose tap/MAC clashes with another VM (VmIdentityTaken from the store) is drawn again', async () => {
+  const store = new MemoryVmStore(parseSubnet('172.16.0.0/24'));
+  const tried: string[] = [];
+  const insert = store.insert.bind(store);
+  store.insert = (vm, plan) => {
+    tried.push(vm.id);
+    if (tried.length === 1) throw new VmIdentityTaken('tap');
+    return insert(vm, plan);
+  };
+  const h = memoryService({ store });
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'lucky' });
+  assert.equal(tried.length, 2);
+  assert.notEqual(tried[0], tried[1]);
+  assert.equal(vm.id, tried[1]);
 });
 
 test('10 concurrent creates get 10 distinct names and addresses', async () => {
@@ -151,4 +171,44 @@ test('the monitor notices a dead hypervisor and restarts it per policy', async (
   await assert.rejects(n.service.wait(ALICE, 'once', 'stopped', 2000), code('vm_failed'));
   assert.ok(!n.network.taps.has(v2.tap), 'the dead VM released its tap');
   await n.service.close();
+});
+
+test('clock and ids are injected: the seed carries the daemon clock, VM ids come from the id source', async () => {
+  let n = 0;
+  const h = memoryService({ now: () => 1_800_000_000_000, newId: () => `vm_${String(++n).repeat(12)}` });
+  const a = await h.service.create(ALICE, { ...DEFAULTS, name: 'first' });
+  const b = await h.service.create(ALICE, { ...DEFAULTS, name: 'second' });
+  assert.deepEqual([a.id, b.id], ['vm_111111111111', 'vm_222222222222']);
+  assert.equal(parseSeed(h.disks.seeds.get(a.id)!).nowMs, 1_800_000_000_000);
+  await h.service.close();
+});
+
+test('restart limit per window on the injected clock: the limit holds inside the window and frees up once it has passed', async () => {
+  let clock = 1_800_000_000_000;
+  const h = memoryService({ now: () => clock, config: { restartPolicy: 'always', maxRestarts: 2, restartWindowMs: 60_000 } });
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'window' });
+  await h.service.wait(ALICE, 'window', 'running', 1000);
+  h.service.startMonitor();
+  const crashAndSettle = async () => {
+    const before = h.store.get(vm.id)!.updatedAt;
+    h.hypervisor.crash(vm.id);
+    // Settled: restarted (running again with a new process) or failed.
+    for (let i = 0; i < 1000; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      const cur = h.store.get(vm.id)!;
+      if (cur.updatedAt !== before && (cur.state === 'failed' || (cur.state === 'running' && h.hypervisor.machines.has(vm.id)))) return cur.state;
+    }
+    return h.store.get(vm.id)!.state;
+  };
+  assert.equal(await crashAndSettle(), 'running', '1st death: restarted');
+  clock += 30_000;
+  assert.equal(await crashAndSettle(), 'running', '2nd death within the window: restarted');
+  clock += 29_000;
+  assert.equal(await crashAndSettle(), 'failed', '3rd death within 60 s of the first: the limit holds');
+  clock += 2_000; // the 1st restart is now outside the window, the 2nd is not
+  await h.service.start(ALICE, 'window');
+  await h.service.wait(ALICE, 'window', 'running', 1000);
+  assert.equal(await crashAndSettle(), 'running', 'one restart is free again');
+  assert.equal(await crashAndSettle(), 'failed', 'and used up');
+  await h.service.close();
 });

@@ -1,6 +1,6 @@
 import { basename, isAbsolute, join } from 'node:path';
 import { FcmError } from '../../core/errors.js';
-import type { MachineSpec } from '../../core/ports.js';
+import type { MachineSpec } from '../../core/ports/hypervisor.js';
 import { planCgroupLimits, type CgroupVersion } from '../../core/planners/vmm-limits.js';
 
 /**

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FcmError } from '../../core/errors.js';
-import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus } from '../../core/ports.js';
+import type { ConsoleEndpoint, Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
 import type { Logger } from '../../log.js';
 import { pidAlive, sleep, spawnDetached } from '../proc.js';
 import { tapOwner } from '../vmm-users.js';
@@ -50,6 +50,12 @@ export interface FirecrackerConfig {
 export class FirecrackerHypervisor implements Hypervisor {
   readonly kind = 'firecracker' as const;
   readonly accel = 'kvm' as const;
+  /**
+   * Raw disks only (Firecracker has no qcow2). No snapshots: Firecracker can
+   * snapshot, but this driver does not implement save/restore, so the create
+   * fast path is not available and every VM cold-boots.
+   */
+  readonly capabilities: HypervisorCapabilities = { diskFormats: ['raw'], snapshots: null, console: (vmId) => this.console(vmId) };
   private readonly jailer: FcJailerConfig | null;
 
   constructor(

@@ -2,7 +2,7 @@ import { chownSync, chmodSync, mkdirSync, realpathSync } from 'node:fs';
 import { lchown, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { GitHost } from '../../core/deploys-ports.js';
+import type { GitHost } from '../../core/ports/git-host.js';
 import { run } from '../proc.js';
 import { asUser, type GitUser } from './git-user.js';
 

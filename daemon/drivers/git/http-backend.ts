@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAbsolute, relative } from 'node:path';
-import type { GitHttpRequest, GitSmartHttp } from '../../core/deploys-ports.js';
+import type { GitHttpRequest, GitSmartHttp } from '../../core/ports/git-smart-http.js';
 import { PUSH_TICKET_ENV } from '../../core/git-wire.js';
 import type { Logger } from '../../log.js';
 import { asUser, type GitUser } from './git-user.js';

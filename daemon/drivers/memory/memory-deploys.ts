@@ -4,21 +4,10 @@
  */
 import { Readable } from 'node:stream';
 import { FcmError } from '../../core/errors.js';
-import { taken, type KeyRecord, type KeyStore } from '../../core/keys.js';
-import {
-  AppRuntimeError,
-  type AppResult,
-  type AppRuntime,
-  type AppTarget,
-  type Buildpack,
-  type EnvStore,
-  type GitHost,
-  type LineSink,
-  type NewRelease,
-  type ReleasePatch,
-  type ReleaseRecord,
-  type ReleaseStore,
-} from '../../core/deploys-ports.js';
+import { keyTaken, type KeyRecord, type KeyStore } from '../../core/ports/key-store.js';
+import { AppRuntimeError, type AppResult, type AppRuntime, type AppTarget, type Buildpack, type LineSink } from '../../core/ports/app-runtime.js';
+import { type EnvStore, type NewRelease, type ReleasePatch, type ReleaseRecord, type ReleaseStore } from '../../core/ports/releases.js';
+import { type GitHost } from '../../core/ports/git-host.js';
 
 export class MemoryReleaseStore implements ReleaseStore {
   private readonly rows = new Map<string, ReleaseRecord[]>();
@@ -74,7 +63,7 @@ export class MemoryEnvStore implements EnvStore {
 export class MemoryKeyStore implements KeyStore {
   private readonly rows: KeyRecord[] = [];
   insert(key: KeyRecord): void {
-    if (this.rows.some((k) => k.fingerprint === key.fingerprint)) throw taken(key.fingerprint);
+    if (this.rows.some((k) => k.fingerprint === key.fingerprint)) throw keyTaken(key.fingerprint);
     if (this.rows.some((k) => k.id === key.id)) throw new Error('UNIQUE constraint failed: ssh_keys.id');
     this.rows.push({ ...key });
   }

@@ -1,9 +1,12 @@
 import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
-import type {
-  Disks, Guest, Hypervisor, ImageInfo, Images, MachineSpec, MachineStatus, Network, Snapshotter, TemplateFiles, TemplateStore, VmDisks,
-} from '../../core/ports.js';
+import type { Disks, VmDisks } from '../../core/ports/disks.js';
+import type { Guest } from '../../core/ports/guest.js';
+import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
+import type { ImageInfo, Images } from '../../core/ports/images.js';
+import type { Network } from '../../core/ports/network.js';
+import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js';
 
 /**
  * In-memory twins of the host drivers, for fast tests of core logic. They
@@ -12,6 +15,8 @@ import type {
  */
 export class MemoryHypervisor implements Hypervisor {
   readonly kind = 'qemu' as const;
+  /** Tests wire MemorySnapshotter into FastBootService themselves; the twin claims no snapshots or console of its own. */
+  readonly capabilities: HypervisorCapabilities = { diskFormats: ['qcow2', 'raw'], snapshots: null, console: null };
   readonly machines = new Map<string, MachineSpec>();
   fail: 'start' | null = null;
   private nextPid = 1000;
@@ -91,7 +96,7 @@ export class MemoryDisks implements Disks {
     this.seeds.set(vmId, seed);
     return d;
   }
-  async createFromTemplate(vmId: string, _t: { rootPath: string; swapPath: string | null }, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
+  async createFromTemplate(vmId: string, _t: Pick<VmDisks, 'root' | 'swap'>, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
     return this.create(vmId, { name: 'template', dir: '', kernelPath: '', initrdPath: null, rootfsPath: '' }, sizes, seed);
   }
   async prepare(vmId: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
@@ -172,8 +177,12 @@ export class MemoryTemplateStore implements TemplateStore {
   async begin(key: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<TemplateFiles> {
     const f = {
       templateVmId: JSON.parse(seed.toString('utf8').split('\n')[1]!).vmId as string,
-      rootPath: `/tmpl/${key}/root.qcow2`, swapPath: sizes.swapMib ? `/tmpl/${key}/swap.raw` : null,
-      seedPath: `/tmpl/${key}/seed.raw`, statePath: `/tmpl/${key}/state.bin`,
+      disks: {
+        root: { id: 'root' as const, path: `/tmpl/${key}/root.qcow2`, format: 'qcow2' as const, readOnly: false },
+        seed: { id: 'seed' as const, path: `/tmpl/${key}/seed.raw`, format: 'raw' as const, readOnly: true },
+        swap: sizes.swapMib ? { id: 'swap' as const, path: `/tmpl/${key}/swap.raw`, format: 'raw' as const, readOnly: false } : null,
+      },
+      statePath: `/tmpl/${key}/state.bin`,
     };
     this.scratch.set(key, f);
     return f;

@@ -1,4 +1,4 @@
-import type { QuotaOverrides, QuotaStore } from '../../core/quotas.js';
+import type { QuotaOverrides, QuotaStore } from '../../core/ports/quota-store.js';
 
 /** In-memory twin of SqliteQuotaStore. */
 export class MemoryQuotaStore implements QuotaStore {

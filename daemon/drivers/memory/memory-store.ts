@@ -1,6 +1,6 @@
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { AdmitFn, VmStore } from '../../core/ports.js';
+import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 
 /** In-memory twin of SqliteVmStore (same contract suite). */
@@ -19,8 +19,8 @@ export class MemoryVmStore implements VmStore {
     if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
     const now = new Date().toISOString();
     const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
-    for (const k of ['id', 'ip', 'mac', 'tap'] as const) {
-      if (all.some((r) => r[k] === rec[k])) throw new Error(`UNIQUE constraint failed: vms.${k}`);
+    for (const k of ['id', 'mac', 'tap'] as const) {
+      if (all.some((r) => r[k] === rec[k])) throw new VmIdentityTaken(k);
     }
     this.checkDomains(rec.id, rec.domains);
     rec.domains = [...rec.domains].sort();

@@ -1,4 +1,4 @@
-import type { TxtResolver } from '../../core/domains.js';
+import type { TxtResolver } from '../../core/ports/txt-resolver.js';
 
 /** In-memory twin of DnsTxt: records tests set; `fail` makes lookups throw like a dead server. */
 export class MemoryTxt implements TxtResolver {

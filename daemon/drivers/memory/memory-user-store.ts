@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { UserRow, UserStore } from '../../core/identity.js';
+import type { UserRow, UserStore } from '../../core/ports/user-store.js';
 
 export class MemoryUserStore implements UserStore {
   readonly rows = new Map<string, UserRow>();

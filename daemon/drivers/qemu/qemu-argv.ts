@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Accel } from '../../core/model.js';
-import type { MachineSpec } from '../../core/ports.js';
+import type { MachineSpec } from '../../core/ports/hypervisor.js';
 
 /**
  * The run dir is the daemon's (root, 0711): QEMU can write into the file

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
-import type { ConsoleEndpoint, Hypervisor, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports.js';
+import type { ConsoleEndpoint, Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
 import type { Logger } from '../../log.js';
 import { readTail } from '../console-log-cap.js';
 import type { VmCgroups } from '../cgroups.js';
@@ -52,6 +52,8 @@ const VMM_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 export class QemuHypervisor implements Hypervisor, Snapshotter {
   readonly kind = 'qemu' as const;
   readonly accel: Accel;
+  /** qcow2 overlays on the base image; snapshots through migration state (the create fast path). */
+  readonly capabilities: HypervisorCapabilities = { diskFormats: ['qcow2', 'raw'], snapshots: this, console: (vmId) => this.console(vmId) };
 
   /** VMs this process is launching: their QEMU is not "running" before the start has completed. */
   private readonly starting = new Set<string>();

@@ -1,7 +1,7 @@
 import type { Transaction } from 'better-sqlite3';
 import { FcmError } from '../../core/errors.js';
-import { taken, type KeyRecord, type KeyStore } from '../../core/keys.js';
-import type { EnvStore, NewRelease, ReleasePatch, ReleaseRecord, ReleaseStore } from '../../core/deploys-ports.js';
+import { keyTaken, type KeyRecord, type KeyStore } from '../../core/ports/key-store.js';
+import type { EnvStore, NewRelease, ReleasePatch, ReleaseRecord, ReleaseStore } from '../../core/ports/releases.js';
 import type { Db } from './db.js';
 
 interface ReleaseRow {
@@ -110,7 +110,7 @@ export class SqliteKeyStore implements KeyStore {
         .prepare('INSERT INTO ssh_keys (id, owner, name, type, fingerprint, public_key, created_at) VALUES (@id, @owner, @name, @type, @fingerprint, @publicKey, @createdAt)')
         .run(k);
     } catch (e) {
-      if (/UNIQUE constraint failed: ssh_keys\.fingerprint/.test((e as Error).message)) throw taken(k.fingerprint);
+      if (/UNIQUE constraint failed: ssh_keys\.fingerprint/.test((e as Error).message)) throw keyTaken(k.fingerprint);
       throw e;
     }
   }

@@ -1,4 +1,4 @@
-import type { QuotaOverrides, QuotaStore } from '../../core/quotas.js';
+import type { QuotaOverrides, QuotaStore } from '../../core/ports/quota-store.js';
 import type { Db } from './db.js';
 
 /** Quota overrides per user, one JSON row each. */

@@ -1,4 +1,4 @@
-import type { TokenRow, TokenStore } from '../../core/tokens.js';
+import type { TokenRow, TokenStore } from '../../core/ports/token-store.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 

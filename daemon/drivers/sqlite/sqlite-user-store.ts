@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { UserRow, UserStore } from '../../core/identity.js';
+import type { UserRow, UserStore } from '../../core/ports/user-store.js';
 import type { Db } from './db.js';
 
 interface Row {

@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
 import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
-import type { AdmitFn, VmStore } from '../../core/ports.js';
+import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 import type { Db } from './db.js';
 
@@ -134,8 +134,7 @@ export class SqliteVmStore implements VmStore {
     try {
       return this.insertTx.immediate(vm, plan, admit);
     } catch (err) {
-      if (err instanceof Error && /UNIQUE constraint failed: vms.name/.test(err.message)) throw errors.nameTaken(vm.name);
-      throw err;
+      throw domainError(err, vm);
     }
   }
 
@@ -166,4 +165,15 @@ export class SqliteVmStore implements VmStore {
   domainOwner(domain: string): string | undefined {
     return this.ownerStmt.get(domain) as string | undefined;
   }
+}
+
+/**
+ * SQLite's constraint errors as the port's domain errors: name_taken (the
+ * insert transaction checks first; the UNIQUE constraint backs it up) and
+ * VmIdentityTaken for an id, or the tap/MAC derived from it, already in use.
+ */
+function domainError(err: unknown, vm: NewVm): unknown {
+  const m = err instanceof Error ? /UNIQUE constraint failed: vms\.(name|id|mac|tap)\b/.exec(err.message) : null;
+  if (!m) return err;
+  return m[1] === 'name' ? errors.nameTaken(vm.name) : new VmIdentityTaken(m[1] as 'id' | 'mac' | 'tap');
 }

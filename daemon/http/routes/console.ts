@@ -21,6 +21,7 @@ import type { ConsoleAttachment, ConsoleClient, ConsoleService } from '../../cor
 import { FcmError, isFcmError } from '../../core/errors.js';
 import type { Principal, VmRecord } from '../../core/model.js';
 import type { Logger } from '../../log.js';
+import { bearerToken } from '../bearer.js';
 import { operationRoutes, type Json } from '../openapi-routes.js';
 import { problem } from '../problem.js';
 import { NO_LIMITS, type RequestLimits } from '../limits.js';
@@ -78,8 +79,8 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
     check(validQuery, query, 'query');
     const header = req.headers.authorization;
     if (header !== undefined) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      const principal: Principal | null = m ? d.auth.authenticate(m[1]!) : null;
+      const token = bearerToken(header);
+      const principal: Principal | null = token === null ? null : d.auth.authenticate(token);
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
       limits.principal(principal);
       return { vm: d.consoles.authorize(principal, name), principal };

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { DeployService } from '../../core/deploys.js';
-import type { ReleaseRecord } from '../../core/deploys-ports.js';
+import type { ReleaseRecord } from '../../core/ports/releases.js';
 import { watchStall } from '../backpressure.js';
 import type { Handler } from '../server.js';
 

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { VmName } from '../../../api/patterns.gen.js';
-import type { GitSmartHttp } from '../../core/deploys-ports.js';
+import type { GitSmartHttp } from '../../core/ports/git-smart-http.js';
 import type { PushGate } from '../../core/deploys-push.js';
 import { FcmError, isFcmError } from '../../core/errors.js';
 import {
@@ -38,6 +38,7 @@ import {
   type GitService,
 } from '../../core/git-wire.js';
 import { authorizedKeyLine, type KeyService } from '../../core/keys.js';
+import { bearerToken } from '../bearer.js';
 import type { Logger } from '../../log.js';
 import { pacedWriter, watchStall } from '../backpressure.js';
 import { problem } from '../problem.js';
@@ -99,8 +100,8 @@ export async function registerGitHttp(app: FastifyInstance, d: GitHttpDeps): Pro
 
 function authenticate(auth: Authenticator, header: string | undefined) {
   if (!header) return null;
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return auth.authenticate(bearer[1]!);
+  const bearer = bearerToken(header);
+  if (bearer !== null) return auth.authenticate(bearer);
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!basic) return null;
   const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');

@@ -6,12 +6,13 @@ import { pino } from 'pino';
 import { LoginPolicy } from '../../../daemon/core/access.js';
 import { AccountService } from '../../../daemon/core/accounts.js';
 import { isFcmError } from '../../../daemon/core/errors.js';
-import { IdTokenError, type IdTokenClaims } from '../../../daemon/core/id-token.js';
-import type { DevicePoll, IdentityProvider } from '../../../daemon/core/identity.js';
+import { IdTokenError } from '../../../daemon/core/id-token.js';
+import { type IdTokenClaims } from '../../../daemon/core/ports/identity.js';
+import type { DevicePoll, IdentityProvider } from '../../../daemon/core/ports/identity.js';
 import { LoginService } from '../../../daemon/core/login-service.js';
 import { TokenAuthenticator } from '../../../daemon/core/tokens.js';
 import { MemoryUserStore } from '../../../daemon/drivers/memory/memory-user-store.js';
-import { MemoryTokens } from '../../helpers/memory-api.js';
+import { MemoryTokenStore } from '../../../daemon/drivers/memory/memory-token-store.js';
 
 const ISSUER = 'https://issuer.test';
 const claims = (email: string, over: Partial<IdTokenClaims> = {}): IdTokenClaims => ({
@@ -50,9 +51,10 @@ function setup(opts: { idp?: FakeIdp | null; maxPending?: number; pendingPerAddr
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const idp = opts.idp === undefined ? new FakeIdp() : opts.idp;
   const users = new MemoryUserStore();
-  const tokens = new MemoryTokens();
+  const tokens = new MemoryTokenStore();
   const policy = new LoginPolicy({ emails: ['alice@example.com'], domains: ['corp.example'], adminEmails: ['root@example.com'] }, opts.google ?? false);
-  const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now });
+  let ids = 0;
+  const accounts = new AccountService({ users, tokens, policy, tokenTtlMs: 86_400_000, now: clock.now, newId: () => `tok_${String(++ids).padStart(12, '0')}` });
   const login = new LoginService({
     idp, issuer: idp ? ISSUER : null, callbackUrl: 'https://fcm.example/v1/auth/callback', policy, users, accounts,
     log: pino({ level: 'silent' }), now: clock.now,
@@ -229,7 +231,7 @@ test('tokens: whoami, list (own only; admin all), revoke (others\' → not_found
   assert.equal(s.accounts.whoami(pa).user.email, 'alice@example.com');
   assert.equal(s.accounts.whoami(pa).token.id, pa.tokenId);
   assert.deepEqual(s.accounts.list(pa).map((t) => t.id), [pa.tokenId]);
-  assert.equal(s.accounts.list(pr).length, 3);
+  assert.deepEqual(s.accounts.list(pr).map((t) => t.id), ['tok_000000000001', 'tok_000000000002', 'tok_000000000003'], 'all, oldest first (ids from the injected source)');
   await rejects(() => s.accounts.revoke(pb, pa.tokenId!), 'not_found');
   assert.ok(s.auth.authenticate(alice));
   s.accounts.revoke(pr, pa.tokenId!);

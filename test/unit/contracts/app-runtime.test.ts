@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { AppRuntimeError, type AppRuntime, type AppTarget } from '../../../daemon/core/deploys-ports.js';
+import { AppRuntimeError, type AppRuntime, type AppTarget } from '../../../daemon/core/ports/app-runtime.js';
 import { GuestAgentRuntime } from '../../../daemon/drivers/guest-agent-runtime.js';
 import { MemoryAppRuntime } from '../../../daemon/drivers/memory/memory-deploys.js';
 import { startFakeAgent, type FakeAgent } from '../../helpers/fake-agent.js';

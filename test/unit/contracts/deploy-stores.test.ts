@@ -1,9 +1,9 @@
 /** Release, config var and SSH key stores: SQLite and the in-memory twins pass the same contract. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { EnvStore, NewRelease, ReleaseStore } from '../../../daemon/core/deploys-ports.js';
+import type { EnvStore, NewRelease, ReleaseStore } from '../../../daemon/core/ports/releases.js';
 import { isFcmError } from '../../../daemon/core/errors.js';
-import type { KeyRecord, KeyStore } from '../../../daemon/core/keys.js';
+import type { KeyRecord, KeyStore } from '../../../daemon/core/ports/key-store.js';
 import { parseSubnet, planNetwork } from '../../../daemon/core/planners/network-plan.js';
 import { MemoryEnvStore, MemoryKeyStore, MemoryReleaseStore } from '../../../daemon/drivers/memory/memory-deploys.js';
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type { TxtResolver } from '../../../daemon/core/domains.js';
-import type { QuotaStore } from '../../../daemon/core/quotas.js';
+import type { TxtResolver } from '../../../daemon/core/ports/txt-resolver.js';
+import type { QuotaStore } from '../../../daemon/core/ports/quota-store.js';
 import { DnsTxt } from '../../../daemon/drivers/dns-txt.js';
 import { MemoryQuotaStore } from '../../../daemon/drivers/memory/memory-quota-store.js';
 import { MemoryTxt } from '../../../daemon/drivers/memory/memory-txt.js';

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { isFcmError } from '../../../daemon/core/errors.js';
 import type { NewVm } from '../../../daemon/core/model.js';
 import { parseSubnet, planNetwork } from '../../../daemon/core/planners/network-plan.js';
-import type { VmStore } from '../../../daemon/core/ports.js';
+import { VmIdentityTaken, type VmStore } from '../../../daemon/core/ports/vm-store.js';
 import { MemoryVmStore } from '../../../daemon/drivers/memory/memory-store.js';
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteVmStore } from '../../../daemon/drivers/sqlite/sqlite-vm-store.js';
@@ -77,13 +77,36 @@ for (const [name, make] of impls) {
       s.remove(a.id); // removing twice is fine
     });
 
-    test('a tap/MAC collision (ids sharing a prefix) is refused, never silently shared', () => {
+    test('an id, or a tap/MAC derived from it, already in use is VmIdentityTaken, never silently shared', () => {
       const s = make();
       const a = newVm('one', 'vm_abcdefabcdef');
       s.insert(a, plan(a));
       const b = newVm('two', 'vm_abcdefabcdee'); // same first 11 hex chars → same tap name
-      assert.throws(() => s.insert(b, plan(b)));
+      assert.throws(() => s.insert(b, plan(b)), (e) => e instanceof VmIdentityTaken && e.field === 'tap');
+      const c = newVm('three', a.id); // id, tap and MAC all clash: which one is reported is the store's choice
+      assert.throws(() => s.insert(c, plan(c)), (e) => e instanceof VmIdentityTaken);
+      const d = newVm('four');
+      assert.throws(() => s.insert(d, (slot) => ({ ...plan(d)(slot), mac: plan(a)(2).mac })), (e) => e instanceof VmIdentityTaken && e.field === 'mac');
       assert.equal(s.list().length, 1);
+    });
+
+    test('conflicts are domain errors: the same FcmError from every store, whatever its engine says', () => {
+      const s = make();
+      const a = insert(s, 'taken');
+      const clash = (f: () => unknown) => {
+        try {
+          f();
+        } catch (e) {
+          return isFcmError(e) ? e.code : `not an FcmError: ${(e as Error).message}`;
+        }
+        return 'no error';
+      };
+      assert.equal(clash(() => insert(s, 'taken')), 'name_taken');
+      assert.equal(clash(() => s.update('vm_000000000000', { state: 'running' })), 'vm_not_found');
+      s.update(a.id, { domains: ['x.example.com'], verifiedDomains: ['x.example.com'] });
+      const b = insert(s, 'b');
+      assert.equal(clash(() => s.update(b.id, { domains: ['x.example.com'] })), 'domain_taken');
+      assert.equal(clash(() => s.update(b.id, { verifiedDomains: ['y.example.com'] })), 'not_found');
     });
 
     test('custom domains: claims are pending, several VMs may claim a name, only one may have it verified', () => {

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isFcmError } from '../../../daemon/core/errors.js';
-import type { MachineSpec } from '../../../daemon/core/ports.js';
+import type { MachineSpec } from '../../../daemon/core/ports/hypervisor.js';
 import { FirecrackerApi } from '../../../daemon/drivers/firecracker/firecracker-api.js';
 import {
   firecrackerId,

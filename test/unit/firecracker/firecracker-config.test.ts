@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isFcmError } from '../../../daemon/core/errors.js';
-import type { MachineSpec } from '../../../daemon/core/ports.js';
+import type { MachineSpec } from '../../../daemon/core/ports/hypervisor.js';
 import {
   cmdlineRole,
   firecrackerBootArgs,

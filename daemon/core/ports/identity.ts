@@ -1,30 +1,18 @@
 /**
- * Ports for login: the identity provider (an OpenID Connect issuer) and the
- * user table. Drivers: OidcClient (daemon/drivers/oidc-client.ts),
- * SqliteUserStore; in-memory twins for tests.
+ * The identity provider: one OpenID Connect issuer, seen from the daemon as
+ * its client. Driver: OidcClient (drivers/oidc-client.ts); unit tests use a
+ * scripted fake (test/unit/auth/login-service.test.ts), e2e a real OIDC
+ * provider on loopback.
  */
-import type { IdTokenClaims } from './id-token.js';
 
-export interface UserRow {
-  /** `usr_` + 12 hex; what VMs and tokens point at. */
-  id: string;
-  /** A user is (issuer, subject): emails can change, subjects do not. */
+/** What the daemon keeps from a verified ID token (core/id-token.ts verifies it). */
+export interface IdTokenClaims {
   issuer: string;
   subject: string;
   email: string | null;
+  emailVerified: boolean;
   name: string | null;
-  /** Google's hosted-domain claim at the last login (null: none); the allowlist needs it on every request. */
-  hd: string | null;
-  createdAt: string;
-  lastLoginAt: string;
-}
-
-export interface UserStore {
-  /** Creates the user for (issuer, subject) or refreshes its email, name, hd and lastLoginAt. */
-  upsert(u: { issuer: string; subject: string; email: string | null; name: string | null; hd?: string | null }, now: string): UserRow;
-  get(id: string): UserRow | undefined;
-  /** Users with this email (compared lower-cased); an email can belong to accounts at several issuers. */
-  byEmail(email: string): UserRow[];
+  hd: string | undefined;
 }
 
 export interface DeviceAuthorization {
@@ -40,7 +28,6 @@ export type DevicePoll =
   | { status: 'pending' | 'slow_down' | 'denied' | 'expired' }
   | { status: 'ok'; claims: IdTokenClaims };
 
-/** One OpenID Connect issuer (discovered), seen from the daemon as its client. */
 export interface IdentityProvider {
   /** What the issuer supports (its discovery document); throws when it cannot be reached. */
   capabilities(): Promise<{ browser: boolean; device: boolean }>;

@@ -6,9 +6,9 @@
  * VAR=value, stty size, `;`) so HTTP-level tests can run the same scenarios as
  * the host tests against a real VM.
  */
-import { FcmError } from '../core/errors.js';
-import type { Console, ConsoleLink, ConsoleTarget, TermSize } from '../core/console.js';
-import { tailAtLineBoundary } from '../core/console-scrollback.js';
+import { FcmError } from '../../core/errors.js';
+import type { Console, ConsoleLink, ConsoleTarget, TermSize } from '../../core/ports/console.js';
+import { tailAtLineBoundary } from '../../core/console-scrollback.js';
 
 interface MemoryLink extends ConsoleLink {
   deliver(data: Buffer): void;

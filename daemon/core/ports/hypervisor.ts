@@ -1,0 +1,82 @@
+/**
+ * The Hypervisor port and the Snapshotter capability. Drivers:
+ * QemuHypervisor (drivers/qemu/, also the Snapshotter), FirecrackerHypervisor
+ * (drivers/firecracker/); twins: MemoryHypervisor, MemorySnapshotter
+ * (drivers/memory/memory-host.ts).
+ */
+import type { Accel, HypervisorKind } from '../model.js';
+
+export type DiskFormat = 'raw' | 'qcow2';
+
+export interface DriveSpec {
+  /** Stable id, also the device order: root (vda), seed (vdb), swap (vdc). */
+  id: 'root' | 'seed' | 'swap';
+  path: string;
+  format: DiskFormat;
+  readOnly: boolean;
+}
+
+export interface MachineSpec {
+  vmId: string;
+  vcpus: number;
+  memoryMib: number;
+  kernelPath: string;
+  initrdPath: string | null;
+  cmdline: string;
+  drives: DriveSpec[];
+  /** tap null: a NIC with no backend (snapshot templates: the device exists, nothing can get in or out). */
+  net: { tap: string | null; mac: string };
+}
+
+export interface MachineStatus {
+  running: boolean;
+  pid: number | null;
+}
+
+export interface ConsoleEndpoint {
+  /** Unix stream socket carrying the guest's serial console bytes. */
+  socketPath: string;
+  /** Append-only log of everything the console printed (for scrollback). */
+  logPath: string;
+}
+
+/**
+ * What a driver can do beyond running machines. The daemon asks this (what
+ * disks to make, whether the create fast path exists, where consoles are)
+ * instead of checking which driver class it has.
+ */
+export interface HypervisorCapabilities {
+  /** Root disk formats it boots, preferred first (Firecracker: raw only). */
+  readonly diskFormats: readonly [DiskFormat, ...DiskFormat[]];
+  /** Save/restore of whole machines as the create fast path uses it; null: not available, every VM cold-boots. */
+  readonly snapshots: Snapshotter | null;
+  /** Where a VM's serial console is (socket + log); null: this driver exposes none. */
+  readonly console: ((vmId: string) => ConsoleEndpoint) | null;
+}
+
+/** Runs VMs as detached processes that outlive the daemon. */
+export interface Hypervisor {
+  readonly kind: HypervisorKind;
+  readonly accel: Accel;
+  readonly capabilities: HypervisorCapabilities;
+  /** Starts the machine; resolves once the process runs and is configured. Throws hypervisor_failed. */
+  start(spec: MachineSpec): Promise<MachineStatus>;
+  /** Graceful shutdown, forced after timeoutMs (0 = force now). Stopping a gone machine succeeds. */
+  stop(vmId: string, timeoutMs: number): Promise<'graceful' | 'forced' | 'absent'>;
+  status(vmId: string): Promise<MachineStatus>;
+  /** VM ids with a process or leftover runtime state (for orphan cleanup). */
+  list(): Promise<string[]>;
+  /** Forced stop plus removal of every runtime file (pidfile, sockets, console log). Idempotent. */
+  destroy(vmId: string): Promise<void>;
+}
+
+/** Save and restore whole machines (QEMU migration state); a hypervisor offers it through its capabilities. */
+export interface Snapshotter {
+  /** Pauses the machine and writes its complete state to `statePath`; the machine is left paused. */
+  saveState(vmId: string, statePath: string): Promise<void>;
+  /** Starts a machine from a saved state, left paused (resume() lets it run). */
+  restore(spec: MachineSpec, statePath: string): Promise<MachineStatus>;
+  resume(vmId: string): Promise<void>;
+  /** Resolves when the machine's console has printed `text` (templates announce readiness this way: they have no network). */
+  waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void>;
+}

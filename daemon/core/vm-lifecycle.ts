@@ -1,0 +1,323 @@
+import type { Logger } from '../log.js';
+import { FcmError, errors, isFcmError } from './errors.js';
+import type { FastBootService } from './fast-boot.js';
+import type { KeyedMutex } from './locks.js';
+import { holdsHost, type HostAdmission } from './admission.js';
+import { checkClaimable, pendingAfter, type Reserved } from './domains.js';
+import type { Principal, VmRecord, VmSize } from './model.js';
+import { randomName, randomNameWithSuffix } from './names.js';
+import { planNetwork, type Subnet } from './planners/network-plan.js';
+import type { Disks } from './ports/disks.js';
+import type { Hypervisor } from './ports/hypervisor.js';
+import type { ImageInfo, Images } from './ports/images.js';
+import type { Network } from './ports/network.js';
+import type { QuotaService } from './quotas.js';
+import { VmIdentityTaken } from './ports/vm-store.js';
+import { UndoStack } from './undo.js';
+import type { VmPlans } from './vm-plans.js';
+import type { VmRecords } from './vm-records.js';
+import type { BootWatch } from './vm-supervisor.js';
+
+export interface CreateVmInput {
+  name?: string;
+  vcpus: number;
+  memoryMib: number;
+  diskMib: number;
+  swapMib: number;
+  port: number;
+  image: string;
+  domains?: string[];
+}
+
+export interface UpdateVmInput {
+  vcpus?: number;
+  memoryMib?: number;
+  domains?: string[];
+}
+
+export interface StopOptions {
+  timeoutMs: number;
+  force: boolean;
+}
+
+export interface VmLifecycleConfig {
+  subnet: Subnet;
+  /** VM URLs live under this suffix (e.g. `.64-34-93-45.sslip.io`): custom domains may not. */
+  reservedDomainSuffix: string | null;
+  /** Names nobody may claim as custom domains: the daemon's own host name, the VM base domain (core/domains.ts). */
+  reservedDomains?: Reserved;
+}
+
+export interface VmLifecycleDeps {
+  records: VmRecords;
+  locks: KeyedMutex;
+  plans: VmPlans;
+  hypervisor: Pick<Hypervisor, 'kind' | 'start' | 'stop' | 'destroy'>;
+  network: Pick<Network, 'addTap' | 'removeTap'>;
+  disks: Pick<Disks, 'create' | 'prepare' | 'remove'>;
+  images: Images;
+  /** Snapshot restore + warm pool; absent → every VM cold-boots. */
+  fastBoot?: FastBootService;
+  /** Per-user limits (core/quotas.ts); absent → none. */
+  quotas?: QuotaService;
+  /** Host capacity (core/admission.ts); absent → unchecked. */
+  host?: HostAdmission;
+  boots: BootWatch;
+  log: Logger;
+  config: VmLifecycleConfig;
+  /** New VM ids. */
+  newId: () => string;
+}
+
+const MAX_NAME_ATTEMPTS = 30;
+
+/**
+ * Create, start, stop, update and delete. Callers have checked ownership;
+ * every operation on an existing VM runs under the VM's lock. After the
+ * hypervisor started, the boot watch (VmSupervisor) takes over.
+ */
+export class VmLifecycle {
+  constructor(private readonly d: VmLifecycleDeps) {}
+
+  async create(p: Principal, input: CreateVmInput): Promise<VmRecord> {
+    const log = this.d.log.child({ op: 'create' });
+    this.checkDomains(input.domains ?? []);
+    const image = this.d.images.resolve(input.image);
+    const undo = new UndoStack(log);
+    let vm: VmRecord | undefined;
+    try {
+      const shape = { vcpus: input.vcpus, memoryMib: input.memoryMib, diskMib: input.diskMib, swapMib: input.swapMib, port: input.port };
+      const fast = this.d.fastBoot?.serves(shape) ? this.d.fastBoot : null;
+      // Fast path 1: a warm, restored, paused machine; its id becomes the VM's id.
+      const pooledId = fast?.claim(shape, image) ?? null;
+      if (pooledId) undo.push('pooled machine', () => fast!.discard(pooledId));
+      vm = this.insertWithName(p, input, image, pooledId);
+      const id = vm.id;
+      undo.push('row', () => this.d.records.removeQuietly(id));
+      const vlog = log.child({ vmId: id, vm: vm.name });
+      let how: 'pool' | 'restore' | 'cold';
+      if (pooledId) {
+        // Its seed still names the template: give it this VM's identity, open its tap, let it run.
+        await this.d.disks.prepare(id, vm.swapMib, this.d.plans.seed(vm));
+        await this.d.network.addTap(this.d.plans.net(vm));
+        await fast!.resume(id);
+        how = 'pool';
+      } else {
+        // Fast path 2: restore the template now. Otherwise boot.
+        const restored = fast
+          ? await fast.restoreNow(id, shape, image, this.d.plans.seed(vm)).catch((err) => {
+              // A template that cannot be restored is discarded by FastBoot; this VM just boots.
+              vlog.warn({ err: (err as Error).message }, 'restore failed; cold-booting instead');
+              return null;
+            })
+          : null;
+        if (restored) {
+          undo.push('restored machine', () => fast!.discard(id));
+          await this.d.network.addTap(this.d.plans.net(vm));
+          await fast!.resume(id);
+          how = 'restore';
+        } else {
+          const disks = await this.d.disks.create(id, image, { diskMib: vm.diskMib, swapMib: vm.swapMib }, this.d.plans.seed(vm));
+          undo.push('disks', () => this.d.disks.remove(id));
+          await this.d.network.addTap(this.d.plans.net(vm));
+          undo.push('tap', () => this.d.network.removeTap(vm!.tap));
+          await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
+          undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
+          how = 'cold';
+        }
+      }
+
+      vm = this.d.records.save(id, { state: 'starting' });
+      undo.commit();
+      this.d.boots.watch(vm);
+      vlog.info({ ip: vm.ip, boot: how }, 'hypervisor started; guest booting');
+      return vm;
+    } catch (err) {
+      await undo.unwind();
+      throw err;
+    }
+  }
+
+  /** `fixedId`: the id of a pooled machine the VM takes over. */
+  private insertWithName(p: Principal, input: CreateVmInput, image: ImageInfo, fixedId: string | null): VmRecord {
+    const base = {
+      owner: p.userId,
+      state: 'creating' as const,
+      desired: 'running' as const,
+      vcpus: input.vcpus,
+      memoryMib: input.memoryMib,
+      diskMib: input.diskMib,
+      swapMib: input.swapMib,
+      port: input.port,
+      image: image.name,
+      imageDir: image.dir,
+      hypervisor: this.d.hypervisor.kind,
+      lastError: null,
+      domains: input.domains ?? [],
+    };
+    for (let attempt = 0; ; attempt++) {
+      const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
+      const id = fixedId ?? this.d.newId();
+      try {
+        return this.d.records.insert({ ...base, id, name }, (slot) => planNetwork(id, slot, this.d.config.subnet), (rows) => {
+          this.admit(p.userId, rows, input);
+          this.d.quotas?.checkPendingDomains(p.userId, rows, pendingAfter(rows, p.userId, null, base.domains));
+        });
+      } catch (err) {
+        if (input.name === undefined && isFcmError(err, 'name_taken') && attempt < MAX_NAME_ATTEMPTS) continue;
+        // A random id whose derived tap/MAC collides with another VM's: draw a new id.
+        if (!fixedId && err instanceof VmIdentityTaken && attempt < MAX_NAME_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  }
+
+  start(vm: VmRecord): Promise<VmRecord> {
+    return this.d.locks.run(vm.id, () => this.startLocked(vm.id));
+  }
+
+  stop(vm: VmRecord, opts: StopOptions): Promise<VmRecord> {
+    return this.d.locks.run(vm.id, () => this.stopLocked(vm.id, opts));
+  }
+
+  restart(vm: VmRecord, opts: StopOptions): Promise<VmRecord> {
+    return this.d.locks.run(vm.id, async () => {
+      // Its capacity stays reserved while it is down, so the start cannot be refused for it.
+      const cur = this.d.records.mustGet(vm.id);
+      const release = holdsHost(cur) ? this.d.host?.hold(cur.id, cur) : undefined;
+      try {
+        await this.stopLocked(vm.id, opts);
+        return await this.startLocked(vm.id, false, release !== undefined);
+      } finally {
+        release?.();
+      }
+    });
+  }
+
+  /** Resize (restarting a running VM so it takes effect) and/or replace custom domains. */
+  update(vm: VmRecord, input: UpdateVmInput, stop: StopOptions): Promise<VmRecord> {
+    if (input.domains) this.checkDomains(input.domains);
+    return this.d.locks.run(vm.id, async () => {
+      const cur = this.d.records.mustGet(vm.id);
+      if (cur.state === 'creating' || cur.state === 'deleting') throw errors.invalidState(cur.name, cur.state, 'running or stopped');
+      const resized =
+        (input.vcpus !== undefined && input.vcpus !== cur.vcpus) || (input.memoryMib !== undefined && input.memoryMib !== cur.memoryMib);
+      const next = { ...cur, vcpus: input.vcpus ?? cur.vcpus, memoryMib: input.memoryMib ?? cur.memoryMib };
+      const updated = this.d.records.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains }, (rows) => {
+        if (resized) this.admit(cur.owner, rows, next, cur);
+        if (input.domains) this.d.quotas?.checkPendingDomains(cur.owner, rows, pendingAfter(rows, cur.owner, cur.id, input.domains));
+      });
+      if (resized && (cur.state === 'running' || cur.state === 'starting')) {
+        this.d.log.info({ vmId: vm.id, vm: vm.name, vcpus: updated.vcpus, memoryMib: updated.memoryMib }, 'restarting to resize');
+        const release = this.d.host?.hold(vm.id, next);
+        try {
+          await this.stopLocked(vm.id, stop);
+          return await this.startLocked(vm.id, false, true);
+        } finally {
+          release?.();
+        }
+      }
+      return updated;
+    });
+  }
+
+  async delete(vm: VmRecord): Promise<void> {
+    await this.d.locks.run(vm.id, () => this.deleteLocked(vm.id));
+  }
+
+  /** The process is known dead (monitor/reconcile): start regardless of the recorded state. Call under the VM's lock. */
+  recover(id: string): Promise<VmRecord> {
+    return this.startLocked(id, true);
+  }
+
+  /** Idempotent: every step succeeds when its resource is already gone. */
+  async release(vm: VmRecord): Promise<void> {
+    await this.d.hypervisor.destroy(vm.id);
+    await this.d.network.removeTap(vm.tap);
+    await this.d.disks.remove(vm.id);
+  }
+
+  private checkDomains(domains: string[]): void {
+    if (this.d.config.reservedDomains) checkClaimable(domains, this.d.config.reservedDomains);
+    const suffix = this.d.config.reservedDomainSuffix;
+    for (const d of domains) {
+      if (suffix && (d.endsWith(suffix) || `.${d}` === suffix)) {
+        throw new FcmError('validation_failed', `${d} is under ${suffix.slice(1)}, which is reserved for VM URLs.`, {
+          errors: [{ path: '/body/domains', message: `${d} is reserved for VM URLs` }],
+        });
+      }
+    }
+  }
+
+  /** Quotas of the owner, and host capacity when the VM holds (or will hold) a hypervisor. Runs inside the store write. */
+  private admit(owner: string, rows: readonly VmRecord[], next: VmSize, current?: VmRecord): void {
+    this.d.quotas?.checkVm(owner, rows, next, current);
+    if (!current || holdsHost(current)) this.d.host?.check(rows, next, current?.id);
+  }
+
+  /**
+   * `recover`: the process is known dead (monitor/reconcile) — start regardless of the recorded state.
+   * `admitted`: the host capacity is already reserved (resize/restart, or a VM that held it when it died).
+   */
+  private async startLocked(id: string, recover = false, admitted = recover): Promise<VmRecord> {
+    const vm = this.d.records.mustGet(id);
+    if (!recover) {
+      if (vm.state === 'running' || vm.state === 'starting') return vm;
+      if (vm.state !== 'stopped' && vm.state !== 'failed') throw errors.invalidState(vm.name, vm.state, 'stopped');
+    }
+    const image = this.d.images.fromDir(vm.image, vm.imageDir);
+    // Checked and reserved in one synchronous step; released once the row says starting (or failed).
+    const release = admitted ? undefined : this.d.host?.reserve(this.d.records.list(), id, vm);
+    try {
+      return await this.startAdmitted(vm, image);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async startAdmitted(vm: VmRecord, image: ImageInfo): Promise<VmRecord> {
+    const id = vm.id;
+    this.d.records.save(id, { desired: 'running', lastError: null });
+    try {
+      const disks = await this.d.disks.prepare(vm.id, vm.swapMib, this.d.plans.seed(vm));
+      await this.d.network.addTap(this.d.plans.net(vm));
+      // A failed VM may still have a (hung) process: make sure it is gone first.
+      await this.d.hypervisor.stop(id, 0);
+      await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
+    } catch (err) {
+      await this.d.network.removeTap(vm.tap).catch(() => {});
+      this.d.records.save(id, { state: 'failed', lastError: errMessage(err) });
+      throw err;
+    }
+    const started = this.d.records.save(id, { state: 'starting' });
+    this.d.boots.watch(started);
+    return started;
+  }
+
+  private async stopLocked(id: string, opts: StopOptions): Promise<VmRecord> {
+    const vm = this.d.records.mustGet(id);
+    if (vm.state === 'stopped') return vm;
+    if (vm.state === 'creating' || vm.state === 'deleting') throw errors.invalidState(vm.name, vm.state, 'running');
+    this.d.boots.cancel(id);
+    this.d.records.save(id, { state: 'stopping', desired: 'stopped' });
+    const how = await this.d.hypervisor.stop(id, opts.force ? 0 : opts.timeoutMs);
+    await this.d.network.removeTap(vm.tap);
+    this.d.log.info({ vmId: id, vm: vm.name, how }, 'VM stopped');
+    return this.d.records.save(id, { state: 'stopped' });
+  }
+
+  private async deleteLocked(id: string): Promise<void> {
+    const vm = this.d.records.get(id);
+    if (!vm) return;
+    this.d.boots.cancel(id);
+    this.d.records.save(id, { state: 'deleting', desired: 'stopped' });
+    await this.release(vm);
+    this.d.boots.forget(id);
+    this.d.records.remove(id);
+    this.d.log.info({ vmId: id, vm: vm.name }, 'VM deleted');
+  }
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

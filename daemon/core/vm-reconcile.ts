@@ -1,0 +1,105 @@
+import type { Logger } from '../log.js';
+import type { KeyedMutex } from './locks.js';
+import type { VmRecord } from './model.js';
+import type { Disks } from './ports/disks.js';
+import type { Hypervisor } from './ports/hypervisor.js';
+import type { Network } from './ports/network.js';
+import type { VmPlans } from './vm-plans.js';
+import type { VmRecords } from './vm-records.js';
+
+export interface ReconcileResult {
+  adopted: number;
+  rolledBack: number;
+  restarted: number;
+  orphans: number;
+}
+
+export interface VmReconcilerDeps {
+  records: VmRecords;
+  locks: KeyedMutex;
+  plans: Pick<VmPlans, 'net'>;
+  hypervisor: Pick<Hypervisor, 'status' | 'stop' | 'list' | 'destroy'>;
+  network: Pick<Network, 'ensureHost' | 'addTap' | 'removeTap' | 'listTaps'>;
+  disks: Pick<Disks, 'list' | 'remove'>;
+  /** From VmLifecycle: free a VM's process, tap and disks (idempotent); start a VM known dead. */
+  lifecycle: { release(vm: VmRecord): Promise<void>; recover(id: string): Promise<VmRecord> };
+  /** From VmSupervisor: watch an adopted VM's boot; the restart policy. */
+  supervisor: { watch(vm: VmRecord): void; mayRestart(id: string): boolean };
+  log: Logger;
+}
+
+/**
+ * Brings the host in line with the stored state after a daemon (re)start:
+ * adopts VMs whose hypervisor still runs, finishes interrupted creates
+ * (rolled back) and deletes, restarts dead VMs per policy, and removes
+ * orphaned processes, taps and disks that no VM owns.
+ */
+export class VmReconciler {
+  constructor(private readonly d: VmReconcilerDeps) {}
+
+  async reconcile(): Promise<ReconcileResult> {
+    const r = { adopted: 0, rolledBack: 0, restarted: 0, orphans: 0 };
+    await this.d.network.ensureHost();
+    for (const vm of this.d.records.list()) {
+      await this.d.locks.run(vm.id, async () => {
+        const log = this.d.log.child({ vmId: vm.id, vm: vm.name });
+        if (vm.state === 'creating' || vm.state === 'deleting') {
+          await this.d.lifecycle.release(vm);
+          this.d.records.removeQuietly(vm.id);
+          if (vm.state === 'creating') r.rolledBack++;
+          log.info({ state: vm.state }, 'finished interrupted operation');
+          return;
+        }
+        const st = await this.d.hypervisor.status(vm.id);
+        if (st.running && vm.desired === 'running') {
+          await this.d.network.addTap(this.d.plans.net(vm));
+          r.adopted++;
+          log.info({ pid: st.pid }, 'adopted running VM');
+          const cur = vm.state === 'running' ? vm : this.d.records.save(vm.id, { state: 'starting' });
+          if (cur.state === 'starting') this.d.supervisor.watch(cur);
+        } else if (st.running) {
+          await this.d.hypervisor.stop(vm.id, 10_000);
+          await this.d.network.removeTap(vm.tap);
+          this.d.records.save(vm.id, { state: 'stopped' });
+        } else if (vm.desired === 'running') {
+          await this.d.network.removeTap(vm.tap);
+          this.d.records.save(vm.id, { state: 'failed', lastError: 'the hypervisor was not running when the daemon started' });
+          if (this.d.supervisor.mayRestart(vm.id)) {
+            await this.d.lifecycle.recover(vm.id).catch((err) => log.error({ err }, 'restart after reconcile failed'));
+            r.restarted++;
+          }
+        } else {
+          await this.d.network.removeTap(vm.tap);
+          if (vm.state !== 'stopped') this.d.records.save(vm.id, { state: 'stopped' });
+        }
+      });
+    }
+    r.orphans = await this.removeOrphans();
+    this.d.log.info(r, 'reconciled');
+    return r;
+  }
+
+  /** Processes, taps and disks no VM row owns (e.g. a previous daemon's warm pool). */
+  private async removeOrphans(): Promise<number> {
+    const known = new Set(this.d.records.list().map((v) => v.id));
+    const knownTaps = new Set(this.d.records.list().map((v) => v.tap));
+    let n = 0;
+    for (const id of await this.d.hypervisor.list()) {
+      if (known.has(id)) continue;
+      await this.d.hypervisor.destroy(id);
+      n++;
+    }
+    for (const tap of await this.d.network.listTaps()) {
+      if (knownTaps.has(tap)) continue;
+      await this.d.network.removeTap(tap);
+      n++;
+    }
+    for (const id of await this.d.disks.list()) {
+      if (known.has(id)) continue;
+      await this.d.disks.remove(id);
+      n++;
+    }
+    if (n) this.d.log.warn({ orphans: n }, 'removed orphaned resources');
+    return n;
+  }
+}

@@ -1,0 +1,42 @@
+/** Policy numbers live in config: defaults, validation, and every key documented in the README's table. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../../daemon/config.js';
+
+const root = join(fileURLToPath(import.meta.url), '..', '..', '..');
+
+test('restart limit and window, monitor, pool refill and route watch intervals: defaults and overrides', () => {
+  const d = loadConfig({});
+  assert.deepEqual(
+    [d.restartMax, d.restartWindowMs, d.monitorIntervalMs, d.snapshots.refillDelayMs, d.proxy.watchIntervalMs],
+    [3, 300_000, 1000, 2000, 2000],
+  );
+  const c = loadConfig({
+    FCM_RESTART_MAX: '5', FCM_RESTART_WINDOW_MS: '60000', FCM_MONITOR_INTERVAL_MS: '500',
+    FCM_SNAPSHOT_REFILL_DELAY_MS: '0', FCM_ROUTE_WATCH_INTERVAL_MS: '10000',
+  });
+  assert.deepEqual([c.restartMax, c.restartWindowMs, c.monitorIntervalMs, c.snapshots.refillDelayMs, c.proxy.watchIntervalMs], [5, 60_000, 500, 0, 10_000]);
+});
+
+test('out-of-range or non-integer policy numbers are refused at start, naming the key', () => {
+  for (const [k, v] of [
+    ['FCM_RESTART_MAX', '0'], ['FCM_RESTART_MAX', 'three'], ['FCM_RESTART_WINDOW_MS', '10'],
+    ['FCM_SNAPSHOT_REFILL_DELAY_MS', '-1'], ['FCM_ROUTE_WATCH_INTERVAL_MS', '1.5'], ['FCM_MONITOR_INTERVAL_MS', '0'],
+  ] as const) {
+    assert.throws(() => loadConfig({ [k]: v }), (e) => e instanceof ConfigError && e.message.startsWith(`${k} must be an integer`), `${k}=${v}`);
+  }
+});
+
+test("every key the daemon reads is in the README's configuration table", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('| key | default |'), readme.indexOf('The CLI reads'));
+  assert.ok(table.length > 100, 'the table was found');
+  const documented = new Set(
+    [...table.matchAll(/`(FCM_[A-Z0-9_]+)(\[_FILE\])?`/g)].flatMap((m) => (m[2] ? [m[1]!, `${m[1]}_FILE`] : [m[1]!])),
+  );
+  assert.deepEqual(CONFIG_KEYS.filter((k) => !documented.has(k)), []);
+  assert.deepEqual([...documented].filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k)), [], 'and nothing documented is not read');
+});

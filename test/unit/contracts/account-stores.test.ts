@@ -1,0 +1,95 @@
+/** Token and user stores: SQLite and the in-memory twins pass the same contract. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { TokenRow, TokenStore } from '../../../daemon/core/ports/token-store.js';
+import type { UserStore } from '../../../daemon/core/ports/user-store.js';
+import { MemoryTokenStore } from '../../../daemon/drivers/memory/memory-token-store.js';
+import { MemoryUserStore } from '../../../daemon/drivers/memory/memory-user-store.js';
+import { openDb } from '../../../daemon/drivers/sqlite/db.js';
+import { SqliteTokenStore } from '../../../daemon/drivers/sqlite/sqlite-token-store.js';
+import { SqliteUserStore } from '../../../daemon/drivers/sqlite/sqlite-user-store.js';
+
+const impls: [string, () => { tokens: TokenStore; users: UserStore }][] = [
+  ['memory', () => ({ tokens: new MemoryTokenStore(), users: new MemoryUserStore() })],
+  [
+    'sqlite',
+    () => {
+      const db = openDb(':memory:');
+      return { tokens: new SqliteTokenStore(db), users: new SqliteUserStore(db) };
+    },
+  ],
+];
+
+const row = (id: string, over: Partial<Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>> = {}): Omit<TokenRow, 'lastUsedAt' | 'revokedAt'> => ({
+  id, hash: `hash-${id}`, userId: 'usr_1', kind: 'user', description: null, createdAt: '2030-01-01T00:00:00.000Z', expiresAt: null, ...over,
+});
+
+for (const [name, make] of impls) {
+  describe(`TokenStore and UserStore contract: ${name}`, () => {
+    test('tokens: found by hash, listed oldest first per user or all, returned as copies', () => {
+      const { tokens } = make();
+      tokens.insert(row('tok_b', { createdAt: '2030-01-02T00:00:00.000Z' }));
+      tokens.insert(row('tok_a', { createdAt: '2030-01-01T00:00:00.000Z' }));
+      tokens.insert(row('tok_c', { userId: 'usr_2', kind: 'admin' }));
+      const found: TokenRow = tokens.findByHash('hash-tok_b')!;
+      assert.deepEqual(found, { ...row('tok_b', { createdAt: '2030-01-02T00:00:00.000Z' }), lastUsedAt: null, revokedAt: null });
+      assert.equal(tokens.findByHash('nope'), undefined);
+      assert.deepEqual(tokens.list('usr_1').map((t) => t.id), ['tok_a', 'tok_b']);
+      assert.deepEqual(tokens.list(null).map((t) => t.id), ['tok_a', 'tok_c', 'tok_b']);
+      Object.assign(found, { revokedAt: 'tampered' });
+      assert.equal(tokens.findByHash('hash-tok_b')!.revokedAt, null, 'callers get copies');
+    });
+
+    test('tokens: ids and hashes are unique', () => {
+      const { tokens } = make();
+      tokens.insert(row('tok_a'));
+      assert.throws(() => tokens.insert(row('tok_a', { hash: 'other' })));
+      assert.throws(() => tokens.insert(row('tok_b', { hash: 'hash-tok_a' })));
+      assert.equal(tokens.list(null).length, 1);
+    });
+
+    test('tokens: revoke keeps the first revocation time; revokeAdminExcept counts what it revoked', async () => {
+      const { tokens } = make();
+      tokens.insert(row('tok_u'));
+      tokens.insert(row('tok_a1', { kind: 'admin', userId: 'admin' }));
+      tokens.insert(row('tok_a2', { kind: 'admin', userId: 'admin' }));
+      tokens.insert(row('tok_a3', { kind: 'admin', userId: 'admin' }));
+      tokens.revoke('tok_u');
+      const first = tokens.findByHash('hash-tok_u')!.revokedAt;
+      assert.ok(first);
+      await new Promise((r) => setTimeout(r, 5));
+      tokens.revoke('tok_u');
+      assert.equal(tokens.findByHash('hash-tok_u')!.revokedAt, first, 'revoking twice does not move the time');
+      tokens.revoke('tok_missing'); // no-op
+      tokens.revoke('tok_a3');
+      assert.equal(tokens.revokeAdminExcept('hash-tok_a1'), 1, 'only the still-valid other admin token');
+      assert.equal(tokens.findByHash('hash-tok_a1')!.revokedAt, null);
+      assert.ok(tokens.findByHash('hash-tok_a2')!.revokedAt);
+      assert.equal(tokens.findByHash('hash-tok_u')!.revokedAt, first, 'user tokens are not touched');
+    });
+
+    test('users: one row per (issuer, subject); email, name and hd refreshed, id and createdAt kept', () => {
+      const { users } = make();
+      const a = users.upsert({ issuer: 'https://i', subject: 's1', email: 'a@x', name: 'A' }, '2030-01-01T00:00:00.000Z');
+      assert.match(a.id, /^usr_[0-9a-f]{12}$/);
+      assert.deepEqual(a, { id: a.id, issuer: 'https://i', subject: 's1', email: 'a@x', name: 'A', hd: null, createdAt: '2030-01-01T00:00:00.000Z', lastLoginAt: '2030-01-01T00:00:00.000Z' });
+      const withHd = users.upsert({ issuer: 'https://i', subject: 's1', email: 'a@x', name: 'A', hd: 'corp.example' }, '2030-01-15T00:00:00.000Z');
+      assert.equal(withHd.hd, 'corp.example', 'the hosted-domain claim is kept');
+      const again = users.upsert({ issuer: 'https://i', subject: 's1', email: 'new@x', name: null }, '2030-02-01T00:00:00.000Z');
+      assert.deepEqual(again, { ...a, email: 'new@x', name: null, hd: null, lastLoginAt: '2030-02-01T00:00:00.000Z' }, 'a login without hd clears it');
+      const other = users.upsert({ issuer: 'https://other', subject: 's1', email: 'a@x', name: 'A' }, '2030-01-01T00:00:00.000Z');
+      assert.notEqual(other.id, a.id, 'the same subject at another issuer is another user');
+      assert.deepEqual(users.get(a.id), again);
+      assert.equal(users.get('usr_000000000000'), undefined);
+    });
+
+    test('users: byEmail finds every account with the email, case-insensitively, oldest first', () => {
+      const { users } = make();
+      const a = users.upsert({ issuer: 'https://one', subject: 's', email: 'Ann@Example.com', name: null }, '2030-01-01T00:00:00.000Z');
+      const b = users.upsert({ issuer: 'https://two', subject: 's', email: 'ann@example.com', name: null }, '2030-01-02T00:00:00.000Z');
+      users.upsert({ issuer: 'https://one', subject: 't', email: 'bob@example.com', name: null }, '2030-01-03T00:00:00.000Z');
+      assert.deepEqual(users.byEmail('ANN@example.COM').map((u) => u.id), [a.id, b.id]);
+      assert.deepEqual(users.byEmail('nobody@example.com'), []);
+    });
+  });
+}
