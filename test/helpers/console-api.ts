@@ -25,8 +25,8 @@ import { DEFAULTS, memoryService } from './memory-service.js';
 
 export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number; limits?: RequestLimits } = {}) {
   const log = pino({ level: 'silent' });
-  // Quotas as in the daemon: whoami answers with the caller's.
-  const h = memoryService({ quotas: {} });
+  // Quotas as in the daemon (whoami answers with the caller's), set high: these tests make many VMs.
+  const h = memoryService({ quotas: { limits: { vms: 1000, vcpus: 1000, memoryMib: 1 << 30, diskMib: 1 << 30 } } });
   const consoles = new MemoryConsole();
   const tokens = new MemoryTokenStore();
   const users = new MemoryUserStore();
