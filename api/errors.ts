@@ -120,10 +120,13 @@ export function unreachable(url: string, cause: unknown): ApiError {
   });
 }
 
+/** OpenSSL's and Node's names for a certificate that is not trusted or not for this host. */
+export const TLS_CODES = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
 /** undici wraps the socket error: TypeError('fetch failed', { cause: Error{code} | AggregateError{code, errors} }). */
 function networkCode(e: unknown): string | undefined {
   for (let cur = e as { code?: unknown; name?: unknown; cause?: unknown; errors?: unknown[] } | undefined, i = 0; cur && i < 5; i++) {
-    if (typeof cur.code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(cur.code)) return cur.code;
+    if (typeof cur.code === 'string' && (/^E[A-Z]+$|^UND_ERR/.test(cur.code) || TLS_CODES.test(cur.code))) return cur.code;
     if (cur.name === 'TimeoutError') return 'ETIMEDOUT';
     const next = cur.cause ?? cur.errors?.[0];
     cur = next as typeof cur;

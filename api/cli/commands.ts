@@ -16,6 +16,7 @@ import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
 import { quotaCommand } from './quota.js';
+import { hostCommands } from './hosts.js';
 import { authCommands } from './login.js';
 import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
@@ -251,6 +252,7 @@ function handWritten(all: () => Command[]): Command[] {
     ...keysCommands(),
     ...authCommands(),
     quotaCommand(),
+    ...hostCommands(),
     {
       name: 'daemon',
       group: 'system',

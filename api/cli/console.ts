@@ -13,6 +13,7 @@
  */
 import WebSocket from 'ws';
 import { newSince } from '../console-replay.js';
+import { trustedCas } from '../ca-fetch.js';
 import { ApiError, errorFromResponse, isApiError, unreachable } from '../errors.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
@@ -251,7 +252,8 @@ class ConsoleSession {
 
   private connect(): Promise<Conn> {
     const base = this.ctx.host().url.replace(/\/+$/, '');
-    const token = this.ctx.token().token;
+    const token = this.ctx.requireToken();
+    const ca = this.ctx.ca();
     const url = new URL(`${base}/v1/vms/${encodeURIComponent(this.name)}/console`);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     return new Promise((resolve, reject) => {
@@ -259,6 +261,7 @@ class ConsoleSession {
         headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'user-agent': `fcm-cli/${this.ctx.version}` },
         handshakeTimeout: 15_000,
         perMessageDeflate: false,
+        ...(ca && url.protocol === 'wss:' ? { ca: trustedCas(ca.pem) } : {}),
       });
       let settled = false;
       const fail = (e: unknown) => {

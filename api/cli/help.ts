@@ -14,7 +14,8 @@ const GROUPS: [string, string][] = [
 ];
 
 export const GLOBAL_FLAG_DEFS: FlagDef[] = [
-  { long: 'host', type: 'string', valueName: 'url', description: 'fcm server (default: $FCM_HOST, then ./.fcm, then http://localhost:7777)' },
+  { long: 'host', type: 'string', valueName: 'url', description: 'fcm server (default: $FCM_HOST, then ./.fcm, then the default of fcm hosts, then http://localhost:7777)' },
+  { long: 'ca-file', type: 'string', valueName: 'pem', description: "CA the server's certificate chains to, trusted besides the system's (default: $FCM_CA_FILE, then the one saved by fcm login)" },
   { long: 'json', type: 'boolean', description: 'Print the API response as JSON on stdout, and nothing else' },
   { long: 'color', type: 'boolean', negatable: true, description: 'Colours (default: on a terminal, unless NO_COLOR is set)' },
   { long: 'help', short: 'h', type: 'boolean', description: 'Show help' },
@@ -104,8 +105,12 @@ export function topHelp(commands: Command[], version: string, st: Style): string
     st.bold('Environment'),
     ...list(
       [
-        ['FCM_HOST', 'fcm server, e.g. localhost:7777 or https://fcm.example.com'],
-        ['FCM_TOKEN', 'API token (else ~/.fcm-token, which must be mode 0600)'],
+        ['FCM_HOST', 'fcm server, e.g. https://fcm.64-34-93-45.sslip.io (no scheme: https, http for localhost)'],
+        ['FCM_TOKEN', 'a token for the selected server (--host, FCM_HOST or the default), sent to no other;'],
+        ['', 'else the token fcm login stored for that server; else ~/.fcm-token (mode 0600), only for'],
+        ['', 'a server named by --host/FCM_HOST or localhost. Never sent to a server only ./.fcm names.'],
+        ['FCM_CA_FILE', 'CA file (PEM) to trust for the server, as --ca-file'],
+        ['FCM_CONFIG_DIR', 'where fcm login stores credentials (default $XDG_CONFIG_HOME/fcm, ~/.config/fcm)'],
         ['NO_COLOR', 'set to turn colours off'],
       ],
       st,

@@ -8,20 +8,26 @@
  * the loopback listener with a one-time code (never a token), check the
  * state, and redeem the code with the PKCE verifier for an fcm token.
  * Device login (`--device`, for machines without a browser): show the user
- * code and URL, poll until approved.
- * The token goes to ~/.fcm-token, written atomically with mode 0600; it is
- * never printed.
+ * code and URL, poll until approved. `--with-token` stores a token read from
+ * stdin (the admin token, or one from another machine) after the server
+ * accepted it.
+ * The token goes to the credential store under the host it was issued by
+ * (api/credentials.ts, written atomically with mode 0600), which becomes the
+ * default host; it is never printed.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
-import type { FcmClient, Schemas } from '../client.js';
+import { createFcmClient, type FcmClient, type Schemas } from '../client.js';
+import { isLoopbackName } from '../credentials.js';
 import { isApiError } from '../errors.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
+import { removeCaCopy, saveStore, storeCaFile, withHost, withoutHost } from './credential-store.js';
+import type { InStream } from './io.js';
 import type { FlagDef, Parsed } from './parse.js';
 import { CliError, EXIT } from './render-error.js';
 import { TOKEN_FILE } from './resolve.js';
@@ -40,7 +46,13 @@ const BROWSER: FlagDef = {
   description: 'Open a browser (--no-browser only prints the URL to open)',
 };
 
-const ADMIN_TOKEN_HINT = "use the admin token: copy <state dir>/.token from the server to ~/.fcm-token (chmod 600), or set FCM_TOKEN";
+const WITH_TOKEN: FlagDef = {
+  long: 'with-token',
+  type: 'boolean',
+  description: 'Read a token from stdin (e.g. the admin token) and store it for this host, instead of logging in with a browser',
+};
+
+const ADMIN_TOKEN_HINT = 'use the admin token: ssh root@server cat /var/lib/fcm/.token | fcm login --with-token --host <url>';
 
 export function authCommands(): Command[] {
   return [
@@ -49,20 +61,28 @@ export function authCommands(): Command[] {
       group: 'auth',
       summary: 'Log in to an fcm server (OpenID Connect, e.g. Google)',
       description:
-        'Opens the server\'s identity provider in a browser on this machine and saves the\n' +
-        'resulting fcm token to ~/.fcm-token (mode 0600). Without a browser here: --device.',
+        'Opens the server\'s identity provider in a browser on this machine and stores the\n' +
+        'resulting fcm token for that server only (credentials.json under ~/.config/fcm, mode 0600);\n' +
+        'the server becomes the default for later commands (fcm hosts lists and switches).\n' +
+        'Without a browser here: --device. With a token you already have: --with-token < file.\n' +
+        'A server with a private CA (FCM_TLS=internal): --ca-file <its ca.pem>, stored with the token.',
       args: [],
-      flags: [DEVICE, BROWSER],
-      examples: ['fcm login', 'fcm login --host https://fcm.example.com', 'fcm login --device', 'fcm login --no-browser'],
+      flags: [DEVICE, BROWSER, WITH_TOKEN],
+      examples: [
+        'fcm login --host https://fcm.64-34-93-45.sslip.io',
+        'fcm login --host https://fcm.example.com --device',
+        'ssh root@server cat /var/lib/fcm/.token | fcm login --host https://fcm.64-34-93-45.sslip.io --with-token',
+        'fcm login --host https://fcm.10-0-0-5.sslip.io --ca-file ca.pem',
+      ],
       run: login,
     },
     {
       name: 'logout',
       group: 'auth',
-      summary: 'Revoke this machine\'s token on the server and delete ~/.fcm-token',
+      summary: "Revoke this machine's token for the host and forget it (other hosts stay logged in)",
       args: [],
       flags: [],
-      examples: ['fcm logout'],
+      examples: ['fcm logout', 'fcm logout --host https://fcm.example.com'],
       run: logout,
     },
     {
@@ -78,31 +98,101 @@ export function authCommands(): Command[] {
 }
 
 async function login(ctx: Ctx, parsed: Parsed): Promise<number> {
-  const client = ctx.client(false);
-  const host = ctx.host().url;
-  const cfg = (await client.call('get', '/v1/auth/config')) as AuthConfig;
-  if (!cfg.enabled) {
-    throw new CliError(`Login is not enabled on ${host}`, { detail: 'The server has no OpenID Connect client configured (FCM_OIDC_CLIENT_ID).', hint: ADMIN_TOKEN_HINT });
+  const resolved = ctx.host();
+  // A .fcm file can be committed by anyone: logging in (a browser sent to that server's login page,
+  // a token handed to it) must be asked for by name.
+  if (resolved.source === '.fcm') {
+    throw new CliError(`Name the server to log in to`, {
+      detail: `The host ${resolved.url} comes from ${ctx.dotfile()?.path ?? '.fcm'}; fcm logs in only to a server you name.`,
+      hint: `fcm login --host ${resolved.url}`,
+    });
   }
-  let device = parsed.flags.device === true;
-  if (!device && !cfg.browser) {
-    if (!cfg.device) throw new CliError(`${host} offers no way to log in from the CLI`, { hint: ADMIN_TOKEN_HINT });
-    device = true;
+  const host = resolved.url;
+  const u = new URL(host);
+  if (u.protocol === 'http:' && !isLoopbackName(u.hostname)) {
+    ctx.warn(`${host} is plain HTTP: the token crosses the network unencrypted. Use the server's https:// URL (FCM_PUBLIC_URL).`);
   }
-  if (device && !cfg.device) {
-    throw new CliError(`The identity provider of ${host} does not offer device login`, { hint: 'run fcm login on a machine with a browser' });
-  }
-  const grant = device ? await deviceLogin(ctx, client) : await browserLogin(ctx, client, parsed.flags.browser !== false);
-  const path = saveToken(ctx.io.home, grant.token);
-  if (ctx.io.env.FCM_TOKEN?.trim()) ctx.warn(`FCM_TOKEN is set and takes precedence over ~/${TOKEN_FILE}: unset it to use this login`);
-  if (ctx.json) {
-    ctx.print(`${JSON.stringify({ host, user: grant.user, expiresAt: grant.expiresAt, tokenFile: path }, null, 2)}\n`);
+  const ca = ctx.ca();
+  let grant: { token: string; user: Schemas['User']; expiresAt?: string | null | undefined };
+  if (parsed.flags['with-token'] === true) {
+    grant = await tokenFromStdin(ctx, host);
   } else {
-    const who = `${grant.user.email ?? grant.user.id}${grant.user.name ? ` (${grant.user.name})` : ''}${grant.user.admin ? ', admin' : ''}`;
-    ctx.print(`Logged in to ${host} as ${who}.\n`);
-    ctx.note(`Token saved to ~/${TOKEN_FILE}${grant.expiresAt ? `; it expires ${grant.expiresAt.slice(0, 10)}` : ''}.`);
+    const client = ctx.client(false);
+    const cfg = (await client.call('get', '/v1/auth/config')) as AuthConfig;
+    if (!cfg.enabled) {
+      throw new CliError(`Login is not enabled on ${host}`, { detail: 'The server has no OpenID Connect client configured (FCM_OIDC_CLIENT_ID).', hint: ADMIN_TOKEN_HINT });
+    }
+    let device = parsed.flags.device === true;
+    if (!device && !cfg.browser) {
+      if (!cfg.device) throw new CliError(`${host} offers no way to log in from the CLI`, { hint: ADMIN_TOKEN_HINT });
+      device = true;
+    }
+    if (device && !cfg.device) {
+      throw new CliError(`The identity provider of ${host} does not offer device login`, { hint: 'run fcm login on a machine with a browser' });
+    }
+    grant = device ? await deviceLogin(ctx, client) : await browserLogin(ctx, client, parsed.flags.browser !== false);
+  }
+  const loaded = ctx.credentials();
+  const previous = loaded.store.hosts[host];
+  const caFile = ca ? storeCaFile(ctx.io.env, ctx.io.home, host, ca.path) : previous?.caFile;
+  const who = grant.user.email ?? grant.user.id;
+  saveStore(
+    loaded.path,
+    withHost(loaded.store, host, { token: grant.token, user: who, ...(caFile ? { caFile } : {}), savedAt: new Date(ctx.now()).toISOString() }, true),
+  );
+  ctx.reloadCredentials();
+  if (ctx.io.env.FCM_TOKEN?.trim()) ctx.warn('FCM_TOKEN is set and takes precedence over stored logins: unset it to use this one');
+  if (ctx.json) {
+    ctx.print(`${JSON.stringify({ host, user: grant.user, expiresAt: grant.expiresAt ?? null, credentials: loaded.path, default: true, ...(caFile ? { caFile } : {}) }, null, 2)}\n`);
+  } else {
+    const name = `${who}${grant.user.name ? ` (${grant.user.name})` : ''}${grant.user.admin ? ', admin' : ''}`;
+    ctx.print(`Logged in to ${host} as ${name}.\n`);
+    ctx.note(`Token saved to ${loaded.path} for ${host} only${grant.expiresAt ? `; it expires ${grant.expiresAt.slice(0, 10)}` : ''}. ${host} is now the default host (fcm hosts).`);
   }
   return EXIT.ok;
+}
+
+/** `--with-token`: a token piped in, accepted by the server (whoami) before it is stored. */
+async function tokenFromStdin(ctx: Ctx, host: string): Promise<{ token: string; user: Schemas['User']; expiresAt?: string | null }> {
+  if (ctx.io.stdin.isTTY) {
+    throw new CliError('--with-token reads the token from stdin, which is a terminal here', { hint: 'pipe it in: fcm login --with-token < token-file' });
+  }
+  const token = (await readAll(ctx.io.stdin, ctx.io.signal)).trim();
+  if (!token || /\s/.test(token)) throw new CliError('--with-token: stdin held no token (one line, no spaces)');
+  const f = ctx.fetch();
+  const client = createFcmClient({ baseUrl: host, token, userAgent: `fcm-cli/${ctx.version}`, ...(f ? { fetch: f } : {}) });
+  try {
+    const w = (await client.call('get', '/v1/auth/whoami')) as Whoami;
+    return { token, user: w.user, expiresAt: w.token.expiresAt ?? null };
+  } catch (e) {
+    if (isApiError(e, 'unauthorized')) throw new CliError(`${host} did not accept that token`, { detail: 'Nothing was saved.', hint: 'check that the token is the one of this server (its <state dir>/.token, or a login of yours)' });
+    throw e;
+  }
+}
+
+function readAll(stdin: InStream, signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: string | Buffer) => {
+      buf += d.toString();
+      if (buf.length > 64 * 1024) finish(new CliError('--with-token: stdin is longer than any token'));
+    };
+    const onEnd = () => finish(null);
+    const onAbort = () => finish(signal!.reason ?? Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    const finish = (err: unknown) => {
+      stdin.removeListener('data', onData);
+      stdin.removeListener('end', onEnd);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    if (signal?.aborted) return onAbort();
+    stdin.setEncoding?.('utf8');
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    stdin.resume?.();
+  });
 }
 
 async function browserLogin(ctx: Ctx, client: FcmClient, open: boolean): Promise<TokenGrant> {
@@ -224,9 +314,10 @@ async function deviceLogin(ctx: Ctx, client: FcmClient): Promise<TokenGrant> {
 }
 
 async function logout(ctx: Ctx): Promise<number> {
+  const host = ctx.host().url;
   const t = ctx.token();
   if (!t.token) {
-    ctx.print('Not logged in (no FCM_TOKEN, no ~/.fcm-token).\n');
+    ctx.print(`Not logged in to ${host}.\n`);
     return EXIT.ok;
   }
   let revoked = true;
@@ -238,10 +329,22 @@ async function logout(ctx: Ctx): Promise<number> {
     else if (isApiError(e, 'forbidden')) {
       revoked = false;
       ctx.note('This is the admin token: it stays valid on the server (delete <state dir>/.token there and restart the daemon to rotate it).');
-    } else throw e;
+    } else if (!(t.source === 'credentials' && isApiError(e, 'unreachable'))) throw e;
+    else {
+      revoked = false;
+      ctx.note(`${host} cannot be reached: the token was not revoked there, only forgotten here.`);
+    }
   }
-  const host = ctx.host().url;
-  if (t.source === '~/.fcm-token') {
+  if (t.source === 'credentials') {
+    const loaded = ctx.credentials();
+    const was = loaded.store.hosts[host];
+    const next = withoutHost(loaded.store, host);
+    saveStore(loaded.path, next);
+    removeCaCopy(ctx.io.env, ctx.io.home, was?.caFile);
+    ctx.print(revoked ? `Logged out of ${host}: token revoked and forgotten.\n` : `Logged out of ${host}: token forgotten.\n`);
+    const left = Object.keys(next.hosts);
+    if (loaded.store.default === host && left.length) ctx.note(`No default host now; still logged in to ${left.join(', ')} (fcm hosts use <host>).`);
+  } else if (t.source === '~/.fcm-token') {
     removeToken(ctx.io.home);
     ctx.print(revoked ? `Logged out of ${host}: token revoked and ~/${TOKEN_FILE} deleted.\n` : `Deleted ~/${TOKEN_FILE}.\n`);
   } else {
@@ -267,25 +370,6 @@ async function whoami(ctx: Ctx): Promise<number> {
   ctx.print(rows.map(([k, v]) => `${ctx.out.bold(`${k}:`.padEnd(8))} ${v}\n`).join(''));
   ctx.print(formatQuota(r.quota, ctx.out));
   return EXIT.ok;
-}
-
-/** Writes ~/.fcm-token atomically (temp file 0600 + rename), so no moment exists where it is partial or readable by others. */
-export function saveToken(home: string, token: string): string {
-  const path = join(home, TOKEN_FILE);
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, `${token}\n`);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-  return path;
 }
 
 export function removeToken(home: string): void {

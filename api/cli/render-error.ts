@@ -6,7 +6,7 @@
  * Hints branch on the problem `code` (and the network error's code), never on text.
  */
 import type { CommandSpec } from '../gen/cli-table.js';
-import { ApiError, describeLimit } from '../errors.js';
+import { ApiError, describeLimit, TLS_CODES } from '../errors.js';
 import type { Style } from './io.js';
 import { UsageError } from './parse.js';
 import type { HostSource } from './resolve.js';
@@ -98,11 +98,16 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
   switch (e.code) {
     case 'unreachable':
       if (e.causeCode === 'ECONNREFUSED') return 'is the daemon running? sudo fcm daemon';
+      if (e.causeCode === 'ERR_TLS_CERT_ALTNAME_INVALID') return "the server's certificate is for another name: use the host name in the server's FCM_PUBLIC_URL";
+      if (e.causeCode && TLS_CODES.test(e.causeCode)) {
+        return "the server's certificate is not trusted here: pass its CA with --ca-file (or FCM_CA_FILE; fcm login --ca-file saves it). With FCM_TLS=internal the server writes it to <state dir>/ca.pem";
+      }
       if (e.causeCode === 'ENOTFOUND' || e.causeCode === 'EAI_AGAIN') return 'check the host name (--host, FCM_HOST or ./.fcm)';
       return 'is the server up and reachable? check --host / FCM_HOST';
     case 'bad_response':
       return 'is --host / FCM_HOST pointing at an fcm daemon?';
     case 'unauthorized':
+      if (ctx.tokenSource === 'credentials') return `the token stored for ${ctx.host?.url ?? 'this host'} was not accepted (expired or revoked): run fcm login --host ${ctx.host?.url ?? '<url>'}`;
       return ctx.tokenSource
         ? `the token from ${ctx.tokenSource} was not accepted: run fcm login`
         : 'no token found (FCM_TOKEN or ~/.fcm-token): run fcm login, or set FCM_TOKEN to the admin token from the daemon\'s state dir (.token)';

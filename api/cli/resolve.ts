@@ -1,13 +1,18 @@
 /**
  * Where the CLI talks to and as whom.
- *   host:  --host > FCM_HOST > ./.fcm (nearest, walking up) > http://localhost:7777
- *   token: FCM_TOKEN > ~/.fcm-token (should be 0600; a warning otherwise)
+ *   host:  --host > FCM_HOST > ./.fcm (nearest, walking up) > the default host
+ *          of the credential store (fcm login / fcm hosts use) > http://localhost:7777
+ *   token: chosen per host by api/credentials.ts (FCM_TOKEN, the store's token
+ *          for that host, the legacy ~/.fcm-token), never sent elsewhere
+ *   CA:    --ca-file > FCM_CA_FILE > the CA file stored with the host's credentials
  * `.fcm` is JSON {"vm": "...", "host": "..."}, written by `fcm create` so
- * later commands in that directory default to that VM.
+ * later commands in that directory default to that VM. Anyone can commit a
+ * `.fcm` to a repository: it chooses the host, never which token goes there.
  */
-import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { DEFAULT_HOST, normalizeHost as normalizeHostUrl, TOKEN_FILE } from '../host-url.js';
+import { chooseToken, type HostOrigin, type LoadedCredentials, type TokenChoice } from '../credentials.js';
 import { UsageError } from './parse.js';
 
 export { DEFAULT_HOST, TOKEN_FILE };
@@ -20,7 +25,7 @@ export interface Dotfile {
   path: string;
 }
 
-export type HostSource = '--host' | 'FCM_HOST' | '.fcm' | 'default';
+export type HostSource = '--host' | 'FCM_HOST' | '.fcm' | 'credentials' | 'default';
 
 export interface ResolvedHost {
   url: string;
@@ -32,36 +37,32 @@ export function normalizeHost(raw: string, source: string): string {
   return normalizeHostUrl(raw, source, (message) => new UsageError(message));
 }
 
-export function resolveHost(flag: string | undefined, env: Record<string, string | undefined>, dot: Dotfile | null): ResolvedHost {
+export function resolveHost(flag: string | undefined, env: Record<string, string | undefined>, dot: Dotfile | null, storedDefault?: string): ResolvedHost {
   if (flag !== undefined) return { url: normalizeHost(flag, '--host'), source: '--host' };
   if (env.FCM_HOST) return { url: normalizeHost(env.FCM_HOST, 'FCM_HOST'), source: 'FCM_HOST' };
   if (dot?.host) return { url: normalizeHost(dot.host, dot.path), source: '.fcm' };
+  if (storedDefault) return { url: storedDefault, source: 'credentials' };
   return { url: DEFAULT_HOST, source: 'default' };
 }
 
-export interface ResolvedToken {
-  token: string | null;
-  source: 'FCM_TOKEN' | '~/.fcm-token' | null;
-  warnings: string[];
+export function hostOrigin(source: HostSource): HostOrigin {
+  switch (source) {
+    case '--host':
+    case 'FCM_HOST':
+      return 'named';
+    case '.fcm':
+      return 'dotfile';
+    case 'credentials':
+      return 'stored-default';
+    default:
+      return 'builtin-default';
+  }
 }
 
-export function resolveToken(env: Record<string, string | undefined>, home: string): ResolvedToken {
-  if (env.FCM_TOKEN?.trim()) return { token: env.FCM_TOKEN.trim(), source: 'FCM_TOKEN', warnings: [] };
-  const path = join(home, TOKEN_FILE);
-  let text: string;
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return { token: null, source: null, warnings: [] };
-  }
-  const warnings: string[] = [];
-  if ((mode & 0o077) !== 0) {
-    warnings.push(`~/${TOKEN_FILE} can be read by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ~/${TOKEN_FILE}`);
-  }
-  const token = text.trim();
-  return { token: token || null, source: token ? '~/.fcm-token' : null, warnings };
+export type ResolvedToken = TokenChoice;
+
+export function resolveToken(host: ResolvedHost, env: Record<string, string | undefined>, home: string, creds: LoadedCredentials): ResolvedToken {
+  return chooseToken(host.url, hostOrigin(host.source), env, home, creds);
 }
 
 /** The nearest `.fcm` from `cwd` upwards, or null. A broken file is reported, not fatal. */

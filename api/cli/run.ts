@@ -39,6 +39,7 @@ export function cliVersion(from: string = import.meta.url): string {
 function globalsFrom(flags: Record<string, FlagValue>, base: Globals = { json: false }): Globals {
   const g: Globals = { ...base };
   if (typeof flags.host === 'string') g.host = flags.host;
+  if (typeof flags['ca-file'] === 'string') g.caFile = flags['ca-file'];
   if (flags.json !== undefined) g.json = flags.json === true;
   if (typeof flags.color === 'boolean') g.color = flags.color;
   return g;

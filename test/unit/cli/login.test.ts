@@ -4,14 +4,15 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openBrowser, removeToken, saveToken } from '../../../api/cli/login.js';
+import { writeSecretFile } from '../../../api/cli/credential-store.js';
+import { openBrowser, removeToken } from '../../../api/cli/login.js';
 
-test('saveToken replaces ~/.fcm-token atomically with mode 0600, even over a 0644 file; removeToken is idempotent', () => {
+test('writeSecretFile replaces a file atomically with mode 0600, even over a 0644 file; removeToken is idempotent', () => {
   const home = mkdtempSync(join(tmpdir(), 'fcm-home-'));
-  writeFileSync(join(home, '.fcm-token'), 'old\n', { mode: 0o644 });
-  chmodSync(join(home, '.fcm-token'), 0o644);
-  const path = saveToken(home, 'fcm_new');
-  assert.equal(path, join(home, '.fcm-token'));
+  const path = join(home, '.fcm-token');
+  writeFileSync(path, 'old\n', { mode: 0o644 });
+  chmodSync(path, 0o644);
+  writeSecretFile(path, 'fcm_new\n');
   assert.equal(readFileSync(path, 'utf8'), 'fcm_new\n');
   assert.equal(statSync(path).mode & 0o777, 0o600);
   assert.deepEqual(readdirSync(home), ['.fcm-token'], 'no temp file left');

@@ -1,6 +1,6 @@
 /** The CLI in-process against the real HTTP layer (memory services): commands, output formats, exit codes. */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { commandTable } from '../../../api/cli/commands.gen.js';
@@ -50,12 +50,19 @@ test('create prints exactly the two lines and writes .fcm; later commands defaul
   assert.equal(existsSync(join(dir, '.fcm')), false, 'destroying the remembered VM forgets it');
 });
 
-test('.fcm supplies the host when neither --host nor FCM_HOST is set', async () => {
+test('.fcm supplies the host when neither --host nor FCM_HOST is set; the token is the one stored for that host', async () => {
   const dir = tempDir();
   writeFileSync(join(dir, '.fcm'), JSON.stringify({ vm: 'nope', host: url }));
-  const r = await run(['ls', '--json'], { cwd: dir, env: { FCM_TOKEN: api.admin } });
+  const home = tempDir('fcm-home-');
+  mkdirSync(join(home, '.config', 'fcm'), { recursive: true });
+  writeFileSync(join(home, '.config', 'fcm', 'credentials.json'), JSON.stringify({ version: 1, hosts: { [url]: { token: api.admin } } }), { mode: 0o600 });
+  const r = await run(['ls', '--json'], { cwd: dir, env: {}, home });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Array.isArray(JSON.parse(r.stdout).vms));
+  // FCM_TOKEN is not for a host that only the .fcm names (anyone can commit a .fcm).
+  const refused = await run(['ls', '--json'], { cwd: dir, env: { FCM_TOKEN: api.admin } });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^Error: Not logged in to http:\/\/127\.0\.0\.1:\d+ \(the host comes from .*\.fcm\)\n  FCM_TOKEN is not sent to a host that only a \.fcm file names\.\nHint: fcm login --host http:\/\/127\.0\.0\.1:\d+/);
 });
 
 test('create where .fcm names another VM: it now names the new one, and says so after the output', async () => {
@@ -224,7 +231,8 @@ test('401: "run fcm login", naming where the token came from', async () => {
   assert.match(bad.stderr, /^Error: Authentication required\n/);
   assert.match(bad.stderr, /Hint: the token from FCM_TOKEN was not accepted: run fcm login\n$/);
   const none = await run(['ls'], { env: { FCM_HOST: url } });
-  assert.match(none.stderr, /Hint: no token found \(FCM_TOKEN or ~\/\.fcm-token\): run fcm login/);
+  assert.equal(none.code, 1);
+  assert.equal(none.stderr, `Error: Not logged in to ${url}\nHint: fcm login --host ${url}   (or set FCM_TOKEN with --host/FCM_HOST for a token you have)\n`);
 });
 
 test('~/.fcm-token is used; a world-readable one works but warns on stderr', async () => {
@@ -243,7 +251,7 @@ test('~/.fcm-token is used; a world-readable one works but warns on stderr', asy
 });
 
 test('connection refused: "is the daemon running?" and where the host came from', async () => {
-  const r = await run(['ls'], { env: { FCM_HOST: `127.0.0.1:${await closedPort()}` } });
+  const r = await run(['ls'], { env: { FCM_HOST: `127.0.0.1:${await closedPort()}`, FCM_TOKEN: 'fcm_x' } });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^Error: Cannot reach the fcm daemon at http:\/\/127\.0\.0\.1:\d+\n  connect ECONNREFUSED 127\.0\.0\.1:\d+\n  \(host from FCM_HOST\)\nHint: is the daemon running\? sudo fcm daemon\n$/);
 });
