@@ -70,8 +70,19 @@ export interface Config {
   /** Public address used in VM URLs (`<name>.<ip-with-dashes>.<baseDomain>`). */
   publicIp: string | null;
   baseDomain: string;
-  /** The daemon's own externally reachable base URL (OAuth callback, git over HTTPS); default http://<public ip>:<port>. */
+  /**
+   * The daemon's own externally reachable base URL (OAuth callback, git over
+   * HTTPS, what clients are told); default `https://<api host>` (main.ts),
+   * or `http://<public ip>:<port>` when the API is not served through Caddy.
+   */
   publicUrl: string | null;
+  /**
+   * The API behind the host's Caddy (HTTPS, ACME or the internal CA like VM
+   * URLs): `host` is the name it answers at; null = `fcm.<public ip with
+   * dashes>.<baseDomain>` (main.ts), known once the public IP is.
+   * `proxied` false (FCM_API_HOST=off): only the plain listener serves it.
+   */
+  api: { proxied: boolean; host: string | null };
   /** Validate every response against openapi.yaml and fail loudly on drift. */
   validateResponses: boolean;
   /** Snapshot fast path: restore VMs of the default shape from a pre-booted template, with a warm pool. */
@@ -183,7 +194,7 @@ export const CONFIG_KEYS = [
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
-  'FCM_GIT_USER',
+  'FCM_GIT_USER', 'FCM_API_HOST',
   'FCM_AGENT_OUTPUT_MIB', 'FCM_AGENT_BUILD_TIMEOUT_MS', 'FCM_AGENT_CALL_TIMEOUT_MS', 'FCM_CLIENT_STALL_MS', 'FCM_CONSOLE_LOG_MIB',
   'FCM_VMM_CONFINE', 'FCM_BWRAP_BINARY', 'FCM_VMM_UID_BASE', 'FCM_VMM_UID_COUNT', 'FCM_VMM_CGROUPS', 'FCM_VMM_CGROUP_PARENT',
   'FCM_VMM_MEMORY_OVERHEAD_MIB', 'FCM_FIRECRACKER_JAILER', 'FCM_FIRECRACKER_UID', 'FCM_FIRECRACKER_GID',
@@ -292,7 +303,9 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
   }
 
   const cfg: Config = {
-    listen: { host: str('FCM_HOST_BIND', '0.0.0.0'), port: int('FCM_PORT', 7777, 0, 65535) },
+    // Loopback by default: clients come through Caddy (HTTPS); a plain listener beyond this host would
+    // carry tokens in clear text. Set FCM_HOST_BIND=0.0.0.0 (and FCM_API_HOST=off) to serve plain HTTP.
+    listen: { host: str('FCM_HOST_BIND', '127.0.0.1'), port: int('FCM_PORT', 7777, 0, 65535) },
     stateDir,
     imagesDir: path('FCM_IMAGES_DIR', '/var/cache/fcm/images'),
     logLevel: oneOf('FCM_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
@@ -356,6 +369,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
         throw new ConfigError(`FCM_PUBLIC_URL must be an http(s)://host[:port] URL, got "${v}"`);
       }
     })(),
+    api: apiHost(get('FCM_API_HOST')),
     validateResponses: bool('FCM_VALIDATE_RESPONSES', true),
     snapshots: {
       enabled: bool('FCM_SNAPSHOTS', true),
@@ -414,6 +428,15 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     },
   };
   return deepFreeze(cfg);
+}
+
+/** FCM_API_HOST: unset = the default name, `off` = not through Caddy, else a DNS name of ours. */
+function apiHost(v: string | undefined): Config['api'] {
+  if (v === undefined || v === '') return { proxied: true, host: null };
+  if (v === 'off') return { proxied: false, host: null };
+  const h = v.toLowerCase();
+  if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/.test(h)) throw new ConfigError(`FCM_API_HOST must be a DNS name (e.g. fcm.example.com) or "off", got "${v}"`);
+  return { proxied: true, host: h };
 }
 
 function gitUser(v: string): string {

@@ -4,7 +4,7 @@
  * is running, serves the API. VMs are detached processes: stopping the
  * daemon never stops them.
  */
-import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +42,9 @@ import { SqliteVmStore } from './drivers/sqlite/sqlite-vm-store.js';
 import { SqliteEnvStore, SqliteKeyStore, SqliteReleaseStore } from './drivers/sqlite/sqlite-deploy-stores.js';
 import { GuestAgentRuntime } from './drivers/guest-agent-runtime.js';
 import { gitRepos, openGitDoors, wireDeploys } from './deploy-wiring.js';
-import { buildServer } from './http/server.js';
+import { buildServer, type Handler } from './http/server.js';
 import { RequestLimits } from './http/limits.js';
+import { FcmError } from './core/errors.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers } from './http/routes/vms.js';
 import { pendingHandlers } from './http/routes/pending.js';
@@ -76,6 +77,66 @@ const DEFAULT_SHAPE = (() => {
   const p = spec.components.schemas.CreateVmRequest.properties as Record<string, { default: number }>;
   return { vcpus: p.vcpus!.default, memoryMib: p.memoryMib!.default, diskMib: p.diskMib!.default, swapMib: p.swapMib!.default, port: p.port!.default };
 })();
+
+/** The first label of the API's default name, `fcm.<public ip with dashes>.<base domain>`; no VM may take it. */
+const API_LABEL = 'fcm';
+
+/** createVm refuses the name whose URL would be the API's (the API's route would shadow it anyway). */
+function reserveApiName(handlers: Record<string, Handler>, apiHost: string | null, defaultApiHost: string): Record<string, Handler> {
+  if (!apiHost || apiHost !== defaultApiHost) return handlers;
+  const create = handlers.createVm!;
+  return {
+    ...handlers,
+    createVm: (c) => {
+      if ((c.body as { name?: unknown }).name === API_LABEL) {
+        throw new FcmError('name_taken', `The name "${API_LABEL}" is reserved: https://${apiHost} is this server's API.`);
+      }
+      return create(c);
+    },
+  };
+}
+
+/**
+ * FCM_TLS=internal: writes Caddy's root CA to `path` (0644, a certificate is
+ * public) once Caddy has made it, and again whenever it changes, so users
+ * can copy it next to the admin token (`fcm login --ca-file`). Retries
+ * until Caddy answers; stops on abort.
+ */
+function exportInternalCa(caddy: CaddyProxy, path: string, log: Logger): AbortController {
+  const ac = new AbortController();
+  void (async () => {
+    let last = '';
+    try {
+      last = readFileSync(path, 'utf8');
+    } catch {
+      /* not written yet */
+    }
+    let delayMs = 1000;
+    while (!ac.signal.aborted) {
+      try {
+        const pem = await caddy.internalRootCa();
+        if (pem && pem !== last) {
+          writeFileSync(`${path}.tmp`, pem, { mode: 0o644 });
+          renameSync(`${path}.tmp`, path);
+          last = pem;
+          log.info({ path }, "wrote Caddy's internal root CA (clients: fcm login --ca-file)");
+        }
+        delayMs = 60_000;
+      } catch {
+        delayMs = Math.min(delayMs * 2, 30_000);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, delayMs);
+        t.unref();
+        ac.signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          r();
+        }, { once: true });
+      });
+    }
+  })();
+  return ac;
+}
 
 export interface Daemon {
   url: string;
@@ -313,9 +374,16 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     }
   });
 
+  // The API behind Caddy (HTTPS) at its own name, proxied to the plain listener on this host.
+  const apiHost = cfg.api.proxied ? (cfg.api.host ?? vmHost(API_LABEL, ip, cfg.baseDomain)) : null;
+  const upstreamHost = /^(0\.0\.0\.0|::|)$/.test(cfg.listen.host) ? '127.0.0.1' : cfg.listen.host;
+  // FCM_PORT=0 (tests) is a port picked at listen: the route follows once it is known.
+  let apiPort = cfg.listen.port;
+  const apiUpstream = () => `${upstreamHost.includes(':') ? `[${upstreamHost}]` : upstreamHost}:${apiPort}`;
+  const caddy = new CaddyProxy(cfg.proxy.adminUrl);
   const routes = new RouteService({
     store,
-    proxy: new CaddyProxy(cfg.proxy.adminUrl),
+    proxy: caddy,
     log: log.child({ svc: 'routes' }),
     watchIntervalMs: cfg.proxy.watchIntervalMs,
     plan: (list) =>
@@ -328,6 +396,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         httpPort: cfg.proxy.httpPort,
         httpsPort: cfg.proxy.httpsPort,
         stripCookieDomain: cfg.stripCookieDomain,
+        api: apiHost ? { host: apiHost, upstream: apiUpstream() } : null,
       }),
   });
   const domains = new DomainService({
@@ -342,12 +411,14 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
 
   const tokens = new SqliteTokenStore(db);
   const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
-  const publicUrl = cfg.publicUrl ?? `http://${ip}:${cfg.listen.port}`;
+  const publicUrl = cfg.publicUrl ?? (apiHost ? `https://${apiHost}${cfg.proxy.httpsPort === 443 ? '' : `:${cfg.proxy.httpsPort}`}` : `http://${ip}:${cfg.listen.port}`);
+  // SSH reaches the host itself: the public IP, unless an FCM_PUBLIC_URL names the host.
+  const sshHost = cfg.publicUrl ? new URL(cfg.publicUrl).hostname : ip;
   const auth = wireAuth(cfg, { tokens, users, publicUrl, log });
   principalFor = (id) => auth.accounts.principalFor(id);
   const view = {
     urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain),
-    gitUrls: (name: string) => ({ ssh: `root@${new URL(publicUrl).hostname}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
+    gitUrls: (name: string) => ({ ssh: `root@${sshHost}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
   };
 
   // The console belongs to the VM (the hypervisor holds it); the daemon only connects to it.
@@ -387,7 +458,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
 
   const implemented = {
-      ...vmHandlers(vms, view),
+      ...reserveApiName(vmHandlers(vms, view), apiHost, vmHost(API_LABEL, ip, cfg.baseDomain)),
       ...deploys.handlers,
       ...consoleHandlers(consoles),
       ...auth.handlers,
@@ -426,7 +497,13 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     },
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
-  log.info({ address, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
+  if (apiPort === 0) {
+    apiPort = (app.server.address() as { port: number }).port;
+    void routes.sync();
+  }
+  log.info({ address, publicUrl, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
+  // Clients of a server with Caddy's internal CA need that CA: it is written beside the admin token.
+  const caExport = cfg.proxy.tls.mode === 'internal' ? exportInternalCa(caddy, join(cfg.stateDir, 'ca.pem'), log) : null;
 
   let closing: Promise<void> | null = null;
   let current = cfg;
@@ -444,6 +521,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     close: () =>
       (closing ??= (async () => {
         auth.sessions.close();
+        caExport?.abort();
         await app.close();
         await git.close();
         routes.close();

@@ -39,6 +39,11 @@ if ! ip netns exec "$NS" curl -s -o /dev/null http://127.0.0.1:2019/config/; the
 fi
 echo "-----> Daemon in namespace $NS; from this host:"
 echo "       export FCM_HOST=http://10.250.0.2:7777 FCM_TOKEN=\$(sudo cat $STATE/.token)"
-echo "       VM URLs: curl --resolve <host>:443:10.250.0.2 -k https://<name>.10-250-0-2.sslip.io/"
+echo "       VM URLs: curl --resolve <host>:443:10.250.0.2 --cacert $STATE/ca.pem https://<name>.10-250-0-2.sslip.io/"
+echo "       HTTPS API: curl --resolve fcm.10-250-0-2.sslip.io:443:10.250.0.2 --cacert $STATE/ca.pem https://fcm.10-250-0-2.sslip.io/v1/health"
+# The plain listener on the namespace's veth (the default is loopback only), for the FCM_HOST above;
+# the API is also served through the sandbox's Caddy at https://fcm.10-250-0-2.sslip.io
+# (CA: $STATE/ca.pem). FCM_PUBLIC_URL keeps the git URLs on the plain listener, which needs no DNS.
 exec ip netns exec "$NS" env FCM_STATE_DIR="$STATE" FCM_NAT=false FCM_PUBLIC_IP=10.250.0.2 FCM_TLS=internal \
+  FCM_HOST_BIND=0.0.0.0 FCM_PUBLIC_URL=http://10.250.0.2:7777 \
   node dist/api/cli/main.js daemon "$@"

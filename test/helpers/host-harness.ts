@@ -130,7 +130,11 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     FCM_STATE_DIR: stateDir,
     FCM_IMAGES_DIR: IMAGES_DIR,
     FCM_PORT: String(port),
+    // The test process reaches the daemon's plain listener over the veth (the default is loopback only),
+    // and the URLs it hands out (gitHttpUrl, the OIDC callback) point there. A test that wants the
+    // production shape (API behind Caddy, https://fcm.<ip>.sslip.io) sets FCM_PUBLIC_URL: ''.
     FCM_HOST_BIND: '0.0.0.0',
+    FCM_PUBLIC_URL: url,
     FCM_NAT: 'false',
     FCM_LOG_LEVEL: 'info',
     FCM_PUBLIC_IP: daemonIp,

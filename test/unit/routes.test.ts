@@ -37,6 +37,27 @@ test('caddy config: running VMs proxied, others get a 503 page, hosts get certif
   assert.equal(plain.apps.http.servers.fcm.routes[1].handle[0].headers, undefined, 'FCM_STRIP_COOKIE_DOMAIN=false leaves responses alone');
 });
 
+test("caddy config with the daemon's API: its own route first (streamed, to the loopback listener), a certificate for its name", () => {
+  const api = { host: 'fcm.64-34-93-45.sslip.io', upstream: '127.0.0.1:7777' };
+  const plan = planCaddyConfig({ ...base, vms, api });
+  assertGolden('caddy-api.json', plan.config);
+  const routes = (plan.config as any).apps.http.servers.fcm.routes;
+  assert.deepEqual(routes[0], {
+    '@id': 'fcm-api',
+    match: [{ host: ['fcm.64-34-93-45.sslip.io'] }],
+    handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:7777' }], flush_interval: -1 }],
+    terminal: true,
+  });
+  assert.equal((plan.config as any).apps.tls.automation.policies[0].subjects[0], 'fcm.64-34-93-45.sslip.io');
+  // A VM that somehow got the API's name still comes after it: the API answers.
+  const clash = planCaddyConfig({ ...base, vms: [{ name: 'fcm', state: 'running', ip: '172.16.0.9', port: 8000, domains: [] }], api });
+  const r = (clash.config as any).apps.http.servers.fcm.routes;
+  assert.deepEqual(r.map((x: any) => x['@id']), ['fcm-api', 'vm-fcm', undefined]);
+  assert.notEqual(plan.id, planCaddyConfig({ ...base, vms }).id, 'the API route is part of the id');
+  // With no VMs at all, the API still gets its certificate.
+  assert.deepEqual((planCaddyConfig({ ...base, vms: [], api }).config as any).apps.tls.automation.policies[0].subjects, ['fcm.64-34-93-45.sslip.io']);
+});
+
 test('caddy config id changes exactly when the config does', () => {
   const a = planCaddyConfig({ ...base, vms });
   assert.equal(planCaddyConfig({ ...base, vms: [...vms].reverse() }).id, a.id, 'order-independent');

@@ -32,6 +32,8 @@ export interface CaddyPlanInput {
    * for other domains (a verified custom domain's parent) are left alone.
    */
   stripCookieDomain?: boolean;
+  /** The daemon's own API behind Caddy at `host` (HTTPS), proxied to the daemon's plain listener `upstream` (host:port); absent: not served. */
+  api?: { host: string; upstream: string } | null;
 }
 
 export interface CaddyPlan {
@@ -75,6 +77,32 @@ export function cookieDomainPattern(baseDomain: string): string {
   return `(?i)(;[ \\t]*domain[ \\t]*=[ \\t]*\\.?(?:[^;]*\\.)?${zone}\\.?[ \\t]*)+(;|$)`;
 }
 
+/**
+ * The API's route: everything for its host goes to the daemon's plain
+ * listener on this host. What the API needs of a proxy:
+ *  - streaming: `git push` output, `fcm logs -f` and long-polls (waitVm) are
+ *    answers written over minutes; flush_interval -1 sends each write on at
+ *    once instead of buffering it;
+ *  - WebSockets (consoles): reverse_proxy passes upgrades through by itself;
+ *    Caddy 2.6 closes upgraded connections when a config is loaded (every VM
+ *    state change loads one), and the console client reconnects and replays
+ *    what it missed;
+ *  - no request body limit or timeout here: git pushes are large and slow,
+ *    and the daemon bounds them itself (request timeout, body limits, the
+ *    stall cut-off for readers that stop reading);
+ *  - the client's address: Caddy sets X-Forwarded-For (replacing a client's
+ *    own) and the daemon believes it only from its trusted proxies
+ *    (loopback by default), and X-Forwarded-Proto https.
+ */
+function apiRoute(api: { host: string; upstream: string }): Record<string, unknown> {
+  return {
+    '@id': 'fcm-api',
+    match: [{ host: [api.host] }],
+    handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: api.upstream }], flush_interval: -1 }],
+    terminal: true,
+  };
+}
+
 export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
   const vms = [...input.vms].sort((a, b) => a.name.localeCompare(b.name));
   const hostsOf = (vm: RouteVm) => [vmHost(vm.name, input.publicIp, input.baseDomain), ...[...vm.domains].sort()];
@@ -106,10 +134,12 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
           ],
     terminal: true,
   }));
+  // The API first: its name can never be taken by a VM route (a VM named like its first label is refused too, main.ts).
+  if (input.api) routes.unshift(apiRoute(input.api));
   routes.push({
     handle: [{ handler: 'static_response', status_code: 404, body: 'No app is deployed at this address.\n' }],
   });
-  const subjects = vms.flatMap(hostsOf);
+  const subjects = [...(input.api ? [input.api.host] : []), ...vms.flatMap(hostsOf)];
   const issuer = input.tls.mode === 'internal' ? { module: 'internal' } : { module: 'acme', ...(input.tls.email ? { email: input.tls.email } : {}) };
   const body = {
     admin: { listen: input.adminListen },
