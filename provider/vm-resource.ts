@@ -214,9 +214,15 @@ export function errorCode(e: unknown): string | undefined {
 
 // ---- check ----------------------------------------------------------------------------------
 
-/** A `require` rooted at this file, available both here (ESM) and in Pulumi's host (re-created CommonJS). */
+/**
+ * A `require` rooted at this file, available both here (ESM) and in Pulumi's host (re-created CommonJS).
+ * A single-file build (the Terraform provider, packaging/build-packages.ts) has no node_modules beside
+ * it: it bundles the modules and registers them in globalThis.__fcmBundledModules, looked up first.
+ */
 const MODULE_URL = import.meta.url;
 function requireHere(id: string): unknown {
+  const bundled = (globalThis as { __fcmBundledModules?: Record<string, unknown> }).__fcmBundledModules?.[id];
+  if (bundled) return bundled;
   const { createRequire } = process.getBuiltinModule('node:module');
   return createRequire(MODULE_URL)(id);
 }

@@ -17,6 +17,7 @@ import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, table } from './format.js';
 import { quotaCommand } from './quota.js';
 import { hostCommands } from './hosts.js';
+import { terraformCommands } from './terraform-install.js';
 import { authCommands } from './login.js';
 import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
@@ -253,6 +254,7 @@ function handWritten(all: () => Command[]): Command[] {
     ...authCommands(),
     quotaCommand(),
     ...hostCommands(),
+    ...terraformCommands(),
     {
       name: 'daemon',
       group: 'system',

@@ -39,7 +39,11 @@ export function runDaemon(
   const { entry, execArgv } = opts.entry ?? daemonEntry();
   const stderr = opts.stderr ?? process.stderr;
   if (!existsSync(entry)) {
-    stderr.write(`Error: the daemon is not where fcm expects it: ${entry}\nHint: build it first (npm run build)\n`);
+    stderr.write(
+      `Error: the daemon is not where fcm expects it: ${entry}\n` +
+        'Hint: the daemon runs on the server, from a clone of the fcm repository (npm run build there, then sudo fcm daemon);\n' +
+        '      the fcm-cli package is the client only\n',
+    );
     return Promise.resolve(1);
   }
   const child = spawn(process.execPath, [...execArgv, entry, ...args], { stdio: 'inherit', env: opts.env ?? process.env, detached: true });

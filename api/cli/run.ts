@@ -23,8 +23,12 @@ export interface RunOptions {
   version?: string;
 }
 
-/** The version in the package.json above this file (source: ../../, built: ../../../). */
+/** The standalone package (packaging/build-packages.ts) has the version compiled in. */
+declare const __FCM_VERSION__: string | undefined;
+
+/** The version compiled into the standalone package, else the one in the package.json above this file (source: ../../, built: ../../../). */
 export function cliVersion(from: string = import.meta.url): string {
+  if (typeof __FCM_VERSION__ === 'string') return __FCM_VERSION__;
   for (let dir = dirname(fileURLToPath(from)), i = 0; i < 5; dir = dirname(dir), i++) {
     try {
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };

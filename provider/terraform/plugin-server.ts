@@ -71,11 +71,15 @@ export function protoDir(): string {
 
 const loaded = new Map<string, grpc.GrpcObject>();
 
+/** The single-file build (packaging/build-packages.ts) carries the .proto files parsed, as protobufjs JSON. */
+declare const __FCM_TF_PROTOS__: Record<string, object> | undefined;
+
 /** Loads one of this package's .proto files (cached). */
 export function loadProto(file: 'tfplugin6.proto' | 'go-plugin.proto' | 'health.proto'): grpc.GrpcObject {
   let obj = loaded.get(file);
   if (!obj) {
-    const def = protoLoader.loadSync(join(protoDir(), file), PROTO_LOADER_OPTIONS);
+    const embedded = typeof __FCM_TF_PROTOS__ === 'undefined' ? undefined : __FCM_TF_PROTOS__[file];
+    const def = embedded ? protoLoader.fromJSON(embedded, PROTO_LOADER_OPTIONS) : protoLoader.loadSync(join(protoDir(), file), PROTO_LOADER_OPTIONS);
     obj = grpc.loadPackageDefinition(def);
     loaded.set(file, obj);
   }

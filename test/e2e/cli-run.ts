@@ -20,7 +20,7 @@ function newestSource(dir: string): number {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    else if (/\.(ts|cjs)$/.test(e.name) && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
   }
   return newest;
 }
@@ -31,6 +31,8 @@ function isStale(): boolean {
   const inputs = Math.max(
     newestSource(join(ROOT, 'api')),
     newestSource(join(ROOT, 'daemon')),
+    newestSource(join(ROOT, 'provider')),
+    newestSource(join(ROOT, 'packaging')),
     ...['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(join(ROOT, f)).mtimeMs),
   );
   return inputs > built;

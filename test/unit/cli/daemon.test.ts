@@ -44,7 +44,12 @@ test('runDaemon: inherited stdio, signals forwarded once, the exit code passed o
 test('runDaemon: a missing entry is a clear error, exit 1', async () => {
   let err = '';
   assert.equal(await runDaemon([], { entry: { entry: '/nonexistent/main.js', execArgv: [] }, stderr: { write: (s: string) => (err += s) } }), 1);
-  assert.equal(err, 'Error: the daemon is not where fcm expects it: /nonexistent/main.js\nHint: build it first (npm run build)\n');
+  assert.equal(
+    err,
+    'Error: the daemon is not where fcm expects it: /nonexistent/main.js\n' +
+      'Hint: the daemon runs on the server, from a clone of the fcm repository (npm run build there, then sudo fcm daemon);\n' +
+      '      the fcm-cli package is the client only\n',
+  );
 });
 
 test('fcm daemon from source runs daemon/main.ts: its config errors and exit code come through', () => {
