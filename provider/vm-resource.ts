@@ -28,8 +28,9 @@
  * the real host can load and run the serialized provider.
  */
 import type { Ajv2020 as Ajv2020Class, ErrorObject } from 'ajv/dist/2020.js';
+import { caFetch, readCaFile } from '../api/ca-fetch.js';
 import { createFcmClient, type CallOptions, type FcmClient, type Vm, type VmState } from '../api/client.js';
-import { DEFAULT_HOST, normalizeHost as normalizeHostUrl, TOKEN_FILE } from '../api/host-url.js';
+import { chooseToken, DEFAULT_HOST, loadCredentials, normalizeHostUrl, type HostOrigin } from '../api/credentials.js';
 import { spec } from '../api/spec.gen.js';
 
 // ---- the shape --------------------------------------------------------------------------
@@ -323,17 +324,22 @@ export function diffVm(current: Partial<VmArgs>, desired: Partial<VmArgs>, unkno
 
 // ---- connection ----------------------------------------------------------------------------
 
+export { DEFAULT_HOST };
+
 export interface ConnectionSettings {
   host?: string | null | undefined;
   token?: string | null | undefined;
+  /** PEM file of a CA the server's certificate chains to (besides the system's). */
+  caFile?: string | null | undefined;
 }
 
 export interface Connection {
   baseUrl: string;
   token: string | null;
-  /** Where the host came from: "config", "FCM_HOST" or "default". */
+  /** Where the host came from: "config", "FCM_HOST", "credentials" (fcm login's default) or "default". */
   hostSource: string;
   tokenSource: string | null;
+  caFile: string | null;
 }
 
 /** Accepts host:port, host or an http(s) URL; returns the base URL without a trailing slash (api/host-url.ts). */
@@ -342,46 +348,57 @@ export function normalizeHost(raw: string, source: string): string {
 }
 
 /**
- * Like the CLI: host = config > FCM_HOST > http://localhost:7777;
- * token = config > FCM_TOKEN > ~/.fcm-token.
+ * Like the CLI (api/credentials.ts): host = config > FCM_HOST > the default
+ * host of `fcm login` > http://localhost:7777; token = config > FCM_TOKEN >
+ * the token fcm login stored for that host > ~/.fcm-token (not for a host
+ * taken from the store); CA = config > FCM_CA_FILE > the one stored with
+ * the host's login.
  */
 export function resolveConnection(settings: ConnectionSettings, env: Record<string, string | undefined> = process.env): Connection {
+  const home = env['HOME'] ?? process.getBuiltinModule('node:os').homedir();
+  const creds = loadCredentials(env, home);
   let baseUrl = DEFAULT_HOST;
   let hostSource = 'default';
+  let origin: HostOrigin = 'builtin-default';
   if (settings.host) {
     baseUrl = normalizeHost(settings.host, 'host');
     hostSource = 'config';
+    origin = 'named';
   } else if (env['FCM_HOST']) {
     baseUrl = normalizeHost(env['FCM_HOST'], 'FCM_HOST');
     hostSource = 'FCM_HOST';
+    origin = 'named';
+  } else if (creds.store.default) {
+    baseUrl = creds.store.default;
+    hostSource = 'credentials';
+    origin = 'stored-default';
   }
   let token: string | null = null;
   let tokenSource: string | null = null;
   if (settings.token?.trim()) {
     token = settings.token.trim();
     tokenSource = 'config';
-  } else if (env['FCM_TOKEN']?.trim()) {
-    token = env['FCM_TOKEN'].trim();
-    tokenSource = 'FCM_TOKEN';
   } else {
-    const fs = process.getBuiltinModule('node:fs');
-    const home = env['HOME'] ?? process.getBuiltinModule('node:os').homedir();
-    try {
-      const t = fs.readFileSync(`${home}/${TOKEN_FILE}`, 'utf8').trim();
-      if (t) {
-        token = t;
-        tokenSource = '~/.fcm-token';
-      }
-    } catch {
-      /* no token file: operations fail with `unauthorized`, which says what to do */
-    }
+    // No token: operations fail with `unauthorized`, which says what to do.
+    const c = chooseToken(baseUrl, origin, env, home, creds);
+    token = c.token;
+    tokenSource = c.source;
   }
-  return { baseUrl, token, hostSource, tokenSource };
+  const caFile = settings.caFile || env['FCM_CA_FILE'] || creds.store.hosts[baseUrl]?.caFile || null;
+  return { baseUrl, token, hostSource, tokenSource, caFile };
 }
 
 export function connect(settings: ConnectionSettings, env?: Record<string, string | undefined>, userAgent = 'fcm-iac'): FcmClient {
   const c = resolveConnection(settings, env);
-  return createFcmClient({ baseUrl: c.baseUrl, token: c.token, userAgent });
+  let pem: string | null = null;
+  if (c.caFile) {
+    try {
+      pem = readCaFile(c.caFile);
+    } catch (e) {
+      throw new VmResourceError((e as Error).message, { code: 'invalid_config' });
+    }
+  }
+  return createFcmClient({ baseUrl: c.baseUrl, token: c.token, userAgent, ...(pem ? { fetch: caFetch(pem) } : {}) });
 }
 
 // ---- operations -----------------------------------------------------------------------------

@@ -2,9 +2,10 @@
  * fcm for Pulumi: `new fcm.Vm("web", { memoryMib: 1024 })`, a dynamic
  * provider over provider/vm-resource.ts.
  *
- * Connection: stack config `fcm:host` and `fcm:token` (set it with
- * `pulumi config set --secret fcm:token ...`), else FCM_HOST / FCM_TOKEN,
- * else http://localhost:7777 and ~/.fcm-token — read in the provider host
+ * Connection: stack config `fcm:host`, `fcm:token` (set it with
+ * `pulumi config set --secret fcm:token ...`) and `fcm:caFile`, else
+ * FCM_HOST / FCM_TOKEN / FCM_CA_FILE, else what `fcm login` stored (its
+ * default host, that host's token and CA) — read in the provider host
  * (ResourceProvider.configure receives the whole stack config).
  *
  * How Pulumi runs this: the provider object below is serialized (its code
@@ -68,7 +69,7 @@ export function makeVmProvider(): pulumi.dynamic.ResourceProvider<Wire, VmOutput
 
   return {
     async configure(req) {
-      holder.settings = { host: req.config.get('fcm:host') ?? null, token: req.config.get('fcm:token') ?? null };
+      holder.settings = { host: req.config.get('fcm:host') ?? null, token: req.config.get('fcm:token') ?? null, caFile: req.config.get('fcm:caFile') ?? null };
       holder.vms = undefined;
     },
 

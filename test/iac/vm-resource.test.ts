@@ -4,6 +4,9 @@
  * real daemon shows (boot, restart, drift) is in pulumi-host/terraform tests.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createFcmClient } from '../../api/client.js';
 import { spec } from '../../api/spec.gen.js';
@@ -98,21 +101,39 @@ describe('diff', () => {
 });
 
 describe('connection settings', () => {
-  test('config > env > default; host:port becomes a URL', () => {
+  test('config > env > default; host:port becomes a URL (https unless loopback)', () => {
     assert.deepEqual(resolveConnection({ host: 'h:1', token: 't' }, { FCM_HOST: 'x', FCM_TOKEN: 'y', HOME: '/nonexistent' }), {
-      baseUrl: 'http://h:1',
+      baseUrl: 'https://h:1',
       token: 't',
       hostSource: 'config',
       tokenSource: 'config',
+      caFile: null,
     });
-    assert.deepEqual(resolveConnection({}, { FCM_HOST: 'https://fcm.example.com/', FCM_TOKEN: 'y', HOME: '/nonexistent' }), {
+    assert.deepEqual(resolveConnection({}, { FCM_HOST: 'https://fcm.example.com/', FCM_TOKEN: 'y', HOME: '/nonexistent', FCM_CA_FILE: '/ca.pem' }), {
       baseUrl: 'https://fcm.example.com',
       token: 'y',
       hostSource: 'FCM_HOST',
       tokenSource: 'FCM_TOKEN',
+      caFile: '/ca.pem',
     });
     assert.equal(resolveConnection({}, { HOME: '/nonexistent' }).baseUrl, 'http://localhost:7777');
     assert.throws(() => resolveConnection({ host: 'ftp://x' }, {}), /http/);
+  });
+
+  test("fcm login's store: its default host, that host's token and CA; ~/.fcm-token never goes to the stored host", () => {
+    const home = mkdtempSync(join(tmpdir(), 'fcm-iac-home-'));
+    mkdirSync(join(home, '.config', 'fcm'), { recursive: true });
+    writeFileSync(join(home, '.fcm-token'), 'fcm_legacy\n', { mode: 0o600 });
+    writeFileSync(
+      join(home, '.config', 'fcm', 'credentials.json'),
+      JSON.stringify({ version: 1, default: 'https://a.example', hosts: { 'https://a.example': { token: 'fcm_a', caFile: '/a.pem' } } }),
+      { mode: 0o600 },
+    );
+    assert.deepEqual(resolveConnection({}, { HOME: home }), { baseUrl: 'https://a.example', token: 'fcm_a', hostSource: 'credentials', tokenSource: 'credentials', caFile: '/a.pem' });
+    const other = resolveConnection({ host: 'https://b.example' }, { HOME: home });
+    assert.deepEqual([other.token, other.tokenSource, other.caFile], ['fcm_legacy', '~/.fcm-token', null], 'a host named in the config, without a login: the legacy file');
+    rmSync(join(home, '.fcm-token'));
+    assert.equal(resolveConnection({ host: 'https://b.example' }, { HOME: home }).token, null, "a's token never goes to b");
   });
 });
 
