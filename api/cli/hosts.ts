@@ -90,7 +90,7 @@ async function listHosts(ctx: Ctx): Promise<number> {
   }
   ctx.print(
     table(
-      rows.map((r) => ({ mark: r.default ? '*' : '', host: r.host, user: r.user ?? '-', ca: r.caFile ?? '-' })),
+      rows.map((r) => ({ mark: r.default ? '*' : ' ', host: r.host, user: r.user ?? '-', ca: r.caFile ?? '-' })),
       [
         { title: ' ', field: 'mark', format: 'text' },
         { title: 'HOST', field: 'host', format: 'text' },

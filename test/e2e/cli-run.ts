@@ -66,14 +66,19 @@ function cleanEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tempDir('fcm-home-'), ...env };
 }
 
-/** Runs `node dist/api/cli/main.js ...args` without a TTY (stdin is /dev/null). Async: the API may live in this process. */
-export function fcm(args: string[], opts: { cwd: string; env: Record<string, string>; timeoutMs?: number }): Promise<Result> {
+/**
+ * Runs `node dist/api/cli/main.js ...args` without a TTY (stdin is /dev/null, or `input`). Async: the
+ * API may live in this process. `argv0` runs another fcm instead (an installed one: [path to its bin]).
+ */
+export function fcm(args: string[], opts: { cwd: string; env: Record<string, string>; timeoutMs?: number; input?: string; argv0?: string[] }): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...pre] = opts.argv0 ?? [process.execPath, BIN];
+    const child = spawn(cmd!, [...pre, ...args], { cwd: opts.cwd, env: cleanEnv(opts.env), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.once('error', reject);
     child.once('close', (code) => {

@@ -194,6 +194,8 @@ function runFcm(args: string[], env: Record<string, string>): Running {
   };
 }
 
+const credentialsFile = (home: string) => join(home, '.config', 'fcm', 'credentials.json');
+
 /** A fresh machine for the CLI: its own HOME; `extra` can add PATH entries etc. */
 function machine(extra: Record<string, string> = {}): { home: string; env: Record<string, string> } {
   const home = tempDir('fcm-login-home-');
@@ -211,10 +213,15 @@ const api = (method: string, path: string, token?: string, body?: unknown) =>
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
 
+/** The token fcm login stored for this daemon (and only for it): credentials.json, 0600, the new default host. */
 function savedToken(home: string): string {
-  const path = join(home, '.fcm-token');
-  assert.equal(statSync(path).mode & 0o777, 0o600, '~/.fcm-token is 0600');
-  const token = readFileSync(path, 'utf8').trim();
+  const path = credentialsFile(home);
+  assert.equal(statSync(path).mode & 0o777, 0o600, 'credentials.json is 0600');
+  const store = JSON.parse(readFileSync(path, 'utf8')) as { default?: string; hosts: Record<string, { token: string }> };
+  assert.deepEqual(Object.keys(store.hosts), [daemonUrl], 'stored under the server it came from');
+  assert.equal(store.default, daemonUrl);
+  assert.ok(!existsSync(join(home, '.fcm-token')), 'no host-less token file');
+  const token = store.hosts[daemonUrl]!.token;
   assert.match(token, /^fcm_[A-Za-z0-9_-]{43}$/);
   secrets.tokens.push(token);
   return token;
@@ -276,8 +283,8 @@ test('fcm login opens the browser; the provider login comes back to the loopback
   assert.equal((await api('GET', '/v1/auth/whoami', token)).status, 200);
   const out = await fcmRun(['logout'], env);
   assert.equal(out.code, 0, out.stderr);
-  assert.equal(out.stdout, `Logged out of ${daemonUrl}: token revoked and ~/.fcm-token deleted.\n`);
-  assert.ok(!existsSync(join(home, '.fcm-token')));
+  assert.equal(out.stdout, `Logged out of ${daemonUrl}: token revoked and forgotten.\n`);
+  assert.deepEqual(JSON.parse(readFileSync(credentialsFile(home), 'utf8')).hosts, {});
   const old = await api('GET', '/v1/auth/whoami', token);
   assert.equal(old.status, 401, 'the revoked token is refused');
   assert.equal((await api('GET', '/v1/vms', token)).status, 401);
@@ -340,7 +347,7 @@ test('an email that is not allowed cannot log in (browser or device); nor an unv
     assert.equal(r.code, 1, `${account} must not get in`);
     assert.match(r.stderr, /^Error: Login denied\n/m);
     assert.match(r.stderr, account === 'mallory' ? /mallory@evil\.example is not allowed/ : /has not verified/);
-    assert.ok(!existsSync(join(home, '.fcm-token')));
+    assert.ok(!existsSync(credentialsFile(home)) && !existsSync(join(home, '.fcm-token')));
   }
   const { home, env } = machine();
   const cli = runFcm(['login', '--device'], env);
@@ -349,7 +356,7 @@ test('an email that is not allowed cannot log in (browser or device); nor an unv
   const r = await cli.done;
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^Error: Login denied\n.*not allowed/m);
-  assert.ok(!existsSync(join(home, '.fcm-token')));
+  assert.ok(!existsSync(credentialsFile(home)) && !existsSync(join(home, '.fcm-token')));
   const users = db.prepare('SELECT email FROM users ORDER BY email').all() as { email: string }[];
   assert.ok(!users.some((u) => u.email === 'mallory@evil.example'), 'refused logins create no user');
 });
