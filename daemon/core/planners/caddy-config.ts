@@ -81,12 +81,14 @@ export function cookieDomainPattern(baseDomain: string): string {
  * The API's route: everything for its host goes to the daemon's plain
  * listener on this host. What the API needs of a proxy:
  *  - streaming: `git push` output, `fcm logs -f` and long-polls (waitVm) are
- *    answers written over minutes; flush_interval -1 sends each write on at
- *    once instead of buffering it;
+ *    answers written over minutes, chunked (no Content-Length), which Caddy
+ *    flushes write by write without being told. Not `flush_interval: -1`:
+ *    with it, Caddy (2.6, 2.7) ends every proxied request when a config is
+ *    loaded, and fcm loads one whenever a VM changes state (a create's own
+ *    answer got a 502; test/host/https-api.test.ts);
  *  - WebSockets (consoles): reverse_proxy passes upgrades through by itself;
- *    Caddy 2.6 closes upgraded connections when a config is loaded (every VM
- *    state change loads one), and the console client reconnects and replays
- *    what it missed;
+ *    Caddy closes upgraded connections when a config is loaded, and the
+ *    console client reconnects and replays what it missed;
  *  - no request body limit or timeout here: git pushes are large and slow,
  *    and the daemon bounds them itself (request timeout, body limits, the
  *    stall cut-off for readers that stop reading);
@@ -98,7 +100,7 @@ function apiRoute(api: { host: string; upstream: string }): Record<string, unkno
   return {
     '@id': 'fcm-api',
     match: [{ host: [api.host] }],
-    handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: api.upstream }], flush_interval: -1 }],
+    handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: api.upstream }] }],
     terminal: true,
   };
 }
