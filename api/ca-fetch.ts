@@ -1,9 +1,15 @@
 /**
  * A `fetch` that also trusts one extra CA (a PEM file's certificates, added
  * to Node's bundled roots), for an fcm server whose certificate comes from
- * a private CA (Caddy's internal CA under FCM_TLS=internal). Verification is
- * never turned off: the certificate must chain to a trusted root and match
- * the host name.
+ * a private CA (Caddy's internal CA under FCM_TLS=internal); with no PEM,
+ * Node's roots only. Verification is never turned off: the certificate must
+ * chain to a trusted root and match the host name.
+ *
+ * One connection per request (no keep-alive): the server's Caddy replaces
+ * its config whenever a VM changes state, and closes idle connections when
+ * it does; a request written onto a kept-alive connection at that moment
+ * dies with "socket hang up" (seen with `fcm create`'s wait right after the
+ * create). A client makes few requests, so a TLS handshake each is cheap.
  *
  * Node's built-in fetch cannot be given a CA without a dependency (undici's
  * Agent) or a process-wide setting read at start-up (NODE_EXTRA_CA_CERTS),
@@ -35,8 +41,8 @@ export function readCaFile(path: string): string {
   return pem;
 }
 
-export function caFetch(pem: string): typeof globalThis.fetch {
-  const ca = trustedCas(pem);
+export function caFetch(pem: string | null): typeof globalThis.fetch {
+  const ca = pem ? trustedCas(pem) : undefined;
   return async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const http = process.getBuiltinModule('node:http');
     const https = process.getBuiltinModule('node:https');
@@ -52,7 +58,7 @@ export function caFetch(pem: string): typeof globalThis.fetch {
         const err = e as Error;
         reject(err?.name === 'AbortError' ? err : new TypeError('fetch failed', { cause: err }));
       };
-      const options = { method: req.method, headers, signal: req.signal };
+      const options = { method: req.method, headers, signal: req.signal, agent: false as const };
       const onResponse = (res: import('node:http').IncomingMessage) => {
         const h = new Headers();
         for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
@@ -62,7 +68,7 @@ export function caFetch(pem: string): typeof globalThis.fetch {
         // A body read later can still fail (connection reset): the stream errors, as fetch's does.
         resolve(new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: h }));
       };
-      const r = url.protocol === 'https:' ? https.request(url, { ...options, ca }, onResponse) : http.request(url, options, onResponse);
+      const r = url.protocol === 'https:' ? https.request(url, { ...options, ...(ca ? { ca } : {}) }, onResponse) : http.request(url, options, onResponse);
       r.on('error', fail);
       r.end(body ?? undefined);
     });

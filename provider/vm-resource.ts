@@ -398,7 +398,8 @@ export function connect(settings: ConnectionSettings, env?: Record<string, strin
       throw new VmResourceError((e as Error).message, { code: 'invalid_config' });
     }
   }
-  return createFcmClient({ baseUrl: c.baseUrl, token: c.token, userAgent, ...(pem ? { fetch: caFetch(pem) } : {}) });
+  const https = c.baseUrl.startsWith('https:');
+  return createFcmClient({ baseUrl: c.baseUrl, token: c.token, userAgent, ...(pem || https ? { fetch: caFetch(pem) } : {}) });
 }
 
 // ---- operations -----------------------------------------------------------------------------

@@ -132,11 +132,11 @@ export class Ctx {
     return this.caR;
   }
 
-  /** fetch for this host: the injected one (tests), else one that trusts the CA, else the built-in. */
+  /** fetch for this host: the injected one (tests), else for https one that trusts the CA (one connection per request, api/ca-fetch.ts), else the built-in. */
   fetch(): typeof globalThis.fetch | undefined {
     if (this.io.fetch) return this.io.fetch;
     const ca = this.ca();
-    return ca ? caFetch(ca.pem) : undefined;
+    return ca || this.host().url.startsWith('https:') ? caFetch(ca?.pem ?? null) : undefined;
   }
 
   /** `auth` false: operations without security do not read (or warn about) the token. */
