@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Vm } from '../client.js';
 import { isLoopbackName, loadCredentials } from '../credentials.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { saveStore } from './credential-store.js';
 import { table } from './format.js';

@@ -12,7 +12,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import type { Parsed } from './parse.js';
 import { CliError, EXIT } from './render-error.js';
