@@ -110,44 +110,8 @@ if [[ $(id -u) == 0 ]]; then
     fcm_unit "$(command -v node)" "$(pwd)/dist/api/cli/main.js" > /etc/systemd/system/fcm.service
     systemctl daemon-reload
   fi
-  # git push over SSH (root@<server>:<app>.git) through the host's own OpenSSH: for root only,
-  # sshd asks fcm for a key by its fingerprint (AuthorizedKeysCommand) instead of fcm editing an
-  # authorized_keys file. Every key fcm returns is `restrict`ed (no shell, pty or forwarding) to
-  # fcm's git-only forced command, which setpriv starts as the git user. Root's own
-  # ~/.ssh/authorized_keys keeps working as before; root key logins must be allowed
-  # (PermitRootLogin prohibit-password, Debian's default, or forced-commands-only if no admin logs
-  # in as root). sshd runs the command only from a root-owned path no one else can write, which
-  # the state dir is, and as the git user (AuthorizedKeysCommandUser). See daemon/deploys.md.
-  # (no /etc/fcm/env is normal: `|| true` keeps set -e/pipefail from ending the script here)
-  setting() { { sed -n "s/^$1=//p" /etc/fcm/env 2>/dev/null || true; } | tail -n1; }
-  state=$(setting FCM_STATE_DIR)
-  state=${state:-${FCM_STATE_DIR:-/var/lib/fcm}}
-  # git, the forced command, the pre-receive hook and the key lookup run as this unprivileged
-  # system user, never root (the daemon creates it too when it is missing).
-  gituser=$(setting FCM_GIT_USER)
-  gituser=${gituser:-${FCM_GIT_USER:-fcm-git}}
-  if ! id -u "$gituser" >/dev/null 2>&1; then
-    say "Creating the git user $gituser"
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment 'fcm git pushes' "$gituser"
-  fi
-  mkdir -p /etc/ssh/sshd_config.d
-  # sshd's privilege separation directory: ssh.service creates it when it starts, so where sshd
-  # never ran it is missing, and `sshd -t` fails for that reason alone.
-  mkdir -p /run/sshd
-  snippet=/etc/ssh/sshd_config.d/fcm.conf
-  want="# fcm: git push over SSH (written by fcm's daemon/host-setup.sh; see daemon/deploys.md)
-Match User root
-    AuthorizedKeysCommand $state/git/bin/fcm-ssh-keys %u %f
-    AuthorizedKeysCommandUser $gituser"
-  if [[ ! -f $snippet ]] || [[ $(cat "$snippet") != "$want" ]]; then
-    printf '%s\n' "$want" > "$snippet"
-    if ! /usr/sbin/sshd -t 2>/dev/null; then
-      rm -f "$snippet"
-      say "sshd rejected $snippet (removed it): git push over SSH will not work; HTTPS push still does"
-    elif command -v systemctl >/dev/null && systemctl is-active --quiet ssh 2>/dev/null; then
-      systemctl reload ssh || say "could not reload sshd; restart it to enable git push over SSH"
-    fi
-  fi
+  # git push over SSH through the host's own OpenSSH (daemon/ssh-setup.sh says how).
+  bash daemon/ssh-setup.sh
 else
   say "Not root: skipping Debian packages and the base image (host tests will skip)"
 fi
