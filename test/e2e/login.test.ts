@@ -214,14 +214,14 @@ const api = (method: string, path: string, token?: string, body?: unknown) =>
   });
 
 /** The token fcm login stored for this daemon (and only for it): credentials.json, 0600, the new default host. */
-function savedToken(home: string): string {
+function savedToken(home: string, url = daemonUrl): string {
   const path = credentialsFile(home);
   assert.equal(statSync(path).mode & 0o777, 0o600, 'credentials.json is 0600');
   const store = JSON.parse(readFileSync(path, 'utf8')) as { default?: string; hosts: Record<string, { token: string }> };
-  assert.deepEqual(Object.keys(store.hosts), [daemonUrl], 'stored under the server it came from');
-  assert.equal(store.default, daemonUrl);
+  assert.deepEqual(Object.keys(store.hosts), [url], 'stored under the server it came from');
+  assert.equal(store.default, url);
   assert.ok(!existsSync(join(home, '.fcm-token')), 'no host-less token file');
-  const token = store.hosts[daemonUrl]!.token;
+  const token = store.hosts[url]!.token;
   assert.match(token, /^fcm_[A-Za-z0-9_-]{43}$/);
   secrets.tokens.push(token);
   return token;
@@ -383,7 +383,7 @@ test('attacker ID tokens (Google rules): a consumer account holding the admin\'s
   const { home, env, r } = await attempt('boss');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `Logged in to ${googleUrl} as boss@corp.example (Boss), admin.\n`);
-  savedToken(home);
+  savedToken(home, googleUrl);
   assert.match((await fcmRun(['whoami'], env)).stdout, /^Admin:\s+yes$/m, 'the hd from the real ID token was kept for later requests');
   assert.deepEqual(googleDb.prepare('SELECT email, hd FROM users').all(), [{ email: 'boss@corp.example', hd: 'corp.example' }]);
 });
