@@ -60,7 +60,8 @@ describe('the API over HTTPS through Caddy: CLI, git and Terraform from "a lapto
 
   before(async () => {
     ensureBuilt();
-    h = await startHostHarness({ caddy: true, env: { FCM_PUBLIC_URL: '' } });
+    // Login-class requests (starting a login) limited to 3 a minute per client address: the limit test below.
+    h = await startHostHarness({ caddy: true, env: { FCM_PUBLIC_URL: '', FCM_RATE_LOGIN: '3/min' } });
     apiHost = `fcm.${h.daemonIp.replace(/\./g, '-')}.sslip.io`;
     apiUrl = `https://${apiHost}`;
     vmHost = `${vm}.${h.daemonIp.replace(/\./g, '-')}.sslip.io`;
@@ -87,6 +88,22 @@ describe('the API over HTTPS through Caddy: CLI, git and Terraform from "a lapto
     assert.equal(JSON.parse(ok.stdout).status, 'ok');
     const untrusted = await inNs('curl', ['-sS', '--max-time', '20', `${apiUrl}/v1/health`], {});
     assert.equal(untrusted.code, 60, 'curl refuses a certificate it cannot verify');
+  });
+
+  test("through Caddy the daemon counts each client by its own address: X-Forwarded-For believed from loopback (Caddy) only, a client's own ignored", async () => {
+    // Two clients: the test process (over the veth, from the host side's address) and one inside the
+    // namespace (from the daemon's address). Both reach the API only through Caddy, which the daemon
+    // sees connecting from 127.0.0.1: were the proxy's address counted, they would share one bucket.
+    const startDevice = (extra: string[] = []) => h.curlVia(`${apiUrl}/v1/auth/device`, { cacert: caPath, extra: ['-X', 'POST', ...extra] });
+    const first: number[] = [];
+    for (let i = 0; i < 3; i++) first.push((await startDevice(['-H', `X-Forwarded-For: 203.0.113.${10 + i}`])).status);
+    assert.ok(first.every((s) => s !== 429), `the first 3 are within the limit: ${first.join(',')}`);
+    const over = await startDevice(['-H', 'X-Forwarded-For: 203.0.113.99']);
+    assert.equal(over.status, 429, 'the 4th from the same client is limited, whatever X-Forwarded-For it sends (Caddy replaces it)');
+    assert.equal(JSON.parse(over.body).code, 'rate_limited');
+    const other = await inNs('curl', ['-sS', '--max-time', '20', '--cacert', caPath, '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `${apiUrl}/v1/auth/device`], {});
+    assert.equal(other.code, 0, other.stderr);
+    assert.notEqual(other.stdout, '429', 'another client through the same Caddy has its own bucket');
   });
 
   test('fcm refuses the certificate without the CA (and says how to fix it); login --ca-file stores token and CA for that host', async () => {
