@@ -88,6 +88,11 @@ describe('the API over HTTPS through Caddy: CLI, git and Terraform from "a lapto
     assert.equal(JSON.parse(ok.stdout).status, 'ok');
     const untrusted = await inNs('curl', ['-sS', '--max-time', '20', `${apiUrl}/v1/health`], {});
     assert.equal(untrusted.code, 60, 'curl refuses a certificate it cannot verify');
+    // The OIDC callback (<FCM_PUBLIC_URL>/v1/auth/callback, registered with the identity provider) is the
+    // daemon's own answer at the HTTPS name, not Caddy's "no app" 404 (login is off here: a problem).
+    const cb = await h.curlVia(`${apiUrl}/v1/auth/callback?state=${'s'.repeat(32)}&code=c`, { cacert: caPath, extra: ['-i'] });
+    assert.match(cb.body, /^content-type: application\/problem\+json/im, cb.body);
+    assert.equal(typeof JSON.parse(cb.body.slice(cb.body.indexOf('\r\n\r\n') + 4)).code, 'string');
   });
 
   test("through Caddy the daemon counts each client by its own address: X-Forwarded-For believed from loopback (Caddy) only, a client's own ignored", async () => {
