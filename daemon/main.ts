@@ -330,6 +330,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     return { vcpus: n * DEFAULT_SHAPE.vcpus, memoryMib: n * DEFAULT_SHAPE.memoryMib };
   });
   log.info({ capacity }, 'host admission capacity');
+  // The API behind Caddy (HTTPS) at its own name, proxied to the plain listener on this host.
+  const apiHost = cfg.api.proxied ? (cfg.api.host ?? vmHost(API_LABEL, ip, cfg.baseDomain)) : null;
   const vms = new VmService({
     fastBoot,
     quotas,
@@ -353,7 +355,11 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       restartWindowMs: cfg.restartWindowMs,
       monitorIntervalMs: cfg.monitorIntervalMs,
       reservedDomainSuffix: `.${vmHost('x', ip, cfg.baseDomain).split('.').slice(1).join('.')}`,
-      reservedDomains: { names: [new URL(cfg.publicUrl ?? `http://${ip}`).hostname.toLowerCase()], zones: [cfg.baseDomain.toLowerCase()] },
+      // The server's own names (its public URL's, the API's) can never be a VM's custom domain.
+      reservedDomains: {
+        names: [...new Set([new URL(cfg.publicUrl ?? `http://${ip}`).hostname.toLowerCase(), ...(apiHost ? [apiHost] : [])])],
+        zones: [cfg.baseDomain.toLowerCase()],
+      },
     },
   });
   await vms.reconcile();
@@ -374,8 +380,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     }
   });
 
-  // The API behind Caddy (HTTPS) at its own name, proxied to the plain listener on this host.
-  const apiHost = cfg.api.proxied ? (cfg.api.host ?? vmHost(API_LABEL, ip, cfg.baseDomain)) : null;
+  // The API behind Caddy: its route (below) proxies to the plain listener on this host.
   const upstreamHost = /^(0\.0\.0\.0|::|)$/.test(cfg.listen.host) ? '127.0.0.1' : cfg.listen.host;
   // FCM_PORT=0 (tests) is a port picked at listen: the route follows once it is known.
   let apiPort = cfg.listen.port;
