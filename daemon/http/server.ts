@@ -9,6 +9,7 @@ import { FcmError, isFcmError, type ErrorCode, type FieldError } from '../core/e
 import type { Principal } from '../core/model.js';
 import type { Logger } from '../log.js';
 import { renderDocs } from './docs.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { NO_LIMITS, type RequestLimits } from './limits.js';
 import { operationRoutes, type Json, type OperationRoute } from './openapi-routes.js';
 import { bearerToken } from './bearer.js';
@@ -158,7 +159,7 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
 
   app.get('/openapi.json', { logLevel: 'warn' }, async () => deps.spec);
   app.get('/docs', { logLevel: 'warn' }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(deps.spec)));
-  app.get('/', { logLevel: 'warn' }, async (_req, reply) => reply.redirect('/docs'));
+  dashboardRoutes(app);
 
   const routes = operationRoutes(deps.spec);
   const ws = new Set(deps.websocketOperations ?? []);
