@@ -4,7 +4,7 @@
  * how a request to the API is built (the CSRF header on changes), problem
  * documents → messages. It defines one global, `fcmDash`; the page script
  * (app.ts) does the DOM and the fetching. Kept apart so a unit test can run
- * it in a bare `node:vm` context (test/unit/dashboard-lib.test.ts).
+ * it in a bare `node:vm` context (test/unit/http/dashboard-lib.test.ts).
  */
 export const DASHBOARD_LIB_JS = String.raw`var fcmDash = (function () {
   'use strict';
