@@ -137,6 +137,7 @@ a { color: var(--accent); }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; }
+th[scope="row"] { white-space: nowrap; }
 code, pre { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; }
 pre { background: #f3f3f3; color: #111; padding: .6rem; max-height: 24rem; overflow: auto; white-space: pre-wrap; word-break: break-all; }
 button { font: inherit; padding: .2rem .6rem; margin: 0 .15rem .15rem 0; border: 1px solid #666; border-radius: 4px; background: #f6f6f6; color: var(--fg); cursor: pointer; }
