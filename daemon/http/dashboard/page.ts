@@ -124,7 +124,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </html>
 `;
 
-export const DASHBOARD_CSS = `:root { --fg: #1a1a1a; --muted: #4a4a4a; --bg: #fff; --line: #c8c8c8; --accent: #0b57a4; --ok: #146c2e; --bad: #a11d1d; --busy: #7a4d00; }
+export const DASHBOARD_CSS = `:root { --fg: #1a1a1a; --muted: #4a4a4a; --bg: #ffffff; --line: #c8c8c8; --accent: #0b57a4; --ok: #146c2e; --bad: #a11d1d; --busy: #7a4d00; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; gap: 1rem; align-items: center; padding: .5rem 1rem; border-bottom: 1px solid var(--line); }
