@@ -106,7 +106,10 @@ describe('the dashboard on a real VM', { skip: skip ?? false, timeout: 30 * 60_0
     await page.fill('#token', h.token);
     await page.click('#token-form button[type="submit"]');
     await page.waitForSelector('body[data-auth="in"]');
-    await page.waitForSelector('#health li');
+    // The daemon's health, with its real checks: Caddy (not running in this harness), the image, free disk.
+    await page.waitForFunction(() => /disk: .*GiB free of/.test((globalThis as any).document.querySelector('#health')?.textContent ?? ''), null, { timeout: 30_000 });
+    assert.match((await page.textContent('#health'))!, /image: ok/);
+    assert.match((await page.textContent('#health'))!, /confinement: user per-vm/);
     await shot(page, '01-signed-in');
 
     // Create a small VM; a real guest boots (TCG: slow) and the row follows it live.
