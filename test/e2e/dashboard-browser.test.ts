@@ -192,6 +192,7 @@ describe('the dashboard in headless Chromium', { skip: reason ?? false }, () => 
     const push = await sh('git', ['-C', work, 'push', `${url.replace('://', `://git:${cli.token}@`)}/git/web-1.git`, 'main'], { env });
     assert.equal(push.code, 0, push.stderr);
     assert.match(push.stderr, /Deploy successful/);
+    rmSync(work, { recursive: true, force: true });
     await page.click('button[aria-label="Details of web-1"]');
     await page.waitForSelector('#releases tr[data-version="1"]');
     assert.match((await page.textContent('#releases tr[data-version="1"]'))!, /v1 deploy [0-9a-f]{7}.*succeeded \(current\)/);
