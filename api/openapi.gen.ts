@@ -612,6 +612,62 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser session (dashboard) — who it is, and the CSRF token its changes need
+         * @description With the session cookie, `csrfToken` is the value every state-changing
+         *     request of this session must send as `X-FCM-CSRF`; with a bearer token
+         *     (no cookie involved) it is null.
+         */
+        get: operations["getSession"];
+        put?: never;
+        /**
+         * Start a browser session from a pasted token (the dashboard's sign-in without OIDC)
+         * @description A user token buys a session token of its own (listed by `fcm tokens`,
+         *     expiring no later than the pasted one, revoked when the session ends);
+         *     the admin token is kept as it is. The answer sets the session cookie
+         *     (HttpOnly, SameSite=Strict, `__Host-` and Secure over HTTPS) and never
+         *     contains the token. Refused from cross-site requests.
+         */
+        post: operations["createSession"];
+        /** Sign out of the browser session — its token is revoked (not the admin token) and the cookie cleared */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/session/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a browser login for the dashboard (OpenID Connect through the daemon)
+         * @description Like startLogin, but the browser itself is the client: the answer sets
+         *     a short-lived HttpOnly cookie binding this login to this browser and
+         *     gives the identity provider's URL. After the provider sends the browser
+         *     back to /v1/auth/callback, the daemon checks that cookie (a callback
+         *     link opened in another browser logs nobody in), sets the session cookie
+         *     and redirects to `/dashboard/`. Refusals go to `/dashboard/#error=<code>`.
+         */
+        post: operations["startSessionLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user}/quota": {
         parameters: {
             query?: never;
@@ -1022,6 +1078,17 @@ export type components = {
             expiresAt: string | null;
             user: components["schemas"]["User"];
         };
+        Session: {
+            user: components["schemas"]["User"];
+            /** @description Send as `X-FCM-CSRF` with every cookie-authenticated change; null when not authenticated by the cookie */
+            csrfToken: string | null;
+            /** Format: date-time */
+            expiresAt: string | null;
+        };
+        CreateSessionRequest: {
+            /** @description An fcm token (fcm login, or the admin token) */
+            token: string;
+        };
         Whoami: {
             user: components["schemas"]["User"];
             token: components["schemas"]["TokenInfo"];
@@ -1123,7 +1190,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -1808,7 +1875,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Redirect to the CLI's loopback URI with a one-time code */
+            /** @description Redirect to the CLI's loopback URI with a one-time code (a dashboard login, startSessionLogin, to `/dashboard/` with the session cookie set) */
             302: {
                 headers: {
                     [name: string]: unknown;
@@ -1927,6 +1994,92 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in; the cookie is set */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    startSessionLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Open `authorizeUrl` in this browser */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginStarted"];
+                };
             };
             default: components["responses"]["Problem"];
         };

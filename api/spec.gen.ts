@@ -6,7 +6,7 @@ export const spec: Record<string, any> = {
     "title": "fcm",
     "version": "0.1.0",
     "summary": "Apps in microVMs on your own server.",
-    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\nRequests are limited: per client address for what needs no token\n(starting a login — operations marked `x-rate-limit: login` — more\nstrictly than the rest), per user for what a user's token does. Over the\nlimit the answer is 429 `rate_limited` with a `Retry-After` header\n(seconds). Behind a reverse proxy the client address comes from\n`X-Forwarded-For`, believed only from the daemon's trusted proxies.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
+    "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\nRequests are limited: per client address for what needs no token\n(starting a login — operations marked `x-rate-limit: login` — more\nstrictly than the rest), per user for what a user's token does. Over the\nlimit the answer is 429 `rate_limited` with a `Retry-After` header\n(seconds). Behind a reverse proxy the client address comes from\n`X-Forwarded-For`, believed only from the daemon's trusted proxies.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n\nBrowsers (the dashboard at `/dashboard`) authenticate with an HttpOnly,\nSameSite=Strict session cookie instead of a bearer header (`session`\nscheme; POST /v1/auth/session or /v1/auth/session/login). A request\nauthenticated by that cookie that changes anything (any method but GET and\nHEAD) must carry `X-FCM-CSRF` with the session's `csrfToken` (GET\n/v1/auth/session), or it is refused with 403 `csrf_failed`. The cookie\nnever opens a console WebSocket (use a ticket) or git over HTTPS.\n",
     "license": {
       "name": "Apache-2.0",
       "identifier": "Apache-2.0"
@@ -20,6 +20,9 @@ export const spec: Record<string, any> = {
   "security": [
     {
       "bearer": []
+    },
+    {
+      "session": []
     }
   ],
   "tags": [
@@ -1241,7 +1244,7 @@ export const spec: Record<string, any> = {
         ],
         "responses": {
           "302": {
-            "description": "Redirect to the CLI's loopback URI with a one-time code"
+            "description": "Redirect to the CLI's loopback URI with a one-time code (a dashboard login, startSessionLogin, to `/dashboard/` with the session cookie set)"
           },
           "default": {
             "$ref": "#/components/responses/Problem"
@@ -1398,6 +1401,108 @@ export const spec: Record<string, any> = {
         "responses": {
           "204": {
             "description": "Revoked"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/session": {
+      "get": {
+        "operationId": "getSession",
+        "tags": [
+          "auth"
+        ],
+        "summary": "The browser session (dashboard) — who it is, and the CSRF token its changes need",
+        "description": "With the session cookie, `csrfToken` is the value every state-changing\nrequest of this session must send as `X-FCM-CSRF`; with a bearer token\n(no cookie involved) it is null.\n",
+        "responses": {
+          "200": {
+            "description": "The session",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Session"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "post": {
+        "operationId": "createSession",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Start a browser session from a pasted token (the dashboard's sign-in without OIDC)",
+        "description": "A user token buys a session token of its own (listed by `fcm tokens`,\nexpiring no later than the pasted one, revoked when the session ends);\nthe admin token is kept as it is. The answer sets the session cookie\n(HttpOnly, SameSite=Strict, `__Host-` and Secure over HTTPS) and never\ncontains the token. Refused from cross-site requests.\n",
+        "x-rate-limit": "login",
+        "security": [],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CreateSessionRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Signed in; the cookie is set",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Session"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "delete": {
+        "operationId": "deleteSession",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Sign out of the browser session — its token is revoked (not the admin token) and the cookie cleared",
+        "responses": {
+          "204": {
+            "description": "Signed out"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/auth/session/login": {
+      "post": {
+        "operationId": "startSessionLogin",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Start a browser login for the dashboard (OpenID Connect through the daemon)",
+        "description": "Like startLogin, but the browser itself is the client: the answer sets\na short-lived HttpOnly cookie binding this login to this browser and\ngives the identity provider's URL. After the provider sends the browser\nback to /v1/auth/callback, the daemon checks that cookie (a callback\nlink opened in another browser logs nobody in), sets the session cookie\nand redirects to `/dashboard/`. Refusals go to `/dashboard/#error=<code>`.\n",
+        "x-rate-limit": "login",
+        "security": [],
+        "responses": {
+          "201": {
+            "description": "Open `authorizeUrl` in this browser",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/LoginStarted"
+                }
+              }
+            }
           },
           "default": {
             "$ref": "#/components/responses/Problem"
@@ -1588,6 +1693,12 @@ export const spec: Record<string, any> = {
         "type": "http",
         "scheme": "bearer",
         "description": "An fcm token (`fcm login`), or the admin token from `<state dir>/.token`."
+      },
+      "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "fcm_session",
+        "description": "The dashboard's session cookie (`__Host-fcm_session` over HTTPS), set by\ncreateSession or the dashboard's OIDC login. Changes need `X-FCM-CSRF`.\n"
       }
     },
     "parameters": {
@@ -2629,6 +2740,49 @@ export const spec: Record<string, any> = {
           }
         }
       },
+      "Session": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "user",
+          "csrfToken",
+          "expiresAt"
+        ],
+        "properties": {
+          "user": {
+            "$ref": "#/components/schemas/User"
+          },
+          "csrfToken": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Send as `X-FCM-CSRF` with every cookie-authenticated change; null when not authenticated by the cookie"
+          },
+          "expiresAt": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        }
+      },
+      "CreateSessionRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "token"
+        ],
+        "properties": {
+          "token": {
+            "type": "string",
+            "minLength": 10,
+            "maxLength": 200,
+            "description": "An fcm token (fcm login, or the admin token)"
+          }
+        }
+      },
       "Whoami": {
         "type": "object",
         "additionalProperties": false,
@@ -2997,6 +3151,7 @@ export const spec: Record<string, any> = {
           "unsupported_media_type",
           "method_not_allowed",
           "rate_limited",
+          "csrf_failed",
           "internal"
         ]
       }

@@ -84,7 +84,7 @@ export function wireAuth(cfg: AuthWiringConfig, d: AuthWiringDeps) {
     login,
     authenticator,
     sessions,
-    handlers: authHandlers(login, accounts),
+    handlers: authHandlers(login, accounts, authenticator),
     /**
      * New allowlists (a configuration reload, SIGHUP): applied to every
      * token from the next request on, and what removed users hold open ends now.

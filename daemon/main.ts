@@ -22,6 +22,7 @@ import { consoleHandlers, consoleRoutes } from './http/routes/console.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
 import { FastBootService } from './core/fast-boot.js';
+import { diskCheck, warmPoolCheck } from './health-checks.js';
 import { FileTemplateStore } from './drivers/template-store.js';
 import { RouteService } from './core/routes.js';
 import { planCaddyConfig } from './core/planners/caddy-config.js';
@@ -482,7 +483,12 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
           } catch (e) {
             image = { ok: false, detail: (e as Error).message };
           }
-          return { image, caddy: routes.health() };
+          return {
+            image,
+            caddy: routes.health(),
+            disk: diskCheck(cfg.stateDir),
+            ...(fastBoot ? { warmPool: warmPoolCheck(fastBoot.pooled().length, cfg.snapshots.poolSize) } : {}),
+          };
         },
       }),
   };

@@ -70,20 +70,37 @@ export class AccountService {
   }
 
   /** A new token for a user who just logged in; its value is returned once and never stored. */
-  mint(user: UserRow, how: string): TokenGrant {
+  mint(user: UserRow, how: string, notAfter: string | null = null): TokenGrant {
     const token = newToken();
     const now = this.now();
-    const expiresAt = new Date(now + this.d.tokenTtlMs).toISOString();
+    const ttlEnd = now + this.d.tokenTtlMs;
+    const expiresAt = new Date(notAfter === null ? ttlEnd : Math.min(ttlEnd, Date.parse(notAfter))).toISOString();
     this.d.tokens.insert({
       id: this.d.newId?.() ?? randomId('tok'),
       hash: hashToken(token),
       userId: user.id,
       kind: 'user',
-      description: `fcm login (${how}) ${user.email ?? user.subject}`.slice(0, 200),
+      description: `${how === 'dashboard' ? 'dashboard session' : `fcm login (${how})`} ${user.email ?? user.subject}`.slice(0, 200),
       createdAt: new Date(now).toISOString(),
       expiresAt,
     });
     return { token, expiresAt, user: this.apiUser(user) };
+  }
+
+  /**
+   * A browser session's own token, bought with a token the user pasted into
+   * the dashboard: same user, expiring no later than the pasted one, so
+   * signing out of the browser (which revokes it) leaves the pasted token
+   * alone. Null for the admin token, which is kept as it is (it has no user
+   * to mint for, and cannot be revoked through the API anyway).
+   */
+  mintSession(p: Principal): TokenGrant | null {
+    const t = this.current(p);
+    if (t.kind === 'admin') return null;
+    const u = this.d.users.get(p.userId);
+    if (!u) throw new FcmError('unauthorized', 'This token belongs to no user.');
+    const grant = this.mint(u, 'dashboard', t.expiresAt);
+    return grant;
   }
 
   whoami(p: Principal): { user: ApiUser; token: TokenInfo } {

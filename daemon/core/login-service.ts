@@ -10,6 +10,14 @@
  * with a one-time code (never a token). The CLI redeems that code with its
  * PKCE verifier (exchange) for an fcm token.
  *
+ * Dashboard (startSessionLogin): the browser is the client. The daemon
+ * keeps state, nonce and verifier as above, plus the hash of a binding
+ * secret the HTTP layer puts in a short-lived HttpOnly cookie. The callback
+ * only mints a session when the browser coming back holds that cookie: a
+ * callback link opened in another browser (login CSRF: being signed in as
+ * the attacker) gets nothing. It then answers with the token for the
+ * session cookie and `/dashboard/` as the place to go; never a token in a URL.
+ *
  * Device: the daemon starts the issuer's device authorization and hands the
  * CLI the user code and its own device code (the issuer's device code never
  * leaves the daemon); each CLI poll becomes one poll of the issuer.
@@ -67,6 +75,10 @@ const LOOPBACK = /^http:\/\/127\.0\.0\.1:([0-9]{1,5})\/[A-Za-z0-9/_-]*$/;
 interface PendingLogin {
   /** The client address that started it (owns its one-time code too). */
   owner: string;
+  /** cli: back to the CLI's loopback listener; session: the dashboard in this browser. */
+  kind: 'cli' | 'session';
+  /** session: SHA-256 of the binding secret in the browser's cookie. */
+  bindingHash?: string;
   cliRedirect: string;
   cliState: string;
   cliChallenge: string;
@@ -87,6 +99,17 @@ interface DeviceSession {
   nextPollAt: number;
   expiresAt: number;
   busy: boolean;
+}
+
+/** Where a dashboard login lands (a fragment: never sent to a server, never logged). */
+export const DASHBOARD_PATH = '/dashboard/';
+
+/** What the callback tells the HTTP layer: where to send the browser, and for a dashboard login the session's token. */
+export interface CallbackResult {
+  location: string;
+  session?: TokenGrant;
+  /** A dashboard login ended (either way): its binding cookie can go. */
+  clearBinding?: boolean;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('base64url');
@@ -158,17 +181,75 @@ export class LoginService {
     const verifier = secret();
     const authorizeUrl = await idp.authorizationUrl({ redirectUri: this.d.callbackUrl, state, nonce, codeChallenge: sha256(verifier) });
     const expiresAt = now + this.lim.loginTtlMs;
-    this.logins.put(client, state, { owner: client, cliRedirect: req.redirectUri, cliState: req.state, cliChallenge: req.codeChallenge, nonce, verifier, expiresAt }, now);
+    this.logins.put(client, state, { owner: client, kind: 'cli', cliRedirect: req.redirectUri, cliState: req.state, cliChallenge: req.codeChallenge, nonce, verifier, expiresAt }, now);
     return { authorizeUrl, expiresAt: new Date(expiresAt).toISOString() };
   }
 
-  /** The issuer sent the browser back. Returns where to redirect it: always the CLI's loopback URI, once the state is known. */
+  /**
+   * A dashboard login: the browser goes to the returned URL; `binding` goes
+   * into an HttpOnly cookie that the callback must see again.
+   */
+  async startSessionLogin(client: string): Promise<{ authorizeUrl: string; expiresAt: string; binding: string }> {
+    const idp = this.idp();
+    const now = this.now();
+    const state = secret();
+    const nonce = secret();
+    const verifier = secret();
+    const binding = secret();
+    const authorizeUrl = await idp.authorizationUrl({ redirectUri: this.d.callbackUrl, state, nonce, codeChallenge: sha256(verifier) });
+    const expiresAt = now + this.lim.loginTtlMs;
+    this.logins.put(client, state, { owner: client, kind: 'session', bindingHash: sha256(binding), cliRedirect: '', cliState: '', cliChallenge: '', nonce, verifier, expiresAt }, now);
+    return { authorizeUrl, expiresAt: new Date(expiresAt).toISOString(), binding };
+  }
+
+  /**
+   * The issuer sent the browser back: where to redirect it. CLI logins: the
+   * CLI's loopback URI, once the state is known. Dashboard logins (with the
+   * browser's binding cookie, finishLogin): `/dashboard/` and the session token.
+   */
   async callback(q: { code?: string; state?: string; error?: string; iss?: string }): Promise<string> {
+    return (await this.finishLogin(q)).location;
+  }
+
+  /** callback, for the HTTP layer: with the browser's binding cookie, and the session a dashboard login made. */
+  async finishLogin(q: { code?: string; state?: string; error?: string; iss?: string }, binding?: string): Promise<CallbackResult> {
     const idp = this.idp();
     const p = q.state ? this.logins.take(q.state) : undefined;
     if (!p || p.expiresAt <= this.now()) {
       throw new FcmError('login_failed', 'This login is unknown or has expired (each login link works once). Run fcm login again.');
     }
+    if (p.kind === 'session') return this.sessionCallback(idp, p, q, binding);
+    return { location: await this.cliCallback(idp, p, q) };
+  }
+
+  private async sessionCallback(idp: IdentityProvider, p: PendingLogin, q: { code?: string; error?: string; iss?: string }, binding?: string): Promise<CallbackResult> {
+    const fail = (code: string, why: string): CallbackResult => ({ location: `${DASHBOARD_PATH}#${new URLSearchParams({ error: code, error_description: why })}`, clearBinding: true });
+    // Login CSRF: only the browser that started this login may finish it.
+    if (!binding || !p.bindingHash || !sameString(sha256(binding), p.bindingHash)) {
+      this.d.log.warn({}, 'dashboard login: the callback came without this login\'s binding cookie');
+      return fail('login_failed', 'This login was started in another browser (or its cookie is gone). Sign in again.');
+    }
+    if (q.iss !== undefined && q.iss !== this.d.issuer) {
+      this.d.log.warn({ iss: q.iss.slice(0, 200) }, 'login: the authorization response names another issuer');
+      return fail('login_failed', 'The authorization response came from another issuer.');
+    }
+    if (q.error || !q.code) {
+      const said = q.error && /^[a-z_]{1,64}$/.test(q.error) ? q.error : 'no code';
+      return fail(said === 'access_denied' ? 'access_denied' : 'login_failed', `The identity provider said: ${said}`);
+    }
+    let claims: IdTokenClaims;
+    try {
+      claims = await idp.redeemCode({ code: q.code, codeVerifier: p.verifier, redirectUri: this.d.callbackUrl, nonce: p.nonce });
+    } catch (e) {
+      this.d.log.warn({ err: (e as Error).message }, 'login: code redemption or ID token verification failed');
+      return fail('login_failed', "The identity provider's answer could not be verified.");
+    }
+    const admitted = this.admit(claims, 'dashboard');
+    if ('denied' in admitted) return fail('access_denied', admitted.denied);
+    return { location: DASHBOARD_PATH, session: this.d.accounts.mint(admitted.user, 'dashboard'), clearBinding: true };
+  }
+
+  private async cliCallback(idp: IdentityProvider, p: PendingLogin, q: { code?: string; error?: string; iss?: string }): Promise<string> {
     const back = (params: Record<string, string>) => {
       const u = new URL(p.cliRedirect);
       for (const [k, v] of Object.entries({ ...params, state: p.cliState })) u.searchParams.set(k, v);

@@ -9,10 +9,12 @@ import { FcmError, isFcmError, type ErrorCode, type FieldError } from '../core/e
 import type { Principal } from '../core/model.js';
 import type { Logger } from '../log.js';
 import { renderDocs } from './docs.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { NO_LIMITS, type RequestLimits } from './limits.js';
 import { operationRoutes, type Json, type OperationRoute } from './openapi-routes.js';
 import { bearerToken } from './bearer.js';
 import { problem } from './problem.js';
+import { checkCsrf, sessionToken } from './session-cookie.js';
 
 export interface Authenticator {
   /** The principal for a bearer token, or null if it is unknown, expired or revoked. */
@@ -62,6 +64,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** HandlerContext.client */
     client?: string;
+    /** The token of the dashboard session cookie, when that (not a bearer header) authenticated the request. */
+    sessionToken?: string;
   }
   interface FastifyContextConfig {
     /** The route counts its requests itself (operations from openapi.yaml: by address or by user). */
@@ -155,7 +159,7 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
 
   app.get('/openapi.json', { logLevel: 'warn' }, async () => deps.spec);
   app.get('/docs', { logLevel: 'warn' }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(deps.spec)));
-  app.get('/', { logLevel: 'warn' }, async (_req, reply) => reply.redirect('/docs'));
+  dashboardRoutes(app);
 
   const routes = operationRoutes(deps.spec);
   const ws = new Set(deps.websocketOperations ?? []);
@@ -220,10 +224,17 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
         req.principal = ANONYMOUS;
         return;
       }
-      const token = bearerToken(req.headers.authorization);
+      // A bearer header wins; without one, the dashboard's session cookie (session-cookie.ts).
+      const header = req.headers.authorization;
+      const cookie = header === undefined ? sessionToken(req) : null;
+      const token = header === undefined ? cookie : bearerToken(header);
       if (token === null) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
       const principal = deps.auth.authenticate(token);
       if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
+      if (cookie !== null) {
+        checkCsrf(req, cookie);
+        req.sessionToken = cookie;
+      }
       limits.principal(principal);
       req.principal = principal;
       if (deps.sessions) {

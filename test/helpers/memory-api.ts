@@ -1,4 +1,9 @@
 import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { ConsoleService } from '../../daemon/core/console-service.js';
+import { ConsoleTickets } from '../../daemon/core/console-tickets.js';
+import { MemoryConsole } from '../../daemon/drivers/memory/memory-console.js';
+import { consoleHandlers, consoleRoutes } from '../../daemon/http/routes/console.js';
 import type { Json } from '../../daemon/http/openapi-routes.js';
 import { wireAuth, type AuthWiringConfig } from '../../daemon/auth-wiring.js';
 import type { IdentityProvider } from '../../daemon/core/ports/identity.js';
@@ -45,6 +50,10 @@ export interface MemoryApiOptions {
   host?: MemoryServiceOptions['host'];
   /** Request limits; default the daemon's defaults. */
   limits?: RequestLimits;
+  /** The daemon's external URL (the OIDC callback is under it); default http://127.0.0.1:7777. */
+  publicUrl?: string;
+  /** The console (tickets, the WebSocket, the web console page) over the Console twin. */
+  console?: boolean;
 }
 
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
@@ -76,7 +85,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       tokenTtlDays: 30,
       ...opts.auth,
     },
-    { tokens, users, publicUrl: 'http://127.0.0.1:7777', log, ...(opts.idp !== undefined ? { idp: opts.idp } : {}) },
+    { tokens, users, publicUrl: opts.publicUrl ?? 'http://127.0.0.1:7777', log, ...(opts.idp !== undefined ? { idp: opts.idp } : {}) },
   );
   accounts = auth.accounts;
   /** Logs a user in without an identity provider: their user row and a fresh fcm token. */
@@ -105,7 +114,11 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     log,
   });
   const doors: GitDoors | null = opts.git && repos ? await openGitDoors(opts.git.stateDir, deploys, { auth: auth.authenticator, repos, log }) : null;
+  const consoles = opts.console
+    ? new ConsoleService({ console: new MemoryConsole(), vms: h.service, log, tickets: new ConsoleTickets(), stillValid: (p) => auth.sessions.valid(p) })
+    : null;
   const implemented = {
+    ...(consoles ? consoleHandlers(consoles) : {}),
     ...deploys.handlers,
     ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
@@ -114,16 +127,24 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...domainHandlers(domains),
     ...opts.handlers,
   };
+  const limits = opts.limits ?? defaultLimits();
   const app = await buildServer({
     spec: theSpec,
     log,
-    limits: opts.limits ?? defaultLimits(),
+    limits,
     sessions: auth.sessions,
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
-    ...(doors ? { extend: doors.extend } : {}),
+    ...(doors || consoles
+      ? {
+          extend: async (server: FastifyInstance) => {
+            if (consoles) await consoleRoutes({ spec: theSpec, auth: auth.authenticator, consoles, log, limits, sessions: auth.sessions })(server);
+            if (doors) await doors.extend(server);
+          },
+        }
+      : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
   return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };

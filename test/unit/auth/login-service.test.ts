@@ -332,3 +332,71 @@ test('the tables as a whole are bounded: when full, the address holding the most
   await start('203.0.113.11');
   assert.equal(s.login.pending().logins, 2, 'the expired ones were swept, both new ones kept');
 });
+
+test('dashboard login: only the browser holding the binding cookie gets a session; the token never travels in a URL', async () => {
+  const s = setup();
+  const started = await s.login.startSessionLogin(HERE);
+  assert.match(started.binding, /^[A-Za-z0-9_-]{43}$/);
+  const st = s.idp.lastAuth!.state;
+  assert.equal(s.idp.lastAuth!.redirectUri, 'https://fcm.example/v1/auth/callback');
+  const r = await s.login.finishLogin({ code: 'issuer-code', state: st }, started.binding);
+  assert.equal(r.location, '/dashboard/');
+  assert.equal(r.clearBinding, true);
+  assert.ok(r.session, 'a session token for the cookie');
+  assert.ok(!r.location.includes(r.session!.token));
+  assert.equal(s.auth.authenticate(r.session!.token)?.email, 'alice@example.com');
+  assert.match(s.tokens.rows.at(-1)!.description!, /^dashboard session alice@example.com/);
+  // The state is single-use, as for the CLI.
+  await rejects(s.login.finishLogin({ code: 'issuer-code', state: st }, started.binding), 'login_failed');
+});
+
+test('dashboard login CSRF: a callback link opened without the binding cookie (or with another) logs nobody in', async () => {
+  const s = setup();
+  for (const binding of [undefined, 'x'.repeat(43)]) {
+    const started = await s.login.startSessionLogin(HERE);
+    const r = await s.login.finishLogin({ code: 'issuer-code', state: s.idp.lastAuth!.state }, binding);
+    assert.equal(r.session, undefined);
+    assert.match(r.location, /^\/dashboard\/#error=login_failed&error_description=/);
+    assert.equal(s.idp.redeemed.length, 0, 'the code is not even redeemed');
+    assert.notEqual(started.binding, binding);
+  }
+  // A CLI login's state is not a dashboard login (and the other way round): the kinds do not mix.
+  const { challenge } = pkce();
+  await s.login.startLogin({ redirectUri: CLI, state: 'cli-state-0123456789', codeChallenge: challenge }, HERE);
+  const cli = await s.login.finishLogin({ code: 'issuer-code', state: s.idp.lastAuth!.state }, 'any-binding');
+  assert.equal(cli.session, undefined);
+  assert.ok(cli.location.startsWith(CLI));
+});
+
+test('dashboard login refusals go back to the dashboard with a reason: not allowed, provider error, bad ID token, other issuer', async () => {
+  const s = setup();
+  const round = async (q: Record<string, string>) => {
+    const started = await s.login.startSessionLogin(HERE);
+    return s.login.finishLogin({ state: s.idp.lastAuth!.state, ...q }, started.binding);
+  };
+  s.idp.next = claims('mallory@evil.example');
+  const denied = await round({ code: 'c' });
+  assert.equal(denied.session, undefined);
+  assert.equal(new URLSearchParams(denied.location.split('#')[1]).get('error'), 'access_denied');
+  assert.ok(![...s.users.rows.values()].some((u) => u.email === 'mallory@evil.example'), 'no user is made for a refused login');
+  assert.equal(new URLSearchParams((await round({ error: 'access_denied' })).location.split('#')[1]).get('error'), 'access_denied');
+  s.idp.next = new IdTokenError('bad signature');
+  assert.equal(new URLSearchParams((await round({ code: 'c' })).location.split('#')[1]).get('error'), 'login_failed');
+  s.idp.next = claims('alice@example.com');
+  const mixup = await round({ code: 'c', iss: 'https://evil.example' });
+  assert.equal(mixup.session, undefined);
+  assert.equal(new URLSearchParams(mixup.location.split('#')[1]).get('error'), 'login_failed');
+});
+
+test('a session bought with a pasted token expires no later than it; the admin token buys none', async () => {
+  const s = setup();
+  const user = s.users.upsert({ issuer: ISSUER, subject: 'sub-a', email: 'alice@example.com', name: 'a' }, new Date(s.clock.now()).toISOString());
+  const pasted = s.accounts.mint(user, 'test');
+  s.clock.advance(3_600_000);
+  const grant = s.accounts.mintSession(s.auth.authenticate(pasted.token)!)!;
+  assert.notEqual(grant.token, pasted.token);
+  assert.equal(grant.expiresAt, pasted.expiresAt, 'capped at the pasted token\'s expiry (the TTL would go an hour further)');
+  s.accounts.logout(s.auth.authenticate(grant.token)!);
+  assert.equal(s.auth.authenticate(grant.token), null);
+  assert.ok(s.auth.authenticate(pasted.token), 'signing out of the browser leaves the pasted token');
+});
