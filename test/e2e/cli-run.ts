@@ -26,7 +26,8 @@ function newestSource(dir: string): number {
 }
 
 function isStale(): boolean {
-  if (!existsSync(BIN)) return true;
+  // dist/pkg (the installable packages) comes from the same `npm run build`: a dist built with tsc alone is stale.
+  if (!existsSync(BIN) || !existsSync(join(ROOT, 'dist', 'pkg'))) return true;
   const built = statSync(BIN).mtimeMs;
   const inputs = Math.max(
     newestSource(join(ROOT, 'api')),

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -146,5 +146,6 @@ test('1000 login starts from one address, through Caddy and straight, naming the
   const code = await new Promise<number | null>((r) => cli.once('close', r));
   assert.equal(code, 0, stderr);
   assert.equal(stdout, `Logged in to ${caddy.url} as alice@example.com (Alice).\n`);
-  assert.ok(existsSync(join(home, '.fcm-token')));
+  const saved = JSON.parse(readFileSync(join(home, '.config', 'fcm', 'credentials.json'), 'utf8')) as { hosts: Record<string, { token: string }> };
+  assert.match(saved.hosts[caddy.url]?.token ?? '', /^fcm_/, 'the token is saved for the host it came from');
 });
