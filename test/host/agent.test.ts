@@ -215,6 +215,8 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
     return JSON.parse(r.body);
   };
 
+  /** Pollers still running: stopped in after() when a test failed before stopping its own (else the file never ends). */
+  const pollers = new Set<() => Promise<unknown>>();
   /** Polls the app every 10 ms (a new connection each time) until stop(); counts outcomes in order. */
   const poller = () => {
     let running = true;
@@ -244,15 +246,18 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
         await new Promise((r) => setTimeout(r, Math.max(0, 10 - (Date.now() - t))));
       }
     })();
+    const stop = async () => {
+      running = false;
+      pollers.delete(stop);
+      await done;
+      return { ...counts, timeline };
+    };
+    pollers.add(stop);
     return {
       /** The outcomes so far, in order (a state is noted when it changes). */
       seen: () => timeline.map((t) => t[1]),
       polls: () => counts.ok + counts.errors + counts.status5xx,
-      stop: async () => {
-        running = false;
-        await done;
-        return { ...counts, timeline };
-      },
+      stop,
     };
   };
 
@@ -307,6 +312,7 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
   });
 
   after(async () => {
+    for (const stop of [...pollers]) await stop();
     fwd?.kill('SIGKILL');
     await h?.close();
   });

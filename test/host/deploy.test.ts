@@ -379,10 +379,15 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
-    const { ms } = await pushAndServe(admin, vms.py!.gitUrl, 'py', 'python v5');
-    await new Promise((r) => setTimeout(r, 1000)); // keep polling a moment after the switch
-    stop = true;
-    await poller;
+    let ms: number;
+    try {
+      ({ ms } = await pushAndServe(admin, vms.py!.gitUrl, 'py', 'python v5'));
+      await new Promise((r) => setTimeout(r, 1000)); // keep polling a moment after the switch
+    } finally {
+      // Also when the push fails: a poller left running would keep this file's process alive.
+      stop = true;
+      await poller;
+    }
     t.diagnostic(`${polls} polls during a redeploy (push→served ${ms} ms): ${failures.length} failures; old ${counts.old}, new ${counts.new}`);
     assert.deepEqual(failures, []);
     assert.ok(counts.old > 0 && counts.new > 0, `the poller saw both versions: ${JSON.stringify(counts)}`);
