@@ -170,6 +170,8 @@ const base = mkdtempSync('/tmp/fcm-bench-deploy-');
 const keysDir = mkdtempSync('/run/fcm-keys-');
 chmodSync(keysDir, 0o755); // sshd runs the copy as the git user
 let baselineCaddy: ChildProcess | null = null;
+/** Pollers to stop however the run ends (a running one would keep this process alive). */
+const pollers: { stop(): Promise<unknown> }[] = [];
 try {
   const probe = (port: number) => () => new Promise<boolean>((r) => { const s = connect(port, h.daemonIp, () => (s.destroy(), r(true))); s.on('error', () => r(false)); });
   // fcm's side: sshd with fcm's key command on :22.
@@ -233,6 +235,7 @@ try {
   await deploy(paasRemote, paasFront);
   const pollFcm = poller(h, fcmFront);
   const pollPaas = poller(h, paasFront);
+  pollers.push(pollFcm, pollPaas);
   const httpsRemote = vm.gitHttpUrl.replace('://', `://fcm:${h.token}@`);
   const ssh: number[] = [];
   const https: number[] = [];
@@ -262,6 +265,7 @@ try {
   await sshd.close();
   await paasSshd.close();
 } finally {
+  for (const p of pollers) await p.stop();
   if (baselineCaddy && baselineCaddy.exitCode === null) baselineCaddy.kill('SIGKILL');
   await h.close(); // kills whatever still runs in the namespace (the baseline app among it)
   rmSync(base, { recursive: true, force: true });
