@@ -55,7 +55,6 @@ const allowedRules = parseAllowedSkips(readFileSync(join(root, 'test', 'allowed-
 
 const outDir = mkdtempSync(join(tmpdir(), 'fcm-test-'));
 const tapFile = join(outDir, 'results.tap');
-const timesFile = join(outDir, 'file-times.tsv');
 const auditDir = process.env.FCM_LOG_AUDIT_DIR ?? join(outDir, 'logs');
 const started = Date.now();
 
@@ -79,8 +78,8 @@ async function runTests(): Promise<number> {
       '--test',
       '--test-timeout', String(20 * 60_000),
       '--test-reporter', 'spec', '--test-reporter-destination', 'stdout',
-      '--test-reporter', 'tap', '--test-reporter-destination', tapFile,
-      '--test-reporter', join(root, 'test', 'helpers', 'file-times-reporter.mjs'), '--test-reporter-destination', timesFile,
+      // node's TAP plus each file's duration as a TAP comment (one reporter: see the file).
+      '--test-reporter', join(root, 'test', 'helpers', 'tap-with-file-times.mjs'), '--test-reporter-destination', tapFile,
       ...files,
     ],
     // Nothing the tests start may phone home: Terraform's (and cdktf's) update check is off for every child.
@@ -104,11 +103,8 @@ if (skipped.length) {
   if (strictFailure) console.log('\nFCM_STRICT_SKIPS=1: a skip not allowed in test/allowed-skips.txt (name and reason) fails the run.');
 }
 
-const times = (existsSync(timesFile) ? readFileSync(timesFile, 'utf8') : '')
-  .split('\n')
-  .filter(Boolean)
-  .map((l) => l.split('\t'))
-  .map(([ms, result, file]) => ({ ms: Number(ms), result: result!, file: relative(root, file!) }))
+const times = [...tap.matchAll(/^# fcm-file-time\t(\d+)\t(pass|fail)\t(.+)$/gm)]
+  .map(([, ms, result, file]) => ({ ms: Number(ms), result: result!, file: relative(root, file!) }))
   .sort((a, b) => b.ms - a.ms);
 if (times.length) {
   const total = times.reduce((n, t) => n + t.ms, 0);
