@@ -92,7 +92,8 @@ try {
     // The baseline is plain QEMU as root, no sandbox: -daemonize returns once it is set up.
     await h.exec('qemu-system-x86_64', [...argv, '-daemonize']);
     raw.push(await untilAnswers(h, `http://${net.ip}:8000/`, t0));
-    const pid = readFileSync(run.pidfile, 'utf8').trim();
+    // QEMU writes its pidfile in the socket dir; run.pidfile is the daemon's hard link of it, made after a start.
+    const pid = readFileSync(run.vmmPidfile, 'utf8').trim();
     await h.exec('kill', ['-9', pid]);
     await new Promise((r) => setTimeout(r, 300));
     await h.exec('ip', ['link', 'del', net.tap]).catch(() => {});
