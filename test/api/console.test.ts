@@ -49,7 +49,7 @@ test('bearer: hello, replay of the boot output, then a command round trip (echo 
 });
 
 test('persistence: a variable set before a disconnect is there after reconnecting, and recent output is replayed', async () => {
-  await runningVm('keep');
+  const { guest } = await runningVm('keep');
   const a = await ConsoleWs.open(url('keep'), { token: tok.alice });
   await runInConsole(a, 'GREETING=hello-from-before');
   assert.equal(await runInConsole(a, 'echo marker-$GREETING'), 'marker-hello-from-before\n');
@@ -58,8 +58,9 @@ test('persistence: a variable set before a disconnect is there after reconnectin
   assert.match(b.replay.toString(), /marker-hello-from-before/, 'the last output is replayed');
   assert.equal(await runInConsole(b, 'echo $GREETING'), 'hello-from-before\n');
   await b.close();
-  // Also after the link went idle and was closed (a fresh seed from the console log).
-  await new Promise((r) => setTimeout(r, 120));
+  // Also after the link went idle and was closed (a fresh seed from the console log): wait until the
+  // service has really closed it (its idle timer, 50 ms here, may fire late on a loaded machine).
+  await waitUntil(() => guest.links.size === 0);
   const c = await ConsoleWs.open(url('keep'), { token: tok.alice });
   assert.match(c.replay.toString(), /hello-from-before\r\n/);
   assert.equal(await runInConsole(c, 'echo $GREETING'), 'hello-from-before\n');

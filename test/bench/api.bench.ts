@@ -1,20 +1,29 @@
 /**
- * API throughput: GET /v1/vms with 50 VMs in a real SQLite database, through
- * the daemon's real HTTP layer (spec validation, auth, response checks),
- * against a bare fastify hello-world in the same run (autocannon, loopback);
- * and the same with what every production request pays for limits and
- * revocation (client address, per-user token bucket, live-session
- * bookkeeping), with a user's token, against the plain one in the same run.
- * The servers run in a child process so the load generator does not share
- * their CPU time.
+ * API throughput of the shipped daemon: GET /v1/vms with 50 VMs, against the
+ * built daemon (dist/daemon/main.js, what `fcm daemon` runs) with its shipped
+ * configuration — default log level (info, one line per request), the real
+ * auth wiring (a bearer token looked up, hashed, in SQLite), response
+ * validation on (FCM_VALIDATE_RESPONSES default), request limits and live
+ * sessions as main.ts wires them, Caddy route sync running — inside the
+ * harness's network namespace. Baseline in the same run: a bare fastify
+ * hello-world in the same namespace, same path from the load generator
+ * (autocannon, through the namespace's veth).
+ * The 50 VMs are rows of stopped VMs written into the daemon's database while
+ * it is down (50 booted guests would measure TCG, not the API).
+ *
+ * Second part: what limits and revocation bookkeeping cost per request
+ * (client address, per-user token bucket, live-session bookkeeping), with a
+ * user's token, against the same HTTP layer without them, alternated rounds
+ * in the same run. These two servers are assembled in a child process (the
+ * shipped daemon cannot turn its limits off), so the load generator does not
+ * share their CPU time.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import Fastify from 'fastify';
 import { pino } from 'pino';
 import { spec } from '../../api/spec.gen.js';
 import { newVmId } from '../../daemon/core/names.js';
@@ -32,11 +41,11 @@ import { DEFAULT_RATES } from '../../daemon/config.js';
 import { parseRate } from '../../daemon/core/rate-limit.js';
 import { LiveSessions } from '../../daemon/core/sessions.js';
 import { RequestLimits } from '../../daemon/http/limits.js';
+import { hostSkipReason, IMAGES_DIR, ROOT_DIR, startHostHarness } from '../helpers/host-harness.js';
 import { memoryService } from '../helpers/memory-service.js';
-
-const BENCH_USER = 'usr_bench0000000';
 import { fmtMs, median, ratio, row } from './stats.js';
 
+const BENCH_USER = 'usr_bench0000000';
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;
 const connections = 10;
 
@@ -46,9 +55,66 @@ async function load(url: string, headers: Record<string, string> = {}) {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
 }
 
+const BARE = `import Fastify from 'fastify';
+const app = Fastify();
+app.get('/', async () => ({ hello: 'world' }));
+await app.listen({ host: process.argv[1], port: 7070 });
+console.log('ready');`;
+
 if (process.argv.includes('--serve')) {
   await serve();
 } else {
+  const skip = hostSkipReason();
+  if (skip) {
+    console.error(`cannot measure: ${skip}`);
+    process.exit(1);
+  }
+  await shippedDaemon();
+  await limitsOverhead();
+}
+
+async function shippedDaemon(): Promise<void> {
+  const h = await startHostHarness({ caddy: true, built: true });
+  let bare: ChildProcess | null = null;
+  try {
+    // 50 stopped VMs in the daemon's own database (written while it is down; its reconcile then adopts them as they are).
+    await h.killDaemon();
+    const db = openDb(join(h.stateDir, 'fcm.db'));
+    const subnet = parseSubnet('172.16.0.0/24');
+    const store = new SqliteVmStore(db, subnet);
+    for (let i = 0; i < 50; i++) {
+      const id = newVmId();
+      store.insert(
+        { id, name: `app-${i}`, owner: 'admin', state: 'stopped', desired: 'stopped', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
+          port: 8000, image: 'base', imageDir: join(IMAGES_DIR, 'current'), hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
+        (slot) => planNetwork(id, slot, subnet),
+      );
+    }
+    db.close();
+    await h.startDaemon();
+    const list = await h.api('GET', '/v1/vms');
+    if (list.status !== 200 || list.body.vms.length !== 50) throw new Error(`expected 50 VMs, got ${list.status} ${JSON.stringify(list.body).slice(0, 300)}`);
+
+    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, '--input-type=module', '-e', BARE, h.daemonIp], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      bare!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      bare!.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));
+    });
+
+    console.log(`autocannon, ${connections} connections, ${seconds} s each, from the host through the namespace's veth`);
+    const base = await load(`http://${h.daemonIp}:7070/`);
+    const fcm = await load(`${h.url}/v1/vms`, { authorization: `Bearer ${h.token}` });
+    row('bare fastify hello-world (baseline)', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
+    row('GET /v1/vms, 50 VMs, shipped daemon (dist)', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}  (log level info, SQLite token auth, limits, responses validated)`);
+    row('throughput vs hello-world', ratio(fcm.rps, base.rps));
+    row('p99 vs hello-world', ratio(fcm.p99, Math.max(base.p99, 0.01)));
+  } finally {
+    bare?.kill('SIGKILL');
+    await h.close();
+  }
+}
+
+async function limitsOverhead(): Promise<void> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const first: string = await new Promise((resolve, reject) => {
     let buf = '';
@@ -58,24 +124,19 @@ if (process.argv.includes('--serve')) {
     });
     child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
-  const { fcmUrl, limitedUrl, bareUrl, token, userToken } = JSON.parse(first) as { fcmUrl: string; limitedUrl: string; bareUrl: string; token: string; userToken: string };
+  const { fcmUrl, limitedUrl, token, userToken } = JSON.parse(first) as { fcmUrl: string; limitedUrl: string; token: string; userToken: string };
   try {
-    console.log(`autocannon, ${connections} connections, ${seconds} s each, loopback, servers in a separate process`);
-    const base = await load(`${bareUrl}/`);
-    const fcm = await load(`${fcmUrl}/v1/vms`, { authorization: `Bearer ${token}` });
+    console.log(`limits + revocation bookkeeping: the HTTP layer with and without them, loopback, servers in a separate process`);
     // Plain and with limits, alternated in short rounds so that a change in the machine's load
     // (other work on the same cores) falls on both alike; the medians are compared.
-    const plainRps: number[] = [fcm.rps];
+    const plainRps: number[] = [];
     const limitedRuns: Awaited<ReturnType<typeof load>>[] = [];
     for (let i = 0; i < 3; i++) {
+      plainRps.push((await load(`${fcmUrl}/v1/vms`, { authorization: `Bearer ${token}` })).rps);
       limitedRuns.push(await load(`${limitedUrl}/v1/vms`, { authorization: `Bearer ${userToken}` }));
-      if (i < 2) plainRps.push((await load(`${fcmUrl}/v1/vms`, { authorization: `Bearer ${token}` })).rps);
     }
     const limited = { ...limitedRuns[1]!, rps: median(limitedRuns.map((r) => r.rps)) };
-    row('bare fastify hello-world', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
-    row('GET /v1/vms (50 VMs, SQLite, auth, validated)', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}`);
-    row('throughput vs hello-world', ratio(fcm.rps, base.rps));
-    row('p99 vs hello-world', ratio(fcm.p99, Math.max(base.p99, 0.01)));
+    row('GET /v1/vms without limits (admin token, median of 3)', `${Math.round(median(plainRps))} req/s`);
     row('the same with limits + revocation bookkeeping (user token)', `${Math.round(limited.rps)} req/s`, `p50 ${fmtMs(limited.p50)}  p99 ${fmtMs(limited.p99)}`);
     row('throughput vs without them (medians of 3 alternated runs)', ratio(limited.rps, median(plainRps)));
   } finally {
@@ -84,63 +145,57 @@ if (process.argv.includes('--serve')) {
 }
 
 async function serve(): Promise<void> {
-const dir = mkdtempSync(join(tmpdir(), 'fcm-bench-api-'));
-try {
-  const db = openDb(join(dir, 'fcm.db'));
-  const subnet = parseSubnet('172.16.0.0/24');
-  const store = new SqliteVmStore(db, subnet);
-  for (let i = 0; i < 50; i++) {
-    const id = newVmId();
-    store.insert(
-      { id, name: `app-${i}`, state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-        port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: BENCH_USER },
-      (slot) => planNetwork(id, slot, subnet),
-    );
+  const dir = mkdtempSync(join(tmpdir(), 'fcm-bench-api-'));
+  try {
+    const db = openDb(join(dir, 'fcm.db'));
+    const subnet = parseSubnet('172.16.0.0/24');
+    const store = new SqliteVmStore(db, subnet);
+    for (let i = 0; i < 50; i++) {
+      const id = newVmId();
+      store.insert(
+        { id, name: `app-${i}`, state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
+          port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: BENCH_USER },
+        (slot) => planNetwork(id, slot, subnet),
+      );
+    }
+    const tokens = new SqliteTokenStore(db);
+    const token = newToken();
+    tokens.insert({ id: 'tok_bench0000000', hash: hashToken(token), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+    const h = memoryService({ store });
+    const implemented = {
+      ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `http://64.34.93.45:7777/git/${n}.git` }) }),
+    };
+    const app = await buildServer({
+      spec, log: pino({ level: 'warn' }), auth: new TokenAuthenticator(tokens), validateResponses: true,
+      handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+      websocketOperations: ['openConsole'],
+    });
+    const fcmUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+    const check = await fetch(`${fcmUrl}/v1/vms`, { headers: { authorization: `Bearer ${token}` } });
+    const n = ((await check.json()) as { vms: unknown[] }).vms.length;
+    if (n !== 50) throw new Error(`expected 50 VMs, got ${n}`);
+
+    // The same server as the daemon builds it: limits (the user's allowance set out of reach, so the
+    // bucket is consulted on every request but never refuses) and live sessions, with a user's token.
+    const userToken = newToken();
+    tokens.insert({ id: 'tok_benchuser000', hash: hashToken(userToken), userId: BENCH_USER, kind: 'user', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+    const userAuth = new TokenAuthenticator(tokens, (id) => (id === BENCH_USER ? { userId: id, email: 'bench@example.com', admin: false } : null));
+    const limitedApp = await buildServer({
+      spec, log: pino({ level: 'warn' }), auth: userAuth, validateResponses: true,
+      limits: new RequestLimits({ trustedProxies: 'loopback', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: { count: 1e9, perMs: 60_000 } }),
+      sessions: new LiveSessions({ valid: (p) => userAuth.stillValid(p) }),
+      handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
+      websocketOperations: ['openConsole'],
+    });
+    const limitedUrl = await limitedApp.listen({ host: '127.0.0.1', port: 0 });
+    const n2 = ((await (await fetch(`${limitedUrl}/v1/vms`, { headers: { authorization: `Bearer ${userToken}` } })).json()) as { vms: unknown[] }).vms.length;
+    if (n2 !== 50) throw new Error(`expected 50 VMs for the user, got ${n2}`);
+
+    console.log(JSON.stringify({ fcmUrl, limitedUrl, token, userToken }));
+    await new Promise<void>((r) => process.once('SIGTERM', () => r()));
+    await app.close();
+    await limitedApp.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const tokens = new SqliteTokenStore(db);
-  const token = newToken();
-  tokens.insert({ id: 'tok_bench0000000', hash: hashToken(token), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
-  const h = memoryService({ store });
-  const implemented = {
-    ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `http://64.34.93.45:7777/git/${n}.git` }) }),
-  };
-  const app = await buildServer({
-    spec, log: pino({ level: 'warn' }), auth: new TokenAuthenticator(tokens), validateResponses: true,
-    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
-  });
-  const fcmUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-  const check = await fetch(`${fcmUrl}/v1/vms`, { headers: { authorization: `Bearer ${token}` } });
-  const n = ((await check.json()) as { vms: unknown[] }).vms.length;
-  if (n !== 50) throw new Error(`expected 50 VMs, got ${n}`);
-
-  // The same server as the daemon builds it: limits (the user's allowance set out of reach, so the
-  // bucket is consulted on every request but never refuses) and live sessions, with a user's token.
-  const userToken = newToken();
-  tokens.insert({ id: 'tok_benchuser000', hash: hashToken(userToken), userId: BENCH_USER, kind: 'user', description: null, createdAt: new Date().toISOString(), expiresAt: null });
-  const userAuth = new TokenAuthenticator(tokens, (id) => (id === BENCH_USER ? { userId: id, email: 'bench@example.com', admin: false } : null));
-  const limitedApp = await buildServer({
-    spec, log: pino({ level: 'warn' }), auth: userAuth, validateResponses: true,
-    limits: new RequestLimits({ trustedProxies: 'loopback', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: { count: 1e9, perMs: 60_000 } }),
-    sessions: new LiveSessions({ valid: (p) => userAuth.stillValid(p) }),
-    handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
-  });
-  const limitedUrl = await limitedApp.listen({ host: '127.0.0.1', port: 0 });
-  const n2 = ((await (await fetch(`${limitedUrl}/v1/vms`, { headers: { authorization: `Bearer ${userToken}` } })).json()) as { vms: unknown[] }).vms.length;
-  if (n2 !== 50) throw new Error(`expected 50 VMs for the user, got ${n2}`);
-
-  const bare = Fastify();
-  bare.get('/', async () => ({ hello: 'world' }));
-  const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
-
-  console.log(JSON.stringify({ fcmUrl, limitedUrl, bareUrl, token, userToken }));
-  await new Promise<void>((r) => process.once('SIGTERM', () => r()));
-  await app.close();
-  await limitedApp.close();
-  await bare.close();
-  db.close();
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
 }

@@ -1,8 +1,9 @@
 /**
- * Density: what an idle VM costs the host.
+ * Density: what an idle VM costs the host, as medians over N VMs of each kind
+ * (default 5, all idle at the same time):
  *   - host memory per idle VM beyond what the guest itself uses: QEMU's RSS
  *     minus the guest's own "used" memory (free: total − available),
- *     for a cold-booted and a snapshot-restored VM
+ *     for cold-booted and snapshot-restored VMs
  *   - disk bytes allocated per new VM (copy-on-write root, seed, sparse swap)
  *   - create time of the per-VM disks vs the size of the base image (must stay flat)
  */
@@ -23,6 +24,8 @@ if (skip) {
 }
 
 const MiB = 1024 * 1024;
+const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 5) || 5;
+const range = (v: number[]) => `min ${Math.min(...v).toFixed(0)}, max ${Math.max(...v).toFixed(0)}`;
 
 async function guestUsedMib(h: HostHarness, name: string): Promise<number> {
   const c = await ConsoleWs.open(`${h.url}/v1/vms/${name}/console`, { token: h.token });
@@ -52,22 +55,38 @@ try {
     if (Date.now() > deadline) throw new Error('the warm pool never filled');
     await new Promise((r) => setTimeout(r, 200));
   }
-  console.log('Idle VMs, 1 vCPU / 1024 MiB, QEMU TCG (tb-size=64); measured 15 s after ready');
-  const kinds: [string, Record<string, unknown>][] = [['cold', { name: 'dense-cold', swapMib: 511 }], ['snapshot', { name: 'dense-snap' }]];
+  console.log(`Idle VMs, 1 vCPU / 1024 MiB, QEMU TCG (tb-size=64); ${N} of each kind idle together, measured 15 s after the last was ready; medians`);
+  const kinds: [string, Record<string, unknown>][] = [['cold', { swapMib: 511 }], ['snapshot', {}]];
+  const vms: { kind: string; name: string; id: string; disk: number }[] = [];
   for (const [kind, body] of kinds) {
-    const c = await h.api('POST', '/v1/vms', body);
-    await h.api('GET', `/v1/vms/${c.body.name}/wait?state=running&timeout=240`);
-    const disk = await allocatedBytes(join(h.stateDir, 'disks', c.body.id));
-    await new Promise((r) => setTimeout(r, 15_000));
-    const pid = Number(readFileSync(join(h.stateDir, 'run', c.body.id, 'qemu.pid'), 'utf8'));
-    const rss = rssMib(pid);
-    const used = await guestUsedMib(h, c.body.name);
-    row(`${kind}: QEMU RSS`, `${rss.toFixed(0)} MiB`);
-    row(`${kind}: guest used (total − available)`, `${used} MiB`);
-    row(`${kind}: host memory beyond the guest's own`, `${(rss - used).toFixed(0)} MiB`);
-    row(`${kind}: disk allocated for the new VM`, `${(disk / MiB).toFixed(1)} MiB`, `(of ${body.swapMib ?? 512} MiB swap + 2048 MiB root, sparse)`);
-    await h.api('DELETE', `/v1/vms/${c.body.name}`);
+    for (let i = 0; i < N; i++) {
+      const c = await h.api('POST', '/v1/vms', { ...body, name: `dense-${kind}-${i}` });
+      if (c.status !== 201) throw new Error(JSON.stringify(c.body));
+      const w = await h.api('GET', `/v1/vms/${c.body.name}/wait?state=running&timeout=240`);
+      if (w.status !== 200) throw new Error(`${c.body.name}: ${JSON.stringify(w.body)}`);
+      vms.push({ kind, name: c.body.name, id: c.body.id, disk: await allocatedBytes(join(h.stateDir, 'disks', c.body.id)) });
+    }
   }
+  await new Promise((r) => setTimeout(r, 15_000));
+  for (const [kind, body] of kinds) {
+    const rss: number[] = [];
+    const used: number[] = [];
+    const beyond: number[] = [];
+    const disk: number[] = [];
+    for (const vm of vms.filter((v) => v.kind === kind)) {
+      const r = rssMib(Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8')));
+      const u = await guestUsedMib(h, vm.name);
+      rss.push(r);
+      used.push(u);
+      beyond.push(r - u);
+      disk.push(vm.disk / MiB);
+    }
+    row(`${kind}: QEMU RSS, median of ${rss.length}`, `${median(rss).toFixed(0)} MiB`, range(rss));
+    row(`${kind}: guest used (total − available), median`, `${median(used).toFixed(0)} MiB`, range(used));
+    row(`${kind}: host memory beyond the guest's own, median`, `${median(beyond).toFixed(0)} MiB`, range(beyond));
+    row(`${kind}: disk allocated for a new VM, median`, `${median(disk).toFixed(1)} MiB`, `(of ${(body.swapMib as number | undefined) ?? 512} MiB swap + 2048 MiB root, sparse)`);
+  }
+  for (const vm of vms) await h.api('DELETE', `/v1/vms/${vm.name}`);
 
   // Disk creation time vs base image size: qcow2 overlays never copy the base.
   const work = mkdtempSync(join(tmpdir(), 'fcm-bench-density-'));

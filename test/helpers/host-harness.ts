@@ -49,6 +49,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Run a real Caddy (tls internal) inside the namespace, as the daemon's HTTPS front. */
   caddy?: boolean;
+  /** Run the built daemon (dist/daemon/main.js, what `fcm daemon` runs) instead of the source through tsx. */
+  built?: boolean;
 }
 
 export interface HostHarness {
@@ -197,7 +199,8 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     const out = openSync(logPath, 'a', 0o600);
     // nsenter, not `ip netns exec`: that one remounts /sys in a private mount namespace, which
     // hides /sys/fs/cgroup from the daemon (it makes the per-VM cgroups there, as in production).
-    child = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, '--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')], {
+    const entry = opts.built ? [join(ROOT_DIR, 'dist', 'daemon', 'main.js')] : ['--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')];
+    child = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, ...entry], {
       env: daemonEnv,
       stdio: ['ignore', out, out],
       cwd: ROOT_DIR,

@@ -22,9 +22,11 @@ export async function startSshd(o: {
   listen: string;
   port: number;
   /** Absolute path of fcm-ssh-keys (root-owned, in a root-owned directory the git user can search). */
-  keysCommand: string;
+  keysCommand?: string;
   /** Who sshd runs it as (AuthorizedKeysCommandUser): the git user, as daemon/host-setup.sh configures it. */
   keysCommandUser?: string;
+  /** Instead of fcm's key command: a plain authorized_keys text for root (a host without fcm). */
+  authorizedKeys?: string;
   /** Argv prefix to run sshd somewhere else, e.g. ['ip', 'netns', 'exec', ns]. */
   wrap?: string[];
   /** How to probe the port (default: connect from here). */
@@ -35,6 +37,9 @@ export async function startSshd(o: {
   const hostKey = join(o.dir, 'ssh_host_ed25519_key');
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fcm-test-host', '-f', hostKey]);
   const config = join(o.dir, 'sshd_config');
+  if (!o.keysCommand === !o.authorizedKeys) throw new Error('startSshd: give keysCommand or authorizedKeys');
+  const authorizedKeysFile = join(o.dir, 'authorized_keys');
+  if (o.authorizedKeys) writeFileSync(authorizedKeysFile, o.authorizedKeys, { mode: 0o600 });
   writeFileSync(
     config,
     [
@@ -49,12 +54,16 @@ export async function startSshd(o: {
       'PermitRootLogin prohibit-password',
       'StrictModes yes',
       'LogLevel VERBOSE',
-      // Isolation: this machine's own authorized_keys files play no part in the test.
-      'AuthorizedKeysFile none',
-      // What daemon/host-setup.sh writes into /etc/ssh/sshd_config.d/fcm.conf:
-      'Match User root',
-      `  AuthorizedKeysCommand ${o.keysCommand} %u %f`,
-      `  AuthorizedKeysCommandUser ${o.keysCommandUser ?? 'fcm-git'}`,
+      ...(o.keysCommand
+        ? [
+            // Isolation: this machine's own authorized_keys files play no part in the test.
+            'AuthorizedKeysFile none',
+            // What daemon/host-setup.sh writes into /etc/ssh/sshd_config.d/fcm.conf:
+            'Match User root',
+            `  AuthorizedKeysCommand ${o.keysCommand} %u %f`,
+            `  AuthorizedKeysCommandUser ${o.keysCommandUser ?? 'fcm-git'}`,
+          ]
+        : [`AuthorizedKeysFile ${authorizedKeysFile}`]),
       '',
     ].join('\n'),
   );
@@ -103,6 +112,8 @@ export interface GitClient {
   env: Record<string, string>;
   keyPath: string;
   publicKey: string;
+  /** The known_hosts file it trusts (append a line to trust another host). */
+  knownHostsFile: string;
   /** The ssh argv prefix (for `ssh host` tests). */
   ssh: string[];
 }
@@ -118,6 +129,7 @@ export async function gitClient(dir: string, name: string, knownHostsLine: strin
   mkdirSync(home, { recursive: true });
   return {
     keyPath,
+    knownHostsFile: kh,
     publicKey: readFileSync(`${keyPath}.pub`, 'utf8').trim(),
     ssh,
     env: {

@@ -160,13 +160,17 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
     return { status: r.status, headers: r.headers as Record<string, any>, text: r.body };
   };
 
-  /** A streamed operation (deploy/activate/restart): lines as they arrive, the fcm-result parsed. */
-  const streamed = (method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) =>
+  /**
+   * A streamed operation (deploy/activate/restart): lines as they arrive, the fcm-result parsed.
+   * `onResponse` is called when the answer starts (the agent takes its operation lock before that).
+   */
+  const streamed = (method: string, path: string, body?: Buffer, headers: Record<string, string> = {}, onResponse?: () => void) =>
     new Promise<Streamed>((resolve, reject) => {
       const t0 = Date.now();
       const out: Streamed = { status: 0, lines: [], result: null, arrivals: [] };
       const req = request({ host: h.daemonIp, port: AGENT_FWD, method, path, agent: false, headers: { authorization: `Bearer ${token}`, ...headers } }, (res) => {
         out.status = res.statusCode ?? 0;
+        onResponse?.();
         let buf = '';
         let raw = '';
         res.setEncoding('utf8');
@@ -211,6 +215,8 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
     return JSON.parse(r.body);
   };
 
+  /** Pollers still running: stopped in after() when a test failed before stopping its own (else the file never ends). */
+  const pollers = new Set<() => Promise<unknown>>();
   /** Polls the app every 10 ms (a new connection each time) until stop(); counts outcomes in order. */
   const poller = () => {
     let running = true;
@@ -240,12 +246,18 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
         await new Promise((r) => setTimeout(r, Math.max(0, 10 - (Date.now() - t))));
       }
     })();
+    const stop = async () => {
+      running = false;
+      pollers.delete(stop);
+      await done;
+      return { ...counts, timeline };
+    };
+    pollers.add(stop);
     return {
-      stop: async () => {
-        running = false;
-        await done;
-        return { ...counts, timeline };
-      },
+      /** The outcomes so far, in order (a state is noted when it changes). */
+      seen: () => timeline.map((t) => t[1]),
+      polls: () => counts.ok + counts.errors + counts.status5xx,
+      stop,
     };
   };
 
@@ -300,6 +312,7 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
   });
 
   after(async () => {
+    for (const stop of [...pollers]) await stop();
     fwd?.kill('SIGKILL');
     await h?.close();
   });
@@ -318,9 +331,10 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
 
   test('python: first deploy replaces the placeholder with no refused connection; output streamed Heroku style', async () => {
     const poll = poller();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('the poller sees the placeholder', async () => poll.seen().length > 0);
     const r = await deploy(1, pythonApp('one', { 'old.txt': 'deleted in v2\n', 'bin/tool': { data: '#!/bin/sh\necho tool\n', mode: 0o755 } }));
-    await new Promise((r) => setTimeout(r, 500));
+    // Keep polling until the poller has been served by the new release (not a fixed time: polls are slow under load).
+    await waitFor('the poller sees v1', async () => r.result?.ok && poll.seen().at(-1) === 'v1');
     const p = await poll.stop();
     assert.equal(r.status, 200);
     assert.equal(r.result.ok, true, show(r));
@@ -343,9 +357,14 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
 
   test('redeploy: changed file served, deleted file gone, cached venv, zero downtime (10 ms polling)', async () => {
     const poll = poller();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('the poller sees v1', async () => poll.seen().at(-1) === 'v1');
     const r = await deploy(2, pythonApp('two'));
-    await new Promise((r) => setTimeout(r, 2500)); // past the old release's drain and stop
+    // Keep polling past the old release's drain and stop (the agent logs when it stops it), and for
+    // 20 more polls after that, instead of a fixed 2.5 s that a loaded machine may not get through.
+    assert.equal(r.result?.ok, true, show(r));
+    await waitFor('the old release stopped', async () => /Stopping the processes of the previous run of v1/.test((await agent('GET', '/v1/logs?lines=200')).text));
+    const after = poll.polls();
+    await waitFor('20 polls after the old release stopped', async () => poll.polls() >= after + 20 && poll.seen().at(-1) === 'v2');
     const p = await poll.stop();
     assert.equal(r.result.ok, true, show(r));
     assert.match(show(r), /Using the cached virtualenv/);
@@ -389,8 +408,12 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
   });
 
   test('one operation at a time: 409 deploy_in_progress', async () => {
-    const first = streamed('POST', '/v1/restart');
-    await new Promise((r) => setTimeout(r, 150));
+    // The second request goes once the first is answering (the agent holds its lock by then), not after
+    // a fixed 150 ms in which, on a loaded machine, the first may not even have arrived.
+    let answering!: () => void;
+    const started = new Promise<void>((r) => (answering = r));
+    const first = streamed('POST', '/v1/restart', undefined, {}, () => answering());
+    await started;
     const second = await agent('POST', '/v1/restart');
     assert.equal(second.status, 409);
     assert.equal(JSON.parse(second.text).code, 'deploy_in_progress');

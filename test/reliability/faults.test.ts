@@ -5,8 +5,11 @@
  * nothing exists for an unlisted one, Caddy routes = VMs).
  *
  * - kill -9 of the daemon in the middle of create (at each step: disk made,
- *   tap made, QEMU spawned; and at fixed delays) and of delete → the
- *   restarted daemon's reconcile leaves either the whole VM or nothing;
+ *   tap made, QEMU spawned; and at points spread through a create's measured
+ *   duration) and of delete → the restarted daemon's reconcile leaves either
+ *   the whole VM or nothing. Every kill is checked to have landed mid-create
+ *   (the killed daemon's database still says `creating`; a kill that came
+ *   before or after is retried, never counted);
  * - the hypervisor (QEMU) killed → the VM is `failed` with its process, tap
  *   and nft chain released (FCM_RESTART_POLICY=never), or restarted, up to
  *   the limit, then failed (=always);
@@ -22,6 +25,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { isFcmError } from '../../daemon/core/errors.js';
 import { CowDisks } from '../../daemon/drivers/cow-disks.js';
 import { run } from '../../daemon/drivers/proc.js';
@@ -46,6 +50,22 @@ async function killWhen(h: HostHarness, probe: () => Promise<boolean> | boolean,
   return false;
 }
 
+/** The VM's row as the killed daemon left it (no daemon runs, so nothing changes it): 'creating' = killed mid-create. */
+function rowState(h: HostHarness, name: string): string | null {
+  const db = new Database(join(h.stateDir, 'fcm.db'));
+  try {
+    return (db.prepare('SELECT state FROM vms WHERE name = ?').get(name) as { state: string } | undefined)?.state ?? null;
+  } finally {
+    db.close();
+  }
+}
+
+/** What a create had made when it was killed (for the test's account of where each kill landed). */
+async function madeSoFar(h: HostHarness): Promise<string> {
+  const left = await hostLeftovers(h);
+  return `disks ${left.disks.length}, taps ${left.taps.length}, qemus ${left.qemus.length}`;
+}
+
 const vmDirs = (h: HostHarness, sub: string) => {
   try {
     return readdirSync(join(h.stateDir, sub)).filter((n) => n.startsWith('vm_'));
@@ -68,58 +88,103 @@ describe('faults: daemon crashes, hypervisor deaths, full disk, Caddy down (real
 
   const create = (name: string) => h.api('POST', '/v1/vms', { name, ...SMALL }).catch((e: Error) => ({ status: 0, body: e.message }));
 
+  /**
+   * Starts a create, kills the daemon with `kill`, restarts it and checks the host is consistent
+   * (the VM whole or gone, and deletable). Returns where the kill landed: `row` is the state the
+   * killed daemon's database had for the VM (null: the create had not begun; 'creating': mid-create).
+   */
+  const killDuringCreate = async (name: string, kill: () => Promise<void>, context: string) => {
+    const pending = create(name);
+    await kill();
+    const answer = await pending;
+    const row = rowState(h, name);
+    const made = await madeSoFar(h);
+    await h.startDaemon();
+    const vms = await assertConsistent(h, { context: `${context} (row ${row}, answer ${answer.status}, ${made})` });
+    // Whole (it got as far as "starting" before the kill) or rolled back; either way it can be deleted.
+    for (const vm of vms) assert.equal((await h.api('DELETE', `/v1/vms/${vm.name}`)).status, 204);
+    assert.deepEqual(await hostLeftovers(h), { taps: [], qemus: [], disks: [], runDirs: [] });
+    if (row === 'creating') assert.equal(answer.status, 0, 'a create killed mid-way was never answered');
+    return { row, answered: answer.status, made };
+  };
+  /** Attempts before a kill point that never lands mid-create fails the test (it would test nothing). */
+  const ATTEMPTS = 6;
+
   for (const step of ['disk', 'tap', 'qemu'] as const) {
-    test(`kill -9 the daemon during create, right after the ${step} step → after restart the VM is whole or gone`, async () => {
-      const disksBefore = new Set(vmDirs(h, 'disks'));
-      const pending = create(`mid-${step}`);
-      const fired = await killWhen(h, async () => {
-        if (step === 'disk') return vmDirs(h, 'disks').some((d) => !disksBefore.has(d));
-        if (step === 'tap') return (await hostLeftovers(h)).taps.length > 0;
-        return (await qemuByVm(h)).size > 0;
-      });
-      await pending;
-      assert.ok(fired, `never saw the ${step} step`);
-      await h.startDaemon();
-      const vms = await assertConsistent(h, { context: `killed after ${step}` });
-      // Whole (it got as far as "starting" before the kill) or rolled back; either way it can be deleted.
-      for (const vm of vms) assert.equal((await h.api('DELETE', `/v1/vms/${vm.name}`)).status, 204);
-      assert.deepEqual(await hostLeftovers(h), { taps: [], qemus: [], disks: [], runDirs: [] });
+    test(`kill -9 the daemon during create, right after the ${step} step → after restart the VM is whole or gone`, async (t) => {
+      for (let attempt = 1; ; attempt++) {
+        const disksBefore = new Set(vmDirs(h, 'disks'));
+        let fired = false;
+        const r = await killDuringCreate(`mid-${step}-${attempt}`, async () => {
+          fired = await killWhen(h, async () => {
+            if (step === 'disk') return vmDirs(h, 'disks').some((d) => !disksBefore.has(d));
+            if (step === 'tap') return (await hostLeftovers(h)).taps.length > 0;
+            return (await qemuByVm(h)).size > 0;
+          });
+        }, `killed after ${step}`);
+        assert.ok(fired, `never saw the ${step} step`);
+        if (r.row === 'creating') {
+          t.diagnostic(`landed mid-create on attempt ${attempt}: ${r.made}`);
+          break;
+        }
+        // The step was seen, but the create finished before the kill took effect: not the case under test.
+        assert.ok(attempt < ATTEMPTS, `the kill after the ${step} step never landed before the create finished (last: row ${r.row}, answer ${r.answered})`);
+      }
     });
   }
 
-  test('kill -9 the daemon at fixed delays into a create → whole or gone, every time', async () => {
-    for (const delayMs of [0, 40, 120, 400]) {
-      const pending = create(`delay-${delayMs}`);
-      await sleep(delayMs);
-      await h.killDaemon('SIGKILL');
-      await pending;
-      await h.startDaemon();
-      const vms = await assertConsistent(h, { context: `killed ${delayMs} ms into create` });
-      for (const vm of vms) assert.equal((await h.api('DELETE', `/v1/vms/${vm.name}`)).status, 204);
+  test('kill -9 the daemon at points spread through a create (each landing mid-create) → whole or gone, every time', async (t) => {
+    // Kill points are fractions of how long a create takes here and now (request → 201), so they fall
+    // inside a create on a quiet machine and a loaded one alike; each is checked to have landed there.
+    const t0 = Date.now();
+    const measured = await create('delay-measure');
+    const createMs = Date.now() - t0;
+    assert.equal(measured.status, 201, JSON.stringify(measured.body));
+    assert.equal((await h.api('DELETE', '/v1/vms/delay-measure')).status, 204);
+    const landed: string[] = [];
+    for (const fraction of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+      let delayMs = Math.round(fraction * createMs);
+      for (let attempt = 1; ; attempt++) {
+        const r = await killDuringCreate(`delay-${fraction * 100}-${attempt}`, async () => {
+          await sleep(delayMs);
+          await h.killDaemon('SIGKILL');
+        }, `killed ${delayMs} ms into create`);
+        if (r.row === 'creating') {
+          landed.push(`${delayMs} ms (${r.made})`);
+          break;
+        }
+        assert.ok(attempt < ATTEMPTS, `no kill near ${fraction} of a create landed mid-create (last: ${delayMs} ms, row ${r.row}, answer ${r.answered})`);
+        // Not begun yet → later; already finished → earlier.
+        delayMs = r.row === null ? delayMs + Math.max(10, Math.round(0.1 * createMs)) : Math.round(delayMs * 0.6);
+      }
     }
-    assert.deepEqual(await hostLeftovers(h), { taps: [], qemus: [], disks: [], runDirs: [] });
+    t.diagnostic(`a create took ${createMs} ms; killed mid-create at ${landed.join(', ')}`);
   });
 
-  test('kill -9 the daemon during delete (after the hypervisor is gone, and at once) → the delete completes on restart', async () => {
-    for (const when of ['hypervisor-gone', 'at-once'] as const) {
-      const c = await create(`del-${when}`);
-      assert.equal(c.status, 201, JSON.stringify(c.body));
-      const id = c.body.id as string;
-      const pending = h.api('DELETE', `/v1/vms/del-${when}`).catch(() => null);
-      if (when === 'at-once') {
-        await sleep(5);
-        await h.killDaemon('SIGKILL');
-      } else {
-        assert.ok(await killWhen(h, async () => !(await qemuByVm(h)).has(id)), 'QEMU never went away');
+  test('kill -9 the daemon during delete (once it is recorded, and after the hypervisor is gone) → the delete completes on restart', async (t) => {
+    for (const when of ['recorded', 'hypervisor-gone'] as const) {
+      for (let attempt = 1; ; attempt++) {
+        const name = `del-${when}-${attempt}`;
+        const c = await create(name);
+        assert.equal(c.status, 201, JSON.stringify(c.body));
+        const id = c.body.id as string;
+        const pending = h.api('DELETE', `/v1/vms/${name}`).catch(() => null);
+        const fired = await killWhen(h, async () => (when === 'recorded' ? rowState(h, name) === 'deleting' : !(await qemuByVm(h)).has(id)));
+        assert.ok(fired, when === 'recorded' ? 'the delete was never recorded' : 'QEMU never went away');
+        await pending;
+        // Mid-delete: the killed daemon's database still has the row, marked deleting.
+        const row = rowState(h, name);
+        await h.startDaemon();
+        const vms = await assertConsistent(h, { context: `killed during delete (${when}, row ${row})` });
+        assert.equal(vms.some((v) => v.name === name), false, 'the interrupted delete completed on restart');
+        assert.deepEqual(await hostLeftovers(h), { taps: [], qemus: [], disks: [], runDirs: [] });
+        if (row === 'deleting') {
+          t.diagnostic(`${when}: landed mid-delete on attempt ${attempt}`);
+          break;
+        }
+        assert.ok(attempt < ATTEMPTS, `the kill (${when}) never landed before the delete finished`);
       }
-      await pending;
-      await h.startDaemon();
-      const vms = await assertConsistent(h, { context: `killed during delete (${when})` });
-      // At once may be before the delete was recorded: then the VM is intact and deletes normally.
-      for (const vm of vms) assert.equal((await h.api('DELETE', `/v1/vms/${vm.name}`)).status, 204);
-      assert.equal(vms.some((v) => v.state === 'deleting'), false);
     }
-    assert.deepEqual(await hostLeftovers(h), { taps: [], qemus: [], disks: [], runDirs: [] });
   });
 
   test('QEMU killed (SIGKILL) under a running VM, restart policy "never" → failed, process/tap/chain released, disk kept; start recovers it', async () => {

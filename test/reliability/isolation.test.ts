@@ -13,10 +13,16 @@
  * - IPv4 forwarding is switched on in the namespace, as it is in
  *   production with NAT, so "guest → gateway → other guest" would be
  *   routed if the forward chain did not drop it.
+ *
+ * No check waits a fixed time. Positive checks poll until what they expect
+ * arrives. A negative check ("X never arrived") is made only after a later
+ * datagram on the same path, or to the same receiving socket, has arrived:
+ * packets sent before it would have been delivered before it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { eventually } from '../helpers/wait.js';
 import { GuestShell } from './lib/guest-shell.js';
 import { startNsListener, type NsListener } from './lib/ns-listener.js';
 
@@ -26,6 +32,8 @@ const HOLE_UDP = 9999;
 const HOLE_TCP = 9998;
 const SSH_STANDIN = 22;
 const CLOSED_UDP = 9995;
+/** How long a positive check may take to be seen (TCG guests on a loaded machine); it returns as soon as it holds. */
+const ARRIVES_MS = 20_000;
 
 interface Guest {
   id: string;
@@ -35,7 +43,11 @@ interface Guest {
   sh: GuestShell;
 }
 
-/** Runs TCP connects from inside a guest in parallel; returns "host:port" → open. */
+/**
+ * Runs TCP connects from inside a guest in parallel; returns "host:port" → open. `timeoutS` bounds
+ * each connect (bash's start in a TCG guest included): a probe that expects an open port is a
+ * positive check and gets a generous one; blocked ports are dropped, so they cost the full timeout.
+ */
 async function tcpProbe(g: Guest, targets: [string, number][], timeoutS = 3): Promise<Record<string, boolean>> {
   const script = targets
     .map(([host, port]) => `(timeout ${timeoutS} bash -c '</dev/tcp/${host}/${port}' 2>/dev/null && echo "open ${host}:${port}" || echo "closed ${host}:${port}") &`)
@@ -78,6 +90,12 @@ describe('network isolation between guests and the host (real QEMU guests)', { s
       assert.equal(w.status, 200, JSON.stringify(w.body));
     }
     const [va, vb] = made as [Guest, Guest];
+    // `running` means the guest agent answered; the web port (the placeholder) comes up a moment later.
+    for (const vm of made) {
+      const t0 = Date.now();
+      await eventually(`${vm.name} serves :8000`, () => h.exec('curl', ['-sS', '--max-time', '5', `http://${vm.ip}:8000/`]), (r) => r.stdout.includes(vm.name), 120_000, 100);
+      console.log(`# ${vm.name}: :8000 answered ${Date.now() - t0} ms after the wait for running returned`);
+    }
     a = { ...va, sh: await GuestShell.open(h.stateDir, va.id) };
     b = { ...vb, sh: await GuestShell.open(h.stateDir, vb.id) };
     // Production with NAT has forwarding on; without it "routed" guest-to-guest would fail for the wrong reason.
@@ -86,15 +104,17 @@ describe('network isolation between guests and the host (real QEMU guests)', { s
     // The test-only hole: a host service guests may use (there is none in fcm today).
     await h.exec('nft', ['insert', 'rule', 'inet', 'fcm', 'input', 'iifname', 'fcm0', 'udp', 'dport', String(HOLE_UDP), 'accept']);
     await h.exec('nft', ['insert', 'rule', 'inet', 'fcm', 'input', 'iifname', 'fcm0', 'tcp', 'dport', String(HOLE_TCP), 'accept']);
-    // B records every UDP datagram it gets on 9997.
+    // B records every UDP datagram it gets on 9997, in arrival order; /tmp/udp.ready once it is bound.
     await b.sh.ok(`(python3 -u -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('0.0.0.0', 9997))
+open('/tmp/udp.ready', 'w').close()
 while True:
     d, src = s.recvfrom(512)
-    open('/tmp/udp.log', 'a').write(src[0] + ' ' + d.decode(errors='replace') + chr(10))
-" >/dev/null 2>&1 &) ; sleep 1`);
+    with open('/tmp/udp.log', 'a') as f: f.write(src[0] + ' ' + d.decode(errors='replace') + chr(10))
+" >/dev/null 2>&1 &)`);
+    await eventually('B\'s UDP recorder is bound', () => b.sh.run('test -e /tmp/udp.ready'), (r) => r.code === 0, ARRIVES_MS, 100);
   });
 
   after(async () => {
@@ -105,26 +125,37 @@ while True:
   });
 
   const udpLog = async () => (await b.sh.run('cat /tmp/udp.log 2>/dev/null')).out;
+  /** Polls B's log until `t` is in it; returns the whole log (everything B received before `t`, and maybe after). */
+  const udpLogWith = (t: string) => eventually(`B records ${t}`, udpLog, (log) => log.includes(t), ARRIVES_MS, 200);
+  /** A datagram from the namespace host to B, seen arriving: everything sent to B before it has arrived too. */
+  const hostToBArrives = async (what: string) => {
+    const t = tag(what);
+    await h.exec('bash', ['-c', `echo ${t} > /dev/udp/${b.ip}/9997`]);
+    return { t, log: await udpLogWith(t) };
+  };
+  /** A datagram from A to the host's open hole, seen arriving: what A sent the host before it has arrived too. */
+  const aToHostArrives = async (what: string) => {
+    const t = tag(what);
+    await udpSend(a, GW, HOLE_UDP, t);
+    const got = await listener.waitFor((e) => e.data === t, ARRIVES_MS);
+    assert.ok(got, `A's own datagram ${t} arrives at the host`);
+    assert.equal(got.from, a.ip);
+    return got;
+  };
 
   test('control: the namespace host reaches both guests over ICMP, TCP and UDP', async () => {
     for (const g of [a, b]) {
-      await h.exec('busybox', ['ping', '-c', '1', '-W', '3', g.ip]);
+      await h.exec('busybox', ['ping', '-c', '1', '-w', '20', g.ip]); // up to 20 s for the first reply
       const page = await h.exec('curl', ['-sS', '--max-time', '10', `http://${g.ip}:8000/`]);
       assert.match(page.stdout, new RegExp(g.name));
     }
-    const t = tag('from-host');
-    await h.exec('bash', ['-c', `echo ${t} > /dev/udp/${b.ip}/9997`]);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.match(await udpLog(), new RegExp(`${GW.replace(/\./g, '\\.')} ${t}`), 'B records datagrams from the host');
+    const { t, log } = await hostToBArrives('from-host');
+    assert.match(log, new RegExp(`${GW.replace(/\./g, '\\.')} ${t}`), 'B records datagrams from the host, with the gateway as source');
   });
 
   test('control: a guest\'s own traffic reaches a host service that is open to guests', async () => {
-    const t = tag('normal');
-    await udpSend(a, GW, HOLE_UDP, t);
-    const got = await listener.waitFor((e) => e.data === t, 5000);
-    assert.ok(got, 'the unspoofed datagram arrives');
-    assert.equal(got.from, a.ip);
-    const probe = await tcpProbe(a, [[GW, HOLE_TCP]]);
+    await aToHostArrives('normal');
+    const probe = await tcpProbe(a, [[GW, HOLE_TCP]], 15);
     assert.equal(probe[`${GW}:${HOLE_TCP}`], true, 'TCP through the hole connects');
   });
 
@@ -151,42 +182,41 @@ while True:
     await udpSend(a, b.ip, 9997, routed);
     await a.sh.ok(`ip route del ${b.ip}/32`);
 
-    await new Promise((r) => setTimeout(r, 1500));
-    const log = await udpLog();
+    // B still hears the host (the negatives are not a dead listener), and once this later datagram is
+    // in B's log, anything A managed to send B seconds earlier would be logged before it.
+    const { log } = await hostToBArrives('from-host-again');
     for (const t of [direct, l2, routed]) assert.doesNotMatch(log, new RegExp(t), `B received ${t}`);
-    // And B still hears the host: the negatives are not a dead listener.
-    const again = tag('from-host-again');
-    await h.exec('bash', ['-c', `echo ${again} > /dev/udp/${b.ip}/9997`]);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.match(await udpLog(), new RegExp(again));
   });
 
   test('a guest cannot reach the daemon API, Caddy (80, 443, admin 2019) or an sshd on the host', async () => {
     const targets: [string, number][] = [];
     for (const ip of [GW, h.daemonIp]) for (const port of [7777, 2019, 80, 443, SSH_STANDIN]) targets.push([ip, port]);
     targets.push([GW, HOLE_TCP]); // control, in the same run
-    const probe = await tcpProbe(a, targets);
+    const probe = await tcpProbe(a, targets, 15);
     const open = Object.entries(probe).filter(([, o]) => o).map(([t]) => t);
     assert.deepEqual(open, [`${GW}:${HOLE_TCP}`], 'only the test hole is reachable');
     assert.equal(await ping(a, GW), false, 'the gateway does not answer guest pings');
     const t = tag('closed-udp');
     await udpSend(a, GW, CLOSED_UDP, t);
-    assert.equal(await listener.waitFor((e) => e.data === t, 2000), null, 'UDP to a host port that is not open to guests is dropped');
+    // Same path, sent after it: once this arrives, the closed-port datagram would have too.
+    await aToHostArrives('after-closed-udp');
+    assert.equal(listener.events.find((e) => e.data === t), undefined, 'UDP to a host port that is not open to guests is dropped');
     // The listeners and services are really there (from the namespace itself).
     assert.equal((await h.exec('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${GW}:7777/v1/health`])).stdout, '200');
     await h.exec('bash', ['-c', `</dev/tcp/${GW}/${SSH_STANDIN}`]);
-    assert.ok(await listener.waitFor((e) => e.proto === 'tcp' && e.port === SSH_STANDIN, 3000), 'the sshd stand-in accepts from the namespace');
+    await h.exec('bash', ['-c', `echo ${tag('closed-udp-control')} > /dev/udp/${GW}/${CLOSED_UDP}`]);
+    assert.ok(await listener.waitFor((e) => e.proto === 'tcp' && e.port === SSH_STANDIN, ARRIVES_MS), 'the sshd stand-in accepts from the namespace');
+    assert.ok(await listener.waitFor((e) => e.port === CLOSED_UDP && e.data.startsWith('closed-udp-control-'), ARRIVES_MS), 'the closed-to-guests UDP port listens (from the namespace)');
     assert.equal(listener.events.filter((e) => e.port === SSH_STANDIN && e.from.startsWith('172.16.')).length, 0, 'no guest connection reached port 22');
   });
 
   test('a guest cannot send with another VM\'s IP or MAC, nor poison the host\'s ARP cache', async () => {
-    const arrived = (t: string) => listener.waitFor((e) => e.data === t, 2500);
+    const arrived = (t: string) => listener.events.find((e) => e.data === t) ?? null;
     // Source IP of B.
     await a.sh.ok(`ip addr add ${b.ip}/32 dev eth0`);
     const spoofIp = tag('spoof-ip');
     await udpSend(a, GW, HOLE_UDP, spoofIp, b.ip);
     await a.sh.ok(`ip addr del ${b.ip}/32 dev eth0`);
-    assert.equal(await arrived(spoofIp), null, 'a datagram from B\'s address sent by A arrived');
 
     // MAC of B (own IP), then both.
     await a.sh.ok(`ip link set eth0 address ${b.mac}`);
@@ -196,11 +226,14 @@ while True:
     const spoofBoth = tag('spoof-both');
     await udpSend(a, GW, HOLE_UDP, spoofBoth, b.ip);
     await a.sh.ok(`ip addr del ${b.ip}/32 dev eth0; ip link set eth0 address ${a.mac}`);
-    assert.equal(await arrived(spoofMac), null, 'a datagram with B\'s MAC arrived');
-    assert.equal(await arrived(spoofBoth), null, 'a datagram with B\'s MAC and IP arrived');
+    // A's own datagram, sent after the spoofed ones on the same path: once it is here, they would be too.
+    await aToHostArrives('after-spoofing');
+    assert.equal(arrived(spoofIp), null, 'a datagram from B\'s address sent by A arrived');
+    assert.equal(arrived(spoofMac), null, 'a datagram with B\'s MAC arrived');
+    assert.equal(arrived(spoofBoth), null, 'a datagram with B\'s MAC and IP arrived');
 
     // ARP: "B's IP is at A's MAC", sent to the host as a gratuitous reply (raw frame, bypassing A's stack).
-    await h.exec('busybox', ['ping', '-c', '1', '-W', '3', b.ip]); // the host has a fresh entry for B
+    await h.exec('busybox', ['ping', '-c', '1', '-w', '20', b.ip]); // the host has a fresh entry for B
     const mac = (s: string) => `bytes.fromhex('${s.replace(/:/g, '')}')`;
     const ip4 = (s: string) => `bytes([${s.split('.').join(',')}])`;
     await a.sh.ok(`python3 -c "
@@ -211,18 +244,13 @@ arp = bytes.fromhex('0001080006040002') + ${mac(a.mac)} + ${ip4(b.ip)} + bytes(6
 frame = b'\\xff' * 6 + ${mac(a.mac)} + bytes.fromhex('0806') + arp
 for _ in range(3): s.send(frame)
 "`);
-    await new Promise((r) => setTimeout(r, 500));
+    // A's own traffic still arrives (the negatives were the filter, not a broken guest); sent after the
+    // ARP frames on the same path, so once it is here the host has seen (and judged) them.
+    await aToHostArrives('normal-after');
     const neigh = (await h.exec('ip', ['neigh', 'show', b.ip, 'dev', 'fcm0'])).stdout;
     assert.doesNotMatch(neigh, new RegExp(a.mac), `the host now sends B's traffic to A: ${neigh}`);
     const page = await h.exec('curl', ['-sS', '--max-time', '10', `http://${b.ip}:8000/`]);
     assert.match(page.stdout, /iso-b/, 'the host still reaches B');
-
-    // A is fine again: its own traffic still arrives (the negatives were the filter, not a broken guest).
-    const normal = tag('normal-after');
-    await udpSend(a, GW, HOLE_UDP, normal);
-    const got = await arrived(normal);
-    assert.ok(got, 'A\'s own traffic arrives after the spoofing attempts');
-    assert.equal(got.from, a.ip);
     assert.equal(listener.events.filter((e) => e.from === b.ip).length, 0, 'nothing ever arrived claiming to be B');
   });
 });

@@ -5,6 +5,7 @@ import { planCaddyConfig, type CaddyPlanInput } from '../../daemon/core/planners
 import type { Proxy } from '../../daemon/core/ports/proxy.js';
 import { RouteService } from '../../daemon/core/routes.js';
 import { assertGolden } from '../helpers/golden.js';
+import { eventually } from '../helpers/wait.js';
 import { ALICE, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 
 const base: Omit<CaddyPlanInput, 'vms'> = {
@@ -101,13 +102,12 @@ test('route sync follows VM changes, coalesces bursts, and restores a proxy that
   // Caddy goes away: health says so, the API keeps working.
   proxy.up = false;
   proxy.live = null;
-  await new Promise((r) => setTimeout(r, 80));
-  assert.equal(routes.health().ok, false);
+  // The watch loop (every 20 ms here) notices; waited for, not slept on: timers fire late under load.
+  await eventually('health notices Caddy is gone', async () => routes.health(), (h) => h.ok === false, 5000, 5);
   await h.service.stop(ALICE, 'web', { timeoutMs: 0, force: true });
   // Caddy comes back empty: the watch loop restores the current routes without being asked.
   proxy.up = true;
-  await new Promise((r) => setTimeout(r, 120));
-  assert.deepEqual(hosts(), [['vm-web', 'static_response']]);
+  await eventually('routes restored', async () => hosts(), (x) => JSON.stringify(x) === JSON.stringify([['vm-web', 'static_response']]), 5000, 5);
   assert.deepEqual(routes.health(), { ok: true });
   await h.service.delete(ALICE, 'web');
   await routes.sync();

@@ -6,6 +6,7 @@ import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
 import { parseSeed } from '../../daemon/core/planners/seed.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { ALICE, BOB, DEFAULTS, ROOT, memoryService } from '../helpers/memory-service.js';
+import { eventually } from '../helpers/wait.js';
 
 const code = (c: string) => (e: unknown) => isFcmError(e) && e.code === c;
 
@@ -155,8 +156,8 @@ test('the monitor notices a dead hypervisor and restarts it per policy', async (
   h.guest.bootMs = 50;
   h.service.startMonitor();
   h.hypervisor.crash(vm.id);
-  await new Promise((r) => setTimeout(r, 100));
   // Once the death is noticed the VM is not `running` until the new guest has booted.
+  await eventually('the monitor notices the death', async () => states.length, (n) => n > 0, 5000, 5);
   assert.equal(states[0], 'starting', `states after the crash: ${states.join(' → ')}`);
   const back = await h.service.wait(ALICE, 'phoenix', 'running', 2000);
   assert.equal(back.state, 'running');

@@ -178,6 +178,8 @@ export class MemoryAppRuntime implements AppRuntime {
   unreachable = false;
   /** Each build/activate/restart waits this long (to observe concurrency). */
   delayMs = 0;
+  /** Awaited with the VM's lock held, before each build/activate/restart (tests hold an operation open with it). */
+  whileLocked: (() => Promise<void>) | null = null;
   private readonly busy = new Set<string>();
 
   async putEnv(vm: AppTarget, vars: Record<string, string>): Promise<void> {
@@ -262,6 +264,7 @@ export class MemoryAppRuntime implements AppRuntime {
     this.busy.add(vmId);
     try {
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+      if (this.whileLocked) await this.whileLocked();
       return await fn();
     } finally {
       this.busy.delete(vmId);

@@ -11,7 +11,8 @@ import { memoryApi } from '../../helpers/memory-api.js';
 import { ROOT } from '../../helpers/memory-service.js';
 import { makeTar } from '../../helpers/tar.js';
 import { newKeyPair } from '../../helpers/key-proof.js';
-import { run, tempDir, type RunOpts } from './io-helpers.js';
+import { Capture, run, tempDir, type RunOpts } from './io-helpers.js';
+import { eventually } from '../../helpers/wait.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
 let env: Record<string, string>;
@@ -116,8 +117,10 @@ test('releases, rollback and logs (streamed; -f until interrupted)', async () =>
   assert.equal(logs.code, 0, logs.stderr);
   assert.match(logs.stdout, /started v1\n(.*\n)*.*started v2\n(.*\n)*.*started v1\n/);
   const ac = new AbortController();
-  const following = fcm(['logs', '-f', '-n', '1'], { cwd: dir, signal: ac.signal });
-  await new Promise((r) => setTimeout(r, 300));
+  const out = new Capture();
+  const following = fcm(['logs', '-f', '-n', '1'], { cwd: dir, signal: ac.signal, stdout: out });
+  // Interrupt once the line has streamed (while -f still follows), not after a fixed sleep.
+  await eventually('the last line streams', async () => out.text, (t) => t.includes('\n'), 10_000, 10);
   ac.abort();
   const f = await following;
   assert.equal(f.code, 130);

@@ -4,6 +4,7 @@ import { age, fill, keyValues, rowsOf, table } from '../../../api/cli/format.js'
 import { colorEnabled, style } from '../../../api/cli/io.js';
 import { progress } from '../../../api/cli/progress.js';
 import { Capture } from './io-helpers.js';
+import { eventually } from '../../helpers/wait.js';
 
 const plain = style(false);
 const NOW = Date.parse('2026-01-01T12:00:00Z');
@@ -93,7 +94,8 @@ test('progress on a TTY: frames with elapsed time, redrawn in place, erased, cur
   const p = progress(out, { intervalMs: 5, now: () => t });
   p.start('Booting');
   t = 1500;
-  await new Promise((r) => setTimeout(r, 30));
+  // The next frame comes from a 5 ms interval timer: wait for it rather than sleeping a fixed time.
+  await eventually('a frame at 1.5s', async () => out.text, (x) => x.includes('Booting… 1.5s'), 5000, 5);
   p.stop('ignored on a TTY');
   assert.ok(out.text.startsWith('\x1b[?25l\r\x1b[2K⠋ Booting… 0.0s'));
   assert.match(out.text, /\r\x1b\[2K⠙ Booting… 1\.5s/);

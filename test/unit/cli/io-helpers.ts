@@ -62,6 +62,8 @@ export interface RunOpts {
   table?: CommandSpec[];
   now?: () => number;
   signal?: AbortSignal;
+  /** Capture stdout here (to watch it while the command runs). */
+  stdout?: Capture;
 }
 
 export interface RunResult {
@@ -71,7 +73,7 @@ export interface RunResult {
 }
 
 export async function run(argv: string[], o: RunOpts = {}): Promise<RunResult> {
-  const stdout = new Capture(o.tty ?? false);
+  const stdout = o.stdout ?? new Capture(o.tty ?? false);
   const stderr = new Capture(o.tty ?? false);
   const io: Io = {
     stdout,

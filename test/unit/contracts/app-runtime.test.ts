@@ -28,14 +28,16 @@ after(async () => {
   assert.deepEqual(violations, [], 'the client and the fake stay within agent-openapi.yaml');
 });
 
-const impls: [string, () => Promise<{ rt: AppRuntime; unreachable: () => Promise<AppRuntime>; slow: (ms: number) => void }>][] = [
+/** `hold(fn)`: every release operation awaits fn() once it holds the VM's lock (null: no hold). */
+type Hold = (fn: (() => Promise<void>) | null) => void;
+const impls: [string, () => Promise<{ rt: AppRuntime; unreachable: () => Promise<AppRuntime>; hold: Hold }>][] = [
   [
     'memory',
     async () => {
       const rt = new MemoryAppRuntime();
       return {
         rt,
-        slow: (ms) => (rt.delayMs = ms),
+        hold: (fn) => (rt.whileLocked = fn),
         unreachable: async () => Object.assign(new MemoryAppRuntime(), { unreachable: true }),
       };
     },
@@ -47,10 +49,10 @@ const impls: [string, () => Promise<{ rt: AppRuntime; unreachable: () => Promise
       const a = agent;
       a.runtime.builds.clear();
       a.runtime.current.clear();
-      a.runtime.delayMs = 0;
+      a.runtime.whileLocked = null;
       return {
         rt: new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => a.baseUrlFor(vm) }),
-        slow: (ms) => (a.runtime.delayMs = ms),
+        hold: (fn) => (a.runtime.whileLocked = fn),
         unreachable: async () => {
           const port = await closedPort();
           return new GuestAgentRuntime({ port, tokenFor: token });
@@ -109,14 +111,18 @@ for (const [name, make] of impls) {
     });
 
     test('one release operation at a time: a second one gets deploy_in_progress', async () => {
-      const { rt, slow } = await make();
+      const { rt, hold } = await make();
       assert.equal((await rt.build(VM, 1, SHA, tar(PY), () => {})).ok, true);
-      slow(300);
+      // The first operation is held open once it has the lock (not "slow for 300 ms, check after 100":
+      // on a loaded machine the check came after the first had finished).
+      let release!: () => void;
+      const holding = new Promise<void>((entered) => hold(() => new Promise<void>((r) => ((release = r), entered()))));
       const first = rt.restart(VM, () => {});
-      await new Promise((r) => setTimeout(r, 100));
+      await holding;
+      hold(null);
       await assert.rejects(rt.restart(VM, () => {}), (e: unknown) => e instanceof AppRuntimeError && e.code === 'deploy_in_progress');
+      release();
       assert.equal((await first).ok, true);
-      slow(0);
     });
 
     test('logs: the last lines as text', async () => {

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,11 @@ let recordDir = '';
 let disks = '';
 let counter = 0;
 const started: string[] = [];
+/**
+ * Ids unique to this run: processesOf() looks for a VM's processes machine-wide, so two runs of
+ * this file at once (other checkouts on a shared machine) must not share ids.
+ */
+const runPrefix = randomBytes(3).toString('hex');
 
 function config(extra: Partial<FirecrackerConfig> = {}): FirecrackerConfig {
   return { binary: FAKE, runDir, jailer: null, metrics: true, startTimeoutMs: 20_000, ...extra };
@@ -53,7 +59,7 @@ function config(extra: Partial<FirecrackerConfig> = {}): FirecrackerConfig {
 
 function newVmId(): string {
   counter += 1;
-  const id = `vm_c0ffee${String(counter).padStart(6, '0')}`;
+  const id = `vm_${runPrefix}${String(counter).padStart(6, '0')}`;
   started.push(id);
   return id;
 }
@@ -277,6 +283,8 @@ describe('FirecrackerHypervisor contract (fake firecracker validating against th
   test('console: boot output in the log, live bytes over the socket, several clients over time', async () => {
     const ep = hv().console(vmA);
     assert.equal(ep.socketPath, join(runDir, vmA, 'console.sock'));
+    // The boot banner reaches console.log asynchronously after start() returned.
+    await waitUntil(() => readFileSync(ep.logPath, 'utf8').includes('fcm fake guest ready'), 'the boot banner in console.log');
     const logText = readFileSync(ep.logPath, 'utf8');
     assert.match(logText, /Linux version 6\.1\.0-fake/);
     assert.match(logText, /fcm fake guest ready/);
