@@ -105,6 +105,8 @@ async function run(req) {
     if (req.tx === 'end') inTx = false;
     reply({ id: req.id, rows: r.rows, rowCount: r.rowCount ?? 0 });
   } catch (e) {
+    // A connection that failed under this statement is not reused (its 'end' event may come later).
+    if (client && (client._ending || client._queryable === false)) lost(client);
     if (req.tx) { inTx = false; txLost = false; }
     reply({ id: req.id, error: { message: String(e && e.message || e), code: e && e.code, constraint: e && e.constraint } });
   }
