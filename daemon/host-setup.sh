@@ -81,7 +81,8 @@ PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs
       bubblewrap  # bubblewrap (+ setpriv above): QEMU runs unprivileged in its own mount view
       systemd  # systemd-analyze: test/unit/systemd-unit.test.ts checks fcm.service
       chromium    # chromium: the web console's browser test (headless)
-      dnsmasq-base)  # dnsmasq-base: the DNS server custom-domain verification is tested against (no service)
+      dnsmasq-base  # dnsmasq-base: the DNS server custom-domain verification is tested against (no service)
+      postgresql)  # postgresql: FCM_DATABASE_URL's store is tested against throwaway clusters (initdb, Unix socket only)
 
 if [[ $(id -u) == 0 ]]; then
   missing=()
