@@ -18,6 +18,7 @@ import { isFcmError } from '../../daemon/core/errors.js';
 import { parseSubnet, planNetwork } from '../../daemon/core/planners/network-plan.js';
 import { openPg, PG_MIGRATIONS, PG_TABLES } from '../../daemon/drivers/postgres/pg-db.js';
 import { PgVmStore } from '../../daemon/drivers/postgres/pg-vm-store.js';
+import { PgError, SyncPg } from '../../daemon/drivers/postgres/sync-pg.js';
 import { MigrationError, migrateToPostgres } from '../../daemon/migrate-to-postgres.js';
 import { openStores, sqlitePath } from '../../daemon/store-wiring.js';
 import { pgSkipReason, pgSuite } from '../helpers/postgres.js';
@@ -46,6 +47,15 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
     assert.equal(b.query('SELECT * FROM user_quotas').rowCount, 1, 'reopening migrates nothing away');
     a.query('UPDATE fcm_schema SET version = $1', [PG_MIGRATIONS.length + 1]);
     assert.throws(() => openPg({ url }), /newer than this daemon knows/);
+  });
+
+  test('an unreachable database is an error the caller gets (not a hang); openPg fails the same way', () => {
+    const dir = mkdtempSync(join(tmp, 'nosock-'));
+    const db = pg.track(new SyncPg({ url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`, connectTimeoutMs: 2000 }));
+    assert.throws(() => db.query('SELECT 1'), (e) => e instanceof PgError && /ENOENT|connect/.test(e.message));
+    assert.throws(() => openPg({ url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}` }), /ENOENT|connect/);
+    const ok = pg.track(new SyncPg({ url: pg.cluster().url('postgres') }));
+    assert.deepEqual(ok.query('SELECT 1 AS one').rows, [{ one: 1 }]);
   });
 
   test('two daemons creating VMs on one database at once never share a slot, an IP or a name', async () => {

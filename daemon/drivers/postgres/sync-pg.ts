@@ -60,8 +60,11 @@ type Reply = { id: number; rows: unknown[]; rowCount: number } | { id: number; e
  */
 const WORKER = `
 const { workerData } = require('node:worker_threads');
-const { Client } = require(workerData.pgPath);
 const { port, flag, opts } = workerData;
+// A worker that cannot load pg answers every call with why (the caller is blocked: it must not wait for a timeout).
+let Client = null;
+let setupError = null;
+try { ({ Client } = require(workerData.pgPath)); } catch (e) { setupError = e; }
 let client = null;      // open connection, or null
 let connecting = null;  // promise of one
 let inTx = false;       // between a 'begin' and an 'end' request
@@ -94,6 +97,7 @@ let chain = Promise.resolve();
 port.on('message', (req) => { chain = chain.then(() => run(req)); });
 async function run(req) {
   try {
+    if (setupError) throw setupError;
     if (req.close) { const c = client; client = null; if (c) await c.end(); return reply({ id: req.id, rows: [], rowCount: 0 }); }
     if (req.tx === 'begin') { inTx = true; txLost = false; }
     if (txLost) {
