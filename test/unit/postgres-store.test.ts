@@ -88,6 +88,13 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
     store.insert(newVm('vm_aaaaaaaaaaa1', 'before'), (slot) => planNetwork('vm_aaaaaaaaaaa1', slot, subnet));
     await pg.cluster().restart();
     assert.deepEqual(store.list().map((v) => v.name), ['before'], 'the next call reconnects');
+    // Killed while idle, from another session: the next read runs on a new connection, whether or
+    // not the bridge has seen the old one close yet.
+    for (let i = 0; i < 5; i++) {
+      const pid = db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').rows[0]!.pid;
+      pg.track(pg.cluster().connect(url)).query('SELECT pg_terminate_backend($1)', [pid]);
+      assert.equal(store.get('before')?.name, 'before', `read ${i} after its session was killed`);
+    }
     // A restart between statements of one transaction: the rest of it fails, nothing of it stays.
     assert.throws(() =>
       db.transaction(() => {

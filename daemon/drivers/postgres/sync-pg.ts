@@ -13,10 +13,11 @@
  *
  * One connection, one statement at a time, in order: `transaction(fn)` keeps
  * every statement `fn` runs on that connection between BEGIN and COMMIT.
- * A lost connection is reopened at the next statement — but never inside a
- * transaction: the statements after the loss fail until the transaction ends
- * (its ROLLBACK is a no-op on the new connection), so no half of one ever
- * commits. A call that times out ends the worker (and with it the
+ * A lost connection is reopened at the next statement (a read the loss cut
+ * short outside a transaction is run again once; a write is not: it may have
+ * been applied, so it fails) — but never inside a transaction: the
+ * statements after the loss fail until the transaction ends (its ROLLBACK
+ * is a no-op on the new connection), so no half of one ever commits. A call that times out ends the worker (and with it the
  * connection, which makes the server roll back whatever it was running); the
  * next call starts another.
  */
@@ -88,6 +89,9 @@ function connect() {
 function lost(c) {
   if (client === c) { client = null; if (inTx) txLost = true; }
 }
+function isRead(sql) { return /^\\s*select\\b/i.test(sql) && !/\\bfor\\s+(update|share|no\\s+key|key)\\b/i.test(sql); }
+// No SQLSTATE (pg's "Connection terminated"), a node errno (EPIPE, ECONNRESET), connection_exception (08…) or admin/crash shutdown (57P01-3).
+function connectionLost(e) { const code = e && e.code; return !code || /^E[A-Z]/.test(code) || /^(08|57P0[123])/.test(code); }
 function reply(msg) {
   port.postMessage(msg);
   Atomics.add(flag, 0, 1);
@@ -105,7 +109,17 @@ async function run(req) {
       throw Object.assign(new Error('the connection to PostgreSQL was lost during this transaction (it was rolled back)'), { code: '08006' });
     }
     const c = await connect();
-    const r = await c.query({ text: req.sql, values: req.params });
+    let r;
+    try {
+      r = await c.query({ text: req.sql, values: req.params });
+    } catch (e) {
+      // The server went away (restart, failover, idle kill) and this worker had not yet seen the
+      // socket close. A read outside a transaction is safe to run again, once, on a new
+      // connection; a write is not (it may have been applied), so its caller gets the error.
+      if (inTx || !isRead(req.sql) || !connectionLost(e)) throw e;
+      lost(c);
+      r = await (await connect()).query({ text: req.sql, values: req.params });
+    }
     if (req.tx === 'end') inTx = false;
     reply({ id: req.id, rows: r.rows, rowCount: r.rowCount ?? 0 });
   } catch (e) {
