@@ -20,10 +20,11 @@ const fromRow = (r: Row): VmRecord => ({
   createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-const SELECT = `SELECT vms.*,
-  ARRAY(SELECT domain FROM vm_domain_claims d WHERE d.vm_id = vms.id) AS domains,
-  ARRAY(SELECT domain FROM vm_domain_claims d WHERE d.vm_id = vms.id AND d.status = 'verified') AS verified
-  FROM vms`;
+const SELECT = `SELECT vms.*, COALESCE(d.domains, '{}') AS domains, COALESCE(d.verified, '{}') AS verified
+  FROM vms LEFT JOIN (
+    SELECT vm_id, array_agg(domain) AS domains, array_agg(domain) FILTER (WHERE status = 'verified') AS verified
+    FROM vm_domain_claims GROUP BY vm_id
+  ) d ON d.vm_id = vms.id`;
 
 const PATCH_COLUMNS: Record<Exclude<keyof VmPatch, 'domains' | 'verifiedDomains'>, string> = {
   state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib',
@@ -49,7 +50,7 @@ export class PgVmStore implements VmStore {
   constructor(private readonly db: PgDb, private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {}
 
   private current(): VmRecord[] {
-    return this.db.query<Row>(`${SELECT} ORDER BY created_at, slot`).rows.map(fromRow);
+    return this.db.query<Row>(`${SELECT} ORDER BY vms.created_at, vms.slot`).rows.map(fromRow);
   }
 
   private taken(id: string, d: string): void {
@@ -135,7 +136,7 @@ export class PgVmStore implements VmStore {
 
   get(nameOrId: string): VmRecord | undefined {
     // An id match wins over a name match (as in the other stores).
-    const r = this.db.query<Row>(`${SELECT} WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1`, [nameOrId]).rows[0];
+    const r = this.db.query<Row>(`${SELECT} WHERE vms.id = $1 OR vms.name = $1 ORDER BY (vms.id = $1) DESC LIMIT 1`, [nameOrId]).rows[0];
     return r ? fromRow(r) : undefined;
   }
 
