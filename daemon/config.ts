@@ -13,6 +13,11 @@ import { parseTrustedProxies } from './http/client-address.js';
 export interface Config {
   listen: { host: string; port: number };
   stateDir: string;
+  /**
+   * PostgreSQL instead of the SQLite file in stateDir (null: SQLite, the
+   * default). May hold a password: never logged, never echoed in errors.
+   */
+  databaseUrl: string | null;
   imagesDir: string;
   logLevel: string;
   hypervisor: 'auto' | 'qemu' | 'firecracker';
@@ -185,7 +190,7 @@ export class ConfigError extends Error {
 
 /** Every key the daemon reads (a test checks each is documented in the README's table). */
 export const CONFIG_KEYS = [
-  'FCM_HOST_BIND', 'FCM_PORT', 'FCM_STATE_DIR', 'FCM_IMAGES_DIR', 'FCM_LOG_LEVEL', 'FCM_HYPERVISOR', 'FCM_ACCEL',
+  'FCM_HOST_BIND', 'FCM_PORT', 'FCM_STATE_DIR', 'FCM_DATABASE_URL', 'FCM_IMAGES_DIR', 'FCM_LOG_LEVEL', 'FCM_HYPERVISOR', 'FCM_ACCEL',
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_RESTART_MAX', 'FCM_RESTART_WINDOW_MS', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
@@ -307,6 +312,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     // carry tokens in clear text. Set FCM_HOST_BIND=0.0.0.0 (and FCM_API_HOST=off) to serve plain HTTP.
     listen: { host: str('FCM_HOST_BIND', '127.0.0.1'), port: int('FCM_PORT', 7777, 0, 65535) },
     stateDir,
+    databaseUrl: databaseUrl(get('FCM_DATABASE_URL')),
     imagesDir: path('FCM_IMAGES_DIR', '/var/cache/fcm/images'),
     logLevel: oneOf('FCM_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     hypervisor: oneOf('FCM_HYPERVISOR', 'auto', ['auto', 'qemu', 'firecracker']),
@@ -437,6 +443,29 @@ function apiHost(v: string | undefined): Config['api'] {
   const h = v.toLowerCase();
   if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/.test(h)) throw new ConfigError(`FCM_API_HOST must be a DNS name (e.g. fcm.example.com) or "off", got "${v}"`);
   return { proxied: true, host: h };
+}
+
+/**
+ * `postgresql://user[:password]@host[:port]/database[?…]`, or for a Unix
+ * socket `postgresql://user@/database?host=/run/postgresql`; unset or empty:
+ * SQLite. The value is never echoed (it may hold a password).
+ */
+function databaseUrl(v: string | undefined): string | null {
+  if (v === undefined || v.trim() === '') return null;
+  const shape = 'postgresql://user[:password]@host[:port]/database, or postgresql://user@/database?host=/run/postgresql for a Unix socket';
+  // `user@/db` (no host: a socket dir in ?host=) is what libpq and node-postgres accept, but not
+  // WHATWG URL: parse it with a stand-in host, then require the socket dir.
+  const socketForm = /^postgres(ql)?:\/\/[^/@]*@\//.test(v.trim());
+  let u: URL;
+  try {
+    u = new URL(socketForm ? v.trim().replace('@/', '@socket.invalid/') : v.trim());
+  } catch {
+    throw new ConfigError(`FCM_DATABASE_URL is not a URL (expected ${shape})`);
+  }
+  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') throw new ConfigError(`FCM_DATABASE_URL must be a postgresql:// URL, got one with ${u.protocol}// (expected ${shape})`);
+  if (!/^\/[^/]+$/.test(u.pathname)) throw new ConfigError(`FCM_DATABASE_URL must name the database (expected ${shape})`);
+  if ((socketForm || !u.hostname) && !u.searchParams.get('host')) throw new ConfigError(`FCM_DATABASE_URL names no host: give host[:port], or ?host=<socket dir> (expected ${shape})`);
+  return v.trim();
 }
 
 function gitUser(v: string): string {

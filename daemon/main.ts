@@ -36,11 +36,8 @@ import { probeAccel } from './drivers/qemu/accel-probe.js';
 import { QemuHypervisor } from './drivers/qemu/qemu-hypervisor.js';
 import { VmCgroups } from './drivers/cgroups.js';
 import { VmmUsers } from './drivers/vmm-users.js';
-import { openDb } from './drivers/sqlite/db.js';
-import { SqliteTokenStore } from './drivers/sqlite/sqlite-token-store.js';
-import { SqliteUserStore } from './drivers/sqlite/sqlite-user-store.js';
-import { SqliteVmStore } from './drivers/sqlite/sqlite-vm-store.js';
-import { SqliteEnvStore, SqliteKeyStore, SqliteReleaseStore } from './drivers/sqlite/sqlite-deploy-stores.js';
+import { openStores, sqlitePath } from './store-wiring.js';
+import { MigrationError, migrateToPostgres } from './migrate-to-postgres.js';
 import { GuestAgentRuntime } from './drivers/guest-agent-runtime.js';
 import { gitRepos, openGitDoors, wireDeploys } from './deploy-wiring.js';
 import { buildServer, type Handler } from './http/server.js';
@@ -54,7 +51,6 @@ import { createLogger, type Logger } from './log.js';
 import { HostAdmission, hostCapacity } from './core/admission.js';
 import { QuotaService } from './core/quotas.js';
 import type { Principal } from './core/model.js';
-import { SqliteQuotaStore } from './drivers/sqlite/sqlite-quota-store.js';
 import { quotaHandlers } from './http/routes/quotas.js';
 import { DomainService } from './core/domains.js';
 import { DnsTxt } from './drivers/dns-txt.js';
@@ -249,7 +245,8 @@ async function publicIp(cfg: Config): Promise<string> {
 export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLogger(cfg.logLevel)): Promise<Daemon> {
   if (process.getuid?.() !== 0) throw new ConfigError('the fcm daemon must run as root (it manages taps, bridges and VMs): sudo fcm daemon');
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const db = openDb(join(cfg.stateDir, 'fcm.db'));
+  const db = openStores(cfg);
+  log.info({ database: db.kind }, 'state database opened');
   const images = new FileImages(cfg.imagesDir);
   await checkConfinementTools(cfg);
   const vmm: VmmWiring = {
@@ -257,7 +254,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     cgroups: await VmCgroups.open(cfg.vmm.cgroups, cfg.vmm.cgroupParent),
   };
   const hypervisor = await selectHypervisor(cfg, images, log, vmm);
-  const store = new SqliteVmStore(db, cfg.network.subnet);
+  const store = db.vms;
   // An unprivileged hypervisor can attach only to a tap its uid owns: each tap is made for its VM's uid.
   const fixedUid = hypervisor.kind === 'firecracker' ? cfg.firecrackerJailer?.uid ?? null : null;
   const confined = hypervisor.kind === 'qemu' ? cfg.vmm.confine : cfg.firecrackerJailer !== null;
@@ -304,14 +301,14 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
           },
         })
       : undefined;
-  const users = new SqliteUserStore(db);
+  const users = db.users;
   const repos = await gitRepos(cfg.stateDir, { user: cfg.git.user, log });
-  const envStore = new SqliteEnvStore(db);
+  const envStore = db.env;
   // Set once login is wired (below); admins are unlimited.
   let principalFor: (userId: string) => Principal | null = () => null;
   const quotas = new QuotaService({
     defaults: cfg.quotaDefaults,
-    overrides: new SqliteQuotaStore(db),
+    overrides: db.quotas,
     vms: () => store.list(),
     isAdmin: (id) => id === 'admin' || principalFor(id)?.admin === true,
     env: (id) => envStore.get(id),
@@ -415,7 +412,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   vms.onChange(() => void routes.sync());
   routes.start();
 
-  const tokens = new SqliteTokenStore(db);
+  const tokens = db.tokens;
   const tokenPath = ensureAdminToken(cfg.stateDir, tokens, log);
   const publicUrl = cfg.publicUrl ?? (apiHost ? `https://${apiHost}${cfg.proxy.httpsPort === 443 ? '' : `:${cfg.proxy.httpsPort}`}` : `http://${ip}:${cfg.listen.port}`);
   // SSH reaches the host itself: the public IP, unless an FCM_PUBLIC_URL names the host.
@@ -441,10 +438,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const deploys = wireDeploys({
     vms,
     store,
-    releases: new SqliteReleaseStore(db),
+    releases: db.releases,
     env: envStore,
     quotas,
-    keys: new SqliteKeyStore(db),
+    keys: db.keys,
     runtime: new GuestAgentRuntime({
       port: cfg.agentPort,
       tokenFor: (id) => agentKeys.tokenFor(id),
@@ -552,7 +549,60 @@ function confinementReport(hypervisor: Hypervisor, cfg: Config, vmm: VmmWiring) 
   return { user: j ? (j.uid === null ? ('per-vm' as const) : ('shared' as const)) : ('root' as const), seccomp: true, mountNamespace: j !== null, jailer: j !== null, cgroups: j ? cgroups : { version: null, limits: [], detail: 'no jailer' } };
 }
 
+const MIGRATE_HELP = `Usage: fcm daemon migrate-to-postgres [--json]
+
+Moves this host's SQLite state (<FCM_STATE_DIR>/fcm.db) into the empty
+PostgreSQL database FCM_DATABASE_URL names, in one transaction; every row is
+compared with its source before it commits. The SQLite file is kept as it is.
+Stop the daemon first; start it again with FCM_DATABASE_URL set.
+
+Example:
+  sudo systemctl stop fcm
+  sudo FCM_DATABASE_URL=postgresql://fcm@/fcm?host=/run/postgresql fcm daemon migrate-to-postgres
+`;
+
+/** `fcm daemon migrate-to-postgres`: exit code 0 done, 1 refused or failed (nothing committed), 2 bad usage or config. */
+function migrateCommand(args: string[]): number {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(MIGRATE_HELP);
+    return 0;
+  }
+  const unknown = args.filter((a) => a !== '--json');
+  if (unknown.length) {
+    process.stderr.write(`fcm daemon migrate-to-postgres: unknown argument ${unknown[0]}\n\n${MIGRATE_HELP}`);
+    return 2;
+  }
+  let cfg: Readonly<Config>;
+  try {
+    cfg = loadConfig();
+  } catch (e) {
+    process.stderr.write(`fcm daemon migrate-to-postgres: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (!cfg.databaseUrl) {
+    process.stderr.write(`fcm daemon migrate-to-postgres: set FCM_DATABASE_URL to the PostgreSQL database to move into\n\n${MIGRATE_HELP}`);
+    return 2;
+  }
+  const from = sqlitePath(cfg.stateDir);
+  try {
+    const report = migrateToPostgres({ sqlitePath: from, databaseUrl: cfg.databaseUrl });
+    if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ from, ...report })}\n`);
+    else {
+      process.stdout.write(`Moved ${from} into PostgreSQL (every row verified):\n`);
+      for (const [t, n] of Object.entries(report.tables)) process.stdout.write(`  ${t.padEnd(18)} ${n}\n`);
+      process.stdout.write('Start the daemon with FCM_DATABASE_URL set. The SQLite file is unchanged (keep it as a backup).\n');
+    }
+    return 0;
+  } catch (e) {
+    // The URL is never printed (it may hold a password); PostgreSQL's own messages do not contain it.
+    const msg = e instanceof MigrationError ? e.message : `${(e as Error).message} (nothing was committed)`;
+    process.stderr.write(`fcm daemon migrate-to-postgres: ${msg}\n`);
+    return 1;
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'migrate-to-postgres') process.exit(migrateCommand(process.argv.slice(3)));
   let cfg: Readonly<Config>;
   try {
     cfg = loadConfig();

@@ -72,7 +72,8 @@ export interface HostHarness {
   /** Stops the daemon (SIGTERM, or SIGKILL with kill9) and starts it again on the same state. */
   restartDaemon(opts?: { kill9?: boolean }): Promise<void>;
   killDaemon(signal?: NodeJS.Signals): Promise<void>;
-  startDaemon(): Promise<void>;
+  /** Starts the daemon; `env` settings are added to its environment from now on (e.g. FCM_DATABASE_URL). */
+  startDaemon(env?: Record<string, string>): Promise<void>;
   /** Deletes every VM through the API, stops the daemon, removes the namespace and state. */
   close(): Promise<void>;
   /** With `caddy: true`: kill Caddy (SIGKILL), start it again with an empty config, or read its internal root CA. */
@@ -195,7 +196,8 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     }
   }
 
-  const startDaemon = async () => {
+  const startDaemon = async (env: Record<string, string> = {}) => {
+    Object.assign(daemonEnv, env);
     const out = openSync(logPath, 'a', 0o600);
     // nsenter, not `ip netns exec`: that one remounts /sys in a private mount namespace, which
     // hides /sys/fs/cgroup from the daemon (it makes the per-VM cgroups there, as in production).

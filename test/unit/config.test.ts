@@ -40,3 +40,21 @@ test("every key the daemon reads is in the README's configuration table", () => 
   assert.deepEqual(CONFIG_KEYS.filter((k) => !documented.has(k)), []);
   assert.deepEqual([...documented].filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k)), [], 'and nothing documented is not read');
 });
+
+test('FCM_DATABASE_URL: unset or empty is SQLite; a postgresql:// URL with a database and a host (or socket dir) is taken; anything else is refused without echoing it', () => {
+  assert.equal(loadConfig({}).databaseUrl, null);
+  assert.equal(loadConfig({ FCM_DATABASE_URL: '' }).databaseUrl, null);
+  for (const ok of ['postgresql://fcm:s3cret@db.internal:5432/fcm', 'postgres://fcm@10.0.0.5/fcm?sslmode=require', 'postgresql://fcm@/fcm?host=/run/postgresql']) {
+    assert.equal(loadConfig({ FCM_DATABASE_URL: ok }).databaseUrl, ok);
+  }
+  for (const [bad, why] of [
+    ['not a url', /is not a URL/], ['mysql://u:pw-secret@h/db', /must be a postgresql:\/\/ URL/], ['postgresql://u:pw-secret@h', /must name the database/],
+    ['postgresql://u:pw-secret@h/', /must name the database/], ['postgresql://u:pw-secret@/db', /names no host/],
+  ] as const) {
+    assert.throws(
+      () => loadConfig({ FCM_DATABASE_URL: bad }),
+      (e) => e instanceof ConfigError && why.test(e.message) && !e.message.includes('pw-secret'),
+      bad,
+    );
+  }
+});

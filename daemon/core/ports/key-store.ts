@@ -1,5 +1,5 @@
 /**
- * SSH public key rows. Driver: SqliteKeyStore (drivers/sqlite/sqlite-deploy-stores.ts);
+ * SSH public key rows. Drivers: SqliteKeyStore (drivers/sqlite/sqlite-deploy-stores.ts), PgKeyStore (drivers/postgres/);
  * twin: MemoryKeyStore (drivers/memory/memory-deploys.ts); contract:
  * test/unit/contracts/deploy-stores.test.ts.
  */

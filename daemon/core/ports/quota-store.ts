@@ -1,5 +1,5 @@
 /**
- * Per-user quota overrides. Driver: SqliteQuotaStore (drivers/sqlite/);
+ * Per-user quota overrides. Drivers: SqliteQuotaStore (drivers/sqlite/), PgQuotaStore (drivers/postgres/);
  * twin: MemoryQuotaStore (drivers/memory/memory-quota-store.ts); contract:
  * test/unit/contracts/domain-ports.test.ts. The limits themselves and their
  * checks are core/quotas.ts.

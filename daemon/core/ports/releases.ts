@@ -1,6 +1,6 @@
 /**
  * Release rows and config vars. Drivers: SqliteReleaseStore, SqliteEnvStore
- * (drivers/sqlite/sqlite-deploy-stores.ts); twins: MemoryReleaseStore,
+ * (drivers/sqlite/sqlite-deploy-stores.ts), PgReleaseStore, PgEnvStore (drivers/postgres/); twins: MemoryReleaseStore,
  * MemoryEnvStore (drivers/memory/memory-deploys.ts); contract:
  * test/unit/contracts/deploy-stores.test.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * API token rows (only hashes). Driver: SqliteTokenStore (drivers/sqlite/);
+ * API token rows (only hashes). Drivers: SqliteTokenStore (drivers/sqlite/), PgTokenStore (drivers/postgres/);
  * twin: MemoryTokenStore (drivers/memory/memory-token-store.ts); contract:
  * test/unit/contracts/account-stores.test.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * User rows. Driver: SqliteUserStore (drivers/sqlite/); twin: MemoryUserStore
+ * User rows. Drivers: SqliteUserStore (drivers/sqlite/), PgUserStore (drivers/postgres/); twin: MemoryUserStore
  * (drivers/memory/memory-user-store.ts); contract: test/unit/contracts/account-stores.test.ts.
  */
 

@@ -1,5 +1,5 @@
 /**
- * VM rows. Driver: SqliteVmStore (drivers/sqlite/); twin: MemoryVmStore
+ * VM rows. Drivers: SqliteVmStore (drivers/sqlite/), PgVmStore (drivers/postgres/); twin: MemoryVmStore
  * (drivers/memory/memory-store.ts); contract: test/unit/contracts/vm-store.test.ts.
  */
 import type { NewVm, VmPatch, VmRecord } from '../model.js';

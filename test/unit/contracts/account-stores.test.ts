@@ -1,4 +1,4 @@
-/** Token and user stores: SQLite and the in-memory twins pass the same contract. */
+/** Token and user stores: SQLite, PostgreSQL and the in-memory twins pass the same contract. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { TokenRow, TokenStore } from '../../../daemon/core/ports/token-store.js';
@@ -8,6 +8,10 @@ import { MemoryUserStore } from '../../../daemon/drivers/memory/memory-user-stor
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteTokenStore } from '../../../daemon/drivers/sqlite/sqlite-token-store.js';
 import { SqliteUserStore } from '../../../daemon/drivers/sqlite/sqlite-user-store.js';
+import { PgTokenStore, PgUserStore } from '../../../daemon/drivers/postgres/pg-account-stores.js';
+import { pgContract } from '../../helpers/postgres.js';
+
+const pg = pgContract();
 
 const impls: [string, () => { tokens: TokenStore; users: UserStore }][] = [
   ['memory', () => ({ tokens: new MemoryTokenStore(), users: new MemoryUserStore() })],
@@ -18,6 +22,13 @@ const impls: [string, () => { tokens: TokenStore; users: UserStore }][] = [
       return { tokens: new SqliteTokenStore(db), users: new SqliteUserStore(db) };
     },
   ],
+  [
+    'postgres',
+    () => {
+      const db = pg.db();
+      return { tokens: new PgTokenStore(db), users: new PgUserStore(db) };
+    },
+  ],
 ];
 
 const row = (id: string, over: Partial<Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>> = {}): Omit<TokenRow, 'lastUsedAt' | 'revokedAt'> => ({
@@ -25,7 +36,8 @@ const row = (id: string, over: Partial<Omit<TokenRow, 'lastUsedAt' | 'revokedAt'
 });
 
 for (const [name, make] of impls) {
-  describe(`TokenStore and UserStore contract: ${name}`, () => {
+  describe(`TokenStore and UserStore contract: ${name}`, { skip: name === 'postgres' && pg.skip }, () => {
+    if (name === 'postgres') pg.hooks();
     test('tokens: found by hash, listed oldest first per user or all, returned as copies', () => {
       const { tokens } = make();
       tokens.insert(row('tok_b', { createdAt: '2030-01-02T00:00:00.000Z' }));

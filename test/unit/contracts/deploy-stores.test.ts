@@ -1,4 +1,4 @@
-/** Release, config var and SSH key stores: SQLite and the in-memory twins pass the same contract. */
+/** Release, config var and SSH key stores: SQLite, PostgreSQL and the in-memory twins pass the same contract. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EnvStore, NewRelease, ReleaseStore } from '../../../daemon/core/ports/releases.js';
@@ -9,27 +9,45 @@ import { MemoryEnvStore, MemoryKeyStore, MemoryReleaseStore } from '../../../dae
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteEnvStore, SqliteKeyStore, SqliteReleaseStore } from '../../../daemon/drivers/sqlite/sqlite-deploy-stores.js';
 import { SqliteVmStore } from '../../../daemon/drivers/sqlite/sqlite-vm-store.js';
+import type { VmStore } from '../../../daemon/core/ports/vm-store.js';
+import { PgEnvStore, PgKeyStore, PgReleaseStore } from '../../../daemon/drivers/postgres/pg-deploy-stores.js';
+import { PgVmStore } from '../../../daemon/drivers/postgres/pg-vm-store.js';
+import { pgContract } from '../../helpers/postgres.js';
 
 const VM_A = 'vm_aaaaaaaaaaaa';
 const VM_B = 'vm_bbbbbbbbbbbb';
 
-/** SQLite rows reference their VM (ON DELETE CASCADE): the VMs must exist. */
-function sqlite() {
-  const db = openDb(':memory:');
-  const subnet = parseSubnet('10.0.0.0/28');
-  const vms = new SqliteVmStore(db, subnet);
+const subnet = parseSubnet('10.0.0.0/28');
+
+/** SQL rows reference their VM (ON DELETE CASCADE): the VMs must exist. */
+function withVms(vms: VmStore): void {
   for (const [id, name] of [[VM_A, 'a'], [VM_B, 'b']] as const) {
     vms.insert(
       { id, name, owner: 'u', state: 'running', desired: 'running', vcpus: 1, memoryMib: 256, diskMib: 1024, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [] },
       (slot) => planNetwork(id, slot, subnet),
     );
   }
+}
+
+function sqlite() {
+  const db = openDb(':memory:');
+  const vms = new SqliteVmStore(db, subnet);
+  withVms(vms);
   return { releases: new SqliteReleaseStore(db), env: new SqliteEnvStore(db), keys: new SqliteKeyStore(db), deleteVm: (id: string) => vms.remove(id) };
+}
+
+const pg = pgContract();
+function postgres() {
+  const db = pg.db();
+  const vms = new PgVmStore(db, subnet);
+  withVms(vms);
+  return { releases: new PgReleaseStore(db), env: new PgEnvStore(db), keys: new PgKeyStore(db), deleteVm: (id: string) => vms.remove(id) };
 }
 
 const impls: [string, () => { releases: ReleaseStore; env: EnvStore; keys: KeyStore; deleteVm?: (id: string) => void }][] = [
   ['memory', () => ({ releases: new MemoryReleaseStore(), env: new MemoryEnvStore(), keys: new MemoryKeyStore() })],
   ['sqlite', sqlite],
+  ['postgres', postgres],
 ];
 
 const rel = (vmId: string, over: Partial<NewRelease> = {}): NewRelease => ({
@@ -41,7 +59,8 @@ const key = (id: string, fingerprint: string, owner = 'u1'): KeyRecord => ({
 });
 
 for (const [name, make] of impls) {
-  describe(`deploy stores contract: ${name}`, () => {
+  describe(`deploy stores contract: ${name}`, { skip: name === 'postgres' && pg.skip }, () => {
+    if (name === 'postgres') pg.hooks();
     test('releases: versions count per VM from 1, newest first; update patches; unknown → release_not_found', () => {
       const { releases } = make();
       assert.equal(releases.create(rel(VM_A)).version, 1);
@@ -93,9 +112,9 @@ for (const [name, make] of impls) {
       assert.equal(keys.byFingerprint('SHA256:one'), undefined);
     });
 
-    if (name === 'sqlite') {
-      test('sqlite: deleting the VM row takes its releases and config vars with it', () => {
-        const s = sqlite();
+    if (name === 'sqlite' || name === 'postgres') {
+      test(`${name}: deleting the VM row takes its releases and config vars with it`, () => {
+        const s = name === 'sqlite' ? sqlite() : postgres();
         s.releases.create(rel(VM_A));
         s.env.put(VM_A, { A: '1' });
         s.deleteVm(VM_A);

@@ -1,6 +1,6 @@
 /**
  * The ports behind quotas and custom domains and their in-memory twins pass
- * the same contract: QuotaStore (SQLite / memory) and TxtResolver (node:dns
+ * the same contract: QuotaStore (SQLite / PostgreSQL / memory) and TxtResolver (node:dns
  * against a real dnsmasq on loopback, with no upstream / memory).
  */
 import assert from 'node:assert/strict';
@@ -13,28 +13,37 @@ import { MemoryQuotaStore } from '../../../daemon/drivers/memory/memory-quota-st
 import { MemoryTxt } from '../../../daemon/drivers/memory/memory-txt.js';
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteQuotaStore } from '../../../daemon/drivers/sqlite/sqlite-quota-store.js';
+import { PgQuotaStore } from '../../../daemon/drivers/postgres/pg-account-stores.js';
+import { pgContract } from '../../helpers/postgres.js';
 import { dnsSkipReason, startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+
+function quotaContract(s: QuotaStore): void {
+  assert.deepEqual(s.get('usr_a'), {});
+  s.set('usr_a', { vms: 3, memoryMib: 2048 });
+  s.set('usr_b', { pendingDomains: 0 });
+  assert.deepEqual(s.get('usr_a'), { vms: 3, memoryMib: 2048 });
+  assert.deepEqual(s.get('usr_b'), { pendingDomains: 0 }, 'a zero limit is a limit');
+  s.set('usr_a', { vcpus: 4 });
+  assert.deepEqual(s.get('usr_a'), { vcpus: 4 }, 'set replaces');
+  const got = s.get('usr_a');
+  got.vcpus = 99;
+  assert.deepEqual(s.get('usr_a'), { vcpus: 4 }, 'returns copies');
+  s.set('usr_a', {});
+  assert.deepEqual(s.get('usr_a'), {});
+}
 
 for (const [name, make] of [
   ['memory', () => new MemoryQuotaStore()],
   ['sqlite', () => new SqliteQuotaStore(openDb(':memory:'))],
 ] as [string, () => QuotaStore][]) {
-  test(`QuotaStore contract: ${name}`, () => {
-    const s = make();
-    assert.deepEqual(s.get('usr_a'), {});
-    s.set('usr_a', { vms: 3, memoryMib: 2048 });
-    s.set('usr_b', { pendingDomains: 0 });
-    assert.deepEqual(s.get('usr_a'), { vms: 3, memoryMib: 2048 });
-    assert.deepEqual(s.get('usr_b'), { pendingDomains: 0 }, 'a zero limit is a limit');
-    s.set('usr_a', { vcpus: 4 });
-    assert.deepEqual(s.get('usr_a'), { vcpus: 4 }, 'set replaces');
-    const got = s.get('usr_a');
-    got.vcpus = 99;
-    assert.deepEqual(s.get('usr_a'), { vcpus: 4 }, 'returns copies');
-    s.set('usr_a', {});
-    assert.deepEqual(s.get('usr_a'), {});
-  });
+  test(`QuotaStore contract: ${name}`, () => quotaContract(make()));
 }
+
+const pg = pgContract();
+describe('QuotaStore contract: postgres', { skip: pg.skip }, () => {
+  pg.hooks();
+  test('QuotaStore contract: postgres', () => quotaContract(new PgQuotaStore(pg.db())));
+});
 
 const freePort = () =>
   new Promise<number>((resolve) => {

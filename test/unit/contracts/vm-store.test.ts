@@ -1,4 +1,4 @@
-/** The SQLite store and its in-memory twin pass the same contract. */
+/** The SQLite and PostgreSQL stores and their in-memory twin pass the same contract. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
@@ -9,11 +9,15 @@ import { VmIdentityTaken, type VmStore } from '../../../daemon/core/ports/vm-sto
 import { MemoryVmStore } from '../../../daemon/drivers/memory/memory-store.js';
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteVmStore } from '../../../daemon/drivers/sqlite/sqlite-vm-store.js';
+import { PgVmStore } from '../../../daemon/drivers/postgres/pg-vm-store.js';
+import { pgContract } from '../../helpers/postgres.js';
 
 const subnet = parseSubnet('10.0.0.0/29');
+const pg = pgContract();
 const impls: [string, () => VmStore][] = [
   ['memory', () => new MemoryVmStore(subnet)],
   ['sqlite', () => new SqliteVmStore(openDb(':memory:'), subnet)],
+  ['postgres', () => new PgVmStore(pg.db(), subnet)],
 ];
 
 const newVm = (name: string, id = `vm_${randomBytes(6).toString('hex')}`): NewVm => ({
@@ -27,7 +31,8 @@ const insert = (s: VmStore, name: string) => {
 };
 
 for (const [name, make] of impls) {
-  describe(`VmStore contract: ${name}`, () => {
+  describe(`VmStore contract: ${name}`, { skip: name === 'postgres' && pg.skip }, () => {
+    if (name === 'postgres') pg.hooks();
     test('insert allocates the lowest free slot, fills gaps, and refuses when full', () => {
       const s = make();
       const a = insert(s, 'a');
