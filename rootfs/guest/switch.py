@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from build import PROCESS_TYPE, process_env
+from build import PROCESS_TYPE, process_env, start_env
 from buildpacks import INDENT, BuildError
 from supervisor import Formation, Proc, port_open
 
@@ -63,11 +63,12 @@ class Switcher:
         version = meta["version"]
         rdir = self.storage.release_dir(version)
         procs = []
+        extra = start_env(meta, self.storage.cache)
         for ptype, command in meta["processes"].items():
             if not PROCESS_TYPE.match(ptype):
                 continue
             port = self.free_port(version, taken) if ptype == "web" else None
-            procs.append(Proc(self.log, ptype, 1, command, rdir, process_env(meta, env, user, rdir, ptype, port),
+            procs.append(Proc(self.log, ptype, 1, command, rdir, process_env(meta, env, user, rdir, ptype, port, extra),
                               user, port, self.probe_host, version))
         return Formation(version, procs)
 
