@@ -3,7 +3,8 @@
 A Proc is one Procfile entry of one release: `/bin/sh -c <command>` as the app user
 (plain commands are exec'd without the shell, with the same argv: direct_argv), in its
 own session (so stopping it signals the whole process group), stdout+stderr into the
-app log as `<type>[<index>]`. A Formation is all Procs of one release run.
+app log as `<type>[<index>]`; a web Proc's first start may instead take a Python
+interpreter started ahead of it (prestart.py). A Formation is all Procs of one release run.
 
 States: starting (web: until its port accepts connections), up, crashed (exited;
 a candidate that is not yet supervised stays here), backoff (waiting to restart),
@@ -102,6 +103,7 @@ class Proc:
         self.recent = collections.deque(maxlen=40)
         self.thread = None
         self.started_at = None
+        self.standby = None  # a prestart.Standby that fits this process's first start, if any
 
     # ------------------------------------------------------------ lifecycle
 
@@ -158,11 +160,19 @@ class Proc:
         what = f"Starting process with command `{self.command}`"
         if self.port:
             what += f" (PORT={self.port})"
-        self.log.event(self.source, what)
-        popen = subprocess.Popen(
-            direct_argv(self.command, self.env, self.cwd) or ["/bin/sh", "-c", self.command], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid,
-            group=self.user.pw_gid, extra_groups=[], umask=0o022, start_new_session=True, close_fds=True)
+        argv = direct_argv(self.command, self.env, self.cwd)
+        popen = None
+        standby, self.standby = self.standby, None  # first start only: restarts start as usual
+        if standby is not None:
+            popen = standby.take(argv, self.cwd, self.env) if argv else None
+            if popen is None:
+                standby.stop()
+        self.log.event(self.source, what + (" in the interpreter started ahead of it" if popen else ""))
+        if popen is None:
+            popen = subprocess.Popen(
+                argv or ["/bin/sh", "-c", self.command], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid,
+                group=self.user.pw_gid, extra_groups=[], umask=0o022, start_new_session=True, close_fds=True)
         with self.cond:
             self.popen = popen
             self.started_at = time.monotonic()

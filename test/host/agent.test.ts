@@ -361,6 +361,9 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
     assert.equal(s.release, 2);
     assert.equal(s.commit, 'c0ffee000002');
     assert.deepEqual(s.processes.map((x: any) => [x.type, x.state, x.release]), [['web', 'up', 2]]);
+    // v2's web process ran in the interpreter the agent started after v1 went live (rootfs/guest/prestart.py).
+    const logs = (await agent('GET', '/v1/logs?lines=300')).text;
+    assert.match(logs, /fcm\[web\.1\]: Starting process with command `python3 app\.py` \(PORT=\d+\) in the interpreter started ahead of it$/m);
   });
 
   test('a failing install and a web process that exits both fail the deploy; the live release keeps serving', async () => {
