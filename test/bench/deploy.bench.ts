@@ -20,7 +20,9 @@
  *   finish   → push returns (result to the daemon, the hook exits, git updates the ref)
  *   served   push returned → the poller here sees the new version through Caddy
  * The ratio "Node start vs Python start" compares the `start` phase of both
- * languages in this run.
+ * languages in this run. The Python app also runs as `python3 -u app.py`, which the
+ * guest starts with a fresh interpreter (rootfs/guest/prestart.py takes no command with
+ * interpreter options): the same-run baseline of the interpreter started ahead.
  */
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,13 +37,21 @@ import { gitClient, startSshd } from '../helpers/sshd.js';
 import { fmtMs, median, ratio, row } from './stats.js';
 
 const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 5) || 5;
+/**
+ * Pause between the redeploys of a series (the poller keeps polling): a developer's
+ * edit → commit → push takes some seconds, and the guest uses that time (an interpreter
+ * started ahead of the next run, see rootfs/guest/prestart.py). The same for every
+ * series, so each baseline gets it too; --gap-ms 0 measures pushes back to back.
+ */
+const GAP_MS = process.argv.includes('--gap-ms') ? Number(process.argv[process.argv.indexOf('--gap-ms') + 1]) : 3000;
+if (!(GAP_MS >= 0)) throw new Error('--gap-ms takes a number of milliseconds');
 const skip = hostSkipReason();
 if (skip) {
   console.error(`cannot measure: ${skip}`);
   process.exit(1);
 }
 
-type Lang = 'python' | 'node' | 'node-bare' | 'ruby';
+type Lang = 'python' | 'python-fresh' | 'node' | 'node-bare' | 'ruby';
 /** Each language's app answers GET / with "version <n>". */
 const APPS: Record<Lang, (v: number) => Record<string, string>> = {
   python: (v) => ({
@@ -57,6 +67,10 @@ class App(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), App).serve_forever()
 `,
   }),
+  // The same app started by a fresh interpreter, as every Python app was before the agent
+  // started one ahead (rootfs/guest/prestart.py takes no command with interpreter options;
+  // -u changes nothing here: the buildpack sets PYTHONUNBUFFERED=1): the in-run baseline.
+  'python-fresh': (v) => ({ ...APPS.python(v), Procfile: 'web: python3 -u app.py\n' }),
   // No Procfile: the buildpack runs the start script (as Heroku does).
   node: (v) => ({
     'package.json': JSON.stringify({ name: 'bench', version: '1.0.0', private: true, scripts: { start: 'node server.js' } }),
@@ -258,6 +272,7 @@ try {
     const deploys: Deploy[] = [];
     const failures: string[] = [];
     for (let i = 0; i < n; i++) {
+      await new Promise((r) => setTimeout(r, GAP_MS));
       try {
         deploys.push(await deploy(l, remote));
       } catch (e) {
@@ -283,6 +298,7 @@ try {
   await series('Python, over SSH', 'python', vm.gitUrl, N);
   await series('Python, over HTTPS', 'python', httpsRemote, N);
   envSets.python = [...(await envSet('p1')), ...(await envSet('p2'))];
+  await series('Python without the pre-started interpreter, over SSH', 'python-fresh', vm.gitUrl, N);
   // The first Node.js deploy builds the VM's startup snapshot (once): not counted.
   firsts.push({ lang: 'node-bare', d: await deploy('node-bare', vm.gitUrl) });
   await servingLoad('node-bare');
@@ -309,12 +325,14 @@ try {
   const ssh = servedOf('Python, over SSH');
   const https = servedOf('Python, over HTTPS');
   const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
-  console.log(`git push until the new version is served through Caddy (median of ${N}; QEMU TCG guest, 1 vCPU, 512 MiB)`);
+  console.log(`git push until the new version is served through Caddy (median of ${N}, ${GAP_MS / 1000} s between pushes; QEMU TCG guest, 1 vCPU, 512 MiB)`);
   console.log(`  host load average (1/5/15 min) at start ${load(loadAtStart)}, at end ${load(loadAtEnd)}: ${loadAtStart[0]! > 2 ? 'a loaded machine (2 cores), figures vary with load' : 'a quiet machine'}`);
   row('plain git push to a bare repo (baseline)', fmtMs(median(plainMs)));
   row('Python: push → served, over SSH', fmtMs(median(ssh)), ssh.map(fmtMs).join(' '));
   row('Python: push → served, over HTTPS', fmtMs(median(https)), https.map(fmtMs).join(' '));
   row('SSH deploy vs plain push', ratio(median(ssh), median(plainMs)));
+  const fresh = servedOf('Python without the pre-started interpreter, over SSH');
+  row('SSH deploy vs the same without the pre-started interpreter', ratio(median(ssh), median(fresh)));
   row('reference: a host-based PaaS on this machine kind', '2.70 s', '(issue 5; ~1 s of refused connections per redeploy)');
   row('SSH deploy vs the reference', ratio(median(ssh), 2700));
   for (const r of runs.filter((x) => x.lang !== 'python')) {
@@ -347,12 +365,15 @@ try {
   const pyCpu = startOf('python', 'cpu');
   const cpuNote = (l: Lang) => `VM CPU ${fmtMs(startOf(l, 'cpu'))}`;
   row('Python (python3 app.py, http.server) (baseline)', fmtMs(py), cpuNote('python'));
+  const pyFresh = startOf('python-fresh');
+  row('Python without the pre-started interpreter (python3 -u app.py)', fmtMs(pyFresh), `${ratio(pyFresh, py)} Python's; ${cpuNote('python-fresh')}`);
+  row('Python: pre-started vs fresh interpreter, start', ratio(py, pyFresh), `VM CPU ${ratio(pyCpu, startOf('python-fresh', 'cpu'))}`);
   for (const [l, what] of [
     ['node', 'Node.js (node server.js, node:http)'],
     ['node-bare', 'Node.js without the snapshot (/usr/bin/node server.js)'],
     ['ruby', 'Ruby (ruby app.rb, TCPServer)'],
   ] as const) {
-    row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's; ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
+    row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's (${ratio(startOf(l), pyFresh)} fresh Python's); ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
   }
   for (const [l, cpu, rate] of serving) {
     row(`VM CPU serving the poller (no deploy), ${l} app live`, `${(cpu * 100).toFixed(0)}%`, `${rate.toFixed(0)} requests/s`);
