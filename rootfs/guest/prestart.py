@@ -7,9 +7,12 @@ command is `python[3] <script> [args]`, the agent starts one interpreter for the
 run of that command, before anyone asks for it: the same binary (found on the
 release's PATH), as the app user, with the environment that run will have, in its
 own session, at the lowest priority (it yields the CPU to the live app). It imports
-the modules below and waits on its stdin.
+the modules below, says it is ready (the agent logs that in the app log) and waits on
+its stdin.
 
-The next start of a web process takes it (Proc.standby, supervisor.py) only when that
+The next start of a web process takes it (Proc.standby, supervisor.py) only when it is
+ready (an interpreter still importing would finish its imports at normal priority
+while the start waits: no faster than a fresh start, and slower under load) and that
 run would start the same interpreter the same way (fits()):
   - its command is plain (supervisor.direct_argv) and is `<python> <script> [args]`,
     no interpreter options, <python> (python, python3, python3.N, or an absolute path
@@ -39,6 +42,7 @@ import select
 import shutil
 import signal
 import subprocess
+import threading
 
 PER_RUN = frozenset({"PORT", "FCM_RELEASE", "FCM_COMMIT", "FCM_APP_DIR"})
 PYTHON = re.compile(r"python(3(\.\d+)?)?")
@@ -48,8 +52,7 @@ IDLE_NICE = 19
 # Standard modules that web apps import (and what http.server pulls in); each import
 # that fails is skipped.
 PRELOAD = ("http.server", "http.client", "socketserver", "json", "email.utils", "email.parser",
-           "urllib.parse", "logging", "ssl", "socket", "threading", "wsgiref.simple_server",
-           "mimetypes", "html", "datetime", "uuid", "base64", "hashlib", "argparse", "sqlite3")
+           "urllib.parse", "logging", "ssl", "socket", "threading", "mimetypes", "html", "datetime")
 
 # Runs as `<python> -c BOOT`. Kept free of names in the module namespace the script
 # will see: the script runs in a fresh __main__ module.
@@ -62,6 +65,7 @@ for _m in %(preload)r:
         __import__(_m)
     except Exception:
         pass
+os.write(%(fd)d, b"ready\n")
 def _fcm_go():
     import json, types, builtins
     from importlib.machinery import SourceFileLoader
@@ -143,6 +147,8 @@ class Standby:
         self.executable, self.env, self.user = executable, dict(env), user
         self.popen = None
         self._reply = None
+        self.ready = threading.Event()
+        self._watch = None
 
     @classmethod
     def for_proc(cls, proc):
@@ -152,7 +158,9 @@ class Standby:
         exe = interpreter(argv[0], proc.env) if argv else None
         return cls(exe, proc.env, proc.user) if exe else None
 
-    def start(self):
+    def start(self, on_ready=None):
+        """Starts it; on_ready() is called (from another thread) once it has imported
+        the modules and waits."""
         r, w = os.pipe()
         try:
             # cwd "/": nothing from a release directory is imported before the script's own
@@ -171,11 +179,23 @@ class Standby:
             os.setpriority(os.PRIO_PROCESS, self.popen.pid, IDLE_NICE)
         except OSError:
             pass
+        self._watch = threading.Thread(target=self._wait_ready, args=(r, on_ready), name="prestart-ready", daemon=True)
+        self._watch.start()
         return self
+
+    def _wait_ready(self, fd, on_ready):
+        try:
+            line = os.read(fd, 64)  # "ready\n" (one write), or b"" when it died
+        except OSError:
+            return
+        if line == b"ready\n":
+            self.ready.set()
+            if on_ready is not None:
+                on_ready()
 
     def fits(self, proc):
         """Would `proc`'s next start run this interpreter, the same way? (See the module doc.)"""
-        if self.popen is None or self.popen.poll() is not None:
+        if self.popen is None or self.popen.poll() is not None or not self.ready.is_set():
             return False
         argv = python_argv(proc.command, proc.env, proc.cwd)
         if not argv or interpreter(argv[0], proc.env) != self.executable:
@@ -185,21 +205,20 @@ class Standby:
 
     def take(self, argv, cwd, env):
         """Hands it the run: -> its Popen (now that run's process, stdout still unread),
-        or None (it refused, died or did not answer: stopped, start as usual)."""
+        or None (not ready, refused, died or did not answer: stopped, start as usual)."""
         popen = self.popen
         try:
-            if popen is None or popen.poll() is not None:
-                return None
-            os.setpriority(os.PRIO_PROCESS, popen.pid, 0)
-            popen.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
-            popen.stdin.close()
-            popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
-            ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
-            answer = os.read(self._reply, 4096) if ready else b""
-            if answer == b"ok\n":
-                self._close_reply()
-                self.popen = None
-                return popen
+            if popen is not None and popen.poll() is None and self.ready.is_set():
+                os.setpriority(os.PRIO_PROCESS, popen.pid, 0)
+                popen.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
+                popen.stdin.close()
+                popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
+                ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
+                answer = os.read(self._reply, 4096) if ready else b""
+                if answer == b"ok\n":
+                    self._close_reply()
+                    self.popen = None
+                    return popen
         except (OSError, ValueError):
             pass
         self.stop()
@@ -207,13 +226,15 @@ class Standby:
 
     def stop(self):
         popen, self.popen = self.popen, None
-        self._close_reply()
         if popen is None:
+            self._close_reply()
             return
         try:
             os.killpg(popen.pid, signal.SIGKILL)
         except OSError:
             pass
+        if self._watch is not None:
+            self._watch.join(5)  # its read ends: the write end died with the process
         for f in (popen.stdin, popen.stdout):
             try:
                 if f:
@@ -221,6 +242,7 @@ class Standby:
             except OSError:
                 pass
         popen.wait()
+        self._close_reply()
 
     def _close_reply(self):
         if self._reply is not None:

@@ -154,7 +154,8 @@ class Switcher:
             try:
                 standby = Standby.for_proc(web)
                 if standby is not None:
-                    self.standby = standby.start()
+                    self.standby = standby.start(
+                        lambda: self.log.event(web.source, "A Python interpreter for the next start is ready"))
             except Exception as e:
                 print(f"fcm-agent: starting an interpreter ahead: {e}", file=sys.stderr, flush=True)
         self._standby_thread = threading.Thread(target=run, name="prestart", daemon=True)

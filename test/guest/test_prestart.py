@@ -52,9 +52,11 @@ class Fixture(unittest.TestCase):
         with open(os.path.join(self.rdir, name), "w") as f:
             f.write(text)
 
-    def standby(self, env=None):
+    def standby(self, env=None, wait=True):
         sb = Standby("/usr/bin/python3", env or self.prev_env, self.user).start()
         self.addCleanup(sb.stop)
+        if wait:
+            self.assertTrue(sb.ready.wait(60), "the interpreter became ready")
         return sb
 
     def proc(self, command, env=None):
@@ -114,6 +116,36 @@ class TakeTest(Fixture):
         sb.popen.wait()
         self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
         self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
+
+    def test_one_still_importing_is_not_taken(self):
+        calls = []
+        # One of the modules it imports never finishes importing.
+        libdir = os.path.join(self.app.dir, "lib")
+        os.mkdir(libdir, 0o755)
+        with open(os.path.join(libdir, "fcm_test_slow.py"), "w") as f:
+            f.write("import time\ntime.sleep(3600)\n")
+        self.prev_env["PYTHONPATH"] = self.env["PYTHONPATH"] = libdir
+        preload = prestart.PRELOAD
+        prestart.PRELOAD = preload + ("fcm_test_slow",)
+        try:
+            sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(lambda: calls.append(1))
+        finally:
+            prestart.PRELOAD = preload
+        self.addCleanup(sb.stop)
+        eventually(lambda: os.path.exists(f"/proc/{sb.popen.pid}"), what="started")
+        self.assertFalse(sb.ready.is_set())
+        self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
+        self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
+        self.assertIsNone(sb.popen, "stopped")
+        self.assertEqual(calls, [])
+
+    def test_ready_is_reported_once(self):
+        calls = []
+        sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(lambda: calls.append(1))
+        self.addCleanup(sb.stop)
+        eventually(lambda: calls, timeout=60, what="the ready callback")
+        self.assertTrue(sb.ready.is_set())
+        self.assertEqual(calls, [1])
 
     def test_it_waits_at_the_lowest_priority_and_runs_at_normal(self):
         sb = self.standby()
@@ -186,6 +218,7 @@ class SwitchTest(unittest.TestCase):
 
     def test_redeploy_uses_it_and_a_config_change_does_not(self):
         self.sw.launch(self.release(1), {"GREETING": "hi"}, Output(), {})
+        eventually(lambda: self.sw.standby and self.sw.standby.ready.is_set(), timeout=60, what="the interpreter ready")
         self.sw.launch(self.release(2), {"GREETING": "hi"}, Output(), {})
         self.assertEqual(switch_fetch(self.redirects.target), "release 2 hi")
         self.sw.launch(self.release(3), {"GREETING": "hej"}, Output(), {})
@@ -194,6 +227,8 @@ class SwitchTest(unittest.TestCase):
         self.assertFalse(starts[0].endswith("ahead of it"), starts[0])
         self.assertTrue(starts[1].endswith("in the interpreter started ahead of it"), starts[1])
         self.assertFalse(starts[2].endswith("ahead of it"), "GREETING changed: a fresh start")
+        with open(os.path.join(self.s.logs, "app.log")) as f:
+            self.assertIn(" fcm[web.1]: A Python interpreter for the next start is ready\n", f.read())
         self.sw.attach_standby(switch.Formation(0, []))  # the one started after v3 is stopped
         self.assertIsNone(self.sw.standby)
 

@@ -343,6 +343,9 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
   });
 
   test('redeploy: changed file served, deleted file gone, cached venv, zero downtime (10 ms polling)', async () => {
+    // After v1 went live the agent started an interpreter for the next run (rootfs/guest/prestart.py);
+    // a start only takes it once it is ready, which it says in the app log.
+    await waitFor('the interpreter started ahead', async () => /fcm\[web\.1\]: A Python interpreter for the next start is ready$/m.test((await agent('GET', '/v1/logs?lines=300')).text), 180_000);
     const poll = poller();
     await new Promise((r) => setTimeout(r, 300));
     const r = await deploy(2, pythonApp('two'));
