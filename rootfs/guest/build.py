@@ -37,15 +37,25 @@ def receive(storage, version, body, user, live_version):
         raise
 
 
-def process_env(meta, env, user, release_dir, ptype, port):
+def start_env(meta, cache_dir):
+    """What a process start adds that depends on this boot, not on the build: for Node
+    releases, the startup snapshot if one matches this VM's Node and CPU (buildpacks.py)."""
+    if meta.get("buildpack") == "node":
+        return buildpacks.node_snapshot_env(cache_dir)
+    return {}
+
+
+def process_env(meta, env, user, release_dir, ptype, port, extra=None):
     """The environment of one process of a release: the basics, the buildpack's runtime,
-    the config vars, then what the process type decides (DYNO, PORT)."""
+    the config vars, what this start adds (start_env), then what the process type
+    decides (DYNO, PORT)."""
     out = {"HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": "/bin/sh",
            "LANG": "C.UTF-8", "PATH": ":".join(list(meta.get("path") or []) + ["/usr/local/bin", "/usr/bin", "/bin"]),
            "FCM_RELEASE": str(meta["version"]), "FCM_COMMIT": meta.get("commit") or "",
            "FCM_APP_DIR": release_dir}
     out.update(meta.get("env") or {})
     out.update(env)
+    out.update(extra or {})
     if ptype:
         out["DYNO"] = f"{ptype}.1"
     if port:
@@ -81,8 +91,8 @@ def build(storage, version, commit, user, env, emit, public_port):
     storage.write_meta(meta)
     if release_cmd:
         emit(f"-----> Running release command: {release_cmd}")
-        rc = ctx.run(["/bin/sh", "-c", release_cmd], env=process_env(meta, env, user, rdir, "release", None),
-                     what="release command")
+        penv = process_env(meta, env, user, rdir, "release", None, start_env(meta, storage.cache))
+        rc = ctx.run(["/bin/sh", "-c", release_cmd], env=penv, what="release command")
         if rc != 0:
             raise BuildError("release_failed", f"the release command failed (exit status {rc})")
     return meta

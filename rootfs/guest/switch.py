@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 
-from build import PROCESS_TYPE, process_env
+from build import PROCESS_TYPE, process_env, start_env
 from buildpacks import INDENT, BuildError
+from prestart import Standby
 from supervisor import Formation, Proc, port_open
 
 START_TIMEOUT_S = 60
@@ -41,6 +42,8 @@ class Switcher:
         self.live = None          # Formation of the live release
         self.live_meta = None
         self.nft_ready = threading.Event()
+        self.standby = None       # prestart.Standby for the live web command's next run
+        self._standby_thread = None
 
     def live_version(self):
         meta = self.live_meta
@@ -63,11 +66,12 @@ class Switcher:
         version = meta["version"]
         rdir = self.storage.release_dir(version)
         procs = []
+        extra = start_env(meta, self.storage.cache)
         for ptype, command in meta["processes"].items():
             if not PROCESS_TYPE.match(ptype):
                 continue
             port = self.free_port(version, taken) if ptype == "web" else None
-            procs.append(Proc(self.log, ptype, 1, command, rdir, process_env(meta, env, user, rdir, ptype, port),
+            procs.append(Proc(self.log, ptype, 1, command, rdir, process_env(meta, env, user, rdir, ptype, port, extra),
                               user, port, self.probe_host, version))
         return Formation(version, procs)
 
@@ -81,6 +85,7 @@ class Switcher:
         self.live, self.live_meta = formation, meta
         self.redirect(self.public_port, formation.web.port if formation.web else None)
         self.nft_ready.set()
+        self.prestart(formation)
 
     def launch(self, meta, env, out, timings):
         """Starts `meta`'s processes beside the live ones and switches to them once web
@@ -89,6 +94,7 @@ class Switcher:
         t_start = time.monotonic()
         old = self.live
         formation = self.formation(meta, env, old.ports() if old else set())
+        self.attach_standby(formation)
         for p in formation.procs:
             out.emit(f"-----> Starting: {p.command}" if p.type == "web" else f"-----> Starting {p.type}: {p.command}")
         formation.start()
@@ -120,6 +126,40 @@ class Switcher:
             out.emit(f"-----> Port {self.public_port} now goes to v{meta['version']}")
         if old is not None:
             threading.Thread(target=self.retire, args=(old,), name="retire", daemon=True).start()
+        self.prestart(formation)
+
+    def attach_standby(self, formation):
+        """Gives the interpreter started ahead (if any) to the new web process when it
+        fits its first start (prestart.py); else stops it."""
+        if self._standby_thread is not None:
+            self._standby_thread.join()
+            self._standby_thread = None
+        standby, self.standby = self.standby, None
+        if standby is None:
+            return
+        if formation.web is not None and standby.fits(formation.web):
+            formation.web.standby = standby
+        else:
+            standby.stop()
+
+    def prestart(self, formation):
+        """Starts, in the background, an interpreter for the next run of the live web
+        command when that is a Python script (prestart.py). A failure only costs the
+        speed-up."""
+        web = formation.web
+        if web is None:
+            return
+
+        def run():
+            try:
+                standby = Standby.for_proc(web)
+                if standby is not None:
+                    self.standby = standby.start(
+                        lambda: self.log.event(web.source, "A Python interpreter for the next start is ready"))
+            except Exception as e:
+                print(f"fcm-agent: starting an interpreter ahead: {e}", file=sys.stderr, flush=True)
+        self._standby_thread = threading.Thread(target=run, name="prestart", daemon=True)
+        self._standby_thread.start()
 
     def wait_web(self, web):
         """'up', 'exited', 'timeout', or 'loopback' (listening on 127.0.0.1 only for 3 s)."""

@@ -4,7 +4,10 @@ traffic off the machine. The real installs run in the guest (test/host/agent.tes
 
 import json
 import os
+import shutil
+import tempfile
 import unittest
+from unittest import mock
 
 import guesttest
 from guesttest import TempApp, need_root
@@ -59,9 +62,12 @@ class BuildpacksTest(unittest.TestCase):
             t.ctx.read("Procfile", limit=3)
 
     def test_node_without_dependencies_runs_no_installer(self):
+        # (no node binary here: the startup snapshot is NodeSnapshotTest's)
+        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/no/such/node"))
         t = self.tree({"package.json": json.dumps({"scripts": {"start": "node index.js"}})})
         rt = buildpacks.build(t.ctx, "node")
         self.assertEqual((rt.default_web, rt.caches, rt.env), ("node index.js", [], {"NODE_ENV": "production"}))
+        self.assertEqual(rt.path, [f"{t.dir}/node_modules/.bin", "/usr/lib/fcm/node"], "the shim comes before /usr/bin")
         self.assertIn("-----> package.json declares no dependencies; skipping npm install", t.lines)
         hooks = self.tree({"package.json": json.dumps({"scripts": {"start": "node a.js", "prestart": "x"}})})
         self.assertEqual(buildpacks.build(hooks.ctx, "node").default_web, "npm start")
@@ -133,6 +139,78 @@ class BuildpacksTest(unittest.TestCase):
         self.assertEqual(rc, 4)
         self.assertEqual(t.lines, ["       hello hi", f"       {t.app.user().pw_uid}"])
         self.assertEqual(t.ctx.steps[0][0], "greeting")
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 6
+model\t\t: 6
+model name\t: QEMU TCG CPU version 2.5+
+stepping\t: 3
+cpu MHz\t\t: 2445.424
+flags\t\t: fpu vme de pse sse sse2 ssse3
+bogomips\t: 4890.84
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu vme de pse sse sse2 ssse3
+"""
+
+
+class NodeSnapshotTest(unittest.TestCase):
+    """The startup snapshot for Debian's Node (no snapshot of its own): built with the
+    real node binary of this machine, keyed by the binary and the CPU."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fcm-cpuinfo-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.cpuinfo = os.path.join(self.tmp, "cpuinfo")
+        with open(self.cpuinfo, "w") as f:
+            f.write(CPUINFO)
+        self.enterContext(mock.patch.object(buildpacks, "CPUINFO", self.cpuinfo))
+
+    def tree(self):
+        t = Tree({"package.json": "{}", "server.js": ""})
+        self.addCleanup(t.app.cleanup)
+        return t
+
+    def test_cpu_id_is_the_first_processor_identity_and_features(self):
+        self.assertEqual(buildpacks.cpu_id(), "vendor_id\t: AuthenticAMD\ncpu family\t: 6\nmodel\t\t: 6\n"
+                         "model name\t: QEMU TCG CPU version 2.5+\nflags\t\t: fpu vme de pse sse sse2 ssse3")
+        self.assertEqual(buildpacks.cpu_id("/no/such/cpuinfo"), "unknown")
+
+    @need_root
+    @unittest.skipUnless(os.path.isfile(buildpacks.NODE_BIN), f"needs {buildpacks.NODE_BIN} (the test runs it)")
+    def test_built_once_as_the_app_user_then_found_at_each_start_on_the_same_cpu_only(self):
+        t = self.tree()
+        rt = buildpacks.build(t.ctx, "node")
+        name = buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name
+        self.assertEqual(rt.caches, [name], "the release keeps its snapshot from the garbage collector")
+        self.assertIn("-----> Building a startup snapshot for Node.js (once per VM; starts take seconds less)", t.lines)
+        self.assertEqual([s[0] for s in t.ctx.steps], ["node snapshot", "node snapshot check"])
+        env = buildpacks.node_snapshot_env(t.ctx.cache_dir)
+        blob = env["FCM_NODE_SNAPSHOT"]
+        self.assertTrue(blob.startswith(os.path.join(t.ctx.cache_dir, "node-snapshot")))
+        self.assertEqual(os.stat(blob).st_uid, t.app.user().pw_uid, "built as the app user")
+        again = self.tree()
+        again.ctx.cache_dir, again.ctx.user = t.ctx.cache_dir, t.ctx.user
+        self.assertEqual(buildpacks.build(again.ctx, "node").caches, [name])
+        self.assertEqual(again.ctx.steps, [], "built once per VM")
+        # another CPU (a host whose QEMU or CPU model changed): V8 would refuse this blob
+        with open(self.cpuinfo, "w") as f:
+            f.write(CPUINFO.replace("ssse3", "ssse3 avx2"))
+        self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {})
+        self.assertNotEqual(buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name, name)
+
+    @need_root
+    def test_a_failed_build_is_not_a_failed_deploy(self):
+        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/bin/false"))
+        t = self.tree()
+        rt = buildpacks.build(t.ctx, "node")
+        self.assertEqual(rt.caches, [])
+        self.assertIn("       could not build it (exit status 1); node starts without a snapshot", t.lines)
+        self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {})
+        self.assertEqual(os.listdir(os.path.join(t.ctx.cache_dir, "node-snapshot")), [], "nothing half-made is left")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,12 @@ class StorageTest(unittest.TestCase):
         self.assertEqual(self.s.load_env(), {"GREETING": "hi"})
         self.assertEqual(stat.S_IMODE(os.stat(self.s.env_file).st_mode), 0o600)
         self.assertEqual([n for n in os.listdir(self.s.root) if "tmp" in n], [])
+        before = os.stat(self.s.env_file)
+        self.s.save_env({"GREETING": "hi"})
+        self.assertEqual(os.stat(self.s.env_file).st_ino, before.st_ino, "the same vars again: not rewritten")
+        self.s.save_env({"GREETING": "hej"})
+        self.assertEqual(self.s.load_env(), {"GREETING": "hej"})
+        self.assertNotEqual(os.stat(self.s.env_file).st_ino, before.st_ino)
 
     def test_env_load_drops_what_is_not_valid(self):
         os.makedirs(self.s.root)

@@ -1,7 +1,10 @@
 """supervisor.py: app processes, readiness, restarts with backoff, stopping."""
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 import unittest
 
@@ -19,6 +22,51 @@ class ExitTextTest(unittest.TestCase):
         self.assertEqual(supervisor._exit_text(-15), "Process killed by SIGTERM")
         self.assertEqual(supervisor._exit_text(-200), "Process killed by 200")
         self.assertEqual(supervisor._exit_text(None), "Process exited")
+
+
+class DirectArgvTest(unittest.TestCase):
+    """Plain commands run without /bin/sh, with exactly the argv the shell would give
+    them; everything else still goes through the shell."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="fcm-direct-argv-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        os.mkdir(os.path.join(self.dir, "bin"))
+        os.mkdir(os.path.join(self.dir, "app"))
+        for path in ("bin/printargs", "app/tool"):
+            with open(os.path.join(self.dir, path), "w") as f:
+                f.write('#!/bin/sh\nfor a in "$@"; do echo "[$a]"; done\n')
+            os.chmod(os.path.join(self.dir, path), 0o755)
+        self.cwd = os.path.join(self.dir, "app")
+        self.env = {"PATH": f"{self.dir}/bin:/usr/bin:/bin", "PORT": "18007", "EMPTY": "", "SPACEY": "a b",
+                    "GLOBBY": "*", "HOST": "0.0.0.0"}
+
+    def outputs(self, command):
+        """(what the shell runs, what direct_argv runs or None)."""
+        sh = subprocess.run(["/bin/sh", "-c", command], cwd=self.cwd, env=self.env, capture_output=True, text=True)
+        argv = supervisor.direct_argv(command, self.env, self.cwd)
+        if argv is None:
+            return sh.stdout, None
+        direct = subprocess.run(argv, cwd=self.cwd, env=self.env, capture_output=True, text=True)
+        return sh.stdout, direct.stdout
+
+    def test_plain_commands_run_directly_with_the_shells_argv(self):
+        for command in ("printargs", "printargs a b", "printargs  --port $PORT\t-v", "printargs --bind=${HOST}:$PORT",
+                        "printargs app:app -w 2 --log-level=info @x %y +z", "./tool x"):
+            sh, direct = self.outputs(command)
+            self.assertIsNotNone(direct, command)
+            self.assertEqual(direct, sh, command)
+        self.assertEqual(supervisor.direct_argv("printargs --port $PORT", self.env, self.cwd),
+                         ["printargs", "--port", "18007"])
+
+    def test_everything_else_goes_through_the_shell(self):
+        for command in ("printargs 'a b'", 'printargs "$PORT"', "printargs a && printargs b", "printargs a; printargs b",
+                        "printargs $UNSET", "printargs $EMPTY", "printargs $SPACEY", "printargs $GLOBBY", "printargs *",
+                        "printargs ~", "printargs # comment", "printargs $1", "printargs $$", "printargs $(echo x)",
+                        "printargs `echo x`", "printargs a\\ b", "printargs > out", "printargs | cat", "printargs &",
+                        "PORT=1 printargs", "exec printargs", "cd /tmp", ". ./tool", "nosuchcommand x", "./nosuch x",
+                        "tool", "printargs {a,b}", "printargs !", "(printargs)", ""):
+            self.assertIsNone(supervisor.direct_argv(command, self.env, self.cwd), command)
 
 
 def free_port():

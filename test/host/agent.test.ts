@@ -59,7 +59,8 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_f
 const NODE_APP = `const http = require('http');
 http.createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ app: 'node', release: process.env.FCM_RELEASE, nodeEnv: process.env.NODE_ENV }));
+  res.end(JSON.stringify({ app: 'node', release: process.env.FCM_RELEASE, nodeEnv: process.env.NODE_ENV,
+    snapshot: process.execArgv.includes('--snapshot-blob'), heapMib: Math.round(require('v8').getHeapStatistics().heap_size_limit / 1048576) }));
 }).listen(Number(process.env.PORT), () => console.log('node listening on', process.env.PORT));
 `;
 
@@ -356,6 +357,9 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
   });
 
   test('redeploy: changed file served, deleted file gone, cached venv, zero downtime (10 ms polling)', async () => {
+    // After v1 went live the agent started an interpreter for the next run (rootfs/guest/prestart.py);
+    // a start only takes it once it is ready, which it says in the app log.
+    await waitFor('the interpreter started ahead', async () => /fcm\[web\.1\]: A Python interpreter for the next start is ready$/m.test((await agent('GET', '/v1/logs?lines=300')).text), 180_000);
     const poll = poller();
     await waitFor('the poller sees v1', async () => poll.seen().at(-1) === 'v1');
     const r = await deploy(2, pythonApp('two'));
@@ -379,6 +383,9 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
     assert.equal(s.release, 2);
     assert.equal(s.commit, 'c0ffee000002');
     assert.deepEqual(s.processes.map((x: any) => [x.type, x.state, x.release]), [['web', 'up', 2]]);
+    // v2's web process ran in the interpreter the agent started after v1 went live (rootfs/guest/prestart.py).
+    const logs = (await agent('GET', '/v1/logs?lines=300')).text;
+    assert.match(logs, /fcm\[web\.1\]: Starting process with command `python3 app\.py` \(PORT=\d+\) in the interpreter started ahead of it$/m);
   });
 
   test('a failing install and a web process that exits both fail the deploy; the live release keeps serving', async () => {
@@ -507,14 +514,38 @@ for (const [from, to] of [[${AGENT_FWD}, 7611], [${APP_FWD}, 8000]]) {
     await agent('POST', '/v1/console/resize', { body: JSON.stringify({ rows: 24, cols: 80 }), headers: { 'content-type': 'application/json' } });
   });
 
-  test('node: package.json without dependencies, start script → web', async () => {
-    const r = await deploy(6, { 'package.json': JSON.stringify({ name: 'n', version: '1.0.0', scripts: { start: 'node server.js' } }), 'server.js': NODE_APP });
+  test('node: start script → web, started from the VM\'s startup snapshot; a V8 flag starts node without it (V8 would refuse it) and says so', async () => {
+    const worker = `const v8 = require('v8');
+console.log('worker snapshot=' + process.execArgv.includes('--snapshot-blob') + ' heapMib=' + Math.round(v8.getHeapStatistics().heap_size_limit / 1048576));
+setInterval(() => {}, 1 << 30);
+`;
+    const r = await deploy(6, {
+      'package.json': JSON.stringify({ name: 'n', version: '1.0.0', scripts: { start: 'node server.js' } }),
+      'server.js': NODE_APP,
+      'worker.js': worker,
+      Procfile: 'worker: node --max-old-space-size=200 worker.js\n',
+    });
     assert.equal(r.result.ok, true, show(r));
     assert.equal(r.result.buildpack, 'node');
-    assert.deepEqual(r.result.processes, { web: 'node server.js' });
+    assert.deepEqual(r.result.processes, { web: 'node server.js', worker: 'node --max-old-space-size=200 worker.js' });
     assert.match(show(r), /^-----> Detected Node\.js \(package\.json\)$/m);
+    assert.match(show(r), /^-----> Building a startup snapshot for Node\.js/m, 'the first Node deploy of a VM builds it');
     console.log(`# node deploy: ${JSON.stringify(r.result.timingsMs)}`);
-    assert.deepEqual(await appJson(), { app: 'node', release: '6', nodeEnv: 'production' });
+    const app = await appJson();
+    assert.deepEqual([app.app, app.release, app.nodeEnv, app.snapshot], ['node', '6', 'production', true]);
+    const logs = await waitFor('the worker\'s line', async () => {
+      const text = (await agent('GET', '/v1/logs?lines=300')).text;
+      return /worker\[1\]: worker snapshot=/.test(text) && text;
+    }, 120_000);
+    assert.match(logs, /worker\[1\]: fcm: node starts without the startup snapshot \(slower\): --max-old-space-size=200 may change V8's flags$/m);
+    const m = /worker\[1\]: worker snapshot=(\w+) heapMib=(\d+)$/m.exec(logs)!;
+    assert.equal(m[1], 'false');
+    assert.ok(Number(m[2]) < 400, `the flag applies: heap limit ${m[2]} MiB`);
+    // a restart starts from the snapshot again (the agent finds it for this boot), without building it
+    const again = await streamed('POST', '/v1/restart');
+    assert.equal(again.result.ok, true, show(again));
+    assert.doesNotMatch(show(again), /Building a startup snapshot/);
+    assert.equal((await appJson()).snapshot, true);
   });
 
   test('ruby: Gemfile without gems, Procfile web: ruby app.rb (TCPServer)', async () => {

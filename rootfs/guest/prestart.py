@@ -1,0 +1,250 @@
+"""A Python interpreter started ahead of the next run of the live web command.
+
+Most of a Python web process's start is Python's own: the interpreter, site, and the
+standard modules a web app imports (`import http.server` alone is ~1 s of CPU under
+QEMU TCG, against ~10 ms for the app's own code). So once a release is live whose web
+command is `python[3] <script> [args]`, the agent starts one interpreter for the next
+run of that command, before anyone asks for it: the same binary (found on the
+release's PATH), as the app user, with the environment that run will have, in its
+own session, at the lowest priority (it yields the CPU to the live app). It imports
+the modules below, says it is ready (the agent logs that in the app log) and waits on
+its stdin.
+
+The next start of a web process takes it (Proc.standby, supervisor.py) only when it is
+ready (an interpreter still importing would finish its imports at normal priority
+while the start waits: no faster than a fresh start, and slower under load) and that
+run would start the same interpreter the same way (fits()):
+  - its command is plain (supervisor.direct_argv) and is `<python> <script> [args]`,
+    no interpreter options, <python> (python, python3, python3.N, or an absolute path
+    to one) found on its PATH at the same path, <script> a regular file;
+  - its environment equals the interpreter's except for PER_RUN (the port, release,
+    commit and release directory), none of which Python reads when it starts;
+  - no file or directory at the top of the script's directory shares its first name
+    part with a module already imported (`json.py` next to the script would have been
+    imported instead of the standard one).
+It then gets that run's argv, working directory and environment, is given normal
+priority, and runs the script as `__main__` the way `python3 <script>` does: sys.argv
+as given, sys.path[0] the script's directory, __file__ absolute, stdin /dev/null.
+What still differs from a fresh start, by design: the modules below are already in
+sys.modules, the process started earlier (its start time and CPU time), and its
+/proc cmdline is the interpreter's `-c` bootstrap; a traceback shows one `<string>`
+frame above the script.
+
+Anything else (no interpreter, a different command or environment, a shadowing file,
+an interpreter that died or does not answer within REPLY_TIMEOUT_S) and the process
+starts as usual: the interpreter is stopped and nothing of it is used.
+"""
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import threading
+
+PER_RUN = frozenset({"PORT", "FCM_RELEASE", "FCM_COMMIT", "FCM_APP_DIR"})
+PYTHON = re.compile(r"python(3(\.\d+)?)?")
+REPLY_TIMEOUT_S = 30
+IDLE_NICE = 19
+
+# Standard modules that web apps import (and what http.server pulls in); each import
+# that fails is skipped.
+PRELOAD = ("http.server", "http.client", "socketserver", "json", "email.utils", "email.parser",
+           "urllib.parse", "logging", "ssl", "socket", "threading", "mimetypes", "html", "datetime")
+
+# Runs as `<python> -c BOOT`. Kept free of names in the module namespace the script
+# will see: the script runs in a fresh __main__ module.
+BOOT = r"""
+import os, sys
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
+for _m in %(preload)r:
+    try:
+        __import__(_m)
+    except Exception:
+        pass
+os.write(%(fd)d, b"ready\n")
+def _fcm_go():
+    import json, types, builtins
+    from importlib.machinery import SourceFileLoader
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(0, 65536)
+        if not chunk:
+            os._exit(0)
+        buf += chunk
+    go = json.loads(buf)
+    reply = os.fdopen(%(fd)d, "w")  # the reply pipe (pass_fds keeps the agent's number)
+    argv, cwd, env = go["argv"], go["cwd"], go["env"]
+    script = os.path.abspath(os.path.join(cwd, argv[1]))
+    sdir = os.path.dirname(os.path.realpath(script))
+    loaded = {n.partition(".")[0] for n in sys.modules}
+    try:
+        clash = sorted(n for n in os.listdir(sdir) if n.partition(".")[0] in loaded)
+        with open(script, "rb") as f:
+            source = f.read()
+    except OSError as e:
+        reply.write(f"no {e}\n")
+        os._exit(0)
+    if clash:
+        reply.write(f"no {clash[0]} in the script's directory shadows a module already imported\n")
+        os._exit(0)
+    os.chdir(cwd)
+    for k in list(os.environ):
+        if k not in env:
+            del os.environ[k]
+    os.environ.update(env)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.argv = argv[1:]
+    sys.path.insert(0, sdir)
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__cached__ = None
+    main.__builtins__ = builtins
+    main.__loader__ = SourceFileLoader("__main__", script)
+    sys.modules["__main__"] = main
+    code = compile(source, script, "exec")
+    reply.write("ok\n")
+    reply.close()
+    return code, main.__dict__
+_fcm_code, _fcm_ns = _fcm_go()
+del _fcm_go
+exec(_fcm_code, _fcm_ns)
+"""
+
+
+def python_argv(command, env, cwd):
+    """The argv of `command` if it is `<python> <script> [args]` with <python> on env's
+    PATH and <script> a regular file under cwd; else None."""
+    from supervisor import direct_argv
+    argv = direct_argv(command, env, cwd)
+    if not argv or len(argv) < 2 or not PYTHON.fullmatch(os.path.basename(argv[0])):
+        return None
+    if "/" in argv[0] and not os.path.isabs(argv[0]):
+        return None
+    if argv[1].startswith("-") or not os.path.isfile(os.path.join(cwd, argv[1])):
+        return None
+    return argv
+
+
+def interpreter(argv0, env):
+    """The absolute path that running `argv0` (a name, or an absolute path) with env's
+    PATH would execute, or None."""
+    if os.path.isabs(argv0):
+        return argv0 if os.path.isfile(argv0) and os.access(argv0, os.X_OK) else None
+    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+    return os.path.abspath(found) if found else None
+
+
+class Standby:
+    """One pre-started interpreter: start() it, then either take() it (once) or stop() it."""
+
+    def __init__(self, executable, env, user):
+        self.executable, self.env, self.user = executable, dict(env), user
+        self.popen = None
+        self._reply = None
+        self.ready = threading.Event()
+        self._watch = None
+
+    @classmethod
+    def for_proc(cls, proc):
+        """A Standby for the next run of `proc` (a web Proc), or None when its command is
+        not one a pre-started interpreter can run."""
+        argv = python_argv(proc.command, proc.env, proc.cwd)
+        exe = interpreter(argv[0], proc.env) if argv else None
+        return cls(exe, proc.env, proc.user) if exe else None
+
+    def start(self, on_ready=None):
+        """Starts it; on_ready() is called (from another thread) once it has imported
+        the modules and waits."""
+        r, w = os.pipe()
+        try:
+            # cwd "/": nothing from a release directory is imported before the script's own
+            # directory is first on sys.path.
+            self.popen = subprocess.Popen(
+                [self.executable, "-c", BOOT % {"preload": PRELOAD, "fd": w}], cwd="/", env=self.env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid, group=self.user.pw_gid,
+                extra_groups=[], umask=0o022, start_new_session=True, close_fds=True, pass_fds=(w,))
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        self._reply = r
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.popen.pid, IDLE_NICE)
+        except OSError:
+            pass
+        self._watch = threading.Thread(target=self._wait_ready, args=(r, on_ready), name="prestart-ready", daemon=True)
+        self._watch.start()
+        return self
+
+    def _wait_ready(self, fd, on_ready):
+        try:
+            line = os.read(fd, 64)  # "ready\n" (one write), or b"" when it died
+        except OSError:
+            return
+        if line == b"ready\n":
+            self.ready.set()
+            if on_ready is not None:
+                on_ready()
+
+    def fits(self, proc):
+        """Would `proc`'s next start run this interpreter, the same way? (See the module doc.)"""
+        if self.popen is None or self.popen.poll() is not None or not self.ready.is_set():
+            return False
+        argv = python_argv(proc.command, proc.env, proc.cwd)
+        if not argv or interpreter(argv[0], proc.env) != self.executable:
+            return False
+        keys = (set(self.env) | set(proc.env)) - PER_RUN
+        return all(self.env.get(k) == proc.env.get(k) for k in keys)
+
+    def take(self, argv, cwd, env):
+        """Hands it the run: -> its Popen (now that run's process, stdout still unread),
+        or None (not ready, refused, died or did not answer: stopped, start as usual)."""
+        popen = self.popen
+        try:
+            if popen is not None and popen.poll() is None and self.ready.is_set():
+                os.setpriority(os.PRIO_PROCESS, popen.pid, 0)
+                popen.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
+                popen.stdin.close()
+                popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
+                ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
+                answer = os.read(self._reply, 4096) if ready else b""
+                if answer == b"ok\n":
+                    self._close_reply()
+                    self.popen = None
+                    return popen
+        except (OSError, ValueError):
+            pass
+        self.stop()
+        return None
+
+    def stop(self):
+        popen, self.popen = self.popen, None
+        if popen is None:
+            self._close_reply()
+            return
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self._watch is not None:
+            self._watch.join(5)  # its read ends: the write end died with the process
+        for f in (popen.stdin, popen.stdout):
+            try:
+                if f:
+                    f.close()
+            except OSError:
+                pass
+        popen.wait()
+        self._close_reply()
+
+    def _close_reply(self):
+        if self._reply is not None:
+            os.close(self._reply)
+            self._reply = None

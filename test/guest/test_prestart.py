@@ -1,0 +1,243 @@
+"""prestart.py: a Python interpreter started ahead of the next run of the web command.
+
+The point of these tests is that a script run by a pre-started interpreter sees what
+`python3 <script>` would have shown it, and that every case it cannot serve exactly
+falls back to a fresh start."""
+
+import json
+import os
+import subprocess
+import unittest
+
+import guesttest
+from guesttest import Redirects, TempApp, eventually, need_root
+
+import applog
+import prestart
+import switch
+from operations import Output
+from prestart import Standby
+from supervisor import Proc
+
+# Prints what a script can observe of how it was started, then exits with argv[1].
+PROBE = r'''
+import os, sys, json
+print(json.dumps({
+    "argv": sys.argv, "file": __file__, "name": __name__, "cwd": os.getcwd(),
+    "path0": sys.path[0], "stdin": sys.stdin.read(), "spec": __spec__, "package": __package__,
+    "main_is_globals": sys.modules["__main__"].__dict__ is globals(), "flags": str(sys.flags),
+    "executable": sys.executable, "env": dict(os.environ), "uid": os.getuid(), "umask": os.umask(0o022),
+    "nice": os.getpriority(os.PRIO_PROCESS, 0), "doc": __doc__,
+}, sort_keys=True), flush=True)
+sys.exit(int(sys.argv[1]))
+'''
+
+
+@need_root
+class Fixture(unittest.TestCase):
+    def setUp(self):
+        self.app = TempApp()
+        self.addCleanup(self.app.cleanup)
+        self.user = self.app.user()
+        self.rdir = os.path.join(self.app.dir, "release")
+        os.mkdir(self.rdir, 0o755)
+        self.write("app.py", '"""the docstring"""\n' + PROBE)
+        # The environment a run has (process_env); the standby gets the previous run's.
+        self.env = {"PATH": "/usr/bin:/bin", "HOME": self.user.pw_dir, "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+                    "GREETING": "hej", "PORT": "18002", "FCM_RELEASE": "2", "FCM_COMMIT": "c2",
+                    "FCM_APP_DIR": self.rdir, "DYNO": "web.1"}
+        self.prev_env = {**self.env, "PORT": "18001", "FCM_RELEASE": "1", "FCM_COMMIT": "c1", "FCM_APP_DIR": "/app/releases/v1"}
+
+    def write(self, name, text):
+        with open(os.path.join(self.rdir, name), "w") as f:
+            f.write(text)
+
+    def standby(self, env=None, wait=True):
+        sb = Standby("/usr/bin/python3", env or self.prev_env, self.user).start()
+        self.addCleanup(sb.stop)
+        if wait:
+            self.assertTrue(sb.ready.wait(60), "the interpreter became ready")
+        return sb
+
+    def proc(self, command, env=None):
+        return Proc(None, "web", 1, command, self.rdir, env or self.env, self.user, 18002)
+
+    def fresh(self, argv):
+        """What `argv` prints and returns when started the usual way."""
+        r = subprocess.run(argv, cwd=self.rdir, env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
+                           user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[], umask=0o022,
+                           start_new_session=True)
+        return json.loads(r.stdout), r.returncode
+
+
+class TakeTest(Fixture):
+    def test_the_script_sees_what_a_fresh_start_shows_it(self):
+        argv = ["python3", "app.py", "7", "two words"]
+        sb = self.standby()
+        self.assertTrue(sb.fits(self.proc("python3 app.py 7 x")))
+        popen = sb.take(argv, self.rdir, self.env)
+        self.assertIsNotNone(popen)
+        warm = json.loads(popen.communicate()[0])
+        self.assertEqual(popen.returncode, 7)
+        cold, rc = self.fresh(argv)
+        self.assertEqual(rc, 7)
+        self.assertEqual(warm, cold)
+        self.assertEqual(warm["argv"], ["app.py", "7", "two words"])
+        self.assertEqual((warm["file"], warm["path0"], warm["cwd"]),
+                         (os.path.join(self.rdir, "app.py"), self.rdir, self.rdir))
+        self.assertEqual(warm["env"]["PORT"], "18002")
+        self.assertEqual((warm["name"], warm["stdin"], warm["spec"], warm["doc"]), ("__main__", "", None, "the docstring"))
+
+    def test_variables_the_run_does_not_have_are_gone(self):
+        popen = self.standby({**self.prev_env, "DROPPED": "x"}).take(["python3", "app.py", "0"], self.rdir, self.env)
+        warm = json.loads(popen.communicate()[0])["env"]
+        self.assertNotIn("DROPPED", warm)
+        self.assertEqual(warm, self.fresh(["python3", "app.py", "0"])[0]["env"])
+
+    def test_an_exception_exits_1_with_the_traceback_on_stdout(self):
+        self.write("boom.py", "raise RuntimeError('boom at start')\n")
+        popen = self.standby().take(["python3", "boom.py"], self.rdir, self.env)
+        out = popen.communicate()[0].decode()
+        self.assertEqual(popen.returncode, 1)
+        self.assertIn("RuntimeError: boom at start", out)
+        self.assertIn('boom.py", line 1', out)
+
+    def test_a_file_shadowing_an_imported_module_falls_back(self):
+        self.write("json.py", "raise SystemExit('the app json.py')\n")
+        sb = self.standby()
+        popen = sb.popen
+        self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
+        self.assertIsNotNone(popen.poll(), "the interpreter is stopped")
+        self.assertIsNone(sb.popen)
+
+    def test_a_dead_interpreter_falls_back(self):
+        sb = self.standby()
+        os.killpg(sb.popen.pid, 9)
+        sb.popen.wait()
+        self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
+        self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
+
+    def test_one_still_importing_is_not_taken(self):
+        calls = []
+        # One of the modules it imports never finishes importing.
+        libdir = os.path.join(self.app.dir, "lib")
+        os.mkdir(libdir, 0o755)
+        with open(os.path.join(libdir, "fcm_test_slow.py"), "w") as f:
+            f.write("import time\ntime.sleep(3600)\n")
+        self.prev_env["PYTHONPATH"] = self.env["PYTHONPATH"] = libdir
+        preload = prestart.PRELOAD
+        prestart.PRELOAD = preload + ("fcm_test_slow",)
+        try:
+            sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(lambda: calls.append(1))
+        finally:
+            prestart.PRELOAD = preload
+        self.addCleanup(sb.stop)
+        eventually(lambda: os.path.exists(f"/proc/{sb.popen.pid}"), what="started")
+        self.assertFalse(sb.ready.is_set())
+        self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
+        self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
+        self.assertIsNone(sb.popen, "stopped")
+        self.assertEqual(calls, [])
+
+    def test_ready_is_reported_once(self):
+        calls = []
+        sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(lambda: calls.append(1))
+        self.addCleanup(sb.stop)
+        eventually(lambda: calls, timeout=60, what="the ready callback")
+        self.assertTrue(sb.ready.is_set())
+        self.assertEqual(calls, [1])
+
+    def test_it_waits_at_the_lowest_priority_and_runs_at_normal(self):
+        sb = self.standby()
+        with open(f"/proc/{sb.popen.pid}/stat") as f:
+            self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[16]), prestart.IDLE_NICE)
+        popen = sb.take(["python3", "app.py", "0"], self.rdir, self.env)
+        self.assertEqual(json.loads(popen.communicate()[0])["nice"], 0)
+
+
+class FitsTest(Fixture):
+    def test_commands(self):
+        sb = self.standby()
+        for command in ("python3 app.py", "python3 app.py 1", "/usr/bin/python3 app.py --port $PORT"):
+            self.assertTrue(sb.fits(self.proc(command)), command)
+        for command in ("python3 -u app.py", "python3 -m http.server", "python3 missing.py", "python3 app.py | cat",
+                        "gunicorn app:app", "./app.py", "sh app.py", "python3", "usr/bin/python3 app.py"):
+            self.assertFalse(sb.fits(self.proc(command)), command)
+
+    def test_environment(self):
+        sb = self.standby()
+        self.assertTrue(sb.fits(self.proc("python3 app.py", {**self.env, "PORT": "18999", "FCM_RELEASE": "9"})))
+        for change in ({"GREETING": "hi"}, {"PYTHONPATH": "/x"}, {"PATH": "/usr/local/bin:/usr/bin:/bin"},
+                       {"LANG": "C"}, {"DYNO": "web.2"}):
+            self.assertFalse(sb.fits(self.proc("python3 app.py", {**self.env, **change})), change)
+        less = dict(self.env)
+        del less["GREETING"]
+        self.assertFalse(sb.fits(self.proc("python3 app.py", less)))
+
+    def test_another_interpreter_on_the_path(self):
+        bindir = os.path.join(self.app.dir, "venv", "bin")
+        os.makedirs(bindir)
+        os.symlink("/usr/bin/python3", os.path.join(bindir, "python3"))
+        sb = self.standby()
+        env = {**self.env, "PATH": f"{bindir}:/usr/bin:/bin"}
+        self.assertFalse(sb.fits(self.proc("python3 app.py", env)), "a venv's python is another interpreter")
+        self.assertIsNone(Standby.for_proc(self.proc("gunicorn app:app")))
+        venv_sb = Standby.for_proc(self.proc("python3 app.py", env))
+        self.assertEqual(venv_sb.executable, os.path.join(bindir, "python3"))
+
+
+@need_root
+class SwitchTest(unittest.TestCase):
+    """Through switch.py and supervisor.py: the second release's web process runs in the
+    interpreter started after the first went live; a changed config var starts fresh."""
+
+    def setUp(self):
+        self.app = TempApp()
+        self.addCleanup(self.app.cleanup)
+        self.s = self.app.storage
+        self.s.layout()
+        self.redirects = Redirects()
+        self.log = applog.AppLog(self.s.logs)
+        self.sw = switch.Switcher(self.s, self.log, self.app.user, self.redirects)
+        self.sw.public_port = 8000
+        self.addCleanup(lambda: self.sw.standby and self.sw.standby.stop())
+        self.addCleanup(lambda: self.sw.live and self.sw.live.stop(grace_s=1))
+
+    def release(self, version):
+        self.s.new_release(version, self.app.user(), None)
+        with open(os.path.join(self.s.release_dir(version), "app.py"), "w") as f:
+            f.write(guesttest.WEB_APP)
+        meta = {"version": version, "commit": None, "buildpack": "none", "processes": {"web": "python3 app.py"},
+                "path": [], "env": {}}
+        self.s.write_meta(meta)
+        return meta
+
+    def starts(self):
+        with open(os.path.join(self.s.logs, "app.log")) as f:
+            return [line.rstrip("\n").split(": ", 1)[1] for line in f if "Starting process with command" in line]
+
+    def test_redeploy_uses_it_and_a_config_change_does_not(self):
+        self.sw.launch(self.release(1), {"GREETING": "hi"}, Output(), {})
+        eventually(lambda: self.sw.standby and self.sw.standby.ready.is_set(), timeout=60, what="the interpreter ready")
+        self.sw.launch(self.release(2), {"GREETING": "hi"}, Output(), {})
+        self.assertEqual(switch_fetch(self.redirects.target), "release 2 hi")
+        self.sw.launch(self.release(3), {"GREETING": "hej"}, Output(), {})
+        self.assertEqual(switch_fetch(self.redirects.target), "release 3 hej")
+        starts = eventually(lambda: len(self.starts()) == 3 and self.starts(), what="three starts logged")
+        self.assertFalse(starts[0].endswith("ahead of it"), starts[0])
+        self.assertTrue(starts[1].endswith("in the interpreter started ahead of it"), starts[1])
+        self.assertFalse(starts[2].endswith("ahead of it"), "GREETING changed: a fresh start")
+        with open(os.path.join(self.s.logs, "app.log")) as f:
+            self.assertIn(" fcm[web.1]: A Python interpreter for the next start is ready\n", f.read())
+        self.sw.attach_standby(switch.Formation(0, []))  # the one started after v3 is stopped
+        self.assertIsNone(self.sw.standby)
+
+
+def switch_fetch(port):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        return r.read().decode()
+
+
+if __name__ == "__main__":
+    unittest.main()
