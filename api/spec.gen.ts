@@ -402,15 +402,15 @@ export const spec: Record<string, any> = {
         "tags": [
           "vms"
         ],
-        "summary": "Start a stopped VM",
-        "description": "Starting a VM that is already running or starting succeeds and changes nothing.",
+        "summary": "Start a stopped VM, or wake a sleeping one",
+        "description": "Starting a VM that is already running or starting succeeds and changes nothing.\nA `sleeping` VM is woken: restored from its saved memory, it resumes where it\npaused (processes, open files, the app's state); if its saved state cannot be\nrestored it cold-boots from its disk instead and `lastError` says why.\n",
         "x-cli": {
           "command": "start",
           "args": [
             "name"
           ],
           "waitFor": "running",
-          "summary": "Start a stopped VM",
+          "summary": "Start a stopped VM (or wake a sleeping one)",
           "message": "Started {name}: {url}",
           "examples": [
             "fcm start",
@@ -420,6 +420,49 @@ export const spec: Record<string, any> = {
         "responses": {
           "200": {
             "description": "The hypervisor is running; the guest is booting",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/sleep": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "post": {
+        "operationId": "sleepVm",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Put a running VM to sleep (memory saved to disk, process ended)",
+        "description": "Saves the VM's memory and device state to disk (the guest is paused, its\ndisk writes flushed) and ends its hypervisor process, so the VM holds no\nhost memory or CPU and does not count against host capacity. The state is\n`sleeping` from the moment the save begins; answers once the save is done.\nA sleeping VM wakes — restored where it paused, nothing lost — on the first\nHTTP request to its URL (the request is held until the app answers, then\nserved), on `fcm start`, and when a console, `fcm logs` or a `git push`\nneeds it. Sleeping a sleeping VM succeeds and changes nothing; other states\nthan `running` are `invalid_state`; a hypervisor that cannot save machines\nanswers `not_implemented`. Stopping a sleeping VM drops its saved memory.\n",
+        "x-cli": {
+          "command": "sleep",
+          "args": [
+            "name"
+          ],
+          "summary": "Put a VM to sleep (memory to disk; the next request wakes it)",
+          "description": "Saves the VM's memory to disk and ends its process: it uses no memory or\nCPU until something needs it. The first HTTP request to its URL wakes it\n(held, then served — no error page), as do fcm start, fcm console,\nfcm logs and git push. Apps resume where they paused.\n",
+          "message": "{name} is asleep. The next request to {url} wakes it (or: fcm start {name}).",
+          "examples": [
+            "fcm sleep",
+            "fcm sleep cosmic-nova --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Asleep",
             "content": {
               "application/json": {
                 "schema": {
@@ -1630,12 +1673,13 @@ export const spec: Record<string, any> = {
           "creating",
           "starting",
           "running",
+          "sleeping",
           "stopping",
           "stopped",
           "failed",
           "deleting"
         ],
-        "description": "`creating` — resources being allocated; `starting` — hypervisor running, guest booting;\n`running` — the guest agent answered; `stopping`; `stopped`; `failed` — the guest\ndid not boot or the hypervisor died (see `lastError`); `deleting`.\n"
+        "description": "`creating` — resources being allocated; `starting` — hypervisor running, guest booting\n(or waking); `running` — the guest agent answered; `sleeping` — memory saved to disk, no\nprocess (the next request to its URL, or a start, wakes it); `stopping`; `stopped`;\n`failed` — the guest did not boot or the hypervisor died (see `lastError`); `deleting`.\n"
       },
       "CreateVmRequest": {
         "type": "object",
@@ -1902,7 +1946,7 @@ export const spec: Record<string, any> = {
               "string",
               "null"
             ],
-            "description": "Why the VM is `failed`, if it is"
+            "description": "Why the VM is `failed`, if it is; after a wake that had to cold-boot, why its saved state could not be restored"
           },
           "createdAt": {
             "type": "string",
@@ -2047,13 +2091,17 @@ export const spec: Record<string, any> = {
             "additionalProperties": false,
             "required": [
               "total",
-              "running"
+              "running",
+              "sleeping"
             ],
             "properties": {
               "total": {
                 "type": "integer"
               },
               "running": {
+                "type": "integer"
+              },
+              "sleeping": {
                 "type": "integer"
               }
             }

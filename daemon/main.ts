@@ -22,6 +22,8 @@ import { consoleHandlers, consoleRoutes } from './http/routes/console.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
 import { FastBootService } from './core/fast-boot.js';
+import { WakeProxy } from './http/wake-proxy.js';
+import { FileSavedStates } from './drivers/saved-states.js';
 import { FileTemplateStore } from './drivers/template-store.js';
 import { RouteService } from './core/routes.js';
 import { planCaddyConfig } from './core/planners/caddy-config.js';
@@ -271,6 +273,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   log.info({ capacity }, 'host admission capacity');
   const vms = new VmService({
     fastBoot,
+    saved: new FileSavedStates(join(cfg.stateDir, 'disks')),
     quotas,
     host,
     store,
@@ -328,8 +331,16 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         httpPort: cfg.proxy.httpPort,
         httpsPort: cfg.proxy.httpsPort,
         stripCookieDomain: cfg.stripCookieDomain,
+        wakeDial: `127.0.0.1:${cfg.proxy.wakePort}`,
       }),
   });
+  // Caddy sends requests for sleeping VMs to this loopback listener, which wakes them and serves the requests.
+  const wakeProxy = new WakeProxy({
+    awake: (name, timeoutMs, signal) => vms.awakeForRequest(name, timeoutMs, signal),
+    log: log.child({ svc: 'wake' }),
+    wakeTimeoutMs: cfg.proxy.wakeTimeoutMs,
+  });
+  await wakeProxy.listen('127.0.0.1', cfg.proxy.wakePort);
   const domains = new DomainService({
     store,
     resolver: new DnsTxt(cfg.dnsResolvers),
@@ -445,6 +456,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       (closing ??= (async () => {
         auth.sessions.close();
         await app.close();
+        await wakeProxy.close();
         await git.close();
         routes.close();
         await consoleLogCap?.close();

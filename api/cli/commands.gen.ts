@@ -817,13 +817,46 @@ export const commandTable: CommandSpec[] = [
     "responseType": "json"
   },
   {
+    "operationId": "sleepVm",
+    "command": "sleep",
+    "method": "post",
+    "path": "/v1/vms/{name}/sleep",
+    "group": "vms",
+    "summary": "Put a VM to sleep (memory to disk; the next request wakes it)",
+    "description": "Saves the VM's memory to disk and ends its process: it uses no memory or\nCPU until something needs it. The first HTTP request to its URL wakes it\n(held, then served — no error page), as do fcm start, fcm console,\nfcm logs and git push. Apps resume where they paused.",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": "{name} is asleep. The next request to {url} wakes it (or: fcm start {name}).",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm sleep",
+      "fcm sleep cosmic-nova --json"
+    ],
+    "auth": true,
+    "responseSchema": "Vm",
+    "responseType": "json"
+  },
+  {
     "operationId": "startVm",
     "command": "start",
     "method": "post",
     "path": "/v1/vms/{name}/start",
     "group": "vms",
-    "summary": "Start a stopped VM",
-    "description": "Starting a VM that is already running or starting succeeds and changes nothing.",
+    "summary": "Start a stopped VM (or wake a sleeping one)",
+    "description": "Starting a VM that is already running or starting succeeds and changes nothing.\nA `sleeping` VM is woken: restored from its saved memory, it resumes where it\npaused (processes, open files, the app's state); if its saved state cannot be\nrestored it cold-boots from its disk instead and `lastError` says why.",
     "args": [
       {
         "name": "name",
@@ -1072,6 +1105,7 @@ export const commandTable: CommandSpec[] = [
           "creating",
           "starting",
           "running",
+          "sleeping",
           "stopping",
           "stopped",
           "failed",

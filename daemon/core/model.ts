@@ -1,4 +1,4 @@
-export const VM_STATES = ['creating', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'] as const;
+export const VM_STATES = ['creating', 'starting', 'running', 'sleeping', 'stopping', 'stopped', 'failed', 'deleting'] as const;
 export type VmState = (typeof VM_STATES)[number];
 export type HypervisorKind = 'qemu' | 'firecracker';
 export type Accel = 'kvm' | 'tcg';

@@ -58,6 +58,7 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
       await vms.delete(principal, params.name);
     },
     startVm: async ({ principal, params }) => out(await vms.start(principal, params.name)),
+    sleepVm: async ({ principal, params }) => out(await vms.sleep(principal, params.name)),
     stopVm: async ({ principal, params, body }) =>
       out(await vms.stop(principal, params.name, { timeoutMs: body.timeoutMs, force: body.force })),
     restartVm: async ({ principal, params, body }) =>
