@@ -64,11 +64,12 @@ export type paths = {
         options?: never;
         head?: never;
         /**
-         * Change a VM's size or custom domains
+         * Change a VM's size, custom domains or idle sleep
          * @description Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful
          *     stop, then start) so the new size takes effect; a stopped VM keeps
          *     the new size for its next start. `domains` replaces the VM's list of
-         *     custom domains (routes follow immediately, no restart).
+         *     custom domains (routes follow immediately, no restart). `sleepAfter`
+         *     sets when an idle VM sleeps (`off`: never).
          */
         patch: operations["updateVm"];
         trace?: never;
@@ -764,12 +765,23 @@ export type components = {
              */
             image: string;
             domains?: components["schemas"]["DomainList"];
+            sleepAfter?: components["schemas"]["SleepAfter"];
         };
         UpdateVmRequest: {
             vcpus?: number;
             memoryMib?: number;
             domains?: components["schemas"]["DomainList"];
+            sleepAfter?: components["schemas"]["SleepAfter"];
         };
+        /**
+         * @description Put the VM to sleep (see sleepVm) once it has been idle this long — no
+         *     request through its URL or custom domains, no console attached, no deploy
+         *     running: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`
+         *     (the default) never. The next request wakes it.
+         * @example 15m
+         * @example off
+         */
+        SleepAfter: string;
         /**
          * @description A fully qualified DNS name (lower case, no wildcard, no trailing dot, not an IP address).
          * @example www.example.com
@@ -839,6 +851,8 @@ export type components = {
             gitUrl: string;
             /** @description HTTPS git remote (token auth) */
             gitHttpUrl: string;
+            /** @description Idle time after which it sleeps (`15m`), or `off` */
+            sleepAfter: string;
             /** @description Why the VM is `failed`, if it is; after a wake that had to cold-boot, why its saved state could not be restored */
             lastError?: string | null;
             /** Format: date-time */

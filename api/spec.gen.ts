@@ -144,7 +144,8 @@ export const spec: Record<string, any> = {
           "message": "VM created: {name}\nURL: {url}",
           "examples": [
             "fcm create",
-            "fcm create my-app --memory-mib 2048"
+            "fcm create my-app --memory-mib 2048",
+            "fcm create preview --sleep-after 15m"
           ]
         },
         "requestBody": {
@@ -247,8 +248,8 @@ export const spec: Record<string, any> = {
         "tags": [
           "vms"
         ],
-        "summary": "Change a VM's size or custom domains",
-        "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart).\n",
+        "summary": "Change a VM's size, custom domains or idle sleep",
+        "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart). `sleepAfter`\nsets when an idle VM sleeps (`off`: never).\n",
         "x-cli": {
           "command": "update",
           "args": [
@@ -257,7 +258,9 @@ export const spec: Record<string, any> = {
           "summary": "Resize a VM or set its custom domains",
           "examples": [
             "fcm update --memory-mib 2048",
-            "fcm update --domains www.example.com,example.com"
+            "fcm update --domains www.example.com,example.com",
+            "fcm update --sleep-after 15m",
+            "fcm update --sleep-after off"
           ]
         },
         "requestBody": {
@@ -1731,6 +1734,9 @@ export const spec: Record<string, any> = {
           },
           "domains": {
             "$ref": "#/components/schemas/DomainList"
+          },
+          "sleepAfter": {
+            "$ref": "#/components/schemas/SleepAfter"
           }
         }
       },
@@ -1751,8 +1757,20 @@ export const spec: Record<string, any> = {
           },
           "domains": {
             "$ref": "#/components/schemas/DomainList"
+          },
+          "sleepAfter": {
+            "$ref": "#/components/schemas/SleepAfter"
           }
         }
+      },
+      "SleepAfter": {
+        "type": "string",
+        "pattern": "^(off|[1-9][0-9]{0,5}[smh])$",
+        "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "examples": [
+          "15m",
+          "off"
+        ]
       },
       "Hostname": {
         "type": "string",
@@ -1865,6 +1883,7 @@ export const spec: Record<string, any> = {
           "gitUrl",
           "gitHttpUrl",
           "hypervisor",
+          "sleepAfter",
           "createdAt",
           "updatedAt"
         ],
@@ -1940,6 +1959,10 @@ export const spec: Record<string, any> = {
           "gitHttpUrl": {
             "type": "string",
             "description": "HTTPS git remote (token auth)"
+          },
+          "sleepAfter": {
+            "type": "string",
+            "description": "Idle time after which it sleeps (`15m`), or `off`"
           },
           "lastError": {
             "type": [

@@ -87,6 +87,13 @@ export const commandTable: CommandSpec[] = [
         "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
+      },
+      {
+        "flag": "sleep-after",
+        "in": "body",
+        "name": "sleepAfter",
+        "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "type": "string"
       }
     ],
     "columns": null,
@@ -96,7 +103,8 @@ export const commandTable: CommandSpec[] = [
     "confirm": null,
     "examples": [
       "fcm create",
-      "fcm create my-app --memory-mib 2048"
+      "fcm create my-app --memory-mib 2048",
+      "fcm create preview --sleep-after 15m"
     ],
     "auth": true,
     "responseSchema": "Vm",
@@ -1022,7 +1030,7 @@ export const commandTable: CommandSpec[] = [
     "path": "/v1/vms/{name}",
     "group": "vms",
     "summary": "Resize a VM or set its custom domains",
-    "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart).",
+    "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart). `sleepAfter`\nsets when an idle VM sleeps (`off`: never).",
     "args": [
       {
         "name": "name",
@@ -1060,6 +1068,13 @@ export const commandTable: CommandSpec[] = [
         "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
+      },
+      {
+        "flag": "sleep-after",
+        "in": "body",
+        "name": "sleepAfter",
+        "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "type": "string"
       }
     ],
     "columns": null,
@@ -1069,7 +1084,9 @@ export const commandTable: CommandSpec[] = [
     "confirm": null,
     "examples": [
       "fcm update --memory-mib 2048",
-      "fcm update --domains www.example.com,example.com"
+      "fcm update --domains www.example.com,example.com",
+      "fcm update --sleep-after 15m",
+      "fcm update --sleep-after off"
     ],
     "auth": true,
     "responseSchema": "Vm",

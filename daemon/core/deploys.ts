@@ -84,6 +84,11 @@ export class DeployService {
     return r;
   }
 
+  /** Whether a deploy, rollback or config change of the VM is running (it keeps the VM awake). */
+  busy(vmId: string): boolean {
+    return this.locks.isLocked(vmId);
+  }
+
   getEnv(p: Principal, name: string): Record<string, string> {
     return this.d.env.get(this.d.vms.get(p, name).id);
   }

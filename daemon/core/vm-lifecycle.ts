@@ -28,12 +28,16 @@ export interface CreateVmInput {
   port: number;
   image: string;
   domains?: string[];
+  /** Idle seconds before it sleeps; null/absent: never. */
+  sleepAfterSec?: number | null;
 }
 
 export interface UpdateVmInput {
   vcpus?: number;
   memoryMib?: number;
   domains?: string[];
+  /** null: never sleep when idle. */
+  sleepAfterSec?: number | null;
 }
 
 export interface StopOptions {
@@ -165,6 +169,7 @@ export class VmLifecycle {
       hypervisor: this.d.hypervisor.kind,
       lastError: null,
       domains: input.domains ?? [],
+      sleepAfterSec: input.sleepAfterSec ?? null,
     };
     for (let attempt = 0; ; attempt++) {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
@@ -214,7 +219,7 @@ export class VmLifecycle {
       const resized =
         (input.vcpus !== undefined && input.vcpus !== cur.vcpus) || (input.memoryMib !== undefined && input.memoryMib !== cur.memoryMib);
       const next = { ...cur, vcpus: input.vcpus ?? cur.vcpus, memoryMib: input.memoryMib ?? cur.memoryMib };
-      const updated = this.d.records.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains }, (rows) => {
+      const updated = this.d.records.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains, sleepAfterSec: input.sleepAfterSec }, (rows) => {
         if (resized) this.admit(cur.owner, rows, next, cur);
         if (input.domains) this.d.quotas?.checkPendingDomains(cur.owner, rows, pendingAfter(rows, cur.owner, cur.id, input.domains));
       });

@@ -44,7 +44,7 @@ describe('sleep and wake through a real Caddy', { skip: skip ?? false }, () => {
   const qemuOf = async () => (await qemuByVm(h)).get(id) ?? null;
 
   before(async () => {
-    h = await startHostHarness({ caddy: true });
+    h = await startHostHarness({ caddy: true, env: { FCM_IDLE_CHECK_INTERVAL_MS: '1000' } });
     const c = await h.api('POST', '/v1/vms', { name: 'dozy', memoryMib: 256, swapMib: 0 });
     assert.equal(c.status, 201, JSON.stringify(c.body));
     id = c.body.id;
@@ -105,6 +105,23 @@ describe('sleep and wake through a real Caddy', { skip: skip ?? false }, () => {
     assert.equal((await h.api('POST', '/v1/vms/dozy/sleep')).body.state, 'sleeping');
     assert.equal(await inConsole('echo "still $DOZY_MEMORY"'), 'still kept-42');
     assert.equal((await h.api('GET', '/v1/vms/dozy')).body.state, 'running');
+  });
+
+  test('sleepAfter: idle (no request through Caddy) for that long → asleep by itself; requests keep it awake; the next one wakes it', async () => {
+    const p = await h.api('PATCH', '/v1/vms/dozy', { sleepAfter: '15s' });
+    assert.equal(p.body.sleepAfter, '15s');
+    // Requests every 3 s for 25 s: each one (seen in Caddy's access log) keeps it awake.
+    for (let t = 0; t < 25_000; t += 3000) {
+      assert.equal((await h.curlVia(`${url}/`, { cacert: ca })).status, 200);
+      assert.equal((await h.api('GET', '/v1/vms/dozy')).body.state, 'running', 'kept awake by its requests');
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    const asleep = await eventually('asleep when idle', () => h.api('GET', '/v1/vms/dozy'), (r) => r.body.state === 'sleeping', 120_000, 500);
+    assert.equal(asleep.body.state, 'sleeping');
+    assert.match(readFileSync(h.logPath, 'utf8'), /"vm":"dozy"[^\n]*"idle: putting the VM to sleep"/);
+    const back = await h.curlVia(`${url}/`, { cacert: ca, extra: ['--max-time', '120'] });
+    assert.equal(back.status, 200, back.body);
+    assert.equal((await h.api('PATCH', '/v1/vms/dozy', { sleepAfter: 'off' })).body.sleepAfter, 'off');
   });
 
   test('fcm sleep / fcm start through the CLI; a sleeping VM that is stopped boots cold and keeps its disk', async () => {

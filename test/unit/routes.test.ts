@@ -44,8 +44,14 @@ test('caddy config: sleeping and starting VMs route to the wake listener with th
     { name: 'early-bird', state: 'starting', ip: '172.16.0.6', port: 8000, domains: [] },
     { name: 'amber-otter', state: 'stopped', ip: '172.16.0.3', port: 8000, domains: [] },
   ];
-  const plan = planCaddyConfig({ ...base, vms: sleepy, wakeDial: '127.0.0.1:7780' });
+  const plan = planCaddyConfig({ ...base, vms: sleepy, wakeDial: '127.0.0.1:7780', accessLogAddress: 'tcp/127.0.0.1:7781' });
   assertGolden('caddy-sleeping.json', plan.config);
+  // The access log (idle sleep) goes to the daemon only, as JSON, for every host of the server.
+  const logs = (plan.config as any).logging.logs;
+  assert.deepEqual(logs.fcm_access.writer, { output: 'net', address: 'tcp/127.0.0.1:7781' });
+  assert.deepEqual(logs.default.exclude, ['http.log.access.fcm_access']);
+  assert.deepEqual((plan.config as any).apps.http.servers.fcm.logs, { default_logger_name: 'fcm_access' });
+  assert.equal((planCaddyConfig({ ...base, vms: sleepy }).config as any).logging, undefined, 'no address, no access log');
   const routes = (plan.config as any).apps.http.servers.fcm.routes;
   const dozy = routes.find((r: any) => r['@id'] === 'vm-dozy-fox');
   assert.deepEqual(dozy.match[0].host, ['dozy-fox.64-34-93-45.sslip.io', 'dozy.example.com'], 'custom domains wake it too');

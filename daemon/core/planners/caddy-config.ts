@@ -41,7 +41,16 @@ export interface CaddyPlanInput {
    * Absent: such VMs answer the 503 page.
    */
   wakeDial?: string;
+  /**
+   * Where Caddy streams its access log (JSON lines, its `net` writer; the
+   * daemon on loopback, `tcp/127.0.0.1:7781`): the daemon keeps each host's
+   * last request time, for idle sleep. Absent: no access log.
+   */
+  accessLogAddress?: string;
 }
+
+/** The Caddy logger whose access log goes to the daemon (idle sleep counts requests per host). */
+export const ACCESS_LOGGER = 'fcm_access';
 
 /** The request header naming the sleeping VM a request is for (set by Caddy, replacing anything a client sent). */
 export const WAKE_HEADER = 'X-Fcm-Wake';
@@ -138,6 +147,21 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
   const issuer = input.tls.mode === 'internal' ? { module: 'internal' } : { module: 'acme', ...(input.tls.email ? { email: input.tls.email } : {}) };
   const body = {
     admin: { listen: input.adminListen },
+    ...(input.accessLogAddress
+      ? {
+          logging: {
+            logs: {
+              // Access lines go to the daemon only, not also to Caddy's own log.
+              default: { exclude: [`http.log.access.${ACCESS_LOGGER}`] },
+              [ACCESS_LOGGER]: {
+                writer: { output: 'net', address: input.accessLogAddress },
+                encoder: { format: 'json' },
+                include: [`http.log.access.${ACCESS_LOGGER}`],
+              },
+            },
+          },
+        }
+      : {}),
     apps: {
       http: {
         http_port: input.httpPort,
@@ -146,6 +170,7 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
           fcm: {
             listen: [`:${input.httpsPort}`],
             routes,
+            ...(input.accessLogAddress ? { logs: { default_logger_name: ACCESS_LOGGER } } : {}),
           },
         },
       },

@@ -244,3 +244,11 @@ export class MemorySavedStates implements SavedStates {
     for (const k of [...this.sealed.keys()]) if (k.startsWith(`${vmId}/`)) this.sealed.delete(k);
   }
 }
+
+/** Request times set by the test. */
+export class MemoryRequestActivity {
+  readonly last = new Map<string, number>();
+  lastRequestAt(host: string): number | null {
+    return this.last.get(host) ?? null;
+  }
+}
