@@ -64,11 +64,12 @@ export type paths = {
         options?: never;
         head?: never;
         /**
-         * Change a VM's size or custom domains
+         * Change a VM's size, custom domains or idle sleep
          * @description Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful
          *     stop, then start) so the new size takes effect; a stopped VM keeps
          *     the new size for its next start. `domains` replaces the VM's list of
-         *     custom domains (routes follow immediately, no restart).
+         *     custom domains (routes follow immediately, no restart). `sleepAfter`
+         *     sets when an idle VM sleeps (`off`: never).
          */
         patch: operations["updateVm"];
         trace?: never;
@@ -140,10 +141,45 @@ export type paths = {
         get?: never;
         put?: never;
         /**
-         * Start a stopped VM
+         * Start a stopped VM, or wake a sleeping one
          * @description Starting a VM that is already running or starting succeeds and changes nothing.
+         *     A `sleeping` VM is woken: restored from its saved memory, it resumes where it
+         *     paused (processes, open files, the app's state); if its saved state cannot be
+         *     restored it cold-boots from its disk instead and `lastError` says why.
          */
         post: operations["startVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/sleep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put a running VM to sleep (memory saved to disk, process ended)
+         * @description Saves the VM's memory and device state to disk (the guest is paused, its
+         *     disk writes flushed) and ends its hypervisor process, so the VM holds no
+         *     host memory or CPU and does not count against host capacity. The state is
+         *     `sleeping` from the moment the save begins; answers once the save is done.
+         *     A sleeping VM wakes — restored where it paused, nothing lost — on the first
+         *     HTTP request to its URL (the request is held until the app answers, then
+         *     served), on `fcm start`, and when a console, `fcm logs` or a `git push`
+         *     needs it. Sleeping a sleeping VM succeeds and changes nothing; other states
+         *     than `running` are `invalid_state`; a hypervisor that cannot save machines
+         *     answers `not_implemented`. Stopping a sleeping VM drops its saved memory.
+         */
+        post: operations["sleepVm"];
         delete?: never;
         options?: never;
         head?: never;
@@ -745,12 +781,13 @@ export type components = {
          */
         VmName: string;
         /**
-         * @description `creating` — resources being allocated; `starting` — hypervisor running, guest booting;
-         *     `running` — the guest agent answered; `stopping`; `stopped`; `failed` — the guest
-         *     did not boot or the hypervisor died (see `lastError`); `deleting`.
+         * @description `creating` — resources being allocated; `starting` — hypervisor running, guest booting
+         *     (or waking); `running` — the guest agent answered; `sleeping` — memory saved to disk, no
+         *     process (the next request to its URL, or a start, wakes it); `stopping`; `stopped`;
+         *     `failed` — the guest did not boot or the hypervisor died (see `lastError`); `deleting`.
          * @enum {string}
          */
-        VmState: "creating" | "starting" | "running" | "stopping" | "stopped" | "failed" | "deleting";
+        VmState: "creating" | "starting" | "running" | "sleeping" | "stopping" | "stopped" | "failed" | "deleting";
         CreateVmRequest: {
             name?: components["schemas"]["VmName"];
             /**
@@ -784,12 +821,23 @@ export type components = {
              */
             image: string;
             domains?: components["schemas"]["DomainList"];
+            sleepAfter?: components["schemas"]["SleepAfter"];
         };
         UpdateVmRequest: {
             vcpus?: number;
             memoryMib?: number;
             domains?: components["schemas"]["DomainList"];
+            sleepAfter?: components["schemas"]["SleepAfter"];
         };
+        /**
+         * @description Put the VM to sleep (see sleepVm) once it has been idle this long — no
+         *     request through its URL or custom domains, no console attached, no deploy
+         *     running: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`
+         *     (the default) never. The next request wakes it.
+         * @example 15m
+         * @example off
+         */
+        SleepAfter: string;
         /**
          * @description A fully qualified DNS name (lower case, no wildcard, no trailing dot, not an IP address).
          * @example www.example.com
@@ -859,7 +907,9 @@ export type components = {
             gitUrl: string;
             /** @description HTTPS git remote (token auth) */
             gitHttpUrl: string;
-            /** @description Why the VM is `failed`, if it is */
+            /** @description Idle time after which it sleeps (`15m`), or `off` */
+            sleepAfter: string;
+            /** @description Why the VM is `failed`, if it is; after a wake that had to cold-boot, why its saved state could not be restored */
             lastError?: string | null;
             /** Format: date-time */
             createdAt: string;
@@ -911,6 +961,7 @@ export type components = {
             vms: {
                 total: number;
                 running: number;
+                sleeping: number;
             };
             /** @description Dependency name → status */
             checks?: {
@@ -1416,6 +1467,30 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description The hypervisor is running; the guest is booting */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Vm"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    sleepVm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Asleep */
             200: {
                 headers: {
                     [name: string]: unknown;

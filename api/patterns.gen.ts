@@ -17,6 +17,9 @@ export function matches(rule: StringRule, value: string): boolean {
 /** components.schemas.VmName */
 export const VmName: StringRule = { pattern: /^[a-z]([a-z0-9-]*[a-z0-9])?$/u, source: "^[a-z]([a-z0-9-]*[a-z0-9])?$", minLength: 1, maxLength: 40 };
 
+/** components.schemas.SleepAfter */
+export const SleepAfter: StringRule = { pattern: /^(off|[1-9][0-9]{0,5}[smh])$/u, source: "^(off|[1-9][0-9]{0,5}[smh])$" };
+
 /** components.schemas.Hostname */
 export const Hostname: StringRule = { pattern: /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/u, source: "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", minLength: 4, maxLength: 253 };
 

@@ -147,7 +147,8 @@ export const spec: Record<string, any> = {
           "message": "VM created: {name}\nURL: {url}",
           "examples": [
             "fcm create",
-            "fcm create my-app --memory-mib 2048"
+            "fcm create my-app --memory-mib 2048",
+            "fcm create preview --sleep-after 15m"
           ]
         },
         "requestBody": {
@@ -250,8 +251,8 @@ export const spec: Record<string, any> = {
         "tags": [
           "vms"
         ],
-        "summary": "Change a VM's size or custom domains",
-        "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart).\n",
+        "summary": "Change a VM's size, custom domains or idle sleep",
+        "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart). `sleepAfter`\nsets when an idle VM sleeps (`off`: never).\n",
         "x-cli": {
           "command": "update",
           "args": [
@@ -260,7 +261,9 @@ export const spec: Record<string, any> = {
           "summary": "Resize a VM or set its custom domains",
           "examples": [
             "fcm update --memory-mib 2048",
-            "fcm update --domains www.example.com,example.com"
+            "fcm update --domains www.example.com,example.com",
+            "fcm update --sleep-after 15m",
+            "fcm update --sleep-after off"
           ]
         },
         "requestBody": {
@@ -405,15 +408,15 @@ export const spec: Record<string, any> = {
         "tags": [
           "vms"
         ],
-        "summary": "Start a stopped VM",
-        "description": "Starting a VM that is already running or starting succeeds and changes nothing.",
+        "summary": "Start a stopped VM, or wake a sleeping one",
+        "description": "Starting a VM that is already running or starting succeeds and changes nothing.\nA `sleeping` VM is woken: restored from its saved memory, it resumes where it\npaused (processes, open files, the app's state); if its saved state cannot be\nrestored it cold-boots from its disk instead and `lastError` says why.\n",
         "x-cli": {
           "command": "start",
           "args": [
             "name"
           ],
           "waitFor": "running",
-          "summary": "Start a stopped VM",
+          "summary": "Start a stopped VM (or wake a sleeping one)",
           "message": "Started {name}: {url}",
           "examples": [
             "fcm start",
@@ -423,6 +426,49 @@ export const spec: Record<string, any> = {
         "responses": {
           "200": {
             "description": "The hypervisor is running; the guest is booting",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/sleep": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "post": {
+        "operationId": "sleepVm",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Put a running VM to sleep (memory saved to disk, process ended)",
+        "description": "Saves the VM's memory and device state to disk (the guest is paused, its\ndisk writes flushed) and ends its hypervisor process, so the VM holds no\nhost memory or CPU and does not count against host capacity. The state is\n`sleeping` from the moment the save begins; answers once the save is done.\nA sleeping VM wakes — restored where it paused, nothing lost — on the first\nHTTP request to its URL (the request is held until the app answers, then\nserved), on `fcm start`, and when a console, `fcm logs` or a `git push`\nneeds it. Sleeping a sleeping VM succeeds and changes nothing; other states\nthan `running` are `invalid_state`; a hypervisor that cannot save machines\nanswers `not_implemented`. Stopping a sleeping VM drops its saved memory.\n",
+        "x-cli": {
+          "command": "sleep",
+          "args": [
+            "name"
+          ],
+          "summary": "Put a VM to sleep (memory to disk; the next request wakes it)",
+          "description": "Saves the VM's memory to disk and ends its process: it uses no memory or\nCPU until something needs it. The first HTTP request to its URL wakes it\n(held, then served — no error page), as do fcm start, fcm console,\nfcm logs and git push. Apps resume where they paused.\n",
+          "message": "{name} is asleep. The next request to {url} wakes it (or: fcm start {name}).",
+          "examples": [
+            "fcm sleep",
+            "fcm sleep cosmic-nova --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Asleep",
             "content": {
               "application/json": {
                 "schema": {
@@ -1741,12 +1787,13 @@ export const spec: Record<string, any> = {
           "creating",
           "starting",
           "running",
+          "sleeping",
           "stopping",
           "stopped",
           "failed",
           "deleting"
         ],
-        "description": "`creating` — resources being allocated; `starting` — hypervisor running, guest booting;\n`running` — the guest agent answered; `stopping`; `stopped`; `failed` — the guest\ndid not boot or the hypervisor died (see `lastError`); `deleting`.\n"
+        "description": "`creating` — resources being allocated; `starting` — hypervisor running, guest booting\n(or waking); `running` — the guest agent answered; `sleeping` — memory saved to disk, no\nprocess (the next request to its URL, or a start, wakes it); `stopping`; `stopped`;\n`failed` — the guest did not boot or the hypervisor died (see `lastError`); `deleting`.\n"
       },
       "CreateVmRequest": {
         "type": "object",
@@ -1798,6 +1845,9 @@ export const spec: Record<string, any> = {
           },
           "domains": {
             "$ref": "#/components/schemas/DomainList"
+          },
+          "sleepAfter": {
+            "$ref": "#/components/schemas/SleepAfter"
           }
         }
       },
@@ -1818,8 +1868,20 @@ export const spec: Record<string, any> = {
           },
           "domains": {
             "$ref": "#/components/schemas/DomainList"
+          },
+          "sleepAfter": {
+            "$ref": "#/components/schemas/SleepAfter"
           }
         }
+      },
+      "SleepAfter": {
+        "type": "string",
+        "pattern": "^(off|[1-9][0-9]{0,5}[smh])$",
+        "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "examples": [
+          "15m",
+          "off"
+        ]
       },
       "Hostname": {
         "type": "string",
@@ -1932,6 +1994,7 @@ export const spec: Record<string, any> = {
           "gitUrl",
           "gitHttpUrl",
           "hypervisor",
+          "sleepAfter",
           "createdAt",
           "updatedAt"
         ],
@@ -2008,12 +2071,16 @@ export const spec: Record<string, any> = {
             "type": "string",
             "description": "HTTPS git remote (token auth)"
           },
+          "sleepAfter": {
+            "type": "string",
+            "description": "Idle time after which it sleeps (`15m`), or `off`"
+          },
           "lastError": {
             "type": [
               "string",
               "null"
             ],
-            "description": "Why the VM is `failed`, if it is"
+            "description": "Why the VM is `failed`, if it is; after a wake that had to cold-boot, why its saved state could not be restored"
           },
           "createdAt": {
             "type": "string",
@@ -2158,13 +2225,17 @@ export const spec: Record<string, any> = {
             "additionalProperties": false,
             "required": [
               "total",
-              "running"
+              "running",
+              "sleeping"
             ],
             "properties": {
               "total": {
                 "type": "integer"
               },
               "running": {
+                "type": "integer"
+              },
+              "sleeping": {
                 "type": "integer"
               }
             }

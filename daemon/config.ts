@@ -106,6 +106,14 @@ export interface Config {
     httpsPort: number;
     /** How often the proxy is checked for running the current config (a Caddy restarted empty gets its routes back). */
     watchIntervalMs: number;
+    /** Loopback port where Caddy sends requests for sleeping VMs (the daemon wakes the VM, then serves them). */
+    wakePort: number;
+    /** How long such a request is held while its VM wakes before it gets the 503 page. */
+    wakeTimeoutMs: number;
+    /** Loopback port where Caddy streams its access log (idle sleep: the last request per host). */
+    accessLogPort: number;
+    /** How often VMs with sleepAfter are checked for idleness. */
+    idleCheckIntervalMs: number;
   };
   /** Login with OpenID Connect; null (no FCM_OIDC_CLIENT_ID) = only the admin token works. */
   oidc: OidcConfig | null;
@@ -195,7 +203,7 @@ export const CONFIG_KEYS = [
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_RESTART_MAX', 'FCM_RESTART_WINDOW_MS', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
   'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_SNAPSHOT_REFILL_DELAY_MS', 'FCM_TEMPLATES_DIR',
-  'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT', 'FCM_ROUTE_WATCH_INTERVAL_MS',
+  'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT', 'FCM_ROUTE_WATCH_INTERVAL_MS', 'FCM_WAKE_PORT', 'FCM_WAKE_TIMEOUT_MS', 'FCM_ACCESS_LOG_PORT', 'FCM_IDLE_CHECK_INTERVAL_MS',
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
@@ -389,6 +397,10 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       httpPort: int('FCM_HTTP_PORT', 80, 1, 65535),
       httpsPort: int('FCM_HTTPS_PORT', 443, 1, 65535),
       watchIntervalMs: int('FCM_ROUTE_WATCH_INTERVAL_MS', 2000, 100, 600_000),
+      wakePort: int('FCM_WAKE_PORT', 7780, 1, 65535),
+      wakeTimeoutMs: int('FCM_WAKE_TIMEOUT_MS', 60_000, 1000, 600_000),
+      accessLogPort: int('FCM_ACCESS_LOG_PORT', 7781, 1, 65535),
+      idleCheckIntervalMs: int('FCM_IDLE_CHECK_INTERVAL_MS', 5000, 100, 600_000),
     },
     oidc: oidcConfig(get),
     access: {

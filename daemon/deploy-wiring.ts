@@ -72,6 +72,8 @@ export function wireDeploys(d: DeployWiringDeps) {
       return vm && vm.id === id ? vm : undefined;
     },
     all: () => d.store.list(),
+    // Pushes and logs need the guest: a sleeping VM is woken first (ownership was checked by then).
+    awake: (vm) => d.vms.awakeForRequest(vm.name, 300_000),
   };
   const deploys = new DeployService({
     vms: directory,

@@ -23,6 +23,10 @@ import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
 import { FastBootService } from './core/fast-boot.js';
 import { diskCheck, warmPoolCheck } from './health-checks.js';
+import { WakeProxy } from './http/wake-proxy.js';
+import { CaddyAccessLog } from './drivers/caddy-access-log.js';
+import { IdleSleeper } from './core/idle-sleep.js';
+import { FileSavedStates } from './drivers/saved-states.js';
 import { FileTemplateStore } from './drivers/template-store.js';
 import { RouteService } from './core/routes.js';
 import { planCaddyConfig } from './core/planners/caddy-config.js';
@@ -332,6 +336,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const apiHost = cfg.api.proxied ? (cfg.api.host ?? vmHost(API_LABEL, ip, cfg.baseDomain)) : null;
   const vms = new VmService({
     fastBoot,
+    saved: new FileSavedStates(join(cfg.stateDir, 'disks')),
     quotas,
     host,
     store,
@@ -400,8 +405,20 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         httpsPort: cfg.proxy.httpsPort,
         stripCookieDomain: cfg.stripCookieDomain,
         api: apiHost ? { host: apiHost, upstream: apiUpstream() } : null,
+        wakeDial: `127.0.0.1:${cfg.proxy.wakePort}`,
+        accessLogAddress: `tcp/127.0.0.1:${cfg.proxy.accessLogPort}`,
       }),
   });
+  // Listening before the first route load: Caddy's net log writer must reach it when the config loads.
+  const accessLog = new CaddyAccessLog();
+  await accessLog.listen('127.0.0.1', cfg.proxy.accessLogPort);
+  // Caddy sends requests for sleeping VMs to this loopback listener, which wakes them and serves the requests.
+  const wakeProxy = new WakeProxy({
+    awake: (name, timeoutMs, signal) => vms.awakeForRequest(name, timeoutMs, signal),
+    log: log.child({ svc: 'wake' }),
+    wakeTimeoutMs: cfg.proxy.wakeTimeoutMs,
+  });
+  await wakeProxy.listen('127.0.0.1', cfg.proxy.wakePort);
   const domains = new DomainService({
     store,
     resolver: new DnsTxt(cfg.dnsResolvers),
@@ -457,6 +474,18 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     log,
   });
   auth.sessions.start();
+  // Idle sleep: VMs with sleepAfter, no request through Caddy, no console, no deploy for that long.
+  const idle = new IdleSleeper({
+    vms: { list: () => store.list(), onChange: (l) => vms.onChange(l), get: (id) => store.get(id) },
+    activity: accessLog,
+    hostsOf: (vm) => [vmHost(vm.name, ip, cfg.baseDomain), ...vm.verifiedDomains],
+    busy: (vm) => (consoles.clientCounts()[vm.id] ?? 0) > 0 || deploys.deploys.busy(vm.id),
+    sleep: (vm) => vms.sleep({ userId: 'system', email: null, admin: true }, vm.name),
+    log: log.child({ svc: 'idle' }),
+    now: Date.now,
+    intervalMs: cfg.proxy.idleCheckIntervalMs,
+  });
+  idle.start();
   await deploys.deploys.reconcile();
   const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
 
@@ -531,6 +560,9 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
         auth.sessions.close();
         caExport?.abort();
         await app.close();
+        await wakeProxy.close();
+        idle.close();
+        await accessLog.close();
         await git.close();
         routes.close();
         await consoleLogCap?.close();

@@ -87,6 +87,13 @@ export const commandTable: CommandSpec[] = [
         "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
+      },
+      {
+        "flag": "sleep-after",
+        "in": "body",
+        "name": "sleepAfter",
+        "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "type": "string"
       }
     ],
     "columns": null,
@@ -96,7 +103,8 @@ export const commandTable: CommandSpec[] = [
     "confirm": null,
     "examples": [
       "fcm create",
-      "fcm create my-app --memory-mib 2048"
+      "fcm create my-app --memory-mib 2048",
+      "fcm create preview --sleep-after 15m"
     ],
     "auth": true,
     "responseSchema": "Vm",
@@ -817,13 +825,46 @@ export const commandTable: CommandSpec[] = [
     "responseType": "json"
   },
   {
+    "operationId": "sleepVm",
+    "command": "sleep",
+    "method": "post",
+    "path": "/v1/vms/{name}/sleep",
+    "group": "vms",
+    "summary": "Put a VM to sleep (memory to disk; the next request wakes it)",
+    "description": "Saves the VM's memory to disk and ends its process: it uses no memory or\nCPU until something needs it. The first HTTP request to its URL wakes it\n(held, then served — no error page), as do fcm start, fcm console,\nfcm logs and git push. Apps resume where they paused.",
+    "args": [
+      {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "vmRef": true,
+        "description": "The VM's name",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [],
+    "columns": null,
+    "message": "{name} is asleep. The next request to {url} wakes it (or: fcm start {name}).",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm sleep",
+      "fcm sleep cosmic-nova --json"
+    ],
+    "auth": true,
+    "responseSchema": "Vm",
+    "responseType": "json"
+  },
+  {
     "operationId": "startVm",
     "command": "start",
     "method": "post",
     "path": "/v1/vms/{name}/start",
     "group": "vms",
-    "summary": "Start a stopped VM",
-    "description": "Starting a VM that is already running or starting succeeds and changes nothing.",
+    "summary": "Start a stopped VM (or wake a sleeping one)",
+    "description": "Starting a VM that is already running or starting succeeds and changes nothing.\nA `sleeping` VM is woken: restored from its saved memory, it resumes where it\npaused (processes, open files, the app's state); if its saved state cannot be\nrestored it cold-boots from its disk instead and `lastError` says why.",
     "args": [
       {
         "name": "name",
@@ -989,7 +1030,7 @@ export const commandTable: CommandSpec[] = [
     "path": "/v1/vms/{name}",
     "group": "vms",
     "summary": "Resize a VM or set its custom domains",
-    "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart).",
+    "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart). `sleepAfter`\nsets when an idle VM sleeps (`off`: never).",
     "args": [
       {
         "name": "name",
@@ -1027,6 +1068,13 @@ export const commandTable: CommandSpec[] = [
         "description": "Extra custom domains for the VM (besides its own URL). New ones are pending until\nverified with a DNS TXT record (listDomains shows it); point their DNS at the server.\nThe server's own host name and the VM base domain cannot be claimed.\n",
         "type": "array",
         "items": "string"
+      },
+      {
+        "flag": "sleep-after",
+        "in": "body",
+        "name": "sleepAfter",
+        "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "type": "string"
       }
     ],
     "columns": null,
@@ -1036,7 +1084,9 @@ export const commandTable: CommandSpec[] = [
     "confirm": null,
     "examples": [
       "fcm update --memory-mib 2048",
-      "fcm update --domains www.example.com,example.com"
+      "fcm update --domains www.example.com,example.com",
+      "fcm update --sleep-after 15m",
+      "fcm update --sleep-after off"
     ],
     "auth": true,
     "responseSchema": "Vm",
@@ -1072,6 +1122,7 @@ export const commandTable: CommandSpec[] = [
           "creating",
           "starting",
           "running",
+          "sleeping",
           "stopping",
           "stopped",
           "failed",

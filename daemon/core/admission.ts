@@ -9,7 +9,7 @@
  *   vCPU capacity   = host CPUs × FCM_CPU_OVERCOMMIT
  *
  * What counts as committed: every VM that holds (or is about to hold) a
- * hypervisor process — any state but `stopped` and `failed` — plus machines
+ * hypervisor process — any state but `stopped`, `failed` and `sleeping` — plus machines
  * waiting in the snapshot warm pool, plus reservations: a start or a
  * resize-restart reserves its VM's new size from the check until the VM is
  * running again, so the moment it is `stopped` in between cannot be taken
@@ -46,9 +46,12 @@ export function hostCapacity(c: AdmissionConfig): HostCapacity {
 
 export type Need = { vcpus: number; memoryMib: number };
 
-/** A VM holds host resources unless it is stopped or failed (no process). */
+/**
+ * A VM holds host resources unless it is stopped, failed or sleeping (no
+ * process; a sleeping VM's memory is on disk, and waking it is admitted like a start).
+ */
 export function holdsHost(vm: Pick<VmRecord, 'state'>): boolean {
-  return vm.state !== 'stopped' && vm.state !== 'failed';
+  return vm.state !== 'stopped' && vm.state !== 'failed' && vm.state !== 'sleeping';
 }
 
 export class HostAdmission {

@@ -30,6 +30,8 @@ export interface ConsoleVms {
   /** Ownership-checked lookup; throws vm_not_found. */
   get(p: Principal, name: string): VmRecord;
   onChange(listener: (vmId: string) => void): () => void;
+  /** Wakes a sleeping VM (ownership already checked) and resolves once it runs (VmService.awakeVm); absent: sleeping VMs have no console. */
+  awakeVm?(vm: VmRecord): Promise<VmRecord>;
 }
 
 /** A transport (the WebSocket route) as the session sees it. */
@@ -131,6 +133,8 @@ export class ConsoleService {
    */
   authorize(p: Principal, name: string): VmRecord {
     const vm = this.d.vms.get(p, name);
+    // A console wakes a sleeping VM (attach waits for it; what the client types meanwhile is kept).
+    if (vm.state === 'sleeping' && this.d.vms.awakeVm) return vm;
     if (!ATTACHABLE.has(vm.state)) {
       const fix = vm.state === 'stopped' || vm.state === 'failed' ? `: start it with fcm start ${name}` : '';
       throw new FcmError('invalid_state', `VM "${name}" is ${vm.state}; the console needs it running${fix}.`);
@@ -141,6 +145,7 @@ export class ConsoleService {
   /** Attaches a client: hello, the replay, then live output. */
   async attach(vm: VmRecord, client: ConsoleClient): Promise<ConsoleAttachment> {
     if (this.closed) throw new FcmError('internal', 'the console service is shut down');
+    if (vm.state === 'sleeping' && this.d.vms.awakeVm) vm = await this.d.vms.awakeVm(vm);
     let s = this.sessions.get(vm.id);
     if (!s) {
       const created: Session = new Session(vm, this.d, this.cfg, () => {

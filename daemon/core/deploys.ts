@@ -31,6 +31,8 @@ export interface VmDirectory {
   /** By id, unchecked (for pushes already authorized, and events). */
   byId(id: string): VmRecord | undefined;
   all(): VmRecord[];
+  /** Wakes the VM if it sleeps and resolves with it once it runs (VmService.awakeForRequest); absent: no sleep. */
+  awake?(vm: VmRecord): Promise<VmRecord>;
 }
 
 export interface DeployServiceDeps {
@@ -82,13 +84,18 @@ export class DeployService {
     return r;
   }
 
+  /** Whether a deploy, rollback or config change of the VM is running (it keeps the VM awake). */
+  busy(vmId: string): boolean {
+    return this.locks.isLocked(vmId);
+  }
+
   getEnv(p: Principal, name: string): Record<string, string> {
     return this.d.env.get(this.d.vms.get(p, name).id);
   }
 
   /** The app's output; with follow, live until `signal` aborts (the client went away). */
   async logs(p: Principal, name: string, opts: { lines: number; follow: boolean }, signal: AbortSignal): Promise<Readable> {
-    const vm = this.running(this.d.vms.get(p, name));
+    const vm = this.running(await this.wakeIfAsleep(this.d.vms.get(p, name)));
     try {
       return await this.d.runtime.logs(vm, opts, signal);
     } catch (err) {
@@ -116,8 +123,12 @@ export class DeployService {
     out(step(`Deploying to ${first.name}...`));
     if (this.locks.isLocked(vmId)) out(indent('Waiting for the release in progress to finish...'));
     return this.locks.run(vmId, async () => {
-      const vm = this.d.vms.byId(vmId);
+      let vm = this.d.vms.byId(vmId);
       if (!vm) return this.refuse(tar, out, 'This app was deleted.');
+      if (vm.state === 'sleeping') {
+        out(indent(`${vm.name} is asleep; waking it...`));
+        vm = await this.wakeIfAsleep(vm);
+      }
       if (vm.state !== 'running') {
         return this.refuse(tar, out, `${vm.name} is ${vm.state}; it must be running to deploy.`, `Start it with: fcm start ${vm.name} — then push again.`);
       }
@@ -392,6 +403,12 @@ export class DeployService {
     tar.resume();
     for (const l of lines) out(error(l));
     return { ok: false, release: null, error: lines[0]! };
+  }
+
+  /** A sleeping VM woken (its guest is needed); any other, or a wake that fails, as it is. */
+  private async wakeIfAsleep(vm: VmRecord): Promise<VmRecord> {
+    if (vm.state !== 'sleeping' || !this.d.vms.awake) return vm;
+    return this.d.vms.awake(vm).catch(() => this.d.vms.byId(vm.id) ?? vm);
   }
 
   private running(vm: VmRecord): VmRecord {

@@ -1,4 +1,4 @@
-export const VM_STATES = ['creating', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'] as const;
+export const VM_STATES = ['creating', 'starting', 'running', 'sleeping', 'stopping', 'stopped', 'failed', 'deleting'] as const;
 export type VmState = (typeof VM_STATES)[number];
 export type HypervisorKind = 'qemu' | 'firecracker';
 export type Accel = 'kvm' | 'tcg';
@@ -36,6 +36,8 @@ export interface VmRecord extends VmSize {
   domains: string[];
   /** The verified subset of `domains`. A domain is verified for at most one VM. */
   verifiedDomains: string[];
+  /** Idle seconds (no request through its URL, no console, no deploy) after which it is put to sleep; null: never. */
+  sleepAfterSec: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -46,7 +48,7 @@ export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' |
  * ones are pending. `verifiedDomains` marks domains of the VM verified
  * (domain_taken when another VM has one of them verified).
  */
-export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib' | 'domains' | 'verifiedDomains'>>;
+export type VmPatch = Partial<Pick<VmRecord, 'state' | 'desired' | 'lastError' | 'vcpus' | 'memoryMib' | 'domains' | 'verifiedDomains' | 'sleepAfterSec'>>;
 
 export interface Principal {
   userId: string;

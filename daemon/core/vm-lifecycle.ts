@@ -8,7 +8,8 @@ import type { Principal, VmRecord, VmSize } from './model.js';
 import { randomName, randomNameWithSuffix } from './names.js';
 import { planNetwork, type Subnet } from './planners/network-plan.js';
 import type { Disks } from './ports/disks.js';
-import type { Hypervisor } from './ports/hypervisor.js';
+import type { Hypervisor, Snapshotter } from './ports/hypervisor.js';
+import type { SavedStates } from './ports/saved-states.js';
 import type { ImageInfo, Images } from './ports/images.js';
 import type { Network } from './ports/network.js';
 import type { QuotaService } from './quotas.js';
@@ -27,12 +28,16 @@ export interface CreateVmInput {
   port: number;
   image: string;
   domains?: string[];
+  /** Idle seconds before it sleeps; null/absent: never. */
+  sleepAfterSec?: number | null;
 }
 
 export interface UpdateVmInput {
   vcpus?: number;
   memoryMib?: number;
   domains?: string[];
+  /** null: never sleep when idle. */
+  sleepAfterSec?: number | null;
 }
 
 export interface StopOptions {
@@ -58,6 +63,9 @@ export interface VmLifecycleDeps {
   images: Images;
   /** Snapshot restore + warm pool; absent → every VM cold-boots. */
   fastBoot?: FastBootService;
+  /** Save/restore of a whole machine (the hypervisor's capability) and where saves go: both needed to sleep VMs. */
+  snapshots?: Pick<Snapshotter, 'saveState' | 'restore' | 'resume' | 'launchedSpec'>;
+  saved?: SavedStates;
   /** Per-user limits (core/quotas.ts); absent → none. */
   quotas?: QuotaService;
   /** Host capacity (core/admission.ts); absent → unchecked. */
@@ -67,7 +75,14 @@ export interface VmLifecycleDeps {
   config: VmLifecycleConfig;
   /** New VM ids. */
   newId: () => string;
+  now: () => number;
 }
+
+/** The name of a VM's sleep save (SavedStates). */
+export const SLEEP_SAVE = 'sleep';
+
+/** How a sleeping VM came back. */
+export type WakeHow = 'restore' | 'cold';
 
 const MAX_NAME_ATTEMPTS = 30;
 
@@ -154,6 +169,7 @@ export class VmLifecycle {
       hypervisor: this.d.hypervisor.kind,
       lastError: null,
       domains: input.domains ?? [],
+      sleepAfterSec: input.sleepAfterSec ?? null,
     };
     for (let attempt = 0; ; attempt++) {
       const name = input.name ?? (attempt < MAX_NAME_ATTEMPTS / 2 ? randomName() : randomNameWithSuffix());
@@ -203,7 +219,7 @@ export class VmLifecycle {
       const resized =
         (input.vcpus !== undefined && input.vcpus !== cur.vcpus) || (input.memoryMib !== undefined && input.memoryMib !== cur.memoryMib);
       const next = { ...cur, vcpus: input.vcpus ?? cur.vcpus, memoryMib: input.memoryMib ?? cur.memoryMib };
-      const updated = this.d.records.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains }, (rows) => {
+      const updated = this.d.records.save(vm.id, { vcpus: input.vcpus, memoryMib: input.memoryMib, domains: input.domains, sleepAfterSec: input.sleepAfterSec }, (rows) => {
         if (resized) this.admit(cur.owner, rows, next, cur);
         if (input.domains) this.d.quotas?.checkPendingDomains(cur.owner, rows, pendingAfter(rows, cur.owner, cur.id, input.domains));
       });
@@ -218,6 +234,31 @@ export class VmLifecycle {
         }
       }
       return updated;
+    });
+  }
+
+  /**
+   * Saves a running VM's memory and device state to disk and ends its
+   * process, freeing its memory (state `sleeping`). The hypervisor pauses the
+   * guest, writes its state and flushes its disks (the migration's last
+   * step), so nothing the guest wrote is lost; the tap goes too. The row says
+   * `sleeping` from the moment the save begins, so the VM's route already
+   * leads to the wake path: a request arriving meanwhile waits for this lock
+   * and wakes it again. A failed save resumes the guest: it keeps running.
+   */
+  sleep(vm: VmRecord): Promise<VmRecord> {
+    return this.d.locks.run(vm.id, () => this.sleepLocked(vm.id));
+  }
+
+  /**
+   * Wakes the VM if it sleeps (see wakeLocked); any other VM is returned as
+   * it is (a stopped VM stays stopped). Under the VM's lock, so a call that
+   * arrives while the VM falls asleep waits for the save, then wakes it.
+   */
+  wake(vm: VmRecord): Promise<VmRecord> {
+    return this.d.locks.run(vm.id, async () => {
+      const cur = this.d.records.mustGet(vm.id);
+      return cur.state === 'sleeping' ? this.wakeLocked(vm.id, false) : cur;
     });
   }
 
@@ -263,6 +304,7 @@ export class VmLifecycle {
     const vm = this.d.records.mustGet(id);
     if (!recover) {
       if (vm.state === 'running' || vm.state === 'starting') return vm;
+      if (vm.state === 'sleeping') return this.wakeLocked(id, admitted);
       if (vm.state !== 'stopped' && vm.state !== 'failed') throw errors.invalidState(vm.name, vm.state, 'stopped');
     }
     const image = this.d.images.fromDir(vm.image, vm.imageDir);
@@ -294,9 +336,106 @@ export class VmLifecycle {
     return started;
   }
 
+  private sleepParts(name: string): { snapshots: NonNullable<VmLifecycleDeps['snapshots']>; saved: SavedStates } {
+    const { snapshots, saved } = this.d;
+    if (!snapshots || !saved) throw new FcmError('not_implemented', `VM "${name}" cannot sleep: the ${this.d.hypervisor.kind} driver cannot save machines.`);
+    return { snapshots, saved };
+  }
+
+  private async sleepLocked(id: string): Promise<VmRecord> {
+    const vm = this.d.records.mustGet(id);
+    if (vm.state === 'sleeping') return vm;
+    if (vm.state !== 'running') throw errors.invalidState(vm.name, vm.state, 'running');
+    const { snapshots, saved } = this.sleepParts(vm.name);
+    const spec = await snapshots.launchedSpec(id);
+    if (!spec) throw new FcmError('hypervisor_failed', `VM "${vm.name}" cannot sleep: its hypervisor process is not known to this daemon (start it again first).`);
+    const log = this.d.log.child({ vmId: id, vm: vm.name });
+    const started = this.d.now();
+    this.d.boots.cancel(id);
+    this.d.records.save(id, { state: 'sleeping' });
+    let bytes: number;
+    try {
+      const statePath = await saved.begin(id, SLEEP_SAVE);
+      await snapshots.saveState(id, statePath);
+      bytes = await saved.seal(id, SLEEP_SAVE, { spec, savedAt: new Date(this.d.now()).toISOString() });
+    } catch (err) {
+      // The guest was only paused: let it run on, as if nothing happened.
+      await saved.remove(id, SLEEP_SAVE).catch(() => {});
+      await snapshots.resume(id).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'cannot resume after a failed save'));
+      this.d.records.save(id, { state: 'running' });
+      log.warn({ err: errMessage(err) }, 'could not put the VM to sleep; it keeps running');
+      throw err;
+    }
+    await this.d.hypervisor.stop(id, 0);
+    await this.d.network.removeTap(vm.tap);
+    log.info({ stateBytes: bytes, ms: this.d.now() - started }, 'VM asleep');
+    return this.d.records.save(id, { state: 'sleeping', lastError: null });
+  }
+
+  /**
+   * Restores a sleeping VM from its save (tap back, the very machine it was,
+   * resumed where it paused); the boot watch then sees its agent answer. A
+   * save that is missing, belongs to another machine (resized while asleep)
+   * or does not load (corrupt, hypervisor changed) is dropped and the VM
+   * cold-boots from its disk instead — `lastError` says so.
+   */
+  private async wakeLocked(id: string, admitted: boolean): Promise<VmRecord> {
+    const vm = this.d.records.mustGet(id);
+    const image = this.d.images.fromDir(vm.image, vm.imageDir);
+    const release = admitted ? undefined : this.d.host?.reserve(this.d.records.list(), id, vm);
+    const log = this.d.log.child({ vmId: id, vm: vm.name });
+    const started = this.d.now();
+    try {
+      let how: WakeHow = 'cold';
+      let why: string | null = null;
+      try {
+        const save = (await this.d.saved?.open(id, SLEEP_SAVE)) ?? null;
+        if (!save || !this.d.snapshots) why = 'its saved state is missing';
+        else if (save.meta.spec.vcpus !== vm.vcpus || save.meta.spec.memoryMib !== vm.memoryMib) why = 'it was resized while asleep';
+        else {
+          try {
+            await this.d.network.addTap(this.d.plans.net(vm));
+            await this.d.hypervisor.stop(id, 0);
+            await this.d.snapshots.restore(save.meta.spec, save.statePath);
+            await this.d.snapshots.resume(id);
+            how = 'restore';
+          } catch (err) {
+            why = `restoring its saved state failed (${errMessage(err)})`;
+            await this.d.hypervisor.stop(id, 0).catch(() => {});
+          }
+        }
+        if (how === 'cold') {
+          log.warn({ why }, 'cannot restore the sleeping VM; cold-booting it instead');
+          const disks = await this.d.disks.prepare(id, vm.swapMib, this.d.plans.seed(vm));
+          await this.d.network.addTap(this.d.plans.net(vm));
+          await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
+        }
+      } catch (err) {
+        await this.d.network.removeTap(vm.tap).catch(() => {});
+        this.d.records.save(id, { state: 'failed', desired: 'running', lastError: errMessage(err) });
+        throw err;
+      }
+      // The disk has moved on since the save: it can never be restored again.
+      await this.d.saved?.remove(id, SLEEP_SAVE).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'cannot remove the used save'));
+      const woken = this.d.records.save(id, { state: 'starting', desired: 'running', lastError: why ? `woke by a cold boot: ${why}` : null });
+      this.d.boots.watch(woken);
+      log.info({ wake: how, ms: this.d.now() - started }, 'VM waking');
+      return woken;
+    } finally {
+      release?.();
+    }
+  }
+
   private async stopLocked(id: string, opts: StopOptions): Promise<VmRecord> {
     const vm = this.d.records.mustGet(id);
     if (vm.state === 'stopped') return vm;
+    if (vm.state === 'sleeping') {
+      // No process to stop: its saved memory is dropped (the disk was flushed when it fell asleep).
+      await this.d.saved?.remove(id, SLEEP_SAVE);
+      await this.d.network.removeTap(vm.tap);
+      this.d.log.info({ vmId: id, vm: vm.name }, 'sleeping VM stopped; its saved memory is dropped');
+      return this.d.records.save(id, { state: 'stopped', desired: 'stopped' });
+    }
     if (vm.state === 'creating' || vm.state === 'deleting') throw errors.invalidState(vm.name, vm.state, 'running');
     this.d.boots.cancel(id);
     this.d.records.save(id, { state: 'stopping', desired: 'stopped' });
@@ -312,6 +451,7 @@ export class VmLifecycle {
     this.d.boots.cancel(id);
     this.d.records.save(id, { state: 'deleting', desired: 'stopped' });
     await this.release(vm);
+    await this.d.saved?.remove(id, SLEEP_SAVE);
     this.d.boots.forget(id);
     this.d.records.remove(id);
     this.d.log.info({ vmId: id, vm: vm.name }, 'VM deleted');

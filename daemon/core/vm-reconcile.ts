@@ -2,7 +2,9 @@ import type { Logger } from '../log.js';
 import type { KeyedMutex } from './locks.js';
 import type { VmRecord } from './model.js';
 import type { Disks } from './ports/disks.js';
-import type { Hypervisor } from './ports/hypervisor.js';
+import type { Hypervisor, Snapshotter } from './ports/hypervisor.js';
+import type { SavedStates } from './ports/saved-states.js';
+import { SLEEP_SAVE } from './vm-lifecycle.js';
 import type { Network } from './ports/network.js';
 import type { VmPlans } from './vm-plans.js';
 import type { VmRecords } from './vm-records.js';
@@ -25,6 +27,8 @@ export interface VmReconcilerDeps {
   lifecycle: { release(vm: VmRecord): Promise<void>; recover(id: string): Promise<VmRecord> };
   /** From VmSupervisor: watch an adopted VM's boot; the restart policy. */
   supervisor: { watch(vm: VmRecord): void; mayRestart(id: string): boolean };
+  /** Where sleeping VMs' saves are, and resuming a guest a save had paused. */
+  sleep?: { saved: Pick<SavedStates, 'remove'>; snapshots: Pick<Snapshotter, 'resume'> };
   log: Logger;
 }
 
@@ -51,6 +55,21 @@ export class VmReconciler {
           return;
         }
         const st = await this.d.hypervisor.status(vm.id);
+        if (vm.state === 'sleeping') {
+          if (st.running) {
+            // The daemon ended while putting it to sleep: the guest is only paused. Let it run on.
+            await this.d.sleep?.saved.remove(vm.id, SLEEP_SAVE);
+            await this.d.network.addTap(this.d.plans.net(vm));
+            await this.d.sleep?.snapshots.resume(vm.id).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cannot resume'));
+            this.d.supervisor.watch(this.d.records.save(vm.id, { state: 'starting' }));
+            r.adopted++;
+            log.info({ pid: st.pid }, 'sleep was interrupted; the VM runs on');
+          } else {
+            // Asleep: no process, no tap. A wake restores its save (or cold-boots if it is gone).
+            await this.d.network.removeTap(vm.tap);
+          }
+          return;
+        }
         if (st.running && vm.desired === 'running') {
           await this.d.network.addTap(this.d.plans.net(vm));
           r.adopted++;

@@ -26,6 +26,7 @@ import type { Guest } from './ports/guest.js';
 import type { Hypervisor } from './ports/hypervisor.js';
 import type { Images } from './ports/images.js';
 import type { Network } from './ports/network.js';
+import type { SavedStates } from './ports/saved-states.js';
 import type { VmStore } from './ports/vm-store.js';
 import { VmLifecycle, type CreateVmInput, type StopOptions, type UpdateVmInput } from './vm-lifecycle.js';
 import { VmPlans } from './vm-plans.js';
@@ -65,6 +66,8 @@ export interface VmServiceDeps {
   agentKeys: AgentKeys;
   /** Snapshot restore + warm pool; absent → every VM cold-boots. */
   fastBoot?: FastBootService;
+  /** Where sleeping VMs' memory goes; absent (or a hypervisor without snapshots) → VMs cannot sleep. */
+  saved?: SavedStates;
   /** Per-user limits (core/quotas.ts); absent → none. */
   quotas?: QuotaService;
   /** Host capacity (core/admission.ts); absent → unchecked. */
@@ -108,12 +111,14 @@ export class VmService {
       disks: d.disks,
       images: d.images,
       ...(d.fastBoot ? { fastBoot: d.fastBoot } : {}),
+      ...(d.saved && d.hypervisor.capabilities.snapshots ? { saved: d.saved, snapshots: d.hypervisor.capabilities.snapshots } : {}),
       ...(d.quotas ? { quotas: d.quotas } : {}),
       ...(d.host ? { host: d.host } : {}),
       boots: supervisor,
       log: d.log,
       config: c,
       newId: d.newId ?? newVmId,
+      now,
     }));
     this.reconciler = new VmReconciler({
       records,
@@ -124,6 +129,7 @@ export class VmService {
       disks: d.disks,
       lifecycle,
       supervisor,
+      ...(d.saved && d.hypervisor.capabilities.snapshots ? { sleep: { saved: d.saved, snapshots: d.hypervisor.capabilities.snapshots } } : {}),
       log: d.log,
     });
   }
@@ -139,9 +145,9 @@ export class VmService {
   }
 
   /** Counts for health; not filtered by owner. */
-  counts(): { total: number; running: number } {
+  counts(): { total: number; running: number; sleeping: number } {
     const all = this.records.list();
-    return { total: all.length, running: all.filter((v) => v.state === 'running').length };
+    return { total: all.length, running: all.filter((v) => v.state === 'running').length, sleeping: all.filter((v) => v.state === 'sleeping').length };
   }
 
   /** Called with the VM id after every state or config change (route sync, consoles). */
@@ -196,6 +202,40 @@ export class VmService {
 
   async start(p: Principal, name: string): Promise<VmRecord> {
     return this.lifecycle.start(this.resolve(p, name));
+  }
+
+  /** Saves the VM's memory to disk and ends its process (state `sleeping`); see VmLifecycle.sleep. */
+  async sleep(p: Principal, name: string): Promise<VmRecord> {
+    return this.lifecycle.sleep(this.resolve(p, name));
+  }
+
+  /**
+   * For operations that need the guest (console, logs, deploys): a sleeping
+   * VM is woken and this resolves once it runs again (vm_failed, wait_timeout
+   * otherwise); any other VM is returned as it is.
+   */
+  async awake(p: Principal, name: string, timeoutMs: number, signal?: AbortSignal): Promise<VmRecord> {
+    const vm = await this.lifecycle.wake(this.resolve(p, name));
+    // Waking (or starting): the caller wants the guest, so wait for it.
+    if (vm.state === 'starting' || vm.state === 'sleeping') return this.wait(p, name, 'running', timeoutMs, signal);
+    return vm;
+  }
+
+  /** awakeForRequest() for a VM already resolved for its caller (a console attaching), bounded by the boot timeout. */
+  awakeVm(vm: VmRecord): Promise<VmRecord> {
+    return this.awakeForRequest(vm.name, this.d.config.bootTimeoutMs);
+  }
+
+  /**
+   * awake() without an ownership check, by name: for the wake path of a
+   * sleeping VM's URL (anyone who can reach the URL may wake the VM — that is
+   * what a request to it is for) and for operations already authorized (a
+   * push). Tells nothing but the VM as it now is.
+   */
+  async awakeForRequest(name: string, timeoutMs: number, signal?: AbortSignal): Promise<VmRecord> {
+    const vm = this.records.get(name);
+    if (!vm || vm.name !== name) throw errors.vmNotFound(name);
+    return this.awake({ userId: vm.owner, email: null, admin: false }, name, timeoutMs, signal);
   }
 
   async stop(p: Principal, name: string, opts: StopOptions): Promise<VmRecord> {

@@ -136,7 +136,7 @@ async function sparseFile(path: string, bytes: number, create: boolean): Promise
 }
 
 /** ENOSPC (from fs calls or a tool's stderr) as the API's disk_full; anything else unchanged. */
-function asDiskFull(err: unknown): unknown {
+export function asDiskFull(err: unknown): unknown {
   if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC' || /No space left|ENOSPC/i.test(String((err as Error)?.message ?? err))) {
     return new FcmError('disk_full', 'The host disk is full.', { cause: err });
   }

@@ -130,3 +130,22 @@ test('a body over the limit: the 413 arrives before the body, and sending the bo
   await closed;
   assert.deepEqual(errors, [], 'the connection ended without a reset');
 });
+
+test('sleep and sleepAfter over HTTP: sleepVm answers the VM asleep; sleepAfter is validated, stored, shown, turned off', async () => {
+  const c = await inject('POST', '/v1/vms', { name: 'napper', sleepAfter: '15m' });
+  assert.equal(c.statusCode, 201, c.body);
+  assert.equal(c.json().sleepAfter, '15m');
+  await inject('GET', '/v1/vms/napper/wait?state=running&timeout=5');
+  const s = await inject('POST', '/v1/vms/napper/sleep');
+  assert.equal(s.statusCode, 200, s.body);
+  assert.equal(s.json().state, 'sleeping');
+  assert.equal((await inject('POST', '/v1/vms/napper/start')).json().state, 'starting', 'start wakes it');
+  assert.equal((await inject('PATCH', '/v1/vms/napper', { sleepAfter: '120s' })).json().sleepAfter, '2m', 'shown in its shortest spelling');
+  assert.equal((await inject('PATCH', '/v1/vms/napper', { sleepAfter: 'off' })).json().sleepAfter, 'off');
+  assert.equal((await inject('GET', '/v1/vms/napper')).json().sleepAfter, 'off');
+  assertProblem(await inject('PATCH', '/v1/vms/napper', { sleepAfter: '5s' }), 400, 'validation_failed');
+  for (const bad of ['15', '15 m', '1d', '-1m', '0m', 15]) assertProblem(await inject('PATCH', '/v1/vms/napper', { sleepAfter: bad }), 400, 'validation_failed');
+  assertProblem(await inject('POST', '/v1/vms', { name: 'nope', sleepAfter: '9s' }), 400, 'validation_failed');
+  assertProblem(await inject('GET', '/v1/vms/nope'), 404, 'vm_not_found');
+  assert.equal((await inject('DELETE', '/v1/vms/napper')).statusCode, 204);
+});

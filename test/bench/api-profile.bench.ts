@@ -49,7 +49,7 @@ try {
     const id = newVmId();
     store.insert(
       { id, name: `app-${i}`, state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-        port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: OWNER },
+        port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: OWNER },
       (slot) => planNetwork(id, slot, subnet),
     );
   }

@@ -86,7 +86,7 @@ async function shippedDaemon(): Promise<void> {
       const id = newVmId();
       store.insert(
         { id, name: `app-${i}`, owner: 'admin', state: 'stopped', desired: 'stopped', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-          port: 8000, image: 'base', imageDir: join(IMAGES_DIR, 'current'), hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
+          port: 8000, image: 'base', imageDir: join(IMAGES_DIR, 'current'), hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
         (slot) => planNetwork(id, slot, subnet),
       );
     }
@@ -154,7 +154,7 @@ async function serve(): Promise<void> {
       const id = newVmId();
       store.insert(
         { id, name: `app-${i}`, state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-          port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: BENCH_USER },
+          port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: BENCH_USER },
         (slot) => planNetwork(id, slot, subnet),
       );
     }

@@ -28,7 +28,7 @@ if (skip) {
 
 const vm = (name: string) => {
   const id = `vm_${randomBytes(6).toString('hex')}`;
-  return [{ id, name, owner: 'usr_aaaaaaaaaaaa', state: 'running' as const, desired: 'running' as const, vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu' as const, lastError: null, domains: [] as string[] }, (slot: number) => planNetwork(id, slot, subnet)] as const;
+  return [{ id, name, owner: 'usr_aaaaaaaaaaaa', state: 'running' as const, desired: 'running' as const, vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu' as const, lastError: null, sleepAfterSec: null, domains: [] as string[] }, (slot: number) => planNetwork(id, slot, subnet)] as const;
 };
 
 function seed(s: Stores): string {

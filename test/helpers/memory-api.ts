@@ -73,6 +73,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       ...opts.quotas,
     },
     ...(opts.host ? { host: opts.host } : {}),
+    sleep: true,
     config: { reservedDomains: { names: ['fcm.example.net'], zones: ['sslip.io'] } },
   });
   const txt = new MemoryTxt();

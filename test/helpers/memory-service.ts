@@ -7,7 +7,7 @@ import { MemoryDisks, MemoryGuest, MemoryHypervisor, MemoryImages, MemoryNetwork
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { AgentKeys } from '../../daemon/core/agent-keys.js';
 import { FastBootService } from '../../daemon/core/fast-boot.js';
-import { MemorySnapshotter, MemoryTemplateStore } from '../../daemon/drivers/memory/memory-host.js';
+import { MemorySavedStates, MemorySnapshotter, MemoryTemplateStore } from '../../daemon/drivers/memory/memory-host.js';
 import { HostAdmission, type HostCapacity } from '../../daemon/core/admission.js';
 import { QuotaService, type QuotaDeps, type QuotaLimits } from '../../daemon/core/quotas.js';
 import { MemoryQuotaStore } from '../../daemon/drivers/memory/memory-quota-store.js';
@@ -34,6 +34,8 @@ export interface MemoryServiceOptions {
   /** The services' clock and VM id source (default: Date.now, random ids). */
   now?: () => number;
   newId?: () => string;
+  /** VMs can sleep: the hypervisor offers the snapshotter, saves go to MemorySavedStates. */
+  sleep?: boolean;
 }
 
 export function memoryService(opts: MemoryServiceOptions = {}) {
@@ -48,6 +50,8 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
   const agentKeys = new AgentKeys(Buffer.alloc(32, 7));
   const snapshotter = new MemorySnapshotter(hypervisor);
   const templates = new MemoryTemplateStore();
+  const saved = new MemorySavedStates();
+  if (opts.sleep) hypervisor.offerSnapshots(snapshotter);
   const fastBoot = opts.fastBoot
     ? new FastBootService({
         hypervisor, snapshotter, disks, network, templates, agentKeys, log, ...clockAndIds,
@@ -72,6 +76,7 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
       fastBoot,
       ...(quotas ? { quotas } : {}),
       ...(host ? { host } : {}),
+      ...(opts.sleep ? { saved } : {}),
       store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys, ...clockAndIds,
       config: {
         subnet, agentPort: 7611, dns: null, tscKhz: 2600000, bootTimeoutMs: 2000, restartPolicy: 'never',
@@ -79,5 +84,5 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
         reservedDomainSuffix: '.64-34-93-45.sslip.io', ...opts.config,
       },
     });
-  return { service: make(), make, quotas, quotaStore, admission: host, hypervisor, network, disks, guest, store, snapshotter, templates, fastBoot, images: new MemoryImages() };
+  return { service: make(), make, quotas, quotaStore, admission: host, hypervisor, network, disks, guest, store, snapshotter, templates, saved, fastBoot, images: new MemoryImages() };
 }

@@ -16,7 +16,7 @@ let done = 0;
 for (let i = 0; i < Number(n); i++) {
   const id = `vm_${randomBytes(6).toString('hex')}`;
   store.insert(
-    { id, name: `${prefix}-${i}`, owner: 'usr_aaaaaaaaaaaa', state: 'creating', desired: 'running', vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [] },
+    { id, name: `${prefix}-${i}`, owner: 'usr_aaaaaaaaaaaa', state: 'creating', desired: 'running', vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: [] },
     (slot) => planNetwork(id, slot, subnet),
     // Admission runs inside the write: list every row each time, as the daemon's quota check does.
     (rows) => void rows.length,

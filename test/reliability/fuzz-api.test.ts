@@ -66,7 +66,7 @@ function assertConsistent(api: Awaited<ReturnType<typeof memoryApi>>) {
   const ids = new Set(vms.map((v) => v.id));
   for (const vm of vms) {
     const up = vm.state === 'running' || vm.state === 'starting';
-    assert.ok(['running', 'starting', 'stopped', 'failed'].includes(vm.state), `${vm.name} left in ${vm.state}`);
+    assert.ok(['running', 'starting', 'sleeping', 'stopped', 'failed'].includes(vm.state), `${vm.name} left in ${vm.state}`);
     assert.equal(api.h.hypervisor.machines.has(vm.id), up, `${vm.name} (${vm.state}) process`);
     assert.equal(api.h.network.taps.has(vm.tap), up, `${vm.name} (${vm.state}) tap`);
     assert.ok(api.h.disks.disks.has(vm.id), `${vm.name} has its disk`);

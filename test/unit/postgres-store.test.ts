@@ -28,7 +28,7 @@ const CIDR = '10.9.0.0/26';
 const subnet = parseSubnet(CIDR);
 const newVm = (id: string, name: string, owner = 'usr_aaaaaaaaaaaa') => ({
   id, name, owner, state: 'creating' as const, desired: 'running' as const,
-  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu' as const, lastError: null, domains: [],
+  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu' as const, lastError: null, sleepAfterSec: null, domains: [],
 });
 
 describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {

@@ -60,6 +60,40 @@ test("caddy config with the daemon's API: its own route first (to the loopback l
   assert.deepEqual((planCaddyConfig({ ...base, vms: [], api }).config as any).apps.tls.automation.policies[0].subjects, ['fcm.64-34-93-45.sslip.io']);
 });
 
+test('caddy config: sleeping and starting VMs route to the wake listener with their name in a header; without one, the 503 page', () => {
+  const sleepy: CaddyPlanInput['vms'] = [
+    { name: 'dozy-fox', state: 'sleeping', ip: '172.16.0.5', port: 8000, domains: ['dozy.example.com'] },
+    { name: 'cosmic-nova', state: 'running', ip: '172.16.0.2', port: 8000, domains: [] },
+    { name: 'early-bird', state: 'starting', ip: '172.16.0.6', port: 8000, domains: [] },
+    { name: 'amber-otter', state: 'stopped', ip: '172.16.0.3', port: 8000, domains: [] },
+  ];
+  const plan = planCaddyConfig({ ...base, vms: sleepy, wakeDial: '127.0.0.1:7780', accessLogAddress: 'tcp/127.0.0.1:7781' });
+  assertGolden('caddy-sleeping.json', plan.config);
+  // The access log (idle sleep) goes to the daemon only, as JSON, for every host of the server.
+  const logs = (plan.config as any).logging.logs;
+  assert.deepEqual(logs.fcm_access.writer, { output: 'net', address: 'tcp/127.0.0.1:7781' });
+  assert.deepEqual(logs.default.exclude, ['http.log.access.fcm_access']);
+  assert.deepEqual((plan.config as any).apps.http.servers.fcm.logs, { default_logger_name: 'fcm_access' });
+  assert.equal((planCaddyConfig({ ...base, vms: sleepy }).config as any).logging, undefined, 'no address, no access log');
+  const routes = (plan.config as any).apps.http.servers.fcm.routes;
+  const dozy = routes.find((r: any) => r['@id'] === 'vm-dozy-fox');
+  assert.deepEqual(dozy.match[0].host, ['dozy-fox.64-34-93-45.sslip.io', 'dozy.example.com'], 'custom domains wake it too');
+  assert.equal(dozy.handle[0].handler, 'reverse_proxy');
+  assert.deepEqual(dozy.handle[0].upstreams, [{ dial: '127.0.0.1:7780' }], 'never the sleeping guest itself');
+  assert.deepEqual(dozy.handle[0].headers.request.set, { 'X-Fcm-Wake': ['dozy-fox'] }, 'set, not add: a client cannot name another VM');
+  assert.ok(dozy.handle[0].headers.response.replace['Set-Cookie'], 'cookies are stripped on the wake path too');
+  const awake = routes.find((r: any) => r['@id'] === 'vm-cosmic-nova');
+  assert.equal(awake.handle[0].upstreams[0].dial, '172.16.0.2:8000');
+  // Waking (or booting): held by the daemon until the app answers, not a 503 page.
+  const early = routes.find((r: any) => r['@id'] === 'vm-early-bird');
+  assert.deepEqual([early.handle[0].upstreams[0].dial, early.handle[0].headers.request.set['X-Fcm-Wake']], ['127.0.0.1:7780', ['early-bird']]);
+  assert.equal(routes.find((r: any) => r['@id'] === 'vm-amber-otter').handle[0].status_code, 503, 'a stopped VM is not woken by requests');
+  const noWake = planCaddyConfig({ ...base, vms: sleepy }).config as any;
+  const page = noWake.apps.http.servers.fcm.routes.find((r: any) => r['@id'] === 'vm-dozy-fox').handle[0];
+  assert.equal(page.status_code, 503);
+  assert.match(page.body, /dozy-fox is sleeping/);
+});
+
 test('caddy config id changes exactly when the config does', () => {
   const a = planCaddyConfig({ ...base, vms });
   assert.equal(planCaddyConfig({ ...base, vms: [...vms].reverse() }).id, a.id, 'order-independent');

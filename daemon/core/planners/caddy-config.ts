@@ -34,7 +34,28 @@ export interface CaddyPlanInput {
   stripCookieDomain?: boolean;
   /** The daemon's own API behind Caddy at `host` (HTTPS), proxied to the daemon's plain listener `upstream` (host:port); absent: not served. */
   api?: { host: string; upstream: string } | null;
+  /**
+   * Where requests for a sleeping or starting VM go (the daemon's wake
+   * listener on loopback, `127.0.0.1:7780`): it wakes the VM if it sleeps,
+   * holds the request until the guest runs and the app accepts, then serves
+   * it — so the requests that arrive while a VM wakes (it is `starting` until
+   * its agent answers) or boots are answered by the app, not a 503 page.
+   * Absent: such VMs answer the 503 page.
+   */
+  wakeDial?: string;
+  /**
+   * Where Caddy streams its access log (JSON lines, its `net` writer; the
+   * daemon on loopback, `tcp/127.0.0.1:7781`): the daemon keeps each host's
+   * last request time, for idle sleep. Absent: no access log.
+   */
+  accessLogAddress?: string;
 }
+
+/** The Caddy logger whose access log goes to the daemon (idle sleep counts requests per host). */
+export const ACCESS_LOGGER = 'fcm_access';
+
+/** The request header naming the sleeping VM a request is for (set by Caddy, replacing anything a client sent). */
+export const WAKE_HEADER = 'X-Fcm-Wake';
 
 export interface CaddyPlan {
   /** `@id` stamped on the fcm server: a hash of everything else, so "is Caddy up to date" is one GET. */
@@ -52,7 +73,7 @@ export function unavailablePage(name: string, state: VmState): string {
       : state === 'failed'
         ? { title: `${name} failed`, hint: `See <code>fcm show ${name}</code>, then <code>fcm start ${name}</code>` }
         : { title: `${name} is ${state}`, hint: 'This page refreshes until it is up.' };
-  const refresh = state === 'starting' || state === 'creating' ? '<meta http-equiv="refresh" content="3">' : '';
+  const refresh = state === 'starting' || state === 'creating' || state === 'sleeping' ? '<meta http-equiv="refresh" content="3">' : '';
   return `<!doctype html><html><head><meta charset="utf-8">${refresh}<title>${esc(what.title)}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#333}code{background:#f3f3f3;padding:.1rem .3rem}</style>
 </head><body><h1>${esc(what.title)}</h1><p>${what.hint}</p></body></html>\n`;
@@ -62,7 +83,8 @@ export function unavailablePage(name: string, state: VmState): string {
  * Daemon state → the complete Caddy JSON config (pure; golden-file tested).
  * Loaded whole through the admin API (POST /load), so routes can always be
  * rebuilt from the database — after a Caddy restart, for example.
- * Running VMs are reverse-proxied to <ip>:<port>; others answer a 503 page.
+ * Running VMs are reverse-proxied to <ip>:<port>; sleeping and starting ones to the
+ * daemon's wake listener (when there is one); others answer a 503 page.
  * Automatic HTTPS gets certificates (ACME, or Caddy's internal CA) for every
  * host and redirects HTTP to HTTPS.
  */
@@ -108,6 +130,9 @@ function apiRoute(api: { host: string; upstream: string }): Record<string, unkno
 export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
   const vms = [...input.vms].sort((a, b) => a.name.localeCompare(b.name));
   const hostsOf = (vm: RouteVm) => [vmHost(vm.name, input.publicIp, input.baseDomain), ...[...vm.domains].sort()];
+  const stripCookies = input.stripCookieDomain
+    ? { response: { replace: { 'Set-Cookie': [{ search_regexp: cookieDomainPattern(input.baseDomain), replace: '$2' }] } } }
+    : null;
   const routes: Record<string, unknown>[] = vms.map((vm) => ({
     '@id': `vm-${vm.name}`,
     match: [{ host: hostsOf(vm) }],
@@ -121,12 +146,21 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
               // refused in that instant (or while the app restarts), Caddy dials again for up to 2 s
               // instead of answering 502. Only failed dials are retried, so no request runs twice.
               load_balancing: { try_duration: '2s', try_interval: '50ms' },
-              ...(input.stripCookieDomain
-                ? { headers: { response: { replace: { 'Set-Cookie': [{ search_regexp: cookieDomainPattern(input.baseDomain), replace: '$2' }] } } } }
-                : {}),
+              ...(stripCookies ? { headers: stripCookies } : {}),
             },
           ]
-        : [
+        : (vm.state === 'sleeping' || vm.state === 'starting') && input.wakeDial
+          ? [
+              {
+                handler: 'reverse_proxy',
+                upstreams: [{ dial: input.wakeDial }],
+                // The daemon learns which VM from this header (set, so a client's own is replaced),
+                // wakes it and serves the request; nothing else of the route reaches it.
+                headers: { request: { set: { [WAKE_HEADER]: [vm.name] } }, ...(stripCookies ?? {}) },
+                load_balancing: { try_duration: '2s', try_interval: '50ms' },
+              },
+            ]
+          : [
             {
               handler: 'static_response',
               status_code: 503,
@@ -145,6 +179,21 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
   const issuer = input.tls.mode === 'internal' ? { module: 'internal' } : { module: 'acme', ...(input.tls.email ? { email: input.tls.email } : {}) };
   const body = {
     admin: { listen: input.adminListen },
+    ...(input.accessLogAddress
+      ? {
+          logging: {
+            logs: {
+              // Access lines go to the daemon only, not also to Caddy's own log.
+              default: { exclude: [`http.log.access.${ACCESS_LOGGER}`] },
+              [ACCESS_LOGGER]: {
+                writer: { output: 'net', address: input.accessLogAddress },
+                encoder: { format: 'json' },
+                include: [`http.log.access.${ACCESS_LOGGER}`],
+              },
+            },
+          },
+        }
+      : {}),
     apps: {
       http: {
         http_port: input.httpPort,
@@ -153,6 +202,7 @@ export function planCaddyConfig(input: CaddyPlanInput): CaddyPlan {
           fcm: {
             listen: [`:${input.httpsPort}`],
             routes,
+            ...(input.accessLogAddress ? { logs: { default_logger_name: ACCESS_LOGGER } } : {}),
           },
         },
       },

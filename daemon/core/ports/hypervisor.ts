@@ -79,4 +79,10 @@ export interface Snapshotter {
   resume(vmId: string): Promise<void>;
   /** Resolves when the machine's console has printed `text` (templates announce readiness this way: they have no network). */
   waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void>;
+  /**
+   * The spec the running machine was started or restored with — a restore of its saved state
+   * must launch the very same machine (a pool clone runs with its template's command line);
+   * null when unknown (not running, or started by an older daemon).
+   */
+  launchedSpec(vmId: string): Promise<MachineSpec | null>;
 }

@@ -6,6 +6,7 @@ import type { Guest } from '../../core/ports/guest.js';
 import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
 import type { ImageInfo, Images } from '../../core/ports/images.js';
 import type { Network } from '../../core/ports/network.js';
+import type { SavedMachine, SavedStates } from '../../core/ports/saved-states.js';
 import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js';
 
 /**
@@ -15,8 +16,8 @@ import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js
  */
 export class MemoryHypervisor implements Hypervisor {
   readonly kind = 'qemu' as const;
-  /** Tests wire MemorySnapshotter into FastBootService themselves; the twin claims no snapshots or console of its own. */
-  readonly capabilities: HypervisorCapabilities = { diskFormats: ['qcow2', 'raw'], snapshots: null, console: null };
+  /** No snapshots or console of its own; offerSnapshots() adds a MemorySnapshotter (tests of sleep and wake). */
+  capabilities: HypervisorCapabilities = { diskFormats: ['qcow2', 'raw'], snapshots: null, console: null };
   readonly machines = new Map<string, MachineSpec>();
   fail: 'start' | null = null;
   private nextPid = 1000;
@@ -48,6 +49,12 @@ export class MemoryHypervisor implements Hypervisor {
 
   async destroy(vmId: string): Promise<void> {
     this.machines.delete(vmId);
+  }
+
+  /** Offers `s` as this hypervisor's snapshot capability. */
+  offerSnapshots(s: Snapshotter): this {
+    this.capabilities = { ...this.capabilities, snapshots: s };
+    return this;
   }
 
   /** Simulates the process dying on its own. */
@@ -151,8 +158,15 @@ export class MemorySnapshotter implements Snapshotter {
   readonly paused = new Set<string>();
   readonly saved = new Map<string, string>();
   failRestore = false;
+  failSave = false;
+  /** Restores done, in order (vmId, the spec it was restored as). */
+  readonly restores: { vmId: string; spec: MachineSpec }[] = [];
   constructor(private readonly hv: MemoryHypervisor) {}
   async saveState(vmId: string, statePath: string): Promise<void> {
+    if (!this.hv.machines.has(vmId)) throw new FcmError('hypervisor_failed', `cannot save ${vmId}: not running`);
+    // Like QEMU: the machine is paused first; a failed save leaves it paused.
+    this.paused.add(vmId);
+    if (this.failSave) throw new FcmError('hypervisor_failed', 'injected save failure');
     this.saved.set(statePath, vmId);
   }
   async restore(spec: MachineSpec, statePath: string): Promise<MachineStatus> {
@@ -160,12 +174,16 @@ export class MemorySnapshotter implements Snapshotter {
     if (!this.saved.has(statePath)) throw new FcmError('hypervisor_failed', `no saved state at ${statePath}`);
     const st = await this.hv.start(spec);
     this.paused.add(spec.vmId);
+    this.restores.push({ vmId: spec.vmId, spec });
     return st;
   }
   async resume(vmId: string): Promise<void> {
     if (!this.paused.delete(vmId)) throw new Error(`${vmId} is not paused`);
   }
   async waitConsole(): Promise<void> {}
+  async launchedSpec(vmId: string): Promise<MachineSpec | null> {
+    return this.hv.machines.get(vmId) ?? null;
+  }
 }
 
 export class MemoryTemplateStore implements TemplateStore {
@@ -197,5 +215,40 @@ export class MemoryTemplateStore implements TemplateStore {
     this.discards++;
     this.scratch.delete(key);
     this.published.delete(key);
+  }
+}
+
+/** Saves in memory: a save exists once sealed; begin drops an earlier one of the same name. */
+export class MemorySavedStates implements SavedStates {
+  readonly sealed = new Map<string, SavedMachine>();
+  private key(vmId: string, name: string): string {
+    return `${vmId}/${name}`;
+  }
+  async begin(vmId: string, name: string): Promise<string> {
+    this.sealed.delete(this.key(vmId, name));
+    return `/mem/${vmId}/saved/${name}/state.bin`;
+  }
+  async seal(vmId: string, name: string, meta: SavedMachine): Promise<number> {
+    this.sealed.set(this.key(vmId, name), structuredClone(meta));
+    return 4096;
+  }
+  async open(vmId: string, name: string): Promise<{ meta: SavedMachine; statePath: string } | null> {
+    const meta = this.sealed.get(this.key(vmId, name));
+    return meta ? { meta: structuredClone(meta), statePath: `/mem/${vmId}/saved/${name}/state.bin` } : null;
+  }
+  async remove(vmId: string, name: string): Promise<void> {
+    this.sealed.delete(this.key(vmId, name));
+  }
+  /** Every save of a VM goes with its disks (what FileSavedStates gets from living in the VM's disk dir). */
+  dropVm(vmId: string): void {
+    for (const k of [...this.sealed.keys()]) if (k.startsWith(`${vmId}/`)) this.sealed.delete(k);
+  }
+}
+
+/** Request times set by the test. */
+export class MemoryRequestActivity {
+  readonly last = new Map<string, number>();
+  lastRequestAt(host: string): number | null {
+    return this.last.get(host) ?? null;
   }
 }

@@ -105,6 +105,8 @@ export const PG_MIGRATIONS: string[] = [
      limits TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  // Idle sleep (VmRecord.sleepAfterSec); null: never.
+  `ALTER TABLE vms ADD COLUMN sleep_after_sec INTEGER;`,
 ];
 
 /** The tables, in an order that satisfies their foreign keys (for copying into them). */

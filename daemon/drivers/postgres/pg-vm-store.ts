@@ -8,7 +8,7 @@ interface Row {
   id: string; name: string; owner: string; state: string; desired: string;
   vcpus: number; memory_mib: number; disk_mib: number; swap_mib: number; port: number;
   image: string; image_dir: string; hypervisor: string; slot: number; ip: string; mac: string; tap: string;
-  last_error: string | null; created_at: string; updated_at: string; domains: string[]; verified: string[];
+  last_error: string | null; created_at: string; updated_at: string; domains: string[]; verified: string[]; sleep_after_sec: number | null;
 }
 
 const fromRow = (r: Row): VmRecord => ({
@@ -17,7 +17,7 @@ const fromRow = (r: Row): VmRecord => ({
   image: r.image, imageDir: r.image_dir, hypervisor: r.hypervisor as VmRecord['hypervisor'],
   slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error,
   domains: [...r.domains].sort(), verifiedDomains: [...r.verified].sort(),
-  createdAt: r.created_at, updatedAt: r.updated_at,
+  createdAt: r.created_at, updatedAt: r.updated_at, sleepAfterSec: r.sleep_after_sec ?? null,
 });
 
 const SELECT = `SELECT vms.*, COALESCE(d.domains, '{}') AS domains, COALESCE(d.verified, '{}') AS verified
@@ -27,7 +27,7 @@ const SELECT = `SELECT vms.*, COALESCE(d.domains, '{}') AS domains, COALESCE(d.v
   ) d ON d.vm_id = vms.id`;
 
 const PATCH_COLUMNS: Record<Exclude<keyof VmPatch, 'domains' | 'verifiedDomains'>, string> = {
-  state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib',
+  state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib', sleepAfterSec: 'sleep_after_sec',
 };
 
 /**
@@ -98,10 +98,10 @@ export class PgVmStore implements VmStore {
         const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
         this.db.query(
           `INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
-             image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+             image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at, sleep_after_sec)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
           [rec.id, rec.name, rec.owner, rec.state, rec.desired, rec.vcpus, rec.memoryMib, rec.diskMib, rec.swapMib, rec.port,
-            rec.image, rec.imageDir, rec.hypervisor, rec.slot, rec.ip, rec.mac, rec.tap, rec.lastError, rec.createdAt, rec.updatedAt],
+            rec.image, rec.imageDir, rec.hypervisor, rec.slot, rec.ip, rec.mac, rec.tap, rec.lastError, rec.createdAt, rec.updatedAt, rec.sleepAfterSec ?? null],
         );
         this.setDomains(rec.id, rec.domains);
         return { ...rec, domains: [...rec.domains].sort() };

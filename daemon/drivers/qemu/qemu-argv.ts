@@ -16,6 +16,8 @@ export interface QemuRunPaths {
   runDir: string;
   /** Written by the daemon once QEMU is up (QEMU writes its own into sock/). */
   pidfile: string;
+  /** The MachineSpec QEMU was launched with (JSON, the daemon's): a restore of its saved state needs the same machine. */
+  machineFile: string;
   /** The daemon's links to QEMU's sockets. */
   qmpSocket: string;
   consoleSocket: string;
@@ -37,6 +39,7 @@ export function runPaths(runRoot: string, vmId: string): QemuRunPaths {
   return {
     runDir,
     pidfile: join(runDir, 'qemu.pid'),
+    machineFile: join(runDir, 'machine.json'),
     qmpSocket: join(runDir, 'qmp.sock'),
     consoleSocket: join(runDir, 'console.sock'),
     consoleLog: join(runDir, 'console.log'),

@@ -110,6 +110,18 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     }
   }
 
+  async launchedSpec(vmId: string): Promise<MachineSpec | null> {
+    if (!(await this.status(vmId)).running) return null;
+    const text = await readFile(runPaths(this.cfg.runDir, vmId).machineFile, 'utf8').catch(() => null);
+    if (text === null) return null;
+    try {
+      const spec = JSON.parse(text) as MachineSpec;
+      return spec?.vmId === vmId ? spec : null;
+    } catch {
+      return null;
+    }
+  }
+
   async resume(vmId: string): Promise<void> {
     await this.qmp(runPaths(this.cfg.runDir, vmId).qmpSocket, (q) => q.execute('cont'));
   }
@@ -196,6 +208,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
       const pid = await this.readPid(paths.vmmPidfile);
       if (pid === null || !(await this.isOwnQemu(pid, spec.vmId))) throw new FcmError('hypervisor_failed', `QEMU for ${spec.vmId} is up but its pidfile does not name it.`);
       await this.writePidfile(paths, pid);
+      // The machine as launched: a restore of its saved state needs the very same one (launchedSpec).
+      await writeFile(paths.machineFile, JSON.stringify(spec), { mode: 0o600 });
     } catch (err) {
       if (child?.pid) killQuietly(child.pid);
       // QEMU wrote that pidfile: signal the pid only if it is this VM's QEMU.
@@ -241,7 +255,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     await mkdir(paths.runDir, { recursive: true, mode: 0o710 });
     await lchown(paths.runDir, 0, uid);
     await chmod(paths.runDir, 0o710);
-    for (const f of [paths.pidfile, paths.qmpSocket, paths.consoleSocket, paths.tunNode, paths.kvmNode]) await unlink(f).catch(() => {});
+    for (const f of [paths.pidfile, paths.machineFile, paths.qmpSocket, paths.consoleSocket, paths.tunNode, paths.kvmNode]) await unlink(f).catch(() => {});
     await rm(paths.sockDir, { recursive: true, force: true });
     await mkdir(paths.sockDir, { mode: 0o700 });
     const log = await lstat(paths.consoleLog).catch(() => null);
@@ -454,7 +468,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
   /** Removes the process's runtime files and cgroups; the console log stays (root's again) until destroy. */
   private async cleanup(vmId: string): Promise<void> {
     const p = runPaths(this.cfg.runDir, vmId);
-    for (const f of [p.pidfile, p.qmpSocket, p.consoleSocket, p.tunNode, p.kvmNode]) await unlink(f).catch(() => {});
+    for (const f of [p.pidfile, p.machineFile, p.qmpSocket, p.consoleSocket, p.tunNode, p.kvmNode]) await unlink(f).catch(() => {});
     await rm(p.sockDir, { recursive: true, force: true });
     await lchown(p.consoleLog, 0, 0).catch(() => {});
     await this.cfg.cgroups?.remove(vmId).catch((e: unknown) => this.log.warn({ vmId, err: (e as Error).message }, 'cannot remove the VM cgroups'));

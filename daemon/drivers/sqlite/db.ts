@@ -115,6 +115,8 @@ const MIGRATIONS: string[] = [
   // Google's hosted-domain claim at the last login: the allowlist checks it on every request
   // (NULL for users from before: a Workspace user logs in once more).
   `ALTER TABLE users ADD COLUMN hd TEXT;`,
+  // Idle seconds after which the VM sleeps (NULL: never).
+  `ALTER TABLE vms ADD COLUMN sleep_after_sec INTEGER;`,
 ];
 
 /** Opens (creating 0600) and migrates the state database. */

@@ -9,7 +9,7 @@ interface Row {
   id: string; name: string; owner: string; state: string; desired: string;
   vcpus: number; memory_mib: number; disk_mib: number; swap_mib: number; port: number;
   image: string; image_dir: string; hypervisor: string; slot: number; ip: string; mac: string; tap: string;
-  last_error: string | null; created_at: string; updated_at: string; domains: string | null; verified: string | null;
+  last_error: string | null; created_at: string; updated_at: string; domains: string | null; verified: string | null; sleep_after_sec: number | null;
 }
 
 const fromRow = (r: Row): VmRecord => ({
@@ -19,7 +19,7 @@ const fromRow = (r: Row): VmRecord => ({
   slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error,
   domains: r.domains ? r.domains.split('\n').sort() : [],
   verifiedDomains: r.verified ? r.verified.split('\n').sort() : [],
-  createdAt: r.created_at, updatedAt: r.updated_at,
+  createdAt: r.created_at, updatedAt: r.updated_at, sleepAfterSec: r.sleep_after_sec ?? null,
 });
 
 const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains], verifiedDomains: [...r.verifiedDomains] });
@@ -30,7 +30,7 @@ const SELECT = `SELECT vms.*,
   FROM vms`;
 
 const PATCH_COLUMNS: Record<Exclude<keyof VmPatch, 'domains' | 'verifiedDomains'>, string> = {
-  state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib',
+  state: 'state', desired: 'desired', lastError: 'last_error', vcpus: 'vcpus', memoryMib: 'memory_mib', sleepAfterSec: 'sleep_after_sec',
 };
 
 type Plan = (slot: number) => { ip: string; mac: string; tap: string };
@@ -56,9 +56,9 @@ export class SqliteVmStore implements VmStore {
     const nameExists = db.prepare('SELECT 1 FROM vms WHERE name = ?');
     const slots = db.prepare('SELECT slot FROM vms ORDER BY slot');
     const ins = db.prepare(`INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
-      image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at)
+      image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at, sleep_after_sec)
       VALUES (@id, @name, @owner, @state, @desired, @vcpus, @memoryMib, @diskMib, @swapMib, @port,
-      @image, @imageDir, @hypervisor, @slot, @ip, @mac, @tap, @lastError, @createdAt, @updatedAt)`);
+      @image, @imageDir, @hypervisor, @slot, @ip, @mac, @tap, @lastError, @createdAt, @updatedAt, @sleepAfterSec)`);
     const verifiedOwner = db.prepare("SELECT vm_id FROM vm_domain_claims WHERE domain = ? AND status = 'verified'").pluck();
     const claimsOf = db.prepare('SELECT domain FROM vm_domain_claims WHERE vm_id = ?').pluck();
     const delClaim = db.prepare('DELETE FROM vm_domain_claims WHERE vm_id = ? AND domain = ?');

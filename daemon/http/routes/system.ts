@@ -5,7 +5,7 @@ export interface HealthSource {
   hypervisor: 'qemu' | 'firecracker';
   accel: 'kvm' | 'tcg';
   confinement?: Confinement;
-  counts(): { total: number; running: number };
+  counts(): { total: number; running: number; sleeping: number };
   checks(): Promise<Record<string, { ok: boolean; detail?: string }>>;
 }
 

@@ -1,3 +1,4 @@
+import { FcmError } from '../../core/errors.js';
 import type { VmRecord } from '../../core/model.js';
 import type { VmService } from '../../core/vm-service.js';
 import type { Handler } from '../server.js';
@@ -5,6 +6,26 @@ import type { Handler } from '../server.js';
 export interface VmView {
   urlFor(name: string): string;
   gitUrls(name: string): { ssh: string; http: string };
+}
+
+const UNIT_SEC = { s: 1, m: 60, h: 3600 } as const;
+/** The shortest idle time a VM may sleep after (a shorter one would put it to sleep between requests). */
+export const MIN_SLEEP_AFTER_SEC = 10;
+
+/** `SleepAfter` (already matched against the spec's pattern) → seconds; `off` → null. */
+export function parseSleepAfter(v: string): number | null {
+  if (v === 'off') return null;
+  const sec = Number(v.slice(0, -1)) * UNIT_SEC[v.slice(-1) as keyof typeof UNIT_SEC];
+  if (!(sec >= MIN_SLEEP_AFTER_SEC)) {
+    throw new FcmError('validation_failed', `sleepAfter must be at least ${MIN_SLEEP_AFTER_SEC}s (or off).`, { errors: [{ path: '/body/sleepAfter', message: `must be at least ${MIN_SLEEP_AFTER_SEC}s` }] });
+  }
+  return sec;
+}
+
+/** Seconds → the shortest `SleepAfter` spelling (`900` → `15m`); null → `off`. */
+export function formatSleepAfter(sec: number | null): string {
+  if (sec === null) return 'off';
+  return sec % 3600 === 0 ? `${sec / 3600}h` : sec % 60 === 0 ? `${sec / 60}m` : `${sec}s`;
 }
 
 /** API shape of a VM (openapi.yaml `Vm`): internal fields (owner, slot, tap, imageDir) stay inside. */
@@ -27,6 +48,7 @@ export function toApiVm(vm: VmRecord, view: VmView) {
     gitUrl: view.gitUrls(vm.name).ssh,
     gitHttpUrl: view.gitUrls(vm.name).http,
     hypervisor: vm.hypervisor,
+    sleepAfter: formatSleepAfter(vm.sleepAfterSec),
     lastError: vm.lastError,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
@@ -49,15 +71,20 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
           port: body.port,
           image: body.image,
           domains: body.domains,
+          sleepAfterSec: body.sleepAfter === undefined ? null : parseSleepAfter(body.sleepAfter),
         }),
       ),
     getVm: ({ principal, params }) => out(vms.get(principal, params.name)),
-    updateVm: async ({ principal, params, body }) =>
-      out(await vms.update(principal, params.name, body, { timeoutMs: 10_000, force: false })),
+    updateVm: async ({ principal, params, body }) => {
+      const { sleepAfter, ...rest } = body;
+      const input = sleepAfter === undefined ? rest : { ...rest, sleepAfterSec: parseSleepAfter(sleepAfter) };
+      return out(await vms.update(principal, params.name, input, { timeoutMs: 10_000, force: false }));
+    },
     deleteVm: async ({ principal, params }) => {
       await vms.delete(principal, params.name);
     },
     startVm: async ({ principal, params }) => out(await vms.start(principal, params.name)),
+    sleepVm: async ({ principal, params }) => out(await vms.sleep(principal, params.name)),
     stopVm: async ({ principal, params, body }) =>
       out(await vms.stop(principal, params.name, { timeoutMs: body.timeoutMs, force: body.force })),
     restartVm: async ({ principal, params, body }) =>

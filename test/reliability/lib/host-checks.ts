@@ -105,7 +105,7 @@ export async function assertConsistent(h: HostHarness, opts: { caddy?: boolean; 
     names.add(vm.name);
     ips.add(vm.ip);
     const up = vm.state === 'running' || vm.state === 'starting';
-    if (!['running', 'starting', 'stopped', 'failed'].includes(vm.state)) problems.push(`${vm.name} is ${vm.state}`);
+    if (!['running', 'starting', 'sleeping', 'stopped', 'failed'].includes(vm.state)) problems.push(`${vm.name} is ${vm.state}`);
     const tap = tapForVm(vm.id);
     if (qemus.has(vm.id) !== up) problems.push(`${vm.name} (${vm.state}) ${up ? 'has no' : 'still has a'} QEMU process`);
     if (left.taps.includes(tap) !== up) problems.push(`${vm.name} (${vm.state}) ${up ? 'has no' : 'still has its'} tap`);

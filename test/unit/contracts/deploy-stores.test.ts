@@ -23,7 +23,7 @@ const subnet = parseSubnet('10.0.0.0/28');
 function withVms(vms: VmStore): void {
   for (const [id, name] of [[VM_A, 'a'], [VM_B, 'b']] as const) {
     vms.insert(
-      { id, name, owner: 'u', state: 'running', desired: 'running', vcpus: 1, memoryMib: 256, diskMib: 1024, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [] },
+      { id, name, owner: 'u', state: 'running', desired: 'running', vcpus: 1, memoryMib: 256, diskMib: 1024, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [], sleepAfterSec: null },
       (slot) => planNetwork(id, slot, subnet),
     );
   }

@@ -22,7 +22,7 @@ const impls: [string, () => VmStore][] = [
 
 const newVm = (name: string, id = `vm_${randomBytes(6).toString('hex')}`): NewVm => ({
   id, name, owner: 'u1', state: 'creating', desired: 'running',
-  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [],
+  vcpus: 1, memoryMib: 256, diskMib: 2048, swapMib: 0, port: 8000, image: 'base', imageDir: '/i', hypervisor: 'qemu', lastError: null, domains: [], sleepAfterSec: null,
 });
 const plan = (vm: NewVm) => (slot: number) => planNetwork(vm.id, slot, subnet);
 const insert = (s: VmStore, name: string) => {
@@ -76,6 +76,10 @@ for (const [name, make] of impls) {
       const u = s.update(a.id, { state: 'running', lastError: 'x' });
       assert.deepEqual([u.state, u.lastError, u.name], ['running', 'x', 'alpha']);
       assert.equal(s.get('alpha')?.state, 'running');
+      assert.equal(a.sleepAfterSec, null, 'never sleeps unless asked');
+      assert.equal(s.update(a.id, { sleepAfterSec: 900 }).sleepAfterSec, 900);
+      assert.equal(s.get('alpha')?.sleepAfterSec, 900);
+      assert.equal(s.update(a.id, { sleepAfterSec: null }).sleepAfterSec, null, 'null turns it off');
       s.remove(a.id);
       assert.equal(s.get('alpha'), undefined);
       assert.throws(() => s.update(a.id, { state: 'stopped' }), (e) => isFcmError(e, 'vm_not_found'));
