@@ -9,20 +9,20 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
-import { ensureGitUser, SETPRIV, setprivArgs } from '../../daemon/drivers/git/git-user.js';
+import { SETPRIV, setprivArgs } from '../../daemon/drivers/git/git-user.js';
 import { sshdUnsafeReason } from '../../daemon/drivers/git/helpers.js';
 import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { registerKey } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
 import { assertRanAsGitUser, watchGitProcesses } from '../helpers/git-procs.js';
-import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
+import { gitClient, gitTestBase, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 import { accessSync, constants } from 'node:fs';
 
 function skipReason(): string | null {
@@ -96,12 +96,7 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
   const files = (version: number) => [...(agent.runtime.builds.get(vmId)?.get(version)?.files.keys() ?? [])].sort();
 
   before(async () => {
-    // sshd runs the AuthorizedKeysCommand only from a root-owned path whose directories nobody else can write: not /tmp.
-    // The git user must pass through it to the state dir (the daemon sees to the state dir itself).
-    base = mkdtempSync('/run/fcm-e2e-');
-    const gitUser = await ensureGitUser('fcm-git');
-    chownSync(base, 0, gitUser.gid);
-    chmodSync(base, 0o710);
+    base = await gitTestBase('fcm-e2e-');
     const token = (id: string) => `agent-token-${id}`;
     agent = await startFakeAgent({ token });
     const runtime = new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => agent.baseUrlFor(vm) });

@@ -10,17 +10,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, chownSync, constants, cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, cpSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
-import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
 import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { registerKey } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
-import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
+import { gitClient, gitTestBase, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (sshd runs the AuthorizedKeysCommand as root)';
@@ -127,11 +126,7 @@ describe('revocation reaches a push in flight: refused at the hook (real git, ss
   const builds = () => agent.requests.filter((q) => /^\/v1\/releases\/\d+$/.test(q.path)).length;
 
   before(async () => {
-    base = mkdtempSync('/run/fcm-e2e-revoke-');
-    // The git user must pass through it to the state dir (the daemon sees to the state dir itself).
-    const gitUser = await ensureGitUser('fcm-git');
-    chownSync(base, 0, gitUser.gid);
-    chmodSync(base, 0o710);
+    base = await gitTestBase('fcm-e2e-revoke-');
     const token = (id: string) => `agent-token-${id}`;
     agent = await startFakeAgent({ token });
     const runtime = new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => agent.baseUrlFor(vm) });

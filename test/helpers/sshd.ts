@@ -5,8 +5,9 @@
  * exactly that host key and offers exactly one client key.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
 import { run } from '../../daemon/drivers/proc.js';
 
 export interface TestSshd {
@@ -146,3 +147,18 @@ export async function gitClient(dir: string, name: string, knownHostsLine: strin
     },
   };
 }
+
+/**
+ * A fresh directory under /run for a test's daemon state and sshd: sshd runs
+ * the AuthorizedKeysCommand only from a root-owned path whose directories
+ * nobody else can write (not /tmp), and the git user (its group) must pass
+ * through it to the state dir, which the daemon sees to itself.
+ */
+export async function gitTestBase(prefix: string): Promise<string> {
+  const base = mkdtempSync(`/run/${prefix}`);
+  const gitUser = await ensureGitUser('fcm-git');
+  chownSync(base, 0, gitUser.gid);
+  chmodSync(base, 0o710);
+  return base;
+}
+

@@ -80,7 +80,7 @@ test('the zsh script: one _arguments case per command, VM args through _fcm_vms'
   const s = completionScript('zsh', commands);
   for (const name of new Set(visible.map((n) => n.split(' ')[0]!))) assert.match(s, new RegExp(`^        ${name}\\)`, 'm'));
   assert.match(s, /stop\) _arguments -s [^;]*'1:name:_fcm_vms'/);
-  assert.match(s, /'--state\[[^\]]*\]:state:\(creating starting running stopping stopped failed deleting\)'/);
+  assert.match(s, /'--state\[[^\]]*\]:state:\(creating starting running sleeping stopping stopped failed deleting\)'/);
   assert.match(s, /'\(--no-force\)--force\[Skip the graceful shutdown\]'/);
   assert.match(s, /completion\) _arguments -s [^;]*'1:shell:\(bash zsh\)'/);
   assert.match(s, /compdef _fcm fcm/);
