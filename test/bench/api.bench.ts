@@ -31,8 +31,8 @@ import { parseSubnet, planNetwork } from '../../daemon/core/planners/network-pla
 import { vmUrl } from '../../daemon/core/planners/url.js';
 import { hashToken, newToken, TokenAuthenticator } from '../../daemon/core/tokens.js';
 import { openDb } from '../../daemon/drivers/sqlite/db.js';
-import { SqliteTokenStore } from '../../daemon/drivers/sqlite/sqlite-token-store.js';
 import { SqliteVmStore } from '../../daemon/drivers/sqlite/sqlite-vm-store.js';
+import { seedApiBench } from './api-fixture.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { vmHandlers } from '../../daemon/http/routes/vms.js';
@@ -147,20 +147,7 @@ async function limitsOverhead(): Promise<void> {
 async function serve(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'fcm-bench-api-'));
   try {
-    const db = openDb(join(dir, 'fcm.db'));
-    const subnet = parseSubnet('172.16.0.0/24');
-    const store = new SqliteVmStore(db, subnet);
-    for (let i = 0; i < 50; i++) {
-      const id = newVmId();
-      store.insert(
-        { id, name: `app-${i}`, state: 'running', desired: 'running', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-          port: 8000, image: 'base', imageDir: '/images/x', hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: i % 5 ? [] : [`app${i}.example.com`], owner: BENCH_USER },
-        (slot) => planNetwork(id, slot, subnet),
-      );
-    }
-    const tokens = new SqliteTokenStore(db);
-    const token = newToken();
-    tokens.insert({ id: 'tok_bench0000000', hash: hashToken(token), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+    const { store, tokens, token } = seedApiBench(dir, BENCH_USER);
     const h = memoryService({ store });
     const implemented = {
       ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `http://64.34.93.45:7777/git/${n}.git` }) }),
