@@ -989,7 +989,7 @@ export type components = {
             commit?: string | null;
             description: string;
             /** @enum {string|null} */
-            buildpack?: "python" | "ruby" | "node" | "none" | null;
+            buildpack?: "python" | "ruby" | "node" | "static" | "none" | null;
             /** @description Procfile process type → command */
             processes?: {
                 [key: string]: string;

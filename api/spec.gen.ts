@@ -2335,6 +2335,7 @@ export const spec: Record<string, any> = {
               "python",
               "ruby",
               "node",
+              "static",
               "none",
               null
             ]

@@ -17,7 +17,7 @@ export const step = (s: string) => `${STEP}${s}`;
 export const indent = (s: string) => `${INDENT}${s}`;
 export const error = (s: string) => `${ERROR}${s}`;
 
-const BUILDPACKS = new Set<Buildpack>(['python', 'ruby', 'node', 'none']);
+const BUILDPACKS = new Set<Buildpack>(['python', 'ruby', 'node', 'static', 'none']);
 
 /** Parses the agent's `fcm-result:` JSON; anything malformed is a failed result that says so. */
 export function parseResult(json: string): AppResult {

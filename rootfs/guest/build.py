@@ -70,7 +70,8 @@ def build(storage, version, commit, user, env, emit, public_port):
     ctx = buildpacks.Ctx(rdir, version, user, env, emit, storage.cache)
     pack, label, manifest = buildpacks.detect(ctx)
     if pack == "none":
-        emit("-----> No requirements.txt, Gemfile or package.json: no dependencies to install")
+        emit("-----> No requirements.txt, pyproject.toml, Gemfile, package.json or index.html:"
+             " no dependencies to install")
     else:
         emit(f"-----> Detected {label} ({manifest})")
     runtime = buildpacks.build(ctx, pack)

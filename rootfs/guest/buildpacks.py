@@ -1,8 +1,16 @@
 """Buildpacks: detect the app's language from the release tree and install its
 dependencies, Heroku style, fast under QEMU TCG.
 
-Detection order: requirements.txt -> python, Gemfile -> ruby, package.json -> node,
-else none. Every install step runs as the unprivileged app user, niced (the live
+Detection order: requirements.txt -> python, pyproject.toml -> python (the project
+itself installed with `pip install .`; uv instead of pip when the image has it),
+Gemfile -> ruby, package.json -> node, index.html -> static (no dependencies; without
+a Procfile web process the site is served by static_server.py on $PORT), else none.
+
+Runtime version files (.python-version; .nvmrc or .node-version; .ruby-version) are
+honoured where the image's runtime satisfies them (3.11 is satisfied by 3.11.2) and
+refused otherwise: the build fails with a message naming the file, what it asks for
+and what the image has (the failed release is not switched to; the live one keeps
+serving). An image carries one version of each runtime (Debian's). Every install step runs as the unprivileged app user, niced (the live
 release keeps serving while a build runs on the same vCPU), with its output streamed
 to the pusher indented by 7 spaces.
 
@@ -40,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 
 CACHE_DIR = "/app/cache"
 NODE_BIN = "/usr/bin/node"
@@ -221,17 +230,127 @@ def fail(ctx, cache, message):
 
 # ---------------------------------------------------------------- detection
 
+DETECTION = (("requirements.txt", "python", "Python"), ("pyproject.toml", "python", "Python"),
+             ("Gemfile", "ruby", "Ruby"), ("package.json", "node", "Node.js"),
+             ("index.html", "static", "a static site"))
+
+
 def detect(ctx):
     """-> (buildpack, human name, the file that decided it)."""
-    for name, pack, label in (("requirements.txt", "python", "Python"), ("Gemfile", "ruby", "Ruby"),
-                              ("package.json", "node", "Node.js")):
+    for name, pack, label in DETECTION:
         if ctx.exists(name):
             return pack, label, name
     return "none", None, None
 
 
 def build(ctx, pack):
-    return {"python": python, "ruby": ruby, "node": node, "none": lambda c: Runtime()}[pack](ctx)
+    check_runtime_version(ctx, pack)
+    return {"python": python, "ruby": ruby, "node": node, "static": static,
+            "none": lambda c: Runtime()}[pack](ctx)
+
+
+# ---------------------------------------------------------------- runtime versions
+
+# buildpack -> (version files, first found wins; runtime name; how to ask the image)
+VERSION_FILES = {
+    "python": ((".python-version",), "Python"),
+    "node": ((".nvmrc", ".node-version"), "Node.js"),
+    "ruby": ((".ruby-version",), "Ruby"),
+}
+VERSION_ARGV = {
+    "python": ["/usr/bin/python3", "-c", "import platform; print(platform.python_version())"],
+    "node": [NODE_BIN, "-p", "process.versions.node"],
+    "ruby": ["/usr/bin/ruby", "-e", "print RUBY_VERSION"],
+}
+# nvm's names for the LTS lines (.nvmrc `lts/<name>`)
+NODE_LTS = {"argon": 4, "boron": 6, "carbon": 8, "dubnium": 10, "erbium": 12, "fermium": 14,
+            "gallium": 16, "hydrogen": 18, "iron": 20, "jod": 22, "krypton": 24}
+_VERSION_PREFIX = {"python": ("python-", "python", "cpython-"), "node": ("node-", "v"), "ruby": ("ruby-",)}
+_VERSION = re.compile(r"^\d+(\.(\d+|x|\*))*$")
+
+
+def installed_version(pack):
+    """The image's version of the runtime, e.g. "3.11.2"; None when it has none."""
+    try:
+        out = subprocess.run(VERSION_ARGV[pack], stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=120, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.decode("ascii", "replace").strip().lstrip("v") or None
+
+
+def version_wanted(data):
+    """The first line of a version file that is not blank or a comment (pyenv, nvm, rbenv
+    and chruby all read the first), or None."""
+    for line in data.decode("utf-8", "replace").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            return line
+    return None
+
+
+def version_satisfied(pack, wanted, have):
+    """-> (satisfied, how it was read). `3.11` and `3.11.x` accept 3.11.2; `3.11.2` only
+    itself; for node also `lts/*` (an even major), `lts/<name>`, `node`/`stable`/`system`
+    (whatever the image has)."""
+    w = wanted.strip().lower()
+    if pack == "node":
+        if w in ("node", "stable", "latest", "current", "system"):
+            return True, "the image's Node.js"
+        if w.startswith("lts/"):
+            name = w[4:]
+            major = int(have.split(".")[0])
+            if name in ("*", "latest"):
+                return major % 2 == 0, "any LTS line"
+            return (NODE_LTS.get(name) == major), f"Node.js {NODE_LTS[name]}" if name in NODE_LTS else "an unknown LTS name"
+    for prefix in _VERSION_PREFIX.get(pack, ()):
+        if w.startswith(prefix) and w[len(prefix):][:1].isdigit():
+            w = w[len(prefix):]
+            break
+    if not _VERSION.match(w):
+        return False, "not a version number"
+    have_parts = have.split(".")
+    for i, part in enumerate(w.split(".")):
+        if part in ("x", "*"):
+            continue
+        if i >= len(have_parts) or part != have_parts[i]:
+            return False, w
+    return True, w
+
+
+def check_runtime_version(ctx, pack, have=None):
+    """Raises BuildError when the app's version file asks for what the image lacks."""
+    if pack not in VERSION_FILES:
+        return
+    names, label = VERSION_FILES[pack]
+    name = next((n for n in names if ctx.exists(n)), None)
+    if name is None:
+        return
+    wanted = version_wanted(ctx.read(name, limit=4096) or b"")
+    if wanted is None:
+        ctx.emit(f"-----> {name} is empty; using the image's {label}")
+        return
+    have = have or installed_version(pack)
+    if have is None:
+        raise BuildError("build_failed", f"{name} asks for {label} {wanted}, but this image has no {label}")
+    ok, _ = version_satisfied(pack, wanted, have)
+    if not ok:
+        short = ".".join(have.split(".")[:2])
+        raise BuildError("build_failed",
+                         f"{name} asks for {label} {wanted}, but this image has {label} {have} only: "
+                         f"change {name} to {short} (or remove it) to build with {label} {have}")
+    ctx.emit(f"-----> {name} asks for {label} {wanted}: using {label} {have}")
+
+
+# ---------------------------------------------------------------- static
+
+STATIC_SERVER = "/usr/lib/fcm/static_server.py"
+
+
+def static(ctx):
+    ctx.emit("-----> Static site: nothing to install")
+    return Runtime(default_web=f"/usr/bin/python3 {STATIC_SERVER}",
+                   default_web_note="the static file server (index.html, no Procfile)")
 
 
 # ---------------------------------------------------------------- python
@@ -242,6 +361,8 @@ _PIP_LOCAL = ("-e", "--editable", "-r", "--requirement", "-c", "--constraint", "
 
 
 def python(ctx):
+    if not ctx.exists("requirements.txt") and ctx.exists("pyproject.toml"):
+        return python_project(ctx)
     reqs = ctx.read("requirements.txt") or b""
     lines = [_PIP_COMMENT.sub("", line).strip() for line in reqs.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line]
@@ -273,6 +394,86 @@ def python(ctx):
         else:
             ctx.emit("-----> requirements.txt lists no packages; skipping pip install")
         cache.commit()
+    return Runtime(path=[f"{venv}/bin"], env={"VIRTUAL_ENV": venv, "PYTHONUNBUFFERED": "1"},
+                   caches=[cache.name])
+
+
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# build requirements the image's own Python packages satisfy (Debian's python3-setuptools
+# and python3-wheel): such a project builds without the network
+IMAGE_BUILD_REQS = {"setuptools", "wheel"}
+
+
+def uv_bin():
+    """uv on the build's PATH, or None (pip is used then)."""
+    return shutil.which("uv", path="/usr/local/bin:/usr/bin:/bin")
+
+
+def pyproject_plan(data):
+    """pyproject.toml bytes -> {"install": bool, "offline_build": bool, "name": str|None}.
+    install: the tree is a project to install (a [project] or [build-system] table; a
+    file with only [tool.*] tables, e.g. ruff's settings, declares nothing to install).
+    offline_build: its build backend is setuptools with only setuptools/wheel required
+    (PEP 517's default without [build-system]), which the image has: the build uses
+    them (--no-build-isolation in a venv that sees the image's packages) instead of
+    downloading them."""
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise BuildError("build_failed", f"pyproject.toml is not valid TOML: {e}") from None
+    project = doc.get("project") if isinstance(doc.get("project"), dict) else None
+    system = doc.get("build-system") if isinstance(doc.get("build-system"), dict) else None
+    requires = system.get("requires", []) if system else ["setuptools>=40.8.0"]
+    backend = str(system.get("build-backend", "setuptools.build_meta:__legacy__")) if system else \
+        "setuptools.build_meta:__legacy__"
+    names = set()
+    for r in requires if isinstance(requires, list) else []:
+        m = _REQ_NAME.match(str(r))
+        names.add(m.group(1).lower().replace("_", "-") if m else str(r))
+    return {"install": bool(project or system),
+            "offline_build": backend.startswith("setuptools.") and names <= IMAGE_BUILD_REQS,
+            "name": str(project.get("name")) if project and project.get("name") else None}
+
+
+def python_project(ctx):
+    """pyproject.toml (and no requirements.txt): the project, with its dependencies,
+    installed into a virtualenv of this release (the project is the tree, so the venv is
+    never shared with another release)."""
+    raw = ctx.read("pyproject.toml") or b""
+    plan = pyproject_plan(raw)
+    uv = uv_bin()
+    key = digest("python-project", sys.version, binary_id("/usr/bin/python3"), raw) + f"-v{ctx.version}"
+    cache = Cache("python", key, ctx.user, ctx.cache_dir)
+    venv = cache.path
+    ctx.emit(f"-----> Creating virtualenv (Python {platform.python_version()})")
+    cache.prepare()
+    system = ["--system-site-packages"] if plan["offline_build"] else []
+    if uv:
+        mk = [uv, "venv", "--quiet", "--python", "/usr/bin/python3", *system, venv]
+    else:
+        mk = ["/usr/bin/python3", "-m", "venv", "--without-pip", *system, venv]
+    if ctx.run(mk, what="venv") != 0:
+        fail(ctx, cache, "could not create the virtualenv")
+    if plan["install"]:
+        isolation = ["--no-build-isolation"] if plan["offline_build"] else []
+        if uv:
+            ctx.emit("-----> Running uv pip install .")
+            argv = [uv, "pip", "install", "--python", f"{venv}/bin/python", *isolation, "."]
+            what = "uv pip install"
+        else:
+            ctx.emit("-----> Running pip install .")
+            pip = [f"{venv}/bin/python", PIP_RUNNER] if os.path.isfile(PIP_RUNNER) else \
+                ["/usr/bin/python3", "-m", "pip", "--python", f"{venv}/bin/python"]
+            argv = pip + ["install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
+                          "--no-warn-script-location", *isolation, "."]
+            what = "pip install"
+        rc = ctx.run(argv, env=ctx.env({"UV_CACHE_DIR": os.path.join(venv, ".uv-cache")}) if uv else None,
+                     what=what)
+        if rc != 0:
+            fail(ctx, cache, f"{'uv pip' if uv else 'pip'} install . failed (exit status {rc})")
+    else:
+        ctx.emit("-----> pyproject.toml has no [project] or [build-system] table; nothing to install")
+    cache.commit()
     return Runtime(path=[f"{venv}/bin"], env={"VIRTUAL_ENV": venv, "PYTHONUNBUFFERED": "1"},
                    caches=[cache.name])
 

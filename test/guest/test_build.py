@@ -70,8 +70,22 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(meta["buildpack"], "none")
         self.assertEqual(meta["processes"], {"web": "python3 app.py", "worker": "python3 w.py"})
         self.assertEqual(self.s.read_meta(1)["commit"], "a" * 40)
-        self.assertEqual(self.lines, ["-----> No requirements.txt, Gemfile or package.json: no dependencies to install",
+        self.assertEqual(self.lines, ["-----> No requirements.txt, pyproject.toml, Gemfile, package.json or index.html:"
+                                      " no dependencies to install",
                                       "-----> Procfile declares types -> web, worker"])
+
+    def test_static_site_gets_the_static_server_as_its_web_process(self):
+        self.receive(1, {"index.html": "<h1>hi</h1>", "about/index.html": "", ".python-version": "2.7"})
+        meta = build.build(self.s, 1, None, self.app.user(), {}, self.lines.append, 8000)
+        self.assertEqual(meta["buildpack"], "static")
+        self.assertEqual(meta["processes"], {"web": "/usr/bin/python3 /usr/lib/fcm/static_server.py"})
+        self.assertEqual(self.lines[0], "-----> Detected a static site (index.html)")
+        self.assertIn("-----> No web process in a Procfile; using the static file server (index.html, no Procfile):"
+                      " /usr/bin/python3 /usr/lib/fcm/static_server.py", self.lines)
+        # a Procfile web process wins over the default
+        self.receive(2, {"index.html": "", "Procfile": "web: ./serve\n"})
+        self.assertEqual(build.build(self.s, 2, None, self.app.user(), {}, self.lines.append, 8000)["processes"],
+                         {"web": "./serve"})
 
     def test_no_web_process_is_said_not_failed(self):
         self.receive(1, {"worker.py": ""})

@@ -5,6 +5,7 @@ traffic off the machine. The real installs run in the guest (test/host/agent.tes
 import json
 import os
 import shutil
+import sys
 import tempfile
 import unittest
 from unittest import mock
@@ -47,6 +48,140 @@ class BuildpacksTest(unittest.TestCase):
         self.assertEqual(buildpacks.detect(self.tree({"Gemfile": "", "package.json": "{}"}).ctx)[0], "ruby")
         self.assertEqual(buildpacks.detect(self.tree({"package.json": "{}"}).ctx)[0], "node")
         self.assertEqual(buildpacks.detect(self.tree({"app.py": ""}).ctx), ("none", None, None))
+        # requirements.txt wins over pyproject.toml (which may hold only tool settings)
+        self.assertEqual(buildpacks.detect(self.tree({"requirements.txt": "", "pyproject.toml": ""}).ctx)[2],
+                         "requirements.txt")
+        self.assertEqual(buildpacks.detect(self.tree({"pyproject.toml": "", "Gemfile": ""}).ctx),
+                         ("python", "Python", "pyproject.toml"))
+        # index.html is a static site only when no language manifest says otherwise
+        self.assertEqual(buildpacks.detect(self.tree({"index.html": "", "package.json": "{}"}).ctx)[0], "node")
+        self.assertEqual(buildpacks.detect(self.tree({"index.html": "", "style.css": ""}).ctx),
+                         ("static", "a static site", "index.html"))
+        self.assertEqual(buildpacks.detect(self.tree({"site/index.html": ""}).ctx)[0], "none", "top level only")
+
+    def test_static_site_installs_nothing_and_serves_with_the_static_server(self):
+        t = self.tree({"index.html": "<h1>hi</h1>"})
+        rt = buildpacks.build(t.ctx, "static")
+        self.assertEqual((rt.default_web, rt.caches, rt.path, rt.env),
+                         ("/usr/bin/python3 /usr/lib/fcm/static_server.py", [], [], {}))
+        self.assertEqual(t.lines, ["-----> Static site: nothing to install"])
+
+    def test_pyproject_plan(self):
+        plan = buildpacks.pyproject_plan
+        self.assertEqual(plan(b'[project]\nname = "web"\nversion = "1"\n'),
+                         {"install": True, "offline_build": True, "name": "web"}, "PEP 517 default: setuptools")
+        self.assertTrue(plan(b'[project]\nname="a"\n[build-system]\nrequires = ["setuptools>=61", "Wheel"]\n'
+                             b'build-backend = "setuptools.build_meta"\n')["offline_build"])
+        self.assertFalse(plan(b'[project]\nname="a"\n[build-system]\nrequires = ["hatchling"]\n'
+                              b'build-backend = "hatchling.build"\n')["offline_build"], "hatchling is downloaded")
+        self.assertFalse(plan(b'[build-system]\nrequires = ["setuptools", "cython"]\n'
+                              b'build-backend = "setuptools.build_meta"\n')["offline_build"])
+        self.assertEqual(plan(b'[tool.ruff]\nline-length = 100\n')["install"], False, "tool settings only")
+        with self.assertRaises(BuildError) as e:
+            plan(b"[project\nname=")
+        self.assertIn("pyproject.toml is not valid TOML", e.exception.message)
+
+    def pyproject_argv(self, files, uv=None):
+        """The commands the pyproject buildpack runs (recorded, not run: pip would need the network)."""
+        t = self.tree(files)
+        runs = []
+        t.ctx.run = lambda argv, cwd=None, env=None, what=None: runs.append(argv) or 0
+        self.enterContext(mock.patch.object(buildpacks, "uv_bin", lambda: uv))
+        self.enterContext(mock.patch.object(buildpacks.Cache, "prepare", lambda c: os.makedirs(c.path, exist_ok=True)))
+        rt = buildpacks.build(t.ctx, "python")
+        return t, runs, rt
+
+    def test_pyproject_is_pip_installed_into_a_venv_of_the_release(self):
+        t, runs, rt = self.pyproject_argv({"pyproject.toml": '[project]\nname = "web"\nversion = "1"\n'})
+        venv = rt.env["VIRTUAL_ENV"]
+        self.assertTrue(venv.endswith("-v3"), "the project is the tree: never shared with another release")
+        self.assertEqual(runs[0], ["/usr/bin/python3", "-m", "venv", "--without-pip", "--system-site-packages", venv])
+        self.assertEqual(runs[1][-2:], ["--no-build-isolation", "."], "setuptools from the image: builds offline")
+        self.assertIn("install", runs[1])
+        self.assertIn("-----> Running pip install .", t.lines)
+        self.assertEqual(rt.path, [f"{venv}/bin"])
+        _, runs, _ = self.pyproject_argv({"pyproject.toml": '[project]\nname="a"\n[build-system]\n'
+                                                            'requires=["hatchling"]\nbuild-backend="hatchling.build"\n'})
+        self.assertNotIn("--system-site-packages", runs[0])
+        self.assertNotIn("--no-build-isolation", runs[1])
+        t, runs, _ = self.pyproject_argv({"pyproject.toml": "[tool.black]\n"})
+        self.assertEqual(len(runs), 1, "nothing to install: only the venv")
+        self.assertIn("-----> pyproject.toml has no [project] or [build-system] table; nothing to install", t.lines)
+
+    def test_pyproject_uses_uv_when_the_image_has_it(self):
+        t, runs, rt = self.pyproject_argv({"pyproject.toml": '[project]\nname = "web"\nversion = "1"\n'},
+                                          uv="/usr/bin/uv")
+        venv = rt.env["VIRTUAL_ENV"]
+        self.assertEqual(runs, [["/usr/bin/uv", "venv", "--quiet", "--python", "/usr/bin/python3",
+                                 "--system-site-packages", venv],
+                                ["/usr/bin/uv", "pip", "install", "--python", f"{venv}/bin/python",
+                                 "--no-build-isolation", "."]])
+        self.assertIn("-----> Running uv pip install .", t.lines)
+
+    def test_a_failed_pyproject_install_fails_the_build_and_leaves_no_cache(self):
+        t = self.tree({"pyproject.toml": '[project]\nname = "web"\nversion = "1"\n'})
+        t.ctx.run = lambda argv, cwd=None, env=None, what=None: 1 if "install" in argv else 0
+        self.enterContext(mock.patch.object(buildpacks, "uv_bin", lambda: None))
+        self.enterContext(mock.patch.object(buildpacks.Cache, "prepare", lambda c: os.makedirs(c.path, exist_ok=True)))
+        with self.assertRaises(BuildError) as e:
+            buildpacks.build(t.ctx, "python")
+        self.assertEqual(e.exception.message, "pip install . failed (exit status 1)")
+        self.assertEqual(os.listdir(os.path.join(t.ctx.cache_dir, "python")), [])
+
+    def test_version_files_read(self):
+        self.assertEqual(buildpacks.version_wanted(b"# pinned\n\n 3.11 \n3.12\n"), "3.11")
+        self.assertIsNone(buildpacks.version_wanted(b"\n# nothing\n"))
+        ok = lambda pack, wanted, have: buildpacks.version_satisfied(pack, wanted, have)[0]  # noqa: E731
+        for wanted in ("3", "3.11", "3.11.2", "3.11.x", "python-3.11", "3.11.*"):
+            self.assertTrue(ok("python", wanted, "3.11.2"), wanted)
+        for wanted in ("3.12", "3.11.4", "2.7", "pypy3.10", "3.1", "system", "3.11-dev"):
+            self.assertFalse(ok("python", wanted, "3.11.2"), wanted)
+        for wanted in ("18", "v18", "18.20.4", "lts/*", "lts/hydrogen", "node", "system", "18.x"):
+            self.assertTrue(ok("node", wanted, "18.20.4"), wanted)
+        for wanted in ("20", "v20.1", "lts/iron", "lts/unknown", "1"):
+            self.assertFalse(ok("node", wanted, "18.20.4"), wanted)
+        self.assertFalse(ok("node", "lts/*", "19.0.0"), "19 is not an LTS line")
+        for wanted in ("3.1", "ruby-3.1.2", "3.1.2"):
+            self.assertTrue(ok("ruby", wanted, "3.1.2"), wanted)
+        for wanted in ("3.3.0", "jruby-9.4", "ruby-3.2"):
+            self.assertFalse(ok("ruby", wanted, "3.1.2"), wanted)
+
+    def test_version_files_honoured_or_refused_with_what_to_do(self):
+        t = self.tree({".python-version": "3.11\n", "requirements.txt": ""})
+        buildpacks.check_runtime_version(t.ctx, "python", have="3.11.2")
+        self.assertEqual(t.lines, ["-----> .python-version asks for Python 3.11: using Python 3.11.2"])
+        t = self.tree({".python-version": "3.13\n", "requirements.txt": ""})
+        with self.assertRaises(BuildError) as e:
+            buildpacks.check_runtime_version(t.ctx, "python", have="3.11.2")
+        self.assertEqual((e.exception.code, e.exception.message), (
+            "build_failed", ".python-version asks for Python 3.13, but this image has Python 3.11.2 only: "
+                            "change .python-version to 3.11 (or remove it) to build with Python 3.11.2"))
+        t = self.tree({".node-version": "20\n", ".nvmrc": "18\n"})
+        buildpacks.check_runtime_version(t.ctx, "node", have="18.20.4")
+        self.assertEqual(t.lines, ["-----> .nvmrc asks for Node.js 18: using Node.js 18.20.4"], ".nvmrc first")
+        t = self.tree({".ruby-version": "ruby-3.3.0\n"})
+        with self.assertRaises(BuildError) as e:
+            buildpacks.check_runtime_version(t.ctx, "ruby", have="3.1.2")
+        self.assertIn(".ruby-version asks for Ruby ruby-3.3.0, but this image has Ruby 3.1.2 only", e.exception.message)
+        # a version file of another language, or of a static site, is not this build's business
+        t = self.tree({".python-version": "9.9\n", "index.html": ""})
+        buildpacks.check_runtime_version(t.ctx, "static")
+        buildpacks.check_runtime_version(t.ctx, "node", have="18.20.4")
+        self.assertEqual(t.lines, [])
+        # the refusal comes before any install step
+        t = self.tree({".python-version": "3.13\n", "requirements.txt": "flask\n"})
+        runs = []
+        t.ctx.run = lambda argv, **kw: runs.append(argv) or 0
+        self.enterContext(mock.patch.object(buildpacks, "installed_version", lambda pack: "3.11.2"))
+        with self.assertRaises(BuildError):
+            buildpacks.build(t.ctx, "python")
+        self.assertEqual(runs, [])
+
+    def test_installed_version_asks_the_runtime(self):
+        self.enterContext(mock.patch.dict(buildpacks.VERSION_ARGV, {"python": [sys.executable, "-c", "print('v3.9.1')"],
+                                                                   "ruby": ["/no/such/ruby"]}))
+        self.assertEqual(buildpacks.installed_version("python"), "3.9.1")
+        self.assertIsNone(buildpacks.installed_version("ruby"))
 
     def test_read_refuses_what_is_not_a_regular_file(self):
         t = self.tree({"Procfile": "web: x\n"})

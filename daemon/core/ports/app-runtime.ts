@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 
-export type Buildpack = 'python' | 'ruby' | 'node' | 'none';
+export type Buildpack = 'python' | 'ruby' | 'node' | 'static' | 'none';
 
 /** Where a VM's guest agent listens. */
 export interface AppTarget {

@@ -145,14 +145,16 @@ export function detectApp(files: Map<string, Buffer>): { buildpack: Buildpack; m
   // The guest's detection order (rootfs/guest/buildpacks.py detect).
   const markers: [string, Buildpack, string][] = [
     ['requirements.txt', 'python', 'Python'],
+    ['pyproject.toml', 'python', 'Python'],
     ['Gemfile', 'ruby', 'Ruby'],
     ['package.json', 'node', 'Node.js'],
+    ['index.html', 'static', 'a static site'],
   ];
   for (const [file, buildpack] of markers) if (files.has(file)) return { buildpack, marker: file, processes };
   return { buildpack: 'none', marker: null, processes };
 }
 
-export const BUILDPACK_TITLES: Record<Buildpack, string> = { python: 'Python', node: 'Node.js', ruby: 'Ruby', none: 'no buildpack' };
+export const BUILDPACK_TITLES: Record<Buildpack, string> = { python: 'Python', node: 'Node.js', ruby: 'Ruby', static: 'a static site', none: 'no buildpack' };
 
 interface Build {
   files: Map<string, Buffer>;
