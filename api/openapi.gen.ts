@@ -447,7 +447,6 @@ export type paths = {
          *     (`-f` may name the public key when ssh-agent holds the private one.)
          *     `key_proof_failed` when the proof does not hold; `key_taken` when the
          *     key (by fingerprint) is registered already, to any account.
-         *     (`fcm keys add` is hand-written, api/cli/keys.ts: it does both steps and the signing.)
          */
         post: operations["addKey"];
         delete?: never;

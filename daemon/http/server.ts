@@ -8,7 +8,7 @@ import sjson from 'secure-json-parse';
 import { FcmError, isFcmError, type ErrorCode, type FieldError } from '../core/errors.js';
 import type { Principal } from '../core/model.js';
 import type { Logger } from '../log.js';
-import { renderDocs } from './docs.js';
+import { apiDocsRoutes } from './routes/api-docs.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { NO_LIMITS, type RequestLimits } from './limits.js';
 import { operationRoutes, type Json, type OperationRoute } from './openapi-routes.js';
@@ -162,7 +162,7 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   answerErrorsAsProblems(app);
 
   app.get('/openapi.json', { logLevel: 'warn' }, async () => deps.spec);
-  app.get('/docs', { logLevel: 'warn' }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderDocs(deps.spec)));
+  apiDocsRoutes(app, deps.spec);
   dashboardRoutes(app);
 
   const routes = operationRoutes(deps.spec);

@@ -38,7 +38,8 @@ test('the spec and a human docs page are served', async () => {
   assert.equal(s.json().openapi, '3.1.0');
   const d = await api.app.inject({ method: 'GET', url: '/docs' });
   assert.match(d.headers['content-type'] as string, /text\/html/);
-  assert.match(d.body, /createVm/);
+  const r = await api.app.inject({ method: 'GET', url: '/docs/openapi.json' });
+  assert.match(r.body, /createVm/);
 });
 
 test('create with defaults, get, list, wait, stop, start, restart, delete', async () => {
