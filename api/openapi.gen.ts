@@ -787,6 +787,18 @@ export type components = {
          * @enum {string}
          */
         VmState: "creating" | "starting" | "running" | "sleeping" | "stopping" | "stopped" | "failed" | "deleting";
+        /**
+         * @example {
+         *       "name": "cosmic-nova",
+         *       "vcpus": 1,
+         *       "memoryMib": 1024,
+         *       "diskMib": 2048,
+         *       "domains": [
+         *         "www.example.com"
+         *       ],
+         *       "sleepAfter": "15m"
+         *     }
+         */
         CreateVmRequest: {
             name?: components["schemas"]["VmName"];
             /**
@@ -822,6 +834,12 @@ export type components = {
             domains?: components["schemas"]["DomainList"];
             sleepAfter?: components["schemas"]["SleepAfter"];
         };
+        /**
+         * @example {
+         *       "memoryMib": 2048,
+         *       "sleepAfter": "off"
+         *     }
+         */
         UpdateVmRequest: {
             vcpus?: number;
             memoryMib?: number;
@@ -842,6 +860,15 @@ export type components = {
          * @example www.example.com
          */
         Hostname: string;
+        /**
+         * @example {
+         *       "domain": "www.example.com",
+         *       "status": "pending",
+         *       "recordType": "TXT",
+         *       "recordName": "_fcm-challenge.www.example.com",
+         *       "recordValue": "fcm-verify=2Jq0x9cV4mYtR7aK1sLbN8eW"
+         *     }
+         */
         CustomDomain: {
             domain: string;
             /**
@@ -856,6 +883,19 @@ export type components = {
             /** @description The token: fixed for this user and domain */
             recordValue: string;
         };
+        /**
+         * @example {
+         *       "domains": [
+         *         {
+         *           "domain": "www.example.com",
+         *           "status": "pending",
+         *           "recordType": "TXT",
+         *           "recordName": "_fcm-challenge.www.example.com",
+         *           "recordValue": "fcm-verify=2Jq0x9cV4mYtR7aK1sLbN8eW"
+         *         }
+         *       ]
+         *     }
+         */
         CustomDomainList: {
             domains: components["schemas"]["CustomDomain"][];
         };
@@ -865,6 +905,12 @@ export type components = {
          *     The server's own host name and the VM base domain cannot be claimed.
          */
         DomainList: components["schemas"]["Hostname"][];
+        /**
+         * @example {
+         *       "timeoutMs": 10000,
+         *       "force": false
+         *     }
+         */
         StopVmRequest: {
             /**
              * @description How long to wait for a graceful shutdown before killing the VM
@@ -877,6 +923,33 @@ export type components = {
              */
             force: boolean;
         };
+        /**
+         * @example {
+         *       "id": "vm_3f9c2a7e1b4d",
+         *       "name": "cosmic-nova",
+         *       "state": "running",
+         *       "vcpus": 1,
+         *       "memoryMib": 1024,
+         *       "diskMib": 2048,
+         *       "swapMib": 512,
+         *       "port": 8000,
+         *       "image": "base",
+         *       "ip": "10.77.0.12",
+         *       "mac": "02:fc:00:4d:00:0c",
+         *       "url": "https://cosmic-nova.apps.example.com",
+         *       "domains": [
+         *         "www.example.com"
+         *       ],
+         *       "pendingDomains": [],
+         *       "gitUrl": "root@apps.example.com:cosmic-nova.git",
+         *       "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
+         *       "hypervisor": "firecracker",
+         *       "sleepAfter": "off",
+         *       "lastError": null,
+         *       "createdAt": "2026-12-06T12:00:00Z",
+         *       "updatedAt": "2026-12-06T12:00:07Z"
+         *     }
+         */
         Vm: {
             /** @example vm_3f9c2a7e1b4d */
             id: string;
@@ -915,9 +988,77 @@ export type components = {
             /** Format: date-time */
             updatedAt: string;
         };
+        /**
+         * @example {
+         *       "vms": [
+         *         {
+         *           "id": "vm_3f9c2a7e1b4d",
+         *           "name": "cosmic-nova",
+         *           "state": "running",
+         *           "vcpus": 1,
+         *           "memoryMib": 1024,
+         *           "diskMib": 2048,
+         *           "swapMib": 512,
+         *           "port": 8000,
+         *           "image": "base",
+         *           "ip": "10.77.0.12",
+         *           "mac": "02:fc:00:4d:00:0c",
+         *           "url": "https://cosmic-nova.apps.example.com",
+         *           "domains": [
+         *             "www.example.com"
+         *           ],
+         *           "pendingDomains": [],
+         *           "gitUrl": "root@apps.example.com:cosmic-nova.git",
+         *           "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
+         *           "hypervisor": "firecracker",
+         *           "sleepAfter": "off",
+         *           "lastError": null,
+         *           "createdAt": "2026-12-06T12:00:00Z",
+         *           "updatedAt": "2026-12-06T12:00:07Z"
+         *         }
+         *       ]
+         *     }
+         */
         VmList: {
             vms: components["schemas"]["Vm"][];
         };
+        /**
+         * @example {
+         *       "status": "ok",
+         *       "version": "0.1.0",
+         *       "hypervisor": "firecracker",
+         *       "accel": "kvm",
+         *       "confinement": {
+         *         "user": "per-vm",
+         *         "seccomp": true,
+         *         "mountNamespace": true,
+         *         "jailer": true,
+         *         "cgroups": {
+         *           "version": "v2",
+         *           "limits": [
+         *             "cpu",
+         *             "memory",
+         *             "pids"
+         *           ],
+         *           "detail": null
+         *         }
+         *       },
+         *       "vms": {
+         *         "total": 3,
+         *         "running": 2,
+         *         "sleeping": 1
+         *       },
+         *       "checks": {
+         *         "caddy": {
+         *           "ok": true
+         *         },
+         *         "disk": {
+         *           "ok": true,
+         *           "detail": "41.2 GiB free of 100 GiB"
+         *         }
+         *       }
+         *     }
+         */
         Health: {
             /** @enum {string} */
             status: "ok" | "degraded";
@@ -970,6 +1111,13 @@ export type components = {
                 };
             };
         };
+        /**
+         * @example {
+         *       "ticket": "fct_Qm9yZ2V0LW1lLW5vdC0xMjM0NTY3ODkw",
+         *       "expiresAt": "2026-12-06T12:01:00Z",
+         *       "webUrl": "/console/cosmic-nova#ticket=fct_Qm9yZ2V0LW1lLW5vdC0xMjM0NTY3ODkw"
+         *     }
+         */
         ConsoleTicket: {
             ticket: string;
             /** Format: date-time */
@@ -977,6 +1125,24 @@ export type components = {
             /** @description The web console page for this ticket (path on the daemon) */
             webUrl: string;
         };
+        /**
+         * @example {
+         *       "version": 3,
+         *       "status": "succeeded",
+         *       "kind": "deploy",
+         *       "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+         *       "description": "Deploy 9fceb02",
+         *       "buildpack": "python",
+         *       "processes": {
+         *         "web": "gunicorn app:app",
+         *         "worker": "python3 worker.py"
+         *       },
+         *       "rollbackOf": null,
+         *       "createdAt": "2026-12-06T12:00:00Z",
+         *       "finishedAt": "2026-12-06T12:00:21Z",
+         *       "log": "-----> Detected Python (requirements.txt)\n-----> Using the cached virtualenv (requirements.txt unchanged)\n-----> Procfile declares types -> web, worker\n"
+         *     }
+         */
         Release: {
             /** @description 1, 2, 3… per VM */
             version: number;
@@ -1001,10 +1167,40 @@ export type components = {
             /** Format: date-time */
             finishedAt?: string | null;
         };
+        /**
+         * @example {
+         *       "releases": [
+         *         {
+         *           "version": 3,
+         *           "status": "succeeded",
+         *           "kind": "deploy",
+         *           "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+         *           "description": "Deploy 9fceb02",
+         *           "buildpack": "python",
+         *           "processes": {
+         *             "web": "gunicorn app:app",
+         *             "worker": "python3 worker.py"
+         *           },
+         *           "rollbackOf": null,
+         *           "createdAt": "2026-12-06T12:00:00Z",
+         *           "finishedAt": "2026-12-06T12:00:21Z"
+         *         }
+         *       ]
+         *     }
+         */
         ReleaseList: {
             releases: components["schemas"]["Release"][];
         };
         EnvKey: string;
+        /**
+         * @example {
+         *       "vars": {
+         *         "DATABASE_URL": "postgres://app@db.internal/app",
+         *         "GREETING": "hello"
+         *       },
+         *       "release": 4
+         *     }
+         */
         EnvVars: {
             vars: {
                 [key: string]: string;
@@ -1012,12 +1208,31 @@ export type components = {
             /** @description Release recorded for this change */
             release?: number | null;
         };
+        /**
+         * @example {
+         *       "set": {
+         *         "GREETING": "hello"
+         *       },
+         *       "unset": [
+         *         "OLD_FLAG"
+         *       ]
+         *     }
+         */
         EnvUpdate: {
             set?: {
                 [key: string]: string;
             };
             unset?: components["schemas"]["EnvKey"][];
         };
+        /**
+         * @example {
+         *       "id": "key_1c9e4b7a20d3",
+         *       "name": "laptop",
+         *       "type": "ssh-ed25519",
+         *       "fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+         *       "createdAt": "2026-12-06T12:00:00Z"
+         *     }
+         */
         SshKey: {
             id: string;
             name: string;
@@ -1028,9 +1243,30 @@ export type components = {
             /** Format: date-time */
             createdAt: string;
         };
+        /**
+         * @example {
+         *       "keys": [
+         *         {
+         *           "id": "key_1c9e4b7a20d3",
+         *           "name": "laptop",
+         *           "type": "ssh-ed25519",
+         *           "fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+         *           "createdAt": "2026-12-06T12:00:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         SshKeyList: {
             keys: components["schemas"]["SshKey"][];
         };
+        /**
+         * @example {
+         *       "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHzRzH1KAjXeOy+OYJ98qhEOrJwV6QaeaukUQq+FLyIX alice@laptop",
+         *       "name": "laptop",
+         *       "challenge": "fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo",
+         *       "signature": "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgfNHMfUoCNd47L45gn3yqEQ6snB\nXpBp5rqRRCr4UvIhcAAAANZmNtLWtleS1wcm9vZgAAAAAAAAAGc2hhNTEyAAAAUwAAAAtz\nc2gtZWQyNTUxOQAAAEDNzytrbTf1cYsIPfzJarKCPgRpO+AiYX/mwcUKPtvAleLwxpSS82\nybB5NtLXfafvBZntE/vYl4v0EUEwnFUnEN\n-----END SSH SIGNATURE-----\n"
+         *     }
+         */
         AddKeyRequest: {
             /** @description An OpenSSH public key line (`ssh-ed25519 AAAA… comment`) */
             publicKey: string;
@@ -1051,6 +1287,14 @@ export type components = {
              */
             signature: string;
         };
+        /**
+         * @example {
+         *       "challenge": "fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo",
+         *       "namespace": "fcm-key-proof",
+         *       "fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+         *       "expiresAt": "2026-12-06T12:05:00Z"
+         *     }
+         */
         KeyChallenge: {
             /** @description The exact text to sign */
             challenge: string;
@@ -1064,6 +1308,14 @@ export type components = {
             /** Format: date-time */
             expiresAt: string;
         };
+        /**
+         * @example {
+         *       "enabled": true,
+         *       "issuer": "https://accounts.example.com",
+         *       "browser": true,
+         *       "device": true
+         *     }
+         */
         AuthConfig: {
             /** @description false: only the admin token works */
             enabled: boolean;
@@ -1071,6 +1323,14 @@ export type components = {
             browser: boolean;
             device: boolean;
         };
+        /**
+         * @example {
+         *       "redirectUri": "http://127.0.0.1:49152/callback",
+         *       "state": "b3BhcXVlLXN0YXRlLTEyMzQ",
+         *       "codeChallenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+         *       "codeChallengeMethod": "S256"
+         *     }
+         */
         StartLoginRequest: {
             /** @description The CLI's loopback listener */
             redirectUri: string;
@@ -1082,15 +1342,37 @@ export type components = {
              */
             codeChallengeMethod: "S256";
         };
+        /**
+         * @example {
+         *       "authorizeUrl": "https://accounts.example.com/authorize?client_id=fcm&response_type=code&state=b3BhcXVlLXN0YXRlLTEyMzQ",
+         *       "expiresAt": "2026-12-06T12:10:00Z"
+         *     }
+         */
         LoginStarted: {
             authorizeUrl: string;
             /** Format: date-time */
             expiresAt: string;
         };
+        /**
+         * @example {
+         *       "code": "lc_4e1f0b9a7d2c8e6f",
+         *       "codeVerifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+         *     }
+         */
         ExchangeCodeRequest: {
             code: string;
             codeVerifier: string;
         };
+        /**
+         * @example {
+         *       "deviceCode": "dc_GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+         *       "userCode": "WDJB-MJHT",
+         *       "verificationUri": "https://accounts.example.com/device",
+         *       "verificationUriComplete": "https://accounts.example.com/device?user_code=WDJB-MJHT",
+         *       "interval": 5,
+         *       "expiresIn": 600
+         *     }
+         */
         DeviceLogin: {
             deviceCode: string;
             userCode: string;
@@ -1100,12 +1382,30 @@ export type components = {
             interval: number;
             expiresIn: number;
         };
+        /**
+         * @example {
+         *       "id": "usr_8d41c07a2e95",
+         *       "email": "alice@example.com",
+         *       "name": "Alice",
+         *       "admin": false
+         *     }
+         */
         User: {
             id: string;
             email: string | null;
             name: string | null;
             admin: boolean;
         };
+        /**
+         * @example {
+         *       "id": "tok_5b2e9f30c1a7",
+         *       "kind": "user",
+         *       "description": "fcm login on laptop",
+         *       "createdAt": "2026-12-06T12:00:00Z",
+         *       "expiresAt": "2027-01-05T12:00:00Z",
+         *       "lastUsedAt": "2026-12-06T12:30:00Z"
+         *     }
+         */
         TokenInfo: {
             id: string;
             /** @enum {string} */
@@ -1118,9 +1418,35 @@ export type components = {
             /** Format: date-time */
             lastUsedAt?: string | null;
         };
+        /**
+         * @example {
+         *       "tokens": [
+         *         {
+         *           "id": "tok_5b2e9f30c1a7",
+         *           "kind": "user",
+         *           "description": "fcm login on laptop",
+         *           "createdAt": "2026-12-06T12:00:00Z",
+         *           "expiresAt": "2027-01-05T12:00:00Z",
+         *           "lastUsedAt": "2026-12-06T12:30:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         TokenList: {
             tokens: components["schemas"]["TokenInfo"][];
         };
+        /**
+         * @example {
+         *       "token": "fcm_7Hq2Lx9Vd4Nk0Pw3Zr8Tb6Yc1Mf5Sg2JaQe3Wn6Ux0Po",
+         *       "expiresAt": "2027-01-05T12:00:00Z",
+         *       "user": {
+         *         "id": "usr_8d41c07a2e95",
+         *         "email": "alice@example.com",
+         *         "name": "Alice",
+         *         "admin": false
+         *       }
+         *     }
+         */
         TokenGrant: {
             /** @description Shown once; store it in ~/.fcm-token (0600) */
             token: string;
@@ -1128,6 +1454,18 @@ export type components = {
             expiresAt: string | null;
             user: components["schemas"]["User"];
         };
+        /**
+         * @example {
+         *       "user": {
+         *         "id": "usr_8d41c07a2e95",
+         *         "email": "alice@example.com",
+         *         "name": "Alice",
+         *         "admin": false
+         *       },
+         *       "csrfToken": "k3Vq9Xw1Lm7Tz0Rb5Nc2Yd8Hf4Gs6Ja",
+         *       "expiresAt": "2026-12-07T12:00:00Z"
+         *     }
+         */
         Session: {
             user: components["schemas"]["User"];
             /** @description Send as `X-FCM-CSRF` with every cookie-authenticated change; null when not authenticated by the cookie */
@@ -1135,10 +1473,62 @@ export type components = {
             /** Format: date-time */
             expiresAt: string | null;
         };
+        /**
+         * @example {
+         *       "token": "fcm_7Hq2Lx9Vd4Nk0Pw3Zr8Tb6Yc1Mf5Sg2JaQe3Wn6Ux0Po"
+         *     }
+         */
         CreateSessionRequest: {
             /** @description An fcm token (fcm login, or the admin token) */
             token: string;
         };
+        /**
+         * @example {
+         *       "user": {
+         *         "id": "usr_8d41c07a2e95",
+         *         "email": "alice@example.com",
+         *         "name": "Alice",
+         *         "admin": false
+         *       },
+         *       "token": {
+         *         "id": "tok_5b2e9f30c1a7",
+         *         "kind": "user",
+         *         "description": "fcm login on laptop",
+         *         "createdAt": "2026-12-06T12:00:00Z",
+         *         "expiresAt": "2027-01-05T12:00:00Z",
+         *         "lastUsedAt": "2026-12-06T12:30:00Z"
+         *       },
+         *       "quota": {
+         *         "user": "usr_8d41c07a2e95",
+         *         "unlimited": false,
+         *         "limits": {
+         *           "vms": 10,
+         *           "vcpus": 16,
+         *           "memoryMib": 16384,
+         *           "diskMib": 102400,
+         *           "configVarsPerApp": 200,
+         *           "configBytesPerApp": 65536,
+         *           "repoMibPerApp": 512,
+         *           "repoMibTotal": 2048,
+         *           "pendingDomains": 10
+         *         },
+         *         "usage": {
+         *           "vms": 2,
+         *           "vcpus": 3,
+         *           "memoryMib": 2048,
+         *           "diskMib": 5120,
+         *           "configVarsPerApp": 4,
+         *           "configBytesPerApp": 180,
+         *           "repoMibPerApp": 3,
+         *           "repoMibTotal": 4,
+         *           "pendingDomains": 1
+         *         },
+         *         "overrides": {
+         *           "vms": 10
+         *         }
+         *       }
+         *     }
+         */
         Whoami: {
             user: components["schemas"]["User"];
             token: components["schemas"]["TokenInfo"];
@@ -1152,6 +1542,19 @@ export type components = {
          * @enum {string}
          */
         QuotaName: "vms" | "vcpus" | "memoryMib" | "diskMib" | "configVarsPerApp" | "configBytesPerApp" | "repoMibPerApp" | "repoMibTotal" | "pendingDomains";
+        /**
+         * @example {
+         *       "vms": 10,
+         *       "vcpus": 16,
+         *       "memoryMib": 16384,
+         *       "diskMib": 102400,
+         *       "configVarsPerApp": 200,
+         *       "configBytesPerApp": 65536,
+         *       "repoMibPerApp": 512,
+         *       "repoMibTotal": 2048,
+         *       "pendingDomains": 10
+         *     }
+         */
         QuotaValues: {
             vms: number | null;
             vcpus: number | null;
@@ -1163,6 +1566,37 @@ export type components = {
             repoMibTotal: number | null;
             pendingDomains: number | null;
         };
+        /**
+         * @example {
+         *       "user": "usr_8d41c07a2e95",
+         *       "unlimited": false,
+         *       "limits": {
+         *         "vms": 10,
+         *         "vcpus": 16,
+         *         "memoryMib": 16384,
+         *         "diskMib": 102400,
+         *         "configVarsPerApp": 200,
+         *         "configBytesPerApp": 65536,
+         *         "repoMibPerApp": 512,
+         *         "repoMibTotal": 2048,
+         *         "pendingDomains": 10
+         *       },
+         *       "usage": {
+         *         "vms": 2,
+         *         "vcpus": 3,
+         *         "memoryMib": 2048,
+         *         "diskMib": 5120,
+         *         "configVarsPerApp": 4,
+         *         "configBytesPerApp": 180,
+         *         "repoMibPerApp": 3,
+         *         "repoMibTotal": 4,
+         *         "pendingDomains": 1
+         *       },
+         *       "overrides": {
+         *         "vms": 10
+         *       }
+         *     }
+         */
         Quota: {
             /** @description The user's id */
             user: string;
@@ -1185,6 +1619,15 @@ export type components = {
                 pendingDomains?: number;
             };
         };
+        /**
+         * @example {
+         *       "vms": 20,
+         *       "memoryMib": 32768,
+         *       "reset": [
+         *         "diskMib"
+         *       ]
+         *     }
+         */
         QuotaUpdate: {
             /** @description Number of VMs */
             vms?: number;
@@ -1220,7 +1663,23 @@ export type components = {
             /** @example MiB */
             unit: string;
         };
-        /** @description RFC 9457 problem details with a stable machine-readable `code` */
+        /**
+         * @description RFC 9457 problem details with a stable machine-readable `code`
+         * @example {
+         *       "type": "https://fcm.dev/problems/validation-failed",
+         *       "title": "Invalid request",
+         *       "status": 400,
+         *       "code": "validation_failed",
+         *       "detail": "/body/memoryMib must be >= 128",
+         *       "errors": [
+         *         {
+         *           "path": "/body/memoryMib",
+         *           "message": "must be >= 128"
+         *         }
+         *       ],
+         *       "requestId": "req_5c1d9e0a7b3f"
+         *     }
+         */
         Problem: {
             /** Format: uri-reference */
             type: string;
@@ -1789,6 +2248,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example 2026-12-06T12:00:21.114Z web[1]: Listening on 0.0.0.0:8000
+                     *     2026-12-06T12:00:24.503Z web[1]: GET / 200 3ms
+                     *     2026-12-06T12:00:25.020Z worker[1]: processed job 42
+                     */
                     "text/plain": string;
                 };
             };

@@ -853,7 +853,12 @@ export const spec: Record<string, any> = {
                     "minimum": 1,
                     "description": "Release to go back to"
                   }
-                }
+                },
+                "examples": [
+                  {
+                    "version": 2
+                  }
+                ]
               }
             }
           }
@@ -1006,7 +1011,8 @@ export const spec: Record<string, any> = {
               "text/plain": {
                 "schema": {
                   "type": "string"
-                }
+                },
+                "example": "2026-12-06T12:00:21.114Z web[1]: Listening on 0.0.0.0:8000\n2026-12-06T12:00:24.503Z web[1]: GET / 200 3ms\n2026-12-06T12:00:25.020Z worker[1]: processed job 42\n"
               }
             }
           },
@@ -1114,7 +1120,12 @@ export const spec: Record<string, any> = {
                   "publicKey": {
                     "$ref": "#/components/schemas/AddKeyRequest/properties/publicKey"
                   }
-                }
+                },
+                "examples": [
+                  {
+                    "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHzRzH1KAjXeOy+OYJ98qhEOrJwV6QaeaukUQq+FLyIX alice@laptop"
+                  }
+                ]
               }
             }
           }
@@ -1385,7 +1396,12 @@ export const spec: Record<string, any> = {
                     "minLength": 10,
                     "maxLength": 200
                   }
-                }
+                },
+                "examples": [
+                  {
+                    "deviceCode": "dc_GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS"
+                  }
+                ]
               }
             }
           }
@@ -1798,6 +1814,18 @@ export const spec: Record<string, any> = {
         "description": "`creating` — resources being allocated; `starting` — hypervisor running, guest booting\n(or waking); `running` — the guest agent answered; `sleeping` — memory saved to disk, no\nprocess (the next request to its URL, or a start, wakes it); `stopping`; `stopped`;\n`failed` — the guest did not boot or the hypervisor died (see `lastError`); `deleting`.\n"
       },
       "CreateVmRequest": {
+        "examples": [
+          {
+            "name": "cosmic-nova",
+            "vcpus": 1,
+            "memoryMib": 1024,
+            "diskMib": 2048,
+            "domains": [
+              "www.example.com"
+            ],
+            "sleepAfter": "15m"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "properties": {
@@ -1854,6 +1882,12 @@ export const spec: Record<string, any> = {
         }
       },
       "UpdateVmRequest": {
+        "examples": [
+          {
+            "memoryMib": 2048,
+            "sleepAfter": "off"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "minProperties": 1,
@@ -1896,6 +1930,15 @@ export const spec: Record<string, any> = {
         ]
       },
       "CustomDomain": {
+        "examples": [
+          {
+            "domain": "www.example.com",
+            "status": "pending",
+            "recordType": "TXT",
+            "recordName": "_fcm-challenge.www.example.com",
+            "recordValue": "fcm-verify=2Jq0x9cV4mYtR7aK1sLbN8eW"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -1934,6 +1977,19 @@ export const spec: Record<string, any> = {
         }
       },
       "CustomDomainList": {
+        "examples": [
+          {
+            "domains": [
+              {
+                "domain": "www.example.com",
+                "status": "pending",
+                "recordType": "TXT",
+                "recordName": "_fcm-challenge.www.example.com",
+                "recordValue": "fcm-verify=2Jq0x9cV4mYtR7aK1sLbN8eW"
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -1958,6 +2014,12 @@ export const spec: Record<string, any> = {
         }
       },
       "StopVmRequest": {
+        "examples": [
+          {
+            "timeoutMs": 10000,
+            "force": false
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "properties": {
@@ -1976,6 +2038,33 @@ export const spec: Record<string, any> = {
         }
       },
       "Vm": {
+        "examples": [
+          {
+            "id": "vm_3f9c2a7e1b4d",
+            "name": "cosmic-nova",
+            "state": "running",
+            "vcpus": 1,
+            "memoryMib": 1024,
+            "diskMib": 2048,
+            "swapMib": 512,
+            "port": 8000,
+            "image": "base",
+            "ip": "10.77.0.12",
+            "mac": "02:fc:00:4d:00:0c",
+            "url": "https://cosmic-nova.apps.example.com",
+            "domains": [
+              "www.example.com"
+            ],
+            "pendingDomains": [],
+            "gitUrl": "root@apps.example.com:cosmic-nova.git",
+            "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
+            "hypervisor": "firecracker",
+            "sleepAfter": "off",
+            "lastError": null,
+            "createdAt": "2026-12-06T12:00:00Z",
+            "updatedAt": "2026-12-06T12:00:07Z"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2095,6 +2184,37 @@ export const spec: Record<string, any> = {
         }
       },
       "VmList": {
+        "examples": [
+          {
+            "vms": [
+              {
+                "id": "vm_3f9c2a7e1b4d",
+                "name": "cosmic-nova",
+                "state": "running",
+                "vcpus": 1,
+                "memoryMib": 1024,
+                "diskMib": 2048,
+                "swapMib": 512,
+                "port": 8000,
+                "image": "base",
+                "ip": "10.77.0.12",
+                "mac": "02:fc:00:4d:00:0c",
+                "url": "https://cosmic-nova.apps.example.com",
+                "domains": [
+                  "www.example.com"
+                ],
+                "pendingDomains": [],
+                "gitUrl": "root@apps.example.com:cosmic-nova.git",
+                "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
+                "hypervisor": "firecracker",
+                "sleepAfter": "off",
+                "lastError": null,
+                "createdAt": "2026-12-06T12:00:00Z",
+                "updatedAt": "2026-12-06T12:00:07Z"
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2110,6 +2230,43 @@ export const spec: Record<string, any> = {
         }
       },
       "Health": {
+        "examples": [
+          {
+            "status": "ok",
+            "version": "0.1.0",
+            "hypervisor": "firecracker",
+            "accel": "kvm",
+            "confinement": {
+              "user": "per-vm",
+              "seccomp": true,
+              "mountNamespace": true,
+              "jailer": true,
+              "cgroups": {
+                "version": "v2",
+                "limits": [
+                  "cpu",
+                  "memory",
+                  "pids"
+                ],
+                "detail": null
+              }
+            },
+            "vms": {
+              "total": 3,
+              "running": 2,
+              "sleeping": 1
+            },
+            "checks": {
+              "caddy": {
+                "ok": true
+              },
+              "disk": {
+                "ok": true,
+                "detail": "41.2 GiB free of 100 GiB"
+              }
+            }
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2264,6 +2421,13 @@ export const spec: Record<string, any> = {
         }
       },
       "ConsoleTicket": {
+        "examples": [
+          {
+            "ticket": "fct_Qm9yZ2V0LW1lLW5vdC0xMjM0NTY3ODkw",
+            "expiresAt": "2026-12-06T12:01:00Z",
+            "webUrl": "/console/cosmic-nova#ticket=fct_Qm9yZ2V0LW1lLW5vdC0xMjM0NTY3ODkw"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2286,6 +2450,24 @@ export const spec: Record<string, any> = {
         }
       },
       "Release": {
+        "examples": [
+          {
+            "version": 3,
+            "status": "succeeded",
+            "kind": "deploy",
+            "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+            "description": "Deploy 9fceb02",
+            "buildpack": "python",
+            "processes": {
+              "web": "gunicorn app:app",
+              "worker": "python3 worker.py"
+            },
+            "rollbackOf": null,
+            "createdAt": "2026-12-06T12:00:00Z",
+            "finishedAt": "2026-12-06T12:00:21Z",
+            "log": "-----> Detected Python (requirements.txt)\n-----> Using the cached virtualenv (requirements.txt unchanged)\n-----> Procfile declares types -> web, worker\n"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2373,6 +2555,27 @@ export const spec: Record<string, any> = {
         }
       },
       "ReleaseList": {
+        "examples": [
+          {
+            "releases": [
+              {
+                "version": 3,
+                "status": "succeeded",
+                "kind": "deploy",
+                "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+                "description": "Deploy 9fceb02",
+                "buildpack": "python",
+                "processes": {
+                  "web": "gunicorn app:app",
+                  "worker": "python3 worker.py"
+                },
+                "rollbackOf": null,
+                "createdAt": "2026-12-06T12:00:00Z",
+                "finishedAt": "2026-12-06T12:00:21Z"
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2392,6 +2595,15 @@ export const spec: Record<string, any> = {
         "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"
       },
       "EnvVars": {
+        "examples": [
+          {
+            "vars": {
+              "DATABASE_URL": "postgres://app@db.internal/app",
+              "GREETING": "hello"
+            },
+            "release": 4
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2418,6 +2630,16 @@ export const spec: Record<string, any> = {
         }
       },
       "EnvUpdate": {
+        "examples": [
+          {
+            "set": {
+              "GREETING": "hello"
+            },
+            "unset": [
+              "OLD_FLAG"
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "minProperties": 1,
@@ -2443,6 +2665,15 @@ export const spec: Record<string, any> = {
         }
       },
       "SshKey": {
+        "examples": [
+          {
+            "id": "key_1c9e4b7a20d3",
+            "name": "laptop",
+            "type": "ssh-ed25519",
+            "fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+            "createdAt": "2026-12-06T12:00:00Z"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2478,6 +2709,19 @@ export const spec: Record<string, any> = {
         }
       },
       "SshKeyList": {
+        "examples": [
+          {
+            "keys": [
+              {
+                "id": "key_1c9e4b7a20d3",
+                "name": "laptop",
+                "type": "ssh-ed25519",
+                "fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+                "createdAt": "2026-12-06T12:00:00Z"
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2493,6 +2737,14 @@ export const spec: Record<string, any> = {
         }
       },
       "AddKeyRequest": {
+        "examples": [
+          {
+            "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHzRzH1KAjXeOy+OYJ98qhEOrJwV6QaeaukUQq+FLyIX alice@laptop",
+            "name": "laptop",
+            "challenge": "fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo",
+            "signature": "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgfNHMfUoCNd47L45gn3yqEQ6snB\nXpBp5rqRRCr4UvIhcAAAANZmNtLWtleS1wcm9vZgAAAAAAAAAGc2hhNTEyAAAAUwAAAAtz\nc2gtZWQyNTUxOQAAAEDNzytrbTf1cYsIPfzJarKCPgRpO+AiYX/mwcUKPtvAleLwxpSS82\nybB5NtLXfafvBZntE/vYl4v0EUEwnFUnEN\n-----END SSH SIGNATURE-----\n"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2534,6 +2786,14 @@ export const spec: Record<string, any> = {
         }
       },
       "KeyChallenge": {
+        "examples": [
+          {
+            "challenge": "fcm-key-proof:q0yBvW8cTjA1pX6sQk2rN5uHd3fLm9ZgE7aYwVtCiJo",
+            "namespace": "fcm-key-proof",
+            "fingerprint": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+            "expiresAt": "2026-12-06T12:05:00Z"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2565,6 +2825,14 @@ export const spec: Record<string, any> = {
         }
       },
       "AuthConfig": {
+        "examples": [
+          {
+            "enabled": true,
+            "issuer": "https://accounts.example.com",
+            "browser": true,
+            "device": true
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2592,6 +2860,14 @@ export const spec: Record<string, any> = {
         }
       },
       "StartLoginRequest": {
+        "examples": [
+          {
+            "redirectUri": "http://127.0.0.1:49152/callback",
+            "state": "b3BhcXVlLXN0YXRlLTEyMzQ",
+            "codeChallenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "codeChallengeMethod": "S256"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2627,6 +2903,12 @@ export const spec: Record<string, any> = {
         }
       },
       "LoginStarted": {
+        "examples": [
+          {
+            "authorizeUrl": "https://accounts.example.com/authorize?client_id=fcm&response_type=code&state=b3BhcXVlLXN0YXRlLTEyMzQ",
+            "expiresAt": "2026-12-06T12:10:00Z"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2644,6 +2926,12 @@ export const spec: Record<string, any> = {
         }
       },
       "ExchangeCodeRequest": {
+        "examples": [
+          {
+            "code": "lc_4e1f0b9a7d2c8e6f",
+            "codeVerifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2665,6 +2953,16 @@ export const spec: Record<string, any> = {
         }
       },
       "DeviceLogin": {
+        "examples": [
+          {
+            "deviceCode": "dc_GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+            "userCode": "WDJB-MJHT",
+            "verificationUri": "https://accounts.example.com/device",
+            "verificationUriComplete": "https://accounts.example.com/device?user_code=WDJB-MJHT",
+            "interval": 5,
+            "expiresIn": 600
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2700,6 +2998,14 @@ export const spec: Record<string, any> = {
         }
       },
       "User": {
+        "examples": [
+          {
+            "id": "usr_8d41c07a2e95",
+            "email": "alice@example.com",
+            "name": "Alice",
+            "admin": false
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2730,6 +3036,16 @@ export const spec: Record<string, any> = {
         }
       },
       "TokenInfo": {
+        "examples": [
+          {
+            "id": "tok_5b2e9f30c1a7",
+            "kind": "user",
+            "description": "fcm login on laptop",
+            "createdAt": "2026-12-06T12:00:00Z",
+            "expiresAt": "2027-01-05T12:00:00Z",
+            "lastUsedAt": "2026-12-06T12:30:00Z"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2775,6 +3091,20 @@ export const spec: Record<string, any> = {
         }
       },
       "TokenList": {
+        "examples": [
+          {
+            "tokens": [
+              {
+                "id": "tok_5b2e9f30c1a7",
+                "kind": "user",
+                "description": "fcm login on laptop",
+                "createdAt": "2026-12-06T12:00:00Z",
+                "expiresAt": "2027-01-05T12:00:00Z",
+                "lastUsedAt": "2026-12-06T12:30:00Z"
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2790,6 +3120,18 @@ export const spec: Record<string, any> = {
         }
       },
       "TokenGrant": {
+        "examples": [
+          {
+            "token": "fcm_7Hq2Lx9Vd4Nk0Pw3Zr8Tb6Yc1Mf5Sg2JaQe3Wn6Ux0Po",
+            "expiresAt": "2027-01-05T12:00:00Z",
+            "user": {
+              "id": "usr_8d41c07a2e95",
+              "email": "alice@example.com",
+              "name": "Alice",
+              "admin": false
+            }
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2815,6 +3157,18 @@ export const spec: Record<string, any> = {
         }
       },
       "Session": {
+        "examples": [
+          {
+            "user": {
+              "id": "usr_8d41c07a2e95",
+              "email": "alice@example.com",
+              "name": "Alice",
+              "admin": false
+            },
+            "csrfToken": "k3Vq9Xw1Lm7Tz0Rb5Nc2Yd8Hf4Gs6Ja",
+            "expiresAt": "2026-12-07T12:00:00Z"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2843,6 +3197,11 @@ export const spec: Record<string, any> = {
         }
       },
       "CreateSessionRequest": {
+        "examples": [
+          {
+            "token": "fcm_7Hq2Lx9Vd4Nk0Pw3Zr8Tb6Yc1Mf5Sg2JaQe3Wn6Ux0Po"
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2858,6 +3217,53 @@ export const spec: Record<string, any> = {
         }
       },
       "Whoami": {
+        "examples": [
+          {
+            "user": {
+              "id": "usr_8d41c07a2e95",
+              "email": "alice@example.com",
+              "name": "Alice",
+              "admin": false
+            },
+            "token": {
+              "id": "tok_5b2e9f30c1a7",
+              "kind": "user",
+              "description": "fcm login on laptop",
+              "createdAt": "2026-12-06T12:00:00Z",
+              "expiresAt": "2027-01-05T12:00:00Z",
+              "lastUsedAt": "2026-12-06T12:30:00Z"
+            },
+            "quota": {
+              "user": "usr_8d41c07a2e95",
+              "unlimited": false,
+              "limits": {
+                "vms": 10,
+                "vcpus": 16,
+                "memoryMib": 16384,
+                "diskMib": 102400,
+                "configVarsPerApp": 200,
+                "configBytesPerApp": 65536,
+                "repoMibPerApp": 512,
+                "repoMibTotal": 2048,
+                "pendingDomains": 10
+              },
+              "usage": {
+                "vms": 2,
+                "vcpus": 3,
+                "memoryMib": 2048,
+                "diskMib": 5120,
+                "configVarsPerApp": 4,
+                "configBytesPerApp": 180,
+                "repoMibPerApp": 3,
+                "repoMibTotal": 4,
+                "pendingDomains": 1
+              },
+              "overrides": {
+                "vms": 10
+              }
+            }
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2893,6 +3299,19 @@ export const spec: Record<string, any> = {
         "description": "`vms`, `vcpus`, `memoryMib`, `diskMib` (root + swap): totals over all the user's VMs, whatever\ntheir state; `configVarsPerApp`, `configBytesPerApp` (keys + values, UTF-8): one app's config\nvars; `repoMibPerApp`, `repoMibTotal`: git repositories on disk, one app's and all of them;\n`pendingDomains`: custom domains not verified yet.\n"
       },
       "QuotaValues": {
+        "examples": [
+          {
+            "vms": 10,
+            "vcpus": 16,
+            "memoryMib": 16384,
+            "diskMib": 102400,
+            "configVarsPerApp": 200,
+            "configBytesPerApp": 65536,
+            "repoMibPerApp": 512,
+            "repoMibTotal": 2048,
+            "pendingDomains": 10
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2964,6 +3383,37 @@ export const spec: Record<string, any> = {
         }
       },
       "Quota": {
+        "examples": [
+          {
+            "user": "usr_8d41c07a2e95",
+            "unlimited": false,
+            "limits": {
+              "vms": 10,
+              "vcpus": 16,
+              "memoryMib": 16384,
+              "diskMib": 102400,
+              "configVarsPerApp": 200,
+              "configBytesPerApp": 65536,
+              "repoMibPerApp": 512,
+              "repoMibTotal": 2048,
+              "pendingDomains": 10
+            },
+            "usage": {
+              "vms": 2,
+              "vcpus": 3,
+              "memoryMib": 2048,
+              "diskMib": 5120,
+              "configVarsPerApp": 4,
+              "configBytesPerApp": 180,
+              "repoMibPerApp": 3,
+              "repoMibTotal": 4,
+              "pendingDomains": 1
+            },
+            "overrides": {
+              "vms": 10
+            }
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -3027,6 +3477,15 @@ export const spec: Record<string, any> = {
         }
       },
       "QuotaUpdate": {
+        "examples": [
+          {
+            "vms": 20,
+            "memoryMib": 32768,
+            "reset": [
+              "diskMib"
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "minProperties": 1,
@@ -3131,6 +3590,22 @@ export const spec: Record<string, any> = {
         }
       },
       "Problem": {
+        "examples": [
+          {
+            "type": "https://fcm.dev/problems/validation-failed",
+            "title": "Invalid request",
+            "status": 400,
+            "code": "validation_failed",
+            "detail": "/body/memoryMib must be >= 128",
+            "errors": [
+              {
+                "path": "/body/memoryMib",
+                "message": "must be >= 128"
+              }
+            ],
+            "requestId": "req_5c1d9e0a7b3f"
+          }
+        ],
         "type": "object",
         "description": "RFC 9457 problem details with a stable machine-readable `code`",
         "required": [

@@ -73,12 +73,12 @@ test('/docs and its assets: types, CSP, security headers; no external URL on the
   assert.ok(Number(big.headers.get('content-length') ?? (await big.arrayBuffer()).byteLength) > 500_000, 'the real bundle');
   const missing = await fetch(`${base}/docs/assets/..%2Fpackage.json`);
   assert.equal(missing.status, 404);
-  assert.equal((await missing.json()).code, 'not_found');
+  assert.equal(((await missing.json()) as { code: string }).code, 'not_found');
   assert.equal((await fetch(`${base}/docs/assets/index.html`)).status, 404, 'only the files the page uses');
 });
 
 test('the reader copy: every operation, no x-cli* key, this daemon as server; /openapi.json keeps the whole spec', async () => {
-  const reader = await (await fetch(`${base}/docs/openapi.json`)).json();
+  const reader: any = await (await fetch(`${base}/docs/openapi.json`)).json();
   const full = await (await fetch(`${base}/openapi.json`)).json();
   assert.deepEqual(reader, readerSpec(spec));
   const ops = (s: any) => Object.values(s.paths).flatMap((item: any) => ['get', 'post', 'put', 'patch', 'delete'].filter((m) => item[m]).map((m) => item[m].operationId));
