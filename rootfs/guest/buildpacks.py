@@ -464,8 +464,10 @@ def python_project(ctx):
             ctx.emit("-----> Running pip install .")
             pip = [f"{venv}/bin/python", PIP_RUNNER] if os.path.isfile(PIP_RUNNER) else \
                 ["/usr/bin/python3", "-m", "pip", "--python", f"{venv}/bin/python"]
+            # --no-cache-dir: the app user's home (/app) is not its to write, and a wheel
+            # of the tree is never reused (pip would warn that its cache is disabled)
             argv = pip + ["install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
-                          "--no-warn-script-location", *isolation, "."]
+                          "--no-warn-script-location", "--no-cache-dir", *isolation, "."]
             what = "pip install"
         rc = ctx.run(argv, env=ctx.env({"UV_CACHE_DIR": os.path.join(venv, ".uv-cache")}) if uv else None,
                      what=what)

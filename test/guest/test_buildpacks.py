@@ -98,6 +98,7 @@ class BuildpacksTest(unittest.TestCase):
         self.assertEqual(runs[0], ["/usr/bin/python3", "-m", "venv", "--without-pip", "--system-site-packages", venv])
         self.assertEqual(runs[1][-2:], ["--no-build-isolation", "."], "setuptools from the image: builds offline")
         self.assertIn("install", runs[1])
+        self.assertIn("--no-cache-dir", runs[1], "no pip cache in the app user's home")
         self.assertIn("-----> Running pip install .", t.lines)
         self.assertEqual(rt.path, [f"{venv}/bin"])
         _, runs, _ = self.pyproject_argv({"pyproject.toml": '[project]\nname="a"\n[build-system]\n'

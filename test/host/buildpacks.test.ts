@@ -9,7 +9,9 @@
  *   2. the same project asking for a Python the image lacks (.python-version):
  *      refused with the message, a failed release, the old one still served;
  *   3. a static site (index.html, no Procfile): served by the static server
- *      on PORT, its dotfiles not.
+ *      on PORT, its dotfiles not;
+ *   4. .nvmrc and .ruby-version asking for what the image lacks: refused
+ *      (the versions asked from the real node and ruby in the guest).
  * The guest has no network: the pyproject build must work offline (setuptools
  * from the image).
  */
@@ -163,5 +165,24 @@ describe('pyproject, static sites and runtime version files on a real VM', { ski
     assert.equal((await get('/.python-version')).status, 404);
     const rel = (await h.api('GET', '/v1/vms/bp/releases')).body.releases[0];
     assert.deepEqual([rel.status, rel.buildpack], ['succeeded', 'static']);
+  });
+
+  test('.nvmrc and .ruby-version are checked against the image\'s Node.js and Ruby (asked from the binaries in the guest)', async () => {
+    rmSync(join(work, 'index.html'));
+    writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'v', scripts: { start: 'node index.js' } }));
+    writeFileSync(join(work, '.nvmrc'), 'v99\n');
+    await commit('wants node 99');
+    const node = await push();
+    assert.notEqual(node.code, 0);
+    assert.match(node.stderr, /\.nvmrc asks for Node\.js v99, but this image has Node\.js (\d+)\.\d+\.\d+ only: change \.nvmrc to \1\.\d+ \(or remove it\)/);
+    rmSync(join(work, 'package.json'));
+    rmSync(join(work, '.nvmrc'));
+    writeFileSync(join(work, 'Gemfile'), "source 'https://rubygems.org'\n");
+    writeFileSync(join(work, '.ruby-version'), 'ruby-9.9.9\n');
+    await commit('wants ruby 9.9.9');
+    const ruby = await push();
+    assert.notEqual(ruby.code, 0);
+    assert.match(ruby.stderr, /\.ruby-version asks for Ruby ruby-9\.9\.9, but this image has Ruby \d+\.\d+\.\d+ only/);
+    assert.match((await get('/')).body, /static fcm site/, 'the static site still serves');
   });
 });
