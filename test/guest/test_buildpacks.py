@@ -59,6 +59,16 @@ class BuildpacksTest(unittest.TestCase):
                          ("static", "a static site", "index.html"))
         self.assertEqual(buildpacks.detect(self.tree({"site/index.html": ""}).ctx)[0], "none", "top level only")
 
+    def test_the_examples_are_detected_as_their_readme_says(self):
+        root = os.path.join(guesttest.ROOT, "examples")
+        for name, pack, manifest in (("python", "python", "requirements.txt"), ("pyproject", "python", "pyproject.toml"),
+                                     ("ruby", "ruby", "Gemfile"), ("node", "node", "package.json"),
+                                     ("static", "static", "index.html")):
+            ctx = buildpacks.Ctx(os.path.join(root, name), 1, None, {}, lambda line: None)
+            self.assertEqual((buildpacks.detect(ctx)[0], buildpacks.detect(ctx)[2]), (pack, manifest), name)
+        with open(os.path.join(root, "pyproject", "pyproject.toml"), "rb") as f:
+            self.assertEqual(buildpacks.pyproject_plan(f.read()), {"install": True, "offline_build": True, "name": "hello-fcm"})
+
     def test_static_site_installs_nothing_and_serves_with_the_static_server(self):
         t = self.tree({"index.html": "<h1>hi</h1>"})
         rt = buildpacks.build(t.ctx, "static")

@@ -2,7 +2,7 @@
  * The buildpacks after Python/Node/Ruby, for real: a real daemon, a real QEMU
  * guest from the base image with its guest agent, real Caddy, all in the
  * harness's namespace; the real git client pushes over smart HTTP with a token.
- * One VM takes three pushes in turn:
+ * One VM takes the pushes in turn (the apps are examples/pyproject and examples/static):
  *   1. a pyproject.toml project (no requirements.txt): `pip install .` in the
  *      guest — the web process is the console script the install made, so it
  *      runs only if the project really was installed;
@@ -17,11 +17,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 import { httpText, type TextResponse } from '../helpers/http-text.js';
 import { eventually as waitFor } from '../helpers/wait.js';
 
@@ -35,31 +35,7 @@ function sh(cmd: string, args: string[], env: Record<string, string>): Promise<{
   });
 }
 
-const PYPROJECT = `[project]
-name = "hello-fcm"
-version = "1.0.0"
-requires-python = ">=3.9"
-
-[project.scripts]
-hello-web = "hello_fcm.web:main"
-
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-`;
-const WEB = `import http.server, os
-
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello from an installed pyproject package\\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-def main():
-    http.server.HTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
-`;
+const PY_BODY = 'Hello from a pyproject.toml app! \n';
 
 describe('pyproject, static sites and runtime version files on a real VM', { skip: skip ?? false, timeout: 30 * 60_000 }, () => {
   let h: HostHarness;
@@ -107,12 +83,9 @@ describe('pyproject, static sites and runtime version files on a real VM', { ski
   });
 
   test('a pyproject.toml project is pip-installed (offline) and its console script serves', async (t) => {
-    mkdirSync(join(work, 'src', 'hello_fcm'), { recursive: true });
-    writeFileSync(join(work, 'pyproject.toml'), PYPROJECT);
-    writeFileSync(join(work, 'src', 'hello_fcm', '__init__.py'), '');
-    writeFileSync(join(work, 'src', 'hello_fcm', 'web.py'), WEB);
-    writeFileSync(join(work, '.python-version'), '3.11\n');
-    writeFileSync(join(work, 'Procfile'), 'web: hello-web\n');
+    cpSync(join(ROOT_DIR, 'examples', 'pyproject'), work, { recursive: true });
+    assert.equal(readFileSync(join(work, 'Procfile'), 'utf8'), 'web: hello-web\n', 'the web process exists only once installed');
+    assert.equal(readFileSync(join(work, '.python-version'), 'utf8'), '3.11\n');
     await commit('pyproject app');
     const r = await push();
     const lines = remote(r.stderr);
@@ -122,7 +95,7 @@ describe('pyproject, static sites and runtime version files on a real VM', { ski
     assert.ok(lines.some((l) => /^-----> \.python-version asks for Python 3\.11: using Python 3\.11\.\d+$/.test(l)), lines.join('\n'));
     assert.ok(lines.includes('-----> Running pip install .'), lines.join('\n'));
     assert.ok(lines.some((l) => /Successfully installed hello-fcm-1\.0\.0/.test(l)), lines.join('\n'));
-    await eventually('the pyproject app', '/', (x) => x.status === 200 && x.body === 'hello from an installed pyproject package\n');
+    await eventually('the pyproject app', '/', (x) => x.status === 200 && x.body === PY_BODY);
     const rel = await h.api('GET', '/v1/vms/bp/releases/1');
     assert.deepEqual([rel.body.status, rel.body.buildpack], ['succeeded', 'python']);
   });
@@ -140,16 +113,14 @@ describe('pyproject, static sites and runtime version files on a real VM', { ski
     const failed = await h.api('GET', `/v1/vms/bp/releases/${releases[0].version}`);
     assert.match(failed.body.log, message, 'the build log keeps the reason');
     const live = await get('/');
-    assert.equal(live.body, 'hello from an installed pyproject package\n', 'the previous release still serves');
+    assert.equal(live.body, PY_BODY, 'the previous release still serves');
   });
 
   test('a static site (index.html, no Procfile) is served by the static server; dotfiles are not', async (t) => {
+    // the tree becomes examples/static, with the refused .python-version left in (not a static site's business)
     rmSync(join(work, 'src'), { recursive: true });
     for (const f of ['pyproject.toml', 'Procfile']) rmSync(join(work, f));
-    writeFileSync(join(work, 'index.html'), '<!doctype html><title>site</title><h1>static fcm site</h1>\n');
-    mkdirSync(join(work, 'about'));
-    writeFileSync(join(work, 'about', 'index.html'), '<p>about page</p>\n');
-    writeFileSync(join(work, 'style.css'), 'h1{color:teal}\n');
+    cpSync(join(ROOT_DIR, 'examples', 'static'), work, { recursive: true });
     await commit('static site');
     const r = await push();
     const lines = remote(r.stderr);
@@ -157,18 +128,20 @@ describe('pyproject, static sites and runtime version files on a real VM', { ski
     assert.equal(r.code, 0, r.stderr);
     assert.ok(lines.includes('-----> Detected a static site (index.html)'), lines.join('\n'));
     assert.ok(!lines.some((l) => /python-version/.test(l)), 'a version file of another language is not a static site\'s business');
-    await eventually('the static site', '/', (x) => x.status === 200 && x.body.includes('static fcm site'));
-    assert.equal((await get('/about/')).body, '<p>about page</p>\n');
+    await eventually('the static site', '/', (x) => x.status === 200 && x.body.includes('<h1>Hello from a static site!</h1>'));
+    assert.match((await get('/about/')).body, /A directory answers with its index\.html/);
     const css = await get('/style.css');
     assert.equal(css.status, 200);
     assert.match(String(css.headers['content-type']), /^text\/css/);
-    assert.equal((await get('/.python-version')).status, 404);
+    const dotfile = await get('/.python-version');
+    assert.equal(dotfile.status, 404);
+    assert.match(dotfile.body, /this is 404\.html/);
     const rel = (await h.api('GET', '/v1/vms/bp/releases')).body.releases[0];
     assert.deepEqual([rel.status, rel.buildpack], ['succeeded', 'static']);
   });
 
   test('.nvmrc and .ruby-version are checked against the image\'s Node.js and Ruby (asked from the binaries in the guest)', async () => {
-    rmSync(join(work, 'index.html'));
+    for (const f of ['index.html', '404.html']) rmSync(join(work, f));
     writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'v', scripts: { start: 'node index.js' } }));
     writeFileSync(join(work, '.nvmrc'), 'v99\n');
     await commit('wants node 99');
@@ -183,6 +156,6 @@ describe('pyproject, static sites and runtime version files on a real VM', { ski
     const ruby = await push();
     assert.notEqual(ruby.code, 0);
     assert.match(ruby.stderr, /\.ruby-version asks for Ruby ruby-9\.9\.9, but this image has Ruby \d+\.\d+\.\d+ only/);
-    assert.match((await get('/')).body, /static fcm site/, 'the static site still serves');
+    assert.match((await get('/')).body, /Hello from a static site!/, 'the static site still serves');
   });
 });
