@@ -302,6 +302,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
             agentPort: cfg.agentPort,
             buildTimeoutMs: cfg.bootTimeoutMs,
             refillDelayMs: cfg.snapshots.refillDelayMs,
+            ram: cfg.snapshots.ram,
           },
         })
       : undefined;
