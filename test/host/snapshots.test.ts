@@ -95,6 +95,12 @@ describe('create from a snapshot', { skip: skip ?? false }, () => {
     });
     assert.equal(ram[0]!.inode, ram[1]!.inode, 'both map the same image');
     for (const r of ram) {
+      // Of /proc, its sandbox shows only its own fd directory; the template's files never enter it.
+      const mounts = readFileSync(`/proc/${r.pid}/mountinfo`, 'utf8').trim().split('\n').map((l) => l.split(' ')[4]!);
+      assert.deepEqual(mounts.filter((m) => m.startsWith('/proc')), ['/proc/self/fd'], mounts.join(' '));
+      assert.deepEqual(mounts.filter((m) => m.endsWith('/ram.raw') || m.endsWith('/state.bin')), []);
+    }
+    for (const r of ram) {
       assert.ok(r.shared > 0, `pages of the image are mapped by both clones: ${JSON.stringify(ram)}`);
       assert.ok(r.pss < r.rss, `so each is charged less than it maps: ${JSON.stringify(ram)}`);
     }
