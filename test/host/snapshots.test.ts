@@ -131,6 +131,16 @@ describe('create from a snapshot', { skip: skip ?? false }, () => {
     assert.match(await shell('snap-a', 'cat /dev/shm/private'), new RegExp(marker));
     assert.match(await shell('snap-b', 'cat /dev/shm/private 2>&1 || echo absent-here'), /absent-here/);
     assert.doesNotMatch(await shell('snap-b', 'cat /dev/shm/private 2>&1; true'), new RegExp(marker));
+    // Asleep, a clone's save holds all of its RAM; woken, it runs in memory of its own, no longer the template's.
+    const slept = await h.api('POST', '/v1/vms/snap-a/sleep');
+    assert.equal(slept.body.state, 'sleeping', JSON.stringify(slept.body));
+    const start = await h.api('POST', '/v1/vms/snap-a/start');
+    assert.ok(start.status < 300, JSON.stringify(start.body));
+    const woken = (await h.api('GET', '/v1/vms/snap-a/wait?state=running&timeout=120')).body;
+    assert.equal(woken.lastError, null, 'restored from its save, not cold-booted');
+    assert.match(await shell('snap-a', 'cat /dev/shm/private'), new RegExp(marker), 'its memory as it was');
+    const pid = Number(readFileSync(join(h.stateDir, 'run', woken.id, 'qemu.pid'), 'utf8'));
+    assert.doesNotMatch(readFileSync(`/proc/${pid}/maps`, 'utf8'), /fcm-template-ram/);
   });
 
   test('a restored VM serves a git push deploy like a booted one', async () => {
