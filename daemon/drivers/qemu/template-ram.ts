@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { FcmError } from '../../core/errors.js';
@@ -53,6 +53,20 @@ print(os.getpid(), fd, flush=True)
 sys.stdin.read()
 `;
 
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Why templates' RAM cannot be shared on this host (null: it can): the helper needs python3 with
+ * memfd_create and file seals. Checked once at start-up, so a host without it restores by copy
+ * instead of building templates it cannot restore.
+ */
+export function templateRamUnusable(python = 'python3'): string | null {
+  const r = spawnSync(python, ['-c', 'import os, fcntl; os.memfd_create; fcntl.F_ADD_SEALS; fcntl.F_SEAL_WRITE'], { env: { PATH: SYSTEM_PATH }, timeout: 10_000, encoding: 'utf8' });
+  if (r.error) return `${python} cannot run (${r.error.message})`;
+  if (r.status !== 0) return `${python} lacks memfd_create or file seals (${(r.stderr ?? '').trim().split('\n').pop()})`;
+  return null;
+}
+
 interface Loaded {
   ino: number;
   mtimeMs: number;
@@ -67,7 +81,7 @@ export class TemplateRam {
   constructor(
     private readonly log: Logger,
     private readonly python = 'python3',
-    private readonly env: NodeJS.ProcessEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    private readonly env: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH },
   ) {}
 
   /**
