@@ -82,6 +82,7 @@ PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs
       systemd  # systemd-analyze: test/unit/systemd-unit.test.ts checks fcm.service
       chromium    # chromium: the web console's browser test (headless)
       dnsmasq-base  # dnsmasq-base: the DNS server custom-domain verification is tested against (no service)
+      python3  # python3: makes the sealed memfd a template RAM image is shared through (drivers/qemu/template-ram.ts)
       python3-venv   # the deploy benchmark's host-PaaS baseline builds a venv on the host
       postgresql)  # postgresql: FCM_DATABASE_URL's store is tested against throwaway clusters (initdb, Unix socket only)
 

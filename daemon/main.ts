@@ -28,6 +28,7 @@ import { CaddyAccessLog } from './drivers/caddy-access-log.js';
 import { IdleSleeper } from './core/idle-sleep.js';
 import { FileSavedStates } from './drivers/saved-states.js';
 import { FileTemplateStore } from './drivers/template-store.js';
+import { templateRamUnusable } from './drivers/qemu/template-ram.js';
 import { RouteService } from './core/routes.js';
 import { planCaddyConfig } from './core/planners/caddy-config.js';
 import { CaddyProxy } from './drivers/caddy-proxy.js';
@@ -284,6 +285,10 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const agentKeys = new AgentKeys(loadOrCreateSecret(cfg.stateDir, 'agent.key'));
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
   const tscKhz = hypervisor.accel === 'tcg' ? hostTscKhz() : null;
+  // Shared template RAM needs the memfd helper (drivers/qemu/template-ram.ts); without it, restore by copy.
+  const ramUnusable = cfg.snapshots.enabled && caps.snapshots && hypervisor.kind === 'qemu' && cfg.snapshots.ram === 'shared' ? templateRamUnusable() : null;
+  if (ramUnusable) log.warn({ why: ramUnusable }, 'template RAM cannot be shared on this host; restored VMs get a copy each (FCM_TEMPLATE_RAM=copy)');
+  const templateRam = ramUnusable ? 'copy' : cfg.snapshots.ram;
   const fastBoot =
     cfg.snapshots.enabled && caps.snapshots
       ? new FastBootService({
@@ -302,6 +307,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
             agentPort: cfg.agentPort,
             buildTimeoutMs: cfg.bootTimeoutMs,
             refillDelayMs: cfg.snapshots.refillDelayMs,
+            ram: templateRam,
           },
         })
       : undefined;

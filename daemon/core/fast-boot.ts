@@ -34,6 +34,12 @@ export interface FastBootConfig {
   buildTimeoutMs: number;
   /** Pause between claiming a pooled machine and restoring its replacement. */
   refillDelayMs: number;
+  /**
+   * `shared` (default): the template's RAM is an image every clone maps copy-on-write — clones share
+   * the pages they only read, and a restore loads device state only. `copy`: the saved state carries
+   * RAM and each clone gets its own copy (the path before sharing; kept for comparison and fallback).
+   */
+  ram?: 'shared' | 'copy';
 }
 
 export interface FastBootDeps {
@@ -54,9 +60,11 @@ export interface FastBootDeps {
 const TEMPLATE_FORMAT = 1;
 
 /** Template identity: everything the saved state depends on (pure; tested). */
-export function templateKey(image: Pick<ImageInfo, 'dir' | 'kernelPath' | 'initrdPath'>, shape: Shape, c: Pick<FastBootConfig, 'accel' | 'tscKhz' | 'agentPort'>): string {
-  const basis = JSON.stringify([TEMPLATE_FORMAT, image.dir, image.kernelPath, image.initrdPath, shape.vcpus, shape.memoryMib, shape.diskMib, shape.swapMib, shape.port, c.accel, c.tscKhz, c.agentPort]);
-  return createHash('sha256').update(basis).digest('hex').slice(0, 24);
+export function templateKey(image: Pick<ImageInfo, 'dir' | 'kernelPath' | 'initrdPath'>, shape: Shape, c: Pick<FastBootConfig, 'accel' | 'tscKhz' | 'agentPort' | 'ram'>): string {
+  const basis = [TEMPLATE_FORMAT, image.dir, image.kernelPath, image.initrdPath, shape.vcpus, shape.memoryMib, shape.diskMib, shape.swapMib, shape.port, c.accel, c.tscKhz, c.agentPort];
+  // Templates with a RAM image are another recipe (the key of copy templates stays what it was).
+  if ((c.ram ?? 'shared') === 'shared') basis.push('ram-image');
+  return createHash('sha256').update(JSON.stringify(basis)).digest('hex').slice(0, 24);
 }
 
 const sameShape = (a: Shape, b: Shape) =>
@@ -187,6 +195,8 @@ export class FastBootService {
       cmdline: planTemplateCmdline({ vmId: t.files.templateVmId, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz }),
       disks,
       net: { tap, mac: macForVm(vmId) },
+      // Copy-on-write over the template's RAM image: pages the clone only reads stay shared with its siblings.
+      ...(t.files.ramPath ? { memory: { kind: 'template' as const, path: t.files.ramPath } } : {}),
     });
   }
 
@@ -238,11 +248,16 @@ export class FastBootService {
       this.d.log.info({ key, shape }, 'building snapshot template');
       const seed = planSeed({ vmId: id, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(`template-${key}`), port: shape.port, template: true });
       try {
-        const files = await this.d.templates.begin(key, image, shape, seed);
+        const shared = (this.d.config.ram ?? 'shared') === 'shared';
+        const files = await this.d.templates.begin(key, image, { ...shape, ...(shared ? { ramMib: shape.memoryMib } : {}) }, seed);
         const cmdline = planTemplateCmdline({ vmId: id, agentPort: this.d.config.agentPort, accel: this.d.config.accel, tscKhz: this.d.config.tscKhz });
         await this.d.hypervisor.destroy(id);
         await this.d.hypervisor.start(
-          planMachine({ vmId: id, vcpus: shape.vcpus, memoryMib: shape.memoryMib, image, cmdline, disks: files.disks, net: { tap: null, mac: macForVm(id) } }),
+          planMachine({
+            vmId: id, vcpus: shape.vcpus, memoryMib: shape.memoryMib, image, cmdline, disks: files.disks, net: { tap: null, mac: macForVm(id) },
+            // Its RAM in the template's image file: the save then holds device state only.
+            ...(files.ramPath ? { memory: { kind: 'file' as const, path: files.ramPath } } : {}),
+          }),
         );
         await this.d.snapshotter.waitConsole(id, 'fcm-identity: template-ready', this.d.config.buildTimeoutMs);
         await this.d.snapshotter.saveState(id, files.statePath);

@@ -49,9 +49,49 @@ async function waitLogCount(h: HostHarness, text: string, n: number, limitMs = 3
   }
 }
 
+
+/**
+ * Warm-pool creates (the bench waits for the refill before each) and on-demand restores (the pool
+ * taken by a create just before), against a daemon whose pool has filled `pooled0` times so far.
+ */
+async function snapshotCreates(h: HostHarness, pooled0: number): Promise<{ snap: number[]; snapApi: number[]; onDemand: number[]; onDemandApi: number[] }> {
+  const snapApi: number[] = [];
+  const onDemandApi: number[] = [];
+  let pooled = pooled0;
+  // --- snapshot: default shape through the API (warm pool; wait for the refill between runs)
+  const snap: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const c = await h.api('POST', '/v1/vms', {});
+    if (c.status !== 201) throw new Error(JSON.stringify(c.body));
+    snapApi.push(performance.now() - t0);
+    snap.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
+    await h.api('DELETE', `/v1/vms/${c.body.name}`);
+    pooled++;
+    await waitLogCount(h, 'warm pool: machine ready', pooled);
+  }
+  // on demand (pool empty): two creates back to back, time the second; at least 5 samples
+  const onDemand: number[] = [];
+  for (let i = 0; i < Math.max(N, 5); i++) {
+    const first = await h.api('POST', '/v1/vms', {});
+    const t0 = performance.now();
+    const c = await h.api('POST', '/v1/vms', {});
+    onDemandApi.push(performance.now() - t0);
+    onDemand.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
+    for (const n of [first.body.name, c.body.name]) await h.api('DELETE', `/v1/vms/${n}`);
+    pooled++;
+    await waitLogCount(h, 'warm pool: machine ready', pooled);
+  }
+
+  return { snap, snapApi, onDemand, onDemandApi };
+}
+
+type Creates = Awaited<ReturnType<typeof snapshotCreates>>;
+/** The default daemon's (shared RAM images) figures, and those of the copy daemon measured after it. */
+const shared: { snap: number[]; onDemand: number[]; copy?: Creates } = { snap: [], onDemand: [] };
 const h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1' } });
 try {
-  console.log(`create → ready (port 8000 answers), median of ${N}; machine: ${(await import('node:os')).cpus().length} cores, QEMU TCG`);
+  console.log(`create → ready (port 8000 answers), median of ${N}; machine: ${(await import('node:os')).cpus().length} cores shared with other workers, QEMU TCG; load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const tTemplate = performance.now();
   await waitLogCount(h, 'warm pool: machine ready', 1);
   row('template boot + save + first pool restore', fmtMs(performance.now() - tTemplate), '(once per image/shape)');
@@ -101,29 +141,9 @@ try {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  // --- snapshot: default shape through the API (warm pool; wait for the refill between runs)
-  const snap: number[] = [];
-  let pooled = 1;
-  for (let i = 0; i < N; i++) {
-    const t0 = performance.now();
-    const c = await h.api('POST', '/v1/vms', {});
-    if (c.status !== 201) throw new Error(JSON.stringify(c.body));
-    snap.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
-    await h.api('DELETE', `/v1/vms/${c.body.name}`);
-    pooled++;
-    await waitLogCount(h, 'warm pool: machine ready', pooled);
-  }
-  // on demand (pool empty): two creates back to back, time the second; at least 5 samples
-  const onDemand: number[] = [];
-  for (let i = 0; i < Math.max(N, 5); i++) {
-    const first = await h.api('POST', '/v1/vms', {});
-    const t0 = performance.now();
-    const c = await h.api('POST', '/v1/vms', {});
-    onDemand.push(await untilAnswers(h, `http://${c.body.ip}:8000/`, t0));
-    for (const n of [first.body.name, c.body.name]) await h.api('DELETE', `/v1/vms/${n}`);
-    pooled++;
-    await waitLogCount(h, 'warm pool: machine ready', pooled);
-  }
+  const { snap, snapApi, onDemand, onDemandApi } = await snapshotCreates(h, 1);
+  Object.assign(shared, { snap, onDemand });
+  let pooled = 1 + snap.length + onDemand.length;
 
   // --- back to back: 10 creates in a row, no pause for the pool (the pool is full before the first)
   const b2b: number[] = [];
@@ -161,6 +181,25 @@ try {
   row('fast path: raw boot / snapshot create', ratio(median(raw), median(snap)));
   row('fast path: raw boot / on-demand restore', ratio(median(raw), median(onDemand)));
   row('back to back: raw boot / median create', ratio(median(raw), median(b2b)));
+  row('warm pool: POST answered (claim, seed, tap, resume)', fmtMs(median(snapApi)), 'the rest until port 8000 answers is the guest taking its identity');
+  row('on demand: POST answered (restore included)', fmtMs(median(onDemandApi)));
 } finally {
   await h.close();
 }
+
+// The same snapshot creates on a daemon that copies the template's RAM into each restore (FCM_TEMPLATE_RAM=copy),
+// the path before shared RAM images: the same-run baseline for the shared path.
+const copy = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', FCM_TEMPLATE_RAM: 'copy' } });
+try {
+  await waitLogCount(copy, 'warm pool: machine ready', 1);
+  const c = await snapshotCreates(copy, 1);
+  shared.copy = c;
+} finally {
+  await copy.close();
+}
+row('copy RAM (before): warm pool, median', fmtMs(median(shared.copy!.snap)), shared.copy!.snap.map((v) => fmtMs(v)).join(' '));
+row('copy RAM (before): restore on demand, median', fmtMs(median(shared.copy!.onDemand)), shared.copy!.onDemand.map((v) => fmtMs(v)).join(' '));
+row('copy RAM (before): on demand, POST answered', fmtMs(median(shared.copy!.onDemandApi)));
+row('shared RAM (after) vs copy (before): warm pool', ratio(median(shared.snap), median(shared.copy!.snap)));
+row('shared RAM (after) vs copy (before): on demand', ratio(median(shared.onDemand), median(shared.copy!.onDemand)));
+console.log(`  load average at the end: ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}`);

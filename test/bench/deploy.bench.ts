@@ -1,7 +1,9 @@
 /**
- * Deploy: `git push` of a small stdlib Python app (examples/python's kind: no
- * third-party packages) until the new version is served over HTTPS, median of
- * N redeploys of each, interleaved so that all see the same machine load:
+ * Deploy: `git push` until the new version is served over HTTPS through
+ * Caddy, median of N redeploys of each kind, with the phases of every fcm
+ * deploy, for each language.
+ *
+ * Python, interleaved so that all see the same machine load:
  *   - fcm over SSH (the real sshd with fcm's key command) and over HTTPS
  *     (smart HTTP on the daemon): the app runs in a QEMU guest behind Caddy;
  *   - baseline, measured in the same run on the same host: how host PaaSes
@@ -13,10 +15,31 @@
  *     is copied from fcm's own (same proxy settings). Only Debian packages:
  *     git, openssh-server, python3-venv, caddy;
  *   - a plain push to a bare repository without a hook (git's own cost).
- * The same poller (every 10 ms, a new connection each time) runs through the
- * redeploys of each and counts refused/failed connections, 5xx, and anything
- * else that is not the old or the new version (404s, placeholder pages, an
- * older version after a newer one).
+ * Then the same VM gets the other apps, N redeploys each over SSH: Python
+ * started by a fresh interpreter (`python3 -u app.py`: rootfs/guest/prestart.py
+ * takes no command with interpreter options — the same-run baseline of the
+ * interpreter started ahead), Node.js (the VM's startup snapshot), Node.js
+ * started by /usr/bin/node itself (the same-run baseline of the snapshot), and
+ * Ruby; and `fcm env set` (a restart) for each.
+ *
+ * Phases of an fcm deploy, from the pusher's side: when each `remote:` line
+ * arrived (the daemon and the guest print one at each step), so they add up
+ * to the push's own time:
+ *   upload   push start → "Deploying to" (SSH/HTTPS auth, pack upload,
+ *            receive-pack, the hook, the daemon taking the push)
+ *   receive  → "Received N files" (config vars and the tree sent to the guest, untar)
+ *   build    → "Starting:" (buildpack: detect, dependency cache, Procfile)
+ *   start    → "web is up" (the new web process from spawn until its port answers)
+ *   switch   → "Port 8000 now goes to" (nftables redirect)
+ *   finish   → push returns (result to the daemon, the hook exits, git updates the ref)
+ *   served   push returned → the poller here sees the new version through Caddy
+ * "Node start vs Python start" compares the `start` phase of both in this run.
+ *
+ * The same poller (every 10 ms, a new connection each time) runs through all
+ * of fcm's redeploys and restarts, and another through the host PaaS's, and
+ * counts refused/failed connections, 5xx, and anything else that is not the
+ * current or a newer version (404s, placeholder pages, an older version after
+ * a newer one).
  * Everything runs inside the harness's network namespace (sshd, both Caddys,
  * the baseline app); nothing leaves the machine.
  */
@@ -24,6 +47,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
@@ -32,13 +56,27 @@ import { gitClient, startSshd } from '../helpers/sshd.js';
 import { fmtMs, median, ratio, row } from './stats.js';
 
 const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 5) || 5;
+/**
+ * Pause between the redeploys of a series (the poller keeps polling): a developer's
+ * edit → commit → push takes some seconds, and the guest uses that time (an interpreter
+ * started ahead of the next run, see rootfs/guest/prestart.py). The same for every
+ * series, so each baseline gets it too; --gap-ms 0 measures pushes back to back.
+ */
+const GAP_MS = process.argv.includes('--gap-ms') ? Number(process.argv[process.argv.indexOf('--gap-ms') + 1]) : 3000;
+if (!(GAP_MS >= 0)) throw new Error('--gap-ms takes a number of milliseconds');
 const skip = hostSkipReason();
 if (skip) {
   console.error(`cannot measure: ${skip}`);
   process.exit(1);
 }
 
-const APP = (v: number) => `import os
+type Lang = 'python' | 'python-fresh' | 'node' | 'node-bare' | 'ruby';
+/** Each language's app answers GET / with "version <n>". */
+const APPS: Record<Lang, (v: number) => Record<string, string>> = {
+  python: (v) => ({
+    'requirements.txt': '# stdlib only\n',
+    Procfile: 'web: python3 app.py\n',
+    'app.py': `import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class App(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -46,7 +84,65 @@ class App(BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), App).serve_forever()
-`;
+`,
+  }),
+  // The same app started by a fresh interpreter, as every Python app was before the agent
+  // started one ahead (rootfs/guest/prestart.py takes no command with interpreter options;
+  // -u changes nothing here: the buildpack sets PYTHONUNBUFFERED=1): the in-run baseline.
+  'python-fresh': (v) => ({ ...APPS.python(v), Procfile: 'web: python3 -u app.py\n' }),
+  // No Procfile: the buildpack runs the start script (as Heroku does).
+  node: (v) => ({
+    'package.json': JSON.stringify({ name: 'bench', version: '1.0.0', private: true, scripts: { start: 'node server.js' } }),
+    'server.js': `const http = require('node:http');
+const body = 'version ${v}\\n';
+http.createServer((req, res) => {
+  res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}).listen(Number(process.env.PORT));
+`,
+  }),
+  // The same app started by /usr/bin/node itself, as every Node app was before the VM's
+  // startup snapshot (node-shim): the in-run baseline for the snapshot's gain.
+  'node-bare': (v) => ({ ...APPS.node(v), Procfile: 'web: /usr/bin/node server.js\n' }),
+  // Ruby 3.1 in bookworm has no default webrick: a plain TCPServer app.
+  ruby: (v) => ({
+    Gemfile: 'source "https://rubygems.org"\n',
+    Procfile: 'web: ruby app.rb\n',
+    'app.rb': `require 'socket'
+server = TCPServer.new('0.0.0.0', Integer(ENV.fetch('PORT')))
+body = "version ${v}\\n"
+loop do
+  Thread.new(server.accept) do |c|
+    begin
+      while (line = c.gets) && line != "\\r\\n"; end
+      c.write "HTTP/1.1 200 OK\\r\\nContent-Length: #{body.bytesize}\\r\\nConnection: close\\r\\n\\r\\n#{body}"
+    ensure
+      c.close
+    end
+  end
+end
+`,
+  }),
+};
+
+/** Phases of one deploy, from the arrival times of its `remote:` lines (see the header). */
+const PHASES = ['upload', 'receive', 'build', 'start', 'switch', 'finish', 'served'] as const;
+type Phase = (typeof PHASES)[number];
+const MARKS: [Phase, RegExp][] = [
+  ['upload', /^-----> Deploying to /],
+  ['receive', /^-----> Received /],
+  ['build', /^-----> Starting: /],
+  ['start', /^-----> web is up after /],
+  ['switch', /^-----> Port \d+ now goes to /],
+];
+
+interface Deploy {
+  servedMs: number;
+  /** Wall time of each phase, and the VM's CPU time in it (ms). */
+  phases: Record<Phase, number>;
+  cpu: Record<Phase, number>;
+  output: string;
+}
 
 /** The host PaaS's post-receive hook (bash): checkout, venv when needed, restart. */
 const HOOK = (base: string, port: number) => `#!/bin/bash
@@ -165,10 +261,44 @@ async function startBaselineCaddy(h: HostHarness, dir: string, vmName: string, h
   }
 }
 
+/** CPU time (user + system, ms) the VM's QEMU process has used: what the guest did, whatever the host's load. */
+function qemuCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+interface Line {
+  ms: number;
+  cpuMs: number;
+  text: string;
+}
+
+/** `git push`, timing each line it prints (the remote's lines come as they are written). */
+function timedPush(args: string[], env: Record<string, string>, t0: number, cpu: () => number): Promise<{ code: number; lines: Line[]; end: Line }> {
+  const cpu0 = cpu();
+  return new Promise((resolve) => {
+    const child = spawn('git', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const lines: Line[] = [];
+    let partial = '';
+    const at = (text: string): Line => ({ ms: performance.now() - t0, cpuMs: cpu() - cpu0, text });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (c: string) => {
+      const parts = (partial + c).split(/\r?\n|\r/);
+      partial = parts.pop()!;
+      for (const l of parts) lines.push(at(l.replace(/^remote: /, '').trimEnd()));
+    });
+    child.on('close', (code) => {
+      if (partial) lines.push(at(partial));
+      resolve({ code: code ?? 1, lines, end: at('') });
+    });
+  });
+}
+
+const loadAtStart = loadavg();
 const h = await startHostHarness({ caddy: true });
 const base = mkdtempSync('/tmp/fcm-bench-deploy-');
 const keysDir = mkdtempSync('/run/fcm-keys-');
-chmodSync(keysDir, 0o755); // sshd runs the copy as the git user
+chmodSync(keysDir, 0o755); // sshd runs the key command (a copy here: see test/host/deploy.test.ts) as the git user
 let baselineCaddy: ChildProcess | null = null;
 /** Pollers to stop however the run ends (a running one would keep this process alive). */
 const pollers: { stop(): Promise<unknown> }[] = [];
@@ -189,6 +319,8 @@ try {
   const w = await h.api('GET', '/v1/vms/benchapp/wait?state=running&timeout=300');
   if (w.status !== 200) throw new Error(`benchapp never ran: ${JSON.stringify(w.body)}`);
   const fcmFront: Front = { host: new URL(vm.url).hostname, port: 443, ca: readFileSync(await h.caddy.rootCaFile()) };
+  const qemuPid = Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8').trim());
+  const cpuMs = () => qemuCpuMs(qemuPid);
 
   // The host PaaS: bare repo + hook, wheels dir for offline pip, app on 127.0.0.1:5000 in the namespace.
   const paas = join(base, 'host-paas');
@@ -203,65 +335,206 @@ try {
 
   const work = join(base, 'app');
   mkdirSync(work);
-  const git = (...a: string[]) => sh('git', ['-C', work, ...a], client.env);
+  const env = client.env;
+  const git = (...a: string[]) => sh('git', ['-C', work, ...a], env);
   await git('init', '-q', '-b', 'main');
-  writeFileSync(join(work, 'requirements.txt'), '# stdlib only\n');
-  writeFileSync(join(work, 'Procfile'), 'web: python3 app.py\n');
   let version = 0;
-  const commit = async () => {
+  let lang: Lang = 'python';
+  /** The next commit: the current language's app at the next version, nothing else in the tree. */
+  const commit = async (l: Lang, msg = '') => {
     version++;
-    writeFileSync(join(work, 'app.py'), APP(version));
+    if (l !== lang) {
+      for (const f of Object.keys(APPS[lang](0))) rmSync(join(work, f), { force: true });
+      lang = l;
+    }
+    for (const [f, data] of Object.entries(APPS[l](version))) writeFileSync(join(work, f), data);
     await git('add', '-A');
-    await git('commit', '-q', '-m', `v${version}`);
+    await git('commit', '-q', '-m', `${msg}v${version}`);
     return version;
   };
-  /** push → the new version served through `front` (or, without a front, push only). */
-  const deploy = async (remote: string, front: Front | null): Promise<number> => {
-    const v = await commit();
+  const waitServed = async (front: Front, v: number, t0: number, what: string) => {
+    while (versionOf(await get(h, front)) !== v) {
+      if (performance.now() - t0 > 180_000) throw new Error(`${what}: version ${v} never served`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  };
+  /** An fcm deploy of `l` to `remote`, with its phases (see the header). */
+  const deploy = async (l: Lang, remote: string): Promise<Deploy> => {
+    const v = await commit(l);
+    const t0 = performance.now();
+    const cpu0 = cpuMs();
+    const r = await timedPush(['-C', work, 'push', remote, 'HEAD:main'], env, t0, cpuMs);
+    const output = r.lines.map((l2) => l2.text).join('\n');
+    if (r.code) throw new Error(`push failed:\n${output}`);
+    await waitServed(fcmFront, v, t0, remote);
+    const served: Line = { ms: performance.now() - t0, cpuMs: cpuMs() - cpu0, text: '' };
+    const marks = MARKS.map(([, re]) => {
+      const hit = r.lines.find((l2) => re.test(l2.text));
+      if (!hit) throw new Error(`no "${re.source}" line in the push output:\n${output}`);
+      return hit;
+    });
+    const ends = [...marks, r.end, served];
+    const diff = (k: 'ms' | 'cpuMs') => Object.fromEntries(PHASES.map((p, i) => [p, ends[i]![k] - (i ? ends[i - 1]![k] : 0)])) as Record<Phase, number>;
+    return { servedMs: served.ms, phases: diff('ms'), cpu: diff('cpuMs'), output };
+  };
+  /** The same Python commit pushed to the host PaaS (served through its Caddy), or to the plain repo (push only). */
+  const pushOnly = async (remote: string, front: Front | null): Promise<number> => {
+    const v = await commit('python');
     const t0 = performance.now();
     const r = await git('push', '-q', remote, 'HEAD:main');
     if (r.code) throw new Error(`push to ${remote} failed: ${r.stderr}`);
-    if (front) {
-      while (versionOf(await get(h, front)) !== v) {
-        if (performance.now() - t0 > 120_000) throw new Error(`${remote}: version ${v} never served`);
-        await new Promise((res) => setTimeout(res, 10));
+    if (front) await waitServed(front, v, t0, remote);
+    return performance.now() - t0;
+  };
+  /** `fcm env set` (PATCH /v1/vms/<app>/env): records a release and restarts the app. A failed restart is counted apart. */
+  const envFailures: string[] = [];
+  const envSet = async (value: string): Promise<number[]> => {
+    const t0 = performance.now();
+    const r = await h.api('PATCH', '/v1/vms/benchapp/env', { set: { BENCH: value } });
+    if (r.status === 200) return [performance.now() - t0];
+    envFailures.push(`${lang}: ${String(r.body?.detail ?? r.status).split('\n')[0]!.slice(0, 120)}`);
+    return [];
+  };
+  const gap = () => new Promise((r) => setTimeout(r, GAP_MS));
+
+  const httpsRemote = vm.gitHttpUrl.replace('://', `://fcm:${h.token}@`);
+  const runs: { label: string; lang: Lang; deploys: Deploy[]; failures: string[] }[] = [];
+  const firsts: { lang: Lang; d: Deploy }[] = [];
+  const envSets: Partial<Record<Lang, number[]>> = {};
+  const failure = (e: unknown) => (/^ !\s+(.*)$/m.exec((e as Error).message)?.[1] ?? (e as Error).message).slice(0, 120);
+  /** n redeploys; one that fails (the guest's 60 s start limit on a loaded host) is counted apart, not fatal. */
+  const series = async (label: string, l: Lang, remote: string, n: number) => {
+    const deploys: Deploy[] = [];
+    const failures: string[] = [];
+    for (let i = 0; i < n; i++) {
+      await gap();
+      try {
+        deploys.push(await deploy(l, remote));
+      } catch (e) {
+        failures.push(failure(e));
       }
     }
-    return performance.now() - t0;
+    runs.push({ label, lang: l, deploys, failures });
+  };
+  /** The VM's CPU use over 3 s with no deploy running, only the poller's requests to the live app. */
+  const serving: [Lang, number, number][] = [];
+  const servingLoad = async (l: Lang, counts: { polls: number }) => {
+    const c0 = cpuMs();
+    const p0 = counts.polls;
+    await new Promise((r) => setTimeout(r, 3000));
+    serving.push([l, (cpuMs() - c0) / 3000, (counts.polls - p0) / 3]);
   };
 
   // First deploys (fcm: the dependency cache and the placeholder; baseline: the venv), not counted.
-  await deploy(vm.gitUrl, fcmFront);
-  await deploy(paasRemote, paasFront);
+  firsts.push({ lang: 'python', d: await deploy('python', vm.gitUrl) });
+  await pushOnly(paasRemote, paasFront);
   const pollFcm = poller(h, fcmFront);
   const pollPaas = poller(h, paasFront);
   pollers.push(pollFcm, pollPaas);
-  const httpsRemote = vm.gitHttpUrl.replace('://', `://fcm:${h.token}@`);
-  const ssh: number[] = [];
-  const https: number[] = [];
+  await servingLoad('python', pollFcm.counts);
+  // Python over SSH and HTTPS, the host PaaS and the plain push, interleaved: the same load for all.
+  const pySsh = { label: 'Python, over SSH', lang: 'python' as Lang, deploys: [] as Deploy[], failures: [] as string[] };
+  const pyHttps = { label: 'Python, over HTTPS', lang: 'python' as Lang, deploys: [] as Deploy[], failures: [] as string[] };
   const hostPaas: number[] = [];
   const plainMs: number[] = [];
   for (let i = 0; i < N; i++) {
-    ssh.push(await deploy(vm.gitUrl, fcmFront));
-    https.push(await deploy(httpsRemote, fcmFront));
-    hostPaas.push(await deploy(paasRemote, paasFront));
-    plainMs.push(await deploy(plain, null));
+    for (const [r, remote] of [[pySsh, vm.gitUrl], [pyHttps, httpsRemote]] as const) {
+      await gap();
+      try {
+        r.deploys.push(await deploy('python', remote));
+      } catch (e) {
+        r.failures.push(failure(e));
+      }
+    }
+    await gap();
+    hostPaas.push(await pushOnly(paasRemote, paasFront));
+    await gap();
+    plainMs.push(await pushOnly(plain, null));
   }
-  const fcmPolls = await pollFcm.stop();
+  runs.push(pySsh, pyHttps);
   const paasPolls = await pollPaas.stop();
+  envSets.python = [...(await envSet('p1')), ...(await envSet('p2'))];
+  await series('Python without the pre-started interpreter, over SSH', 'python-fresh', vm.gitUrl, N);
+  // The first Node.js deploy builds the VM's startup snapshot (once): not counted.
+  firsts.push({ lang: 'node-bare', d: await deploy('node-bare', vm.gitUrl) });
+  await servingLoad('node-bare', pollFcm.counts);
+  await series('Node.js without the snapshot, over SSH', 'node-bare', vm.gitUrl, N);
+  envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
+  await series('Node.js, over SSH', 'node', vm.gitUrl, N);
+  envSets.node = [...(await envSet('n1')), ...(await envSet('n2'))];
+  firsts.push({ lang: 'ruby', d: await deploy('ruby', vm.gitUrl) });
+  await servingLoad('ruby', pollFcm.counts);
+  await series('Ruby, over SSH', 'ruby', vm.gitUrl, N);
+  envSets.ruby = [...(await envSet('r1')), ...(await envSet('r2'))];
+  const fcmPolls = await pollFcm.stop();
+  const loadAtEnd = loadavg();
 
-  console.log(`git push of a stdlib Python app until the new version is served over HTTPS through Caddy (median of ${N}, interleaved; QEMU TCG guest)`);
+  const servedOf = (label: string) => runs.find((r) => r.label === label)!.deploys.map((d) => d.servedMs);
+  const ssh = servedOf('Python, over SSH');
+  const https = servedOf('Python, over HTTPS');
+  const loadText = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
+  console.log(`git push until the new version is served over HTTPS through Caddy (median of ${N}, ${GAP_MS / 1000} s between pushes; QEMU TCG guest, 1 vCPU, 512 MiB)`);
+  console.log(`  host load average (1/5/15 min) at start ${loadText(loadAtStart)}, at end ${loadText(loadAtEnd)}: ${loadAtStart[0]! > 2 ? 'a loaded machine (2 cores shared with other workers), figures vary with load' : 'a quiet machine'}`);
   row('baseline: host PaaS, no VM (SSH, hook restarts app)', fmtMs(median(hostPaas)), hostPaas.map(fmtMs).join(' '));
   row('plain git push to a bare repo, no hook', fmtMs(median(plainMs)), plainMs.map(fmtMs).join(' '));
-  row('fcm push → served, over SSH', fmtMs(median(ssh)), ssh.map(fmtMs).join(' '));
-  row('fcm push → served, over HTTPS', fmtMs(median(https)), https.map(fmtMs).join(' '));
+  row('Python: fcm push → served, over SSH', fmtMs(median(ssh)), ssh.map(fmtMs).join(' '));
+  row('Python: fcm push → served, over HTTPS', fmtMs(median(https)), https.map(fmtMs).join(' '));
   row('fcm SSH / host PaaS (same run)', ratio(median(ssh), median(hostPaas)));
   row('fcm HTTPS / host PaaS (same run)', ratio(median(https), median(hostPaas)));
+  const fresh = servedOf('Python without the pre-started interpreter, over SSH');
+  row('fcm SSH vs the same without the pre-started interpreter', ratio(median(ssh), median(fresh)));
+  for (const r of runs.filter((x) => x.lang !== 'python')) {
+    const v = r.deploys.map((d) => d.servedMs);
+    row(`${r.label.replace(',', ': push → served,')}`, v.length ? fmtMs(median(v)) : '-', v.map(fmtMs).join(' '));
+  }
+  for (const r of runs.filter((x) => x.failures.length)) {
+    row(`${r.label}: failed deploys`, `${r.failures.length} of ${r.failures.length + r.deploys.length}`, [...new Set(r.failures)].join('; '));
+  }
   const polls = (c: typeof fcmPolls) => `refused ${c.refused}, 5xx ${c.status5xx}, other ${c.other}${c.examples.length ? ` (e.g. ${c.examples.join('; ')})` : ''}`;
-  row(`fcm, ${2 * N} redeploys: polls every 10 ms`, String(fcmPolls.polls), polls(fcmPolls));
+  const restarts = Object.values(envSets).flat().length;
+  row(`fcm, ${runs.reduce((n, r) => n + r.deploys.length, 0) + firsts.length - 1} redeploys + ${restarts} restarts: polls`, String(fcmPolls.polls), polls(fcmPolls));
   row(`host PaaS, ${N} redeploys: polls every 10 ms`, String(paasPolls.polls), polls(paasPolls));
   console.log('  (quoted, not measured here: issue #5 (before 2026-11-29) reports a well-known host-based PaaS on this machine kind at');
   console.log('   2.7 s push → served with ~1 s of refused connections per redeploy; not a baseline of this run)');
+
+  console.log(`phases of an fcm redeploy, median ms, from when each remote line reached the pusher (${PHASES.join(' | ')})`);
+  for (const r of runs) {
+    const m = PHASES.map((p) => median(r.deploys.map((d) => d.phases[p])));
+    row(`${r.label}`, r.deploys.length ? fmtMs(median(r.deploys.map((d) => d.servedMs))) : '-', m.map((x) => x.toFixed(0)).join(' | '));
+  }
+  console.log(`the VM's CPU time in each phase (its QEMU process, user + system), median ms: what the guest did, whatever the host's load`);
+  for (const r of runs) {
+    const m = PHASES.map((p) => median(r.deploys.map((d) => d.cpu[p])));
+    row(`${r.label}`, r.deploys.length ? fmtMs(m.reduce((a, b) => a + b, 0)) : '-', m.map((x) => x.toFixed(0)).join(' | '));
+  }
+  for (const f of firsts) {
+    row(`first deploy of ${f.lang} (not counted above)`, fmtMs(f.d.servedMs), PHASES.map((p) => f.d.phases[p].toFixed(0)).join(' | '));
+  }
+
+  console.log('web process start in the guest (spawn → its port answers; the "start" phase), median of the redeploys');
+  const startOf = (l: Lang, k: 'phases' | 'cpu' = 'phases') => median(runs.filter((r) => r.lang === l).flatMap((r) => r.deploys.map((d) => d[k].start)));
+  const py = startOf('python');
+  const pyCpu = startOf('python', 'cpu');
+  const cpuNote = (l: Lang) => `VM CPU ${fmtMs(startOf(l, 'cpu'))}`;
+  row('Python (python3 app.py, http.server) (baseline)', fmtMs(py), cpuNote('python'));
+  const pyFresh = startOf('python-fresh');
+  row('Python without the pre-started interpreter (python3 -u app.py)', fmtMs(pyFresh), `${ratio(pyFresh, py)} Python's; ${cpuNote('python-fresh')}`);
+  for (const [l, what] of [
+    ['node', 'Node.js (node server.js, node:http)'],
+    ['node-bare', 'Node.js without the snapshot (/usr/bin/node server.js)'],
+    ['ruby', 'Ruby (ruby app.rb, TCPServer)'],
+  ] as const) {
+    row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's (${ratio(startOf(l), pyFresh)} fresh Python's); ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
+  }
+  row('Node start vs Python start (goal: within 2x)', ratio(startOf('node'), py));
+  for (const [l, cpu, rate] of serving) {
+    row(`VM CPU serving the poller (no deploy), ${l} app live`, `${(cpu * 100).toFixed(0)}%`, `${rate.toFixed(0)} requests/s`);
+  }
+  for (const l of ['python', 'node', 'node-bare', 'ruby'] as Lang[]) {
+    const v = envSets[l]!;
+    row(`fcm env set (restart), ${l}`, v.length ? fmtMs(median(v)) : '-', v.map(fmtMs).join(' '));
+  }
+  for (const f of envFailures) row('fcm env set that failed', '', f);
   await sshd.close();
   await paasSshd.close();
 } finally {

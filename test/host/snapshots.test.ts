@@ -81,6 +81,68 @@ describe('create from a snapshot', { skip: skip ?? false }, () => {
     console.log(`# snap-a create → running: ${aMs} ms`);
   });
 
+  test("restored VMs read the template's RAM from one sealed image copy-on-write, and what each writes stays its own", async () => {
+    const vms = await Promise.all(['snap-a', 'snap-b'].map(async (n) => (await h.api('GET', `/v1/vms/${n}`)).body as { id: string; name: string }));
+    const ram = vms.map((vm) => {
+      const pid = Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8'));
+      // The guest RAM mapping: a private (p) view of the template image's memfd.
+      const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+      const at = smaps.search(/^[0-9a-f]+-[0-9a-f]+ rw-p \S+ \S+ \d+\s+\/memfd:fcm-template-ram/m);
+      assert.ok(at >= 0, `${vm.name}'s QEMU maps the template RAM image privately:\n${smaps.split('\n').filter((l) => /^[0-9a-f]+-/.test(l)).slice(0, 40).join('\n')}`);
+      const block = smaps.slice(at).split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)[0]!;
+      const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(block)![1]);
+      return { pid, inode: block.split('\n')[0]!.split(/\s+/)[4], rss: kb('Rss'), shared: kb('Shared_Clean') + kb('Shared_Dirty'), pss: kb('Pss') };
+    });
+    assert.equal(ram[0]!.inode, ram[1]!.inode, 'both map the same image');
+    for (const r of ram) {
+      // Of /proc, its sandbox shows only its own fd directory; the template's files never enter it.
+      const mounts = readFileSync(`/proc/${r.pid}/mountinfo`, 'utf8').trim().split('\n').map((l) => l.split(' ')[4]!);
+      assert.deepEqual(mounts.filter((m) => m.startsWith('/proc')), ['/proc/self/fd'], mounts.join(' '));
+      assert.deepEqual(mounts.filter((m) => m.endsWith('/ram.raw') || m.endsWith('/state.bin')), []);
+    }
+    for (const r of ram) {
+      assert.ok(r.shared > 0, `pages of the image are mapped by both clones: ${JSON.stringify(ram)}`);
+      assert.ok(r.pss < r.rss, `so each is charged less than it maps: ${JSON.stringify(ram)}`);
+    }
+    // The image is immutable for everyone, root included (its seals), though QEMU opened it read-write.
+    const probe = await run('python3', ['-c', [
+      'import os, sys',
+      `fd = os.open("/proc/${ram[0]!.pid}/fd/4", os.O_RDWR)`,
+      'assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:fcm-template-ram"), os.readlink(f"/proc/self/fd/{fd}")',
+      'for what, f in (("write", lambda: os.pwrite(fd, b"x", 0)), ("truncate", lambda: os.ftruncate(fd, 0))):',
+      '    try:',
+      '        f(); print(what, "allowed")',
+      '    except PermissionError:',
+      '        print(what, "refused")',
+    ].join('\n')]);
+    assert.equal(probe.stdout, 'write refused\ntruncate refused\n');
+    // Guest memory writes stay private: a file in one clone's RAM (tmpfs) is not in the other's.
+    const marker = `m${Math.random().toString(36).slice(2)}`;
+    const shell = async (name: string, cmd: string) => {
+      const c = await ConsoleWs.open(`${h.url}/v1/vms/${name}/console`, { token: h.token });
+      try {
+        c.send('\r');
+        return await runInConsole(c, cmd);
+      } finally {
+        c.close();
+      }
+    };
+    await shell('snap-a', `echo ${marker} > /dev/shm/private && cat /dev/shm/private`);
+    assert.match(await shell('snap-a', 'cat /dev/shm/private'), new RegExp(marker));
+    assert.match(await shell('snap-b', 'cat /dev/shm/private 2>&1 || echo absent-here'), /absent-here/);
+    assert.doesNotMatch(await shell('snap-b', 'cat /dev/shm/private 2>&1; true'), new RegExp(marker));
+    // Asleep, a clone's save holds all of its RAM; woken, it runs in memory of its own, no longer the template's.
+    const slept = await h.api('POST', '/v1/vms/snap-a/sleep');
+    assert.equal(slept.body.state, 'sleeping', JSON.stringify(slept.body));
+    const start = await h.api('POST', '/v1/vms/snap-a/start');
+    assert.ok(start.status < 300, JSON.stringify(start.body));
+    const woken = (await h.api('GET', '/v1/vms/snap-a/wait?state=running&timeout=120')).body;
+    assert.equal(woken.lastError, null, 'restored from its save, not cold-booted');
+    assert.match(await shell('snap-a', 'cat /dev/shm/private'), new RegExp(marker), 'its memory as it was');
+    const pid = Number(readFileSync(join(h.stateDir, 'run', woken.id, 'qemu.pid'), 'utf8'));
+    assert.doesNotMatch(readFileSync(`/proc/${pid}/maps`, 'utf8'), /fcm-template-ram/);
+  });
+
   test('a restored VM serves a git push deploy like a booted one', async () => {
     const vm = (await h.api('GET', '/v1/vms/snap-b')).body;
     const work = mkdtempSync('/tmp/fcm-snap-app-');

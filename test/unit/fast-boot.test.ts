@@ -34,7 +34,9 @@ test('template key: changes with anything the saved state depends on', () => {
     templateKey(img, { ...shape, memoryMib: 2048 }, c),
     templateKey(img, { ...shape, port: 3000 }, c),
     templateKey(img, shape, { ...c, accel: 'kvm', tscKhz: null }),
+    templateKey(img, shape, { ...c, ram: 'copy' }),
   ]) assert.notEqual(other, k);
+  assert.equal(templateKey(img, shape, { ...c, ram: 'shared' }), k, 'shared RAM images are the default');
 });
 
 test('a create of the default shape takes a warm pooled machine, gives it its identity and resumes it', async () => {
@@ -47,6 +49,9 @@ test('a create of the default shape takes a warm pooled machine, gives it its id
 
   const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'quick' });
   assert.equal(vm.id, pooledId, 'the VM took over the pooled machine');
+  const restored = h.snapshotter.restores.find((r) => r.vmId === pooledId)!.spec;
+  assert.deepEqual(restored.memory, { kind: 'template', path: `/tmpl/${[...h.templates.published.keys()][0]}/ram.raw` }, "its RAM: copy-on-write over the template's image");
+  assert.deepEqual((await h.snapshotter.launchedSpec(vm.id))?.memory, { kind: 'private' }, 'a save of it restores into its own memory');
   assert.ok(!h.snapshotter.paused.has(vm.id), 'resumed');
   assert.ok(h.network.taps.has(vm.tap), 'its tap now has rules for its own IP and MAC');
   const seed = parseSeed(h.disks.seeds.get(vm.id)!);

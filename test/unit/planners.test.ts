@@ -1,3 +1,4 @@
+import type { MachineSpec } from '../../daemon/core/ports/hypervisor.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
@@ -7,7 +8,7 @@ import { planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
 import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
 import { planLaunch, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
-import { planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
+import { planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
 import { assertGolden } from '../helpers/golden.js';
 
 const subnet = parseSubnet('172.16.0.0/24');
@@ -73,6 +74,31 @@ test('qemu argv for a MachineSpec (TCG and KVM)', () => {
   assert.ok(!argv.includes('-daemonize'), 'no -daemonize: it forks and calls setsid() under the seccomp filter');
   assert.deepEqual(planRestoreArgv(spec, 'tcg', paths).slice(-3), ['-S', '-incoming', 'fd:3'], 'state from an inherited fd, not an exec: shell');
   assert.ok(!planQemuArgv(spec, 'tcg', paths, false).includes('-sandbox'), 'unconfined: no sandbox');
+  assert.deepEqual(planMigrationCaps(spec as MachineSpec), [], 'machines without named memory save and restore as they always did');
+});
+
+test('QEMU argv with named guest RAM: a template on its image file, a clone copy-on-write over the sealed image, a woken clone in anonymous memory', () => {
+  const base = { vmId: VM, vcpus: 1, memoryMib: 1024, kernelPath: '/k', initrdPath: null, cmdline: 'x', drives: [], net: { tap: null, mac: macForVm(VM) } };
+  const paths = runPaths('/var/lib/fcm/run', VM);
+  const mem = (memory: MachineSpec['memory']) => {
+    const argv = planQemuArgv({ ...base, memory }, 'tcg', paths);
+    return [argv[argv.indexOf('-M') + 1], argv[argv.indexOf('-object') + 1]];
+  };
+  assert.deepEqual(mem({ kind: 'file', path: '/var/lib/fcm/templates/.k.build/ram.raw' }), [
+    'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,memory-backend=ram0',
+    'memory-backend-file,id=ram0,size=1024M,mem-path=/var/lib/fcm/templates/.k.build/ram.raw,share=on',
+  ]);
+  // The clone never sees the file: it opens the memfd it inherited on fd 4, and maps it private.
+  assert.deepEqual(mem({ kind: 'template', path: '/var/lib/fcm/templates/k/ram.raw' }), [
+    'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,memory-backend=ram0',
+    'memory-backend-file,id=ram0,size=1024M,mem-path=/proc/self/fd/4,share=off',
+  ]);
+  assert.deepEqual(mem({ kind: 'private' }), ['microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,memory-backend=ram0', 'memory-backend-ram,id=ram0,size=1024M']);
+  // Named memory: the state is read once the driver has set the capabilities it was saved with.
+  const restore = planRestoreArgv({ ...base, memory: { kind: 'template', path: '/t/ram.raw' } }, 'tcg', paths);
+  assert.deepEqual(restore.slice(-3), ['-S', '-incoming', 'defer']);
+  assert.deepEqual(planMigrationCaps({ memory: { kind: 'private' } }), [{ capability: 'x-ignore-shared', state: true }]);
+  assert.throws(() => planQemuArgv({ ...base, memory: { kind: 'file', path: '/t/a,share=off/ram.raw' } }, 'tcg', paths), /unusable guest RAM path/);
 });
 
 test('host ruleset and per-tap anti-spoofing rules', () => {
@@ -137,6 +163,12 @@ test('QEMU in its sandbox: the launch argv (cgroups joined, bwrap mount view, se
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), uid: 0 }, ['qemu']), /uid 0/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/var/lib/fcm/../../etc/shadow'] }, ['qemu']), /unsafe/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/lib/x'] }, ['qemu']), /system directory/);
+  // Of /proc, a clone of a template's RAM sees its own fd directory only, read-only; others see none of it.
+  assert.ok(!sandbox.some((a) => a.startsWith('/proc')), 'no /proc at all by default');
+  const own = planSandboxArgv({ ...baseSandbox(), ownFds: true }, ['qemu']);
+  assert.deepEqual(own.filter((a) => a.startsWith('/proc')), ['/proc', '/proc/self', '/proc/self/fd', '/proc/self/fd']);
+  const at = own.indexOf('/proc/self/fd');
+  assert.equal(own[at - 1], '--ro-bind');
 });
 
 function baseSandbox() {

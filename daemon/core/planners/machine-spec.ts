@@ -1,5 +1,5 @@
 import type { VmDisks } from '../ports/disks.js';
-import type { MachineSpec } from '../ports/hypervisor.js';
+import type { MachineSpec, MemorySpec } from '../ports/hypervisor.js';
 import type { ImageInfo } from '../ports/images.js';
 
 export interface MachineInput {
@@ -12,6 +12,8 @@ export interface MachineInput {
   disks: VmDisks;
   /** tap null: a NIC with no backend (snapshot templates). */
   net: { tap: string | null; mac: string };
+  /** Guest RAM (ports/hypervisor.ts MemorySpec); absent: anonymous. */
+  memory?: MemorySpec;
 }
 
 /**
@@ -29,5 +31,6 @@ export function planMachine(m: MachineInput): MachineSpec {
     cmdline: m.cmdline,
     drives: [m.disks.root, m.disks.seed, ...(m.disks.swap ? [m.disks.swap] : [])],
     net: { tap: m.net.tap, mac: m.net.mac },
+    ...(m.memory ? { memory: m.memory } : {}),
   };
 }

@@ -26,7 +26,22 @@ export interface MachineSpec {
   drives: DriveSpec[];
   /** tap null: a NIC with no backend (snapshot templates: the device exists, nothing can get in or out). */
   net: { tap: string | null; mac: string };
+  /** Where guest RAM lives; absent: the hypervisor's own anonymous memory (cold boots, and machines from before this existed). */
+  memory?: MemorySpec;
 }
+
+/**
+ * Guest RAM as a named block whose pages can be shared between machines:
+ * - `file`: a template guest's RAM lives in `path` (a shared mapping), so
+ *   saving the machine writes only device state and `path` is the RAM image;
+ * - `template`: a private copy-on-write view of a template's RAM image —
+ *   every machine restored from one template reads the same host pages until
+ *   it writes to one (density), and its writes stay its own;
+ * - `private`: the same named block in anonymous memory (a saved state of a
+ *   `template` machine holds all of its RAM and restores into this, so
+ *   it never depends on the template again).
+ */
+export type MemorySpec = { kind: 'file'; path: string } | { kind: 'template'; path: string } | { kind: 'private' };
 
 export interface MachineStatus {
   running: boolean;

@@ -182,7 +182,9 @@ export class MemorySnapshotter implements Snapshotter {
   }
   async waitConsole(): Promise<void> {}
   async launchedSpec(vmId: string): Promise<MachineSpec | null> {
-    return this.hv.machines.get(vmId) ?? null;
+    const spec = this.hv.machines.get(vmId) ?? null;
+    // Like QEMU: a saved state of a machine on a template's (or its own file's) RAM holds all of it and restores into private memory.
+    return spec?.memory && spec.memory.kind !== 'private' ? { ...spec, memory: { kind: 'private' } } : spec;
   }
 }
 
@@ -192,8 +194,8 @@ export class MemoryTemplateStore implements TemplateStore {
   get(key: string): TemplateFiles | null {
     return this.published.get(key) ?? null;
   }
-  async begin(key: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<TemplateFiles> {
-    const f = {
+  async begin(key: string, _base: ImageInfo, sizes: { diskMib: number; swapMib: number; ramMib?: number }, seed: Buffer): Promise<TemplateFiles> {
+    const f: TemplateFiles = {
       templateVmId: JSON.parse(seed.toString('utf8').split('\n')[1]!).vmId as string,
       disks: {
         root: { id: 'root' as const, path: `/tmpl/${key}/root.qcow2`, format: 'qcow2' as const, readOnly: false },
@@ -201,6 +203,7 @@ export class MemoryTemplateStore implements TemplateStore {
         swap: sizes.swapMib ? { id: 'swap' as const, path: `/tmpl/${key}/swap.raw`, format: 'raw' as const, readOnly: false } : null,
       },
       statePath: `/tmpl/${key}/state.bin`,
+      ramPath: sizes.ramMib ? `/tmpl/${key}/ram.raw` : null,
     };
     this.scratch.set(key, f);
     return f;

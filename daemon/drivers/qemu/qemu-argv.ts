@@ -68,6 +68,33 @@ export const QEMU_SECCOMP = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,
 export const INCOMING_STATE_FD = 3;
 
 /**
+ * The fd a machine restored from a template's RAM image gets it on: a
+ * sealed memfd (template-ram.ts) the daemon holds. QEMU 7.2 opens a
+ * memory-backend-file path O_RDWR even for a private mapping, which a
+ * read-only template file would refuse; the memfd can be opened so, yet
+ * its seals (write, shrink, grow) make it immutable for everyone. QEMU
+ * reaches it through its own fd directory, the only part of /proc bound
+ * into its sandbox.
+ */
+export const TEMPLATE_RAM_FD = 4;
+export const TEMPLATE_RAM_PATH = `/proc/self/fd/${TEMPLATE_RAM_FD}`;
+
+/** The id of the guest RAM block when a MachineSpec names its memory: the same in every kind, so saved states move between them. */
+const RAM_ID = 'ram0';
+
+function memoryArgv(spec: MachineSpec): { machine: string; object: string[] } {
+  const m = spec.memory;
+  if (!m) return { machine: '', object: [] };
+  if ('path' in m && !/^\/[^,]*$/.test(m.path)) throw new Error(`unusable guest RAM path ${JSON.stringify(m.path)}`);
+  const size = `size=${spec.memoryMib}M`;
+  const object =
+    m.kind === 'file' ? `memory-backend-file,id=${RAM_ID},${size},mem-path=${m.path},share=on`
+    : m.kind === 'template' ? `memory-backend-file,id=${RAM_ID},${size},mem-path=${TEMPLATE_RAM_PATH},share=off`
+    : `memory-backend-ram,id=${RAM_ID},${size}`;
+  return { machine: `,memory-backend=${RAM_ID}`, object: ['-object', object] };
+}
+
+/**
  * QEMU `-M microvm` argv for a MachineSpec (pure; golden-file tested).
  * - acpi=on: Debian kernels lack VIRTIO_MMIO_CMDLINE_DEVICES, so the
  *   virtio-mmio devices are described to the guest through ACPI. rtc=on:
@@ -90,12 +117,14 @@ export const INCOMING_STATE_FD = 3;
  * - `-name` carries the VM id so a pid can be verified before it is signalled.
  */
 export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true): string[] {
+  const mem = memoryArgv(spec);
   const argv = [
     '-name', `fcm-${spec.vmId},process=fcm-${spec.vmId}`,
-    '-M', 'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off',
+    '-M', `microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off${mem.machine}`,
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=64', '-cpu', 'max']),
     '-smp', String(spec.vcpus),
     '-m', `${spec.memoryMib}M`,
+    ...mem.object,
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', spec.kernelPath,
     ...(spec.initrdPath ? ['-initrd', spec.initrdPath] : []),
@@ -126,8 +155,21 @@ export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPath
 /**
  * Restoring: the same machine, started paused (-S) and fed the saved state
  * from an fd the launcher opened (no `exec:` shell, and QEMU never needs to
- * see the template's state file).
+ * see the template's state file). A machine with named memory waits
+ * (`defer`) until the driver has set the migration capabilities its state
+ * was saved with (planMigrationCaps), then reads fd 3.
  */
 export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true): string[] {
-  return [...planQemuArgv(spec, accel, paths, sandbox), '-S', '-incoming', `fd:${INCOMING_STATE_FD}`];
+  return [...planQemuArgv(spec, accel, paths, sandbox), '-S', '-incoming', spec.memory ? 'defer' : `fd:${INCOMING_STATE_FD}`];
+}
+
+/**
+ * Migration capabilities for saving and restoring `spec` (both ends must
+ * agree). x-ignore-shared: RAM in a shared file mapping (a template's) is
+ * left out of the state — the file is the RAM image; every other block is
+ * still saved whole. Only machines with named memory use it, so states
+ * saved before it existed still load.
+ */
+export function planMigrationCaps(spec: Pick<MachineSpec, 'memory'>): { capability: string; state: boolean }[] {
+  return spec.memory ? [{ capability: 'x-ignore-shared', state: true }] : [];
 }

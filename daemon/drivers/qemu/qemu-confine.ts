@@ -17,7 +17,8 @@ export { planCgroupLimits, type CgroupController, type CgroupLimit, type CgroupV
  *   the seed, the template's and the image's backing files read-only), the
  *   kernel and initrd read-only, and its run dir. Each file appears at the
  *   same absolute path as on the host, so qcow2 backing paths and the argv
- *   need no rewriting. No /proc, /sys, /etc, state dir or other VM.
+ *   need no rewriting. No /sys, /etc, state dir or other VM; of /proc only
+ *   its own fd directory, and only when it inherits a template's RAM.
  * - **Its own cgroup** per controller: cgroup.procs files the launcher joins
  *   before exec (so every byte QEMU allocates is charged to the VM).
  * - **QEMU's seccomp filter** (qemu-argv.ts QEMU_SECCOMP).
@@ -52,6 +53,11 @@ export interface SandboxPlan {
   runDir: string;
   /** Device nodes made for this VM, bound into /dev. */
   devices: { from: string; to: string }[];
+  /**
+   * Its own fd directory at /proc/self/fd (read-only; nothing else of /proc):
+   * how QEMU opens an inherited fd by path (a template's RAM image, qemu-argv.ts TEMPLATE_RAM_FD).
+   */
+  ownFds?: boolean;
 }
 
 /** Joins the cgroups named before `--`, then execs the rest (a constant script: paths come as arguments). */
@@ -104,6 +110,8 @@ export function planSandboxArgv(plan: SandboxPlan, qemuArgv: readonly string[]):
   argv.push('--dev', '/dev');
   for (const d of [...new Set(plan.devices.map((x) => posix.dirname(x.to)))].filter((d) => d !== '/dev').sort()) argv.push('--dir', d);
   for (const d of plan.devices) argv.push('--dev-bind', checkPath(d.from, 'device'), checkPath(d.to, 'device'));
+  // Bound while bwrap's child (which becomes QEMU: no fork in between) sets up, so "self" is QEMU itself.
+  if (plan.ownFds) argv.push('--dir', '/proc', '--dir', '/proc/self', '--ro-bind', '/proc/self/fd', '/proc/self/fd');
   for (const d of dirs) argv.push('--dir', d);
   for (const p of ro.filter((x) => !underUsr(x))) argv.push('--ro-bind', p, p);
   for (const p of rw) argv.push('--bind', p, p);

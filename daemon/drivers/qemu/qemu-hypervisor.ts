@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, createWriteStream, lstatSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, lstatSync, readlinkSync } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
@@ -11,9 +11,10 @@ import { readTail } from '../console-log-cap.js';
 import type { VmCgroups } from '../cgroups.js';
 import { pidAlive, run, sleep } from '../proc.js';
 import { tapOwner, type VmmUsers } from '../vmm-users.js';
-import { INCOMING_STATE_FD, planQemuArgv, planRestoreArgv, runPaths, type QemuRunPaths } from './qemu-argv.js';
+import { INCOMING_STATE_FD, planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths, TEMPLATE_RAM_FD, type QemuRunPaths } from './qemu-argv.js';
 import { planCgroupLimits, planLaunch, planSandboxArgv, qcow2BackingRef, type SystemDir } from './qemu-confine.js';
 import { Qmp } from './qmp.js';
+import { TemplateRam } from './template-ram.js';
 
 export interface QemuConfig {
   binary: string;
@@ -59,6 +60,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
   private readonly starting = new Set<string>();
   /** How /bin, /lib… look on this host (merged /usr: symlinks), mirrored in every sandbox. */
   private readonly systemDirs: SystemDir[];
+  /** Templates' RAM images as sealed memfds, shared copy-on-write by the machines restored from them. */
+  private readonly templateRam: TemplateRam;
 
   constructor(
     private readonly cfg: QemuConfig,
@@ -66,6 +69,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
   ) {
     this.accel = cfg.accel;
     this.systemDirs = cfg.confine ? hostSystemDirs() : [];
+    this.templateRam = new TemplateRam(log, 'python3', VMM_ENV);
   }
 
   confinement(): QemuConfinementReport {
@@ -81,6 +85,17 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     const st = await this.launch(spec, statePath);
     // -S -incoming: the state loads in the background; the machine is usable once QEMU leaves "inmigrate".
     const paths = runPaths(this.cfg.runDir, spec.vmId);
+    const caps = planMigrationCaps(spec);
+    if (caps.length) {
+      // -incoming defer: the capabilities the state was saved with first, then the state (fd 3).
+      await this.qmp(paths.qmpSocket, async (q) => {
+        await q.execute('migrate-set-capabilities', { capabilities: caps });
+        await q.execute('migrate-incoming', { uri: `fd:${INCOMING_STATE_FD}` });
+      }).catch(async (e: unknown) => {
+        await this.destroy(spec.vmId);
+        throw new FcmError('hypervisor_failed', `restoring ${spec.vmId} failed: ${(e as Error).message}`);
+      });
+    }
     const deadline = Date.now() + 60_000;
     for (;;) {
       const status = await this.qmp(paths.qmpSocket, (q) => q.execute('query-status')).catch(() => null) as { status?: string } | null;
@@ -116,7 +131,10 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     if (text === null) return null;
     try {
       const spec = JSON.parse(text) as MachineSpec;
-      return spec?.vmId === vmId ? spec : null;
+      if (spec?.vmId !== vmId) return null;
+      // A saved state of it holds all of its RAM (only a shared file mapping is left out, and a clone's is
+      // private): it restores into anonymous memory of the same name, never needing the template again.
+      return spec.memory && spec.memory.kind !== 'private' ? { ...spec, memory: { kind: 'private' } } : spec;
     } catch {
       return null;
     }
@@ -136,6 +154,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     const st = await this.status(vmId);
     if (!st.running || st.pid === null) throw new FcmError('hypervisor_failed', `cannot save ${vmId}: QEMU is not running`);
     const uid = (await stat(`/proc/${st.pid}`)).uid;
+    const launched = JSON.parse(await readFile(paths.machineFile, 'utf8').catch(() => '{}')) as Partial<MachineSpec>;
+    const caps = planMigrationCaps(launched);
     await this.qmp(paths.qmpSocket, async (q) => {
       const mem = (await q.execute('query-memory-size-summary')) as { 'base-memory'?: number };
       const maxBytes = (mem['base-memory'] ?? 0) + 256 * 1024 * 1024;
@@ -145,6 +165,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
         // lchown: never follows a symlink QEMU might have put there in between.
         await lchown(paths.migrateSocket, uid, uid);
         await q.execute('stop');
+        if (caps.length) await q.execute('migrate-set-capabilities', { capabilities: caps });
         await q.execute('migrate', { uri: `unix:${paths.migrateSocket}` });
         const deadline = Date.now() + 120_000;
         for (;;) {
@@ -174,6 +195,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     let held: number | null = null;
     let child: ChildProcess | null = null;
     let stateFile: Awaited<ReturnType<typeof open>> | null = null;
+    let ramFd: number | null = null;
     const output: string[] = [];
     try {
       let uid = 0;
@@ -192,8 +214,13 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
       const qemu = [this.cfg.binary, ...argv];
       const launch = planLaunch(conf ? await this.sandboxArgv(spec, paths, uid, qemu) : qemu, procs);
       stateFile = statePath ? await open(statePath, 'r') : null;
+      if (spec.memory?.kind === 'template') ramFd = await this.templateRam.open(spec.memory.path, spec.memoryMib * 1024 * 1024);
       const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
       if (stateFile) stdio[INCOMING_STATE_FD] = stateFile.fd;
+      if (ramFd !== null) {
+        stdio[INCOMING_STATE_FD] ??= 'ignore';
+        stdio[TEMPLATE_RAM_FD] = ramFd;
+      }
       const proc = (child = spawn(launch.cmd, launch.args, { detached: true, stdio, env: VMM_ENV }));
       for (const s of [proc.stdout!, proc.stderr!]) {
         s.setEncoding('utf8');
@@ -226,6 +253,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
     } finally {
       this.starting.delete(spec.vmId);
       await stateFile?.close();
+      if (ramFd !== null) closeSync(ramFd);
       if (held !== null) this.cfg.confine?.users.release(held);
       // Its output after start-up is nobody's business: QEMU ignores SIGPIPE, so a write after this just fails.
       child?.stdout?.destroy();
@@ -292,9 +320,14 @@ export class QemuHypervisor implements Hypervisor, Snapshotter {
       await lchown(d.path, uid, uid);
       if (d.format === 'qcow2') readOnly.push(...(await this.backingChain(d.path, conf.sharedRoots)));
     }
+    // A template guest's RAM file is its own while it runs (published, it is root's: template-store.ts).
+    if (spec.memory?.kind === 'file') {
+      readWrite.push(spec.memory.path);
+      await lchown(spec.memory.path, uid, uid);
+    }
     if (isAbsolute(this.cfg.binary) && !this.cfg.binary.startsWith('/usr/')) readOnly.push(this.cfg.binary);
     return planSandboxArgv(
-      { uid, gid: uid, bwrap: conf.bwrap, setpriv: conf.setpriv, system: this.systemDirs, readOnly, readWrite, runDir: paths.runDir, devices },
+      { uid, gid: uid, bwrap: conf.bwrap, setpriv: conf.setpriv, system: this.systemDirs, readOnly, readWrite, runDir: paths.runDir, devices, ownFds: spec.memory?.kind === 'template' },
       qemu,
     );
   }
