@@ -86,7 +86,7 @@ test('errors and exit codes from the binary', async () => {
   const dir = tempDir();
   const nf = await fcm(['show', 'no-such-vm'], { cwd: dir, env });
   assert.equal(nf.code, 1);
-  assert.equal(nf.stderr, 'Error: VM not found\n  No VM named "no-such-vm".\nHint: fcm ls shows your VMs\n');
+  assert.equal(nf.stderr, 'Error: VM not found [vm_not_found]\n  No VM named "no-such-vm".\nHint: fcm ls shows your VMs\n');
   const typo = await fcm(['lss'], { cwd: dir, env });
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /Did you mean fcm ls\?/);
@@ -203,7 +203,7 @@ test('quotas from the CLI: an admin sets a limit, the user hits it (limit, usage
   assert.equal(first.code, 0, first.stderr);
   const second = await fcm(['create', 'q-two', '--memory-mib', '512', '--no-wait'], { cwd: dir, env: asAlice });
   assert.equal(second.code, 1);
-  assert.match(second.stderr, /^Error: Quota exceeded\n {2}Quota vms \(VMs\): 1 VMs in use \+ 1 requested would exceed your limit of 1 VMs\.\n {2}vms: 1 in use \+ 1 requested > limit 1 VMs\nHint: fcm quota shows your limits/);
+  assert.match(second.stderr, /^Error: Quota exceeded \[quota_exceeded\]\n {2}Quota vms \(VMs\): 1 VMs in use \+ 1 requested would exceed your limit of 1 VMs\.\n {2}vms: 1 in use \+ 1 requested > limit 1 VMs\nHint: fcm quota shows your limits/);
 
   const who = await fcm(['whoami'], { cwd: dir, env: asAlice });
   assert.equal(who.code, 0, who.stderr);
@@ -236,7 +236,7 @@ test('custom domains from the CLI: fcm domains shows the TXT record to create; v
   assert.ok(m, list.stdout);
   const fail = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
   assert.equal(fail.code, 1);
-  assert.match(fail.stderr, /^Error: Domain ownership not proven\n {2}No TXT record at _fcm-challenge\.www\.example\.org\./);
+  assert.match(fail.stderr, /^Error: Domain ownership not proven \[domain_not_verified\]\n {2}No TXT record at _fcm-challenge\.www\.example\.org\./);
   assert.match(fail.stderr, /Hint: create the TXT record fcm domains dom-app shows/);
   api.txt.records.set('_fcm-challenge.www.example.org', [m[1]!]);
   const ok = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
