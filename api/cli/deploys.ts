@@ -59,7 +59,7 @@ export function deployCommands(): Command[] {
       args: [NAME_ARG],
       flags: [
         APP_FLAG,
-        { long: 'follow', short: 'f', type: 'boolean', description: 'Keep streaming new lines' },
+        { long: 'follow', short: 'f', type: 'boolean', negatable: true, description: 'Keep streaming new lines' },
         { long: 'lines', short: 'n', type: 'integer', minimum: 0, maximum: 10000, default: 100, valueName: 'n', description: 'How many recent lines to show first' },
       ],
       examples: ['fcm logs', 'fcm logs -f', 'fcm logs -fn 500', 'fcm logs -a cosmic-nova --lines 500'],
