@@ -304,6 +304,10 @@ function handWritten(all: () => Command[]): Command[] {
     ...hostCommands(),
     ...terraformCommands(),
     ...openVersionCommands(),
+    // Needs an exec channel into the guest (agent + daemon operation) that does not exist yet.
+    placeholder('run', 'vms', 'Run a one-off command in the VM', 'until then: fcm console, and run it in the VM\'s shell', [
+      { name: 'command', description: 'The command and its arguments, after --', optional: false, variadic: true },
+    ]),
     {
       name: 'daemon',
       group: 'system',
