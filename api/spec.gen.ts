@@ -7,7 +7,7 @@ export const spec: Record<string, any> = {
     "version": "0.1.0",
     "summary": "Apps in microVMs on your own server.",
     "description": "The one contract between the fcm daemon and every client: the `fcm` CLI,\nthe Pulumi and Terraform providers, and curl.\n\nEvery error is an RFC 9457 `application/problem+json` document with a\nstable `code`; clients branch on `code`, never on the message text.\n\nRequests are limited: per client address for what needs no token\n(starting a login — operations marked `x-rate-limit: login` — more\nstrictly than the rest), per user for what a user's token does. Over the\nlimit the answer is 429 `rate_limited` with a `Retry-After` header\n(seconds). Behind a reverse proxy the client address comes from\n`X-Forwarded-For`, believed only from the daemon's trusted proxies.\n\nBrowsers (the dashboard at `/dashboard`) authenticate with an HttpOnly,\nSameSite=Strict session cookie instead of a bearer header (`session`\nscheme; POST /v1/auth/session or /v1/auth/session/login). A request\nauthenticated by that cookie that changes anything (any method but GET and\nHEAD) must carry `X-FCM-CSRF` with the session's `csrfToken` (GET\n/v1/auth/session), or it is refused with 403 `csrf_failed`. The cookie\nnever opens a console WebSocket (use a ticket) or git over HTTPS.\n",
-    "x-cli-notes": "For the CLI generator and the spec's authors; the reader copy served at\n/docs leaves out every `x-cli*` key.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes a\n`--name` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call), `confirm`\n(ask before doing it), `summary`, `description`, `examples`.\n",
+    "x-cli-notes": "For the CLI generator and the spec's authors; the reader copy served at\n/docs leaves out every `x-cli*` key.\n\n`x-cli` on an operation describes the `fcm` command generated from it:\n`command` (name; two words make a subcommand, e.g. `keys add`), `args`\n(positional parameters, in order; the VM `name` defaults to the one\nremembered in `./.fcm`, and a `name` path parameter not listed becomes the\n`-a/--app` flag with that default), `argFromFile` (the positional is a file\nwhose contents are sent), `columns` (table output: field names or\n`{field, title, format: age}`), `empty` (text for an empty list),\n`message` (success line with `{field}` placeholders), `short` (one-letter\nflag aliases), `waitFor` (poll wait-for-state after the call, unless the\nanswer is already in that state or stopped/sleeping), `progress` (a\nspinner label on stderr while the call runs), `confirm` (ask before doing\nit), `summary`, `description`, `examples`. Every command about one VM\nalso takes `-a/--app <name>`.\n",
     "license": {
       "name": "Apache-2.0",
       "identifier": "Apache-2.0"
@@ -231,6 +231,7 @@ export const spec: Record<string, any> = {
             "name"
           ],
           "confirm": "Destroy {name}? Its disk and everything on it will be deleted.",
+          "progress": "Destroying {name}",
           "summary": "Destroy a VM and its disk",
           "message": "Destroyed {name}.",
           "examples": [
@@ -259,7 +260,10 @@ export const spec: Record<string, any> = {
           "args": [
             "name"
           ],
+          "progress": "Updating {name}",
+          "waitFor": "running",
           "summary": "Resize a VM or set its custom domains",
+          "description": "Changes the VM's size (a running VM restarts to take it: fcm waits until\nit is running again, --no-wait returns at once), its custom domains or\nwhen it sleeps when idle.\n",
           "examples": [
             "fcm update --memory-mib 2048",
             "fcm update --domains www.example.com,example.com",
@@ -459,6 +463,7 @@ export const spec: Record<string, any> = {
           "args": [
             "name"
           ],
+          "progress": "Putting {name} to sleep",
           "summary": "Put a VM to sleep (memory to disk; the next request wakes it)",
           "description": "Saves the VM's memory to disk and ends its process: it uses no memory or\nCPU until something needs it. The first HTTP request to its URL wakes it\n(held, then served — no error page), as do fcm start, fcm console,\nfcm logs and git push. Apps resume where they paused.\n",
           "message": "{name} is asleep. The next request to {url} wakes it (or: fcm start {name}).",
@@ -502,6 +507,7 @@ export const spec: Record<string, any> = {
           "args": [
             "name"
           ],
+          "progress": "Stopping {name}",
           "summary": "Stop a VM (graceful, then forced after a timeout)",
           "message": "Stopped {name}.",
           "examples": [
@@ -554,6 +560,7 @@ export const spec: Record<string, any> = {
           "args": [
             "name"
           ],
+          "progress": "Stopping {name}",
           "waitFor": "running",
           "summary": "Restart a VM",
           "message": "Restarted {name}: {url}",
@@ -798,6 +805,19 @@ export const spec: Record<string, any> = {
           "deploys"
         ],
         "summary": "One release, with its build log",
+        "x-cli": {
+          "command": "releases show",
+          "args": [
+            "version"
+          ],
+          "summary": "Show one release and its build log",
+          "description": "The release's details, then its build log as the push printed it\n(--json: the release object, log included).\n",
+          "examples": [
+            "fcm releases show 3",
+            "fcm releases show 3 -a cosmic-nova",
+            "fcm releases show 3 --json"
+          ]
+        },
         "responses": {
           "200": {
             "description": "The release",
@@ -833,6 +853,7 @@ export const spec: Record<string, any> = {
           "args": [
             "version"
           ],
+          "progress": "Rolling back {name}",
           "summary": "Roll back to an earlier release (default: the previous one)",
           "message": "Rolled back {name} to v{rollbackOf} (now v{version})",
           "examples": [

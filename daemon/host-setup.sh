@@ -84,6 +84,7 @@ PKGS=(qemu-system-x86 qemu-utils caddy debootstrap busybox-static kmod e2fsprogs
       dnsmasq-base  # dnsmasq-base: the DNS server custom-domain verification is tested against (no service)
       python3  # python3: makes the sealed memfd a template RAM image is shared through (drivers/qemu/template-ram.ts)
       python3-venv   # the deploy benchmark's host-PaaS baseline builds a venv on the host
+      fish   # fish: the CLI's fish completion is tested in the real shell
       postgresql)  # postgresql: FCM_DATABASE_URL's store is tested against throwaway clusters (initdb, Unix socket only)
 
 if [[ $(id -u) == 0 ]]; then

@@ -16,6 +16,8 @@ export interface ArgDef {
   /** Completes to VM names; defaults to the VM in ./.fcm. */
   vmRef?: boolean;
   choices?: string[];
+  /** A file path (shells complete file names). */
+  file?: boolean;
 }
 
 export interface Command {

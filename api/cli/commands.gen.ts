@@ -101,6 +101,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": "running",
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm create",
       "fcm create my-app --memory-mib 2048",
@@ -135,6 +136,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": "Destroy {name}? Its disk and everything on it will be deleted.",
+    "progress": "Destroying {name}",
     "examples": [
       "fcm destroy",
       "fcm destroy cosmic-nova --yes"
@@ -189,6 +191,7 @@ export const commandTable: CommandSpec[] = [
     "empty": "No custom domains. Add one with: fcm update --domains www.example.com",
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm domains",
       "fcm domains cosmic-nova --json"
@@ -218,11 +221,12 @@ export const commandTable: CommandSpec[] = [
     ],
     "flags": [
       {
-        "flag": "name",
+        "flag": "app",
         "in": "path",
         "name": "name",
-        "description": "The VM's name",
+        "description": "The app (VM) to act on",
         "type": "string",
+        "short": "a",
         "vmRef": true
       }
     ],
@@ -231,6 +235,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm domains verify www.example.com"
     ],
@@ -263,6 +268,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm env",
       "fcm env --json"
@@ -286,6 +292,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm health",
       "fcm health --json"
@@ -330,6 +337,7 @@ export const commandTable: CommandSpec[] = [
     "empty": "No SSH keys. Add one with: fcm keys add ~/.ssh/id_ed25519.pub",
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm keys"
     ],
@@ -362,6 +370,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm keys rm key_3f9c2a7e1b4d"
     ],
@@ -414,6 +423,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm logs",
       "fcm logs -f",
@@ -464,6 +474,7 @@ export const commandTable: CommandSpec[] = [
     "empty": "No VMs yet. Create one with: fcm create",
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm ls",
       "fcm ls --json"
@@ -497,6 +508,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm quota me",
       "fcm quota alice@example.com --json"
@@ -631,6 +643,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm quota set alice@example.com --vms 20 --memory-mib 20480",
       "fcm quota set usr_3f9c2a7e1b4d --reset vms,memoryMib"
@@ -690,12 +703,58 @@ export const commandTable: CommandSpec[] = [
     "empty": "No releases yet. Deploy with: git push <remote> main",
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm releases",
       "fcm releases --json"
     ],
     "auth": true,
     "responseSchema": "ReleaseList",
+    "responseType": "json"
+  },
+  {
+    "operationId": "getRelease",
+    "command": "releases show",
+    "method": "get",
+    "path": "/v1/vms/{name}/releases/{version}",
+    "group": "deploys",
+    "summary": "Show one release and its build log",
+    "description": "The release's details, then its build log as the push printed it\n(--json: the release object, log included).",
+    "args": [
+      {
+        "name": "version",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "",
+        "type": "integer",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "app",
+        "in": "path",
+        "name": "name",
+        "description": "The app (VM) to act on",
+        "type": "string",
+        "short": "a",
+        "vmRef": true
+      }
+    ],
+    "columns": null,
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "progress": null,
+    "examples": [
+      "fcm releases show 3",
+      "fcm releases show 3 -a cosmic-nova",
+      "fcm releases show 3 --json"
+    ],
+    "auth": true,
+    "responseSchema": "Release",
     "responseType": "json"
   },
   {
@@ -742,6 +801,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": "running",
     "confirm": null,
+    "progress": "Stopping {name}",
     "examples": [
       "fcm restart"
     ],
@@ -770,11 +830,12 @@ export const commandTable: CommandSpec[] = [
     ],
     "flags": [
       {
-        "flag": "name",
+        "flag": "app",
         "in": "path",
         "name": "name",
-        "description": "The VM's name",
+        "description": "The app (VM) to act on",
         "type": "string",
+        "short": "a",
         "vmRef": true
       }
     ],
@@ -783,6 +844,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": "Rolling back {name}",
     "examples": [
       "fcm rollback",
       "fcm rollback 3"
@@ -816,6 +878,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm show",
       "fcm show cosmic-nova --json"
@@ -849,6 +912,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": "Putting {name} to sleep",
     "examples": [
       "fcm sleep",
       "fcm sleep cosmic-nova --json"
@@ -882,6 +946,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": "running",
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm start",
       "fcm start cosmic-nova"
@@ -934,6 +999,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": "Stopping {name}",
     "examples": [
       "fcm stop",
       "fcm stop cosmic-nova --timeout-ms 2000",
@@ -984,6 +1050,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm tokens"
     ],
@@ -1016,6 +1083,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm tokens revoke tok_3f9c2a7e1b4d"
     ],
@@ -1030,7 +1098,7 @@ export const commandTable: CommandSpec[] = [
     "path": "/v1/vms/{name}",
     "group": "vms",
     "summary": "Resize a VM or set its custom domains",
-    "description": "Changing `vcpus` or `memoryMib` of a running VM restarts it (graceful\nstop, then start) so the new size takes effect; a stopped VM keeps\nthe new size for its next start. `domains` replaces the VM's list of\ncustom domains (routes follow immediately, no restart). `sleepAfter`\nsets when an idle VM sleeps (`off`: never).",
+    "description": "Changes the VM's size (a running VM restarts to take it: fcm waits until\nit is running again, --no-wait returns at once), its custom domains or\nwhen it sleeps when idle.",
     "args": [
       {
         "name": "name",
@@ -1080,8 +1148,9 @@ export const commandTable: CommandSpec[] = [
     "columns": null,
     "message": null,
     "empty": null,
-    "waitFor": null,
+    "waitFor": "running",
     "confirm": null,
+    "progress": "Updating {name}",
     "examples": [
       "fcm update --memory-mib 2048",
       "fcm update --domains www.example.com,example.com",
@@ -1146,6 +1215,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm wait --state running --timeout 60"
     ],
@@ -1168,6 +1238,7 @@ export const commandTable: CommandSpec[] = [
     "empty": null,
     "waitFor": null,
     "confirm": null,
+    "progress": null,
     "examples": [
       "fcm whoami",
       "fcm whoami --json"

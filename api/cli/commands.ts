@@ -10,19 +10,21 @@ import { readFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import type { VmState } from '../client.js';
 import type { CommandSpec } from '../gen/cli-table.js';
-import { completionScript } from './completion.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 import { consoleCommand } from './console.js';
 import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
-import { fill, keyValues, rowsOf, table } from './format.js';
+import { fill, keyValues, rowsOf, showRelease, showVm, table } from './format.js';
+import { APP_FLAG, appName } from './app.js';
 import { quotaCommand } from './quota.js';
 import { hostCommands } from './hosts.js';
 import { terraformCommands } from './terraform-install.js';
+import { openVersionCommands } from './open-version.js';
 import { authCommands } from './login.js';
 import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
 import { keysCommands } from './keys.js';
-import type { InStream } from './io.js';
+import { terminalColumns, type InStream } from './io.js';
 import type { ArgDef, Command } from './command.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
@@ -40,6 +42,8 @@ type Obj = Record<string, unknown>;
 interface Hook {
   /** Right after the call succeeded, before any wait; returns a note for stderr, shown after the output. */
   afterCall?(ctx: Ctx, result: unknown, values: Record<string, string>): string | undefined;
+  /** Human output instead of the generic one (never under --json). */
+  output?(ctx: Ctx, result: unknown): void;
 }
 
 /** The only per-operation code: what a command does besides its one call. Keyed by operationId. */
@@ -58,6 +62,12 @@ const HOOKS: Record<string, Hook> = {
       return notes.length ? notes.join('\n') : undefined;
     },
   },
+  getVm: {
+    output: (ctx, result) => ctx.print(showVm(result as Obj, ctx.out, ctx.now(), ctx.io.env)),
+  },
+  getRelease: {
+    output: (ctx, result) => ctx.print(showRelease(result as Obj, ctx.out, ctx.now(), ctx.io.env)),
+  },
   deleteVm: {
     afterCall(ctx, _result, values) {
       const d = ctx.dotfile();
@@ -69,6 +79,8 @@ const HOOKS: Record<string, Hook> = {
 };
 
 export function commandFromSpec(spec: CommandSpec): Command {
+  // Every command about one VM takes -a/--app (app.ts), whether the spec names the VM by a positional or not.
+  const aboutVm = spec.args.some((a) => a.vmRef) || spec.flags.some((f) => f.vmRef);
   return {
     name: spec.command,
     group: spec.group,
@@ -78,9 +90,15 @@ export function commandFromSpec(spec: CommandSpec): Command {
       name: a.name,
       optional: a.vmRef || !a.required,
       vmRef: a.vmRef,
+      ...(a.fromFile ? { file: true } : {}),
       description: a.vmRef ? `${a.description || 'The VM'} (default: the VM in ./.fcm)` : `${a.description}${a.required ? '' : ' (optional)'}`.trim(),
     })),
-    flags: [...spec.flags.map(flagFromSpec), ...(spec.waitFor ? [waitFlag(spec.waitFor)] : []), ...(spec.confirm ? [YES_FLAG] : [])],
+    flags: [
+      ...(aboutVm ? [APP_FLAG] : []),
+      ...spec.flags.filter((f) => !f.vmRef).map(flagFromSpec),
+      ...(spec.waitFor ? [waitFlag(spec.waitFor)] : []),
+      ...(spec.confirm ? [YES_FLAG] : []),
+    ],
     examples: spec.examples,
     spec,
     run: (ctx, parsed) => runOperation(ctx, spec, parsed),
@@ -97,16 +115,17 @@ export async function runOperation(ctx: Ctx, spec: CommandSpec, parsed: Parsed):
   const path: Record<string, string> = {};
   const query: Obj = {};
   const body: Obj = {};
-  let fromDotfile: string | undefined;
-  const rememberedVm = (how: string): string => {
-    const d = ctx.dotfile();
-    if (!d?.vm) throw new UsageError(`which VM? Name it (${how}), or run this where fcm create wrote a .fcm file`);
-    fromDotfile = displayPath(d.path, ctx.io.cwd);
-    return d.vm;
-  };
+  const vmArg = spec.args.findIndex((a) => a.vmRef);
+  const vmFlag = spec.flags.find((f) => f.vmRef);
+  if (vmArg !== -1 || vmFlag) {
+    const how = vmArg !== -1 ? `fcm ${spec.command} <${spec.args[vmArg]!.name}> or -a <app>` : `fcm ${spec.command} -a <app>`;
+    const name = appName(ctx, parsed, vmArg !== -1 ? parsed.positionals[vmArg] : undefined, how);
+    const key = vmArg !== -1 ? spec.args[vmArg]!.name : vmFlag!.name;
+    path[key] = values[key] = name;
+  }
   spec.args.forEach((a, i) => {
-    let v = parsed.positionals[i];
-    if (v === undefined && a.vmRef) v = rememberedVm(`fcm ${spec.command} <${a.name}>`);
+    if (a.vmRef) return;
+    const v = parsed.positionals[i];
     if (v === undefined) {
       if (a.required) throw new UsageError(`missing <${a.name}>`);
       return;
@@ -116,33 +135,62 @@ export async function runOperation(ctx: Ctx, spec: CommandSpec, parsed: Parsed):
     else body[a.name] = a.fromFile ? readArgFile(ctx, a.name, v) : convertArg(`<${a.name}>`, a.type, v);
   });
   for (const f of spec.flags) {
-    let v = parsed.flags[f.flag];
-    if (v === undefined && f.vmRef) v = rememberedVm(`--${f.flag} <vm>`);
+    if (f.vmRef) continue;
+    const v = parsed.flags[f.flag];
     if (v === undefined) continue;
     if (f.in === 'path') path[f.name] = values[f.name] = String(v);
     else (f.in === 'query' ? query : body)[f.name] = v;
   }
-  if (path.name) ctx.errCtx.vm = { name: path.name, dotfile: fromDotfile };
 
   if (spec.confirm && parsed.flags.yes !== true) await confirm(ctx, spec, fill(spec.confirm, values));
 
   const client = ctx.client(spec.auth);
   const signal = ctx.io.signal ? { signal: ctx.io.signal } : {};
-  let result = await client.call(
-    spec.method,
-    spec.path,
-    { path, query, ...(Object.keys(body).length ? { body } : {}) },
-    { ...signal, ...(spec.responseType === 'text' ? { parseAs: 'text' as const } : {}) },
-  );
+  const call = () =>
+    client.call(
+      spec.method,
+      spec.path,
+      { path, query, ...(Object.keys(body).length ? { body } : {}) },
+      { ...signal, ...(spec.responseType === 'text' ? { parseAs: 'text' as const } : {}) },
+    );
+  let result = spec.progress ? await withProgress(ctx, fill(spec.progress, values), call) : await call();
   const note = HOOKS[spec.operationId]?.afterCall?.(ctx, result, values);
 
-  if (spec.waitFor && parsed.flags.wait !== false) {
+  if (spec.waitFor && parsed.flags.wait !== false && needsWait(result, spec.waitFor)) {
     const name = String((result as Obj | undefined)?.name ?? values.name);
     result = await waitWithProgress(ctx, name, spec.waitFor as VmState);
   }
-  output(ctx, spec, result, values);
+  const custom = HOOKS[spec.operationId]?.output;
+  if (custom && !ctx.json) custom(ctx, result);
+  else output(ctx, spec, result, values);
   if (note && !ctx.json) ctx.note(note);
   return EXIT.ok;
+}
+
+/**
+ * Whether to wait for `target` after the call: not when the answer is in that
+ * state already, nor when it is at rest elsewhere (an update of a stopped VM
+ * leaves it stopped: waiting for running would never end).
+ */
+export function needsWait(result: unknown, target: string): boolean {
+  const state = (result as Obj | undefined)?.state;
+  if (typeof state !== 'string') return true;
+  return state !== target && state !== 'stopped' && state !== 'sleeping';
+}
+
+/** A spinner (stderr, TTY) or a line (no TTY; nothing under --json) while `work` runs; on success, how long it took. */
+async function withProgress<T>(ctx: Ctx, label: string, work: () => Promise<T>): Promise<T> {
+  const p = progress(ctx.io.stderr, { quiet: ctx.json, color: ctx.errColor, now: () => ctx.now() });
+  const t0 = ctx.now();
+  p.start(label);
+  try {
+    const r = await work();
+    p.stop(`Done (${seconds(ctx.now() - t0)})`);
+    return r;
+  } catch (e) {
+    p.stop();
+    throw e;
+  }
 }
 
 async function waitWithProgress(ctx: Ctx, name: string, state: VmState): Promise<unknown> {
@@ -172,7 +220,7 @@ function output(ctx: Ctx, spec: CommandSpec, result: unknown, values: Record<str
   if (spec.columns) {
     const rows = rowsOf(result);
     if (rows.length === 0 && spec.empty) ctx.io.stderr.write(`${spec.empty}\n`);
-    else ctx.print(table(rows, spec.columns, ctx.out, ctx.now()));
+    else ctx.print(table(rows, spec.columns, ctx.out, ctx.now(), terminalColumns(ctx.io.stdout, ctx.io.env)));
   } else if (spec.message) {
     ctx.print(`${fill(spec.message, obj, values)}\n`);
   } else if (obj) {
@@ -255,6 +303,11 @@ function handWritten(all: () => Command[]): Command[] {
     quotaCommand(),
     ...hostCommands(),
     ...terraformCommands(),
+    ...openVersionCommands(),
+    // Needs an exec channel into the guest (agent + daemon operation) that does not exist yet.
+    placeholder('run', 'vms', 'Run a one-off command in the VM', 'until then: fcm console, and run it in the VM\'s shell', [
+      { name: 'command', description: 'The command and its arguments, after --', optional: false, variadic: true },
+    ]),
     {
       name: 'daemon',
       group: 'system',
@@ -269,17 +322,17 @@ function handWritten(all: () => Command[]): Command[] {
     {
       name: 'completion',
       group: 'shell',
-      summary: 'Print a shell completion script (bash or zsh)',
+      summary: 'Print a shell completion script (bash, zsh or fish)',
       description: 'Completes commands, flags, flag values and VM names.',
-      args: [{ name: 'shell', description: 'bash or zsh', optional: false, choices: ['bash', 'zsh'] }],
+      args: [{ name: 'shell', description: 'bash, zsh or fish', optional: false, choices: SHELLS }],
       flags: [],
-      examples: ['source <(fcm completion bash)', 'fcm completion zsh > "${fpath[1]}/_fcm"'],
+      examples: ['source <(fcm completion bash)', 'fcm completion zsh > "${fpath[1]}/_fcm"', 'fcm completion fish > ~/.config/fish/completions/fcm.fish'],
       run: async (ctx, parsed) => {
         const shell = parsed.positionals[0];
-        if (shell !== 'bash' && shell !== 'zsh') {
-          throw new UsageError(shell ? `no completion for "${shell}": use bash or zsh` : 'which shell? fcm completion bash|zsh');
+        if (!SHELLS.includes(shell as Shell)) {
+          throw new UsageError(shell ? `no completion for "${shell}": use ${SHELLS.join(', ')}` : `which shell? fcm completion ${SHELLS.join('|')}`);
         }
-        ctx.print(completionScript(shell, all()));
+        ctx.print(completionScript(shell as Shell, all()));
         return EXIT.ok;
       },
     },

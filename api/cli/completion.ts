@@ -1,5 +1,5 @@
 /**
- * `fcm completion bash|zsh`: scripts generated from the command registry
+ * `fcm completion bash|zsh|fish`: scripts generated from the command registry
  * (so spec commands complete without hand-written entries). VM names come
  * from `fcm __complete vms` at completion time.
  */
@@ -21,8 +21,11 @@ function word(s: string): string {
   return s;
 }
 
-export function completionScript(shell: 'bash' | 'zsh', commands: Command[]): string {
-  return shell === 'bash' ? bash(commands) : zsh(commands);
+export type Shell = 'bash' | 'zsh' | 'fish';
+export const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
+
+export function completionScript(shell: Shell, commands: Command[]): string {
+  return shell === 'bash' ? bash(commands) : shell === 'zsh' ? zsh(commands) : fish(commands);
 }
 
 /** Subcommand words per parent word: keys → [add, rm]. */
@@ -39,7 +42,13 @@ function bash(all: Command[]): string {
   const cmds = visible(all);
   const subs = subcommands(cmds);
   const valueFlags = new Set<string>(['--host']);
-  for (const c of cmds) for (const f of c.flags) if (f.type !== 'boolean') valueFlags.add(`--${f.long}`);
+  for (const c of cmds) {
+    for (const f of c.flags) {
+      if (f.type === 'boolean') continue;
+      valueFlags.add(`--${f.long}`);
+      if (f.short) valueFlags.add(`-${f.short}`);
+    }
+  }
   const pattern = (name: string) => (name.includes(' ') ? `"${name.split(' ').map(word).join(' ')}"` : word(name));
   const compgen = (words: string) => `COMPREPLY=( $(compgen -W "${words}" -- "$cur") )`;
   const parents = [...subs.keys()].filter((p) => !cmds.some((c) => c.name === p));
@@ -47,7 +56,7 @@ function bash(all: Command[]): string {
     ...cmds.map((c) => {
       const values = c.flags
         .filter((f) => f.type !== 'boolean')
-        .map((f) => `        --${word(f.long)}) ${f.enum ? `${compgen(f.enum.map(word).join(' '))}; ` : f.vmRef ? `${compgen('$(_fcm_vms)')}; ` : ''}return 0 ;;`);
+        .map((f) => `        --${word(f.long)}${f.short ? `|-${word(f.short)}` : ''}) ${f.enum ? `${compgen(f.enum.map(word).join(' '))}; ` : f.vmRef ? `${compgen('$(_fcm_vms)')}; ` : ''}return 0 ;;`);
       const flags = [...flagWords(c.flags), ...flagWords(globalsFor(c))].map(word).join(' ');
       const args = c.args
         .map((a, i) => {
@@ -179,5 +188,106 @@ ${cases.join('\n')}
   esac
 }
 if [ "$funcstack[1]" = "_fcm" ]; then _fcm "$@"; else compdef _fcm fcm; fi
+`;
+}
+
+/** A fish single-quoted string: only \\ and \' are special there. */
+function fq(s: string): string {
+  return `'${s.split('\n')[0]!.trim().replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function fishFlag(cond: string, f: FlagDef): string[] {
+  const base = `complete -c fcm -n ${fq(cond)} -l ${word(f.long)}${f.short ? ` -s ${word(f.short)}` : ''} -d ${fq(f.description)}`;
+  if (f.type === 'boolean') return [base, ...(f.negatable ? [`complete -c fcm -n ${fq(cond)} -l no-${word(f.long)} -d ${fq(f.description)}`] : [])];
+  // -x: takes a value and no file names; values from the enum or the VM list, else nothing to suggest.
+  const values = f.enum ? ` -a ${fq(f.enum.map(word).join(' '))}` : f.vmRef ? " -a '(__fcm_vms)'" : '';
+  return [`${base} -x${values}`];
+}
+
+/**
+ * fish: `complete` lines guarded by conditions. __fcm_words prints the words
+ * typed so far without flags (and the values of flags that take one);
+ * __fcm_at CMD N is true when the command typed is CMD (one or two words)
+ * followed by exactly N arguments.
+ */
+function fish(all: Command[]): string {
+  const cmds = visible(all);
+  const subs = subcommands(cmds);
+  const valueFlags = new Set<string>(GLOBAL_FLAG_DEFS.filter((f) => f.type !== 'boolean').map((f) => `--${f.long}`));
+  for (const c of cmds) {
+    for (const f of c.flags) {
+      if (f.type === 'boolean') continue;
+      valueFlags.add(`--${f.long}`);
+      if (f.short) valueFlags.add(`-${f.short}`);
+    }
+  }
+  const subPairs = [...subs.values()].flat().map((c) => c.name.split(' ').map(word).join(':'));
+  const tops = [...new Set(cmds.map((c) => c.name.split(' ')[0]!))];
+  const lines: string[] = [];
+  for (const t of tops) {
+    const own = cmds.find((c) => c.name === t);
+    lines.push(`complete -c fcm -n '__fcm_at "" 0' -a ${word(t)} -d ${fq(own?.summary ?? `${t} commands`)}`);
+  }
+  for (const f of GLOBAL_FLAG_DEFS) lines.push(...fishFlag('true', f));
+  for (const c of cmds) {
+    const name = c.name.split(' ').map(word).join(' ');
+    const at = (n: string) => `__fcm_at "${name}" ${n}`;
+    for (const f of c.flags) lines.push(...fishFlag(at('any'), f));
+    c.args.forEach((a, i) => {
+      if (a.variadic) return;
+      if (a.vmRef) lines.push(`complete -c fcm -n ${fq(at(String(i)))} -a '(__fcm_vms)'`);
+      else if (a.choices) lines.push(`complete -c fcm -n ${fq(at(String(i)))} -a ${fq(a.choices.map(word).join(' '))}`);
+      else if (a.file) lines.push(`complete -c fcm -n ${fq(at(String(i)))} -F`);
+    });
+    const children = subs.get(c.name);
+    if (children) for (const k of children) lines.push(`complete -c fcm -n ${fq(at('0'))} -a ${word(k.name.split(' ')[1]!)} -d ${fq(k.summary)}`);
+  }
+  for (const p of subs.keys()) {
+    if (cmds.some((c) => c.name === p)) continue;
+    for (const k of subs.get(p)!) lines.push(`complete -c fcm -n '__fcm_at ${word(p)} 0' -a ${word(k.name.split(' ')[1]!)} -d ${fq(k.summary)}`);
+  }
+  return `# fish completion for fcm, generated from its command table by \`fcm completion fish\`.
+# Load it: fcm completion fish > ~/.config/fish/completions/fcm.fish    or: fcm completion fish | source
+complete -c fcm -e
+complete -c fcm -f
+function __fcm_vms
+    fcm __complete vms 2>/dev/null
+end
+function __fcm_words
+    set -l valueflags ${[...valueFlags].map(word).join(' ')}
+    set -l words (commandline -opc)
+    set -e words[1]
+    set -l skip 0
+    for w in $words
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        if contains -- $w $valueflags
+            set skip 1
+            continue
+        end
+        string match -q -- '-*' $w; and continue
+        echo $w
+    end
+end
+function __fcm_at
+    set -l subcommands ${subPairs.join(' ')}
+    set -l words (__fcm_words)
+    set -l cmd
+    set -l rest $words
+    if test (count $words) -ge 1
+        set cmd $words[1]
+        set rest $words[2..-1]
+        if test (count $words) -ge 2; and contains -- "$words[1]:$words[2]" $subcommands
+            set cmd "$words[1] $words[2]"
+            set rest $words[3..-1]
+        end
+    end
+    test "$cmd" = "$argv[1]"; or return 1
+    test "$argv[2]" = any; and return 0
+    test (count $rest) -eq $argv[2]
+end
+${lines.join('\n')}
 `;
 }

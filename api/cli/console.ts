@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { newSince } from '../console-replay.js';
 import { trustedCas } from '../ca-fetch.js';
 import { ApiError, errorFromResponse, isApiError, unreachable } from '../errors.js';
+import { APP_FLAG, appName } from './app.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { openBrowser } from './login.js';
@@ -38,7 +39,7 @@ export function consoleCommand(): Command {
       'replayed; several terminals may attach at once. --web prints a one-time link (valid 60 s)\n' +
       'to the web console and opens it in your browser.',
     args: [{ name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true }],
-    flags: [{ long: 'web', type: 'boolean', description: 'Open the web console in a browser instead (a one-time link)' }],
+    flags: [APP_FLAG, { long: 'web', type: 'boolean', description: 'Open the web console in a browser instead (a one-time link)' }],
     examples: ['fcm console', 'fcm console cosmic-nova', 'fcm console --web'],
     run: runConsole,
   };
@@ -46,15 +47,7 @@ export function consoleCommand(): Command {
 
 async function runConsole(ctx: Ctx, parsed: Parsed): Promise<number> {
   ctx.errCtx.command = 'console';
-  let name = parsed.positionals[0];
-  let dotfile: string | undefined;
-  if (name === undefined) {
-    const d = ctx.dotfile();
-    if (!d?.vm) throw new UsageError('which VM? Name it (fcm console <name>), or run this where fcm create wrote a .fcm file');
-    name = d.vm;
-    dotfile = displayPath(d.path, ctx.io.cwd);
-  }
-  ctx.errCtx.vm = { name, dotfile };
+  const name = appName(ctx, parsed, parsed.positionals[0], 'fcm console <name> or -a <app>');
   if (parsed.flags.web === true) return openWeb(ctx, name);
   return new ConsoleSession(ctx, name).run();
 }

@@ -9,17 +9,16 @@
 import type { Schemas } from '../client.js';
 import { errorFromResponse } from '../errors.js';
 import { EnvKey, matches } from '../patterns.gen.js';
+import { APP_FLAG, appName } from './app.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
-import { UsageError, type FlagDef, type Parsed } from './parse.js';
+import { UsageError, type Parsed } from './parse.js';
 import { progress, seconds } from './progress.js';
 import { EXIT } from './render-error.js';
-import { displayPath } from './resolve.js';
 
 type EnvVars = Schemas['EnvVars'];
 
 const NAME_ARG = { name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true };
-const NAME_FLAG: FlagDef = { long: 'name', type: 'string', vmRef: true, valueName: 'vm', description: "The VM's name (default: the VM in ./.fcm)" };
 
 export function deployCommands(): Command[] {
   return [
@@ -29,7 +28,7 @@ export function deployCommands(): Command[] {
       summary: 'Show config vars (KEY=VALUE, ready for a shell)',
       description: 'Prints the app\'s config vars, one KEY=VALUE per line (values quoted for a POSIX shell when needed).\nThey are secrets: fcm never logs them; only the VM\'s owner (and admins) can read them.',
       args: [NAME_ARG],
-      flags: [],
+      flags: [APP_FLAG],
       examples: ['fcm env', 'fcm env cosmic-nova', 'fcm env --json'],
       run: envList,
     },
@@ -39,8 +38,8 @@ export function deployCommands(): Command[] {
       summary: 'Set config vars; the app restarts to see them',
       description: 'Sets one or more KEY=VALUE pairs in one release. The app\'s processes restart (without downtime for\nweb); if the app does not come up with the new values, the old ones are kept and fcm says why.',
       args: [{ name: 'KEY=VALUE', description: 'A config var (repeatable)', optional: false, variadic: true }],
-      flags: [NAME_FLAG],
-      examples: ['fcm env set GREETING=hello', 'fcm env set DATABASE_URL=postgres://… MODE=production', 'fcm env set --name cosmic-nova DEBUG=1'],
+      flags: [APP_FLAG],
+      examples: ['fcm env set GREETING=hello', 'fcm env set DATABASE_URL=postgres://… MODE=production', 'fcm env set -a cosmic-nova DEBUG=1'],
       run: envSet,
     },
     {
@@ -48,8 +47,8 @@ export function deployCommands(): Command[] {
       group: 'deploys',
       summary: 'Remove config vars; the app restarts without them',
       args: [{ name: 'KEY', description: 'A config var name (repeatable)', optional: false, variadic: true }],
-      flags: [NAME_FLAG],
-      examples: ['fcm env unset DEBUG', 'fcm env unset --name cosmic-nova A B'],
+      flags: [APP_FLAG],
+      examples: ['fcm env unset DEBUG', 'fcm env unset -a cosmic-nova A B'],
       run: envUnset,
     },
     {
@@ -59,32 +58,19 @@ export function deployCommands(): Command[] {
       description: "The output of the app's processes, each line prefixed `<time> <process>[<n>]: `.\nWith -f the output streams until Ctrl-C.",
       args: [NAME_ARG],
       flags: [
-        { long: 'follow', short: 'f', type: 'boolean', description: 'Keep streaming new lines' },
+        APP_FLAG,
+        { long: 'follow', short: 'f', type: 'boolean', negatable: true, description: 'Keep streaming new lines' },
         { long: 'lines', short: 'n', type: 'integer', minimum: 0, maximum: 10000, default: 100, valueName: 'n', description: 'How many recent lines to show first' },
       ],
-      examples: ['fcm logs', 'fcm logs -f', 'fcm logs --lines 500'],
+      examples: ['fcm logs', 'fcm logs -f', 'fcm logs -fn 500', 'fcm logs -a cosmic-nova --lines 500'],
       run: logs,
     },
   ];
 }
 
-/** The VM named by `given`, else the one in ./.fcm (recorded for error messages). */
-function vmName(ctx: Ctx, given: string | undefined, how: string): string {
-  let name = given;
-  let dotfile: string | undefined;
-  if (name === undefined) {
-    const d = ctx.dotfile();
-    if (!d?.vm) throw new UsageError(`which VM? Name it (${how}), or run this where fcm create wrote a .fcm file`);
-    name = d.vm;
-    dotfile = displayPath(d.path, ctx.io.cwd);
-  }
-  ctx.errCtx.vm = { name, dotfile };
-  return name;
-}
-
 async function envList(ctx: Ctx, parsed: Parsed): Promise<number> {
   ctx.errCtx.command = 'env';
-  const name = vmName(ctx, parsed.positionals[0], 'fcm env <name>');
+  const name = appName(ctx, parsed, parsed.positionals[0], 'fcm env <name> or -a <app>');
   const env = (await ctx.client().call('get', '/v1/vms/{name}/env', { path: { name } }, signal(ctx))) as EnvVars;
   if (ctx.json) {
     ctx.print(`${JSON.stringify(env.vars, null, 2)}\n`);
@@ -120,7 +106,7 @@ async function envUnset(ctx: Ctx, parsed: Parsed): Promise<number> {
 }
 
 async function update(ctx: Ctx, parsed: Parsed, body: { set?: Record<string, string>; unset?: string[] }, what: string): Promise<number> {
-  const name = vmName(ctx, typeof parsed.flags.name === 'string' ? parsed.flags.name : undefined, '--name <vm>');
+  const name = appName(ctx, parsed, undefined, '-a <app>');
   const p = progress(ctx.io.stderr, { quiet: ctx.json, color: ctx.errColor, now: () => ctx.now() });
   const t0 = ctx.now();
   p.start(`${what} and restarting ${name}`);
@@ -139,7 +125,7 @@ async function update(ctx: Ctx, parsed: Parsed, body: { set?: Record<string, str
 /** Streams the body as it arrives: with -f, until Ctrl-C (or the daemon ends it). */
 async function logs(ctx: Ctx, parsed: Parsed): Promise<number> {
   ctx.errCtx.command = 'logs';
-  const name = vmName(ctx, parsed.positionals[0], 'fcm logs <name>');
+  const name = appName(ctx, parsed, parsed.positionals[0], 'fcm logs <name> or -a <app>');
   const follow = parsed.flags.follow === true;
   const lines = typeof parsed.flags.lines === 'number' ? parsed.flags.lines : 100;
   const { data, error, response } = await ctx.client().raw.GET('/v1/vms/{name}/logs', {

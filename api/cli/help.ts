@@ -16,7 +16,7 @@ const GROUPS: [string, string][] = [
 export const GLOBAL_FLAG_DEFS: FlagDef[] = [
   { long: 'host', type: 'string', valueName: 'url', description: 'fcm server (default: $FCM_HOST, then ./.fcm, then the default of fcm hosts, then http://localhost:7777)' },
   { long: 'ca-file', type: 'string', valueName: 'pem', description: "CA the server's certificate chains to, trusted besides the system's (default: $FCM_CA_FILE, then the one saved by fcm login)" },
-  { long: 'json', type: 'boolean', description: 'Print the API response as JSON on stdout, and nothing else' },
+  { long: 'json', type: 'boolean', description: 'Print the API response as JSON on stdout, and nothing else (a failure: one JSON object on stderr)' },
   { long: 'color', type: 'boolean', negatable: true, description: 'Colours (default: on a terminal, unless NO_COLOR is set)' },
   { long: 'help', short: 'h', type: 'boolean', description: 'Show help' },
   { long: 'version', type: 'boolean', description: 'Show the version' },
@@ -120,6 +120,7 @@ export function topHelp(commands: Command[], version: string, st: Style): string
     '  fcm create                 # a VM with a random name, remembered in ./.fcm',
     '  fcm ls',
     '  fcm stop && fcm start      # the VM in ./.fcm',
+    '  fcm logs -fn 50 -a other   # any app: -a/--app <name>',
     '  fcm destroy cosmic-nova --yes',
     '',
     "Run 'fcm <command> --help' for a command's flags and examples.",

@@ -12,10 +12,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Vm } from '../client.js';
 import { isLoopbackName, loadCredentials } from '../credentials.js';
+import { APP_FLAG, appName } from './app.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
 import { saveStore } from './credential-store.js';
 import { table } from './format.js';
+import { terminalColumns } from './io.js';
 import { UsageError, type Parsed } from './parse.js';
 import { CliError, EXIT } from './render-error.js';
 import { displayPath, normalizeHost } from './resolve.js';
@@ -56,6 +58,7 @@ export function hostCommands(): Command[] {
         '(needs fcm keys add).',
       args: [{ name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true }],
       flags: [
+        APP_FLAG,
         { long: 'remote', type: 'string', valueName: 'name', default: 'fcm', description: 'The git remote to set' },
         { long: 'ssh', type: 'boolean', description: 'Use the SSH git URL (root@server:<vm>.git) instead of HTTPS' },
       ],
@@ -99,6 +102,7 @@ async function listHosts(ctx: Ctx): Promise<number> {
       ],
       ctx.out,
       ctx.now(),
+      terminalColumns(ctx.io.stdout, ctx.io.env),
     ),
   );
   return EXIT.ok;
@@ -137,13 +141,7 @@ async function git(ctx: Ctx, args: string[]): Promise<string> {
 
 async function gitRemote(ctx: Ctx, parsed: Parsed): Promise<number> {
   ctx.errCtx.command = 'git-remote';
-  let name = parsed.positionals[0];
-  if (!name) {
-    const d = ctx.dotfile();
-    if (!d?.vm) throw new UsageError('which VM? Name it (fcm git-remote <name>), or run this where fcm create wrote a .fcm file');
-    name = d.vm;
-    ctx.errCtx.vm = { name, dotfile: displayPath(d.path, ctx.io.cwd) };
-  } else ctx.errCtx.vm = { name };
+  const name = appName(ctx, parsed, parsed.positionals[0], 'fcm git-remote <name> or -a <app>');
   const remote = typeof parsed.flags.remote === 'string' ? parsed.flags.remote : 'fcm';
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(remote)) throw new UsageError(`"${remote}" is not a git remote name`);
   const top = await git(ctx, ['rev-parse', '--show-toplevel']).catch(() => null);

@@ -3,6 +3,7 @@
  * it in-process: streams (with their TTY-ness), environment, directories, fetch.
  */
 import { homedir } from 'node:os';
+import stringWidth from 'string-width';
 
 export interface OutStream {
   write(s: string): unknown;
@@ -71,6 +72,18 @@ export function style(enabled: boolean): Style {
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
+export function stripAnsi(s: string): string {
+  return s.replace(ANSI, '');
+}
+
+/** Columns `s` takes on a terminal: colour codes take none, wide (CJK) and emoji characters two, combining marks none (string-width). */
 export function visibleLength(s: string): number {
-  return s.replace(ANSI, '').length;
+  return stringWidth(s);
+}
+
+/** The terminal's width for tables: a TTY's columns, else $COLUMNS when set; undefined (no limit) for pipes and files. */
+export function terminalColumns(stream: OutStream, env: Io['env']): number | undefined {
+  if (stream.isTTY && stream.columns && stream.columns > 0) return stream.columns;
+  const c = Number(env.COLUMNS);
+  return Number.isInteger(c) && c > 0 ? c : undefined;
 }

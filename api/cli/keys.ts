@@ -36,7 +36,7 @@ export function keysCommands(): Command[] {
       group: 'keys',
       summary: 'Add an SSH public key (give the .pub file); proves you hold the private key',
       description: DESCRIPTION,
-      args: [{ name: 'publicKey', description: 'The public key file, e.g. ~/.ssh/id_ed25519.pub', optional: false }],
+      args: [{ name: 'publicKey', description: 'The public key file, e.g. ~/.ssh/id_ed25519.pub', optional: false, file: true }],
       flags: [
         { long: 'name', type: 'string', valueName: 'name', description: 'A name for the key (default: its comment)' },
         { long: 'private-key', type: 'string', valueName: 'file', description: 'The private key to sign with (default: the .pub path without .pub, or ssh-agent)' },

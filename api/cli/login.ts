@@ -16,7 +16,8 @@
  * default host; it is never printed.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import * as oidc from 'openid-client';
 import { statSync, unlinkSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -196,9 +197,10 @@ function readAll(stdin: InStream, signal?: AbortSignal): Promise<string> {
 }
 
 async function browserLogin(ctx: Ctx, client: FcmClient, open: boolean): Promise<TokenGrant> {
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
-  const state = randomBytes(24).toString('base64url');
+  // PKCE (RFC 7636, S256) and state from openid-client, the library the daemon's OIDC side uses too.
+  const verifier = oidc.randomPKCECodeVerifier();
+  const challenge = await oidc.calculatePKCECodeChallenge(verifier);
+  const state = oidc.randomState();
   const listener = await listenLoopback(state);
   try {
     const started = (await client.call('post', '/v1/auth/login', {

@@ -36,6 +36,8 @@ export interface FlagDef {
   negatable?: boolean;
   /** Its value is a VM name (completion offers them). */
   vmRef?: boolean;
+  /** Old long names still accepted, each reported in `Parsed.deprecated` when used (e.g. --name for --app). */
+  aliases?: string[];
 }
 
 export type FlagValue = string | number | boolean | (string | number | boolean)[];
@@ -44,6 +46,8 @@ export interface Parsed {
   positionals: string[];
   /** Only flags the user gave, by long name. */
   flags: Record<string, FlagValue>;
+  /** Deprecated spellings the user gave: [given, instead]; the dispatcher warns about each. */
+  deprecated?: [string, string][];
 }
 
 export function flagFromSpec(f: FlagSpec): FlagDef {
@@ -73,6 +77,7 @@ export function parseArgs(
   opts: { maxPositionals?: number | null; stopAtPositional?: boolean } = {},
 ): Parsed {
   const byLong = new Map(defs.map((d) => [d.long, d]));
+  const byAlias = new Map(defs.flatMap((d) => (d.aliases ?? []).map((a) => [a, d] as const)).filter(([a]) => !byLong.has(a)));
   const byShort = new Map(defs.filter((d) => d.short).map((d) => [d.short!, d]));
   const out: Parsed = { positionals: [], flags: {} };
   const max = opts.maxPositionals === undefined ? null : opts.maxPositionals;
@@ -88,6 +93,10 @@ export function parseArgs(
       const name = eq === -1 ? a.slice(2) : a.slice(2, eq);
       const inline = eq === -1 ? undefined : a.slice(eq + 1);
       let def = byLong.get(name);
+      if (!def && byAlias.has(name)) {
+        def = byAlias.get(name)!;
+        (out.deprecated ??= []).push([`--${name}`, `--${def.long}`]);
+      }
       if (!def && name.startsWith('no-')) {
         const neg = byLong.get(name.slice(3));
         if (neg?.type === 'boolean' && neg.negatable) {
@@ -110,12 +119,24 @@ export function parseArgs(
       continue;
     }
     if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) {
-      const def = byShort.get(a.slice(1));
-      if (!def) throw unknownFlag(a, defs);
-      if (def.type === 'boolean') out.flags[def.long] = true;
-      else {
-        if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value${hintValue(def)}`);
-        set(out, def, argv[++i]!);
+      // Short flags combine as in getopt: `-fn 50` is `-f -n 50`, `-n50` is `-n 50`, `-yf` is `-y -f`.
+      // A flag that takes a value ends the group: the rest of the word, else the next word, is its value.
+      const letters = a.slice(1);
+      for (let j = 0; j < letters.length; j++) {
+        const ch = letters[j]!;
+        const def = byShort.get(ch);
+        if (!def) throw unknownFlag(letters.length === 1 ? a : `-${ch}${j === 0 ? '' : ` (in ${a})`}`, defs);
+        if (def.type === 'boolean') {
+          out.flags[def.long] = true;
+          continue;
+        }
+        const attached = letters.slice(j + 1).replace(/^=/, '');
+        if (attached) set(out, def, attached);
+        else {
+          if (i + 1 >= argv.length) throw new UsageError(`-${ch} needs a value${hintValue(def)}`);
+          set(out, def, argv[++i]!);
+        }
+        break;
       }
       continue;
     }
@@ -183,7 +204,8 @@ function hintValue(def: FlagDef): string {
 
 function unknownFlag(given: string, defs: FlagDef[]): UsageError {
   const names = defs.flatMap((d) => [`--${d.long}`, ...(d.negatable ? [`--no-${d.long}`] : []), ...(d.short ? [`-${d.short}`] : [])]);
-  const s = suggest(given, names);
+  // A one-letter flag is not worth a guess (any other letter is "close").
+  const s = given.startsWith('--') ? suggest(given, names) : undefined;
   return new UsageError(`unknown flag ${given}`, s ? { suggestion: s } : {});
 }
 

@@ -1,9 +1,14 @@
 /**
  * Every failure printed the same way, on stderr:
- *   Error: <problem title>
+ *   Error: <problem title> [<code>]
  *     <detail, or each field error>
  *   Hint: <what to do next>
- * Hints branch on the problem `code` (and the network error's code), never on text.
+ * The stable `code` (api/errors.ts, daemon/core/errors.ts) is shown for API
+ * errors, so a user can search for it and a script can match it. Under
+ * --json the same failure is one JSON object on stderr (errorJson): stdout
+ * carries only successful results, so `fcm show --json | jq` never parses an
+ * error as a VM. Hints branch on the problem `code` (and the network error's
+ * code), never on text.
  */
 import type { CommandSpec } from '../gen/cli-table.js';
 import { ApiError, describeLimit, TLS_CODES } from '../errors.js';
@@ -53,7 +58,7 @@ export function renderError(e: unknown, ctx: ErrorContext, st: Style): string {
     return lines.join('\n') + '\n';
   }
   if (e instanceof ApiError) {
-    head(e.title);
+    head(`${e.title} ${st.dim(`[${e.code}]`)}`);
     if (e.errors.length) {
       for (const fe of e.errors) lines.push(`  ${fieldName(fe.path, ctx.spec)}: ${fe.message}`);
     } else if (e.detail) {
@@ -75,6 +80,45 @@ export function renderError(e: unknown, ctx: ErrorContext, st: Style): string {
   if ((e as Error)?.name === 'AbortError') return `${st.dim('Interrupted.')}\n`;
   head((e as Error)?.message ?? String(e));
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The failure as one JSON object (--json; printed on stderr with a newline):
+ * an API error is its problem document's members plus `hint` and `exitCode`;
+ * a usage error has code `usage_error`, a failure of the CLI itself
+ * `cli_error`, Ctrl-C `interrupted`. `code` is always there.
+ */
+export function errorJson(e: unknown, ctx: ErrorContext): Record<string, unknown> {
+  const exitCode = exitCodeFor(e);
+  if (e instanceof UsageError) {
+    return {
+      code: 'usage_error',
+      title: e.message,
+      ...(e.opts.suggestion ? { suggestion: e.opts.suggestion } : {}),
+      hint: ctx.command ? `fcm ${ctx.command} --help shows how to use it` : 'fcm --help lists the commands',
+      exitCode,
+    };
+  }
+  if (e instanceof ApiError) {
+    const h = hintFor(e, ctx);
+    return {
+      code: e.code,
+      title: e.title,
+      status: e.status,
+      ...(e.detail ? { detail: e.detail } : {}),
+      ...(e.errors.length ? { errors: e.errors.map((fe) => ({ ...fe, flag: fieldName(fe.path, ctx.spec) })) } : {}),
+      ...(e.limit ? { limit: e.limit } : {}),
+      ...(e.requestId ? { requestId: e.requestId } : {}),
+      ...(e.causeCode ? { cause: e.causeCode } : {}),
+      ...(h ? { hint: h } : {}),
+      exitCode,
+    };
+  }
+  if ((e as Error)?.name === 'AbortError') return { code: 'interrupted', title: 'Interrupted', exitCode };
+  if (e instanceof CliError) {
+    return { code: 'cli_error', title: e.message, ...(e.opts.detail ? { detail: e.opts.detail } : {}), ...(e.opts.hint ? { hint: e.opts.hint } : {}), exitCode };
+  }
+  return { code: 'cli_error', title: (e as Error)?.message ?? String(e), exitCode };
 }
 
 function hostSourceText(s: HostSource): string {

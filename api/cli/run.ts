@@ -15,7 +15,7 @@ import { Ctx, type Globals } from './context.js';
 import { commandHelp, GLOBAL_FLAG_DEFS, topHelp } from './help.js';
 import { colorEnabled, style, type Io } from './io.js';
 import { parseArgs, suggest, UsageError, type FlagValue, type Parsed } from './parse.js';
-import { EXIT, exitCodeFor, renderError, type ErrorContext } from './render-error.js';
+import { errorJson, EXIT, exitCodeFor, renderError, type ErrorContext } from './render-error.js';
 
 export interface RunOptions {
   /** The command table; tests pass one built from a fixture spec. */
@@ -47,6 +47,12 @@ function globalsFrom(flags: Record<string, FlagValue>, base: Globals = { json: f
   if (flags.json !== undefined) g.json = flags.json === true;
   if (typeof flags.color === 'boolean') g.color = flags.color;
   return g;
+}
+
+/** --json given anywhere before `--` (also when parsing failed before it was read). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === '--json' || a === '--json=true');
 }
 
 /** The command word of argv (after leading global flags), or null. */
@@ -91,11 +97,13 @@ export async function runCli(argv: string[], io: Io, opts: RunOptions = {}): Pro
       ctx = new Ctx(io, globals, version);
       ctx.errCtx.command = cmd.name;
       if (parsed.flags.version) return printVersion(ctx, version);
+      for (const [given, instead] of parsed.deprecated ?? []) ctx.warn(`${given} is deprecated: use ${instead}${instead === '--app' ? ' (or -a)' : ''}`);
     }
     return await cmd.run(ctx, parsed);
   } catch (e) {
     const ec = ctx?.errCtx.command ? ctx.errCtx : errCtx;
-    io.stderr.write(renderError(e, ec, ctx?.err ?? style(colorEnabled(io.stderr, io.env))));
+    if (ctx?.json || wantsJson(argv)) io.stderr.write(`${JSON.stringify(errorJson(e, ec))}\n`);
+    else io.stderr.write(renderError(e, ec, ctx?.err ?? style(colorEnabled(io.stderr, io.env))));
     if (!(e instanceof UsageError) && io.env.FCM_DEBUG && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
     return exitCodeFor(e);
   }

@@ -7,8 +7,9 @@
  * x-cli fields: command (may be two words: "keys add"), args, columns,
  * message, empty, waitFor, confirm, summary, description, examples,
  * argFromFile (an arg given as a file path; its contents are sent),
- * short ({ follow: f } gives --follow the short form -f).
- * A path parameter `name` that is not in `args` becomes a `--name` flag
+ * short ({ follow: f } gives --follow the short form -f), progress (a
+ * spinner label shown on stderr while the call runs, `{arg}` placeholders).
+ * A path parameter `name` that is not in `args` becomes the `-a/--app` flag
  * that defaults to the VM in ./.fcm; any other path parameter must be an arg.
  */
 export interface FlagSpec {
@@ -75,6 +76,8 @@ export interface CommandSpec {
   waitFor: string | null;
   /** Question asked before the call; `{arg}` placeholders. */
   confirm: string | null;
+  /** Spinner label on stderr while the call runs (a call that takes time: stop, rollback); `{arg}` placeholders. */
+  progress: string | null;
   examples: string[];
   auth: boolean;
   /** Response schema name, for output formatting (e.g. Vm, VmList). */
@@ -186,7 +189,7 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
       for (const p of params) {
         if (p.in === 'path' && !argNames.includes(String(p.name))) {
           if (p.name !== 'name') throw new Error(`${op.operationId}: path parameter "${String(p.name)}" must be listed in x-cli args`);
-          flags.push({ flag: 'name', in: 'path', name: 'name', description: "The VM's name", type: 'string', vmRef: true });
+          flags.push({ flag: 'app', in: 'path', name: 'name', description: 'The app (VM) to act on', type: 'string', short: 'a', vmRef: true });
           continue;
         }
         if (p.in !== 'query') continue;
@@ -226,6 +229,7 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
         empty: (cli.empty as string | undefined) ?? null,
         waitFor: (cli.waitFor as string | undefined) ?? null,
         confirm: (cli.confirm as string | undefined) ?? null,
+        progress: (cli.progress as string | undefined) ?? null,
         examples: (cli.examples as string[] | undefined) ?? [],
         auth: security.length > 0,
         responseSchema: refName(okSchema),

@@ -83,10 +83,10 @@ function call(c: Client, method: string, req: unknown = {}): Promise<any> {
 const thingType: CtyType = ['object', { id: 'string', name: 'string', size: 'number', labels: ['map', 'string'], status: 'string' }];
 
 describe('go-plugin server (host played by grpc-js)', () => {
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fcm-plugin-'));
     shim = writeProviderShim(dir, 'fcmtest', ENTRY);
-    hostCert = generateSelfSignedCert({ organization: 'HashiCorp' });
+    hostCert = await generateSelfSignedCert({ organization: 'HashiCorp' });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -162,7 +162,7 @@ describe('go-plugin server (host played by grpc-js)', () => {
 
   test('rejects a client certificate other than PLUGIN_CLIENT_CERT', async () => {
     const p = await start(hostEnv());
-    const stranger = generateSelfSignedCert();
+    const stranger = await generateSelfSignedCert();
     const prov = client('tfplugin6', 'Provider', p.handshake, stranger);
     await assert.rejects(call(prov, 'GetMetadata'), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
     prov.close();

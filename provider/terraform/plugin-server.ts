@@ -182,7 +182,7 @@ export async function servePlugin(opts: PluginServerOptions): Promise<PluginServ
   let certField = '';
   let serverCertPem = '';
   if (clientCertPem) {
-    const cert = generateSelfSignedCert();
+    const cert = await generateSelfSignedCert();
     serverCertPem = cert.certPem;
     creds = grpc.ServerCredentials.createSsl(
       Buffer.from(clientCertPem),

@@ -107,8 +107,8 @@ export function killPtys(): void {
   live.clear();
 }
 
-export function fcmPty(args: string[], opts: { cwd: string; env: Record<string, string> }): PtyRun {
-  const p = pty.spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv({ TERM: 'xterm-256color', ...opts.env }), cols: 120, rows: 30 });
+export function fcmPty(args: string[], opts: { cwd: string; env: Record<string, string>; cols?: number }): PtyRun {
+  const p = pty.spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv({ TERM: 'xterm-256color', ...opts.env }), cols: opts.cols ?? 120, rows: 30 });
   let out = '';
   const waiters: (() => void)[] = [];
   p.onData((d) => {

@@ -5,10 +5,15 @@
  * Builds dist/ in before() when a source is newer (FCM_SKIP_BUILD=1 skips that).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { memoryApi } from '../helpers/memory-api.js';
+import { ROOT } from '../helpers/memory-service.js';
+import { makeTar } from '../helpers/tar.js';
+import { eventually } from '../helpers/wait.js';
+import { visibleLength } from '../../api/cli/io.js';
 import { closedPort } from '../unit/cli/io-helpers.js';
 import { ensureBuilt, fcm, fcmPty, killPtys, tempDir } from './cli-run.js';
 
@@ -86,7 +91,7 @@ test('errors and exit codes from the binary', async () => {
   const dir = tempDir();
   const nf = await fcm(['show', 'no-such-vm'], { cwd: dir, env });
   assert.equal(nf.code, 1);
-  assert.equal(nf.stderr, 'Error: VM not found\n  No VM named "no-such-vm".\nHint: fcm ls shows your VMs\n');
+  assert.equal(nf.stderr, 'Error: VM not found [vm_not_found]\n  No VM named "no-such-vm".\nHint: fcm ls shows your VMs\n');
   const typo = await fcm(['lss'], { cwd: dir, env });
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /Did you mean fcm ls\?/);
@@ -203,7 +208,7 @@ test('quotas from the CLI: an admin sets a limit, the user hits it (limit, usage
   assert.equal(first.code, 0, first.stderr);
   const second = await fcm(['create', 'q-two', '--memory-mib', '512', '--no-wait'], { cwd: dir, env: asAlice });
   assert.equal(second.code, 1);
-  assert.match(second.stderr, /^Error: Quota exceeded\n {2}Quota vms \(VMs\): 1 VMs in use \+ 1 requested would exceed your limit of 1 VMs\.\n {2}vms: 1 in use \+ 1 requested > limit 1 VMs\nHint: fcm quota shows your limits/);
+  assert.match(second.stderr, /^Error: Quota exceeded \[quota_exceeded\]\n {2}Quota vms \(VMs\): 1 VMs in use \+ 1 requested would exceed your limit of 1 VMs\.\n {2}vms: 1 in use \+ 1 requested > limit 1 VMs\nHint: fcm quota shows your limits/);
 
   const who = await fcm(['whoami'], { cwd: dir, env: asAlice });
   assert.equal(who.code, 0, who.stderr);
@@ -234,13 +239,72 @@ test('custom domains from the CLI: fcm domains shows the TXT record to create; v
   assert.match(head!, /^DOMAIN\s+STATUS\s+TXT RECORD\s+VALUE$/);
   const m = /^www\.example\.org\s+pending\s+_fcm-challenge\.www\.example\.org\s+(fcm-\S+)$/.exec(row!);
   assert.ok(m, list.stdout);
-  const fail = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
+  const fail = await run('domains', 'verify', 'www.example.org', '-a', 'dom-app');
   assert.equal(fail.code, 1);
-  assert.match(fail.stderr, /^Error: Domain ownership not proven\n {2}No TXT record at _fcm-challenge\.www\.example\.org\./);
+  assert.match(fail.stderr, /^Error: Domain ownership not proven \[domain_not_verified\]\n {2}No TXT record at _fcm-challenge\.www\.example\.org\./);
   assert.match(fail.stderr, /Hint: create the TXT record fcm domains dom-app shows/);
   api.txt.records.set('_fcm-challenge.www.example.org', [m[1]!]);
-  const ok = await run('domains', 'verify', 'www.example.org', '--name', 'dom-app');
+  const ok = await run('domains', 'verify', 'www.example.org', '-a', 'dom-app');
   assert.deepEqual([ok.code, ok.stdout], [0, 'www.example.org is verified and routed.\n'], ok.stderr);
   assert.match((await run('domains', 'dom-app')).stdout, /^www\.example\.org\s+verified\s/m);
   assert.equal((await run('destroy', 'dom-app', '--yes')).code, 0);
+});
+
+test('the #18 CLI gaps from the binary: version, releases show, -a, combined short flags, JSON errors, show for people', async () => {
+  const dir = tempDir();
+  const run = (...args: string[]) => fcm(args, { cwd: dir, env: { ...env, TZ: 'UTC' } });
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const v = await run('version');
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stdout, new RegExp(`^fcm ${pkg.version.replace(/\./g, '\\.')}\ndaemon \\S+ at http://127\\.0\\.0\\.1:\\d+ \\(qemu\\)\\n$`));
+  assert.equal(JSON.parse((await run('version', '--json')).stdout).cli, pkg.version);
+
+  assert.equal((await run('create', 'gaps-e2e')).code, 0);
+  const vm = api.h.service.get(ROOT, 'gaps-e2e');
+  const r1 = await api.deploys.deploys.deploy(ROOT, vm.id, { commit: 'a'.repeat(40), ref: 'refs/heads/main' }, Readable.from([makeTar({ 'requirements.txt': '', Procfile: 'web: python3 app.py\n' })]), () => {});
+  assert.equal(r1.ok, true);
+  const rel = await fcm(['releases', 'show', '1'], { cwd: tempDir(), env: { ...env, TZ: 'UTC' } });
+  assert.equal(rel.code, 2, 'no .fcm there and no -a: which VM?');
+  const shown = await fcm(['releases', 'show', '1', '-a', 'gaps-e2e'], { cwd: tempDir(), env: { ...env, TZ: 'UTC' } });
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /^v1\nStatus: +succeeded\n[\s\S]*\nCommit: +a{40}\n[\s\S]*\nBuild log\n[\s\S]*Python/);
+
+  const logs = await run('logs', '-n1');
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.equal(logs.stdout.trimEnd().split('\n').length, 1, '-n1 is -n 1');
+
+  const show = await run('show');
+  assert.match(show.stdout, /^gaps-e2e {2}vm_[0-9a-f]{12}\nState: +running\n[\s\S]*\nCreated: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+00:00 \((just now|\d+ seconds? ago)\)\n/);
+
+  const err = await run('show', 'no-such-vm', '--json');
+  assert.deepEqual([err.code, err.stdout], [1, '']);
+  assert.equal(JSON.parse(err.stderr).code, 'vm_not_found');
+
+  const stop = await run('stop', '-a', 'gaps-e2e', '--timeout-ms', '10');
+  assert.deepEqual([stop.code, stop.stdout], [0, 'Stopped gaps-e2e.\n'], stop.stderr);
+  assert.match(stop.stderr, /^Stopping gaps-e2e…\nDone \(\d+\.\ds\)\n$/);
+  assert.equal((await run('destroy', '-ya', 'gaps-e2e')).code, 0, 'combined -y -a <app>');
+  assert.equal(existsSync(join(dir, '.fcm')), false);
+});
+
+test('pty: fcm open starts $BROWSER with the URL as its one argument; ls fits a narrow terminal by display width', async () => {
+  const dir = tempDir();
+  assert.equal((await fcm(['create', 'pty-open'], { cwd: dir, env })).code, 0);
+  const bin = tempDir();
+  const argsFile = join(bin, 'args');
+  writeFileSync(join(bin, 'browser'), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > ${argsFile}\n`);
+  chmodSync(join(bin, 'browser'), 0o755);
+  const t = fcmPty(['open'], { cwd: dir, env: { ...env, BROWSER: join(bin, 'browser') } });
+  assert.equal((await t.exited).exitCode, 0, t.output());
+  assert.match(t.output(), /Opened https:\/\/pty-open\.64-34-93-45\.sslip\.io/);
+  await eventually('the browser ran', async () => (existsSync(argsFile) ? readFileSync(argsFile, 'utf8') : ''), (s) => s.length > 0, 10_000, 20);
+  assert.equal(readFileSync(argsFile, 'utf8'), 'https://pty-open.64-34-93-45.sslip.io\n', 'one argument, the URL, no shell');
+
+  const narrow = fcmPty(['ls', '--no-color'], { cwd: dir, env, cols: 50 });
+  assert.equal((await narrow.exited).exitCode, 0);
+  const lines = narrow.output().split('\r\n').filter(Boolean);
+  assert.match(lines[0]!, /^NAME/);
+  for (const l of lines) assert.ok(visibleLength(l) <= 50, `${JSON.stringify(l)} fits 50 columns`);
+  assert.match(narrow.output(), /…/, 'cut cells end in an ellipsis');
+  assert.equal((await fcm(['destroy', '-y'], { cwd: dir, env })).code, 0);
 });

@@ -139,14 +139,14 @@ test("someone else's VM, no token, a missing VM: the usual errors, nothing attac
   const env = (tok?: string) => ({ FCM_HOST: t.base, ...(tok ? { FCM_TOKEN: tok } : {}) });
   const bob = await fcm(['console', 'alices'], { cwd: tempDir(), env: env(t.tok.bob) });
   assert.equal(bob.code, 1);
-  assert.match(bob.stderr, /^Error: VM not found\n {2}No VM named "alices"\.\nHint: fcm ls shows your VMs\n$/);
+  assert.match(bob.stderr, /^Error: VM not found \[vm_not_found\]\n {2}No VM named "alices"\.\nHint: fcm ls shows your VMs\n$/);
   const none = await fcm(['console', 'alices'], { cwd: tempDir(), env: env() });
   assert.equal(none.code, 1);
   // No credentials for this host: the CLI says so before sending anything.
   assert.match(none.stderr, /^Error: Not logged in to http:\/\/127\.0\.0\.1:\d+\nHint: fcm login --host /);
   const missing = await fcm(['console'], { cwd: tempDir(), env: env(t.tok.alice) });
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /which VM\? Name it \(fcm console <name>\)/);
+  assert.match(missing.stderr, /which VM\? Name it \(fcm console <name> or -a <app>\)/);
 });
 
 test('piped input (no terminal): the commands run, the output is printed, fcm leaves at end of input', async () => {

@@ -355,7 +355,7 @@ test('an email that is not allowed cannot log in (browser or device); nor an unv
   await new ScriptedBrowser().approveDevice(m[1]!, m[2]!, 'mallory');
   const r = await cli.done;
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^Error: Login denied\n.*not allowed/m);
+  assert.match(r.stderr, /^Error: Login denied \[access_denied\]\n.*not allowed/m);
   assert.ok(!existsSync(credentialsFile(home)) && !existsSync(join(home, '.fcm-token')));
   const users = db.prepare('SELECT email FROM users ORDER BY email').all() as { email: string }[];
   assert.ok(!users.some((u) => u.email === 'mallory@evil.example'), 'refused logins create no user');

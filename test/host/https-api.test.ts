@@ -114,7 +114,7 @@ describe('the API over HTTPS through Caddy: CLI, git and Terraform from "a lapto
   test('fcm refuses the certificate without the CA (and says how to fix it); login --ca-file stores token and CA for that host', async () => {
     const bare = await fcmIn(['ls'], { env: { FCM_HOST: apiUrl, FCM_TOKEN: h.token, HOME: tempDir('fcm-other-home-') } });
     assert.equal(bare.code, 1);
-    assert.match(bare.stderr, new RegExp(`^Error: Cannot reach the fcm daemon at ${apiUrl.replace(/\./g, '\\.')}\\n`));
+    assert.match(bare.stderr, new RegExp(`^Error: Cannot reach the fcm daemon at ${apiUrl.replace(/\./g, '\\.')} \\[unreachable\\]\\n`));
     assert.match(bare.stderr, /Hint: the server's certificate is not trusted here: pass its CA with --ca-file/);
 
     const login = await fcmIn(['login', '--host', apiHost, '--ca-file', caPath, '--with-token'], { input: h.token });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,22 +11,26 @@ import { run, tempDir } from './io-helpers.js';
 const commands = buildCommands(commandTable);
 const visible = commands.filter((c) => !c.hidden).map((c) => c.name);
 
-test('fcm completion bash|zsh prints the scripts; anything else is a usage error', async () => {
+test('fcm completion bash|zsh|fish prints the scripts; anything else is a usage error', async () => {
   const bash = await run(['completion', 'bash']);
   assert.equal(bash.code, 0);
   assert.equal(bash.stdout, completionScript('bash', commands));
   assert.match((await run(['completion', 'zsh'])).stdout, /^#compdef fcm\n/);
   const fish = await run(['completion', 'fish']);
-  assert.equal(fish.code, 2);
-  assert.match(fish.stderr, /no completion for "fish": use bash or zsh/);
+  assert.equal(fish.code, 0);
+  assert.equal(fish.stdout, completionScript('fish', commands));
+  const tcsh = await run(['completion', 'tcsh']);
+  assert.equal(tcsh.code, 2);
+  assert.match(tcsh.stderr, /no completion for "tcsh": use bash, zsh, fish/);
   assert.equal((await run(['completion'])).code, 2);
 });
 
-test('both scripts name every visible command and every flag of the table, and no hidden command', () => {
-  for (const shell of ['bash', 'zsh'] as const) {
+test('every script names every visible command and every flag of the table, and no hidden command', () => {
+  for (const shell of ['bash', 'zsh', 'fish'] as const) {
     const s = completionScript(shell, commands);
     for (const name of visible) for (const w of name.split(' ')) assert.match(s, new RegExp(`\\b${w}\\b`), `${shell}: ${name}`);
-    for (const spec of commandTable) for (const f of spec.flags) assert.ok(s.includes(`--${f.flag}`), `${shell}: ${spec.command} --${f.flag}`);
+    const flag = (f: string) => (shell === 'fish' ? `-l ${f}` : `--${f}`);
+    for (const spec of commandTable) for (const f of spec.flags) assert.ok(s.includes(flag(f.flag)), `${shell}: ${spec.command} --${f.flag}`);
     assert.ok(!s.includes("'__complete:"), `${shell}: __complete is hidden`);
     assert.match(s, /fcm __complete vms/);
   }
@@ -59,7 +63,8 @@ test('the bash script parses, and completes commands, flags, enum values and VM 
   assert.deepEqual(complete('fcm stop '), ['calm-river', 'cosmic-nova']);
   assert.deepEqual(complete('fcm --host h:1 destroy c'), ['calm-river', 'cosmic-nova']);
   assert.deepEqual(complete('fcm stop cosmic-nova '), [], 'one VM per command');
-  assert.deepEqual(complete('fcm completion '), ['bash', 'zsh']);
+  assert.deepEqual(complete('fcm completion '), ['bash', 'fish', 'zsh']);
+  assert.deepEqual(complete('fcm logs -a '), ['calm-river', 'cosmic-nova'], '-a takes an app name');
   assert.deepEqual(complete('fcm --j'), ['--json']);
 
   // Two-word commands (`keys add`): the parent completes its subcommands, then each completes as itself.
@@ -82,6 +87,37 @@ test('the zsh script: one _arguments case per command, VM args through _fcm_vms'
   assert.match(s, /stop\) _arguments -s [^;]*'1:name:_fcm_vms'/);
   assert.match(s, /'--state\[[^\]]*\]:state:\(creating starting running sleeping stopping stopped failed deleting\)'/);
   assert.match(s, /'\(--no-force\)--force\[Skip the graceful shutdown\]'/);
-  assert.match(s, /completion\) _arguments -s [^;]*'1:shell:\(bash zsh\)'/);
+  assert.match(s, /completion\) _arguments -s [^;]*'1:shell:\(bash zsh fish\)'/);
   assert.match(s, /compdef _fcm fcm/);
+});
+
+test('the fish script parses in fish, and completes commands, subcommands, flags, enum values and app names', (t) => {
+  // fish comes from Debian (daemon/host-setup.sh installs it); where it is missing the test says so.
+  const fish = spawnSync('fish', ['--version'], { encoding: 'utf8' });
+  if (fish.error) return t.skip('fish is not installed (apt-get install fish)');
+  const bin = tempDir();
+  writeFileSync(join(bin, 'fcm'), '#!/bin/sh\n[ "$1 $2" = "__complete vms" ] && printf "cosmic-nova\\ncalm-river\\n"\n');
+  chmodSync(join(bin, 'fcm'), 0o755);
+  const scriptFile = join(bin, 'fcm.fish');
+  writeFileSync(scriptFile, completionScript('fish', commands));
+  execFileSync('fish', ['--no-config', '-n', scriptFile]);
+  const complete = (line: string) =>
+    execFileSync('fish', ['--no-config', '-c', 'source $argv[1]; complete -C $argv[2]', scriptFile, line], { env: { PATH: `${bin}:${process.env.PATH}`, HOME: bin }, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t')[0]!)
+      .sort();
+  assert.deepEqual(complete('fcm st'), ['start', 'stop']);
+  assert.deepEqual(complete('fcm stop '), ['calm-river', 'cosmic-nova']);
+  assert.deepEqual(complete('fcm stop cosmic-nova '), [], 'one VM per command');
+  assert.deepEqual(complete('fcm stop --f'), ['--force']);
+  assert.deepEqual(complete('fcm wait --state r'), ['running']);
+  assert.deepEqual(complete('fcm --host h:1 destroy c'), ['calm-river', 'cosmic-nova']);
+  assert.deepEqual(complete('fcm logs -a '), ['calm-river', 'cosmic-nova']);
+  assert.deepEqual(complete('fcm releases '), ['calm-river', 'cosmic-nova', 'show'], 'a VM, or the subcommand');
+  assert.deepEqual(complete('fcm releases show --'), complete('fcm releases show --').filter((w) => w.startsWith('--')));
+  assert.ok(complete('fcm releases show --').includes('--app'));
+  assert.deepEqual(complete('fcm completion '), ['bash', 'fish', 'zsh']);
+  assert.deepEqual(complete('fcm --j'), ['--json']);
+  assert.deepEqual(complete('fcm env '), ['calm-river', 'cosmic-nova', 'set', 'unset']);
 });

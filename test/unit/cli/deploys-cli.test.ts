@@ -74,8 +74,13 @@ test('env: set (several at once), list as shell-ready KEY=VALUE, unset; JSON; us
   assert.deepEqual(JSON.parse(json.stdout), { GREETING: 'hello world', QUOTE: "it's", EMPTY: '', URL: 'postgres://u:p@h/db?x=1' });
   const unset = await fcm(['env', 'unset', 'QUOTE', 'EMPTY'], { cwd: dir });
   assert.match(unset.stdout, /^Unset QUOTE, EMPTY on envy \(v2/);
-  const same = await fcm(['env', 'set', '--name', 'envy', 'GREETING=hello world']);
+  const same = await fcm(['env', 'set', '-a', 'envy', 'GREETING=hello world']);
   assert.equal(same.stdout, "No change: envy's config vars were already so.\n");
+  const old = await fcm(['env', 'set', '--name', 'envy', 'GREETING=hello world']);
+  assert.equal(old.stdout, "No change: envy's config vars were already so.\n");
+  assert.match(old.stderr, /--name is deprecated: use --app \(or -a\)/);
+  const both = await fcm(['env', 'unset', '-a', 'envy', 'GREETING'], { cwd: tempDir() });
+  assert.match(both.stdout, /^Unset GREETING on envy/);
   for (const [argv, why] of [
     [['env', 'set', 'NOVALUE'], /"NOVALUE" is not KEY=VALUE \(to remove a var: fcm env unset NOVALUE\)/],
     [['env', 'set', '1BAD=x'], /"1BAD" is not a config var name/],
@@ -107,8 +112,20 @@ test('releases, rollback and logs (streamed; -f until interrupted)', async () =>
   assert.equal((await deploy(2)).ok, true);
   const rel = await fcm(['releases'], { cwd: dir });
   assert.match(rel.stdout, /^VERSION\s+STATUS\s+COMMIT\s+DESCRIPTION\s+AGE\n2\s+succeeded\s+2{40}\s+Deploy 2222222\s+\d+s\n1\s+superseded/);
+  const show = await fcm(['releases', 'show', '2'], { cwd: dir, env: { ...env, TZ: 'UTC' } });
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /^v2\nStatus: +succeeded\nKind: +deploy\n(.*\n)*Commit: +2{40}\n(.*\n)*Created: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+00:00 \((just now|\d+ seconds? ago)\)\n(.*\n)*\nBuild log\n/);
+  const stored = api.deploys.deploys.getRelease(ROOT, 'relapp', 2);
+  assert.ok(stored.log && show.stdout.endsWith(stored.log.endsWith('\n') ? stored.log : `${stored.log}\n`), 'the build log, as stored');
+  const showJson = await fcm(['releases', 'show', '1', '-a', 'relapp', '--json']);
+  assert.equal(JSON.parse(showJson.stdout).version, 1);
+  assert.equal(typeof JSON.parse(showJson.stdout).log, 'string');
+  const missing = await fcm(['releases', 'show', '9'], { cwd: dir });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /\[release_not_found\]/);
   const rb = await fcm(['rollback'], { cwd: dir });
   assert.equal(rb.stdout, 'Rolled back relapp to v1 (now v3)\n', rb.stderr);
+  assert.match(rb.stderr, /^Rolling back relapp…\nDone \(\d+\.\ds\)\n$/, 'progress while the rollback runs (no TTY: plain lines)');
   const none = await fcm(['rollback', '7'], { cwd: dir });
   assert.equal(none.code, 1);
   assert.match(none.stderr, /relapp has no release v7/);

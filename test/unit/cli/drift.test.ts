@@ -155,13 +155,13 @@ function fixtureSpec2() {
   return spec;
 }
 
-test('later x-cli shapes: two-word commands, file args, typed args, implicit --name, text output, short flags', async () => {
+test('later x-cli shapes: two-word commands, file args, typed args, implicit -a/--app, text output, short flags', async () => {
   const table2 = buildCommandTable(fixtureSpec2());
   const add = table2.find((c) => c.command === 'notes add')!;
   assert.deepEqual(add.args.map((a) => [a.name, a.in, a.required, a.fromFile]), [['text', 'body', true, true]]);
   const pin = table2.find((c) => c.command === 'pin')!;
   assert.deepEqual(pin.args.map((a) => [a.name, a.type]), [['version', 'integer']]);
-  assert.deepEqual(pin.flags.map((f) => [f.flag, f.in, f.vmRef]), [['name', 'path', true]]);
+  assert.deepEqual(pin.flags.map((f) => [f.flag, f.short, f.in, f.vmRef]), [['app', 'a', 'path', true]]);
   assert.equal(table2.find((c) => c.command === 'tail')!.responseType, 'text');
   assert.equal(table2.find((c) => c.command === 'tail')!.flags[0]!.short, 'f');
 
@@ -189,8 +189,11 @@ test('later x-cli shapes: two-word commands, file args, typed args, implicit --n
     const pinned = await run(['pin', '3'], { table: table2, env, cwd: dir });
     assert.deepEqual([pinned.code, pinned.stdout], [0, 'Pinned cosmic-nova to v3\n'], pinned.stderr);
     assert.deepEqual(seen.at(-1), { method: 'POST', url: '/v1/vms/cosmic-nova/pin', body: { version: 3 } }, 'the name from .fcm, the version as a number');
-    await run(['pin', '2', '--name', 'other-vm'], { table: table2, env, cwd: dir });
+    await run(['pin', '2', '-a', 'other-vm'], { table: table2, env, cwd: dir });
     assert.equal(seen.at(-1)!.url, '/v1/vms/other-vm/pin');
+    const old = await run(['pin', '2', '--name', 'third-vm'], { table: table2, env, cwd: dir });
+    assert.equal(seen.at(-1)!.url, '/v1/vms/third-vm/pin', 'the old --name still works');
+    assert.match(old.stderr, /--name is deprecated: use --app \(or -a\)/);
     const bad = await run(['pin', 'three'], { table: table2, env, cwd: dir });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /<version> must be a whole number, not "three"/);

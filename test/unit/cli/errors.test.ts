@@ -57,11 +57,11 @@ test('field errors are named as the flag or argument the user typed', () => {
 test('rendering: title, indented detail or field list, request id for server errors, hint', () => {
   assert.equal(
     renderError(err('validation_failed', { title: 'Invalid request', detail: 'joined', errors: [{ path: '/body/memoryMib', message: 'must be >= 128' }, { path: '/body/vcpus', message: 'must be <= 8' }] }), { command: 'create', spec: create }, plain),
-    'Error: Invalid request\n  --memory-mib: must be >= 128\n  --vcpus: must be <= 8\nHint: fcm create --help shows the flags and their limits\n',
+    'Error: Invalid request [validation_failed]\n  --memory-mib: must be >= 128\n  --vcpus: must be <= 8\nHint: fcm create --help shows the flags and their limits\n',
   );
   assert.equal(
     renderError(err('internal', { status: 500, title: 'Internal error', detail: 'Something went wrong', requestId: 'req_1' }), { command: 'ls' }, plain),
-    "Error: Internal error\n  Something went wrong\n  request id: req_1\nHint: the daemon's log has the details (search for the request id)\n",
+    "Error: Internal error [internal]\n  Something went wrong\n  request id: req_1\nHint: the daemon's log has the details (search for the request id)\n",
   );
   assert.equal(renderError(new UsageError('unknown flag --x', { suggestion: '--y' }), { command: 'stop' }, plain), 'Error: unknown flag --x\nDid you mean --y?\nHint: fcm stop --help shows how to use it\n');
   assert.equal(renderError(new CliError('Nope', { detail: 'why', hint: 'do this' }), { command: null }, plain), 'Error: Nope\n  why\nHint: do this\n');

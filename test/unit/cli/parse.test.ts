@@ -74,3 +74,28 @@ test('suggest: typos, swaps and unique prefixes; nothing for unrelated words', (
   assert.equal(suggest('crea', ['create', 'console']), 'create');
   assert.equal(suggest('banana', ['ls', 'create', 'stop']), undefined);
 });
+
+test('short flags combine as in getopt: -fn 50, -n50, -yf; a value flag ends the group', () => {
+  const logs = flagsOf('logs');
+  assert.deepEqual(parseArgs(['-fn', '50'], logs).flags, { follow: true, lines: 50 });
+  assert.deepEqual(parseArgs(['-fn50'], logs).flags, { follow: true, lines: 50 });
+  assert.deepEqual(parseArgs(['-n', '7', '-f'], logs).flags, { lines: 7, follow: true });
+  assert.deepEqual(parseArgs(['-n=7'], logs).flags, { lines: 7 });
+  assert.deepEqual(parseArgs(['-fa', 'cosmic-nova'], logs).flags, { follow: true, app: 'cosmic-nova' });
+  usage(() => parseArgs(['-fx'], logs), /unknown flag -x \(in -fx\)/);
+  usage(() => parseArgs(["-nf"], logs), /--lines must be a whole number, not "f"/);
+  usage(() => parseArgs(['-f', '-n'], logs), /-n needs a value \(a whole number\)/);
+  assert.deepEqual(parseArgs(['-5'], [], { maxPositionals: 1 }).positionals, ['-5'], 'a negative number is not a flag');
+});
+
+test('-a/--app everywhere a VM is meant; the old --name still parses, reported as deprecated', () => {
+  for (const c of ['show', 'stop', 'destroy', 'logs', 'env', 'env set', 'rollback', 'releases', 'releases show', 'console', 'open', 'domains verify', 'git-remote']) {
+    const app = flagsOf(c).find((f) => f.long === 'app');
+    assert.ok(app, `${c} has --app`);
+    assert.equal(app.short, 'a', c);
+  }
+  const p = parseArgs(['--name', 'cosmic-nova'], flagsOf('rollback'));
+  assert.deepEqual(p.flags, { app: 'cosmic-nova' });
+  assert.deepEqual(p.deprecated, [['--name', '--app']]);
+  assert.equal(parseArgs(['-a', 'x'], flagsOf('rollback')).deprecated, undefined);
+});

@@ -62,7 +62,15 @@ test('.fcm supplies the host when neither --host nor FCM_HOST is set; the token 
   // FCM_TOKEN is not for a host that only the .fcm names (anyone can commit a .fcm).
   const refused = await run(['ls', '--json'], { cwd: dir, env: { FCM_TOKEN: api.admin } });
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /^Error: Not logged in to http:\/\/127\.0\.0\.1:\d+ \(the host comes from .*\.fcm\)\n  FCM_TOKEN is not sent to a host that only a \.fcm file names\.\nHint: fcm login --host http:\/\/127\.0\.0\.1:\d+/);
+  assert.equal(refused.stdout, '', '--json: the error goes to stderr, stdout stays for results');
+  const problem = JSON.parse(refused.stderr);
+  assert.equal(problem.code, 'cli_error');
+  assert.equal(problem.exitCode, 1);
+  assert.match(problem.title, /^Not logged in to http:\/\/127\.0\.0\.1:\d+ \(the host comes from .*\.fcm\)$/);
+  assert.equal(problem.detail, 'FCM_TOKEN is not sent to a host that only a .fcm file names.');
+  assert.match(problem.hint, /^fcm login --host http:\/\/127\.0\.0\.1:\d+/);
+  const human = await run(['ls'], { cwd: dir, env: { FCM_TOKEN: api.admin } });
+  assert.match(human.stderr, /^Error: Not logged in to http:\/\/127\.0\.0\.1:\d+ \(the host comes from .*\.fcm\)\n  FCM_TOKEN is not sent to a host that only a \.fcm file names\.\nHint: fcm login --host http:\/\/127\.0\.0\.1:\d+/);
 });
 
 test('create where .fcm names another VM: it now names the new one, and says so after the output', async () => {
@@ -203,7 +211,7 @@ test('errors: title, detail and a hint; exit 1', async () => {
   const notFound = await fcm(['show', 'nope']);
   assert.equal(notFound.code, 1);
   assert.equal(notFound.stdout, '');
-  assert.equal(notFound.stderr, 'Error: VM not found\n  No VM named "nope".\nHint: fcm ls shows your VMs\n');
+  assert.equal(notFound.stderr, 'Error: VM not found [vm_not_found]\n  No VM named "nope".\nHint: fcm ls shows your VMs\n');
 
   const dir = tempDir();
   writeFileSync(join(dir, '.fcm'), JSON.stringify({ vm: 'gone-vm' }));
@@ -212,14 +220,14 @@ test('errors: title, detail and a hint; exit 1', async () => {
   await fcm(['create', 'taken-vm', '--no-wait'], { cwd: tempDir() });
   const taken = await fcm(['create', 'taken-vm'], { cwd: tempDir() });
   assert.equal(taken.code, 1);
-  assert.match(taken.stderr, /^Error: Name already taken\n  A VM named "taken-vm" already exists\.\nHint: pick another name/);
+  assert.match(taken.stderr, /^Error: Name already taken \[name_taken\]\n  A VM named "taken-vm" already exists\.\nHint: pick another name/);
   await fcm(['destroy', 'taken-vm', '-y']);
 });
 
 test('validation_failed lists each field error, named as the flag or argument', async () => {
   const r = await fcm(['create', 'Bad_Name', '--image', 'NOT VALID']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^Error: Invalid request\n/);
+  assert.match(r.stderr, /^Error: Invalid request \[validation_failed\]\n/);
   assert.match(r.stderr, /^  <name>: must match pattern/m);
   assert.match(r.stderr, /^  --image: must match pattern/m);
   assert.match(r.stderr, /Hint: fcm create --help shows the flags and their limits\n$/);
@@ -228,7 +236,7 @@ test('validation_failed lists each field error, named as the flag or argument', 
 test('401: "run fcm login", naming where the token came from', async () => {
   const bad = await run(['ls'], { env: { FCM_HOST: url, FCM_TOKEN: 'fcm_wrong' } });
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /^Error: Authentication required\n/);
+  assert.match(bad.stderr, /^Error: Authentication required \[unauthorized\]\n/);
   assert.match(bad.stderr, /Hint: the token from FCM_TOKEN was not accepted: run fcm login\n$/);
   const none = await run(['ls'], { env: { FCM_HOST: url } });
   assert.equal(none.code, 1);
@@ -253,7 +261,7 @@ test('~/.fcm-token is used; a world-readable one works but warns on stderr', asy
 test('connection refused: "is the daemon running?" and where the host came from', async () => {
   const r = await run(['ls'], { env: { FCM_HOST: `127.0.0.1:${await closedPort()}`, FCM_TOKEN: 'fcm_x' } });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^Error: Cannot reach the fcm daemon at http:\/\/127\.0\.0\.1:\d+\n  connect ECONNREFUSED 127\.0\.0\.1:\d+\n  \(host from FCM_HOST\)\nHint: is the daemon running\? sudo fcm daemon\n$/);
+  assert.match(r.stderr, /^Error: Cannot reach the fcm daemon at http:\/\/127\.0\.0\.1:\d+ \[unreachable\]\n  connect ECONNREFUSED 127\.0\.0\.1:\d+\n  \(host from FCM_HOST\)\nHint: is the daemon running\? sudo fcm daemon\n$/);
 });
 
 test('usage errors exit 2 with a suggestion: unknown command, unknown flag, bad value, missing VM', async () => {
@@ -267,7 +275,7 @@ test('usage errors exit 2 with a suggestion: unknown command, unknown flag, bad 
   assert.equal((await fcm(['ls', 'extra'])).code, 2);
   const noVm = await fcm(['stop'], { cwd: tempDir() });
   assert.equal(noVm.code, 2);
-  assert.match(noVm.stderr, /which VM\? Name it \(fcm stop <name>\), or run this where fcm create wrote a \.fcm file/);
+  assert.match(noVm.stderr, /which VM\? Name it \(fcm stop <name> or -a <app>\), or run this where fcm create wrote a \.fcm file/);
   assert.equal((await fcm(['ls', '--host', 'ftp://x'])).code, 2);
 });
 
@@ -301,4 +309,84 @@ test('--version, and help: top-level grouped, every command with usage and examp
   assert.equal((await fcm(['help', 'stop'])).stdout, (await fcm(['stop', '-h'])).stdout);
   assert.match((await fcm(['stop', '--help'])).stdout, /--timeout-ms <int>\s+How long to wait .* \(0–600000, default 10000\)/);
   assert.match((await fcm(['stop', '--help'])).stdout, /--\[no-\]force\s+Skip the graceful shutdown/);
+});
+
+test('show for people: local times with ages, sizes in words; --json stays the API object', async () => {
+  const dir = tempDir();
+  assert.equal((await fcm(['create', 'showy', '--vcpus', '2'], { cwd: dir })).code, 0);
+  const s = await fcm(['show'], { cwd: dir, env: { ...env, TZ: 'Asia/Tokyo' } });
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stdout, /^showy {2}vm_[0-9a-f]{12}\nState: +running\nURL: +https:\/\/showy\.64-34-93-45\.sslip\.io\n/);
+  assert.match(s.stdout, /\nSize: +2 vCPUs, 1 GiB memory, 2 GiB disk, 512 MiB swap\n/);
+  assert.match(s.stdout, /\nCreated: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+09:00 \((just now|\d+ seconds? ago)\)\n/);
+  const j = JSON.parse((await fcm(['show', 'showy', '--json'])).stdout);
+  assert.equal(j.vcpus, 2);
+  assert.match(j.createdAt, /Z$/);
+  await fcm(['destroy', '-y'], { cwd: dir });
+});
+
+test('-a/--app names the VM in every VM command; a positional too; two different names are refused', async () => {
+  assert.equal((await fcm(['create', 'appflag'])).code, 0);
+  const stop = await fcm(['stop', '-a', 'appflag', '--timeout-ms', '10']);
+  assert.equal(stop.stdout, 'Stopped appflag.\n', stop.stderr);
+  assert.match(stop.stderr, /^Stopping appflag…\nDone \(\d+\.\ds\)\n$/, 'progress on stderr while the stop runs');
+  assert.equal((await fcm(['start', '--app=appflag'])).code, 0);
+  assert.equal((await fcm(['show', 'appflag', '-a', 'appflag'])).code, 0, 'the same name twice is fine');
+  const two = await fcm(['show', 'appflag', '-a', 'other']);
+  assert.equal(two.code, 2);
+  assert.match(two.stderr, /two apps named: "appflag" and --app other; give one/);
+  const resized = await fcm(['update', '-a', 'appflag', '--memory-mib', '2048']);
+  assert.equal(resized.code, 0, resized.stderr);
+  assert.match(resized.stderr, /^Updating appflag…\nDone \(\d+\.\ds\)\nWaiting for appflag to be running…\nappflag is running \(\d+\.\ds\)\n$/, 'a resize restarts the VM: fcm waits for it');
+  assert.equal(api.h.service.get(ROOT, 'appflag').memoryMib, 2048);
+  await fcm(['stop', 'appflag', '--timeout-ms', '10']);
+  const stopped = await fcm(['update', '-a', 'appflag', '--memory-mib', '1024']);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.doesNotMatch(stopped.stderr, /Waiting/, 'a stopped VM stays stopped: nothing to wait for');
+  assert.equal((await fcm(['destroy', '-a', 'appflag', '-y'])).code, 0);
+});
+
+test('--json errors: one JSON object on stderr with the stable code, nothing on stdout', async () => {
+  const nf = await fcm(['show', 'nope', '--json']);
+  assert.deepEqual([nf.code, nf.stdout], [1, '']);
+  const problem = JSON.parse(nf.stderr);
+  assert.match(problem.requestId, /^req_[0-9a-f]+$/);
+  delete problem.requestId;
+  assert.deepEqual(problem, { code: 'vm_not_found', title: 'VM not found', status: 404, detail: 'No VM named "nope".', hint: 'fcm ls shows your VMs', exitCode: 1 });
+  const bad = await fcm(['--json', 'create', '--memory-mib', '64']);
+  assert.equal(bad.code, 2);
+  assert.deepEqual(JSON.parse(bad.stderr), { code: 'usage_error', title: '--memory-mib must be between 128 and 16384, not 64', hint: 'fcm create --help shows how to use it', exitCode: 2 });
+  const typo = await fcm(['lss', '--json']);
+  assert.equal(JSON.parse(typo.stderr).suggestion, 'fcm ls');
+  const invalid = await fcm(['create', 'Bad_Name', '--json']);
+  const p = JSON.parse(invalid.stderr);
+  assert.equal(p.code, 'validation_failed');
+  assert.equal(p.errors[0].flag, '<name>');
+});
+
+test('fcm version: the CLI and the daemon; an unreachable daemon is reported, exit 0', async () => {
+  const r = await fcm(['version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^fcm 9\\.9\\.9\\ndaemon test at ${url.replace(/\./g, '\\.')} \\((qemu|firecracker)\\)\\n$`));
+  const j = JSON.parse((await fcm(['version', '--json'])).stdout);
+  assert.equal(j.cli, '9.9.9');
+  assert.equal(j.daemon.url, url);
+  const down = await run(['version', '--json'], { env: { FCM_HOST: `127.0.0.1:${await closedPort()}` } });
+  assert.equal(down.code, 0);
+  const d = JSON.parse(down.stdout);
+  assert.deepEqual([d.cli, d.daemon, d.daemonError.code], ['9.9.9', null, 'unreachable']);
+  const human = await run(['version'], { env: { FCM_HOST: `127.0.0.1:${await closedPort()}` } });
+  assert.match(human.stdout, /^fcm 9\.9\.9\ndaemon at http:\/\/127\.0\.0\.1:\d+: not reachable \(unreachable: /);
+});
+
+test('fcm open: prints the URL when stdout is not a terminal; --json says whether it opened', async () => {
+  assert.equal((await fcm(['create', 'opener'])).code, 0);
+  const r = await fcm(['open', '-a', 'opener']);
+  assert.deepEqual([r.code, r.stdout], [0, 'https://opener.64-34-93-45.sslip.io\n']);
+  assert.deepEqual(JSON.parse((await fcm(['open', 'opener', '--json'])).stdout), { name: 'opener', url: 'https://opener.64-34-93-45.sslip.io', opened: false });
+  // On a terminal without any opener: the URL, and why it was not opened.
+  const tty = await fcm(['open', 'opener'], { tty: true, env: { ...env, PATH: '/nonexistent', DISPLAY: '' } });
+  assert.equal(tty.stdout, 'https://opener.64-34-93-45.sslip.io\n');
+  assert.match(tty.stderr, /No browser to open it with/);
+  await fcm(['destroy', 'opener', '-y']);
 });
