@@ -3,6 +3,80 @@ import type { CommandSpec } from '../gen/cli-table.js';
 
 export const commandTable: CommandSpec[] = [
   {
+    "operationId": "listHosts",
+    "command": "cluster hosts",
+    "method": "get",
+    "path": "/v1/hosts",
+    "group": "system",
+    "summary": "List the cluster's hosts with capacity and usage (admin)",
+    "description": "Every daemon joined to the same database (FCM_DATABASE_URL) registers itself and renews\na lease; a host whose lease lapsed is `unreachable`. A daemon on SQLite is a cluster of\none: it lists itself. Usage counts what VMs on the host hold (memory and vCPUs of VMs\nwith a hypervisor process; disk of every VM). (`fcm hosts` is something else: the servers\nthis laptop is logged in to.)",
+    "args": [],
+    "flags": [],
+    "columns": [
+      {
+        "field": "id",
+        "title": "ID",
+        "format": "text"
+      },
+      {
+        "field": "state",
+        "title": "STATE",
+        "format": "text"
+      },
+      {
+        "field": "publicIp",
+        "title": "PUBLIC IP",
+        "format": "text"
+      },
+      {
+        "field": "vms",
+        "title": "VMS",
+        "format": "text"
+      },
+      {
+        "field": "usedMemoryMib",
+        "title": "USED MEMORY MIB",
+        "format": "text"
+      },
+      {
+        "field": "memoryMib",
+        "title": "MEMORY MIB",
+        "format": "text"
+      },
+      {
+        "field": "usedVcpus",
+        "title": "USED VCPUS",
+        "format": "text"
+      },
+      {
+        "field": "vcpus",
+        "title": "VCPUS",
+        "format": "text"
+      },
+      {
+        "field": "subnet",
+        "title": "SUBNET",
+        "format": "text"
+      },
+      {
+        "field": "renewedAt",
+        "title": "RENEWED",
+        "format": "age"
+      }
+    ],
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "examples": [
+      "fcm cluster hosts",
+      "fcm cluster hosts --json"
+    ],
+    "auth": true,
+    "responseSchema": "HostList",
+    "responseType": "json"
+  },
+  {
     "operationId": "createVm",
     "command": "create",
     "method": "post",

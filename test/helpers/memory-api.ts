@@ -23,6 +23,9 @@ import type { AccountService } from '../../daemon/core/accounts.js';
 import { DomainService } from '../../daemon/core/domains.js';
 import { MemoryTxt } from '../../daemon/drivers/memory/memory-txt.js';
 import { domainHandlers } from '../../daemon/http/routes/domains.js';
+import { hostHandlers } from '../../daemon/http/routes/hosts.js';
+import { HostService, unreachableReason } from '../../daemon/core/hosts.js';
+import { MemoryHostRegistry } from '../../daemon/drivers/memory/memory-host-registry.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { gitRepos, openGitDoors, wireDeploys, type GitDoors } from '../../daemon/deploy-wiring.js';
@@ -76,6 +79,18 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     sleep: true,
     config: { reservedDomains: { names: ['fcm.example.net'], zones: ['sslip.io'] } },
   });
+  // The cluster of one a SQLite daemon is; tests move `hostClock` to lapse leases and register other hosts.
+  let hostClock = Date.now();
+  const registry = new MemoryHostRegistry(() => hostClock);
+  const hosts = new HostService({
+    registry,
+    self: { id: 'local', publicIp: '64.34.93.45', apiUrl: 'https://fcm.64-34-93-45.sslip.io', vcpus: 4, memoryMib: 8192, diskMib: 100_000, subnetCidr: '172.16.0.0/24' },
+    vms: () => h.store.list(),
+    log: pino({ level: 'silent' }),
+    config: { leaseMs: 15_000, renewMs: 5_000 },
+    onLost: () => {},
+  });
+  await hosts.join(0);
   const txt = new MemoryTxt();
   const domains = new DomainService({ store: h.store, resolver: txt, key: Buffer.alloc(32, 9), vm: (p, n) => h.service.get(p, n), changed: () => {} });
   const log = pino({ level: process.env.FCM_TEST_LOG ?? 'silent' });
@@ -121,7 +136,15 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const implemented = {
     ...(consoles ? consoleHandlers(consoles) : {}),
     ...deploys.handlers,
-    ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
+    ...vmHandlers(h.service, {
+      urlFor: (n, ip) => vmUrl(n, ip ?? '64.34.93.45', 'sslip.io'),
+      gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }),
+      hosts: () => {
+        const list = registry.list();
+        return { unreachable: new Map(list.filter((x) => x.state === 'unreachable').map((x) => [x.id, unreachableReason(x)])), ipOf: new Map(list.map((x) => [x.id, x.publicIp])) };
+      },
+    }),
+    ...hostHandlers(hosts),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
     ...auth.handlers,
     ...quotaHandlers(h.quotas!, auth.accounts),
@@ -148,5 +171,6 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
-  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };
+  const cluster = { registry, hosts, advance: (ms: number) => void (hostClock += ms) };
+  return { app, h, txt, cluster, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };
 }
