@@ -1,7 +1,8 @@
 import { FcmError, errors } from '../../core/errors.js';
 import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from '../../core/model.js';
 import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
-import type { Subnet } from '../../core/planners/network-plan.js';
+import { parseSubnet, type Subnet } from '../../core/planners/network-plan.js';
+import type { Placement, PlacementHost } from '../../core/planners/placement.js';
 import { uniqueViolation, type PgDb } from './pg-db.js';
 
 interface Row {
@@ -99,19 +100,56 @@ export class PgVmStore implements VmStore {
         if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
         const now = new Date().toISOString();
         const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: this.host };
-        this.db.query(
-          `INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
-             image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at, sleep_after_sec, host_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
-          [rec.id, rec.name, rec.owner, rec.state, rec.desired, rec.vcpus, rec.memoryMib, rec.diskMib, rec.swapMib, rec.port,
-            rec.image, rec.imageDir, rec.hypervisor, rec.slot, rec.ip, rec.mac, rec.tap, rec.lastError, rec.createdAt, rec.updatedAt, rec.sleepAfterSec ?? null, rec.host],
-        );
+        this.insertRow(rec);
         this.setDomains(rec.id, rec.domains);
         return { ...rec, domains: [...rec.domains].sort() };
       });
     } catch (err) {
       throw domainError(err, vm);
     }
+  }
+
+  /**
+   * Inserts a VM on the host `place` picks (core/planners/placement.ts),
+   * deciding inside the write: under the write lock every other inserting
+   * daemon waits, so the hosts and rows `place` sees are the ones the
+   * insert lands beside — no host is overbooked, no (host, slot) given twice.
+   * `plan` turns the host's slot into its address (each host has its subnet).
+   */
+  insertPlaced(vm: NewVm, place: (hosts: PlacementHost[], rows: VmRecord[]) => Placement, plan: (host: PlacementHost & { subnetCidr: string }, slot: number) => { ip: string; mac: string; tap: string }, admit?: AdmitFn): VmRecord {
+    try {
+      return this.db.transaction(() => {
+        this.db.query(WRITE_LOCK);
+        if (this.db.query('SELECT 1 FROM vms WHERE name = $1', [vm.name]).rowCount) throw errors.nameTaken(vm.name);
+        const rows = this.current();
+        admit?.(rows);
+        const hosts = this.db
+          .query<{ id: string; up: boolean; vcpus: number; memory_mib: number; disk_mib: number; subnet_cidr: string }>('SELECT id, vcpus, memory_mib, disk_mib, subnet_cidr, lease_expires_at > now() AS up FROM hosts ORDER BY id')
+          .rows.map((h) => {
+            const s = parseSubnet(h.subnet_cidr);
+            return { id: h.id, state: h.up ? ('up' as const) : ('unreachable' as const), vcpus: h.vcpus, memoryMib: h.memory_mib, diskMib: h.disk_mib, firstSlot: s.firstSlot, lastSlot: s.lastSlot, subnetCidr: h.subnet_cidr };
+          });
+        const at = place(hosts, rows);
+        const host = hosts.find((h) => h.id === at.host)!;
+        const now = new Date().toISOString();
+        const rec: VmRecord = { ...vm, slot: at.slot, ...plan(host, at.slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: at.host };
+        this.insertRow(rec);
+        this.setDomains(rec.id, rec.domains);
+        return { ...rec, domains: [...rec.domains].sort() };
+      });
+    } catch (err) {
+      throw domainError(err, vm);
+    }
+  }
+
+  private insertRow(rec: VmRecord): void {
+    this.db.query(
+      `INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
+         image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at, sleep_after_sec, host_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+      [rec.id, rec.name, rec.owner, rec.state, rec.desired, rec.vcpus, rec.memoryMib, rec.diskMib, rec.swapMib, rec.port,
+        rec.image, rec.imageDir, rec.hypervisor, rec.slot, rec.ip, rec.mac, rec.tap, rec.lastError, rec.createdAt, rec.updatedAt, rec.sleepAfterSec ?? null, rec.host],
+    );
   }
 
   update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
