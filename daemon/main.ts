@@ -4,6 +4,7 @@
  * is running, serves the API. VMs are detached processes: stopping the
  * daemon never stops them.
  */
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,7 @@ import { FcmError } from './core/errors.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers, type VmView } from './http/routes/vms.js';
 import { hostHandlers } from './http/routes/hosts.js';
+import { clusterHttp } from './http/forward.js';
 import { HostService, unreachableReason } from './core/hosts.js';
 import { pendingHandlers } from './http/routes/pending.js';
 import { operationRoutes } from './http/openapi-routes.js';
@@ -556,7 +558,20 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       }),
   };
   const limits = new RequestLimits(cfg.limits);
+  // The cluster key: made by the first host, shared through the database, kept here too (0600).
+  const clusterKey = db.hosts.clusterKey(randomBytes(32));
+  writeFileSync(join(cfg.stateDir, 'cluster.key'), clusterKey.toString('hex'), { mode: 0o600 });
   const app = await buildServer({
+    cluster: clusterHttp({
+      key: clusterKey,
+      self: cfg.host.id,
+      vmHost: (name) => {
+        const vm = store.get(name);
+        return vm && vm.name === name ? vm.host : null;
+      },
+      host: (id) => hosts.get(id),
+      principalFor: (id) => auth.accounts.principalFor(id),
+    }),
     spec,
     log,
     limits,

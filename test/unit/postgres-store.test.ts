@@ -41,7 +41,7 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
     const a = pg.track(openPg({ url }));
     assert.equal(a.query<{ version: number }>('SELECT version FROM fcm_schema').rows[0]!.version, PG_MIGRATIONS.length);
     const tables = a.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").rows.map((r) => r.t);
-    assert.deepEqual(tables, [...PG_TABLES, 'fcm_schema', 'hosts'].sort());
+    assert.deepEqual(tables, [...PG_TABLES, 'cluster_key', 'fcm_schema', 'hosts'].sort());
     a.query('INSERT INTO user_quotas VALUES ($1, $2, $3)', ['usr_x', '{"vms":1}', 'now']);
     const b = pg.track(openPg({ url }));
     assert.equal(b.query('SELECT * FROM user_quotas').rowCount, 1, 'reopening migrates nothing away');

@@ -50,4 +50,6 @@ export interface HostRegistry {
   release(id: string, instance: string): void;
   /** Every host ever registered, by id. */
   list(): HostRecord[];
+  /** The cluster key (core/cluster-auth.ts): the stored one, or `candidate` stored now if there is none yet (the first host makes it). */
+  clusterKey(candidate: Buffer): Buffer;
 }

@@ -38,6 +38,12 @@ export class MemoryHostRegistry implements HostRegistry {
     if (cur && cur.instance === instance) cur.expiresAt = Math.min(cur.expiresAt, this.now());
   }
 
+  private key: Buffer | null = null;
+
+  clusterKey(candidate: Buffer): Buffer {
+    return (this.key ??= Buffer.from(candidate));
+  }
+
   list(): HostRecord[] {
     const t = this.now();
     return [...this.rows.values()]

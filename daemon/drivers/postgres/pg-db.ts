@@ -126,6 +126,8 @@ export const PG_MIGRATIONS: string[] = [
    ALTER TABLE vms ADD COLUMN host_id ${T};
    ALTER TABLE vms DROP CONSTRAINT vms_slot_key, DROP CONSTRAINT vms_ip_key;
    ALTER TABLE vms ADD CONSTRAINT vms_host_slot_key UNIQUE (host_id, slot), ADD CONSTRAINT vms_host_ip_key UNIQUE (host_id, ip);`,
+  // The cluster key hosts sign forwarded requests with (core/cluster-auth.ts): one row, made by the first host.
+  `CREATE TABLE cluster_key (one BOOLEAN PRIMARY KEY CHECK (one), key TEXT NOT NULL);`,
 ];
 
 /** The tables, in an order that satisfies their foreign keys (for copying into them). */

@@ -48,6 +48,11 @@ export class PgHostRegistry implements HostRegistry {
     this.db.query('UPDATE hosts SET lease_expires_at = LEAST(lease_expires_at, now()) WHERE id = $1 AND instance = $2', [id, instance]);
   }
 
+  clusterKey(candidate: Buffer): Buffer {
+    this.db.query('INSERT INTO cluster_key (one, key) VALUES (true, $1) ON CONFLICT (one) DO NOTHING', [candidate.toString('hex')]);
+    return Buffer.from(this.db.query<{ key: string }>('SELECT key FROM cluster_key').rows[0]!.key, 'hex');
+  }
+
   list(): HostRecord[] {
     return this.db.query<Row>('SELECT *, lease_expires_at > now() AS up FROM hosts ORDER BY id').rows.map((r) => ({
       id: r.id, publicIp: r.public_ip, apiUrl: r.api_url, vcpus: r.vcpus, memoryMib: r.memory_mib, diskMib: r.disk_mib, subnetCidr: r.subnet_cidr,

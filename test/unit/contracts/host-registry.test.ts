@@ -70,5 +70,12 @@ for (const [name, make] of impls) {
       assert.equal(reg.list()[0]!.state, 'unreachable');
       assert.deepEqual(reg.register(info('a'), 'i2', 60_000), { ok: true }, 'a released id is free at once');
     });
+
+    test('the cluster key is made once, by the first host to ask, and every later host gets that one', () => {
+      const { reg } = make();
+      const first = Buffer.alloc(32, 1);
+      assert.deepEqual(reg.clusterKey(first), first);
+      assert.deepEqual(reg.clusterKey(Buffer.alloc(32, 2)), first);
+    });
   });
 }
