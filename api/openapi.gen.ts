@@ -846,6 +846,8 @@ export type components = {
             image: string;
             domains?: components["schemas"]["DomainList"];
             sleepAfter?: components["schemas"]["SleepAfter"];
+            /** @description Pin the VM to this host of the cluster (an id from fcm cluster hosts). Without it the cluster places it: the up host with room for it (memory, vCPUs, disk, an IP) that has the most memory left. */
+            host?: string;
         };
         UpdateVmRequest: {
             vcpus?: number;

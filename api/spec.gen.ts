@@ -187,6 +187,9 @@ export const spec: Record<string, any> = {
         "summary": "Create and boot a VM",
         "description": "Allocates an address, a copy-on-write disk and a tap device, then\nstarts the hypervisor. Returns once the hypervisor process is\nrunning (state `starting`); the VM becomes `running` when the guest\nhas booted — poll `GET /v1/vms/{name}/wait?state=running`.\nAll-or-nothing: on any failure everything made so far is undone.\n",
         "x-cli": {
+          "flagNames": {
+            "host": "on-host"
+          },
           "command": "create",
           "args": [
             "name"
@@ -1898,6 +1901,11 @@ export const spec: Record<string, any> = {
           },
           "sleepAfter": {
             "$ref": "#/components/schemas/SleepAfter"
+          },
+          "host": {
+            "type": "string",
+            "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+            "description": "Pin the VM to this host of the cluster (an id from fcm cluster hosts). Without it the cluster places it: the up host with room for it (memory, vCPUs, disk, an IP) that has the most memory left."
           }
         }
       },

@@ -565,6 +565,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     cluster: clusterHttp({
       key: clusterKey,
       self: cfg.host.id,
+      hosts: () => db.hosts.list(),
+      rows: () => store.list(),
       vmHost: (name) => {
         const vm = store.get(name);
         return vm && vm.name === name ? vm.host : null;

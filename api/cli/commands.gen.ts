@@ -168,6 +168,13 @@ export const commandTable: CommandSpec[] = [
         "name": "sleepAfter",
         "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
         "type": "string"
+      },
+      {
+        "flag": "on-host",
+        "in": "body",
+        "name": "host",
+        "description": "Pin the VM to this host of the cluster (an id from fcm cluster hosts). Without it the cluster places it: the up host with room for it (memory, vCPUs, disk, an IP) that has the most memory left.",
+        "type": "string"
       }
     ],
     "columns": null,

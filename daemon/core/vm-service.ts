@@ -203,6 +203,13 @@ export class VmService {
   // ---- lifecycle (vm-lifecycle.ts) ---------------------------------------
 
   async create(p: Principal, input: CreateVmInput): Promise<VmRecord> {
+    // A create pinned elsewhere reaches this host only when forwarding could not take it there.
+    if (input.host !== undefined && input.host !== this.records.host) {
+      const h = this.d.hosts?.get(input.host);
+      if (!h) throw new FcmError('validation_failed', `There is no host "${input.host}" (see fcm cluster hosts).`, { errors: [{ path: '/body/host', message: 'no such host' }] });
+      if (h.state === 'unreachable') throw new FcmError('host_unreachable', `Host ${input.host} is unreachable (its lease lapsed).`, { retryAfterSec: 30 });
+      throw new FcmError('wrong_host', `Host ${input.host} takes its creates at ${h.apiUrl}.`);
+    }
     return this.lifecycle.create(p, input);
   }
 

@@ -16,7 +16,7 @@ import { bearerToken } from './bearer.js';
 import { problem } from './problem.js';
 import { checkCsrf, sessionToken } from './session-cookie.js';
 import { CLUSTER_HEADER } from '../core/cluster-auth.js';
-import { FORWARDED, forwardRequest, type ClusterHttp } from './forward.js';
+import { FORWARDED, forwardCreate, forwardRequest, type ClusterHttp } from './forward.js';
 
 export interface Authenticator {
   /** The principal for a bearer token, or null if it is unknown, expired or revoked. */
@@ -276,6 +276,15 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
             if (req.forwardedBy !== undefined) return;
             const base = deps.cluster!.ownerOf(String((req.params as Json).name));
             if (base) return forwardRequest(deps.cluster!, base, req, reply);
+          },
+        }
+      : {}),
+    ...(deps.cluster && route.operationId === 'createVm'
+      ? {
+          preHandler: async (req: FastifyRequest, reply: FastifyReply) => {
+            if (req.forwardedBy !== undefined) return;
+            const sent = await forwardCreate(deps.cluster!, req, reply);
+            if (sent) return sent;
           },
         }
       : {}),

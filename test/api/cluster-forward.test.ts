@@ -56,7 +56,7 @@ describe('forwarding between hosts', () => {
 
   test('stop, start and wait on a VM of b, sent to a, run on b; the user token never reaches b', async () => {
     const alice = a.loginAs('alice@example.com');
-    const made = await b.app.inject({ method: 'POST', url: '/v1/vms', headers: alice.headers, payload: { name: 'on-b', memoryMib: 256 } });
+    const made = await b.app.inject({ method: 'POST', url: '/v1/vms', headers: alice.headers, payload: { name: 'on-b', memoryMib: 256, host: 'b' } });
     assert.equal(made.statusCode, 201, made.body);
     assert.equal(made.json().host, 'b');
     const vmId = made.json().id;
@@ -99,10 +99,27 @@ describe('forwarding between hosts', () => {
       assert.equal(((await res.json()) as { code: string }).code, 'unauthorized');
     }
     // A request signed for b on a VM b does not run is answered there (wrong_host), never bounced on.
-    const onA = await a.app.inject({ method: 'POST', url: '/v1/vms', headers: a.loginAs('alice@example.com').headers, payload: { name: 'on-a', memoryMib: 256 } });
+    const onA = await a.app.inject({ method: 'POST', url: '/v1/vms', headers: a.loginAs('alice@example.com').headers, payload: { name: 'on-a', memoryMib: 256, host: 'a' } });
     assert.equal(onA.statusCode, 201);
     const res = await fetch(`${bUrl}/v1/vms/on-a/stop`, { method: 'POST', headers: { 'x-fcm-cluster': signForward(key, 'a', alice, 'POST', '/v1/vms/on-a/stop'), 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.status, 421);
+  });
+
+  test('creates through a are placed: spread by free memory over both hosts, or pinned with host; a pin to a missing host is refused; quotas span the hosts', async () => {
+    const alice = a.loginAs('alice@example.com');
+    // a runs on-a, b runs on-b (256 MiB each): a tie on free memory and VM count goes to the lower id, then b has more room.
+    const p1 = await call('POST', '/v1/vms', alice.token, { name: 'p1', memoryMib: 512 });
+    const p2 = await call('POST', '/v1/vms', alice.token, { name: 'p2', memoryMib: 512 });
+    assert.deepEqual([p1.status, p1.body.host, p2.status, p2.body.host], [201, 'a', 201, 'b'], JSON.stringify([p1.body, p2.body]));
+    assert.ok(b.h.hypervisor.machines.has(p2.body.id) && !a.h.hypervisor.machines.has(p2.body.id), 'p2 boots on b');
+    const pinned = await call('POST', '/v1/vms', alice.token, { name: 'p3', memoryMib: 256, host: 'b' });
+    assert.deepEqual([pinned.status, pinned.body.host], [201, 'b']);
+    const nowhere = await call('POST', '/v1/vms', alice.token, { name: 'p4', memoryMib: 256, host: 'zz' });
+    assert.deepEqual([nowhere.status, nowhere.body.code], [400, 'validation_failed']);
+    // Quotas count the user's VMs on every host: 256 + 256 + 512 + 512 + 256 MiB over a and b.
+    const huge = await call('POST', '/v1/vms', alice.token, { name: 'p5', memoryMib: 16384 });
+    assert.deepEqual([huge.status, huge.body.code, huge.body.limit.usage], [429, 'quota_exceeded', 1792], JSON.stringify(huge.body));
+    assert.equal(shared.rows.get('p5'), undefined);
   });
 
   test('once the owner is unreachable its VMs answer host_unreachable at once, and nothing is touched', async () => {

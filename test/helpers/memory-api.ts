@@ -188,6 +188,8 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
           cluster: clusterHttp({
             key: opts.cluster.key,
             self: hostId,
+            hosts: () => registry.list(),
+            rows: () => h.store.list(),
             vmHost: (name) => {
               const vm = h.store.get(name);
               return vm && vm.name === name ? vm.host : null;

@@ -90,6 +90,7 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
           image: body.image,
           domains: body.domains,
           sleepAfterSec: body.sleepAfter === undefined ? null : parseSleepAfter(body.sleepAfter),
+          ...(body.host === undefined ? {} : { host: body.host }),
         }),
       ),
     getVm: ({ principal, params }) => out(vms.get(principal, params.name)),
