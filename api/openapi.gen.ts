@@ -17,6 +17,30 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's hosts, their capacity and usage (admins only)
+         * @description Every daemon joined to the same database (FCM_DATABASE_URL) registers itself and renews
+         *     a lease; a host whose lease lapsed is `unreachable`. A daemon on SQLite is a cluster of
+         *     one: it lists itself. Usage counts what VMs on the host hold (memory and vCPUs of VMs
+         *     with a hypervisor process; disk of every VM). (`fcm hosts` is something else: the servers
+         *     this laptop is logged in to.)
+         */
+        get: operations["listHosts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms": {
         parameters: {
             query?: never;
@@ -833,6 +857,8 @@ export type components = {
             image: string;
             domains?: components["schemas"]["DomainList"];
             sleepAfter?: components["schemas"]["SleepAfter"];
+            /** @description Pin the VM to this host of the cluster (an id from fcm cluster hosts). Without it the cluster places it: the up host with room for it (memory, vCPUs, disk, an IP) that has the most memory left. */
+            host?: string;
         };
         /**
          * @example {
@@ -954,7 +980,17 @@ export type components = {
             /** @example vm_3f9c2a7e1b4d */
             id: string;
             name: components["schemas"]["VmName"];
-            state: components["schemas"]["VmState"];
+            /**
+             * @description The VM's state, or `unreachable` when the host it runs on has let its lease lapse
+             *     (crashed, cut off from the database, or stopped): the VM is neither moved, restarted
+             *     nor deleted meanwhile; `stateReason` says since when. Once the host is back it reports
+             *     the VM's real state again.
+             */
+            state: components["schemas"]["VmState"] | "unreachable";
+            /** @description Why the state is `unreachable` (which host, since when); null otherwise */
+            stateReason?: string | null;
+            /** @description The id of the host whose hypervisor runs the VM (FCM_HOST_ID; see listHosts) */
+            host: string;
             vcpus: number;
             memoryMib: number;
             diskMib: number;
@@ -987,6 +1023,54 @@ export type components = {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        Host: {
+            /**
+             * @description FCM_HOST_ID
+             * @example fcm-a
+             */
+            id: string;
+            /**
+             * @description `up` while its lease runs; `unreachable` once it lapsed (its VMs are left as they are)
+             * @enum {string}
+             */
+            state: "up" | "unreachable";
+            /**
+             * Format: ipv4
+             * @description The address its VMs' URLs embed
+             */
+            publicIp: string;
+            /** @description Its API */
+            apiUrl: string;
+            /** @description Its VM subnet (FCM_SUBNET), e.g. 172.16.0.0/24 */
+            subnet: string;
+            /** @description vCPUs it may commit (host CPUs × FCM_CPU_OVERCOMMIT) */
+            vcpus: number;
+            /** @description Guest memory it may commit, MiB (admission's capacity) */
+            memoryMib: number;
+            /** @description Disk in its state directory, MiB */
+            diskMib: number;
+            /** @description VMs on it */
+            vms: number;
+            usedVcpus: number;
+            usedMemoryMib: number;
+            /** @description Sum of its VMs' disk sizes (sparse; an upper bound) */
+            usedDiskMib: number;
+            /**
+             * Format: date-time
+             * @description When its daemon registered
+             */
+            startedAt: string;
+            /**
+             * Format: date-time
+             * @description Its last lease renewal
+             */
+            renewedAt: string;
+            /** Format: date-time */
+            leaseExpiresAt: string;
+        };
+        HostList: {
+            hosts: components["schemas"]["Host"][];
         };
         /**
          * @example {
@@ -1699,7 +1783,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -1740,6 +1824,27 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+        };
+    };
+    listHosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The hosts, by id */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostList"];
+                };
+            };
+            default: components["responses"]["Problem"];
         };
     };
     listVms: {

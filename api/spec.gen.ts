@@ -87,6 +87,56 @@ export const spec: Record<string, any> = {
         }
       }
     },
+    "/v1/hosts": {
+      "get": {
+        "operationId": "listHosts",
+        "tags": [
+          "system"
+        ],
+        "summary": "The cluster's hosts, their capacity and usage (admins only)",
+        "x-admin-only": true,
+        "description": "Every daemon joined to the same database (FCM_DATABASE_URL) registers itself and renews\na lease; a host whose lease lapsed is `unreachable`. A daemon on SQLite is a cluster of\none: it lists itself. Usage counts what VMs on the host hold (memory and vCPUs of VMs\nwith a hypervisor process; disk of every VM). (`fcm hosts` is something else: the servers\nthis laptop is logged in to.)\n",
+        "x-cli": {
+          "command": "cluster hosts",
+          "summary": "List the cluster's hosts with capacity and usage (admin)",
+          "columns": [
+            "id",
+            "state",
+            "publicIp",
+            "vms",
+            "usedMemoryMib",
+            "memoryMib",
+            "usedVcpus",
+            "vcpus",
+            "subnet",
+            {
+              "field": "renewedAt",
+              "title": "RENEWED",
+              "format": "age"
+            }
+          ],
+          "examples": [
+            "fcm cluster hosts",
+            "fcm cluster hosts --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The hosts, by id",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/HostList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
     "/v1/vms": {
       "get": {
         "operationId": "listVms",
@@ -138,6 +188,9 @@ export const spec: Record<string, any> = {
         "summary": "Create and boot a VM",
         "description": "Allocates an address, a copy-on-write disk and a tap device, then\nstarts the hypervisor. Returns once the hypervisor process is\nrunning (state `starting`); the VM becomes `running` when the guest\nhas booted — poll `GET /v1/vms/{name}/wait?state=running`.\nAll-or-nothing: on any failure everything made so far is undone.\n",
         "x-cli": {
+          "flagNames": {
+            "host": "on-host"
+          },
           "command": "create",
           "args": [
             "name"
@@ -1899,6 +1952,11 @@ export const spec: Record<string, any> = {
           },
           "sleepAfter": {
             "$ref": "#/components/schemas/SleepAfter"
+          },
+          "host": {
+            "type": "string",
+            "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+            "description": "Pin the VM to this host of the cluster (an id from fcm cluster hosts). Without it the cluster places it: the up host with room for it (memory, vCPUs, disk, an IP) that has the most memory left."
           }
         }
       },
@@ -2107,6 +2165,7 @@ export const spec: Record<string, any> = {
           "gitHttpUrl",
           "hypervisor",
           "sleepAfter",
+          "host",
           "createdAt",
           "updatedAt"
         ],
@@ -2121,7 +2180,27 @@ export const spec: Record<string, any> = {
             "$ref": "#/components/schemas/VmName"
           },
           "state": {
-            "$ref": "#/components/schemas/VmState"
+            "description": "The VM's state, or `unreachable` when the host it runs on has let its lease lapse\n(crashed, cut off from the database, or stopped): the VM is neither moved, restarted\nnor deleted meanwhile; `stateReason` says since when. Once the host is back it reports\nthe VM's real state again.\n",
+            "anyOf": [
+              {
+                "$ref": "#/components/schemas/VmState"
+              },
+              {
+                "type": "string",
+                "const": "unreachable"
+              }
+            ]
+          },
+          "stateReason": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Why the state is `unreachable` (which host, since when); null otherwise"
+          },
+          "host": {
+            "type": "string",
+            "description": "The id of the host whose hypervisor runs the VM (FCM_HOST_ID; see listHosts)"
           },
           "vcpus": {
             "type": "integer"
@@ -2201,6 +2280,112 @@ export const spec: Record<string, any> = {
           "updatedAt": {
             "type": "string",
             "format": "date-time"
+          }
+        }
+      },
+      "Host": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "state",
+          "publicIp",
+          "apiUrl",
+          "subnet",
+          "vcpus",
+          "memoryMib",
+          "diskMib",
+          "vms",
+          "usedVcpus",
+          "usedMemoryMib",
+          "usedDiskMib",
+          "startedAt",
+          "renewedAt",
+          "leaseExpiresAt"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "FCM_HOST_ID",
+            "examples": [
+              "fcm-a"
+            ]
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "up",
+              "unreachable"
+            ],
+            "description": "`up` while its lease runs; `unreachable` once it lapsed (its VMs are left as they are)"
+          },
+          "publicIp": {
+            "type": "string",
+            "format": "ipv4",
+            "description": "The address its VMs' URLs embed"
+          },
+          "apiUrl": {
+            "type": "string",
+            "description": "Its API"
+          },
+          "subnet": {
+            "type": "string",
+            "description": "Its VM subnet (FCM_SUBNET), e.g. 172.16.0.0/24"
+          },
+          "vcpus": {
+            "type": "integer",
+            "description": "vCPUs it may commit (host CPUs × FCM_CPU_OVERCOMMIT)"
+          },
+          "memoryMib": {
+            "type": "integer",
+            "description": "Guest memory it may commit, MiB (admission's capacity)"
+          },
+          "diskMib": {
+            "type": "integer",
+            "description": "Disk in its state directory, MiB"
+          },
+          "vms": {
+            "type": "integer",
+            "description": "VMs on it"
+          },
+          "usedVcpus": {
+            "type": "integer"
+          },
+          "usedMemoryMib": {
+            "type": "integer"
+          },
+          "usedDiskMib": {
+            "type": "integer",
+            "description": "Sum of its VMs' disk sizes (sparse; an upper bound)"
+          },
+          "startedAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When its daemon registered"
+          },
+          "renewedAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Its last lease renewal"
+          },
+          "leaseExpiresAt": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "HostList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "hosts"
+        ],
+        "properties": {
+          "hosts": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Host"
+            }
           }
         }
       },
@@ -3714,6 +3899,8 @@ export const spec: Record<string, any> = {
           "quota_exceeded",
           "ip_pool_exhausted",
           "insufficient_capacity",
+          "host_unreachable",
+          "wrong_host",
           "image_missing",
           "hypervisor_failed",
           "disk_full",

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
 import type { QuotaLimits } from './core/quotas.js';
@@ -74,6 +75,12 @@ export interface Config {
   minFreeDiskMib: number;
   /** Public address used in VM URLs (`<name>.<ip-with-dashes>.<baseDomain>`). */
   publicIp: string | null;
+  /**
+   * This daemon as a host of a cluster (daemons sharing FCM_DATABASE_URL):
+   * its id (stable across restarts; VM rows name it), and its lease — a host
+   * that has not renewed for leaseMs is unreachable to the others.
+   */
+  host: { id: string; leaseMs: number; renewMs: number };
   baseDomain: string;
   /**
    * The daemon's own externally reachable base URL (OAuth callback, git over
@@ -203,7 +210,7 @@ export const CONFIG_KEYS = [
   'FCM_HOST_BIND', 'FCM_PORT', 'FCM_STATE_DIR', 'FCM_DATABASE_URL', 'FCM_IMAGES_DIR', 'FCM_LOG_LEVEL', 'FCM_HYPERVISOR', 'FCM_ACCEL',
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_RESTART_MAX', 'FCM_RESTART_WINDOW_MS', 'FCM_MONITOR_INTERVAL_MS',
-  'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
+  'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_HOST_ID', 'FCM_HOST_LEASE_MS', 'FCM_HOST_RENEW_MS', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
   'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_SNAPSHOT_REFILL_DELAY_MS', 'FCM_TEMPLATES_DIR', 'FCM_TEMPLATE_RAM',
   'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT', 'FCM_ROUTE_WATCH_INTERVAL_MS', 'FCM_WAKE_PORT', 'FCM_WAKE_TIMEOUT_MS', 'FCM_ACCESS_LOG_PORT', 'FCM_IDLE_CHECK_INTERVAL_MS',
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
@@ -373,6 +380,15 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     monitorIntervalMs: int('FCM_MONITOR_INTERVAL_MS', 1000, 50, 60_000),
     minFreeDiskMib: int('FCM_MIN_FREE_DISK_MIB', 1024, 0, 10_000_000),
     publicIp: ipv4('FCM_PUBLIC_IP'),
+    host: (() => {
+      const id = str('FCM_HOST_ID', defaultHostId());
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(id)) throw new ConfigError(`FCM_HOST_ID must be a DNS label (lower-case letters, digits, hyphens), got "${id}"`);
+      const leaseMs = int('FCM_HOST_LEASE_MS', 15_000, 1_000, 600_000);
+      const renewMs = int('FCM_HOST_RENEW_MS', Math.floor(leaseMs / 3), 100, 300_000);
+      // One late renewal must not lapse the lease.
+      if (renewMs * 2 > leaseMs) throw new ConfigError(`FCM_HOST_RENEW_MS (${renewMs}) must be at most half of FCM_HOST_LEASE_MS (${leaseMs})`);
+      return { id, leaseMs, renewMs };
+    })(),
     baseDomain,
     publicUrl: (() => {
       const v = get('FCM_PUBLIC_URL');
@@ -465,6 +481,12 @@ function apiHost(v: string | undefined): Config['api'] {
  * socket `postgresql://user@/database?host=/run/postgresql`; unset or empty:
  * SQLite. The value is never echoed (it may hold a password).
  */
+/** The machine's host name as a DNS label (FCM_HOST_ID's default): distinct per machine, stable across restarts. */
+function defaultHostId(): string {
+  const label = hostname().split('.')[0]!.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+  return label || 'local';
+}
+
 function databaseUrl(v: string | undefined): string | null {
   if (v === undefined || v.trim() === '') return null;
   const shape = 'postgresql://user[:password]@host[:port]/database, or postgresql://user@/database?host=/run/postgresql for a Unix socket';

@@ -4,7 +4,8 @@
  * is running, serves the API. VMs are detached processes: stopping the
  * daemon never stops them.
  */
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +50,10 @@ import { buildServer, type Handler } from './http/server.js';
 import { RequestLimits } from './http/limits.js';
 import { FcmError } from './core/errors.js';
 import { systemHandlers } from './http/routes/system.js';
-import { vmHandlers } from './http/routes/vms.js';
+import { vmHandlers, type VmView } from './http/routes/vms.js';
+import { hostHandlers } from './http/routes/hosts.js';
+import { clusterHttp } from './http/forward.js';
+import { HostService, unreachableReason } from './core/hosts.js';
 import { pendingHandlers } from './http/routes/pending.js';
 import { operationRoutes } from './http/openapi-routes.js';
 import { createLogger, type Logger } from './log.js';
@@ -336,11 +340,37 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const host = new HostAdmission(capacity, () => {
     const n = fastBoot?.pooled().length ?? 0;
     return { vcpus: n * DEFAULT_SHAPE.vcpus, memoryMib: n * DEFAULT_SHAPE.memoryMib };
-  });
+  }, cfg.host.id);
   log.info({ capacity }, 'host admission capacity');
   // The API behind Caddy (HTTPS) at its own name, proxied to the plain listener on this host.
   const apiHost = cfg.api.proxied ? (cfg.api.host ?? vmHost(API_LABEL, ip, cfg.baseDomain)) : null;
+  // This daemon as a host of the cluster (of one, on SQLite). Registered before reconcile: a daemon
+  // that still holds this host id (killed a moment ago) must have lost its lease before we touch its VMs.
+  const selfInfo = (apiUrl: string) => ({
+    id: cfg.host.id,
+    publicIp: ip,
+    apiUrl,
+    vcpus: capacity.vcpus,
+    memoryMib: capacity.memoryMib,
+    diskMib: (() => {
+      const st = statfsSync(cfg.stateDir);
+      return Math.floor((st.blocks * st.bsize) / 1024 / 1024);
+    })(),
+    subnetCidr: cfg.network.subnetCidr,
+  });
+  const apiUrlNow = (port: number) => cfg.publicUrl ?? (apiHost ? `https://${apiHost}${cfg.proxy.httpsPort === 443 ? '' : `:${cfg.proxy.httpsPort}`}` : `http://${ip}:${port}`);
+  const hosts = new HostService({
+    registry: db.hosts,
+    self: selfInfo(apiUrlNow(cfg.listen.port)),
+    vms: () => store.list(),
+    log: log.child({ svc: 'hosts' }),
+    config: { leaseMs: cfg.host.leaseMs, renewMs: cfg.host.renewMs },
+    onLost: () => process.kill(process.pid, 'SIGTERM'),
+  });
+  await hosts.join(cfg.host.leaseMs * 2 + 5_000);
   const vms = new VmService({
+    hostId: cfg.host.id,
+    hosts,
     fastBoot,
     saved: new FileSavedStates(join(cfg.stateDir, 'disks')),
     quotas,
@@ -396,7 +426,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const apiUpstream = () => `${upstreamHost.includes(':') ? `[${upstreamHost}]` : upstreamHost}:${apiPort}`;
   const caddy = new CaddyProxy(cfg.proxy.adminUrl);
   const routes = new RouteService({
-    store,
+    // Each host's Caddy serves the VMs it runs.
+    store: { list: () => store.list().filter((v) => v.host === cfg.host.id) },
     proxy: caddy,
     log: log.child({ svc: 'routes' }),
     watchIntervalMs: cfg.proxy.watchIntervalMs,
@@ -442,8 +473,15 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const sshHost = cfg.publicUrl ? new URL(cfg.publicUrl).hostname : ip;
   const auth = wireAuth(cfg, { tokens, users, publicUrl, log });
   principalFor = (id) => auth.accounts.principalFor(id);
-  const view = {
-    urlFor: (name: string) => vmUrl(name, ip, cfg.baseDomain),
+  const view: VmView = {
+    urlFor: (name: string, hostIp?: string) => vmUrl(name, hostIp ?? ip, cfg.baseDomain),
+    hosts: () => {
+      const list = db.hosts.list();
+      return {
+        unreachable: new Map(list.filter((h) => h.state === 'unreachable').map((h) => [h.id, unreachableReason(h)])),
+        ipOf: new Map(list.map((h) => [h.id, h.publicIp])),
+      };
+    },
     gitUrls: (name: string) => ({ ssh: `root@${sshHost}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
   };
 
@@ -482,7 +520,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   auth.sessions.start();
   // Idle sleep: VMs with sleepAfter, no request through Caddy, no console, no deploy for that long.
   const idle = new IdleSleeper({
-    vms: { list: () => store.list(), onChange: (l) => vms.onChange(l), get: (id) => store.get(id) },
+    vms: { list: () => store.list().filter((v) => v.host === cfg.host.id), onChange: (l) => vms.onChange(l), get: (id) => store.get(id) },
     activity: accessLog,
     hostsOf: (vm) => [vmHost(vm.name, ip, cfg.baseDomain), ...vm.verifiedDomains],
     busy: (vm) => (consoles.clientCounts()[vm.id] ?? 0) > 0 || deploys.deploys.busy(vm.id),
@@ -501,6 +539,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       ...consoleHandlers(consoles),
       ...auth.handlers,
       ...quotaHandlers(quotas, auth.accounts),
+      ...hostHandlers(hosts),
       ...domainHandlers(domains),
       ...systemHandlers({
         version: VERSION,
@@ -525,7 +564,22 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       }),
   };
   const limits = new RequestLimits(cfg.limits);
+  // The cluster key: made by the first host, shared through the database, kept here too (0600).
+  const clusterKey = db.hosts.clusterKey(randomBytes(32));
+  writeFileSync(join(cfg.stateDir, 'cluster.key'), clusterKey.toString('hex'), { mode: 0o600 });
   const app = await buildServer({
+    cluster: clusterHttp({
+      key: clusterKey,
+      self: cfg.host.id,
+      hosts: () => db.hosts.list(),
+      rows: () => store.list(),
+      vmHost: (name) => {
+        const vm = store.get(name);
+        return vm && vm.name === name ? vm.host : null;
+      },
+      host: (id) => hosts.get(id),
+      principalFor: (id) => auth.accounts.principalFor(id),
+    }),
     spec,
     log,
     limits,
@@ -543,6 +597,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   if (apiPort === 0) {
     apiPort = (app.server.address() as { port: number }).port;
     void routes.sync();
+    hosts.update(selfInfo(apiUrlNow(apiPort)));
   }
   log.info({ address, publicUrl, adminToken: tokenPath, publicIp: ip, login: cfg.oidc ? cfg.oidc.issuer : 'off (admin token only)' }, 'fcm daemon listening');
   // Clients of a server with Caddy's internal CA need that CA: it is written beside the admin token.
@@ -565,6 +620,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       (closing ??= (async () => {
         auth.sessions.close();
         caExport?.abort();
+        hosts.close();
         await app.close();
         await wakeProxy.close();
         idle.close();

@@ -50,7 +50,9 @@ export function migrateToPostgres(o: { sqlitePath: string; databaseUrl: string }
             const rows = lite.prepare(`SELECT * FROM ${t}`).all() as Record<string, unknown>[];
             // One statement per table; columns are matched by name.
             if (rows.length) pg.query(`INSERT INTO ${t} SELECT * FROM jsonb_populate_recordset(NULL::${t}, $1::jsonb)`, [JSON.stringify(rows)]);
-            const back = pg.query<Record<string, unknown>>(`SELECT * FROM ${t}`).rows;
+            // Columns PostgreSQL has beyond SQLite's (vms.host_id, NULL until a host adopts the rows) are not compared.
+            const cols = (lite.prepare(`SELECT name FROM pragma_table_info('${t}')`).all() as { name: string }[]).map((c) => c.name);
+            const back = pg.query<Record<string, unknown>>(`SELECT * FROM ${t}`).rows.map((r) => Object.fromEntries(cols.map((c) => [c, r[c]])));
             const want = rows.map(canon).sort();
             const got = back.map(canon).sort();
             if (want.length !== got.length || want.some((w, i) => w !== got[i])) {

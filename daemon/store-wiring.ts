@@ -13,6 +13,9 @@ import type { TokenStore } from './core/ports/token-store.js';
 import type { UserStore } from './core/ports/user-store.js';
 import type { VmStore } from './core/ports/vm-store.js';
 import { openPg } from './drivers/postgres/pg-db.js';
+import type { HostRegistry } from './core/ports/host-registry.js';
+import { PgHostRegistry } from './drivers/postgres/pg-host-registry.js';
+import { MemoryHostRegistry } from './drivers/memory/memory-host-registry.js';
 import { PgQuotaStore, PgTokenStore, PgUserStore } from './drivers/postgres/pg-account-stores.js';
 import { PgEnvStore, PgKeyStore, PgReleaseStore } from './drivers/postgres/pg-deploy-stores.js';
 import { PgVmStore } from './drivers/postgres/pg-vm-store.js';
@@ -32,18 +35,21 @@ export interface Stores {
   releases: ReleaseStore;
   env: EnvStore;
   keys: KeyStore;
+  /** The cluster's hosts: PostgreSQL's shared table, or SQLite's one implicit host (in memory). */
+  hosts: HostRegistry;
   close(): void;
 }
 
 /** The SQLite file the daemon keeps its state in without FCM_DATABASE_URL. */
 export const sqlitePath = (stateDir: string): string => join(stateDir, 'fcm.db');
 
-export function openStores(cfg: Pick<Readonly<Config>, 'stateDir' | 'databaseUrl' | 'network'>): Stores {
+export function openStores(cfg: Pick<Readonly<Config>, 'stateDir' | 'databaseUrl' | 'network' | 'host'>): Stores {
   if (cfg.databaseUrl) {
     const db = openPg({ url: cfg.databaseUrl, applicationName: 'fcm-daemon' });
     return {
       kind: 'postgres',
-      vms: new PgVmStore(db, cfg.network.subnet),
+      vms: new PgVmStore(db, cfg.network.subnet, cfg.host.id),
+      hosts: new PgHostRegistry(db),
       tokens: new PgTokenStore(db),
       users: new PgUserStore(db),
       quotas: new PgQuotaStore(db),
@@ -56,7 +62,8 @@ export function openStores(cfg: Pick<Readonly<Config>, 'stateDir' | 'databaseUrl
   const db = openDb(sqlitePath(cfg.stateDir));
   return {
     kind: 'sqlite',
-    vms: new SqliteVmStore(db, cfg.network.subnet),
+    vms: new SqliteVmStore(db, cfg.network.subnet, cfg.host.id),
+    hosts: new MemoryHostRegistry(),
     tokens: new SqliteTokenStore(db),
     users: new SqliteUserStore(db),
     quotas: new SqliteQuotaStore(db),

@@ -55,7 +55,7 @@ export type VmArgKey = keyof VmArgs;
 export interface VmOutputs extends VmArgs {
   /** The daemon's id (vm_…): tells this VM apart from a later one with the same name. */
   vmId: string;
-  state: VmState;
+  state: Vm['state'];
   ip: string;
   mac: string;
   url: string;
@@ -408,7 +408,7 @@ export interface OpOptions {
   signal?: AbortSignal | undefined;
 }
 
-const LIVE: readonly VmState[] = ['running', 'starting'];
+const LIVE: readonly Vm['state'][] = ['running', 'starting'];
 
 /** Outputs from the API's view of the VM; `running` reflects what is actually happening. */
 export function outputsOf(vm: Vm, local: Pick<VmArgs, 'waitTimeoutSeconds'>): VmOutputs {

@@ -3,6 +3,81 @@ import type { CommandSpec } from '../gen/cli-table.js';
 
 export const commandTable: CommandSpec[] = [
   {
+    "operationId": "listHosts",
+    "command": "cluster hosts",
+    "method": "get",
+    "path": "/v1/hosts",
+    "group": "system",
+    "summary": "List the cluster's hosts with capacity and usage (admin)",
+    "description": "Every daemon joined to the same database (FCM_DATABASE_URL) registers itself and renews\na lease; a host whose lease lapsed is `unreachable`. A daemon on SQLite is a cluster of\none: it lists itself. Usage counts what VMs on the host hold (memory and vCPUs of VMs\nwith a hypervisor process; disk of every VM). (`fcm hosts` is something else: the servers\nthis laptop is logged in to.)",
+    "args": [],
+    "flags": [],
+    "columns": [
+      {
+        "field": "id",
+        "title": "ID",
+        "format": "text"
+      },
+      {
+        "field": "state",
+        "title": "STATE",
+        "format": "text"
+      },
+      {
+        "field": "publicIp",
+        "title": "PUBLIC IP",
+        "format": "text"
+      },
+      {
+        "field": "vms",
+        "title": "VMS",
+        "format": "text"
+      },
+      {
+        "field": "usedMemoryMib",
+        "title": "USED MEMORY MIB",
+        "format": "text"
+      },
+      {
+        "field": "memoryMib",
+        "title": "MEMORY MIB",
+        "format": "text"
+      },
+      {
+        "field": "usedVcpus",
+        "title": "USED VCPUS",
+        "format": "text"
+      },
+      {
+        "field": "vcpus",
+        "title": "VCPUS",
+        "format": "text"
+      },
+      {
+        "field": "subnet",
+        "title": "SUBNET",
+        "format": "text"
+      },
+      {
+        "field": "renewedAt",
+        "title": "RENEWED",
+        "format": "age"
+      }
+    ],
+    "message": null,
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "progress": null,
+    "examples": [
+      "fcm cluster hosts",
+      "fcm cluster hosts --json"
+    ],
+    "auth": true,
+    "responseSchema": "HostList",
+    "responseType": "json"
+  },
+  {
     "operationId": "createVm",
     "command": "create",
     "method": "post",
@@ -93,6 +168,13 @@ export const commandTable: CommandSpec[] = [
         "in": "body",
         "name": "sleepAfter",
         "description": "Put the VM to sleep (see sleepVm) once it has been idle this long — no\nrequest through its URL or custom domains, no console attached, no deploy\nrunning: a number with `s`, `m` or `h` (`15m`, `2h`), at least 10 s; `off`\n(the default) never. The next request wakes it.\n",
+        "type": "string"
+      },
+      {
+        "flag": "on-host",
+        "in": "body",
+        "name": "host",
+        "description": "Pin the VM to this host of the cluster (an id from fcm cluster hosts). Without it the cluster places it: the up host with room for it (memory, vCPUs, disk, an IP) that has the most memory left.",
         "type": "string"
       }
     ],

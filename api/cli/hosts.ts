@@ -32,7 +32,8 @@ export function hostCommands(): Command[] {
       summary: 'List the fcm servers you are logged in to (* = the default)',
       description:
         'Every server fcm login stored a token for. Commands go to the default one unless\n' +
-        '--host, FCM_HOST or a ./.fcm file names another; a token is only ever sent to its own server.',
+        '--host, FCM_HOST or a ./.fcm file names another; a token is only ever sent to its own server.\n' +
+        "The servers of one fcm cluster (daemons sharing a database) are listed by fcm cluster hosts.",
       args: [],
       flags: [],
       examples: ['fcm hosts', 'fcm hosts --json', 'fcm hosts use https://fcm.example.com'],

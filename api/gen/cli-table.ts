@@ -201,7 +201,9 @@ export function buildCommandTable(spec: Json): CommandSpec[] {
       for (const [name, raw] of Object.entries(bodyProps)) {
         if (argNames.includes(name)) continue;
         const s = deref(spec, raw);
-        flags.push({ flag: kebab(name), in: 'body', name, description: String(s.description ?? ''), ...flagShape(spec, s) });
+        // x-cli flagNames: another flag name where the property's own would clash with a global flag (host → --on-host).
+        const renamed = ((cli.flagNames as Record<string, string> | undefined) ?? {})[name];
+        flags.push({ flag: renamed ?? kebab(name), in: 'body', name, description: String(s.description ?? ''), ...flagShape(spec, s) });
       }
       const shorts = (cli.short as Record<string, string> | undefined) ?? {};
       for (const [name, letter] of Object.entries(shorts)) {

@@ -61,6 +61,8 @@ export class HostAdmission {
     readonly capacity: HostCapacity,
     /** Held outside VM rows (warm-pool machines). */
     private readonly extra: () => Need = () => ({ vcpus: 0, memoryMib: 0 }),
+    /** Only rows on this host count (rows are the cluster's); undefined: all. */
+    private readonly host?: string,
   ) {}
 
   /** What is committed now, leaving out VM `except` (whose new size is being checked). */
@@ -70,7 +72,7 @@ export class HostAdmission {
     let memoryMib = e.memoryMib;
     const seen = new Set<string>();
     for (const vm of rows) {
-      if (vm.id === except) continue;
+      if (vm.id === except || (this.host !== undefined && vm.host !== this.host)) continue;
       seen.add(vm.id);
       const r = this.reserved.get(vm.id);
       if (r) {

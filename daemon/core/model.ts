@@ -38,11 +38,19 @@ export interface VmRecord extends VmSize {
   verifiedDomains: string[];
   /** Idle seconds (no request through its URL, no console, no deploy) after which it is put to sleep; null: never. */
   sleepAfterSec: number | null;
+  /**
+   * The host (FCM_HOST_ID) whose hypervisor runs it. Only that host's daemon
+   * starts, stops, boots or deletes it; the others forward or refuse.
+   */
+  host: string;
   createdAt: string;
   updatedAt: string;
 }
 
-export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' | 'updatedAt' | 'verifiedDomains'>;
+export type NewVm = Omit<VmRecord, 'slot' | 'ip' | 'mac' | 'tap' | 'createdAt' | 'updatedAt' | 'verifiedDomains' | 'host'>;
+
+/** The host id of a daemon that was given none (FCM_HOST_ID): one host on its own. */
+export const LOCAL_HOST = 'local';
 /**
  * `domains` replaces the claimed list: domains kept keep their status, new
  * ones are pending. `verifiedDomains` marks domains of the VM verified

@@ -4,7 +4,8 @@ import type { Proxy } from './ports/proxy.js';
 import type { VmStore } from './ports/vm-store.js';
 
 export interface RouteServiceDeps {
-  store: VmStore;
+  /** The VMs this host's proxy serves: the ones it runs (each host's proxy serves its own). */
+  store: Pick<VmStore, 'list'>;
   proxy: Proxy;
   plan: (vms: RouteVm[]) => CaddyPlan;
   log: Logger;

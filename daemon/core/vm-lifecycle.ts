@@ -30,6 +30,8 @@ export interface CreateVmInput {
   domains?: string[];
   /** Idle seconds before it sleeps; null/absent: never. */
   sleepAfterSec?: number | null;
+  /** The host it must run on (a cluster's placement chose it, or the caller pinned it): this one, or wrong_host. */
+  host?: string;
 }
 
 export interface UpdateVmInput {

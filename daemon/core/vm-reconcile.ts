@@ -44,7 +44,8 @@ export class VmReconciler {
   async reconcile(): Promise<ReconcileResult> {
     const r = { adopted: 0, rolledBack: 0, restarted: 0, orphans: 0 };
     await this.d.network.ensureHost();
-    for (const vm of this.d.records.list()) {
+    // Only this host's VMs: another host's are its own to reconcile (and may be running there right now).
+    for (const vm of this.d.records.listLocal()) {
       await this.d.locks.run(vm.id, async () => {
         const log = this.d.log.child({ vmId: vm.id, vm: vm.name });
         if (vm.state === 'creating' || vm.state === 'deleting') {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { FcmError } from './errors.js';
-import type { NewVm, VmPatch, VmRecord } from './model.js';
+import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from './model.js';
 import type { AdmitFn, VmStore } from './ports/vm-store.js';
 
 /**
@@ -11,7 +11,11 @@ import type { AdmitFn, VmStore } from './ports/vm-store.js';
 export class VmRecords {
   private readonly events = new EventEmitter();
 
-  constructor(private readonly store: VmStore) {
+  constructor(
+    private readonly store: VmStore,
+    /** This daemon's host id: `listLocal` is the VMs it drives. */
+    readonly host: string = LOCAL_HOST,
+  ) {
     this.events.setMaxListeners(0);
   }
 
@@ -19,8 +23,14 @@ export class VmRecords {
     return this.store.get(nameOrId);
   }
 
+  /** Every VM of the cluster (quotas, names, listings). */
   list(): VmRecord[] {
     return this.store.list();
+  }
+
+  /** The VMs this host runs: the only ones its monitor, reconcile and admission look at. */
+  listLocal(): VmRecord[] {
+    return this.store.list().filter((v) => v.host === this.host);
   }
 
   /** The row by id; vm_not_found when it is gone. */

@@ -28,6 +28,8 @@ import type { Images } from './ports/images.js';
 import type { Network } from './ports/network.js';
 import type { SavedStates } from './ports/saved-states.js';
 import type { VmStore } from './ports/vm-store.js';
+import type { HostRecord } from './ports/host-registry.js';
+import { unreachableReason } from './hosts.js';
 import { VmLifecycle, type CreateVmInput, type StopOptions, type UpdateVmInput } from './vm-lifecycle.js';
 import { VmPlans } from './vm-plans.js';
 import { VmReconciler, type ReconcileResult } from './vm-reconcile.js';
@@ -74,6 +76,10 @@ export interface VmServiceDeps {
   host?: HostAdmission;
   log: Logger;
   config: VmServiceConfig;
+  /** This daemon's host id (FCM_HOST_ID): it drives only the VMs whose row names it. */
+  hostId?: string;
+  /** The cluster's hosts, to say where a VM of another host runs and whether that host is up. */
+  hosts?: { get(id: string): HostRecord | undefined };
   /** The clock (restart window, the guest's seed) and the VM id source; tests inject their own. */
   now?: () => number;
   newId?: () => string;
@@ -88,7 +94,7 @@ export class VmService {
   constructor(private readonly d: VmServiceDeps) {
     const c = d.config;
     const now = d.now ?? Date.now;
-    const records = (this.records = new VmRecords(d.store));
+    const records = (this.records = new VmRecords(d.store, d.hostId));
     const locks = new KeyedMutex();
     const plans = new VmPlans({ subnet: c.subnet, agentPort: c.agentPort, dns: c.dns, tscKhz: c.tscKhz, accel: d.hypervisor.accel }, d.agentKeys, now);
     const supervisor: VmSupervisor = (this.supervisor = new VmSupervisor({
@@ -197,16 +203,23 @@ export class VmService {
   // ---- lifecycle (vm-lifecycle.ts) ---------------------------------------
 
   async create(p: Principal, input: CreateVmInput): Promise<VmRecord> {
+    // A create pinned elsewhere reaches this host only when forwarding could not take it there.
+    if (input.host !== undefined && input.host !== this.records.host) {
+      const h = this.d.hosts?.get(input.host);
+      if (!h) throw new FcmError('validation_failed', `There is no host "${input.host}" (see fcm cluster hosts).`, { errors: [{ path: '/body/host', message: 'no such host' }] });
+      if (h.state === 'unreachable') throw new FcmError('host_unreachable', `Host ${input.host} is unreachable (its lease lapsed).`, { retryAfterSec: 30 });
+      throw new FcmError('wrong_host', `Host ${input.host} takes its creates at ${h.apiUrl}.`);
+    }
     return this.lifecycle.create(p, input);
   }
 
   async start(p: Principal, name: string): Promise<VmRecord> {
-    return this.lifecycle.start(this.resolve(p, name));
+    return this.lifecycle.start(this.here(this.resolve(p, name)));
   }
 
   /** Saves the VM's memory to disk and ends its process (state `sleeping`); see VmLifecycle.sleep. */
   async sleep(p: Principal, name: string): Promise<VmRecord> {
-    return this.lifecycle.sleep(this.resolve(p, name));
+    return this.lifecycle.sleep(this.here(this.resolve(p, name)));
   }
 
   /**
@@ -215,7 +228,7 @@ export class VmService {
    * otherwise); any other VM is returned as it is.
    */
   async awake(p: Principal, name: string, timeoutMs: number, signal?: AbortSignal): Promise<VmRecord> {
-    const vm = await this.lifecycle.wake(this.resolve(p, name));
+    const vm = await this.lifecycle.wake(this.here(this.resolve(p, name)));
     // Waking (or starting): the caller wants the guest, so wait for it.
     if (vm.state === 'starting' || vm.state === 'sleeping') return this.wait(p, name, 'running', timeoutMs, signal);
     return vm;
@@ -223,6 +236,7 @@ export class VmService {
 
   /** awakeForRequest() for a VM already resolved for its caller (a console attaching), bounded by the boot timeout. */
   awakeVm(vm: VmRecord): Promise<VmRecord> {
+    this.here(vm);
     return this.awakeForRequest(vm.name, this.d.config.bootTimeoutMs);
   }
 
@@ -239,20 +253,20 @@ export class VmService {
   }
 
   async stop(p: Principal, name: string, opts: StopOptions): Promise<VmRecord> {
-    return this.lifecycle.stop(this.resolve(p, name), opts);
+    return this.lifecycle.stop(this.here(this.resolve(p, name)), opts);
   }
 
   async restart(p: Principal, name: string, opts: StopOptions): Promise<VmRecord> {
-    return this.lifecycle.restart(this.resolve(p, name), opts);
+    return this.lifecycle.restart(this.here(this.resolve(p, name)), opts);
   }
 
   /** Resize (restarting a running VM so it takes effect) and/or replace custom domains. */
   async update(p: Principal, name: string, input: UpdateVmInput, stop: StopOptions): Promise<VmRecord> {
-    return this.lifecycle.update(this.resolve(p, name), input, stop);
+    return this.lifecycle.update(this.here(this.resolve(p, name)), input, stop);
   }
 
   async delete(p: Principal, name: string): Promise<void> {
-    await this.lifecycle.delete(this.resolve(p, name));
+    await this.lifecycle.delete(this.here(this.resolve(p, name)));
   }
 
   // ---- supervision and reconcile (vm-supervisor.ts, vm-reconcile.ts) ----
@@ -273,6 +287,21 @@ export class VmService {
   }
 
   // ---- helpers -----------------------------------------------------------
+
+  /**
+   * `vm` if this host runs it. A VM of another host is that host's to
+   * drive: host_unreachable while its lease has lapsed (nothing here may
+   * start, move or delete it behind that host's back), wrong_host otherwise
+   * (the request belongs on the owning host's API).
+   */
+  private here(vm: VmRecord): VmRecord {
+    if (vm.host === this.records.host) return vm;
+    const h = this.d.hosts?.get(vm.host);
+    if (!h || h.state === 'unreachable') {
+      throw new FcmError('host_unreachable', h ? `VM "${vm.name}" runs on ${unreachableReason(h)}` : `VM "${vm.name}" runs on host ${vm.host}, which is not registered.`, { retryAfterSec: 30 });
+    }
+    throw new FcmError('wrong_host', `VM "${vm.name}" runs on host ${vm.host}: send this request to ${h.apiUrl}.`);
+  }
 
   /** The one ownership check: a VM the caller may not see does not exist for them. */
   private resolve(p: Principal, name: string): VmRecord {

@@ -101,7 +101,7 @@ export class VmSupervisor implements BootWatch {
   startMonitor(): void {
     if (this.monitor) return;
     const tick = async () => {
-      for (const vm of this.d.records.list()) {
+      for (const vm of this.d.records.listLocal()) {
         if (this.closed) return;
         if ((vm.state !== 'running' && vm.state !== 'starting') || this.d.locks.isLocked(vm.id)) continue;
         const st = await this.d.hypervisor.status(vm.id).catch(() => null);

@@ -15,6 +15,8 @@ import { operationRoutes, type Json, type OperationRoute } from './openapi-route
 import { bearerToken } from './bearer.js';
 import { problem } from './problem.js';
 import { checkCsrf, sessionToken } from './session-cookie.js';
+import { CLUSTER_HEADER } from '../core/cluster-auth.js';
+import { FORWARDED, forwardCreate, forwardRequest, type ClusterHttp } from './forward.js';
 
 export interface Authenticator {
   /** The principal for a bearer token, or null if it is unknown, expired or revoked. */
@@ -57,6 +59,8 @@ export interface HttpDeps {
    * running — `logs -f`, a long poll.
    */
   sessions?: { open(p: Principal, end: (reason: string) => void): () => void };
+  /** Several hosts on one database: requests forwarded between them (http/forward.ts). */
+  cluster?: ClusterHttp;
 }
 
 declare module 'fastify' {
@@ -66,6 +70,8 @@ declare module 'fastify' {
     client?: string;
     /** The token of the dashboard session cookie, when that (not a bearer header) authenticated the request. */
     sessionToken?: string;
+    /** Another host of the cluster forwarded this request (it is never forwarded again). */
+    forwardedBy?: string;
   }
   interface FastifyContextConfig {
     /** The route counts its requests itself (operations from openapi.yaml: by address or by user). */
@@ -228,6 +234,16 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
         req.principal = ANONYMOUS;
         return;
       }
+      // Another host forwarding a user's request: its cluster signature, never the user's token.
+      const fwd = req.headers[CLUSTER_HEADER];
+      if (fwd !== undefined) {
+        const got = typeof fwd === 'string' && req.headers.authorization === undefined ? deps.cluster?.authenticate(fwd, req.method, req.raw.url ?? '') : null;
+        if (!got) throw new FcmError('unauthorized', 'The cluster signature is not valid (a host of another cluster, a stale clock, or a forged request).');
+        limits.principal(got.principal);
+        req.principal = got.principal;
+        req.forwardedBy = got.from;
+        return;
+      }
       // A bearer header wins; without one, the dashboard's session cookie (session-cookie.ts).
       const header = req.headers.authorization;
       const cookie = header === undefined ? sessionToken(req) : null;
@@ -253,6 +269,25 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       // An optional body that was not sent validates (and gets its defaults) as {}.
       if (route.schema.body && (req.body === undefined || req.body === null) && !route.bodyRequired) req.body = {};
     },
+    // A VM-bound operation on a VM another (live) host runs goes to that host, streaming back.
+    ...(deps.cluster && FORWARDED.has(route.operationId)
+      ? {
+          preHandler: async (req: FastifyRequest, reply: FastifyReply) => {
+            if (req.forwardedBy !== undefined) return;
+            const base = deps.cluster!.ownerOf(String((req.params as Json).name));
+            if (base) return forwardRequest(deps.cluster!, base, req, reply);
+          },
+        }
+      : {}),
+    ...(deps.cluster && route.operationId === 'createVm'
+      ? {
+          preHandler: async (req: FastifyRequest, reply: FastifyReply) => {
+            if (req.forwardedBy !== undefined) return;
+            const sent = await forwardCreate(deps.cluster!, req, reply);
+            if (sent) return sent;
+          },
+        }
+      : {}),
     preSerialization: async (req, reply, payload) => {
       const status = String(reply.statusCode);
       const validate = responseValidators[status] ?? responseValidators.default;

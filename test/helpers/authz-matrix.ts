@@ -127,6 +127,8 @@ function judge(route: OperationRoute, who: Who, status: number, code: string | n
     if (route.auth) return status === 401 && code === 'unauthorized' ? null : `needs auth: expected 401 unauthorized, got ${status} ${code}`;
     return status === 401 ? 'security: [] yet 401' : null;
   }
+  // An admin-only operation on nothing of A's (listHosts) refuses B as it refuses A.
+  if (adminOnly && who === 'B' && !owned.size) return status === 403 && code === 'forbidden' ? null : `admin-only: expected 403 forbidden for B, got ${status} ${code}`;
   if (who === 'B') {
     if (status >= 200 && status < 300) {
       if (owned.size) return `B got ${status} on A's resource`;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { ConsoleService } from '../../daemon/core/console-service.js';
@@ -23,6 +24,11 @@ import type { AccountService } from '../../daemon/core/accounts.js';
 import { DomainService } from '../../daemon/core/domains.js';
 import { MemoryTxt } from '../../daemon/drivers/memory/memory-txt.js';
 import { domainHandlers } from '../../daemon/http/routes/domains.js';
+import { hostHandlers } from '../../daemon/http/routes/hosts.js';
+import { HostService, unreachableReason } from '../../daemon/core/hosts.js';
+import { MemoryHostRegistry } from '../../daemon/drivers/memory/memory-host-registry.js';
+import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
+import { clusterHttp } from '../../daemon/http/forward.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { gitRepos, openGitDoors, wireDeploys, type GitDoors } from '../../daemon/deploy-wiring.js';
@@ -54,14 +60,33 @@ export interface MemoryApiOptions {
   publicUrl?: string;
   /** The console (tickets, the WebSocket, the web console page) over the Console twin. */
   console?: boolean;
+  /**
+   * One host of a cluster: its id, the stores every host shares (VM rows, host registry, users,
+   * tokens, config vars) and the cluster key; requests on other hosts' VMs are forwarded.
+   */
+  cluster?: { hostId: string; key: Buffer; shared: ClusterShared };
+}
+
+/** What the hosts of one test cluster share (the database, in production). */
+export interface ClusterShared {
+  rows: MemoryVmStore;
+  registry: MemoryHostRegistry;
+  tokens: MemoryTokenStore;
+  users: MemoryUserStore;
+  env: MemoryEnvStore;
 }
 
 /** The real HTTP layer (spec validation, problem+json, auth) over in-memory services. */
 export async function memoryApi(opts: MemoryApiOptions = {}) {
   const theSpec = opts.spec ?? spec;
-  const tokens = new MemoryTokenStore();
-  const users = new MemoryUserStore();
-  const env = new MemoryEnvStore();
+  const shared = opts.cluster?.shared;
+  const hostId = opts.cluster?.hostId ?? 'local';
+  const tokens = shared?.tokens ?? new MemoryTokenStore();
+  const users = shared?.users ?? new MemoryUserStore();
+  const env = shared?.env ?? new MemoryEnvStore();
+  // The cluster of one a SQLite daemon is (unless shared); tests move `hostClock` to lapse leases and register other hosts.
+  let hostClock = Date.now();
+  const registry = shared?.registry ?? new MemoryHostRegistry(() => hostClock);
   const memGit = new MemoryGitHost();
   let accounts: AccountService | null = null;
   const h = memoryService({
@@ -73,9 +98,20 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       ...opts.quotas,
     },
     ...(opts.host ? { host: opts.host } : {}),
+    ...(shared ? { store: shared.rows.forHost(hostId), cluster: { hostId, hosts: { get: (id: string) => registry.list().find((x) => x.id === id) } } } : {}),
     sleep: true,
     config: { reservedDomains: { names: ['fcm.example.net'], zones: ['sslip.io'] } },
   });
+  const selfInfo = { id: hostId, publicIp: '64.34.93.45', apiUrl: 'https://fcm.64-34-93-45.sslip.io', vcpus: 4, memoryMib: 8192, diskMib: 100_000, subnetCidr: '172.16.0.0/24' };
+  const hosts = new HostService({
+    registry,
+    self: selfInfo,
+    vms: () => h.store.list(),
+    log: pino({ level: 'silent' }),
+    config: { leaseMs: 15_000, renewMs: 5_000 },
+    onLost: () => {},
+  });
+  await hosts.join(0);
   const txt = new MemoryTxt();
   const domains = new DomainService({ store: h.store, resolver: txt, key: Buffer.alloc(32, 9), vm: (p, n) => h.service.get(p, n), changed: () => {} });
   const log = pino({ level: process.env.FCM_TEST_LOG ?? 'silent' });
@@ -96,7 +132,8 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     return { user, token: grant.token, headers: { authorization: `Bearer ${grant.token}` } };
   };
   const admin = newToken();
-  tokens.insert({ id: 'tok_000000000000', hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
+  // Each host of a test cluster has its own admin token row in the shared store.
+  tokens.insert({ id: hostId === 'local' ? 'tok_000000000000' : `tok_${createHash('sha256').update(hostId).digest('hex').slice(0, 12)}`, hash: hashToken(admin), userId: 'admin', kind: 'admin', description: null, createdAt: new Date().toISOString(), expiresAt: null });
   const runtime = opts.git?.runtime ?? new MemoryAppRuntime();
   const repos = opts.git ? await gitRepos(opts.git.stateDir, { user: 'fcm-git', log }) : null;
   const git: GitHost = repos ?? memGit;
@@ -121,7 +158,15 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const implemented = {
     ...(consoles ? consoleHandlers(consoles) : {}),
     ...deploys.handlers,
-    ...vmHandlers(h.service, { urlFor: (n) => vmUrl(n, '64.34.93.45', 'sslip.io'), gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }) }),
+    ...vmHandlers(h.service, {
+      urlFor: (n, ip) => vmUrl(n, ip ?? '64.34.93.45', 'sslip.io'),
+      gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }),
+      hosts: () => {
+        const list = registry.list();
+        return { unreachable: new Map(list.filter((x) => x.state === 'unreachable').map((x) => [x.id, unreachableReason(x)])), ipOf: new Map(list.map((x) => [x.id, x.publicIp])) };
+      },
+    }),
+    ...hostHandlers(hosts),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
     ...auth.handlers,
     ...quotaHandlers(h.quotas!, auth.accounts),
@@ -138,6 +183,22 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
+    ...(opts.cluster
+      ? {
+          cluster: clusterHttp({
+            key: opts.cluster.key,
+            self: hostId,
+            hosts: () => registry.list(),
+            rows: () => h.store.list(),
+            vmHost: (name) => {
+              const vm = h.store.get(name);
+              return vm && vm.name === name ? vm.host : null;
+            },
+            host: (id) => registry.list().find((x) => x.id === id),
+            principalFor: (id) => auth.accounts.principalFor(id),
+          }),
+        }
+      : {}),
     ...(doors || consoles
       ? {
           extend: async (server: FastifyInstance) => {
@@ -148,5 +209,6 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       : {}),
   });
   if (doors) app.addHook('onClose', () => doors.close());
-  return { app, h, txt, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };
+  const cluster = { registry, hosts, advance: (ms: number) => void (hostClock += ms), setApiUrl: (apiUrl: string) => hosts.update({ ...selfInfo, apiUrl }) };
+  return { app, h, txt, cluster, domains, deploys: { ...deploys, runtime, git, doors }, tokens, users, admin, auth: { authorization: `Bearer ${admin}` }, accounts: auth.accounts, login: auth.login, sessions: auth.sessions, reloadAccess: auth.reloadAccess, loginAs };
 }

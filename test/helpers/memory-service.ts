@@ -12,6 +12,7 @@ import { HostAdmission, type HostCapacity } from '../../daemon/core/admission.js
 import { QuotaService, type QuotaDeps, type QuotaLimits } from '../../daemon/core/quotas.js';
 import { MemoryQuotaStore } from '../../daemon/drivers/memory/memory-quota-store.js';
 import { loadConfig } from '../../daemon/config.js';
+import type { HostRecord } from '../../daemon/core/ports/host-registry.js';
 
 /** The daemon's default limits (FCM_QUOTA_* unset). */
 export const DEFAULT_QUOTAS: QuotaLimits = loadConfig({}).quotaDefaults;
@@ -36,6 +37,8 @@ export interface MemoryServiceOptions {
   newId?: () => string;
   /** VMs can sleep: the hypervisor offers the snapshotter, saves go to MemorySavedStates. */
   sleep?: boolean;
+  /** This service as one host of a cluster: its id and the cluster's hosts (default: host `local` alone). */
+  cluster?: { hostId: string; hosts: { get(id: string): HostRecord | undefined } };
 }
 
 export function memoryService(opts: MemoryServiceOptions = {}) {
@@ -70,13 +73,14 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
         ...(opts.quotas.users ? { users: opts.quotas.users } : {}),
       })
     : undefined;
-  const host = opts.host ? new HostAdmission(opts.host) : undefined;
+  const host = opts.host ? new HostAdmission(opts.host, undefined, opts.cluster?.hostId) : undefined;
   const make = () =>
     new VmService({
       fastBoot,
       ...(quotas ? { quotas } : {}),
       ...(host ? { host } : {}),
       ...(opts.sleep ? { saved } : {}),
+      ...(opts.cluster ? { hostId: opts.cluster.hostId, hosts: opts.cluster.hosts } : {}),
       store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys, ...clockAndIds,
       config: {
         subnet, agentPort: 7611, dns: null, tscKhz: 2600000, bootTimeoutMs: 2000, restartPolicy: 'never',

@@ -41,7 +41,7 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
     const a = pg.track(openPg({ url }));
     assert.equal(a.query<{ version: number }>('SELECT version FROM fcm_schema').rows[0]!.version, PG_MIGRATIONS.length);
     const tables = a.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").rows.map((r) => r.t);
-    assert.deepEqual(tables, [...PG_TABLES, 'fcm_schema'].sort());
+    assert.deepEqual(tables, [...PG_TABLES, 'cluster_key', 'fcm_schema', 'hosts'].sort());
     a.query('INSERT INTO user_quotas VALUES ($1, $2, $3)', ['usr_x', '{"vms":1}', 'now']);
     const b = pg.track(openPg({ url }));
     assert.equal(b.query('SELECT * FROM user_quotas').rowCount, 1, 'reopening migrates nothing away');
@@ -109,7 +109,7 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
 
   test('migrate-to-postgres moves every row of every table of a state written through the daemon\'s store wiring', () => {
     const stateDir = join(tmp, 'state');
-    const subnetCfg = { network: { subnet } } as Parameters<typeof openStores>[0];
+    const subnetCfg = { network: { subnet, subnetCidr: '10.0.0.0/29' }, host: { id: 'h1', leaseMs: 15_000, renewMs: 5_000 } } as Parameters<typeof openStores>[0];
     const lite = openStores({ ...subnetCfg, stateDir, databaseUrl: null });
     assert.equal(lite.kind, 'sqlite');
     const vmA = lite.vms.insert({ ...newVm('vm_aaaaaaaaaaa1', 'app-a'), domains: ['a.example.com', 'b.example.com'] }, (s) => planNetwork('vm_aaaaaaaaaaa1', s, subnet));
@@ -137,7 +137,9 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
       const want = source.prepare(`SELECT * FROM ${t}`).all() as Record<string, unknown>[];
       assert.ok(want.length > 0, `${t} has rows to move (the test covers every table)`);
       assert.equal(report.tables[t], want.length, t);
-      assert.deepEqual(sortRows(target.query<Record<string, unknown>>(`SELECT * FROM ${t}`).rows), sortRows(want), t);
+      // vms.host_id is PostgreSQL's alone: NULL until a host adopts the moved rows (below).
+      const got = target.query<Record<string, unknown>>(`SELECT * FROM ${t}`).rows.map(({ host_id, ...r }) => (assert.equal(host_id ?? null, null), r));
+      assert.deepEqual(sortRows(got), sortRows(want), t);
     }
     source.close();
 
@@ -154,6 +156,10 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
     assert.ok(moved.tokens.findByHash('h2')!.revokedAt);
     assert.deepEqual(moved.quotas.get(user.id), { vms: 3, memoryMib: 0 });
     assert.equal(moved.keys.byFingerprint('SHA256:abc')!.owner, user.id);
+    // The daemon registers its host before it touches VMs: the first host adopts the moved rows (they run where they were moved from).
+    moved.hosts.register({ id: 'h1', publicIp: '10.1.0.1', apiUrl: 'http://10.1.0.1:7777', vcpus: 2, memoryMib: 2048, diskMib: 1000, subnetCidr: '10.0.0.0/29' }, 'i1', 60_000);
+    assert.deepEqual(target.query<{ h: string }>('SELECT DISTINCT host_id AS h FROM vms').rows, [{ h: 'h1' }]);
+    assert.equal(moved.vms.get('app-b')!.host, 'h1');
     const c = moved.vms.insert(newVm('vm_ccccccccccc3', 'app-c'), (s) => planNetwork('vm_ccccccccccc3', s, subnet));
     assert.equal(c.slot, subnet.firstSlot + 2, 'slots continue after the moved VMs');
     assert.throws(() => moved.vms.insert(newVm('vm_ddddddddddd4', 'app-a'), (s) => planNetwork('vm_ddddddddddd4', s, subnet)), (e) => isFcmError(e, 'name_taken'));

@@ -1,24 +1,32 @@
 import { FcmError, errors } from '../../core/errors.js';
-import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
+import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from '../../core/model.js';
 import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 
 /** In-memory twin of SqliteVmStore (same contract suite). */
 export class MemoryVmStore implements VmStore {
-  private readonly rows = new Map<string, VmRecord>();
+  constructor(
+    private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>,
+    /** The host new rows are placed on (tests of several hosts insert through one store per host over shared `rows`). */
+    private readonly host: string = LOCAL_HOST,
+    private readonly rows: Map<string, VmRecord> = new Map(),
+  ) {}
 
-  constructor(private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {}
+  /** Another host's view of the same rows (its inserts land on `host`). */
+  forHost(host: string, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'> = this.subnet): MemoryVmStore {
+    return new MemoryVmStore(subnet, host, this.rows);
+  }
 
   insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }, admit?: AdmitFn): VmRecord {
     const all = [...this.rows.values()];
     admit?.(all.map(copy));
     if (all.some((r) => r.name === vm.name)) throw errors.nameTaken(vm.name);
-    const used = new Set(all.map((r) => r.slot));
+    const used = new Set(all.filter((r) => r.host === this.host).map((r) => r.slot));
     let slot = this.subnet.firstSlot;
     while (used.has(slot)) slot++;
     if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
     const now = new Date().toISOString();
-    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
+    const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: this.host };
     for (const k of ['id', 'mac', 'tap'] as const) {
       if (all.some((r) => r[k] === rec[k])) throw new VmIdentityTaken(k);
     }

@@ -107,6 +107,27 @@ export const PG_MIGRATIONS: string[] = [
    );`,
   // Idle sleep (VmRecord.sleepAfterSec); null: never.
   `ALTER TABLE vms ADD COLUMN sleep_after_sec INTEGER;`,
+  // Hosts (core/ports/host-registry.ts) and the host each VM runs on. Slots and IPs are per host
+  // (each has its own subnet and bridge). host_id NULL: a row moved from a single host's SQLite
+  // state (migrate-to-postgres), adopted by the first host that registers.
+  `CREATE TABLE hosts (
+     id ${T} PRIMARY KEY,
+     public_ip TEXT NOT NULL,
+     api_url TEXT NOT NULL,
+     vcpus INTEGER NOT NULL,
+     memory_mib INTEGER NOT NULL,
+     disk_mib INTEGER NOT NULL,
+     subnet_cidr TEXT NOT NULL,
+     instance TEXT NOT NULL,
+     started_at TIMESTAMPTZ NOT NULL,
+     renewed_at TIMESTAMPTZ NOT NULL,
+     lease_expires_at TIMESTAMPTZ NOT NULL
+   );
+   ALTER TABLE vms ADD COLUMN host_id ${T};
+   ALTER TABLE vms DROP CONSTRAINT vms_slot_key, DROP CONSTRAINT vms_ip_key;
+   ALTER TABLE vms ADD CONSTRAINT vms_host_slot_key UNIQUE (host_id, slot), ADD CONSTRAINT vms_host_ip_key UNIQUE (host_id, ip);`,
+  // The cluster key hosts sign forwarded requests with (core/cluster-auth.ts): one row, made by the first host.
+  `CREATE TABLE cluster_key (one BOOLEAN PRIMARY KEY CHECK (one), key TEXT NOT NULL);`,
 ];
 
 /** The tables, in an order that satisfies their foreign keys (for copying into them). */

@@ -1,23 +1,26 @@
 import { FcmError, errors } from '../../core/errors.js';
-import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
+import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from '../../core/model.js';
 import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
-import type { Subnet } from '../../core/planners/network-plan.js';
+import { parseSubnet, type Subnet } from '../../core/planners/network-plan.js';
+import type { Placement, PlacementHost } from '../../core/planners/placement.js';
 import { uniqueViolation, type PgDb } from './pg-db.js';
 
 interface Row {
   id: string; name: string; owner: string; state: string; desired: string;
   vcpus: number; memory_mib: number; disk_mib: number; swap_mib: number; port: number;
   image: string; image_dir: string; hypervisor: string; slot: number; ip: string; mac: string; tap: string;
-  last_error: string | null; created_at: string; updated_at: string; domains: string[]; verified: string[]; sleep_after_sec: number | null;
+  last_error: string | null; created_at: string; updated_at: string; domains: string[]; verified: string[]; sleep_after_sec: number | null; host_id: string | null;
 }
 
-const fromRow = (r: Row): VmRecord => ({
+const fromRow = (r: Row, host: string): VmRecord => ({
   id: r.id, name: r.name, owner: r.owner, state: r.state as VmRecord['state'], desired: r.desired as VmRecord['desired'],
   vcpus: r.vcpus, memoryMib: r.memory_mib, diskMib: r.disk_mib, swapMib: r.swap_mib, port: r.port,
   image: r.image, imageDir: r.image_dir, hypervisor: r.hypervisor as VmRecord['hypervisor'],
   slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error,
   domains: [...r.domains].sort(), verifiedDomains: [...r.verified].sort(),
   createdAt: r.created_at, updatedAt: r.updated_at, sleepAfterSec: r.sleep_after_sec ?? null,
+  // NULL: moved from SQLite and not yet adopted (PgHostRegistry.register) — it runs where it was moved from, which is here.
+  host: r.host_id ?? host,
 });
 
 const SELECT = `SELECT vms.*, COALESCE(d.domains, '{}') AS domains, COALESCE(d.verified, '{}') AS verified
@@ -47,10 +50,11 @@ type Plan = (slot: number) => { ip: string; mac: string; tap: string };
  * database, so every read asks the server (one round trip).
  */
 export class PgVmStore implements VmStore {
-  constructor(private readonly db: PgDb, private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {}
+  /** `host`: this daemon's id (FCM_HOST_ID); the rows it inserts run here. Slots and IPs are unique per host. */
+  constructor(private readonly db: PgDb, private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>, private readonly host: string = LOCAL_HOST) {}
 
   private current(): VmRecord[] {
-    return this.db.query<Row>(`${SELECT} ORDER BY vms.created_at, vms.slot`).rows.map(fromRow);
+    return this.db.query<Row>(`${SELECT} ORDER BY vms.created_at, vms.slot`).rows.map((r) => fromRow(r, this.host));
   }
 
   private taken(id: string, d: string): void {
@@ -87,7 +91,7 @@ export class PgVmStore implements VmStore {
         if (this.db.query('SELECT 1 FROM vms WHERE name = $1', [vm.name]).rowCount) throw errors.nameTaken(vm.name);
         admit?.(this.current());
         // The lowest free slot: the first gap in the used ones, from firstSlot.
-        const used = this.db.query<{ slot: number }>('SELECT slot FROM vms WHERE slot >= $1 ORDER BY slot', [this.subnet.firstSlot]).rows;
+        const used = this.db.query<{ slot: number }>('SELECT slot FROM vms WHERE host_id = $2 AND slot >= $1 ORDER BY slot', [this.subnet.firstSlot, this.host]).rows;
         let slot = this.subnet.firstSlot;
         for (const r of used) {
           if (r.slot === slot) slot++;
@@ -95,20 +99,57 @@ export class PgVmStore implements VmStore {
         }
         if (slot > this.subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
         const now = new Date().toISOString();
-        const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
-        this.db.query(
-          `INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
-             image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at, sleep_after_sec)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-          [rec.id, rec.name, rec.owner, rec.state, rec.desired, rec.vcpus, rec.memoryMib, rec.diskMib, rec.swapMib, rec.port,
-            rec.image, rec.imageDir, rec.hypervisor, rec.slot, rec.ip, rec.mac, rec.tap, rec.lastError, rec.createdAt, rec.updatedAt, rec.sleepAfterSec ?? null],
-        );
+        const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: this.host };
+        this.insertRow(rec);
         this.setDomains(rec.id, rec.domains);
         return { ...rec, domains: [...rec.domains].sort() };
       });
     } catch (err) {
       throw domainError(err, vm);
     }
+  }
+
+  /**
+   * Inserts a VM on the host `place` picks (core/planners/placement.ts),
+   * deciding inside the write: under the write lock every other inserting
+   * daemon waits, so the hosts and rows `place` sees are the ones the
+   * insert lands beside — no host is overbooked, no (host, slot) given twice.
+   * `plan` turns the host's slot into its address (each host has its subnet).
+   */
+  insertPlaced(vm: NewVm, place: (hosts: PlacementHost[], rows: VmRecord[]) => Placement, plan: (host: PlacementHost & { subnetCidr: string }, slot: number) => { ip: string; mac: string; tap: string }, admit?: AdmitFn): VmRecord {
+    try {
+      return this.db.transaction(() => {
+        this.db.query(WRITE_LOCK);
+        if (this.db.query('SELECT 1 FROM vms WHERE name = $1', [vm.name]).rowCount) throw errors.nameTaken(vm.name);
+        const rows = this.current();
+        admit?.(rows);
+        const hosts = this.db
+          .query<{ id: string; up: boolean; vcpus: number; memory_mib: number; disk_mib: number; subnet_cidr: string }>('SELECT id, vcpus, memory_mib, disk_mib, subnet_cidr, lease_expires_at > now() AS up FROM hosts ORDER BY id')
+          .rows.map((h) => {
+            const s = parseSubnet(h.subnet_cidr);
+            return { id: h.id, state: h.up ? ('up' as const) : ('unreachable' as const), vcpus: h.vcpus, memoryMib: h.memory_mib, diskMib: h.disk_mib, firstSlot: s.firstSlot, lastSlot: s.lastSlot, subnetCidr: h.subnet_cidr };
+          });
+        const at = place(hosts, rows);
+        const host = hosts.find((h) => h.id === at.host)!;
+        const now = new Date().toISOString();
+        const rec: VmRecord = { ...vm, slot: at.slot, ...plan(host, at.slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: at.host };
+        this.insertRow(rec);
+        this.setDomains(rec.id, rec.domains);
+        return { ...rec, domains: [...rec.domains].sort() };
+      });
+    } catch (err) {
+      throw domainError(err, vm);
+    }
+  }
+
+  private insertRow(rec: VmRecord): void {
+    this.db.query(
+      `INSERT INTO vms (id, name, owner, state, desired, vcpus, memory_mib, disk_mib, swap_mib, port,
+         image, image_dir, hypervisor, slot, ip, mac, tap, last_error, created_at, updated_at, sleep_after_sec, host_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+      [rec.id, rec.name, rec.owner, rec.state, rec.desired, rec.vcpus, rec.memoryMib, rec.diskMib, rec.swapMib, rec.port,
+        rec.image, rec.imageDir, rec.hypervisor, rec.slot, rec.ip, rec.mac, rec.tap, rec.lastError, rec.createdAt, rec.updatedAt, rec.sleepAfterSec ?? null, rec.host],
+    );
   }
 
   update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
@@ -137,7 +178,7 @@ export class PgVmStore implements VmStore {
   get(nameOrId: string): VmRecord | undefined {
     // An id match wins over a name match (as in the other stores).
     const r = this.db.query<Row>(`${SELECT} WHERE vms.id = $1 OR vms.name = $1 ORDER BY (vms.id = $1) DESC LIMIT 1`, [nameOrId]).rows[0];
-    return r ? fromRow(r) : undefined;
+    return r ? fromRow(r, this.host) : undefined;
   }
 
   list(): VmRecord[] {

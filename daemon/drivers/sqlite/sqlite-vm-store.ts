@@ -1,6 +1,6 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
-import type { NewVm, VmPatch, VmRecord } from '../../core/model.js';
+import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from '../../core/model.js';
 import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 import type { Db } from './db.js';
@@ -12,14 +12,14 @@ interface Row {
   last_error: string | null; created_at: string; updated_at: string; domains: string | null; verified: string | null; sleep_after_sec: number | null;
 }
 
-const fromRow = (r: Row): VmRecord => ({
+const fromRow = (r: Row, host: string): VmRecord => ({
   id: r.id, name: r.name, owner: r.owner, state: r.state as VmRecord['state'], desired: r.desired as VmRecord['desired'],
   vcpus: r.vcpus, memoryMib: r.memory_mib, diskMib: r.disk_mib, swapMib: r.swap_mib, port: r.port,
   image: r.image, imageDir: r.image_dir, hypervisor: r.hypervisor as VmRecord['hypervisor'],
   slot: r.slot, ip: r.ip, mac: r.mac, tap: r.tap, lastError: r.last_error,
   domains: r.domains ? r.domains.split('\n').sort() : [],
   verifiedDomains: r.verified ? r.verified.split('\n').sort() : [],
-  createdAt: r.created_at, updatedAt: r.updated_at, sleepAfterSec: r.sleep_after_sec ?? null,
+  createdAt: r.created_at, updatedAt: r.updated_at, sleepAfterSec: r.sleep_after_sec ?? null, host,
 });
 
 const copy = (r: VmRecord): VmRecord => ({ ...r, domains: [...r.domains], verifiedDomains: [...r.verifiedDomains] });
@@ -49,7 +49,8 @@ export class SqliteVmStore implements VmStore {
   private readonly removeStmt: Statement;
   private readonly ownerStmt: Statement;
 
-  constructor(private readonly db: Db, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>) {
+  /** `host`: every row's (a SQLite state is one host's). */
+  constructor(private readonly db: Db, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>, private readonly host: string = LOCAL_HOST) {
     this.listStmt = db.prepare(`${SELECT} ORDER BY created_at, slot`);
     this.removeStmt = db.prepare('DELETE FROM vms WHERE id = ?');
     this.ownerStmt = db.prepare("SELECT vm_id FROM vm_domain_claims WHERE domain = ? AND status = 'verified'").pluck();
@@ -82,7 +83,7 @@ export class SqliteVmStore implements VmStore {
       for (const d of claimed) setStatus.run(verified.includes(d) ? 'verified' : 'pending', id, d);
     };
     // Admission checks see the rows as they are inside the write transaction.
-    const current = () => (this.listStmt.all() as Row[]).map(fromRow);
+    const current = () => (this.listStmt.all() as Row[]).map((r) => fromRow(r, this.host));
     this.insertTx = db.transaction((vm: NewVm, plan: Plan, admit?: AdmitFn) => {
       if (nameExists.get(vm.name)) throw errors.nameTaken(vm.name);
       admit?.(current());
@@ -93,7 +94,7 @@ export class SqliteVmStore implements VmStore {
       }
       if (slot > subnet.lastSlot) throw new FcmError('ip_pool_exhausted', 'Every address in the VM subnet is in use.');
       const now = new Date().toISOString();
-      const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [] };
+      const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: this.host };
       ins.run(rec);
       setDomains(rec.id, rec.domains);
       this.cache = null;
@@ -126,7 +127,7 @@ export class SqliteVmStore implements VmStore {
   private cache: VmRecord[] | null = null;
 
   private rows(): VmRecord[] {
-    return (this.cache ??= (this.listStmt.all() as Row[]).map(fromRow));
+    return (this.cache ??= (this.listStmt.all() as Row[]).map((r) => fromRow(r, this.host)));
   }
 
   insert(vm: NewVm, plan: Plan, admit?: AdmitFn): VmRecord {

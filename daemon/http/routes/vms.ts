@@ -4,9 +4,21 @@ import type { VmService } from '../../core/vm-service.js';
 import type { Handler } from '../server.js';
 
 export interface VmView {
-  urlFor(name: string): string;
+  /** `hostIp`: the public IP of the host the VM runs on (its URL embeds it); default this host's. */
+  urlFor(name: string, hostIp?: string): string;
   gitUrls(name: string): { ssh: string; http: string };
+  /** The cluster's hosts as VM views need them (read once per request); absent: one host, always up. */
+  hosts?(): HostsContext;
 }
+
+export interface HostsContext {
+  /** Hosts whose lease lapsed → why. */
+  unreachable: Map<string, string>;
+  /** Host id → public IP. */
+  ipOf: Map<string, string>;
+}
+
+const NO_HOSTS: HostsContext = { unreachable: new Map(), ipOf: new Map() };
 
 const UNIT_SEC = { s: 1, m: 60, h: 3600 } as const;
 /** The shortest idle time a VM may sleep after (a shorter one would put it to sleep between requests). */
@@ -29,11 +41,14 @@ export function formatSleepAfter(sec: number | null): string {
 }
 
 /** API shape of a VM (openapi.yaml `Vm`): internal fields (owner, slot, tap, imageDir) stay inside. */
-export function toApiVm(vm: VmRecord, view: VmView) {
+export function toApiVm(vm: VmRecord, view: VmView, hosts: HostsContext = NO_HOSTS) {
+  const down = hosts.unreachable.get(vm.host);
   return {
     id: vm.id,
     name: vm.name,
-    state: vm.state,
+    state: down ? ('unreachable' as const) : vm.state,
+    stateReason: down ?? null,
+    host: vm.host,
     vcpus: vm.vcpus,
     memoryMib: vm.memoryMib,
     diskMib: vm.diskMib,
@@ -42,7 +57,7 @@ export function toApiVm(vm: VmRecord, view: VmView) {
     image: vm.image,
     ip: vm.ip,
     mac: vm.mac,
-    url: view.urlFor(vm.name),
+    url: view.urlFor(vm.name, hosts.ipOf.get(vm.host)),
     domains: vm.domains,
     pendingDomains: vm.domains.filter((d) => !vm.verifiedDomains.includes(d)),
     gitUrl: view.gitUrls(vm.name).ssh,
@@ -57,9 +72,12 @@ export function toApiVm(vm: VmRecord, view: VmView) {
 
 /** Thin handlers: validated input in, one service call, API shape out. */
 export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler> {
-  const out = (vm: VmRecord) => toApiVm(vm, view);
+  const out = (vm: VmRecord) => toApiVm(vm, view, view.hosts?.());
   return {
-    listVms: ({ principal }) => ({ vms: vms.list(principal).map(out) }),
+    listVms: ({ principal }) => {
+      const hosts = view.hosts?.();
+      return { vms: vms.list(principal).map((vm) => toApiVm(vm, view, hosts)) };
+    },
     createVm: async ({ principal, body }) =>
       out(
         await vms.create(principal, {
@@ -72,6 +90,7 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
           image: body.image,
           domains: body.domains,
           sleepAfterSec: body.sleepAfter === undefined ? null : parseSleepAfter(body.sleepAfter),
+          ...(body.host === undefined ? {} : { host: body.host }),
         }),
       ),
     getVm: ({ principal, params }) => out(vms.get(principal, params.name)),
