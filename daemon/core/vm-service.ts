@@ -33,6 +33,8 @@ import { VmPlans } from './vm-plans.js';
 import { VmReconciler, type ReconcileResult } from './vm-reconcile.js';
 import { VmRecords } from './vm-records.js';
 import { VmSupervisor } from './vm-supervisor.js';
+import type { SnapshotFiles } from './ports/vm-snapshots.js';
+import { VmSnapshots, type SnapshotInfo } from './vm-snapshots.js';
 
 export type { CreateVmInput, StopOptions, UpdateVmInput } from './vm-lifecycle.js';
 
@@ -72,6 +74,10 @@ export interface VmServiceDeps {
   quotas?: QuotaService;
   /** Host capacity (core/admission.ts); absent → unchecked. */
   host?: HostAdmission;
+  /** Where named snapshots go (with the hypervisor's liveSnapshots capability); absent → fcm snapshot is not_implemented. */
+  snapshotFiles?: SnapshotFiles;
+  /** Snapshots kept per VM at most (config vmSnapshots.maxPerVm). */
+  maxSnapshotsPerVm?: number;
   log: Logger;
   config: VmServiceConfig;
   /** The clock (restart window, the guest's seed) and the VM id source; tests inject their own. */
@@ -84,6 +90,7 @@ export class VmService {
   private readonly lifecycle: VmLifecycle;
   private readonly supervisor: VmSupervisor;
   private readonly reconciler: VmReconciler;
+  private readonly snapshots: VmSnapshots;
 
   constructor(private readonly d: VmServiceDeps) {
     const c = d.config;
@@ -120,6 +127,23 @@ export class VmService {
       newId: d.newId ?? newVmId,
       now,
     }));
+    const snapshotter = d.hypervisor.capabilities.snapshots;
+    this.snapshots = new VmSnapshots({
+      records,
+      locks,
+      plans,
+      hypervisor: d.hypervisor,
+      network: d.network,
+      snapshotter,
+      live: snapshotter ? (d.hypervisor.capabilities.liveSnapshots ?? null) : null,
+      files: d.snapshotFiles ?? null,
+      ...(d.saved ? { saved: d.saved } : {}),
+      ...(d.host ? { host: d.host } : {}),
+      boots: supervisor,
+      log: d.log.child({ op: 'snapshot' }),
+      maxPerVm: d.maxSnapshotsPerVm ?? 10,
+      now,
+    });
     this.reconciler = new VmReconciler({
       records,
       locks,
@@ -252,7 +276,28 @@ export class VmService {
   }
 
   async delete(p: Principal, name: string): Promise<void> {
-    await this.lifecycle.delete(this.resolve(p, name));
+    const vm = this.resolve(p, name);
+    await this.lifecycle.delete(vm);
+    await this.snapshots.forget(vm.id);
+  }
+
+  // ---- snapshots (vm-snapshots.ts) ---------------------------------------
+
+  listSnapshots(p: Principal, name: string): Promise<SnapshotInfo[]> {
+    return this.snapshots.list(this.resolve(p, name));
+  }
+
+  createSnapshot(p: Principal, name: string, snapshot?: string): Promise<SnapshotInfo> {
+    return this.snapshots.create(this.resolve(p, name), snapshot);
+  }
+
+  /** Rolls the VM back to the snapshot (memory + disk); the VM is `starting` until its agent answers. */
+  restoreSnapshot(p: Principal, name: string, snapshot: string): Promise<VmRecord> {
+    return this.snapshots.restore(this.resolve(p, name), snapshot);
+  }
+
+  deleteSnapshot(p: Principal, name: string, snapshot: string): Promise<void> {
+    return this.snapshots.remove(this.resolve(p, name), snapshot);
   }
 
   // ---- supervision and reconcile (vm-supervisor.ts, vm-reconcile.ts) ----

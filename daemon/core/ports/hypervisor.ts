@@ -5,6 +5,7 @@
  * (drivers/memory/memory-host.ts).
  */
 import type { Accel, HypervisorKind } from '../model.js';
+import type { LiveSnapshots } from './vm-snapshots.js';
 
 export type DiskFormat = 'raw' | 'qcow2';
 
@@ -52,6 +53,8 @@ export interface HypervisorCapabilities {
   readonly snapshots: Snapshotter | null;
   /** Where a VM's serial console is (socket + log); null: this driver exposes none. */
   readonly console: ((vmId: string) => ConsoleEndpoint) | null;
+  /** Named snapshots of running machines (ports/vm-snapshots.ts); absent/null: `fcm snapshot` is not_implemented. */
+  readonly liveSnapshots?: LiveSnapshots | null;
 }
 
 /** Runs VMs as detached processes that outlive the daemon. */
