@@ -283,20 +283,20 @@ export class VmService {
 
   // ---- snapshots (vm-snapshots.ts) ---------------------------------------
 
-  listSnapshots(p: Principal, name: string): Promise<SnapshotInfo[]> {
+  async listSnapshots(p: Principal, name: string): Promise<SnapshotInfo[]> {
     return this.snapshots.list(this.resolve(p, name));
   }
 
-  createSnapshot(p: Principal, name: string, snapshot?: string): Promise<SnapshotInfo> {
+  async createSnapshot(p: Principal, name: string, snapshot?: string): Promise<SnapshotInfo> {
     return this.snapshots.create(this.resolve(p, name), snapshot);
   }
 
   /** Rolls the VM back to the snapshot (memory + disk); the VM is `starting` until its agent answers. */
-  restoreSnapshot(p: Principal, name: string, snapshot: string): Promise<VmRecord> {
+  async restoreSnapshot(p: Principal, name: string, snapshot: string): Promise<VmRecord> {
     return this.snapshots.restore(this.resolve(p, name), snapshot);
   }
 
-  deleteSnapshot(p: Principal, name: string, snapshot: string): Promise<void> {
+  async deleteSnapshot(p: Principal, name: string, snapshot: string): Promise<void> {
     return this.snapshots.remove(this.resolve(p, name), snapshot);
   }
 

@@ -60,7 +60,7 @@ export class VmSnapshots {
   }
 
   /** Takes snapshot `name` (default: from the time) of a running VM; all-or-nothing. */
-  create(vm: VmRecord, name?: string): Promise<SnapshotInfo> {
+  async create(vm: VmRecord, name?: string): Promise<SnapshotInfo> {
     const { live, files, snapshotter } = this.parts(vm.name);
     return this.d.locks.run(vm.id, async () => {
       const cur = this.d.records.mustGet(vm.id);
@@ -102,7 +102,7 @@ export class VmSnapshots {
    * the boot watch then sees its agent answer (state starting → running).
    * A failure leaves the VM failed with lastError (fcm start cold-boots it).
    */
-  restore(vm: VmRecord, name: string): Promise<VmRecord> {
+  async restore(vm: VmRecord, name: string): Promise<VmRecord> {
     const { files, snapshotter } = this.parts(vm.name);
     return this.d.locks.run(vm.id, async () => {
       const cur = this.d.records.mustGet(vm.id);
@@ -145,7 +145,7 @@ export class VmSnapshots {
   }
 
   /** Deletes snapshot `name` (its files and its disk snapshot); the VM is not touched. */
-  remove(vm: VmRecord, name: string): Promise<void> {
+  async remove(vm: VmRecord, name: string): Promise<void> {
     const { files, live } = this.parts(vm.name);
     return this.d.locks.run(vm.id, async () => {
       const cur = this.d.records.mustGet(vm.id);

@@ -5,6 +5,7 @@ import { diskTag, type SnapshotFiles, type SnapshotMeta } from '../core/ports/vm
 import { asDiskFull } from './cow-disks.js';
 import { run } from './proc.js';
 
+const VM_ID = /^vm_[0-9a-f]+$/;
 const NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 
 export interface VmFilesLayout {
@@ -28,9 +29,14 @@ export interface VmFilesLayout {
 export class FileSnapshots implements SnapshotFiles {
   constructor(private readonly disks: VmFilesLayout) {}
 
+  private layout(vmId: string): ReturnType<VmFilesLayout['layout']> {
+    if (!VM_ID.test(vmId)) throw new Error(`bad vm id ${vmId}`);
+    return this.disks.layout(vmId);
+  }
+
   private dir(vmId: string, name: string): string {
     if (!NAME.test(name)) throw new Error(`bad snapshot name ${name}`);
-    return join(this.disks.layout(vmId).dir, 'snapshots', name);
+    return join(this.layout(vmId).dir, 'snapshots', name);
   }
 
   async begin(vmId: string, name: string): Promise<{ statePath: string; freeze: () => Promise<void> }> {
@@ -44,7 +50,7 @@ export class FileSnapshots implements SnapshotFiles {
     } catch (e) {
       throw asDiskFull(e);
     }
-    const swap = this.disks.layout(vmId).swap;
+    const swap = this.layout(vmId).swap;
     return {
       statePath: join(d, 'state.bin'),
       freeze: async () => {
@@ -75,7 +81,7 @@ export class FileSnapshots implements SnapshotFiles {
   }
 
   async list(vmId: string): Promise<(SnapshotMeta & { statePath: string })[]> {
-    const root = join(this.disks.layout(vmId).dir, 'snapshots');
+    const root = join(this.layout(vmId).dir, 'snapshots');
     const out: (SnapshotMeta & { statePath: string })[] = [];
     for (const name of await readdir(root).catch(() => [] as string[])) {
       if (!NAME.test(name)) continue;
@@ -96,7 +102,7 @@ export class FileSnapshots implements SnapshotFiles {
 
   async revert(vmId: string, name: string): Promise<void> {
     const d = this.dir(vmId, name);
-    const l = this.disks.layout(vmId);
+    const l = this.layout(vmId);
     if (l.format !== 'qcow2') throw new FcmError('not_implemented', 'Snapshots need qcow2 disks.');
     await run('qemu-img', ['snapshot', '-a', diskTag(name), l.root]);
     if (await lstat(join(d, 'swap.raw')).catch(() => null)) {
@@ -107,7 +113,7 @@ export class FileSnapshots implements SnapshotFiles {
   }
 
   async remove(vmId: string, name: string, opts: { disk: boolean }): Promise<void> {
-    const l = this.disks.layout(vmId);
+    const l = this.layout(vmId);
     if (opts.disk && l.format === 'qcow2' && (await lstat(l.root).catch(() => null))) {
       const tags = (await run('qemu-img', ['snapshot', '-l', '-U', l.root])).stdout;
       if (tags.split('\n').some((line) => line.trim().split(/\s+/)[1] === diskTag(name))) {
