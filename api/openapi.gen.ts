@@ -204,12 +204,13 @@ export type paths = {
          * @description Saves the running VM's memory and device state and a point-in-time copy
          *     of its disks, consistent with each other (what a restore brings back is
          *     the machine exactly as it was at one instant, unsynced writes included).
-         *     The memory is copied while the guest keeps running (QEMU pre-copy
-         *     migration); the guest is paused only for the last pass, the disk
-         *     snapshot (a qcow2 internal snapshot: copy-on-write, it costs disk only
-         *     for what changes afterwards) and a sparse copy of its swap. `pausedMs`
-         *     is that pause as QEMU measured it. The snapshot's memory state is a
-         *     file beside the VM's disks; deleting the VM deletes its snapshots.
+         *     The guest is paused (its disks drained and flushed) while the root disk
+         *     gets a qcow2 internal snapshot (copy-on-write: it costs disk only for
+         *     what changes afterwards), its swap a sparse copy, and its used memory
+         *     is written out; then it runs on. `pausedMs` is that pause as QEMU
+         *     measured it (about the time to write the guest's used RAM). The
+         *     snapshot's memory state is a file beside the VM's disks; deleting the
+         *     VM deletes its snapshots.
          *     The VM must be `running` (`invalid_state` otherwise); a name in use is
          *     `name_taken`; more than the daemon's snapshots per VM is
          *     `quota_exceeded` (limit `snapshotsPerVm`); a hypervisor that cannot

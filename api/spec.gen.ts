@@ -542,14 +542,14 @@ export const spec: Record<string, any> = {
           "vms"
         ],
         "summary": "Take a point-in-time snapshot of a running VM (memory + disk)",
-        "description": "Saves the running VM's memory and device state and a point-in-time copy\nof its disks, consistent with each other (what a restore brings back is\nthe machine exactly as it was at one instant, unsynced writes included).\nThe memory is copied while the guest keeps running (QEMU pre-copy\nmigration); the guest is paused only for the last pass, the disk\nsnapshot (a qcow2 internal snapshot: copy-on-write, it costs disk only\nfor what changes afterwards) and a sparse copy of its swap. `pausedMs`\nis that pause as QEMU measured it. The snapshot's memory state is a\nfile beside the VM's disks; deleting the VM deletes its snapshots.\nThe VM must be `running` (`invalid_state` otherwise); a name in use is\n`name_taken`; more than the daemon's snapshots per VM is\n`quota_exceeded` (limit `snapshotsPerVm`); a hypervisor that cannot\ntake live snapshots answers `not_implemented`. A failed snapshot leaves\nnothing behind and the VM running.\n",
+        "description": "Saves the running VM's memory and device state and a point-in-time copy\nof its disks, consistent with each other (what a restore brings back is\nthe machine exactly as it was at one instant, unsynced writes included).\nThe guest is paused (its disks drained and flushed) while the root disk\ngets a qcow2 internal snapshot (copy-on-write: it costs disk only for\nwhat changes afterwards), its swap a sparse copy, and its used memory\nis written out; then it runs on. `pausedMs` is that pause as QEMU\nmeasured it (about the time to write the guest's used RAM). The\nsnapshot's memory state is a file beside the VM's disks; deleting the\nVM deletes its snapshots.\nThe VM must be `running` (`invalid_state` otherwise); a name in use is\n`name_taken`; more than the daemon's snapshots per VM is\n`quota_exceeded` (limit `snapshotsPerVm`); a hypervisor that cannot\ntake live snapshots answers `not_implemented`. A failed snapshot leaves\nnothing behind and the VM running.\n",
         "x-cli": {
           "command": "snapshot create",
           "args": [
             "snapshot"
           ],
-          "summary": "Snapshot a running VM (memory + disk, paused for milliseconds)",
-          "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only for a few milliseconds at the end.\n`fcm snapshot restore <snapshot>` brings it all back.\n",
+          "summary": "Snapshot a running VM (memory + disk, a short pause)",
+          "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.\n",
           "message": "Snapshot {snapshot} of {vm} taken (paused {pausedMs} ms).",
           "examples": [
             "fcm snapshot create before-migration",

@@ -863,8 +863,8 @@ export const commandTable: CommandSpec[] = [
     "method": "post",
     "path": "/v1/vms/{name}/snapshots",
     "group": "vms",
-    "summary": "Snapshot a running VM (memory + disk, paused for milliseconds)",
-    "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only for a few milliseconds at the end.\n`fcm snapshot restore <snapshot>` brings it all back.",
+    "summary": "Snapshot a running VM (memory + disk, a short pause)",
+    "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.",
     "args": [
       {
         "name": "snapshot",

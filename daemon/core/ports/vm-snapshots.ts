@@ -19,10 +19,10 @@ export interface CaptureResult {
 }
 
 /**
- * Live capture of a running machine. The memory is copied while the guest
- * runs; at the end the guest is paused with its disks quiescent, the disk
- * snapshot `tag` of its root is taken, `frozen` runs (copies the rest of
- * its writable disks) and the guest resumes. Any failure leaves the machine
+ * Capture of a running machine: the guest is paused with its disks drained
+ * and flushed, the disk snapshot `tag` of its root is taken, `frozen` runs
+ * (copies the rest of its writable disks), its memory + device state is
+ * written to `statePath`, and it resumes. Any failure leaves the machine
  * running without the disk snapshot.
  */
 export interface LiveSnapshots {

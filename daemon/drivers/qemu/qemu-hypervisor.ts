@@ -46,8 +46,6 @@ export interface QemuConfinementReport {
 /** QEMU and its launcher get nothing of the daemon's environment (which may hold secrets). */
 const VMM_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
-/** The longest final stop-and-copy a live snapshot asks QEMU for (its default is 300 ms). */
-const SNAPSHOT_DOWNTIME_MS = 50;
 /** Saved states are written as fast as the disk takes them (QEMU's default cap is 128 MiB/s). */
 const MIGRATE_MAX_BANDWIDTH = 8 * 1024 * 1024 * 1024;
 
@@ -150,8 +148,6 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
         const server = await received.listening;
         // lchown: never follows a symlink QEMU might have put there in between.
         await lchown(paths.migrateSocket, uid, uid);
-        // A capture that could not clean up may have left this on: the migration would wait forever.
-        await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: false }] });
         await q.execute('stop');
         await q.execute('migrate', { uri: `unix:${paths.migrateSocket}` });
         const deadline = Date.now() + 120_000;
@@ -174,18 +170,22 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
   }
 
   /**
-   * A named snapshot with the guest paused only at the very end: pre-copy
-   * migration to the daemon's socket while the guest runs (auto-converge
-   * slows a guest that dirties memory faster than it is written), with
-   * `pause-before-switchover`: QEMU stops the guest for the last pass and
-   * waits there — disks drained and flushed but still QEMU's (not yet
-   * inactivated for a destination). In that instant the root gets the qcow2
-   * internal snapshot `tag` (copy-on-write: later writes go to new clusters)
-   * through QEMU itself, `frozen` copies the rest, then the device state is
-   * sent and `cont` resumes the guest. Memory and disk are of the same
-   * instant. The pause is taken from QEMU's own STOP and RESUME events.
-   * Failing anywhere: the migration is cancelled, the disk snapshot dropped,
-   * the guest resumed.
+   * A named snapshot: the guest is stopped (QEMU drains and flushes every
+   * disk), the root gets the qcow2 internal snapshot `tag` through QEMU
+   * itself (copy-on-write: later writes go to new clusters), `frozen` copies
+   * the rest, the memory + device state is streamed to the daemon's socket
+   * (zero pages skipped, no bandwidth cap), and `cont` re-activates the disks
+   * and runs the guest again. Memory and disk are of the same instant. The
+   * pause is taken from QEMU's own STOP and RESUME events.
+   *
+   * Why stop-the-world and not live pre-copy (migrate while the guest runs,
+   * pause-before-switchover for the disk snapshot): tried first — its pause
+   * was ~50 ms on a quiet host, but under TCG on a busy host the restored
+   * guests sometimes crashed on corrupted kernel lists (RAM pages dirtied
+   * during the copy not sent again). A snapshot that does not restore is
+   * worth nothing; the pause is the time to write the guest's used RAM.
+   * Failing anywhere: the migration is cancelled, the disk snapshot
+   * dropped, the guest resumed.
    */
   async capture(vmId: string, statePath: string, tag: string, frozen: () => Promise<void>): Promise<CaptureResult> {
     const paths = runPaths(this.cfg.runDir, vmId);
@@ -198,30 +198,24 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
         if (events.length < 256 && (e.event === 'STOP' || e.event === 'RESUME')) events.push(e);
       };
       const mem = (await q.execute('query-memory-size-summary')) as { 'base-memory'?: number };
-      // Pre-copy sends a page again each time the guest dirties it: allow a few passes over RAM.
-      const maxBytes = (mem['base-memory'] ?? 0) * 4 + 256 * 1024 * 1024;
+      const maxBytes = (mem['base-memory'] ?? 0) + 256 * 1024 * 1024;
       const received = receiveState(paths.migrateSocket, statePath, maxBytes);
+      let stopped = false;
       let migrating = false;
       let tagged = false;
       let resumed = false;
       try {
         const server = await received.listening;
         await lchown(paths.migrateSocket, uid, uid);
-        await q.execute('migrate-set-capabilities', {
-          capabilities: [
-            { capability: 'pause-before-switchover', state: true },
-            { capability: 'auto-converge', state: true },
-          ],
-        });
-        await q.execute('migrate-set-parameters', { 'downtime-limit': SNAPSHOT_DOWNTIME_MS, 'max-bandwidth': MIGRATE_MAX_BANDWIDTH });
-        migrating = true;
-        await q.execute('migrate', { uri: `unix:${paths.migrateSocket}` });
-        await migrationReaches(q, vmId, 'pre-switchover', 120_000);
+        await q.execute('migrate-set-parameters', { 'max-bandwidth': MIGRATE_MAX_BANDWIDTH });
+        await q.execute('stop');
+        stopped = true;
         await q.execute('blockdev-snapshot-internal-sync', { device: 'root', name: tag }, 60_000);
         tagged = true;
         await frozen();
-        await q.execute('migrate-continue', { state: 'pre-switchover' });
-        await migrationReaches(q, vmId, 'completed', 60_000);
+        migrating = true;
+        await q.execute('migrate', { uri: `unix:${paths.migrateSocket}` });
+        await migrationReaches(q, vmId, 'completed', 120_000);
         migrating = false;
         // Re-activates the disks QEMU handed over at completion, and runs the guest again.
         await q.execute('cont');
@@ -239,16 +233,12 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
           await q.execute('migrate_cancel').catch(() => {});
           await migrationSettles(q);
         }
-        if (!resumed) {
-          const status = ((await q.execute('query-status').catch(() => ({}))) as { status?: string }).status;
-          if (status === 'paused' || status === 'postmigrate' || status === 'finish-migrate') await q.execute('cont').catch(() => {});
-        }
+        if (stopped && !resumed) await q.execute('cont').catch(() => {});
         if (tagged) await q.execute('blockdev-snapshot-delete-internal-sync', { device: 'root', name: tag }, 60_000).catch(() => {});
         await rm(statePath, { force: true });
         throw e instanceof FcmError ? e : new FcmError('hypervisor_failed', `snapshotting ${vmId} failed: ${(e as Error).message}`, { cause: e });
       } finally {
         q.onEvent = null;
-        await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: false }] }).catch(() => {});
         await unlink(paths.migrateSocket).catch(() => {});
       }
     });
