@@ -2,34 +2,15 @@
  * Named snapshots of a VM (fcm snapshot): a point-in-time copy of a running
  * machine's memory + device state and of its disks, taken together.
  *
- * - LiveSnapshots: the hypervisor's capability (QemuHypervisor; twin
- *   MemoryLiveSnapshots in drivers/memory/memory-host.ts).
+ * - LiveSnapshots: the hypervisor's capability (ports/hypervisor.ts;
+ *   QemuHypervisor; twin MemoryLiveSnapshots in drivers/memory/memory-host.ts).
  * - SnapshotFiles: where snapshots live, beside the VM's disks, so deleting
  *   the VM deletes them, and how its disks are rolled back (FileSnapshots in
  *   drivers/vm-snapshots.ts; twin MemorySnapshotFiles).
  */
 import type { MachineSpec } from './hypervisor.js';
 
-/** What taking a snapshot cost the guest. */
-export interface CaptureResult {
-  /** How long the guest did not run, from its pause to its resume (the hypervisor's own clock), in ms. */
-  pausedMs: number;
-  /** Bytes of the saved memory + device state. */
-  stateBytes: number;
-}
-
-/**
- * Capture of a running machine: the guest is paused with its disks drained
- * and flushed, the disk snapshot `tag` of its root is taken, `frozen` runs
- * (copies the rest of its writable disks), its memory + device state is
- * written to `statePath`, and it resumes. Any failure leaves the machine
- * running without the disk snapshot.
- */
-export interface LiveSnapshots {
-  capture(vmId: string, statePath: string, tag: string, frozen: () => Promise<void>): Promise<CaptureResult>;
-  /** Deletes disk snapshot `tag` of a *running* machine's root (its hypervisor holds the disk). Idempotent. */
-  dropDiskSnapshot(vmId: string, tag: string): Promise<void>;
-}
+export type { CaptureResult, LiveSnapshots } from './hypervisor.js';
 
 export interface SnapshotMeta {
   /** The snapshot's name (unique per VM). */
