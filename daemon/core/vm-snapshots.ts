@@ -81,6 +81,8 @@ export class VmSnapshots {
       try {
         const { statePath, freeze } = await files.begin(cur.id, snap);
         undo.push('snapshot files', () => files.remove(cur.id, snap, { disk: false }));
+        // No sealed snapshot has this name: a disk snapshot of it is left from a daemon that died mid-snapshot.
+        await live.dropDiskSnapshot(cur.id, diskTag(snap));
         // On failure capture() itself drops the disk snapshot and resumes the guest.
         const r = await live.capture(cur.id, statePath, diskTag(snap), freeze);
         undo.push('disk snapshot', () => live.dropDiskSnapshot(cur.id, diskTag(snap)));
