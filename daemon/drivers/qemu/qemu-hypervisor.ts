@@ -181,8 +181,10 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
    * Why stop-the-world and not live pre-copy (migrate while the guest runs,
    * pause-before-switchover for the disk snapshot): tried first — its pause
    * was ~50 ms on a quiet host, but under TCG on a busy host the restored
-   * guests sometimes crashed on corrupted kernel lists (RAM pages dirtied
-   * during the copy not sent again). A snapshot that does not restore is
+   * guests sometimes crashed on corrupted kernel lists (list_del corruption
+   * in the scheduler right after the restore: memory that did not match;
+   * the cause in QEMU 7.2's TCG dirty tracking was not pinned down). A
+   * snapshot that does not restore is
    * worth nothing; the pause is the time to write the guest's used RAM.
    * Failing anywhere: the migration is cancelled, the disk snapshot
    * dropped, the guest resumed.
