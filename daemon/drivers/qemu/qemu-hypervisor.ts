@@ -182,10 +182,9 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
    * pause-before-switchover for the disk snapshot): tried first — its pause
    * was ~50 ms on a quiet host, but under TCG on a busy host the restored
    * guests sometimes crashed on corrupted kernel lists (list_del corruption
-   * in the scheduler right after the restore: memory that did not match;
-   * the cause in QEMU 7.2's TCG dirty tracking was not pinned down). A
-   * snapshot that does not restore is
-   * worth nothing; the pause is the time to write the guest's used RAM.
+   * in the scheduler right after the restore; the cause was not pinned
+   * down). A snapshot that does not restore is worth nothing; the pause is
+   * the time to write the guest's used RAM.
    * Failing anywhere: the migration is cancelled, the disk snapshot
    * dropped, the guest resumed.
    */
