@@ -1,9 +1,9 @@
 /**
  * Named snapshots (issue #16), one VM of 512 MiB running its placeholder app,
  * median of N (default 3) each, all in one run:
- *   pause    — how long the guest was paused while a snapshot was taken (QEMU's STOP→RESUME),
- *              against the pause of a stop-the-world save of the same VM (POST /sleep: paused
- *              from the first byte of its state to the last) — the baseline
+ *   pause    — how long the guest was paused while a snapshot was taken (QEMU's STOP→RESUME:
+ *              disk snapshot + swap copy + used RAM written), against POST /sleep of the same VM
+ *              (the same stop-and-write of its state, plus ending the process) — the baseline
  *   create   — how long POST /snapshots takes end to end (the guest runs meanwhile)
  *   restore  — POST …/restore → running again, against stop → start → running (a cold boot)
  *   size     — what a snapshot takes on disk besides the VM's disk (memory state + swap copy)
@@ -64,8 +64,8 @@ try {
     cold.push(performance.now() - t0);
   }
   const p = median(paused);
-  row('snapshot: guest paused (QEMU STOP → RESUME)', fmtMs(p), `${ratio(median(sleepSave), p)} shorter than a stop-the-world save`);
-  row('stop-the-world save of the same VM (POST /sleep)', fmtMs(median(sleepSave)), '(baseline: paused throughout)');
+  row('snapshot: guest paused (QEMU STOP → RESUME)', fmtMs(p), `${ratio(p, median(sleepSave))} the sleep save`);
+  row('POST /sleep of the same VM (stop, write state, end)', fmtMs(median(sleepSave)), '(baseline: the same stop-and-write)');
   row('snapshot: POST /snapshots end to end (guest runs)', fmtMs(median(create)));
   row('restore → running', fmtMs(median(restore)), `${ratio(median(cold), median(restore))} faster than a cold boot`);
   row('stop → start → running (cold boot)', fmtMs(median(cold)), '(baseline)');
