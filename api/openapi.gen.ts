@@ -210,6 +210,101 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{name}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /** The VM's snapshots, oldest first */
+        get: operations["listSnapshots"];
+        put?: never;
+        /**
+         * Take a point-in-time snapshot of a running VM (memory + disk)
+         * @description Saves the running VM's memory and device state and a point-in-time copy
+         *     of its disks, consistent with each other (what a restore brings back is
+         *     the machine exactly as it was at one instant, unsynced writes included).
+         *     The guest is paused (its disks drained and flushed) while the root disk
+         *     gets a qcow2 internal snapshot (copy-on-write: it costs disk only for
+         *     what changes afterwards), its swap a sparse copy, and its used memory
+         *     is written out; then it runs on. `pausedMs` is that pause as QEMU
+         *     measured it (about the time to write the guest's used RAM). The
+         *     snapshot's memory state is a file beside the VM's disks; deleting the
+         *     VM deletes its snapshots.
+         *     The VM must be `running` (`invalid_state` otherwise); a name in use is
+         *     `name_taken`; more than the daemon's snapshots per VM is
+         *     `quota_exceeded` (limit `snapshotsPerVm`); a hypervisor that cannot
+         *     take live snapshots answers `not_implemented`. A failed snapshot leaves
+         *     nothing behind and the VM running.
+         */
+        post: operations["createSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/snapshots/{snapshot}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description The snapshot's name */
+                snapshot: components["parameters"]["SnapshotName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a snapshot
+         * @description Deletes the snapshot's memory state and its disk snapshot; the VM is not touched. `snapshot_not_found` when there is none of that name.
+         */
+        delete: operations["deleteSnapshot"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/vms/{name}/snapshots/{snapshot}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description The snapshot's name */
+                snapshot: components["parameters"]["SnapshotName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll the VM back to a snapshot (memory + disk)
+         * @description Ends the VM's current process (if any), rolls its disks back to the
+         *     snapshot and restores its memory: the VM runs again exactly as it was
+         *     when the snapshot was taken; everything since is gone (the snapshot
+         *     itself stays, and can be restored again). Works on a running, stopped,
+         *     failed or sleeping VM (a sleeping VM's saved memory is dropped). The VM
+         *     is `starting` until its agent answers. A VM resized since the snapshot
+         *     is `invalid_state`. If the restore fails the VM is `failed` with
+         *     `lastError` saying why; `fcm start` boots it from its (rolled back) disk.
+         */
+        post: operations["restoreSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{name}/stop": {
         parameters: {
             query?: never;
@@ -1252,6 +1347,26 @@ export type components = {
             finishedAt?: string | null;
         };
         /**
+         * @description Lower-case letters, digits and hyphens, starting with a letter or digit (unique per VM).
+         * @example before-migration
+         */
+        SnapshotName: string;
+        Snapshot: {
+            snapshot: components["schemas"]["SnapshotName"];
+            vm: components["schemas"]["VmName"];
+            /** Format: date-time */
+            createdAt: string;
+            /** @description How long the guest was paused while the snapshot was taken (milliseconds, as QEMU measured it) */
+            pausedMs: number;
+            /** @description Bytes of the saved memory and device state */
+            stateBytes: number;
+            /** @description Disk the snapshot takes besides the VM's own disk (memory state and swap copy; the disk snapshot shares unchanged blocks with the VM) */
+            sizeBytes: number;
+        };
+        SnapshotList: {
+            snapshots: components["schemas"]["Snapshot"][];
+        };
+        /**
          * @example {
          *       "releases": [
          *         {
@@ -1783,7 +1898,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -1799,6 +1914,8 @@ export type components = {
     parameters: {
         /** @description The VM's name */
         VmName: components["schemas"]["VmName"];
+        /** @description The snapshot's name */
+        SnapshotName: components["schemas"]["SnapshotName"];
     };
     requestBodies: never;
     headers: never;
@@ -2054,6 +2171,110 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Asleep */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Vm"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listSnapshots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Snapshots */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotList"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    snapshot?: components["schemas"]["SnapshotName"];
+                };
+            };
+        };
+        responses: {
+            /** @description The snapshot */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description The snapshot's name */
+                snapshot: components["parameters"]["SnapshotName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    restoreSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+                /** @description The snapshot's name */
+                snapshot: components["parameters"]["SnapshotName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The VM, restored; its guest resumes */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -23,5 +23,8 @@ export const SleepAfter: StringRule = { pattern: /^(off|[1-9][0-9]{0,5}[smh])$/u
 /** components.schemas.Hostname */
 export const Hostname: StringRule = { pattern: /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/u, source: "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", minLength: 4, maxLength: 253 };
 
+/** components.schemas.SnapshotName */
+export const SnapshotName: StringRule = { pattern: /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/u, source: "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", minLength: 1, maxLength: 40 };
+
 /** components.schemas.EnvKey */
 export const EnvKey: StringRule = { pattern: /^[A-Za-z_][A-Za-z0-9_]{0,127}$/u, source: "^[A-Za-z_][A-Za-z0-9_]{0,127}$" };

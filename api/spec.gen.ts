@@ -542,6 +542,196 @@ export const spec: Record<string, any> = {
         }
       }
     },
+    "/v1/vms/{name}/snapshots": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "listSnapshots",
+        "tags": [
+          "vms"
+        ],
+        "summary": "The VM's snapshots, oldest first",
+        "x-cli": {
+          "command": "snapshot ls",
+          "summary": "List a VM's snapshots",
+          "columns": [
+            "snapshot",
+            {
+              "field": "pausedMs",
+              "title": "PAUSED MS"
+            },
+            {
+              "field": "sizeBytes",
+              "title": "BYTES"
+            },
+            {
+              "field": "createdAt",
+              "title": "AGE",
+              "format": "age"
+            }
+          ],
+          "empty": "No snapshots. Take one with: fcm snapshot create <snapshot>",
+          "examples": [
+            "fcm snapshot ls",
+            "fcm snapshot ls --name cosmic-nova --json"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "Snapshots",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SnapshotList"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      },
+      "post": {
+        "operationId": "createSnapshot",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Take a point-in-time snapshot of a running VM (memory + disk)",
+        "description": "Saves the running VM's memory and device state and a point-in-time copy\nof its disks, consistent with each other (what a restore brings back is\nthe machine exactly as it was at one instant, unsynced writes included).\nThe guest is paused (its disks drained and flushed) while the root disk\ngets a qcow2 internal snapshot (copy-on-write: it costs disk only for\nwhat changes afterwards), its swap a sparse copy, and its used memory\nis written out; then it runs on. `pausedMs` is that pause as QEMU\nmeasured it (about the time to write the guest's used RAM). The\nsnapshot's memory state is a file beside the VM's disks; deleting the\nVM deletes its snapshots.\nThe VM must be `running` (`invalid_state` otherwise); a name in use is\n`name_taken`; more than the daemon's snapshots per VM is\n`quota_exceeded` (limit `snapshotsPerVm`); a hypervisor that cannot\ntake live snapshots answers `not_implemented`. A failed snapshot leaves\nnothing behind and the VM running.\n",
+        "x-cli": {
+          "command": "snapshot create",
+          "args": [
+            "snapshot"
+          ],
+          "summary": "Snapshot a running VM (memory + disk, a short pause)",
+          "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.\n",
+          "message": "Snapshot {snapshot} of {vm} taken (paused {pausedMs} ms).",
+          "examples": [
+            "fcm snapshot create before-migration",
+            "fcm snapshot create --name cosmic-nova nightly --json"
+          ]
+        },
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                  "snapshot": {
+                    "$ref": "#/components/schemas/SnapshotName"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "The snapshot",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Snapshot"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/snapshots/{snapshot}": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        },
+        {
+          "$ref": "#/components/parameters/SnapshotName"
+        }
+      ],
+      "delete": {
+        "operationId": "deleteSnapshot",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Delete a snapshot",
+        "description": "Deletes the snapshot's memory state and its disk snapshot; the VM is not touched. `snapshot_not_found` when there is none of that name.",
+        "x-cli": {
+          "command": "snapshot rm",
+          "args": [
+            "snapshot"
+          ],
+          "summary": "Delete a snapshot",
+          "message": "Deleted snapshot {snapshot}.",
+          "examples": [
+            "fcm snapshot rm before-migration"
+          ]
+        },
+        "responses": {
+          "204": {
+            "description": "Deleted"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/snapshots/{snapshot}/restore": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        },
+        {
+          "$ref": "#/components/parameters/SnapshotName"
+        }
+      ],
+      "post": {
+        "operationId": "restoreSnapshot",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Roll the VM back to a snapshot (memory + disk)",
+        "description": "Ends the VM's current process (if any), rolls its disks back to the\nsnapshot and restores its memory: the VM runs again exactly as it was\nwhen the snapshot was taken; everything since is gone (the snapshot\nitself stays, and can be restored again). Works on a running, stopped,\nfailed or sleeping VM (a sleeping VM's saved memory is dropped). The VM\nis `starting` until its agent answers. A VM resized since the snapshot\nis `invalid_state`. If the restore fails the VM is `failed` with\n`lastError` saying why; `fcm start` boots it from its (rolled back) disk.\n",
+        "x-cli": {
+          "command": "snapshot restore",
+          "args": [
+            "snapshot"
+          ],
+          "waitFor": "running",
+          "confirm": "Roll {name} back to snapshot {snapshot}? Everything since (memory and disk) is lost.",
+          "summary": "Roll a VM back to a snapshot (memory + disk)",
+          "message": "{name} is back at snapshot {snapshot}: {url}",
+          "examples": [
+            "fcm snapshot restore before-migration",
+            "fcm snapshot restore --name cosmic-nova nightly --yes"
+          ]
+        },
+        "responses": {
+          "200": {
+            "description": "The VM, restored; its guest resumes",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
     "/v1/vms/{name}/stop": {
       "parameters": [
         {
@@ -1848,6 +2038,15 @@ export const spec: Record<string, any> = {
         "schema": {
           "$ref": "#/components/schemas/VmName"
         }
+      },
+      "SnapshotName": {
+        "name": "snapshot",
+        "in": "path",
+        "required": true,
+        "description": "The snapshot's name",
+        "schema": {
+          "$ref": "#/components/schemas/SnapshotName"
+        }
       }
     },
     "responses": {
@@ -2757,6 +2956,67 @@ export const spec: Record<string, any> = {
               "null"
             ],
             "format": "date-time"
+          }
+        }
+      },
+      "SnapshotName": {
+        "type": "string",
+        "description": "Lower-case letters, digits and hyphens, starting with a letter or digit (unique per VM).",
+        "minLength": 1,
+        "maxLength": 40,
+        "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        "examples": [
+          "before-migration"
+        ]
+      },
+      "Snapshot": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "snapshot",
+          "vm",
+          "createdAt",
+          "pausedMs",
+          "stateBytes",
+          "sizeBytes"
+        ],
+        "properties": {
+          "snapshot": {
+            "$ref": "#/components/schemas/SnapshotName"
+          },
+          "vm": {
+            "$ref": "#/components/schemas/VmName"
+          },
+          "createdAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "pausedMs": {
+            "type": "number",
+            "description": "How long the guest was paused while the snapshot was taken (milliseconds, as QEMU measured it)"
+          },
+          "stateBytes": {
+            "type": "integer",
+            "description": "Bytes of the saved memory and device state"
+          },
+          "sizeBytes": {
+            "type": "integer",
+            "description": "Disk the snapshot takes besides the VM's own disk (memory state and swap copy; the disk snapshot shares unchanged blocks with the VM)"
+          }
+        }
+      },
+      "SnapshotList": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "snapshots"
+        ],
+        "properties": {
+          "snapshots": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Snapshot"
+            }
           }
         }
       },
@@ -3884,6 +4144,7 @@ export const spec: Record<string, any> = {
           "key_taken",
           "key_proof_failed",
           "release_not_found",
+          "snapshot_not_found",
           "deploy_failed",
           "no_previous_release",
           "authorization_pending",

@@ -107,6 +107,8 @@ export interface Config {
     /** `shared`: restored VMs map the template's RAM copy-on-write and share its pages; `copy`: each gets its own copy (fast-boot.ts). */
     ram: 'shared' | 'copy';
   };
+  /** Named snapshots (fcm snapshot): how many each VM may keep. */
+  vmSnapshots: { maxPerVm: number };
   proxy: {
     /** Caddy's admin API base URL (loopback only). */
     adminUrl: string;
@@ -211,7 +213,7 @@ export const CONFIG_KEYS = [
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_RESTART_MAX', 'FCM_RESTART_WINDOW_MS', 'FCM_MONITOR_INTERVAL_MS',
   'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_HOST_ID', 'FCM_HOST_LEASE_MS', 'FCM_HOST_RENEW_MS', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
-  'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_SNAPSHOT_REFILL_DELAY_MS', 'FCM_TEMPLATES_DIR', 'FCM_TEMPLATE_RAM',
+  'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_SNAPSHOT_REFILL_DELAY_MS', 'FCM_TEMPLATES_DIR', 'FCM_TEMPLATE_RAM', 'FCM_VM_SNAPSHOTS_MAX',
   'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT', 'FCM_ROUTE_WATCH_INTERVAL_MS', 'FCM_WAKE_PORT', 'FCM_WAKE_TIMEOUT_MS', 'FCM_ACCESS_LOG_PORT', 'FCM_IDLE_CHECK_INTERVAL_MS',
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
   'FCM_OIDC_DEVICE_CLIENT_ID', 'FCM_OIDC_DEVICE_CLIENT_SECRET', 'FCM_OIDC_DEVICE_CLIENT_SECRET_FILE',
@@ -410,6 +412,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
       refillDelayMs: int('FCM_SNAPSHOT_REFILL_DELAY_MS', 2000, 0, 600_000),
       ram: oneOf('FCM_TEMPLATE_RAM', 'shared', ['shared', 'copy'] as const),
     },
+    vmSnapshots: { maxPerVm: int('FCM_VM_SNAPSHOTS_MAX', 10, 0, 1000) },
     proxy: {
       adminUrl,
       tls: tlsMode === 'internal' ? { mode: 'internal' } : { mode: 'acme', email: get('FCM_ACME_EMAIL') ?? null },

@@ -28,6 +28,7 @@ import { WakeProxy } from './http/wake-proxy.js';
 import { CaddyAccessLog } from './drivers/caddy-access-log.js';
 import { IdleSleeper } from './core/idle-sleep.js';
 import { FileSavedStates } from './drivers/saved-states.js';
+import { FileSnapshots } from './drivers/vm-snapshots.js';
 import { FileTemplateStore } from './drivers/template-store.js';
 import { templateRamUnusable } from './drivers/qemu/template-ram.js';
 import { RouteService } from './core/routes.js';
@@ -373,6 +374,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     hosts,
     fastBoot,
     saved: new FileSavedStates(join(cfg.stateDir, 'disks')),
+    snapshotFiles: new FileSnapshots(disks),
+    maxSnapshotsPerVm: cfg.vmSnapshots.maxPerVm,
     quotas,
     host,
     store,

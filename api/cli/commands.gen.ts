@@ -1004,6 +1004,192 @@ export const commandTable: CommandSpec[] = [
     "responseType": "json"
   },
   {
+    "operationId": "createSnapshot",
+    "command": "snapshot create",
+    "method": "post",
+    "path": "/v1/vms/{name}/snapshots",
+    "group": "vms",
+    "summary": "Snapshot a running VM (memory + disk, a short pause)",
+    "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.",
+    "args": [
+      {
+        "name": "snapshot",
+        "in": "body",
+        "required": false,
+        "vmRef": false,
+        "description": "Lower-case letters, digits and hyphens, starting with a letter or digit (unique per VM).",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "app",
+        "in": "path",
+        "name": "name",
+        "description": "The app (VM) to act on",
+        "type": "string",
+        "short": "a",
+        "vmRef": true
+      }
+    ],
+    "columns": null,
+    "message": "Snapshot {snapshot} of {vm} taken (paused {pausedMs} ms).",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "progress": null,
+    "examples": [
+      "fcm snapshot create before-migration",
+      "fcm snapshot create --name cosmic-nova nightly --json"
+    ],
+    "auth": true,
+    "responseSchema": "Snapshot",
+    "responseType": "json"
+  },
+  {
+    "operationId": "listSnapshots",
+    "command": "snapshot ls",
+    "method": "get",
+    "path": "/v1/vms/{name}/snapshots",
+    "group": "vms",
+    "summary": "List a VM's snapshots",
+    "description": "",
+    "args": [],
+    "flags": [
+      {
+        "flag": "app",
+        "in": "path",
+        "name": "name",
+        "description": "The app (VM) to act on",
+        "type": "string",
+        "short": "a",
+        "vmRef": true
+      }
+    ],
+    "columns": [
+      {
+        "field": "snapshot",
+        "title": "SNAPSHOT",
+        "format": "text"
+      },
+      {
+        "field": "pausedMs",
+        "title": "PAUSED MS",
+        "format": "text"
+      },
+      {
+        "field": "sizeBytes",
+        "title": "BYTES",
+        "format": "text"
+      },
+      {
+        "field": "createdAt",
+        "title": "AGE",
+        "format": "age"
+      }
+    ],
+    "message": null,
+    "empty": "No snapshots. Take one with: fcm snapshot create <snapshot>",
+    "waitFor": null,
+    "confirm": null,
+    "progress": null,
+    "examples": [
+      "fcm snapshot ls",
+      "fcm snapshot ls --name cosmic-nova --json"
+    ],
+    "auth": true,
+    "responseSchema": "SnapshotList",
+    "responseType": "json"
+  },
+  {
+    "operationId": "restoreSnapshot",
+    "command": "snapshot restore",
+    "method": "post",
+    "path": "/v1/vms/{name}/snapshots/{snapshot}/restore",
+    "group": "vms",
+    "summary": "Roll a VM back to a snapshot (memory + disk)",
+    "description": "Ends the VM's current process (if any), rolls its disks back to the\nsnapshot and restores its memory: the VM runs again exactly as it was\nwhen the snapshot was taken; everything since is gone (the snapshot\nitself stays, and can be restored again). Works on a running, stopped,\nfailed or sleeping VM (a sleeping VM's saved memory is dropped). The VM\nis `starting` until its agent answers. A VM resized since the snapshot\nis `invalid_state`. If the restore fails the VM is `failed` with\n`lastError` saying why; `fcm start` boots it from its (rolled back) disk.",
+    "args": [
+      {
+        "name": "snapshot",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "The snapshot's name",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "app",
+        "in": "path",
+        "name": "name",
+        "description": "The app (VM) to act on",
+        "type": "string",
+        "short": "a",
+        "vmRef": true
+      }
+    ],
+    "columns": null,
+    "message": "{name} is back at snapshot {snapshot}: {url}",
+    "empty": null,
+    "waitFor": "running",
+    "confirm": "Roll {name} back to snapshot {snapshot}? Everything since (memory and disk) is lost.",
+    "progress": null,
+    "examples": [
+      "fcm snapshot restore before-migration",
+      "fcm snapshot restore --name cosmic-nova nightly --yes"
+    ],
+    "auth": true,
+    "responseSchema": "Vm",
+    "responseType": "json"
+  },
+  {
+    "operationId": "deleteSnapshot",
+    "command": "snapshot rm",
+    "method": "delete",
+    "path": "/v1/vms/{name}/snapshots/{snapshot}",
+    "group": "vms",
+    "summary": "Delete a snapshot",
+    "description": "Deletes the snapshot's memory state and its disk snapshot; the VM is not touched. `snapshot_not_found` when there is none of that name.",
+    "args": [
+      {
+        "name": "snapshot",
+        "in": "path",
+        "required": true,
+        "vmRef": false,
+        "description": "The snapshot's name",
+        "type": "string",
+        "fromFile": false
+      }
+    ],
+    "flags": [
+      {
+        "flag": "app",
+        "in": "path",
+        "name": "name",
+        "description": "The app (VM) to act on",
+        "type": "string",
+        "short": "a",
+        "vmRef": true
+      }
+    ],
+    "columns": null,
+    "message": "Deleted snapshot {snapshot}.",
+    "empty": null,
+    "waitFor": null,
+    "confirm": null,
+    "progress": null,
+    "examples": [
+      "fcm snapshot rm before-migration"
+    ],
+    "auth": true,
+    "responseSchema": null,
+    "responseType": null
+  },
+  {
     "operationId": "startVm",
     "command": "start",
     "method": "post",

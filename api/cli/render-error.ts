@@ -171,6 +171,8 @@ export function hintFor(e: ApiError, ctx: ErrorContext): string | null {
       return 'fcm keys add signs the challenge for you with the private key (ssh-agent, or the file next to the .pub)';
     case 'release_not_found':
       return `fcm releases${named === ' <name>' ? '' : named} lists the releases`;
+    case 'snapshot_not_found':
+      return `fcm snapshot ls${named === ' <name>' ? '' : named.replace(/^ /, ' --name ')} lists the snapshots`;
     case 'no_previous_release':
       return 'a rollback needs an earlier release: fcm releases lists them';
     case 'deploy_failed':

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   key_taken: { status: 409, title: 'SSH key already registered' },
   key_proof_failed: { status: 400, title: 'Possession of the SSH key not proven' },
   release_not_found: { status: 404, title: 'Release not found' },
+  snapshot_not_found: { status: 404, title: 'Snapshot not found' },
   deploy_failed: { status: 422, title: 'Deploy failed' },
   no_previous_release: { status: 409, title: 'Nothing to roll back to' },
   authorization_pending: { status: 400, title: 'Waiting for the user to approve the login' },

@@ -35,6 +35,8 @@ import { VmPlans } from './vm-plans.js';
 import { VmReconciler, type ReconcileResult } from './vm-reconcile.js';
 import { VmRecords } from './vm-records.js';
 import { VmSupervisor } from './vm-supervisor.js';
+import type { SnapshotFiles } from './ports/vm-snapshots.js';
+import { VmSnapshots, type SnapshotInfo } from './vm-snapshots.js';
 
 export type { CreateVmInput, StopOptions, UpdateVmInput } from './vm-lifecycle.js';
 
@@ -74,6 +76,10 @@ export interface VmServiceDeps {
   quotas?: QuotaService;
   /** Host capacity (core/admission.ts); absent → unchecked. */
   host?: HostAdmission;
+  /** Where named snapshots go (with the hypervisor's liveSnapshots capability); absent → fcm snapshot is not_implemented. */
+  snapshotFiles?: SnapshotFiles;
+  /** Snapshots kept per VM at most (config vmSnapshots.maxPerVm). */
+  maxSnapshotsPerVm?: number;
   log: Logger;
   config: VmServiceConfig;
   /** This daemon's host id (FCM_HOST_ID): it drives only the VMs whose row names it. */
@@ -90,6 +96,7 @@ export class VmService {
   private readonly lifecycle: VmLifecycle;
   private readonly supervisor: VmSupervisor;
   private readonly reconciler: VmReconciler;
+  private readonly snapshots: VmSnapshots;
 
   constructor(private readonly d: VmServiceDeps) {
     const c = d.config;
@@ -126,6 +133,23 @@ export class VmService {
       newId: d.newId ?? newVmId,
       now,
     }));
+    const snapshotter = d.hypervisor.capabilities.snapshots;
+    this.snapshots = new VmSnapshots({
+      records,
+      locks,
+      plans,
+      hypervisor: d.hypervisor,
+      network: d.network,
+      snapshotter,
+      live: snapshotter ? (d.hypervisor.capabilities.liveSnapshots ?? null) : null,
+      files: d.snapshotFiles ?? null,
+      ...(d.saved ? { saved: d.saved } : {}),
+      ...(d.host ? { host: d.host } : {}),
+      boots: supervisor,
+      log: d.log.child({ op: 'snapshot' }),
+      maxPerVm: d.maxSnapshotsPerVm ?? 10,
+      now,
+    });
     this.reconciler = new VmReconciler({
       records,
       locks,
@@ -266,7 +290,28 @@ export class VmService {
   }
 
   async delete(p: Principal, name: string): Promise<void> {
-    await this.lifecycle.delete(this.here(this.resolve(p, name)));
+    const vm = this.here(this.resolve(p, name));
+    await this.lifecycle.delete(vm);
+    await this.snapshots.forget(vm.id);
+  }
+
+  // ---- snapshots (vm-snapshots.ts) ---------------------------------------
+
+  async listSnapshots(p: Principal, name: string): Promise<SnapshotInfo[]> {
+    return this.snapshots.list(this.here(this.resolve(p, name)));
+  }
+
+  async createSnapshot(p: Principal, name: string, snapshot?: string): Promise<SnapshotInfo> {
+    return this.snapshots.create(this.here(this.resolve(p, name)), snapshot);
+  }
+
+  /** Rolls the VM back to the snapshot (memory + disk); the VM is `starting` until its agent answers. */
+  async restoreSnapshot(p: Principal, name: string, snapshot: string): Promise<VmRecord> {
+    return this.snapshots.restore(this.here(this.resolve(p, name)), snapshot);
+  }
+
+  async deleteSnapshot(p: Principal, name: string, snapshot: string): Promise<void> {
+    return this.snapshots.remove(this.here(this.resolve(p, name)), snapshot);
   }
 
   // ---- supervision and reconcile (vm-supervisor.ts, vm-reconcile.ts) ----

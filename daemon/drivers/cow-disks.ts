@@ -121,6 +121,13 @@ export class CowDisks implements Disks {
     return names.filter((n) => /^vm_[0-9a-f]+$/.test(n));
   }
 
+  /** Where a VM's files are (for the snapshots kept beside them, drivers/vm-snapshots.ts). */
+  layout(vmId: string): { dir: string; root: string; swap: string; format: 'qcow2' | 'raw' } {
+    if (!/^vm_[0-9a-f]+$/.test(vmId)) throw new Error(`bad vm id ${vmId}`);
+    const d = this.paths(vmId, 1);
+    return { dir: this.vmDir(vmId), root: d.root.path, swap: d.swap!.path, format: this.cfg.format };
+  }
+
   private vmDir(vmId: string): string {
     return join(this.cfg.dir, vmId);
   }

@@ -35,14 +35,14 @@ async function subject(opts: MemoryApiOptions = {}) {
 /** The fixture: openapi.yaml plus an operation nobody has written a test for. */
 function fixtureSpec(): Json {
   const f = structuredClone(spec) as Json;
-  f.paths['/v1/vms/{name}/snapshots'] = {
+  f.paths['/v1/vms/{name}/fixture-widgets'] = {
     parameters: [{ $ref: '#/components/parameters/VmName' }],
     get: {
-      operationId: 'listSnapshots',
+      operationId: 'listFixtureWidgets',
       tags: ['vms'],
       summary: 'A new operation (fixture)',
       responses: {
-        '200': { description: 'Snapshots', content: { 'application/json': { schema: { type: 'object' } } } },
+        '200': { description: 'Widgets', content: { 'application/json': { schema: { type: 'object' } } } },
         default: { $ref: '#/components/responses/Problem' },
       },
     },
@@ -95,11 +95,11 @@ test('operations still answering 501 check the token first', async () => {
   }
 });
 
-test('a new operation in the spec is covered automatically (fixture spec adds listSnapshots)', async () => {
+test('a new operation in the spec is covered automatically (fixture spec adds listFixtureWidgets)', async () => {
   const { s, close } = await subject({ spec: fixtureSpec() });
   try {
     const { rows } = await runMatrix(s);
-    const mine = rows.filter((r) => r.operationId === 'listSnapshots');
+    const mine = rows.filter((r) => r.operationId === 'listFixtureWidgets');
     assert.deepEqual(mine.map((r) => [r.who, r.status]), [['none', 401], ['revoked', 401], ['B', 501], ['admin', 501], ['A', 501]]);
     assert.deepEqual(rows.filter((r) => r.problem), []);
   } finally {
@@ -111,12 +111,12 @@ test('the matrix catches a handler that forgets the ownership check', async () =
   const { s, close } = await subject({
     spec: fixtureSpec(),
     // Answers for any VM name, whoever asks: the bug the matrix exists for.
-    handlers: { listSnapshots: ({ params }) => ({ vm: params.name, snapshots: [] }) },
+    handlers: { listFixtureWidgets: ({ params }) => ({ vm: params.name, widgets: [] }) },
   });
   try {
     const { rows } = await runMatrix(s);
     const bad = rows.filter((r) => r.problem);
-    assert.deepEqual(bad.map((r) => [r.operationId, r.who, r.status]), [['listSnapshots', 'B', 200]]);
+    assert.deepEqual(bad.map((r) => [r.operationId, r.who, r.status]), [['listFixtureWidgets', 'B', 200]]);
     assert.match(bad[0]!.problem!, /B got 200 on A's resource/);
   } finally {
     await close();

@@ -7,7 +7,7 @@ import { MemoryDisks, MemoryGuest, MemoryHypervisor, MemoryImages, MemoryNetwork
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { AgentKeys } from '../../daemon/core/agent-keys.js';
 import { FastBootService } from '../../daemon/core/fast-boot.js';
-import { MemorySavedStates, MemorySnapshotter, MemoryTemplateStore } from '../../daemon/drivers/memory/memory-host.js';
+import { MemoryLiveSnapshots, MemorySavedStates, MemorySnapshotFiles, MemorySnapshotter, MemoryTemplateStore } from '../../daemon/drivers/memory/memory-host.js';
 import { HostAdmission, type HostCapacity } from '../../daemon/core/admission.js';
 import { QuotaService, type QuotaDeps, type QuotaLimits } from '../../daemon/core/quotas.js';
 import { MemoryQuotaStore } from '../../daemon/drivers/memory/memory-quota-store.js';
@@ -39,6 +39,8 @@ export interface MemoryServiceOptions {
   sleep?: boolean;
   /** This service as one host of a cluster: its id and the cluster's hosts (default: host `local` alone). */
   cluster?: { hostId: string; hosts: { get(id: string): HostRecord | undefined } };
+  /** Named snapshots (implies sleep): the hypervisor offers MemoryLiveSnapshots, files go to MemorySnapshotFiles; at most maxPerVm each. */
+  snapshots?: { maxPerVm?: number };
 }
 
 export function memoryService(opts: MemoryServiceOptions = {}) {
@@ -54,7 +56,16 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
   const snapshotter = new MemorySnapshotter(hypervisor);
   const templates = new MemoryTemplateStore();
   const saved = new MemorySavedStates();
-  if (opts.sleep) hypervisor.offerSnapshots(snapshotter);
+  const snapshotFiles = new MemorySnapshotFiles();
+  const live = new MemoryLiveSnapshots(hypervisor, snapshotter, snapshotFiles);
+  if (opts.sleep || opts.snapshots) hypervisor.offerSnapshots(snapshotter);
+  if (opts.snapshots) hypervisor.offerLiveSnapshots(live);
+  // The disk directory holds the snapshots: removing a VM's disks removes them (as CowDisks + FileSnapshots do).
+  const removeDisks = disks.remove.bind(disks);
+  disks.remove = async (vmId: string) => {
+    await removeDisks(vmId);
+    snapshotFiles.dropVm(vmId);
+  };
   const fastBoot = opts.fastBoot
     ? new FastBootService({
         hypervisor, snapshotter, disks, network, templates, agentKeys, log, ...clockAndIds,
@@ -79,7 +90,8 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
       fastBoot,
       ...(quotas ? { quotas } : {}),
       ...(host ? { host } : {}),
-      ...(opts.sleep ? { saved } : {}),
+      ...(opts.sleep || opts.snapshots ? { saved } : {}),
+      ...(opts.snapshots ? { snapshotFiles, ...(opts.snapshots.maxPerVm !== undefined ? { maxSnapshotsPerVm: opts.snapshots.maxPerVm } : {}) } : {}),
       ...(opts.cluster ? { hostId: opts.cluster.hostId, hosts: opts.cluster.hosts } : {}),
       store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys, ...clockAndIds,
       config: {
@@ -88,5 +100,5 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
         reservedDomainSuffix: '.64-34-93-45.sslip.io', ...opts.config,
       },
     });
-  return { service: make(), make, quotas, quotaStore, admission: host, hypervisor, network, disks, guest, store, snapshotter, templates, saved, fastBoot, images: new MemoryImages() };
+  return { service: make(), make, quotas, quotaStore, admission: host, hypervisor, network, disks, guest, store, snapshotter, templates, saved, fastBoot, snapshotFiles, live, images: new MemoryImages() };
 }

@@ -115,10 +115,10 @@ describe('fuzzing every operation in openapi.yaml (real HTTP layer, in-memory se
 /** openapi.yaml plus an operation nobody wrote a fuzz case for; its handler crashes on non-ASCII labels. */
 function fixtureSpec(): Json {
   const f = structuredClone(spec) as Json;
-  f.paths['/v1/vms/{name}/snapshots'] = {
+  f.paths['/v1/vms/{name}/fixture-widgets'] = {
     parameters: [{ $ref: '#/components/parameters/VmName' }],
     post: {
-      operationId: 'createSnapshot',
+      operationId: 'createFixtureWidget',
       tags: ['vms'],
       summary: 'A new operation (fixture)',
       requestBody: {
@@ -143,18 +143,18 @@ function fixtureSpec(): Json {
 
 test('a new operation in the spec is fuzzed without touching the fuzzer, and a crash in it is caught', async () => {
   const run = await fuzzMemory(fixtureSpec(), {
-    createSnapshot: ({ body }: { body: Json }) => {
+    createFixtureWidget: ({ body }: { body: Json }) => {
       if (/[^\x20-\x7e]/.test(body.label)) throw new TypeError('label encoding not handled');
       return { label: body.label };
     },
   });
   try {
-    const st = run.stats.get('createSnapshot');
-    assert.ok(st && st.tried >= 100, `createSnapshot got ${st?.tried ?? 0} requests`);
-    const crashes = run.failures.filter((f) => f.op === 'createSnapshot');
+    const st = run.stats.get('createFixtureWidget');
+    assert.ok(st && st.tried >= 100, `createFixtureWidget got ${st?.tried ?? 0} requests`);
+    const crashes = run.failures.filter((f) => f.op === 'createFixtureWidget');
     assert.ok(crashes.length > 0, 'the planted crash was not found');
     assert.ok(crashes.every((f) => f.status === 500 && /^body\.label=/.test(f.label)), formatFailures(crashes));
-    assert.deepEqual(run.failures.filter((f) => f.op !== 'createSnapshot'), []);
+    assert.deepEqual(run.failures.filter((f) => f.op !== 'createFixtureWidget'), []);
   } finally {
     await run.api.app.close();
     await run.api.h.service.close();

@@ -67,6 +67,8 @@ export interface HypervisorCapabilities {
   readonly snapshots: Snapshotter | null;
   /** Where a VM's serial console is (socket + log); null: this driver exposes none. */
   readonly console: ((vmId: string) => ConsoleEndpoint) | null;
+  /** Named snapshots of running machines (ports/vm-snapshots.ts); absent/null: `fcm snapshot` is not_implemented. */
+  readonly liveSnapshots?: LiveSnapshots | null;
 }
 
 /** Runs VMs as detached processes that outlive the daemon. */
@@ -100,4 +102,25 @@ export interface Snapshotter {
    * null when unknown (not running, or started by an older daemon).
    */
   launchedSpec(vmId: string): Promise<MachineSpec | null>;
+}
+
+/** What taking a snapshot cost the guest. */
+export interface CaptureResult {
+  /** How long the guest did not run, from its pause to its resume (the hypervisor's own clock), in ms. */
+  pausedMs: number;
+  /** Bytes of the saved memory + device state. */
+  stateBytes: number;
+}
+
+/**
+ * Capture of a running machine: the guest is paused with its disks drained
+ * and flushed, the disk snapshot `tag` of its root is taken, `frozen` runs
+ * (copies the rest of its writable disks), its memory + device state is
+ * written to `statePath`, and it resumes. Any failure leaves the machine
+ * running without the disk snapshot.
+ */
+export interface LiveSnapshots {
+  capture(vmId: string, statePath: string, tag: string, frozen: () => Promise<void>): Promise<CaptureResult>;
+  /** Deletes disk snapshot `tag` of a *running* machine's root (its hypervisor holds the disk). Idempotent. */
+  dropDiskSnapshot(vmId: string, tag: string): Promise<void>;
 }

@@ -8,6 +8,7 @@ import type { ImageInfo, Images } from '../../core/ports/images.js';
 import type { Network } from '../../core/ports/network.js';
 import type { SavedMachine, SavedStates } from '../../core/ports/saved-states.js';
 import type { TemplateFiles, TemplateStore } from '../../core/ports/templates.js';
+import type { CaptureResult, LiveSnapshots, SnapshotFiles, SnapshotMeta } from '../../core/ports/vm-snapshots.js';
 
 /**
  * In-memory twins of the host drivers, for fast tests of core logic. They
@@ -49,6 +50,12 @@ export class MemoryHypervisor implements Hypervisor {
 
   async destroy(vmId: string): Promise<void> {
     this.machines.delete(vmId);
+  }
+
+  /** Offers `l` as this hypervisor's live (named) snapshot capability. */
+  offerLiveSnapshots(l: LiveSnapshots): this {
+    this.capabilities = { ...this.capabilities, liveSnapshots: l };
+    return this;
   }
 
   /** Offers `s` as this hypervisor's snapshot capability. */
@@ -245,6 +252,98 @@ export class MemorySavedStates implements SavedStates {
   /** Every save of a VM goes with its disks (what FileSavedStates gets from living in the VM's disk dir). */
   dropVm(vmId: string): void {
     for (const k of [...this.sealed.keys()]) if (k.startsWith(`${vmId}/`)) this.sealed.delete(k);
+  }
+}
+
+/**
+ * Named snapshots in memory. A VM's "disk" is `disk.get(vmId)` (a string a
+ * test sets, standing for root + swap); freeze copies it and revert puts the
+ * copy back, as the file driver does with the swap file and the root's
+ * internal snapshot. `tags` are the root disk snapshots (`<vmId>/<tag>`),
+ * shared with MemoryLiveSnapshots as root.qcow2 is shared with QEMU.
+ */
+export class MemorySnapshotFiles implements SnapshotFiles {
+  readonly disk = new Map<string, string>();
+  readonly tags = new Set<string>();
+  private readonly frozen = new Map<string, string | undefined>();
+  private readonly sealed = new Map<string, SnapshotMeta>();
+  failSeal = false;
+  private key(vmId: string, name: string): string {
+    return `${vmId}/${name}`;
+  }
+  async begin(vmId: string, name: string): Promise<{ statePath: string; freeze: () => Promise<void> }> {
+    const k = this.key(vmId, name);
+    if (this.sealed.has(k)) throw new FcmError('name_taken', `A snapshot named "${name}" already exists.`);
+    this.frozen.delete(k);
+    return {
+      statePath: `/mem/${vmId}/snapshots/${name}/state.bin`,
+      freeze: async () => {
+        this.frozen.set(k, this.disk.get(vmId));
+      },
+    };
+  }
+  async seal(vmId: string, name: string, meta: Omit<SnapshotMeta, 'sizeBytes'>): Promise<SnapshotMeta> {
+    if (this.failSeal) throw new FcmError('disk_full', 'injected: no space left on device');
+    const m = { ...structuredClone(meta), sizeBytes: 4096 };
+    this.sealed.set(this.key(vmId, name), m);
+    return structuredClone(m);
+  }
+  async list(vmId: string): Promise<(SnapshotMeta & { statePath: string })[]> {
+    return [...this.sealed.entries()]
+      .filter(([k]) => k.startsWith(`${vmId}/`))
+      .map(([, m]) => ({ ...structuredClone(m), statePath: `/mem/${vmId}/snapshots/${m.name}/state.bin` }))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
+  }
+  async revert(vmId: string, name: string): Promise<void> {
+    const k = this.key(vmId, name);
+    if (!this.tags.has(`${vmId}/fcm-${name}`)) throw new Error(`no disk snapshot fcm-${name} of ${vmId}`);
+    const d = this.frozen.get(k);
+    if (d === undefined) this.disk.delete(vmId);
+    else this.disk.set(vmId, d);
+  }
+  async remove(vmId: string, name: string, opts: { disk: boolean }): Promise<void> {
+    if (opts.disk) this.tags.delete(`${vmId}/fcm-${name}`);
+    this.sealed.delete(this.key(vmId, name));
+    this.frozen.delete(this.key(vmId, name));
+  }
+  /** What FileSnapshots gets from living in the VM's disk directory: the VM's disks go, its snapshots go. */
+  dropVm(vmId: string): void {
+    for (const k of [...this.sealed.keys()]) if (k.startsWith(`${vmId}/`)) this.sealed.delete(k);
+    for (const t of [...this.tags]) if (t.startsWith(`${vmId}/`)) this.tags.delete(t);
+    this.disk.delete(vmId);
+  }
+}
+
+/** Live snapshot twin: the "machine" must run; the root tag goes into the files twin's `tags`; the state becomes restorable. */
+export class MemoryLiveSnapshots implements LiveSnapshots {
+  fail = false;
+  /** The guest was paused while `frozen` ran (tests check it is resumed afterwards). */
+  readonly captures: { vmId: string; tag: string }[] = [];
+  constructor(
+    private readonly hv: MemoryHypervisor,
+    private readonly snapshotter: MemorySnapshotter,
+    private readonly files: MemorySnapshotFiles,
+  ) {}
+  async capture(vmId: string, statePath: string, tag: string, frozen: () => Promise<void>): Promise<CaptureResult> {
+    if (!this.hv.machines.has(vmId)) throw new FcmError('hypervisor_failed', `cannot snapshot ${vmId}: not running`);
+    if (this.fail) throw new FcmError('hypervisor_failed', 'injected capture failure');
+    const t = `${vmId}/${tag}`;
+    if (this.files.tags.has(t)) throw new FcmError('hypervisor_failed', `disk snapshot ${tag} exists`);
+    this.files.tags.add(t);
+    try {
+      await frozen();
+    } catch (e) {
+      // Like QEMU's driver: a failure in the pause drops the disk snapshot and resumes the guest.
+      this.files.tags.delete(t);
+      throw e;
+    }
+    this.snapshotter.saved.set(statePath, vmId);
+    this.captures.push({ vmId, tag });
+    return { pausedMs: 12.5, stateBytes: 4096 };
+  }
+  async dropDiskSnapshot(vmId: string, tag: string): Promise<void> {
+    if (!this.hv.machines.has(vmId)) throw new FcmError('hypervisor_failed', `${vmId} is not running`);
+    this.files.tags.delete(`${vmId}/${tag}`);
   }
 }
 

@@ -3,14 +3,22 @@ import { connect, type Socket } from 'node:net';
 /** Longer than any answer the daemon asks for (query-status, query-migrate…). */
 const MAX_LINE = 1024 * 1024;
 
+/** An asynchronous QMP event: its name and QEMU's own timestamp (wall clock, microseconds). */
+export interface QmpEvent {
+  event: string;
+  atUs: number;
+}
+
 /**
  * Minimal QMP client: connect, negotiate capabilities, execute commands one
- * at a time. Asynchronous events are ignored.
+ * at a time. Asynchronous events go to `onEvent` when set, else are dropped.
  */
 export class Qmp {
   private buf = '';
   private pending: { resolve: (v: unknown) => void; reject: (e: Error) => void } | null = null;
   private greeting!: () => void;
+  /** Receives events (STOP, RESUME, MIGRATION…): name and timestamp only. */
+  onEvent: ((e: QmpEvent) => void) | null = null;
 
   private constructor(private readonly sock: Socket) {
     sock.setEncoding('utf8');
@@ -65,7 +73,13 @@ export class Qmp {
 
   private onMessage(msg: Record<string, unknown>): void {
     if ('QMP' in msg) return this.greeting?.();
-    if ('event' in msg) return;
+    if ('event' in msg) {
+      const ts = msg.timestamp as { seconds?: unknown; microseconds?: unknown } | undefined;
+      if (this.onEvent && typeof msg.event === 'string' && typeof ts?.seconds === 'number' && typeof ts.microseconds === 'number') {
+        this.onEvent({ event: msg.event, atUs: ts.seconds * 1e6 + ts.microseconds });
+      }
+      return;
+    }
     const p = this.pending;
     if (!p) return;
     this.pending = null;

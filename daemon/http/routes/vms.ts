@@ -1,6 +1,7 @@
 import { FcmError } from '../../core/errors.js';
 import type { VmRecord } from '../../core/model.js';
 import type { VmService } from '../../core/vm-service.js';
+import type { SnapshotInfo } from '../../core/vm-snapshots.js';
 import type { Handler } from '../server.js';
 
 export interface VmView {
@@ -70,6 +71,11 @@ export function toApiVm(vm: VmRecord, view: VmView, hosts: HostsContext = NO_HOS
   };
 }
 
+/** API shape of a snapshot (openapi.yaml `Snapshot`). */
+export function toApiSnapshot(s: SnapshotInfo) {
+  return { snapshot: s.name, vm: s.vm, createdAt: s.createdAt, pausedMs: s.pausedMs, stateBytes: s.stateBytes, sizeBytes: s.sizeBytes };
+}
+
 /** Thin handlers: validated input in, one service call, API shape out. */
 export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler> {
   const out = (vm: VmRecord) => toApiVm(vm, view, view.hosts?.());
@@ -108,6 +114,12 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
       out(await vms.stop(principal, params.name, { timeoutMs: body.timeoutMs, force: body.force })),
     restartVm: async ({ principal, params, body }) =>
       out(await vms.restart(principal, params.name, { timeoutMs: body.timeoutMs, force: body.force })),
+    listSnapshots: async ({ principal, params }) => ({ snapshots: (await vms.listSnapshots(principal, params.name)).map(toApiSnapshot) }),
+    createSnapshot: async ({ principal, params, body }) => toApiSnapshot(await vms.createSnapshot(principal, params.name, body?.snapshot)),
+    restoreSnapshot: async ({ principal, params }) => out(await vms.restoreSnapshot(principal, params.name, params.snapshot)),
+    deleteSnapshot: async ({ principal, params }) => {
+      await vms.deleteSnapshot(principal, params.name, params.snapshot);
+    },
     waitVm: async ({ principal, params, query, reply }) => {
       // Before we answer, 'close' on the response means the client went away.
       const ac = new AbortController();
