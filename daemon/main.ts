@@ -344,7 +344,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     network,
     disks,
     images: vmImages,
-    guest: new AgentGuest(cfg.agentPort),
+    guest: new AgentGuest(cfg.agentPort, (id) => agentKeys.tokenFor(id)),
     agentKeys,
     log: log.child({ svc: 'vms' }),
     config: {

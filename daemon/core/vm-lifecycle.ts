@@ -144,7 +144,7 @@ export class VmLifecycle {
 
       vm = this.d.records.save(id, { state: 'starting' });
       undo.commit();
-      this.d.boots.watch(vm);
+      this.d.boots.watch(vm, { restored: how !== 'cold' });
       vlog.info({ ip: vm.ip, boot: how }, 'hypervisor started; guest booting');
       return vm;
     } catch (err) {
@@ -418,7 +418,7 @@ export class VmLifecycle {
       // The disk has moved on since the save: it can never be restored again.
       await this.d.saved?.remove(id, SLEEP_SAVE).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'cannot remove the used save'));
       const woken = this.d.records.save(id, { state: 'starting', desired: 'running', lastError: why ? `woke by a cold boot: ${why}` : null });
-      this.d.boots.watch(woken);
+      this.d.boots.watch(woken, { restored: how === 'restore' });
       log.info({ wake: how, ms: this.d.now() - started }, 'VM waking');
       return woken;
     } finally {

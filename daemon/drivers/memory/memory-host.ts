@@ -140,7 +140,19 @@ export class MemoryImages implements Images {
 /** Guests become ready after `bootMs` unless `never` is set. */
 export class MemoryGuest implements Guest {
   never = false;
+  /** Each guest's clock offset from the host's, in ms (a woken guest: minus the time it slept). */
+  readonly clockOffsetMs = new Map<string, number>();
+  /** Clocks set, in order. */
+  readonly clockSets: { vmId: string; epochMs: number }[] = [];
+  failClock = false;
   constructor(public bootMs = 0) {}
+  async setClock(vm: { id: string; ip: string }, epochMs: number): Promise<number> {
+    if (this.failClock) throw new Error('the guest agent has no clock route');
+    const before = Date.now() + (this.clockOffsetMs.get(vm.id) ?? 0);
+    this.clockSets.push({ vmId: vm.id, epochMs });
+    this.clockOffsetMs.set(vm.id, epochMs - Date.now());
+    return before;
+  }
   waitReady(_vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
