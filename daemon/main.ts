@@ -49,6 +49,9 @@ import { RequestLimits } from './http/limits.js';
 import { FcmError } from './core/errors.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers } from './http/routes/vms.js';
+import { backupBodies, backupHandlers } from './http/routes/backups.js';
+import { BackupService } from './core/backups.js';
+import { QemuImgDiskArchive } from './drivers/disk-archive.js';
 import { pendingHandlers } from './http/routes/pending.js';
 import { operationRoutes } from './http/openapi-routes.js';
 import { createLogger, type Logger } from './log.js';
@@ -489,8 +492,19 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   await deploys.deploys.reconcile();
   const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
 
+  const backups = new BackupService({
+    vms,
+    archive: new QemuImgDiskArchive({ dir: join(cfg.stateDir, 'disks'), format: caps.diskFormats[0], minFreeMib: cfg.minFreeDiskMib }),
+    releases: db.releases,
+    env: envStore,
+    quotas,
+    maxDiskBytes: cfg.backupMaxMib * 1024 * 1024,
+    log: log.child({ svc: 'backups' }),
+    now: Date.now,
+  });
   const implemented = {
       ...reserveApiName(vmHandlers(vms, view), apiHost, vmHost(API_LABEL, ip, cfg.baseDomain)),
+      ...backupHandlers(backups, view),
       ...deploys.handlers,
       ...consoleHandlers(consoles),
       ...auth.handlers,
@@ -531,6 +545,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     extend: async (server) => {
       await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions })(server);
       await git.extend(server);
+      backupBodies(server);
     },
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });

@@ -21,7 +21,7 @@ import { newVmId } from './names.js';
 import type { Principal, VmRecord, VmState } from './model.js';
 import type { Subnet } from './planners/network-plan.js';
 import type { QuotaService } from './quotas.js';
-import type { Disks } from './ports/disks.js';
+import type { Disks, VmDisks } from './ports/disks.js';
 import type { Guest } from './ports/guest.js';
 import type { Hypervisor } from './ports/hypervisor.js';
 import type { Images } from './ports/images.js';
@@ -202,6 +202,16 @@ export class VmService {
 
   async start(p: Principal, name: string): Promise<VmRecord> {
     return this.lifecycle.start(this.resolve(p, name));
+  }
+
+  /** A new VM of `p` booting from disks made by `makeDisks` (a backup import); see VmLifecycle.createWithDisks. */
+  createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>): Promise<VmRecord> {
+    return this.lifecycle.createWithDisks(p, input, makeDisks);
+  }
+
+  /** Runs `fn` with the VM's disk at rest (a running VM is put to sleep first); see VmLifecycle.quiet. */
+  quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
+    return this.lifecycle.quiet(this.resolve(p, name), fn);
   }
 
   /** Saves the VM's memory to disk and ends its process (state `sleeping`); see VmLifecycle.sleep. */
