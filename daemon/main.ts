@@ -288,7 +288,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const vmImages = hypervisor.kind === 'firecracker' ? new FileImages(cfg.imagesDir, cfg.firecrackerKernel) : images;
   const tscKhz = hypervisor.accel === 'tcg' ? hostTscKhz() : null;
   const fastBoot =
-    cfg.snapshots.enabled && caps.snapshots
+    // Templates are qcow2 overlays on a frozen root (CowDisks.createFromTemplate): raw-only drivers (Firecracker) save machines for sleep only.
+    cfg.snapshots.enabled && caps.snapshots && caps.diskFormats.includes('qcow2')
       ? new FastBootService({
           hypervisor,
           snapshotter: caps.snapshots,

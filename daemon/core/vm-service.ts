@@ -209,9 +209,23 @@ export class VmService {
     return this.lifecycle.createWithDisks(p, input, makeDisks);
   }
 
-  /** Runs `fn` with the VM's disk at rest (a running VM is put to sleep first); see VmLifecycle.quiet. */
-  quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
-    return this.lifecycle.quiet(this.resolve(p, name), fn);
+  /**
+   * Runs `fn` with the VM's disk at rest and holding everything the guest wrote: a
+   * sleeping VM is woken first (its unsynced writes live in its saved memory, not on its
+   * disk), a running one has its page cache synced (guest agent) and is put to sleep
+   * (VmLifecycle.quiet); a stopped one is taken as it is.
+   */
+  async quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
+    let vm = this.resolve(p, name);
+    if (vm.state === 'sleeping' || vm.state === 'starting') vm = await this.awake(p, name, this.d.config.bootTimeoutMs);
+    if (vm.state === 'running') {
+      try {
+        await this.d.guest.syncDisks(vm, AbortSignal.timeout(120_000));
+      } catch (e) {
+        throw new FcmError('hypervisor_failed', `VM "${name}": its guest did not write its cached data to disk (${(e as Error).message}); not exported.`);
+      }
+    }
+    return this.lifecycle.quiet(vm, fn);
   }
 
   /** Saves the VM's memory to disk and ends its process (state `sleeping`); see VmLifecycle.sleep. */

@@ -13,6 +13,10 @@ export class AgentGuest implements Guest {
     private readonly tokenFor: (vmId: string) => string = () => '',
   ) {}
 
+  async syncDisks(vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
+    await getJson(`http://${vm.ip}:${this.agentPort}/v1/sync`, SYNC_TIMEOUT_MS, signal, { method: 'POST', token: this.tokenFor(vm.id), body: '' }, true);
+  }
+
   async setClock(vm: { id: string; ip: string }, epochMs: number, signal: AbortSignal): Promise<number> {
     const body = await getJson(`http://${vm.ip}:${this.agentPort}/v1/clock`, CLOCK_TIMEOUT_MS, signal, {
       method: 'PUT',
@@ -42,17 +46,20 @@ export class AgentGuest implements Guest {
 /** The clock call is one small exchange with an agent that already answered /health. */
 const CLOCK_TIMEOUT_MS = 5000;
 
+/** A sync writes out what the guest's page cache holds: seconds under TCG for a fresh deploy. */
+const SYNC_TIMEOUT_MS = 120_000;
+
 interface Send {
-  method: 'PUT';
+  method: 'PUT' | 'POST';
   token: string;
   body: string;
 }
 
 /** A bounded JSON exchange (the agent is not trusted); a status other than 2xx rejects. */
-function getJson(url: string, timeoutMs: number, signal: AbortSignal, send?: Send): Promise<unknown> {
+function getJson(url: string, timeoutMs: number, signal: AbortSignal, send?: Send, empty = false): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = send
-      ? { authorization: `Bearer ${send.token}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(send.body)) }
+      ? { authorization: `Bearer ${send.token}`, ...(send.body ? { 'content-type': 'application/json' } : {}), 'content-length': String(Buffer.byteLength(send.body)) }
       : {};
     const req = request(url, { method: send?.method ?? 'GET', headers, timeout: timeoutMs, signal }, (res) => {
       if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) {
@@ -66,6 +73,7 @@ function getJson(url: string, timeoutMs: number, signal: AbortSignal, send?: Sen
         if (data.length > 65536) req.destroy(new Error('response too large'));
       });
       res.on('end', () => {
+        if (empty) return resolve(null);
         try {
           resolve(JSON.parse(data));
         } catch (e) {

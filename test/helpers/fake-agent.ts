@@ -34,6 +34,8 @@ export interface FakeAgent {
   violations: string[];
   /** Console sizes set (POST /v1/console/resize), per VM. */
   resizes: { vmId: string; rows: number; cols: number }[];
+  /** VMs whose disks were synced (POST /v1/sync). */
+  syncs: string[];
   /** Clocks set (PUT /v1/clock), per VM. */
   clocks: { vmId: string; epochMs: number }[];
   /** Answer resizes with 500 `internal` from now on. */
@@ -61,6 +63,7 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
   const started = Date.now();
   let resizeFails = false;
   const clocks: { vmId: string; epochMs: number }[] = [];
+  const syncs: string[] = [];
 
   const server: Server = createServer((req, res) => {
     const full = new URL(req.url ?? '/', 'http://agent');
@@ -154,6 +157,10 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
         s.on('end', () => res.end());
         return;
       }
+      case 'syncDisks':
+        syncs.push(vmId);
+        res.writeHead(204).end();
+        return;
       case 'setClock': {
         // The fake's guest clock is the host's, 90 s behind (as a guest asleep that long).
         const { epochMs } = JSON.parse(body.toString('utf8')) as { epochMs: number };
@@ -208,6 +215,7 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
     violations,
     resizes,
     clocks,
+    syncs,
     failResizes: () => void (resizeFails = true),
     close: () =>
       new Promise<void>((r) => {

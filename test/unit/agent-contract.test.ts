@@ -250,6 +250,10 @@ describe('the Python guest agent answers as agent-openapi.yaml says', { skip: no
     }
   });
 
+  test('syncDisks: 204', async () => {
+    await expectAnswer('POST', '/v1/sync', 204);
+  });
+
   test('getStatus and getLogs before any deploy; bad log queries are problems', async () => {
     assert.deepEqual(JSON.parse(text(await expectAnswer('GET', '/v1/status', 200))), { release: null, commit: null, deployInProgress: false, processes: [] });
     await expectAnswer('GET', '/v1/logs?lines=5', 200);
@@ -391,6 +395,8 @@ describe("the daemon's agent clients, against the fake agent built from the docu
       const before = await guest.setClock(VM, now, AbortSignal.timeout(10_000));
       assert.ok(now - before >= 90_000 - 1000, 'the fake guest was 90 s behind');
       assert.deepEqual(fake.clocks, [{ vmId: VM.id, epochMs: now }]);
+      await guest.syncDisks(VM, AbortSignal.timeout(10_000));
+      assert.deepEqual(fake.syncs, [VM.id]);
       assert.deepEqual(fake.violations, []);
       // Another VM's token: refused.
       await assert.rejects(new AgentGuest(Number(new URL(fake.url).port), () => token('vm_ba0000000000')).setClock(VM, now, AbortSignal.timeout(10_000)), /answered 401/);

@@ -10,4 +10,6 @@ export interface Guest {
    * caller can say how far it was off. Rejects when the guest cannot (an older agent).
    */
   setClock(vm: Pick<VmRecord, 'id' | 'ip'>, epochMs: number, signal: AbortSignal): Promise<number>;
+  /** Writes the guest's cached file data to its disks (before a disk copy of a running guest). */
+  syncDisks(vm: Pick<VmRecord, 'id' | 'ip'>, signal: AbortSignal): Promise<void>;
 }

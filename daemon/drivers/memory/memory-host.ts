@@ -145,7 +145,12 @@ export class MemoryGuest implements Guest {
   /** Clocks set, in order. */
   readonly clockSets: { vmId: string; epochMs: number }[] = [];
   failClock = false;
+  /** VMs whose disks were synced, in order. */
+  readonly syncs: string[] = [];
   constructor(public bootMs = 0) {}
+  async syncDisks(vm: { id: string; ip: string }): Promise<void> {
+    this.syncs.push(vm.id);
+  }
   async setClock(vm: { id: string; ip: string }, epochMs: number): Promise<number> {
     if (this.failClock) throw new Error('the guest agent has no clock route');
     const before = Date.now() + (this.clockOffsetMs.get(vm.id) ?? 0);
