@@ -157,7 +157,7 @@ describe('backup export → import on a second daemon', { skip: skip ?? false, t
     assert.equal((await h2.api('GET', '/v1/vms/keep/wait?state=running&timeout=600')).status, 200);
     await served(h2, vm.ip, /^backup-app v1 hello-from-backup$/);
     t.diagnostic(`imported VM: running and serving ${Date.now() - t0} ms after the import answered (cold boot)`);
-    assert.deepEqual((await h2.api('GET', '/v1/vms/keep/env')).body, { GREETING: 'hello-from-backup' });
+    assert.deepEqual((await h2.api('GET', '/v1/vms/keep/env')).body.vars, { GREETING: 'hello-from-backup' });
     const releases2 = (await h2.api('GET', '/v1/vms/keep/releases')).body;
     const strip = (l: { releases: Record<string, unknown>[] }) => l.releases.map(({ version, status, kind, commit, description }) => ({ version, status, kind, commit, description }));
     assert.deepEqual(strip(releases2), strip(releases1), 'the same release history');

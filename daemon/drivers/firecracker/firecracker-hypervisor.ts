@@ -366,7 +366,7 @@ export class FirecrackerHypervisor implements Hypervisor, Snapshotter {
         if (await waitGone(holder, 2000)) break;
       }
     }
-    for (const f of [paths.pidfile, paths.holderPidfile, paths.consoleSocket, paths.apiSocket, `${paths.pidfile}.tmp`]) {
+    for (const f of [paths.pidfile, paths.holderPidfile, paths.consoleSocket, paths.apiSocket, `${paths.pidfile}.tmp`, join(paths.runDir, LAUNCHED_SPEC)]) {
       await unlink(f).catch(() => {});
     }
     if (paths.jailDir) await rm(paths.jailDir, { recursive: true, force: true });
