@@ -133,7 +133,7 @@ describe('backup export → import on a second daemon', { skip: skip ?? false, t
       return JSON.parse(r.stdout) as { code: string; detail: string; status: number };
     };
     // Another media type is refused before anything is read.
-    const json = await sh('curl', ['-sS', '-X', 'POST', '--data-binary', `@${archive}`, '-H', 'content-type: application/json', '-H', `authorization: Bearer ${h2.token}`, `${h2.url}/v1/backups`], process.env);
+    const json = await sh('curl', ['-sS', '-X', 'POST', '--data-binary', '{"manifest": {}}', '-H', 'content-type: application/json', '-H', `authorization: Bearer ${h2.token}`, `${h2.url}/v1/backups`], process.env);
     assert.equal((JSON.parse(json.stdout) as { code: string }).code, 'unsupported_media_type', json.stdout);
     await nothingOn(h2, 'a JSON body');
     for (const [what, data, msg] of cases) {
