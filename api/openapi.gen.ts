@@ -889,6 +889,68 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{name}/backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Export a VM as a portable, checksummed backup archive (streamed)
+         * @description Streams an `application/x-fcm-backup` archive (POSIX tar): `manifest.json`
+         *     first (format `fcm-backup`, `version` 1, the VM's settings, and for every
+         *     member its size and SHA-256), then `disk.qcow2` (the root disk, standalone:
+         *     no backing file, compressed), `config.json` (the config vars: secrets — keep
+         *     the file like a password), `releases.json` (release history), and last
+         *     `manifest.sha256` (the manifest's own SHA-256). A running VM is put to sleep
+         *     first (its disk consistent; the next request wakes it); a stopped or
+         *     sleeping VM is exported as it is. The archive restores with importBackup on
+         *     this host or another. The memory state is not carried (an imported VM boots
+         *     from its disk, with its own identity).
+         */
+        get: operations["exportBackup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a VM from a backup archive (streamed in)
+         * @description The body is an archive from exportBackup, streamed. Every member is checked
+         *     against the manifest (size, SHA-256, order; the manifest against
+         *     `manifest.sha256`), and the disk (qcow2, no backing or data file, no larger
+         *     than the VM's disk) before anything is made: a truncated or corrupt archive
+         *     is refused with `backup_invalid`, one over the size bound
+         *     (`FCM_BACKUP_MAX_MIB`) with `payload_too_large`, and leaves nothing behind
+         *     (no VM, disk, tap, route or repository). The new VM is yours, named `name`
+         *     (default: the name in the archive), sized as the archive says (quotas and
+         *     host capacity apply as for a create), gets its own identity (id, address,
+         *     MAC, URL) and boots from the imported disk with the archive's config vars
+         *     and release history; the app deployed at export serves again.
+         */
+        post: operations["importBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 };
 export type webhooks = Record<string, never>;
 export type components = {
@@ -1898,7 +1960,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "backup_invalid" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -3038,6 +3100,58 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    exportBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-fcm-backup": string;
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    importBackup: {
+        parameters: {
+            query?: {
+                /** @description The new VM's name (default the exported VM's) */
+                name?: components["schemas"]["VmName"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-fcm-backup": string;
+            };
+        };
+        responses: {
+            /** @description Imported; the VM is starting */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Vm"];
+                };
             };
             default: components["responses"]["Problem"];
         };

@@ -576,7 +576,7 @@ export const spec: Record<string, any> = {
           "empty": "No snapshots. Take one with: fcm snapshot create <snapshot>",
           "examples": [
             "fcm snapshot ls",
-            "fcm snapshot ls --name cosmic-nova --json"
+            "fcm snapshot ls -a cosmic-nova --json"
           ]
         },
         "responses": {
@@ -608,11 +608,11 @@ export const spec: Record<string, any> = {
             "snapshot"
           ],
           "summary": "Snapshot a running VM (memory + disk, a short pause)",
-          "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.\n",
+          "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or -a/--app):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.\n",
           "message": "Snapshot {snapshot} of {vm} taken (paused {pausedMs} ms).",
           "examples": [
             "fcm snapshot create before-migration",
-            "fcm snapshot create --name cosmic-nova nightly --json"
+            "fcm snapshot create -a cosmic-nova nightly --json"
           ]
         },
         "requestBody": {
@@ -712,7 +712,7 @@ export const spec: Record<string, any> = {
           "message": "{name} is back at snapshot {snapshot}: {url}",
           "examples": [
             "fcm snapshot restore before-migration",
-            "fcm snapshot restore --name cosmic-nova nightly --yes"
+            "fcm snapshot restore -a cosmic-nova nightly --yes"
           ]
         },
         "responses": {
@@ -2007,6 +2007,84 @@ export const spec: Record<string, any> = {
         "responses": {
           "204": {
             "description": "Revoked"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/vms/{name}/backup": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "exportBackup",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Export a VM as a portable, checksummed backup archive (streamed)",
+        "description": "Streams an `application/x-fcm-backup` archive (POSIX tar): `manifest.json`\nfirst (format `fcm-backup`, `version` 1, the VM's settings, and for every\nmember its size and SHA-256), then `disk.qcow2` (the root disk, standalone:\nno backing file, compressed), `config.json` (the config vars: secrets — keep\nthe file like a password), `releases.json` (release history), and last\n`manifest.sha256` (the manifest's own SHA-256). A running VM is put to sleep\nfirst (its disk consistent; the next request wakes it); a stopped or\nsleeping VM is exported as it is. The archive restores with importBackup on\nthis host or another. The memory state is not carried (an imported VM boots\nfrom its disk, with its own identity).\n",
+        "responses": {
+          "200": {
+            "description": "The archive, streamed",
+            "content": {
+              "application/x-fcm-backup": {
+                "schema": {
+                  "type": "string",
+                  "format": "binary"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
+    "/v1/backups": {
+      "post": {
+        "operationId": "importBackup",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Create a VM from a backup archive (streamed in)",
+        "description": "The body is an archive from exportBackup, streamed. Every member is checked\nagainst the manifest (size, SHA-256, order; the manifest against\n`manifest.sha256`), and the disk (qcow2, no backing or data file, no larger\nthan the VM's disk) before anything is made: a truncated or corrupt archive\nis refused with `backup_invalid`, one over the size bound\n(`FCM_BACKUP_MAX_MIB`) with `payload_too_large`, and leaves nothing behind\n(no VM, disk, tap, route or repository). The new VM is yours, named `name`\n(default: the name in the archive), sized as the archive says (quotas and\nhost capacity apply as for a create), gets its own identity (id, address,\nMAC, URL) and boots from the imported disk with the archive's config vars\nand release history; the app deployed at export serves again.\n",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "query",
+            "required": false,
+            "description": "The new VM's name (default the exported VM's)",
+            "schema": {
+              "$ref": "#/components/schemas/VmName"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-fcm-backup": {
+              "schema": {
+                "type": "string",
+                "format": "binary"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Imported; the VM is starting",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
           },
           "default": {
             "$ref": "#/components/responses/Problem"
@@ -4166,6 +4244,7 @@ export const spec: Record<string, any> = {
           "hypervisor_failed",
           "disk_full",
           "payload_too_large",
+          "backup_invalid",
           "unsupported_media_type",
           "method_not_allowed",
           "rate_limited",

@@ -73,6 +73,8 @@ export interface Config {
   /** How often running VMs' hypervisor processes are checked. */
   monitorIntervalMs: number;
   minFreeDiskMib: number;
+  /** The largest disk a backup import takes, in MiB (the archive's disk member, compressed). */
+  backupMaxMib: number;
   /** Public address used in VM URLs (`<name>.<ip-with-dashes>.<baseDomain>`). */
   publicIp: string | null;
   /**
@@ -212,7 +214,7 @@ export const CONFIG_KEYS = [
   'FCM_HOST_BIND', 'FCM_PORT', 'FCM_STATE_DIR', 'FCM_DATABASE_URL', 'FCM_IMAGES_DIR', 'FCM_LOG_LEVEL', 'FCM_HYPERVISOR', 'FCM_ACCEL',
   'FCM_QEMU_BINARY', 'FCM_FIRECRACKER_BINARY', 'FCM_FIRECRACKER_KERNEL', 'FCM_BRIDGE', 'FCM_SUBNET', 'FCM_NAT',
   'FCM_DNS', 'FCM_AGENT_PORT', 'FCM_BOOT_TIMEOUT_MS', 'FCM_RESTART_POLICY', 'FCM_RESTART_MAX', 'FCM_RESTART_WINDOW_MS', 'FCM_MONITOR_INTERVAL_MS',
-  'FCM_MIN_FREE_DISK_MIB', 'FCM_PUBLIC_IP', 'FCM_HOST_ID', 'FCM_HOST_LEASE_MS', 'FCM_HOST_RENEW_MS', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
+  'FCM_MIN_FREE_DISK_MIB', 'FCM_BACKUP_MAX_MIB', 'FCM_PUBLIC_IP', 'FCM_HOST_ID', 'FCM_HOST_LEASE_MS', 'FCM_HOST_RENEW_MS', 'FCM_BASE_DOMAIN', 'FCM_VALIDATE_RESPONSES',
   'FCM_PUBLIC_URL', 'FCM_SNAPSHOTS', 'FCM_SNAPSHOT_POOL', 'FCM_SNAPSHOT_REFILL_DELAY_MS', 'FCM_TEMPLATES_DIR', 'FCM_TEMPLATE_RAM', 'FCM_VM_SNAPSHOTS_MAX',
   'FCM_CADDY_ADMIN', 'FCM_TLS', 'FCM_ACME_EMAIL', 'FCM_HTTP_PORT', 'FCM_HTTPS_PORT', 'FCM_ROUTE_WATCH_INTERVAL_MS', 'FCM_WAKE_PORT', 'FCM_WAKE_TIMEOUT_MS', 'FCM_ACCESS_LOG_PORT', 'FCM_IDLE_CHECK_INTERVAL_MS',
   'FCM_OIDC_ISSUER', 'FCM_OIDC_CLIENT_ID', 'FCM_OIDC_CLIENT_SECRET', 'FCM_OIDC_CLIENT_SECRET_FILE',
@@ -381,6 +383,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     restartWindowMs: int('FCM_RESTART_WINDOW_MS', 5 * 60_000, 1000, 86_400_000),
     monitorIntervalMs: int('FCM_MONITOR_INTERVAL_MS', 1000, 50, 60_000),
     minFreeDiskMib: int('FCM_MIN_FREE_DISK_MIB', 1024, 0, 10_000_000),
+    backupMaxMib: int('FCM_BACKUP_MAX_MIB', 20_480, 1, 10_000_000),
     publicIp: ipv4('FCM_PUBLIC_IP'),
     host: (() => {
       const id = str('FCM_HOST_ID', defaultHostId());

@@ -55,6 +55,9 @@ import { vmHandlers, type VmView } from './http/routes/vms.js';
 import { hostHandlers } from './http/routes/hosts.js';
 import { clusterHttp } from './http/forward.js';
 import { HostService, unreachableReason } from './core/hosts.js';
+import { backupBodies, backupHandlers } from './http/routes/backups.js';
+import { BackupService } from './core/backups.js';
+import { QemuImgDiskArchive } from './drivers/disk-archive.js';
 import { pendingHandlers } from './http/routes/pending.js';
 import { operationRoutes } from './http/openapi-routes.js';
 import { createLogger, type Logger } from './log.js';
@@ -295,7 +298,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   if (ramUnusable) log.warn({ why: ramUnusable }, 'template RAM cannot be shared on this host; restored VMs get a copy each (FCM_TEMPLATE_RAM=copy)');
   const templateRam = ramUnusable ? 'copy' : cfg.snapshots.ram;
   const fastBoot =
-    cfg.snapshots.enabled && caps.snapshots
+    // Templates are qcow2 overlays on a frozen root (CowDisks.createFromTemplate): raw-only drivers (Firecracker) save machines for sleep only.
+    cfg.snapshots.enabled && caps.snapshots && caps.diskFormats.includes('qcow2')
       ? new FastBootService({
           hypervisor,
           snapshotter: caps.snapshots,
@@ -383,7 +387,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     network,
     disks,
     images: vmImages,
-    guest: new AgentGuest(cfg.agentPort),
+    guest: new AgentGuest(cfg.agentPort, (id) => agentKeys.tokenFor(id)),
     agentKeys,
     log: log.child({ svc: 'vms' }),
     config: {
@@ -536,8 +540,19 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   await deploys.deploys.reconcile();
   const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
 
+  const backups = new BackupService({
+    vms,
+    archive: new QemuImgDiskArchive({ dir: join(cfg.stateDir, 'disks'), format: caps.diskFormats[0], minFreeMib: cfg.minFreeDiskMib }),
+    releases: db.releases,
+    env: envStore,
+    quotas,
+    maxDiskBytes: cfg.backupMaxMib * 1024 * 1024,
+    log: log.child({ svc: 'backups' }),
+    now: Date.now,
+  });
   const implemented = {
       ...reserveApiName(vmHandlers(vms, view), apiHost, vmHost(API_LABEL, ip, cfg.baseDomain)),
+      ...backupHandlers(backups, view),
       ...deploys.handlers,
       ...consoleHandlers(consoles),
       ...auth.handlers,
@@ -594,6 +609,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     extend: async (server) => {
       await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions })(server);
       await git.extend(server);
+      backupBodies(server);
     },
   });
   const address = await app.listen({ host: cfg.listen.host, port: cfg.listen.port });

@@ -6,13 +6,14 @@
  * names (memoryMib ↔ memory_mib), unknown values and errors.
  *
  * Desired state (inputs, "args"): name, vcpus, memoryMib, diskMib, swapMib,
- * port, image, domains, running, waitTimeoutSeconds. Defaults come from the
+ * port, image, domains, sleepAfter, running, waitTimeoutSeconds. Defaults come from the
  * spec's CreateVmRequest; `running` (default true) and `waitTimeoutSeconds`
  * (default 300) are this layer's own.
  *
  * What changes how (VM_INPUTS below carries the reasons):
  *  - in place: vcpus/memoryMib (updateVm; a running VM restarts), domains
- *    (no restart), running (startVm/stopVm), waitTimeoutSeconds (local only);
+ *    (no restart), sleepAfter (no restart), running (startVm/stopVm),
+ *    waitTimeoutSeconds (local only);
  *  - replacement: name, diskMib, swapMib, port, image.
  *
  * Create is idempotent by name (see `create`): a VM that already has the
@@ -44,6 +45,8 @@ export interface VmArgs {
   port: number;
   image: string;
   domains: string[];
+  /** Idle time after which the VM sleeps (`15m`, `2h`) or `off`; compared by duration (`60m` = `1h`). */
+  sleepAfter: string;
   /** Desired power state: true = running (start/stop reconcile it). */
   running: boolean;
   /** How long create/update wait for the guest to be running. */
@@ -96,6 +99,11 @@ export const VM_INPUTS: Record<VmArgKey, VmInputInfo> = {
   },
   image: { replace: true, description: 'Base image. The root disk is a copy-on-write copy of it: a change replaces the VM.' },
   domains: { replace: false, description: 'Extra custom domains routed to the VM. Changed in place, no restart.' },
+  sleepAfter: {
+    replace: false,
+    description:
+      'Idle time after which the VM sleeps (memory saved to disk, woken by the next request): a number with s, m or h (15m, 2h), at least 10 s, or off (the default). Changed in place, no restart.',
+  },
   running: {
     replace: false,
     description: 'Whether the VM should be running (default true). A VM stopped outside IaC shows as a change back to running; false stops it.',
@@ -170,9 +178,28 @@ export const VM_DEFAULTS: Omit<VmArgs, 'name'> = {
   port: createProps['port']!.default as number,
   image: createProps['image']!.default as string,
   domains: [],
+  sleepAfter: 'off',
   running: true,
   waitTimeoutSeconds: 300,
 };
+
+/** The shortest sleepAfter the API takes (daemon/http/routes/vms.ts MIN_SLEEP_AFTER_SEC). */
+export const MIN_SLEEP_AFTER_SEC = 10;
+
+/** `15m` → 900, `off` → null; undefined for what is not a SleepAfter. */
+export function sleepAfterSeconds(v: unknown): number | null | undefined {
+  if (v === 'off') return null;
+  const m = typeof v === 'string' ? /^([1-9][0-9]{0,5})([smh])$/.exec(v) : null;
+  if (!m) return undefined;
+  return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
+}
+
+/** Two sleepAfter spellings of the same duration (the API answers the shortest: `60m` comes back as `1h`). */
+export function sameSleepAfter(a: string | null | undefined, b: string | null | undefined): boolean {
+  const x = sleepAfterSeconds(a ?? 'off');
+  const y = sleepAfterSeconds(b ?? 'off');
+  return x === undefined || y === undefined ? a === b : x === y;
+}
 
 export const WAIT_TIMEOUT_RANGE = { min: 1, max: 3600 } as const;
 
@@ -252,6 +279,10 @@ export function compileVmValidator(): VmValidator {
         }
       } else body[k] = v;
     }
+    const sec = sleepAfterSeconds(body['sleepAfter']);
+    if (typeof sec === 'number' && sec < MIN_SLEEP_AFTER_SEC) {
+      issues.push({ attribute: 'sleepAfter', message: `must be at least ${MIN_SLEEP_AFTER_SEC}s, or off (got ${JSON.stringify(body['sleepAfter'])})` });
+    }
     if (!validate(body)) {
       for (const e of validate.errors ?? []) issues.push(issueFromAjv(e, body));
     }
@@ -314,7 +345,7 @@ export function diffVm(current: Partial<VmArgs>, desired: Partial<VmArgs>, unkno
     }
     const d = desired[k] ?? (k === 'name' ? undefined : VM_DEFAULTS[k as Exclude<VmArgKey, 'name'>]);
     const c = current[k] ?? (k === 'name' ? undefined : VM_DEFAULTS[k as Exclude<VmArgKey, 'name'>]);
-    const same = k === 'domains' ? sameDomains(c as string[], d as string[]) : c === d;
+    const same = k === 'domains' ? sameDomains(c as string[], d as string[]) : k === 'sleepAfter' ? sameSleepAfter(c as string, d as string) : c === d;
     if (!same) changed.push(k);
   }
   const replace = changed.filter((k) => VM_INPUTS[k].replace);
@@ -410,8 +441,12 @@ export interface OpOptions {
 
 const LIVE: readonly Vm['state'][] = ['running', 'starting'];
 
-/** Outputs from the API's view of the VM; `running` reflects what is actually happening. */
-export function outputsOf(vm: Vm, local: Pick<VmArgs, 'waitTimeoutSeconds'>): VmOutputs {
+/**
+ * Outputs from the API's view of the VM; `running` reflects what is actually happening.
+ * `local.sleepAfter`: the configured spelling, kept when it means what the API answers
+ * (`60m` for the API's `1h`), so a plan does not show a change that is none.
+ */
+export function outputsOf(vm: Vm, local: Pick<VmArgs, 'waitTimeoutSeconds'> & Partial<Pick<VmArgs, 'sleepAfter'>>): VmOutputs {
   return {
     name: vm.name,
     vcpus: vm.vcpus,
@@ -421,6 +456,7 @@ export function outputsOf(vm: Vm, local: Pick<VmArgs, 'waitTimeoutSeconds'>): Vm
     port: vm.port,
     image: vm.image,
     domains: [...vm.domains],
+    sleepAfter: local.sleepAfter !== undefined && sameSleepAfter(local.sleepAfter, vm.sleepAfter) ? local.sleepAfter : vm.sleepAfter,
     running: LIVE.includes(vm.state),
     waitTimeoutSeconds: local.waitTimeoutSeconds,
     vmId: vm.id,
@@ -470,6 +506,7 @@ export class VmResource {
           port: args.port,
           image: args.image,
           domains: args.domains,
+          sleepAfter: args.sleepAfter,
         },
         call,
       );
@@ -516,7 +553,7 @@ export class VmResource {
   }
 
   /** null = gone (deleted outside IaC, or the name now belongs to a different VM than `prior.vmId`). */
-  async read(name: string, prior: Partial<Pick<VmOutputs, 'vmId' | 'waitTimeoutSeconds'>> = {}, o: OpOptions = {}): Promise<VmOutputs | null> {
+  async read(name: string, prior: Partial<Pick<VmOutputs, 'vmId' | 'waitTimeoutSeconds' | 'sleepAfter'>> = {}, o: OpOptions = {}): Promise<VmOutputs | null> {
     let vm: Vm;
     try {
       vm = await this.client.vms.get(name, o.signal ? { signal: o.signal } : {});
@@ -525,7 +562,7 @@ export class VmResource {
       throw apiFailure(e, `Reading VM ${name} failed`);
     }
     if (vm.state === 'deleting' || (prior.vmId && vm.id !== prior.vmId)) return null;
-    return outputsOf(vm, { waitTimeoutSeconds: prior.waitTimeoutSeconds ?? VM_DEFAULTS.waitTimeoutSeconds });
+    return outputsOf(vm, { waitTimeoutSeconds: prior.waitTimeoutSeconds ?? VM_DEFAULTS.waitTimeoutSeconds, ...(prior.sleepAfter !== undefined ? { sleepAfter: prior.sleepAfter } : {}) });
   }
 
   /** Import by name: the current VM as state (desired = actual), or null if there is none. */
@@ -555,7 +592,7 @@ export class VmResource {
     }
   }
 
-  /** Brings an existing VM to the desired size, domains and power state. */
+  /** Brings an existing VM to the desired size, domains, idle sleep and power state. */
   private async converge(current: Vm, args: VmArgs, o: OpOptions): Promise<VmOutputs> {
     const call: CallOptions = o.signal ? { signal: o.signal } : {};
     const name = current.name;
@@ -565,10 +602,11 @@ export class VmResource {
     if (vm.state === 'creating') vm = await this.client.vms.waitFor(name, 'running', { ...call, timeoutMs });
     // Stop before resizing: a resize of a running VM would restart it only to be stopped.
     if (!args.running && LIVE.includes(vm.state)) vm = await this.client.vms.stop(name, {}, call);
-    const patch: { vcpus?: number; memoryMib?: number; domains?: string[] } = {};
+    const patch: { vcpus?: number; memoryMib?: number; domains?: string[]; sleepAfter?: string } = {};
     if (args.vcpus !== vm.vcpus) patch.vcpus = args.vcpus;
     if (args.memoryMib !== vm.memoryMib) patch.memoryMib = args.memoryMib;
     if (!sameDomains(args.domains, vm.domains)) patch.domains = args.domains;
+    if (!sameSleepAfter(args.sleepAfter, vm.sleepAfter)) patch.sleepAfter = args.sleepAfter;
     if (Object.keys(patch).length) {
       // updateVm: restarts a running VM when the size changes.
       vm = (await this.client.call('patch', '/v1/vms/{name}', { path: { name }, body: patch }, call)) as Vm;

@@ -1010,7 +1010,7 @@ export const commandTable: CommandSpec[] = [
     "path": "/v1/vms/{name}/snapshots",
     "group": "vms",
     "summary": "Snapshot a running VM (memory + disk, a short pause)",
-    "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or --name):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.",
+    "description": "Takes a point-in-time snapshot of the VM (the one in ./.fcm, or -a/--app):\nits memory, processes and disk exactly as they are now. The VM keeps\nrunning; it is paused only while its used memory is written (pausedMs\nsays how long). `fcm snapshot restore <snapshot>` brings it all back;\nthe snapshot costs disk only for its memory and what changes later.",
     "args": [
       {
         "name": "snapshot",
@@ -1041,7 +1041,7 @@ export const commandTable: CommandSpec[] = [
     "progress": null,
     "examples": [
       "fcm snapshot create before-migration",
-      "fcm snapshot create --name cosmic-nova nightly --json"
+      "fcm snapshot create -a cosmic-nova nightly --json"
     ],
     "auth": true,
     "responseSchema": "Snapshot",
@@ -1096,7 +1096,7 @@ export const commandTable: CommandSpec[] = [
     "progress": null,
     "examples": [
       "fcm snapshot ls",
-      "fcm snapshot ls --name cosmic-nova --json"
+      "fcm snapshot ls -a cosmic-nova --json"
     ],
     "auth": true,
     "responseSchema": "SnapshotList",
@@ -1140,7 +1140,7 @@ export const commandTable: CommandSpec[] = [
     "progress": null,
     "examples": [
       "fcm snapshot restore before-migration",
-      "fcm snapshot restore --name cosmic-nova nightly --yes"
+      "fcm snapshot restore -a cosmic-nova nightly --yes"
     ],
     "auth": true,
     "responseSchema": "Vm",

@@ -24,6 +24,7 @@ import { authCommands } from './login.js';
 import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
 import { keysCommands } from './keys.js';
+import { backupCommands } from './backups.js';
 import { terminalColumns, type InStream } from './io.js';
 import type { ArgDef, Command } from './command.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
@@ -299,6 +300,7 @@ function handWritten(all: () => Command[]): Command[] {
     consoleCommand(),
     ...deployCommands(),
     ...keysCommands(),
+    ...backupCommands(),
     ...authCommands(),
     quotaCommand(),
     ...hostCommands(),

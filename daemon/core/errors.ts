@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   hypervisor_failed: { status: 502, title: 'The hypervisor failed' },
   disk_full: { status: 507, title: 'Not enough disk space' },
   payload_too_large: { status: 413, title: 'Request body too large' },
+  backup_invalid: { status: 422, title: 'Not a valid, complete backup archive' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },

@@ -7,7 +7,7 @@ import { checkClaimable, pendingAfter, type Reserved } from './domains.js';
 import type { Principal, VmRecord, VmSize } from './model.js';
 import { randomName, randomNameWithSuffix } from './names.js';
 import { planNetwork, type Subnet } from './planners/network-plan.js';
-import type { Disks } from './ports/disks.js';
+import type { Disks, VmDisks } from './ports/disks.js';
 import type { Hypervisor, Snapshotter } from './ports/hypervisor.js';
 import type { SavedStates } from './ports/saved-states.js';
 import type { ImageInfo, Images } from './ports/images.js';
@@ -146,13 +146,57 @@ export class VmLifecycle {
 
       vm = this.d.records.save(id, { state: 'starting' });
       undo.commit();
-      this.d.boots.watch(vm);
+      this.d.boots.watch(vm, { restored: how !== 'cold' });
       vlog.info({ ip: vm.ip, boot: how }, 'hypervisor started; guest booting');
       return vm;
     } catch (err) {
       await undo.unwind();
       throw err;
     }
+  }
+
+  /**
+   * A VM whose root disk comes from elsewhere (a backup import): `makeDisks` makes
+   * its disks (with this seed) once the row exists; then it cold-boots. All or
+   * nothing, as create: a failure at any step leaves no row, disk, tap or process.
+   */
+  async createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>): Promise<VmRecord> {
+    const log = this.d.log.child({ op: 'import' });
+    const image = this.d.images.resolve(input.image);
+    const undo = new UndoStack(log);
+    try {
+      let vm = this.insertWithName(p, input, image, null);
+      const id = vm.id;
+      undo.push('row', () => this.d.records.removeQuietly(id));
+      const disks = await makeDisks(id, this.d.plans.seed(vm));
+      undo.push('disks', () => this.d.disks.remove(id));
+      await this.d.network.addTap(this.d.plans.net(vm));
+      undo.push('tap', () => this.d.network.removeTap(vm.tap));
+      await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
+      undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
+      vm = this.d.records.save(id, { state: 'starting' });
+      undo.commit();
+      this.d.boots.watch(vm);
+      log.info({ vmId: id, vm: vm.name, ip: vm.ip }, 'imported disk; guest booting');
+      return vm;
+    } catch (err) {
+      await undo.unwind();
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `fn` under the VM's lock with its disk at rest: a running VM is put to sleep
+   * first (its disk writes flushed; the next request wakes it), a stopped, sleeping or
+   * failed one is taken as it is; other states are invalid_state.
+   */
+  quiet<T>(vm: VmRecord, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
+    return this.d.locks.run(vm.id, async () => {
+      let cur = this.d.records.mustGet(vm.id);
+      if (cur.state === 'running') cur = await this.sleepLocked(vm.id);
+      if (cur.state !== 'stopped' && cur.state !== 'sleeping' && cur.state !== 'failed') throw errors.invalidState(cur.name, cur.state, 'running, sleeping or stopped');
+      return fn(cur);
+    });
   }
 
   /** `fixedId`: the id of a pooled machine the VM takes over. */
@@ -420,7 +464,7 @@ export class VmLifecycle {
       // The disk has moved on since the save: it can never be restored again.
       await this.d.saved?.remove(id, SLEEP_SAVE).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'cannot remove the used save'));
       const woken = this.d.records.save(id, { state: 'starting', desired: 'running', lastError: why ? `woke by a cold boot: ${why}` : null });
-      this.d.boots.watch(woken);
+      this.d.boots.watch(woken, { restored: how === 'restore' });
       log.info({ wake: how, ms: this.d.now() - started }, 'VM waking');
       return woken;
     } finally {

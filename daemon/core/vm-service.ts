@@ -21,7 +21,7 @@ import { newVmId } from './names.js';
 import type { Principal, VmRecord, VmState } from './model.js';
 import type { Subnet } from './planners/network-plan.js';
 import type { QuotaService } from './quotas.js';
-import type { Disks } from './ports/disks.js';
+import type { Disks, VmDisks } from './ports/disks.js';
 import type { Guest } from './ports/guest.js';
 import type { Hypervisor } from './ports/hypervisor.js';
 import type { Images } from './ports/images.js';
@@ -239,6 +239,30 @@ export class VmService {
 
   async start(p: Principal, name: string): Promise<VmRecord> {
     return this.lifecycle.start(this.here(this.resolve(p, name)));
+  }
+
+  /** A new VM of `p` booting from disks made by `makeDisks` (a backup import); see VmLifecycle.createWithDisks. */
+  createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>): Promise<VmRecord> {
+    return this.lifecycle.createWithDisks(p, input, makeDisks);
+  }
+
+  /**
+   * Runs `fn` with the VM's disk at rest and holding everything the guest wrote: a
+   * sleeping VM is woken first (its unsynced writes live in its saved memory, not on its
+   * disk), a running one has its page cache synced (guest agent) and is put to sleep
+   * (VmLifecycle.quiet); a stopped one is taken as it is.
+   */
+  async quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
+    let vm = this.resolve(p, name);
+    if (vm.state === 'sleeping' || vm.state === 'starting') vm = await this.awake(p, name, this.d.config.bootTimeoutMs);
+    if (vm.state === 'running') {
+      try {
+        await this.d.guest.syncDisks(vm, AbortSignal.timeout(120_000));
+      } catch (e) {
+        throw new FcmError('hypervisor_failed', `VM "${name}": its guest did not write its cached data to disk (${(e as Error).message}); not exported.`);
+      }
+    }
+    return this.lifecycle.quiet(vm, fn);
   }
 
   /** Saves the VM's memory to disk and ends its process (state `sleeping`); see VmLifecycle.sleep. */

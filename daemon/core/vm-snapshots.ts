@@ -137,7 +137,7 @@ export class VmSnapshots {
           throw err;
         }
         const restored = this.d.records.save(cur.id, { state: 'starting' });
-        this.d.boots.watch(restored);
+        this.d.boots.watch(restored, { restored: true });
         log.info({ ms: this.d.now() - started }, 'snapshot restored');
         return restored;
       } finally {

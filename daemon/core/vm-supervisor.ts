@@ -31,10 +31,19 @@ export interface VmSupervisorDeps {
   now: () => number;
 }
 
+export interface WatchOptions {
+  /**
+   * The machine was restored from a saved state (a wake, a pool clone): its wall clock is
+   * as old as the save. Once the agent answers, the guest's clock is set from the host's
+   * before the VM counts as running (so no request held by the wake sees the old time).
+   */
+  restored?: boolean;
+}
+
 /** What the lifecycle needs from the supervisor. */
 export interface BootWatch {
   /** Watches a `starting` VM until its guest answers (→ running) or the boot timeout (→ failed). */
-  watch(vm: VmRecord): void;
+  watch(vm: VmRecord, opts?: WatchOptions): void;
   cancel(id: string): void;
   /** The VM is gone: forget its restart history. */
   forget(id: string): void;
@@ -54,7 +63,7 @@ export class VmSupervisor implements BootWatch {
 
   constructor(private readonly d: VmSupervisorDeps) {}
 
-  watch(vm: VmRecord): void {
+  watch(vm: VmRecord, opts: WatchOptions = {}): void {
     this.cancel(vm.id);
     const ac = new AbortController();
     this.boots.set(vm.id, ac);
@@ -62,7 +71,8 @@ export class VmSupervisor implements BootWatch {
     const started = this.d.now();
     this.d.guest
       .waitReady(vm, ac.signal)
-      .then(() => {
+      .then(async () => {
+        if (opts.restored && !ac.signal.aborted) await this.syncClock(vm, ac.signal);
         const cur = this.d.records.get(vm.id);
         if (!ac.signal.aborted && cur?.state === 'starting') {
           this.d.records.save(vm.id, { state: 'running' });
@@ -86,6 +96,20 @@ export class VmSupervisor implements BootWatch {
         clearTimeout(timer);
         if (this.boots.get(vm.id) === ac) this.boots.delete(vm.id);
       });
+  }
+
+  /**
+   * Sets a restored guest's clock from the host's. A guest that cannot (an image older
+   * than the clock route) still runs, with a warning: a wrong clock is no reason to fail it.
+   */
+  private async syncClock(vm: VmRecord, signal: AbortSignal): Promise<void> {
+    const nowMs = this.d.now();
+    try {
+      const before = await this.d.guest.setClock(vm, nowMs, signal);
+      this.d.log.info({ vmId: vm.id, vm: vm.name, clockSkewMs: nowMs - before }, 'guest clock set from the host');
+    } catch (err) {
+      if (!signal.aborted) this.d.log.warn({ vmId: vm.id, vm: vm.name, err: (err as Error).message }, 'cannot set the restored guest\'s clock; it lags by the time it was saved');
+    }
   }
 
   cancel(id: string): void {

@@ -7,7 +7,26 @@ import { sleep } from './proc.js';
  * VM's own id (so a stale guest on a reused address can't be mistaken for it).
  */
 export class AgentGuest implements Guest {
-  constructor(private readonly agentPort: number) {}
+  /** `tokenFor`: the VM's agent token (AgentKeys.tokenFor), for the routes that need it. */
+  constructor(
+    private readonly agentPort: number,
+    private readonly tokenFor: (vmId: string) => string = () => '',
+  ) {}
+
+  async syncDisks(vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
+    await getJson(`http://${vm.ip}:${this.agentPort}/v1/sync`, SYNC_TIMEOUT_MS, signal, { method: 'POST', token: this.tokenFor(vm.id), body: '' }, true);
+  }
+
+  async setClock(vm: { id: string; ip: string }, epochMs: number, signal: AbortSignal): Promise<number> {
+    const body = await getJson(`http://${vm.ip}:${this.agentPort}/v1/clock`, CLOCK_TIMEOUT_MS, signal, {
+      method: 'PUT',
+      token: this.tokenFor(vm.id),
+      body: JSON.stringify({ epochMs }),
+    });
+    const before = (body as { previousEpochMs?: unknown } | null)?.previousEpochMs;
+    if (typeof before !== 'number' || !Number.isFinite(before)) throw new Error('the guest agent did not set its clock');
+    return before;
+  }
 
   async waitReady(vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
     // Tight polling first (a restored guest answers within a few hundred ms), then back off for cold boots.
@@ -24,9 +43,29 @@ export class AgentGuest implements Guest {
   }
 }
 
-function getJson(url: string, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+/** The clock call is one small exchange with an agent that already answered /health. */
+const CLOCK_TIMEOUT_MS = 5000;
+
+/** A sync writes out what the guest's page cache holds: seconds under TCG for a fresh deploy. */
+const SYNC_TIMEOUT_MS = 120_000;
+
+interface Send {
+  method: 'PUT' | 'POST';
+  token: string;
+  body: string;
+}
+
+/** A bounded JSON exchange (the agent is not trusted); a status other than 2xx rejects. */
+function getJson(url: string, timeoutMs: number, signal: AbortSignal, send?: Send, empty = false): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { timeout: timeoutMs, signal }, (res) => {
+    const headers: Record<string, string> = send
+      ? { authorization: `Bearer ${send.token}`, ...(send.body ? { 'content-type': 'application/json' } : {}), 'content-length': String(Buffer.byteLength(send.body)) }
+      : {};
+    const req = request(url, { method: send?.method ?? 'GET', headers, timeout: timeoutMs, signal }, (res) => {
+      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) {
+        res.resume();
+        return reject(new Error(`the guest agent answered ${res.statusCode}`));
+      }
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -34,6 +73,7 @@ function getJson(url: string, timeoutMs: number, signal: AbortSignal): Promise<u
         if (data.length > 65536) req.destroy(new Error('response too large'));
       });
       res.on('end', () => {
+        if (empty) return resolve(null);
         try {
           resolve(JSON.parse(data));
         } catch (e) {
@@ -46,6 +86,6 @@ function getJson(url: string, timeoutMs: number, signal: AbortSignal): Promise<u
     const t = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
     req.on('close', () => clearTimeout(t));
     req.on('error', reject);
-    req.end();
+    req.end(send?.body);
   });
 }

@@ -40,6 +40,7 @@ resource "fcm_vm" "web" {
   swap_mib   = var.swap_mib   # changing it (or disk_mib, port, image, name) replaces the VM
   running    = var.running    # a VM stopped outside Terraform shows up in the next plan
   # domains  = ["www.example.com"]
+  # sleep_after = "15m"         # asleep after 15 idle minutes (memory saved to disk); the next request wakes it
 }
 
 # The same VM looked up by name (e.g. from another configuration).

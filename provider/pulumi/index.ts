@@ -112,6 +112,7 @@ export function makeVmProvider(): pulumi.dynamic.ResourceProvider<Wire, VmOutput
       const got = await vms().read(id, {
         ...(typeof props?.vmId === 'string' ? { vmId: props.vmId } : {}),
         ...(typeof props?.waitTimeoutSeconds === 'number' ? { waitTimeoutSeconds: props.waitTimeoutSeconds } : {}),
+        ...(typeof props?.sleepAfter === 'string' ? { sleepAfter: props.sleepAfter } : {}),
       });
       // No id: the VM is gone (Pulumi drops it from the state on refresh).
       return got ? { id: got.name, props: got } : {};
@@ -145,6 +146,8 @@ export interface VmArgsInput {
   port?: pulumi.Input<number>;
   image?: pulumi.Input<string>;
   domains?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Idle time after which the VM sleeps (`15m`, `2h`, at least 10 s) or `off` (default); the next request wakes it. In place, no restart. */
+  sleepAfter?: pulumi.Input<string>;
   /** Desired power state (default true): start/stop reconcile it. */
   running?: pulumi.Input<boolean>;
   /** How long create/update wait for the VM to be running (default 300). */
@@ -161,6 +164,7 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly port: pulumi.Output<number>;
   declare readonly image: pulumi.Output<string>;
   declare readonly domains: pulumi.Output<string[]>;
+  declare readonly sleepAfter: pulumi.Output<string>;
   declare readonly running: pulumi.Output<boolean>;
   declare readonly waitTimeoutSeconds: pulumi.Output<number>;
   declare readonly vmId: pulumi.Output<string>;

@@ -44,6 +44,7 @@ const ARG_TYPES: Record<VmArgKey, AttributeType> = {
   port: 'number',
   image: 'string',
   domains: ['set', 'string'],
+  sleepAfter: 'string',
   running: 'bool',
   waitTimeoutSeconds: 'number',
 };
@@ -216,6 +217,7 @@ export function fcmProviderSpec(env: Record<string, string | undefined> = proces
               const got = await vms().read(String(current['name']), {
                 ...(typeof current['id'] === 'string' ? { vmId: current['id'] } : {}),
                 ...(typeof current['wait_timeout_seconds'] === 'number' ? { waitTimeoutSeconds: current['wait_timeout_seconds'] } : {}),
+                ...(typeof current['sleep_after'] === 'string' ? { sleepAfter: current['sleep_after'] } : {}),
               }, { signal: ctx.signal });
               return got && toTf(got);
             }),

@@ -31,6 +31,7 @@ import select
 import socket
 import sys
 import threading
+import time
 import traceback
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +47,10 @@ VERSION = "0.2.0"
 MANAGER = None  # releases.Manager, set by start_app_side() once imported
 MANAGER_READY = threading.Event()
 APP_SIDE_WAIT_S = 30  # how long an app route waits for the app side before 503 agent_starting
+# Sets the guest's wall clock (seconds since the epoch); a module global so that tests
+# that run this agent on a host record the call instead of setting the host's clock.
+SET_CLOCK = lambda seconds: time.clock_settime(time.CLOCK_REALTIME, seconds)  # noqa: E731
+MIN_CLOCK_MS = 1577836800000  # 2020-01-01: a clock set before this is a mistake, not a correction
 
 
 def read_boot_env(path=None):
@@ -323,6 +328,31 @@ def logs(req):
         finally:
             log.unfollow(follower)
     return Response.stream(200, chunks(), "text/plain; charset=utf-8")
+
+
+@route("PUT", "/v1/clock")
+def put_clock(req):
+    # A guest restored from a saved state (a wake) resumes with the clock it had when it
+    # was saved: the daemon sets it from the host's as soon as the agent answers.
+    body = req.json()
+    epoch_ms = body.get("epochMs") if isinstance(body, dict) else None
+    if (not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool) or not MIN_CLOCK_MS <= epoch_ms <= 2 ** 53
+            or set(body) != {"epochMs"}):
+        raise ApiError(400, "validation_failed", "epochMs must be an integer number of milliseconds since 1970 (after 2020)")
+    before_ms = int(time.time() * 1000)
+    try:
+        SET_CLOCK(epoch_ms / 1000)
+    except OSError as e:
+        raise ApiError(500, "clock_failed", f"cannot set the clock: {e.strerror}") from e
+    return Response.json(200, {"previousEpochMs": before_ms, "epochMs": epoch_ms})
+
+
+@route("POST", "/v1/sync")
+def post_sync(req):
+    # Before the daemon saves a running guest for a backup: what the guest's page cache
+    # still holds reaches its disk (a saved memory state keeps it, a disk copy would not).
+    os.sync()
+    return Response(204, content_type=None)
 
 
 @route("POST", "/v1/console/resize")

@@ -102,6 +102,7 @@ def serve():
     agent.SEED = os.path.join(run, "seed.json")
     agent.BOOT_ENV = os.path.join(run, "boot.env")
     agent.APP_DIR = os.path.join(tmp, "app")
+    agent.SET_CLOCK = lambda seconds: None  # never the host's clock
     with open(agent.SEED, "w") as f:
         json.dump({"vmId": vm, "agentToken": token, "port": 8000}, f)
     with open(agent.BOOT_ENV, "w") as f:

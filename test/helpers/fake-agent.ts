@@ -34,6 +34,10 @@ export interface FakeAgent {
   violations: string[];
   /** Console sizes set (POST /v1/console/resize), per VM. */
   resizes: { vmId: string; rows: number; cols: number }[];
+  /** VMs whose disks were synced (POST /v1/sync). */
+  syncs: string[];
+  /** Clocks set (PUT /v1/clock), per VM. */
+  clocks: { vmId: string; epochMs: number }[];
   /** Answer resizes with 500 `internal` from now on. */
   failResizes(): void;
   close(): Promise<void>;
@@ -58,6 +62,8 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
   const bootId = crypto.randomUUID();
   const started = Date.now();
   let resizeFails = false;
+  const clocks: { vmId: string; epochMs: number }[] = [];
+  const syncs: string[] = [];
 
   const server: Server = createServer((req, res) => {
     const full = new URL(req.url ?? '/', 'http://agent');
@@ -151,6 +157,16 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
         s.on('end', () => res.end());
         return;
       }
+      case 'syncDisks':
+        syncs.push(vmId);
+        res.writeHead(204).end();
+        return;
+      case 'setClock': {
+        // The fake's guest clock is the host's, 90 s behind (as a guest asleep that long).
+        const { epochMs } = JSON.parse(body.toString('utf8')) as { epochMs: number };
+        clocks.push({ vmId, epochMs });
+        return json(res, 200, { previousEpochMs: Date.now() - 90_000, epochMs });
+      }
       case 'resizeConsole': {
         if (resizeFails) return problem(res, 500, 'internal', 'internal error in guest agent');
         const { rows, cols } = JSON.parse(body.toString('utf8')) as { rows: number; cols: number };
@@ -198,6 +214,8 @@ export async function startFakeAgent(o: FakeAgentOptions): Promise<FakeAgent> {
     requests,
     violations,
     resizes,
+    clocks,
+    syncs,
     failResizes: () => void (resizeFails = true),
     close: () =>
       new Promise<void>((r) => {

@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,8 @@ interface InnerParams {
 }
 
 interface InnerResult {
+  /** Sleep and wake through the snapshot API: save, stop, restore, resume, the same guest answering again. */
+  wake: { saveMs: number; wakeMs: number; stateBytes: number; sameBoot: boolean };
   vmId: string;
   bootMs: number;
   stop: string;
@@ -94,6 +96,21 @@ async function inner(p: InnerParams): Promise<void> {
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n--- console ---\n${tail}`);
   }
   const bootMs = Date.now() - t0;
+  // Sleep and wake (#16): a full snapshot, the process gone, then the very machine loaded and resumed.
+  const bootIdOf = async () => ((await (await fetch(`http://${GUEST_IP}:${AGENT_PORT}/health`)).json()) as { bootId: string }).bootId;
+  const bootBefore = await bootIdOf();
+  const saved = join(p.workDir, 'saved');
+  mkdirSync(saved, { recursive: true, mode: 0o700 });
+  const t1 = Date.now();
+  await hv.saveState(vmId, join(saved, 'state.bin'));
+  const saveMs = Date.now() - t1;
+  const stateBytes = statSync(join(saved, 'state.bin')).size + statSync(join(saved, 'state.bin.mem')).size;
+  await hv.stop(vmId, 0);
+  const t2 = Date.now();
+  await hv.restore(spec, join(saved, 'state.bin'));
+  await hv.resume(vmId);
+  await new AgentGuest(AGENT_PORT).waitReady({ id: vmId, ip: GUEST_IP }, AbortSignal.timeout(60_000));
+  const wake = { saveMs, wakeMs: Date.now() - t2, stateBytes, sameBoot: (await bootIdOf()) === bootBefore };
   const stop = await hv.stop(vmId, 60_000);
   const id = firecrackerId(vmId);
   const leftoverPids = readdirSync('/proc')
@@ -112,6 +129,7 @@ async function inner(p: InnerParams): Promise<void> {
   const result: InnerResult = {
     vmId,
     bootMs,
+    wake,
     stop,
     leftoverPids,
     runDirAfterStop,
@@ -190,6 +208,8 @@ if (process.env.FCM_FC_BOOT_INNER) {
       assert.equal(code, 0, `boot scenario failed inside ${ns}:\n${stderr}`);
       const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as InnerResult;
       t.diagnostic(`guest ${r.vmId} answered /health ${r.bootMs} ms after start; stop: ${r.stop}`);
+      t.diagnostic(`sleep: full snapshot of ${r.wake.stateBytes} bytes in ${r.wake.saveMs} ms; wake: ${r.wake.wakeMs} ms until the agent answered`);
+      assert.equal(r.wake.sameBoot, true, 'woken from the snapshot (same boot id), not booted again');
       assert.equal(r.stop, 'graceful', `SendCtrlAltDel did not shut the guest down; console:\n${r.consoleTail}`);
       assert.deepEqual(r.leftoverPids, [], 'no firecracker or console holder left after stop');
       assert.ok(

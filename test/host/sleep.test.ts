@@ -91,6 +91,22 @@ describe('sleep and wake through a real Caddy', { skip: skip ?? false }, () => {
     assert.match(readFileSync(`/proc/${ppid}/cmdline`, 'utf8'), /^bwrap\0/, 'inside its bubblewrap mount view');
   });
 
+  test('a woken guest\'s clock is the host\'s, not the time it fell asleep (set before the VM counts as running)', async () => {
+    assert.equal((await h.api('POST', '/v1/vms/dozy/sleep')).body.state, 'sleeping');
+    // Asleep long enough that a clock resumed as saved would be far outside the bound below.
+    await new Promise((r) => setTimeout(r, 20_000));
+    assert.equal((await h.api('POST', '/v1/vms/dozy/start')).status, 200);
+    assert.equal((await h.api('GET', '/v1/vms/dozy/wait?state=running&timeout=120')).status, 200);
+    const hostBefore = Math.floor(Date.now() / 1000);
+    const guest = Number(await inConsole('date +%s'));
+    const hostAfter = Math.ceil(Date.now() / 1000);
+    assert.ok(Number.isInteger(guest), `date +%s printed ${guest}`);
+    assert.ok(guest >= hostBefore - 2 && guest <= hostAfter + 2, `guest clock ${guest} vs host ${hostBefore}..${hostAfter}: off by ${guest - hostBefore} s`);
+    const set = readFileSync(h.logPath, 'utf8').split('\n').filter((l) => /"vm":"dozy"/.test(l) && /guest clock set from the host/.test(l)).at(-1);
+    assert.ok(set, 'the daemon set the clock');
+    assert.ok(JSON.parse(set).clockSkewMs >= 20_000, `it was behind by the time asleep: ${set}`);
+  });
+
   test('50 requests while it wakes: every one is answered by the app', async () => {
     assert.equal((await h.api('POST', '/v1/vms/dozy/sleep')).body.state, 'sleeping');
     const results = await Promise.all(

@@ -128,23 +128,23 @@ describe('snapshots of a real QEMU guest', { skip: skip ?? false }, () => {
 
   test('the CLI: create (default name), ls --json, the per-VM bound, rm; a stopped VM cannot be snapshotted but can be restored', async () => {
     const cli = (args: string[]) => run(process.execPath, [join(ROOT_DIR, 'dist/api/cli/main.js'), ...args], { env: { ...process.env, ...h.env }, timeoutMs: 300_000 });
-    const made = JSON.parse((await cli(['snapshot', 'create', '--name', VM, '--json'])).stdout);
+    const made = JSON.parse((await cli(['snapshot', 'create', '-a', VM, '--json'])).stdout);
     assert.match(made.snapshot, /^snap-\d{8}-\d{6}$/);
-    const listed = JSON.parse((await cli(['snapshot', 'ls', '--name', VM, '--json'])).stdout);
+    const listed = JSON.parse((await cli(['snapshot', 'ls', '-a', VM, '--json'])).stdout);
     assert.deepEqual(listed.snapshots.map((x: { snapshot: string }) => x.snapshot).sort(), ['one', made.snapshot].sort());
     // FCM_VM_SNAPSHOTS_MAX=2 here.
     const over = await h.api('POST', `/v1/vms/${VM}/snapshots`, { snapshot: 'three' });
     assert.equal(over.status, 429);
     assert.equal(over.body.code, 'quota_exceeded');
     assert.deepEqual(over.body.limit, { name: 'snapshotsPerVm', value: 2, usage: 2, requested: 1, unit: 'snapshots' });
-    const rm = await cli(['snapshot', 'rm', '--name', VM, made.snapshot]);
+    const rm = await cli(['snapshot', 'rm', '-a', VM, made.snapshot]);
     assert.match(rm.stdout, new RegExp(`Deleted snapshot ${made.snapshot}\\.`));
     assert.deepEqual(await diskTags(), ['fcm-one'], 'the disk snapshot went with it (through the running QEMU)');
     // Stopped: no snapshot (nothing runs), but a restore starts it from the snapshot.
     assert.equal((await h.api('POST', `/v1/vms/${VM}/stop`, { force: true })).body.state, 'stopped');
     const wrong = await h.api('POST', `/v1/vms/${VM}/snapshots`, { snapshot: 'cold' });
     assert.deepEqual([wrong.status, wrong.body.code], [409, 'invalid_state']);
-    const restored = await cli(['snapshot', 'restore', '--name', VM, 'one', '--yes']);
+    const restored = await cli(['snapshot', 'restore', '-a', VM, 'one', '--yes']);
     assert.match(restored.stdout, /snappy is back at snapshot one/);
     await restoredAndRunning();
     assert.equal(await inConsole('echo "$SNAP_MEM $(cat /root/before.txt)"'), 'before-42 kept');

@@ -108,6 +108,40 @@ describe('Pulumi dynamic-provider host × in-memory API', () => {
     await host.delete(URN('mem'), 'mem', updated.properties); // idempotent
   });
 
+  test('sleepAfter: on create, updated in place, compared by duration (60m = 1h), off by default; bad values are check failures', async () => {
+    const { inputs } = await host.check(URN('dozy'), {}, { name: 'dozy', memoryMib: 256, sleepAfter: '15m', __provider: providerText });
+    const created = await host.create(URN('dozy'), inputs);
+    assert.equal(created.properties['sleepAfter'], '15m');
+    const api = () => m.h.service.get({ userId: 'admin', email: null, admin: true }, 'dozy');
+    assert.equal(api().sleepAfterSec, 900, 'the VM was created with it');
+    const read = await host.read(URN('dozy'), 'dozy', created.properties);
+    assert.equal((await host.diff(URN('dozy'), 'dozy', read.properties, inputs)).changes, 'DIFF_NONE');
+
+    const hour = { ...inputs, sleepAfter: '60m' };
+    assert.deepEqual(await host.diff(URN('dozy'), 'dozy', read.properties, hour), { changes: 'DIFF_SOME', replaces: [], stables: [], deleteBeforeReplace: false });
+    const updated = await host.update(URN('dozy'), 'dozy', read.properties, hour);
+    assert.equal(updated.properties['sleepAfter'], '60m', 'the outputs keep the spelling of the program');
+    assert.equal(updated.properties['vmId'], created.properties['vmId'], 'in place');
+    assert.equal(api().sleepAfterSec, 3600);
+    const reread = await host.read(URN('dozy'), 'dozy', updated.properties);
+    assert.equal(reread.properties['sleepAfter'], '60m', 'the API answers 1h: no drift');
+    assert.equal((await host.diff(URN('dozy'), 'dozy', reread.properties, { ...inputs, sleepAfter: '1h' })).changes, 'DIFF_NONE', '1h is 60m');
+
+    const { inputs: plain } = await host.check(URN('dozy'), {}, { name: 'dozy', memoryMib: 256, __provider: providerText });
+    assert.equal(plain['sleepAfter'], 'off', 'default');
+    assert.equal((await host.diff(URN('dozy'), 'dozy', reread.properties, plain)).changes, 'DIFF_SOME');
+    const off = await host.update(URN('dozy'), 'dozy', reread.properties, plain);
+    assert.equal(off.properties['sleepAfter'], 'off');
+    assert.equal(api().sleepAfterSec, null);
+
+    for (const [bad, msg] of [['5s', /sleepAfter must be at least 10s, or off/], ['15 minutes', /sleepAfter must match pattern/]] as const) {
+      const c = await host.check(URN('dozy'), {}, { name: 'dozy', sleepAfter: bad, __provider: providerText });
+      assert.deepEqual(c.failures.map((f) => f.property), ['sleepAfter']);
+      assert.match(c.failures[0]!.reason, msg);
+    }
+    await host.delete(URN('dozy'), 'dozy', off.properties);
+  });
+
   test('a VM that does not boot is recorded, not forgotten (ErrorResourceInitFailed)', async () => {
     m.h.guest.never = true;
     try {

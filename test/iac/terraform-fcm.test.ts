@@ -173,6 +173,84 @@ resource "fcm_vm" "web" {
   });
 });
 
+describe('terraform-provider-fcm × sleep_after (in-memory API)', () => {
+  test('sleep_after on create and changed in place; the API\'s spelling of the same time (60m → 1h) is no drift; off; bad values are diagnostics', async (t) => {
+    if (missing) return t.skip(missing);
+    const m = await memoryApi();
+    const url = await m.app.listen({ host: '127.0.0.1', port: 0 });
+    const ws = workspace('fcm-sleep-after', { FCM_HOST: url, FCM_TOKEN: m.admin });
+    t.after(async () => {
+      ws.cleanup();
+      await m.app.close();
+    });
+    const config = (sleepAfter: string | null) => `terraform {
+  required_providers {
+    fcm = { source = "fcm/fcm" }
+  }
+}
+
+resource "fcm_vm" "web" {
+  name = "dozy"${sleepAfter === null ? '' : `\n  sleep_after = "${sleepAfter}"`}
+}
+`;
+    const api = async () => (await m.app.inject({ method: 'GET', url: '/v1/vms/dozy', headers: { authorization: `Bearer ${m.admin}` } })).json();
+    const noChanges = async (what: string) => {
+      const p = await ws.tf(['plan', '-detailed-exitcode', '-no-color']);
+      assert.equal(p.code, 0, `${what}: expected no changes:\n${p.stdout}\n${p.stderr}`);
+    };
+
+    ws.writeConfig(config('15m'));
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply');
+    const vm = await api();
+    assert.equal(vm.sleepAfter, '15m', 'created with it');
+    assert.equal(stateAttrs(ws)['sleep_after'], '15m');
+    await noChanges('after create');
+
+    // 60m: an in-place update (same VM); the API answers 1h, the state keeps what was written.
+    ws.writeConfig(config('60m'));
+    const plan = await ws.tf(['plan', '-json']);
+    const change = jsonLines(plan.stdout).find((x) => x['type'] === 'planned_change' && x['change']['resource']['addr'] === 'fcm_vm.web');
+    assert.equal(change?.['change']['action'], 'update', plan.stdout);
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply 60m');
+    const updated = await api();
+    assert.deepEqual([updated.id, updated.sleepAfter], [vm.id, '1h']);
+    assert.equal(stateAttrs(ws)['sleep_after'], '60m');
+    await noChanges('60m applied (the API says 1h)');
+    // Rewriting 60m as 1h is a change of the configuration's text only (Terraform compares
+    // configuration to state as written): applied, it leaves the VM as it was.
+    ws.writeConfig(config('1h'));
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply 1h');
+    assert.deepEqual([(await api()).id, (await api()).sleepAfter], [vm.id, '1h']);
+    await noChanges('1h');
+
+    // Changed outside Terraform: refresh sees it, the plan puts it back.
+    await m.app.inject({ method: 'PATCH', url: '/v1/vms/dozy', headers: { authorization: `Bearer ${m.admin}` }, payload: { sleepAfter: '2h' } });
+    ws.writeConfig(config('60m'));
+    const drift = await ws.tf(['plan', '-json']);
+    assert.equal(jsonLines(drift.stdout).find((x) => x['type'] === 'planned_change')?.['change']['action'], 'update', drift.stdout);
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply after drift');
+    assert.equal((await api()).sleepAfter, '1h');
+
+    // Left out: the default, off.
+    ws.writeConfig(config(null));
+    ok(await ws.tf(['apply', '-auto-approve', '-no-color']), 'apply without sleep_after');
+    assert.deepEqual([(await api()).id, (await api()).sleepAfter], [vm.id, 'off']);
+    await noChanges('off');
+
+    // Bad values never reach the API.
+    for (const [bad, msg] of [['5s', /must be at least 10s, or off/], ['15 minutes', /must match pattern/], ['0m', /must match pattern/]] as const) {
+      ws.writeConfig(config(bad));
+      const v = await ws.tf(['plan', '-json']);
+      assert.notEqual(v.code, 0);
+      const d = diagnostics(v.stdout).find((x) => x['severity'] === 'error');
+      assert.match(d?.['detail'] ?? '', msg, v.stdout);
+      assert.match(d?.['snippet']?.['code'] ?? '', /sleep_after = /, 'the diagnostic points at sleep_after');
+    }
+    ws.writeConfig(config(null));
+    ok(await ws.tf(['destroy', '-auto-approve', '-no-color']), 'destroy');
+  });
+});
+
 describe('terraform-provider-fcm × quotas and host capacity (in-memory API)', () => {
   test('quota_exceeded and insufficient_capacity are error diagnostics at the attribute, with the limit and the usage', async (t) => {
     if (missing) return t.skip(missing);

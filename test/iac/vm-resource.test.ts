@@ -15,6 +15,8 @@ import {
   CREATE_VM_SCHEMA,
   diffVm,
   resolveConnection,
+  sameSleepAfter,
+  sleepAfterSeconds,
   VM_ARG_KEYS,
   VM_DEFAULTS,
   VM_INPUTS,
@@ -239,4 +241,16 @@ describe('operations (in-memory daemon)', () => {
       m.h.guest.never = false;
     }
   });
+});
+
+test('sleepAfter: compared by duration, in place, off by default', () => {
+  assert.equal(sleepAfterSeconds('15m'), 900);
+  assert.equal(sleepAfterSeconds('off'), null);
+  assert.equal(sleepAfterSeconds('15 minutes'), undefined);
+  assert.ok(sameSleepAfter('60m', '1h') && sameSleepAfter('3600s', '1h') && sameSleepAfter(undefined, 'off'));
+  assert.ok(!sameSleepAfter('15m', 'off') && !sameSleepAfter('15m', '16m'));
+  assert.deepEqual(diffVm({ name: 'a', sleepAfter: '60m' }, { name: 'a', sleepAfter: '1h' }).changed, []);
+  const d = diffVm({ name: 'a' }, { name: 'a', sleepAfter: '15m' });
+  assert.deepEqual([d.changed, d.replace, d.restarts], [['sleepAfter'], [], false]);
+  assert.equal(VM_DEFAULTS.sleepAfter, 'off');
 });

@@ -238,6 +238,22 @@ describe('the Python guest agent answers as agent-openapi.yaml says', { skip: no
     await expectAnswer('POST', '/v1/console/resize', 400, { headers: json, body: Buffer.from('{"rows":true,"cols":120}'), code: 'validation_failed' });
   });
 
+  test('setClock: ms since 1970 (after 2020), nothing else; answers the clock before (the served agent never sets the host clock)', async () => {
+    const json = { 'content-type': 'application/json' };
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    const now = Date.now();
+    const r = JSON.parse(text(await expectAnswer('PUT', '/v1/clock', 200, { headers: json, body: body({ epochMs: now }) })));
+    assert.equal(r.epochMs, now);
+    assert.ok(Math.abs(r.previousEpochMs - now) < 60_000);
+    for (const bad of [{ epochMs: 1000 }, { epochMs: 'now' }, { epochMs: now + 0.5 }, { epochMs: now, extra: 1 }, {}, []]) {
+      await expectAnswer('PUT', '/v1/clock', 400, { headers: json, body: body(bad), code: 'validation_failed' });
+    }
+  });
+
+  test('syncDisks: 204', async () => {
+    await expectAnswer('POST', '/v1/sync', 204);
+  });
+
   test('getStatus and getLogs before any deploy; bad log queries are problems', async () => {
     assert.deepEqual(JSON.parse(text(await expectAnswer('GET', '/v1/status', 200))), { release: null, commit: null, deployInProgress: false, processes: [] });
     await expectAnswer('GET', '/v1/logs?lines=5', 200);
@@ -368,6 +384,30 @@ describe("the daemon's agent clients, against the fake agent built from the docu
       assert.deepEqual(fake.violations, []);
     } finally {
       await fake.close();
+    }
+  });
+
+  test('AgentGuest.setClock: PUT /v1/clock with the VM token; answers the guest clock before; an agent without the route rejects', async () => {
+    const fake = await startFakeAgent({ token, vmId: VM.id });
+    try {
+      const guest = new AgentGuest(Number(new URL(fake.url).port), token);
+      const now = Date.now();
+      const before = await guest.setClock(VM, now, AbortSignal.timeout(10_000));
+      assert.ok(now - before >= 90_000 - 1000, 'the fake guest was 90 s behind');
+      assert.deepEqual(fake.clocks, [{ vmId: VM.id, epochMs: now }]);
+      await guest.syncDisks(VM, AbortSignal.timeout(10_000));
+      assert.deepEqual(fake.syncs, [VM.id]);
+      assert.deepEqual(fake.violations, []);
+      // Another VM's token: refused.
+      await assert.rejects(new AgentGuest(Number(new URL(fake.url).port), () => token('vm_ba0000000000')).setClock(VM, now, AbortSignal.timeout(10_000)), /answered 401/);
+    } finally {
+      await fake.close();
+    }
+    const old = await startFakeAgent({ token, vmId: VM.id, doc: mutate(doc, { name: 'no clock', op: 'remove', pointer: '/paths/~1v1~1clock' }) });
+    try {
+      await assert.rejects(new AgentGuest(Number(new URL(old.url).port), token).setClock(VM, Date.now(), AbortSignal.timeout(10_000)), /answered 400/);
+    } finally {
+      await old.close();
     }
   });
 

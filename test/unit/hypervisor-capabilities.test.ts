@@ -16,11 +16,11 @@ test('QEMU: qcow2 overlays preferred, snapshots for the fast path (the driver it
   assert.match(q.capabilities.console!('vm_0123456789ab').socketPath, /^\/run\/x\/vm_0123456789ab\//);
 });
 
-test('Firecracker: raw disks only, and no snapshots — its driver implements no save/restore, so no fast path', () => {
+test('Firecracker: raw disks only; snapshots through its snapshot API (the driver itself: sleep and wake), but raw disks keep the template fast path off', () => {
   const f = new FirecrackerHypervisor({ binary: 'firecracker', runDir: '/run/x' }, log);
   assert.deepEqual(f.capabilities.diskFormats, ['raw']);
-  assert.equal(f.capabilities.snapshots, null);
-  assert.ok(!('saveState' in f) && !('restore' in f), 'if the driver grows save/restore, its capabilities must say so');
+  assert.equal(f.capabilities.snapshots, f);
+  assert.ok(!f.capabilities.diskFormats.includes('qcow2' as never), 'templates need qcow2 overlays: main.ts enables the fast path only with them');
   assert.deepEqual(f.capabilities.console?.('vm_0123456789ab'), f.console('vm_0123456789ab'));
 });
 

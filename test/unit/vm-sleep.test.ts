@@ -161,3 +161,33 @@ test('reconcile: a sleeping VM stays asleep with no tap; a sleep cut short by th
   assert.equal(again.list(ROOT).length, 2);
   await again.close();
 });
+
+test('a woken guest gets the host clock before it counts as running; a cold boot is left alone; a guest that cannot still runs', async () => {
+  const h = memoryService({ sleep: true });
+  const vm = await runningVm(h, 'dozy');
+  assert.deepEqual(h.guest.clockSets, [], 'a cold boot keeps the clock it booted with');
+  await h.service.sleep(ALICE, 'dozy');
+  h.guest.clockOffsetMs.set(vm.id, -90_000); // asleep for 90 s: the restored guest lags by that
+  const before = Date.now();
+  await h.service.start(ALICE, 'dozy');
+  const running = await h.service.wait(ALICE, 'dozy', 'running', 1000);
+  assert.equal(running.state, 'running');
+  assert.equal(h.guest.clockSets.length, 1, 'set once');
+  const set = (h.guest.clockSets as { vmId: string; epochMs: number }[])[0]!;
+  assert.equal(set.vmId, vm.id);
+  assert.ok(set.epochMs >= before && set.epochMs <= Date.now(), 'to the host clock');
+  assert.ok(Math.abs(h.guest.clockOffsetMs.get(vm.id)!) < 1000);
+
+  // An image whose agent has no clock route: the VM still wakes and runs.
+  await h.service.sleep(ALICE, 'dozy');
+  h.guest.failClock = true;
+  await h.service.start(ALICE, 'dozy');
+  assert.equal((await h.service.wait(ALICE, 'dozy', 'running', 1000)).state, 'running');
+  // A wake that fell back to a cold boot does not need it.
+  h.guest.failClock = false;
+  await h.service.sleep(ALICE, 'dozy');
+  h.snapshotter.failRestore = true;
+  await h.service.start(ALICE, 'dozy');
+  await h.service.wait(ALICE, 'dozy', 'running', 1000);
+  assert.equal(h.guest.clockSets.length, 1, 'no clock set after a cold boot');
+});

@@ -4,4 +4,12 @@ import type { VmRecord } from '../model.js';
 export interface Guest {
   /** Resolves when the guest agent of `vm` answers; rejects when `signal` aborts. */
   waitReady(vm: Pick<VmRecord, 'id' | 'ip'>, signal: AbortSignal): Promise<void>;
+  /**
+   * Sets the guest's wall clock to `epochMs` (a guest restored from a saved state resumes
+   * with the clock it had when saved); resolves with the guest's clock just before, so the
+   * caller can say how far it was off. Rejects when the guest cannot (an older agent).
+   */
+  setClock(vm: Pick<VmRecord, 'id' | 'ip'>, epochMs: number, signal: AbortSignal): Promise<number>;
+  /** Writes the guest's cached file data to its disks (before a disk copy of a running guest). */
+  syncDisks(vm: Pick<VmRecord, 'id' | 'ip'>, signal: AbortSignal): Promise<void>;
 }

@@ -12,7 +12,7 @@ import { planCgroupLimits, type CgroupVersion } from '../../core/planners/vmm-li
  */
 
 export interface FcRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'PATCH';
   path: string;
   body?: Record<string, unknown>;
 }
@@ -150,6 +150,65 @@ export function planBootRequests(spec: MachineSpec, opts: FcBootOptions): FcRequ
  * a power-button press). The guest's init shuts down and reboots, which with
  * reboot=k resets the CPU and makes Firecracker exit.
  */
+/** Pauses (snapshots need a paused VM) or resumes the guest's vCPUs. */
+export function planVmState(state: 'Paused' | 'Resumed'): FcRequest {
+  return { method: 'PATCH', path: '/vm', body: { state } };
+}
+
+/** Where a snapshot's two files are, as Firecracker sees them (inside the chroot when jailed) and on the host. */
+export interface FcSnapshotFiles {
+  /** The microVM state (devices, vCPUs). */
+  vmstate: { vmm: string; host: string };
+  /** Guest memory. */
+  memory: { vmm: string; host: string };
+}
+
+/**
+ * A save's files: the SavedStates path is the vmstate, the memory goes beside it
+ * (`<state>.mem`, same directory, so removing the save removes both). Jailed, Firecracker
+ * writes and reads them at the chroot's top (`/snapshot.vmstate`, `/snapshot.mem`) and the
+ * driver moves them out/links them in.
+ */
+export function snapshotFiles(paths: FcRunPaths, statePath: string): FcSnapshotFiles {
+  if (!paths.chrootDir) return { vmstate: { vmm: statePath, host: statePath }, memory: { vmm: `${statePath}.mem`, host: `${statePath}.mem` } };
+  return {
+    vmstate: { vmm: '/snapshot.vmstate', host: join(paths.chrootDir, 'snapshot.vmstate') },
+    memory: { vmm: '/snapshot.mem', host: join(paths.chrootDir, 'snapshot.mem') },
+  };
+}
+
+/**
+ * A full snapshot of a paused VM. Full, not diff: a sleep's save is restored once and then
+ * dropped (the disk moves on), so there is no earlier snapshot a diff could build on; diff
+ * snapshots need dirty-page tracking from boot (a cost on every write the guest makes) and
+ * pay off only for repeated snapshots of one VM.
+ */
+export function planSnapshotCreate(files: FcSnapshotFiles): FcRequest {
+  return { method: 'PUT', path: '/snapshot/create', body: { snapshot_type: 'Full', snapshot_path: files.vmstate.vmm, mem_file_path: files.memory.vmm } };
+}
+
+/**
+ * Loads a snapshot into a fresh Firecracker (pre-boot: no boot source, drives or NICs are
+ * configured — they come from the snapshot, at the paths they had, which is why the
+ * driver keeps a VM's paths stable). The tap is named again (the same VM's tap, but a
+ * restore must not depend on that); the guest stays paused until resume(). kvmclock
+ * advances by the time asleep (`clock_realtime`), so the guest's clock is right the moment
+ * it runs (the daemon also sets it through the agent, as for QEMU).
+ */
+export function planSnapshotLoad(files: FcSnapshotFiles, tap: string | null): FcRequest {
+  return {
+    method: 'PUT',
+    path: '/snapshot/load',
+    body: {
+      snapshot_path: files.vmstate.vmm,
+      mem_backend: { backend_type: 'File', backend_path: files.memory.vmm },
+      resume_vm: false,
+      ...(tap ? { network_overrides: [{ iface_id: 'eth0', host_dev_name: tap }] } : {}),
+      clock_realtime: true,
+    },
+  };
+}
+
 export function planStopRequest(): FcRequest {
   return { method: 'PUT', path: '/actions', body: { action_type: 'SendCtrlAltDel' } };
 }

@@ -1,9 +1,9 @@
-import { copyFile, chown, link, mkdir, open, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, chown, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FcmError } from '../../core/errors.js';
-import type { ConsoleEndpoint, Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus } from '../../core/ports/hypervisor.js';
+import type { ConsoleEndpoint, Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
 import type { Logger } from '../../log.js';
 import { pidAlive, sleep, spawnDetached } from '../proc.js';
 import { tapOwner } from '../vmm-users.js';
@@ -14,7 +14,11 @@ import {
   planHolderArgs,
   planJail,
   planLaunchArgv,
+  planSnapshotCreate,
+  planSnapshotLoad,
   planStopRequest,
+  planVmState,
+  snapshotFiles,
   PROBE_REQUEST,
   runPaths,
   type FcJail,
@@ -47,15 +51,16 @@ export interface FirecrackerConfig {
  * Firecracker, configured over its API socket. Both outlive the daemon; a
  * new daemon adopts them from the pidfiles in the run dir.
  */
-export class FirecrackerHypervisor implements Hypervisor {
+export class FirecrackerHypervisor implements Hypervisor, Snapshotter {
   readonly kind = 'firecracker' as const;
   readonly accel = 'kvm' as const;
   /**
-   * Raw disks only (Firecracker has no qcow2). No snapshots: Firecracker can
-   * snapshot, but this driver does not implement save/restore, so the create
-   * fast path is not available and every VM cold-boots.
+   * Raw disks only (Firecracker has no qcow2). Snapshots through Firecracker's
+   * snapshot API (pause, /snapshot/create, /snapshot/load, resume): what sleep and
+   * wake use. The create fast path (templates) needs qcow2 overlays, so it stays
+   * off with this driver (main.ts): every new VM cold-boots.
    */
-  readonly capabilities: HypervisorCapabilities = { diskFormats: ['raw'], snapshots: null, console: (vmId) => this.console(vmId) };
+  readonly capabilities: HypervisorCapabilities = { diskFormats: ['raw'], snapshots: this, console: (vmId) => this.console(vmId) };
   private readonly jailer: FcJailerConfig | null;
 
   constructor(
@@ -65,7 +70,15 @@ export class FirecrackerHypervisor implements Hypervisor {
     this.jailer = cfg.jailer ?? null;
   }
 
-  async start(spec: MachineSpec): Promise<MachineStatus> {
+  start(spec: MachineSpec): Promise<MachineStatus> {
+    return this.launch(spec, null);
+  }
+
+  /**
+   * Boots `spec` (restoreFrom null), or loads the snapshot saved at `restoreFrom` into a
+   * fresh Firecracker of the very same machine, left paused (resume() lets it run).
+   */
+  private async launch(spec: MachineSpec, restoreFrom: string | null): Promise<MachineStatus> {
     const paths = this.paths(spec.vmId);
     const existing = await this.status(spec.vmId);
     if (existing.running) throw new FcmError('hypervisor_failed', `Firecracker for ${spec.vmId} is already running (pid ${existing.pid}).`);
@@ -73,11 +86,20 @@ export class FirecrackerHypervisor implements Hypervisor {
     // Plan everything before touching the host: a spec Firecracker can't run fails here.
     const jailPlan = planJail(spec, paths);
     const logLevel = this.cfg.logLevel === undefined ? 'Warning' : this.cfg.logLevel;
-    const requests = planBootRequests(jailPlan.spec, {
+    const boot = planBootRequests(jailPlan.spec, {
       logPath: logLevel ? paths.vmm.logFile : null,
       logLevel: logLevel ?? 'Warning',
       metricsPath: this.cfg.metrics ? paths.vmm.metricsFile : null,
     });
+    let requests = boot;
+    if (restoreFrom !== null) {
+      // A snapshot carries the machine (sizes, drives, NIC): only the logger and metrics are set before the load.
+      const files = snapshotFiles(paths, restoreFrom);
+      requests = [...boot.filter((r) => r.path === '/logger' || r.path === '/metrics'), planSnapshotLoad(files, spec.net.tap)];
+      if (paths.chrootDir) {
+        jailPlan.links.push({ from: restoreFrom, to: files.vmstate.host, chown: true }, { from: `${restoreFrom}.mem`, to: files.memory.host, chown: true });
+      }
+    }
     const jail = this.jailer ? await this.jailFor(spec) : null;
     const launch = planLaunchArgv(spec.vmId, this.cfg.binary, jail, paths, spec);
 
@@ -100,10 +122,11 @@ export class FirecrackerHypervisor implements Hypervisor {
       await writeFile(paths.holderPidfile, `${holderPid}\n`, { mode: 0o600 });
       const api = new FirecrackerApi(paths.apiSocket, this.cfg.apiTimeoutMs ?? 10_000);
       await this.waitForApi(paths, api, holderPid);
-      for (const req of requests) await api.send(req);
+      for (const req of requests) await api.send(req, restoreFrom !== null && req.path === '/snapshot/load' ? SNAPSHOT_TIMEOUT_MS : undefined);
       const st = await this.status(spec.vmId);
-      if (!st.running) throw new FcmError('hypervisor_failed', 'Firecracker exited right after InstanceStart.');
-      this.log.info({ vmId: spec.vmId, pid: st.pid, holderPid }, 'firecracker started');
+      if (!st.running) throw new FcmError('hypervisor_failed', `Firecracker exited right after ${restoreFrom === null ? 'InstanceStart' : 'loading its snapshot'}.`);
+      await writeFile(join(paths.runDir, LAUNCHED_SPEC), JSON.stringify(spec), { mode: 0o600 });
+      this.log.info({ vmId: spec.vmId, pid: st.pid, holderPid, restored: restoreFrom !== null }, 'firecracker started');
       return st;
     } catch (err) {
       const output = await this.output(paths, consoleLogSize ?? 0);
@@ -163,6 +186,63 @@ export class FirecrackerHypervisor implements Hypervisor {
     await this.stop(vmId, 0);
     await rm(paths.runDir, { recursive: true, force: true });
     if (paths.jailDir) await rm(paths.jailDir, { recursive: true, force: true });
+  }
+
+  // ---- Snapshotter: sleep and wake through Firecracker's snapshot API ----
+
+  /**
+   * Pauses the VM and writes a full snapshot: the microVM state to `statePath`, its memory
+   * to `<statePath>.mem` (both root's, 0600). Jailed, Firecracker writes them inside its
+   * chroot and they are moved out (the chroot base is on the disks' filesystem). The VM is
+   * left paused.
+   */
+  async saveState(vmId: string, statePath: string): Promise<void> {
+    const paths = this.paths(vmId);
+    const st = await this.status(vmId);
+    if (!st.running) throw new FcmError('hypervisor_failed', `cannot save ${vmId}: Firecracker is not running`);
+    const api = new FirecrackerApi(paths.apiSocket, this.cfg.apiTimeoutMs ?? 10_000);
+    const files = snapshotFiles(paths, statePath);
+    await api.send(planVmState('Paused'));
+    await api.send(planSnapshotCreate(files), SNAPSHOT_TIMEOUT_MS);
+    if (paths.chrootDir) {
+      await rename(files.vmstate.host, statePath);
+      await rename(files.memory.host, `${statePath}.mem`);
+    }
+    for (const f of [statePath, `${statePath}.mem`]) {
+      await chown(f, 0, 0);
+      await chmod(f, 0o600);
+    }
+  }
+
+  restore(spec: MachineSpec, statePath: string): Promise<MachineStatus> {
+    return this.launch(spec, statePath);
+  }
+
+  async resume(vmId: string): Promise<void> {
+    const paths = this.paths(vmId);
+    await new FirecrackerApi(paths.apiSocket, this.cfg.apiTimeoutMs ?? 10_000).send(planVmState('Resumed'));
+  }
+
+  async waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void> {
+    const log = this.paths(vmId).consoleLog;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if ((await readFile(log, 'utf8').catch(() => '')).includes(text)) return;
+      if (Date.now() > deadline) throw new FcmError('hypervisor_failed', `${vmId}: the console did not print ${JSON.stringify(text)} within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  /** The spec this process was started or restored with (written once Firecracker took it). */
+  async launchedSpec(vmId: string): Promise<MachineSpec | null> {
+    if (!(await this.status(vmId)).running) return null;
+    const text = await readFile(join(this.paths(vmId).runDir, LAUNCHED_SPEC), 'utf8').catch(() => null);
+    try {
+      const spec = text === null ? null : (JSON.parse(text) as MachineSpec);
+      return spec && spec.vmId === vmId ? spec : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Where the guest's serial console is exposed (used by the console service). */
@@ -286,7 +366,7 @@ export class FirecrackerHypervisor implements Hypervisor {
         if (await waitGone(holder, 2000)) break;
       }
     }
-    for (const f of [paths.pidfile, paths.holderPidfile, paths.consoleSocket, paths.apiSocket, `${paths.pidfile}.tmp`]) {
+    for (const f of [paths.pidfile, paths.holderPidfile, paths.consoleSocket, paths.apiSocket, `${paths.pidfile}.tmp`, join(paths.runDir, LAUNCHED_SPEC)]) {
       await unlink(f).catch(() => {});
     }
     if (paths.jailDir) await rm(paths.jailDir, { recursive: true, force: true });
@@ -306,6 +386,11 @@ export class FirecrackerHypervisor implements Hypervisor {
     return parts.join(' ; ').slice(-1500);
   }
 }
+
+/** The launched machine, beside the pidfiles: what a save must be restored as. */
+const LAUNCHED_SPEC = 'spec.json';
+/** Writing or loading a guest's memory takes longer than a configuration call. */
+const SNAPSHOT_TIMEOUT_MS = 120_000;
 
 function vmIdOf(paths: FcRunPaths): string {
   return paths.runDir.split('/').pop()!;

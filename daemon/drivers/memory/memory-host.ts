@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
 import type { Disks, VmDisks } from '../../core/ports/disks.js';
+import type { DiskArchive, ExportedDisk, ImportStaging } from '../../core/ports/disk-archive.js';
 import type { Guest } from '../../core/ports/guest.js';
 import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
 import type { ImageInfo, Images } from '../../core/ports/images.js';
@@ -147,7 +149,24 @@ export class MemoryImages implements Images {
 /** Guests become ready after `bootMs` unless `never` is set. */
 export class MemoryGuest implements Guest {
   never = false;
+  /** Each guest's clock offset from the host's, in ms (a woken guest: minus the time it slept). */
+  readonly clockOffsetMs = new Map<string, number>();
+  /** Clocks set, in order. */
+  readonly clockSets: { vmId: string; epochMs: number }[] = [];
+  failClock = false;
+  /** VMs whose disks were synced, in order. */
+  readonly syncs: string[] = [];
   constructor(public bootMs = 0) {}
+  async syncDisks(vm: { id: string; ip: string }): Promise<void> {
+    this.syncs.push(vm.id);
+  }
+  async setClock(vm: { id: string; ip: string }, epochMs: number): Promise<number> {
+    if (this.failClock) throw new Error('the guest agent has no clock route');
+    const before = Date.now() + (this.clockOffsetMs.get(vm.id) ?? 0);
+    this.clockSets.push({ vmId: vm.id, epochMs });
+    this.clockOffsetMs.set(vm.id, epochMs - Date.now());
+    return before;
+  }
   waitReady(_vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
@@ -352,5 +371,40 @@ export class MemoryRequestActivity {
   readonly last = new Map<string, number>();
   lastRequestAt(host: string): number | null {
     return this.last.get(host) ?? null;
+  }
+}
+
+/**
+ * DiskArchive twin: each VM's root disk is a buffer (`roots`; a VM without one exports a
+ * small made-up qcow2: the magic, then its id). Imports check the qcow2 magic only.
+ */
+export class MemoryDiskArchive implements DiskArchive {
+  readonly roots = new Map<string, Buffer>();
+  /** Stagings not yet removed. */
+  readonly open = new Set<object>();
+  constructor(private readonly disks: MemoryDisks) {}
+
+  async exportRoot(vmId: string): Promise<ExportedDisk> {
+    const b = this.roots.get(vmId) ?? Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.from(`root of ${vmId}`)]);
+    return { bytes: b.length, sha256: createHash('sha256').update(b).digest('hex'), read: async function* () { yield b; }, remove: async () => {} };
+  }
+
+  async staging(): Promise<ImportStaging> {
+    const parts: Buffer[] = [];
+    const s: ImportStaging & { parts: Buffer[] } = {
+      parts,
+      openDisk: async () => ({ write: async (c: Buffer) => void parts.push(Buffer.from(c)), close: async () => {} }),
+      remove: async () => void this.open.delete(s),
+    };
+    this.open.add(s);
+    return s;
+  }
+
+  async importRoot(vmId: string, staging: ImportStaging, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
+    const b = Buffer.concat((staging as ImportStaging & { parts: Buffer[] }).parts);
+    if (b.subarray(0, 4).toString('latin1') !== 'QFI\xfb') throw new FcmError('backup_invalid', 'The backup archive is not valid: disk.qcow2 is not a qcow2 image. Nothing was created.');
+    const d = await this.disks.create(vmId, { name: 'import', dir: '', kernelPath: '', initrdPath: null, rootfsPath: '' }, sizes, seed);
+    this.roots.set(vmId, b);
+    return d;
   }
 }

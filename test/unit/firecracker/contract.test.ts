@@ -23,8 +23,13 @@ import { FirecrackerApi } from '../../../daemon/drivers/firecracker/firecracker-
 import {
   firecrackerId,
   planBootRequests,
+  planSnapshotCreate,
+  planSnapshotLoad,
   planStopRequest,
+  planVmState,
   PROBE_REQUEST,
+  runPaths,
+  snapshotFiles,
   type FcRequest,
 } from '../../../daemon/drivers/firecracker/firecracker-config.js';
 import { FirecrackerHypervisor, firecrackerUsable, type FirecrackerConfig } from '../../../daemon/drivers/firecracker/firecracker-hypervisor.js';
@@ -444,6 +449,91 @@ describe('FirecrackerHypervisor contract (fake firecracker validating against th
     assert.equal(existsSync(join(runDir, vmH)), false);
     await hv().destroy(vmH);
     assert.equal(await hv().stop('vm_00000000dead', 1000), 'absent');
+  });
+
+  test('snapshot requests (pause, full create, load with the tap named and kvmclock advanced, resume) are valid per the spec', () => {
+    const direct = snapshotFiles(runPaths(runDir, 'vm_0123456789ab', FAKE, null), '/x/saved/sleep/state.bin');
+    assert.deepEqual(direct, { vmstate: { vmm: '/x/saved/sleep/state.bin', host: '/x/saved/sleep/state.bin' }, memory: { vmm: '/x/saved/sleep/state.bin.mem', host: '/x/saved/sleep/state.bin.mem' } });
+    const jailed = snapshotFiles(runPaths(runDir, 'vm_0123456789ab', '/usr/bin/firecracker', { binary: FAKE_JAILER, uid: 1, gid: 1, chrootBase: '/jail', cgroups: null }), '/x/state.bin');
+    assert.equal(jailed.vmstate.vmm, '/snapshot.vmstate', 'jailed: a path inside the chroot');
+    for (const r of [planVmState('Paused'), planVmState('Resumed'), planSnapshotCreate(direct), planSnapshotLoad(direct, 'fcm-0123456789'), planSnapshotLoad(jailed, null)]) {
+      const v = validate(r.method, r.path, JSON.stringify(r.body));
+      assert.ok(v.ok, `${r.method} ${r.path}: ${v.errors.join('; ')}`);
+    }
+    assert.equal(validate('PUT', '/snapshot/create', JSON.stringify({ snapshot_path: '/a' })).ok, false, 'the validator knows mem_file_path is required');
+    assert.equal(validate('PATCH', '/vm', JSON.stringify({ state: 'Sleeping' })).ok, false);
+  });
+
+  test('sleep and wake: saveState pauses and writes a full snapshot (0600, root-owned); restore loads it into a fresh Firecracker, paused until resume; launchedSpec is the machine', async () => {
+    const vm = newVmId();
+    const spec = specFor(vm);
+    await hv().start(spec);
+    await waitUntil(() => readFileSync(hv().console(vm).logPath, 'utf8').includes('fcm fake guest ready'), 'boot banner');
+    assert.deepEqual(await hv().launchedSpec(vm), spec);
+    const saved = join(work, 'saved', vm);
+    mkdirSync(saved, { recursive: true, mode: 0o700 });
+    const statePath = join(saved, 'state.bin');
+    const before = recorded(vm).length;
+    await hv().saveState(vm, statePath);
+    const save = recorded(vm).slice(before);
+    assert.deepEqual(save.filter((r) => !r.valid), [], 'the fake rejected requests');
+    assert.deepEqual(save.map((r) => `${r.method} ${r.path} ${r.operationId}`), ['PATCH /vm patchVm', 'PUT /snapshot/create createSnapshot']);
+    assert.deepEqual(save.map((r) => r.body), [planVmState('Paused').body, planSnapshotCreate(snapshotFiles(runPaths(runDir, vm, FAKE, null), statePath)).body]);
+    for (const f of [statePath, `${statePath}.mem`]) {
+      assert.equal(statSync(f).mode & 0o777, 0o600);
+      assert.equal(statSync(f).uid, process.getuid?.() === 0 ? 0 : statSync(f).uid);
+    }
+    assert.equal(await hv().stop(vm, 0), 'forced');
+    assert.equal(await hv().launchedSpec(vm), null, 'nothing runs');
+
+    const mark = recorded(vm).length;
+    const st = await hv().restore(spec, statePath);
+    assert.equal(st.running, true);
+    const load = recorded(vm).slice(mark);
+    assert.deepEqual(load.filter((r) => !r.valid), []);
+    assert.deepEqual(load.map((r) => `${r.method} ${r.path}`), ['GET /', 'PUT /logger', 'PUT /metrics', 'PUT /snapshot/load'], 'no boot configuration: the machine comes from the snapshot');
+    assert.deepEqual(load.at(-1)?.body, planSnapshotLoad(snapshotFiles(runPaths(runDir, vm, FAKE, null), statePath), spec.net.tap).body);
+    assert.deepEqual(await hv().launchedSpec(vm), spec);
+    await hv().waitConsole(vm, 'restored from snapshot (2 vCPU, 256 MiB', 10_000);
+    const cl = await ConsoleClient.open(hv().console(vm).socketPath);
+    cl.sock.write('while-paused\r\n');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!cl.text.includes('while-paused'), 'paused until resume');
+    await hv().resume(vm);
+    assert.equal(recorded(vm).at(-1)?.operationId, 'patchVm');
+    assert.deepEqual(recorded(vm).at(-1)?.body, { state: 'Resumed' });
+    cl.sock.write('after-resume\r\n');
+    await cl.waitFor('after-resume');
+    cl.close();
+    await assert.rejects(hv().waitConsole(vm, 'never printed', 300), (e: unknown) => isFcmError(e, 'hypervisor_failed'));
+    assert.equal(await hv().stop(vm, 10_000), 'graceful');
+    // A corrupt save fails the restore with hypervisor_failed and leaves nothing running (the daemon then cold-boots).
+    writeFileSync(statePath, 'not a snapshot');
+    await assert.rejects(hv().restore(spec, statePath), (e: unknown) => isFcmError(e, 'hypervisor_failed'));
+    assert.deepEqual(processesOf(vm), []);
+  });
+
+  test('sleep and wake through the jailer: the snapshot is written in the chroot, moved out, and linked back in for the load', { skip: process.getuid?.() === 0 ? false : 'needs root: the driver chowns the jail files to the jail uid' }, async () => {
+    const jailer = { binary: FAKE_JAILER, uid: 64125, gid: 64126, chrootBase: join(work, 'jail'), cgroups: null };
+    const jailed = new FirecrackerHypervisor(config({ jailer }), log);
+    const vm = newVmId();
+    const spec = specFor(vm);
+    await jailed.start(spec);
+    const saved = join(work, 'saved', vm);
+    mkdirSync(saved, { recursive: true, mode: 0o700 });
+    const statePath = join(saved, 'state.bin');
+    await jailed.saveState(vm, statePath);
+    const create = recorded(vm).find((r) => r.path === '/snapshot/create');
+    assert.deepEqual(create?.body, { snapshot_type: 'Full', snapshot_path: '/snapshot.vmstate', mem_file_path: '/snapshot.mem' });
+    for (const f of [statePath, `${statePath}.mem`]) assert.deepEqual([statSync(f).uid, statSync(f).mode & 0o777], [0, 0o600], `${f} moved out, root's`);
+    await jailed.stop(vm, 0);
+    await jailed.restore(spec, statePath);
+    const loadReq = recorded(vm).filter((r) => r.path === '/snapshot/load').at(-1);
+    assert.equal(loadReq?.valid, true, JSON.stringify(loadReq?.errors));
+    assert.equal((loadReq?.body as { snapshot_path: string }).snapshot_path, '/snapshot.vmstate');
+    await jailed.resume(vm);
+    assert.equal(await jailed.stop(vm, 10_000), 'graceful');
+    assert.ok(existsSync(statePath), 'the save itself stays (the daemon drops it)');
   });
 
   test('through the jailer: its argv keeps the jailer contract, jail files belong to the jail uid, the jail goes on stop', { skip: process.getuid?.() === 0 ? false : 'needs root: the driver chowns the jail files to the jail uid' }, async () => {

@@ -149,6 +149,11 @@ export class DataFcmVm extends cdktf.TerraformDataSource {
     return this.getBooleanAttribute('running');
   }
 
+  // sleep_after - computed: true, optional: false, required: false
+  public get sleepAfter() {
+    return this.getStringAttribute('sleep_after');
+  }
+
   // state - computed: true, optional: false, required: false
   public get state() {
     return this.getStringAttribute('state');

@@ -50,6 +50,12 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly running?: boolean | cdktf.IResolvable;
   /**
+  * Idle time after which the VM sleeps (memory saved to disk, woken by the next request): a number with s, m or h (15m, 2h), at least 10 s, or off (the default). Changed in place, no restart.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/fcm/fcm/latest/docs/resources/vm#sleep_after Vm#sleep_after}
+  */
+  readonly sleepAfter?: string;
+  /**
   * Swap disk size in MiB (0 for none). The swap disk is made at creation: a change replaces the VM.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/fcm/fcm/latest/docs/resources/vm#swap_mib Vm#swap_mib}
@@ -125,6 +131,7 @@ export class Vm extends cdktf.TerraformResource {
     this._name = config.name;
     this._port = config.port;
     this._running = config.running;
+    this._sleepAfter = config.sleepAfter;
     this._swapMib = config.swapMib;
     this._vcpus = config.vcpus;
     this._waitTimeoutSeconds = config.waitTimeoutSeconds;
@@ -278,6 +285,22 @@ export class Vm extends cdktf.TerraformResource {
     return this._running;
   }
 
+  // sleep_after - computed: true, optional: true, required: false
+  private _sleepAfter?: string; 
+  public get sleepAfter() {
+    return this.getStringAttribute('sleep_after');
+  }
+  public set sleepAfter(value: string) {
+    this._sleepAfter = value;
+  }
+  public resetSleepAfter() {
+    this._sleepAfter = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get sleepAfterInput() {
+    return this._sleepAfter;
+  }
+
   // state - computed: true, optional: false, required: false
   public get state() {
     return this.getStringAttribute('state');
@@ -349,6 +372,7 @@ export class Vm extends cdktf.TerraformResource {
       name: cdktf.stringToTerraform(this._name),
       port: cdktf.numberToTerraform(this._port),
       running: cdktf.booleanToTerraform(this._running),
+      sleep_after: cdktf.stringToTerraform(this._sleepAfter),
       swap_mib: cdktf.numberToTerraform(this._swapMib),
       vcpus: cdktf.numberToTerraform(this._vcpus),
       wait_timeout_seconds: cdktf.numberToTerraform(this._waitTimeoutSeconds),
@@ -398,6 +422,12 @@ export class Vm extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "boolean",
+      },
+      sleep_after: {
+        value: cdktf.stringToHclTerraform(this._sleepAfter),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
       },
       swap_mib: {
         value: cdktf.numberToHclTerraform(this._swapMib),

@@ -1,0 +1,35 @@
+/**
+ * Root disks in and out of backup archives (core/backups.ts). Driver:
+ * QemuImgDiskArchive (drivers/disk-archive.ts).
+ */
+import type { VmDisks } from './disks.js';
+
+/** A standalone copy of a VM's root disk, made for one export. */
+export interface ExportedDisk {
+  bytes: number;
+  sha256: string;
+  /** Its bytes, from the start. */
+  read(): AsyncIterable<Buffer>;
+  /** Deletes the copy. Idempotent. */
+  remove(): Promise<void>;
+}
+
+/** Where an import's members land while they are checked; nothing outside it is touched until the import is known good. */
+export interface ImportStaging {
+  /** A sink for the disk member's bytes, in order; close() once all are written. */
+  openDisk(): Promise<{ write(chunk: Buffer): Promise<void>; close(): Promise<void> }>;
+  /** Deletes everything staged. Idempotent. */
+  remove(): Promise<void>;
+}
+
+export interface DiskArchive {
+  /** A compressed, standalone (no backing file) copy of the root disk of VM `vmId`, which must not be running. */
+  exportRoot(vmId: string): Promise<ExportedDisk>;
+  staging(): Promise<ImportStaging>;
+  /**
+   * Checks the staged disk (an image that could name a host file as its backing or data
+   * file, is damaged, or is larger than `diskMib`: backup_invalid) and makes it the root
+   * disk of new VM `vmId`, with a fresh swap and `seed`. All or nothing.
+   */
+  importRoot(vmId: string, staging: ImportStaging, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks>;
+}

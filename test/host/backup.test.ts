@@ -1,0 +1,173 @@
+/**
+ * Backups (#16), for real: an app deployed by git push (over HTTPS with a
+ * token) into a QEMU guest on one daemon, with a config var, is exported
+ * with the built `fcm` CLI (`fcm backup export -o`), then imported on a
+ * SECOND daemon (another harness: its own namespace, state, database) with
+ * `fcm backup import`, where the new VM serves the same app with the same
+ * config var and release history. A truncated archive, a flipped byte in the
+ * disk and one in the manifest are refused with backup_invalid and leave
+ * nothing on the second daemon: no VM row, disk, staging, tap or QEMU.
+ * Sizes and times are printed (diagnostics), not asserted.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { hostLeftovers, hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+
+const skip = hostSkipReason();
+
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function sh(cmd: string, args: string[], env: Record<string, string | undefined>, cwd?: string): Promise<Res> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, cwd, timeout: 900_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t0 });
+    });
+  });
+}
+
+const APP = `import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("backup-app v1 " + os.environ.get("GREETING", "-")).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
+`;
+
+describe('backup export → import on a second daemon', { skip: skip ?? false, timeout: 40 * 60_000 }, () => {
+  let h1: HostHarness;
+  let h2: HostHarness;
+  let work: string;
+  let archive: string;
+  const cli = (h: HostHarness, args: string[]) => sh(process.execPath, [join(ROOT_DIR, 'dist/api/cli/main.js'), ...args], { ...process.env, ...h.env, HOME: work }, work);
+  const get = async (h: HostHarness, ip: string) => {
+    const r = await h.exec('curl', ['-sS', '--max-time', '10', `http://${ip}:8000/`]).catch((e: Error) => ({ stdout: `ERR ${e.message}` }));
+    return r.stdout;
+  };
+  const served = async (h: HostHarness, ip: string, want: RegExp, ms = 180_000) => {
+    const end = Date.now() + ms;
+    let last = '';
+    while (Date.now() < end) {
+      last = await get(h, ip);
+      if (want.test(last)) return last;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.fail(`http://${ip}:8000/ never served ${want}; last: ${last}`);
+  };
+  /** Nothing of an import is left on the second daemon. */
+  const nothingOn = async (h: HostHarness, what: string) => {
+    assert.deepEqual((await h.api('GET', '/v1/vms')).body.vms, [], `${what}: no VM row`);
+    const left = await hostLeftovers(h);
+    assert.deepEqual(left, { taps: [], qemus: [], disks: [], runDirs: [] }, `${what}: no tap, QEMU, disk or run dir`);
+    const staging = join(h.stateDir, 'disks', '.imports');
+    assert.deepEqual(existsSync(staging) ? readdirSync(staging) : [], [], `${what}: no staging left`);
+  };
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'fcm-backup-'));
+    [h1, h2] = await Promise.all([startHostHarness(), startHostHarness()]);
+  });
+  after(async () => {
+    await Promise.all([h1?.close(), h2?.close()]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('deploy on the first daemon, export with the CLI, import on the second: the same app, config vars and releases', async (t) => {
+    const c = await h1.api('POST', '/v1/vms', { name: 'keep', memoryMib: 256, swapMib: 0 });
+    assert.equal(c.status, 201, JSON.stringify(c.body));
+    assert.equal((await h1.api('GET', '/v1/vms/keep/wait?state=running&timeout=600')).status, 200);
+    // The app, pushed over HTTPS with the token (git smart HTTP on the daemon).
+    const repo = join(work, 'app');
+    const genv = { ...process.env, HOME: work, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
+    await sh('git', ['init', '-q', '-b', 'main', repo], genv);
+    writeFileSync(join(repo, 'app.py'), APP);
+    writeFileSync(join(repo, 'Procfile'), 'web: /usr/bin/python3 app.py\n');
+    await sh('git', ['-C', repo, 'add', '.'], genv);
+    await sh('git', ['-C', repo, 'commit', '-q', '-m', 'v1'], genv);
+    const remote = String(c.body.gitHttpUrl).replace('://', `://git:${h1.token}@`);
+    const push = await sh('git', ['-C', repo, 'push', remote, 'HEAD:main'], genv);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    const env = await h1.api('PATCH', '/v1/vms/keep/env', { set: { GREETING: 'hello-from-backup' } });
+    assert.equal(env.status, 200, JSON.stringify(env.body));
+    await served(h1, c.body.ip, /^backup-app v1 hello-from-backup$/);
+    const releases1 = (await h1.api('GET', '/v1/vms/keep/releases')).body;
+
+    archive = join(work, 'keep.fcm-backup');
+    const ex = await cli(h1, ['backup', 'export', 'keep', '-o', archive, '--json']);
+    assert.equal(ex.code, 0, ex.stderr);
+    const exSummary = JSON.parse(ex.stderr.trim().split('\n').at(-1)!);
+    assert.equal(exSummary.bytes, statSync(archive).size);
+    assert.equal((await h1.api('GET', '/v1/vms/keep')).body.state, 'sleeping', 'a running VM is put to sleep for a consistent disk');
+    t.diagnostic(`export: ${(exSummary.bytes / 1048576).toFixed(1)} MiB archive in ${ex.ms} ms (CLI wall time; disk 2048 MiB virtual)`);
+
+    // Refused archives first, while the second daemon is empty: nothing may be left.
+    const bytes = readFileSync(archive);
+    const cases: [string, Buffer, RegExp][] = [];
+    cases.push(['truncated to half', bytes.subarray(0, Math.floor(bytes.length / 2)), /truncated/]);
+    cases.push(['truncated by the last block', bytes.subarray(0, bytes.length - 512), /truncated/]);
+    const flipped = Buffer.from(bytes);
+    flipped[Math.floor(bytes.length / 2)]! ^= 0x01;
+    cases.push(['a flipped byte in the disk', flipped, /disk\.qcow2 does not match its SHA-256/]);
+    const manifestFlip = Buffer.from(bytes);
+    const at = manifestFlip.indexOf('"memoryMib": 256');
+    assert.ok(at > 0 && at < 4096);
+    manifestFlip[at + 13] = '5'.charCodeAt(0); // 256 → 556: still a valid manifest, but not the one that was signed
+    cases.push(['an edited manifest', manifestFlip, /manifest\.json does not match manifest\.sha256/]);
+    const post = async (f: string, query = '') => {
+      const r = await sh('curl', ['-sS', '-X', 'POST', '--data-binary', `@${f}`, '-H', 'content-type: application/x-fcm-backup', '-H', `authorization: Bearer ${h2.token}`, `${h2.url}/v1/backups${query}`], process.env);
+      return JSON.parse(r.stdout) as { code: string; detail: string; status: number };
+    };
+    // Another media type is refused before anything is read.
+    const json = await sh('curl', ['-sS', '-X', 'POST', '--data-binary', '{"manifest": {}}', '-H', 'content-type: application/json', '-H', `authorization: Bearer ${h2.token}`, `${h2.url}/v1/backups`], process.env);
+    assert.equal((JSON.parse(json.stdout) as { code: string }).code, 'unsupported_media_type', json.stdout);
+    await nothingOn(h2, 'a JSON body');
+    for (const [what, data, msg] of cases) {
+      const f = join(work, 'bad.fcm-backup');
+      writeFileSync(f, data);
+      const problem = await post(f);
+      assert.equal(problem.code, 'backup_invalid', `${what}: ${JSON.stringify(problem)}`);
+      assert.equal(problem.status, 422);
+      assert.match(problem.detail, msg, what);
+      await nothingOn(h2, what);
+      // The CLI says the same, in words.
+      const r = await cli(h2, ['backup', 'import', f]);
+      assert.notEqual(r.code, 0, `${what}: the CLI fails`);
+      assert.match(r.stderr, /Error: Not a valid, complete backup archive\n {2}The backup archive is not valid: /, r.stderr);
+      await nothingOn(h2, `${what} (CLI)`);
+    }
+
+    const im = await cli(h2, ['backup', 'import', archive, '--json']);
+    assert.equal(im.code, 0, im.stderr);
+    const vm = JSON.parse(im.stdout);
+    t.diagnostic(`import: ${(bytes.length / 1048576).toFixed(1)} MiB in ${im.ms} ms (CLI wall time, until the VM is created and booting)`);
+    assert.equal(vm.name, 'keep');
+    assert.notEqual(vm.id, c.body.id, 'its own identity');
+    const t0 = Date.now();
+    assert.equal((await h2.api('GET', '/v1/vms/keep/wait?state=running&timeout=600')).status, 200);
+    await served(h2, vm.ip, /^backup-app v1 hello-from-backup$/);
+    t.diagnostic(`imported VM: running and serving ${Date.now() - t0} ms after the import answered (cold boot)`);
+    assert.deepEqual((await h2.api('GET', '/v1/vms/keep/env')).body.vars, { GREETING: 'hello-from-backup' });
+    const releases2 = (await h2.api('GET', '/v1/vms/keep/releases')).body;
+    const strip = (l: { releases: Record<string, unknown>[] }) => l.releases.map(({ version, status, kind, commit, description }) => ({ version, status, kind, commit, description }));
+    assert.deepEqual(strip(releases2), strip(releases1), 'the same release history');
+
+    // The name is taken now: refused before the disk is read, nothing more made.
+    assert.equal((await post(archive)).code, 'name_taken');
+    assert.equal((await hostLeftovers(h2)).disks.length, 1);
+  });
+});
