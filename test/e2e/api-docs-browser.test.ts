@@ -10,15 +10,14 @@
  * dir; the path is printed).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { spec } from '../../api/spec.gen.js';
+import { CHROMIUM, launchChromium, screenshotDir } from '../helpers/chromium.js';
 import { memoryApi } from '../helpers/memory-api.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const reason = !existsSync(CHROMIUM) ? `needs ${CHROMIUM} (apt-get install chromium)` : null;
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
@@ -35,14 +34,8 @@ describe('the API reference in headless Chromium', { skip: reason ?? false }, ()
   before(async () => {
     api = await memoryApi();
     url = await api.app.listen({ host: '127.0.0.1', port: 0 });
-    shots = process.env.FCM_TEST_ARTIFACTS ? join(process.env.FCM_TEST_ARTIFACTS, 'api-docs') : mkdtempSync(join(tmpdir(), 'fcm-api-docs-shots-'));
-    mkdirSync(shots, { recursive: true });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-features=Translate,OptimizationHints,MediaRouter'],
-    });
+    shots = screenshotDir('api-docs');
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

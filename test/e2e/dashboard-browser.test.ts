@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +25,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
 import type { MemoryAppRuntime } from '../../daemon/drivers/memory/memory-deploys.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { CHROMIUM, launchChromium, screenshotDir } from '../helpers/chromium.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const reason = process.getuid?.() !== 0 ? 'needs root (the git user runs the pushes)' : !existsSync(CHROMIUM) ? `needs ${CHROMIUM} (apt-get install chromium)` : !existsSync('/usr/bin/git') ? 'needs git' : null;
 
 async function freePort(): Promise<number> {
@@ -74,14 +74,8 @@ describe('the dashboard in headless Chromium', { skip: reason ?? false }, () => 
       auth: { oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: false } },
     });
     await api.app.listen({ host: '127.0.0.1', port });
-    shots = process.env.FCM_TEST_ARTIFACTS ? join(process.env.FCM_TEST_ARTIFACTS, 'dashboard') : mkdtempSync(join(tmpdir(), 'fcm-dashboard-shots-'));
-    mkdirSync(shots, { recursive: true });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-features=Translate,OptimizationHints,MediaRouter'],
-    });
+    shots = screenshotDir('dashboard');
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -17,10 +17,10 @@ import { SqliteTokenStore } from '../../daemon/drivers/sqlite/sqlite-token-store
 import { SqliteUserStore } from '../../daemon/drivers/sqlite/sqlite-user-store.js';
 import { BIN, ensureBuilt, tempDir } from '../e2e/cli-run.js';
 import { ConsoleWs, UpgradeRefused, runInConsole } from '../helpers/console-ws.js';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 
 const skip = hostSkipReason();
-const CHROMIUM = '/usr/bin/chromium';
 const VM = 'shell';
 
 describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
@@ -137,14 +137,9 @@ describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
   });
 
   test('web console in headless Chromium: type a command, read its output on the page', { skip: existsSync(CHROMIUM) ? false : `needs ${CHROMIUM} (apt-get install chromium)` }, async () => {
-    const { chromium } = await import('playwright-core');
     const t = await h.api('POST', `/v1/vms/${VM}/console/tickets`);
     assert.equal(t.status, 201);
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 600 } });
       // Network safety: the page may only talk to the daemon in the namespace.

@@ -13,14 +13,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium, screenshotDir } from '../helpers/chromium.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const skip = hostSkipReason() ?? (existsSync(CHROMIUM) ? null : `needs ${CHROMIUM} (apt-get install chromium)`);
 const VM = 'dash';
 
@@ -56,15 +56,9 @@ describe('the dashboard on a real VM', { skip: skip ?? false, timeout: 30 * 60_0
 
   before(async () => {
     h = await startHostHarness();
-    shots = process.env.FCM_TEST_ARTIFACTS ? join(process.env.FCM_TEST_ARTIFACTS, 'dashboard-host') : mkdtempSync(join(tmpdir(), 'fcm-dashboard-host-shots-'));
-    mkdirSync(shots, { recursive: true });
+    shots = screenshotDir('dashboard-host');
     work = mkdtempSync(join(tmpdir(), 'fcm-dash-host-app-'));
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
