@@ -1,7 +1,7 @@
-import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SavedMachine, SavedStates } from '../core/ports/saved-states.js';
-import { asDiskFull } from './cow-disks.js';
+import { allocatedBytes, freshDir, writeSeal } from './sealed-dir.js';
 
 const VM_ID = /^vm_[0-9a-f]+$/;
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -27,31 +27,14 @@ export class FileSavedStates implements SavedStates {
 
   async begin(vmId: string, name: string): Promise<string> {
     const d = this.dir(vmId, name);
-    await rm(d, { recursive: true, force: true });
-    try {
-      await mkdir(join(d, '..'), { recursive: true, mode: 0o700 });
-      await mkdir(d, { mode: 0o700 });
-    } catch (e) {
-      throw asDiskFull(e);
-    }
+    await freshDir(d);
     return join(d, 'state.bin');
   }
 
   async seal(vmId: string, name: string, meta: SavedMachine): Promise<number> {
     const d = this.dir(vmId, name);
-    const tmp = join(d, 'meta.json.tmp');
-    try {
-      await writeFile(tmp, JSON.stringify(meta), { mode: 0o600 });
-      await rename(tmp, join(d, 'meta.json'));
-    } catch (e) {
-      throw asDiskFull(e);
-    }
-    let bytes = 0;
-    for (const f of await readdir(d)) {
-      const st = await lstat(join(d, f));
-      if (st.isFile()) bytes += st.blocks * 512;
-    }
-    return bytes;
+    await writeSeal(d, meta);
+    return allocatedBytes(d);
   }
 
   async open(vmId: string, name: string): Promise<{ meta: SavedMachine; statePath: string } | null> {

@@ -1,8 +1,9 @@
-import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
 import { diskTag, type SnapshotFiles, type SnapshotMeta } from '../core/ports/vm-snapshots.js';
 import { asDiskFull } from './cow-disks.js';
+import { allocatedBytes, freshDir, writeSeal } from './sealed-dir.js';
 import { run } from './proc.js';
 
 const VM_ID = /^vm_[0-9a-f]+$/;
@@ -43,13 +44,7 @@ export class FileSnapshots implements SnapshotFiles {
     const d = this.dir(vmId, name);
     if (await lstat(join(d, 'meta.json')).catch(() => null)) throw new FcmError('name_taken', `A snapshot named "${name}" already exists.`);
     // An incomplete one (the daemon died while taking it) is nobody's: start over.
-    await rm(d, { recursive: true, force: true });
-    try {
-      await mkdir(join(d, '..'), { recursive: true, mode: 0o700 });
-      await mkdir(d, { mode: 0o700 });
-    } catch (e) {
-      throw asDiskFull(e);
-    }
+    await freshDir(d);
     const swap = this.layout(vmId).swap;
     return {
       statePath: join(d, 'state.bin'),
@@ -64,19 +59,8 @@ export class FileSnapshots implements SnapshotFiles {
 
   async seal(vmId: string, name: string, meta: Omit<SnapshotMeta, 'sizeBytes'>): Promise<SnapshotMeta> {
     const d = this.dir(vmId, name);
-    let sizeBytes = 0;
-    for (const f of await readdir(d)) {
-      const st = await lstat(join(d, f));
-      if (st.isFile()) sizeBytes += st.blocks * 512;
-    }
-    const sealed: SnapshotMeta = { ...meta, sizeBytes };
-    const tmp = join(d, 'meta.json.tmp');
-    try {
-      await writeFile(tmp, JSON.stringify(sealed), { mode: 0o600 });
-      await rename(tmp, join(d, 'meta.json'));
-    } catch (e) {
-      throw asDiskFull(e);
-    }
+    const sealed: SnapshotMeta = { ...meta, sizeBytes: await allocatedBytes(d) };
+    await writeSeal(d, sealed);
     return sealed;
   }
 
