@@ -111,7 +111,7 @@ test('--version, --help, completion and the shebang', async () => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   assert.equal((await fcm(['--version'], { cwd: dir, env: {} })).stdout, `fcm ${pkg.version}\n`);
   const help = await fcm(['--help'], { cwd: dir, env: {} });
-  assert.match(help.stdout, /^VMs\n  console \[name\]/m);
+  assert.match(help.stdout, /^VMs\n(  .*\n)*  console \[name\]/m);
   assert.match((await fcm(['completion', 'bash'], { cwd: dir, env: {} })).stdout, /complete -F _fcm fcm/);
   const { BIN } = await import('./cli-run.js');
   assert.equal(readFileSync(BIN, 'utf8').split('\n')[0], '#!/usr/bin/env node');

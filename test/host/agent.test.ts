@@ -586,6 +586,21 @@ setInterval(() => {}, 1 << 30);
     assert.equal(health.app.release, 2);
   });
 
+  test("clock and sync: the daemon's PUT /v1/clock sets the guest's wall clock; POST /v1/sync flushes its disks; both need the token", async () => {
+    const now = Date.now();
+    const set = await agent('PUT', '/v1/clock', { body: JSON.stringify({ epochMs: now }), headers: { 'content-type': 'application/json' } });
+    assert.equal(set.status, 200, set.text);
+    const answer = JSON.parse(set.text);
+    assert.equal(answer.epochMs, now);
+    assert.equal(typeof answer.previousEpochMs, 'number');
+    const bad = await agent('PUT', '/v1/clock', { body: JSON.stringify({ epochMs: 1 }), headers: { 'content-type': 'application/json' } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal((await agent('PUT', '/v1/clock', { body: JSON.stringify({ epochMs: now }), headers: { 'content-type': 'application/json' }, tok: null })).status, 401);
+    const synced = await agent('POST', '/v1/sync');
+    assert.equal(synced.status, 204, synced.text);
+    assert.equal((await agent('POST', '/v1/sync', { tok: null })).status, 401);
+  });
+
   test('every answer of the agent in the VM was one rootfs/guest/agent-openapi.yaml allows', () => {
     assert.deepEqual(offContract, []);
     const unchecked = contract.operations.map((o) => o.operationId).filter((id) => !audited.has(id));
