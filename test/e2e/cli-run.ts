@@ -1,6 +1,7 @@
 /**
  * Running the built `fcm` binary in e2e tests: `ensureBuilt()` runs
- * `npm run build` when a source is newer than dist/api/cli/main.js (under a
+ * `npm run build` when a source is newer than dist/api/cli/main.js or the
+ * packages in dist/pkg (under a
  * lock, so test files running in parallel build once); `fcm()` runs it as a
  * subprocess; `fcmPty()` runs it under a real pseudo-terminal.
  */
@@ -26,9 +27,14 @@ function newestSource(dir: string): number {
 }
 
 function isStale(): boolean {
-  // dist/pkg (the installable packages) comes from the same `npm run build`: a dist built with tsc alone is stale.
-  if (!existsSync(BIN) || !existsSync(join(ROOT, 'dist', 'pkg'))) return true;
-  const built = statSync(BIN).mtimeMs;
+  // dist/pkg (the installable packages) comes from the same `npm run build`: a dist built with tsc alone
+  // (host-setup.sh does that) is stale, and so is one whose packages are older than a source, even when
+  // dist/api is newer (a tsc-only rebuild after a pull would otherwise leave old packages for the tests).
+  const pkg = join(ROOT, 'dist', 'pkg');
+  if (!existsSync(BIN) || !existsSync(pkg)) return true;
+  const tarballs = readdirSync(pkg).filter((f) => f.endsWith('.tgz')).map((f) => statSync(join(pkg, f)).mtimeMs);
+  if (tarballs.length === 0) return true;
+  const built = Math.min(statSync(BIN).mtimeMs, ...tarballs);
   const inputs = Math.max(
     newestSource(join(ROOT, 'api')),
     newestSource(join(ROOT, 'daemon')),

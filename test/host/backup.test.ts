@@ -147,7 +147,7 @@ describe('backup export → import on a second daemon', { skip: skip ?? false, t
       // The CLI says the same, in words.
       const r = await cli(h2, ['backup', 'import', f]);
       assert.notEqual(r.code, 0, `${what}: the CLI fails`);
-      assert.match(r.stderr, /Error: Not a valid, complete backup archive\n {2}The backup archive is not valid: /, r.stderr);
+      assert.match(r.stderr, /Error: Not a valid, complete backup archive \[backup_invalid\]\n {2}The backup archive is not valid: /, r.stderr);
       await nothingOn(h2, `${what} (CLI)`);
     }
 
