@@ -50,9 +50,22 @@ export function rawRequest(host: string, port: number, req: RawRequest, timeoutM
       resolve({ ...parsed, error: parsed.status === null ? error ?? 'closed' : parsed.complete ? null : error ?? 'truncated', ms: Date.now() - started });
     };
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    // Once the head of a Content-Length answer has been parsed, completion is a byte count: parsing
+    // the whole buffer again on every chunk would be quadratic in a large body (a backup archive).
+    let total = 0;
+    let sized: { start: number; length: number } | null = null;
     sock.on('data', (d) => {
       chunks.push(d);
-      if (parse(Buffer.concat(chunks), req.method, false).complete) finish(null);
+      total += d.length;
+      if (sized) {
+        if (total - sized.start >= sized.length) finish(null);
+        return;
+      }
+      const buf = Buffer.concat(chunks);
+      const p = parse(buf, req.method, false);
+      if (p.complete) return finish(null);
+      const length = p.status !== null ? Number(p.headers['content-length'] ?? NaN) : NaN;
+      if (Number.isFinite(length)) sized = { start: buf.length - p.body.length, length };
     });
     sock.on('error', (e) => finish((e as NodeJS.ErrnoException).code ?? e.message));
     sock.on('close', () => finish(null));
