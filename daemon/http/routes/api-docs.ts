@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { FcmError } from '../../core/errors.js';
+import { browserPageHeaders } from '../page-headers.js';
 import type { Json } from '../openapi-routes.js';
 import { readerSpec } from '../reader-spec.js';
 
@@ -98,14 +99,7 @@ function assets(): Record<string, Asset> {
 }
 
 function secure(reply: FastifyReply, type: string): FastifyReply {
-  return reply
-    .type(type)
-    .header('content-security-policy', DOCS_CSP)
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .header('x-content-type-options', 'nosniff')
-    .header('cross-origin-opener-policy', 'same-origin')
-    .header('cross-origin-resource-policy', 'same-origin');
+  return browserPageHeaders(reply, type, DOCS_CSP);
 }
 
 export function apiDocsRoutes(app: FastifyInstance, spec: Json): void {

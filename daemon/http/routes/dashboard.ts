@@ -14,6 +14,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { FcmError } from '../../core/errors.js';
+import { browserPageHeaders } from '../page-headers.js';
 import { DASHBOARD_APP_JS } from '../dashboard/app.js';
 import { DASHBOARD_LIB_JS } from '../dashboard/lib.js';
 import { DASHBOARD_CSS, DASHBOARD_HTML } from '../dashboard/page.js';
@@ -28,14 +29,7 @@ const ASSETS: Record<string, { type: string; body: string }> = {
 };
 
 function secure(reply: FastifyReply, type: string): FastifyReply {
-  return reply
-    .type(type)
-    .header('content-security-policy', DASHBOARD_CSP)
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .header('x-content-type-options', 'nosniff')
-    .header('cross-origin-opener-policy', 'same-origin')
-    .header('cross-origin-resource-policy', 'same-origin');
+  return browserPageHeaders(reply, type, DASHBOARD_CSP);
 }
 
 export function dashboardRoutes(app: FastifyInstance): void {
