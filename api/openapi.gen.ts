@@ -1128,6 +1128,8 @@ export type components = {
          *       "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
          *       "hypervisor": "firecracker",
          *       "sleepAfter": "off",
+         *       "host": "fcm-a",
+         *       "stateReason": null,
          *       "lastError": null,
          *       "createdAt": "2026-12-06T12:00:00Z",
          *       "updatedAt": "2026-12-06T12:00:07Z"
@@ -1226,6 +1228,29 @@ export type components = {
             /** Format: date-time */
             leaseExpiresAt: string;
         };
+        /**
+         * @example {
+         *       "hosts": [
+         *         {
+         *           "id": "fcm-a",
+         *           "state": "up",
+         *           "publicIp": "64.34.93.45",
+         *           "apiUrl": "http://10.0.0.5:7777",
+         *           "subnet": "172.16.0.0/24",
+         *           "vcpus": 16,
+         *           "memoryMib": 23552,
+         *           "diskMib": 409600,
+         *           "vms": 3,
+         *           "usedVcpus": 3,
+         *           "usedMemoryMib": 3072,
+         *           "usedDiskMib": 6144,
+         *           "startedAt": "2026-12-06T11:00:00Z",
+         *           "renewedAt": "2026-12-06T12:00:05Z",
+         *           "leaseExpiresAt": "2026-12-06T12:00:20Z"
+         *         }
+         *       ]
+         *     }
+         */
         HostList: {
             hosts: components["schemas"]["Host"][];
         };
@@ -1253,6 +1278,8 @@ export type components = {
          *           "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
          *           "hypervisor": "firecracker",
          *           "sleepAfter": "off",
+         *           "host": "fcm-a",
+         *           "stateReason": null,
          *           "lastError": null,
          *           "createdAt": "2026-12-06T12:00:00Z",
          *           "updatedAt": "2026-12-06T12:00:07Z"
@@ -1413,6 +1440,16 @@ export type components = {
          * @example before-migration
          */
         SnapshotName: string;
+        /**
+         * @example {
+         *       "snapshot": "before-migration",
+         *       "vm": "cosmic-nova",
+         *       "createdAt": "2026-12-06T12:00:00Z",
+         *       "pausedMs": 412.5,
+         *       "stateBytes": 187695104,
+         *       "sizeBytes": 188743680
+         *     }
+         */
         Snapshot: {
             snapshot: components["schemas"]["SnapshotName"];
             vm: components["schemas"]["VmName"];
@@ -1425,6 +1462,20 @@ export type components = {
             /** @description Disk the snapshot takes besides the VM's own disk (memory state and swap copy; the disk snapshot shares unchanged blocks with the VM) */
             sizeBytes: number;
         };
+        /**
+         * @example {
+         *       "snapshots": [
+         *         {
+         *           "snapshot": "before-migration",
+         *           "vm": "cosmic-nova",
+         *           "createdAt": "2026-12-06T12:00:00Z",
+         *           "pausedMs": 412.5,
+         *           "stateBytes": 187695104,
+         *           "sizeBytes": 188743680
+         *         }
+         *       ]
+         *     }
+         */
         SnapshotList: {
             snapshots: components["schemas"]["Snapshot"][];
         };
@@ -2280,6 +2331,11 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "snapshot": "before-migration"
+                 *     }
+                 */
                 "application/json": {
                     snapshot?: components["schemas"]["SnapshotName"];
                 };
@@ -3122,6 +3178,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example (binary: a POSIX tar archive — manifest.json, disk.qcow2, config.json, releases.json, manifest.sha256) */
                     "application/x-fcm-backup": string;
                 };
             };
@@ -3140,6 +3197,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /** @example (binary: an archive written by exportBackup, e.g. fcm backup export > cosmic-nova.fcm-backup) */
                 "application/x-fcm-backup": string;
             };
         };

@@ -627,6 +627,9 @@ export const spec: Record<string, any> = {
                     "$ref": "#/components/schemas/SnapshotName"
                   }
                 }
+              },
+              "example": {
+                "snapshot": "before-migration"
               }
             }
           }
@@ -2035,7 +2038,8 @@ export const spec: Record<string, any> = {
                 "schema": {
                   "type": "string",
                   "format": "binary"
-                }
+                },
+                "example": "(binary: a POSIX tar archive — manifest.json, disk.qcow2, config.json, releases.json, manifest.sha256)"
               }
             }
           },
@@ -2071,7 +2075,8 @@ export const spec: Record<string, any> = {
               "schema": {
                 "type": "string",
                 "format": "binary"
-              }
+              },
+              "example": "(binary: an archive written by exportBackup, e.g. fcm backup export > cosmic-nova.fcm-backup)"
             }
           }
         },
@@ -2416,6 +2421,8 @@ export const spec: Record<string, any> = {
             "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
             "hypervisor": "firecracker",
             "sleepAfter": "off",
+            "host": "fcm-a",
+            "stateReason": null,
             "lastError": null,
             "createdAt": "2026-12-06T12:00:00Z",
             "updatedAt": "2026-12-06T12:00:07Z"
@@ -2652,6 +2659,29 @@ export const spec: Record<string, any> = {
         }
       },
       "HostList": {
+        "examples": [
+          {
+            "hosts": [
+              {
+                "id": "fcm-a",
+                "state": "up",
+                "publicIp": "64.34.93.45",
+                "apiUrl": "http://10.0.0.5:7777",
+                "subnet": "172.16.0.0/24",
+                "vcpus": 16,
+                "memoryMib": 23552,
+                "diskMib": 409600,
+                "vms": 3,
+                "usedVcpus": 3,
+                "usedMemoryMib": 3072,
+                "usedDiskMib": 6144,
+                "startedAt": "2026-12-06T11:00:00Z",
+                "renewedAt": "2026-12-06T12:00:05Z",
+                "leaseExpiresAt": "2026-12-06T12:00:20Z"
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -2691,6 +2721,8 @@ export const spec: Record<string, any> = {
                 "gitHttpUrl": "https://apps.example.com/git/cosmic-nova.git",
                 "hypervisor": "firecracker",
                 "sleepAfter": "off",
+                "host": "fcm-a",
+                "stateReason": null,
                 "lastError": null,
                 "createdAt": "2026-12-06T12:00:00Z",
                 "updatedAt": "2026-12-06T12:00:07Z"
@@ -3048,6 +3080,16 @@ export const spec: Record<string, any> = {
         ]
       },
       "Snapshot": {
+        "examples": [
+          {
+            "snapshot": "before-migration",
+            "vm": "cosmic-nova",
+            "createdAt": "2026-12-06T12:00:00Z",
+            "pausedMs": 412.5,
+            "stateBytes": 187695104,
+            "sizeBytes": 188743680
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
@@ -3084,6 +3126,20 @@ export const spec: Record<string, any> = {
         }
       },
       "SnapshotList": {
+        "examples": [
+          {
+            "snapshots": [
+              {
+                "snapshot": "before-migration",
+                "vm": "cosmic-nova",
+                "createdAt": "2026-12-06T12:00:00Z",
+                "pausedMs": 412.5,
+                "stateBytes": 187695104,
+                "sizeBytes": 188743680
+              }
+            ]
+          }
+        ],
         "type": "object",
         "additionalProperties": false,
         "required": [
