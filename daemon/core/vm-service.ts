@@ -313,8 +313,24 @@ export class VmService {
     return this.lifecycle.update(this.here(this.resolve(p, name)), input, stop);
   }
 
+  /**
+   * A VM of a host whose lease lapsed is deleted here at the owner's request: only its
+   * row goes (and with it its name, address and place in quotas and usage). Nothing is
+   * moved, started or stopped; its host, when it returns, finds the process, tap and
+   * disks no row owns and removes them in its reconcile, and its Caddy drops the route
+   * (routes follow the rows). Every other operation on such a VM stays host_unreachable.
+   */
   async delete(p: Principal, name: string): Promise<void> {
-    const vm = this.here(this.resolve(p, name));
+    const found = this.resolve(p, name);
+    if (found.host !== this.records.host) {
+      const h = this.d.hosts?.get(found.host);
+      if (h && h.state === 'unreachable') {
+        this.records.remove(found.id);
+        this.d.log.info({ vmId: found.id, vm: found.name, host: found.host }, 'VM of an unreachable host deleted; its host cleans up when it returns');
+        return;
+      }
+    }
+    const vm = this.here(found);
     await this.lifecycle.delete(vm);
     await this.snapshots.forget(vm.id);
   }

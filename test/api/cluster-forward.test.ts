@@ -122,13 +122,16 @@ describe('forwarding between hosts', () => {
     assert.equal(shared.rows.get('p5'), undefined);
   });
 
-  test('once the owner is unreachable its VMs answer host_unreachable at once, and nothing is touched', async () => {
+  test('once the owner is unreachable its VMs answer host_unreachable at once, and nothing is touched; the owner may still delete one (its row)', async () => {
     const alice = a.loginAs('alice@example.com');
     clock += 60_000;
     shared.registry.renew('a', (a.cluster.hosts as unknown as { instance: string }).instance, 15_000);
-    const res = await call('DELETE', '/v1/vms/on-b', alice.token);
+    const res = await call('POST', '/v1/vms/on-b/stop', alice.token, {});
     assert.deepEqual([res.status, res.body.code], [503, 'host_unreachable']);
     assert.equal((await call('GET', '/v1/vms/on-b', alice.token)).body.state, 'unreachable');
     assert.ok(shared.rows.get('on-b'));
+    const del = await call('DELETE', '/v1/vms/on-b', alice.token);
+    assert.equal(del.status, 204);
+    assert.equal(shared.rows.get('on-b'), undefined);
   });
 });

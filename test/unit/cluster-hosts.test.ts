@@ -57,9 +57,23 @@ test('a VM of another host is never driven here: wrong_host while that host is u
     await assert.rejects(op(), (e) => isFcmError(e, 'wrong_host') && /https:\/\/fcm\.b\.test/.test(e.message));
   }
   lapse('b');
-  await assert.rejects(a.service.delete(ALICE, 'on-b'), (e) => isFcmError(e, 'host_unreachable') && e.status === 503 && /host b \(10\.0\.0\.2\)/.test(e.message));
+  for (const op of [
+    () => a.service.stop(ALICE, 'on-b', { timeoutMs: 1000, force: false }),
+    () => a.service.start(ALICE, 'on-b'),
+    () => a.service.restart(ALICE, 'on-b', { timeoutMs: 1000, force: false }),
+    () => a.service.update(ALICE, 'on-b', { memoryMib: 2048 }, { timeoutMs: 1000, force: false }),
+  ]) {
+    await assert.rejects(op(), (e) => isFcmError(e, 'host_unreachable') && e.status === 503 && /host b \(10\.0\.0\.2\)/.test(e.message));
+  }
   assert.equal(a.service.get(ALICE, 'on-b').state, 'running', 'the row is as its host left it');
   assert.ok(b.hypervisor.machines.has(vb.id), 'and its process runs on');
+  // The owner's delete goes through: the row only; the process is its host's to remove when it returns.
+  await a.service.delete(ALICE, 'on-b');
+  assert.throws(() => a.service.get(ALICE, 'on-b'), code('vm_not_found'));
+  assert.ok(b.hypervisor.machines.has(vb.id), 'nothing of host b was touched from here');
+  const r = await b.make().reconcile();
+  assert.equal(r.orphans >= 1, true, `b's reconcile removes what no row owns (${JSON.stringify(r)})`);
+  assert.ok(!b.hypervisor.machines.has(vb.id), 'its process is gone once b reconciles');
 });
 
 test("reconcile and the monitor on one host leave the other host's VMs alone (no failed, no restart, no orphan sweep)", async () => {
@@ -142,10 +156,10 @@ test('API: GET /v1/hosts is for admins; a VM on a host whose lease lapsed is unr
     assert.match(got.stateReason, /^host c \(10\.0\.0\.3\) has not renewed its lease since /);
     const listed = (await api.app.inject({ method: 'GET', url: '/v1/vms', headers: alice.headers })).json().vms;
     assert.deepEqual(listed.map((v: { name: string; state: string }) => [v.name, v.state]), [['on-c', 'unreachable']]);
-    const del = await api.app.inject({ method: 'DELETE', url: '/v1/vms/on-c', headers: alice.headers });
-    assert.equal(del.statusCode, 503);
-    assert.equal(del.json().code, 'host_unreachable');
-    assert.ok(api.h.store.get('on-c'), 'nothing was deleted');
+    const stop = await api.app.inject({ method: 'POST', url: '/v1/vms/on-c/stop', headers: alice.headers, payload: {} });
+    assert.equal(stop.statusCode, 503);
+    assert.equal(stop.json().code, 'host_unreachable');
+    assert.equal(api.h.store.get('on-c')?.state, 'running', 'nothing was touched');
     const hosts = (await api.app.inject({ method: 'GET', url: '/v1/hosts', headers: api.auth })).json().hosts;
     assert.deepEqual(hosts.map((h: { id: string; state: string; vms: number; usedMemoryMib: number }) => [h.id, h.state, h.vms, h.usedMemoryMib]), [['c', 'unreachable', 1, 512], ['local', 'up', 0, 0]]);
   } finally {
