@@ -51,6 +51,11 @@ export interface HarnessOptions {
   caddy?: boolean;
   /** Run the built daemon (dist/daemon/main.js, what `fcm daemon` runs) instead of the source through tsx. */
   built?: boolean;
+  /**
+   * Runs once the namespace (and Caddy) exist, before the daemon first starts: more links
+   * into the namespace (test/helpers/cluster-harness.ts), files in the state dir.
+   */
+  beforeDaemon?: (ctx: { ns: string; stateDir: string }) => Promise<void>;
 }
 
 export interface HostHarness {
@@ -237,9 +242,11 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
   };
 
   try {
+    await opts.beforeDaemon?.({ ns, stateDir });
     await startDaemon();
   } catch (e) {
     await killDaemon('SIGKILL');
+    await killCaddy();
     await cleanupNs();
     throw e;
   }
