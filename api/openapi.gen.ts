@@ -82,7 +82,10 @@ export type paths = {
         post?: never;
         /**
          * Delete a VM and everything it owns
-         * @description Stops the hypervisor (forcefully) and removes its disk, tap and address.
+         * @description Stops the hypervisor (forcefully) and removes its disk, tap and address. A VM whose
+         *     host is `unreachable` (its lease lapsed) is deleted too: its row goes at once (name,
+         *     address and quota are free) and its host removes the process, tap, disks and route
+         *     when it returns.
          */
         delete: operations["deleteVm"];
         options?: never;

@@ -277,7 +277,7 @@ export const spec: Record<string, any> = {
           "vms"
         ],
         "summary": "Delete a VM and everything it owns",
-        "description": "Stops the hypervisor (forcefully) and removes its disk, tap and address.",
+        "description": "Stops the hypervisor (forcefully) and removes its disk, tap and address. A VM whose\nhost is `unreachable` (its lease lapsed) is deleted too: its row goes at once (name,\naddress and quota are free) and its host removes the process, tap, disks and route\nwhen it returns.\n",
         "x-cli": {
           "command": "destroy",
           "args": [

@@ -200,7 +200,7 @@ export const commandTable: CommandSpec[] = [
     "path": "/v1/vms/{name}",
     "group": "vms",
     "summary": "Destroy a VM and its disk",
-    "description": "Stops the hypervisor (forcefully) and removes its disk, tap and address.",
+    "description": "Stops the hypervisor (forcefully) and removes its disk, tap and address. A VM whose\nhost is `unreachable` (its lease lapsed) is deleted too: its row goes at once (name,\naddress and quota are free) and its host removes the process, tap, disks and route\nwhen it returns.",
     "args": [
       {
         "name": "name",
