@@ -2014,7 +2014,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "backup_invalid" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "database_unavailable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "backup_invalid" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */

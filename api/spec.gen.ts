@@ -4295,6 +4295,7 @@ export const spec: Record<string, any> = {
           "ip_pool_exhausted",
           "insufficient_capacity",
           "host_unreachable",
+          "database_unavailable",
           "wrong_host",
           "image_missing",
           "hypervisor_failed",

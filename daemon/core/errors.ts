@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   ip_pool_exhausted: { status: 503, title: 'No free IP address' },
   insufficient_capacity: { status: 503, title: 'Not enough capacity on this host' },
   host_unreachable: { status: 503, title: "The VM's host is unreachable" },
+  database_unavailable: { status: 503, title: 'The database is unavailable' },
   wrong_host: { status: 421, title: 'The VM runs on another host' },
   image_missing: { status: 422, title: 'Image not found' },
   hypervisor_failed: { status: 502, title: 'The hypervisor failed' },

@@ -211,9 +211,9 @@ describe('three hosts on one PostgreSQL (real daemons, Caddy, QEMU guests)', { s
     await c.pg.stop();
     assert.equal(alive(pgPid), false, 'the postmaster is gone');
     for (const x of c.hosts) assert.equal(await c.pgReachableFrom(x), false, `PostgreSQL is down as seen from ${x.id}`);
-    // Statements fail with a clear error meanwhile; the guests run on.
+    // Statements fail with a clear, retryable error meanwhile (503 database_unavailable, Retry-After); the guests run on.
     const down = await a.h.api('GET', '/v1/vms');
-    assert.deepEqual([down.status, down.body.code], [500, 'internal'], `a read without the database: ${JSON.stringify(down.body)}`);
+    assert.deepEqual([down.status, down.body.code], [503, 'database_unavailable'], `a read without the database: ${JSON.stringify(down.body)}`);
     for (const x of c.hosts) assert.ok((await qemuPids(x)).size >= 1, `${x.id}'s guests run on`);
     const restartedAt = new Date().toISOString();
     await c.pg.start();

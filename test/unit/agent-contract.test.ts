@@ -380,7 +380,10 @@ describe("the daemon's agent clients, against the fake agent built from the docu
     const fake = await startFakeAgent({ token, vmId: VM.id });
     try {
       await new AgentGuest(Number(new URL(fake.url).port)).waitReady(VM, AbortSignal.timeout(10_000));
-      assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), ['GET /health']);
+      // Only health is asked; more than once when an early answer takes longer than the 150 ms an
+      // early attempt is given (by design: a lost SYN is not waited on) — which a loaded machine does.
+      const asked = fake.requests.map((r) => `${r.method} ${r.path}`);
+      assert.ok(asked.length >= 1 && asked.every((r) => r === 'GET /health'), asked.join(', '));
       assert.deepEqual(fake.violations, []);
     } finally {
       await fake.close();

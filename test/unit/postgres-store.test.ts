@@ -52,7 +52,8 @@ describe('PostgreSQL store', { skip: pgSkipReason() ?? false }, () => {
   test('an unreachable database is an error the caller gets (not a hang); openPg fails the same way', () => {
     const dir = mkdtempSync(join(tmp, 'nosock-'));
     const db = pg.track(new SyncPg({ url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`, connectTimeoutMs: 2000 }));
-    assert.throws(() => db.query('SELECT 1'), (e) => e instanceof PgError && /ENOENT|connect/.test(e.message));
+    // To an API caller: a 503 database_unavailable with Retry-After; PostgreSQL's own reason stays in the cause (logged).
+    assert.throws(() => db.query('SELECT 1'), (e) => isFcmError(e, 'database_unavailable') && e.status === 503 && e.retryAfterSec! > 0 && !/nosock|ENOENT/.test(e.message) && e.cause instanceof PgError && /ENOENT|connect/.test(e.cause.message));
     assert.throws(() => openPg({ url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}` }), /ENOENT|connect/);
     const ok = pg.track(new SyncPg({ url: pg.cluster().url('postgres') }));
     assert.deepEqual(ok.query('SELECT 1 AS one').rows, [{ one: 1 }]);

@@ -1,4 +1,5 @@
 import { SyncPg, type SyncPgOptions } from './sync-pg.js';
+import { isFcmError } from '../../core/errors.js';
 
 /**
  * Ordered schema migrations; `fcm_schema.version` records how many ran.
@@ -162,7 +163,8 @@ export function openPg(opts: SyncPgOptions): PgDb {
     });
   } catch (e) {
     db.close();
-    throw e;
+    // At start-up the operator needs PostgreSQL's own reason (refused, no such host, password), not the API's 503.
+    throw isFcmError(e, 'database_unavailable') && e.cause ? e.cause : e;
   }
   return db;
 }

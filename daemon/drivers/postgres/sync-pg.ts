@@ -23,6 +23,7 @@
  */
 import { createRequire } from 'node:module';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { FcmError } from '../../core/errors.js';
 
 export interface PgResult<R> {
   rows: R[];
@@ -39,6 +40,22 @@ export class PgError extends Error {
     super(message);
     this.name = 'PgError';
   }
+}
+
+/** SQLSTATEs (and their absence) that mean the server or the connection is gone, not that the statement was wrong. */
+export function connectionLost(code: string | undefined): boolean {
+  return !code || /^E[A-Z]/.test(code) || /^(08|57P0[123]|57014)/.test(code);
+}
+
+/**
+ * What a caller gets when PostgreSQL is down, restarting or not answering: a 503
+ * `database_unavailable` with Retry-After (the request was not completed; a write
+ * in a transaction was rolled back), not an opaque 500. PostgreSQL's own message
+ * (it may name the server's address) stays in the cause, for the daemon's log.
+ */
+function unavailable(e: PgError): FcmError | PgError {
+  if (!connectionLost(e.code)) return e;
+  return new FcmError('database_unavailable', 'The database (PostgreSQL) is not answering; nothing was changed. Try again shortly.', { cause: e, retryAfterSec: 5 });
 }
 
 export interface SyncPgOptions {
@@ -200,7 +217,7 @@ export class SyncPg {
       // A worker that died (or was ended by a timeout) inside a transaction took the transaction with it.
       if (this.txDepth > 0 && req.tx !== 'begin') {
         if (req.tx === 'end') return { rows: [], rowCount: 0 };
-        throw new PgError('the connection to PostgreSQL was lost during this transaction (it was rolled back)', '08006', undefined);
+        throw unavailable(new PgError('the connection to PostgreSQL was lost during this transaction (it was rolled back)', '08006', undefined));
       }
       this.start();
     }
@@ -215,13 +232,13 @@ export class SyncPg {
       if (got) {
         const msg = got.message as Reply;
         if (msg.id !== id) continue; // an answer to a call that timed out before (never happens: a timeout ends the worker)
-        if ('error' in msg) throw new PgError(msg.error.message, msg.error.code, msg.error.constraint);
+        if ('error' in msg) throw unavailable(new PgError(msg.error.message, msg.error.code, msg.error.constraint));
         return { rows: msg.rows, rowCount: msg.rowCount };
       }
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(flag, 0, seen, left) === 'timed-out') {
         this.stop();
-        throw new PgError(`PostgreSQL did not answer within ${this.callTimeoutMs} ms`, '57014', undefined);
+        throw unavailable(new PgError(`PostgreSQL did not answer within ${this.callTimeoutMs} ms`, '57014', undefined));
       }
     }
   }
