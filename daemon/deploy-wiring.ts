@@ -38,7 +38,10 @@ import { gitUserBlockedReason, helperPaths, installHelpers, sshdUnsafeReason, ty
 import { GitHttpBackend } from './drivers/git/http-backend.js';
 import { SshKeygenVerifier } from './drivers/ssh-signatures.js';
 import { deployHandlers } from './http/routes/deploys.js';
-import { internalGitServer, registerGitHttp } from './http/routes/git.js';
+import { gitTunnelUpgrade, internalGitServer, registerGitHttp } from './http/routes/git.js';
+import type { ClusterHttp } from './http/forward.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { keyHandlers } from './http/routes/keys.js';
 import type { Authenticator, Handler } from './http/server.js';
 import type { Logger } from './log.js';
@@ -103,6 +106,8 @@ export interface GitDoors {
   user: GitUser | null;
   /** For server.ts `extend`: git smart HTTP on the API server. */
   extend(app: FastifyInstance): Promise<void>;
+  /** The API server's upgrades for git tunnels from other hosts of the cluster (console routes' `otherUpgrade`). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean;
   close(): Promise<void>;
 }
 
@@ -130,7 +135,7 @@ export async function gitRepos(stateDir: string, o: { user: string; log: Logger;
 export async function openGitDoors(
   stateDir: string,
   w: Deploys,
-  o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string; clientStallMs?: number },
+  o: { auth: Authenticator; repos: BareRepos; log: Logger; node?: string; clientStallMs?: number; cluster?: ClusterHttp },
 ): Promise<GitDoors> {
   const gitDir = join(stateDir, 'git');
   const user = o.repos.user;
@@ -144,7 +149,7 @@ export async function openGitDoors(
   }
   // sshd starts the forced command as root (the login user); setpriv drops to the git user before any of fcm's code runs.
   const forcedCommand = user ? [SETPRIV, ...setprivArgs(user), paths.forcedCommand] : [paths.forcedCommand];
-  const internal = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand, log: o.log.child({ svc: 'git' }), clientStallMs: o.clientStallMs });
+  const internal = internalGitServer({ keys: w.keys, gate: w.gate, forcedCommand, log: o.log.child({ svc: 'git' }), clientStallMs: o.clientStallMs, cluster: o.cluster });
   rmSync(socketPath, { force: true });
   // The git dir (0710, the git group) already keeps everyone else away while the socket's own mode is set.
   await internal.listen({ path: socketPath });
@@ -166,7 +171,8 @@ export async function openGitDoors(
     paths,
     socketPath,
     user,
-    extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend, clientStallMs: o.clientStallMs }),
+    extend: (app) => registerGitHttp(app, { auth: o.auth, gate: w.gate, backend, clientStallMs: o.clientStallMs, cluster: o.cluster }),
+    upgrade: gitTunnelUpgrade({ gate: w.gate, backend, cluster: o.cluster, log: o.log.child({ svc: 'git' }) }),
     close: async () => {
       const closed = internal.close();
       internal.server.closeAllConnections();

@@ -538,7 +538,22 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   });
   idle.start();
   await deploys.deploys.reconcile();
-  const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs });
+  // The cluster key: made by the first host, shared through the database, kept here too (0600).
+  const clusterKey = db.hosts.clusterKey(randomBytes(32));
+  writeFileSync(join(cfg.stateDir, 'cluster.key'), clusterKey.toString('hex'), { mode: 0o600 });
+  const cluster = clusterHttp({
+    key: clusterKey,
+    self: cfg.host.id,
+    hosts: () => db.hosts.list(),
+    rows: () => store.list(),
+    vmHost: (name) => {
+      const vm = store.get(name);
+      return vm && vm.name === name ? vm.host : null;
+    },
+    host: (id) => hosts.get(id),
+    principalFor: (id) => auth.accounts.principalFor(id),
+  });
+  const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs, cluster });
 
   const backups = new BackupService({
     vms,
@@ -582,22 +597,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       }),
   };
   const limits = new RequestLimits(cfg.limits);
-  // The cluster key: made by the first host, shared through the database, kept here too (0600).
-  const clusterKey = db.hosts.clusterKey(randomBytes(32));
-  writeFileSync(join(cfg.stateDir, 'cluster.key'), clusterKey.toString('hex'), { mode: 0o600 });
   const app = await buildServer({
-    cluster: clusterHttp({
-      key: clusterKey,
-      self: cfg.host.id,
-      hosts: () => db.hosts.list(),
-      rows: () => store.list(),
-      vmHost: (name) => {
-        const vm = store.get(name);
-        return vm && vm.name === name ? vm.host : null;
-      },
-      host: (id) => hosts.get(id),
-      principalFor: (id) => auth.accounts.principalFor(id),
-    }),
+    cluster,
     spec,
     log,
     limits,
@@ -607,7 +608,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole'],
     extend: async (server) => {
-      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions })(server);
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions, cluster, otherUpgrade: git.upgrade })(server);
       await git.extend(server);
       backupBodies(server);
     },

@@ -18,7 +18,11 @@ export const CLUSTER_HEADER = 'x-fcm-cluster';
 const mac = (key: Buffer, parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('hex');
 
 export function signForward(key: Buffer, from: string, p: Principal, method: string, url: string, now = Date.now()): string {
-  const who = Buffer.from(JSON.stringify({ userId: p.userId, email: p.email, admin: p.admin })).toString('base64url');
+  // The token or SSH key the caller authenticated with travels too: the owning host re-checks it
+  // (revocation cuts a forwarded console; a push's hook re-checks it as on its own host).
+  const who = Buffer.from(
+    JSON.stringify({ userId: p.userId, email: p.email, admin: p.admin, ...(p.tokenId ? { tokenId: p.tokenId } : {}), ...(p.keyId ? { keyId: p.keyId } : {}) }),
+  ).toString('base64url');
   return `v1.${from}.${now}.${who}.${mac(key, ['v1', from, String(now), who, method.toUpperCase(), url])}`;
 }
 
@@ -33,7 +37,16 @@ export function verifyForward(key: Buffer, header: string, method: string, url: 
   try {
     const p = JSON.parse(Buffer.from(who, 'base64url').toString()) as Principal;
     if (typeof p.userId !== 'string' || typeof p.admin !== 'boolean') return null;
-    return { from, principal: { userId: p.userId, email: typeof p.email === 'string' ? p.email : null, admin: p.admin } };
+    return {
+      from,
+      principal: {
+        userId: p.userId,
+        email: typeof p.email === 'string' ? p.email : null,
+        admin: p.admin,
+        ...(typeof p.tokenId === 'string' ? { tokenId: p.tokenId } : {}),
+        ...(typeof p.keyId === 'string' ? { keyId: p.keyId } : {}),
+      },
+    };
   } catch {
     return null;
   }

@@ -28,7 +28,25 @@ export const INTERNAL_ROUTES = {
   authorize: '/ssh/authorize',
   /** POST the tar of the pushed commit, PUSH_HEADERS → text/plain deploy output ending with a result line. */
   push: '/push',
+  /**
+   * GET with `Upgrade: fcm-git` and TUNNEL_HEADERS → 101, then git's own protocol both ways:
+   * the forced command's way to a VM another host of the cluster runs (AuthorizeAnswer.relay).
+   */
+  tunnel: '/ssh/tunnel',
 } as const;
+
+/** The upgrade protocol of git tunnels (the internal socket's, and between hosts). */
+export const TUNNEL_PROTOCOL = 'fcm-git';
+
+export const TUNNEL_HEADERS = {
+  keyId: 'x-fcm-key-id',
+  vm: 'x-fcm-vm',
+  service: 'x-fcm-service',
+} as const;
+
+/** Between hosts: the git tunnel of app `name` on the owning host's API server (cluster signature only). */
+export const tunnelPath = (name: string, service: GitService) => `/git/${name}.git/ssh-tunnel?service=git-${service}`;
+export const TUNNEL_PATH = /^\/git\/([^/?#]+)\/ssh-tunnel$/;
 
 export const FINGERPRINT_HEADER = 'x-fcm-fingerprint';
 
@@ -56,6 +74,11 @@ export interface AuthorizeAnswer {
   repo: string;
   /** receive-pack only: the one-use ticket the pre-receive hook presents. */
   ticket: string | null;
+}
+
+/** The app runs on another host of the cluster: open INTERNAL_ROUTES.tunnel instead of running git here. */
+export interface RelayAnswer {
+  relay: true;
 }
 
 /** What the daemon says about a push in its result line. */

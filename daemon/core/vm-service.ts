@@ -253,7 +253,8 @@ export class VmService {
    * (VmLifecycle.quiet); a stopped one is taken as it is.
    */
   async quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
-    let vm = this.resolve(p, name);
+    // Its disks are on its own host (a stopped VM's too).
+    let vm = this.here(this.resolve(p, name));
     if (vm.state === 'sleeping' || vm.state === 'starting') vm = await this.awake(p, name, this.d.config.bootTimeoutMs);
     if (vm.state === 'running') {
       try {

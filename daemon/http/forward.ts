@@ -48,7 +48,10 @@ export function clusterHttp(d: {
       // The admin token has no user row: its principal is the one signed by a host of the cluster.
       if (v.principal.userId === 'admin') return v;
       const p = d.principalFor(v.principal.userId);
-      return p ? { from: v.from, principal: p } : null;
+      if (!p) return null;
+      // What the user signed in with rides along, for this host's own revocation checks (sessions, push tickets).
+      const { tokenId, keyId } = v.principal;
+      return { from: v.from, principal: { ...p, ...(tokenId ? { tokenId } : {}), ...(keyId ? { keyId } : {}) } };
     },
     ownerOf: (name) => {
       const host = d.vmHost(name);
@@ -115,7 +118,7 @@ export async function forwardCreate(cluster: ClusterHttp, req: FastifyRequest, r
     reply.code(res.status);
     for (const h of PASS) {
       const v = res.headers.get(h);
-      if (v !== null) reply.header(h, v);
+      if (v !== null && h !== 'content-length') reply.header(h, v);
     }
     return reply.send(text);
   }
@@ -130,10 +133,12 @@ export async function forwardCreate(cluster: ClusterHttp, req: FastifyRequest, r
 export const FORWARDED = new Set([
   'startVm', 'stopVm', 'restartVm', 'sleepVm', 'deleteVm', 'updateVm', 'waitVm',
   'verifyDomain', 'rollbackVm', 'updateEnv', 'getLogs',
+  // Snapshots live beside the VM's disks; a backup export copies its disk (streamed back as it is read).
+  'listSnapshots', 'createSnapshot', 'deleteSnapshot', 'restoreSnapshot', 'exportBackup',
 ]);
 
 /** Response headers worth passing back (the rest are hop-by-hop or the other host's own). */
-const PASS = ['content-type', 'retry-after', 'cache-control', 'x-accel-buffering'];
+const PASS = ['content-type', 'content-length', 'content-disposition', 'retry-after', 'cache-control', 'x-accel-buffering'];
 
 export async function forwardRequest(cluster: ClusterHttp, base: string, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const url = req.raw.url ?? '/';

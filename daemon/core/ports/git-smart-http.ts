@@ -7,6 +7,8 @@
  * would have to speak git's pack protocol, which is git's job).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
 
 /** One git smart HTTP request the daemon has authenticated and authorized. */
 export interface GitHttpRequest {
@@ -22,4 +24,10 @@ export interface GitHttpRequest {
 
 export interface GitSmartHttp {
   serve(req: IncomingMessage, res: ServerResponse, r: GitHttpRequest): Promise<void>;
+  /**
+   * git's own protocol over one byte stream, as over SSH (`git receive-pack <repo>` with the
+   * stream as its stdin and stdout): the git tunnel another host of the cluster relays a push
+   * over SSH through. Resolves with git's exit code once it ended (the stream is then ended).
+   */
+  tunnel(stream: Duplex, r: { repo: string; service: 'receive-pack' | 'upload-pack'; ticket: string | null }): Promise<number>;
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAbsolute, relative } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { GitService } from '../../core/git-wire.js';
 import type { GitHttpRequest, GitSmartHttp } from '../../core/ports/git-smart-http.js';
 import { PUSH_TICKET_ENV } from '../../core/git-wire.js';
 import type { Logger } from '../../log.js';
@@ -22,6 +24,10 @@ export class GitHttpBackend implements GitSmartHttp {
     private readonly user: GitUser | null,
     private readonly log: Logger,
   ) {}
+
+  tunnel(stream: Duplex, r: GitTunnelRequest): Promise<number> {
+    return tunnelGit(this.projectRoot, this.user, this.log, stream, r);
+  }
 
   serve(req: IncomingMessage, res: ServerResponse, r: GitHttpRequest): Promise<void> {
     const repo = relative(this.projectRoot, r.repo);
@@ -116,6 +122,60 @@ export class GitHttpBackend implements GitSmartHttp {
       });
     });
   }
+}
+
+export interface GitTunnelRequest {
+  repo: string;
+  service: GitService;
+  ticket: string | null;
+}
+
+/**
+ * GitSmartHttp.tunnel for GitHttpBackend: `git <service> <repo>` as the git
+ * user, its stdin and stdout the stream (what the forced command does over
+ * SSH), with the same environment the forced command gives it. git's stderr
+ * is logged (a push's own messages travel in its side band).
+ */
+export function tunnelGit(projectRoot: string, user: GitUser | null, log: Logger, stream: Duplex, r: GitTunnelRequest): Promise<number> {
+  const repo = relative(projectRoot, r.repo);
+  if (!repo || repo.startsWith('..') || isAbsolute(repo) || repo.includes('/')) {
+    log.error({ repo: r.repo, root: projectRoot }, 'git tunnel: repository outside the project root');
+    stream.destroy();
+    return Promise.resolve(1);
+  }
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: user?.home ?? process.env.HOME ?? '/',
+    LANG: 'C.UTF-8',
+    ...(r.ticket ? { [PUSH_TICKET_ENV]: r.ticket } : {}),
+  };
+  const argv = asUser(user, 'git', [r.service, r.repo]);
+  return new Promise((resolve) => {
+    const child = spawn(argv.cmd, argv.args, { env, cwd: projectRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (c: string) => {
+      if (stderr.length < 8192) stderr += c;
+    });
+    child.stdin.on('error', () => {});
+    stream.on('error', () => child.kill('SIGTERM'));
+    stream.pipe(child.stdin);
+    child.stdout.pipe(stream);
+    // The pusher went away: so does git (its pre-receive hook's deploy carries on, as over SSH).
+    stream.on('close', () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    child.on('error', (err) => {
+      log.error({ err }, 'cannot run git for a tunnelled push');
+      stream.destroy();
+      resolve(1);
+    });
+    child.on('close', (code) => {
+      if (code !== 0 && stderr.trim()) log.warn({ code, stderr: stderr.trim().slice(-500) }, `git ${r.service} (tunnel)`);
+      stream.end();
+      resolve(code ?? 1);
+    });
+  });
 }
 
 function headerEnd(b: Buffer): { at: number; len: number } | null {

@@ -26,6 +26,9 @@ import { operationRoutes, type Json } from '../openapi-routes.js';
 import { problem } from '../problem.js';
 import { NO_LIMITS, type RequestLimits } from '../limits.js';
 import type { Authenticator, Handler } from '../server.js';
+import { CLUSTER_HEADER } from '../../core/cluster-auth.js';
+import type { ClusterHttp } from '../forward.js';
+import { relayUpgrade } from '../forward-upgrade.js';
 import { CONSOLE_CSS, CONSOLE_JS, consolePageHtml } from './console-page.js';
 
 export interface ConsoleHttpDeps {
@@ -41,6 +44,13 @@ export interface ConsoleHttpDeps {
   limits?: RequestLimits;
   /** Revocation (core/sessions.ts): each open console is held with the principal that opened it. */
   sessions?: { open(p: Principal, end: (reason: string) => void): () => void };
+  /** Several hosts on one database: a console of a VM another host runs is relayed there (http/forward-upgrade.ts). */
+  cluster?: ClusterHttp;
+  /**
+   * Other upgrades on the API server (the cluster's git tunnel, routes/git.ts): true when it took
+   * the request. Asked for paths that are not the console's.
+   */
+  otherUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
 }
 
 /** createConsoleTicket: thin, like every handler. */
@@ -66,8 +76,8 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
   const validQuery = ajv.compile(route.schema.querystring ?? { type: 'object' });
   const limits = d.limits ?? NO_LIMITS;
 
-  /** Who is asking and for which VM; throws FcmError (→ problem response). */
-  const authorize = (req: IncomingMessage, url: URL, rawName: string): { vm: VmRecord; principal: Principal } => {
+  /** Who is asking and for which VM; throws FcmError (→ problem response). `forwarded`: another host of the cluster relayed it. */
+  const authorize = (req: IncomingMessage, url: URL, rawName: string): { vm: VmRecord; principal: Principal; forwarded?: boolean } => {
     let name: string;
     try {
       name = decodeURIComponent(rawName);
@@ -78,6 +88,14 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
     check(validParams, { name }, 'path');
     check(validQuery, query, 'query');
     const header = req.headers.authorization;
+    // Another host relaying its user's console: its cluster signature, never the user's token.
+    const fwd = req.headers[CLUSTER_HEADER];
+    if (fwd !== undefined) {
+      const got = typeof fwd === 'string' && header === undefined ? d.cluster?.authenticate(fwd, 'GET', req.url ?? '') : null;
+      if (!got) throw new FcmError('unauthorized', 'The cluster signature is not valid (a host of another cluster, a stale clock, or a forged request).');
+      limits.principal(got.principal);
+      return { vm: d.consoles.authorize(got.principal, name), principal: got.principal, forwarded: true };
+    }
     if (header !== undefined) {
       const token = bearerToken(header);
       const principal: Principal | null = token === null ? null : d.auth.authenticate(token);
@@ -111,17 +129,43 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
       const log = d.log.child({ reqId });
       socket.on('error', () => {});
       const m = CONSOLE_PATH.exec(url.pathname);
+      if (!m && d.otherUpgrade?.(req, socket, head, url)) return;
       let vm: VmRecord;
       let principal: Principal;
+      let owner: string | null = null;
       try {
         if (!m) throw new FcmError('not_found', `No WebSocket endpoint at ${url.pathname}.`);
         if (req.method !== 'GET') throw new FcmError('method_not_allowed', 'WebSocket upgrades use GET.');
-        ({ vm, principal } = authorize(req, url, m[1]!));
+        let forwarded: boolean | undefined;
+        ({ vm, principal, forwarded } = authorize(req, url, m[1]!));
+        // A VM another (live) host runs: its console is there. A relayed request is never relayed again.
+        if (!forwarded && d.cluster) owner = d.cluster.ownerOf(vm.name);
       } catch (e) {
         const err = isFcmError(e) ? e : new FcmError('internal', `Something went wrong on the server (request ${reqId}).`);
         if (!isFcmError(e)) log.error({ err: e }, 'console upgrade failed');
         log.info({ path: url.pathname, status: err.status, code: err.code }, 'console upgrade refused');
         return refuse(socket, err, reqId);
+      }
+      if (owner) {
+        // The ticket (if any) was used up here; the owning host gets the signature instead. Revocation
+        // is enforced there: the signature carries the token, and that host ends the console with 1008.
+        const path = `/v1/vms/${encodeURIComponent(vm.name)}/console`;
+        relayUpgrade({
+          cluster: d.cluster!,
+          base: owner,
+          path,
+          principal,
+          req,
+          socket,
+          head,
+          unreachable: (err) => {
+            log.warn({ vmId: vm.id, owner, err: err.message }, 'console relay refused: the owning host did not answer');
+            refuse(socket, err, reqId);
+          },
+          onOpen: () => log.info({ vmId: vm.id, vm: vm.name, owner, via: req.headers.authorization ? 'bearer' : 'ticket' }, 'console relayed to the owning host'),
+          onClose: () => log.info({ vmId: vm.id }, 'console relay closed'),
+        });
+        return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         alive.set(ws, true);

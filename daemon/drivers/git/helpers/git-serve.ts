@@ -14,11 +14,14 @@ import {
   INTERNAL_ROUTES,
   KEY_ID,
   PUSH_TICKET_ENV,
+  TUNNEL_HEADERS,
+  TUNNEL_PROTOCOL,
   type AuthorizeAnswer,
   type AuthorizeRequest,
   type GitService,
 } from '../../../core/git-wire.js';
-import { call, jsonOf, refusalOf, type HelperConfig } from './socket-client.js';
+import { request } from 'node:http';
+import { call, jsonOf, mediaType, readAll, refusalOf, type HelperConfig } from './socket-client.js';
 
 export type SshCommand = { ok: true; service: GitService; app: string } | { ok: false; message: string };
 
@@ -76,9 +79,45 @@ export async function main(cfg: HelperConfig, argv = process.argv.slice(2), env 
   } catch (e) {
     fail(`the fcm daemon is not answering (${(e as Error).message}); try again in a moment`);
   }
-  const grant = answer.status === 200 ? (jsonOf(answer) as Partial<AuthorizeAnswer> | null) : null;
+  const grant = answer.status === 200 ? (jsonOf(answer) as (Partial<AuthorizeAnswer> & { relay?: unknown }) | null) : null;
+  // The app runs on another host of the cluster: git runs there, through the daemon's tunnel.
+  if (grant?.relay === true) return tunnel(cfg.socketPath, { keyId, vm: cmd.app, service: cmd.service });
   if (!grant || typeof grant.repo !== 'string') fail(refusalOf(answer, 'the fcm daemon refused').detail);
   const git = spawn('git', [cmd.service, grant.repo], { stdio: 'inherit', env: gitEnv(typeof grant.ticket === 'string' ? grant.ticket : null) });
   git.on('error', (e) => fail(`cannot run git: ${e.message}`));
   git.on('exit', (code) => process.exit(code ?? 1));
+}
+
+/**
+ * git's protocol spliced through the daemon to the host that runs the app
+ * (INTERNAL_ROUTES.tunnel): this session's stdin goes up as it comes (its EOF
+ * too), what git there writes comes down to stdout. Exits when the tunnel
+ * ends; a refusal (the app is not the key owner's, the host is down) is
+ * shown like any other.
+ */
+function tunnel(socketPath: string, t: { keyId: string; vm: string; service: GitService }): Promise<void> {
+  return new Promise((_resolve) => {
+    const req = request({
+      socketPath,
+      method: 'GET',
+      path: INTERNAL_ROUTES.tunnel,
+      headers: { connection: 'Upgrade', upgrade: TUNNEL_PROTOCOL, [TUNNEL_HEADERS.keyId]: t.keyId, [TUNNEL_HEADERS.vm]: t.vm, [TUNNEL_HEADERS.service]: t.service },
+    });
+    req.on('error', (e) => fail(`the fcm daemon is not answering (${e.message}); try again in a moment`));
+    req.on('response', (res) => {
+      readAll(res).then(
+        (text) => fail(refusalOf({ status: res.statusCode ?? 0, type: mediaType(res), text }, 'the fcm daemon refused').detail),
+        (e: Error) => fail(`the fcm daemon refused (${e.message})`),
+      );
+    });
+    req.on('upgrade', (_res, socket, head) => {
+      if (head.length) process.stdout.write(head);
+      socket.on('error', () => process.exit(1));
+      socket.pipe(process.stdout);
+      process.stdin.pipe(socket);
+      // Done when the other side is: git there has exited and said all it had to.
+      socket.on('close', () => process.exit(0));
+    });
+    req.end();
+  });
 }
