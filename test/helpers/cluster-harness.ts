@@ -49,6 +49,8 @@ export interface ClusterHost {
 export interface ClusterPg {
   ns: string;
   lanIp: string;
+  /** Its Unix socket's dir (trust auth for local connections): the test process's own way in, for fixtures. */
+  socketDir: string;
   /** What every daemon has as FCM_DATABASE_URL (holds the password). */
   url: string;
   /** Fast shutdown; resolves once the server process has exited. */
@@ -211,7 +213,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         return x;
       },
       token,
-      pg: { ns: pgNs, lanIp: pgIp, url, stop: stopPg, start: startPg, pid: () => (pgProc && pgProc.exitCode === null && pgProc.signalCode === null ? pgProc.pid ?? null : null) },
+      pg: { ns: pgNs, lanIp: pgIp, socketDir: pgDir, url, stop: stopPg, start: startPg, pid: () => (pgProc && pgProc.exitCode === null && pgProc.signalCode === null ? pgProc.pid ?? null : null) },
       pgReachableFrom,
       close: teardown,
     };

@@ -30,10 +30,14 @@ export function deployHandlers(deploys: DeployService, o: { clientStallMs?: numb
     rollbackVm: async ({ principal, params, body }) => toApiRelease(await deploys.rollback(principal, params.name, body.version)),
     getEnv: ({ principal, params }) => ({ vars: deploys.getEnv(principal, params.name), release: null }),
     updateEnv: ({ principal, params, body }) => deploys.updateEnv(principal, params.name, { set: body.set, unset: body.unset }),
-    getLogs: async ({ principal, params, query, reply }) => {
+    getLogs: async ({ principal, params, query, req, reply }) => {
       // The stream ends when the client goes away ('close' on the response).
       const ac = new AbortController();
-      reply.raw.once('close', () => ac.abort());
+      reply.raw.once('close', () => {
+        ac.abort();
+        // (A forwarded follow ends here when the client of the host that relayed it went away.)
+        if (query.follow) req.log.info({ forwardedBy: req.forwardedBy }, 'logs -f ended');
+      });
       const stream = await deploys.logs(principal, params.name, { lines: query.lines, follow: query.follow }, ac.signal);
       // An aborted follow (client gone, VM stopped) makes the upstream stream error out; hand
       // fastify a stream that just ends instead, or it tries to send a 500 after the headers.

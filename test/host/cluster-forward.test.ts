@@ -1,0 +1,328 @@
+/**
+ * Any host answers any call, streaming included: two real daemons (hosts a
+ * and b, each in its own network namespace with its own bridge and subnet)
+ * on one PostgreSQL, a real QEMU guest on b, and every request sent to a:
+ *
+ * - the console WebSocket through a reaches the guest on b (echo, resize,
+ *   the ticket flow, reconnect with scrollback, the exit and close code);
+ * - git push over HTTPS to a's URL deploys on b, and the app serves;
+ * - git push over SSH to a's sshd (a's forced command, the key a verified)
+ *   deploys on b through the git tunnel, and the app serves;
+ * - `logs -f` through a streams b's app logs, and ends on b when the client goes;
+ * - b refuses a forged or missing cluster signature on each of those doors;
+ * - another user, through a, cannot reach the VM on b by any of them.
+ *
+ * The user's token never reaches b: b's logs show the cluster signature.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { signForward } from '../../daemon/core/cluster-auth.js';
+import { hashToken, newToken } from '../../daemon/core/tokens.js';
+import { PgTokenStore, PgUserStore } from '../../daemon/drivers/postgres/pg-account-stores.js';
+import { SyncPg } from '../../daemon/drivers/postgres/sync-pg.js';
+import { clusterSkipReason, startCluster, type TestCluster } from '../helpers/cluster-harness.js';
+import { ConsoleWs, runInConsole, UpgradeRefused } from '../helpers/console-ws.js';
+import { hostSkipReason, type HostHarness } from '../helpers/host-harness.js';
+import { registerKeyWith } from '../helpers/key-proof.js';
+import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
+import { eventually } from '../helpers/wait.js';
+
+const skip = hostSkipReason() ?? clusterSkipReason();
+const SMALL = { memoryMib: 512, swapMib: 256 };
+
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sh(cmd: string, args: string[], env: Record<string, string>, timeoutMs = 600_000): Promise<Res> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+const PY_APP = (version: string) => `import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class App(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"python ${version}\\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        print("request", self.command, self.path, flush=True)
+
+
+ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), App).serve_forever()
+`;
+
+/** A raw upgrade request (status and body of a refusal; 101 → 'upgraded'). */
+function rawUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { connection: 'Upgrade', ...headers }, timeout: 15_000 });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: 'upgraded' });
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const WS_HEADERS = { upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') };
+
+describe('forwarding of consoles, logs and git pushes between two real hosts', { skip: skip ?? false, timeout: 30 * 60_000 }, () => {
+  let c: TestCluster;
+  let db: SyncPg;
+  let a: HostHarness;
+  let b: HostHarness;
+  let alice: string;
+  let bob: string;
+  let vm: { id: string; ip: string; host: string; gitHttpUrl: string; gitUrl: string };
+  let work: string;
+  let keysDir: string | undefined;
+  let sshd: TestSshd | undefined;
+  let aliceGit: GitClient;
+  let bobGit: GitClient;
+
+  const asAlice = (method: string, path: string, body?: unknown) => a.api(method, path, body, alice);
+  const git = (env: Record<string, string>, ...args: string[]) => sh('git', ['-C', work, ...args], env);
+  const remoteLines = (r: Res) => r.stderr.split('\n').filter((l) => l.startsWith('remote: ')).map((l) => l.slice(8).trimEnd());
+  /** The app, from inside b's namespace (its guest is on b's bridge). */
+  const served = () => b.exec('curl', ['-sS', '--max-time', '5', `http://${vm.ip}:8000/`]).then((r) => r.stdout, () => '');
+  const logOf = (h: HostHarness) => readFileSync(h.logPath, 'utf8');
+
+  before(async () => {
+    c = await startCluster({ hosts: [{ id: 'a' }, { id: 'b' }], env: { FCM_ALLOWED_EMAILS: 'alice@example.com,bob@example.com' } });
+    [a, b] = [c.host('a').h, c.host('b').h];
+    // Two users, as logins make them (no identity provider in host tests): rows and tokens in the shared
+    // database, written over its Unix socket (the daemons use the cluster LAN).
+    db = new SyncPg({ url: `postgresql://postgres@/postgres?host=${encodeURIComponent(c.pg.socketDir)}`, statementTimeoutMs: 30_000 });
+    const users = new PgUserStore(db);
+    const tokens = new PgTokenStore(db);
+    const mint = (name: string) => {
+      const u = users.upsert({ issuer: 'https://issuer.test', subject: name, email: `${name}@example.com`, name }, new Date().toISOString());
+      const token = newToken();
+      tokens.insert({ id: `tok_${randomBytes(6).toString('hex')}`, hash: hashToken(token), userId: u.id, kind: 'user', description: 'test', createdAt: new Date().toISOString(), expiresAt: null });
+      return token;
+    };
+    alice = mint('alice');
+    bob = mint('bob');
+    const made = await asAlice('POST', '/v1/vms', { name: 'onb', host: 'b', ...SMALL });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(made.body.host, 'b');
+    const w = await asAlice('GET', '/v1/vms/onb/wait?state=running&timeout=300');
+    assert.equal(w.status, 200, JSON.stringify(w.body));
+    vm = w.body;
+    work = mkdtempSync('/tmp/fcm-cluster-push-');
+  });
+
+  after(async () => {
+    await sshd?.close();
+    db?.close();
+    await c?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  test('the console through a reaches the guest on b: echo, resize, ticket, reconnect with scrollback', async () => {
+    const con = await ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { token: alice, timeoutMs: 60_000 });
+    assert.equal(con.hello?.vm, 'onb');
+    assert.equal((await runInConsole(con, 'echo through-$((40+2))', 60_000)).trim(), 'through-42');
+    con.ws.send(JSON.stringify({ type: 'resize', cols: 111, rows: 33 }));
+    assert.equal((await runInConsole(con, 'stty size', 30_000)).trim(), '33 111');
+    con.ws.close(1000);
+    assert.equal((await con.closed).code, 1000);
+    // The relay is a's; the console session is b's (a holds none).
+    assert.match(logOf(a), /console relayed to the owning host/);
+    assert.match(logOf(b), /"msg":"console connected"/);
+    // A browser's ticket, issued and redeemed by a; the replay (b's scrollback) has what was said before.
+    const t = await asAlice('POST', '/v1/vms/onb/console/tickets', {});
+    assert.equal(t.status, 201, JSON.stringify(t.body));
+    const again = await ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { ticket: t.body.ticket, timeoutMs: 60_000 });
+    assert.match(again.replay.toString(), /through-42/);
+    assert.equal((await runInConsole(again, 'echo $((6*7))-again', 30_000)).trim(), '42-again');
+    again.ws.close(1000);
+    await again.closed;
+    // Used up on a: the same ticket again is refused there.
+    await assert.rejects(ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { ticket: t.body.ticket }), (e) => e instanceof UpgradeRefused && e.status === 401);
+  });
+
+  test('b refuses a forged, foreign or missing cluster signature on the console, git and tunnel doors', async () => {
+    const key = Buffer.from(readFileSync(join(b.stateDir, 'cluster.key'), 'utf8').trim(), 'hex');
+    const aliceP = { userId: String(db.query<{ id: string }>("SELECT id FROM users WHERE email = 'alice@example.com'").rows[0]!.id), email: 'alice@example.com', admin: false };
+    const consolePath = '/v1/vms/onb/console';
+    const tunnel = '/git/onb.git/ssh-tunnel?service=git-receive-pack';
+    const forged = signForward(randomBytes(32), 'a', aliceP, 'GET', consolePath);
+    const wrongPath = signForward(key, 'a', aliceP, 'GET', '/v1/vms/other/console');
+    for (const header of [forged, wrongPath, 'v1.a.1.x.00']) {
+      const r = await rawUpgrade(`${b.url}${consolePath}`, { ...WS_HEADERS, 'x-fcm-cluster': header });
+      assert.deepEqual([r.status, r.body?.code], [401, 'unauthorized'], header);
+    }
+    // No credentials at all.
+    assert.equal((await rawUpgrade(`${b.url}${consolePath}`, WS_HEADERS)).status, 401);
+    // The git tunnel: only hosts of this cluster, signed.
+    const tunnelTries: Record<string, string>[] = [{}, { 'x-fcm-cluster': signForward(randomBytes(32), 'a', { ...aliceP, keyId: 'key_000000000000' }, 'GET', tunnel) }, { authorization: `Bearer ${alice}` }];
+    for (const extra of tunnelTries) {
+      const r = await rawUpgrade(`${b.url}${tunnel}`, { upgrade: 'fcm-git', ...extra });
+      assert.deepEqual([r.status, r.body?.code], [401, 'unauthorized'], JSON.stringify(Object.keys(extra)));
+    }
+    // Git smart HTTP with a forged signature.
+    const refs = '/git/onb.git/info/refs?service=git-receive-pack';
+    const res = await fetch(`${b.url}${refs}`, { headers: { 'x-fcm-cluster': signForward(randomBytes(32), 'a', aliceP, 'GET', refs) } });
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { code: string }).code, 'unauthorized');
+    // And the genuine key opens the door (so the refusals above are about the signature).
+    const ok = await rawUpgrade(`${b.url}${consolePath}`, { ...WS_HEADERS, 'x-fcm-cluster': signForward(key, 'a', aliceP, 'GET', consolePath) });
+    assert.equal(ok.status, 101);
+  });
+
+  test('git push over HTTPS to a deploys on b, and the app serves; the repository is b\'s only', async () => {
+    writeFileSync(join(work, 'app.py'), PY_APP('v1'));
+    writeFileSync(join(work, 'requirements.txt'), '# standard library only\n');
+    writeFileSync(join(work, 'Procfile'), 'web: python3 app.py\n');
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LANG: 'C.UTF-8', GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@example.com', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@example.com' };
+    assert.equal((await git(env, 'init', '-q', '-b', 'main')).code, 0);
+    await git(env, 'add', '-A');
+    assert.equal((await git(env, 'commit', '-q', '-m', 'v1')).code, 0);
+    // A read answered by a itself (no forwarding) gives a's own remotes (on the cluster LAN); the
+    // test process reaches a over its own link, at the same path.
+    const viaA = (await asAlice('GET', '/v1/vms/onb')).body;
+    assert.equal(viaA.gitHttpUrl, `http://${c.host('a').lanIp}:7777/git/onb.git`, 'the URL a hands out is its own');
+    assert.equal(viaA.gitUrl, `root@${c.host('a').lanIp}:onb.git`);
+    vm = { ...vm, gitHttpUrl: `${a.url}/git/onb.git`, gitUrl: `root@${a.daemonIp}:onb.git` };
+    const withToken = (t: string) => vm.gitHttpUrl.replace('http://', `http://x:${t}@`);
+    // Bob, through a: not his app — refused, and nothing reaches the guest.
+    const refused = await git(env, 'push', withToken(bob), 'HEAD:main');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /404|not found/i);
+    const r = await git(env, 'push', withToken(alice), 'HEAD:main');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = remoteLines(r);
+    assert.equal(lines[0], '-----> Deploying to onb...', lines.join('\n'));
+    assert.equal(lines.at(-2), '-----> Deploy successful!', lines.join('\n'));
+    assert.match(await served(), /^python v1$/m);
+    assert.ok(existsSync(join(b.stateDir, 'git', 'repos', `${vm.id}.git`)), 'b holds the repository');
+    assert.ok(!existsSync(join(a.stateDir, 'git', 'repos', `${vm.id}.git`)), 'a made none');
+    // b saw a's signature, never a bearer or basic credential.
+    assert.match(logOf(b), /"url":"\/git\/onb\.git\/git-receive-pack"/);
+    assert.ok(!logOf(b).includes(alice), "alice's token never reached b");
+  });
+
+  test('logs -f through a streams the app log from b, and ends on b when the client goes', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${a.url}/v1/vms/onb/logs?follow=true`, { headers: { authorization: `Bearer ${alice}` }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const marker = `/mark-${randomBytes(4).toString('hex')}`;
+    let text = '';
+    const got = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return false;
+        text += Buffer.from(value).toString();
+        if (text.includes(`request GET ${marker}`)) return true;
+      }
+    })();
+    // A request to the app on b, made after the stream opened: its log line arrives live.
+    await eventually('the app logs the marked request', async () => {
+      await b.exec('curl', ['-sS', '--max-time', '5', `http://${vm.ip}:8000${marker}`]).catch(() => null);
+      return Promise.race([got, new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+    }, (v) => v, 60_000, 100);
+    // b's side of the stream: the forwarded request is still open until the client goes.
+    const reqIdOnB = () => {
+      for (const l of logOf(b).split('\n')) {
+        if (!l.includes('/v1/vms/onb/logs?follow=true')) continue;
+        const m = /"reqId":"(req_[0-9a-f]+)"/.exec(l);
+        if (m) return m[1]!;
+      }
+      return null;
+    };
+    const id = reqIdOnB();
+    assert.ok(id, 'b served the forwarded logs -f');
+    const completed = () => logOf(b).split('\n').some((l) => l.includes(`"reqId":"${id}"`) && l.includes('"msg":"logs -f ended"'));
+    assert.equal(completed(), false, 'still streaming on b while the client reads');
+    ac.abort();
+    await eventually('b ends the forwarded logs -f', async () => completed(), (v) => v, 30_000, 200);
+  });
+
+  test("git push over SSH to a's sshd deploys on b (the key a verified, tunnelled to b's git), and the app serves; bob's key is refused", async () => {
+    keysDir = mkdtempSync('/run/fcm-keys-');
+    chmodSync(keysDir, 0o755);
+    const keysCommand = join(keysDir, 'fcm-ssh-keys');
+    copyFileSync(join(a.stateDir, 'git', 'bin', 'fcm-ssh-keys'), keysCommand);
+    sshd = await startSshd({
+      dir: join(keysDir, 'sshd'),
+      listen: a.daemonIp,
+      port: 22,
+      keysCommand,
+      wrap: ['ip', 'netns', 'exec', a.ns],
+      probe: () =>
+        new Promise((r) => {
+          const s = connect(22, a.daemonIp, () => (s.destroy(), r(true)));
+          s.on('error', () => r(false));
+        }),
+    });
+    const clients = join(work, '..', `${work.split('/').pop()}-clients`);
+    mkdirSync(clients, { recursive: true });
+    aliceGit = await gitClient(clients, 'alice', sshd.knownHostsLine);
+    bobGit = await gitClient(clients, 'bob', sshd.knownHostsLine);
+    try {
+      assert.equal((await registerKeyWith((m, p, body, t) => a.api(m, p, body, t ?? alice), aliceGit, alice)).status, 201);
+      assert.equal((await registerKeyWith((m, p, body, t) => a.api(m, p, body, t ?? bob), bobGit, bob)).status, 201);
+      writeFileSync(join(work, 'app.py'), PY_APP('v2'));
+      await git(aliceGit.env, 'add', '-A');
+      assert.equal((await git(aliceGit.env, 'commit', '-q', '-m', 'v2')).code, 0);
+      const refused = await git(bobGit.env, 'push', vm.gitUrl, 'HEAD:main');
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /No app named "onb"/);
+      const r = await git(aliceGit.env, 'push', vm.gitUrl, 'HEAD:main');
+      assert.equal(r.code, 0, `${r.stderr}\nsshd:\n${sshd.log().slice(-2000)}`);
+      const lines = remoteLines(r);
+      assert.equal(lines[0], '-----> Deploying to onb...', lines.join('\n'));
+      assert.equal(lines.at(-2), '-----> Deploy successful!', lines.join('\n'));
+      assert.match(await served(), /^python v2$/m);
+      assert.match(logOf(a), /git over SSH relayed to the owning host/);
+      assert.match(logOf(b), /git tunnel from another host/);
+      // A fetch over the same remote works too (upload-pack through the tunnel).
+      const clone = join(clients, 'clone');
+      const f = await sh('git', ['clone', '-q', vm.gitUrl, clone], aliceGit.env);
+      assert.equal(f.code, 0, f.stderr);
+      assert.match(readFileSync(join(clone, 'app.py'), 'utf8'), /python v2/);
+    } finally {
+      rmSync(clients, { recursive: true, force: true });
+    }
+  });
+
+  test('bob, through a, cannot open the console of alice\'s VM on b; stopping it through a ends the console with exit and 1000', async () => {
+    await assert.rejects(ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { token: bob }), (e) => e instanceof UpgradeRefused && e.status === 404 && e.body.code === 'vm_not_found');
+    const con = await ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { token: alice, timeoutMs: 60_000 });
+    const stopped = await asAlice('POST', '/v1/vms/onb/stop', {});
+    assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
+    const closed = await con.closed;
+    assert.equal(closed.code, 1000);
+    assert.ok(con.controls.some((m) => m.type === 'exit'), JSON.stringify(con.controls));
+  });
+});
