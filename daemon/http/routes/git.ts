@@ -349,11 +349,7 @@ export function gitTunnelUpgrade(d: { gate: PushGate; backend: GitSmartHttp; clu
         if (!service || !name || req.headers.upgrade !== TUNNEL_PROTOCOL) throw new FcmError('validation_failed', 'A git tunnel is GET /git/<app>.git/ssh-tunnel?service=git-receive-pack|git-upload-pack with Upgrade: fcm-git.');
         const grant = await d.gate.authorize(got.principal, name, service);
         if (!socket.writable) return;
-        socket.write(`HTTP/1.1 101 Switching Protocols
-Upgrade: ${TUNNEL_PROTOCOL}
-Connection: Upgrade
-
-`);
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${TUNNEL_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
         if (head.length) socket.unshift(head);
         d.log.info({ vmId: grant.vmId, service, from: got.from, keyId: got.principal.keyId }, 'git tunnel from another host');
         await d.backend.tunnel(socket, { repo: grant.repo, service, ticket: grant.ticket });
