@@ -323,6 +323,17 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
     }
   });
 
+  test('named snapshots of the VM on b, taken, listed and deleted through a; bob gets vm_not_found', async () => {
+    const made = await asAlice('POST', '/v1/vms/onb/snapshots', { snapshot: 'across' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const list = await asAlice('GET', '/v1/vms/onb/snapshots');
+    assert.deepEqual(list.body.snapshots.map((x: { snapshot: string }) => x.snapshot), ['across'], JSON.stringify(list.body));
+    assert.match(logOf(b), /"url":"\/v1\/vms\/onb\/snapshots"/);
+    assert.equal((await a.api('GET', '/v1/vms/onb/snapshots', undefined, bob)).body.code, 'vm_not_found');
+    assert.equal((await asAlice('DELETE', '/v1/vms/onb/snapshots/across')).status, 204);
+    assert.deepEqual((await asAlice('GET', '/v1/vms/onb/snapshots')).body.snapshots, []);
+  });
+
   test('bob, through a, cannot open the console of alice\'s VM on b; stopping it through a ends the console with exit and 1000', async () => {
     await assert.rejects(ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { token: bob }), (e) => e instanceof UpgradeRefused && e.status === 404 && e.body.code === 'vm_not_found');
     const con = await ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { token: alice, timeoutMs: 60_000 });
@@ -331,5 +342,18 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
     const closed = await con.closed;
     assert.equal(closed.code, 1000);
     assert.ok(con.controls.some((m) => m.type === 'exit'), JSON.stringify(con.controls));
+  });
+
+  test('a backup export of the (stopped) VM on b, through a, streams the whole archive with its length', async () => {
+    const res = await fetch(`${a.url}/v1/vms/onb/backup`, { headers: { authorization: `Bearer ${alice}` } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-fcm-backup');
+    const length = Number(res.headers.get('content-length'));
+    assert.ok(length > 0);
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.equal(body.length, length, 'every byte b said it would send');
+    // A POSIX tar whose first member is the manifest, naming the VM.
+    assert.equal(body.subarray(0, 13).toString(), 'manifest.json');
+    assert.match(body.subarray(512, 4096).toString(), /"name": "onb"/);
   });
 });
