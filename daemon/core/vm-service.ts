@@ -159,6 +159,7 @@ export class VmService {
       disks: d.disks,
       lifecycle,
       supervisor,
+      snapshots: this.snapshots,
       ...(d.saved && d.hypervisor.capabilities.snapshots ? { sleep: { saved: d.saved, snapshots: d.hypervisor.capabilities.snapshots } } : {}),
       log: d.log,
     });
