@@ -401,6 +401,19 @@ export class MemoryDiskArchive implements DiskArchive {
     return { bytes: b.length, sha256: createHash('sha256').update(b).digest('hex'), read: async function* () { yield b; }, remove: async () => {} };
   }
 
+  async exportFile(vmId: string, path: string): Promise<ExportedDisk> {
+    const b = Buffer.from(`state of ${vmId} at ${path}`);
+    return { bytes: b.length, sha256: createHash('sha256').update(b).digest('hex'), read: async function* () { yield b; }, remove: async () => {} };
+  }
+
+  /** Stagings a killed daemon left (a test adds them); the live ones (`open`) stay. */
+  readonly left = new Set<object>();
+  async sweepStagings(): Promise<number> {
+    const n = this.left.size;
+    this.left.clear();
+    return n;
+  }
+
   async staging(): Promise<ImportStaging> {
     const parts: Buffer[] = [];
     const s: ImportStaging & { parts: Buffer[] } = {
