@@ -117,7 +117,7 @@ describe('interrupted snapshots and imports (kill -9 of the daemon, real QEMU)',
       assert.equal(got.status, 200, JSON.stringify(got.body));
       await eventually('the app answers', answers, (s) => s === '200', 60_000);
       assert.equal((await h.api('GET', '/v1/vms/snappy/snapshots')).body.snapshots.some((s: { name: string }) => s.name === name), false);
-      assert.match(readLog(h), /"vm":"snappy"[^\n]*"left paused by an interrupted daemon/);
+      assert.match(readLog(h), /"vm":"snappy"[^\n]*the guest was left paused by an interrupted daemon/);
       // The name is free again, and a snapshot works.
       const again = await h.api('POST', '/v1/vms/snappy/snapshots', { snapshot: name });
       assert.equal(again.status, 201, JSON.stringify(again.body));
