@@ -115,7 +115,7 @@ try {
     ids.push(v.body.id);
   }
   const names = ['bench-sleep', ...Array.from({ length: VMS - 1 }, (_, i) => `bench-sleep-${i + 1}`)];
-  for (const n of names) if ((await h.api('GET', `/v1/vms/${n}/wait?state=running&timeout=900`)).status !== 200) throw new Error(`${n} never ran`);
+  for (const n of names) if ((await h.api('GET', `/v1/vms/${n}/wait?state=running&timeout=600`)).status !== 200) throw new Error(`${n} never ran`);
   const idleRss: number[] = [];
   const idlePss: number[] = [];
   const asleepDisk: number[] = [];
@@ -140,7 +140,7 @@ try {
     asleepProcs.push(ids.filter((id) => left.has(id)).length);
     asleepDisk.push(ids.reduce((sum, id) => sum + allocatedMib(join(h.stateDir, 'disks', id, 'saved')), 0));
     for (const n of names) await h.api('POST', `/v1/vms/${n}/start`);
-    for (const n of names) if ((await h.api('GET', `/v1/vms/${n}/wait?state=running&timeout=900`)).status !== 200) throw new Error(`${n} did not wake`);
+    for (const n of names) if ((await h.api('GET', `/v1/vms/${n}/wait?state=running&timeout=600`)).status !== 200) throw new Error(`${n} did not wake`);
   }
   row(`${VMS} idle VMs: QEMU RSS, summed`, `${median(idleRss).toFixed(0)} MiB`, '(baseline)');
   row(`${VMS} idle VMs: QEMU PSS, summed (shared pages split)`, `${median(idlePss).toFixed(0)} MiB`, '(baseline)');
