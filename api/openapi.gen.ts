@@ -905,15 +905,18 @@ export type paths = {
         /**
          * Export a VM as a portable, checksummed backup archive (streamed)
          * @description Streams an `application/x-fcm-backup` archive (POSIX tar): `manifest.json`
-         *     first (format `fcm-backup`, `version` 1, the VM's settings, and for every
+         *     first (format `fcm-backup`, `version` 2, the VM's settings, and for every
          *     member its size and SHA-256), then `disk.qcow2` (the root disk, standalone:
-         *     no backing file, compressed), `config.json` (the config vars: secrets — keep
-         *     the file like a password), `releases.json` (release history), and last
-         *     `manifest.sha256` (the manifest's own SHA-256). A running VM is put to sleep
-         *     first (its disk consistent; the next request wakes it); a stopped or
-         *     sleeping VM is exported as it is. The archive restores with importBackup on
-         *     this host or another. The memory state is not carried (an imported VM boots
-         *     from its disk, with its own identity).
+         *     no backing file, compressed), with `withMemory` `memory.bin` (the machine's
+         *     memory + device state, saved at the instant the disk was flushed; the
+         *     manifest's `memory` names the hypervisor, size and image build it belongs
+         *     to), `config.json` (the config vars: secrets — keep the file like a
+         *     password), `releases.json` (release history), and last `manifest.sha256`
+         *     (the manifest's own SHA-256). A running VM is put to sleep first (its disk
+         *     consistent; the next request wakes it); a stopped or sleeping VM is
+         *     exported as it is (`withMemory` needs a running or sleeping VM:
+         *     `invalid_state` otherwise). The archive restores with importBackup on this
+         *     host or another; archives of version 1 (before memory) still import.
          */
         get: operations["exportBackup"];
         put?: never;
@@ -945,7 +948,13 @@ export type paths = {
          *     (default: the name in the archive), sized as the archive says (quotas and
          *     host capacity apply as for a create), gets its own identity (id, address,
          *     MAC, URL) and boots from the imported disk with the archive's config vars
-         *     and release history; the app deployed at export serves again.
+         *     and release history; the app deployed at export serves again. An archive
+         *     with `memory.bin` is imported the same way, and the VM's `lastError` says
+         *     why its memory was not resumed: a guest restored from it would keep the
+         *     exported VM's identity (address, MAC, hostname, machine-id, agent token,
+         *     random state — set at its boot; only snapshot templates take a new one
+         *     after a restore), or its hypervisor, size or image build differs from this
+         *     host's (named first).
          */
         post: operations["importBackup"];
         delete?: never;
@@ -3165,7 +3174,14 @@ export interface operations {
     };
     exportBackup: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Carry the VM's memory state too (`memory.bin`). An import checks it like every
+                 *     member, but boots the new VM from its disk: resumed, the guest would keep the
+                 *     exported VM's address, MAC, hostname, machine-id and agent token (see importBackup).
+                 */
+                withMemory?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The VM's name */

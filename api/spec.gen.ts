@@ -2029,7 +2029,19 @@ export const spec: Record<string, any> = {
           "vms"
         ],
         "summary": "Export a VM as a portable, checksummed backup archive (streamed)",
-        "description": "Streams an `application/x-fcm-backup` archive (POSIX tar): `manifest.json`\nfirst (format `fcm-backup`, `version` 1, the VM's settings, and for every\nmember its size and SHA-256), then `disk.qcow2` (the root disk, standalone:\nno backing file, compressed), `config.json` (the config vars: secrets — keep\nthe file like a password), `releases.json` (release history), and last\n`manifest.sha256` (the manifest's own SHA-256). A running VM is put to sleep\nfirst (its disk consistent; the next request wakes it); a stopped or\nsleeping VM is exported as it is. The archive restores with importBackup on\nthis host or another. The memory state is not carried (an imported VM boots\nfrom its disk, with its own identity).\n",
+        "description": "Streams an `application/x-fcm-backup` archive (POSIX tar): `manifest.json`\nfirst (format `fcm-backup`, `version` 2, the VM's settings, and for every\nmember its size and SHA-256), then `disk.qcow2` (the root disk, standalone:\nno backing file, compressed), with `withMemory` `memory.bin` (the machine's\nmemory + device state, saved at the instant the disk was flushed; the\nmanifest's `memory` names the hypervisor, size and image build it belongs\nto), `config.json` (the config vars: secrets — keep the file like a\npassword), `releases.json` (release history), and last `manifest.sha256`\n(the manifest's own SHA-256). A running VM is put to sleep first (its disk\nconsistent; the next request wakes it); a stopped or sleeping VM is\nexported as it is (`withMemory` needs a running or sleeping VM:\n`invalid_state` otherwise). The archive restores with importBackup on this\nhost or another; archives of version 1 (before memory) still import.\n",
+        "parameters": [
+          {
+            "name": "withMemory",
+            "in": "query",
+            "required": false,
+            "description": "Carry the VM's memory state too (`memory.bin`). An import checks it like every\nmember, but boots the new VM from its disk: resumed, the guest would keep the\nexported VM's address, MAC, hostname, machine-id and agent token (see importBackup).\n",
+            "schema": {
+              "type": "boolean",
+              "default": false
+            }
+          }
+        ],
         "responses": {
           "200": {
             "description": "The archive, streamed",
@@ -2056,7 +2068,7 @@ export const spec: Record<string, any> = {
           "vms"
         ],
         "summary": "Create a VM from a backup archive (streamed in)",
-        "description": "The body is an archive from exportBackup, streamed. Every member is checked\nagainst the manifest (size, SHA-256, order; the manifest against\n`manifest.sha256`), and the disk (qcow2, no backing or data file, no larger\nthan the VM's disk) before anything is made: a truncated or corrupt archive\nis refused with `backup_invalid`, one over the size bound\n(`FCM_BACKUP_MAX_MIB`) with `payload_too_large`, and leaves nothing behind\n(no VM, disk, tap, route or repository). The new VM is yours, named `name`\n(default: the name in the archive), sized as the archive says (quotas and\nhost capacity apply as for a create), gets its own identity (id, address,\nMAC, URL) and boots from the imported disk with the archive's config vars\nand release history; the app deployed at export serves again.\n",
+        "description": "The body is an archive from exportBackup, streamed. Every member is checked\nagainst the manifest (size, SHA-256, order; the manifest against\n`manifest.sha256`), and the disk (qcow2, no backing or data file, no larger\nthan the VM's disk) before anything is made: a truncated or corrupt archive\nis refused with `backup_invalid`, one over the size bound\n(`FCM_BACKUP_MAX_MIB`) with `payload_too_large`, and leaves nothing behind\n(no VM, disk, tap, route or repository). The new VM is yours, named `name`\n(default: the name in the archive), sized as the archive says (quotas and\nhost capacity apply as for a create), gets its own identity (id, address,\nMAC, URL) and boots from the imported disk with the archive's config vars\nand release history; the app deployed at export serves again. An archive\nwith `memory.bin` is imported the same way, and the VM's `lastError` says\nwhy its memory was not resumed: a guest restored from it would keep the\nexported VM's identity (address, MAC, hostname, machine-id, agent token,\nrandom state — set at its boot; only snapshot templates take a new one\nafter a restore), or its hypervisor, size or image build differs from this\nhost's (named first).\n",
         "parameters": [
           {
             "name": "name",

@@ -373,11 +373,12 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     onLost: () => process.kill(process.pid, 'SIGTERM'),
   });
   await hosts.join(cfg.host.leaseMs * 2 + 5_000);
+  const vmSaved = new FileSavedStates(join(cfg.stateDir, 'disks'));
   const vms = new VmService({
     hostId: cfg.host.id,
     hosts,
     fastBoot,
-    saved: new FileSavedStates(join(cfg.stateDir, 'disks')),
+    saved: vmSaved,
     snapshotFiles: new FileSnapshots(disks),
     maxSnapshotsPerVm: cfg.vmSnapshots.maxPerVm,
     quotas,
@@ -555,9 +556,16 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   });
   const git = await openGitDoors(cfg.stateDir, deploys, { auth: auth.authenticator, repos, log, clientStallMs: cfg.clientStallMs, cluster });
 
+  const archive = new QemuImgDiskArchive({ dir: join(cfg.stateDir, 'disks'), format: caps.diskFormats[0], minFreeMib: cfg.minFreeDiskMib });
+  // What a daemon killed in the middle of an import left (its staged members); before the API takes any import.
+  const swept = await archive.sweepStagings();
+  if (swept) log.warn({ stagings: swept }, 'removed the staging of imports a previous daemon did not finish');
   const backups = new BackupService({
     vms,
-    archive: new QemuImgDiskArchive({ dir: join(cfg.stateDir, 'disks'), format: caps.diskFormats[0], minFreeMib: cfg.minFreeDiskMib }),
+    archive,
+    saved: vmSaved,
+    hypervisorKind: hypervisor.kind,
+    images: vmImages,
     releases: db.releases,
     env: envStore,
     quotas,

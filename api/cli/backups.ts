@@ -34,10 +34,16 @@ export function backupCommands(): Command[] {
         'Streams a checksummed archive of the VM: its disk (compressed), config vars, release history and a\n' +
         'manifest with a SHA-256 per member. A running VM is put to sleep first so its disk is consistent\n' +
         '(the next request wakes it). The archive holds the config vars: keep it like a password.\n' +
-        'Restore it here or on another fcm server with `fcm backup import`.',
+        'Restore it here or on another fcm server with `fcm backup import`.\n' +
+        '--with-memory also carries its memory state (saved with the disk), checked on import; the imported\n' +
+        'VM still boots from its disk (resumed, the guest would keep this VM\'s address and identity).',
       args: [{ name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true }],
-      flags: [APP_FLAG, { long: 'output', short: 'o', type: 'string', valueName: 'file', description: 'Write to this file (default stdout)' }],
-      examples: ['fcm backup export cosmic-nova > cosmic-nova.fcm-backup', 'fcm backup export -o web.fcm-backup', 'fcm backup export web -o web.fcm-backup --json'],
+      flags: [
+        APP_FLAG,
+        { long: 'output', short: 'o', type: 'string', valueName: 'file', description: 'Write to this file (default stdout)' },
+        { long: 'with-memory', type: 'boolean', description: 'Carry the memory state too (a running or sleeping VM)' },
+      ],
+      examples: ['fcm backup export cosmic-nova > cosmic-nova.fcm-backup', 'fcm backup export -o web.fcm-backup', 'fcm backup export web -o web.fcm-backup --json', 'fcm backup export web --with-memory -o web.fcm-backup'],
       run: exportBackup,
     },
     {
@@ -62,7 +68,7 @@ async function exportBackup(ctx: Ctx, parsed: Parsed): Promise<number> {
   const name = appName(ctx, parsed, parsed.positionals[0], 'fcm backup export <name> or -a <name>');
   const output = typeof parsed.flags.output === 'string' ? resolvePath(ctx.io.cwd, parsed.flags.output) : null;
   if (!output && ctx.io.stdout.isTTY) throw new UsageError('the archive is binary: redirect stdout to a file (fcm backup export > file) or use -o FILE');
-  const res = await send(ctx, 'GET', `/v1/vms/${encodeURIComponent(name)}/backup`, null);
+  const res = await send(ctx, 'GET', `/v1/vms/${encodeURIComponent(name)}/backup${parsed.flags['with-memory'] === true ? '?withMemory=true' : ''}`, null);
   const total = Number(res.headers['content-length'] ?? NaN);
   const meter = new Meter(ctx, 'Exported', Number.isFinite(total) ? total : null);
   const started = Date.now();

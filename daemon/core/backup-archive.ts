@@ -2,9 +2,14 @@
  * The backup archive format (exportBackup / importBackup): a POSIX ustar
  * stream, members in this order —
  *
- *   manifest.json    format "fcm-backup", version 1, the VM's settings, and
- *                    for every member below (but the last) its size and SHA-256
+ *   manifest.json    format "fcm-backup", version 2 (1: without memory), the VM's
+ *                    settings, and for every member below (but the last) its size
+ *                    and SHA-256
  *   disk.qcow2       the root disk, standalone (no backing file), compressed
+ *   memory.bin       optional (version 2, `fcm backup export --with-memory`): the
+ *                    machine's memory + device state as a sleep saves it, taken at
+ *                    the instant the disk was flushed; `memory` in the manifest says
+ *                    what machine it belongs to
  *   config.json      {"vars": {...}}: the config vars (secrets)
  *   releases.json    {"releases": [...]}: the release history, oldest first
  *   manifest.sha256  the SHA-256 of manifest.json's bytes (hex), so that every
@@ -19,14 +24,32 @@ import { createHash } from 'node:crypto';
 import { FcmError } from './errors.js';
 
 export const BACKUP_FORMAT = 'fcm-backup';
-export const BACKUP_VERSION = 1;
+/** The version written. Version 1 (before memory.bin) is still read. */
+export const BACKUP_VERSION = 2;
+export const BACKUP_VERSIONS_READ = [1, 2] as const;
 export const BACKUP_MEDIA_TYPE = 'application/x-fcm-backup';
 const BLOCK = 512;
 /** JSON members are small; anything bigger is not an archive of ours. */
 export const MAX_JSON_MEMBER_BYTES = 8 * 1024 * 1024;
 
 export const MEMBERS = ['disk.qcow2', 'config.json', 'releases.json'] as const;
-export type MemberName = (typeof MEMBERS)[number];
+/** Members of an archive with memory (version 2): memory.bin right after the disk. */
+export const MEMBERS_WITH_MEMORY = ['disk.qcow2', 'memory.bin', 'config.json', 'releases.json'] as const;
+export type MemberName = (typeof MEMBERS_WITH_MEMORY)[number];
+
+/**
+ * The machine a memory.bin belongs to: a resume needs the same hypervisor, the
+ * same guest shape and the same image build (the kernel and initrd in its RAM,
+ * the command line it booted with).
+ */
+export interface ArchivedMemory {
+  hypervisor: string;
+  vcpus: number;
+  memoryMib: number;
+  /** The image build (its inputs-hash directory name). */
+  imageBuild: string;
+  savedAt: string;
+}
 
 export interface BackupMember {
   name: MemberName;
@@ -36,11 +59,13 @@ export interface BackupMember {
 
 export interface BackupManifest {
   format: typeof BACKUP_FORMAT;
-  version: typeof BACKUP_VERSION;
+  version: (typeof BACKUP_VERSIONS_READ)[number];
   createdAt: string;
   /** The exported VM. */
   vm: { name: string; vcpus: number; memoryMib: number; diskMib: number; swapMib: number; port: number; image: string; sleepAfterSec: number | null };
   members: BackupMember[];
+  /** With memory.bin: the machine it was saved from. */
+  memory?: ArchivedMemory;
 }
 
 /** A release as archived (the store's row without its VM id). */
@@ -196,7 +221,7 @@ export function parseManifest(bytes: Buffer, maxDiskBytes: number): BackupManife
   }
   const o = m as Record<string, any>;
   if (!o || typeof o !== 'object' || o.format !== BACKUP_FORMAT) throw invalid('manifest.json is not an fcm backup manifest');
-  if (o.version !== BACKUP_VERSION) throw invalid(`format version ${JSON.stringify(o.version)} is not one this daemon reads (${BACKUP_VERSION})`);
+  if (!(BACKUP_VERSIONS_READ as readonly unknown[]).includes(o.version)) throw invalid(`format version ${JSON.stringify(o.version)} is not one this daemon reads (${BACKUP_VERSIONS_READ.join(', ')})`);
   const vm = o.vm as Record<string, unknown> | undefined;
   if (
     !vm ||
@@ -213,12 +238,25 @@ export function parseManifest(bytes: Buffer, maxDiskBytes: number): BackupManife
     throw invalid('manifest.json does not describe a VM');
   }
   const members = o.members as unknown;
-  if (!Array.isArray(members) || members.length !== MEMBERS.length) throw invalid(`manifest.json must list ${MEMBERS.join(', ')}`);
-  members.forEach((x: Record<string, unknown>, i) => {
-    if (!x || x.name !== MEMBERS[i] || !isInt(x.bytes, 0, Number.MAX_SAFE_INTEGER) || typeof x.sha256 !== 'string' || !SHA.test(x.sha256)) {
-      throw invalid(`manifest.json must list ${MEMBERS.join(', ')} with their sizes and SHA-256, in this order`);
+  const withMemory = o.version >= 2 && Array.isArray(members) && (members[1] as Record<string, unknown> | undefined)?.name === 'memory.bin';
+  const want: readonly string[] = withMemory ? MEMBERS_WITH_MEMORY : MEMBERS;
+  if (!Array.isArray(members) || members.length !== want.length) throw invalid(`manifest.json must list ${want.join(', ')}`);
+  if (withMemory) {
+    const mem = o.memory as Record<string, unknown> | undefined;
+    if (!mem || typeof mem.hypervisor !== 'string' || !isInt(mem.vcpus, 1, 64) || !isInt(mem.memoryMib, 128, 1 << 20) || typeof mem.imageBuild !== 'string' || typeof mem.savedAt !== 'string') {
+      throw invalid('manifest.json lists memory.bin but does not say what machine it belongs to');
     }
-    const bound = x.name === 'disk.qcow2' ? maxDiskBytes : MAX_JSON_MEMBER_BYTES;
+  } else if (o.memory !== undefined) {
+    throw invalid('manifest.json describes a memory state but lists no memory.bin');
+  }
+  // The state of a machine of this much RAM is at most its RAM and QEMU's device state (the bound of a save).
+  const memoryBound = ((vm.memoryMib as number) + 256) * 1024 * 1024;
+  members.forEach((x: Record<string, unknown>, i) => {
+    if (!x || x.name !== want[i] || !isInt(x.bytes, 0, Number.MAX_SAFE_INTEGER) || typeof x.sha256 !== 'string' || !SHA.test(x.sha256)) {
+      throw invalid(`manifest.json must list ${want.join(', ')} with their sizes and SHA-256, in this order`);
+    }
+    if (x.name === 'memory.bin' && (x.bytes as number) > memoryBound) throw invalid(`memory.bin is larger than the state of a ${vm.memoryMib as number} MiB machine can be`);
+    const bound = x.name === 'disk.qcow2' ? maxDiskBytes : x.name === 'memory.bin' ? memoryBound : MAX_JSON_MEMBER_BYTES;
     if ((x.bytes as number) > bound) throw new FcmError('payload_too_large', `${String(x.name)} is ${x.bytes} bytes; this daemon takes at most ${bound} (FCM_BACKUP_MAX_MIB).`);
   });
   return o as BackupManifest;

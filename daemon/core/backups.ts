@@ -13,6 +13,20 @@
  * good archive becomes a VM (VmService.createWithDisks: row, disks, tap,
  * process — all or nothing), then its config vars and releases are written.
  * A failure at any point removes what was made and the staging.
+ *
+ * With memory (`withMemory`, archive version 2): the export also carries the
+ * sleep save taken with the disk (memory.bin: the machine's memory + device
+ * state), and the import checks it like every member. It does not resume it:
+ * the saved guest would come back *as the exported VM* — its address, MAC,
+ * hostname, machine-id, agent token and random state were set at its boot,
+ * and a guest takes a new identity after a restore only when it was booted as
+ * a snapshot template (rootfs/guest/identity.py watches the seed disk only
+ * then). Resumed onto the new VM's tap it would answer at the exported VM's
+ * address (on this host: the original's, which still runs there), and its
+ * agent would take only the exporting daemon's token, so the daemon could not
+ * even see it boot. So the new VM cold-boots from the imported disk and its
+ * lastError says why (as a wake that cannot restore does); a hypervisor,
+ * machine shape or image build other than the archive's is named first.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
@@ -20,8 +34,8 @@ import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
   invalid,
+  type ArchivedMemory,
   MAX_JSON_MEMBER_BYTES,
-  MEMBERS,
   parseManifest,
   sha256Hex,
   TAR_END,
@@ -34,7 +48,10 @@ import {
 } from './backup-archive.js';
 import { FcmError } from './errors.js';
 import type { Principal, VmRecord } from './model.js';
-import type { DiskArchive, ImportStaging } from './ports/disk-archive.js';
+import type { DiskArchive, ExportedDisk, ImportStaging } from './ports/disk-archive.js';
+import type { Images } from './ports/images.js';
+import type { SavedStates } from './ports/saved-states.js';
+import { SLEEP_SAVE } from './vm-lifecycle.js';
 import type { EnvStore, ReleaseRecord, ReleaseStore } from './ports/releases.js';
 import type { VmService } from './vm-service.js';
 import type { QuotaService } from './quotas.js';
@@ -42,6 +59,11 @@ import type { QuotaService } from './quotas.js';
 export interface BackupServiceDeps {
   vms: Pick<VmService, 'get' | 'quiet' | 'createWithDisks' | 'delete'>;
   archive: DiskArchive;
+  /** Sleep saves (the memory an export --with-memory carries); absent: --with-memory is not_implemented. */
+  saved?: Pick<SavedStates, 'open'>;
+  /** What an imported memory state is compared with: this host's hypervisor and images. */
+  hypervisorKind: string;
+  images: Pick<Images, 'resolve'>;
   releases: ReleaseStore;
   env: EnvStore;
   quotas?: Pick<QuotaService, 'checkConfig'>;
@@ -61,14 +83,33 @@ export interface ExportedBackup {
 export class BackupService {
   constructor(private readonly d: BackupServiceDeps) {}
 
-  async export(p: Principal, name: string): Promise<ExportedBackup> {
+  async export(p: Principal, name: string, opts: { withMemory?: boolean } = {}): Promise<ExportedBackup> {
     const started = this.d.now();
-    const { vm, disk } = await this.d.vms.quiet(p, name, async (vm) => ({ vm, disk: await this.d.archive.exportRoot(vm.id) }));
+    const saved = this.d.saved;
+    if (opts.withMemory && !saved) throw new FcmError('not_implemented', `VM "${name}" cannot be exported with its memory: this host's hypervisor cannot save machines.`);
+    // Both copies are made under the VM's lock, while the save and the disk are of one instant (a wake drops the save).
+    const { vm, disk, memory } = await this.d.vms.quiet(p, name, async (vm) => {
+      let mem: { file: ExportedDisk; meta: ArchivedMemory } | null = null;
+      if (opts.withMemory) {
+        const save = vm.state === 'sleeping' ? await saved!.open(vm.id, SLEEP_SAVE) : null;
+        if (!save) throw new FcmError('invalid_state', `VM "${vm.name}" is ${vm.state}: it has no memory state to export (only a running or sleeping VM has). Export it without --with-memory.`);
+        const spec = save.meta.spec;
+        const meta: ArchivedMemory = { hypervisor: vm.hypervisor, vcpus: spec.vcpus, memoryMib: spec.memoryMib, imageBuild: imageBuild(vm.imageDir), savedAt: save.meta.savedAt };
+        mem = { file: await this.d.archive.exportFile(vm.id, save.statePath), meta };
+      }
+      try {
+        return { vm, disk: await this.d.archive.exportRoot(vm.id), memory: mem };
+      } catch (e) {
+        await mem?.file.remove();
+        throw e;
+      }
+    });
     try {
       const env = Buffer.from(JSON.stringify({ vars: this.d.env.get(vm.id) }));
       const releases = Buffer.from(JSON.stringify({ releases: this.d.releases.list(vm.id).reverse().map(archived) }));
       const members: BackupMember[] = [
         { name: 'disk.qcow2', bytes: disk.bytes, sha256: disk.sha256 },
+        ...(memory ? [{ name: 'memory.bin' as const, bytes: memory.file.bytes, sha256: memory.file.sha256 }] : []),
         { name: 'config.json', bytes: env.length, sha256: sha256Hex(env) },
         { name: 'releases.json', bytes: releases.length, sha256: sha256Hex(releases) },
       ];
@@ -78,20 +119,27 @@ export class BackupService {
         createdAt: new Date(this.d.now()).toISOString(),
         vm: { name: vm.name, vcpus: vm.vcpus, memoryMib: vm.memoryMib, diskMib: vm.diskMib, swapMib: vm.swapMib, port: vm.port, image: vm.image, sleepAfterSec: vm.sleepAfterSec },
         members,
+        ...(memory ? { memory: memory.meta } : {}),
       };
       const mbytes = Buffer.from(JSON.stringify(manifest, null, 2));
       const digest = Buffer.from(`${sha256Hex(mbytes)}\n`);
       const mtime = Math.floor(this.d.now() / 1000);
       const sizeOf = (n: number) => 512 + n + tarPadding(n).length;
-      const bytes = sizeOf(mbytes.length) + sizeOf(disk.bytes) + sizeOf(env.length) + sizeOf(releases.length) + sizeOf(digest.length) + TAR_END.length;
+      const bytes =
+        sizeOf(mbytes.length) + sizeOf(disk.bytes) + (memory ? sizeOf(memory.file.bytes) : 0) + sizeOf(env.length) + sizeOf(releases.length) + sizeOf(digest.length) + TAR_END.length;
       const log = this.d.log.child({ vmId: vm.id, vm: vm.name });
-      log.info({ diskBytes: disk.bytes, archiveBytes: bytes, copyMs: this.d.now() - started }, 'backup export: disk copied; streaming');
+      log.info({ diskBytes: disk.bytes, memoryBytes: memory?.file.bytes ?? null, archiveBytes: bytes, copyMs: this.d.now() - started }, 'backup export: disk copied; streaming');
       async function* stream(): AsyncGenerator<Buffer> {
         try {
           yield Buffer.concat([tarHeader('manifest.json', mbytes.length, mtime), mbytes, tarPadding(mbytes.length)]);
           yield tarHeader('disk.qcow2', disk.bytes, mtime);
           for await (const c of disk.read()) yield c;
           yield tarPadding(disk.bytes);
+          if (memory) {
+            yield tarHeader('memory.bin', memory.file.bytes, mtime);
+            for await (const c of memory.file.read()) yield c;
+            yield tarPadding(memory.file.bytes);
+          }
           for (const [n, b] of [['config.json', env], ['releases.json', releases], ['manifest.sha256', digest]] as const) {
             yield Buffer.concat([tarHeader(n, b.length, mtime), b, tarPadding(b.length)]);
           }
@@ -99,11 +147,13 @@ export class BackupService {
           log.info({ archiveBytes: bytes, ms: Date.now() - started }, 'backup exported');
         } finally {
           await disk.remove();
+          await memory?.file.remove();
         }
       }
       return { filename: `${vm.name}-${new Date(this.d.now()).toISOString().replace(/[:.]/g, '-')}.fcm-backup`, bytes, stream: stream() };
     } catch (e) {
       await disk.remove();
+      await memory?.file.remove();
       throw e;
     }
   }
@@ -115,10 +165,12 @@ export class BackupService {
       const { manifest, env, releases } = await this.readArchive(p, body, staging, opts);
       const m = manifest.vm;
       const name = opts.name ?? m.name;
+      const coldBecause = manifest.memory ? `its memory state was not resumed: ${this.memoryBlocker(manifest)}` : null;
       const vm = await this.d.vms.createWithDisks(
         p,
         { name, vcpus: m.vcpus, memoryMib: m.memoryMib, diskMib: m.diskMib, swapMib: m.swapMib, port: m.port, image: m.image, sleepAfterSec: m.sleepAfterSec },
         (vmId, seed) => this.d.archive.importRoot(vmId, staging, { diskMib: m.diskMib, swapMib: m.swapMib }, seed),
+        coldBecause ? `imported by a cold boot: ${coldBecause}` : null,
       );
       try {
         this.d.env.put(vm.id, env);
@@ -129,7 +181,7 @@ export class BackupService {
         await this.d.vms.delete(p, vm.name).catch(() => {});
         throw e;
       }
-      this.d.log.info({ vmId: vm.id, vm: vm.name, from: m.name, releases: releases.length, ms: this.d.now() - started }, 'backup imported');
+      this.d.log.info({ vmId: vm.id, vm: vm.name, from: m.name, releases: releases.length, memory: manifest.memory ? 'cold' : null, why: coldBecause, ms: this.d.now() - started }, 'backup imported');
       return vm;
     } finally {
       await staging.remove();
@@ -162,7 +214,10 @@ export class BackupService {
       if (!h || h.name !== want.name) throw invalid(`${want.name} is missing (truncated, or members out of order)`);
       if (h.size !== want.bytes) throw invalid(`${want.name} is ${h.size} bytes, the manifest says ${want.bytes}`);
       const hash = createHash('sha256');
-      if (want.name === 'disk.qcow2') {
+      if (want.name === 'memory.bin') {
+        // Checked like every member (a damaged one refuses the whole archive), then dropped: see the header.
+        await tar.content(h.size, (c) => void hash.update(c));
+      } else if (want.name === 'disk.qcow2') {
         const sink = await staging.openDisk();
         try {
           await tar.content(h.size, async (c) => {
@@ -183,7 +238,7 @@ export class BackupService {
     if (!last || last.name !== 'manifest.sha256') throw invalid('manifest.sha256 is missing (truncated)');
     const digest = (await tar.small(last.size, 128, 'manifest.sha256')).toString('ascii').trim();
     if (digest !== sha256Hex(mbytes)) throw invalid('manifest.json does not match manifest.sha256 (damaged)');
-    if ((await tar.next()) !== null) throw invalid(`it holds members beyond ${[...MEMBERS, 'manifest.sha256'].join(', ')}`);
+    if ((await tar.next()) !== null) throw invalid(`it holds members beyond ${[...manifest.members.map((x) => x.name), 'manifest.sha256'].join(', ')}`);
     await tar.end();
     const env = parseJson(smalls.get('config.json')!, 'config.json') as { vars?: unknown };
     const vars = env.vars as Record<string, unknown> | null | undefined;
@@ -195,6 +250,19 @@ export class BackupService {
     });
     this.d.quotas?.checkConfig(p.userId, {}, vars as Record<string, string>);
     return { manifest, env: vars as Record<string, string>, releases: rels as ArchivedRelease[] };
+  }
+
+  /** Why the archive's memory state cannot be resumed here: what differs first, else the identity (see the header). */
+  private memoryBlocker(manifest: BackupManifest): string {
+    const mem = manifest.memory!;
+    if (mem.hypervisor !== this.d.hypervisorKind) return `it was saved by ${mem.hypervisor}, and this host runs ${this.d.hypervisorKind}`;
+    if (mem.vcpus !== manifest.vm.vcpus || mem.memoryMib !== manifest.vm.memoryMib) return `it is of a machine of ${mem.vcpus} vCPU and ${mem.memoryMib} MiB, not the VM's size`;
+    const here = imageBuild(this.d.images.resolve(manifest.vm.image).dir);
+    if (mem.imageBuild !== here) return `it was saved on image build ${mem.imageBuild}, and this host has ${here}`;
+    return (
+      'a resumed guest would keep the exported VM\'s identity (address, MAC, hostname, machine-id, agent token, random state: set at its boot; ' +
+      'only a snapshot template takes a new one after a restore), so it cold-boots from the imported disk with its own'
+    );
   }
 
   /** Releases are numbered by the store (1, 2, 3… per VM): inserted oldest first, each lands on its own version. */
@@ -230,6 +298,11 @@ function archived(r: ReleaseRecord): ArchivedRelease {
     createdAt: r.createdAt,
     finishedAt: r.finishedAt,
   };
+}
+
+/** An image's build: the name of its inputs-hash directory (FileImages). */
+function imageBuild(dir: string): string {
+  return dir.replace(/\/+$/, '').split('/').at(-1) ?? dir;
 }
 
 function parseJson(b: Buffer, name: string): unknown {

@@ -159,8 +159,9 @@ export class VmLifecycle {
    * A VM whose root disk comes from elsewhere (a backup import): `makeDisks` makes
    * its disks (with this seed) once the row exists; then it cold-boots. All or
    * nothing, as create: a failure at any step leaves no row, disk, tap or process.
+   * `note`: what the VM's lastError says about how it came up (e.g. why it cold-boots).
    */
-  async createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>): Promise<VmRecord> {
+  async createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>, note: string | null = null): Promise<VmRecord> {
     const log = this.d.log.child({ op: 'import' });
     const image = this.d.images.resolve(input.image);
     const undo = new UndoStack(log);
@@ -174,10 +175,10 @@ export class VmLifecycle {
       undo.push('tap', () => this.d.network.removeTap(vm.tap));
       await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
       undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
-      vm = this.d.records.save(id, { state: 'starting' });
+      vm = this.d.records.save(id, { state: 'starting', lastError: note });
       undo.commit();
       this.d.boots.watch(vm);
-      log.info({ vmId: id, vm: vm.name, ip: vm.ip }, 'imported disk; guest booting');
+      log.info({ vmId: id, vm: vm.name, ip: vm.ip, ...(note ? { note } : {}) }, 'imported disk; guest booting');
       return vm;
     } catch (err) {
       await undo.unwind();

@@ -27,6 +27,8 @@ export interface VmReconcilerDeps {
   lifecycle: { release(vm: VmRecord): Promise<void>; recover(id: string): Promise<VmRecord> };
   /** From VmSupervisor: watch an adopted VM's boot; the restart policy. */
   supervisor: { watch(vm: VmRecord): void; mayRestart(id: string): boolean };
+  /** What an interrupted snapshot left (VmSnapshots.recoverInterrupted): a paused guest, unsealed files. */
+  snapshots?: { recoverInterrupted(vm: VmRecord, st: { running: boolean; resume: boolean }): Promise<void> };
   /** Where sleeping VMs' saves are, and resuming a guest a save had paused. */
   sleep?: { saved: Pick<SavedStates, 'remove'>; snapshots: Pick<Snapshotter, 'resume'> };
   log: Logger;
@@ -56,6 +58,10 @@ export class VmReconciler {
           return;
         }
         const st = await this.d.hypervisor.status(vm.id);
+        // A sleeping VM's paused guest is the sleep branch's to resume (it drops the save first).
+        await this.d.snapshots
+          ?.recoverInterrupted(vm, { running: st.running, resume: vm.state !== 'sleeping' && vm.desired === 'running' })
+          .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cannot clean up after an interrupted snapshot'));
         if (vm.state === 'sleeping') {
           if (st.running) {
             // The daemon ended while putting it to sleep: the guest is only paused. Let it run on.

@@ -159,6 +159,7 @@ export class VmService {
       disks: d.disks,
       lifecycle,
       supervisor,
+      snapshots: this.snapshots,
       ...(d.saved && d.hypervisor.capabilities.snapshots ? { sleep: { saved: d.saved, snapshots: d.hypervisor.capabilities.snapshots } } : {}),
       log: d.log,
     });
@@ -242,8 +243,8 @@ export class VmService {
   }
 
   /** A new VM of `p` booting from disks made by `makeDisks` (a backup import); see VmLifecycle.createWithDisks. */
-  createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>): Promise<VmRecord> {
-    return this.lifecycle.createWithDisks(p, input, makeDisks);
+  createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>, note: string | null = null): Promise<VmRecord> {
+    return this.lifecycle.createWithDisks(p, input, makeDisks, note);
   }
 
   /**

@@ -164,6 +164,32 @@ export class VmSnapshots {
     });
   }
 
+  /**
+   * After a daemon (re)start, under the VM's lock (VmReconciler): what a daemon killed
+   * in the middle of a snapshot left. Its guest may still be paused (`resume`: when the
+   * VM should run, and only for a process that runs and is paused, not one loading a
+   * state) — it is resumed; the snapshot it was taking (files, root disk snapshot) was
+   * never sealed — it is dropped, through the running hypervisor when it holds the disk.
+   */
+  async recoverInterrupted(vm: VmRecord, st: { running: boolean; resume: boolean }): Promise<void> {
+    const { live, files, snapshotter } = this.d;
+    if (!live || !files || !snapshotter) return;
+    const log = this.d.log.child({ vmId: vm.id, vm: vm.name });
+    if (st.running && st.resume && (await live.paused(vm.id))) {
+      await snapshotter.resume(vm.id);
+      log.warn('the guest was left paused by an interrupted daemon (snapshot or save); resumed');
+    }
+    for (const name of await files.unsealed(vm.id)) {
+      if (st.running) {
+        await live.dropDiskSnapshot(vm.id, diskTag(name));
+        await files.remove(vm.id, name, { disk: false });
+      } else {
+        await files.remove(vm.id, name, { disk: true });
+      }
+      log.warn({ snapshot: name }, 'dropped a snapshot an interrupted daemon left half-made');
+    }
+  }
+
   /** After the VM was deleted: whatever of its snapshots is left (the real files went with its disk directory). */
   async forget(vmId: string): Promise<void> {
     const files = this.d.files;

@@ -1,6 +1,6 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../core/backup-archive.js';
 import { FcmError } from '../core/errors.js';
@@ -54,6 +54,40 @@ export class QemuImgDiskArchive implements DiskArchive {
     }
   }
 
+  /** A hard link (the disks' filesystem): instant, and the inode outlives the save's removal. */
+  async exportFile(vmId: string, path: string): Promise<ExportedDisk> {
+    if (!/^vm_[0-9a-f]+$/.test(vmId)) throw new Error(`bad vm id ${vmId}`);
+    const dir = join(this.cfg.dir, vmId);
+    if (!path.startsWith(`${dir}/`)) throw new Error(`${path} is not a file of ${vmId}`);
+    const copy = join(dir, `export-${randomBytes(6).toString('hex')}.bin`);
+    const remove = () => rm(copy, { force: true });
+    try {
+      await link(path, copy);
+      const bytes = (await stat(copy)).size;
+      const hash = createHash('sha256');
+      for await (const c of createReadStream(copy, { highWaterMark: 1 << 20 })) hash.update(c as Buffer);
+      return { bytes, sha256: hash.digest('hex'), read: () => createReadStream(copy, { highWaterMark: 1 << 20 }), remove };
+    } catch (e) {
+      await remove();
+      throw asDiskFull(e);
+    }
+  }
+
+  /** Staging directories of imports running in this process (never swept). */
+  private readonly live = new Set<string>();
+
+  async sweepStagings(): Promise<number> {
+    const base = join(this.cfg.dir, '.imports');
+    let n = 0;
+    for (const name of await readdir(base).catch(() => [] as string[])) {
+      const dir = join(base, name);
+      if (this.live.has(dir)) continue;
+      await rm(dir, { recursive: true, force: true });
+      n++;
+    }
+    return n;
+  }
+
   async staging(): Promise<ImportStaging> {
     const base = join(this.cfg.dir, '.imports');
     await mkdir(base, { recursive: true, mode: 0o700 });
@@ -61,8 +95,14 @@ export class QemuImgDiskArchive implements DiskArchive {
     const freeMib = (fs.bavail * fs.bsize) / MiB;
     if (freeMib < this.cfg.minFreeMib) throw new FcmError('disk_full', `Only ${Math.floor(freeMib)} MiB free on the host disk; need at least ${this.cfg.minFreeMib} MiB.`);
     const dir = join(base, randomBytes(8).toString('hex'));
-    await mkdir(dir, { mode: 0o700 });
-    return new FileStaging(dir);
+    this.live.add(dir);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (e) {
+      this.live.delete(dir);
+      throw asDiskFull(e);
+    }
+    return new FileStaging(dir, () => this.live.delete(dir));
   }
 
   async importRoot(vmId: string, staging: ImportStaging, sizes: { diskMib: number; swapMib: number }, seed: Buffer): Promise<VmDisks> {
@@ -121,7 +161,10 @@ export class QemuImgDiskArchive implements DiskArchive {
 }
 
 class FileStaging implements ImportStaging {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly released: () => void,
+  ) {}
 
   get diskPath(): string {
     return join(this.dir, 'disk.qcow2');
@@ -143,6 +186,7 @@ class FileStaging implements ImportStaging {
 
   async remove(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
+    this.released();
   }
 }
 

@@ -84,6 +84,15 @@ export class FileSnapshots implements SnapshotFiles {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
   }
 
+  async unsealed(vmId: string): Promise<string[]> {
+    const root = join(this.layout(vmId).dir, 'snapshots');
+    const out: string[] = [];
+    for (const name of await readdir(root).catch(() => [] as string[])) {
+      if (NAME.test(name) && !(await lstat(join(root, name, 'meta.json')).catch(() => null))) out.push(name);
+    }
+    return out.sort();
+  }
+
   async revert(vmId: string, name: string): Promise<void> {
     const d = this.dir(vmId, name);
     const l = this.layout(vmId);

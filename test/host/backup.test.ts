@@ -7,6 +7,10 @@
  * config var and release history. A truncated archive, a flipped byte in the
  * disk and one in the manifest are refused with backup_invalid and leave
  * nothing on the second daemon: no VM row, disk, staging, tap or QEMU.
+ * `--with-memory`: the archive (format 2) carries the sleep save as
+ * memory.bin; a flipped byte in it is refused the same way; the import boots
+ * the VM from its disk (the documented fallback: a resumed guest would keep
+ * the exported VM's identity) and its lastError says so.
  * Sizes and times are printed (diagnostics), not asserted.
  */
 import assert from 'node:assert/strict';
@@ -34,6 +38,20 @@ function sh(cmd: string, args: string[], env: Record<string, string | undefined>
       resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t0 });
     });
   });
+}
+
+/** Name, content offset and size of each member of a tar archive (walking its 512-byte headers). */
+function tarMembers(b: Buffer): { name: string; at: number; size: number }[] {
+  const out: { name: string; at: number; size: number }[] = [];
+  for (let off = 0; off + 512 <= b.length; ) {
+    const h = b.subarray(off, off + 512);
+    if (h.every((x) => x === 0)) break;
+    const name = h.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+    const size = parseInt(h.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim(), 8);
+    out.push({ name, at: off + 512, size });
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
 }
 
 const APP = `import http.server, os
@@ -169,5 +187,46 @@ describe('backup export → import on a second daemon', { skip: skip ?? false, t
     // The name is taken now: refused before the disk is read, nothing more made.
     assert.equal((await post(archive)).code, 'name_taken');
     assert.equal((await hostLeftovers(h2)).disks.length, 1);
+  });
+
+  test('--with-memory: the archive carries the memory state (format 2, checksummed); a damaged one is refused; the import boots from the disk and says why', async (t) => {
+    const memArchive = join(work, 'keep-mem.fcm-backup');
+    const ex = await cli(h1, ['backup', 'export', 'keep', '--with-memory', '-o', memArchive, '--json']);
+    assert.equal(ex.code, 0, ex.stderr);
+    const bytes = readFileSync(memArchive);
+    const ms = tarMembers(bytes);
+    assert.deepEqual(ms.map((m) => m.name), ['manifest.json', 'disk.qcow2', 'memory.bin', 'config.json', 'releases.json', 'manifest.sha256']);
+    const manifest = JSON.parse(bytes.subarray(ms[0]!.at, ms[0]!.at + ms[0]!.size).toString('utf8'));
+    assert.equal(manifest.version, 2);
+    assert.equal(manifest.memory.hypervisor, 'qemu');
+    assert.equal(manifest.memory.memoryMib, 256);
+    const mem = ms[2]!;
+    assert.ok(mem.size > 1 << 20 && mem.size <= (256 + 256) << 20, `memory.bin is a saved machine: ${mem.size} bytes`);
+    assert.equal((await h1.api('GET', '/v1/vms/keep')).body.state, 'sleeping');
+    t.diagnostic(`export --with-memory: ${(bytes.length / 1048576).toFixed(1)} MiB archive (memory.bin ${(mem.size / 1048576).toFixed(1)} MiB) in ${ex.ms} ms`);
+
+    const before = (await h2.api('GET', '/v1/vms')).body.vms.map((v: { name: string }) => v.name);
+    const disksBefore = (await hostLeftovers(h2)).disks.length;
+    const bad = Buffer.from(bytes);
+    bad[mem.at + Math.floor(mem.size / 2)]! ^= 0x01;
+    const badFile = join(work, 'bad-mem.fcm-backup');
+    writeFileSync(badFile, bad);
+    const r = await cli(h2, ['backup', 'import', badFile, '--name', 'keep-mem', '--json']);
+    assert.notEqual(r.code, 0);
+    const problem = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+    assert.equal(problem.code, 'backup_invalid', r.stderr);
+    assert.match(problem.detail, /memory\.bin does not match its SHA-256/);
+    assert.deepEqual((await h2.api('GET', '/v1/vms')).body.vms.map((v: { name: string }) => v.name), before, 'no VM made');
+    assert.equal((await hostLeftovers(h2)).disks.length, disksBefore, 'no disk made');
+    const staging = join(h2.stateDir, 'disks', '.imports');
+    assert.deepEqual(existsSync(staging) ? readdirSync(staging) : [], [], 'no staging left');
+
+    const im = await cli(h2, ['backup', 'import', memArchive, '--name', 'keep-mem', '--json']);
+    assert.equal(im.code, 0, im.stderr);
+    const vm = JSON.parse(im.stdout);
+    assert.match(vm.lastError, /^imported by a cold boot: its memory state was not resumed: a resumed guest would keep the exported VM's identity/);
+    assert.equal((await h2.api('GET', '/v1/vms/keep-mem/wait?state=running&timeout=600')).status, 200);
+    await served(h2, vm.ip, /^backup-app v1 hello-from-backup$/);
+    assert.match(readFileSync(h2.logPath, 'utf8'), /"vm":"keep-mem"[^\n]*"memory":"cold"[^\n]*"backup imported"/);
   });
 });

@@ -4,14 +4,16 @@
  * process ended), then woken by the first HTTPS request to its URL — which is
  * answered by the app, not an error page — and by `fcm start`; what ran in
  * the guest (a shell's variables, files not yet synced) is there after the
- * wake; 50 requests during a wake all succeed; a console wakes it too; the woken QEMU is confined
+ * wake; asleep, its memory is the host's again (no QEMU, no cgroup, the RAM on disk); 50
+ * requests during a wake all succeed; a console wakes it too; the woken QEMU is confined
  * like any other (own uid, seccomp, its own mount view).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConsoleWs, runInConsole } from '../helpers/console-ws.js';
-import { hostLeftovers, hostSkipReason, startHostHarness, VMM_UID_TEST_BASE, type HostHarness } from '../helpers/host-harness.js';
+import { cgroupDirs, hostLeftovers, hostSkipReason, startHostHarness, VMM_UID_TEST_BASE, type HostHarness } from '../helpers/host-harness.js';
 import { eventually } from '../helpers/wait.js';
 import { qemuByVm } from '../reliability/lib/host-checks.js';
 
@@ -67,6 +69,12 @@ describe('sleep and wake through a real Caddy', { skip: skip ?? false }, () => {
     assert.equal(s.body.state, 'sleeping');
     const left = await hostLeftovers(h);
     assert.deepEqual([left.qemus, left.taps], [[], []], 'no QEMU process and no tap while asleep: its memory is the host\'s again');
+    // Its memory is returned to the host: the process that held the guest's RAM is gone, no
+    // cgroup of the VM is left to charge any page to, and the RAM is on disk instead.
+    assert.equal(existsSync(`/proc/${before}`), false, `QEMU ${before} has exited`);
+    assert.deepEqual(cgroupDirs(`fcm-test-${h.ns.slice(5)}`).filter((d) => d.endsWith(`/${id}`)), [], 'no cgroup of the VM is left');
+    const state = statSync(join(h.stateDir, 'disks', id, 'saved', 'sleep', 'state.bin'));
+    assert.ok(state.size > 1 << 20, `its memory is on disk: ${state.size} bytes`);
     const health = await h.api('GET', '/v1/health', undefined, null);
     assert.deepEqual(health.body.vms, { total: 1, running: 0, sleeping: 1 });
     // The request is held while the VM wakes, then served by the app — not the 503 page, not a 502.

@@ -87,7 +87,9 @@ test('manifests: format, version, VM and member list checked; the disk bound is 
   const j = (v: unknown) => Buffer.from(JSON.stringify(v));
   assert.equal(parseManifest(j(good), 1 << 20).vm.name, 'web');
   assert.throws(() => parseManifest(Buffer.from('{'), 1 << 20), code('backup_invalid', /not JSON/));
-  assert.throws(() => parseManifest(j({ ...good, version: 2 }), 1 << 20), code('backup_invalid', /version 2/));
+  assert.throws(() => parseManifest(j({ ...good, version: 3 }), 1 << 20), code('backup_invalid', /version 3/));
+  // Version 2 reads the same members (memory.bin is optional there).
+  assert.equal(parseManifest(j({ ...good, version: 2 }), 1 << 20).version, 2);
   assert.throws(() => parseManifest(j({ ...good, format: 'tar' }), 1 << 20), code('backup_invalid'));
   assert.throws(() => parseManifest(j({ ...good, vm: { ...good.vm, name: '../x' } }), 1 << 20), code('backup_invalid', /does not describe a VM/));
   assert.throws(() => parseManifest(j({ ...good, members: good.members.slice().reverse() }), 1 << 20), code('backup_invalid', /in this order/));

@@ -8,18 +8,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { sha256Hex, TAR_END, tarHeader, tarPadding, TarReader } from '../../daemon/core/backup-archive.js';
 import { BackupService } from '../../daemon/core/backups.js';
 import { isFcmError } from '../../daemon/core/errors.js';
 import { MemoryEnvStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { MemoryDiskArchive } from '../../daemon/drivers/memory/memory-host.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 
-function host() {
+function host(opts: { imageDir?: string; hypervisor?: string } = {}) {
   const h = memoryService({ sleep: true });
   const archive = new MemoryDiskArchive(h.disks);
   const releases = new MemoryReleaseStore();
   const env = new MemoryEnvStore();
-  const backups = new BackupService({ vms: h.service, archive, releases, env, maxDiskBytes: 1 << 20, log: pino({ level: 'silent' }), now: Date.now });
+  const images = { resolve: (n: string) => ({ ...h.images.resolve(n), ...(opts.imageDir ? { dir: opts.imageDir } : {}) }) };
+  const backups = new BackupService({
+    vms: h.service, archive, releases, env, saved: h.saved, hypervisorKind: opts.hypervisor ?? 'qemu', images,
+    maxDiskBytes: 1 << 20, log: pino({ level: 'silent' }), now: Date.now,
+  });
   return { ...h, archive, releases, env, backups };
 }
 
@@ -35,14 +40,14 @@ async function* chunks(b: Buffer, size = 333): AsyncGenerator<Buffer> {
 
 const code = (c: string, detail?: RegExp) => (e: unknown) => isFcmError(e) && e.code === c && (!detail || detail.test(e.message));
 
-async function exported(a: ReturnType<typeof host>) {
+async function exported(a: ReturnType<typeof host>, opts: { withMemory?: boolean } = {}) {
   await a.service.create(ALICE, { ...DEFAULTS, name: 'web', memoryMib: 512, sleepAfterSec: 900 });
   const vm = await a.service.wait(ALICE, 'web', 'running', 1000);
   a.env.put(vm.id, { GREETING: 'hi' });
   const r1 = a.releases.create({ vmId: vm.id, status: 'pending', kind: 'deploy', commit: 'c0ffee', description: 'Deploy c0ffee', buildpack: 'python', processes: { web: 'python app.py' }, rollbackOf: null, build: 1 });
   a.releases.update(vm.id, r1.version, { status: 'succeeded', finishedAt: new Date().toISOString(), log: 'built' });
   a.archive.roots.set(vm.id, Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(5000, 3)]));
-  const b = await a.backups.export(ALICE, 'web');
+  const b = await a.backups.export(ALICE, 'web', opts);
   const bytes = await collect(b.stream);
   assert.equal(bytes.length, b.bytes, 'Content-Length is what is sent');
   return { vm, bytes };
@@ -103,4 +108,76 @@ test('damaged, truncated or foreign archives, and a taken name, are refused leav
   assert.equal(b.store.list().length, 1);
   // --name: a second copy under another name.
   assert.equal((await b.backups.import(BOB, chunks(bytes), { name: 'web-copy' })).name, 'web-copy');
+});
+
+/** The archive's members, in order (names and contents), through the daemon's own reader. */
+async function members(bytes: Buffer): Promise<[string, Buffer][]> {
+  const tar = new TarReader(chunks(bytes));
+  const out: [string, Buffer][] = [];
+  for (let h = await tar.next(); h; h = await tar.next()) out.push([h.name, await tar.small(h.size, 1 << 24, h.name)]);
+  return out;
+}
+
+/** A well-formed archive of these members (the manifest's digest recomputed): what another writer would make. */
+function archiveOf(ms: [string, Buffer][]): Buffer {
+  const parts: Buffer[] = [];
+  const manifest = ms.find(([n]) => n === 'manifest.json')![1];
+  for (const [n, b0] of ms) {
+    const b = n === 'manifest.sha256' ? Buffer.from(`${sha256Hex(manifest)}\n`) : b0;
+    parts.push(tarHeader(n, b.length, 0), b, tarPadding(b.length));
+  }
+  return Buffer.concat([...parts, TAR_END]);
+}
+
+test('--with-memory: the sleep save travels as memory.bin (format 2, checksummed); the import checks it, cold-boots and says why', async () => {
+  const a = host();
+  const { vm, bytes } = await exported(a, { withMemory: true });
+  const ms = await members(bytes);
+  assert.deepEqual(ms.map(([n]) => n), ['manifest.json', 'disk.qcow2', 'memory.bin', 'config.json', 'releases.json', 'manifest.sha256']);
+  const manifest = JSON.parse(ms[0]![1].toString());
+  assert.equal(manifest.version, 2);
+  assert.deepEqual({ ...manifest.memory, savedAt: typeof manifest.memory.savedAt }, { hypervisor: 'qemu', vcpus: 1, memoryMib: 512, imageBuild: 'base', savedAt: 'string' });
+  assert.match(ms[2]![1].toString(), new RegExp(`^state of ${vm.id} at /mem/${vm.id}/saved/sleep/state.bin$`), 'the sleep save taken with the disk');
+  assert.equal(a.service.get(ALICE, 'web').state, 'sleeping');
+
+  const b = host();
+  const made = await b.backups.import(BOB, chunks(bytes), {});
+  assert.equal(made.state, 'starting');
+  assert.match(made.lastError ?? '', /^imported by a cold boot: its memory state was not resumed: a resumed guest would keep the exported VM's identity/);
+  assert.notEqual(made.id, vm.id);
+  assert.equal(b.snapshotter.restores.length, 0, 'nothing was restored from the archive\'s memory');
+  assert.equal((await b.service.wait(BOB, 'web', 'running', 1000)).state, 'running');
+  // What differs first is named: the image build, the hypervisor.
+  assert.match((await host({ imageDir: '/images/4f00ba11' }).backups.import(BOB, chunks(bytes), {})).lastError ?? '', /saved on image build base, and this host has 4f00ba11/);
+  assert.match((await host({ hypervisor: 'firecracker' }).backups.import(BOB, chunks(bytes), {})).lastError ?? '', /saved by qemu, and this host runs firecracker/);
+
+  // A damaged memory member refuses the whole archive, leaving nothing.
+  const c = host();
+  const memAt = bytes.indexOf(Buffer.from(`state of ${vm.id}`));
+  const bad = Buffer.from(bytes);
+  bad[memAt + 3] = bad[memAt + 3]! ^ 1;
+  await assert.rejects(c.backups.import(ALICE, chunks(bad), {}), code('backup_invalid', /memory\.bin does not match its SHA-256/));
+  assert.deepEqual([c.store.list().length, c.disks.disks.size, c.network.taps.size, c.hypervisor.machines.size, c.archive.open.size], [0, 0, 0, 0, 0]);
+  // memory.bin listed without the machine it belongs to; a memory described with no memory.bin.
+  const noMeta = ms.map(([n, x]): [string, Buffer] => [n, n === 'manifest.json' ? Buffer.from(JSON.stringify({ ...manifest, memory: undefined })) : x]);
+  await assert.rejects(c.backups.import(ALICE, chunks(archiveOf(noMeta)), {}), code('backup_invalid', /does not say what machine/));
+  const noMember = ms.filter(([n]) => n !== 'memory.bin').map(([n, x]): [string, Buffer] => [n, n === 'manifest.json' ? Buffer.from(JSON.stringify({ ...manifest, members: manifest.members.filter((m: { name: string }) => m.name !== 'memory.bin') })) : x]);
+  await assert.rejects(c.backups.import(ALICE, chunks(archiveOf(noMember)), {}), code('backup_invalid', /lists no memory\.bin/));
+  assert.equal(c.store.list().length, 0);
+
+  // Only a running or sleeping VM has a memory state.
+  await a.service.stop(ALICE, 'web', { timeoutMs: 0, force: true });
+  await assert.rejects(a.backups.export(ALICE, 'web', { withMemory: true }), code('invalid_state', /no memory state to export/));
+});
+
+test('an archive of format 1 (before memory) still imports; an unknown version is refused', async () => {
+  const a = host();
+  const { bytes } = await exported(a);
+  const ms = await members(bytes);
+  const v = (version: number) => ms.map(([n, x]): [string, Buffer] => [n, n === 'manifest.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(x.toString()), version })) : x]);
+  const b = host();
+  const made = await b.backups.import(BOB, chunks(archiveOf(v(1))), {});
+  assert.deepEqual([made.name, made.lastError], ['web', null]);
+  assert.deepEqual(b.env.get(made.id), { GREETING: 'hi' });
+  await assert.rejects(b.backups.import(BOB, chunks(archiveOf(v(3))), { name: 'web-three' }), code('backup_invalid', /format version 3 is not one this daemon reads \(1, 2\)/));
 });

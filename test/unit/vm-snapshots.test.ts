@@ -170,3 +170,37 @@ test('default names come from the time (UTC) and never collide', () => {
   assert.equal(defaultSnapshotName(t, new Set(['snap-20261206-121530'])), 'snap-20261206-121530-2');
   assert.equal(defaultSnapshotName(t, new Set(['snap-20261206-121530', 'snap-20261206-121530-2'])), 'snap-20261206-121530-3');
 });
+
+test('a daemon that died mid-snapshot: on restart the paused guest is resumed and the unsealed snapshot (files, disk snapshot) dropped', async () => {
+  const h = memoryService({ snapshots: {} });
+  const vm = await runningVm(h, 'app');
+  const stopped = await runningVm(h, 'cold');
+  await h.service.createSnapshot(ALICE, 'app', 'kept');
+  // What a kill inside capture() leaves: the guest paused, the files begun, the root's disk snapshot taken.
+  await h.snapshotFiles.begin(vm.id, 'half');
+  h.snapshotFiles.tags.add(`${vm.id}/fcm-half`);
+  h.snapshotter.paused.add(vm.id);
+  // And on a VM whose process is gone since (stopped): its files and disk snapshot go through the files driver.
+  await h.snapshotFiles.begin(stopped.id, 'half');
+  h.snapshotFiles.tags.add(`${stopped.id}/fcm-half`);
+  await h.service.stop(ALICE, 'cold', { timeoutMs: 0, force: true });
+
+  const restarted = h.make();
+  await restarted.reconcile();
+  assert.ok(!h.snapshotter.paused.has(vm.id), 'the guest runs again');
+  assert.ok(h.hypervisor.machines.has(vm.id), 'the same process (adopted, not restarted)');
+  assert.equal(restarted.get(ALICE, 'app').state, 'running');
+  assert.deepEqual([await h.snapshotFiles.unsealed(vm.id), await h.snapshotFiles.unsealed(stopped.id)], [[], []]);
+  assert.deepEqual([...h.snapshotFiles.tags], [`${vm.id}/fcm-kept`], 'only the sealed snapshot keeps its disk snapshot');
+  assert.deepEqual((await restarted.listSnapshots(ALICE, 'app')).map((s) => s.name), ['kept']);
+  // The name is free again.
+  assert.equal((await restarted.createSnapshot(ALICE, 'app', 'half')).name, 'half');
+});
+
+test('a running VM that is not paused is left alone by the restart', async () => {
+  const h = memoryService({ snapshots: {} });
+  const vm = await runningVm(h, 'app');
+  await h.make().reconcile();
+  assert.ok(!h.snapshotter.paused.has(vm.id));
+  assert.equal(h.service.get(ALICE, 'app').state, 'running');
+});

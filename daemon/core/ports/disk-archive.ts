@@ -25,7 +25,17 @@ export interface ImportStaging {
 export interface DiskArchive {
   /** A compressed, standalone (no backing file) copy of the root disk of VM `vmId`, which must not be running. */
   exportRoot(vmId: string): Promise<ExportedDisk>;
+  /**
+   * A copy of file `path` of VM `vmId` (its sleep save's state) that stays whole while the
+   * VM moves on (a wake deletes the save): for one export. Same contract as exportRoot's.
+   */
+  exportFile(vmId: string, path: string): Promise<ExportedDisk>;
   staging(): Promise<ImportStaging>;
+  /**
+   * Deletes the stagings no import of this process owns (left by a daemon killed mid-import);
+   * answers how many. Safe while imports run: their stagings are kept.
+   */
+  sweepStagings(): Promise<number>;
   /**
    * Checks the staged disk (an image that could name a host file as its backing or data
    * file, is damaged, or is larger than `diskMib`: backup_invalid) and makes it the root

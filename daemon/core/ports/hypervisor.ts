@@ -123,4 +123,10 @@ export interface LiveSnapshots {
   capture(vmId: string, statePath: string, tag: string, frozen: () => Promise<void>): Promise<CaptureResult>;
   /** Deletes disk snapshot `tag` of a *running* machine's root (its hypervisor holds the disk). Idempotent. */
   dropDiskSnapshot(vmId: string, tag: string): Promise<void>;
+  /**
+   * True when the machine's process runs but its guest is paused and can simply be
+   * resumed (QEMU `paused`/`postmigrate`: stopped for a save or a capture, by a
+   * daemon that died before resuming it); false when it runs, loads a state, or is gone.
+   */
+  paused(vmId: string): Promise<boolean>;
 }

@@ -36,6 +36,11 @@ export interface SnapshotFiles {
   seal(vmId: string, name: string, meta: Omit<SnapshotMeta, 'sizeBytes'>): Promise<SnapshotMeta>;
   /** Sealed snapshots of the VM, oldest first, each with its state file (for a restore). */
   list(vmId: string): Promise<(SnapshotMeta & { statePath: string })[]>;
+  /**
+   * Names of the VM's snapshots begun and never sealed: a daemon died while taking them,
+   * and left their files (and maybe their root disk snapshot) behind. remove() drops them.
+   */
+  unsealed(vmId: string): Promise<string[]>;
   /** Rolls the VM's disks back to the snapshot (the machine is not running): root to its disk snapshot, swap to its copy. */
   revert(vmId: string, name: string): Promise<void>;
   /**

@@ -286,6 +286,8 @@ export class MemorySnapshotFiles implements SnapshotFiles {
   readonly tags = new Set<string>();
   private readonly frozen = new Map<string, string | undefined>();
   private readonly sealed = new Map<string, SnapshotMeta>();
+  /** Begun and not (yet) sealed: what a daemon that died mid-snapshot leaves. */
+  private readonly begun = new Set<string>();
   failSeal = false;
   private key(vmId: string, name: string): string {
     return `${vmId}/${name}`;
@@ -294,6 +296,7 @@ export class MemorySnapshotFiles implements SnapshotFiles {
     const k = this.key(vmId, name);
     if (this.sealed.has(k)) throw new FcmError('name_taken', `A snapshot named "${name}" already exists.`);
     this.frozen.delete(k);
+    this.begun.add(k);
     return {
       statePath: `/mem/${vmId}/snapshots/${name}/state.bin`,
       freeze: async () => {
@@ -305,6 +308,7 @@ export class MemorySnapshotFiles implements SnapshotFiles {
     if (this.failSeal) throw new FcmError('disk_full', 'injected: no space left on device');
     const m = { ...structuredClone(meta), sizeBytes: 4096 };
     this.sealed.set(this.key(vmId, name), m);
+    this.begun.delete(this.key(vmId, name));
     return structuredClone(m);
   }
   async list(vmId: string): Promise<(SnapshotMeta & { statePath: string })[]> {
@@ -312,6 +316,9 @@ export class MemorySnapshotFiles implements SnapshotFiles {
       .filter(([k]) => k.startsWith(`${vmId}/`))
       .map(([, m]) => ({ ...structuredClone(m), statePath: `/mem/${vmId}/snapshots/${m.name}/state.bin` }))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
+  }
+  async unsealed(vmId: string): Promise<string[]> {
+    return [...this.begun].filter((k) => k.startsWith(`${vmId}/`)).map((k) => k.slice(vmId.length + 1)).sort();
   }
   async revert(vmId: string, name: string): Promise<void> {
     const k = this.key(vmId, name);
@@ -324,10 +331,12 @@ export class MemorySnapshotFiles implements SnapshotFiles {
     if (opts.disk) this.tags.delete(`${vmId}/fcm-${name}`);
     this.sealed.delete(this.key(vmId, name));
     this.frozen.delete(this.key(vmId, name));
+    this.begun.delete(this.key(vmId, name));
   }
   /** What FileSnapshots gets from living in the VM's disk directory: the VM's disks go, its snapshots go. */
   dropVm(vmId: string): void {
     for (const k of [...this.sealed.keys()]) if (k.startsWith(`${vmId}/`)) this.sealed.delete(k);
+    for (const k of [...this.begun]) if (k.startsWith(`${vmId}/`)) this.begun.delete(k);
     for (const t of [...this.tags]) if (t.startsWith(`${vmId}/`)) this.tags.delete(t);
     this.disk.delete(vmId);
   }
@@ -364,6 +373,9 @@ export class MemoryLiveSnapshots implements LiveSnapshots {
     if (!this.hv.machines.has(vmId)) throw new FcmError('hypervisor_failed', `${vmId} is not running`);
     this.files.tags.delete(`${vmId}/${tag}`);
   }
+  async paused(vmId: string): Promise<boolean> {
+    return this.hv.machines.has(vmId) && this.snapshotter.paused.has(vmId);
+  }
 }
 
 /** Request times set by the test. */
@@ -387,6 +399,19 @@ export class MemoryDiskArchive implements DiskArchive {
   async exportRoot(vmId: string): Promise<ExportedDisk> {
     const b = this.roots.get(vmId) ?? Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.from(`root of ${vmId}`)]);
     return { bytes: b.length, sha256: createHash('sha256').update(b).digest('hex'), read: async function* () { yield b; }, remove: async () => {} };
+  }
+
+  async exportFile(vmId: string, path: string): Promise<ExportedDisk> {
+    const b = Buffer.from(`state of ${vmId} at ${path}`);
+    return { bytes: b.length, sha256: createHash('sha256').update(b).digest('hex'), read: async function* () { yield b; }, remove: async () => {} };
+  }
+
+  /** Stagings a killed daemon left (a test adds them); the live ones (`open`) stay. */
+  readonly left = new Set<object>();
+  async sweepStagings(): Promise<number> {
+    const n = this.left.size;
+    this.left.clear();
+    return n;
   }
 
   async staging(): Promise<ImportStaging> {

@@ -278,6 +278,13 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
     });
   }
 
+  async paused(vmId: string): Promise<boolean> {
+    if (!(await this.status(vmId)).running) return false;
+    const st = (await this.qmp(runPaths(this.cfg.runDir, vmId).qmpSocket, (q) => q.execute('query-status'))) as { status?: string };
+    // `postmigrate`: a save or capture completed and its disks were handed over; `cont` takes them back.
+    return st.status === 'paused' || st.status === 'postmigrate';
+  }
+
   private async launch(spec: MachineSpec, statePath: string | null): Promise<MachineStatus> {
     const paths = runPaths(this.cfg.runDir, spec.vmId);
     const existing = await this.status(spec.vmId);

@@ -13,8 +13,8 @@ export function backupBodies(app: FastifyInstance): void {
 
 export function backupHandlers(backups: BackupService, view: VmView): Record<string, Handler> {
   return {
-    exportBackup: async ({ principal, params, reply }) => {
-      const b = await backups.export(principal, params.name);
+    exportBackup: async ({ principal, params, query, reply }) => {
+      const b = await backups.export(principal, params.name, { withMemory: query.withMemory === true });
       reply
         .type(BACKUP_MEDIA_TYPE)
         .header('content-length', String(b.bytes))

@@ -88,9 +88,11 @@ for (const [name, make] of rigs) {
       await r.makeTag('fcm-one');
       await one.freeze();
       assert.deepEqual(await files.list(VM), [], 'incomplete until sealed');
+      assert.deepEqual(await files.unsealed(VM), ['one'], 'begun, not sealed: what an interrupted daemon leaves');
       const sealed = await files.seal(VM, 'one', meta('one', '2026-12-06T09:00:00.000Z'));
       assert.ok(sealed.sizeBytes > 0);
       assert.deepEqual(await files.list(VM), [{ ...sealed, statePath: one.statePath }]);
+      assert.deepEqual(await files.unsealed(VM), []);
       if (name === 'files') assert.equal(statSync(join(one.statePath, '..')).mode & 0o777, 0o700, "a snapshot's directory (guest RAM inside) is root-only");
       await assert.rejects(files.begin(VM, 'one'), (e: unknown) => isFcmError(e, 'name_taken'));
       // An unsealed begin (a daemon that died mid-snapshot) is simply started over.
@@ -117,6 +119,13 @@ for (const [name, make] of rigs) {
       await files.remove(VM, 'two', { disk: true });
       await files.remove(VM, 'two', { disk: true });
       assert.deepEqual(await r.tags(), []);
+      // An unsealed one, removed with its disk snapshot: nothing of it is left.
+      const three = await files.begin(VM, 'three');
+      r.writeState(three.statePath);
+      await r.makeTag('fcm-three');
+      assert.deepEqual(await files.unsealed(VM), ['three']);
+      await files.remove(VM, 'three', { disk: true });
+      assert.deepEqual([await files.unsealed(VM), await r.tags(), await files.list(VM)], [[], [], []]);
       if (name === 'files') {
         await assert.rejects(files.begin('../etc', 'x'), /bad vm id/);
         await assert.rejects(files.begin(VM, '../x'), /bad snapshot name/);
