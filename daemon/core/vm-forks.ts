@@ -117,10 +117,11 @@ export class VmForks {
         const id = vm.id;
         undo.push('row', () => this.d.records.removeQuietly(id));
         const vlog = log.child({ vmId: id, vm: vm.name });
-        await app.copy(cur.id, id);
+        // Undo first: a copy or a directory that fails halfway leaves part of itself (both undos are idempotent).
         undo.push('app', () => app.drop(id));
-        const { statePath, freeze } = await diskForks.beginFork(id, cur.id);
+        await app.copy(cur.id, id);
         undo.push('disks', () => this.d.disks.remove(id));
+        const { statePath, freeze } = await diskForks.beginFork(id, cur.id);
         await this.d.guest.armIdentityWatch(cur, FORK_WATCH_SECONDS, AbortSignal.timeout(30_000)).catch((e: Error) => {
           throw new FcmError('invalid_state', `VM "${cur.name}" cannot be forked: ${e.message}.`);
         });

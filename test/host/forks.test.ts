@@ -133,7 +133,9 @@ describe('fork of a running VM with a deployed app', { skip: skip ?? false, time
     assert.equal((await h.api('POST', '/v1/vms/web/start')).status, 200);
     assert.equal((await h.api('GET', '/v1/vms/web/wait?state=running&timeout=300')).status, 200, why(parent.id));
     assert.deepEqual((await h.api('GET', '/v1/vms')).body.vms.map((v: { name: string }) => v.name), ['web']);
-    assert.deepEqual(await hostLeftovers(h), before, 'no tap, QEMU, disk or run dir of a fork');
+    const left = await hostLeftovers(h);
+    // The parent's QEMU is a new process since its wake: count QEMUs, compare the rest as they are.
+    assert.deepEqual({ ...left, qemus: left.qemus.length }, { ...before, qemus: before.qemus.length }, 'no tap, QEMU, disk or run dir of a fork');
     assert.deepEqual(readdirSync(join(h.stateDir, 'git', 'repos')).filter((n) => n.startsWith('vm_')), [`${parent.id}.git`], 'no repository of a fork');
   });
 
