@@ -7,7 +7,8 @@
  *   cold      — a create of another shape (no template: a cold boot through the daemon)
  *   pause     — the parent's pause for a fork (Fcm-Parent-Paused-Ms), against a named snapshot
  *               of the same parent (the same capture: the baseline)
- * The parent is a default-shape VM (from the pool) running its placeholder app on port 8000.
+ * The parent is a default-shape VM (from the pool) running its placeholder app on port 8000. Forks and
+ * snapshots are taken with the pool full (no refill competing for the CPU), in alternating order.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -62,23 +63,34 @@ try {
   const pool: number[] = [];
   const cold: number[] = [];
   const snapPause: number[] = [];
-  for (let i = 0; i < N; i++) {
-    // fork → ready, and the parent's pause
-    let t0 = performance.now();
+  const forkOnce = async (i: number) => {
+    const t0 = performance.now();
     const res = await fetch(`${h.url}/v1/vms/parent/fork`, { method: 'POST', headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `fork-${i}` }) });
     const f = (await res.json()) as { ip: string; name: string };
     if (res.status !== 201) throw new Error(JSON.stringify(f));
     pause.push(Number(res.headers.get('fcm-parent-paused-ms')));
     fork.push(await untilAnswers(h, f.ip, t0));
     await ok(h.api('DELETE', `/v1/vms/fork-${i}`), 204);
-
-    // the same capture as a named snapshot of the same parent: the pause's baseline
+  };
+  // The same capture as a named snapshot of the same parent: the pause's baseline.
+  const snapshotOnce = async (i: number) => {
     const s = await ok(h.api('POST', '/v1/vms/parent/snapshots', { snapshot: `b${i}` }), 201);
     snapPause.push(s.pausedMs);
+  };
+  for (let i = 0; i < N; i++) {
+    // Measured with the pool full (no refill restore competing for the CPU), in alternating order.
+    await waitLogCount(h, 'warm pool: machine ready', pooled);
+    if (i % 2 === 0) {
+      await forkOnce(i);
+      await snapshotOnce(i);
+    } else {
+      await snapshotOnce(i);
+      await forkOnce(i);
+    }
 
     // warm-pool create → ready (the refill awaited first)
     await waitLogCount(h, 'warm pool: machine ready', pooled);
-    t0 = performance.now();
+    let t0 = performance.now();
     const p = await ok(h.api('POST', '/v1/vms', { name: `pool-${i}`, ...DEFAULT }), 201);
     pooled++;
     pool.push(await untilAnswers(h, p.ip, t0));
