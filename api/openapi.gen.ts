@@ -963,6 +963,51 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{name}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fork a running VM into a new VM (live memory + disk, its own identity)
+         * @description A new VM named `name` from the running VM's live state: its memory,
+         *     processes and disks of one instant, captured as a snapshot is (the parent is
+         *     paused while its root disk gets a copy-on-write snapshot, its swap a copy and
+         *     its used memory is written; then it runs on — the `Fcm-Parent-Paused-Ms`
+         *     header says how long). The fork is restored from that capture and takes an
+         *     identity of its own exactly as a warm-pool clone does: id, address, MAC, host
+         *     name, machine-id, fresh entropy for its kernel's random generator, its own URL
+         *     and route, its own agent token. It gets its own copy of the app: config vars,
+         *     releases (same versions) and git repository (so `git push <its remote>
+         *     feature:main` deploys onto the fork only), the parent's size and idle sleep,
+         *     and no custom domains. Its root disk is standalone (a copy of what the
+         *     parent's disk held over the same read-only base image): deleting the parent
+         *     leaves the fork running and restartable. Processes in the fork continue
+         *     where the parent's were, so a user-space random generator seeded before the
+         *     fork (e.g. Python's `random`) continues identically in both; the kernel's
+         *     (`os.urandom`, `secrets`, /dev/urandom) differs.
+         *     The parent must be `running` (`invalid_state` otherwise; so is a VM whose
+         *     image predates forks); `name` in use is `name_taken`; quotas and host
+         *     capacity apply as for a create (`quota_exceeded`, `insufficient_capacity`);
+         *     a hypervisor that cannot take live snapshots answers `not_implemented`. A
+         *     failed fork leaves nothing behind (no VM, disk, tap, route, repository) and
+         *     the parent running. Answers once the fork's hypervisor runs (state
+         *     `starting`); it is `running` when its guest answers as itself.
+         */
+        post: operations["forkVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 };
 export type webhooks = Record<string, never>;
 export type components = {
@@ -1194,6 +1239,14 @@ export type components = {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        /**
+         * @example {
+         *       "name": "cosmic-nova-pr-12"
+         *     }
+         */
+        ForkVmRequest: {
+            name: components["schemas"]["VmName"];
         };
         Host: {
             /**
@@ -3224,6 +3277,36 @@ export interface operations {
             /** @description Imported; the VM is starting */
             201: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Vm"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    forkVm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForkVmRequest"];
+            };
+        };
+        responses: {
+            /** @description Forked; the fork is starting (taking on its identity) */
+            201: {
+                headers: {
+                    /** @description How long the parent's guest was paused for the capture, in ms (QEMU's own clock) */
+                    "Fcm-Parent-Paused-Ms"?: number;
                     [name: string]: unknown;
                 };
                 content: {

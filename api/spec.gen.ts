@@ -2108,6 +2108,57 @@ export const spec: Record<string, any> = {
           }
         }
       }
+    },
+    "/v1/vms/{name}/fork": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "post": {
+        "operationId": "forkVm",
+        "tags": [
+          "vms"
+        ],
+        "summary": "Fork a running VM into a new VM (live memory + disk, its own identity)",
+        "description": "A new VM named `name` from the running VM's live state: its memory,\nprocesses and disks of one instant, captured as a snapshot is (the parent is\npaused while its root disk gets a copy-on-write snapshot, its swap a copy and\nits used memory is written; then it runs on — the `Fcm-Parent-Paused-Ms`\nheader says how long). The fork is restored from that capture and takes an\nidentity of its own exactly as a warm-pool clone does: id, address, MAC, host\nname, machine-id, fresh entropy for its kernel's random generator, its own URL\nand route, its own agent token. It gets its own copy of the app: config vars,\nreleases (same versions) and git repository (so `git push <its remote>\nfeature:main` deploys onto the fork only), the parent's size and idle sleep,\nand no custom domains. Its root disk is standalone (a copy of what the\nparent's disk held over the same read-only base image): deleting the parent\nleaves the fork running and restartable. Processes in the fork continue\nwhere the parent's were, so a user-space random generator seeded before the\nfork (e.g. Python's `random`) continues identically in both; the kernel's\n(`os.urandom`, `secrets`, /dev/urandom) differs.\nThe parent must be `running` (`invalid_state` otherwise; so is a VM whose\nimage predates forks); `name` in use is `name_taken`; quotas and host\ncapacity apply as for a create (`quota_exceeded`, `insufficient_capacity`);\na hypervisor that cannot take live snapshots answers `not_implemented`. A\nfailed fork leaves nothing behind (no VM, disk, tap, route, repository) and\nthe parent running. Answers once the fork's hypervisor runs (state\n`starting`); it is `running` when its guest answers as itself.\n",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ForkVmRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Forked; the fork is starting (taking on its identity)",
+            "headers": {
+              "Fcm-Parent-Paused-Ms": {
+                "description": "How long the parent's guest was paused for the capture, in ms (QEMU's own clock)",
+                "schema": {
+                  "type": "number",
+                  "examples": [
+                    412.5
+                  ]
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Vm"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -2576,6 +2627,23 @@ export const spec: Record<string, any> = {
           "updatedAt": {
             "type": "string",
             "format": "date-time"
+          }
+        }
+      },
+      "ForkVmRequest": {
+        "examples": [
+          {
+            "name": "cosmic-nova-pr-12"
+          }
+        ],
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "name"
+        ],
+        "properties": {
+          "name": {
+            "$ref": "#/components/schemas/VmName"
           }
         }
       },

@@ -57,6 +57,8 @@ import { clusterHttp } from './http/forward.js';
 import { HostService, unreachableReason } from './core/hosts.js';
 import { backupBodies, backupHandlers } from './http/routes/backups.js';
 import { BackupService } from './core/backups.js';
+import { ForkService } from './core/forks.js';
+import { forkHandlers } from './http/routes/forks.js';
 import { QemuImgDiskArchive } from './drivers/disk-archive.js';
 import { pendingHandlers } from './http/routes/pending.js';
 import { operationRoutes } from './http/openapi-routes.js';
@@ -380,6 +382,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     fastBoot,
     saved: vmSaved,
     snapshotFiles: new FileSnapshots(disks),
+    diskForks: disks,
     maxSnapshotsPerVm: cfg.vmSnapshots.maxPerVm,
     quotas,
     host,
@@ -576,6 +579,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   const implemented = {
       ...reserveApiName(vmHandlers(vms, view), apiHost, vmHost(API_LABEL, ip, cfg.baseDomain)),
       ...backupHandlers(backups, view),
+      ...forkHandlers(new ForkService({ vms, deploys: deploys.deploys }), view),
       ...deploys.handlers,
       ...consoleHandlers(consoles),
       ...auth.handlers,

@@ -25,6 +25,7 @@ import { deployCommands } from './deploys.js';
 import { gitRemoteHint } from './git-remote.js';
 import { keysCommands } from './keys.js';
 import { backupCommands } from './backups.js';
+import { forkCommands } from './forks.js';
 import { terminalColumns, type InStream } from './io.js';
 import type { ArgDef, Command } from './command.js';
 import { convertArg, flagFromSpec, UsageError, type FlagDef, type Parsed } from './parse.js';
@@ -301,6 +302,7 @@ function handWritten(all: () => Command[]): Command[] {
     ...deployCommands(),
     ...keysCommands(),
     ...backupCommands(),
+    ...forkCommands(),
     ...authCommands(),
     quotaCommand(),
     ...hostCommands(),

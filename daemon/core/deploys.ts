@@ -22,6 +22,7 @@ import type { Principal, VmRecord } from './model.js';
 import { AppRuntimeError, type AppResult, type AppRuntime, type LineSink } from './ports/app-runtime.js';
 import { type EnvStore, type NewRelease, type ReleasePatch, type ReleaseRecord, type ReleaseStore } from './ports/releases.js';
 import { type GitHost } from './ports/git-host.js';
+import type { ForkApp } from './vm-forks.js';
 import { LogBuffer, describeEnvChange, error, indent, step } from './deploys-output.js';
 
 /** The VMs, as this service needs them (VmService + its store, wired in deploy-wiring.ts). */
@@ -83,6 +84,36 @@ export class DeployService {
     if (!r) throw new FcmError('release_not_found', `${name} has no release v${version}.`);
     return r;
   }
+
+  /**
+   * Runs `fn` while no deploy, rollback or config change of the VM runs (they wait for it):
+   * a fork captures the guest and copies the release rows as one state.
+   */
+  exclusive<T>(vmId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(vmId, fn);
+  }
+
+  /**
+   * A fork's own copy of the app: config vars, every release (same versions, statuses and
+   * build logs: the fork's guest holds the same builds) and the git repository. Call under
+   * exclusive() of the parent. drop() removes it all again (a failed fork).
+   */
+  readonly forkApp: ForkApp = {
+    copy: async (from, to) => {
+      this.d.env.put(to, this.d.env.get(from));
+      for (const r of this.d.releases.list(from).reverse()) {
+        const made = this.d.releases.create({ vmId: to, status: 'pending', kind: r.kind, commit: r.commit, description: r.description, buildpack: r.buildpack, processes: r.processes, rollbackOf: r.rollbackOf, build: r.build });
+        if (made.version !== r.version) throw new Error(`release v${r.version} of the fork landed on v${made.version}`);
+        this.d.releases.update(to, made.version, { status: r.status, log: r.log, finishedAt: r.finishedAt });
+      }
+      await this.d.git.copy(from, to);
+    },
+    drop: async (vmId) => {
+      this.d.releases.removeVm(vmId);
+      this.d.env.removeVm(vmId);
+      await this.d.git.remove(vmId);
+    },
+  };
 
   /** Whether a deploy, rollback or config change of the VM is running (it keeps the VM awake). */
   busy(vmId: string): boolean {

@@ -200,8 +200,12 @@ export class VmLifecycle {
     });
   }
 
-  /** `fixedId`: the id of a pooled machine the VM takes over. */
-  private insertWithName(p: Principal, input: CreateVmInput, image: ImageInfo, fixedId: string | null): VmRecord {
+  /**
+   * The row of a new VM ('creating'), its quotas and host admission checked inside the
+   * store write. `fixedId`: the id of a pooled machine the VM takes over. Also the first
+   * step of a fork (vm-forks.ts).
+   */
+  insertWithName(p: Principal, input: CreateVmInput, image: ImageInfo, fixedId: string | null): VmRecord {
     const base = {
       owner: p.userId,
       state: 'creating' as const,

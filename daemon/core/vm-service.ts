@@ -37,6 +37,8 @@ import { VmRecords } from './vm-records.js';
 import { VmSupervisor } from './vm-supervisor.js';
 import type { SnapshotFiles } from './ports/vm-snapshots.js';
 import { VmSnapshots, type SnapshotInfo } from './vm-snapshots.js';
+import type { DiskForks } from './ports/disks.js';
+import { VmForks, type ForkApp, type ForkInput, type ForkResult } from './vm-forks.js';
 
 export type { CreateVmInput, StopOptions, UpdateVmInput } from './vm-lifecycle.js';
 
@@ -80,6 +82,8 @@ export interface VmServiceDeps {
   snapshotFiles?: SnapshotFiles;
   /** Snapshots kept per VM at most (config vmSnapshots.maxPerVm). */
   maxSnapshotsPerVm?: number;
+  /** How forks copy disks (with the hypervisor's liveSnapshots capability); absent → fcm fork is not_implemented. */
+  diskForks?: DiskForks;
   log: Logger;
   config: VmServiceConfig;
   /** This daemon's host id (FCM_HOST_ID): it drives only the VMs whose row names it. */
@@ -97,6 +101,7 @@ export class VmService {
   private readonly supervisor: VmSupervisor;
   private readonly reconciler: VmReconciler;
   private readonly snapshots: VmSnapshots;
+  private readonly forks: VmForks;
 
   constructor(private readonly d: VmServiceDeps) {
     const c = d.config;
@@ -149,6 +154,22 @@ export class VmService {
       log: d.log.child({ op: 'snapshot' }),
       maxPerVm: d.maxSnapshotsPerVm ?? 10,
       now,
+    });
+    this.forks = new VmForks({
+      records,
+      locks,
+      plans,
+      images: d.images,
+      hypervisor: d.hypervisor,
+      network: d.network,
+      disks: d.disks,
+      guest: d.guest,
+      snapshotter,
+      live: snapshotter ? (d.hypervisor.capabilities.liveSnapshots ?? null) : null,
+      diskForks: d.diskForks ?? null,
+      insert: (p, input, image) => lifecycle.insertWithName(p, input, image, null),
+      boots: supervisor,
+      log: d.log,
     });
     this.reconciler = new VmReconciler({
       records,
@@ -354,6 +375,17 @@ export class VmService {
 
   async deleteSnapshot(p: Principal, name: string, snapshot: string): Promise<void> {
     return this.snapshots.remove(this.here(this.resolve(p, name)), snapshot);
+  }
+
+  // ---- forks (vm-forks.ts) ------------------------------------------------
+
+  /**
+   * A new VM of `p` from running VM `name`'s live state (memory and disks of one instant),
+   * with its own identity; `app` copies what belongs to the app (config vars, releases,
+   * repository). The fork is `starting` until its guest answers as itself.
+   */
+  async fork(p: Principal, name: string, input: ForkInput, app: ForkApp): Promise<ForkResult> {
+    return this.forks.fork(p, this.here(this.resolve(p, name)), input, app);
   }
 
   // ---- supervision and reconcile (vm-supervisor.ts, vm-reconcile.ts) ----

@@ -28,6 +28,22 @@ export class AgentGuest implements Guest {
     return before;
   }
 
+  async armIdentityWatch(vm: { id: string; ip: string }, seconds: number, signal: AbortSignal): Promise<void> {
+    const body = await getJson(`http://${vm.ip}:${this.agentPort}/v1/identity/watch`, WATCH_TIMEOUT_MS, signal, {
+      method: 'POST',
+      token: this.tokenFor(vm.id),
+      body: JSON.stringify({ seconds }),
+    }).catch((e: Error) => {
+      // An image from before forks has no such route: say so rather than "answered 404".
+      throw new Error(/answered 404/.test(e.message) ? 'its guest agent cannot take a new identity (an image from before forks: redeploy onto a VM of the current image)' : `arming its identity watch failed: ${e.message}`);
+    });
+    if ((body as { vmId?: unknown } | null)?.vmId !== vm.id) throw new Error('its guest agent armed a watch for another VM id');
+  }
+
+  async disarmIdentityWatch(vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
+    await getJson(`http://${vm.ip}:${this.agentPort}/v1/identity/watch`, WATCH_TIMEOUT_MS, signal, { method: 'DELETE', token: this.tokenFor(vm.id), body: '' }, true);
+  }
+
   async waitReady(vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
     // Tight polling first (a restored guest answers within a few hundred ms), then back off for cold boots.
     // Each early attempt is abandoned after 150 ms: a SYN sent before the guest's NIC is up is lost, and
@@ -46,11 +62,14 @@ export class AgentGuest implements Guest {
 /** The clock call is one small exchange with an agent that already answered /health. */
 const CLOCK_TIMEOUT_MS = 5000;
 
+/** Arming reads the seed disk once; disarming stops a thread. */
+const WATCH_TIMEOUT_MS = 10_000;
+
 /** A sync writes out what the guest's page cache holds: seconds under TCG for a fresh deploy. */
 const SYNC_TIMEOUT_MS = 120_000;
 
 interface Send {
-  method: 'PUT' | 'POST';
+  method: 'PUT' | 'POST' | 'DELETE';
   token: string;
   body: string;
 }

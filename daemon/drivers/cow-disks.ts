@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { chmod, mkdir, open, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FcmError } from '../core/errors.js';
-import type { Disks, VmDisks } from '../core/ports/disks.js';
+import type { DiskForks, Disks, VmDisks } from '../core/ports/disks.js';
 import type { DriveSpec } from '../core/ports/hypervisor.js';
 import type { ImageInfo } from '../core/ports/images.js';
 import { run } from './proc.js';
@@ -17,13 +17,16 @@ export interface CowDisksConfig {
 
 const MiB = 1024 * 1024;
 
+/** A fork's captured memory state, in its disk directory until its restore has loaded it. */
+const FORK_STATE = 'fork-state.bin';
+
 /**
  * Per-VM disks without copying the base image: a qcow2 overlay backed by the
  * read-only base (instant, only written blocks use space), or for raw a
  * reflink/sparse copy. The guest grows its filesystem to the device size at
  * boot. Swap is a sparse file the guest formats on first boot.
  */
-export class CowDisks implements Disks {
+export class CowDisks implements Disks, DiskForks {
   constructor(private readonly cfg: CowDisksConfig) {}
 
   private paths(vmId: string, swapMib: number): VmDisks {
@@ -109,6 +112,74 @@ export class CowDisks implements Disks {
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', template.root.format, '-b', template.root.path, d.root.path, `${sizes.diskMib}M`]);
       if (d.swap && template.swap) await run('cp', ['--sparse=always', template.swap.path, d.swap.path]);
     });
+  }
+
+  /**
+   * A fork's directory: the parent's memory state is written to `fork-state.bin` in it
+   * (0600: the guest's RAM), and `freeze` copies the parent's swap as it is at the pause
+   * (sparse: what the guest swapped out, no more).
+   */
+  async beginFork(forkId: string, parentId: string): Promise<{ statePath: string; freeze: () => Promise<void> }> {
+    const parent = this.layout(parentId);
+    const dir = this.vmDir(forkId);
+    await this.checkFree();
+    await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'EEXIST' ? new Error(`${forkId} already has disks`) : asDiskFull(e);
+    });
+    return {
+      statePath: join(dir, FORK_STATE),
+      freeze: async () => {
+        if (!(await stat(parent.swap).catch(() => null))) return;
+        await run('cp', ['--sparse=always', parent.swap, this.paths(forkId, 1).swap!.path]).catch((e: unknown) => {
+          throw asDiskFull(e);
+        });
+      },
+    };
+  }
+
+  /**
+   * The fork's root: the clusters of the parent's disk snapshot `tag` copied into a new
+   * qcow2 over the parent's own backing file (`qemu-img convert -B`: only what the
+   * parent's overlay holds is copied, the rest stays with the shared, read-only base — an
+   * image or a template, which outlive any VM made from them). Nothing refers to the
+   * parent's file afterwards. The parent's QEMU holds its disk open while this reads the
+   * snapshot (-U): a qcow2 internal snapshot's clusters are never written in place
+   * (the running disk copies on write), so the read is of the instant the snapshot was taken.
+   */
+  async finishFork(forkId: string, parentId: string, tag: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
+    if (this.cfg.format !== 'qcow2') throw new FcmError('not_implemented', 'Forks need qcow2 disks.');
+    const parent = this.layout(parentId);
+    const d = this.paths(forkId, swapMib);
+    try {
+      const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', parent.root])).stdout) as { 'full-backing-filename'?: string; 'backing-filename-format'?: string };
+      const backing = info['full-backing-filename'];
+      const args = ['convert', '-U', '-q', '-f', 'qcow2', '-l', `snapshot.name=${tag}`, '-O', 'qcow2'];
+      if (backing) args.push('-B', backing, '-F', info['backing-filename-format'] ?? 'raw');
+      await run('qemu-img', [...args, parent.root, d.root.path]);
+      await chmod(d.root.path, 0o600);
+      if (d.swap) {
+        // A parent without swap made none at the pause; the guest formats a fresh one at its next boot.
+        if (!(await stat(d.swap.path).catch(() => null))) await sparseFile(d.swap.path, swapMib * MiB, true);
+        await chmod(d.swap.path, 0o600);
+      }
+      await writeFile(d.seed.path, seed, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      throw asDiskFull(err);
+    }
+    return d;
+  }
+
+  async dropForkState(forkId: string): Promise<void> {
+    await rm(join(this.vmDir(forkId), FORK_STATE), { force: true });
+  }
+
+  private async checkFree(): Promise<void> {
+    await mkdir(this.cfg.dir, { recursive: true, mode: 0o700 });
+    const fs = await statfs(this.cfg.dir);
+    const freeMib = (fs.bavail * fs.bsize) / MiB;
+    if (freeMib < this.cfg.minFreeMib) {
+      throw new FcmError('disk_full', `Only ${Math.floor(freeMib)} MiB free on the host disk; need at least ${this.cfg.minFreeMib} MiB.`);
+    }
   }
 
   async remove(vmId: string): Promise<void> {

@@ -355,6 +355,43 @@ def post_sync(req):
     return Response(204, content_type=None)
 
 
+FORK_WATCH = None  # identity.ForkWatch armed for a fork of this VM (POST /v1/identity/watch)
+FORK_WATCH_LOCK = threading.Lock()
+FORK_WATCH_DEV = None  # the seed device; a module global so that tests can point it at a file
+
+
+@route("POST", "/v1/identity/watch")
+def arm_identity_watch(req):
+    # Before the daemon captures this VM for a fork: the capture then holds a watcher that,
+    # in the fork (restored with a seed of its own), takes on the fork's identity.
+    global FORK_WATCH
+    body = req.json()
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 600 or set(body) != {"seconds"}:
+        raise ApiError(400, "validation_failed", "seconds must be an integer from 1 to 600")
+    import identity
+    with FORK_WATCH_LOCK:
+        if FORK_WATCH:
+            FORK_WATCH.stop()
+        FORK_WATCH = identity.ForkWatch(seconds, dev=FORK_WATCH_DEV)
+        try:
+            vm = FORK_WATCH.arm()
+        except OSError as e:
+            FORK_WATCH = None
+            raise ApiError(500, "identity_watch_failed", f"cannot watch the seed disk: {e}") from e
+    return Response.json(200, {"vmId": vm, "seconds": seconds})
+
+
+@route("DELETE", "/v1/identity/watch")
+def disarm_identity_watch(req):
+    global FORK_WATCH
+    with FORK_WATCH_LOCK:
+        if FORK_WATCH:
+            FORK_WATCH.stop()
+        FORK_WATCH = None
+    return Response(204, content_type=None)
+
+
 @route("POST", "/v1/console/resize")
 def console_resize(req):
     body = req.json()

@@ -19,6 +19,14 @@ rc.init from the seed disk):
   /run/fcm/{boot.env,seed.json} (the agent re-reads them), a gratuitous ARP —
   then print `fcm-identity: restored as <vmId>` and exit.
 
+Forks (fcm fork) use the same path on a running VM: the daemon asks the
+parent's agent to arm a watcher (ForkWatch, POST /v1/identity/watch), which
+polls the seed disk the same way for a bounded time; the daemon then captures
+the parent. In the parent the seed never changes and the watcher ends (disarmed,
+or at its deadline); in the fork, restored from that capture with a seed of its
+own, the watcher's copy sees the new vmId and applies it exactly as a pool clone
+does.
+
 Seed JSON fields used here: vmId, hostname, agentToken, port, template,
 net {ip, prefix, gateway, dns[]}, mac, nowMs, entropy (base64).
 """
@@ -244,6 +252,59 @@ def apply(seed, env):
     step("etc")
     console(f"restored as {vm} in {int((time.monotonic() - t0) * 1000)} ms ({' '.join(STEPS)})")
     return True
+
+
+class ForkWatch:
+    """Watches the seed disk for another vmId (a fork restored from this guest), until stop() or the deadline.
+
+    arm() returns once the seed was read (the current vmId), so a capture taken after it holds a running watcher.
+    The deadline counts guest monotonic time, which stands still while the machine is paused or saved.
+    """
+
+    def __init__(self, seconds, dev=None, apply_fn=None):
+        import threading
+        self.seconds = seconds
+        self.dev = dev
+        self.apply_fn = apply_fn or (lambda seed: apply(seed, read_env()))
+        self.stopped = threading.Event()
+        self.armed = threading.Event()
+        self.vm = None
+        self.error = None
+        self.thread = threading.Thread(target=self.run, name="fork-watch", daemon=True)
+
+    def arm(self, timeout=10):
+        self.thread.start()
+        self.armed.wait(timeout)
+        if self.error or not self.armed.is_set():
+            self.stop()
+            raise OSError(self.error or "the seed disk could not be read")
+        return self.vm
+
+    def stop(self):
+        self.stopped.set()
+
+    def run(self):
+        try:
+            dev = self.dev or find_seed_device()
+            if not dev:
+                raise OSError("no seed device")
+            reader = SeedReader(dev)
+            first = reader.read() or {}
+            self.vm = first.get("vmId")
+            if not self.vm:
+                raise OSError("the seed has no vmId")
+        except (OSError, ValueError) as e:
+            self.error = str(e)
+            self.armed.set()
+            return
+        self.armed.set()
+        deadline = time.monotonic() + self.seconds
+        while not self.stopped.is_set() and time.monotonic() < deadline:
+            cur = reader.read()
+            if cur and cur.get("vmId") and cur.get("vmId") != self.vm:
+                self.apply_fn(cur)
+                return
+            self.stopped.wait(POLL_S)
 
 
 def main():

@@ -107,6 +107,10 @@ def serve():
         json.dump({"vmId": vm, "agentToken": token, "port": 8000}, f)
     with open(agent.BOOT_ENV, "w") as f:
         f.write(f"FCM_VM={vm}\nFCM_IP=127.0.0.1/8\nFCM_AGENT_PORT=0\n")
+    # The seed disk the fork watcher reads (a file: the host has no /dev/vdb of this VM).
+    agent.FORK_WATCH_DEV = os.path.join(run, "seed.raw")
+    with open(agent.FORK_WATCH_DEV, "wb") as f:
+        f.write((b"FCMSEED1\n" + json.dumps({"vmId": vm}).encode() + b"\n").ljust(4096, b"\0"))
     master, slave = os.openpty()
     agent.CONSOLE_TTY = os.ttyname(slave)
     done = threading.Event()

@@ -3,6 +3,7 @@ pure parts; what they do to a machine runs in the guest: test/host)."""
 
 import json
 import os
+import time
 import unittest
 from unittest import mock
 
@@ -81,6 +82,52 @@ class IdentityTest(unittest.TestCase):
             f.write("FCM_VM=vm_1\ngarbage\n")
         self.assertEqual(identity.read_env(env), {"FCM_VM": "vm_1"})
         self.assertEqual(identity.read_json(os.path.join(app.dir, "nope.json")), {})
+
+    def _seed_file(self, vm):
+        app = TempApp()
+        self.addCleanup(app.cleanup)
+        path = os.path.join(app.dir, "seed.raw")
+        self._write_seed(path, vm)
+        return path
+
+    @staticmethod
+    def _write_seed(path, vm):
+        with open(path, "wb") as f:
+            f.write((identity.MAGIC + json.dumps({"vmId": vm, "hostname": "fork"}).encode() + b"\n").ljust(4096, b"\0"))
+
+    def test_fork_watch_applies_a_new_vm_id_and_only_that(self):
+        path = self._seed_file("vm_parent")
+        applied = []
+        w = identity.ForkWatch(30, dev=path, apply_fn=applied.append)
+        self.assertEqual(w.arm(), "vm_parent")
+        time.sleep(0.1)
+        self.assertEqual(applied, [])  # the parent's own seed: nothing to take on
+        self._write_seed(path, "vm_fork")
+        w.thread.join(5)
+        self.assertFalse(w.thread.is_alive())
+        self.assertEqual([s["vmId"] for s in applied], ["vm_fork"])
+
+    def test_fork_watch_ends_at_its_deadline_or_when_stopped(self):
+        path = self._seed_file("vm_parent")
+        applied = []
+        w = identity.ForkWatch(1, dev=path, apply_fn=applied.append)
+        w.arm()
+        w.thread.join(5)
+        self.assertFalse(w.thread.is_alive())
+        stopped = identity.ForkWatch(600, dev=path, apply_fn=applied.append)
+        stopped.arm()
+        stopped.stop()
+        stopped.thread.join(5)
+        self.assertFalse(stopped.thread.is_alive())
+        self._write_seed(path, "vm_fork")
+        time.sleep(0.1)
+        self.assertEqual(applied, [])
+
+    def test_fork_watch_without_a_seed_refuses_to_arm(self):
+        app = TempApp()
+        self.addCleanup(app.cleanup)
+        with self.assertRaises(OSError):
+            identity.ForkWatch(5, dev=os.path.join(app.dir, "missing")).arm()
 
     def test_an_invalid_restored_seed_changes_nothing(self):
         said = []

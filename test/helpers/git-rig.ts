@@ -27,6 +27,9 @@ export async function internalGitRig() {
       return p;
     },
     remove: async (id) => rmSync(join(dir, `${id}.git`), { recursive: true, force: true }),
+    copy: async () => {
+      throw new Error('not used by the git rig');
+    },
     list: async () => [],
     size: async () => 0,
   };

@@ -16,7 +16,9 @@ import { hashToken, newToken } from '../../daemon/core/tokens.js';
 import { buildServer } from '../../daemon/http/server.js';
 import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
-import { vmHandlers } from '../../daemon/http/routes/vms.js';
+import { vmHandlers, type VmView } from '../../daemon/http/routes/vms.js';
+import { forkHandlers } from '../../daemon/http/routes/forks.js';
+import { ForkService } from '../../daemon/core/forks.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
 import { memoryService, type MemoryServiceOptions } from './memory-service.js';
 import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
@@ -38,6 +40,8 @@ import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, Memory
 
 
 export interface MemoryApiOptions {
+  /** Named snapshots and forks on the twins (the hypervisor offers live snapshots). */
+  snapshots?: boolean;
   /** Another spec (e.g. a fixture that adds an operation); default openapi.yaml. */
   spec?: Json;
   /** Handlers added to (or replacing) the real ones. */
@@ -100,6 +104,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     ...(opts.host ? { host: opts.host } : {}),
     ...(shared ? { store: shared.rows.forHost(hostId), cluster: { hostId, hosts: { get: (id: string) => registry.list().find((x) => x.id === id) } } } : {}),
     sleep: true,
+    ...(opts.snapshots ? { snapshots: {} } : {}),
     config: { reservedDomains: { names: ['fcm.example.net'], zones: ['sslip.io'] } },
   });
   const selfInfo = { id: hostId, publicIp: '64.34.93.45', apiUrl: 'https://fcm.64-34-93-45.sslip.io', vcpus: 4, memoryMib: 8192, diskMib: 100_000, subnetCidr: '172.16.0.0/24' };
@@ -155,17 +160,19 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const consoles = opts.console
     ? new ConsoleService({ console: new MemoryConsole(), vms: h.service, log, tickets: new ConsoleTickets(), stillValid: (p) => auth.sessions.valid(p) })
     : null;
+  const view: VmView = {
+    urlFor: (n, ip) => vmUrl(n, ip ?? '64.34.93.45', 'sslip.io'),
+    gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }),
+    hosts: () => {
+      const list = registry.list();
+      return { unreachable: new Map(list.filter((x) => x.state === 'unreachable').map((x) => [x.id, unreachableReason(x)])), ipOf: new Map(list.map((x) => [x.id, x.publicIp])) };
+    },
+  };
   const implemented = {
     ...(consoles ? consoleHandlers(consoles) : {}),
     ...deploys.handlers,
-    ...vmHandlers(h.service, {
-      urlFor: (n, ip) => vmUrl(n, ip ?? '64.34.93.45', 'sslip.io'),
-      gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }),
-      hosts: () => {
-        const list = registry.list();
-        return { unreachable: new Map(list.filter((x) => x.state === 'unreachable').map((x) => [x.id, unreachableReason(x)])), ipOf: new Map(list.map((x) => [x.id, x.publicIp])) };
-      },
-    }),
+    ...vmHandlers(h.service, view),
+    ...forkHandlers(new ForkService({ vms: h.service, deploys: deploys.deploys }), view),
     ...hostHandlers(hosts),
     ...systemHandlers({ version: 'test', hypervisor: 'qemu', accel: 'tcg', counts: () => h.service.counts(), checks: async () => ({}) }),
     ...auth.handlers,

@@ -39,7 +39,7 @@ export interface MemoryServiceOptions {
   sleep?: boolean;
   /** This service as one host of a cluster: its id and the cluster's hosts (default: host `local` alone). */
   cluster?: { hostId: string; hosts: { get(id: string): HostRecord | undefined } };
-  /** Named snapshots (implies sleep): the hypervisor offers MemoryLiveSnapshots, files go to MemorySnapshotFiles; at most maxPerVm each. */
+  /** Named snapshots and forks (implies sleep): the hypervisor offers MemoryLiveSnapshots, files go to MemorySnapshotFiles (at most maxPerVm each), forks' disks to MemoryDisks. */
   snapshots?: { maxPerVm?: number };
 }
 
@@ -91,7 +91,7 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
       ...(quotas ? { quotas } : {}),
       ...(host ? { host } : {}),
       ...(opts.sleep || opts.snapshots ? { saved } : {}),
-      ...(opts.snapshots ? { snapshotFiles, ...(opts.snapshots.maxPerVm !== undefined ? { maxSnapshotsPerVm: opts.snapshots.maxPerVm } : {}) } : {}),
+      ...(opts.snapshots ? { snapshotFiles, diskForks: disks, ...(opts.snapshots.maxPerVm !== undefined ? { maxSnapshotsPerVm: opts.snapshots.maxPerVm } : {}) } : {}),
       ...(opts.cluster ? { hostId: opts.cluster.hostId, hosts: opts.cluster.hosts } : {}),
       store, hypervisor, network, disks, guest, images: new MemoryImages(), log, agentKeys, ...clockAndIds,
       config: {

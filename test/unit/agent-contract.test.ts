@@ -250,6 +250,18 @@ describe('the Python guest agent answers as agent-openapi.yaml says', { skip: no
     }
   });
 
+  test('armIdentityWatch: 1..600 seconds, answers the seed\'s vmId; disarmIdentityWatch: 204, also with none armed', async () => {
+    const json = { 'content-type': 'application/json' };
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    const r = JSON.parse(text(await expectAnswer('POST', '/v1/identity/watch', 200, { headers: json, body: body({ seconds: 5 }) })));
+    assert.deepEqual(r, { vmId: s!.vmId, seconds: 5 });
+    for (const bad of [{ seconds: 0 }, { seconds: 601 }, { seconds: 1.5 }, { seconds: true }, { seconds: 5, extra: 1 }, {}, []]) {
+      await expectAnswer('POST', '/v1/identity/watch', 400, { headers: json, body: body(bad), code: 'validation_failed' });
+    }
+    await expectAnswer('DELETE', '/v1/identity/watch', 204);
+    await expectAnswer('DELETE', '/v1/identity/watch', 204);
+  });
+
   test('syncDisks: 204', async () => {
     await expectAnswer('POST', '/v1/sync', 204);
   });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
 import { intToIp, ipToInt, macForVm, parseSubnet, planNetwork, tapForVm } from '../../daemon/core/planners/network-plan.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
-import { planMachine } from '../../daemon/core/planners/machine-spec.js';
+import { planForkMachine, planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
 import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
 import { planLaunch, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
@@ -202,4 +202,20 @@ test('machine spec: drives in guest device order (root, seed, swap), formats as 
   assert.deepEqual([m.kernelPath, m.initrdPath, m.vcpus, m.memoryMib, m.net.tap], ['/i/vmlinuz', null, 2, 512, 'fcm-3f9c2a7e1b4']);
   const raw = planMachine({ vmId: VM, vcpus: 1, memoryMib: 256, image, cmdline: 'x', disks: { root: d('root', 'raw'), seed: d('seed', 'raw'), swap: null }, net: { tap: null, mac: '02:fc:00:00:00:01' } });
   assert.deepEqual(raw.drives.map((x) => [x.id, x.format]), [['root', 'raw'], ['seed', 'raw']], 'no swap drive without swap; raw root stays raw');
+});
+
+test("fork machine: the parent's machine as launched, with the fork's id, disks and NIC (golden)", () => {
+  const disk = (vm: string, id: 'root' | 'seed' | 'swap', format: 'raw' | 'qcow2') => ({ id, path: `/disks/${vm}/${id}.${format}`, format, readOnly: id === 'seed' });
+  const disks = (vm: string, swap = true) => ({ root: disk(vm, 'root', 'qcow2'), seed: disk(vm, 'seed', 'raw'), swap: swap ? disk(vm, 'swap', 'raw') : null });
+  // A pool clone's launched spec: the template's command line, its RAM private once saved.
+  const parent = {
+    ...planMachine({ vmId: VM, vcpus: 1, memoryMib: 1024, image: { kernelPath: '/i/vmlinuz', initrdPath: '/i/initrd.img' }, cmdline: 'console=ttyS0 fcm.vm=vm_template0000', disks: disks(VM), net: { tap: 'fcm-3f9c2a7e1b4', mac: '02:fc:00:00:00:01' } }),
+    memory: { kind: 'private' as const },
+  };
+  const fork = planForkMachine(parent, { vmId: 'vm_0f0f0f0f0f0f', disks: disks('vm_0f0f0f0f0f0f'), net: { tap: 'fcm-0f0f0f0f0f0', mac: '02:fc:00:00:00:02' } });
+  assertGolden('fork-machine.json', fork);
+  assert.deepEqual({ ...fork, vmId: parent.vmId, drives: parent.drives, net: parent.net }, parent, 'nothing else differs');
+  assert.throws(() => planForkMachine(parent, { vmId: 'vm_0f0f0f0f0f0f', disks: disks('vm_0f0f0f0f0f0f', false), net: { tap: 't', mac: 'm' } }), /no raw swap drive/);
+  const noSwap = { ...parent, drives: parent.drives.slice(0, 2) };
+  assert.throws(() => planForkMachine(noSwap, { vmId: 'vm_0f0f0f0f0f0f', disks: disks('vm_0f0f0f0f0f0f'), net: { tap: 't', mac: 'm' } }), /drives its parent does not/);
 });

@@ -34,3 +34,21 @@ export function planMachine(m: MachineInput): MachineSpec {
     ...(m.memory ? { memory: m.memory } : {}),
   };
 }
+
+/**
+ * A fork's machine: the parent's as it was launched (kernel, command line,
+ * size, memory kind: a restore of the parent's captured state must launch the
+ * very same machine), with the fork's id, its own disks (same devices, same
+ * order: the guest's vda/vdb/vdc) and its own NIC (tap and MAC). Throws when
+ * the fork's disks do not match the parent's devices one to one.
+ */
+export function planForkMachine(parent: MachineSpec, fork: { vmId: string; disks: VmDisks; net: { tap: string; mac: string } }): MachineSpec {
+  const mine = [fork.disks.root, fork.disks.seed, ...(fork.disks.swap ? [fork.disks.swap] : [])];
+  const drives = parent.drives.map((d) => {
+    const own = mine.find((m) => m.id === d.id);
+    if (!own || own.format !== d.format || own.readOnly !== d.readOnly) throw new Error(`the fork has no ${d.format} ${d.id} drive like its parent's`);
+    return own;
+  });
+  if (drives.length !== mine.length) throw new Error('the fork has drives its parent does not');
+  return { ...parent, vmId: fork.vmId, drives, net: { tap: fork.net.tap, mac: fork.net.mac } };
+}

@@ -6,6 +6,11 @@ export interface GitHost {
   ensure(vmId: string): Promise<string>;
   /** Idempotent. */
   remove(vmId: string): Promise<void>;
+  /**
+   * A repository for `toVmId` holding every ref and object of `fromVmId`'s (a fork's copy;
+   * an empty one when `fromVmId` has none). `toVmId` must have none yet.
+   */
+  copy(fromVmId: string, toVmId: string): Promise<void>;
   /** VM ids that have a repository (for orphan cleanup). */
   list(): Promise<string[]>;
   /** Bytes the VM's repository holds on disk, including a push still in quarantine (0 when there is none). */

@@ -12,4 +12,12 @@ export interface Guest {
   setClock(vm: Pick<VmRecord, 'id' | 'ip'>, epochMs: number, signal: AbortSignal): Promise<number>;
   /** Writes the guest's cached file data to its disks (before a disk copy of a running guest). */
   syncDisks(vm: Pick<VmRecord, 'id' | 'ip'>, signal: AbortSignal): Promise<void>;
+  /**
+   * Arms the guest's fork watcher for `seconds` of guest time (agent POST /v1/identity/watch):
+   * a fork restored from a capture taken after this takes on the identity of its own seed,
+   * as a pool clone does. Rejects when the guest cannot (an image older than forks).
+   */
+  armIdentityWatch(vm: Pick<VmRecord, 'id' | 'ip'>, seconds: number, signal: AbortSignal): Promise<void>;
+  /** Stops the watcher (the capture is over; this VM keeps its identity). */
+  disarmIdentityWatch(vm: Pick<VmRecord, 'id' | 'ip'>, signal: AbortSignal): Promise<void>;
 }

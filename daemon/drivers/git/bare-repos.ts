@@ -86,6 +86,25 @@ export class BareRepos implements GitHost {
     return final;
   }
 
+  /**
+   * A fork's repository: made as ensure() makes one (fcm's config), then every ref of the
+   * parent's fetched into it (objects copied, nothing shared: the parent's deletion removes
+   * nothing the copy needs).
+   */
+  async copy(fromVmId: string, toVmId: string): Promise<void> {
+    const to = this.path(toVmId);
+    if (await exists(join(to, 'HEAD'))) throw new Error(`${toVmId} already has a repository`);
+    await this.ensure(toVmId);
+    const from = this.path(fromVmId);
+    if (!(await exists(join(from, 'HEAD')))) return;
+    try {
+      await this.git(['--git-dir', to, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', from, '+refs/*:refs/*']);
+    } catch (e) {
+      await this.remove(toVmId);
+      throw e;
+    }
+  }
+
   private git(args: string[]) {
     const c = asUser(this.o.user, 'git', args);
     // HOME: the git user's (git reads ~/.gitconfig; root's would be unreadable to it).

@@ -96,6 +96,17 @@ export class MemoryGitHost implements GitHost {
   async list(): Promise<string[]> {
     return [...this.repos];
   }
+  /** Injects a failure into the next copy. */
+  failCopy = false;
+  async copy(fromVmId: string, toVmId: string): Promise<void> {
+    if (this.repos.has(toVmId)) throw new Error(`${toVmId} already has a repository`);
+    if (this.failCopy) {
+      this.failCopy = false;
+      throw new Error('injected: the repository copy failed');
+    }
+    this.repos.add(toVmId);
+    if (this.sizes.has(fromVmId)) this.sizes.set(toVmId, this.sizes.get(fromVmId)!);
+  }
   /** Repository sizes tests set (bytes). */
   readonly sizes = new Map<string, number>();
   async size(vmId: string): Promise<number> {

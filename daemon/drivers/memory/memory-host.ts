@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { FcmError } from '../../core/errors.js';
 import type { Accel } from '../../core/model.js';
 import type { NetworkPlan } from '../../core/planners/network-plan.js';
-import type { Disks, VmDisks } from '../../core/ports/disks.js';
+import type { DiskForks, Disks, VmDisks } from '../../core/ports/disks.js';
 import type { DiskArchive, ExportedDisk, ImportStaging } from '../../core/ports/disk-archive.js';
 import type { Guest } from '../../core/ports/guest.js';
 import type { Hypervisor, HypervisorCapabilities, MachineSpec, MachineStatus, Snapshotter } from '../../core/ports/hypervisor.js';
@@ -96,9 +96,38 @@ export class MemoryNetwork implements Network {
   }
 }
 
-export class MemoryDisks implements Disks {
+export class MemoryDisks implements Disks, DiskForks {
   readonly disks = new Map<string, VmDisks>();
-  fail: 'create' | null = null;
+  fail: 'create' | 'fork' | null = null;
+  /** Forks made: the fork, its parent and the parent's disk snapshot its root came from; the states not dropped yet. */
+  readonly forks: { forkId: string; parentId: string; tag: string }[] = [];
+  readonly forkStates = new Set<string>();
+  /** Fork directories begun (the fork's disks exist from beginFork on, as a directory does). */
+  private readonly forkDirs = new Set<string>();
+
+  async beginFork(forkId: string, parentId: string): Promise<{ statePath: string; freeze: () => Promise<void> }> {
+    if (!this.disks.has(parentId)) throw new Error(`${parentId} has no disks`);
+    if (this.disks.has(forkId) || this.forkDirs.has(forkId)) throw new Error(`${forkId} already has disks`);
+    this.forkDirs.add(forkId);
+    const statePath = `/mem/${forkId}/fork-state.bin`;
+    this.forkStates.add(forkId);
+    return { statePath, freeze: async () => {} };
+  }
+  async finishFork(forkId: string, parentId: string, tag: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
+    if (this.fail === 'fork') {
+      this.fail = null;
+      throw new FcmError('disk_full', 'injected: no space left on device');
+    }
+    if (!this.disks.has(parentId)) throw new Error(`${parentId} has no disks`);
+    const d = this.paths(forkId, swapMib);
+    this.disks.set(forkId, d);
+    this.seeds.set(forkId, seed);
+    this.forks.push({ forkId, parentId, tag });
+    return d;
+  }
+  async dropForkState(forkId: string): Promise<void> {
+    this.forkStates.delete(forkId);
+  }
 
   readonly seeds = new Map<string, Buffer>();
 
@@ -129,9 +158,11 @@ export class MemoryDisks implements Disks {
   async remove(vmId: string): Promise<void> {
     this.disks.delete(vmId);
     this.seeds.delete(vmId);
+    this.forkDirs.delete(vmId);
+    this.forkStates.delete(vmId);
   }
   async list(): Promise<string[]> {
-    return [...this.disks.keys()];
+    return [...new Set([...this.disks.keys(), ...this.forkDirs])];
   }
 }
 
@@ -156,7 +187,18 @@ export class MemoryGuest implements Guest {
   failClock = false;
   /** VMs whose disks were synced, in order. */
   readonly syncs: string[] = [];
+  /** Fork watches armed (vmId, seconds) and disarmed, in order; `failWatch`: the agent cannot (an old image). */
+  readonly watches: { vmId: string; seconds: number }[] = [];
+  readonly disarmed: string[] = [];
+  failWatch = false;
   constructor(public bootMs = 0) {}
+  async armIdentityWatch(vm: { id: string; ip: string }, seconds: number): Promise<void> {
+    if (this.failWatch) throw new Error('its guest agent cannot take a new identity');
+    this.watches.push({ vmId: vm.id, seconds });
+  }
+  async disarmIdentityWatch(vm: { id: string; ip: string }): Promise<void> {
+    this.disarmed.push(vm.id);
+  }
   async syncDisks(vm: { id: string; ip: string }): Promise<void> {
     this.syncs.push(vm.id);
   }

@@ -277,7 +277,8 @@ function routeCases(route: OperationRoute, ctx: FuzzContext, oracle: Oracle): Fu
     } else if (!framed && route.method !== 'GET' && route.method !== 'DELETE') headers.push(['Content-Length', '0']);
     headers.push(['Connection', 'close']);
     const expect = expectOverride ?? expectFor(route, parts, oracle);
-    const creates = route.operationId === 'createVm' || (route.method === 'POST' && route.path === '/v1/vms');
+    // A fork makes a VM too (named in its answer, like a create's).
+    const creates = route.operationId === 'createVm' || route.operationId === 'forkVm' || (route.method === 'POST' && route.path === '/v1/vms');
     out.push({ op: route.operationId, label, method: route.method, target, headers, body: parts.body?.bytes, expect, mayHold: longPoll, creates });
   };
 
