@@ -15,11 +15,9 @@
  * The user's token never reaches b: b's logs show the cluster signature.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signForward } from '../../daemon/core/cluster-auth.js';
@@ -27,49 +25,15 @@ import { hashToken, newToken } from '../../daemon/core/tokens.js';
 import { PgTokenStore, PgUserStore } from '../../daemon/drivers/postgres/pg-account-stores.js';
 import { SyncPg } from '../../daemon/drivers/postgres/sync-pg.js';
 import { clusterSkipReason, startCluster, type TestCluster } from '../helpers/cluster-harness.js';
+import { gitEnv, PY_APP, remoteLines, sh, sshdOn, type HostSshd } from '../helpers/cluster-push.js';
 import { ConsoleWs, runInConsole, UpgradeRefused } from '../helpers/console-ws.js';
 import { hostSkipReason, type HostHarness } from '../helpers/host-harness.js';
 import { registerKeyWith } from '../helpers/key-proof.js';
-import { gitClient, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
+import { gitClient, type GitClient } from '../helpers/sshd.js';
 import { eventually } from '../helpers/wait.js';
 
 const skip = hostSkipReason() ?? clusterSkipReason();
 const SMALL = { memoryMib: 512, swapMib: 256 };
-
-interface Res {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sh(cmd: string, args: string[], env: Record<string, string>, timeoutMs = 600_000): Promise<Res> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-const PY_APP = (version: string) => `import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-
-class App(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"python ${version}\\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, fmt, *args):
-        print("request", self.command, self.path, flush=True)
-
-
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), App).serve_forever()
-`;
 
 /** A raw upgrade request (status and body of a refusal; 101 → 'upgraded'). */
 function rawUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
@@ -102,14 +66,12 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
   let bob: string;
   let vm: { id: string; ip: string; host: string; gitHttpUrl: string; gitUrl: string };
   let work: string;
-  let keysDir: string | undefined;
-  let sshd: TestSshd | undefined;
+  let remote: HostSshd | undefined;
   let aliceGit: GitClient;
   let bobGit: GitClient;
 
   const asAlice = (method: string, path: string, body?: unknown) => a.api(method, path, body, alice);
   const git = (env: Record<string, string>, ...args: string[]) => sh('git', ['-C', work, ...args], env);
-  const remoteLines = (r: Res) => r.stderr.split('\n').filter((l) => l.startsWith('remote: ')).map((l) => l.slice(8).trimEnd());
   /** The app, from inside b's namespace (its guest is on b's bridge). */
   const served = () => b.exec('curl', ['-sS', '--max-time', '5', `http://${vm.ip}:8000/`]).then((r) => r.stdout, () => '');
   const logOf = (h: HostHarness) => readFileSync(h.logPath, 'utf8');
@@ -140,11 +102,10 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
   });
 
   after(async () => {
-    await sshd?.close();
+    await remote?.close();
     db?.close();
     await c?.close();
     if (work) rmSync(work, { recursive: true, force: true });
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
   });
 
   test('the console through a reaches the guest on b: echo, resize, ticket, reconnect with scrollback', async () => {
@@ -209,7 +170,7 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
     writeFileSync(join(work, 'app.py'), PY_APP('v1'));
     writeFileSync(join(work, 'requirements.txt'), '# standard library only\n');
     writeFileSync(join(work, 'Procfile'), 'web: python3 app.py\n');
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LANG: 'C.UTF-8', GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@example.com', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@example.com' };
+    const env = gitEnv(work);
     assert.equal((await git(env, 'init', '-q', '-b', 'main')).code, 0);
     await git(env, 'add', '-A');
     assert.equal((await git(env, 'commit', '-q', '-m', 'v1')).code, 0);
@@ -276,22 +237,8 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
   });
 
   test("git push over SSH to a's sshd deploys on b (the key a verified, tunnelled to b's git), and the app serves; bob's key is refused", async () => {
-    keysDir = mkdtempSync('/run/fcm-keys-');
-    chmodSync(keysDir, 0o755);
-    const keysCommand = join(keysDir, 'fcm-ssh-keys');
-    copyFileSync(join(a.stateDir, 'git', 'bin', 'fcm-ssh-keys'), keysCommand);
-    sshd = await startSshd({
-      dir: join(keysDir, 'sshd'),
-      listen: a.daemonIp,
-      port: 22,
-      keysCommand,
-      wrap: ['ip', 'netns', 'exec', a.ns],
-      probe: () =>
-        new Promise((r) => {
-          const s = connect(22, a.daemonIp, () => (s.destroy(), r(true)));
-          s.on('error', () => r(false));
-        }),
-    });
+    remote = await sshdOn(a);
+    const sshd = remote.sshd;
     const clients = join(work, '..', `${work.split('/').pop()}-clients`);
     mkdirSync(clients, { recursive: true });
     aliceGit = await gitClient(clients, 'alice', sshd.knownHostsLine);

@@ -7,13 +7,20 @@
  * room for two per host, so placement and overbooking show with six guests.
  * The tests run in order on one cluster (starting three daemons is the
  * expensive part): placement, concurrent creates, kill -9 of a host with a
- * delete through another host meanwhile, a PostgreSQL restart.
+ * delete through another host meanwhile, a PostgreSQL restart; then, on a VM
+ * on host C, the console and git pushes (HTTPS and SSH) through host A (last,
+ * so the fault tests see the guests as placement left them).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clusterSkipReason, startCluster, type ClusterHost, type TestCluster } from '../helpers/cluster-harness.js';
+import { gitEnv, PY_APP, remoteLines, sh, sshdOn, type HostSshd, type Res } from '../helpers/cluster-push.js';
+import { ConsoleWs, runInConsole } from '../helpers/console-ws.js';
 import { hostLeftovers, hostSkipReason, namespacePids } from '../helpers/host-harness.js';
+import { registerKeyWith } from '../helpers/key-proof.js';
+import { gitClient } from '../helpers/sshd.js';
 import { eventually } from '../helpers/wait.js';
 
 const skip = hostSkipReason() ?? clusterSkipReason() ?? false;
@@ -230,12 +237,77 @@ describe('three hosts on one PostgreSQL (real daemons, Caddy, QEMU guests)', { s
     await waitRunning(b, ['after-pg']);
   });
 
-  // ---- console and git push across hosts (#15, branch clusterfwd) ----------------------------
-  // TO WIRE AT MERGE: once the console WebSocket and git push (HTTPS and SSH) are forwarded,
-  // assert here, on this same cluster, that through host A's API and A's SSH remote:
-  //   - `fcm console` (the WebSocket) to a VM on host-c runs a command and reads its output;
-  //   - a git push (HTTPS with the token, and SSH to root@<A's lan IP>) to a VM on host-c deploys
-  //     and the app answers at its URL through host-c's Caddy (curl from A's namespace with
-  //     --resolve <name>.<c ip>.sslip.io:443:<c lan ip> and host-c's CA: c.host('host-c').h.caddy.rootCaFile()).
-  // Today both answer wrong_host through another host; this group does not assert that.
+  test("console and git push (HTTPS and SSH) to a VM on host C through A's API and A's SSH remote; the app answers through C's Caddy", async () => {
+    // The VM made right after the PostgreSQL restart, on C (its other guest was adopted after the kill -9).
+    const vm = (await a.h.api('GET', '/v1/vms/after-pg')).body as Vm;
+    assert.equal(vm.host, 'host-c', JSON.stringify(vm));
+    assert.equal(vm.state, 'running');
+    const logOf = (x: ClusterHost) => readFileSync(x.h.logPath, 'utf8');
+
+    // The console through A: A relays, C holds the session.
+    const con = await ConsoleWs.open(`${a.h.url}/v1/vms/${vm.name}/console`, { token: a.h.token, timeoutMs: 60_000 });
+    assert.equal(con.hello?.vm, vm.name);
+    assert.equal((await runInConsole(con, 'echo $((40+2))', 60_000)).trim(), '42');
+    con.ws.close(1000);
+    assert.equal((await con.closed).code, 1000);
+    assert.match(logOf(a), /console relayed to the owning host/);
+    assert.match(logOf(hc), /"msg":"console connected"/);
+
+    // The app, at its URL, from A's namespace: the name resolved to C's address (as sslip.io would), C's CA.
+    const u = new URL(vm.url);
+    const caC = await hc.h.caddy.rootCaFile();
+    const servedThroughC = (version: string) =>
+      eventually(
+        `${vm.url} serves ${version} through host-c's Caddy`,
+        () => a.h.exec('curl', ['-sS', '--max-time', '15', '--cacert', caC, '--resolve', `${u.hostname}:443:${hc.lanIp}`, `${vm.url}/`]).then((r) => r.stdout, () => ''),
+        (body) => body === `python ${version}\n`,
+        60_000,
+        1000,
+      );
+
+    const tmp = mkdtempSync('/tmp/fcm-cluster3-push-');
+    const work = join(tmp, 'app');
+    mkdirSync(work);
+    let remote: HostSshd | undefined;
+    try {
+      const git = (env: Record<string, string>, ...args: string[]) => sh('git', ['-C', work, ...args], env);
+      const deployed = (r: Res) => {
+        assert.equal(r.code, 0, r.stderr);
+        const lines = remoteLines(r);
+        assert.equal(lines[0], `-----> Deploying to ${vm.name}...`, lines.join('\n'));
+        assert.equal(lines.at(-2), '-----> Deploy successful!', lines.join('\n'));
+      };
+      // HTTPS: A hands out its URL on the cluster network, which this process cannot reach; the same
+      // path on A's link from here (as test/host/cluster-forward.test.ts does).
+      assert.equal((await a.h.api('GET', `/v1/vms/${vm.name}`)).body.gitHttpUrl, `http://${a.lanIp}:7777/git/${vm.name}.git`);
+      const env = gitEnv(work);
+      writeFileSync(join(work, 'app.py'), PY_APP('v1'));
+      writeFileSync(join(work, 'requirements.txt'), '# standard library only\n');
+      writeFileSync(join(work, 'Procfile'), 'web: python3 app.py\n');
+      assert.equal((await git(env, 'init', '-q', '-b', 'main')).code, 0);
+      await git(env, 'add', '-A');
+      assert.equal((await git(env, 'commit', '-q', '-m', 'v1')).code, 0);
+      deployed(await git(env, 'push', `${a.h.url}/git/${vm.name}.git`.replace('http://', `http://x:${a.h.token}@`), 'HEAD:main'));
+      await servedThroughC('v1');
+      assert.ok(existsSync(join(hc.h.stateDir, 'git', 'repos', `${vm.id}.git`)), 'C holds the repository');
+      assert.ok(!existsSync(join(a.h.stateDir, 'git', 'repos', `${vm.id}.git`)), 'A made none');
+
+      // SSH: A's sshd with A's key command; the key registered through A; pushed to root@<A>:<vm>.git.
+      remote = await sshdOn(a.h);
+      const client = await gitClient(join(tmp, 'client'), 'owner', remote.sshd.knownHostsLine);
+      assert.equal((await registerKeyWith((m, p, body, t) => a.h.api(m, p, body, t ?? a.h.token), client)).status, 201);
+      writeFileSync(join(work, 'app.py'), PY_APP('v2'));
+      await git(client.env, 'add', 'app.py');
+      assert.equal((await git(client.env, 'commit', '-q', '-m', 'v2')).code, 0);
+      const r = await git(client.env, 'push', `root@${a.h.daemonIp}:${vm.name}.git`, 'HEAD:main');
+      assert.equal(r.code, 0, `${r.stderr}\nsshd:\n${remote.sshd.log().slice(-2000)}`);
+      deployed(r);
+      await servedThroughC('v2');
+      assert.match(logOf(a), /git over SSH relayed to the owning host/);
+      assert.match(logOf(hc), /git tunnel from another host/);
+    } finally {
+      await remote?.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 });
