@@ -135,10 +135,12 @@ export const FORWARDED = new Set([
   'verifyDomain', 'rollbackVm', 'updateEnv', 'getLogs',
   // Snapshots live beside the VM's disks; a backup export copies its disk (streamed back as it is read).
   'listSnapshots', 'createSnapshot', 'deleteSnapshot', 'restoreSnapshot', 'exportBackup',
+  // A fork is made from the parent's memory and disks, so on the parent's host (where it then runs).
+  'forkVm',
 ]);
 
 /** Response headers worth passing back (the rest are hop-by-hop or the other host's own). */
-const PASS = ['content-type', 'content-length', 'content-disposition', 'retry-after', 'cache-control', 'x-accel-buffering'];
+const PASS = ['content-type', 'content-length', 'content-disposition', 'retry-after', 'cache-control', 'x-accel-buffering', 'fcm-parent-paused-ms'];
 
 export async function forwardRequest(cluster: ClusterHttp, base: string, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const url = req.raw.url ?? '/';

@@ -33,8 +33,8 @@ describe('forwarding between hosts', () => {
   const seenOnB: { url: string; authorization?: string; cluster?: string }[] = [];
 
   before(async () => {
-    a = await memoryApi({ cluster: { hostId: 'a', key, shared } });
-    b = await memoryApi({ cluster: { hostId: 'b', key, shared } });
+    a = await memoryApi({ cluster: { hostId: 'a', key, shared }, snapshots: true });
+    b = await memoryApi({ cluster: { hostId: 'b', key, shared }, snapshots: true });
     b.app.addHook('onRequest', async (req) => {
       seenOnB.push({ url: req.url, authorization: req.headers.authorization, cluster: req.headers['x-fcm-cluster'] as string | undefined });
     });
@@ -75,6 +75,18 @@ describe('forwarding between hosts', () => {
     seenOnB.length = 0;
     assert.equal((await call('GET', '/v1/vms/on-b', alice.token)).body.state, 'running');
     assert.deepEqual(seenOnB, []);
+  });
+
+  test("a fork of b's VM asked through a is made on b (from b's memory and disks), the parent's pause passed back", async () => {
+    const alice = a.loginAs('alice@example.com');
+    seenOnB.length = 0;
+    const res = await fetch(`${aUrl}/v1/vms/on-b/fork`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'on-b-fork' }) });
+    const body = (await res.json()) as { host: string; id: string; name: string };
+    assert.deepEqual([res.status, body.name, body.host], [201, 'on-b-fork', 'b'], JSON.stringify(body));
+    assert.match(res.headers.get('fcm-parent-paused-ms') ?? '', /^\d+(\.\d+)?$/);
+    assert.deepEqual(seenOnB.map((s) => [s.url, s.authorization, typeof s.cluster]), [['/v1/vms/on-b/fork', undefined, 'string']], 'b got the cluster signature, not the token');
+    assert.ok(b.h.hypervisor.machines.has(body.id) && !a.h.hypervisor.machines.has(body.id), 'the fork runs on b');
+    assert.equal((await call('DELETE', '/v1/vms/on-b-fork', alice.token)).status, 204);
   });
 
   test("b still decides who may: another user's request through a is refused as if asked on b", async () => {
