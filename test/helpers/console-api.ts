@@ -63,7 +63,7 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
+    websocketOperations: ['openConsole', 'runCommand'],
     extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions }),
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
