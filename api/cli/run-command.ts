@@ -15,7 +15,7 @@
 import { constants } from 'node:os';
 import WebSocket from 'ws';
 import { trustedCas } from '../ca-fetch.js';
-import { errorFromResponse, isApiError, unreachable } from '../errors.js';
+import { errorFromResponse, unreachable } from '../errors.js';
 import { APP_FLAG, appName } from './app.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
@@ -163,9 +163,8 @@ async function runOneOff(ctx: Ctx, parsed: Parsed): Promise<number> {
         } catch {
           /* not JSON: bad_response */
         }
-        const e = errorFromResponse(new Response(null, { status: res.statusCode ?? 502 }), body);
-        if (isApiError(e, 'invalid_state')) return fail(new CliError(`${name} is not running, so nothing can run in it`, { detail: e.detail, hint: `start it with: fcm start ${name}` }));
-        fail(e);
+        // The daemon's detail says what is wrong and how to fix it ("... is stopped; ... start it with fcm start <name>").
+        fail(errorFromResponse(new Response(null, { status: res.statusCode ?? 502 }), body));
       });
       res.on('error', (e) => fail(unreachable(base, e)));
     });

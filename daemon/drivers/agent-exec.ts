@@ -105,23 +105,32 @@ class AgentExecChannel implements ExecChannel {
   private inputEnded = false;
   private readonly deadline: NodeJS.Timeout;
 
+  private head: Buffer | null;
+
   constructor(
     private readonly socket: Socket,
     head: Buffer,
     deadlineMs: number,
   ) {
     socket.setNoDelay(true);
+    // Nothing is read before there is someone to hand output to (onOutput): output that came with
+    // the 101, or right after it, would otherwise be dropped or buffered without bound.
+    socket.pause();
+    this.head = head.length ? head : null;
     this.deadline = setTimeout(() => this.finish({ error: 'the guest agent did not report the end of the command within its deadline' }), deadlineMs);
     this.deadline.unref();
     socket.on('data', (c: Buffer) => this.data(c));
     socket.on('error', () => {});
     socket.on('close', () => this.finish({ error: 'the guest agent closed the connection before the command ended' }));
-    // Frames that came with the 101 are handled once the caller has had a chance to subscribe.
-    if (head.length) queueMicrotask(() => this.data(head));
   }
 
+  /** Subscribing starts the reading. */
   onOutput(cb: (stream: 'stdout' | 'stderr', data: Buffer) => void): void {
     this.outputCb = cb;
+    const head = this.head;
+    this.head = null;
+    if (head) this.data(head);
+    if (!this.ended) this.socket.resume();
   }
 
   onEnd(cb: (end: ExecEnd) => void): void {

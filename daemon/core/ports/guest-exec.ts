@@ -30,6 +30,7 @@ export type ExecSignal = (typeof EXEC_SIGNALS)[number];
 
 /** One running command. close() (the client left) kills it. */
 export interface ExecChannel {
+  /** Subscribing starts the output flowing: what came before is held (in the guest's pipe) until then. */
   onOutput(cb: (stream: 'stdout' | 'stderr', data: Buffer) => void): void;
   /** Called once. */
   onEnd(cb: (end: ExecEnd) => void): void;
