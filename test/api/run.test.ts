@@ -118,7 +118,8 @@ test('at most 4 at once per VM (too_many_runs); a client leaving kills its comma
   await t.runningVm('busy');
   const sockets: WebSocket[] = [];
   const runs = Array.from({ length: 4 }, () => open('busy', ['sleep', '100'], { eof: false, onOpen: (ws) => sockets.push(ws) }));
-  while (sockets.length < 4) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && sockets.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(sockets.length, 4);
   const id = t.exec.started.at(-1)!.vmId;
   assert.equal(t.runs.count(id), 4);
   const fifth = await refusal(open('busy', ['true']));
@@ -126,7 +127,8 @@ test('at most 4 at once per VM (too_many_runs); a client leaving kills its comma
   const killedBefore = t.exec.killed;
   for (const ws of sockets) ws.terminate();
   await Promise.all(runs);
-  while (t.runs.count(id) > 0) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && t.runs.count(id) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(t.runs.count(id), 0);
   assert.equal(t.exec.killed - killedBefore, 4);
   assert.equal(t.exec.count(id), 0);
   assert.equal((await open('busy', ['true'])).control.at(-1).code, 0);
@@ -140,4 +142,20 @@ test('a sleeping VM is woken first', async () => {
   const r = await open('dozy', ['echo', 'awake']);
   assert.equal(r.stdout, 'awake\n');
   assert.equal((await t.api('GET', '/v1/vms/dozy', t.tok.alice)).body.state, 'running');
+});
+
+test('revoking the token that started a run (logout) ends it (1008, after saying why) and kills the command', async () => {
+  const token = t.auth.accounts.mint(t.users.upsert({ issuer: 'https://i.test', subject: 'alice@example.com', email: 'alice@example.com', name: null }, new Date().toISOString()), 'test').token;
+  const killed = t.exec.killed;
+  let opened: () => void = () => {};
+  const isOpen = new Promise<void>((r) => (opened = r));
+  const running = open('job', ['sleep', '100'], { token, eof: false, onOpen: () => opened() });
+  await isOpen;
+  assert.equal((await t.api('POST', '/v1/auth/logout', token)).status, 204);
+  const r = await running;
+  assert.equal(r.close, 1008);
+  assert.match(r.control[0].message, /^Run ended: /);
+  // The server's side of the close handshake ends a moment after the client's.
+  for (let i = 0; i < 500 && t.exec.killed === killed; i++) await new Promise((res) => setTimeout(res, 10));
+  assert.equal(t.exec.killed, killed + 1);
 });
