@@ -12,7 +12,7 @@ import { ExecRefused, type ExecChannel, type GuestExec } from './ports/guest-exe
 export interface RunVms {
   /** Ownership-checked lookup; throws vm_not_found. */
   get(p: Principal, name: string): VmRecord;
-  /** Wakes a sleeping VM, waits for a starting one (VmService.awake). */
+  /** Wakes a sleeping VM, waits for a starting one, refuses another host's (VmService.awake). */
   awake(p: Principal, name: string, timeoutMs: number, signal?: AbortSignal): Promise<VmRecord>;
 }
 
@@ -72,7 +72,9 @@ export class RunService {
       counted = false;
     };
     try {
-      if (vm.state !== 'running') vm = await this.d.vms.awake(p, vm.name, this.d.bootTimeoutMs, signal);
+      // Also for a running VM: awake() refuses a VM of another host (wrong_host, host_unreachable),
+      // whose address means nothing on this host's bridge.
+      vm = await this.d.vms.awake(p, vm.name, this.d.bootTimeoutMs, signal);
       if (vm.state !== 'running') throw new FcmError('invalid_state', `VM "${vm.name}" is ${vm.state}; fcm run needs it running.`);
       const channel = await this.d.exec.open(vm, { argv: t.argv, timeoutSec: t.timeoutSec }, signal);
       return { channel, vm, done };
