@@ -39,6 +39,8 @@ export interface RunHttpDeps {
   highWaterBytes?: number;
   /** Largest stdin frame a client may send. */
   maxFrameBytes?: number;
+  /** Ping interval; a client that misses a pong is dropped (and its command killed): a vanished laptop must not leave a command running until its deadline. */
+  heartbeatMs?: number;
 }
 
 const RUN_PATH = /^\/v1\/vms\/([^/?#]+)\/run\/?$/;
@@ -56,6 +58,18 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
   const highWater = d.highWaterBytes ?? 1024 * 1024;
   const wss = new WebSocketServer({ noServer: true, maxPayload: d.maxFrameBytes ?? 1024 * 1024, perMessageDeflate: false });
   let closing = false;
+  const alive = new WeakMap<WebSocket, boolean>();
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, d.heartbeatMs ?? 30_000);
+  heartbeat.unref();
 
   const authorize = (req: IncomingMessage, url: URL, rawName: string) => {
     let name: string;
@@ -111,6 +125,8 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
           return done();
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
+          alive.set(ws, true);
+          ws.on('pong', () => alive.set(ws, true));
           log.info({ vmId: vm.id, vm: vm.name, argc: ticket.argv.length, timeoutSec: ticket.timeoutSec }, 'run started');
           const revoked = d.sessions?.open(principal, (reason) => {
             if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', message: `Run ended: ${reason}.` }), { binary: false });
@@ -141,6 +157,7 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
     // Runs end with the daemon (their commands are killed when the agent's connection closes).
     app.addHook('preClose', async () => {
       closing = true;
+      clearInterval(heartbeat);
       for (const ws of wss.clients) {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', message: 'The fcm daemon is shutting down; the command was stopped.' }), { binary: false });
         ws.close(1001, 'daemon shutting down');
