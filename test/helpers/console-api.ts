@@ -72,7 +72,7 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole', 'runCommand'],
     extend: async (server) => {
-      await consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions, upgrades: [run.upgrade] })(server);
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions, otherUpgrade: (req, socket, head) => run.upgrade(req, socket, head) })(server);
       run.extend(server);
     },
   });
