@@ -414,6 +414,48 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{name}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Run a one-off command in the VM (WebSocket)
+         * @description Upgrades to a WebSocket (RFC 6455) running one command (`fcm run`): `argv`
+         *     (repeat the parameter per item; no shell: ask for `sh -c '...'` yourself) as the
+         *     app user, in the live release's directory with the app's environment (config
+         *     vars, `PORT`, the buildpack's runtime, `DYNO=run.1`). A sleeping VM is woken
+         *     first, a starting one awaited. Everything is checked before the upgrade: a
+         *     refusal is a problem+json answer — `validation_failed` (no argv, an empty
+         *     program, more than 8 KiB of argv), `vm_not_found`, `invalid_state` (the VM is
+         *     stopped or failed), `too_many_runs` (4 already run in that VM),
+         *     `guest_unreachable`.
+         *
+         *     Server → client: binary frames whose first byte says the stream (`1` stdout,
+         *     `2` stderr) followed by the bytes; then one text frame
+         *     `{"type":"exit","code":7,"signal":null,"timedOut":false}` (`code` null when a
+         *     signal ended it, `timedOut` when `timeout` passed) and close 1000. If the guest
+         *     agent breaks off: `{"type":"error","message":"..."}` and close 1011.
+         *     Client → server: binary frames are stdin; text frames are
+         *     `{"type":"eof"}` (end of stdin) and `{"type":"signal","signal":"INT"}` (HUP, INT,
+         *     QUIT, TERM, KILL, USR1, USR2, to the command's process group). Closing the
+         *     WebSocket kills the command (SIGHUP, then SIGKILL). Non-interactive: no
+         *     terminal (use `fcm console` for one). Auth: bearer header.
+         */
+        get: operations["runCommand"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{name}/console/tickets": {
         parameters: {
             query?: never;
@@ -2076,7 +2118,7 @@ export type components = {
             }[];
         };
         /** @enum {string} */
-        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "database_unavailable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "backup_invalid" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "csrf_failed" | "internal";
+        ErrorCode: "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "vm_not_found" | "name_taken" | "domain_taken" | "domain_not_verified" | "key_invalid" | "key_taken" | "key_proof_failed" | "release_not_found" | "snapshot_not_found" | "deploy_failed" | "no_previous_release" | "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "login_failed" | "auth_not_configured" | "not_implemented" | "invalid_state" | "vm_failed" | "wait_timeout" | "quota_exceeded" | "ip_pool_exhausted" | "insufficient_capacity" | "host_unreachable" | "database_unavailable" | "wrong_host" | "image_missing" | "hypervisor_failed" | "disk_full" | "payload_too_large" | "backup_invalid" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "too_many_runs" | "guest_unreachable" | "csrf_failed" | "internal";
     };
     responses: {
         /** @description An error, as RFC 9457 problem details */
@@ -2570,6 +2612,33 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Switching protocols; the console stream follows */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    runCommand: {
+        parameters: {
+            query: {
+                /** @description The program and its arguments, one parameter each, in order */
+                argv: string[];
+                /** @description Seconds; the command is killed when they pass */
+                timeout?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The VM's name */
+                name: components["parameters"]["VmName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching protocols; the command's streams follow */
             101: {
                 headers: {
                     [name: string]: unknown;

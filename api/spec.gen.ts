@@ -949,6 +949,61 @@ export const spec: Record<string, any> = {
         }
       }
     },
+    "/v1/vms/{name}/run": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/VmName"
+        }
+      ],
+      "get": {
+        "operationId": "runCommand",
+        "tags": [
+          "console"
+        ],
+        "summary": "Run a one-off command in the VM (WebSocket)",
+        "description": "Upgrades to a WebSocket (RFC 6455) running one command (`fcm run`): `argv`\n(repeat the parameter per item; no shell: ask for `sh -c '...'` yourself) as the\napp user, in the live release's directory with the app's environment (config\nvars, `PORT`, the buildpack's runtime, `DYNO=run.1`). A sleeping VM is woken\nfirst, a starting one awaited. Everything is checked before the upgrade: a\nrefusal is a problem+json answer — `validation_failed` (no argv, an empty\nprogram, more than 8 KiB of argv), `vm_not_found`, `invalid_state` (the VM is\nstopped or failed), `too_many_runs` (4 already run in that VM),\n`guest_unreachable`.\n\nServer → client: binary frames whose first byte says the stream (`1` stdout,\n`2` stderr) followed by the bytes; then one text frame\n`{\"type\":\"exit\",\"code\":7,\"signal\":null,\"timedOut\":false}` (`code` null when a\nsignal ended it, `timedOut` when `timeout` passed) and close 1000. If the guest\nagent breaks off: `{\"type\":\"error\",\"message\":\"...\"}` and close 1011.\nClient → server: binary frames are stdin; text frames are\n`{\"type\":\"eof\"}` (end of stdin) and `{\"type\":\"signal\",\"signal\":\"INT\"}` (HUP, INT,\nQUIT, TERM, KILL, USR1, USR2, to the command's process group). Closing the\nWebSocket kills the command (SIGHUP, then SIGKILL). Non-interactive: no\nterminal (use `fcm console` for one). Auth: bearer header.\n",
+        "x-websocket": true,
+        "parameters": [
+          {
+            "name": "argv",
+            "in": "query",
+            "required": true,
+            "description": "The program and its arguments, one parameter each, in order",
+            "style": "form",
+            "explode": true,
+            "schema": {
+              "type": "array",
+              "minItems": 1,
+              "maxItems": 256,
+              "items": {
+                "type": "string",
+                "maxLength": 8192
+              }
+            }
+          },
+          {
+            "name": "timeout",
+            "in": "query",
+            "required": false,
+            "description": "Seconds; the command is killed when they pass",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 86400,
+              "default": 3600
+            }
+          }
+        ],
+        "responses": {
+          "101": {
+            "description": "Switching protocols; the command's streams follow"
+          },
+          "default": {
+            "$ref": "#/components/responses/Problem"
+          }
+        }
+      }
+    },
     "/v1/vms/{name}/console/tickets": {
       "parameters": [
         {
@@ -4385,6 +4440,8 @@ export const spec: Record<string, any> = {
           "unsupported_media_type",
           "method_not_allowed",
           "rate_limited",
+          "too_many_runs",
+          "guest_unreachable",
           "csrf_failed",
           "internal"
         ]

@@ -20,6 +20,9 @@ import { ConsoleService } from './core/console-service.js';
 import { SocketConsole } from './drivers/console-socket.js';
 import { ConsoleLogCap } from './drivers/console-log-cap.js';
 import { consoleHandlers, consoleRoutes } from './http/routes/console.js';
+import { runRoutes } from './http/routes/run.js';
+import { RunService } from './core/run-service.js';
+import { AgentExec } from './drivers/agent-exec.js';
 import { vmHost, vmUrl } from './core/planners/url.js';
 import { VmService } from './core/vm-service.js';
 import { FastBootService } from './core/fast-boot.js';
@@ -507,6 +510,8 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     stillValid: (p) => auth.sessions.valid(p),
   });
 
+  const runs = new RunService({ vms, exec: new AgentExec({ port: cfg.agentPort, tokenFor: (id) => agentKeys.tokenFor(id) }), bootTimeoutMs: cfg.bootTimeoutMs });
+
   const deploys = wireDeploys({
     vms,
     store,
@@ -534,7 +539,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     vms: { list: () => store.list().filter((v) => v.host === cfg.host.id), onChange: (l) => vms.onChange(l), get: (id) => store.get(id) },
     activity: accessLog,
     hostsOf: (vm) => [vmHost(vm.name, ip, cfg.baseDomain), ...vm.verifiedDomains],
-    busy: (vm) => (consoles.clientCounts()[vm.id] ?? 0) > 0 || deploys.deploys.busy(vm.id),
+    busy: (vm) => (consoles.clientCounts()[vm.id] ?? 0) > 0 || runs.count(vm.id) > 0 || deploys.deploys.busy(vm.id),
     sleep: (vm) => vms.sleep({ userId: 'system', email: null, admin: true }, vm.name),
     log: log.child({ svc: 'idle' }),
     now: Date.now,
@@ -618,9 +623,11 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     auth: auth.authenticator,
     validateResponses: cfg.validateResponses,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
+    websocketOperations: ['openConsole', 'runCommand'],
     extend: async (server) => {
-      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions, cluster, otherUpgrade: git.upgrade })(server);
+      const run = runRoutes({ spec, auth: auth.authenticator, runs, log: log.child({ svc: 'run' }), limits, sessions: auth.sessions });
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions, cluster, otherUpgrade: (req, socket, head, url) => run.upgrade(req, socket, head) || git.upgrade(req, socket, head, url) })(server);
+      run.extend(server);
       await git.extend(server);
       backupBodies(server);
     },

@@ -32,6 +32,8 @@ export interface Command {
   hidden?: boolean;
   /** Everything after the command name goes to run() untouched (except a leading --help). */
   passthrough?: boolean;
+  /** Flags only before the first argument (or --): the rest is passed on untouched, flags included (fcm run). */
+  flagsFirst?: boolean;
   /** A stand-in until a later release; a spec command of the same name replaces it. */
   placeholder?: boolean;
   spec?: CommandSpec;

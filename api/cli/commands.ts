@@ -12,6 +12,7 @@ import type { VmState } from '../client.js';
 import type { CommandSpec } from '../gen/cli-table.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { consoleCommand } from './console.js';
+import { runCommand } from './run-command.js';
 import type { Ctx } from './context.js';
 import { runDaemon } from './daemon.js';
 import { fill, keyValues, rowsOf, showRelease, showVm, table } from './format.js';
@@ -279,22 +280,6 @@ export function readLine(stdin: InStream, signal?: AbortSignal): Promise<string>
   });
 }
 
-function placeholder(name: string, group: string, summary: string, hint: string, args: ArgDef[] = []): Command {
-  return {
-    name,
-    group,
-    summary: `${summary} (not available yet)`,
-    args,
-    flags: [],
-    examples: [],
-    passthrough: true,
-    placeholder: true,
-    run: async () => {
-      throw new CliError(`fcm ${name} is not available yet`, { detail: 'It comes with a later release of fcm.', hint });
-    },
-  };
-}
-
 /** Commands that are not one API call. `all()` is passed in for those that list the others. */
 function handWritten(all: () => Command[]): Command[] {
   return [
@@ -308,10 +293,7 @@ function handWritten(all: () => Command[]): Command[] {
     ...hostCommands(),
     ...terraformCommands(),
     ...openVersionCommands(),
-    // Needs an exec channel into the guest (agent + daemon operation) that does not exist yet.
-    placeholder('run', 'vms', 'Run a one-off command in the VM', 'until then: fcm console, and run it in the VM\'s shell', [
-      { name: 'command', description: 'The command and its arguments, after --', optional: false, variadic: true },
-    ]),
+    runCommand(),
     {
       name: 'daemon',
       group: 'system',

@@ -25,6 +25,8 @@ export const GLOBAL_FLAG_DEFS: FlagDef[] = [
 export function usageLine(c: Command): string {
   const args = c.args.map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`) + (a.variadic ? '...' : ''));
   const flags = c.passthrough ? '' : ' [flags]';
+  // Flags first, then -- and the arguments that are passed on untouched (fcm run).
+  if (c.flagsFirst) return `fcm ${c.name}${flags} -- ${args.join(' ')}`;
   return `fcm ${c.name}${args.length ? ` ${args.join(' ')}` : ''}${flags}`;
 }
 

@@ -91,6 +91,7 @@ export async function runCli(argv: string[], io: Io, opts: RunOptions = {}): Pro
       const own = new Set(cmd.flags.map((f) => f.long));
       parsed = parseArgs(rest, [...cmd.flags, ...GLOBAL_FLAG_DEFS.filter((g) => !own.has(g.long))], {
         maxPositionals: cmd.args.some((a) => a.variadic) ? null : cmd.args.length,
+        ...(cmd.flagsFirst ? { stopAtPositional: true } : {}),
       });
       if (parsed.flags.help) return help(ctx, commands, version, cmd.name.split(' '));
       globals = globalsFrom(parsed.flags, globals);

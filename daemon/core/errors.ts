@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  too_many_runs: { status: 429, title: 'Too many one-off commands in this VM' },
+  guest_unreachable: { status: 502, title: "The VM's guest agent does not answer" },
   csrf_failed: { status: 403, title: 'Cross-site request refused' },
   internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

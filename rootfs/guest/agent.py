@@ -193,6 +193,16 @@ class Response:
     def __init__(self, status, body=b"", content_type="application/json", chunks=None):
         self.status, self.body, self.content_type, self.chunks = status, body, content_type, chunks
         self.headers = {}
+        self.session = None  # upgrades: session(rfile, sock) runs after the 101 (see Response.upgrade)
+
+    @classmethod
+    def upgrade(cls, protocol, session, abandon):
+        """101 Switching Protocols to `protocol`, then session(rfile, sock) owns the
+        connection until it returns; abandon() runs instead when the 101 cannot be sent."""
+        resp = cls(101, content_type=None)
+        resp.headers.update({"Upgrade": protocol, "Connection": "Upgrade"})
+        resp.session, resp.abandon = session, abandon
+        return resp
 
     @classmethod
     def json(cls, status, obj, content_type="application/json"):
@@ -392,6 +402,29 @@ def disarm_identity_watch(req):
     return Response(204, content_type=None)
 
 
+@route("POST", "/v1/exec")
+def exec_command(req):
+    # A one-off command (`fcm run`): an HTTP Upgrade to a framed stream (oneoff.py says why).
+    import oneoff
+    if (req.headers.get("Upgrade") or "").strip().lower() != oneoff.PROTOCOL:
+        raise ApiError(400, "validation_failed", f"send Connection: Upgrade and Upgrade: {oneoff.PROTOCOL}")
+    argv, timeout_s = oneoff.validate(req.json(oneoff.MAX_ARGV_BYTES * 2))
+    mgr = manager()
+    oneoff.take_slot()
+    try:
+        user, cwd, env = oneoff.context(mgr, app_settings()[0])
+    except BaseException:
+        oneoff.release_slot()
+        raise
+
+    def session(rfile, sock):
+        try:
+            oneoff.Session(rfile, sock, argv, timeout_s, user, cwd, env).run()
+        finally:
+            oneoff.release_slot()
+    return Response.upgrade(oneoff.PROTOCOL, session, oneoff.release_slot)
+
+
 @route("POST", "/v1/console/resize")
 def console_resize(req):
     body = req.json()
@@ -458,6 +491,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(resp)
 
     def send(self, resp):
+        if resp.session is not None:
+            return self.switch_protocols(resp)
         self.send_response(resp.status)
         if resp.content_type:
             self.send_header("Content-Type", resp.content_type)
@@ -486,6 +521,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             close = getattr(resp.chunks, "close", None)
             if close:
                 close()
+
+    def switch_protocols(self, resp):
+        self.close_connection = True  # whatever the session does, no HTTP request follows it
+        try:
+            self.send_response(101)
+            for name, value in resp.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+        except OSError:
+            resp.abandon()
+            return
+        try:
+            resp.session(self.rfile, self.connection)
+        finally:
+            try:  # wakes a session thread still reading the connection
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def log_message(self, fmt, *args):  # quiet: only errors are logged
         pass

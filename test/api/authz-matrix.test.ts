@@ -62,8 +62,9 @@ test('every operation in openapi.yaml: A / B / admin / no token / revoked token 
     const all = Object.values<Json>(spec.paths).flatMap((item) => ['get', 'post', 'put', 'patch', 'delete'].filter((m) => item[m]).map((m) => item[m].operationId));
     assert.deepEqual([...ops].sort(), all.filter((id) => !websocket.includes(id)).sort());
     assert.equal(rows.length, ops.size * 5);
-    // WebSocket upgrades are not JSON routes; their auth (bearer or ticket) is tested with the console.
-    assert.deepEqual(websocket, ['openConsole']);
+    // WebSocket upgrades are not JSON routes; their auth is tested with the console (bearer or ticket)
+    // and with runs (bearer; another user's VM: test/host/run.test.ts).
+    assert.deepEqual(websocket, ['openConsole', 'runCommand']);
     // Spot checks of the rules on known operations.
     const at = (op: string, who: string) => rows.find((r) => r.operationId === op && r.who === who)!;
     assert.deepEqual([at('getVm', 'B').status, at('getVm', 'B').code], [404, 'vm_not_found']);

@@ -47,7 +47,7 @@ try {
   const app = await buildServer({
     spec, log, auth, validateResponses: true,
     handlers: { ...handlers, ...pendingHandlers(handlers, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
+    websocketOperations: ['openConsole', 'runCommand'],
   });
   const bare = Fastify();
   bare.get('/', async () => ({ hello: 'world' }));

@@ -155,7 +155,7 @@ async function serve(): Promise<void> {
     const app = await buildServer({
       spec, log: pino({ level: 'warn' }), auth: new TokenAuthenticator(tokens), validateResponses: true,
       handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-      websocketOperations: ['openConsole'],
+      websocketOperations: ['openConsole', 'runCommand'],
     });
     const fcmUrl = await app.listen({ host: '127.0.0.1', port: 0 });
     const check = await fetch(`${fcmUrl}/v1/vms`, { headers: { authorization: `Bearer ${token}` } });
@@ -172,7 +172,7 @@ async function serve(): Promise<void> {
       limits: new RequestLimits({ trustedProxies: 'loopback', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: { count: 1e9, perMs: 60_000 } }),
       sessions: new LiveSessions({ valid: (p) => userAuth.stillValid(p) }),
       handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-      websocketOperations: ['openConsole'],
+      websocketOperations: ['openConsole', 'runCommand'],
     });
     const limitedUrl = await limitedApp.listen({ host: '127.0.0.1', port: 0 });
     const n2 = ((await (await fetch(`${limitedUrl}/v1/vms`, { headers: { authorization: `Bearer ${userToken}` } })).json()) as { vms: unknown[] }).vms.length;

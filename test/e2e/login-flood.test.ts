@@ -68,7 +68,7 @@ before(async () => {
     () => t0,
   );
   const ids = operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId);
-  app = await buildServer({ spec, log, limits, auth: auth.authenticator, validateResponses: true, handlers: { ...auth.handlers, ...pendingHandlers(auth.handlers, ids) }, websocketOperations: ['openConsole'] });
+  app = await buildServer({ spec, log, limits, auth: auth.authenticator, validateResponses: true, handlers: { ...auth.handlers, ...pendingHandlers(auth.handlers, ids) }, websocketOperations: ['openConsole', 'runCommand'] });
   await app.listen({ port: daemonPort, host: '127.0.0.1' });
   caddy = await startCaddyFront(daemonUrl, tempDir('fcm-flood-caddy-'), caddyPort);
 });

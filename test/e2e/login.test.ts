@@ -106,7 +106,7 @@ before(async () => {
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, ids) },
-    websocketOperations: ['openConsole'],
+    websocketOperations: ['openConsole', 'runCommand'],
   });
   await app.listen({ port, host: '127.0.0.1' });
 
@@ -125,7 +125,7 @@ before(async () => {
     auth: google.authenticator,
     validateResponses: true,
     handlers: { ...withQuotas(googleDb, google), ...pendingHandlers(withQuotas(googleDb, google), ids) },
-    websocketOperations: ['openConsole'],
+    websocketOperations: ['openConsole', 'runCommand'],
   });
   await googleApp.listen({ port: googlePort, host: '127.0.0.1' });
 });

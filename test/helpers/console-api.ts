@@ -1,7 +1,8 @@
 /**
  * The real HTTP layer with the console wired in (routes/console.ts,
  * listening on loopback: WebSockets need a real socket) over the in-memory
- * VM service and the Console twin. Users: alice and bob (user tokens), an
+ * VM service and the Console twin; `fcm run`'s WebSocket (routes/run.ts) beside
+ * it over the GuestExec twin (MemoryExec). Users: alice and bob (user tokens), an
  * admin token and a revoked token of alice's. `clock` shifts ticket time.
  */
 import assert from 'node:assert/strict';
@@ -22,11 +23,14 @@ import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
 import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { MemoryTokenStore } from '../../daemon/drivers/memory/memory-token-store.js';
 import { DEFAULTS, memoryService } from './memory-service.js';
+import { RunService } from '../../daemon/core/run-service.js';
+import { MemoryExec } from '../../daemon/drivers/memory/memory-exec.js';
+import { runRoutes } from '../../daemon/http/routes/run.js';
 
 export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceConfig>; heartbeatMs?: number; limits?: RequestLimits } = {}) {
   const log = pino({ level: 'silent' });
   // Quotas as in the daemon (whoami answers with the caller's), set high: these tests make many VMs.
-  const h = memoryService({ quotas: { limits: { vms: 1000, vcpus: 1000, memoryMib: 1 << 30, diskMib: 1 << 30 } } });
+  const h = memoryService({ sleep: true, quotas: { limits: { vms: 1000, vcpus: 1000, memoryMib: 1 << 30, diskMib: 1 << 30 } } });
   const consoles = new MemoryConsole();
   const tokens = new MemoryTokenStore();
   const users = new MemoryUserStore();
@@ -48,13 +52,16 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     config: { idleCloseMs: 50, maxClientBufferBytes: 256 * 1024, ...opts.config },
     stillValid: (p) => auth.sessions.valid(p),
   });
+  const limits = opts.limits ?? defaultLimits();
+  const exec = new MemoryExec();
+  const runs = new RunService({ vms: h.service, exec, bootTimeoutMs: 5000 });
+  const run = runRoutes({ spec, auth: auth.authenticator, runs, log, limits, sessions: auth.sessions });
   const implemented = {
     ...vmHandlers(h.service, { urlFor: (n) => `https://${n}.test`, gitUrls: (n) => ({ ssh: `root@x:${n}.git`, http: `http://x/git/${n}.git` }) }),
     ...consoleHandlers(svc),
     ...auth.handlers,
     ...quotaHandlers(h.quotas!, auth.accounts),
   };
-  const limits = opts.limits ?? defaultLimits();
   const app = await buildServer({
     spec,
     log,
@@ -63,8 +70,11 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
-    extend: consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions }),
+    websocketOperations: ['openConsole', 'runCommand'],
+    extend: async (server) => {
+      await consoleRoutes({ spec, auth: auth.authenticator, consoles: svc, log, heartbeatMs: opts.heartbeatMs ?? 30_000, limits, sessions: auth.sessions, otherUpgrade: (req, socket, head) => run.upgrade(req, socket, head) })(server);
+      run.extend(server);
+    },
   });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -90,7 +100,7 @@ export async function startConsoleApi(opts: { config?: Partial<ConsoleServiceCon
   };
 
   return {
-    app, base, h, consoles, svc, tok, time, api, runningVm, auth, tokens, users,
+    app, base, h, consoles, svc, exec, runs, tok, time, api, runningVm, auth, tokens, users,
     close: async () => {
       await app.close();
       await h.service.close();

@@ -189,7 +189,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
     auth: auth.authenticator,
     validateResponses: true,
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(theSpec).filter((r) => !r.websocket).map((r) => r.operationId)) },
-    websocketOperations: ['openConsole'],
+    websocketOperations: ['openConsole', 'runCommand'],
     ...(opts.cluster
       ? {
           cluster: clusterHttp({

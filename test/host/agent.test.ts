@@ -27,6 +27,7 @@ import { after, before, describe, test } from 'node:test';
 import { agentContract, loadAgentDoc, type AgentResponse } from '../helpers/agent-contract.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 import { httpText } from '../helpers/http-text.js';
+import { encodeFrame, FRAME, FrameDecoder, type Frame } from '../../daemon/drivers/exec-frames.js';
 
 const skip = hostSkipReason();
 const AGENT_FWD = 17611;
@@ -599,6 +600,40 @@ setInterval(() => {}, 1 << 30);
     const synced = await agent('POST', '/v1/sync');
     assert.equal(synced.status, 204, synced.text);
     assert.equal((await agent('POST', '/v1/sync', { tok: null })).status, 401);
+  });
+
+  test('execCommand: an Upgrade to fcm-exec.v1 runs a one-off in the live release with its config vars; frames both ways; refusals are problems', async () => {
+    const json = { 'content-type': 'application/json' };
+    const refused = await agent('POST', '/v1/exec', { body: JSON.stringify({ argv: ['true'] }), headers: json });
+    assert.equal(refused.status, 400, refused.text);
+    const payload = JSON.stringify({ argv: ['sh', '-c', 'cat; echo "$GREETING v$FCM_RELEASE $(pwd)" >&2; exit 5'], timeoutSec: 60 });
+    const { res, frames } = await new Promise<{ res: AgentResponse; frames: Frame[] }>((resolve, reject) => {
+      const req = request({
+        host: h.daemonIp,
+        port: AGENT_FWD,
+        method: 'POST',
+        path: '/v1/exec',
+        agent: false,
+        headers: { ...json, authorization: `Bearer ${token}`, connection: 'Upgrade', upgrade: 'fcm-exec.v1', 'content-length': String(Buffer.byteLength(payload)) },
+      });
+      req.on('upgrade', (r, socket, head) => {
+        const decoder = new FrameDecoder();
+        const got: Frame[] = decoder.push(head);
+        socket.on('data', (c: Buffer) => got.push(...decoder.push(c)));
+        socket.on('end', () => resolve({ res: { status: r.statusCode ?? 0, headers: r.headers as AgentResponse['headers'], body: Buffer.alloc(0) }, frames: got }));
+        socket.on('error', reject);
+        socket.write(Buffer.concat([encodeFrame(FRAME.stdin, Buffer.from('from stdin\n')), encodeFrame(FRAME.stdinEof)]));
+      });
+      req.on('response', (r) => reject(new Error(`no upgrade: ${r.statusCode}`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+    audit('POST', '/v1/exec', res);
+    assert.equal(res.status, 101);
+    const text = (t: number) => Buffer.concat(frames.filter((f) => f.type === t).map((f) => f.payload)).toString();
+    assert.equal(text(FRAME.stdout), 'from stdin\n');
+    assert.match(text(FRAME.stderr), /^hej v2 \/app\/releases\/v2\n$/);
+    assert.deepEqual(JSON.parse(frames.at(-1)!.payload.toString()), { code: 5, signal: null, timedOut: false });
   });
 
   test('every answer of the agent in the VM was one rootfs/guest/agent-openapi.yaml allows', () => {

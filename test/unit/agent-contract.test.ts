@@ -40,6 +40,8 @@ import {
   type Mutation,
 } from '../helpers/agent-contract.js';
 import { startFakeAgent } from '../helpers/fake-agent.js';
+import { encodeFrame, FRAME, FrameDecoder, type Frame } from '../../daemon/drivers/exec-frames.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { makeTar } from '../helpers/tar.js';
 
 const SERVE = join(ROOT_DIR, 'test', 'guest', 'serve_agent.py');
@@ -266,6 +268,42 @@ describe('the Python guest agent answers as agent-openapi.yaml says', { skip: no
     await expectAnswer('POST', '/v1/sync', 204);
   });
 
+  test('execCommand: an Upgrade to fcm-exec.v1 answers 101 and frames; without the Upgrade or with a bad argv, a problem', async () => {
+    const json = { 'content-type': 'application/json' };
+    const upgrade = { ...json, connection: 'Upgrade', upgrade: 'fcm-exec.v1' };
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    await expectAnswer('POST', '/v1/exec', 400, { headers: json, body: body({ argv: ['true'] }), code: 'validation_failed' });
+    for (const bad of [{ argv: [] }, { argv: [''] }, { argv: ['a\u0000b'] }, { argv: 'true' }, { argv: ['true'], timeoutSec: 0 }, { argv: ['true'], extra: 1 }, { argv: ['x'.repeat(70_000)] }]) {
+      await expectAnswer('POST', '/v1/exec', 400, { headers: upgrade, body: body(bad), code: 'validation_failed' });
+    }
+    // the 101 and the frames, spoken by hand (the daemon's client, AgentExec, has its own test: agent-exec.test.ts)
+    const { res, frames } = await new Promise<{ res: AgentResponse; frames: Frame[] }>((resolve, reject) => {
+      const payload = body({ argv: ['sh', '-c', 'cat; echo oops >&2; exit 3'], timeoutSec: 60 });
+      const req = request(`${s!.url}/v1/exec`, { method: 'POST', agent: false, headers: { ...upgrade, authorization: `Bearer ${s!.token}`, 'content-length': String(payload.length) } });
+      req.on('upgrade', (r, socket, head) => {
+        const decoder = new FrameDecoder();
+        const got: Frame[] = decoder.push(head);
+        socket.on('data', (c: Buffer) => got.push(...decoder.push(c)));
+        socket.on('end', () => resolve({ res: { status: r.statusCode ?? 0, headers: r.headers as AgentResponse['headers'], body: Buffer.alloc(0) }, frames: got }));
+        socket.on('error', reject);
+        socket.write(Buffer.concat([encodeFrame(FRAME.stdin, Buffer.from('hello\n')), encodeFrame(FRAME.stdinEof)]));
+      });
+      req.on('response', (r) => reject(new Error(`no upgrade: ${r.statusCode}`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+    assert.deepEqual(contract.checkResponse('execCommand', res), []);
+    answered.set('execCommand', (answered.get('execCommand') ?? new Set()).add(res.status));
+    const joined = (t: number) => Buffer.concat(frames.filter((f) => f.type === t).map((f) => f.payload)).toString();
+    assert.equal(joined(FRAME.stdout), 'hello\n');
+    assert.equal(joined(FRAME.stderr), 'oops\n');
+    assert.equal(frames.at(-1)!.type, FRAME.exit);
+    const exit = JSON.parse(frames.at(-1)!.payload.toString());
+    const v = new Ajv2020({ strict: false });
+    assert.ok(v.validate(contract.doc.components.schemas.ExecExit, exit), JSON.stringify(v.errors));
+    assert.deepEqual(exit, { code: 3, signal: null, timedOut: false });
+  });
+
   test('getStatus and getLogs before any deploy; bad log queries are problems', async () => {
     assert.deepEqual(JSON.parse(text(await expectAnswer('GET', '/v1/status', 200))), { release: null, commit: null, deployInProgress: false, processes: [] });
     await expectAnswer('GET', '/v1/logs?lines=5', 200);
@@ -349,7 +387,8 @@ describe('the Python guest agent answers as agent-openapi.yaml says', { skip: no
 
   test('every operation in the document answered its success status; the answers fail a planted stricter document', () => {
     for (const op of contract.operations) {
-      const ok = Object.keys(op.responses).find((c) => /^2\d\d$/.test(c))!;
+      // 2xx, or 101 for the one upgrade (execCommand)
+      const ok = Object.keys(op.responses).find((c) => /^(2\d\d|101)$/.test(c))!;
       assert.ok(answered.get(op.operationId)?.has(Number(ok)), `${op.operationId} never answered ${ok}: ${JSON.stringify([...(answered.get(op.operationId) ?? [])])}`);
     }
     const stricter = agentContract(mutate(doc, { name: 'uptime in seconds', op: 'set', pointer: '/components/schemas/Health/properties/uptimeMs', value: { type: 'string' } }));

@@ -47,11 +47,14 @@ export interface ConsoleHttpDeps {
   /** Several hosts on one database: a console of a VM another host runs is relayed there (http/forward-upgrade.ts). */
   cluster?: ClusterHttp;
   /**
-   * Other upgrades on the API server (the cluster's git tunnel, routes/git.ts): true when it took
-   * the request. Asked for paths that are not the console's.
+   * Other upgrades on the API server (the cluster's git tunnel, routes/git.ts; fcm run, routes/run.ts):
+   * true when it took the request. Asked for paths that are not the console's.
    */
   otherUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
 }
+
+/** Takes an HTTP upgrade request if it is for its path (returns true), else leaves it (false): see `otherUpgrade`. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 
 /** createConsoleTicket: thin, like every handler. */
 export function consoleHandlers(consoles: ConsoleService): Record<string, Handler> {
@@ -214,7 +217,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
   };
 }
 
-function check(v: ValidateFunction, value: unknown, where: string): void {
+export function check(v: ValidateFunction, value: unknown, where: string): void {
   if (v(value)) return;
   const errors = (v.errors ?? []).map((e) => ({
     path: `/${where}${e.instancePath}${e.params && 'additionalProperty' in e.params ? `/${String(e.params.additionalProperty)}` : ''}`,
@@ -224,7 +227,7 @@ function check(v: ValidateFunction, value: unknown, where: string): void {
 }
 
 /** A refused upgrade: a complete HTTP/1.1 problem+json response, then the socket is closed. */
-function refuse(socket: Duplex, err: FcmError, reqId: string): void {
+export function refuse(socket: Duplex, err: FcmError, reqId: string): void {
   const p = problem(err.code, err.message, { requestId: reqId, ...(err.errors ? { errors: err.errors } : {}) });
   const body = JSON.stringify(p);
   const headers = [

@@ -279,15 +279,17 @@ test('usage errors exit 2 with a suggestion: unknown command, unknown flag, bad 
   assert.equal((await fcm(['ls', '--host', 'ftp://x'])).code, 2);
 });
 
-test('commands of later releases exist and say so: exit 1', async () => {
-  const placeholders = buildCommands(commandTable).filter((c) => c.placeholder).map((c) => c.name);
-  assert.ok(!placeholders.includes('console'), 'console is real (api/cli/console.ts)');
-  assert.ok(!placeholders.includes('login') && !placeholders.includes('logout') && !placeholders.includes('whoami'), 'login, logout and whoami are real (api/cli/login.ts)');
-  for (const c of placeholders) {
-    const r = await fcm([c, 'anything']);
-    assert.equal(r.code, 1, c);
-    assert.match(r.stderr, new RegExp(`^Error: fcm ${c} is not available yet\\n  It comes with a later release of fcm\\.\\nHint: `));
-  }
+test('no stand-ins are left; fcm run without a command is a usage error that says how', async () => {
+  assert.deepEqual(buildCommands(commandTable).filter((c) => c.placeholder).map((c) => c.name), []);
+  const r = await fcm(['run', '-a', 'cosmic-nova']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /nothing to run: fcm run -- <command> \[args\.\.\.\]/);
+  const t = await fcm(['run', '-a', 'cosmic-nova', '--timeout', '25h', '--', 'true']);
+  assert.equal(t.code, 2, t.stderr);
+  assert.match(t.stderr, /--timeout must be a duration from 1s to 24h/);
+  const long = await fcm(['run', '-a', 'cosmic-nova', '--', 'echo', 'x'.repeat(9000)]);
+  assert.equal(long.code, 2, long.stderr);
+  assert.match(long.stderr, /at most 8192/);
 });
 
 test('--version, and help: top-level grouped, every command with usage and examples', async () => {
