@@ -625,7 +625,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     handlers: { ...implemented, ...pendingHandlers(implemented, operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId)) },
     websocketOperations: ['openConsole', 'runCommand'],
     extend: async (server) => {
-      const run = runRoutes({ spec, auth: auth.authenticator, runs, log: log.child({ svc: 'run' }), limits, sessions: auth.sessions });
+      const run = runRoutes({ spec, auth: auth.authenticator, runs, log: log.child({ svc: 'run' }), limits, sessions: auth.sessions, cluster });
       await consoleRoutes({ spec, auth: auth.authenticator, consoles, log: consoleLog, limits, sessions: auth.sessions, cluster, otherUpgrade: (req, socket, head, url) => run.upgrade(req, socket, head) || git.upgrade(req, socket, head, url) })(server);
       run.extend(server);
       await git.extend(server);

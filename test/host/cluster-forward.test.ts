@@ -26,6 +26,7 @@ import { PgTokenStore, PgUserStore } from '../../daemon/drivers/postgres/pg-acco
 import { SyncPg } from '../../daemon/drivers/postgres/sync-pg.js';
 import { clusterSkipReason, startCluster, type TestCluster } from '../helpers/cluster-harness.js';
 import { gitEnv, PY_APP, remoteLines, sh, sshdOn, type HostSshd } from '../helpers/cluster-push.js';
+import { ensureBuilt, fcm } from '../e2e/cli-run.js';
 import { ConsoleWs, runInConsole, UpgradeRefused } from '../helpers/console-ws.js';
 import { hostSkipReason, type HostHarness } from '../helpers/host-harness.js';
 import { registerKeyWith } from '../helpers/key-proof.js';
@@ -99,6 +100,7 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
     assert.equal(w.status, 200, JSON.stringify(w.body));
     vm = w.body;
     work = mkdtempSync('/tmp/fcm-cluster-push-');
+    ensureBuilt();
   });
 
   after(async () => {
@@ -135,6 +137,23 @@ describe('forwarding of consoles, logs and git pushes between two real hosts', {
     await again.closed;
     // Used up on a: the same ticket again is refused there.
     await assert.rejects(ConsoleWs.open(`${a.url}/v1/vms/onb/console`, { ticket: t.body.ticket }), (e) => e instanceof UpgradeRefused && e.status === 401);
+  });
+
+  test('fcm run through a runs in the guest on b: output, stdin and the exit code come back; bob is refused', async () => {
+    const run = (token: string, args: string[], input?: string) =>
+      fcm(['run', '-a', 'onb', '--', ...args], { cwd: work, env: { ...a.env, FCM_TOKEN: token }, timeoutMs: 180_000, ...(input !== undefined ? { input } : {}) });
+    const r = await run(alice, ['sh', '-c', 'echo "$((6*7))"; echo to-stderr >&2; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, '42\n');
+    assert.match(r.stderr, /to-stderr/);
+    const counted = await run(alice, ['wc', '-l'], 'one\ntwo\nthree\n');
+    assert.deepEqual([counted.code, counted.stdout.trim()], [0, '3'], counted.stderr);
+    // The relay is a's; the command ran on b.
+    assert.match(logOf(a), /run relayed to the owning host/);
+    assert.match(logOf(b), /"msg":"run started"/);
+    const refused = await run(bob, ['true']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /vm_not_found/);
   });
 
   test('b refuses a forged, foreign or missing cluster signature on the console, git and tunnel doors', async () => {

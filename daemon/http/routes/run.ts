@@ -17,12 +17,15 @@ import type { FastifyInstance } from 'fastify';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { CLUSTER_HEADER } from '../../core/cluster-auth.js';
 import { FcmError, isFcmError } from '../../core/errors.js';
 import type { Principal } from '../../core/model.js';
 import { EXEC_SIGNALS, type ExecChannel, type ExecSignal } from '../../core/ports/guest-exec.js';
 import type { RunService } from '../../core/run-service.js';
 import type { Logger } from '../../log.js';
 import { bearerToken } from '../bearer.js';
+import type { ClusterHttp } from '../forward.js';
+import { relayUpgrade } from '../forward-upgrade.js';
 import { NO_LIMITS, type RequestLimits } from '../limits.js';
 import { operationRoutes, type Json } from '../openapi-routes.js';
 import type { Authenticator } from '../server.js';
@@ -41,6 +44,8 @@ export interface RunHttpDeps {
   maxFrameBytes?: number;
   /** Ping interval; a client that misses a pong is dropped (and its command killed): a vanished laptop must not leave a command running until its deadline. */
   heartbeatMs?: number;
+  /** Several hosts on one database: a run in a VM another host runs is relayed there (http/forward-upgrade.ts), as a console is. */
+  cluster?: ClusterHttp;
 }
 
 const RUN_PATH = /^\/v1\/vms\/([^/?#]+)\/run\/?$/;
@@ -83,11 +88,19 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
     for (const [k, v] of url.searchParams) if (k !== 'argv') query[k] = v;
     check(validParams, { name }, 'path');
     check(validQuery, query, 'query');
+    // Another host relaying its user's run: its cluster signature, never the user's token.
+    const fwd = req.headers[CLUSTER_HEADER];
+    if (fwd !== undefined) {
+      const got = typeof fwd === 'string' && req.headers.authorization === undefined ? d.cluster?.authenticate(fwd, 'GET', req.url ?? '') : null;
+      if (!got) throw new FcmError('unauthorized', 'The cluster signature is not valid (a host of another cluster, a stale clock, or a forged request).');
+      limits.principal(got.principal);
+      return { principal: got.principal, ticket: d.runs.check(got.principal, name, query.argv as string[], query.timeout as number), forwarded: true };
+    }
     const token = req.headers.authorization === undefined ? null : bearerToken(req.headers.authorization);
     const principal = token === null ? null : d.auth.authenticate(token);
     if (!principal) throw new FcmError('unauthorized', 'fcm run needs "Authorization: Bearer <token>" of a valid login. Run: fcm login');
     limits.principal(principal);
-    return { principal, ticket: d.runs.check(principal, name, query.argv as string[], query.timeout as number) };
+    return { principal, ticket: d.runs.check(principal, name, query.argv as string[], query.timeout as number), forwarded: false };
   };
 
   const upgrade: UpgradeHandler = (req, socket, head) => {
@@ -105,12 +118,34 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
     };
     let principal: Principal;
     let ticket: ReturnType<RunService['check']>;
+    let owner: string | null = null;
     try {
       if (closing) throw new FcmError('invalid_state', 'The fcm daemon is shutting down; try again in a moment.');
       if (req.method !== 'GET') throw new FcmError('method_not_allowed', 'WebSocket upgrades use GET.');
-      ({ principal, ticket } = authorize(req, url, m[1]!));
+      let forwarded: boolean;
+      ({ principal, ticket, forwarded } = authorize(req, url, m[1]!));
+      // A VM another (live) host runs: the command runs there. A relayed request is never relayed again.
+      if (!forwarded && d.cluster) owner = d.cluster.ownerOf(ticket.vm.name);
     } catch (e) {
       refused(e);
+      return true;
+    }
+    if (owner) {
+      // The owning host checks again (ownership, state, its cap) and answers the upgrade; the bytes are spliced.
+      relayUpgrade({
+        cluster: d.cluster!,
+        base: owner,
+        path: `${url.pathname}${url.search}`,
+        principal,
+        req,
+        socket,
+        head,
+        unreachable: (err) => {
+          log.warn({ owner, err: err.message }, 'run relay refused: the owning host did not answer');
+          refuse(socket, err, reqId);
+        },
+        onOpen: () => log.info({ vm: ticket.vm.name, owner }, 'run relayed to the owning host'),
+      });
       return true;
     }
     // The client may leave while the VM wakes or the agent starts the command: that aborts the start.
