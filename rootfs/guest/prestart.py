@@ -33,6 +33,23 @@ frame above the script.
 Anything else (no interpreter, a different command or environment, a shadowing file,
 an interpreter that died or does not answer within REPLY_TIMEOUT_S) and the process
 starts as usual: the interpreter is stopped and nothing of it is used.
+
+Node.js the same way (NodeStandby, node-standby.cjs), measured in the guest (Node 18,
+TCG): of a plain node:http app's ~8 s start, ~1 s is before Node's first line (loading
+libnode), ~3 s Node's own set-up even with the VM's startup snapshot, ~2 s the loaders
+before the script runs, ~1 s compiling `http` and what it pulls in (Debian's Node has no
+code cache for its built-in modules), and the app's own lines and listen a few hundred
+ms. For `<node> <script> [args]` (node or nodejs, by name on PATH or absolute, no
+options before the script, NODE_OPTIONS unset or empty) the agent starts
+`<node> node-standby.cjs <fd>` with the same <node> (the VM's node-shim: the same V8
+flags and startup snapshot as the run), as the app user, with the environment of the
+previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
+built-in modules web apps use and waits. It fits the next run under the same rules as
+above (no shadowing check: built-in modules cannot be shadowed by files). On take it
+gets that run's argv, cwd and environment, every thread gets normal priority, and it
+runs the script through Module.runMain, as `node <script>` does: require.main ===
+module for CommonJS, the ESM loader for .mjs or "type": "module", process.argv
+[execPath, <absolute script>, args...], process.execArgv as for a fresh start.
 """
 
 import json
@@ -41,11 +58,14 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 
 PER_RUN = frozenset({"PORT", "FCM_RELEASE", "FCM_COMMIT", "FCM_APP_DIR"})
 PYTHON = re.compile(r"python(3(\.\d+)?)?")
+NODE = re.compile(r"node(js)?")
+NODE_STANDBY_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node-standby.cjs")
 REPLY_TIMEOUT_S = 30
 IDLE_NICE = 19
 
@@ -117,12 +137,13 @@ exec(_fcm_code, _fcm_ns)
 """
 
 
-def python_argv(command, env, cwd):
-    """The argv of `command` if it is `<python> <script> [args]` with <python> on env's
-    PATH and <script> a regular file under cwd; else None."""
+def script_argv(command, env, cwd, program):
+    """The argv of `command` if it is `<program> <script> [args]` (<program> matching the
+    regex `program`, a name or an absolute path, found on env's PATH) with <script> a
+    regular file under cwd and no options before it; else None."""
     from supervisor import direct_argv
     argv = direct_argv(command, env, cwd)
-    if not argv or len(argv) < 2 or not PYTHON.fullmatch(os.path.basename(argv[0])):
+    if not argv or len(argv) < 2 or not program.fullmatch(os.path.basename(argv[0])):
         return None
     if "/" in argv[0] and not os.path.isabs(argv[0]):
         return None
@@ -131,17 +152,41 @@ def python_argv(command, env, cwd):
     return argv
 
 
-def interpreter(argv0, env):
-    """The absolute path that running `argv0` (a name, or an absolute path) with env's
-    PATH would execute, or None."""
-    if os.path.isabs(argv0):
-        return argv0 if os.path.isfile(argv0) and os.access(argv0, os.X_OK) else None
-    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
-    return os.path.abspath(found) if found else None
+def python_argv(command, env, cwd):
+    """The argv of `command` if it is `<python> <script> [args]` with <python> on env's
+    PATH and <script> a regular file under cwd; else None."""
+    return script_argv(command, env, cwd, PYTHON)
+
+
+def node_argv(command, env, cwd):
+    """The argv of `command` if it is `<node> <script> [args]` with <node> on env's PATH,
+    <script> a regular file under cwd, and no NODE_OPTIONS (a --require there would run
+    in the process started ahead, before the run exists); else None."""
+    if env.get("NODE_OPTIONS", "").strip():
+        return None
+    return script_argv(command, env, cwd, NODE)
+
+
+def set_nice(pid, nice):
+    """Gives every thread of `pid` the nice value (Node's threads each have their own)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:
+            pass
 
 
 class Standby:
-    """One pre-started interpreter: start() it, then either take() it (once) or stop() it."""
+    """One pre-started interpreter: start() it, then either take() it (once) or stop() it.
+    This class is Python's (BOOT); NodeStandby is Node's (node-standby.cjs)."""
+
+    what = "Python interpreter"  # in the app log: "A <what> for the next start is ready"
+    noun = "interpreter"         # "... in the <noun> started ahead of it"
+    command_argv = staticmethod(python_argv)
 
     def __init__(self, executable, env, user):
         self.executable, self.env, self.user = executable, dict(env), user
@@ -152,33 +197,46 @@ class Standby:
 
     @classmethod
     def for_proc(cls, proc):
-        """A Standby for the next run of `proc` (a web Proc), or None when its command is
-        not one a pre-started interpreter can run."""
-        argv = python_argv(proc.command, proc.env, proc.cwd)
-        exe = interpreter(argv[0], proc.env) if argv else None
-        return cls(exe, proc.env, proc.user) if exe else None
+        """A Standby (Python's or Node's) for the next run of `proc` (a web Proc), or None
+        when its command is not one a pre-started process can run."""
+        for kind in (Standby, NodeStandby):
+            argv = kind.command_argv(proc.command, proc.env, proc.cwd)
+            if argv:
+                exe = interpreter(argv[0], proc.env)
+                return kind(exe, proc.env, proc.user) if exe else None
+        return None
 
-    def start(self, on_ready=None):
-        """Starts it; on_ready() is called (from another thread) once it has imported
-        the modules and waits."""
+    def _popen(self, argv, **kw):
+        return subprocess.Popen(
+            argv, cwd="/", env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid,
+            group=self.user.pw_gid, extra_groups=[], umask=0o022, start_new_session=True, close_fds=True, **kw)
+
+    def _spawn(self):
+        """-> (Popen, the fd its replies arrive on)."""
         r, w = os.pipe()
         try:
             # cwd "/": nothing from a release directory is imported before the script's own
             # directory is first on sys.path.
-            self.popen = subprocess.Popen(
-                [self.executable, "-c", BOOT % {"preload": PRELOAD, "fd": w}], cwd="/", env=self.env, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid, group=self.user.pw_gid,
-                extra_groups=[], umask=0o022, start_new_session=True, close_fds=True, pass_fds=(w,))
+            popen = self._popen([self.executable, "-c", BOOT % {"preload": PRELOAD, "fd": w}],
+                                stdin=subprocess.PIPE, pass_fds=(w,))
         except BaseException:
             os.close(r)
             raise
         finally:
             os.close(w)
+        return popen, r
+
+    def _send(self, popen, line):
+        popen.stdin.write(line)
+        popen.stdin.close()
+        popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
+
+    def start(self, on_ready=None):
+        """Starts it; on_ready() is called (from another thread) once it has loaded what
+        it preloads and waits."""
+        self.popen, r = self._spawn()
         self._reply = r
-        try:
-            os.setpriority(os.PRIO_PROCESS, self.popen.pid, IDLE_NICE)
-        except OSError:
-            pass
+        set_nice(self.popen.pid, IDLE_NICE)
         self._watch = threading.Thread(target=self._wait_ready, args=(r, on_ready), name="prestart-ready", daemon=True)
         self._watch.start()
         return self
@@ -189,15 +247,18 @@ class Standby:
         except OSError:
             return
         if line == b"ready\n":
+            popen = self.popen
+            if popen is not None:
+                set_nice(popen.pid, IDLE_NICE)  # and the threads it started since (take() waits for ready)
             self.ready.set()
             if on_ready is not None:
                 on_ready()
 
     def fits(self, proc):
-        """Would `proc`'s next start run this interpreter, the same way? (See the module doc.)"""
+        """Would `proc`'s next start run this process, the same way? (See the module doc.)"""
         if self.popen is None or self.popen.poll() is not None or not self.ready.is_set():
             return False
-        argv = python_argv(proc.command, proc.env, proc.cwd)
+        argv = self.command_argv(proc.command, proc.env, proc.cwd)
         if not argv or interpreter(argv[0], proc.env) != self.executable:
             return False
         keys = (set(self.env) | set(proc.env)) - PER_RUN
@@ -209,10 +270,8 @@ class Standby:
         popen = self.popen
         try:
             if popen is not None and popen.poll() is None and self.ready.is_set():
-                os.setpriority(os.PRIO_PROCESS, popen.pid, 0)
-                popen.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
-                popen.stdin.close()
-                popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
+                set_nice(popen.pid, 0)
+                self._send(popen, json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
                 ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
                 answer = os.read(self._reply, 4096) if ready else b""
                 if answer == b"ok\n":
@@ -248,3 +307,31 @@ class Standby:
         if self._reply is not None:
             os.close(self._reply)
             self._reply = None
+
+
+class NodeStandby(Standby):
+    """A Node.js process started ahead (node-standby.cjs): `<node> node-standby.cjs <fd>`,
+    where <node> is what the run would start (the VM's node-shim, which adds the startup
+    snapshot exactly as for the run, or /usr/bin/node), stdin /dev/null, and one socket
+    for "ready", the run's {argv, cwd, env} and the answer."""
+
+    what = "Node.js process"
+    noun = "Node.js process"
+    command_argv = staticmethod(node_argv)
+
+    def _spawn(self):
+        mine, theirs = socket.socketpair()
+        try:
+            popen = self._popen([self.executable, NODE_STANDBY_JS, str(theirs.fileno())],
+                                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        return popen, mine.detach()
+
+    def _send(self, popen, line):
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._reply, view):]
