@@ -167,6 +167,15 @@ def node_argv(command, env, cwd):
     return script_argv(command, env, cwd, NODE)
 
 
+def interpreter(argv0, env):
+    """The absolute path that running `argv0` (a name, or an absolute path) with env's
+    PATH would execute, or None."""
+    if os.path.isabs(argv0):
+        return argv0 if os.path.isfile(argv0) and os.access(argv0, os.X_OK) else None
+    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+    return os.path.abspath(found) if found else None
+
+
 def set_nice(pid, nice):
     """Gives every thread of `pid` the nice value (Node's threads each have their own)."""
     try:
