@@ -45,7 +45,9 @@ options before the script, NODE_OPTIONS unset or empty) the agent starts
 flags and startup snapshot as the run), as the app user, with the environment of the
 previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
 built-in modules web apps use and waits. It fits the next run under the same rules as
-above (no shadowing check: built-in modules cannot be shadowed by files). On take it
+above (no shadowing check: built-in modules cannot be shadowed by files), except that
+one still loading is taken too: it gets normal priority and the start waits for it
+(it has less left to do than a fresh start; Node's set-up is most of the start). On take it
 gets that run's argv, cwd and environment, every thread gets normal priority, and it
 runs the script through Module.runMain, as `node <script>` does: require.main ===
 module for CommonJS, the ESM loader for .mjs or "type": "module", process.argv
@@ -61,6 +63,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 PER_RUN = frozenset({"PORT", "FCM_RELEASE", "FCM_COMMIT", "FCM_APP_DIR"})
 PYTHON = re.compile(r"python(3(\.\d+)?)?")
@@ -195,6 +198,9 @@ class Standby:
 
     what = "Python interpreter"  # in the app log: "A <what> for the next start is ready"
     noun = "interpreter"         # "... in the <noun> started ahead of it"
+    # Taken before it is ready (given normal priority, then waited for)? Not Python's: see
+    # the module doc.
+    take_unready = False
     command_argv = staticmethod(python_argv)
 
     def __init__(self, executable, env, user):
@@ -203,6 +209,8 @@ class Standby:
         self._reply = None
         self.ready = threading.Event()
         self._watch = None
+        self._lock = threading.Lock()
+        self._boosted = False  # take() gave it normal priority: it stays there
 
     @classmethod
     def for_proc(cls, proc):
@@ -256,16 +264,17 @@ class Standby:
         except OSError:
             return
         if line == b"ready\n":
-            popen = self.popen
-            if popen is not None:
-                set_nice(popen.pid, IDLE_NICE)  # and the threads it started since (take() waits for ready)
-            self.ready.set()
+            with self._lock:
+                popen = self.popen
+                if popen is not None and not self._boosted:
+                    set_nice(popen.pid, IDLE_NICE)  # and the threads it started since
+                self.ready.set()
             if on_ready is not None:
                 on_ready()
 
     def fits(self, proc):
         """Would `proc`'s next start run this process, the same way? (See the module doc.)"""
-        if self.popen is None or self.popen.poll() is not None or not self.ready.is_set():
+        if self.popen is None or self.popen.poll() is not None or not (self.ready.is_set() or self.take_unready):
             return False
         argv = self.command_argv(proc.command, proc.env, proc.cwd)
         if not argv or interpreter(argv[0], proc.env) != self.executable:
@@ -278,8 +287,14 @@ class Standby:
         or None (not ready, refused, died or did not answer: stopped, start as usual)."""
         popen = self.popen
         try:
-            if popen is not None and popen.poll() is None and self.ready.is_set():
-                set_nice(popen.pid, 0)
+            if popen is not None and popen.poll() is None and (self.ready.is_set() or self.take_unready):
+                with self._lock:
+                    self._boosted = True
+                    set_nice(popen.pid, 0)
+                deadline = time.monotonic() + REPLY_TIMEOUT_S
+                while not self.ready.wait(0.05):
+                    if popen.poll() is not None or time.monotonic() > deadline:
+                        raise OSError("died or not ready in time")
                 self._send(popen, json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
                 ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
                 answer = os.read(self._reply, 4096) if ready else b""
@@ -326,6 +341,10 @@ class NodeStandby(Standby):
 
     what = "Node.js process"
     noun = "Node.js process"
+    # One still starting is taken: given normal priority it has strictly less left to do
+    # than a fresh start (its own start is most of a fresh one's, ~6 s of CPU under TCG,
+    # so a redeploy a few seconds after the last often finds it still starting).
+    take_unready = True
     command_argv = staticmethod(node_argv)
 
     def _spawn(self):

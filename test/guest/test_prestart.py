@@ -295,6 +295,34 @@ class NodeTakeTest(NodeFixture):
         self.assertFalse(sb.fits(self.proc("node app.js")))
         self.assertIsNone(sb.take(["node", "app.js", "0"], self.rdir, self.env))
 
+    def test_one_still_loading_is_taken_at_normal_priority_once_ready(self):
+        # A stand-in for node-standby.cjs that loads it only after 2 s (its own line in
+        # require.cache is the one difference this makes).
+        slow = os.path.join(self.app.dir, "slow-standby.cjs")
+        with open(slow, "w") as f:
+            f.write("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);\n"
+                    f"require({json.dumps(prestart.NODE_STANDBY_JS)});\n")
+        os.chmod(self.app.dir, 0o755)
+        real = prestart.NODE_STANDBY_JS
+        prestart.NODE_STANDBY_JS = slow
+        try:
+            sb = self.standby(wait=False)
+        finally:
+            prestart.NODE_STANDBY_JS = real
+        self.assertFalse(sb.ready.is_set())
+        self.assertTrue(sb.fits(self.proc("node app.js")), "one still loading fits")
+        popen = sb.take(["node", "app.js", "5"], self.rdir, self.env)
+        self.assertIsNotNone(popen)
+        seen = json.loads(popen.communicate()[0])
+        self.assertEqual(popen.returncode, 5)
+        self.assertEqual((seen["main"], seen["nice"], seen["env"]), (True, [0], self.env))
+
+    def test_one_that_dies_while_loading_falls_back(self):
+        sb = self.standby(wait=False)
+        os.killpg(sb.popen.pid, 9)
+        self.assertIsNone(sb.take(["node", "app.js", "0"], self.rdir, self.env))
+        self.assertIsNone(sb.popen)
+
     def test_it_waits_with_every_thread_at_the_lowest_priority(self):
         sb = self.standby()
         tasks = os.listdir(f"/proc/{sb.popen.pid}/task")
