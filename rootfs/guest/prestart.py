@@ -45,7 +45,8 @@ options before the script, NODE_OPTIONS unset or empty) the agent starts
 flags and startup snapshot as the run), as the app user, with the environment of the
 previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
 built-in modules web apps use and waits. It fits the next run under the same rules as
-above (no shadowing check: built-in modules cannot be shadowed by files), except that
+above (no shadowing check: built-in modules cannot be shadowed by files; PATH may
+differ too, as each release's starts with its own node_modules/.bin), except that
 one still loading is taken too: it gets normal priority and the start waits for it
 (it has less left to do than a fresh start; Node's set-up is most of the start). On take it
 gets that run's argv, cwd and environment, every thread gets normal priority, and it
@@ -202,6 +203,7 @@ class Standby:
     # the module doc.
     take_unready = False
     command_argv = staticmethod(python_argv)
+    per_run = PER_RUN  # variables that may differ between it and the run that takes it
 
     def __init__(self, executable, env, user):
         self.executable, self.env, self.user = executable, dict(env), user
@@ -279,7 +281,7 @@ class Standby:
         argv = self.command_argv(proc.command, proc.env, proc.cwd)
         if not argv or interpreter(argv[0], proc.env) != self.executable:
             return False
-        keys = (set(self.env) | set(proc.env)) - PER_RUN
+        keys = (set(self.env) | set(proc.env)) - self.per_run
         return all(self.env.get(k) == proc.env.get(k) for k in keys)
 
     def take(self, argv, cwd, env):
@@ -346,6 +348,10 @@ class NodeStandby(Standby):
     # so a redeploy a few seconds after the last often finds it still starting).
     take_unready = True
     command_argv = staticmethod(node_argv)
+    # PATH too: a Node release's PATH starts with its own node_modules/.bin, so it differs
+    # from release to release; Node does not read PATH while it starts (the node it runs
+    # is checked apart: interpreter()), and the run's PATH is in process.env on take.
+    per_run = PER_RUN | {"PATH"}
 
     def _spawn(self):
         mine, theirs = socket.socketpair()

@@ -344,7 +344,9 @@ class NodeFitsTest(NodeFixture):
     def test_environment(self):
         sb = self.standby()
         self.assertTrue(sb.fits(self.proc("node app.js", {**self.env, "PORT": "18999", "FCM_RELEASE": "9"})))
-        for change in ({"GREETING": "hi"}, {"NODE_ENV": "development"}, {"PATH": "/usr/local/bin:/usr/bin:/bin"},
+        # each Node release's PATH starts with its own node_modules/.bin
+        self.assertTrue(sb.fits(self.proc("node app.js", {**self.env, "PATH": "/app/releases/v9/node_modules/.bin:/usr/bin:/bin"})))
+        for change in ({"GREETING": "hi"}, {"NODE_ENV": "development"}, {"PATH": "/usr/local/bin:/bin"},
                        {"NODE_OPTIONS": "--require ./trace.js"}, {"FCM_NODE_SNAPSHOT": "/x.blob"}):
             self.assertFalse(sb.fits(self.proc("node app.js", {**self.env, **change})), change)
 
