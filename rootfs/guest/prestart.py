@@ -33,6 +33,26 @@ frame above the script.
 Anything else (no interpreter, a different command or environment, a shadowing file,
 an interpreter that died or does not answer within REPLY_TIMEOUT_S) and the process
 starts as usual: the interpreter is stopped and nothing of it is used.
+
+Node.js the same way (NodeStandby, node-standby.cjs), measured in the guest (Node 18,
+TCG): of a plain node:http app's ~8 s start, ~1 s is before Node's first line (loading
+libnode), ~3 s Node's own set-up even with the VM's startup snapshot, ~2 s the loaders
+before the script runs, ~1 s compiling `http` and what it pulls in (Debian's Node has no
+code cache for its built-in modules), and the app's own lines and listen a few hundred
+ms. For `<node> <script> [args]` (node or nodejs, by name on PATH or absolute, no
+options before the script, NODE_OPTIONS unset or empty) the agent starts
+`<node> node-standby.cjs <fd>` with the same <node> (the VM's node-shim: the same V8
+flags and startup snapshot as the run), as the app user, with the environment of the
+previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
+built-in modules web apps use and waits. It fits the next run under the same rules as
+above (no shadowing check: built-in modules cannot be shadowed by files; PATH may
+differ too, as each release's starts with its own node_modules/.bin), except that
+one still loading is taken too: it gets normal priority and the start waits for it
+(it has less left to do than a fresh start; Node's set-up is most of the start). On take it
+gets that run's argv, cwd and environment, every thread gets normal priority, and it
+runs the script through Module.runMain, as `node <script>` does: require.main ===
+module for CommonJS, the ESM loader for .mjs or "type": "module", process.argv
+[execPath, <absolute script>, args...], process.execArgv as for a fresh start.
 """
 
 import json
@@ -41,11 +61,15 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import threading
+import time
 
 PER_RUN = frozenset({"PORT", "FCM_RELEASE", "FCM_COMMIT", "FCM_APP_DIR"})
 PYTHON = re.compile(r"python(3(\.\d+)?)?")
+NODE = re.compile(r"node(js)?")
+NODE_STANDBY_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node-standby.cjs")
 REPLY_TIMEOUT_S = 30
 IDLE_NICE = 19
 
@@ -117,18 +141,34 @@ exec(_fcm_code, _fcm_ns)
 """
 
 
-def python_argv(command, env, cwd):
-    """The argv of `command` if it is `<python> <script> [args]` with <python> on env's
-    PATH and <script> a regular file under cwd; else None."""
+def script_argv(command, env, cwd, program):
+    """The argv of `command` if it is `<program> <script> [args]` (<program> matching the
+    regex `program`, a name or an absolute path, found on env's PATH) with <script> a
+    regular file under cwd and no options before it; else None."""
     from supervisor import direct_argv
     argv = direct_argv(command, env, cwd)
-    if not argv or len(argv) < 2 or not PYTHON.fullmatch(os.path.basename(argv[0])):
+    if not argv or len(argv) < 2 or not program.fullmatch(os.path.basename(argv[0])):
         return None
     if "/" in argv[0] and not os.path.isabs(argv[0]):
         return None
     if argv[1].startswith("-") or not os.path.isfile(os.path.join(cwd, argv[1])):
         return None
     return argv
+
+
+def python_argv(command, env, cwd):
+    """The argv of `command` if it is `<python> <script> [args]` with <python> on env's
+    PATH and <script> a regular file under cwd; else None."""
+    return script_argv(command, env, cwd, PYTHON)
+
+
+def node_argv(command, env, cwd):
+    """The argv of `command` if it is `<node> <script> [args]` with <node> on env's PATH,
+    <script> a regular file under cwd, and no NODE_OPTIONS (a --require there would run
+    in the process started ahead, before the run exists); else None."""
+    if env.get("NODE_OPTIONS", "").strip():
+        return None
+    return script_argv(command, env, cwd, NODE)
 
 
 def interpreter(argv0, env):
@@ -140,8 +180,30 @@ def interpreter(argv0, env):
     return os.path.abspath(found) if found else None
 
 
+def set_nice(pid, nice):
+    """Gives every thread of `pid` the nice value (Node's threads each have their own)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:
+            pass
+
+
 class Standby:
-    """One pre-started interpreter: start() it, then either take() it (once) or stop() it."""
+    """One pre-started interpreter: start() it, then either take() it (once) or stop() it.
+    This class is Python's (BOOT); NodeStandby is Node's (node-standby.cjs)."""
+
+    what = "Python interpreter"  # in the app log: "A <what> for the next start is ready"
+    noun = "interpreter"         # "... in the <noun> started ahead of it"
+    # Taken before it is ready (given normal priority, then waited for)? Not Python's: see
+    # the module doc.
+    take_unready = False
+    command_argv = staticmethod(python_argv)
+    per_run = PER_RUN  # variables that may differ between it and the run that takes it
 
     def __init__(self, executable, env, user):
         self.executable, self.env, self.user = executable, dict(env), user
@@ -149,36 +211,51 @@ class Standby:
         self._reply = None
         self.ready = threading.Event()
         self._watch = None
+        self._lock = threading.Lock()
+        self._boosted = False  # take() gave it normal priority: it stays there
 
     @classmethod
     def for_proc(cls, proc):
-        """A Standby for the next run of `proc` (a web Proc), or None when its command is
-        not one a pre-started interpreter can run."""
-        argv = python_argv(proc.command, proc.env, proc.cwd)
-        exe = interpreter(argv[0], proc.env) if argv else None
-        return cls(exe, proc.env, proc.user) if exe else None
+        """A Standby (Python's or Node's) for the next run of `proc` (a web Proc), or None
+        when its command is not one a pre-started process can run."""
+        for kind in (Standby, NodeStandby):
+            argv = kind.command_argv(proc.command, proc.env, proc.cwd)
+            if argv:
+                exe = interpreter(argv[0], proc.env)
+                return kind(exe, proc.env, proc.user) if exe else None
+        return None
 
-    def start(self, on_ready=None):
-        """Starts it; on_ready() is called (from another thread) once it has imported
-        the modules and waits."""
+    def _popen(self, argv, **kw):
+        return subprocess.Popen(
+            argv, cwd="/", env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid,
+            group=self.user.pw_gid, extra_groups=[], umask=0o022, start_new_session=True, close_fds=True, **kw)
+
+    def _spawn(self):
+        """-> (Popen, the fd its replies arrive on)."""
         r, w = os.pipe()
         try:
             # cwd "/": nothing from a release directory is imported before the script's own
             # directory is first on sys.path.
-            self.popen = subprocess.Popen(
-                [self.executable, "-c", BOOT % {"preload": PRELOAD, "fd": w}], cwd="/", env=self.env, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, user=self.user.pw_uid, group=self.user.pw_gid,
-                extra_groups=[], umask=0o022, start_new_session=True, close_fds=True, pass_fds=(w,))
+            popen = self._popen([self.executable, "-c", BOOT % {"preload": PRELOAD, "fd": w}],
+                                stdin=subprocess.PIPE, pass_fds=(w,))
         except BaseException:
             os.close(r)
             raise
         finally:
             os.close(w)
+        return popen, r
+
+    def _send(self, popen, line):
+        popen.stdin.write(line)
+        popen.stdin.close()
+        popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
+
+    def start(self, on_ready=None):
+        """Starts it; on_ready() is called (from another thread) once it has loaded what
+        it preloads and waits."""
+        self.popen, r = self._spawn()
         self._reply = r
-        try:
-            os.setpriority(os.PRIO_PROCESS, self.popen.pid, IDLE_NICE)
-        except OSError:
-            pass
+        set_nice(self.popen.pid, IDLE_NICE)
         self._watch = threading.Thread(target=self._wait_ready, args=(r, on_ready), name="prestart-ready", daemon=True)
         self._watch.start()
         return self
@@ -189,18 +266,22 @@ class Standby:
         except OSError:
             return
         if line == b"ready\n":
-            self.ready.set()
+            with self._lock:
+                popen = self.popen
+                if popen is not None and not self._boosted:
+                    set_nice(popen.pid, IDLE_NICE)  # and the threads it started since
+                self.ready.set()
             if on_ready is not None:
                 on_ready()
 
     def fits(self, proc):
-        """Would `proc`'s next start run this interpreter, the same way? (See the module doc.)"""
-        if self.popen is None or self.popen.poll() is not None or not self.ready.is_set():
+        """Would `proc`'s next start run this process, the same way? (See the module doc.)"""
+        if self.popen is None or self.popen.poll() is not None or not (self.ready.is_set() or self.take_unready):
             return False
-        argv = python_argv(proc.command, proc.env, proc.cwd)
+        argv = self.command_argv(proc.command, proc.env, proc.cwd)
         if not argv or interpreter(argv[0], proc.env) != self.executable:
             return False
-        keys = (set(self.env) | set(proc.env)) - PER_RUN
+        keys = (set(self.env) | set(proc.env)) - self.per_run
         return all(self.env.get(k) == proc.env.get(k) for k in keys)
 
     def take(self, argv, cwd, env):
@@ -208,11 +289,15 @@ class Standby:
         or None (not ready, refused, died or did not answer: stopped, start as usual)."""
         popen = self.popen
         try:
-            if popen is not None and popen.poll() is None and self.ready.is_set():
-                os.setpriority(os.PRIO_PROCESS, popen.pid, 0)
-                popen.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
-                popen.stdin.close()
-                popen.stdin = None  # as if started with stdin=DEVNULL (what the process now reads)
+            if popen is not None and popen.poll() is None and (self.ready.is_set() or self.take_unready):
+                with self._lock:
+                    self._boosted = True
+                    set_nice(popen.pid, 0)
+                deadline = time.monotonic() + REPLY_TIMEOUT_S
+                while not self.ready.wait(0.05):
+                    if popen.poll() is not None or time.monotonic() > deadline:
+                        raise OSError("died or not ready in time")
+                self._send(popen, json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
                 ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
                 answer = os.read(self._reply, 4096) if ready else b""
                 if answer == b"ok\n":
@@ -248,3 +333,39 @@ class Standby:
         if self._reply is not None:
             os.close(self._reply)
             self._reply = None
+
+
+class NodeStandby(Standby):
+    """A Node.js process started ahead (node-standby.cjs): `<node> node-standby.cjs <fd>`,
+    where <node> is what the run would start (the VM's node-shim, which adds the startup
+    snapshot exactly as for the run, or /usr/bin/node), stdin /dev/null, and one socket
+    for "ready", the run's {argv, cwd, env} and the answer."""
+
+    what = "Node.js process"
+    noun = "Node.js process"
+    # One still starting is taken: given normal priority it has strictly less left to do
+    # than a fresh start (its own start is most of a fresh one's, ~6 s of CPU under TCG,
+    # so a redeploy a few seconds after the last often finds it still starting).
+    take_unready = True
+    command_argv = staticmethod(node_argv)
+    # PATH too: a Node release's PATH starts with its own node_modules/.bin, so it differs
+    # from release to release; Node does not read PATH while it starts (the node it runs
+    # is checked apart: interpreter()), and the run's PATH is in process.env on take.
+    per_run = PER_RUN | {"PATH"}
+
+    def _spawn(self):
+        mine, theirs = socket.socketpair()
+        try:
+            popen = self._popen([self.executable, NODE_STANDBY_JS, str(theirs.fileno())],
+                                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        return popen, mine.detach()
+
+    def _send(self, popen, line):
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._reply, view):]

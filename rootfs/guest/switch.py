@@ -144,8 +144,8 @@ class Switcher:
 
     def prestart(self, formation):
         """Starts, in the background, an interpreter for the next run of the live web
-        command when that is a Python script (prestart.py). A failure only costs the
-        speed-up."""
+        command when that is a Python or Node.js script (prestart.py). A failure only
+        costs the speed-up."""
         web = formation.web
         if web is None:
             return
@@ -155,7 +155,7 @@ class Switcher:
                 standby = Standby.for_proc(web)
                 if standby is not None:
                     self.standby = standby.start(
-                        lambda: self.log.event(web.source, "A Python interpreter for the next start is ready"))
+                        lambda: self.log.event(web.source, f"A {standby.what} for the next start is ready"))
             except Exception as e:
                 print(f"fcm-agent: starting an interpreter ahead: {e}", file=sys.stderr, flush=True)
         self._standby_thread = threading.Thread(target=run, name="prestart", daemon=True)

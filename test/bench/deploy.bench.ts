@@ -18,9 +18,11 @@
  * Then the same VM gets the other apps, N redeploys each over SSH: Python
  * started by a fresh interpreter (`python3 -u app.py`: rootfs/guest/prestart.py
  * takes no command with interpreter options — the same-run baseline of the
- * interpreter started ahead), Node.js (the VM's startup snapshot), Node.js
- * started by /usr/bin/node itself (the same-run baseline of the snapshot), and
- * Ruby; and `fcm env set` (a restart) for each.
+ * interpreter started ahead), Node.js (the VM's startup snapshot and a Node.js
+ * process started ahead, prestart.py), Node.js started fresh with the snapshot
+ * (`node --no-deprecation server.js`: the same-run baseline of the process
+ * started ahead), Node.js started by /usr/bin/node itself (neither), and Ruby;
+ * and `fcm env set` (a restart) for each.
  *
  * Phases of an fcm deploy, from the pusher's side: when each `remote:` line
  * arrived (the daemon and the guest print one at each step), so they add up
@@ -70,7 +72,7 @@ if (skip) {
   process.exit(1);
 }
 
-type Lang = 'python' | 'python-fresh' | 'node' | 'node-bare' | 'ruby';
+type Lang = 'python' | 'python-fresh' | 'node' | 'node-fresh' | 'node-bare' | 'ruby';
 /** Each language's app answers GET / with "version <n>". */
 const APPS: Record<Lang, (v: number) => Record<string, string>> = {
   python: (v) => ({
@@ -101,9 +103,13 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT));
 `,
   }),
+  // The same app started by a fresh node with the VM's startup snapshot, as every Node app
+  // was before the agent started one ahead (prestart.py takes no command with node options;
+  // --no-deprecation changes nothing here and keeps the snapshot): the in-run baseline.
+  'node-fresh': (v) => ({ ...APPS.node(v), Procfile: 'web: node --no-deprecation server.js\n' }),
   // The same app started by /usr/bin/node itself, as every Node app was before the VM's
-  // startup snapshot (node-shim): the in-run baseline for the snapshot's gain.
-  'node-bare': (v) => ({ ...APPS.node(v), Procfile: 'web: /usr/bin/node server.js\n' }),
+  // startup snapshot (node-shim) and the process started ahead: the in-run baseline for both.
+  'node-bare': (v) => ({ ...APPS.node(v), Procfile: 'web: /usr/bin/node --no-deprecation server.js\n' }),
   // Ruby 3.1 in bookworm has no default webrick: a plain TCPServer app.
   ruby: (v) => ({
     Gemfile: 'source "https://rubygems.org"\n',
@@ -458,10 +464,11 @@ try {
   // The first Node.js deploy builds the VM's startup snapshot (once): not counted.
   firsts.push({ lang: 'node-bare', d: await deploy('node-bare', vm.gitUrl) });
   await servingLoad('node-bare', pollFcm.counts);
-  await series('Node.js without the snapshot, over SSH', 'node-bare', vm.gitUrl, N);
+  await series('Node.js without the snapshot or the process started ahead, over SSH', 'node-bare', vm.gitUrl, N);
   envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
   await series('Node.js, over SSH', 'node', vm.gitUrl, N);
   envSets.node = [...(await envSet('n1')), ...(await envSet('n2'))];
+  await series('Node.js without the process started ahead, over SSH', 'node-fresh', vm.gitUrl, N);
   firsts.push({ lang: 'ruby', d: await deploy('ruby', vm.gitUrl) });
   await servingLoad('ruby', pollFcm.counts);
   await series('Ruby, over SSH', 'ruby', vm.gitUrl, N);
@@ -521,12 +528,14 @@ try {
   row('Python without the pre-started interpreter (python3 -u app.py)', fmtMs(pyFresh), `${ratio(pyFresh, py)} Python's; ${cpuNote('python-fresh')}`);
   for (const [l, what] of [
     ['node', 'Node.js (node server.js, node:http)'],
-    ['node-bare', 'Node.js without the snapshot (/usr/bin/node server.js)'],
+    ['node-fresh', 'Node.js without the process started ahead (node --no-deprecation server.js)'],
+    ['node-bare', 'Node.js without the snapshot or the process started ahead (/usr/bin/node --no-deprecation server.js)'],
     ['ruby', 'Ruby (ruby app.rb, TCPServer)'],
   ] as const) {
     row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's (${ratio(startOf(l), pyFresh)} fresh Python's); ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
   }
   row('Node start vs Python start (goal: within 2x)', ratio(startOf('node'), py));
+  row('Node start vs the same without the process started ahead', ratio(startOf('node'), startOf('node-fresh')));
   for (const [l, cpu, rate] of serving) {
     row(`VM CPU serving the poller (no deploy), ${l} app live`, `${(cpu * 100).toFixed(0)}%`, `${rate.toFixed(0)} requests/s`);
   }

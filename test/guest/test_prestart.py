@@ -16,8 +16,10 @@ import applog
 import prestart
 import switch
 from operations import Output
-from prestart import Standby
+from prestart import NodeStandby, Standby
 from supervisor import Proc
+
+NODE = "/usr/bin/node"
 
 # Prints what a script can observe of how it was started, then exits with argv[1].
 PROBE = r'''
@@ -184,6 +186,177 @@ class FitsTest(Fixture):
         self.assertIsNone(Standby.for_proc(self.proc("gunicorn app:app")))
         venv_sb = Standby.for_proc(self.proc("python3 app.py", env))
         self.assertEqual(venv_sb.executable, os.path.join(bindir, "python3"))
+
+
+# What a Node.js script can observe of how it was started (CommonJS), then exits with argv[2].
+NODE_PROBE = r"""
+const fs = require('fs');
+const nice = fs.readdirSync('/proc/self/task').map((t) => Number(fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1].split(' ')[16]));
+console.log(JSON.stringify({
+  argv: process.argv, execArgv: process.execArgv, cwd: process.cwd(), main: require.main === module,
+  mainModule: process.mainModule === module, id: module.id, parent: module.parent, file: __filename,
+  cache: Object.keys(require.cache), env: process.env, stdin: fs.readFileSync(0, 'utf8'),
+  uid: process.getuid(), umask: process.umask(), nice: [...new Set(nice)],
+}));
+process.exitCode = Number(process.argv[2]);
+"""
+
+# The same from an ES module (package.json "type": "module").
+NODE_ESM_PROBE = r"""
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+console.log(JSON.stringify({
+  argv: process.argv, execArgv: process.execArgv, cwd: process.cwd(), url: import.meta.url,
+  file: fileURLToPath(import.meta.url), env: process.env, stdin: fs.readFileSync(0, 'utf8'),
+  require: typeof require, mainModule: process.mainModule === undefined,
+}));
+await new Promise((r) => setTimeout(r, 10));  // top-level await
+process.exitCode = Number(process.argv[2]);
+"""
+
+
+class NodeFixture(Fixture):
+    def setUp(self):
+        super().setUp()
+        if not os.path.isfile(NODE):
+            self.skipTest(f"{NODE} is not installed")
+        self.write("app.js", NODE_PROBE)
+        self.env.pop("PYTHONUNBUFFERED")
+        self.env["NODE_ENV"] = "production"
+        self.prev_env = {**self.env, "PORT": "18001", "FCM_RELEASE": "1", "FCM_COMMIT": "c1", "FCM_APP_DIR": "/app/releases/v1"}
+
+    def standby(self, env=None, wait=True):
+        sb = NodeStandby(NODE, env or self.prev_env, self.user).start()
+        self.addCleanup(sb.stop)
+        if wait:
+            self.assertTrue(sb.ready.wait(60), "the Node.js process became ready")
+        return sb
+
+    def warm_and_cold(self, argv, env=None):
+        popen = self.standby().take(argv, self.rdir, env or self.env)
+        self.assertIsNotNone(popen, "taken")
+        out = popen.communicate()[0]
+        cold = subprocess.run(argv, cwd=self.rdir, env=env or self.env, stdin=subprocess.DEVNULL, capture_output=True,
+                              user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[], umask=0o022,
+                              start_new_session=True)
+        return (popen.returncode, out.decode()), (cold.returncode, cold.stdout.decode())
+
+
+class NodeTakeTest(NodeFixture):
+    def test_a_commonjs_script_sees_what_a_fresh_start_shows_it(self):
+        warm, cold = self.warm_and_cold(["node", "app.js", "7", "two words"])
+        self.assertEqual(warm, cold)
+        self.assertEqual(warm[0], 7)
+        seen = json.loads(warm[1])
+        script = os.path.join(self.rdir, "app.js")
+        self.assertEqual(seen["argv"], [os.path.realpath(NODE), script, "7", "two words"])
+        self.assertEqual((seen["main"], seen["mainModule"], seen["id"], seen["parent"], seen["file"]), (True, True, ".", None, script))
+        self.assertEqual((seen["cwd"], seen["cache"], seen["stdin"], seen["execArgv"]), (self.rdir, [script], "", []))
+        self.assertEqual(seen["env"], self.env)
+        self.assertEqual(seen["nice"], [0], "every thread runs at normal priority once taken")
+
+    def test_an_es_module_sees_what_a_fresh_start_shows_it(self):
+        self.write("package.json", json.dumps({"type": "module"}))
+        self.write("app.js", NODE_ESM_PROBE)
+        warm, cold = self.warm_and_cold(["node", "app.js", "3"])
+        self.assertEqual(warm, cold)
+        self.assertEqual(warm[0], 3)
+        seen = json.loads(warm[1])
+        self.assertEqual((seen["require"], seen["url"]), ("undefined", "file://" + os.path.join(self.rdir, "app.js")))
+        self.write("app.mjs", NODE_ESM_PROBE)
+        os.unlink(os.path.join(self.rdir, "package.json"))
+        warm, cold = self.warm_and_cold(["node", "app.mjs", "4"])
+        self.assertEqual(warm, cold)
+        self.assertEqual(json.loads(warm[1])["file"], os.path.join(self.rdir, "app.mjs"))
+
+    def test_variables_the_run_does_not_have_are_gone(self):
+        popen = self.standby({**self.prev_env, "DROPPED": "x"}).take(["node", "app.js", "0"], self.rdir, self.env)
+        self.assertEqual(json.loads(popen.communicate()[0])["env"], self.env)
+
+    def test_an_uncaught_error_exits_1_with_the_stack_on_stdout(self):
+        self.write("boom.js", "throw new Error('boom at start');\n")
+        popen = self.standby().take(["node", "boom.js"], self.rdir, self.env)
+        out = popen.communicate()[0].decode()
+        self.assertEqual(popen.returncode, 1)
+        self.assertIn("Error: boom at start", out)
+        self.assertIn(os.path.join(self.rdir, "boom.js") + ":1", out)
+
+    def test_a_script_gone_by_then_falls_back(self):
+        sb = self.standby()
+        popen = sb.popen
+        self.assertIsNone(sb.take(["node", "gone.js"], self.rdir, self.env))
+        self.assertIsNotNone(popen.poll(), "the Node.js process is stopped")
+        self.assertIsNone(sb.popen)
+
+    def test_a_dead_process_falls_back(self):
+        sb = self.standby()
+        os.killpg(sb.popen.pid, 9)
+        sb.popen.wait()
+        self.assertFalse(sb.fits(self.proc("node app.js")))
+        self.assertIsNone(sb.take(["node", "app.js", "0"], self.rdir, self.env))
+
+    def test_one_still_loading_is_taken_at_normal_priority_once_ready(self):
+        # A stand-in for node-standby.cjs that loads it only after 2 s (its own line in
+        # require.cache is the one difference this makes).
+        slow = os.path.join(self.app.dir, "slow-standby.cjs")
+        with open(slow, "w") as f:
+            f.write("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);\n"
+                    f"require({json.dumps(prestart.NODE_STANDBY_JS)});\n")
+        os.chmod(self.app.dir, 0o755)
+        real = prestart.NODE_STANDBY_JS
+        prestart.NODE_STANDBY_JS = slow
+        try:
+            sb = self.standby(wait=False)
+        finally:
+            prestart.NODE_STANDBY_JS = real
+        self.assertFalse(sb.ready.is_set())
+        self.assertTrue(sb.fits(self.proc("node app.js")), "one still loading fits")
+        popen = sb.take(["node", "app.js", "5"], self.rdir, self.env)
+        self.assertIsNotNone(popen)
+        seen = json.loads(popen.communicate()[0])
+        self.assertEqual(popen.returncode, 5)
+        self.assertEqual((seen["main"], seen["nice"], seen["env"]), (True, [0], self.env))
+
+    def test_one_that_dies_while_loading_falls_back(self):
+        sb = self.standby(wait=False)
+        os.killpg(sb.popen.pid, 9)
+        self.assertIsNone(sb.take(["node", "app.js", "0"], self.rdir, self.env))
+        self.assertIsNone(sb.popen)
+
+    def test_it_waits_with_every_thread_at_the_lowest_priority(self):
+        sb = self.standby()
+        tasks = os.listdir(f"/proc/{sb.popen.pid}/task")
+        self.assertGreater(len(tasks), 1, "node has threads of its own")
+        for tid in tasks:
+            with open(f"/proc/{sb.popen.pid}/task/{tid}/stat") as f:
+                self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[16]), prestart.IDLE_NICE, tid)
+
+
+class NodeFitsTest(NodeFixture):
+    def test_commands(self):
+        sb = self.standby()
+        for command in ("node app.js", "node app.js 1", f"{NODE} app.js --port $PORT"):
+            self.assertTrue(sb.fits(self.proc(command)), command)
+        for command in ("node --inspect app.js", "node -r ./x.js app.js", "node missing.js", "node app", "npm start",
+                        "node app.js | cat", "node", "usr/bin/node app.js", "python3 app.py", "sh app.js"):
+            self.assertFalse(sb.fits(self.proc(command)), command)
+
+    def test_environment(self):
+        sb = self.standby()
+        self.assertTrue(sb.fits(self.proc("node app.js", {**self.env, "PORT": "18999", "FCM_RELEASE": "9"})))
+        # each Node release's PATH starts with its own node_modules/.bin
+        self.assertTrue(sb.fits(self.proc("node app.js", {**self.env, "PATH": "/app/releases/v9/node_modules/.bin:/usr/bin:/bin"})))
+        for change in ({"GREETING": "hi"}, {"NODE_ENV": "development"}, {"PATH": "/usr/local/bin:/bin"},
+                       {"NODE_OPTIONS": "--require ./trace.js"}, {"FCM_NODE_SNAPSHOT": "/x.blob"}):
+            self.assertFalse(sb.fits(self.proc("node app.js", {**self.env, **change})), change)
+
+    def test_which_process_a_command_gets(self):
+        self.write("app.py", PROBE)
+        self.assertIsInstance(Standby.for_proc(self.proc("node app.js")), NodeStandby)
+        self.assertEqual(type(Standby.for_proc(self.proc("python3 app.py"))), Standby)
+        self.assertIsNone(Standby.for_proc(self.proc("node app.js", {**self.env, "NODE_OPTIONS": "-r ./x.js"})))
+        self.assertIsNotNone(Standby.for_proc(self.proc("node app.js", {**self.env, "NODE_OPTIONS": " "})))
+        self.assertIsNone(Standby.for_proc(self.proc("node --max-old-space-size=64 app.js")))
 
 
 @need_root

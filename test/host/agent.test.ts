@@ -11,7 +11,8 @@
  * One VM, in order: placeholder → python first deploy (polled) → redeploy with
  * a changed and a deleted file (polled) → failing pip install → web process
  * that exits → bad tar → 409 while busy → config vars + restart → crash →
- * logs follow → console resize → node → ruby → rollback → VM stop/start.
+ * logs follow → console resize → node (fresh, then in the process started ahead,
+ * an ES module app, a config change) → ruby → rollback → VM stop/start.
  * Every answer the test reads is also checked against the agent's contract
  * (rootfs/guest/agent-openapi.yaml), so the real agent in a real VM is held
  * to it too, not only the copy the unit tests run on loopback.
@@ -58,12 +59,30 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_f
 `;
 
 const NODE_APP = `const http = require('http');
+const seen = { main: require.main === module, argv: process.argv, execArgv: process.execArgv, cwd: process.cwd(), env: { ...process.env } };
 http.createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ app: 'node', release: process.env.FCM_RELEASE, nodeEnv: process.env.NODE_ENV,
-    snapshot: process.execArgv.includes('--snapshot-blob'), heapMib: Math.round(require('v8').getHeapStatistics().heap_size_limit / 1048576) }));
+    snapshot: process.execArgv.includes('--snapshot-blob'), heapMib: Math.round(require('v8').getHeapStatistics().heap_size_limit / 1048576), seen }));
 }).listen(Number(process.env.PORT), () => console.log('node listening on', process.env.PORT));
 `;
+
+// The same as an ES module ("type": "module" in package.json).
+const NODE_ESM_APP = `import http from 'node:http';
+const seen = { url: import.meta.url, require: typeof require, argv: process.argv, execArgv: process.execArgv, cwd: process.cwd(), env: { ...process.env } };
+await new Promise((r) => setTimeout(r, 1));
+http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ app: 'node-esm', release: process.env.FCM_RELEASE, seen }));
+}).listen(Number(process.env.PORT), () => console.log('node listening on', process.env.PORT));
+`;
+
+/** What an app saw of its start, without what differs between two starts of one release by design (the port). */
+const seenBut = (app: { seen: { env: Record<string, string> } }, ...keys: string[]) => {
+  const env = { ...app.seen.env };
+  for (const k of ['PORT', ...keys]) delete env[k];
+  return { ...app.seen, env };
+};
 
 // Ruby 3.1 in bookworm has no default webrick: a plain TCPServer app.
 const RUBY_APP = `require 'socket'
@@ -279,6 +298,10 @@ describe('guest agent: deploys, buildpacks, supervision, zero-downtime switches'
   };
 
   const status = async () => JSON.parse((await agent('GET', '/v1/status')).text);
+  const logText = async () => (await agent('GET', '/v1/logs?lines=10000')).text;
+  /** How often the app log says a Node.js process for the next start is ready, and that a start took one. */
+  const nodeReady = (logs: string) => logs.match(/fcm\[web\.1\]: A Node\.js process for the next start is ready$/gm)?.length ?? 0;
+  const nodeTaken = (logs: string) => logs.match(/fcm\[web\.1\]: Starting process with command `node server\.js` \(PORT=\d+\) in the Node\.js process started ahead of it$/gm)?.length ?? 0;
 
   const startForwarder = async () => {
     // Inside the namespace: <daemon ip>:AGENT_FWD -> <vm ip>:7611, <daemon ip>:APP_FWD -> <vm ip>:8000.
@@ -542,20 +565,57 @@ setInterval(() => {}, 1 << 30);
     const m = /worker\[1\]: worker snapshot=(\w+) heapMib=(\d+)$/m.exec(logs)!;
     assert.equal(m[1], 'false');
     assert.ok(Number(m[2]) < 400, `the flag applies: heap limit ${m[2]} MiB`);
+    assert.match(logs, /web\.1\]: Starting process with command `node server\.js` \(PORT=\d+\)$/m, 'the first start is a fresh one');
+    assert.equal(app.seen.main, true);
+    assert.deepEqual(app.seen.argv.slice(1), [`/app/releases/v6/server.js`]);
+    assert.equal(app.seen.cwd, '/app/releases/v6');
+    // After v6 went live the agent started a Node.js process for the next run (rootfs/guest/prestart.py);
+    // a restart (same command, same config vars) takes it once it says it is ready.
+    await waitFor('the Node.js process started ahead', async () => nodeReady(await logText()) === 1, 180_000);
     // a restart starts from the snapshot again (the agent finds it for this boot), without building it
     const again = await streamed('POST', '/v1/restart');
     assert.equal(again.result.ok, true, show(again));
     assert.doesNotMatch(show(again), /Building a startup snapshot/);
-    assert.equal((await appJson()).snapshot, true);
+    const warm = await appJson();
+    assert.equal(warm.snapshot, true);
+    assert.equal(nodeTaken(await logText()), 1, 'the restart ran in the Node.js process started ahead of it');
+    assert.deepEqual(seenBut(warm), seenBut(app), 'require.main, argv, execArgv, cwd and env as in the fresh start of v6');
+  });
+
+  test('node: a redeploy runs in the Node.js process started ahead; an ES module app sees what a fresh start shows it; a config change starts fresh', async () => {
+    await waitFor('the Node.js process started ahead after the restart', async () => nodeReady(await logText()) === 2, 180_000);
+    const r = await deploy(7, {
+      'package.json': JSON.stringify({ name: 'n', version: '1.0.0', type: 'module', scripts: { start: 'node server.js' } }),
+      'server.js': NODE_ESM_APP,
+    });
+    assert.equal(r.result.ok, true, show(r));
+    assert.equal(nodeTaken(await logText()), 2, 'v7 ran in the Node.js process started ahead of it');
+    const warm = await appJson();
+    assert.deepEqual([warm.app, warm.release, warm.seen.require, warm.seen.url], ['node-esm', '7', 'undefined', 'file:///app/releases/v7/server.js']);
+    // Another config var: the process started ahead has the old environment, so this start is a fresh one.
+    await waitFor('the Node.js process started ahead after v7', async () => nodeReady(await logText()) === 3, 180_000);
+    const vars = { GREETING: 'hej', API_KEY: 'not-in-any-log' };
+    const put = await agent('PUT', '/v1/env', { body: JSON.stringify({ vars: { ...vars, FRESH: '1' } }), headers: { 'content-type': 'application/json' } });
+    assert.equal(put.status, 204);
+    const again = await streamed('POST', '/v1/restart');
+    assert.equal(again.result.ok, true, show(again));
+    const logs = await logText();
+    assert.equal(nodeTaken(logs), 2, 'the restart with another config var did not take it');
+    assert.match(logs.split('\n').filter((l) => /web\.1\]: Starting process with command/.test(l)).at(-1)!, /`node server\.js` \(PORT=\d+\)$/);
+    const fresh = await appJson();
+    assert.equal(fresh.seen.env.FRESH, '1');
+    assert.deepEqual(seenBut(warm), seenBut(fresh, 'FRESH'), 'argv, execArgv, cwd, env and import.meta as in a fresh start');
+    const back = await agent('PUT', '/v1/env', { body: JSON.stringify({ vars }), headers: { 'content-type': 'application/json' } });
+    assert.equal(back.status, 204);
   });
 
   test('ruby: Gemfile without gems, Procfile web: ruby app.rb (TCPServer)', async () => {
-    const r = await deploy(7, { Gemfile: 'source "https://rubygems.org"\n', Procfile: 'web: ruby app.rb\n', 'app.rb': RUBY_APP });
+    const r = await deploy(8, { Gemfile: 'source "https://rubygems.org"\n', Procfile: 'web: ruby app.rb\n', 'app.rb': RUBY_APP });
     assert.equal(r.result.ok, true, show(r));
     assert.equal(r.result.buildpack, 'ruby');
     assert.match(show(r), /^-----> Detected Ruby \(Gemfile\)$/m);
     console.log(`# ruby deploy: ${JSON.stringify(r.result.timingsMs)}`);
-    assert.deepEqual(await appJson(), { app: 'ruby', release: '7' });
+    assert.deepEqual(await appJson(), { app: 'ruby', release: '8' });
   });
 
   test('activate: roll back to the python release with the current config vars', async () => {
