@@ -4,6 +4,7 @@
  * `ErrorCode`) or one of the client-side codes below. Branch on `code`,
  * never on message text.
  */
+import type { IncomingMessage } from 'node:http';
 import type { components } from './openapi.gen.js';
 
 export type ProblemCode = components['schemas']['ErrorCode'];
@@ -141,4 +142,25 @@ function networkMessage(e: unknown): string | undefined {
     cur = (cur.cause ?? cur.errors?.[0]) as typeof cur;
   }
   return deepest;
+}
+
+/**
+ * A refused WebSocket upgrade (ws's 'unexpected-response'): the daemon's
+ * problem+json answer (read up to 64 KiB) as an ApiError, handed to `done`;
+ * a connection that fails meanwhile is `unreachable`.
+ */
+export function refusedUpgrade(res: IncomingMessage, base: string, done: (e: ApiError) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => (text += text.length < 65536 ? d : ''));
+  res.on('end', () => {
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON: bad_response */
+    }
+    done(errorFromResponse(new Response(null, { status: res.statusCode ?? 502 }), body));
+  });
+  res.on('error', (e) => done(unreachable(base, e)));
 }

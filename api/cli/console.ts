@@ -14,7 +14,7 @@
 import WebSocket from 'ws';
 import { newSince } from '../console-replay.js';
 import { trustedCas } from '../ca-fetch.js';
-import { ApiError, errorFromResponse, isApiError, unreachable } from '../errors.js';
+import { ApiError, isApiError, refusedUpgrade, unreachable } from '../errors.js';
 import { APP_FLAG, appName } from './app.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
@@ -265,21 +265,7 @@ class ConsoleSession {
         ws.terminate();
         reject(e);
       };
-      ws.once('unexpected-response', (_req, res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d.length < 65536 ? d : ''));
-        res.on('end', () => {
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            /* not JSON: bad_response */
-          }
-          fail(errorFromResponse(new Response(null, { status: res.statusCode ?? 502 }), body));
-        });
-        res.on('error', (e) => fail(unreachable(base, e)));
-      });
+      ws.once('unexpected-response', (_req, res) => refusedUpgrade(res, base, fail));
       ws.once('error', (e) => fail(unreachable(base, e)));
       ws.once('close', (code, reason) => fail(unreachable(base, new Error(`closed before the console answered (${code} ${reason.toString()})`))));
       // The first message is hello; the replay and live output follow in attached().

@@ -15,7 +15,7 @@
 import { constants } from 'node:os';
 import WebSocket from 'ws';
 import { trustedCas } from '../ca-fetch.js';
-import { errorFromResponse, unreachable } from '../errors.js';
+import { refusedUpgrade, unreachable } from '../errors.js';
 import { APP_FLAG, appName } from './app.js';
 import type { Command } from './command.js';
 import type { Ctx } from './context.js';
@@ -152,22 +152,8 @@ async function runOneOff(ctx: Ctx, parsed: Parsed): Promise<number> {
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    ws.once('unexpected-response', (_req, res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += text.length < 65536 ? d : ''));
-      res.on('end', () => {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          /* not JSON: bad_response */
-        }
-        // The daemon's detail says what is wrong and how to fix it ("... is stopped; ... start it with fcm start <name>").
-        fail(errorFromResponse(new Response(null, { status: res.statusCode ?? 502 }), body));
-      });
-      res.on('error', (e) => fail(unreachable(base, e)));
-    });
+    // The daemon's detail says what is wrong and how to fix it ("... is stopped; ... start it with fcm start <name>").
+    ws.once('unexpected-response', (_req, res) => refusedUpgrade(res, base, fail));
     ws.on('error', (e) => fail(unreachable(base, e)));
     ws.once('open', () => {
       stdin.on('data', onStdin);
