@@ -77,6 +77,7 @@ export function wireDeploys(d: DeployWiringDeps) {
     all: () => d.store.list(),
     // Pushes and logs need the guest: a sleeping VM is woken first (ownership was checked by then).
     awake: (vm) => d.vms.awakeForRequest(vm.name, 300_000),
+    here: (vm) => void d.vms.here(vm),
   };
   const deploys = new DeployService({
     vms: directory,

@@ -88,6 +88,9 @@ export class PushGate {
       }
       throw err;
     }
+    // The repository lives beside the VM: a VM another host runs is pushed to there (relayed by
+    // the doors while that host is up); while it is unreachable nothing is made here.
+    this.d.vms.here?.(vm);
     const repo = await this.d.git.ensure(vm.id);
     let ticket: string | null = null;
     if (service === 'receive-pack' && o.ticket !== false) {

@@ -34,6 +34,8 @@ export interface VmDirectory {
   all(): VmRecord[];
   /** Wakes the VM if it sleeps and resolves with it once it runs (VmService.awakeForRequest); absent: no sleep. */
   awake?(vm: VmRecord): Promise<VmRecord>;
+  /** Throws unless this host runs `vm` (wrong_host, host_unreachable: VmService.here); absent: one host. */
+  here?(vm: VmRecord): void;
 }
 
 export interface DeployServiceDeps {

@@ -413,7 +413,7 @@ export class VmService {
    * start, move or delete it behind that host's back), wrong_host otherwise
    * (the request belongs on the owning host's API).
    */
-  private here(vm: VmRecord): VmRecord {
+  here(vm: VmRecord): VmRecord {
     if (vm.host === this.records.host) return vm;
     const h = this.d.hosts?.get(vm.host);
     if (!h || h.state === 'unreachable') {

@@ -8,6 +8,8 @@ import { isFcmError } from '../../daemon/core/errors.js';
 import type { EnvUpdate } from '../../daemon/core/deploys.js';
 import type { Principal } from '../../daemon/core/model.js';
 import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
+import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
+import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 import { makeTar } from '../helpers/tar.js';
 import { newKeyPair, proveKey } from '../helpers/key-proof.js';
@@ -16,8 +18,8 @@ const PY = { 'requirements.txt': 'flask\n', 'app.py': 'app = 1\n', Procfile: 'we
 const sha = (n: number) => n.toString(16).padStart(40, '0');
 const tar = (files: Record<string, string>) => Readable.from([makeTar(files)]);
 
-async function rig() {
-  const h = memoryService();
+async function rig(store?: MemoryVmStore) {
+  const h = memoryService(store ? { store } : {});
   const logLines: string[] = [];
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (logLines.push(String(c)), cb()) }));
   const runtime = new MemoryAppRuntime();
@@ -271,4 +273,21 @@ test('PushGate: only the owner gets a grant; a ticket is for one push into its o
   await assert.rejects(r.w.gate.push(g2.ticket!, g2.repo, { commit: sha(2), ref: 'refs/heads/main' }, tar(PY), () => {}), (e: unknown) => isFcmError(e, 'unauthorized'));
   r.w.keys.remove(ALICE, key.id);
   await assert.rejects(r.w.gate.authorizeKey(key.id, 'cosmic-nova', 'receive-pack'), (e: unknown) => isFcmError(e, 'unauthorized'));
+});
+
+test("PushGate: a VM this host does not run gets no grant and no repository here (its host's, relayed while it is up; host_unreachable while it is not)", async () => {
+  // This host (local) and host b share the rows (the database); b runs "elsewhere" and is not registered (gone).
+  const rows = new MemoryVmStore(parseSubnet('172.16.0.0/24'));
+  const r = await rig(rows.forHost('local'));
+  const b = memoryService({ store: rows.forHost('b'), cluster: { hostId: 'b', hosts: { get: () => undefined } } });
+  await b.service.create(ALICE, { ...DEFAULTS, name: 'elsewhere' });
+  r.git.repos.clear();
+  await assert.rejects(r.w.gate.authorize(ALICE, 'elsewhere', 'receive-pack'), (e: unknown) => isFcmError(e, 'host_unreachable'));
+  const key = await proveKey(r.w.keys, ALICE, await newKeyPair());
+  await assert.rejects(r.w.gate.authorizeKey(key.id, 'elsewhere', 'receive-pack'), (e: unknown) => isFcmError(e, 'host_unreachable'));
+  assert.deepEqual([...r.git.repos], [], 'no repository was made for it here');
+  // Ownership is still decided first: another user learns nothing about where it runs.
+  await assert.rejects(r.w.gate.authorize(BOB, 'elsewhere', 'receive-pack'), (e: unknown) => isFcmError(e, 'vm_not_found'));
+  // This host's own VM: granted as ever.
+  assert.equal((await r.w.gate.authorize(ALICE, 'cosmic-nova', 'receive-pack')).repo, `/mem/git/${r.vm.id}.git`);
 });
