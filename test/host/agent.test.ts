@@ -696,6 +696,24 @@ setInterval(() => {}, 1 << 30);
     assert.deepEqual(JSON.parse(frames.at(-1)!.payload.toString()), { code: 5, signal: null, timedOut: false });
   });
 
+  test("identity watch (forks): armed, it answers the vmId its seed names; re-armed replaces it; disarmed; bad input and no token refused; the VM keeps its identity", async () => {
+    const json = { 'content-type': 'application/json' };
+    const armed = await agent('POST', '/v1/identity/watch', { body: JSON.stringify({ seconds: 30 }), headers: json });
+    assert.equal(armed.status, 200, armed.text);
+    assert.deepEqual(JSON.parse(armed.text), { vmId: vm.id, seconds: 30 });
+    const again = await agent('POST', '/v1/identity/watch', { body: JSON.stringify({ seconds: 5 }), headers: json });
+    assert.equal(again.status, 200, again.text);
+    for (const bad of [{ seconds: 0 }, { seconds: 601 }, { seconds: '30' }, { seconds: 30, extra: 1 }]) {
+      assert.equal((await agent('POST', '/v1/identity/watch', { body: JSON.stringify(bad), headers: json })).status, 400, JSON.stringify(bad));
+    }
+    assert.equal((await agent('POST', '/v1/identity/watch', { body: JSON.stringify({ seconds: 30 }), headers: json, tok: null })).status, 401);
+    assert.equal((await agent('DELETE', '/v1/identity/watch')).status, 204);
+    assert.equal((await agent('DELETE', '/v1/identity/watch')).status, 204, 'disarming twice is fine');
+    assert.equal((await agent('DELETE', '/v1/identity/watch', { tok: null })).status, 401);
+    // Its own seed names it: nothing was applied; it still answers as itself.
+    assert.equal(JSON.parse((await agent('GET', '/health', { tok: null })).text).vmId, vm.id);
+  });
+
   test('every answer of the agent in the VM was one rootfs/guest/agent-openapi.yaml allows', () => {
     assert.deepEqual(offContract, []);
     const unchecked = contract.operations.map((o) => o.operationId).filter((id) => !audited.has(id));
