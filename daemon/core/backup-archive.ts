@@ -49,6 +49,14 @@ export interface ArchivedMemory {
   /** The image build (its inputs-hash directory name). */
   imageBuild: string;
   savedAt: string;
+  /**
+   * The guest's identity watch was armed just before the save (daemons since memory resume):
+   * only then can the state be resumed as another VM, which takes its own identity from its seed.
+   * Absent: false (the import boots from the disk).
+   */
+  identityWatch?: boolean;
+  /** The saved machine's RAM was a named block (restored into private memory of that name). Absent: false. */
+  namedRam?: boolean;
 }
 
 export interface BackupMember {
@@ -243,7 +251,16 @@ export function parseManifest(bytes: Buffer, maxDiskBytes: number): BackupManife
   if (!Array.isArray(members) || members.length !== want.length) throw invalid(`manifest.json must list ${want.join(', ')}`);
   if (withMemory) {
     const mem = o.memory as Record<string, unknown> | undefined;
-    if (!mem || typeof mem.hypervisor !== 'string' || !isInt(mem.vcpus, 1, 64) || !isInt(mem.memoryMib, 128, 1 << 20) || typeof mem.imageBuild !== 'string' || typeof mem.savedAt !== 'string') {
+    if (
+      !mem ||
+      typeof mem.hypervisor !== 'string' ||
+      !isInt(mem.vcpus, 1, 64) ||
+      !isInt(mem.memoryMib, 128, 1 << 20) ||
+      typeof mem.imageBuild !== 'string' ||
+      typeof mem.savedAt !== 'string' ||
+      (mem.identityWatch !== undefined && typeof mem.identityWatch !== 'boolean') ||
+      (mem.namedRam !== undefined && typeof mem.namedRam !== 'boolean')
+    ) {
       throw invalid('manifest.json lists memory.bin but does not say what machine it belongs to');
     }
   } else if (o.memory !== undefined) {

@@ -16,17 +16,17 @@
  *
  * With memory (`withMemory`, archive version 2): the export also carries the
  * sleep save taken with the disk (memory.bin: the machine's memory + device
- * state), and the import checks it like every member. It does not resume it:
- * the saved guest would come back *as the exported VM* — its address, MAC,
- * hostname, machine-id, agent token and random state were set at its boot,
- * and a guest takes a new identity after a restore only when it was booted as
- * a snapshot template (rootfs/guest/identity.py watches the seed disk only
- * then). Resumed onto the new VM's tap it would answer at the exported VM's
- * address (on this host: the original's, which still runs there), and its
- * agent would take only the exporting daemon's token, so the daemon could not
- * even see it boot. So the new VM cold-boots from the imported disk and its
- * lastError says why (as a wake that cannot restore does); a hypervisor,
- * machine shape or image build other than the archive's is named first.
+ * state). Just before that save the guest's identity watch is armed (agent
+ * POST /v1/identity/watch, as for a fork's capture; the exported VM disarms
+ * it when it wakes), so a copy resumed with a seed of its own takes that
+ * seed's identity — address, MAC, hostname, machine-id, agent token, entropy
+ * — instead of coming back as the exported VM. The import checks memory.bin
+ * like every member and, when this host can load it (same hypervisor, the
+ * VM's shape, the same image build, the watch armed, no swap disk — the
+ * archive does not carry swapped-out pages), resumes it as the new VM on its
+ * own disks, seed, tap and MAC, and waits until it answers as that VM
+ * (VmLifecycle.createWithDisks). Otherwise, or when the resume fails, the new
+ * VM cold-boots from the imported disk and its lastError says why.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
@@ -88,13 +88,24 @@ export class BackupService {
     const saved = this.d.saved;
     if (opts.withMemory && !saved) throw new FcmError('not_implemented', `VM "${name}" cannot be exported with its memory: this host's hypervisor cannot save machines.`);
     // Both copies are made under the VM's lock, while the save and the disk are of one instant (a wake drops the save).
-    const { vm, disk, memory } = await this.d.vms.quiet(p, name, async (vm) => {
+    const { vm, disk, memory } = await this.d.vms.quiet(
+      p,
+      name,
+      async (vm) => {
       let mem: { file: ExportedDisk; meta: ArchivedMemory } | null = null;
       if (opts.withMemory) {
         const save = vm.state === 'sleeping' ? await saved!.open(vm.id, SLEEP_SAVE) : null;
         if (!save) throw new FcmError('invalid_state', `VM "${vm.name}" is ${vm.state}: it has no memory state to export (only a running or sleeping VM has). Export it without --with-memory.`);
         const spec = save.meta.spec;
-        const meta: ArchivedMemory = { hypervisor: vm.hypervisor, vcpus: spec.vcpus, memoryMib: spec.memoryMib, imageBuild: imageBuild(vm.imageDir), savedAt: save.meta.savedAt };
+        const meta: ArchivedMemory = {
+          hypervisor: vm.hypervisor,
+          vcpus: spec.vcpus,
+          memoryMib: spec.memoryMib,
+          imageBuild: imageBuild(vm.imageDir),
+          savedAt: save.meta.savedAt,
+          identityWatch: save.meta.identityWatch === true,
+          namedRam: spec.memory !== undefined,
+        };
         mem = { file: await this.d.archive.exportFile(vm.id, save.statePath), meta };
       }
       try {
@@ -103,7 +114,9 @@ export class BackupService {
         await mem?.file.remove();
         throw e;
       }
-    });
+      },
+      { identityWatch: opts.withMemory === true },
+    );
     try {
       const env = Buffer.from(JSON.stringify({ vars: this.d.env.get(vm.id) }));
       const releases = Buffer.from(JSON.stringify({ releases: this.d.releases.list(vm.id).reverse().map(archived) }));
@@ -165,12 +178,15 @@ export class BackupService {
       const { manifest, env, releases } = await this.readArchive(p, body, staging, opts);
       const m = manifest.vm;
       const name = opts.name ?? m.name;
-      const coldBecause = manifest.memory ? `its memory state was not resumed: ${this.memoryBlocker(manifest)}` : null;
+      const blocker = manifest.memory ? this.memoryBlocker(manifest) : null;
+      const statePath = staging.memoryPath();
+      const coldBecause = blocker ? `its memory state was not resumed: ${blocker}` : null;
       const vm = await this.d.vms.createWithDisks(
         p,
         { name, vcpus: m.vcpus, memoryMib: m.memoryMib, diskMib: m.diskMib, swapMib: m.swapMib, port: m.port, image: m.image, sleepAfterSec: m.sleepAfterSec },
         (vmId, seed) => this.d.archive.importRoot(vmId, staging, { diskMib: m.diskMib, swapMib: m.swapMib }, seed),
         coldBecause ? `imported by a cold boot: ${coldBecause}` : null,
+        manifest.memory && !blocker && statePath ? { statePath, namedRam: manifest.memory.namedRam === true } : null,
       );
       try {
         this.d.env.put(vm.id, env);
@@ -181,7 +197,11 @@ export class BackupService {
         await this.d.vms.delete(p, vm.name).catch(() => {});
         throw e;
       }
-      this.d.log.info({ vmId: vm.id, vm: vm.name, from: m.name, releases: releases.length, memory: manifest.memory ? 'cold' : null, why: coldBecause, ms: this.d.now() - started }, 'backup imported');
+      const resumed = !!manifest.memory && !(vm.lastError ?? '').startsWith('imported by a cold boot');
+      this.d.log.info(
+        { vmId: vm.id, vm: vm.name, from: m.name, releases: releases.length, memory: manifest.memory ? (resumed ? 'resumed' : 'cold') : null, why: resumed ? null : vm.lastError, ms: this.d.now() - started },
+        'backup imported',
+      );
       return vm;
     } finally {
       await staging.remove();
@@ -214,9 +234,19 @@ export class BackupService {
       if (!h || h.name !== want.name) throw invalid(`${want.name} is missing (truncated, or members out of order)`);
       if (h.size !== want.bytes) throw invalid(`${want.name} is ${h.size} bytes, the manifest says ${want.bytes}`);
       const hash = createHash('sha256');
-      if (want.name === 'memory.bin') {
-        // Checked like every member (a damaged one refuses the whole archive), then dropped: see the header.
+      if (want.name === 'memory.bin' && this.memoryBlocker(manifest) !== null) {
+        // Checked like every member (a damaged one refuses the whole archive), then dropped: it cannot be resumed here.
         await tar.content(h.size, (c) => void hash.update(c));
+      } else if (want.name === 'memory.bin') {
+        const sink = await staging.openMemory();
+        try {
+          await tar.content(h.size, async (c) => {
+            hash.update(c);
+            await sink.write(c);
+          });
+        } finally {
+          await sink.close();
+        }
       } else if (want.name === 'disk.qcow2') {
         const sink = await staging.openDisk();
         try {
@@ -252,17 +282,22 @@ export class BackupService {
     return { manifest, env: vars as Record<string, string>, releases: rels as ArchivedRelease[] };
   }
 
-  /** Why the archive's memory state cannot be resumed here: what differs first, else the identity (see the header). */
-  private memoryBlocker(manifest: BackupManifest): string {
+  /** Why the archive's memory state cannot be resumed here (what differs first), or null when it can be tried. */
+  private memoryBlocker(manifest: BackupManifest): string | null {
     const mem = manifest.memory!;
+    if (!this.d.saved) return `this host's ${this.d.hypervisorKind} driver cannot restore machines`;
     if (mem.hypervisor !== this.d.hypervisorKind) return `it was saved by ${mem.hypervisor}, and this host runs ${this.d.hypervisorKind}`;
     if (mem.vcpus !== manifest.vm.vcpus || mem.memoryMib !== manifest.vm.memoryMib) return `it is of a machine of ${mem.vcpus} vCPU and ${mem.memoryMib} MiB, not the VM's size`;
     const here = imageBuild(this.d.images.resolve(manifest.vm.image).dir);
     if (mem.imageBuild !== here) return `it was saved on image build ${mem.imageBuild}, and this host has ${here}`;
-    return (
-      'a resumed guest would keep the exported VM\'s identity (address, MAC, hostname, machine-id, agent token, random state: set at its boot; ' +
-      'only a snapshot template takes a new one after a restore), so it cold-boots from the imported disk with its own'
-    );
+    if (mem.identityWatch !== true) {
+      return (
+        'it was saved without the guest\'s identity watch (an older daemon), so a resumed guest would keep the exported VM\'s identity ' +
+        '(address, MAC, hostname, machine-id, agent token, random state); it cold-boots from the imported disk with its own'
+      );
+    }
+    if (manifest.vm.swapMib > 0) return `the VM has a ${manifest.vm.swapMib} MiB swap disk, which the archive does not carry (pages swapped out would be lost)`;
+    return null;
   }
 
   /** Releases are numbered by the store (1, 2, 3… per VM): inserted oldest first, each lands on its own version. */

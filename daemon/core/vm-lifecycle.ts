@@ -8,6 +8,7 @@ import type { Principal, VmRecord, VmSize } from './model.js';
 import { randomName, randomNameWithSuffix } from './names.js';
 import { planNetwork, type Subnet } from './planners/network-plan.js';
 import type { Disks, VmDisks } from './ports/disks.js';
+import type { Guest } from './ports/guest.js';
 import type { Hypervisor, Snapshotter } from './ports/hypervisor.js';
 import type { SavedStates } from './ports/saved-states.js';
 import type { ImageInfo, Images } from './ports/images.js';
@@ -18,6 +19,7 @@ import { UndoStack } from './undo.js';
 import type { VmPlans } from './vm-plans.js';
 import type { VmRecords } from './vm-records.js';
 import type { BootWatch } from './vm-supervisor.js';
+import { FORK_WATCH_SECONDS } from './vm-forks.js';
 
 export interface CreateVmInput {
   name?: string;
@@ -73,6 +75,8 @@ export interface VmLifecycleDeps {
   /** Host capacity (core/admission.ts); absent → unchecked. */
   host?: HostAdmission;
   boots: BootWatch;
+  /** The guest agent: arms/disarms the identity watch around a save that may be restored elsewhere, and sees a resumed import answer. */
+  guest?: Pick<Guest, 'armIdentityWatch' | 'disarmIdentityWatch' | 'waitReady'>;
   log: Logger;
   config: VmLifecycleConfig;
   /** New VM ids. */
@@ -86,6 +90,17 @@ export const SLEEP_SAVE = 'sleep';
 /** How a sleeping VM came back. */
 export type WakeHow = 'restore' | 'cold';
 
+/** A memory state a new VM (a backup import) is resumed from instead of booting. */
+export interface ResumeFrom {
+  /** The state file (memory + device state, as a sleep saves it). */
+  statePath: string;
+  /** The saved machine's RAM was a named block (restored into private memory of that name), not anonymous. */
+  namedRam: boolean;
+}
+
+/** How long a resumed import may take to answer as itself (its new vmId) before it is booted from its disk instead. */
+const RESUME_READY_MS = 180_000;
+
 const MAX_NAME_ATTEMPTS = 30;
 
 /**
@@ -94,6 +109,9 @@ const MAX_NAME_ATTEMPTS = 30;
  * hypervisor started, the boot watch (VmSupervisor) takes over.
  */
 export class VmLifecycle {
+  /** Disarms of identity watches under way (disarmWhenUp), by VM: a new arm waits for them, so none lands after it. */
+  private readonly disarming = new Map<string, Promise<void>>();
+
   constructor(private readonly d: VmLifecycleDeps) {}
 
   async create(p: Principal, input: CreateVmInput): Promise<VmRecord> {
@@ -161,7 +179,13 @@ export class VmLifecycle {
    * nothing, as create: a failure at any step leaves no row, disk, tap or process.
    * `note`: what the VM's lastError says about how it came up (e.g. why it cold-boots).
    */
-  async createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>, note: string | null = null): Promise<VmRecord> {
+  async createWithDisks(
+    p: Principal,
+    input: CreateVmInput,
+    makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>,
+    note: string | null = null,
+    resume: ResumeFrom | null = null,
+  ): Promise<VmRecord> {
     const log = this.d.log.child({ op: 'import' });
     const image = this.d.images.resolve(input.image);
     const undo = new UndoStack(log);
@@ -173,12 +197,18 @@ export class VmLifecycle {
       undo.push('disks', () => this.d.disks.remove(id));
       await this.d.network.addTap(this.d.plans.net(vm));
       undo.push('tap', () => this.d.network.removeTap(vm.tap));
-      await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
       undo.push('hypervisor', () => this.d.hypervisor.destroy(id));
+      let resumed = false;
+      if (resume) {
+        const why = await this.resumeImport(vm, image, disks, resume, log);
+        if (why === null) resumed = true;
+        else note = `imported by a cold boot: its memory state was not resumed: ${why}`;
+      }
+      if (!resumed) await this.d.hypervisor.start(this.d.plans.machine(vm, image, disks));
       vm = this.d.records.save(id, { state: 'starting', lastError: note });
       undo.commit();
-      this.d.boots.watch(vm);
-      log.info({ vmId: id, vm: vm.name, ip: vm.ip, ...(note ? { note } : {}) }, 'imported disk; guest booting');
+      this.d.boots.watch(vm, { restored: resumed });
+      log.info({ vmId: id, vm: vm.name, ip: vm.ip, memory: resumed ? 'resumed' : resume ? 'cold' : null, ...(note ? { note } : {}) }, resumed ? 'imported memory state resumed; guest answers as itself' : 'imported disk; guest booting');
       return vm;
     } catch (err) {
       await undo.unwind();
@@ -187,14 +217,63 @@ export class VmLifecycle {
   }
 
   /**
+   * Resumes imported memory state `from` as new VM `vm`: the very machine the VM would boot
+   * (its own disks, seed, tap and MAC), loaded with the state instead of booted. The saved
+   * guest had its identity watch armed (BackupService), so on resume it reads this VM's seed
+   * and takes its identity (address, MAC, hostname, machine-id, agent token, entropy), as a
+   * fork does; it must then answer as this VM (its vmId at its own address) within
+   * RESUME_READY_MS. Answers null when it does, else why not — the process is then gone
+   * (the caller boots from the disk).
+   */
+  private async resumeImport(vm: VmRecord, image: ImageInfo, disks: VmDisks, from: ResumeFrom, log: Logger): Promise<string | null> {
+    const { snapshots, guest } = this.d;
+    if (!snapshots || !guest) return `the ${this.d.hypervisor.kind} driver cannot restore machines`;
+    const started = this.d.now();
+    try {
+      const spec = this.d.plans.machine(vm, image, disks);
+      await snapshots.restore(from.namedRam ? { ...spec, memory: { kind: 'private' } } : spec, from.statePath);
+      await snapshots.resume(vm.id);
+      await guest.waitReady(vm, AbortSignal.timeout(RESUME_READY_MS));
+      log.info({ vmId: vm.id, ms: this.d.now() - started }, 'imported memory state resumed');
+      return null;
+    } catch (err) {
+      await this.d.hypervisor.destroy(vm.id).catch(() => {});
+      const why = `resuming it failed (${errMessage(err)})`;
+      log.warn({ vmId: vm.id, why }, 'cannot resume the imported memory state; booting from the disk');
+      return why;
+    }
+  }
+
+  /**
    * Runs `fn` under the VM's lock with its disk at rest: a running VM is put to sleep
    * first (its disk writes flushed; the next request wakes it), a stopped, sleeping or
    * failed one is taken as it is; other states are invalid_state.
    */
-  quiet<T>(vm: VmRecord, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
+  quiet<T>(vm: VmRecord, fn: (vm: VmRecord) => Promise<T>, opts: { identityWatch?: boolean } = {}): Promise<T> {
     return this.d.locks.run(vm.id, async () => {
       let cur = this.d.records.mustGet(vm.id);
-      if (cur.state === 'running') cur = await this.sleepLocked(vm.id);
+      if (cur.state === 'running') {
+        // `identityWatch`: the save may be resumed as another VM (export --with-memory): the guest
+        // watches its seed from just before it, so such a copy takes its own identity. The save
+        // says whether it was armed; this VM disarms it when it wakes (wakeLocked).
+        let armed = false;
+        if (opts.identityWatch && this.d.guest) {
+          await this.disarming.get(cur.id);
+          armed = await this.d.guest
+            .armIdentityWatch(cur, FORK_WATCH_SECONDS, AbortSignal.timeout(30_000))
+            .then(() => true)
+            .catch((e: unknown) => {
+              this.d.log.warn({ vmId: cur.id, vm: cur.name, err: errMessage(e) }, 'cannot arm the identity watch before the save; a copy of it cannot be resumed');
+              return false;
+            });
+        }
+        try {
+          cur = await this.sleepLocked(vm.id, armed);
+        } catch (err) {
+          if (armed) this.disarmWhenUp(cur);
+          throw err;
+        }
+      }
       if (cur.state !== 'stopped' && cur.state !== 'sleeping' && cur.state !== 'failed') throw errors.invalidState(cur.name, cur.state, 'running, sleeping or stopped');
       return fn(cur);
     });
@@ -393,7 +472,7 @@ export class VmLifecycle {
     return { snapshots, saved };
   }
 
-  private async sleepLocked(id: string): Promise<VmRecord> {
+  private async sleepLocked(id: string, identityWatch = false): Promise<VmRecord> {
     const vm = this.d.records.mustGet(id);
     if (vm.state === 'sleeping') return vm;
     if (vm.state !== 'running') throw errors.invalidState(vm.name, vm.state, 'running');
@@ -408,7 +487,7 @@ export class VmLifecycle {
     try {
       const statePath = await saved.begin(id, SLEEP_SAVE);
       await snapshots.saveState(id, statePath);
-      bytes = await saved.seal(id, SLEEP_SAVE, { spec, savedAt: new Date(this.d.now()).toISOString() });
+      bytes = await saved.seal(id, SLEEP_SAVE, { spec, savedAt: new Date(this.d.now()).toISOString(), ...(identityWatch ? { identityWatch: true } : {}) });
     } catch (err) {
       // The guest was only paused: let it run on, as if nothing happened.
       await saved.remove(id, SLEEP_SAVE).catch(() => {});
@@ -450,6 +529,8 @@ export class VmLifecycle {
             await this.d.snapshots.restore(save.meta.spec, save.statePath);
             await this.d.snapshots.resume(id);
             how = 'restore';
+            // Saved with the identity watch armed (an export --with-memory): this VM keeps its identity.
+            if (save.meta.identityWatch) this.disarmWhenUp(vm);
           } catch (err) {
             why = `restoring its saved state failed (${errMessage(err)})`;
             await this.d.hypervisor.stop(id, 0).catch(() => {});
@@ -475,6 +556,28 @@ export class VmLifecycle {
     } finally {
       release?.();
     }
+  }
+
+  /**
+   * Disarms the identity watch of `vm`'s guest once its agent answers (in the background:
+   * a wake or a failed save is not held for it). Best effort: the watch ends at its deadline
+   * anyway, and in this VM the seed never changes.
+   */
+  private disarmWhenUp(vm: VmRecord): void {
+    const guest = this.d.guest;
+    if (!guest) return;
+    const signal = AbortSignal.timeout(RESUME_READY_MS);
+    const done = guest
+      .waitReady(vm, signal)
+      .then(() => guest.disarmIdentityWatch(vm, AbortSignal.timeout(10_000)))
+      .then(
+        () => this.d.log.info({ vmId: vm.id, vm: vm.name }, 'identity watch disarmed; the VM keeps its identity'),
+        (e: unknown) => this.d.log.warn({ vmId: vm.id, vm: vm.name, err: errMessage(e) }, 'cannot disarm the identity watch (it ends at its deadline)'),
+      )
+      .finally(() => {
+        if (this.disarming.get(vm.id) === done) this.disarming.delete(vm.id);
+      });
+    this.disarming.set(vm.id, done);
   }
 
   private async stopLocked(id: string, opts: StopOptions): Promise<VmRecord> {

@@ -30,7 +30,7 @@ import type { SavedStates } from './ports/saved-states.js';
 import type { VmStore } from './ports/vm-store.js';
 import type { HostRecord } from './ports/host-registry.js';
 import { unreachableReason } from './hosts.js';
-import { VmLifecycle, type CreateVmInput, type StopOptions, type UpdateVmInput } from './vm-lifecycle.js';
+import { VmLifecycle, type CreateVmInput, type ResumeFrom, type StopOptions, type UpdateVmInput } from './vm-lifecycle.js';
 import { VmPlans } from './vm-plans.js';
 import { VmReconciler, type ReconcileResult } from './vm-reconcile.js';
 import { VmRecords } from './vm-records.js';
@@ -133,6 +133,7 @@ export class VmService {
       ...(d.quotas ? { quotas: d.quotas } : {}),
       ...(d.host ? { host: d.host } : {}),
       boots: supervisor,
+      guest: d.guest,
       log: d.log,
       config: c,
       newId: d.newId ?? newVmId,
@@ -264,8 +265,14 @@ export class VmService {
   }
 
   /** A new VM of `p` booting from disks made by `makeDisks` (a backup import); see VmLifecycle.createWithDisks. */
-  createWithDisks(p: Principal, input: CreateVmInput, makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>, note: string | null = null): Promise<VmRecord> {
-    return this.lifecycle.createWithDisks(p, input, makeDisks, note);
+  createWithDisks(
+    p: Principal,
+    input: CreateVmInput,
+    makeDisks: (vmId: string, seed: Buffer) => Promise<VmDisks>,
+    note: string | null = null,
+    resume: ResumeFrom | null = null,
+  ): Promise<VmRecord> {
+    return this.lifecycle.createWithDisks(p, input, makeDisks, note, resume);
   }
 
   /**
@@ -274,7 +281,7 @@ export class VmService {
    * disk), a running one has its page cache synced (guest agent) and is put to sleep
    * (VmLifecycle.quiet); a stopped one is taken as it is.
    */
-  async quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>): Promise<T> {
+  async quiet<T>(p: Principal, name: string, fn: (vm: VmRecord) => Promise<T>, opts: { identityWatch?: boolean } = {}): Promise<T> {
     // Its disks are on its own host (a stopped VM's too).
     let vm = this.here(this.resolve(p, name));
     if (vm.state === 'sleeping' || vm.state === 'starting') vm = await this.awake(p, name, this.d.config.bootTimeoutMs);
@@ -285,7 +292,7 @@ export class VmService {
         throw new FcmError('hypervisor_failed', `VM "${name}": its guest did not write its cached data to disk (${(e as Error).message}); not exported.`);
       }
     }
-    return this.lifecycle.quiet(vm, fn);
+    return this.lifecycle.quiet(vm, fn, opts);
   }
 
   /** Saves the VM's memory to disk and ends its process (state `sleeping`); see VmLifecycle.sleep. */

@@ -170,8 +170,24 @@ class FileStaging implements ImportStaging {
     return join(this.dir, 'disk.qcow2');
   }
 
+  private memoryStaged = false;
+
   async openDisk(): Promise<{ write(chunk: Buffer): Promise<void>; close(): Promise<void> }> {
-    const fh = await open(this.diskPath, 'wx', 0o600);
+    return this.sink(this.diskPath);
+  }
+
+  async openMemory(): Promise<{ write(chunk: Buffer): Promise<void>; close(): Promise<void> }> {
+    const s = await this.sink(join(this.dir, 'memory.bin'));
+    this.memoryStaged = true;
+    return s;
+  }
+
+  memoryPath(): string | null {
+    return this.memoryStaged ? join(this.dir, 'memory.bin') : null;
+  }
+
+  private async sink(path: string): Promise<{ write(chunk: Buffer): Promise<void>; close(): Promise<void> }> {
+    const fh = await open(path, 'wx', 0o600);
     return {
       write: async (chunk) => {
         try {

@@ -13,6 +13,7 @@ import { BackupService } from '../../daemon/core/backups.js';
 import { isFcmError } from '../../daemon/core/errors.js';
 import { MemoryEnvStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { MemoryDiskArchive } from '../../daemon/drivers/memory/memory-host.js';
+import { FORK_WATCH_SECONDS } from '../../daemon/core/vm-forks.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 
 function host(opts: { imageDir?: string; hypervisor?: string } = {}) {
@@ -40,14 +41,14 @@ async function* chunks(b: Buffer, size = 333): AsyncGenerator<Buffer> {
 
 const code = (c: string, detail?: RegExp) => (e: unknown) => isFcmError(e) && e.code === c && (!detail || detail.test(e.message));
 
-async function exported(a: ReturnType<typeof host>, opts: { withMemory?: boolean } = {}) {
-  await a.service.create(ALICE, { ...DEFAULTS, name: 'web', memoryMib: 512, sleepAfterSec: 900 });
+async function exported(a: ReturnType<typeof host>, opts: { withMemory?: boolean; swapMib?: number } = {}) {
+  await a.service.create(ALICE, { ...DEFAULTS, name: 'web', memoryMib: 512, sleepAfterSec: 900, ...(opts.swapMib !== undefined ? { swapMib: opts.swapMib } : {}) });
   const vm = await a.service.wait(ALICE, 'web', 'running', 1000);
   a.env.put(vm.id, { GREETING: 'hi' });
   const r1 = a.releases.create({ vmId: vm.id, status: 'pending', kind: 'deploy', commit: 'c0ffee', description: 'Deploy c0ffee', buildpack: 'python', processes: { web: 'python app.py' }, rollbackOf: null, build: 1 });
   a.releases.update(vm.id, r1.version, { status: 'succeeded', finishedAt: new Date().toISOString(), log: 'built' });
   a.archive.roots.set(vm.id, Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(5000, 3)]));
-  const b = await a.backups.export(ALICE, 'web', opts);
+  const b = await a.backups.export(ALICE, 'web', { withMemory: opts.withMemory });
   const bytes = await collect(b.stream);
   assert.equal(bytes.length, b.bytes, 'Content-Length is what is sent');
   return { vm, bytes };
@@ -129,21 +130,22 @@ function archiveOf(ms: [string, Buffer][]): Buffer {
   return Buffer.concat([...parts, TAR_END]);
 }
 
-test('--with-memory: the sleep save travels as memory.bin (format 2, checksummed); the import checks it, cold-boots and says why', async () => {
+test('--with-memory: the sleep save travels as memory.bin (format 2, checksummed, the identity watch armed before it); what cannot be resumed cold-boots and says why', async () => {
   const a = host();
   const { vm, bytes } = await exported(a, { withMemory: true });
+  assert.deepEqual(a.guest.watches, [{ vmId: vm.id, seconds: FORK_WATCH_SECONDS }], 'armed just before the save');
   const ms = await members(bytes);
   assert.deepEqual(ms.map(([n]) => n), ['manifest.json', 'disk.qcow2', 'memory.bin', 'config.json', 'releases.json', 'manifest.sha256']);
   const manifest = JSON.parse(ms[0]![1].toString());
   assert.equal(manifest.version, 2);
-  assert.deepEqual({ ...manifest.memory, savedAt: typeof manifest.memory.savedAt }, { hypervisor: 'qemu', vcpus: 1, memoryMib: 512, imageBuild: 'base', savedAt: 'string' });
+  assert.deepEqual({ ...manifest.memory, savedAt: typeof manifest.memory.savedAt }, { hypervisor: 'qemu', vcpus: 1, memoryMib: 512, imageBuild: 'base', savedAt: 'string', identityWatch: true, namedRam: false });
   assert.match(ms[2]![1].toString(), new RegExp(`^state of ${vm.id} at /mem/${vm.id}/saved/sleep/state.bin$`), 'the sleep save taken with the disk');
   assert.equal(a.service.get(ALICE, 'web').state, 'sleeping');
 
   const b = host();
   const made = await b.backups.import(BOB, chunks(bytes), {});
   assert.equal(made.state, 'starting');
-  assert.match(made.lastError ?? '', /^imported by a cold boot: its memory state was not resumed: a resumed guest would keep the exported VM's identity/);
+  assert.match(made.lastError ?? '', /^imported by a cold boot: its memory state was not resumed: the VM has a 512 MiB swap disk, which the archive does not carry/);
   assert.notEqual(made.id, vm.id);
   assert.equal(b.snapshotter.restores.length, 0, 'nothing was restored from the archive\'s memory');
   assert.equal((await b.service.wait(BOB, 'web', 'running', 1000)).state, 'running');
@@ -168,6 +170,54 @@ test('--with-memory: the sleep save travels as memory.bin (format 2, checksummed
   // Only a running or sleeping VM has a memory state.
   await a.service.stop(ALICE, 'web', { timeoutMs: 0, force: true });
   await assert.rejects(a.backups.export(ALICE, 'web', { withMemory: true }), code('invalid_state', /no memory state to export/));
+});
+
+test('--with-memory, resumed: the new VM is the saved machine on its own disks, seed, tap and MAC, answering as itself; the source disarms its watch on waking', async () => {
+  const a = host();
+  const { vm, bytes } = await exported(a, { withMemory: true, swapMib: 0 });
+  assert.equal(a.service.get(ALICE, 'web').state, 'sleeping');
+
+  const b = host();
+  // The twin's staging keeps no bytes: say that its state loads, as QEMU's would.
+  b.snapshotter.saved.set('memory-staging:memory.bin', vm.id);
+  const made = await b.backups.import(BOB, chunks(bytes), { name: 'web-copy' });
+  assert.deepEqual([made.state, made.lastError], ['starting', null]);
+  assert.equal(b.snapshotter.restores.length, 1);
+  const spec = b.snapshotter.restores[0]!.spec;
+  assert.equal(spec.vmId, made.id);
+  assert.deepEqual(spec.net, { tap: made.tap, mac: made.mac }, 'its own tap and MAC');
+  assert.ok(spec.drives.every((d) => d.path.includes(made.id)), 'its own disks and seed');
+  assert.equal(spec.memory, undefined, 'anonymous RAM, as it was saved');
+  assert.equal((await b.service.wait(BOB, 'web-copy', 'running', 1000)).state, 'running');
+  assert.equal(b.hypervisor.machines.size, 1);
+
+  // The source wakes from its armed save and disarms the watch once its agent answers: it keeps its identity.
+  await a.service.start(ALICE, 'web');
+  await a.service.wait(ALICE, 'web', 'running', 1000);
+  for (let i = 0; i < 100 && !a.guest.disarmed.includes(vm.id); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(a.guest.disarmed, [vm.id]);
+
+  // A state that does not load: the VM boots from the disk instead, and says why; no second machine.
+  const c = host();
+  const cold = await c.backups.import(BOB, chunks(bytes), {});
+  assert.match(cold.lastError ?? '', /^imported by a cold boot: its memory state was not resumed: resuming it failed \(no saved state at memory-staging:memory\.bin\)/);
+  assert.equal(c.hypervisor.machines.size, 1);
+  assert.equal((await c.service.wait(BOB, 'web', 'running', 1000)).state, 'running');
+
+  // Saved without the watch (an older daemon's archive): never resumed.
+  const ms = await members(bytes);
+  const m = JSON.parse(ms[0]![1].toString());
+  const old = ms.map(([n, x]): [string, Buffer] => [n, n === 'manifest.json' ? Buffer.from(JSON.stringify({ ...m, memory: { ...m.memory, identityWatch: undefined } })) : x]);
+  const d = host();
+  d.snapshotter.saved.set('memory-staging:memory.bin', vm.id);
+  assert.match((await d.backups.import(BOB, chunks(archiveOf(old)), {})).lastError ?? '', /saved without the guest's identity watch/);
+  assert.equal(d.snapshotter.restores.length, 0);
+
+  // A guest that cannot arm the watch: the export still carries the save, marked unarmed.
+  const e = host();
+  e.guest.failWatch = true;
+  const { bytes: unarmed } = await exported(e, { withMemory: true, swapMib: 0 });
+  assert.equal(JSON.parse((await members(unarmed))[0]![1].toString()).memory.identityWatch, false);
 });
 
 test('an archive of format 1 (before memory) still imports; an unknown version is refused', async () => {

@@ -18,6 +18,10 @@ export interface ExportedDisk {
 export interface ImportStaging {
   /** A sink for the disk member's bytes, in order; close() once all are written. */
   openDisk(): Promise<{ write(chunk: Buffer): Promise<void>; close(): Promise<void> }>;
+  /** A sink for the memory.bin member (kept only when the import may resume it); close() once all are written. */
+  openMemory(): Promise<{ write(chunk: Buffer): Promise<void>; close(): Promise<void> }>;
+  /** Where openMemory() wrote the memory state (what a restore reads), null when nothing was staged. */
+  memoryPath(): string | null;
   /** Deletes everything staged. Idempotent. */
   remove(): Promise<void>;
 }

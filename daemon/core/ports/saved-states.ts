@@ -12,6 +12,12 @@ export interface SavedMachine {
   /** The machine the state was saved from: a restore must launch the very same one (devices, memory, command line). */
   spec: MachineSpec;
   savedAt: string;
+  /**
+   * The guest's identity watch (agent POST /v1/identity/watch) was armed just before the save
+   * (an export --with-memory): a copy restored with a seed of its own takes that seed's identity.
+   * The VM itself disarms it when it wakes from this save.
+   */
+  identityWatch?: boolean;
 }
 
 export interface SavedStates {

@@ -458,9 +458,16 @@ export class MemoryDiskArchive implements DiskArchive {
 
   async staging(): Promise<ImportStaging> {
     const parts: Buffer[] = [];
+    let staged = false;
     const s: ImportStaging & { parts: Buffer[] } = {
       parts,
       openDisk: async () => ({ write: async (c: Buffer) => void parts.push(Buffer.from(c)), close: async () => {} }),
+      // The twin keeps no bytes of it: a restore from this path fails like a state QEMU cannot load (the cold-boot fallback).
+      openMemory: async () => {
+        staged = true;
+        return { write: async () => {}, close: async () => {} };
+      },
+      memoryPath: () => (staged ? 'memory-staging:memory.bin' : null),
       remove: async () => void this.open.delete(s),
     };
     this.open.add(s);
