@@ -19,7 +19,6 @@ import { UndoStack } from './undo.js';
 import type { VmPlans } from './vm-plans.js';
 import type { VmRecords } from './vm-records.js';
 import type { BootWatch } from './vm-supervisor.js';
-import { FORK_WATCH_SECONDS } from './vm-forks.js';
 
 export interface CreateVmInput {
   name?: string;
@@ -97,6 +96,13 @@ export interface ResumeFrom {
   /** The saved machine's RAM was a named block (restored into private memory of that name), not anonymous. */
   namedRam: boolean;
 }
+
+/**
+ * How long the identity watch armed before a save that may be resumed elsewhere waits, in
+ * guest time (which stands still while the machine is saved): only arming → the save's pause
+ * counts in this VM, and a resumed copy sees its seed at once. As FORK_WATCH_SECONDS (vm-forks.ts).
+ */
+export const SAVE_WATCH_SECONDS = 120;
 
 /** How long a resumed import may take to answer as itself (its new vmId) before it is booted from its disk instead. */
 const RESUME_READY_MS = 180_000;
@@ -260,7 +266,7 @@ export class VmLifecycle {
         if (opts.identityWatch && this.d.guest) {
           await this.disarming.get(cur.id);
           armed = await this.d.guest
-            .armIdentityWatch(cur, FORK_WATCH_SECONDS, AbortSignal.timeout(30_000))
+            .armIdentityWatch(cur, SAVE_WATCH_SECONDS, AbortSignal.timeout(30_000))
             .then(() => true)
             .catch((e: unknown) => {
               this.d.log.warn({ vmId: cur.id, vm: cur.name, err: errMessage(e) }, 'cannot arm the identity watch before the save; a copy of it cannot be resumed');

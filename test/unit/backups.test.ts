@@ -13,7 +13,7 @@ import { BackupService } from '../../daemon/core/backups.js';
 import { isFcmError } from '../../daemon/core/errors.js';
 import { MemoryEnvStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { MemoryDiskArchive } from '../../daemon/drivers/memory/memory-host.js';
-import { FORK_WATCH_SECONDS } from '../../daemon/core/vm-forks.js';
+import { SAVE_WATCH_SECONDS } from '../../daemon/core/vm-lifecycle.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 
 function host(opts: { imageDir?: string; hypervisor?: string } = {}) {
@@ -133,7 +133,7 @@ function archiveOf(ms: [string, Buffer][]): Buffer {
 test('--with-memory: the sleep save travels as memory.bin (format 2, checksummed, the identity watch armed before it); what cannot be resumed cold-boots and says why', async () => {
   const a = host();
   const { vm, bytes } = await exported(a, { withMemory: true });
-  assert.deepEqual(a.guest.watches, [{ vmId: vm.id, seconds: FORK_WATCH_SECONDS }], 'armed just before the save');
+  assert.deepEqual(a.guest.watches, [{ vmId: vm.id, seconds: SAVE_WATCH_SECONDS }], 'armed just before the save');
   const ms = await members(bytes);
   assert.deepEqual(ms.map(([n]) => n), ['manifest.json', 'disk.qcow2', 'memory.bin', 'config.json', 'releases.json', 'manifest.sha256']);
   const manifest = JSON.parse(ms[0]![1].toString());
