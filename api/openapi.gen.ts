@@ -991,12 +991,14 @@ export type paths = {
          *     host capacity apply as for a create), gets its own identity (id, address,
          *     MAC, URL) and boots from the imported disk with the archive's config vars
          *     and release history; the app deployed at export serves again. An archive
-         *     with `memory.bin` is imported the same way, and the VM's `lastError` says
-         *     why its memory was not resumed: a guest restored from it would keep the
-         *     exported VM's identity (address, MAC, hostname, machine-id, agent token,
-         *     random state — set at its boot; only snapshot templates take a new one
-         *     after a restore), or its hypervisor, size or image build differs from this
-         *     host's (named first).
+         *     with `memory.bin` whose machine matches this host (hypervisor, vCPUs, MiB,
+         *     image build; saved with the identity watch armed; no swap disk, whose
+         *     pages the archive does not carry) is resumed instead: the app's processes
+         *     go on where they were, and the guest takes the new VM's identity from its
+         *     own seed (address, MAC, hostname, machine-id, agent token, entropy — as a
+         *     fork does); the answer comes once it answers as the new VM, `lastError`
+         *     null. Otherwise, or when the resume fails, the VM boots from the imported
+         *     disk and its `lastError` says why its memory was not resumed.
          */
         post: operations["importBackup"];
         delete?: never;
@@ -3298,9 +3300,10 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Carry the VM's memory state too (`memory.bin`). An import checks it like every
-                 *     member, but boots the new VM from its disk: resumed, the guest would keep the
-                 *     exported VM's address, MAC, hostname, machine-id and agent token (see importBackup).
+                 * @description Carry the VM's memory state too (`memory.bin`: the sleep save taken with the
+                 *     disk, the guest's identity watch armed just before it; the VM disarms it when it
+                 *     wakes and keeps its identity). An import checks it like every member and, where it
+                 *     can, resumes it with the new VM's own identity (see importBackup).
                  */
                 withMemory?: boolean;
             };

@@ -35,8 +35,9 @@ export function backupCommands(): Command[] {
         'manifest with a SHA-256 per member. A running VM is put to sleep first so its disk is consistent\n' +
         '(the next request wakes it). The archive holds the config vars: keep it like a password.\n' +
         'Restore it here or on another fcm server with `fcm backup import`.\n' +
-        '--with-memory also carries its memory state (saved with the disk), checked on import; the imported\n' +
-        'VM still boots from its disk (resumed, the guest would keep this VM\'s address and identity).',
+        '--with-memory also carries its memory state (saved with the disk), checked on import; an import on a\n' +
+        'host of the same hypervisor and image build resumes it (processes alive) with the new VM\'s own identity\n' +
+        '(VMs without swap); otherwise it boots from its disk and its lastError says why.',
       args: [{ name: 'name', description: "The VM's name (default: the VM in ./.fcm)", optional: true, vmRef: true }],
       flags: [
         APP_FLAG,

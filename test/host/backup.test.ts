@@ -8,13 +8,17 @@
  * disk and one in the manifest are refused with backup_invalid and leave
  * nothing on the second daemon: no VM row, disk, staging, tap or QEMU.
  * `--with-memory`: the archive (format 2) carries the sleep save as
- * memory.bin; a flipped byte in it is refused the same way; the import boots
- * the VM from its disk (the documented fallback: a resumed guest would keep
- * the exported VM's identity) and its lastError says so.
+ * memory.bin, taken with the guest's identity watch armed; a flipped byte in
+ * it is refused the same way; the import on the second daemon resumes it:
+ * the app's process goes on (same start time, its counter continues) with the
+ * new VM's own hostname, machine-id, address and MAC, while the source wakes
+ * as itself; a memory state of another image build boots from the disk and
+ * its lastError says why.
  * Sizes and times are printed (diagnostics), not asserted.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,10 +58,28 @@ function tarMembers(b: Buffer): { name: string; at: number; size: number }[] {
   return out;
 }
 
-const APP = `import http.server, os
+const APP = `import http.server, json, os, socket, threading, time
+STARTED = time.time_ns()
+COUNT = [0]
+LOCK = threading.Lock()
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = ("backup-app v1 " + os.environ.get("GREETING", "-")).encode()
+        if self.path == "/state":
+            # In-memory state (a counter, the process's start) and the identity the guest has now.
+            with LOCK:
+                COUNT[0] += 1
+                n = COUNT[0]
+            body = json.dumps({"n": n, "started": STARTED, "pid": os.getpid(), "hostname": socket.gethostname(),
+                "machineId": read("/etc/machine-id"), "mac": read("/sys/class/net/eth0/address"),
+                "ip": self.connection.getsockname()[0]}).encode()
+        else:
+            body = ("backup-app v1 " + os.environ.get("GREETING", "-")).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -189,17 +211,34 @@ describe('backup export → import on a second daemon', { skip: skip ?? false, t
     assert.equal((await hostLeftovers(h2)).disks.length, 1);
   });
 
-  test('--with-memory: the archive carries the memory state (format 2, checksummed); a damaged one is refused; the import boots from the disk and says why', async (t) => {
+  test('--with-memory: the archive carries the memory state (format 2, checksummed); a damaged one is refused; the import resumes it with its own identity, processes alive; the source keeps its own; a mismatched one boots from the disk and says why', async (t) => {
+    type State = { n: number; started: number; pid: number; hostname: string; machineId: string; mac: string; ip: string };
+    const state = async (h: HostHarness, ip: string): Promise<State> => {
+      const r = await h.exec('curl', ['-sS', '--fail', '--max-time', '20', `http://${ip}:8000/state`]);
+      return JSON.parse(r.stdout) as State;
+    };
+    // The first test left "keep" asleep: wake it, and give its app some in-memory state.
+    assert.equal((await h1.api('POST', '/v1/vms/keep/start')).status, 200);
+    assert.equal((await h1.api('GET', '/v1/vms/keep/wait?state=running&timeout=600')).status, 200);
+    const src = (await h1.api('GET', '/v1/vms/keep')).body as { id: string; ip: string; mac: string };
+    await served(h1, src.ip, /^backup-app v1 hello-from-backup$/);
+    const s1 = await state(h1, src.ip);
+    const s2 = await state(h1, src.ip);
+    assert.equal(s2.n, s1.n + 1);
+    assert.deepEqual([s2.hostname, s2.ip, s2.mac], ['keep', src.ip, src.mac], 'the source guest as itself');
+
     const memArchive = join(work, 'keep-mem.fcm-backup');
     const ex = await cli(h1, ['backup', 'export', 'keep', '--with-memory', '-o', memArchive, '--json']);
     assert.equal(ex.code, 0, ex.stderr);
     const bytes = readFileSync(memArchive);
     const ms = tarMembers(bytes);
     assert.deepEqual(ms.map((m) => m.name), ['manifest.json', 'disk.qcow2', 'memory.bin', 'config.json', 'releases.json', 'manifest.sha256']);
-    const manifest = JSON.parse(bytes.subarray(ms[0]!.at, ms[0]!.at + ms[0]!.size).toString('utf8'));
+    const manifestText = bytes.subarray(ms[0]!.at, ms[0]!.at + ms[0]!.size).toString('utf8');
+    const manifest = JSON.parse(manifestText);
     assert.equal(manifest.version, 2);
     assert.equal(manifest.memory.hypervisor, 'qemu');
     assert.equal(manifest.memory.memoryMib, 256);
+    assert.equal(manifest.memory.identityWatch, true, 'the guest armed its identity watch before the save');
     const mem = ms[2]!;
     assert.ok(mem.size > 1 << 20 && mem.size <= (256 + 256) << 20, `memory.bin is a saved machine: ${mem.size} bytes`);
     assert.equal((await h1.api('GET', '/v1/vms/keep')).body.state, 'sleeping');
@@ -221,12 +260,53 @@ describe('backup export → import on a second daemon', { skip: skip ?? false, t
     const staging = join(h2.stateDir, 'disks', '.imports');
     assert.deepEqual(existsSync(staging) ? readdirSync(staging) : [], [], 'no staging left');
 
+    // Resumed on the second daemon: the same processes (start time, counter), a new identity.
     const im = await cli(h2, ['backup', 'import', memArchive, '--name', 'keep-mem', '--json']);
     assert.equal(im.code, 0, im.stderr);
-    const vm = JSON.parse(im.stdout);
-    assert.match(vm.lastError, /^imported by a cold boot: its memory state was not resumed: a resumed guest would keep the exported VM's identity/);
+    const vm = JSON.parse(im.stdout) as { id: string; ip: string; mac: string; lastError: string | null };
+    t.diagnostic(`import --with-memory: resumed and answering as itself ${im.ms} ms after the CLI started (CLI wall time)`);
+    assert.equal(vm.lastError, null, 'resumed, not cold-booted');
     assert.equal((await h2.api('GET', '/v1/vms/keep-mem/wait?state=running&timeout=600')).status, 200);
-    await served(h2, vm.ip, /^backup-app v1 hello-from-backup$/);
-    assert.match(readFileSync(h2.logPath, 'utf8'), /"vm":"keep-mem"[^\n]*"memory":"cold"[^\n]*"backup imported"/);
+    const c1 = await state(h2, vm.ip);
+    assert.equal(c1.started, s2.started, 'the same app process (its start time in memory)');
+    assert.equal(c1.pid, s2.pid);
+    assert.equal(c1.n, s2.n + 1, 'the counter continues');
+    assert.equal(c1.hostname, 'keep-mem', 'its own hostname');
+    assert.notEqual(c1.machineId, s2.machineId, 'its own machine-id');
+    assert.equal(c1.ip, vm.ip, 'the guest has the new VM\'s address');
+    assert.equal(c1.mac, vm.mac, 'and its MAC');
+    assert.notEqual(vm.ip === src.ip && vm.mac === src.mac, true);
+    assert.notEqual(vm.mac, src.mac);
+    assert.notEqual(vm.id, src.id);
+    assert.match(readFileSync(h2.logPath, 'utf8'), /"vm":"keep-mem"[^\n]*"memory":"resumed"[^\n]*"backup imported"/);
+
+    // The source wakes from the same save as itself, and disarms its watch.
+    assert.equal((await h1.api('POST', '/v1/vms/keep/start')).status, 200);
+    assert.equal((await h1.api('GET', '/v1/vms/keep/wait?state=running&timeout=600')).status, 200);
+    const s3 = await state(h1, src.ip);
+    assert.deepEqual([s3.hostname, s3.machineId, s3.ip, s3.mac, s3.started, s3.n], ['keep', s2.machineId, src.ip, src.mac, s2.started, s2.n + 1], 'the source keeps its identity and its own count');
+    const end = Date.now() + 120_000;
+    while (!/"vm":"keep"[^\n]*"identity watch disarmed/.test(readFileSync(h1.logPath, 'utf8')) && Date.now() < end) await new Promise((res) => setTimeout(res, 500));
+    assert.match(readFileSync(h1.logPath, 'utf8'), /"vm":"keep"[^\n]*"identity watch disarmed/);
+
+    // A memory state of another image build: refused for resume, booted from the disk, and lastError says why.
+    const build = String(manifest.memory.imageBuild);
+    const other = (build[0] === 'a' ? 'b' : 'a') + build.slice(1);
+    const editedText = manifestText.replace(`"imageBuild": "${build}"`, `"imageBuild": "${other}"`);
+    assert.notEqual(editedText, manifestText);
+    const edited = Buffer.from(bytes);
+    Buffer.from(editedText).copy(edited, ms[0]!.at);
+    const dig = ms[5]!;
+    Buffer.from(`${createHash('sha256').update(editedText).digest('hex')}\n`).copy(edited, dig.at);
+    const editedFile = join(work, 'other-build.fcm-backup');
+    writeFileSync(editedFile, edited);
+    const im2 = await cli(h2, ['backup', 'import', editedFile, '--name', 'keep-cold', '--json']);
+    assert.equal(im2.code, 0, im2.stderr);
+    const cold = JSON.parse(im2.stdout) as { ip: string; lastError: string | null };
+    assert.equal(cold.lastError, `imported by a cold boot: its memory state was not resumed: it was saved on image build ${other}, and this host has ${build}`);
+    assert.equal((await h2.api('GET', '/v1/vms/keep-cold/wait?state=running&timeout=600')).status, 200);
+    await served(h2, cold.ip, /^backup-app v1 hello-from-backup$/);
+    assert.equal((await state(h2, cold.ip)).n, 1, 'a fresh process: booted, not resumed');
+    assert.match(readFileSync(h2.logPath, 'utf8'), /"vm":"keep-cold"[^\n]*"memory":"cold"[^\n]*"backup imported"/);
   });
 });
