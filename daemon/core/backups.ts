@@ -237,18 +237,8 @@ export class BackupService {
       if (want.name === 'memory.bin' && this.memoryBlocker(manifest) !== null) {
         // Checked like every member (a damaged one refuses the whole archive), then dropped: it cannot be resumed here.
         await tar.content(h.size, (c) => void hash.update(c));
-      } else if (want.name === 'memory.bin') {
-        const sink = await staging.openMemory();
-        try {
-          await tar.content(h.size, async (c) => {
-            hash.update(c);
-            await sink.write(c);
-          });
-        } finally {
-          await sink.close();
-        }
-      } else if (want.name === 'disk.qcow2') {
-        const sink = await staging.openDisk();
+      } else if (want.name === 'memory.bin' || want.name === 'disk.qcow2') {
+        const sink = await (want.name === 'memory.bin' ? staging.openMemory() : staging.openDisk());
         try {
           await tar.content(h.size, async (c) => {
             hash.update(c);
