@@ -66,6 +66,32 @@ export function consoleHandlers(consoles: ConsoleService): Record<string, Handle
   };
 }
 
+/**
+ * Pings every client of `wss` each `ms`; one that did not answer the previous ping
+ * (a laptop that vanished without closing) is terminated. `track` each accepted socket.
+ */
+export function heartbeat(wss: WebSocketServer, ms: number): { track(ws: WebSocket): void; stop(): void } {
+  const alive = new WeakMap<WebSocket, boolean>();
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, ms);
+  timer.unref();
+  return {
+    track: (ws) => {
+      alive.set(ws, true);
+      ws.on('pong', () => alive.set(ws, true));
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 const CONSOLE_PATH = /^\/v1\/vms\/([^/?#]+)\/console\/?$/;
 const PAGE_PATH = /^\/console\/([^/?#]+)\/?$/;
 
@@ -113,18 +139,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
 
   return (app) => {
     const wss = new WebSocketServer({ noServer: true, maxPayload: d.maxFrameBytes ?? 1024 * 1024, perMessageDeflate: false });
-    const alive = new WeakMap<WebSocket, boolean>();
-    const heartbeat = setInterval(() => {
-      for (const ws of wss.clients) {
-        if (alive.get(ws) === false) {
-          ws.terminate();
-          continue;
-        }
-        alive.set(ws, false);
-        ws.ping();
-      }
-    }, d.heartbeatMs ?? 30_000);
-    heartbeat.unref();
+    const beat = heartbeat(wss, d.heartbeatMs ?? 30_000);
 
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const reqId = `req_${randomBytes(6).toString('hex')}`;
@@ -171,8 +186,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        alive.set(ws, true);
-        ws.on('pong', () => alive.set(ws, true));
+        beat.track(ws);
         log.info({ vmId: vm.id, vm: vm.name, via: req.headers.authorization ? 'bearer' : 'ticket' }, 'console connected');
         // Revoking the token (or the user) that opened it closes it: 1008, after saying why.
         const done = d.sessions?.open(principal, (reason) => {
@@ -188,7 +202,7 @@ export function consoleRoutes(d: ConsoleHttpDeps): (app: FastifyInstance) => voi
     // Before the server stops: tell clients to come back (1001), give them a moment to
     // close cleanly, then cut the rest (an upgraded socket would hold server.close() open).
     app.addHook('preClose', async () => {
-      clearInterval(heartbeat);
+      beat.stop();
       d.consoles.close();
       const deadline = Date.now() + 500;
       while (wss.clients.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

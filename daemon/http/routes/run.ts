@@ -29,7 +29,7 @@ import { relayUpgrade } from '../forward-upgrade.js';
 import { NO_LIMITS, type RequestLimits } from '../limits.js';
 import { operationRoutes, type Json } from '../openapi-routes.js';
 import type { Authenticator } from '../server.js';
-import { check, refuse, type UpgradeHandler } from './console.js';
+import { check, heartbeat, refuse, type UpgradeHandler } from './console.js';
 
 export interface RunHttpDeps {
   spec: Json;
@@ -63,18 +63,7 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
   const highWater = d.highWaterBytes ?? 1024 * 1024;
   const wss = new WebSocketServer({ noServer: true, maxPayload: d.maxFrameBytes ?? 1024 * 1024, perMessageDeflate: false });
   let closing = false;
-  const alive = new WeakMap<WebSocket, boolean>();
-  const heartbeat = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (alive.get(ws) === false) {
-        ws.terminate();
-        continue;
-      }
-      alive.set(ws, false);
-      ws.ping();
-    }
-  }, d.heartbeatMs ?? 30_000);
-  heartbeat.unref();
+  const beat = heartbeat(wss, d.heartbeatMs ?? 30_000);
 
   const authorize = (req: IncomingMessage, url: URL, rawName: string) => {
     let name: string;
@@ -160,8 +149,7 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
           return done();
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
-          alive.set(ws, true);
-          ws.on('pong', () => alive.set(ws, true));
+          beat.track(ws);
           log.info({ vmId: vm.id, vm: vm.name, argc: ticket.argv.length, timeoutSec: ticket.timeoutSec }, 'run started');
           const revoked = d.sessions?.open(principal, (reason) => {
             if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', message: `Run ended: ${reason}.` }), { binary: false });
@@ -192,7 +180,7 @@ export function runRoutes(d: RunHttpDeps): { upgrade: UpgradeHandler; extend: (a
     // Runs end with the daemon (their commands are killed when the agent's connection closes).
     app.addHook('preClose', async () => {
       closing = true;
-      clearInterval(heartbeat);
+      beat.stop();
       for (const ws of wss.clients) {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', message: 'The fcm daemon is shutting down; the command was stopped.' }), { binary: false });
         ws.close(1001, 'daemon shutting down');
