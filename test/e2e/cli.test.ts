@@ -124,10 +124,22 @@ test('fcm daemon (built) runs dist/daemon/main.js and passes its exit code on', 
 });
 
 test('pty: create shows a spinner with elapsed time, then exactly the two lines', async () => {
-  api.h.guest.bootMs = 1200;
+  // The boot is held until the spinner has counted past 1 s (a loaded machine can start the CLI late
+  // enough that a fixed boot time is over before it draws anything): then it is let go.
+  let release = () => {};
+  api.h.guest.gate = new Promise<void>((r) => (release = r));
+  const spinning = /([⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]).*? Waiting for pty-spin to be running… (\d+\.\d)s/g;
   try {
     const dir = tempDir();
     const t = fcmPty(['create', 'pty-spin'], { cwd: dir, env });
+    let done = false;
+    void t.exited.then(() => (done = true));
+    for (;;) {
+      const seen = [...t.output().matchAll(spinning)];
+      if (done || (seen.length >= 5 && Number(seen.at(-1)![2]) >= 1)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    release();
     const { exitCode } = await t.exited;
     const out = t.output();
     assert.equal(exitCode, 0, out);
@@ -139,7 +151,8 @@ test('pty: create shows a spinner with elapsed time, then exactly the two lines'
     // What remains on screen after the spinner is erased: the two lines.
     assert.match(out, /\r\x1b\[2K\x1b\[\?25hVM created: pty-spin\r\nURL: https:\/\/pty-spin\.64-34-93-45\.sslip\.io\r\n$/);
   } finally {
-    api.h.guest.bootMs = 0;
+    release();
+    api.h.guest.gate = null;
   }
 });
 

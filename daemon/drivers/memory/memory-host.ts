@@ -177,9 +177,11 @@ export class MemoryImages implements Images {
   }
 }
 
-/** Guests become ready after `bootMs` unless `never` is set. */
+/** Guests become ready after `bootMs` (and once `gate` settles, when set) unless `never` is set. */
 export class MemoryGuest implements Guest {
   never = false;
+  /** Tests that must observe a boot in progress hold it here until they have seen it (not a timer that a loaded machine outruns). */
+  gate: Promise<void> | null = null;
   /** Each guest's clock offset from the host's, in ms (a woken guest: minus the time it slept). */
   readonly clockOffsetMs = new Map<string, number>();
   /** Clocks set, in order. */
@@ -212,7 +214,8 @@ export class MemoryGuest implements Guest {
   waitReady(_vm: { id: string; ip: string }, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
-      const t = this.never ? null : setTimeout(resolve, this.bootMs);
+      const gate = this.gate;
+      const t = this.never ? null : setTimeout(() => (gate ? void gate.then(() => resolve()) : resolve()), this.bootMs);
       signal.addEventListener('abort', () => {
         if (t) clearTimeout(t);
         reject(signal.reason);
