@@ -5,6 +5,12 @@ The operation lock lives here and nowhere else. Runner.start() takes it (or answ
 that thread's one `finally`, just before the final `fcm-result:` line: whoever reacts
 to that line may start the next operation at once.
 
+Work that nobody waits for (out.after(fn): removing old releases, starting an
+interpreter for the next run) runs after the result line has gone out, still under
+the lock, so the pusher's `git push` returns without waiting for it. An operation
+started meanwhile waits for that tidying (TIDY_WAIT_S at most) instead of answering
+409: the previous one has ended as far as anyone can tell.
+
 An operation is two functions, both run on the worker:
   prepare(out) -> value    while the HTTP request waits: it may read the request body
                            and raise ApiError, which the request answers as a problem
@@ -27,6 +33,7 @@ from apierror import ApiError
 RESULT_PREFIX = "fcm-result: "
 ERROR = " !     "
 INTERNAL = {"ok": False, "code": "internal", "error": "internal error in the guest agent"}
+TIDY_WAIT_S = 60
 
 
 class Output:
@@ -39,6 +46,12 @@ class Output:
         self.lines = []
         self.finished = threading.Event()
         self.final = None
+        self.afterwards = []
+
+    def after(self, fn):
+        """Runs fn() once the result line is out, before the lock is released (see the
+        module doc). Its failure is logged, never reported: the result was already sent."""
+        self.afterwards.append(fn)
 
     def emit(self, line):
         self.lines.append(line)
@@ -96,14 +109,24 @@ class _Handoff:
 class Runner:
     def __init__(self):
         self._lock = threading.Lock()
+        self._tidying = threading.Event()  # set while the lock holder runs out.after() work
 
     def busy(self):
-        return self._lock.locked()
+        """An operation runs (not counting the tidying after its result)."""
+        return self._lock.locked() and not self._tidying.is_set()
+
+    def _acquire(self, wait_for_lock):
+        if self._lock.acquire(blocking=wait_for_lock):
+            return True
+        if self._tidying.is_set():
+            return self._lock.acquire(timeout=TIDY_WAIT_S)
+        # The holder may have finished tidying (and released) between the two checks.
+        return self._lock.acquire(blocking=False)
 
     def start(self, name, work, prepare=None, wait_for_lock=False):
         """Runs the operation; returns its Output once prepare() is done. Raises ApiError
         409 when another operation runs (unless wait_for_lock), or what prepare() raised."""
-        if not self._lock.acquire(blocking=wait_for_lock):
+        if not self._acquire(wait_for_lock):
             raise ApiError(409, "deploy_in_progress", "another deploy, activate or restart is running")
         out, handoff = Output(), _Handoff()
         try:
@@ -129,9 +152,22 @@ class Runner:
             else:
                 error = e
         finally:
-            self._lock.release()
             if streaming:
-                out.result(result or INTERNAL)
+                tidy, out.afterwards = out.afterwards, []
+                if not tidy:
+                    self._lock.release()
+                    out.result(result or INTERNAL)
+                else:
+                    self._tidying.set()
+                    out.result(result or INTERNAL)
+                    for fn in tidy:
+                        try:
+                            fn()
+                        except BaseException:  # noqa: B036 - the lock must go whatever happened
+                            traceback.print_exc(file=sys.stderr)
+                    self._lock.release()
+                    self._tidying.clear()
             else:
+                self._lock.release()
                 handoff.error = error or RuntimeError("operation failed before it started")
                 handoff.event.set()

@@ -215,13 +215,14 @@ class Manager:
         try:
             self.refresh_settings()
             meta = get_meta()
-            self.switch.launch(meta, self.storage.load_env(), out, timings)
+            self.switch.launch(meta, self.storage.load_env(), out, timings, later=out.after)
             total = time.monotonic() - t0
             timings["totalMs"] = ms(total)
             parts = ", ".join(f"{k[:-2]} {v / 1000:.1f} s" for k, v in timings.items() if k != "totalMs")
             out.emit(f"-----> v{version} is live in {total:.1f} s ({parts})")
             self.log.event("release", f"v{version} is live ({kind}, {total:.1f} s)")
-            self.storage.gc(self.switch.live_version())
+            # Nobody waits for it: it runs once the result is out (operations.py).
+            out.after(lambda: self.storage.gc(self.switch.live_version()))
             return {"ok": True, "release": version, "buildpack": meta["buildpack"],
                     "processes": meta["processes"], "timingsMs": timings}
         except BuildError as e:

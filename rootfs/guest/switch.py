@@ -87,10 +87,12 @@ class Switcher:
         self.nft_ready.set()
         self.prestart(formation)
 
-    def launch(self, meta, env, out, timings):
+    def launch(self, meta, env, out, timings, later=None):
         """Starts `meta`'s processes beside the live ones and switches to them once web
         answers; raises BuildError (start_failed, switch_failed) leaving the live release
-        untouched."""
+        untouched. Then the interpreter for the next run is started (prestart) through
+        `later` (operations.Output.after: once the result is out, as its fork and first
+        steps would take the CPU the answer needs), or at once."""
         t_start = time.monotonic()
         old = self.live
         formation = self.formation(meta, env, old.ports() if old else set())
@@ -126,7 +128,7 @@ class Switcher:
             out.emit(f"-----> Port {self.public_port} now goes to v{meta['version']}")
         if old is not None:
             threading.Thread(target=self.retire, args=(old,), name="retire", daemon=True).start()
-        self.prestart(formation)
+        (later or _now)(lambda: self.prestart(formation))
 
     def attach_standby(self, formation):
         """Gives the interpreter started ahead (if any) to the new web process when it
@@ -195,6 +197,10 @@ class Switcher:
             taken.add(port)
             return port
         raise BuildError("start_failed", "no free internal port")
+
+
+def _now(fn):
+    fn()
 
 
 def start_failure(state, exit_status):

@@ -35,6 +35,36 @@ class RunnerTest(unittest.TestCase):
         again = ops.start("third", lambda out, _: {"ok": True, "release": 2})
         self.assertEqual(lines_of(again), ['fcm-result: {"ok":true,"release":2}'])
 
+    def test_after_work_runs_once_the_result_is_out_and_the_next_operation_waits_for_it(self):
+        ops = Runner()
+        tidy_go, tidied, order = threading.Event(), threading.Event(), []
+
+        def tidy():
+            order.append("tidy started")
+            tidy_go.wait(10)
+            order.append("tidy done")
+            tidied.set()
+
+        def work(out, _):
+            out.after(tidy)
+            out.after(lambda: 1 / 0)  # a failing one is logged, the lock still goes
+            return {"ok": True, "release": 1}
+        out = ops.start("deploy", work)
+        text = b"".join(out.stream()).decode()  # the stream ends with the result, tidying still running
+        self.assertTrue(text.rstrip("\n").split("\n")[-1].startswith(operations.RESULT_PREFIX))
+        self.assertFalse(tidied.is_set())
+        self.assertFalse(ops.busy(), "tidying is not an operation in progress")
+        got = []
+        second = threading.Thread(target=lambda: got.append(ops.start("restart", lambda o, _: (order.append("restart"), {"ok": True})[1])))
+        second.start()
+        second.join(0.3)
+        self.assertTrue(second.is_alive(), "the next operation waits for the tidying instead of a 409")
+        tidy_go.set()
+        second.join(10)
+        self.assertEqual(order, ["tidy started", "tidy done", "restart"])
+        self.assertEqual(lines_of(got[0]), ['fcm-result: {"ok":true}'])
+        self.assertFalse(ops.busy())
+
     def test_prepare_errors_are_raised_to_the_request_and_release_the_lock(self):
         ops = Runner()
         ran = []
