@@ -36,6 +36,12 @@
  *   finish   → push returns (result to the daemon, the hook exits, git updates the ref)
  *   served   push returned → the poller here sees the new version through Caddy
  * "Node start vs Python start" compares the `start` phase of both in this run.
+ * The per-language breakdown gives the guest's phases (receive, build, start, switch)
+ * of each language's redeploys, wall and the VM's CPU time. "First served" is when
+ * the always-running poller first got the new version: the switch happens before the
+ * push returns, so it comes before "push → served" (which waits for the push).
+ * --python-only runs the Python series and baselines alone (profiling); --trace prints
+ * every redeploy's remote lines with their arrival times.
  *
  * The same poller (every 10 ms, a new connection each time) runs through all
  * of fcm's redeploys and restarts, and another through the host PaaS's, and
@@ -66,6 +72,9 @@ const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 5) || 5;
  */
 const GAP_MS = process.argv.includes('--gap-ms') ? Number(process.argv[process.argv.indexOf('--gap-ms') + 1]) : 3000;
 if (!(GAP_MS >= 0)) throw new Error('--gap-ms takes a number of milliseconds');
+/** --python-only: the Python series and their baselines only (profiling); --trace: every Python redeploy's lines with their arrival times. */
+const PYTHON_ONLY = process.argv.includes('--python-only');
+const TRACE = process.argv.includes('--trace');
 const skip = hostSkipReason();
 if (skip) {
   console.error(`cannot measure: ${skip}`);
@@ -144,6 +153,8 @@ const MARKS: [Phase, RegExp][] = [
 
 interface Deploy {
   servedMs: number;
+  /** When the always-running poller first got the new version (push start = 0), if it ran: often before the push returned. */
+  firstSeenMs: number | null;
   /** Wall time of each phase, and the VM's CPU time in it (ms). */
   phases: Record<Phase, number>;
   cpu: Record<Phase, number>;
@@ -215,8 +226,11 @@ function get(h: HostHarness, f: Front): Promise<Answer> {
 
 const versionOf = (a: Answer): number | null => ('status' in a && a.status === 200 && /^version \d+\n$/.test(a.body) ? Number(a.body.split(' ')[1]) : null);
 
+/** Version → when a poller first got it (performance.now()). */
+const firstSeen = new Map<number, number>();
+
 /** Polls every 10 ms until stopped; everything but the current or a newer version is counted. */
-function poller(h: HostHarness, f: Front) {
+function poller(h: HostHarness, f: Front, seen: Map<number, number> | null = null) {
   const c = { polls: 0, refused: 0, status5xx: 0, other: 0, examples: [] as string[] };
   let newest = 0;
   let running = true;
@@ -229,7 +243,10 @@ function poller(h: HostHarness, f: Front) {
       if ('error' in a) (c.refused++, note(a.error));
       else if (a.status >= 500) (c.status5xx++, note(`HTTP ${a.status}`));
       else if (v === null || v < newest) (c.other++, note(v === null ? `HTTP ${a.status}: ${a.body.slice(0, 60)}` : `v${v} after v${newest}`));
-      else newest = v;
+      else {
+        newest = v;
+        if (seen && !seen.has(v)) seen.set(v, performance.now());
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
@@ -374,6 +391,7 @@ try {
     if (r.code) throw new Error(`push failed:\n${output}`);
     await waitServed(fcmFront, v, t0, remote);
     const served: Line = { ms: performance.now() - t0, cpuMs: cpuMs() - cpu0, text: '' };
+    if (TRACE) console.log([`trace: ${l} v${v} → ${remote.replace(/:\/\/[^@/]*@/, '://')}`, ...r.lines.map((x) => `${x.ms.toFixed(0).padStart(6)} ms  ${x.text}`), `${r.end.ms.toFixed(0).padStart(6)} ms  (push returned)`, `${served.ms.toFixed(0).padStart(6)} ms  (served)`].join('\n'));
     const marks = MARKS.map(([, re]) => {
       const hit = r.lines.find((l2) => re.test(l2.text));
       if (!hit) throw new Error(`no "${re.source}" line in the push output:\n${output}`);
@@ -381,7 +399,8 @@ try {
     });
     const ends = [...marks, r.end, served];
     const diff = (k: 'ms' | 'cpuMs') => Object.fromEntries(PHASES.map((p, i) => [p, ends[i]![k] - (i ? ends[i - 1]![k] : 0)])) as Record<Phase, number>;
-    return { servedMs: served.ms, phases: diff('ms'), cpu: diff('cpuMs'), output };
+    const seen = firstSeen.get(v);
+    return { servedMs: served.ms, firstSeenMs: seen === undefined ? null : Math.min(seen - t0, served.ms), phases: diff('ms'), cpu: diff('cpuMs'), output };
   };
   /** The same Python commit pushed to the host PaaS (served through its Caddy), or to the plain repo (push only). */
   const pushOnly = async (remote: string, front: Front | null): Promise<number> => {
@@ -434,7 +453,7 @@ try {
   // First deploys (fcm: the dependency cache and the placeholder; baseline: the venv), not counted.
   firsts.push({ lang: 'python', d: await deploy('python', vm.gitUrl) });
   await pushOnly(paasRemote, paasFront);
-  const pollFcm = poller(h, fcmFront);
+  const pollFcm = poller(h, fcmFront, firstSeen);
   const pollPaas = poller(h, paasFront);
   pollers.push(pollFcm, pollPaas);
   await servingLoad('python', pollFcm.counts);
@@ -460,23 +479,25 @@ try {
   runs.push(pySsh, pyHttps);
   const paasPolls = await pollPaas.stop();
   envSets.python = [...(await envSet('p1')), ...(await envSet('p2'))];
-  await series('Python without the pre-started interpreter, over SSH', 'python-fresh', vm.gitUrl, N);
-  // The first Node.js deploy builds the VM's startup snapshot (once): not counted.
-  firsts.push({ lang: 'node-bare', d: await deploy('node-bare', vm.gitUrl) });
-  await servingLoad('node-bare', pollFcm.counts);
-  await series('Node.js without the snapshot or the process started ahead, over SSH', 'node-bare', vm.gitUrl, N);
-  envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
-  await series('Node.js, over SSH', 'node', vm.gitUrl, N);
-  envSets.node = [...(await envSet('n1')), ...(await envSet('n2'))];
-  await series('Node.js without the process started ahead, over SSH', 'node-fresh', vm.gitUrl, N);
-  firsts.push({ lang: 'ruby', d: await deploy('ruby', vm.gitUrl) });
-  await servingLoad('ruby', pollFcm.counts);
-  await series('Ruby, over SSH', 'ruby', vm.gitUrl, N);
-  envSets.ruby = [...(await envSet('r1')), ...(await envSet('r2'))];
+  if (!PYTHON_ONLY) {
+    await series('Python without the pre-started interpreter, over SSH', 'python-fresh', vm.gitUrl, N);
+    // The first Node.js deploy builds the VM's startup snapshot (once): not counted.
+    firsts.push({ lang: 'node-bare', d: await deploy('node-bare', vm.gitUrl) });
+    await servingLoad('node-bare', pollFcm.counts);
+    await series('Node.js without the snapshot or the process started ahead, over SSH', 'node-bare', vm.gitUrl, N);
+    envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
+    await series('Node.js, over SSH', 'node', vm.gitUrl, N);
+    envSets.node = [...(await envSet('n1')), ...(await envSet('n2'))];
+    await series('Node.js without the process started ahead, over SSH', 'node-fresh', vm.gitUrl, N);
+    firsts.push({ lang: 'ruby', d: await deploy('ruby', vm.gitUrl) });
+    await servingLoad('ruby', pollFcm.counts);
+    await series('Ruby, over SSH', 'ruby', vm.gitUrl, N);
+    envSets.ruby = [...(await envSet('r1')), ...(await envSet('r2'))];
+  }
   const fcmPolls = await pollFcm.stop();
   const loadAtEnd = loadavg();
 
-  const servedOf = (label: string) => runs.find((r) => r.label === label)!.deploys.map((d) => d.servedMs);
+  const servedOf = (label: string) => runs.find((r) => r.label === label)?.deploys.map((d) => d.servedMs) ?? [];
   const ssh = servedOf('Python, over SSH');
   const https = servedOf('Python, over HTTPS');
   const loadText = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
@@ -486,6 +507,11 @@ try {
   row('plain git push to a bare repo, no hook', fmtMs(median(plainMs)), plainMs.map(fmtMs).join(' '));
   row('Python: fcm push → served, over SSH', fmtMs(median(ssh)), ssh.map(fmtMs).join(' '));
   row('Python: fcm push → served, over HTTPS', fmtMs(median(https)), https.map(fmtMs).join(' '));
+  const seenOf = (label: string) => (runs.find((r) => r.label === label)?.deploys ?? []).flatMap((d) => (d.firstSeenMs === null ? [] : [d.firstSeenMs]));
+  for (const [label, what] of [['Python, over SSH', 'SSH'], ['Python, over HTTPS', 'HTTPS']] as const) {
+    const v = seenOf(label);
+    row(`Python: push → new version first served (poller), ${what}`, v.length ? fmtMs(median(v)) : '-', `${v.map(fmtMs).join(' ')} (the switch is before the push returns)`);
+  }
   row('fcm SSH / host PaaS (same run)', ratio(median(ssh), median(hostPaas)));
   row('fcm HTTPS / host PaaS (same run)', ratio(median(https), median(hostPaas)));
   const fresh = servedOf('Python without the pre-started interpreter, over SSH');
@@ -508,6 +534,22 @@ try {
   for (const r of runs) {
     const m = PHASES.map((p) => median(r.deploys.map((d) => d.phases[p])));
     row(`${r.label}`, r.deploys.length ? fmtMs(median(r.deploys.map((d) => d.servedMs))) : '-', m.map((x) => x.toFixed(0)).join(' | '));
+  }
+  // The breakdown per language: the guest's part of a redeploy (the phases between "Deploying to" and "Port … now goes to").
+  const GUEST: Phase[] = ['receive', 'build', 'start', 'switch'];
+  console.log(`per-language breakdown of a redeploy, median ms (VM CPU ms): ${GUEST.join(' | ')}`);
+  for (const [what, langs] of [
+    ['Python (SSH and HTTPS)', ['python']],
+    ['Python, fresh interpreter', ['python-fresh']],
+    ['Node.js', ['node']],
+    ['Node.js, no process started ahead', ['node-fresh']],
+    ['Node.js, /usr/bin/node', ['node-bare']],
+    ['Ruby', ['ruby']],
+  ] as const) {
+    const ds = runs.filter((r) => (langs as readonly Lang[]).includes(r.lang)).flatMap((r) => r.deploys);
+    if (!ds.length) continue;
+    const cell = (p: Phase) => `${median(ds.map((d) => d.phases[p])).toFixed(0)} (${median(ds.map((d) => d.cpu[p])).toFixed(0)})`;
+    row(`${what}, ${ds.length} redeploys`, fmtMs(median(ds.map((d) => GUEST.reduce((a, p) => a + d.phases[p], 0)))), GUEST.map(cell).join(' | '));
   }
   console.log(`the VM's CPU time in each phase (its QEMU process, user + system), median ms: what the guest did, whatever the host's load`);
   for (const r of runs) {
@@ -540,7 +582,7 @@ try {
     row(`VM CPU serving the poller (no deploy), ${l} app live`, `${(cpu * 100).toFixed(0)}%`, `${rate.toFixed(0)} requests/s`);
   }
   for (const l of ['python', 'node', 'node-bare', 'ruby'] as Lang[]) {
-    const v = envSets[l]!;
+    const v = envSets[l] ?? [];
     row(`fcm env set (restart), ${l}`, v.length ? fmtMs(median(v)) : '-', v.map(fmtMs).join(' '));
   }
   for (const f of envFailures) row('fcm env set that failed', '', f);
