@@ -13,7 +13,7 @@
  *   record says why. Env changes whose restart fails are reverted.
  * - Config var values are secrets: never logged, never in descriptions or build logs.
  */
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { FcmError, isFcmError } from './errors.js';
 import type { QuotaService } from './quotas.js';
@@ -187,12 +187,27 @@ export class DeployService {
       vlog.info({ commit: input.commit, ref: input.ref, by: p.userId }, 'deploy started');
       const t0 = this.now();
       let result: AppResult;
+      // The config vars go to the guest while the tree uploads (one agent round trip less
+      // before the build): the tree's end is held back until they are stored, and the guest
+      // builds only from a whole tree, so the build sees them (AppRuntime.putEnv).
+      let envError: unknown = null;
+      const envStored = this.d.runtime.putEnv(vm, this.d.env.get(vmId)).catch((err: unknown) => {
+        envError = err;
+        throw err;
+      });
+      const upload = endAfter(tar, envStored);
       try {
-        await this.d.runtime.putEnv(vm, this.d.env.get(vmId));
-        result = await this.d.runtime.build(vm, rel.version, input.commit, tar, emit);
+        result = await this.d.runtime.build(vm, rel.version, input.commit, upload, emit);
       } catch (err) {
-        tar.resume();
-        result = { ok: false, code: err instanceof AppRuntimeError ? err.code : 'failed', error: agentMessage(vm, err) };
+        upload.destroy(); // and the tree is drained (endAfter)
+        const why = envError ?? err;
+        result = { ok: false, code: why instanceof AppRuntimeError ? why.code : 'failed', error: agentMessage(vm, why) };
+      } finally {
+        // Settled before the lock goes: a late PUT must never overwrite the next change's config.
+        await envStored.catch(() => undefined);
+      }
+      if (result.ok && envError) {
+        result = { ok: false, code: envError instanceof AppRuntimeError ? envError.code : 'failed', error: agentMessage(vm, envError) };
       }
       if (!result.ok) {
         vlog.warn({ code: result.code, error: result.error, ms: this.now() - t0 }, 'deploy failed');
@@ -458,6 +473,30 @@ export class DeployService {
   private iso(): string {
     return new Date(this.now()).toISOString();
   }
+}
+
+/**
+ * `src` passed through (backpressure kept), its end held back until `until` resolves; if
+ * `until` rejects, the stream fails with that error at once (the upload is cut: the guest
+ * discards a partial tree).
+ */
+export function endAfter(src: Readable, until: Promise<unknown>): Readable {
+  const out = new PassThrough();
+  src.on('error', (err) => out.destroy(err));
+  src.pipe(out, { end: false });
+  // Destroyed before its end (the upload failed): the rest of `src` is read and dropped, so its writer is not left stuck.
+  out.on('close', () => {
+    src.unpipe(out);
+    src.resume();
+  });
+  until.catch((err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err))));
+  src.on('end', () => {
+    until.then(
+      () => out.end(),
+      () => undefined,
+    );
+  });
+  return out;
 }
 
 function agentMessage(vm: VmRecord, err: unknown): string {

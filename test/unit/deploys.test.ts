@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { wireDeploys } from '../../daemon/deploy-wiring.js';
 import { isFcmError } from '../../daemon/core/errors.js';
-import type { EnvUpdate } from '../../daemon/core/deploys.js';
+import { endAfter, type EnvUpdate } from '../../daemon/core/deploys.js';
+import { AppRuntimeError } from '../../daemon/core/ports/app-runtime.js';
 import type { Principal } from '../../daemon/core/model.js';
 import { MemoryAppRuntime, MemoryEnvStore, MemoryGitHost, MemoryKeyStore, MemoryReleaseStore } from '../../daemon/drivers/memory/memory-deploys.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
@@ -92,6 +93,77 @@ test('a guest that does not answer fails the release with a clear message', asyn
   assert.equal(outcome.ok, false);
   assert.match(lines.join('\n'), /the guest agent of cosmic-nova did not answer/);
   assert.match(lines.at(-1)!, /v1 failed; nothing was deployed/);
+});
+
+test('the config vars go to the guest while the tree uploads: the tree ends only once they are stored', async () => {
+  const r = await rig();
+  await r.w.deploys.updateEnv(ALICE, 'cosmic-nova', { set: { GREETING: 'hi' } });
+  const order: string[] = [];
+  let store!: () => void;
+  const putEnv = r.runtime.putEnv.bind(r.runtime);
+  r.runtime.putEnv = async (vm, vars) => {
+    order.push('env sent');
+    await new Promise<void>((res) => (store = res));
+    await putEnv(vm, vars);
+    order.push('env stored');
+  };
+  const build = r.runtime.build.bind(r.runtime);
+  r.runtime.build = async (vm, version, commit, tree, onLine) => {
+    order.push('upload started');
+    tree.once('end', () => order.push('tree ended'));
+    setTimeout(() => store(), 50);
+    return build(vm, version, commit, tree, onLine);
+  };
+  const { outcome } = await r.push(PY, 1);
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(order, ['env sent', 'upload started', 'env stored', 'tree ended']);
+  assert.deepEqual(r.runtime.env.get(r.vm.id), { GREETING: 'hi' });
+});
+
+test('config vars the guest does not store fail the release with that reason; the tree is drained, nothing deploys', async () => {
+  const r = await rig();
+  r.runtime.putEnv = async () => {
+    await new Promise((res) => setTimeout(res, 20));
+    throw new AppRuntimeError('disk full', 'env_failed');
+  };
+  const big = Readable.from((function* () {
+    for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, i); // more than the pipes hold: a stuck writer would hang here
+  })());
+  let drained = false;
+  big.on('end', () => (drained = true));
+  const lines: string[] = [];
+  const outcome = await r.w.deploys.deploy(ALICE, r.vm.id, { commit: sha(1), ref: 'refs/heads/main' }, big, (l) => lines.push(l));
+  assert.equal(outcome.ok, false);
+  assert.match(lines.join('\n'), /refused: disk full/);
+  assert.match(lines.at(-1)!, /v1 failed; nothing was deployed/);
+  await new Promise((res) => setImmediate(res));
+  assert.equal(drained, true, 'the pushed tree was read to its end');
+  assert.equal(r.runtime.builds.get(r.vm.id)?.size ?? 0, 0);
+});
+
+test('endAfter: data passes at once, the end waits for the promise; a rejection fails the stream and drains the source', async () => {
+  let go!: () => void;
+  const held = endAfter(Readable.from([Buffer.from('abc')]), new Promise<void>((res) => (go = res)));
+  const got: string[] = [];
+  let ended = false;
+  held.on('data', (c) => got.push(String(c)));
+  held.on('end', () => (ended = true));
+  await new Promise((res) => setTimeout(res, 30));
+  assert.deepEqual([got, ended], [['abc'], false]);
+  go();
+  await new Promise((res) => setTimeout(res, 10));
+  assert.equal(ended, true);
+
+  const src = Readable.from((function* () {
+    for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024);
+  })());
+  let srcEnded = false;
+  src.on('end', () => (srcEnded = true));
+  const failed = endAfter(src, Promise.reject(new Error('no config')));
+  const err = await new Promise<Error>((res) => failed.on('error', res));
+  assert.equal(err.message, 'no config');
+  await new Promise((res) => setTimeout(res, 30));
+  assert.equal(srcEnded, true);
 });
 
 test('pushing to a stopped VM fails without a release and says how to start it', async () => {

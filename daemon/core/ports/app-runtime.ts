@@ -32,7 +32,11 @@ export type LineSink = (line: string) => unknown;
  * cannot be reached, refuses (busy, unauthorized) or stops mid-stream.
  */
 export interface AppRuntime {
-  /** Persists config vars in the guest (the next start, build or restart uses them). */
+  /**
+   * Persists config vars in the guest (the next start, build or restart uses them). A build
+   * whose tree ends after this resolved uses them too: the tree is received whole before it
+   * is built (DeployService sends both at once and holds the tree's end back).
+   */
   putEnv(vm: AppTarget, vars: Record<string, string>): Promise<void>;
   /** Uploads the tree (tar) of `commit` as release `version`, builds it and switches to it with zero downtime. */
   build(vm: AppTarget, version: number, commit: string, tar: Readable, onLine: LineSink): Promise<AppResult>;
