@@ -523,7 +523,7 @@ try {
   row('fcm SSH / host PaaS (same run)', ratio(median(ssh), median(hostPaas)));
   row('fcm HTTPS / host PaaS (same run)', ratio(median(https), median(hostPaas)));
   const fresh = servedOf('Python without the pre-started interpreter, over SSH');
-  row('fcm SSH vs the same without the pre-started interpreter', ratio(median(ssh), median(fresh)));
+  if (fresh.length) row('fcm SSH vs the same without the pre-started interpreter', ratio(median(ssh), median(fresh)));
   for (const r of runs.filter((x) => x.lang !== 'python')) {
     const v = r.deploys.map((d) => d.servedMs);
     row(`${r.label.replace(',', ': push → served,')}`, v.length ? fmtMs(median(v)) : '-', v.map(fmtMs).join(' '));
@@ -575,22 +575,26 @@ try {
   const cpuNote = (l: Lang) => `VM CPU ${fmtMs(startOf(l, 'cpu'))}`;
   row('Python (python3 app.py, http.server) (baseline)', fmtMs(py), cpuNote('python'));
   const pyFresh = startOf('python-fresh');
-  row('Python without the pre-started interpreter (python3 -u app.py)', fmtMs(pyFresh), `${ratio(pyFresh, py)} Python's; ${cpuNote('python-fresh')}`);
+  if (!Number.isNaN(pyFresh)) row('Python without the pre-started interpreter (python3 -u app.py)', fmtMs(pyFresh), `${ratio(pyFresh, py)} Python's; ${cpuNote('python-fresh')}`);
   for (const [l, what] of [
     ['node', 'Node.js (node server.js, node:http)'],
     ['node-fresh', 'Node.js without the process started ahead (node --no-deprecation server.js)'],
     ['node-bare', 'Node.js without the snapshot or the process started ahead (/usr/bin/node --no-deprecation server.js)'],
     ['ruby', 'Ruby (ruby app.rb, TCPServer)'],
   ] as const) {
+    if (Number.isNaN(startOf(l))) continue; // not run (--python-only) or every deploy failed (listed above)
     row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's (${ratio(startOf(l), pyFresh)} fresh Python's); ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
   }
-  row('Node start vs Python start (goal: within 2x)', ratio(startOf('node'), py));
-  row('Node start vs the same without the process started ahead', ratio(startOf('node'), startOf('node-fresh')));
+  if (!PYTHON_ONLY) {
+    row('Node start vs Python start (goal: within 2x)', ratio(startOf('node'), py));
+    row('Node start vs the same without the process started ahead', ratio(startOf('node'), startOf('node-fresh')));
+  }
   for (const [l, cpu, rate] of serving) {
     row(`VM CPU serving the poller (no deploy), ${l} app live`, `${(cpu * 100).toFixed(0)}%`, `${rate.toFixed(0)} requests/s`);
   }
   for (const l of ['python', 'node', 'node-bare', 'ruby'] as Lang[]) {
     const v = envSets[l] ?? [];
+    if (PYTHON_ONLY && l !== 'python') continue;
     row(`fcm env set (restart), ${l}`, v.length ? fmtMs(median(v)) : '-', v.map(fmtMs).join(' '));
   }
   for (const f of envFailures) row('fcm env set that failed', '', f);
