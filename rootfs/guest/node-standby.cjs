@@ -39,7 +39,59 @@ for (const name of PRELOAD) {
     // a module this Node lacks: skipped
   }
 }
-fs.writeSync(fd, 'ready\n');
+
+// Runs the code a web process runs for its first request, once, on loopback: under TCG V8
+// compiles each function of Node's built-in modules at its first call (lazily, from
+// source), and a fresh node:http app spent more on its first answer than on its start
+// (the HTTP parser, the server's and the response's paths). A server on 127.0.0.1 and an
+// ephemeral port, one GET with `connection: close`, both closed before "ready" (their
+// handles too): what is left is the compiled code, and process.stderr opened (net opens
+// it when any socket closes, as the app's first closed connection would; so does loading
+// assert). Any failure only skips the rest.
+function warmUp(done) {
+  const before = JSON.stringify(process.getActiveResourcesInfo().sort());
+  let finished = false;
+  let server = null;
+  // Until the sockets' handles are closed too (libuv closes them a loop turn after their
+  // 'close' events): the app starts with what a fresh start has (no handles).
+  const settle = (turns) => {
+    if (turns > 0 && JSON.stringify(process.getActiveResourcesInfo().sort()) !== before) setImmediate(settle, turns - 1);
+    else done();
+  };
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    const next = () => setImmediate(settle, 1000);
+    if (server && server.listening) server.close(next);
+    else next();
+  };
+  const timer = setTimeout(finish, 30000);
+  try {
+    const http = require('http');
+    new URL('http://localhost:8000/a/b?c=d#e').searchParams.get('c');
+    server = http.createServer((req, res) => {
+      req.resume();
+      res.setHeader('content-type', 'text/plain; charset=utf-8');
+      res.writeHead(200);
+      res.end(JSON.stringify({ ok: true, path: req.url }));
+    });
+    server.on('error', finish);
+    server.listen(0, '127.0.0.1', () => {
+      const req = http.request({ host: '127.0.0.1', port: server.address().port, path: '/warm?x=1', agent: false,
+        headers: { connection: 'close', accept: '*/*' } }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', () => {});
+        res.on('end', finish);
+        res.on('error', finish);
+      });
+      req.on('error', finish);
+      req.end();
+    });
+  } catch {
+    finish();
+  }
+}
 
 function readLine() {
   const chunk = Buffer.alloc(65536);
@@ -85,5 +137,8 @@ function take() {
   fs.closeSync(fd);
 }
 
-take();
-Module.runMain();
+warmUp(() => {
+  fs.writeSync(fd, 'ready\n');
+  take();
+  Module.runMain();
+});

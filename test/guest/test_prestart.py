@@ -197,6 +197,7 @@ console.log(JSON.stringify({
   mainModule: process.mainModule === module, id: module.id, parent: module.parent, file: __filename,
   cache: Object.keys(require.cache), env: process.env, stdin: fs.readFileSync(0, 'utf8'),
   uid: process.getuid(), umask: process.umask(), nice: [...new Set(nice)],
+  handles: process.getActiveResourcesInfo(),
 }));
 process.exitCode = Number(process.argv[2]);
 """
@@ -245,6 +246,11 @@ class NodeFixture(Fixture):
 class NodeTakeTest(NodeFixture):
     def test_a_commonjs_script_sees_what_a_fresh_start_shows_it(self):
         warm, cold = self.warm_and_cold(["node", "app.js", "7", "two words"])
+        # The one handle the app starts with: process.stderr, which the standby's warm-up
+        # opened (net does when a socket closes); its server and sockets are gone.
+        warm_handles, cold_handles = (json.loads(out).pop("handles") for _, out in (warm, cold))
+        self.assertEqual((warm_handles, cold_handles), (["PipeWrap"], []))
+        warm, cold = ((code, out.replace('"handles":["PipeWrap"]', '"handles":[]')) for code, out in (warm, cold))
         self.assertEqual(warm, cold)
         self.assertEqual(warm[0], 7)
         seen = json.loads(warm[1])
