@@ -17,7 +17,9 @@
 // Before "ok": cwd and process.env become the run's, process.argv becomes
 // [execPath, <absolute script>, ...args], the socket is closed, this file leaves the
 // module cache. stdin is /dev/null from the start. Other differences from a fresh start,
-// by design: the built-in modules below are already loaded (process.moduleLoadList), the
+// by design: the built-in modules below are already loaded (process.moduleLoadList),
+// process.stderr is open (warmUp), the script runs from a callback of the event loop, not
+// from the bootstrap (async_hooks.executionAsyncId() is not 1 on its first line), the
 // process started earlier (process.uptime, performance.timeOrigin), /proc cmdline and
 // process.title are this file's; an uncaught error's stack shows this file's frames
 // below the app's.
