@@ -1,0 +1,123 @@
+"""Runs inside a guest (test/bench/node-start.bench.ts sends it with `fcm run`): times
+a web process's start, from the moment it is asked for until its port answers an HTTP
+GET, for Node.js and Python, each fresh and taken from a process started ahead by the
+prestart.py beside this file (the working tree's, with its node-standby.cjs), with the
+image's node through its node-shim and a startup snapshot made here, as a Node release
+runs. Prints one JSON line per start, then {"done": true}.
+
+    python3 node-start-guest.py <rounds>
+
+Apps (beside this file): bare.js (node:http), koa.js (Koa and its 62 packages in
+node_modules), server.py (http.server). Each prints when its first line ran, when it had
+its framework (koa), and when it listened, as ms since T0 (its environment), the moment
+the start was asked for."""
+
+import json
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "guest"))
+import prestart  # noqa: E402  (the working tree's, with its node-standby.cjs)
+
+SHIM = "/usr/lib/fcm/node/node"
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+
+
+class AsMe:
+    """Standby as this user: fcm run's command is the app user already, and a non-root
+    process cannot drop supplementary groups (what prestart does as root)."""
+
+    def _popen(self, argv, **kw):
+        return subprocess.Popen(argv, cwd="/", env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                umask=0o022, start_new_session=True, close_fds=True, **kw)
+
+
+class PyStandby(AsMe, prestart.Standby):
+    pass
+
+
+class NodeStandby(AsMe, prestart.NodeStandby):
+    pass
+
+
+def snapshot():
+    """A startup snapshot as the agent builds one (buildpacks.node_snapshot)."""
+    blob = os.path.join(HERE, "snapshot.blob")
+    empty = os.path.join(HERE, "empty.js")
+    open(empty, "w").close()
+    subprocess.run(["/usr/bin/node", "--snapshot-blob", blob, "--build-snapshot", empty], cwd=HERE, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["/usr/bin/node", "--snapshot-blob", blob, "-e", "0"], cwd=HERE, check=True)
+    return blob
+
+
+def answered(port, popen, t0):
+    """Seconds from t0 until 127.0.0.1:port answers a GET (polled every 5 ms)."""
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 2) as s:
+                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1."):
+                    return time.monotonic() - t0
+        except OSError:
+            pass
+        if popen.poll() is not None:
+            raise SystemExit(f"the app exited: {popen.stdout.read().decode(errors='replace')}")
+        if time.monotonic() - t0 > 300:
+            raise SystemExit("no answer in 300 s")
+        time.sleep(0.005)
+
+
+def marks(popen):
+    popen.kill()
+    out = popen.stdout.read().decode(errors="replace")
+    popen.wait()
+    for line in out.splitlines():
+        if line.startswith("marks "):
+            return json.loads(line[6:])
+    return {"output": out[-500:]}
+
+
+def main():
+    blob = snapshot()
+    base = {"PATH": f"{os.path.dirname(SHIM)}:/usr/bin:/bin", "HOME": pwd.getpwuid(os.getuid()).pw_dir,
+            "LANG": "C.UTF-8", "NODE_ENV": "production", "PYTHONUNBUFFERED": "1", "FCM_NODE_SNAPSHOT": blob}
+    cases = [("python", "python3", "server.py"), ("node", "node", "bare.js"), ("koa", "node", "koa.js")]
+    port = 18500
+    for r in range(ROUNDS):
+        for app, prog, script in cases:
+            for how in ("fresh", "taken"):
+                port += 1
+                env = dict(base, PORT=str(port))
+                handover = None
+                if how == "taken":
+                    cls = PyStandby if prog == "python3" else NodeStandby
+                    sb = cls(prestart.interpreter(prog, base), dict(base, PORT="18499"), None).start()
+                    if not sb.ready.wait(600):
+                        raise SystemExit(f"the {app} process started ahead was not ready in 600 s")
+                    time.sleep(2)  # as a redeploy finds it: ready and idle
+                    env["T0"] = str(int(time.time() * 1000))
+                    t0 = time.monotonic()
+                    popen = sb.take([prog, script], HERE, env)
+                    if popen is None:
+                        raise SystemExit(f"the {app} process started ahead refused the run")
+                    handover = time.monotonic() - t0
+                else:
+                    env["T0"] = str(int(time.time() * 1000))
+                    t0 = time.monotonic()
+                    popen = subprocess.Popen([prestart.interpreter(prog, base), script], cwd=HERE, env=env,
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+                up = answered(port, popen, t0)
+                print(json.dumps({"round": r, "app": app, "how": how, "upMs": round(up * 1000),
+                                  "handoverMs": None if handover is None else round(handover * 1000),
+                                  "marks": marks(popen), "load": os.getloadavg()[0]}), flush=True)
+    print(json.dumps({"done": True}), flush=True)
+
+
+main()

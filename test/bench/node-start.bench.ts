@@ -1,0 +1,179 @@
+/**
+ * Node.js web process start in a real guest against Python's in the same guest and
+ * run (#20: "Node.js web process up in the guest within 2x Python's time").
+ *
+ * One QEMU TCG VM from the built image; `fcm run` sends it test/bench/node-start-guest.py
+ * with the working tree's rootfs/guest/prestart.py and node-standby.cjs, three apps and
+ * Koa's packages from this repository's node_modules, and runs it: each start is timed
+ * from the moment it is asked for until its port answers a GET (polled every 5 ms in the
+ * guest), for Python (http.server), Node.js (node:http) and Node.js with a framework
+ * (Koa, 62 packages), each started fresh (node through the VM's node-shim with a startup
+ * snapshot made in that guest, as a Node release starts) and taken from a process started
+ * ahead (prestart.py), --n rounds (default 3) interleaved. The ratios are medians of this
+ * run; the guest's load average is printed beside them (a loaded host slows all alike).
+ *
+ *   npm run bench -- node-start [-- --n 5]
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { BIN, ensureBuilt } from '../e2e/cli-run.js';
+import { hostSkipReason, ROOT_DIR, startHostHarness } from '../helpers/host-harness.js';
+import { fmtMs, median, ratio, row } from './stats.js';
+
+const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 3) || 3;
+const skip = hostSkipReason();
+if (skip) {
+  console.error(`cannot measure: ${skip}`);
+  process.exit(1);
+}
+
+const APPS: Record<string, string> = {
+  'bare.js': `const T0 = Number(process.env.T0);
+const first = Date.now() - T0;
+const http = require('node:http');
+http.createServer((req, res) => res.end('ok\\n')).listen(Number(process.env.PORT), () => {
+  console.log('marks ' + JSON.stringify({ first, listen: Date.now() - T0 }));
+});
+`,
+  'koa.js': `const T0 = Number(process.env.T0);
+const first = Date.now() - T0;
+const Koa = require('koa');
+const framework = Date.now() - T0;
+const app = new Koa();
+app.use((ctx) => { ctx.body = 'ok\\n'; });
+app.listen(Number(process.env.PORT), () => {
+  console.log('marks ' + JSON.stringify({ first, framework, listen: Date.now() - T0 }));
+});
+`,
+  'server.py': `import json, os, time
+T0 = int(os.environ["T0"])
+first = int(time.time() * 1000) - T0
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok\\n")
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("", int(os.environ["PORT"])), Handler)
+print("marks " + json.dumps({"first": first, "listen": int(time.time() * 1000) - T0}), flush=True)
+server.serve_forever()
+`,
+};
+
+/** Koa and what it depends on, as resolved in this repository's node_modules (nested copies too). */
+function koaPackages(): string[] {
+  const seen = new Set<string>();
+  const walk = (name: string, from: string) => {
+    for (let d = from; ; d = dirname(d)) {
+      const p = join(d, 'node_modules', name);
+      if (existsSync(join(p, 'package.json'))) {
+        if (seen.has(p)) return;
+        seen.add(p);
+        const pj = JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+        for (const dep of Object.keys(pj.dependencies ?? {})) walk(dep, p);
+        return;
+      }
+      if (dirname(d) === d) throw new Error(`${name} is not installed (needed by ${from})`);
+    }
+  };
+  walk('koa', ROOT_DIR);
+  return [...seen];
+}
+
+/** The directory `fcm run` unpacks in the guest, as a .tar.gz. */
+async function payload(): Promise<Buffer> {
+  const stage = mkdtempSync(join(tmpdir(), 'fcm-node-start-'));
+  try {
+    cpSync(join(ROOT_DIR, 'test', 'bench', 'node-start-guest.py'), join(stage, 'node-start-guest.py'));
+    for (const f of ['prestart.py', 'node-standby.cjs']) cpSync(join(ROOT_DIR, 'rootfs', 'guest', f), join(stage, 'guest', f));
+    for (const [name, text] of Object.entries(APPS)) writeFileSync(join(stage, name), text);
+    for (const p of koaPackages()) cpSync(p, join(stage, relative(ROOT_DIR, p)), { recursive: true, dereference: true });
+    return await new Promise<Buffer>((resolve, reject) => {
+      const tar = spawn('tar', ['-czf', '-', '--owner=0', '--group=0', '-C', stage, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const out: Buffer[] = [];
+      tar.stdout.on('data', (c: Buffer) => out.push(c));
+      tar.on('error', reject);
+      tar.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`tar exited ${code}`))));
+    });
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+interface Start {
+  round: number;
+  app: 'python' | 'node' | 'koa';
+  how: 'fresh' | 'taken';
+  upMs: number;
+  handoverMs: number | null;
+  marks: { first?: number; framework?: number; listen?: number };
+  load: number;
+}
+
+ensureBuilt();
+const tarball = await payload();
+const h = await startHostHarness();
+const starts: Start[] = [];
+try {
+  const c = await h.api('POST', '/v1/vms', { name: 'bench-node-start', memoryMib: 1024, swapMib: 256 });
+  if (c.status !== 201) throw new Error(JSON.stringify(c.body));
+  if ((await h.api('GET', '/v1/vms/bench-node-start/wait?state=running&timeout=600')).status !== 200) throw new Error('the VM never ran');
+  const script = 'rm -rf /tmp/nsb && mkdir /tmp/nsb && cd /tmp/nsb && tar -xzf - && exec python3 node-start-guest.py "$1"';
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'run', '-a', 'bench-node-start', '--', 'sh', '-c', script, 'sh', String(N)], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...h.env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let buf = '';
+    child.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (!line.startsWith('{')) {
+          if (line) console.error(`guest: ${line}`);
+          continue;
+        }
+        const s = JSON.parse(line) as Start & { done?: boolean };
+        if (s.done) continue;
+        starts.push(s);
+        console.error(`  round ${s.round + 1}: ${s.app} ${s.how} ${fmtMs(s.upMs)} ${JSON.stringify(s.marks)} handover ${s.handoverMs ?? '-'} ms, guest load ${s.load.toFixed(2)}`);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', resolve);
+    child.stdin.end(tarball);
+  });
+  if (code !== 0) throw new Error(`fcm run exited ${code}`);
+} finally {
+  await h.close();
+}
+
+const pick = (app: Start['app'], how: Start['how']) => starts.filter((s) => s.app === app && s.how === how);
+const up = (app: Start['app'], how: Start['how']) => median(pick(app, how).map((s) => s.upMs));
+const mark = (app: Start['app'], how: Start['how'], k: 'first' | 'framework' | 'listen') => {
+  const v = pick(app, how).map((s) => s.marks[k]).filter((x): x is number => typeof x === 'number');
+  return v.length ? fmtMs(median(v)) : '-';
+};
+if (['python', 'node', 'koa'].some((a) => pick(a as Start['app'], 'fresh').length !== N || pick(a as Start['app'], 'taken').length !== N)) {
+  console.error(`missing starts: ${starts.length} of ${6 * N}`);
+  process.exit(1);
+}
+
+console.log(`\nWeb process start in one guest (asked for → the port answers a GET), median of ${N}; guest load average ${median(starts.map((s) => s.load)).toFixed(2)}, host ${(loadavg()[0] ?? 0).toFixed(2)}`);
+for (const [app, label] of [['python', 'Python (http.server)'], ['node', 'Node.js (node:http)'], ['koa', 'Node.js with Koa (62 packages)']] as const) {
+  for (const how of ['fresh', 'taken'] as const) {
+    const hand = how === 'taken' ? `handover ${fmtMs(median(pick(app, how).map((s) => s.handoverMs ?? 0)))}, ` : '';
+    const fw = app === 'koa' ? `, has Koa ${mark(app, how, 'framework')}` : '';
+    row(`${label}, ${how === 'fresh' ? 'started fresh' : 'taken from the process started ahead'}`, fmtMs(up(app, how)), `${hand}first line ${mark(app, how, 'first')}${fw}, listening ${mark(app, how, 'listen')}`);
+  }
+}
+row('Node start vs Python start, taken (goal: within 2x)', ratio(up('node', 'taken'), up('python', 'taken')));
+row('Node start vs Python start, fresh', ratio(up('node', 'fresh'), up('python', 'fresh')));
+row('Node+Koa start vs Python start, taken', ratio(up('koa', 'taken'), up('python', 'taken')));
+row('Node+Koa start vs Python start, fresh', ratio(up('koa', 'fresh'), up('python', 'fresh')));
+row('Node start taken vs fresh', ratio(up('node', 'taken'), up('node', 'fresh')));
