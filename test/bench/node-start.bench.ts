@@ -172,8 +172,17 @@ for (const [app, label] of [['python', 'Python (http.server)'], ['node', 'Node.j
     row(`${label}, ${how === 'fresh' ? 'started fresh' : 'taken from the process started ahead'}`, fmtMs(up(app, how)), `${hand}first line ${mark(app, how, 'first')}${fw}, listening ${mark(app, how, 'listen')}`);
   }
 }
-row('Node start vs Python start, taken (goal: within 2x)', ratio(up('node', 'taken'), up('python', 'taken')));
-row('Node start vs Python start, fresh', ratio(up('node', 'fresh'), up('python', 'fresh')));
-row('Node+Koa start vs Python start, taken', ratio(up('koa', 'taken'), up('python', 'taken')));
+/** The median over rounds of a/b within each round (its starts ran minutes apart, at much the same load). */
+const paired = (a: [Start['app'], Start['how']], b: [Start['app'], Start['how']]) => {
+  const rs = [...Array(N).keys()].map((r) => {
+    const x = starts.find((s) => s.round === r && s.app === a[0] && s.how === a[1])!;
+    const y = starts.find((s) => s.round === r && s.app === b[0] && s.how === b[1])!;
+    return x.upMs / y.upMs;
+  });
+  return `${median(rs).toFixed(2)}x (rounds: ${rs.map((x) => x.toFixed(2)).join(', ')})`;
+};
+row('Node start vs Python start, taken (goal: within 2x)', ratio(up('node', 'taken'), up('python', 'taken')), `per round ${paired(['node', 'taken'], ['python', 'taken'])}`);
+row('Node start vs Python start, fresh', ratio(up('node', 'fresh'), up('python', 'fresh')), `per round ${paired(['node', 'fresh'], ['python', 'fresh'])}`);
+row('Node+Koa start vs Python start, taken', ratio(up('koa', 'taken'), up('python', 'taken')), `per round ${paired(['koa', 'taken'], ['python', 'taken'])}`);
 row('Node+Koa start vs Python start, fresh', ratio(up('koa', 'fresh'), up('python', 'fresh')));
 row('Node start taken vs fresh', ratio(up('node', 'taken'), up('node', 'fresh')));
