@@ -206,6 +206,7 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger, vm
       : null,
     cgroups: vmm.cgroups,
     memoryOverheadMib: cfg.vmm.memoryOverheadMib,
+    tcgTbMib: cfg.vmm.tcgTbMib,
   }, log);
 }
 

@@ -73,6 +73,12 @@ test('qemu argv for a MachineSpec (TCG and KVM)', () => {
   assert.deepEqual(argv.slice(argv.indexOf('-sandbox'), argv.indexOf('-sandbox') + 2), ['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny']);
   assert.ok(!argv.includes('-daemonize'), 'no -daemonize: it forks and calls setsid() under the seccomp filter');
   assert.deepEqual(planRestoreArgv(spec, 'tcg', paths).slice(-3), ['-S', '-incoming', 'fd:3'], 'state from an inherited fd, not an exec: shell');
+  // A restored machine is the booted one without its boot images (their fw_cfg copy would stay in every clone's heap).
+  const restored = planRestoreArgv(spec, 'tcg', paths);
+  assert.deepEqual(restored.slice(0, -3), argv.filter((a, i) => !['-kernel', '-initrd', '-append'].includes(a) && !['-kernel', '-initrd', '-append'].includes(argv[i - 1]!)));
+  assert.ok(argv.includes('tcg,tb-size=16'), 'the default translation cache is 16 MiB');
+  assert.ok(planQemuArgv(spec, 'tcg', paths, true, 64).includes('tcg,tb-size=64') && planRestoreArgv(spec, 'tcg', paths, true, 64).includes('tcg,tb-size=64'), 'FCM_QEMU_TB_MIB reaches both');
+  assert.throws(() => planQemuArgv(spec, 'tcg', paths, true, 0), /translation cache/);
   assert.ok(!planQemuArgv(spec, 'tcg', paths, false).includes('-sandbox'), 'unconfined: no sandbox');
   assert.deepEqual(planMigrationCaps(spec as MachineSpec), [], 'machines without named memory save and restore as they always did');
 });

@@ -27,6 +27,8 @@ export interface QemuConfig {
   cgroups: VmCgroups | null;
   /** Memory a QEMU may use beyond its guest's RAM before the cgroup limit stops it. */
   memoryOverheadMib: number;
+  /** TCG translation cache per VM, MiB (default 64). */
+  tcgTbMib?: number;
 }
 
 export interface QemuConfinement {
@@ -309,7 +311,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
       }
       await this.prepareRunDir(paths, uid);
       const procs = await this.joinCgroups(spec);
-      const argv = statePath ? planRestoreArgv(spec, this.accel, paths, conf !== null) : planQemuArgv(spec, this.accel, paths, conf !== null);
+      const argv = statePath ? planRestoreArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib) : planQemuArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib);
       const qemu = [this.cfg.binary, ...argv];
       const launch = planLaunch(conf ? await this.sandboxArgv(spec, paths, uid, qemu) : qemu, procs);
       stateFile = statePath ? await open(statePath, 'r') : null;
