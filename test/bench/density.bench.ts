@@ -1,17 +1,25 @@
 /**
  * Density: what an idle VM costs the host, as medians over N VMs (default
  * 20, `--n 50` for the issue's figure), all idle at the same time, for each
- * restore path measured in the same run, one daemon after the other:
+ * daemon measured in the same run, one after the other (`--paths`, default all):
  *   - `copy`: the saved state carries the template's RAM, each restore copies it
- *     (FCM_TEMPLATE_RAM=copy, the path before sharing);
- *   - `shared`: every VM maps the template's RAM image copy-on-write (the default).
- * Per VM: QEMU's RSS and PSS (PSS charges each VM its share of pages it shares
- * with others — what it really costs the host), the guest's own "used" memory
- * (free: total − available), host memory beyond what the guest uses
- * (PSS − used), the VMM's own overhead (PSS outside the guest-RAM mapping), and
- * VMs per GiB of host RAM (1024 / median PSS); also the drop of the host's
- * MemAvailable per VM (noisy: other workers share this machine).
- * `--cold N` adds N cold-booted VMs (slow under TCG) to the `copy` daemon.
+ *     (FCM_TEMPLATE_RAM=copy, the path before sharing), tb-size=64;
+ *   - `tb64`: the template's RAM image mapped copy-on-write, tb-size=64 (the
+ *     previous setting);
+ *   - `shipped`: the defaults.
+ * Per VM, from /proc/<pid>/smaps (breakdown()): QEMU's RSS and PSS (PSS charges
+ * each VM its share of pages it shares with others — what it really costs the
+ * host); the guest RAM only this VM holds (the pages it wrote since its
+ * restore: what it touched); the VMM's own memory (PSS outside the guest-RAM
+ * mapping) by kind (TCG translation cache, malloc, other anonymous, stacks,
+ * binary + libraries); the headline "host memory beyond what the guest
+ * touched" = PSS − guest RAM only this VM holds (the VMM's own + its share of
+ * the template pages); the guest's own "used" memory (free: total −
+ * available) and VMs per GiB of host RAM (1024 / median PSS); also the drop
+ * of the host's MemAvailable per VM (noisy: other workers share this machine).
+ * For `copy` every loaded page is private, so "beyond what it touched" is
+ * only its VMM's own there.
+ * `--cold N` adds N cold-booted VMs (slow under TCG) to the first daemon.
  *   - disk bytes allocated per new VM (copy-on-write root, seed, sparse swap)
  *   - create time of the per-VM disks vs the size of the base image (must stay flat)
  */
@@ -53,24 +61,47 @@ async function guestUsedMib(h: HostHarness, name: string): Promise<number> {
   }
 }
 
-/** RSS and PSS of a QEMU, in MiB; `ram` is the PSS of its guest-RAM mapping (the one mapping of the guest's size). */
-function memoryOf(pid: number, guestMib: number): { rss: number; pss: number; ramPss: number; ramKind: string } {
+/** Where a QEMU's memory goes, in MiB of PSS (shared pages split among their users), by mapping (/proc/<pid>/smaps). */
+export interface Breakdown {
+  rss: number;
+  pss: number;
+  /** The guest-RAM mapping (the one of the guest's size): its PSS, and the part only this VM holds (pages the guest wrote since the restore, or every page the copy path loaded). */
+  ramPss: number;
+  ramPrivate: number;
+  ramKind: string;
+  /** TCG's translation cache (the one anonymous rwx mapping): resident once written, never given back. */
+  tcg: number;
+  /** glibc's main heap and the per-thread arenas (anonymous mappings at 64 MiB-aligned addresses). */
+  malloc: number;
+  /** Thread stacks (8 MiB anonymous mappings) and the main stack. */
+  stacks: number;
+  /** QEMU's binary and libraries (file-backed; their text is shared by every QEMU). */
+  files: number;
+  /** Every other anonymous mapping (device state, TCG's TLB and hash tables, large g_malloc buffers). */
+  otherAnon: number;
+}
+
+export function breakdown(pid: number, guestMib: number): Breakdown {
   const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
-  let rss = 0;
-  let pss = 0;
-  let ramPss = 0;
-  let ramKind = 'none';
+  const b: Breakdown = { rss: 0, pss: 0, ramPss: 0, ramPrivate: 0, ramKind: 'none', tcg: 0, malloc: 0, stacks: 0, files: 0, otherAnon: 0 };
   for (const block of smaps) {
-    const head = block.split('\n')[0]!;
-    const kb = (f: string) => Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(block)?.[1] ?? 0);
-    rss += kb('Rss');
-    pss += kb('Pss');
-    if (kb('Size') === guestMib * 1024) {
-      ramPss += kb('Pss');
-      ramKind = /memfd:/.test(head) ? 'template image, copy-on-write' : 'anonymous';
-    }
+    const [range, perms, , , , path = ''] = block.split('\n')[0]!.trim().split(/\s+/);
+    const kb = (f: string) => Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(block)?.[1] ?? 0) / 1024;
+    const pss = kb('Pss');
+    b.rss += kb('Rss');
+    b.pss += pss;
+    const start = BigInt(`0x${range!.split('-')[0]}`);
+    if (kb('Size') === guestMib) {
+      b.ramPss += pss;
+      b.ramPrivate += kb('Private_Clean') + kb('Private_Dirty');
+      b.ramKind = /memfd:/.test(path) ? 'template image, copy-on-write' : 'anonymous';
+    } else if (path.startsWith('/')) b.files += pss;
+    else if (perms === 'rwxp') b.tcg += pss;
+    else if (path === '[heap]' || (path === '' && start % (64n << 20n) === 0n)) b.malloc += pss;
+    else if (path === '[stack]' || (path === '' && kb('Size') === 8)) b.stacks += pss;
+    else b.otherAnon += pss;
   }
-  return { rss: rss / 1024, pss: pss / 1024, ramPss: ramPss / 1024, ramKind };
+  return b;
 }
 
 function memAvailableMib(): number {
@@ -86,21 +117,39 @@ const QUOTAS = {
   FCM_QUOTA_VMS: '1000', FCM_QUOTA_VCPUS: '1000', FCM_QUOTA_MEMORY_MIB: String(1 << 24), FCM_QUOTA_DISK_MIB: String(1 << 26),
   // Idle VMs are what this measures: admission must not stop at 1 GiB reserved per VM.
   FCM_MEMORY_OVERCOMMIT: '20', FCM_CPU_OVERCOMMIT: '100',
+  // The template boots while other workers load the machine: memory is measured here, not boot speed.
+  FCM_BOOT_TIMEOUT_MS: '900000',
 };
 
-interface Figures { pss: number; beyond: number; perGib: number }
+interface Figures { pss: number; beyond: number; vmm: number; perGib: number }
 
-/** One daemon with FCM_TEMPLATE_RAM=`ram`: N restored VMs (and `cold` cold-booted ones), measured together. */
-async function measure(ram: 'copy' | 'shared', cold: number): Promise<Figures> {
-  const h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', FCM_TEMPLATE_RAM: ram, ...QUOTAS } });
+/**
+ * The daemons measured one after the other in one run: the shipped
+ * configuration and the baselines (`--paths`, default all three).
+ */
+const VARIANTS: Record<string, { label: string; env: Record<string, string> }> = {
+  copy: { label: 'copy, tb-size=64', env: { FCM_TEMPLATE_RAM: 'copy', FCM_QEMU_TB_MIB: '64' } },
+  tb64: { label: 'shared, tb-size=64', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_TB_MIB: '64' } },
+  shipped: { label: 'shipped', env: {} },
+};
+const pathsArg = process.argv.indexOf('--paths');
+const PATHS = (pathsArg === -1 ? 'copy,tb64,shipped' : process.argv[pathsArg + 1]!).split(',');
+for (const p of PATHS) if (!VARIANTS[p]) throw new Error(`--paths: unknown ${p} (${Object.keys(VARIANTS).join(', ')})`);
+
+const mib = (v: number[]) => `${median(v).toFixed(0)} MiB`;
+
+/** One daemon: N restored VMs (and `cold` cold-booted ones), measured together. */
+async function measure(variant: string, cold: number): Promise<Figures> {
+  const { label, env } = VARIANTS[variant]!;
+  const h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', ...env, ...QUOTAS } });
   try {
-    const deadline = Date.now() + 600_000;
+    const deadline = Date.now() + 1_200_000;
     while (!readFileSync(h.logPath, 'utf8').includes('warm pool: machine ready')) {
       if (Date.now() > deadline) throw new Error('the warm pool never filled');
       await new Promise((r) => setTimeout(r, 200));
     }
     const availBefore = memAvailableMib();
-    const kinds: [string, Record<string, unknown>, number][] = [[`restored (${ram})`, {}, N], ...(cold ? [['cold-booted', { swapMib: 511 }, cold] as [string, Record<string, unknown>, number]] : [])];
+    const kinds: [string, Record<string, unknown>, number][] = [[`restored (${label})`, {}, N], ...(cold ? [['cold-booted', { swapMib: 511 }, cold] as [string, Record<string, unknown>, number]] : [])];
     const vms: { kind: string; name: string; id: string; disk: number }[] = [];
     const t0 = performance.now();
     for (const [kind, body, count] of kinds) {
@@ -113,41 +162,43 @@ async function measure(ram: 'copy' | 'shared', cold: number): Promise<Figures> {
         vms.push({ kind, name, id: c.body.id, disk: await allocatedBytes(join(h.stateDir, 'disks', c.body.id)) });
       }
     }
-    console.log(`  [${ram}] ${vms.length} VMs created and running in ${fmtMs(performance.now() - t0)}; idle 15 s, then measured (load ${load()})`);
+    console.log(`  [${label}] ${vms.length} VMs created and running in ${fmtMs(performance.now() - t0)}; idle 15 s, then measured (load ${load()})`);
     await new Promise((r) => setTimeout(r, 15_000));
     const availAfter = memAvailableMib();
     let figures: Figures | null = null;
     for (const [kind, body] of kinds) {
-      const rss: number[] = [];
-      const pss: number[] = [];
-      const used: number[] = [];
-      const beyond: number[] = [];
-      const vmm: number[] = [];
-      const disk: number[] = [];
-      const ramKinds = new Set<string>();
       const mine = vms.filter((v) => v.kind === kind);
+      const all: Breakdown[] = [];
+      const used: number[] = [];
+      const disk: number[] = [];
       for (const vm of mine) {
-        const m = memoryOf(Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8')), 1024);
-        const u = await guestUsedMib(h, vm.name);
-        rss.push(m.rss);
-        pss.push(m.pss);
-        used.push(u);
-        beyond.push(m.pss - u);
-        vmm.push(m.pss - m.ramPss);
-        ramKinds.add(m.ramKind);
+        all.push(breakdown(Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8')), 1024));
+        used.push(await guestUsedMib(h, vm.name));
         disk.push(vm.disk / MiB);
       }
-      row(`${kind}: guest RAM mapping`, [...ramKinds].join(', '));
-      row(`${kind}: QEMU RSS, median of ${rss.length}`, `${median(rss).toFixed(0)} MiB`, range(rss));
-      row(`${kind}: QEMU PSS (shared pages split), median`, `${median(pss).toFixed(0)} MiB`, range(pss));
-      row(`${kind}: guest used (total − available), median`, `${median(used).toFixed(0)} MiB`, range(used));
-      row(`${kind}: host memory beyond the guest's own (PSS − used)`, `${median(beyond).toFixed(0)} MiB`, range(beyond));
-      row(`${kind}: VMM's own (PSS outside guest RAM), median`, `${median(vmm).toFixed(0)} MiB`, range(vmm));
+      const col = (f: (b: Breakdown) => number) => all.map(f);
+      const pss = col((b) => b.pss);
+      const vmm = col((b) => b.pss - b.ramPss);
+      const beyond = col((b) => b.pss - b.ramPrivate);
+      row(`${kind}: guest RAM mapping`, [...new Set(all.map((b) => b.ramKind))].join(', '));
+      row(`${kind}: QEMU RSS, median of ${all.length}`, mib(col((b) => b.rss)), range(col((b) => b.rss)));
+      row(`${kind}: QEMU PSS (shared pages split), median`, mib(pss), range(pss));
+      row(`${kind}: guest RAM only this VM holds (its writes)`, mib(col((b) => b.ramPrivate)), range(col((b) => b.ramPrivate)));
+      row(`${kind}: guest RAM shared with other VMs (its PSS share)`, mib(col((b) => b.ramPss - b.ramPrivate)));
+      row(`${kind}: VMM's own (PSS outside guest RAM), median`, mib(vmm), range(vmm));
+      row(`${kind}:   TCG translation cache`, mib(col((b) => b.tcg)), range(col((b) => b.tcg)));
+      row(`${kind}:   malloc (heap + thread arenas)`, mib(col((b) => b.malloc)));
+      row(`${kind}:   other anonymous (devices, TLB, buffers)`, mib(col((b) => b.otherAnon)));
+      row(`${kind}:   thread stacks`, mib(col((b) => b.stacks)));
+      row(`${kind}:   QEMU binary + libraries (shared)`, mib(col((b) => b.files)));
+      row(`${kind}: HOST MEMORY BEYOND WHAT THE GUEST TOUCHED`, mib(beyond), `${range(beyond)}  (PSS − guest RAM only this VM holds; goal ≤ 40 MiB)`);
+      row(`${kind}: guest used (total − available), median`, mib(used), range(used));
+      row(`${kind}: PSS − guest used`, mib(pss.map((p, i) => p - used[i]!)));
       row(`${kind}: idle VMs per GiB of host RAM (1024 / PSS)`, (1024 / median(pss)).toFixed(1));
       row(`${kind}: disk allocated for a new VM, median`, `${median(disk).toFixed(1)} MiB`, `(of ${(body.swapMib as number | undefined) ?? 512} MiB swap + 2048 MiB root, sparse)`);
-      if (kind.startsWith('restored')) figures = { pss: median(pss), beyond: median(beyond), perGib: 1024 / median(pss) };
+      if (kind.startsWith('restored')) figures = { pss: median(pss), beyond: median(beyond), vmm: median(vmm), perGib: 1024 / median(pss) };
     }
-    row(`[${ram}] host MemAvailable drop per VM (all ${vms.length}; noisy)`, `${((availBefore - availAfter) / vms.length).toFixed(0)} MiB`, `${availBefore.toFixed(0)} → ${availAfter.toFixed(0)} MiB`);
+    row(`[${label}] host MemAvailable drop per VM (all ${vms.length}; noisy)`, `${((availBefore - availAfter) / vms.length).toFixed(0)} MiB`, `${availBefore.toFixed(0)} → ${availAfter.toFixed(0)} MiB`);
     for (const vm of vms) await h.api('DELETE', `/v1/vms/${vm.name}`);
     return figures!;
   } finally {
@@ -155,12 +206,20 @@ async function measure(ram: 'copy' | 'shared', cold: number): Promise<Figures> {
   }
 }
 
-console.log(`Idle VMs, 1 vCPU / 1024 MiB, QEMU TCG (tb-size=64); ${N} restored VMs per path idle together, measured 15 s after the last was ready; medians. ${'' + (await run('nproc', [])).stdout.trim()} cores shared with other workers; load ${load()} at the start`);
-const copy = await measure('copy', COLD);
-const shared = await measure('shared', 0);
-row('shared vs copy: PSS per idle VM', ratio(shared.pss, copy.pss), `${shared.pss.toFixed(0)} vs ${copy.pss.toFixed(0)} MiB`);
-row('shared vs copy: idle VMs per GiB', ratio(shared.perGib, copy.perGib), `${shared.perGib.toFixed(1)} vs ${copy.perGib.toFixed(1)}`);
-row('shared vs copy: beyond the guest\'s own', `${shared.beyond.toFixed(0)} vs ${copy.beyond.toFixed(0)} MiB`);
+console.log(`Idle VMs, 1 vCPU / 1024 MiB, QEMU TCG; ${N} restored VMs per daemon (${PATHS.map((p) => VARIANTS[p]!.label).join(' | ')}) idle together, measured 15 s after the last was ready; medians. ${'' + (await run('nproc', [])).stdout.trim()} cores shared with other workers; load ${load()} at the start`);
+const results: Record<string, Figures> = {};
+for (const p of PATHS) results[p] = await measure(p, p === PATHS[0] ? COLD : 0);
+const shipped = results.shipped;
+if (shipped) {
+  for (const base of PATHS.filter((p) => p !== 'shipped')) {
+    const b = results[base]!;
+    const vs = `shipped vs ${VARIANTS[base]!.label}`;
+    row(`${vs}: beyond what the guest touched`, ratio(shipped.beyond, b.beyond), `${shipped.beyond.toFixed(0)} vs ${b.beyond.toFixed(0)} MiB`);
+    row(`${vs}: VMM's own`, ratio(shipped.vmm, b.vmm), `${shipped.vmm.toFixed(0)} vs ${b.vmm.toFixed(0)} MiB`);
+    row(`${vs}: PSS per idle VM`, ratio(shipped.pss, b.pss), `${shipped.pss.toFixed(0)} vs ${b.pss.toFixed(0)} MiB`);
+    row(`${vs}: idle VMs per GiB`, ratio(shipped.perGib, b.perGib), `${shipped.perGib.toFixed(1)} vs ${b.perGib.toFixed(1)}`);
+  }
+}
 console.log(`  load at the end: ${load()}`);
 
 {
