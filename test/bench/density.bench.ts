@@ -1,11 +1,12 @@
 /**
  * Density: what an idle VM costs the host, as medians over N VMs (default
  * 20, `--n 50` for the issue's figure), all idle at the same time, for each
- * daemon measured in the same run, one after the other (`--paths`, default all):
+ * daemon measured in the same run, one after the other (`--paths`, default
+ * copy,shipped):
  *   - `copy`: the saved state carries the template's RAM, each restore copies it
  *     (FCM_TEMPLATE_RAM=copy, the path before sharing), tb-size=64;
- *   - `tb64`: the template's RAM image mapped copy-on-write, tb-size=64 (the
- *     previous setting);
+ *   - `tb32`: the shipped path with a 32 MiB translation cache (FCM_QEMU_TB_MIB;
+ *     an experiment: 16 starved the template's services, see qemu-argv.ts);
  *   - `shipped`: the defaults.
  * Per VM, from /proc/<pid>/smaps (breakdown()): QEMU's RSS and PSS (PSS charges
  * each VM its share of pages it shares with others — what it really costs the
@@ -129,11 +130,11 @@ interface Figures { pss: number; beyond: number; vmm: number; perGib: number }
  */
 const VARIANTS: Record<string, { label: string; env: Record<string, string> }> = {
   copy: { label: 'copy, tb-size=64', env: { FCM_TEMPLATE_RAM: 'copy', FCM_QEMU_TB_MIB: '64' } },
-  tb64: { label: 'shared, tb-size=64', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_TB_MIB: '64' } },
+  tb32: { label: 'shared, tb-size=32', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_TB_MIB: '32' } },
   shipped: { label: 'shipped', env: {} },
 };
 const pathsArg = process.argv.indexOf('--paths');
-const PATHS = (pathsArg === -1 ? 'copy,tb64,shipped' : process.argv[pathsArg + 1]!).split(',');
+const PATHS = (pathsArg === -1 ? 'copy,shipped' : process.argv[pathsArg + 1]!).split(',');
 for (const p of PATHS) if (!VARIANTS[p]) throw new Error(`--paths: unknown ${p} (${Object.keys(VARIANTS).join(', ')})`);
 
 const mib = (v: number[]) => `${median(v).toFixed(0)} MiB`;

@@ -83,16 +83,15 @@ export const TEMPLATE_RAM_PATH = `/proc/self/fd/${TEMPLATE_RAM_FD}`;
  * TCG's translation cache per VM, MiB (FCM_QEMU_TB_MIB). Every page of it a
  * guest has filled stays resident for the life of the QEMU (a full cache is
  * flushed and refilled in place, never given back), so it is the largest
- * part of an idle VM's own host memory: a restored clone that has only
- * settled after its restore had written 42 MiB of the 64 MiB cache.
- * 16 MiB: a cold boot to "fcm-init: up" took no longer than with 64 MiB
- * (measured side by side under load 19: 30.4/37.1 s vs 34.6/31.3 s; 32 MiB
- * 30.2/21.9 s) — the boot's working set refills a small cache cheaply —
- * and the idle clone's VMM share drops by ~26 MiB. A guest running heavy
- * code (a build) flushes more often; raise it per host if builds matter
- * more than density.
+ * part of an idle VM's own host memory: 20 idle clones had each written
+ * 40 MiB of a 64 MiB cache (test/bench/density.bench.ts). It cannot go
+ * lower for everyone: at 16 MiB a bare kernel + init boot was no slower
+ * (30/37 s vs 35/31 s at 64, side by side under load 19), but the template's
+ * services (the Python and Node pre-started processes) did not come up in
+ * time and cold boots of apps failed — heavy guest code thrashes a small
+ * cache. A host that runs only light idle apps may set it lower.
  */
-export const DEFAULT_TCG_TB_MIB = 16;
+export const DEFAULT_TCG_TB_MIB = 64;
 
 /** The id of the guest RAM block when a MachineSpec names its memory: the same in every kind, so saved states move between them. */
 const RAM_ID = 'ram0';
