@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -44,15 +44,18 @@ import { RequestLimits } from '../../daemon/http/limits.js';
 import { hostSkipReason, IMAGES_DIR, ROOT_DIR, startHostHarness } from '../helpers/host-harness.js';
 import { memoryService } from '../helpers/memory-service.js';
 import { fmtMs, median, ratio, row } from './stats.js';
+import { summarizeProfile, type Bucket } from './cpu-profile.js';
 
 const BENCH_USER = 'usr_bench0000000';
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;
 const connections = 10;
+/** --cpu-prof: the shipped daemon runs under node --cpu-prof during its load; the report says where its CPU went. */
+const cpuProf = process.argv.includes('--cpu-prof');
 
 async function load(url: string, headers: Record<string, string> = {}) {
   const r = await autocannon({ url, connections, duration: seconds, headers });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total };
 }
 
 const BARE = `import Fastify from 'fastify';
@@ -70,11 +73,13 @@ if (process.argv.includes('--serve')) {
     process.exit(1);
   }
   await shippedDaemon();
-  await limitsOverhead();
+  if (!cpuProf) await limitsOverhead();
 }
 
 async function shippedDaemon(): Promise<void> {
-  const h = await startHostHarness({ caddy: true, built: true });
+  const profDir = cpuProf ? mkdtempSync(join(tmpdir(), 'fcm-bench-cpuprof-')) : null;
+  // The profile is written when the daemon exits; only the last start's is read.
+  const h = await startHostHarness({ caddy: true, built: true, ...(profDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}) });
   let bare: ChildProcess | null = null;
   try {
     // 50 stopped VMs in the daemon's own database (written while it is down; its reconcile then adopts them as they are).
@@ -102,15 +107,26 @@ async function shippedDaemon(): Promise<void> {
     });
 
     console.log(`autocannon, ${connections} connections, ${seconds} s each, from the host through the namespace's veth`);
+    // Profiling: the daemon's load right after the check request, so the profile's window (first to last
+    // listVms) holds only that load.
+    const fcmLoad = () => load(`${h.url}/v1/vms`, { authorization: `Bearer ${h.token}` });
+    const first = cpuProf ? await fcmLoad() : null;
     const base = await load(`http://${h.daemonIp}:7070/`);
-    const fcm = await load(`${h.url}/v1/vms`, { authorization: `Bearer ${h.token}` });
+    const fcm = first ?? (await fcmLoad());
     row('bare fastify hello-world (baseline)', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
     row('GET /v1/vms, 50 VMs, shipped daemon (dist)', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}  (log level info, SQLite token auth, limits, responses validated)`);
     row('throughput vs hello-world', ratio(fcm.rps, base.rps));
     row('p99 vs hello-world', ratio(fcm.p99, Math.max(base.p99, 0.01)));
+    if (profDir) {
+      await h.killDaemon();
+      const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+      if (!file) throw new Error(`no CPU profile in ${profDir}`);
+      printProfile(join(profDir, file), fcm.total);
+    }
   } finally {
     bare?.kill('SIGKILL');
     await h.close();
+    if (profDir) rmSync(profDir, { recursive: true, force: true });
   }
 }
 
@@ -185,4 +201,34 @@ async function serve(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Where the shipped daemon's CPU went during its load, per request (buckets: the innermost frame a rule claims). */
+function printProfile(path: string, requests: number): void {
+  const fcm = (f: { url: string }, part: string) => f.url.includes(`/dist/daemon/${part}`);
+  const mod = (f: { url: string }, name: string) => f.url.includes(`/node_modules/${name}/`);
+  const buckets: Bucket[] = [
+    { name: 'logging (pino: request/response lines, sync writes)', claims: (f) => mod(f, 'pino') || mod(f, 'sonic-boom') || mod(f, 'pino-std-serializers') || fcm(f, 'log.js') },
+    { name: 'auth: token hash + store lookup', claims: (f) => f.functionName === 'authenticate' },
+    { name: 'revocation bookkeeping (live sessions)', claims: (f) => fcm(f, 'core/sessions.js') },
+    { name: 'rate limits + client address', claims: (f) => fcm(f, 'http/limits.js') || fcm(f, 'http/client-address.js') || fcm(f, 'core/rate-limit.js') },
+    { name: 'response validation (ajv)', claims: (f) => f.functionName === 'preSerialization' || mod(f, 'ajv') },
+    { name: 'list: store read + toApiVm', claims: (f) => f.functionName === 'listVms' || fcm(f, 'http/routes/vms.js') || fcm(f, 'drivers/sqlite') || fcm(f, 'core/vm-') },
+    { name: 'cached answer (lookup, ETag, 304)', claims: (f) => fcm(f, 'http/answer-cache.js') },
+    { name: 'serialization (JSON.stringify in fastify)', claims: (f) => mod(f, 'fast-json-stringify') || (mod(f, 'fastify') && /serialize/i.test(f.functionName)) },
+    { name: 'other fcm hooks (http/server.js)', claims: (f) => fcm(f, 'http/') },
+    { name: 'fastify + router (hooks runner, reply, headers)', claims: (f) => mod(f, 'fastify') || mod(f, 'find-my-way') || mod(f, '@fastify') || mod(f, 'avvio') },
+    { name: 'Node HTTP + socket writes (node:_http_*, net, stream)', claims: (f) => f.url.startsWith('node:') },
+    { name: 'garbage collection', claims: (f) => f.functionName === '(garbage collector)' },
+    { name: 'V8/native outside JS ((program))', claims: (f) => f.functionName === '(program)' },
+  ];
+  const s = summarizeProfile(path, buckets, (f) => f.functionName === 'listVms');
+  const per = (us: number) => `${(us / requests).toFixed(0)} µs`;
+  console.log(`where the shipped daemon's CPU went (node --cpu-prof, ${requests} requests in the window of ${(s.windowUs / 1e6).toFixed(1)} s; ${per(s.busyUs)} busy per request)`);
+  for (const b of [...buckets.map((b) => b.name), 'other']) {
+    const us = s.us.get(b) ?? 0;
+    row(`  ${b}`, per(us), `${((100 * us) / s.busyUs).toFixed(0)}%`);
+  }
+  console.log('  top frames by self time:');
+  for (const t of s.top) row(`    ${t.frame.slice(0, 70)}`, per(t.us));
 }
