@@ -54,7 +54,8 @@ export type paths = {
          *     created, deleted, renamed, changed or changing state, a host becoming
          *     unreachable); send it back in `If-None-Match` and an unchanged list
          *     answers `304 Not Modified` without a body. Tags are per caller
-         *     (`Cache-Control: private`).
+         *     (`Cache-Control: private`). Clients that accept gzip (`Accept-Encoding`)
+         *     get the list gzipped, with its own tag; either tag answers 304.
          */
         get: operations["listVms"];
         put?: never;

@@ -8,13 +8,19 @@
  * change whenever the answer could (that is the handler's contract).
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 
 export interface Answer {
   /** The serialized, already validated body. */
   body: Buffer;
   /** Strong ETag of `body` (quoted). */
   etag: string;
+  /** The same body gzipped once (clients that accept gzip: fetch, browsers), and its own tag; null when small. */
+  gzip: { body: Buffer; etag: string } | null;
 }
+
+/** Below this a body is sent as it is (gzip would save a few hundred bytes at most). */
+const GZIP_MIN_BYTES = 1024;
 
 /** At most `max` answers (least recently used go first): one per caller and version. */
 export class AnswerCache {
@@ -44,7 +50,24 @@ export class AnswerCache {
 
 export function answerOf(text: string): Answer {
   const body = Buffer.from(text, 'utf8');
-  return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  const tag = createHash('sha256').update(body).digest('base64url').slice(0, 27);
+  return { body, etag: `"${tag}"`, gzip: body.length < GZIP_MIN_BYTES ? null : { body: gzipSync(body), etag: `"${tag}-gz"` } };
+}
+
+/** Accept-Encoding allows gzip (RFC 9110 12.5.3: `gzip`, `x-gzip` or `*`, with a q-value above 0). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  if (header === undefined) return false;
+  let star = false;
+  for (const h of Array.isArray(header) ? header : [header]) {
+    for (const item of h.toLowerCase().split(',')) {
+      const [coding = '', ...params] = item.split(';').map((x) => x.trim());
+      const q = params.find((p) => p.startsWith('q='));
+      const allowed = q === undefined || Number(q.slice(2)) > 0;
+      if (coding === 'gzip' || coding === 'x-gzip') return allowed;
+      if (coding === '*') star = allowed;
+    }
+  }
+  return star;
 }
 
 /**
