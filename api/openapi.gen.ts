@@ -48,7 +48,15 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List VMs */
+        /**
+         * List VMs
+         * @description The answer carries an `ETag` that changes whenever the list could (a VM
+         *     created, deleted, renamed, changed or changing state, a host becoming
+         *     unreachable); send it back in `If-None-Match` and an unchanged list
+         *     answers `304 Not Modified` without a body. Tags are per caller
+         *     (`Cache-Control: private`). Clients that accept gzip (`Accept-Encoding`)
+         *     get the list gzipped, with its own tag; either tag answers 304.
+         */
         get: operations["listVms"];
         put?: never;
         /**
@@ -2198,11 +2206,20 @@ export interface operations {
             /** @description The VMs visible to the caller, oldest first */
             200: {
                 headers: {
+                    /** @description The list's version for this caller (strong; compare as RFC 9110 says) */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmList"];
                 };
+            };
+            /** @description Not modified (the request's If-None-Match holds the list's current ETag); no body */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             default: components["responses"]["Problem"];
         };

@@ -164,9 +164,21 @@ export const spec: Record<string, any> = {
             "fcm ls --json"
           ]
         },
+        "description": "The answer carries an `ETag` that changes whenever the list could (a VM\ncreated, deleted, renamed, changed or changing state, a host becoming\nunreachable); send it back in `If-None-Match` and an unchanged list\nanswers `304 Not Modified` without a body. Tags are per caller\n(`Cache-Control: private`). Clients that accept gzip (`Accept-Encoding`)\nget the list gzipped, with its own tag; either tag answers 304.\n",
         "responses": {
           "200": {
             "description": "The VMs visible to the caller, oldest first",
+            "headers": {
+              "ETag": {
+                "description": "The list's version for this caller (strong; compare as RFC 9110 says)",
+                "schema": {
+                  "type": "string",
+                  "examples": [
+                    "\"3q2-7wEjGsX2l8Qkn4aKTbB9wYQ\""
+                  ]
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {
@@ -174,6 +186,9 @@ export const spec: Record<string, any> = {
                 }
               }
             }
+          },
+          "304": {
+            "description": "Not modified (the request's If-None-Match holds the list's current ETag); no body"
           },
           "default": {
             "$ref": "#/components/responses/Problem"

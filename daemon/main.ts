@@ -53,6 +53,7 @@ import { gitRepos, openGitDoors, wireDeploys } from './deploy-wiring.js';
 import { buildServer, type Handler } from './http/server.js';
 import { RequestLimits } from './http/limits.js';
 import { FcmError } from './core/errors.js';
+import { rowsVersionOf } from './core/ports/vm-store.js';
 import { systemHandlers } from './http/routes/system.js';
 import { vmHandlers, type VmView } from './http/routes/vms.js';
 import { hostHandlers } from './http/routes/hosts.js';
@@ -498,6 +499,9 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
       };
     },
     gitUrls: (name: string) => ({ ssh: `root@${sshHost}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
+    // SQLite: the daemon writes every row itself; PostgreSQL: other hosts write rows too, and no
+    // version is kept (lists are built afresh on every request).
+    rowsVersion: rowsVersionOf(store),
   };
 
   // The console belongs to the VM (the hypervisor holds it); the daemon only connects to it.

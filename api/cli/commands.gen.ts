@@ -522,7 +522,7 @@ export const commandTable: CommandSpec[] = [
     "path": "/v1/vms",
     "group": "vms",
     "summary": "List your VMs",
-    "description": "",
+    "description": "The answer carries an `ETag` that changes whenever the list could (a VM\ncreated, deleted, renamed, changed or changing state, a host becoming\nunreachable); send it back in `If-None-Match` and an unchanged list\nanswers `304 Not Modified` without a body. Tags are per caller\n(`Cache-Control: private`). Clients that accept gzip (`Accept-Encoding`)\nget the list gzipped, with its own tag; either tag answers 304.",
     "args": [],
     "flags": [],
     "columns": [

@@ -11,7 +11,8 @@
  * The 50 VMs are rows of stopped VMs written into the daemon's database while
  * it is down (50 booted guests would measure TCG, not the API).
  *
- * Second part: what limits and revocation bookkeeping cost per request
+ * Second part (lists built afresh on every request there: no rows version is
+ * wired, as on PostgreSQL): what limits and revocation bookkeeping cost per request
  * (client address, per-user token bucket, live-session bookkeeping), with a
  * user's token, against the same HTTP layer without them, alternated rounds
  * in the same run. These two servers are assembled in a child process (the
@@ -20,7 +21,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -43,21 +45,38 @@ import { LiveSessions } from '../../daemon/core/sessions.js';
 import { RequestLimits } from '../../daemon/http/limits.js';
 import { hostSkipReason, IMAGES_DIR, ROOT_DIR, startHostHarness } from '../helpers/host-harness.js';
 import { memoryService } from '../helpers/memory-service.js';
-import { fmtMs, median, ratio, row } from './stats.js';
+import { fmtMs, median, percentile, ratio, row } from './stats.js';
+import { summarizeProfile, type Bucket } from './cpu-profile.js';
 
 const BENCH_USER = 'usr_bench0000000';
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5) || 5;
+/** The four loads of the first part run in this many alternated rounds (medians): the machine's load moves. */
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
 const connections = 10;
+/** --cpu-prof: the shipped daemon runs under node --cpu-prof during its load; the report says where its CPU went. */
+const cpuProf = process.argv.includes('--cpu-prof');
 
-async function load(url: string, headers: Record<string, string> = {}) {
+/** CPU time (user + system) a process has used, in µs (/proc/<pid>/stat, clock ticks). */
+function cpuUsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+}
+
+/** `server`: the serving process, whose CPU time per request is reported too (robust on a loaded machine). */
+async function load(url: string, headers: Record<string, string> = {}, server?: number) {
+  const c0 = server ? cpuUsOf(server) : 0;
   const r = await autocannon({ url, connections, duration: seconds, headers });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  const cpuUs = server ? (cpuUsOf(server) - c0) / Math.max(1, r.requests.total) : NaN;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, cpuUs };
 }
 
 const BARE = `import Fastify from 'fastify';
+import { readFileSync } from 'node:fs';
 const app = Fastify();
 app.get('/', async () => ({ hello: 'world' }));
+const list = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+app.get('/vms', async () => list);
 await app.listen({ host: process.argv[1], port: 7070 });
 console.log('ready');`;
 
@@ -70,11 +89,13 @@ if (process.argv.includes('--serve')) {
     process.exit(1);
   }
   await shippedDaemon();
-  await limitsOverhead();
+  if (!cpuProf) await limitsOverhead();
 }
 
 async function shippedDaemon(): Promise<void> {
-  const h = await startHostHarness({ caddy: true, built: true });
+  const profDir = cpuProf ? mkdtempSync(join(tmpdir(), 'fcm-bench-cpuprof-')) : null;
+  // The profile is written when the daemon exits; only the last start's is read.
+  const h = await startHostHarness({ caddy: true, built: true, ...(profDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}) });
   let bare: ChildProcess | null = null;
   try {
     // 50 stopped VMs in the daemon's own database (written while it is down; its reconcile then adopts them as they are).
@@ -95,22 +116,82 @@ async function shippedDaemon(): Promise<void> {
     const list = await h.api('GET', '/v1/vms');
     if (list.status !== 200 || list.body.vms.length !== 50) throw new Error(`expected 50 VMs, got ${list.status} ${JSON.stringify(list.body).slice(0, 300)}`);
 
-    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, '--input-type=module', '-e', BARE, h.daemonIp], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The second baseline serves the daemon's own list (as an object fastify serializes each time).
+    const bodyFile = join(h.stateDir, 'bench-list.json');
+    writeFileSync(bodyFile, JSON.stringify(list.body));
+    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, '--input-type=module', '-e', BARE, h.daemonIp, bodyFile], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       bare!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       bare!.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));
     });
 
-    console.log(`autocannon, ${connections} connections, ${seconds} s each, from the host through the namespace's veth`);
-    const base = await load(`http://${h.daemonIp}:7070/`);
-    const fcm = await load(`${h.url}/v1/vms`, { authorization: `Bearer ${h.token}` });
+    const auth = { authorization: `Bearer ${h.token}` };
+    console.log(`autocannon, ${connections} connections, ${seconds} s each, from the host through the namespace's veth; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (2 cores, shared with other work)`);
+    const daemonPid = h.daemonPid()!;
+    const fcmLoad = () => load(`${h.url}/v1/vms`, auth, daemonPid);
+    // --cpu-prof --gzip: profile the load as the fcm CLI asks.
+    if (profDir) {
+      // Profiling: the daemon's load right after the check request, then the daemon stops, so the
+      // profile's window (first to last listVms) holds only that load. --gzip: as the fcm CLI asks.
+      const r = await load(`${h.url}/v1/vms`, { ...auth, ...(process.argv.includes('--gzip') ? { 'accept-encoding': 'gzip, deflate' } : {}) }, daemonPid);
+      row('GET /v1/vms under the profiler', `${Math.round(r.rps)} req/s`, `CPU ${r.cpuUs.toFixed(0)} µs per request`);
+      await h.killDaemon();
+      const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+      if (!file) throw new Error(`no CPU profile in ${profDir}`);
+      printProfile(join(profDir, file), r.total);
+      return;
+    }
+    // Alternated rounds, medians: a change in the machine's load falls on every figure alike.
+    type Run = Awaited<ReturnType<typeof load>>;
+    const runs: Record<'base' | 'sameBody' | 'fcm' | 'fcmGzip', Run[]> = { base: [], sameBody: [], fcm: [], fcmGzip: [] };
+    for (let r = 0; r < rounds; r++) {
+      runs.base.push(await load(`http://${h.daemonIp}:7070/`, {}, bare.pid));
+      runs.sameBody.push(await load(`http://${h.daemonIp}:7070/vms`, {}, bare.pid));
+      runs.fcm.push(await fcmLoad());
+      // What the fcm CLI and the providers send (fetch: Accept-Encoding: gzip, deflate).
+      runs.fcmGzip.push(await load(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' }, daemonPid));
+    }
+    const med = (l: Run[]): Run => ({ ...l[0]!, rps: median(l.map((x) => x.rps)), p50: median(l.map((x) => x.p50)), p99: median(l.map((x) => x.p99)), total: l[0]!.total, cpuUs: median(l.map((x) => x.cpuUs)) });
+    const [base, sameBody, fcm, fcmGzip] = [med(runs.base), med(runs.sameBody), med(runs.fcm), med(runs.fcmGzip)];
+    console.log(`medians of ${runs.base.length} alternated rounds; per-round ratio no compression vs hello-world: ${runs.fcm.map((x, i) => ratio(x.rps, runs.base[i]!.rps)).join(' ')}`);
+    const bytes = Buffer.byteLength(JSON.stringify(list.body));
     row('bare fastify hello-world (baseline)', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
-    row('GET /v1/vms, 50 VMs, shipped daemon (dist)', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}  (log level info, SQLite token auth, limits, responses validated)`);
-    row('throughput vs hello-world', ratio(fcm.rps, base.rps));
-    row('p99 vs hello-world', ratio(fcm.p99, Math.max(base.p99, 0.01)));
+    row(`bare fastify returning the same body (${(bytes / 1024).toFixed(1)} KiB)`, `${Math.round(sameBody.rps)} req/s`, `p50 ${fmtMs(sameBody.p50)}  p99 ${fmtMs(sameBody.p99)}  (${ratio(sameBody.rps, base.rps)} the hello-world: what the body's size costs any server)`);
+    row('GET /v1/vms, 50 VMs, shipped daemon (dist), no compression', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}  (log level info, SQLite token auth, limits, responses validated; as curl asks)`);
+    row('the same, Accept-Encoding: gzip (as the fcm CLI asks)', `${Math.round(fcmGzip.rps)} req/s`, `p50 ${fmtMs(fcmGzip.p50)}  p99 ${fmtMs(fcmGzip.p99)}`);
+    row('throughput vs hello-world, no compression / gzip', `${ratio(fcm.rps, base.rps)} / ${ratio(fcmGzip.rps, base.rps)}`);
+    row('throughput vs bare fastify with the same body (no compression)', ratio(fcm.rps, sameBody.rps));
+    row('p99 vs hello-world, no compression / gzip', `${ratio(fcm.p99, Math.max(base.p99, 0.01))} / ${ratio(fcmGzip.p99, Math.max(base.p99, 0.01))}`);
+
+    // CPU time per request of each server process: what the throughput would be if CPU were the only
+    // limit, and unlike req/s it does not move with other work on the machine.
+    const us = (x: Run) => `${x.cpuUs.toFixed(0)} µs`;
+    row('CPU per request: hello-world / same body', `${us(base)} / ${us(sameBody)}`, 'the bare fastify process');
+    row('CPU per request: daemon, no compression / gzip', `${us(fcm)} / ${us(fcmGzip)}`, `the daemon process (its background work included); vs hello-world ${ratio(base.cpuUs, fcm.cpuUs)} / ${ratio(base.cpuUs, fcmGzip.cpuUs)}, vs the same body ${ratio(sameBody.cpuUs, fcm.cpuUs)}`);
+
+    // The figures above are the kept answer (the list did not change during the load). The first
+    // request after a change builds it: list, check against openapi.yaml, serialize, gzip. One
+    // client, one request at a time: a VM's sleepAfter changed, then the list twice (built, kept).
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const p = await h.api('PATCH', `/v1/vms/app-${i % 50}`, { sleepAfter: i % 2 ? '15m' : '30m' });
+      if (p.status !== 200) throw new Error(`PATCH app-${i}: ${p.status} ${JSON.stringify(p.body)}`);
+      for (const into of [cold, warm]) {
+        const t0 = performance.now();
+        const r = await fetch(`${h.url}/v1/vms`, { headers: auth });
+        await r.arrayBuffer();
+        into.push(performance.now() - t0);
+        if (r.status !== 200) throw new Error(`GET /v1/vms: ${r.status}`);
+      }
+    }
+    row('first GET /v1/vms after a change (built), median of 40', fmtMs(median(cold)), `p90 ${fmtMs(percentile(cold, 90))}; one request at a time, fetch (gzip)`);
+    row('the next GET (kept), median of 40', fmtMs(median(warm)), `p90 ${fmtMs(percentile(warm, 90))}; ${ratio(median(cold), median(warm))} the kept answer's time for the first`);
+    console.log(`  load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   } finally {
     bare?.kill('SIGKILL');
     await h.close();
+    if (profDir) rmSync(profDir, { recursive: true, force: true });
   }
 }
 
@@ -136,7 +217,7 @@ async function limitsOverhead(): Promise<void> {
       limitedRuns.push(await load(`${limitedUrl}/v1/vms`, { authorization: `Bearer ${userToken}` }));
     }
     const limited = { ...limitedRuns[1]!, rps: median(limitedRuns.map((r) => r.rps)) };
-    row('GET /v1/vms without limits (admin token, median of 3)', `${Math.round(median(plainRps))} req/s`);
+    row('GET /v1/vms built afresh, without limits (admin token, median of 3)', `${Math.round(median(plainRps))} req/s`);
     row('the same with limits + revocation bookkeeping (user token)', `${Math.round(limited.rps)} req/s`, `p50 ${fmtMs(limited.p50)}  p99 ${fmtMs(limited.p99)}`);
     row('throughput vs without them (medians of 3 alternated runs)', ratio(limited.rps, median(plainRps)));
   } finally {
@@ -185,4 +266,35 @@ async function serve(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Where the shipped daemon's CPU went during its load, per request (buckets: the innermost frame a rule claims). */
+function printProfile(path: string, requests: number): void {
+  const fcm = (f: { url: string }, part: string) => f.url.includes(`/dist/daemon/${part}`);
+  const mod = (f: { url: string }, name: string) => f.url.includes(`/node_modules/${name}/`);
+  const buckets: Bucket[] = [
+    { name: 'logging (pino: request/response lines, sync writes)', claims: (f) => mod(f, 'pino') || mod(f, 'sonic-boom') || mod(f, 'pino-std-serializers') || fcm(f, 'log.js') },
+    { name: 'auth: token hash + store lookup', claims: (f) => f.functionName === 'authenticate' || fcm(f, 'core/tokens.js') || fcm(f, 'drivers/sqlite/sqlite-token-store.js') || fcm(f, 'core/accounts.js') },
+    { name: 'request id (genReqId)', claims: (f) => f.functionName === 'genReqId' || f.functionName === 'nextRequestId' || f.functionName === 'randomBytes' },
+    { name: 'revocation bookkeeping (live sessions)', claims: (f) => fcm(f, 'core/sessions.js') },
+    { name: 'rate limits + client address', claims: (f) => fcm(f, 'http/limits.js') || fcm(f, 'http/client-address.js') || fcm(f, 'core/rate-limit.js') },
+    { name: 'response validation (ajv)', claims: (f) => f.functionName === 'preSerialization' || mod(f, 'ajv') },
+    { name: 'list: store read + toApiVm (+ answer key)', claims: (f) => f.functionName === 'listVms' || fcm(f, 'http/routes/vms.js') || fcm(f, 'drivers/sqlite') || fcm(f, 'drivers/memory') || fcm(f, 'core/vm-') || fcm(f, 'core/planners') },
+    { name: 'cached answer (lookup, ETag, 304)', claims: (f) => fcm(f, 'http/answer-cache.js') },
+    { name: 'serialization (JSON.stringify in fastify)', claims: (f) => mod(f, 'fast-json-stringify') || (mod(f, 'fastify') && /serialize/i.test(f.functionName)) },
+    { name: 'other fcm hooks (http/server.js)', claims: (f) => fcm(f, 'http/') },
+    { name: 'fastify + router (hooks runner, reply, headers)', claims: (f) => mod(f, 'fastify') || mod(f, 'find-my-way') || mod(f, '@fastify') || mod(f, 'avvio') },
+    { name: 'Node HTTP + socket writes (node:_http_*, net, stream)', claims: (f) => f.url.startsWith('node:') },
+    { name: 'garbage collection', claims: (f) => f.functionName === '(garbage collector)' },
+    { name: 'V8/native outside JS ((program))', claims: (f) => f.functionName === '(program)' },
+  ];
+  const s = summarizeProfile(path, buckets, (f) => f.functionName === 'listVms' || f.functionName === 'answerKey');
+  const per = (us: number) => `${(us / requests).toFixed(0)} µs`;
+  console.log(`where the shipped daemon's CPU went (node --cpu-prof, ${requests} requests in the window of ${(s.windowUs / 1e6).toFixed(1)} s; ${per(s.busyUs)} busy per request)`);
+  for (const b of [...buckets.map((b) => b.name), 'other']) {
+    const us = s.us.get(b) ?? 0;
+    row(`  ${b}`, per(us), `${((100 * us) / s.busyUs).toFixed(0)}%`);
+  }
+  console.log('  top frames by self time:');
+  for (const t of s.top) row(`    ${t.frame.slice(0, 70)}`, per(t.us));
 }

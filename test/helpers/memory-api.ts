@@ -17,6 +17,7 @@ import { buildServer } from '../../daemon/http/server.js';
 import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
 import { vmHandlers, type VmView } from '../../daemon/http/routes/vms.js';
+import { rowsVersionOf } from '../../daemon/core/ports/vm-store.js';
 import { forkHandlers } from '../../daemon/http/routes/forks.js';
 import { ForkService } from '../../daemon/core/forks.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
@@ -167,6 +168,8 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
       const list = registry.list();
       return { unreachable: new Map(list.filter((x) => x.state === 'unreachable').map((x) => [x.id, unreachableReason(x)])), ipOf: new Map(list.map((x) => [x.id, x.publicIp])) };
     },
+    // As the daemon wires it: GET /v1/vms answers are kept per caller and rows version.
+    rowsVersion: rowsVersionOf(h.store),
   };
   const implemented = {
     ...(consoles ? consoleHandlers(consoles) : {}),

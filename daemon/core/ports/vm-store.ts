@@ -36,3 +36,20 @@ export interface VmStore {
   get(nameOrId: string): VmRecord | undefined;
   list(): VmRecord[];
 }
+
+/**
+ * A store that can say cheaply whether its rows may have changed, so that an
+ * answer built from them (GET /v1/vms) can be served again while they have
+ * not. `rowsVersion()` returns a different value after every write that can
+ * change what `list()` returns (insert, update, remove); null when the store
+ * cannot know (rows written by other hosts: PostgreSQL), and then nothing is
+ * kept. Versions are only ever compared for equality.
+ */
+export interface VersionedVmStore extends VmStore {
+  rowsVersion(): number | null;
+}
+
+export function rowsVersionOf(store: VmStore): () => number | null {
+  const v = store as Partial<VersionedVmStore>;
+  return typeof v.rowsVersion === 'function' ? () => v.rowsVersion!() : () => null;
+}

@@ -1,20 +1,26 @@
 import { FcmError, errors } from '../../core/errors.js';
 import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from '../../core/model.js';
-import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
+import { VmIdentityTaken, type AdmitFn, type VersionedVmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 
 /** In-memory twin of SqliteVmStore (same contract suite). */
-export class MemoryVmStore implements VmStore {
+export class MemoryVmStore implements VersionedVmStore {
   constructor(
     private readonly subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'>,
     /** The host new rows are placed on (tests of several hosts insert through one store per host over shared `rows`). */
     private readonly host: string = LOCAL_HOST,
     private readonly rows: Map<string, VmRecord> = new Map(),
+    /** Shared with the other hosts' views of `rows`: any host's write changes it. */
+    private readonly writes: { n: number } = { n: 0 },
   ) {}
 
   /** Another host's view of the same rows (its inserts land on `host`). */
   forHost(host: string, subnet: Pick<Subnet, 'firstSlot' | 'lastSlot'> = this.subnet): MemoryVmStore {
-    return new MemoryVmStore(subnet, host, this.rows);
+    return new MemoryVmStore(subnet, host, this.rows, this.writes);
+  }
+
+  rowsVersion(): number {
+    return this.writes.n;
   }
 
   insert(vm: NewVm, plan: (slot: number) => { ip: string; mac: string; tap: string }, admit?: AdmitFn): VmRecord {
@@ -33,6 +39,7 @@ export class MemoryVmStore implements VmStore {
     this.checkDomains(rec.id, rec.domains);
     rec.domains = [...rec.domains].sort();
     this.rows.set(rec.id, rec);
+    this.writes.n++;
     return copy(rec);
   }
 
@@ -51,11 +58,13 @@ export class MemoryVmStore implements VmStore {
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     const next = { ...cur, ...defined, domains, verifiedDomains: verified, updatedAt: new Date().toISOString() };
     this.rows.set(id, next);
+    this.writes.n++;
     return copy(next);
   }
 
   remove(id: string): void {
     this.rows.delete(id);
+    this.writes.n++;
   }
 
   get(nameOrId: string): VmRecord | undefined {

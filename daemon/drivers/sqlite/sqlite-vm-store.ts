@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import { FcmError, errors } from '../../core/errors.js';
 import { LOCAL_HOST, type NewVm, type VmPatch, type VmRecord } from '../../core/model.js';
-import { VmIdentityTaken, type AdmitFn, type VmStore } from '../../core/ports/vm-store.js';
+import { VmIdentityTaken, type AdmitFn, type VersionedVmStore } from '../../core/ports/vm-store.js';
 import type { Subnet } from '../../core/planners/network-plan.js';
 import type { Db } from './db.js';
 
@@ -41,7 +41,7 @@ type Plan = (slot: number) => { ip: string; mac: string; tap: string };
  * thread, so concurrent creates can never get the same address; UNIQUE
  * constraints on name/slot/ip/mac/tap (and domain) back that up.
  */
-export class SqliteVmStore implements VmStore {
+export class SqliteVmStore implements VersionedVmStore {
   private readonly insertTx: Transaction<(vm: NewVm, plan: Plan, admit?: AdmitFn) => VmRecord>;
   private readonly updateTx: Transaction<(id: string, patch: VmPatch, admit?: AdmitFn) => VmRecord>;
   // Prepared once: preparing per call dominated GET /v1/vms (measured in test/bench/api.bench.ts).
@@ -97,7 +97,7 @@ export class SqliteVmStore implements VmStore {
       const rec: VmRecord = { ...vm, slot, ...plan(slot), createdAt: now, updatedAt: now, verifiedDomains: [], host: this.host };
       ins.run(rec);
       setDomains(rec.id, rec.domains);
-      this.cache = null;
+      this.changed();
       return { ...rec, domains: [...rec.domains].sort() };
     });
     this.updateTx = db.transaction((id: string, patch: VmPatch, admit?: AdmitFn) => {
@@ -114,7 +114,7 @@ export class SqliteVmStore implements VmStore {
       if (!changed) throw new FcmError('vm_not_found', `VM ${id} is gone.`);
       if (patch.domains) setDomains(id, patch.domains);
       if (patch.verifiedDomains) setVerified(id, patch.verifiedDomains);
-      this.cache = null;
+      this.changed();
       return this.get(id)!;
     });
   }
@@ -125,13 +125,25 @@ export class SqliteVmStore implements VmStore {
    * ~370 µs (SQLite + row objects) to a few µs. Callers get copies.
    */
   private cache: VmRecord[] | null = null;
+  /** Bumped with every write (before and after it), like the snapshot above: rowsVersion(). */
+  private version = 0;
+
+  private changed(): void {
+    this.cache = null;
+    this.version++;
+  }
+
+  /** The daemon is the only writer (see above): a count of writes is the rows' version. */
+  rowsVersion(): number {
+    return this.version;
+  }
 
   private rows(): VmRecord[] {
     return (this.cache ??= (this.listStmt.all() as Row[]).map((r) => fromRow(r, this.host)));
   }
 
   insert(vm: NewVm, plan: Plan, admit?: AdmitFn): VmRecord {
-    this.cache = null;
+    this.changed();
     try {
       return this.insertTx.immediate(vm, plan, admit);
     } catch (err) {
@@ -140,16 +152,16 @@ export class SqliteVmStore implements VmStore {
   }
 
   update(id: string, patch: VmPatch, admit?: AdmitFn): VmRecord {
-    this.cache = null;
+    this.changed();
     try {
       return this.updateTx.immediate(id, patch, admit);
     } finally {
-      this.cache = null;
+      this.changed();
     }
   }
 
   remove(id: string): void {
-    this.cache = null;
+    this.changed();
     this.removeStmt.run(id);
   }
 

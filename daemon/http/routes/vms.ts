@@ -2,7 +2,7 @@ import { FcmError } from '../../core/errors.js';
 import type { VmRecord } from '../../core/model.js';
 import type { VmService } from '../../core/vm-service.js';
 import type { SnapshotInfo } from '../../core/vm-snapshots.js';
-import type { Handler } from '../server.js';
+import type { Handler, HandlerContext } from '../server.js';
 
 export interface VmView {
   /** `hostIp`: the public IP of the host the VM runs on (its URL embeds it); default this host's. */
@@ -10,6 +10,11 @@ export interface VmView {
   gitUrls(name: string): { ssh: string; http: string };
   /** The cluster's hosts as VM views need them (read once per request); absent: one host, always up. */
   hosts?(): HostsContext;
+  /**
+   * The version of the VM rows (ports/vm-store.ts VersionedVmStore): changes with every
+   * write; null (or absent) when it cannot be known, and then lists are built afresh.
+   */
+  rowsVersion?(): number | null;
 }
 
 export interface HostsContext {
@@ -80,10 +85,23 @@ export function toApiSnapshot(s: SnapshotInfo) {
 export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler> {
   const out = (vm: VmRecord) => toApiVm(vm, view, view.hosts?.());
   return {
-    listVms: ({ principal }) => {
-      const hosts = view.hosts?.();
-      return { vms: vms.list(principal).map((vm) => toApiVm(vm, view, hosts)) };
-    },
+    listVms: Object.assign(
+      ({ principal }: HandlerContext) => {
+        const hosts = view.hosts?.();
+        return { vms: vms.list(principal).map((vm) => toApiVm(vm, view, hosts)) };
+      },
+      {
+        // What the list is built from: which rows the caller sees (who, and whether admin), the rows'
+        // version, and the hosts' addresses and reachability (a lease lapses without any write).
+        answerKey: ({ principal }: HandlerContext) => {
+          const version = view.rowsVersion?.() ?? null;
+          if (version === null) return null;
+          const hosts = view.hosts?.();
+          const hostsKey = hosts ? `${[...hosts.ipOf].join(';')}|${[...hosts.unreachable].join(';')}` : '';
+          return `${principal.userId}\n${principal.admin}\n${version}\n${hostsKey}`;
+        },
+      },
+    ),
     createVm: async ({ principal, body }) =>
       out(
         await vms.create(principal, {

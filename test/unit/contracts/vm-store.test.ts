@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { isFcmError } from '../../../daemon/core/errors.js';
 import type { NewVm } from '../../../daemon/core/model.js';
 import { parseSubnet, planNetwork } from '../../../daemon/core/planners/network-plan.js';
-import { VmIdentityTaken, type VmStore } from '../../../daemon/core/ports/vm-store.js';
+import { rowsVersionOf, VmIdentityTaken, type VmStore } from '../../../daemon/core/ports/vm-store.js';
 import { MemoryVmStore } from '../../../daemon/drivers/memory/memory-store.js';
 import { openDb } from '../../../daemon/drivers/sqlite/db.js';
 import { SqliteVmStore } from '../../../daemon/drivers/sqlite/sqlite-vm-store.js';
@@ -45,6 +45,40 @@ for (const [name, make] of impls) {
       insert(s, 'f');
       assert.throws(() => insert(s, 'g'), (e) => isFcmError(e, 'ip_pool_exhausted'));
       assert.equal(s.list().length, 5);
+    });
+
+    test('rowsVersion: changes with every write that can change list() (insert, update, domains, verification, remove); PostgreSQL keeps none', () => {
+      const s = make();
+      const version = rowsVersionOf(s);
+      if (name === 'postgres') {
+        // Other hosts write the same rows: no version this host could trust.
+        assert.equal(version(), null);
+        return;
+      }
+      const seen = new Set<number | null>([version()]);
+      const changes = (what: string, write: () => void) => {
+        const before = version();
+        assert.equal(version(), before, 'a read does not change it');
+        write();
+        assert.notEqual(version(), null);
+        assert.ok(!seen.has(version()), `${what} gave a version seen before (${version()})`);
+        seen.add(version());
+      };
+      let a!: ReturnType<typeof insert>;
+      changes('insert', () => void (a = insert(s, 'a')));
+      s.list();
+      s.get('a');
+      changes('update state', () => s.update(a.id, { state: 'running' }));
+      changes('update config', () => s.update(a.id, { sleepAfterSec: 600, memoryMib: 512 }));
+      changes('claim a domain', () => s.update(a.id, { domains: ['a.example.com'] }));
+      changes('verify it', () => s.update(a.id, { verifiedDomains: ['a.example.com'] }));
+      changes('remove', () => s.remove(a.id));
+      // A refused write may still count (a spurious change only rebuilds an answer), but never hides one.
+      const b = insert(s, 'b');
+      const v = version();
+      assert.throws(() => insert(s, 'b'), (e) => isFcmError(e, 'name_taken'));
+      changes('update after a refusal', () => s.update(b.id, { lastError: 'x' }));
+      assert.notEqual(v, version());
     });
 
     test('admit sees every row inside the write, and a refusal writes nothing', () => {
