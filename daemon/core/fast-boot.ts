@@ -55,6 +55,8 @@ export interface FastBootDeps {
   agentKeys: AgentKeys;
   log: Logger;
   config: FastBootConfig;
+  /** Whether the host has room for one more pooled machine (host admission); absent: always. */
+  room?: () => boolean;
   /** The clock (for timings) and the machine id source (pooled machines' ids become VM ids); tests inject their own. */
   now?: () => number;
   newId?: () => string;
@@ -82,6 +84,9 @@ interface Template {
   /** Its guest did not warm a pooled machine (an image from before pool seeds): pool them cold. */
   cold?: boolean;
 }
+
+/** How soon a pool with no room on the host looks again. */
+const ROOM_RETRY_MS = 30_000;
 
 /** How long a pooled machine may take to take the machine half of its identity and warm up. */
 const WARM_TIMEOUT_MS = 120_000;
@@ -249,6 +254,11 @@ export class FastBootService {
             const wait = this.refillWait();
             if (wait > 0) {
               this.scheduleRefill(wait);
+              return;
+            }
+            if (this.d.room && !this.d.room()) {
+              this.d.log.info({ key: t.key, pooled: pool.length }, 'warm pool: no room on this host for another machine; retrying later');
+              this.scheduleRefill(ROOM_RETRY_MS);
               return;
             }
             const id = this.newId();
