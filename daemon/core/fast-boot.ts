@@ -85,6 +85,10 @@ interface Template {
   cold?: boolean;
 }
 
+/** A failed template build is tried again after this, doubling up to the max. */
+const BUILD_RETRY_MIN_MS = 60_000;
+const BUILD_RETRY_MAX_MS = 30 * 60_000;
+
 /** How soon a pool with no room on the host looks again. */
 const ROOM_RETRY_MS = 30_000;
 
@@ -113,6 +117,7 @@ export class FastBootService {
   private filling: Promise<void> | null = null;
   private closed = false;
   private lastClaim = -Infinity;
+  private buildRetryMs = BUILD_RETRY_MIN_MS;
   private refillTimer: NodeJS.Timeout | null = null;
 
   private readonly now: () => number;
@@ -246,7 +251,13 @@ export class FastBootService {
         if (!image) return;
         for (const shape of this.d.config.shapes) {
           const t = this.templateFor(shape, image) ?? (await this.build(shape, image));
-          if (!t) continue;
+          if (!t) {
+            // A build that failed (e.g. a guest too slow to boot on a loaded host) is tried again, less and less often.
+            this.scheduleRefill(this.buildRetryMs);
+            this.buildRetryMs = Math.min(this.buildRetryMs * 2, BUILD_RETRY_MAX_MS);
+            continue;
+          }
+          this.buildRetryMs = BUILD_RETRY_MIN_MS;
           const pool = this.pools.get(t.key) ?? [];
           this.pools.set(t.key, pool);
           while (!this.closed && pool.length < this.d.config.poolSize) {
