@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
 import type { QuotaLimits } from './core/quotas.js';
@@ -105,6 +105,7 @@ export interface Config {
   /** Snapshot fast path: restore VMs of the default shape from a pre-booted template, with a warm pool. */
   snapshots: {
     enabled: boolean;
+    /** Warm machines kept per shape (FCM_SNAPSHOT_POOL; `auto`: autoPoolSize). */
     poolSize: number;
     dir: string;
     /** Pause between claiming a pooled machine and restoring its replacement (the restore competes for CPU with the VM just claimed). */
@@ -414,7 +415,7 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
     validateResponses: bool('FCM_VALIDATE_RESPONSES', true),
     snapshots: {
       enabled: bool('FCM_SNAPSHOTS', true),
-      poolSize: int('FCM_SNAPSHOT_POOL', 1, 0, 16),
+      poolSize: get('FCM_SNAPSHOT_POOL') === 'auto' || !get('FCM_SNAPSHOT_POOL') ? autoPoolSize(optInt('FCM_HOST_MEMORY_MIB', 1, 1 << 30) ?? Math.floor(totalmem() / 1024 / 1024)) : int('FCM_SNAPSHOT_POOL', 1, 0, 16),
       dir: path('FCM_TEMPLATES_DIR', `${stateDir}/templates`),
       refillDelayMs: int('FCM_SNAPSHOT_REFILL_DELAY_MS', 2000, 0, 600_000),
       ram: oneOf('FCM_TEMPLATE_RAM', 'shared', ['shared', 'copy'] as const),
@@ -621,6 +622,17 @@ function deepFreeze<T>(o: T): Readonly<T> {
 }
 
 /** Host TSC frequency in kHz from /proc/cpuinfo (TCG guests need it on their command line). */
+/**
+ * The default warm pool (FCM_SNAPSHOT_POOL=auto): ten machines — a burst of creates the size of
+ * one user's default quota (10 VMs) is served from the pool, each in well under a second, while
+ * the refill waits for the burst to end — and one per 2 GiB of host RAM below 20 GiB (a paused
+ * pooled machine holds its VMM's overhead and the pages it touched warming up, and is counted
+ * against host admission like a VM of its shape: small hosts keep fewer).
+ */
+export function autoPoolSize(hostMemoryMib: number): number {
+  return Math.max(1, Math.min(10, Math.floor(hostMemoryMib / 2048)));
+}
+
 export function hostTscKhz(): number | null {
   try {
     const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));

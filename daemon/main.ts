@@ -325,6 +325,11 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
             refillDelayMs: cfg.snapshots.refillDelayMs,
             ram: templateRam,
           },
+          // Memory permitting: a pooled machine is only made while the host can hold it beside everything committed.
+          room: (): boolean => {
+            const c: { memoryMib: number } = host.committed(store.list());
+            return c.memoryMib + cfg.vmm.memoryOverheadMib <= capacity.memoryMib;
+          },
         })
       : undefined;
   const users = db.users;
@@ -348,10 +353,11 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
     memoryReserveMib: cfg.admission.memoryReserveMib,
     cpuOvercommit: cfg.admission.cpuOvercommit,
   });
-  // Warm-pool machines are running QEMUs too.
-  const host = new HostAdmission(capacity, () => {
-    const n = fastBoot?.pooled().length ?? 0;
-    return { vcpus: n * DEFAULT_SHAPE.vcpus, memoryMib: n * DEFAULT_SHAPE.memoryMib };
+  // Warm-pool machines are running QEMUs too. Paused, one holds at most its VMM's overhead (the
+  // pages it touched warming up included) and cannot grow; a claim makes it a VM of its full size.
+  const host: HostAdmission = new HostAdmission(capacity, () => {
+    const n: number = fastBoot?.pooled().length ?? 0;
+    return { vcpus: n * DEFAULT_SHAPE.vcpus, memoryMib: n * Math.min(DEFAULT_SHAPE.memoryMib, cfg.vmm.memoryOverheadMib) };
   }, cfg.host.id);
   log.info({ capacity }, 'host admission capacity');
   // The API behind Caddy (HTTPS) at its own name, proxied to the plain listener on this host.

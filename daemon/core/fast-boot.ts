@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { AgentKeys } from './agent-keys.js';
 import type { Accel } from './model.js';
@@ -32,7 +32,11 @@ export interface FastBootConfig {
   agentPort: number;
   /** How long a template may take to boot and announce itself. */
   buildTimeoutMs: number;
-  /** Pause between claiming a pooled machine and restoring its replacement. */
+  /**
+   * Quiet time after the last claim before the next replacement is restored: restoring and
+   * warming a machine takes CPU from the ones just claimed (while they take their identity),
+   * so a burst of creates is served from the pool and refilled after it.
+   */
   refillDelayMs: number;
   /**
    * `shared` (default): the template's RAM is an image every clone maps copy-on-write — clones share
@@ -51,6 +55,8 @@ export interface FastBootDeps {
   agentKeys: AgentKeys;
   log: Logger;
   config: FastBootConfig;
+  /** Whether the host has room for one more pooled machine (host admission); absent: always. */
+  room?: () => boolean;
   /** The clock (for timings) and the machine id source (pooled machines' ids become VM ids); tests inject their own. */
   now?: () => number;
   newId?: () => string;
@@ -75,15 +81,32 @@ interface Template {
   shape: Shape;
   image: ImageInfo;
   files: TemplateFiles;
+  /** Its guest did not warm a pooled machine (an image from before pool seeds): pool them cold. */
+  cold?: boolean;
 }
+
+/** A failed template build is tried again after this, doubling up to the max. */
+const BUILD_RETRY_MIN_MS = 60_000;
+const BUILD_RETRY_MAX_MS = 30 * 60_000;
+
+/** How soon a pool with no room on the host looks again. */
+const ROOM_RETRY_MS = 30_000;
+
+/** How long a pooled machine may take to take the machine half of its identity and warm up. */
+const WARM_TIMEOUT_MS = 120_000;
 
 /**
  * Create in well under a second: VMs are restored from a snapshot of a
  * pre-booted template guest instead of booting. A warm pool keeps restored,
- * paused machines (disks, isolated tap, QEMU) ready; claiming one only
- * writes its seed, opens its tap and resumes it — the guest then takes on
- * the seed's identity (rootfs/guest/identity.py). Without a pooled machine
- * the template is restored on demand; without a template, VMs cold-boot.
+ * paused machines (disks, isolated tap, QEMU) ready. Entering the pool, a
+ * machine runs once with a pool seed (its id, MAC, agent token, entropy —
+ * nothing of a user; its tap stays isolated and it has no address): the
+ * guest takes that half of its identity and runs through what a claim runs
+ * (rootfs/guest/identity.py), so QEMU's translation cache holds that code,
+ * then it is paused. Claiming one writes its full seed, opens its tap and
+ * resumes it; the guest then only takes its name and address. Without a
+ * pooled machine the template is restored on demand; without a template,
+ * VMs cold-boot.
  * Pool machines are not VMs: they have no row, so after a daemon restart
  * reconcile removes them as orphans and the pool is refilled.
  */
@@ -93,6 +116,9 @@ export class FastBootService {
   private readonly building = new Map<string, Promise<Template | null>>();
   private filling: Promise<void> | null = null;
   private closed = false;
+  private lastClaim = -Infinity;
+  private buildRetryMs = BUILD_RETRY_MIN_MS;
+  private refillTimer: NodeJS.Timeout | null = null;
 
   private readonly now: () => number;
   private readonly newId: () => string;
@@ -115,8 +141,10 @@ export class FastBootService {
     const t = this.templateFor(shape, image);
     const pool = t ? this.pools.get(t.key) : undefined;
     const id = pool?.shift() ?? null;
-    // Refill a little later: restoring the next machine competes for CPU with the one just claimed.
-    if (id) setTimeout(() => void this.refill(), this.d.config.refillDelayMs).unref();
+    if (id) {
+      this.lastClaim = this.now();
+      this.scheduleRefill(this.d.config.refillDelayMs);
+    }
     return id;
   }
 
@@ -148,6 +176,7 @@ export class FastBootService {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
     await this.filling?.catch(() => {});
     for (const id of this.pooled()) await this.discard(id).catch(() => {});
     this.pools.clear();
@@ -200,6 +229,20 @@ export class FastBootService {
     });
   }
 
+  private scheduleRefill(ms: number): void {
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      void this.refill();
+    }, ms);
+    this.refillTimer.unref();
+  }
+
+  /** Time to wait before restoring the next machine: refills wait for a quiet moment after the last claim. */
+  private refillWait(): number {
+    return Math.max(0, this.lastClaim + this.d.config.refillDelayMs - this.now());
+  }
+
   private refill(): Promise<void> {
     if (this.filling || this.closed) return this.filling ?? Promise.resolve();
     this.filling = (async () => {
@@ -208,19 +251,36 @@ export class FastBootService {
         if (!image) return;
         for (const shape of this.d.config.shapes) {
           const t = this.templateFor(shape, image) ?? (await this.build(shape, image));
-          if (!t) continue;
+          if (!t) {
+            // A build that failed (e.g. a guest too slow to boot on a loaded host) is tried again, less and less often.
+            this.scheduleRefill(this.buildRetryMs);
+            this.buildRetryMs = Math.min(this.buildRetryMs * 2, BUILD_RETRY_MAX_MS);
+            continue;
+          }
+          this.buildRetryMs = BUILD_RETRY_MIN_MS;
           const pool = this.pools.get(t.key) ?? [];
           this.pools.set(t.key, pool);
           while (!this.closed && pool.length < this.d.config.poolSize) {
+            // A claim came in meanwhile: let the claimed machines have the CPU, and come back.
+            const wait = this.refillWait();
+            if (wait > 0) {
+              this.scheduleRefill(wait);
+              return;
+            }
+            if (this.d.room && !this.d.room()) {
+              this.d.log.info({ key: t.key, pooled: pool.length }, 'warm pool: no room on this host for another machine; retrying later');
+              this.scheduleRefill(ROOM_RETRY_MS);
+              return;
+            }
             const id = this.newId();
             const started = this.now();
-            await this.restoreInto(t, id, this.poolSeed(t, id));
+            const warm = await this.prepare(t, id);
             if (this.closed) {
               await this.discard(id);
               return;
             }
             pool.push(id);
-            this.d.log.info({ vmId: id, key: t.key, ms: this.now() - started }, 'warm pool: machine ready');
+            this.d.log.info({ vmId: id, key: t.key, ms: this.now() - started, warm }, 'warm pool: machine ready');
           }
         }
       } catch (err) {
@@ -232,8 +292,45 @@ export class FastBootService {
     return this.filling;
   }
 
-  /** Seed of a pooled machine until it is claimed: still the template's identity, so it does not wake up as anyone. */
+  /**
+   * Restores machine `id` for the pool and warms it: resumed with a pool seed, it takes the half of
+   * its identity that names nobody and runs the claim's code once, says so, and is paused. A guest
+   * that never says so (an image from before pool seeds) is thrown away and the template's machines
+   * are pooled cold from then on (paused as restored, the template's identity). Returns whether it is warm.
+   */
+  private async prepare(t: Template, id: string): Promise<boolean> {
+    if (t.cold) {
+      await this.restoreInto(t, id, this.coldPoolSeed(t, id));
+      return false;
+    }
+    await this.restoreInto(t, id, this.poolSeed(t, id));
+    try {
+      await this.d.snapshotter.resume(id);
+      await this.d.snapshotter.waitConsole(id, `fcm-identity: pooled as ${id}`, WARM_TIMEOUT_MS);
+      await this.d.snapshotter.pause(id);
+      return true;
+    } catch (err) {
+      await this.discard(id).catch(() => {});
+      this.d.log.warn({ err: (err as Error).message, key: t.key }, 'warm pool: the guest did not warm up; pooling this template\'s machines cold');
+      t.cold = true;
+      await this.restoreInto(t, id, this.coldPoolSeed(t, id));
+      return false;
+    }
+  }
+
+  /**
+   * Seed of a machine entering the pool: its own id, MAC, agent token and entropy, and still
+   * the template's name — nothing of a user, no address (its tap stays isolated until a claim).
+   */
   private poolSeed(t: Template, id: string): Buffer {
+    return planSeed({
+      vmId: id, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(id), port: t.shape.port, pool: true,
+      mac: macForVm(id), nowMs: this.now(), entropy: randomBytes(32).toString('base64'),
+    });
+  }
+
+  /** Seed of a cold pooled machine until it is claimed: still the template's identity, so it does not wake up as anyone. */
+  private coldPoolSeed(t: Template, id: string): Buffer {
     return planSeed({ vmId: t.files.templateVmId, hostname: 'template', agentToken: this.d.agentKeys.tokenFor(id), port: t.shape.port, template: true });
   }
 

@@ -138,9 +138,9 @@ export class VmLifecycle {
       const vlog = log.child({ vmId: id, vm: vm.name });
       let how: 'pool' | 'restore' | 'cold';
       if (pooledId) {
-        // Its seed still names the template: give it this VM's identity, open its tap, let it run.
-        await this.d.disks.prepare(id, vm.swapMib, this.d.plans.seed(vm));
-        await this.d.network.addTap(this.d.plans.net(vm));
+        // Its seed names no one yet: give it this VM's identity and open its tap (independent: at once), let it run.
+        const claimed = vm;
+        await Promise.all([this.d.disks.prepare(id, claimed.swapMib, this.d.plans.seed(claimed)), this.d.network.addTap(this.d.plans.net(claimed))]);
         await fast!.resume(id);
         how = 'pool';
       } else {

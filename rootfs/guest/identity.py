@@ -12,12 +12,25 @@ rc.init from the seed disk):
   saved state is small; the template boots with init_on_free=1 so freed pages
   are zero and cost nothing in the snapshot), print `fcm-identity:
   template-ready` on the console (the daemon waits for that line, then saves
-  the VM), and poll the seed disk with O_DIRECT every 20 ms. A restored copy
+  the VM), and poll the seed disk with O_DIRECT every POLL_S. A restored copy
   gets its own seed disk; when the seed's vmId changes, apply it: clock,
   entropy (credited and the CRNG reseeded, so siblings never share random
   numbers), hostname, machine-id, MAC, address, route, resolv.conf,
   /run/fcm/{boot.env,seed.json} (the agent re-reads them), a gratuitous ARP —
   then print `fcm-identity: restored as <vmId>` and exit.
+
+Warm-pool machines take their identity in two halves (fast-boot.ts). When the
+machine enters the pool its seed has `pool: true`: its vmId, MAC, agent token,
+entropy, clock and a machine-id, nothing that names a user — it stays on an
+isolated tap, with no address. It applies that half, runs once through what a
+claim runs (so QEMU has translated that code: under TCG a restored machine
+starts with an empty translation cache, and first runs of code cost 10x and
+more), prints `fcm-identity: pooled as <vmId>` and keeps polling; the daemon
+pauses it there. A claim writes the full seed (same vmId, no `pool`) and
+resumes it: only the hostname, address, route, ARP and /run/fcm files are left
+to do, and the /etc files after the `restored as` line (nothing serving
+needs them first). A paused machine's pending 20 ms sleep resumes where it
+stood, so the claim is seen within one poll of the resume.
 
 Forks (fcm fork) use the same path on a running VM: the daemon asks the
 parent's agent to arm a watcher (ForkWatch, POST /v1/identity/watch), which
@@ -27,7 +40,7 @@ or at its deadline); in the fork, restored from that capture with a seed of its
 own, the watcher's copy sees the new vmId and applies it exactly as a pool clone
 does.
 
-Seed JSON fields used here: vmId, hostname, agentToken, port, template,
+Seed JSON fields used here: vmId, hostname, agentToken, port, template, pool,
 net {ip, prefix, gateway, dns[]}, mac, nowMs, entropy (base64).
 """
 import base64
@@ -47,6 +60,9 @@ SEED_JSON = "/run/fcm/seed.json"
 BOOT_ENV = "/run/fcm/boot.env"
 MAGIC = b"FCMSEED1\n"
 POLL_S = 0.02
+# A restored or pooled machine polls only while it runs unclaimed (a pooled one is paused a moment
+# after it says so): a short interval costs little and is the whole wait a claim sees.
+CLAIM_POLL_S = 0.01
 RNDADDENTROPY = 0x40085203
 RNDRESEEDCRNG = 0x5207
 
@@ -167,18 +183,31 @@ class RtEntry(ctypes.Structure):
     ]
 
 
-def configure_eth0(ip, prefix, gw, mac):
-    """MAC, address, link up and default route with ioctls: no fork/exec (~0.3-0.6 s each under TCG)."""
+def _ifflags(s, ifname):
+    return struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh14x", ifname, 0))[:18])[1]
+
+
+def set_mac(mac):
+    """eth0's MAC (the link goes down for it) and link up, with ioctls: no fork/exec (~0.3-0.6 s each under TCG)."""
+    ifname = b"eth0"
+    hw = bytes.fromhex(mac.replace(":", ""))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = _ifflags(s, ifname)
+        cur = fcntl.ioctl(s, 0x8927, struct.pack("16sH6s8x", ifname, 0, b"\0" * 6))[18:24]  # SIOCGIFHWADDR
+        if cur != hw:
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags & ~IFF_UP))
+            fcntl.ioctl(s, SIOCSIFHWADDR, struct.pack("16sH6s8x", ifname, ARPHRD_ETHER, hw))
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags | IFF_UP))
+
+
+def set_address(ip, prefix, gw):
+    """eth0's address and the default route (the link is up: set_mac)."""
     ifname = b"eth0"
     sin = lambda a: struct.pack("HH4s8x", socket.AF_INET, 0, socket.inet_aton(a))
     mask = socket.inet_ntoa(struct.pack("!I", (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh14x", ifname, 0))[:18])[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags & ~IFF_UP))
-        fcntl.ioctl(s, SIOCSIFHWADDR, struct.pack("16sH6s8x", ifname, ARPHRD_ETHER, bytes.fromhex(mac.replace(":", ""))))
         fcntl.ioctl(s, SIOCSIFADDR, struct.pack("16s", ifname) + sin(ip))
         fcntl.ioctl(s, SIOCSIFNETMASK, struct.pack("16s", ifname) + sin(mask))
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags | IFF_UP))
         rt = RtEntry()
         rt.dst = SockaddrIn(socket.AF_INET, 0, socket.inet_aton("0.0.0.0"))
         rt.genmask = SockaddrIn(socket.AF_INET, 0, socket.inet_aton("0.0.0.0"))
@@ -188,6 +217,11 @@ def configure_eth0(ip, prefix, gw, mac):
             fcntl.ioctl(s, SIOCADDRT, bytes(rt))
         except FileExistsError:
             pass
+
+
+def configure_eth0(ip, prefix, gw, mac):
+    set_mac(mac)
+    set_address(ip, prefix, gw)
 
 
 def gratuitous_arp(ip, mac):
@@ -207,50 +241,137 @@ STEPS = []
 
 
 def step(name, t=[None]):
+    """Records the time since the previous step; "start" begins a new list."""
     now = time.monotonic()
-    STEPS.append(f"{name}={int((now - (t[0] or now)) * 1000)}")
+    if name == "start":
+        del STEPS[:]
+        t[0] = now
+        return
+    STEPS.append(f"{name}={int((now - t[0]) * 1000)}")
     t[0] = now
 
 
-def apply(seed, env):
-    t0 = time.monotonic()
-    step("start")
-    vm = seed.get("vmId", "")
-    host = seed.get("hostname", "")
+def machine_valid(seed):
+    return bool(VMID_RE.match(seed.get("vmId", "")) and MAC_RE.match(seed.get("mac", "")))
+
+
+def name_valid(seed):
     net = seed.get("net") or {}
-    ip, gw, prefix = net.get("ip", ""), net.get("gateway", ""), net.get("prefix")
-    dns = [d for d in (net.get("dns") or []) if isinstance(d, str) and IPV4_RE.match(d)]
-    mac = seed.get("mac", "")
-    if not (VMID_RE.match(vm) and HOSTNAME_RE.match(host) and IPV4_RE.match(ip) and IPV4_RE.match(gw)
-            and isinstance(prefix, int) and 8 <= prefix <= 30 and MAC_RE.match(mac)):
-        console("restored seed is invalid; keeping the template identity")
-        return False
+    prefix = net.get("prefix")
+    return bool(HOSTNAME_RE.match(seed.get("hostname", "")) and IPV4_RE.match(net.get("ip", ""))
+                and IPV4_RE.match(net.get("gateway", "")) and isinstance(prefix, int) and 8 <= prefix <= 30)
+
+
+def set_clock(seed):
     now_ms = seed.get("nowMs")
     if isinstance(now_ms, int) and now_ms > 0:
         try:
             time.clock_settime(time.CLOCK_REALTIME, now_ms / 1000)
         except OSError:
             pass
+
+
+def apply_machine(seed, env):
+    """The half of an identity that names no user: clock, entropy, MAC (link up), agent token
+    (seed.json: the agent re-reads it), machine-id. A pooled machine has it before any claim."""
+    set_clock(seed)
     step("clock")
     reseed_entropy(seed)
     step("entropy")
-    with open("/proc/sys/kernel/hostname", "w") as f:
-        f.write(host)
-    configure_eth0(ip, prefix, gw, mac)
+    set_mac(seed["mac"])
+    step("mac")
+    env["FCM_VM"] = seed["vmId"]
+    write_atomic(BOOT_ENV, "".join(f"{k}={v}\n" for k, v in env.items()))
+    write_atomic(SEED_JSON, json.dumps(seed), 0o600)
+    write_atomic("/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
+    step("files")
+
+
+def apply_name(seed, env, t0):
+    """The half a claim (or a fork) brings: hostname, address, route, ARP, /run/fcm, then /etc."""
+    vm, host = seed["vmId"], seed["hostname"]
+    net = seed["net"]
+    ip, gw, prefix = net["ip"], net["gateway"], net["prefix"]
+    dns = [d for d in (net.get("dns") or []) if isinstance(d, str) and IPV4_RE.match(d)]
+    set_hostname(host)
+    set_address(ip, prefix, gw)
     step("net")
-    gratuitous_arp(ip, mac)
+    gratuitous_arp(ip, seed["mac"])
     step("arp")
     # What the agent answers with lives on tmpfs: written first, so the VM is reachable as itself at once.
     env.update({"FCM_VM": vm, "FCM_HOSTNAME": host, "FCM_IP": f"{ip}/{prefix}", "FCM_GW": gw, "FCM_DNS": ",".join(dns)})
     write_atomic(BOOT_ENV, "".join(f"{k}={v}\n" for k, v in env.items()))
     write_atomic(SEED_JSON, json.dumps(seed), 0o600)
     step("run")
+    console(f"restored as {vm} in {int((time.monotonic() - t0) * 1000)} ms ({' '.join(STEPS)})")
+    # Nothing that serves reads these first (the placeholder asks the kernel for its name).
+    write_etc(host, ip, dns)
+
+
+def set_hostname(host):
+    with open("/proc/sys/kernel/hostname", "w") as f:
+        f.write(host)
+
+
+def write_etc(host, ip, dns):
     write_atomic("/etc/hostname", host + "\n")
     write_atomic("/etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{host}\n")
-    write_atomic("/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     write_atomic("/etc/resolv.conf", "".join(f"nameserver {d}\n" for d in dns))
-    step("etc")
-    console(f"restored as {vm} in {int((time.monotonic() - t0) * 1000)} ms ({' '.join(STEPS)})")
+
+
+def apply(seed, env):
+    """A whole identity at once: an on-demand restore, a fork, an imported save."""
+    t0 = time.monotonic()
+    step("start")
+    if not (machine_valid(seed) and name_valid(seed)):
+        console("restored seed is invalid; keeping the template identity")
+        return False
+    apply_machine(seed, env)
+    apply_name(seed, env, t0)
+    return True
+
+
+def apply_claim(seed, env, pooled_mac):
+    """A pooled machine claimed: its machine half is done; the claim brings the name, and fresh clock and entropy."""
+    t0 = time.monotonic()
+    step("start")
+    if not (machine_valid(seed) and name_valid(seed)):
+        console("claimed seed is invalid; keeping the pool identity")
+        return False
+    set_clock(seed)
+    reseed_entropy(seed)
+    step("entropy")
+    if seed["mac"] != pooled_mac:
+        set_mac(seed["mac"])
+    step("mac")
+    apply_name(seed, env, t0)
+    return True
+
+
+def enter_pool(seed, env):
+    """The machine half, then a dry run of the claim's code with values that name nobody."""
+    t0 = time.monotonic()
+    step("start")
+    if not machine_valid(seed):
+        console("pool seed is invalid; keeping the template identity")
+        return False
+    apply_machine(seed, env)
+    # The claim's code paths, run once here so QEMU has translated them: the kernel hostname and
+    # /etc files rewritten with what they hold, a packet socket send (the tap is isolated: the host
+    # bridge drops every frame from it), the seed parsed and checked, and the agent and the web port
+    # asked over loopback (their request handling, and the guest's TCP stack).
+    host = socket.gethostname()
+    set_hostname(host)
+    gratuitous_arp("0.0.0.0", seed["mac"])
+    name_valid({"hostname": "pool", "net": {"ip": "10.0.0.2", "gateway": "10.0.0.1", "prefix": 24}})
+    write_etc(host, "127.0.1.1", [d for d in ((seed.get("net") or {}).get("dns") or []) if isinstance(d, str) and IPV4_RE.match(d)])
+    agent_port = int(env.get("FCM_AGENT_PORT") or 7611)
+    web_port = int(seed.get("port") or 8000)
+    for _ in range(2):
+        answers(agent_port, "/health")
+        answers(web_port)
+    step("rehearsal")
+    console(f"pooled as {seed['vmId']} in {int((time.monotonic() - t0) * 1000)} ms ({' '.join(STEPS)})")
     return True
 
 
@@ -334,11 +455,24 @@ def main():
     reader = SeedReader(dev)
     template_vm = seed.get("vmId")
     console("template-ready")
+    cur = wait_seed(reader, lambda s: s.get("vmId") != template_vm)
+    if not cur.get("pool"):
+        return 0 if apply(cur, env) else 1
+    if not enter_pool(cur, env):
+        return 1
+    pooled = cur
+    claim = wait_seed(reader, lambda s: not s.get("pool") and s.get("vmId") != template_vm)
+    if claim.get("vmId") != pooled.get("vmId"):
+        return 0 if apply(claim, env) else 1  # not the machine it was pooled as: take all of it
+    return 0 if apply_claim(claim, env, pooled.get("mac")) else 1
+
+
+def wait_seed(reader, wanted):
     while True:
         cur = reader.read()
-        if cur and cur.get("vmId") and cur.get("vmId") != template_vm:
-            return 0 if apply(cur, env) else 1
-        time.sleep(POLL_S)
+        if cur and cur.get("vmId") and wanted(cur):
+            return cur
+        time.sleep(CLAIM_POLL_S)
 
 
 if __name__ == "__main__":

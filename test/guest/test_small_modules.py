@@ -142,6 +142,49 @@ class IdentityTest(unittest.TestCase):
         for m in (eth0, write, reseed):
             m.assert_not_called()
 
+    def test_a_pooled_machine_takes_half_its_identity_then_its_name_on_claim(self):
+        pool = {"vmId": "vm_p1", "pool": True, "hostname": "template", "mac": "02:fc:00:00:00:07",
+                "agentToken": "t" * 20, "entropy": "", "port": 8000}
+        claim = dict(pool, hostname="web", net={"ip": "10.0.0.7", "prefix": 24, "gateway": "10.0.0.1", "dns": []})
+        del claim["pool"]
+        seeds = iter([{"vmId": "vm_tmpl", "template": True}, pool, pool, claim])
+        calls = []
+        rec = lambda name: (lambda *a, **k: calls.append((name,) + a))
+        reader = mock.Mock()
+        reader.read.side_effect = lambda: next(seeds)
+        with mock.patch.object(identity, "read_json", return_value={"vmId": "vm_tmpl", "template": True}), \
+                mock.patch.object(identity, "read_env", return_value={}), \
+                mock.patch.object(identity, "answers", return_value=True), \
+                mock.patch.object(identity, "os") as fake_os, \
+                mock.patch.object(identity, "find_seed_device", return_value="/dev/vdb"), \
+                mock.patch.object(identity, "SeedReader", return_value=reader), \
+                mock.patch.object(identity, "console", rec("console")), \
+                mock.patch.object(identity, "set_mac", rec("mac")), \
+                mock.patch.object(identity, "set_address", rec("address")), \
+                mock.patch.object(identity, "set_hostname", rec("hostname")), \
+                mock.patch.object(identity, "gratuitous_arp", rec("arp")), \
+                mock.patch.object(identity, "write_atomic", rec("write")), \
+                mock.patch.object(identity, "reseed_entropy", rec("entropy")), \
+                mock.patch.object(identity.time, "sleep"), \
+                mock.patch("builtins.open", mock.mock_open()):
+            self.assertEqual(identity.main(), 0)
+        said = [c[1] for c in calls if c[0] == "console"]
+        self.assertEqual(said[0], "template-ready")
+        self.assertTrue(said[1].startswith("pooled as vm_p1 "), said)
+        self.assertTrue(said[2].startswith("restored as vm_p1 "), said)
+        pooled = calls[:calls.index(next(c for c in calls if c[0] == "console" and c[1].startswith("pooled")))]
+        self.assertIn(("mac", "02:fc:00:00:00:07"), pooled)
+        self.assertNotIn("address", [c[0] for c in pooled], "no address while pooled")
+        self.assertNotIn(("hostname", "web"), pooled)
+        claimed = calls[len(pooled):]
+        self.assertNotIn("mac", [c[0] for c in claimed], "the MAC was set in the pool")
+        self.assertIn(("address", "10.0.0.7", 24, "10.0.0.1"), claimed)
+        self.assertIn(("hostname", "web"), claimed)
+        self.assertIn("entropy", [c[0] for c in claimed], "the claim reseeds again")
+        boot_env = [c[2] for c in claimed if c[0] == "write" and c[1] == identity.BOOT_ENV][0]
+        self.assertIn("FCM_VM=vm_p1\n", boot_env)
+        self.assertIn("FCM_IP=10.0.0.7/24\n", boot_env)
+
     def test_a_cold_boot_is_not_a_template(self):
         with mock.patch.object(identity, "read_json", return_value={"vmId": "vm_1"}), \
                 mock.patch.object(identity, "answers") as answers:

@@ -27,7 +27,7 @@ export interface MemoryServiceOptions {
   subnet?: string;
   store?: VmStore;
   config?: Partial<VmServiceConfig>;
-  fastBoot?: { poolSize: number };
+  fastBoot?: { poolSize: number; refillDelayMs?: number };
   /** Per-user limits (default: none); `admins` are unlimited (default: the ROOT principal's id). */
   quotas?: { limits?: Partial<QuotaLimits>; admins?: string[] } & Partial<Pick<QuotaDeps, 'env' | 'repoBytes' | 'users' | 'isAdmin'>>;
   /** Host capacity (default: unchecked). */
@@ -69,7 +69,7 @@ export function memoryService(opts: MemoryServiceOptions = {}) {
   const fastBoot = opts.fastBoot
     ? new FastBootService({
         hypervisor, snapshotter, disks, network, templates, agentKeys, log, ...clockAndIds,
-        config: { shapes: [{ vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512, port: 8000 }], poolSize: opts.fastBoot.poolSize, accel: 'tcg', tscKhz: 2600000, agentPort: 7611, buildTimeoutMs: 1000, refillDelayMs: 10 },
+        config: { shapes: [{ vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512, port: 8000 }], poolSize: opts.fastBoot.poolSize, accel: 'tcg', tscKhz: 2600000, agentPort: 7611, buildTimeoutMs: 1000, refillDelayMs: opts.fastBoot.refillDelayMs ?? 10 },
       })
     : undefined;
   const quotaStore = new MemoryQuotaStore();

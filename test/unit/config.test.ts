@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { CONFIG_KEYS, ConfigError, loadConfig } from '../../daemon/config.js';
+import { autoPoolSize, CONFIG_KEYS, ConfigError, loadConfig } from '../../daemon/config.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -19,6 +19,14 @@ test('restart limit and window, monitor, pool refill and route watch intervals: 
     FCM_SNAPSHOT_REFILL_DELAY_MS: '0', FCM_ROUTE_WATCH_INTERVAL_MS: '10000',
   });
   assert.deepEqual([c.restartMax, c.restartWindowMs, c.monitorIntervalMs, c.snapshots.refillDelayMs, c.proxy.watchIntervalMs], [5, 60_000, 500, 0, 10_000]);
+});
+
+test('warm pool size: auto (the default) keeps ten machines for a burst of creates, fewer on small hosts; a number is taken as it is', () => {
+  assert.deepEqual([autoPoolSize(24_000), autoPoolSize(65_536), autoPoolSize(8192), autoPoolSize(2048), autoPoolSize(1024)], [10, 10, 4, 1, 1]);
+  assert.equal(loadConfig({ FCM_HOST_MEMORY_MIB: '8192' }).snapshots.poolSize, 4);
+  assert.equal(loadConfig({ FCM_HOST_MEMORY_MIB: '8192', FCM_SNAPSHOT_POOL: 'auto' }).snapshots.poolSize, 4);
+  assert.equal(loadConfig({ FCM_HOST_MEMORY_MIB: '8192', FCM_SNAPSHOT_POOL: '0' }).snapshots.poolSize, 0);
+  assert.throws(() => loadConfig({ FCM_SNAPSHOT_POOL: 'lots' }), (e) => e instanceof ConfigError && e.message.startsWith('FCM_SNAPSHOT_POOL must be an integer'));
 });
 
 test('out-of-range or non-integer policy numbers are refused at start, naming the key', () => {

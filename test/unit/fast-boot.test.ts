@@ -46,6 +46,12 @@ test('a create of the default shape takes a warm pooled machine, gives it its id
   const pooledId = h.fastBoot!.pooled()[0]!;
   assert.ok(h.snapshotter.paused.has(pooledId), 'pooled machines wait paused');
   assert.ok(h.network.isolated.has(`fcm-${pooledId.slice(3, 14)}`), 'and their tap drops everything');
+  // Entering the pool it ran once with a seed naming no one (its id, MAC, token, entropy), said it was warm, and was paused.
+  const poolSeed = parseSeed(h.disks.seeds.get(pooledId)!);
+  assert.deepEqual([poolSeed.vmId, poolSeed.pool, poolSeed.hostname, poolSeed.net, poolSeed.template], [pooledId, true, 'template', undefined, undefined]);
+  assert.match(poolSeed.mac ?? '', /^02:/);
+  assert.ok(poolSeed.entropy && Buffer.from(poolSeed.entropy, 'base64').length === 32);
+  assert.deepEqual(h.snapshotter.waited.filter((w) => w.vmId === pooledId).map((w) => w.text), [`fcm-identity: pooled as ${pooledId}`]);
 
   const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'quick' });
   assert.equal(vm.id, pooledId, 'the VM took over the pooled machine');
@@ -55,7 +61,8 @@ test('a create of the default shape takes a warm pooled machine, gives it its id
   assert.ok(!h.snapshotter.paused.has(vm.id), 'resumed');
   assert.ok(h.network.taps.has(vm.tap), 'its tap now has rules for its own IP and MAC');
   const seed = parseSeed(h.disks.seeds.get(vm.id)!);
-  assert.deepEqual([seed.vmId, seed.hostname, seed.net?.ip, seed.mac, seed.template], [vm.id, 'quick', vm.ip, vm.mac, undefined]);
+  assert.deepEqual([seed.vmId, seed.hostname, seed.net?.ip, seed.mac, seed.template, seed.pool], [vm.id, 'quick', vm.ip, vm.mac, undefined, undefined]);
+  assert.equal(poolSeed.mac, vm.mac, 'the MAC it took in the pool is the VM\'s');
   assert.ok(seed.entropy && Buffer.from(seed.entropy, 'base64').length === 32, 'fresh entropy for the guest');
   assert.equal((await h.service.wait(ALICE, 'quick', 'running', 1000)).state, 'running');
   await until(() => h.fastBoot!.pooled().length === 1 && h.fastBoot!.pooled()[0] !== pooledId);
@@ -99,4 +106,34 @@ test('a failed restore falls back to a cold boot and drops the broken template; 
   await assert.rejects(p.service.create(ALICE, { ...DEFAULTS, name: 'taken' }), (e) => isFcmError(e, 'name_taken'));
   assert.ok(!p.hypervisor.machines.has(spare) && !p.disks.disks.has(spare), 'the claimed machine was thrown away, not leaked');
   await p.service.close();
+});
+
+test('a guest that never warms up in the pool (an older image): its machines are pooled cold, paused as restored', async () => {
+  const h = memoryService({ fastBoot: { poolSize: 1 } });
+  h.snapshotter.failWaitConsole = (text) => text.startsWith('fcm-identity: pooled as');
+  h.fastBoot!.start(() => h.images.resolve('base'));
+  await until(() => h.fastBoot!.pooled().length === 1);
+  const id = h.fastBoot!.pooled()[0]!;
+  const seed = parseSeed(h.disks.seeds.get(id)!);
+  assert.deepEqual([seed.template, seed.pool, seed.vmId === id], [true, undefined, false], "the template's identity: it wakes as no one");
+  assert.ok(h.snapshotter.paused.has(id));
+  assert.equal(h.hypervisor.machines.size, 1, 'the machine that did not warm up was thrown away');
+  const vm = await h.service.create(ALICE, { ...DEFAULTS, name: 'coldpool' });
+  assert.equal(vm.id, id);
+  assert.equal(parseSeed(h.disks.seeds.get(vm.id)!).hostname, 'coldpool');
+  await h.service.close();
+});
+
+test('a burst of claims is served from the pool; its refill waits for the burst to end', async () => {
+  const h = memoryService({ fastBoot: { poolSize: 3, refillDelayMs: 60_000 } });
+  h.fastBoot!.start(() => h.images.resolve('base'));
+  await until(() => h.fastBoot!.pooled().length === 3);
+  const pooled = h.fastBoot!.pooled();
+  const restores = h.snapshotter.restores.length;
+  const made = [];
+  for (const name of ['b1', 'b2', 'b3']) made.push((await h.service.create(ALICE, { ...DEFAULTS, name })).id);
+  assert.deepEqual(made, pooled, 'each create took a pooled machine');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(h.snapshotter.restores.length, restores, 'nothing restored while the claimed machines take their identity');
+  await h.service.close();
 });

@@ -17,6 +17,12 @@ export interface SeedData {
   port: number;
   /** A snapshot template: it waits to be restored instead of being used (rootfs/guest/identity.py). */
   template?: boolean;
+  /**
+   * A machine entering the warm pool: the guest takes vmId, mac, agentToken, nowMs and entropy
+   * (the half of an identity that names no user), warms up and waits for its claim — the same
+   * vmId with the rest, without `pool` (rootfs/guest/identity.py).
+   */
+  pool?: boolean;
   /** Network identity, applied by a guest restored from a template (cold boots use the kernel command line). */
   net?: { ip: string; prefix: number; gateway: string; dns: string[] };
   mac?: string;

@@ -94,6 +94,8 @@ export interface Snapshotter {
   /** Starts a machine from a saved state, left paused (resume() lets it run). */
   restore(spec: MachineSpec, statePath: string): Promise<MachineStatus>;
   resume(vmId: string): Promise<void>;
+  /** Stops the guest where it is (the process stays; resume() lets it run on). Warm-pool machines wait this way. */
+  pause(vmId: string): Promise<void>;
   /** Resolves when the machine's console has printed `text` (templates announce readiness this way: they have no network). */
   waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void>;
   /**

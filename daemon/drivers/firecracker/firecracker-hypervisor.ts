@@ -223,6 +223,11 @@ export class FirecrackerHypervisor implements Hypervisor, Snapshotter {
     await new FirecrackerApi(paths.apiSocket, this.cfg.apiTimeoutMs ?? 10_000).send(planVmState('Resumed'));
   }
 
+  async pause(vmId: string): Promise<void> {
+    const paths = this.paths(vmId);
+    await new FirecrackerApi(paths.apiSocket, this.cfg.apiTimeoutMs ?? 10_000).send(planVmState('Paused'));
+  }
+
   async waitConsole(vmId: string, text: string, timeoutMs: number): Promise<void> {
     const log = this.paths(vmId).consoleLog;
     const deadline = Date.now() + timeoutMs;

@@ -251,7 +251,18 @@ export class MemorySnapshotter implements Snapshotter {
   async resume(vmId: string): Promise<void> {
     if (!this.paused.delete(vmId)) throw new Error(`${vmId} is not paused`);
   }
-  async waitConsole(): Promise<void> {}
+  async pause(vmId: string): Promise<void> {
+    if (!this.hv.machines.has(vmId)) throw new FcmError('hypervisor_failed', `cannot pause ${vmId}: not running`);
+    this.paused.add(vmId);
+  }
+  /** Console lines waited for, in order (vmId, text). */
+  readonly waited: { vmId: string; text: string }[] = [];
+  /** Texts that never appear (a guest that does not say it). */
+  failWaitConsole: (text: string) => boolean = () => false;
+  async waitConsole(vmId: string, text: string): Promise<void> {
+    this.waited.push({ vmId, text });
+    if (this.failWaitConsole(text)) throw new FcmError('hypervisor_failed', `${vmId} did not print "${text}"`);
+  }
   async launchedSpec(vmId: string): Promise<MachineSpec | null> {
     const spec = this.hv.machines.get(vmId) ?? null;
     // Like QEMU: a saved state of a machine on a template's (or its own file's) RAM holds all of it and restores into private memory.

@@ -150,6 +150,11 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
     await this.qmp(runPaths(this.cfg.runDir, vmId).qmpSocket, (q) => q.execute('cont'));
   }
 
+  async pause(vmId: string): Promise<void> {
+    // TCG keeps its translation cache across stop/cont: code the guest ran before the pause runs at full speed after it.
+    await this.qmp(runPaths(this.cfg.runDir, vmId).qmpSocket, (q) => q.execute('stop'));
+  }
+
   /**
    * QEMU streams its state to a Unix socket the daemon listens on in the
    * VM's `sock/` dir (no `exec:` shell: the seccomp filter forbids spawning);
