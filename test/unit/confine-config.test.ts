@@ -18,6 +18,8 @@ test('defaults: QEMU confined with a uid per VM, cgroups auto, Firecracker throu
     cgroups: 'auto',
     cgroupParent: 'fcm-vms',
     memoryOverheadMib: c.vmm.memoryOverheadMib,
+    // TCG's translation cache per QEMU (FCM_QEMU_TB_MIB; 16 starved the template's boot, density bench).
+    tcgTbMib: 64,
   });
   assert.deepEqual(c.firecrackerJailer, { binary: 'jailer', uid: null, gid: null, chrootBase: '/var/lib/fcm/jail' });
   assert.deepEqual(c.network.egressAllow, []);
