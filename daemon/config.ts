@@ -621,7 +621,6 @@ function deepFreeze<T>(o: T): Readonly<T> {
   return Object.freeze(o);
 }
 
-/** Host TSC frequency in kHz from /proc/cpuinfo (TCG guests need it on their command line). */
 /**
  * The default warm pool (FCM_SNAPSHOT_POOL=auto): ten machines — a burst of creates the size of
  * one user's default quota (10 VMs) is served from the pool, each in well under a second, while
@@ -633,6 +632,7 @@ export function autoPoolSize(hostMemoryMib: number): number {
   return Math.max(1, Math.min(10, Math.floor(hostMemoryMib / 2048)));
 }
 
+/** Host TSC frequency in kHz from /proc/cpuinfo (TCG guests need it on their command line). */
 export function hostTscKhz(): number | null {
   try {
     const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
