@@ -159,6 +159,17 @@ export class VmForks {
     });
   }
 
+  /**
+   * After a daemon (re)start, under `parent`'s lock, its process running (VmReconciler):
+   * drops the disk snapshots of forks `forkIds` (creates a killed daemon left half-made,
+   * their rows already rolled back) from its root, where they exist. Idempotent.
+   */
+  async recoverInterrupted(parent: VmRecord, forkIds: readonly string[]): Promise<void> {
+    const live = this.d.live;
+    if (!live) return;
+    for (const id of forkIds) await live.dropDiskSnapshot(parent.id, forkDiskTag(id));
+  }
+
   private async disarm(vm: VmRecord, log: Logger): Promise<void> {
     // Best effort: an armed watcher ends at its deadline anyway, and sees no new seed in the parent.
     await this.d.guest.disarmIdentityWatch(vm, AbortSignal.timeout(10_000)).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'cannot disarm the parent\'s identity watch'));

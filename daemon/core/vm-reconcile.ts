@@ -29,6 +29,8 @@ export interface VmReconcilerDeps {
   supervisor: { watch(vm: VmRecord): void; mayRestart(id: string): boolean };
   /** What an interrupted snapshot left (VmSnapshots.recoverInterrupted): a paused guest, unsealed files. */
   snapshots?: { recoverInterrupted(vm: VmRecord, st: { running: boolean; resume: boolean }): Promise<void> };
+  /** What an interrupted fork left in its parent (VmForks.recoverInterrupted): the disk snapshot it was read from. */
+  forks?: { recoverInterrupted(parent: VmRecord, forkIds: readonly string[]): Promise<void> };
   /** Where sleeping VMs' saves are, and resuming a guest a save had paused. */
   sleep?: { saved: Pick<SavedStates, 'remove'>; snapshots: Pick<Snapshotter, 'resume'> };
   log: Logger;
@@ -45,6 +47,7 @@ export class VmReconciler {
 
   async reconcile(): Promise<ReconcileResult> {
     const r = { adopted: 0, rolledBack: 0, restarted: 0, orphans: 0 };
+    const interrupted: string[] = [];
     await this.d.network.ensureHost();
     // Only this host's VMs: another host's are its own to reconcile (and may be running there right now).
     for (const vm of this.d.records.listLocal()) {
@@ -53,7 +56,10 @@ export class VmReconciler {
         if (vm.state === 'creating' || vm.state === 'deleting') {
           await this.d.lifecycle.release(vm);
           this.d.records.removeQuietly(vm.id);
-          if (vm.state === 'creating') r.rolledBack++;
+          if (vm.state === 'creating') {
+            r.rolledBack++;
+            interrupted.push(vm.id);
+          }
           log.info({ state: vm.state }, 'finished interrupted operation');
           return;
         }
@@ -100,9 +106,30 @@ export class VmReconciler {
         }
       });
     }
+    if (interrupted.length > 0) await this.dropForkLeftovers(interrupted);
     r.orphans = await this.removeOrphans();
     this.d.log.info(r, 'reconciled');
     return r;
+  }
+
+  /**
+   * A create rolled back above may have been a fork: its parent's root then holds the disk
+   * snapshot the fork was being read from (taken at the capture, dropped once the fork's
+   * disk was copied), which would keep the parent's old clusters for good. The row does not
+   * say which VM was the parent, so every VM whose hypervisor runs (after the loop above:
+   * resumed if a capture had paused it) is asked to drop those tags; a drop of a tag that is
+   * not there is a no-op. A parent that is not running keeps the tag (its QEMU died with the
+   * daemon: a host crash); it is small, and `qemu-img snapshot -l` shows it.
+   */
+  private async dropForkLeftovers(ids: readonly string[]): Promise<void> {
+    const forks = this.d.forks;
+    if (!forks) return;
+    for (const vm of this.d.records.listLocal()) {
+      await this.d.locks.run(vm.id, async () => {
+        if (!(await this.d.hypervisor.status(vm.id)).running) return;
+        await forks.recoverInterrupted(vm, ids).catch((err: unknown) => this.d.log.warn({ vmId: vm.id, vm: vm.name, err: (err as Error).message }, 'cannot drop what an interrupted fork left in its parent'));
+      });
+    }
   }
 
   /** Processes, taps and disks no VM row owns (e.g. a previous daemon's warm pool). */

@@ -182,6 +182,7 @@ export class VmService {
       lifecycle,
       supervisor,
       snapshots: this.snapshots,
+      forks: this.forks,
       ...(d.saved && d.hypervisor.capabilities.snapshots ? { sleep: { saved: d.saved, snapshots: d.hypervisor.capabilities.snapshots } } : {}),
       log: d.log,
     });

@@ -13,6 +13,10 @@
  * - kill -9 of the daemon while an import streams in: its staging directory
  *   (disks/.imports/…) is left with a partial disk — checked — and the next
  *   start removes it; no VM, disk or tap of the import exists.
+ * - kill -9 of the daemon while a fork is being made (the parent's state being
+ *   written, its root's disk snapshot for the fork taken — checked): the
+ *   restarted daemon rolls the fork back and drops that disk snapshot from the
+ *   parent, which runs on (the same process, resumed).
  * That a sweep spares the staging of an import still running is
  * test/unit/disk-archive-sweep.test.ts (the driver's own set of live stagings).
  */
@@ -122,6 +126,41 @@ describe('interrupted snapshots and imports (kill -9 of the daemon, real QEMU)',
       const again = await h.api('POST', '/v1/vms/snappy/snapshots', { snapshot: name });
       assert.equal(again.status, 201, JSON.stringify(again.body));
       t.diagnostic(`landed mid-snapshot on attempt ${attempt} (QEMU ${status})`);
+      break;
+    }
+  });
+
+  test('killed mid-fork: the fork is rolled back on restart and the disk snapshot it was read from is dropped from the parent', async (t) => {
+    const disks = join(h.stateDir, 'disks');
+    // The fork's memory state is being written and its root not yet copied: the parent's root holds the fork's tag.
+    const midFork = () => readdirSync(disks).some((d) => d !== vm.id && existsSync(join(disks, d, 'fork-state.bin')) && !existsSync(join(disks, d, 'root.qcow2')));
+    for (let attempt = 1; ; attempt++) {
+      const name = `fk-${attempt}`;
+      const pid = (await qemuByVm(h)).get(vm.id);
+      assert.ok(pid, 'QEMU runs');
+      const pending = h.api('POST', '/v1/vms/snappy/fork', { name }).catch(() => null);
+      const fired = await killWhen(h, midFork, 120_000);
+      await pending;
+      assert.ok(fired, 'the fork never began writing the parent\'s state');
+      const forkTags = (await diskTags(h, vm.id)).filter((x) => x.startsWith('fcm-fork-'));
+      const landed = rowExists(h, name) && forkTags.length === 1;
+      t.diagnostic(`attempt ${attempt}: fork row ${rowExists(h, name)}, the parent's fork tags ${JSON.stringify(forkTags)}`);
+      await h.startDaemon();
+      if (!landed) {
+        assert.ok(attempt < ATTEMPTS, `no kill landed mid-fork (row ${rowExists(h, name)}, tags ${JSON.stringify(forkTags)})`);
+        if ((await h.api('GET', `/v1/vms/${name}`)).status === 200) await h.api('DELETE', `/v1/vms/${name}`);
+        assert.equal((await h.api('GET', '/v1/vms/snappy/wait?state=running&timeout=300')).status, 200);
+        continue;
+      }
+      // Restarted: the same parent runs on, its guest resumed; nothing of the fork is left, in it or beside it.
+      assert.deepEqual((await diskTags(h, vm.id)).filter((x) => x.startsWith('fcm-fork-')), [], 'the parent keeps no fork disk snapshot');
+      assert.equal(rowExists(h, name), false, 'the fork\'s row is rolled back');
+      assert.deepEqual(readdirSync(disks).filter((d) => d.startsWith('vm_') && existsSync(join(disks, d, 'fork-state.bin'))), [], 'nor its state');
+      assert.equal(await qmpStatus(h, vm.id), 'running');
+      assert.equal((await qemuByVm(h)).get(vm.id), pid, 'the same parent process, adopted');
+      assert.equal((await h.api('GET', `/v1/vms/${name}`)).status, 404);
+      await eventually('the parent\'s app answers', answers, (s) => s === '200', 60_000);
+      t.diagnostic(`landed mid-fork on attempt ${attempt}: tag ${forkTags[0]}`);
       break;
     }
   });

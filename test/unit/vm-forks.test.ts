@@ -182,6 +182,35 @@ test('all or nothing: a failure at any step leaves no trace of the fork, no disk
   }
 });
 
+test('a daemon that died mid-fork: its successor rolls the fork back and drops the disk snapshot it left in the parent', async () => {
+  const r = await rig();
+  const { h, parent } = r;
+  h.disks.holdFork = new Promise(() => {}); // the daemon dies after the capture, before the fork's disk is copied
+  void r.forks.fork(ALICE, 'web', { name: 'web-pr-9' }).catch(() => {});
+  let forkId = '';
+  for (let i = 0; i < 200 && !forkId; i++) {
+    await new Promise((res) => setImmediate(res));
+    if (h.live.captures.length > 0) forkId = h.store.list().find((v) => v.name === 'web-pr-9')?.id ?? '';
+  }
+  assert.ok(forkId, 'the fork was captured');
+  assert.equal(h.store.get(forkId)!.state, 'creating');
+  assert.ok(h.snapshotFiles.tags.has(`${parent.id}/${forkDiskTag(forkId)}`), 'mid-fork: the parent holds the fork\'s disk snapshot');
+  // A second parent-less interrupted create: its (absent) tag is no trouble.
+  const half = await h.service.create(ALICE, { ...DEFAULTS, name: 'half' });
+  h.store.update(half.id, { state: 'creating' });
+
+  const restarted = h.make();
+  const res = await restarted.reconcile();
+  assert.equal(res.rolledBack, 2);
+  assert.deepEqual(h.store.list().map((v) => v.name), ['web'], 'the fork\'s row is rolled back');
+  assert.deepEqual([...h.snapshotFiles.tags], [], 'no disk snapshot is left in the parent');
+  assert.ok(!h.disks.forkStates.has(forkId) && !h.disks.disks.has(forkId), 'nor the fork\'s state or disks');
+  assert.ok(h.hypervisor.machines.has(parent.id), 'the parent runs on');
+  // The name is free again (the dead daemon's fork, still waiting on its disk here, is never let go).
+  assert.equal((await restarted.create(ALICE, { ...DEFAULTS, name: 'web-pr-9' })).name, 'web-pr-9');
+  await restarted.close();
+});
+
 test('a deploy of the parent in progress: the fork waits for it (the release rows and the guest agree)', async () => {
   const r = await rig();
   let release!: () => void;

@@ -99,6 +99,8 @@ export class MemoryNetwork implements Network {
 export class MemoryDisks implements Disks, DiskForks {
   readonly disks = new Map<string, VmDisks>();
   fail: 'create' | 'fork' | null = null;
+  /** Set by a test: finishFork waits for it (a daemon that dies mid-fork never gets past it). */
+  holdFork: Promise<void> | null = null;
   /** Forks made: the fork, its parent and the parent's disk snapshot its root came from; the states not dropped yet. */
   readonly forks: { forkId: string; parentId: string; tag: string }[] = [];
   readonly forkStates = new Set<string>();
@@ -114,6 +116,7 @@ export class MemoryDisks implements Disks, DiskForks {
     return { statePath, freeze: async () => {} };
   }
   async finishFork(forkId: string, parentId: string, tag: string, swapMib: number, seed: Buffer): Promise<VmDisks> {
+    if (this.holdFork) await this.holdFork;
     if (this.fail === 'fork') {
       this.fail = null;
       throw new FcmError('disk_full', 'injected: no space left on device');
