@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { NetworkPlan } from '../core/planners/network-plan.js';
-import { TAP_PREFIX } from '../core/planners/network-plan.js';
+import { TAP_PREFIX, bridgeMac } from '../core/planners/network-plan.js';
 import type { Network } from '../core/ports/network.js';
 import type { Logger } from '../log.js';
 import { CommandError, run } from './proc.js';
@@ -168,6 +168,8 @@ export class LinuxNetwork implements Network {
     if (!(await this.linkExists(bridge))) {
       await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
     }
+    // Pinned, so taps joining and leaving never change the gateway's MAC under running guests (bridgeMac).
+    await run('ip', ['link', 'set', bridge, 'address', bridgeMac(this.cfg.gatewayCidr.split('/')[0]!)]);
     await run('ip', ['addr', 'replace', this.cfg.gatewayCidr, 'dev', bridge]);
     // No IPv6 on the bridge: guests get IPv4 only, and nothing leaks via link-local.
     await writeFile(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '1').catch(() => {});

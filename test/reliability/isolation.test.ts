@@ -21,6 +21,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { bridgeMac } from '../../daemon/core/planners/network-plan.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
 import { eventually } from '../helpers/wait.js';
 import { GuestShell } from './lib/guest-shell.js';
@@ -151,6 +152,28 @@ while True:
     }
     const { t, log } = await hostToBArrives('from-host');
     assert.match(log, new RegExp(`${GW.replace(/\./g, '\\.')} ${t}`), 'B records datagrams from the host, with the gateway as source');
+  });
+
+  test('the gateway\'s MAC stays put when taps come and go, so guests\' cached gateway entries stay valid', async () => {
+    const brMac = async () => (JSON.parse((await h.exec('ip', ['-j', 'link', 'show', 'fcm0'])).stdout) as { address: string }[])[0]!.address;
+    assert.equal(await brMac(), bridgeMac(GW), 'the bridge has the pinned MAC');
+    // A guest that talked to the host holds the gateway's MAC in its neighbour table.
+    await aToHostArrives('learn-gw');
+    assert.match((await a.sh.ok('cat /proc/net/arp')), new RegExp(bridgeMac(GW)), 'A caches the gateway\'s MAC');
+    // A port with a lower MAC than any other joins the bridge (as a new VM's tap may) and leaves it (as a deleted one's does).
+    const tap = 'fcm-zzlowmac00';
+    await h.exec('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    try {
+      await h.exec('ip', ['link', 'set', tap, 'address', '00:00:00:00:00:01']);
+      await h.exec('ip', ['link', 'set', tap, 'master', 'fcm0']);
+      await h.exec('ip', ['link', 'set', tap, 'up']);
+      assert.equal(await brMac(), bridgeMac(GW), 'a port joining does not change the bridge\'s MAC');
+    } finally {
+      await h.exec('ip', ['link', 'del', tap]);
+    }
+    assert.equal(await brMac(), bridgeMac(GW), 'nor a port leaving');
+    // And A's traffic to the host still flows at once (its cached entry is right).
+    await aToHostArrives('after-taps');
   });
 
   test('control: a guest\'s own traffic reaches a host service that is open to guests', async () => {

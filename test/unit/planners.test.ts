@@ -2,7 +2,7 @@ import type { MachineSpec } from '../../daemon/core/ports/hypervisor.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { planCmdline } from '../../daemon/core/planners/kernel-cmdline.js';
-import { intToIp, ipToInt, macForVm, parseSubnet, planNetwork, tapForVm } from '../../daemon/core/planners/network-plan.js';
+import { bridgeMac, intToIp, ipToInt, macForVm, parseSubnet, planNetwork, tapForVm } from '../../daemon/core/planners/network-plan.js';
 import { vmUrl } from '../../daemon/core/planners/url.js';
 import { planForkMachine, planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
@@ -22,6 +22,17 @@ test('network plan: IP, gateway, MAC and tap are derived deterministically', () 
   assert.match(plans[0]!.mac, /^02:fc(:[0-9a-f]{2}){4}$/);
   assert.ok(tapForVm(VM).length <= 15, 'tap names must fit IFNAMSIZ');
   assert.notEqual(macForVm(VM), macForVm('vm_3f9c2a7e1b4e'));
+});
+
+test('the bridge\'s pinned MAC: locally administered unicast, from the gateway, never a guest\'s', () => {
+  assert.equal(bridgeMac('172.16.0.1'), '06:fc:ac:10:00:01');
+  assert.equal(bridgeMac('10.9.8.73'), '06:fc:0a:09:08:49');
+  const first = parseInt(bridgeMac('172.16.0.1').slice(0, 2), 16);
+  assert.equal(first & 1, 0, 'unicast');
+  assert.equal(first & 2, 2, 'locally administered');
+  assert.doesNotMatch(bridgeMac('172.16.0.1'), /^02:fc/, 'guests are 02:fc');
+  assert.throws(() => bridgeMac('172.16.0'), /bad gateway/);
+  assert.throws(() => bridgeMac('172.16.0.256'), /bad gateway/);
 });
 
 test('network plan: slots outside the subnet are refused', () => {

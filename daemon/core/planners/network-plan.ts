@@ -58,6 +58,20 @@ export function macForVm(vmId: string): string {
   return ['02', 'fc', ...[0, 1, 2, 3].map((i) => h[i]!.toString(16).padStart(2, '0'))].join(':');
 }
 
+/**
+ * The host bridge's own MAC, set explicitly: a Linux bridge without one takes the lowest MAC
+ * of its ports and changes it whenever a tap comes or goes — every create, delete, sleep or
+ * pool refill — and each running guest's cached gateway MAC then points nowhere until its
+ * ARP entry is re-learned (seconds of lost answers to everyone; a just-claimed VM's first
+ * answer waited 2–3 s for it). Locally administered, `06:fc` + the gateway's IPv4 bytes:
+ * stable across restarts, and never a guest's (those are `02:fc`, macForVm).
+ */
+export function bridgeMac(gatewayIp: string): string {
+  const octets = gatewayIp.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`bad gateway address ${gatewayIp}`);
+  return ['06', 'fc', ...octets.map((o) => o.toString(16).padStart(2, '0'))].join(':');
+}
+
 /** Tap names must fit IFNAMSIZ (15 chars): `fcm-` + 11 hex chars of the id. */
 export function tapForVm(vmId: string): string {
   const hex = vmId.replace(/^vm_/, '');
