@@ -24,6 +24,7 @@ import urllib.parse
 class Handler(http.server.SimpleHTTPRequestHandler):
     server_version = "fcm-static"
     sys_version = ""
+    disable_nagle_algorithm = True  # headers and body are two writes: no Nagle wait for the ACK in between
 
     def send_head(self):
         try:

@@ -13,9 +13,11 @@
  *   snapshot, on demand — the same daemon restarted with no pool (FCM_SNAPSHOT_POOL=0): the template
  *            restored by each create
  * Median of N (default 5) each, the on-demand figure from at least 5; ratios against the raw boot.
- * "Answers" is polled from inside the namespace by one long-lived poller (tests/bench/ready-poller):
- * an attempt every 10 ms, each abandoned after 100 ms (a SYN sent before the guest has its address is
- * lost, and TCP would only resend it after a second), so the figure is not a poll interval's multiple.
+ * "Answers" is polled from inside the namespace by one long-lived poller: an attempt every 10 ms whose
+ * connect is abandoned after 100 ms (a SYN sent before the guest has its address is lost, and TCP would
+ * only resend it after a second), so the figure is not a poll interval's multiple; a connection that is
+ * made waits for its answer (up to 10 s), as a browser would — abandoning it after 100 ms left the guest
+ * answering requests nobody read while new ones queued behind them.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,12 +50,19 @@ require('readline').createInterface({ input: process.stdin }).on('line', (url) =
   let done = false;
   const attempt = () => {
     if (done) return;
-    const req = http.get(url, { timeout: 100, agent: false }, (res) => {
+    const req = http.get(url, { agent: false }, (res) => {
       res.resume();
       if (res.statusCode >= 200 && res.statusCode < 400) { done = true; process.stdout.write('ok ' + url + '\\n'); }
       else setTimeout(attempt, 10);
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('socket', (s) => {
+      const connect = setTimeout(() => req.destroy(new Error('connect timeout')), 100);
+      s.once('connect', () => {
+        clearTimeout(connect);
+        s.setTimeout(10000, () => req.destroy(new Error('no answer')));
+      });
+      s.once('close', () => clearTimeout(connect));
+    });
     req.on('error', () => setTimeout(attempt, 10));
   };
   attempt();

@@ -63,6 +63,40 @@ class PlaceholderTest(unittest.TestCase):
         self.assertNotIn("<b>x</b>", page)
 
 
+class NoDelayTest(unittest.TestCase):
+    """The guest's HTTP servers write an answer's headers and body separately: with Nagle on, the body
+    waited for the client's delayed ACK of the headers (40-160 ms). Each sets TCP_NODELAY on its connections."""
+
+    def test_handlers_set_tcp_nodelay_on_their_connections(self):
+        import http.server
+        import socket
+        import threading
+
+        import agent
+        import static_server
+
+        for handler in (placeholder.Handler, agent.Handler, static_server.Handler):
+            seen = []
+
+            class Probe(handler):
+                def handle_one_request(self):
+                    seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                    self.close_connection = True
+
+            srv = http.server.HTTPServer(("127.0.0.1", 0), Probe)
+            t = threading.Thread(target=srv.handle_request)
+            t.start()
+            try:
+                with socket.create_connection(srv.server_address, timeout=5) as c:
+                    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    c.recv(1)
+            finally:
+                t.join(5)
+                srv.server_close()
+            self.assertEqual(len(seen), 1, handler)
+            self.assertNotEqual(seen[0], 0, f"{handler.__module__}.Handler: TCP_NODELAY on its connection")
+
+
 class IdentityTest(unittest.TestCase):
     def test_patterns(self):
         self.assertTrue(identity.HOSTNAME_RE.match("cosmic-nova"))
