@@ -21,7 +21,7 @@ export function createLogger(level: string, dest?: DestinationStream): Logger {
         ],
         censor: '[redacted]',
       },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeCached,
       serializers: {
         req: (req: { method?: string; url?: string; ip?: string; socket?: { remotePort?: number } }) => ({
           method: req.method,
@@ -33,4 +33,19 @@ export function createLogger(level: string, dest?: DestinationStream): Logger {
     },
     dest,
   );
+}
+
+/**
+ * pino's isoTime, formatted once per millisecond (a busy daemon logs several lines in the same
+ * one: two per request). Same text: `,"time":"<ISO 8601>"`.
+ */
+let lastMs = -1;
+let lastTime = '';
+function isoTimeCached(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = `,"time":"${new Date(ms).toISOString()}"`;
+  }
+  return lastTime;
 }
