@@ -21,7 +21,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +139,9 @@ async function shippedDaemon(): Promise<void> {
       const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
       if (!file) throw new Error(`no CPU profile in ${profDir}`);
       printProfile(join(profDir, file), r.total);
+      // --cpu-prof-out <file>: keep the profile (for a closer look: Chrome DevTools, speedscope).
+      const keep = process.argv.indexOf('--cpu-prof-out');
+      if (keep > 0 && process.argv[keep + 1]) copyFileSync(join(profDir, file), process.argv[keep + 1]!);
       return;
     }
     // Alternated rounds, medians: a change in the machine's load falls on every figure alike.
