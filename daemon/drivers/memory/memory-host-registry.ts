@@ -5,7 +5,12 @@ interface Row extends HostInfo {
   startedAt: number;
   renewedAt: number;
   expiresAt: number;
+  /** The three times as ISO text, formatted when they change: list() runs on every GET /v1/vms (its answer's key) and toISOString is µs each. */
+  text: { startedAt: string; renewedAt: string; leaseExpiresAt: string };
 }
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const textOf = (r: Pick<Row, 'startedAt' | 'renewedAt' | 'expiresAt'>): Row['text'] => ({ startedAt: iso(r.startedAt), renewedAt: iso(r.renewedAt), leaseExpiresAt: iso(r.expiresAt) });
 
 /**
  * In-memory twin of PgHostRegistry (same contract suite). A SQLite daemon
@@ -20,7 +25,8 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     const cur = this.rows.get(info.id);
     if (cur && cur.instance !== instance && cur.expiresAt > t) return { ok: false, heldUntil: new Date(cur.expiresAt).toISOString() };
-    this.rows.set(info.id, { ...info, instance, startedAt: t, renewedAt: t, expiresAt: t + leaseMs });
+    const times = { startedAt: t, renewedAt: t, expiresAt: t + leaseMs };
+    this.rows.set(info.id, { ...info, instance, ...times, text: textOf(times) });
     return { ok: true };
   }
 
@@ -30,12 +36,16 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     cur.renewedAt = t;
     cur.expiresAt = t + leaseMs;
+    cur.text = textOf(cur);
     return true;
   }
 
   release(id: string, instance: string): void {
     const cur = this.rows.get(id);
-    if (cur && cur.instance === instance) cur.expiresAt = Math.min(cur.expiresAt, this.now());
+    if (cur && cur.instance === instance) {
+      cur.expiresAt = Math.min(cur.expiresAt, this.now());
+      cur.text = textOf(cur);
+    }
   }
 
   private key: Buffer | null = null;
@@ -48,12 +58,10 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     return [...this.rows.values()]
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map(({ instance: _i, startedAt, renewedAt, expiresAt, ...info }) => ({
+      .map(({ instance: _i, startedAt: _s, renewedAt: _r, expiresAt, text, ...info }) => ({
         ...info,
         state: expiresAt > t ? 'up' : 'unreachable',
-        startedAt: new Date(startedAt).toISOString(),
-        renewedAt: new Date(renewedAt).toISOString(),
-        leaseExpiresAt: new Date(expiresAt).toISOString(),
+        ...text,
       }));
   }
 }
