@@ -25,6 +25,9 @@ export interface TrustedProxies {
   readonly text: string;
 }
 
+/** How many addresses a trusted-proxy rule remembers its answer for. */
+const MEMO_MAX = 4096;
+
 /**
  * `loopback` (127.0.0.0/8 and ::1), `none`, or a list of addresses and CIDR
  * blocks (`10.0.0.5, 192.168.0.0/16, fd00::/8`), comma- or space-separated.
@@ -48,10 +51,21 @@ export function parseTrustedProxies(text: string): TrustedProxies {
     if (prefix > (v4 ? 32 : 128)) throw new Error(`"${item}": the prefix is too long`);
     list.addSubnet(addr, prefix, v4 ? 'ipv4' : 'ipv6');
   }
+  // Asked at least twice per request (req.ip for the logs, the limits' client key), mostly for the
+  // same few addresses; BlockList.check builds a SocketAddress each time (~4 µs). Answers are kept
+  // per address text, at most MEMO_MAX of them (the table starts over when full: addresses come
+  // from clients and X-Forwarded-For, so it must not grow without bound).
+  const memo = new Map<string, boolean>();
   return {
     has: (address) => {
-      const a = normalizeIp(address);
-      return a !== null && list.check(a, isIPv4(a) ? 'ipv4' : 'ipv6');
+      let ok = memo.get(address);
+      if (ok === undefined) {
+        const a = normalizeIp(address);
+        ok = a !== null && list.check(a, isIPv4(a) ? 'ipv4' : 'ipv6');
+        if (memo.size >= MEMO_MAX) memo.clear();
+        memo.set(address, ok);
+      }
+      return ok;
     },
     text: items.join(','),
   };
