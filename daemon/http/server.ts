@@ -158,9 +158,12 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
   // CONNECT (proxy tunnels) never reaches a route; without a listener Node drops the connection unanswered.
   app.server.on('connect', (_req, socket: Duplex) => socket.end(rawProblem('method_not_allowed', 'CONNECT is not supported.')));
+  // Hooks on every request are callback-style (done), not async: an async hook costs a promise and
+  // a microtask turn each, on every request. A throw inside one is caught by fastify's hook runner
+  // and answered like a rejection.
   // Node keeps the first of several Authorization or Host headers and drops the rest; a proxy in
   // front may pick another one. Ambiguous credentials or targets are refused outright.
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     let host = 0;
     let auth = 0;
     for (let i = 0; i < req.raw.rawHeaders.length; i += 2) {
@@ -171,21 +174,24 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     if (auth > 1) throw new FcmError('validation_failed', 'More than one Authorization header.');
     if (host > 1) throw new FcmError('validation_failed', 'More than one Host header.');
     if (host === 0 && req.raw.httpVersion === '1.1') throw new FcmError('validation_failed', 'HTTP/1.1 requests need a Host header.');
+    done();
   });
   // Who is asking (trusted-proxy rule). Requests that are not spec operations (docs, the web
   // console page, git over HTTPS, unknown paths) count against their address's public limit;
   // operations count in their own onRequest (by address, or by user once authenticated).
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     req.client = limits.clientOf(req.raw);
     if (!req.routeOptions.config?.ownLimits) limits.address('public', req.client);
+    done();
   });
 
   // An answer sent before the request body was read (413, 401, 404...) on a connection that then
   // closes: closing at once while the client is still sending makes the kernel reset the
   // connection, and the client may lose the answer it was already sent ("broken pipe" instead
   // of a problem document). Such connections close gracefully instead (lingerOnClose).
-  app.addHook('onSend', async (req) => {
+  app.addHook('onSend', (req, _reply, payload, done) => {
     if (!req.raw.complete) lingerOnClose(req.raw.socket);
+    done(null, payload);
   });
 
   // Two validators built from the spec's own schemas (OpenAPI 3.1 = JSON Schema 2020-12):
@@ -276,51 +282,58 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
     Object.entries(route.responses).map(([code, schema]) => [code, schema ? ajv.compile(schema) : null]),
   );
 
+  /** Who is asking (token, session cookie or a cluster peer's signature) and their rate limit; throws unauthorized / rate_limited. */
+  const authorize = (req: FastifyRequest, reply: FastifyReply): void => {
+    if (!route.auth) {
+      limits.address(route.rateLimit, req.client!);
+      req.principal = ANONYMOUS;
+      return;
+    }
+    // Another host forwarding a user's request: its cluster signature, never the user's token.
+    const fwd = req.headers[CLUSTER_HEADER];
+    if (fwd !== undefined) {
+      const got = typeof fwd === 'string' && req.headers.authorization === undefined ? deps.cluster?.authenticate(fwd, req.method, req.raw.url ?? '') : null;
+      if (!got) throw new FcmError('unauthorized', 'The cluster signature is not valid (a host of another cluster, a stale clock, or a forged request).');
+      limits.principal(got.principal);
+      req.principal = got.principal;
+      req.forwardedBy = got.from;
+      return;
+    }
+    // A bearer header wins; without one, the dashboard's session cookie (session-cookie.ts).
+    const header = req.headers.authorization;
+    const cookie = header === undefined ? sessionToken(req) : null;
+    const token = header === undefined ? cookie : bearerToken(header);
+    if (token === null) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
+    const principal = deps.auth.authenticate(token);
+    if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
+    if (cookie !== null) {
+      checkCsrf(req, cookie);
+      req.sessionToken = cookie;
+    }
+    limits.principal(principal);
+    req.principal = principal;
+    if (deps.sessions) {
+      // An answer already complete is left to go out (the logout request revokes its own token).
+      const closed = deps.sessions.open(principal, () => {
+        if (!reply.raw.writableEnded) req.raw.socket?.destroy?.();
+      });
+      reply.raw.once('close', closed);
+    }
+  };
+
   app.route({
     method: route.method,
     url: route.url,
     schema: route.schema,
     config: { ownLimits: true },
-    onRequest: async (req, reply) => {
-      if (!route.auth) {
-        limits.address(route.rateLimit, req.client!);
-        req.principal = ANONYMOUS;
-        return;
-      }
-      // Another host forwarding a user's request: its cluster signature, never the user's token.
-      const fwd = req.headers[CLUSTER_HEADER];
-      if (fwd !== undefined) {
-        const got = typeof fwd === 'string' && req.headers.authorization === undefined ? deps.cluster?.authenticate(fwd, req.method, req.raw.url ?? '') : null;
-        if (!got) throw new FcmError('unauthorized', 'The cluster signature is not valid (a host of another cluster, a stale clock, or a forged request).');
-        limits.principal(got.principal);
-        req.principal = got.principal;
-        req.forwardedBy = got.from;
-        return;
-      }
-      // A bearer header wins; without one, the dashboard's session cookie (session-cookie.ts).
-      const header = req.headers.authorization;
-      const cookie = header === undefined ? sessionToken(req) : null;
-      const token = header === undefined ? cookie : bearerToken(header);
-      if (token === null) throw new FcmError('unauthorized', 'This needs an fcm token: send "Authorization: Bearer <token>" (fcm login, or the admin token).');
-      const principal = deps.auth.authenticate(token);
-      if (!principal) throw new FcmError('unauthorized', 'The token is unknown, expired or revoked. Run: fcm login');
-      if (cookie !== null) {
-        checkCsrf(req, cookie);
-        req.sessionToken = cookie;
-      }
-      limits.principal(principal);
-      req.principal = principal;
-      if (deps.sessions) {
-        // An answer already complete is left to go out (the logout request revokes its own token).
-        const done = deps.sessions.open(principal, () => {
-          if (!reply.raw.writableEnded) req.raw.socket?.destroy?.();
-        });
-        reply.raw.once('close', done);
-      }
+    onRequest: (req, reply, done) => {
+      authorize(req, reply);
+      done();
     },
-    preValidation: async (req) => {
+    preValidation: (req, _reply, done) => {
       // An optional body that was not sent validates (and gets its defaults) as {}.
       if (route.schema.body && (req.body === undefined || req.body === null) && !route.bodyRequired) req.body = {};
+      done();
     },
     // A VM-bound operation on a VM another (live) host runs goes to that host, streaming back.
     ...(deps.cluster && FORWARDED.has(route.operationId)
