@@ -40,6 +40,8 @@ const WHY: Record<LimitClass, string> = {
 export class RequestLimits {
   readonly trusted: TrustedProxies;
   private readonly buckets: Partial<Record<LimitClass, RateBuckets>> = {};
+  /** clientOf() of requests without X-Forwarded-For, per connection. */
+  private readonly bySocket = new WeakMap<object, string>();
 
   constructor(cfg: LimitsConfig, now: () => number = Date.now) {
     this.trusted = parseTrustedProxies(cfg.trustedProxies);
@@ -54,9 +56,17 @@ export class RequestLimits {
     return clientAddress(req.socket?.remoteAddress, req.headers['x-forwarded-for'], this.trusted);
   }
 
-  /** What per-address limits and fair tables count by (IPv6: the /64). */
+  /**
+   * What per-address limits and fair tables count by (IPv6: the /64). Without X-Forwarded-For it
+   * depends on the connection's address alone, so it is worked out once per connection (a
+   * keep-alive client sends many requests on one).
+   */
   clientOf(req: IncomingMessage): string {
-    return clientKey(this.addressOf(req));
+    const socket = req.socket;
+    if (req.headers['x-forwarded-for'] !== undefined || !socket) return clientKey(this.addressOf(req));
+    let key = this.bySocket.get(socket);
+    if (key === undefined) this.bySocket.set(socket, (key = clientKey(this.addressOf(req))));
+    return key;
   }
 
   /** Counts one request of `client` (a clientOf key) in an address class; throws rate_limited when over. */
