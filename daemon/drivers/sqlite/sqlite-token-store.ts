@@ -12,12 +12,27 @@ const fromRow = (r: Row): TokenRow => ({
   createdAt: r.created_at, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
 });
 
+/** At most this many token rows are kept (the table starts over when full). */
+const KEPT_MAX = 1024;
+
 export class SqliteTokenStore implements TokenStore {
   // Every authenticated request looks its token up: prepare that statement once.
   private readonly byHash: Statement;
+  /**
+   * Rows found by hash, kept while the database is unchanged: a request's lookup then costs one
+   * cheap statement (~5 µs) instead of the row query and its object (~12 µs, most of the auth
+   * cost of a kept GET /v1/vms). "Unchanged" is SQLite's own word for it: data_version moves
+   * when another connection (another process) commits, total_changes when this connection
+   * writes anything (a revocation through any store on it) — either empties the table, so a
+   * revoked token is refused on its very next request, wherever it was revoked.
+   */
+  private readonly changes: Statement;
+  private readonly kept = new Map<string, TokenRow>();
+  private keptAt = '';
 
   constructor(private readonly db: Db) {
     this.byHash = db.prepare('SELECT * FROM tokens WHERE hash = ?');
+    this.changes = db.prepare("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()").pluck();
   }
 
   insert(t: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void {
@@ -28,8 +43,20 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   findByHash(hash: string): TokenRow | undefined {
+    const now = this.changes.get() as string;
+    if (now !== this.keptAt) {
+      this.kept.clear();
+      this.keptAt = now;
+    }
+    // Callers get copies (the store's contract): what they change is not kept.
+    const hit = this.kept.get(hash);
+    if (hit) return { ...hit };
     const r = this.byHash.get(hash) as Row | undefined;
-    return r ? fromRow(r) : undefined;
+    if (!r) return undefined;
+    const row = fromRow(r);
+    if (this.kept.size >= KEPT_MAX) this.kept.clear();
+    this.kept.set(hash, row);
+    return { ...row };
   }
 
   list(userId: string | null): TokenRow[] {

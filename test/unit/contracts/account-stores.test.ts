@@ -105,3 +105,40 @@ for (const [name, make] of impls) {
     });
   });
 }
+
+// SQLite keeps found rows while the database is unchanged (sqlite-token-store.ts): a revocation
+// must still show on the very next lookup, whoever made it.
+describe('SqliteTokenStore: kept rows never outlive a change', () => {
+  test('revoked through the same store, through another store on the same connection, and by another process (connection): the next lookup sees it', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'fcm-tokens-'));
+    try {
+      const db = openDb(join(dir, 'fcm.db'));
+      const a = new SqliteTokenStore(db);
+      const b = new SqliteTokenStore(db);
+      for (const id of ['t1', 't2', 't3']) a.insert(row(id));
+      for (const id of ['t1', 't2', 't3']) assert.equal(a.findByHash(`hash-${id}`)?.revokedAt, null);
+      assert.deepEqual(a.findByHash('hash-t1'), a.findByHash('hash-t1'));
+
+      a.revoke('t1');
+      assert.ok(a.findByHash('hash-t1')?.revokedAt, 'revoked through the same store');
+
+      b.revoke('t2');
+      assert.ok(a.findByHash('hash-t2')?.revokedAt, 'revoked through another store on the same connection');
+
+      const other = openDb(join(dir, 'fcm.db'));
+      new SqliteTokenStore(other).revoke('t3');
+      other.close();
+      assert.ok(a.findByHash('hash-t3')?.revokedAt, 'revoked by another connection');
+
+      assert.equal(a.findByHash('hash-nope'), undefined);
+      a.insert(row('t4'));
+      assert.equal(a.findByHash('hash-t4')?.id, 't4', 'a token added after a miss is found');
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
