@@ -5,12 +5,21 @@ interface Row extends HostInfo {
   startedAt: number;
   renewedAt: number;
   expiresAt: number;
-  /** The three times as ISO text, formatted when they change: list() runs on every GET /v1/vms (its answer's key) and toISOString is µs each. */
-  text: { startedAt: string; renewedAt: string; leaseExpiresAt: string };
+  /**
+   * What list() returns for it (state set there), made when the row changes: list() runs on every
+   * GET /v1/vms (its answer's key) and the three toISOString alone were µs each.
+   */
+  record: HostRecord;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const textOf = (r: Pick<Row, 'startedAt' | 'renewedAt' | 'expiresAt'>): Row['text'] => ({ startedAt: iso(r.startedAt), renewedAt: iso(r.renewedAt), leaseExpiresAt: iso(r.expiresAt) });
+const recordOf = (info: HostInfo, r: Pick<Row, 'startedAt' | 'renewedAt' | 'expiresAt'>): HostRecord => ({
+  ...info,
+  state: 'up',
+  startedAt: iso(r.startedAt),
+  renewedAt: iso(r.renewedAt),
+  leaseExpiresAt: iso(r.expiresAt),
+});
 
 /**
  * In-memory twin of PgHostRegistry (same contract suite). A SQLite daemon
@@ -26,7 +35,7 @@ export class MemoryHostRegistry implements HostRegistry {
     const cur = this.rows.get(info.id);
     if (cur && cur.instance !== instance && cur.expiresAt > t) return { ok: false, heldUntil: new Date(cur.expiresAt).toISOString() };
     const times = { startedAt: t, renewedAt: t, expiresAt: t + leaseMs };
-    this.rows.set(info.id, { ...info, instance, ...times, text: textOf(times) });
+    this.rows.set(info.id, { ...info, instance, ...times, record: recordOf(info, times) });
     return { ok: true };
   }
 
@@ -36,7 +45,7 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     cur.renewedAt = t;
     cur.expiresAt = t + leaseMs;
-    cur.text = textOf(cur);
+    cur.record = recordOf(cur.record, cur);
     return true;
   }
 
@@ -44,7 +53,7 @@ export class MemoryHostRegistry implements HostRegistry {
     const cur = this.rows.get(id);
     if (cur && cur.instance === instance) {
       cur.expiresAt = Math.min(cur.expiresAt, this.now());
-      cur.text = textOf(cur);
+      cur.record = recordOf(cur.record, cur);
     }
   }
 
@@ -58,10 +67,6 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     return [...this.rows.values()]
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map(({ instance: _i, startedAt: _s, renewedAt: _r, expiresAt, text, ...info }) => ({
-        ...info,
-        state: expiresAt > t ? 'up' : 'unreachable',
-        ...text,
-      }));
+      .map((r) => ({ ...r.record, state: r.expiresAt > t ? 'up' : 'unreachable' }));
   }
 }
