@@ -10,10 +10,14 @@ own session, at the lowest priority (it yields the CPU to the live app). It impo
 the modules below, says it is ready (the agent logs that in the app log) and waits on
 its stdin.
 
-The next start of a web process takes it (Proc.standby, supervisor.py) only when it is
-ready (an interpreter still importing would finish its imports at normal priority
-while the start waits: no faster than a fresh start, and slower under load) and that
-run would start the same interpreter the same way (fits()):
+The next start of a web process takes it (Proc.standby, supervisor.py), ready or still
+importing, when that run would start the same interpreter the same way (fits()). One
+still importing is sent the run at once and given normal priority: it stops importing
+at the next module (BOOT looks at its stdin between modules) and runs the script, which
+imports what it still needs the way a fresh start does. So it never has more left to do
+than a fresh start but the one import under way, and what it did at the lowest priority
+before is saved (under load, with the live app taking the guest's CPU, an interpreter
+at nice 19 is rarely done in time: it was then stopped, and that work was lost).
   - its command is plain (supervisor.direct_argv) and is `<python> <script> [args]`,
     no interpreter options, <python> (python, python3, python3.N, or an absolute path
     to one) found on its PATH at the same path, <script> a regular file;
@@ -74,6 +78,7 @@ NODE = re.compile(r"node(js)?")
 NODE_STANDBY_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node-standby.cjs")
 REPLY_TIMEOUT_S = 30
 IDLE_NICE = 19
+READY = b"ready\n"
 
 # Standard modules that web apps import (and what http.server pulls in); each import
 # that fails is skipped.
@@ -83,10 +88,13 @@ PRELOAD = ("http.server", "http.client", "socketserver", "json", "email.utils", 
 # Runs as `<python> -c BOOT`. Kept free of names in the module namespace the script
 # will see: the script runs in a fresh __main__ module.
 BOOT = r"""
-import os, sys
+import os, sys, select
 if sys.path and sys.path[0] == "":
     del sys.path[0]
 for _m in %(preload)r:
+    # The run is here (or the agent is gone): the script imports what it needs itself.
+    if select.select([0], [], [], 0)[0]:
+        break
     try:
         __import__(_m)
     except Exception:
@@ -201,9 +209,10 @@ class Standby:
 
     what = "Python interpreter"  # in the app log: "A <what> for the next start is ready"
     noun = "interpreter"         # "... in the <noun> started ahead of it"
-    # Taken before it is ready (given normal priority, then waited for)? Not Python's: see
-    # the module doc.
-    take_unready = False
+    # Taken before it is ready (given normal priority, then waited for)? Python's is, and
+    # is sent the run at once (early_go): it stops preloading (see the module doc).
+    take_unready = True
+    early_go = True
     command_argv = staticmethod(python_argv)
     per_run = PER_RUN  # variables that may differ between it and the run that takes it
 
@@ -215,6 +224,7 @@ class Standby:
         self._watch = None
         self._lock = threading.Lock()
         self._boosted = False  # take() gave it normal priority: it stays there
+        self._settled = threading.Event()  # "ready" read, or its reply pipe ended (it died)
 
     @classmethod
     def for_proc(cls, proc):
@@ -254,7 +264,7 @@ class Standby:
 
     def start(self, on_ready=None):
         """Starts it; on_ready() is called (from another thread) once it has loaded what
-        it preloads and waits."""
+        it preloads and waits (not when a run took it first)."""
         self.popen, r = self._spawn()
         self._reply = r
         set_nice(self.popen.pid, IDLE_NICE)
@@ -264,17 +274,23 @@ class Standby:
 
     def _wait_ready(self, fd, on_ready):
         try:
-            line = os.read(fd, 64)  # "ready\n" (one write), or b"" when it died
+            # Exactly "ready\n" (one write), or b"" when it died: what follows it (the answer
+            # to a run sent early) stays for take().
+            line = os.read(fd, len(READY))
         except OSError:
+            line = b""
+        if line != READY:
+            self._settled.set()
             return
-        if line == b"ready\n":
-            with self._lock:
-                popen = self.popen
-                if popen is not None and not self._boosted:
-                    set_nice(popen.pid, IDLE_NICE)  # and the threads it started since
-                self.ready.set()
-            if on_ready is not None:
-                on_ready()
+        with self._lock:
+            popen = self.popen
+            taken = self._boosted
+            if popen is not None and not taken:
+                set_nice(popen.pid, IDLE_NICE)  # and the threads it started since
+            self.ready.set()
+        self._settled.set()
+        if on_ready is not None and not taken:  # taken meanwhile: it waits for nothing
+            on_ready()
 
     def fits(self, proc):
         """Would `proc`'s next start run this process, the same way? (See the module doc.)"""
@@ -295,11 +311,14 @@ class Standby:
                 with self._lock:
                     self._boosted = True
                     set_nice(popen.pid, 0)
-                deadline = time.monotonic() + REPLY_TIMEOUT_S
-                while not self.ready.wait(0.05):
-                    if popen.poll() is not None or time.monotonic() > deadline:
-                        raise OSError("died or not ready in time")
-                self._send(popen, json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
+                go = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n"
+                if self.early_go:
+                    self._send(popen, go)
+                # Ready, or dead (its end of the reply pipe or socket closed): no polling.
+                if not self._settled.wait(REPLY_TIMEOUT_S) or not self.ready.is_set():
+                    raise OSError("died or not ready in time")
+                if not self.early_go:
+                    self._send(popen, go)
                 ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
                 answer = os.read(self._reply, 4096) if ready else b""
                 if answer == b"ok\n":
@@ -349,6 +368,7 @@ class NodeStandby(Standby):
     # than a fresh start (its own start is most of a fresh one's, ~6 s of CPU under TCG,
     # so a redeploy a few seconds after the last often finds it still starting).
     take_unready = True
+    early_go = False  # node-standby.cjs reads the run only once loaded
     command_argv = staticmethod(node_argv)
     # PATH too: a Node release's PATH starts with its own node_modules/.bin, so it differs
     # from release to release; Node does not read PATH while it starts (the node it runs

@@ -119,27 +119,57 @@ class TakeTest(Fixture):
         self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
         self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
 
-    def test_one_still_importing_is_not_taken(self):
+    def test_one_still_importing_is_taken_and_imports_no_more(self):
         calls = []
-        # One of the modules it imports never finishes importing.
+        # The first module it imports takes 2 s and says when it has begun.
         libdir = os.path.join(self.app.dir, "lib")
         os.mkdir(libdir, 0o755)
+        begun = os.path.join(self.app.dir, "begun")
         with open(os.path.join(libdir, "fcm_test_slow.py"), "w") as f:
-            f.write("import time\ntime.sleep(3600)\n")
+            f.write(f"import time\nopen({begun!r}, 'w').close()\ntime.sleep(2)\n")
+        os.chmod(self.app.dir, 0o777)
         self.prev_env["PYTHONPATH"] = self.env["PYTHONPATH"] = libdir
+        self.write("mods.py", "import json, os, sys\n"
+                   "print(json.dumps({'slow': 'fcm_test_slow' in sys.modules, 'http': 'http.server' in sys.modules,"
+                   " 'nice': os.getpriority(os.PRIO_PROCESS, 0), 'argv': sys.argv}))\n")
         preload = prestart.PRELOAD
-        prestart.PRELOAD = preload + ("fcm_test_slow",)
+        prestart.PRELOAD = ("fcm_test_slow",) + preload
         try:
             sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(lambda: calls.append(1))
         finally:
             prestart.PRELOAD = preload
         self.addCleanup(sb.stop)
-        eventually(lambda: os.path.exists(f"/proc/{sb.popen.pid}"), what="started")
+        eventually(lambda: os.path.exists(begun), timeout=60, what="the slow import under way")
         self.assertFalse(sb.ready.is_set())
-        self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
+        self.assertTrue(sb.fits(self.proc("python3 mods.py")), "one still importing fits")
+        popen = sb.take(["python3", "mods.py", "x"], self.rdir, self.env)
+        self.assertIsNotNone(popen, "taken, not stopped")
+        seen = json.loads(popen.communicate()[0])
+        self.assertEqual(popen.returncode, 0)
+        # The import under way finished; the ones after it were left to the script.
+        self.assertEqual(seen, {"slow": True, "http": False, "nice": 0, "argv": ["mods.py", "x"]})
+        self.assertEqual(calls, [], "no 'ready for the next start' once a run took it")
+
+    def test_one_that_dies_while_importing_falls_back(self):
+        libdir = os.path.join(self.app.dir, "lib")
+        os.mkdir(libdir, 0o755)
+        begun = os.path.join(self.app.dir, "begun")
+        with open(os.path.join(libdir, "fcm_test_exit.py"), "w") as f:
+            f.write(f"import os, time\nopen({begun!r}, 'w').close()\ntime.sleep(1)\nos._exit(3)\n")
+        os.chmod(self.app.dir, 0o777)
+        self.prev_env["PYTHONPATH"] = self.env["PYTHONPATH"] = libdir
+        preload = prestart.PRELOAD
+        prestart.PRELOAD = ("fcm_test_exit",) + preload
+        try:
+            sb = Standby("/usr/bin/python3", self.prev_env, self.user).start()
+        finally:
+            prestart.PRELOAD = preload
+        self.addCleanup(sb.stop)
+        popen = sb.popen
+        eventually(lambda: os.path.exists(begun), timeout=60, what="the import under way")
         self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
+        self.assertEqual(popen.wait(), 3)
         self.assertIsNone(sb.popen, "stopped")
-        self.assertEqual(calls, [])
 
     def test_ready_is_reported_once(self):
         calls = []
