@@ -245,51 +245,58 @@ export class FastBootService {
 
   private refill(): Promise<void> {
     if (this.filling || this.closed) return this.filling ?? Promise.resolve();
-    this.filling = (async () => {
-      try {
-        const image = this.image();
-        if (!image) return;
-        for (const shape of this.d.config.shapes) {
-          const t = this.templateFor(shape, image) ?? (await this.build(shape, image));
-          if (!t) {
-            // A build that failed (e.g. a guest too slow to boot on a loaded host) is tried again, less and less often.
-            this.scheduleRefill(this.buildRetryMs);
-            this.buildRetryMs = Math.min(this.buildRetryMs * 2, BUILD_RETRY_MAX_MS);
-            continue;
-          }
-          this.buildRetryMs = BUILD_RETRY_MIN_MS;
-          const pool = this.pools.get(t.key) ?? [];
-          this.pools.set(t.key, pool);
-          while (!this.closed && pool.length < this.d.config.poolSize) {
-            // A claim came in meanwhile: let the claimed machines have the CPU, and come back.
-            const wait = this.refillWait();
-            if (wait > 0) {
-              this.scheduleRefill(wait);
-              return;
-            }
-            if (this.d.room && !this.d.room()) {
-              this.d.log.info({ key: t.key, pooled: pool.length }, 'warm pool: no room on this host for another machine; retrying later');
-              this.scheduleRefill(ROOM_RETRY_MS);
-              return;
-            }
-            const id = this.newId();
-            const started = this.now();
-            const warm = await this.prepare(t, id);
-            if (this.closed) {
-              await this.discard(id);
-              return;
-            }
-            pool.push(id);
-            this.d.log.info({ vmId: id, key: t.key, ms: this.now() - started, warm }, 'warm pool: machine ready');
-          }
+    // Cleared once the run settles, in a callback, i.e. after this assignment: a run that ends without
+    // awaiting anything (a claim came in meanwhile, no room, no image yet) finishes inside the call, and
+    // a `finally` of its own would clear the field before it was set — leaving it set for good, and the
+    // pool never refilled again (seen: creates back to back, then no pool until a restart).
+    const filling: Promise<void> = this.fill().finally(() => {
+      if (this.filling === filling) this.filling = null;
+    });
+    this.filling = filling;
+    return filling;
+  }
+
+  private async fill(): Promise<void> {
+    try {
+      const image = this.image();
+      if (!image) return;
+      for (const shape of this.d.config.shapes) {
+        const t = this.templateFor(shape, image) ?? (await this.build(shape, image));
+        if (!t) {
+          // A build that failed (e.g. a guest too slow to boot on a loaded host) is tried again, less and less often.
+          this.scheduleRefill(this.buildRetryMs);
+          this.buildRetryMs = Math.min(this.buildRetryMs * 2, BUILD_RETRY_MAX_MS);
+          continue;
         }
-      } catch (err) {
-        this.d.log.warn({ err: (err as Error).message }, 'fast boot: could not prepare templates/pool; creates cold-boot meanwhile');
-      } finally {
-        this.filling = null;
+        this.buildRetryMs = BUILD_RETRY_MIN_MS;
+        const pool = this.pools.get(t.key) ?? [];
+        this.pools.set(t.key, pool);
+        while (!this.closed && pool.length < this.d.config.poolSize) {
+          // A claim came in meanwhile: let the claimed machines have the CPU, and come back.
+          const wait = this.refillWait();
+          if (wait > 0) {
+            this.scheduleRefill(wait);
+            return;
+          }
+          if (this.d.room && !this.d.room()) {
+            this.d.log.info({ key: t.key, pooled: pool.length }, 'warm pool: no room on this host for another machine; retrying later');
+            this.scheduleRefill(ROOM_RETRY_MS);
+            return;
+          }
+          const id = this.newId();
+          const started = this.now();
+          const warm = await this.prepare(t, id);
+          if (this.closed) {
+            await this.discard(id);
+            return;
+          }
+          pool.push(id);
+          this.d.log.info({ vmId: id, key: t.key, ms: this.now() - started, warm }, 'warm pool: machine ready');
+        }
       }
-    })();
-    return this.filling;
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'fast boot: could not prepare templates/pool; creates cold-boot meanwhile');
+    }
   }
 
   /**

@@ -7,8 +7,7 @@ import { isFcmError } from '../../daemon/core/errors.js';
 import { assertGolden } from '../helpers/golden.js';
 import { ALICE, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 
-// A wait, not a speed check: the twins' steps are instant, but a loaded machine (load 9, the api+unit
-// groups beside other work) once took longer than 2 s to run them; only a hang should fail here.
+// A wait for a condition, not a speed check: the twins' steps are instant; only a hang fails.
 const until = async (cond: () => boolean, ms = 30_000) => {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -108,6 +107,24 @@ test('a failed restore falls back to a cold boot and drops the broken template; 
   await assert.rejects(p.service.create(ALICE, { ...DEFAULTS, name: 'taken' }), (e) => isFcmError(e, 'name_taken'));
   assert.ok(!p.hypervisor.machines.has(spare) && !p.disks.disks.has(spare), 'the claimed machine was thrown away, not leaked');
   await p.service.close();
+});
+
+test('a refill that ends at once (a claim came in meanwhile) leaves the pool refillable', async () => {
+  // The clock stands still, so the refill the claim schedules finds the quiet time not yet over and
+  // ends without awaiting anything. That run once cleared its "filling" mark before it was set, so
+  // the mark stayed for good and the pool was never refilled again (creates back to back did it).
+  let clock = 1_000_000;
+  const h = memoryService({ fastBoot: { poolSize: 1, refillDelayMs: 50 }, now: () => clock });
+  h.fastBoot!.start(() => h.images.resolve('base'));
+  await until(() => h.fastBoot!.pooled().length === 1);
+  const restoresBefore = h.snapshotter.restores.length;
+  await h.service.create(ALICE, { ...DEFAULTS, name: 'first' });
+  assert.equal(h.fastBoot!.pooled().length, 0);
+  await new Promise((r) => setTimeout(r, 200)); // the refill's timer fires (several times), the clock says wait
+  assert.equal(h.snapshotter.restores.length, restoresBefore, 'nothing restored before the quiet time is over');
+  clock += 50;
+  await until(() => h.fastBoot!.pooled().length === 1);
+  await h.service.close();
 });
 
 test('a guest that never warms up in the pool (an older image): its machines are pooled cold, paused as restored', async () => {
