@@ -102,9 +102,11 @@ export const DEFAULT_TCG_TB_MIB = 64;
  * nothing (x-query-jit: 36.3 → 36.5 MiB over another minute) — so the cache
  * size is what an idle clone keeps. 32 MiB: the burst overflows it once, and
  * real work in a clone (two `python3 -m venv`, a buildpack's first step) took
- * 110 s vs 102 s at 64 (22 flushes vs 4, load 6–11); at 24 ... ; at 16 it
- * thrashed: 221 s (445 flushes), and idle clones flushed 16–21 times in
- * their first 15 s. The template's own boot keeps FCM_QEMU_TB_MIB.
+ * 110 s vs 102 s at 64 (22 flushes vs 4, load 6–11); at 24 122 s (69
+ * flushes); at 16 it thrashed: 221 s (445 flushes), and idle clones
+ * flushed 16–21 times in their first 15 s. Deploys build in clones, so the
+ * default stays where their cost is small. The template's own boot keeps
+ * FCM_QEMU_TB_MIB.
  */
 export const DEFAULT_TCG_RESTORE_TB_MIB = 32;
 
