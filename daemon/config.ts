@@ -5,7 +5,7 @@ import { parseSubnet, type Subnet } from './core/planners/network-plan.js';
 import type { QuotaLimits } from './core/quotas.js';
 import { DEFAULT_RATES, parseRate, type Rate } from './core/rate-limit.js';
 import { parseTrustedProxies } from './http/client-address.js';
-import { DEFAULT_TCG_TB_MIB } from './drivers/qemu/qemu-argv.js';
+import { DEFAULT_TCG_RESTORE_TB_MIB, DEFAULT_TCG_TB_MIB } from './drivers/qemu/qemu-argv.js';
 
 /**
  * The daemon's whole configuration, read once from FCM_* environment
@@ -56,6 +56,10 @@ export interface Config {
     memoryOverheadMib: number;
     /** QEMU TCG's translation cache per VM, MiB (its pages stay resident once written: it bounds the VMM's largest cost). */
     tcgTbMib: number;
+    /** The same for machines restored from a saved state (clones, woken VMs): what an idle clone keeps (qemu-argv.ts). */
+    tcgRestoreTbMib: number;
+    /** Transparent huge pages for QEMU: off by default (a huge page per touched 2 MiB of its TCG cache and ROMs; planNoHugePages). */
+    qemuThp: boolean;
   };
   network: {
     bridge: string;
@@ -226,7 +230,7 @@ export const CONFIG_KEYS = [
   'FCM_ALLOWED_EMAILS', 'FCM_ALLOWED_DOMAINS', 'FCM_ADMIN_EMAILS', 'FCM_TOKEN_TTL_DAYS',
   'FCM_GIT_USER', 'FCM_API_HOST',
   'FCM_AGENT_OUTPUT_MIB', 'FCM_AGENT_BUILD_TIMEOUT_MS', 'FCM_AGENT_CALL_TIMEOUT_MS', 'FCM_CLIENT_STALL_MS', 'FCM_CONSOLE_LOG_MIB',
-  'FCM_VMM_CONFINE', 'FCM_QEMU_TB_MIB', 'FCM_BWRAP_BINARY', 'FCM_VMM_UID_BASE', 'FCM_VMM_UID_COUNT', 'FCM_VMM_CGROUPS', 'FCM_VMM_CGROUP_PARENT',
+  'FCM_VMM_CONFINE', 'FCM_QEMU_TB_MIB', 'FCM_QEMU_RESTORE_TB_MIB', 'FCM_QEMU_THP', 'FCM_BWRAP_BINARY', 'FCM_VMM_UID_BASE', 'FCM_VMM_UID_COUNT', 'FCM_VMM_CGROUPS', 'FCM_VMM_CGROUP_PARENT',
   'FCM_VMM_MEMORY_OVERHEAD_MIB', 'FCM_FIRECRACKER_JAILER', 'FCM_FIRECRACKER_UID', 'FCM_FIRECRACKER_GID',
   'FCM_FIRECRACKER_CHROOT_BASE', 'FCM_EGRESS_ALLOW',
   'FCM_QUOTA_VMS', 'FCM_QUOTA_VCPUS', 'FCM_QUOTA_MEMORY_MIB', 'FCM_QUOTA_DISK_MIB', 'FCM_QUOTA_CONFIG_VARS',
@@ -370,6 +374,8 @@ export function loadConfig(env: Source = process.env): Readonly<Config> {
         cgroupParent,
         memoryOverheadMib: int('FCM_VMM_MEMORY_OVERHEAD_MIB', 320, 64, 65_536),
         tcgTbMib: int('FCM_QEMU_TB_MIB', DEFAULT_TCG_TB_MIB, 4, 1024),
+        tcgRestoreTbMib: int('FCM_QEMU_RESTORE_TB_MIB', DEFAULT_TCG_RESTORE_TB_MIB, 4, 1024),
+        qemuThp: bool('FCM_QEMU_THP', false),
       };
     })(),
     network: {

@@ -208,6 +208,8 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger, vm
     cgroups: vmm.cgroups,
     memoryOverheadMib: cfg.vmm.memoryOverheadMib,
     tcgTbMib: cfg.vmm.tcgTbMib,
+    tcgRestoreTbMib: cfg.vmm.tcgRestoreTbMib,
+    transparentHugePages: cfg.vmm.qemuThp,
   }, log);
 }
 

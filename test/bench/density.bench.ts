@@ -2,11 +2,15 @@
  * Density: what an idle VM costs the host, as medians over N VMs (default
  * 20, `--n 50` for the issue's figure), all idle at the same time, for each
  * daemon measured in the same run, one after the other (`--paths`, default
- * copy,shipped):
+ * copy,prev,shipped):
  *   - `copy`: the saved state carries the template's RAM, each restore copies it
- *     (FCM_TEMPLATE_RAM=copy, the path before sharing), tb-size=64;
- *   - `tb32`: the shipped path with a 32 MiB translation cache (FCM_QEMU_TB_MIB;
- *     an experiment: 16 starved the template's services, see qemu-argv.ts);
+ *     (FCM_TEMPLATE_RAM=copy, the path before sharing), tb-size=64 for
+ *     clones too, QEMU with transparent huge pages;
+ *   - `prev`: shared template RAM as shipped before the clones' own cache
+ *     size and THP off: clones at tb-size=64, QEMU with huge pages;
+ *   - `tb24`, `tb16`: the shipped path with a smaller cache for clones
+ *     (FCM_QEMU_RESTORE_TB_MIB; experiments: a clone's real work thrashes
+ *     at 16, see qemu-argv.ts);
  *   - `shipped`: the defaults.
  * Per VM, from /proc/<pid>/smaps (breakdown()): QEMU's RSS and PSS (PSS charges
  * each VM its share of pages it shares with others — what it really costs the
@@ -126,15 +130,17 @@ interface Figures { pss: number; beyond: number; vmm: number; perGib: number }
 
 /**
  * The daemons measured one after the other in one run: the shipped
- * configuration and the baselines (`--paths`, default all three).
+ * configuration and the baselines (`--paths`, default copy,prev,shipped).
  */
 const VARIANTS: Record<string, { label: string; env: Record<string, string> }> = {
-  copy: { label: 'copy, tb-size=64', env: { FCM_TEMPLATE_RAM: 'copy', FCM_QEMU_TB_MIB: '64' } },
-  tb32: { label: 'shared, tb-size=32', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_TB_MIB: '32' } },
+  copy: { label: 'copy, tb-size=64, THP', env: { FCM_TEMPLATE_RAM: 'copy', FCM_QEMU_TB_MIB: '64', FCM_QEMU_RESTORE_TB_MIB: '64', FCM_QEMU_THP: 'true' } },
+  prev: { label: 'shared, tb-size=64, THP', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '64', FCM_QEMU_THP: 'true' } },
+  tb24: { label: 'shared, clones tb-size=24', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '24' } },
+  tb16: { label: 'shared, clones tb-size=16', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '16' } },
   shipped: { label: 'shipped', env: {} },
 };
 const pathsArg = process.argv.indexOf('--paths');
-const PATHS = (pathsArg === -1 ? 'copy,shipped' : process.argv[pathsArg + 1]!).split(',');
+const PATHS = (pathsArg === -1 ? 'copy,prev,shipped' : process.argv[pathsArg + 1]!).split(',');
 for (const p of PATHS) if (!VARIANTS[p]) throw new Error(`--paths: unknown ${p} (${Object.keys(VARIANTS).join(', ')})`);
 
 const mib = (v: number[]) => `${median(v).toFixed(0)} MiB`;

@@ -100,6 +100,7 @@ describe('QEMU runs unprivileged and confined (real guests)', { skip: skip ?? fa
       assert.equal(st.Groups, '', `${id}: no supplementary groups`);
       assert.equal(st.Seccomp, '2', `${id}: QEMU's seccomp filter is on`);
       assert.equal(st.NoNewPrivs, '1', `${id}: no_new_privs`);
+      assert.equal(st.THP_enabled, '0', `${id}: no transparent huge pages (FCM_QEMU_THP=false, planNoHugePages)`);
       for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(BigInt(`0x${st[set]}`), 0n, `${id}: ${set}`);
       uids.add(ids[0]!);
       const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);

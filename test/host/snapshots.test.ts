@@ -95,6 +95,12 @@ describe('create from a snapshot', { skip: skip ?? false }, () => {
     });
     assert.equal(ram[0]!.inode, ram[1]!.inode, 'both map the same image');
     for (const r of ram) {
+      // A clone's own memory: the restore's translation cache (not the template boot's 64 MiB) and no huge pages (qemu-argv.ts, planNoHugePages).
+      assert.ok(readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0').includes('tcg,tb-size=32'), 'a clone runs with the restore cache size');
+      assert.match(readFileSync(`/proc/${r.pid}/status`, 'utf8'), /^THP_enabled:\s+0$/m, 'a clone runs without transparent huge pages');
+      assert.equal(/^AnonHugePages:\s+(\d+) kB/m.exec(readFileSync(`/proc/${r.pid}/smaps_rollup`, 'utf8'))![1], '0', 'and holds none');
+    }
+    for (const r of ram) {
       // Of /proc, its sandbox shows only its own fd directory; the template's files never enter it.
       const mounts = readFileSync(`/proc/${r.pid}/mountinfo`, 'utf8').trim().split('\n').map((l) => l.split(' ')[4]!);
       assert.deepEqual(mounts.filter((m) => m.startsWith('/proc')), ['/proc/self/fd'], mounts.join(' '));

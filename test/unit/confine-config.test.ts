@@ -20,6 +20,10 @@ test('defaults: QEMU confined with a uid per VM, cgroups auto, Firecracker throu
     memoryOverheadMib: c.vmm.memoryOverheadMib,
     // TCG's translation cache per QEMU (FCM_QEMU_TB_MIB; 16 starved the template's boot, density bench).
     tcgTbMib: 64,
+    // Restored clones keep only what their guest wrote after the restore: 32 (16 thrashed a clone's real work, qemu-argv.ts).
+    tcgRestoreTbMib: 32,
+    // QEMU without transparent huge pages (a 2 MiB page per touched 2 MiB of its TCG cache and ROMs, planNoHugePages).
+    qemuThp: false,
   });
   assert.deepEqual(c.firecrackerJailer, { binary: 'jailer', uid: null, gid: null, chrootBase: '/var/lib/fcm/jail' });
   assert.deepEqual(c.network.egressAllow, []);
@@ -43,6 +47,10 @@ test('VMM keys: uid range inside [1000, 2^31), cgroup mode and parent name, over
   assert.equal(c.vmm.cgroupParent, 'vms');
   assert.equal(c.vmm.memoryOverheadMib, 200);
   assert.equal(c.vmm.confine, false);
+  const q = loadConfig({ FCM_QEMU_TB_MIB: '96', FCM_QEMU_RESTORE_TB_MIB: '24', FCM_QEMU_THP: 'true' }).vmm;
+  assert.deepEqual([q.tcgTbMib, q.tcgRestoreTbMib, q.qemuThp], [96, 24, true]);
+  assert.throws(() => loadConfig({ FCM_QEMU_RESTORE_TB_MIB: '2' }), /FCM_QEMU_RESTORE_TB_MIB/);
+  assert.throws(() => loadConfig({ FCM_QEMU_THP: 'maybe' }), /FCM_QEMU_THP/);
   assert.throws(() => loadConfig({ FCM_VMM_UID_BASE: '0' }), /FCM_VMM_UID_BASE/);
   assert.throws(() => loadConfig({ FCM_VMM_UID_BASE: '2147483000', FCM_VMM_UID_COUNT: '65536' }), /FCM_VMM_UID_COUNT/);
   assert.throws(() => loadConfig({ FCM_VMM_CGROUPS: 'v3' }), /FCM_VMM_CGROUPS/);

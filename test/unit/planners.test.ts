@@ -7,8 +7,8 @@ import { vmUrl } from '../../daemon/core/planners/url.js';
 import { planForkMachine, planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
 import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
-import { planLaunch, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
-import { planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
+import { planLaunch, planNoHugePages, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
+import { DEFAULT_TCG_RESTORE_TB_MIB, planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
 import { assertGolden } from '../helpers/golden.js';
 
 const subnet = parseSubnet('172.16.0.0/24');
@@ -86,9 +86,14 @@ test('qemu argv for a MachineSpec (TCG and KVM)', () => {
   assert.deepEqual(planRestoreArgv(spec, 'tcg', paths).slice(-3), ['-S', '-incoming', 'fd:3'], 'state from an inherited fd, not an exec: shell');
   // A restored machine is the booted one without its boot images (their fw_cfg copy would stay in every clone's heap).
   const restored = planRestoreArgv(spec, 'tcg', paths);
-  assert.deepEqual(restored.slice(0, -3), argv.filter((a, i) => !['-kernel', '-initrd', '-append'].includes(a) && !['-kernel', '-initrd', '-append'].includes(argv[i - 1]!)));
-  assert.ok(argv.includes('tcg,tb-size=64'), 'the default translation cache is 64 MiB');
-  assert.ok(planQemuArgv(spec, 'tcg', paths, true, 32).includes('tcg,tb-size=32') && planRestoreArgv(spec, 'tcg', paths, true, 32).includes('tcg,tb-size=32'), 'FCM_QEMU_TB_MIB reaches both');
+  const booted = planQemuArgv(spec, 'tcg', paths, true, DEFAULT_TCG_RESTORE_TB_MIB);
+  assert.deepEqual(restored.slice(0, -3), booted.filter((a, i) => !['-kernel', '-initrd', '-append'].includes(a) && !['-kernel', '-initrd', '-append'].includes(booted[i - 1]!)));
+  assert.ok(argv.includes('tcg,tb-size=64'), 'the default translation cache of a booted machine is 64 MiB');
+  // A restored machine keeps only what its guest writes after the restore: a smaller cache (qemu-argv.ts has the measurements).
+  assert.equal(DEFAULT_TCG_RESTORE_TB_MIB, 32);
+  assert.ok(restored.includes('tcg,tb-size=32') && !restored.includes('tcg,tb-size=64'), 'a restore gets the restore cache size by default');
+  assert.ok(planQemuArgv(spec, 'tcg', paths, true, 48).includes('tcg,tb-size=48') && planRestoreArgv(spec, 'tcg', paths, true, 24).includes('tcg,tb-size=24'), 'FCM_QEMU_TB_MIB and FCM_QEMU_RESTORE_TB_MIB reach their own');
+  assert.throws(() => planRestoreArgv(spec, 'tcg', paths, true, 0), /translation cache/);
   assert.throws(() => planQemuArgv(spec, 'tcg', paths, true, 0), /translation cache/);
   assert.ok(!planQemuArgv(spec, 'tcg', paths, false).includes('-sandbox'), 'unconfined: no sandbox');
   assert.deepEqual(planMigrationCaps(spec as MachineSpec), [], 'machines without named memory save and restore as they always did');
@@ -177,6 +182,11 @@ test('QEMU in its sandbox: the launch argv (cgroups joined, bwrap mount view, se
   assert.deepEqual(sandbox.slice(i + 1, i + 11), ['--reuid', '2000000007', '--regid', '2000000007', '--clear-groups', '--inh-caps', '-all', '--bounding-set', '-all', '--nnp']);
   assert.ok(sandbox.indexOf('--remount-ro') < i);
   assert.equal(planLaunch(sandbox, []).cmd, 'bwrap', 'no cgroups: no shell in front');
+  // Without transparent huge pages: perl sets the flag and execs the whole launch (cgroup shell, bwrap, setpriv, QEMU inherit it).
+  const noThp = planNoHugePages(launch, 157);
+  assert.equal(noThp.cmd, '/usr/bin/perl');
+  assert.deepEqual(noThp.args.slice(2), ['157', launch.cmd, ...launch.args], 'the launch itself, unchanged, as argv');
+  assert.throws(() => planNoHugePages(launch, 0), /prctl/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), uid: 0 }, ['qemu']), /uid 0/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/var/lib/fcm/../../etc/shadow'] }, ['qemu']), /unsafe/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/lib/x'] }, ['qemu']), /system directory/);

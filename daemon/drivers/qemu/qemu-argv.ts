@@ -93,6 +93,23 @@ export const TEMPLATE_RAM_PATH = `/proc/self/fd/${TEMPLATE_RAM_FD}`;
  */
 export const DEFAULT_TCG_TB_MIB = 64;
 
+/**
+ * The translation cache of a machine restored from a saved state
+ * (FCM_QEMU_RESTORE_TB_MIB): a template's clone, a woken VM, a fork. A
+ * restore starts with an empty cache and the guest's first seconds after it
+ * (the agent taking its identity, network, pre-started services answering)
+ * write ~39 MiB of code into it, after which an idle guest adds almost
+ * nothing (x-query-jit: 36.3 → 36.5 MiB over another minute) — so the cache
+ * size is what an idle clone keeps. 32 MiB: the burst overflows it once, and
+ * real work in a clone (two `python3 -m venv`, a buildpack's first step) took
+ * 110 s vs 102 s at 64 (22 flushes vs 4, load 6–11); at 24 122 s (69
+ * flushes); at 16 it thrashed: 221 s (445 flushes), and idle clones
+ * flushed 16–21 times in their first 15 s. Deploys build in clones, so the
+ * default stays where their cost is small. The template's own boot keeps
+ * FCM_QEMU_TB_MIB.
+ */
+export const DEFAULT_TCG_RESTORE_TB_MIB = 32;
+
 /** The id of the guest RAM block when a MachineSpec names its memory: the same in every kind, so saved states move between them. */
 const RAM_ID = 'ram0';
 
@@ -177,11 +194,12 @@ function machineArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandb
  * (14 MiB, read into the heap for fw_cfg) for the life of the process, in
  * every clone; nothing reads it again (a guest reboot ends the process,
  * -no-reboot). The machine's devices and RAM blocks are the same either way,
- * so states load both ways. A machine with named memory waits
+ * so states load both ways; its translation cache is
+ * DEFAULT_TCG_RESTORE_TB_MIB unless configured. A machine with named memory waits
  * (`defer`) until the driver has set the migration capabilities its state
  * was saved with (planMigrationCaps), then reads fd 3.
  */
-export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true, tbMib = DEFAULT_TCG_TB_MIB): string[] {
+export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true, tbMib = DEFAULT_TCG_RESTORE_TB_MIB): string[] {
   return [...machineArgv(spec, accel, paths, sandbox, tbMib, false), '-S', '-incoming', spec.memory ? 'defer' : `fd:${INCOMING_STATE_FD}`];
 }
 

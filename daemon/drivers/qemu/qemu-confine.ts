@@ -133,6 +133,37 @@ export function planSandboxArgv(plan: SandboxPlan, qemuArgv: readonly string[]):
   return argv;
 }
 
+/**
+ * prctl(2)'s syscall number per host architecture (Linux's own tables: x86_64
+ * has its own, arm64 uses the generic one), for planNoHugePages.
+ */
+export const PRCTL_SYSCALL: Readonly<Partial<Record<NodeJS.Architecture, number>>> = { x64: 157, arm64: 167 };
+
+/**
+ * prctl(PR_SET_THP_DISABLE, 1), then exec argv. Perl (perl-base is Essential
+ * in Debian, so every host has it, and it starts in ~10 ms — Python's ctypes
+ * takes ~150 ms here) because neither Node nor the shell can call prctl.
+ * The flag is inherited across fork and kept across execve, so the shell,
+ * bwrap, setpriv and QEMU all run with it; arguments are numbers (`0 +`), as
+ * perl's syscall passes strings as pointers.
+ */
+const NO_THP_SCRIPT = 'syscall(0 + shift, 41, 1, 0, 0, 0) == 0 or die "fcm-vmm-launch: prctl(PR_SET_THP_DISABLE): $!\\n"; exec { $ARGV[0] } @ARGV or die "fcm-vmm-launch: exec $ARGV[0]: $!\\n"';
+
+/**
+ * A launch that runs without transparent huge pages (FCM_QEMU_THP=false).
+ * QEMU madvises its TCG translation cache (and its small RAM blocks: ROMs,
+ * ACPI tables) MADV_HUGEPAGE, so with THP in `madvise` mode (Debian's default)
+ * each 2 MiB of them the guest touches at all becomes resident whole: an idle
+ * clone held a 2 MiB huge page for a block it uses kilobytes of, and its cache
+ * in 2 MiB steps (test/bench/density.bench.ts: "other anonymous" 6.7 → 4.8 MiB
+ * per VM). Guest RAM is a private mapping of the template's memfd (or plain
+ * anonymous memory sized by the guest), unaffected either way.
+ */
+export function planNoHugePages(launch: { cmd: string; args: string[] }, prctlSyscall: number): { cmd: string; args: string[] } {
+  if (!Number.isInteger(prctlSyscall) || prctlSyscall <= 0) throw new Error(`unusable prctl syscall number ${prctlSyscall}`);
+  return { cmd: '/usr/bin/perl', args: ['-e', NO_THP_SCRIPT, String(prctlSyscall), launch.cmd, ...launch.args] };
+}
+
 /** The whole launch: join the VM's cgroups (if any), then the sandbox. */
 export function planLaunch(sandboxArgv: readonly string[], cgroupProcs: readonly string[]): { cmd: string; args: string[] } {
   if (cgroupProcs.length === 0) return { cmd: sandboxArgv[0]!, args: sandboxArgv.slice(1) };

@@ -13,7 +13,7 @@ import type { VmCgroups } from '../cgroups.js';
 import { pidAlive, run, sleep } from '../proc.js';
 import { tapOwner, type VmmUsers } from '../vmm-users.js';
 import { INCOMING_STATE_FD, planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths, TEMPLATE_RAM_FD, type QemuRunPaths } from './qemu-argv.js';
-import { planCgroupLimits, planLaunch, planSandboxArgv, qcow2BackingRef, type SystemDir } from './qemu-confine.js';
+import { planCgroupLimits, planLaunch, planNoHugePages, planSandboxArgv, PRCTL_SYSCALL, qcow2BackingRef, type SystemDir } from './qemu-confine.js';
 import { Qmp, type QmpEvent } from './qmp.js';
 import { TemplateRam } from './template-ram.js';
 
@@ -27,8 +27,12 @@ export interface QemuConfig {
   cgroups: VmCgroups | null;
   /** Memory a QEMU may use beyond its guest's RAM before the cgroup limit stops it. */
   memoryOverheadMib: number;
-  /** TCG translation cache per VM, MiB (default 64). */
+  /** TCG translation cache per VM, MiB, of a booted machine (default 64). */
   tcgTbMib?: number;
+  /** TCG translation cache of a machine restored from a saved state, MiB (DEFAULT_TCG_RESTORE_TB_MIB). */
+  tcgRestoreTbMib?: number;
+  /** Leave transparent huge pages on for QEMU (default off: planNoHugePages). */
+  transparentHugePages?: boolean;
 }
 
 export interface QemuConfinement {
@@ -68,6 +72,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
   private readonly systemDirs: SystemDir[];
   /** Templates' RAM images as sealed memfds, shared copy-on-write by the machines restored from them. */
   private readonly templateRam: TemplateRam;
+  /** prctl's number on this host, for launching QEMU without huge pages (undefined: unknown architecture, they stay on). */
+  private readonly prctlSyscall = PRCTL_SYSCALL[process.arch];
 
   constructor(
     private readonly cfg: QemuConfig,
@@ -76,6 +82,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
     this.accel = cfg.accel;
     this.systemDirs = cfg.confine ? hostSystemDirs() : [];
     this.templateRam = new TemplateRam(log, 'python3', VMM_ENV);
+    if (!cfg.transparentHugePages && this.prctlSyscall === undefined) log.warn({ arch: process.arch }, 'qemu: no prctl number for this architecture, QEMU keeps transparent huge pages');
   }
 
   confinement(): QemuConfinementReport {
@@ -316,9 +323,10 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
       }
       await this.prepareRunDir(paths, uid);
       const procs = await this.joinCgroups(spec);
-      const argv = statePath ? planRestoreArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib) : planQemuArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib);
+      const argv = statePath ? planRestoreArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgRestoreTbMib) : planQemuArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib);
       const qemu = [this.cfg.binary, ...argv];
-      const launch = planLaunch(conf ? await this.sandboxArgv(spec, paths, uid, qemu) : qemu, procs);
+      const plain = planLaunch(conf ? await this.sandboxArgv(spec, paths, uid, qemu) : qemu, procs);
+      const launch = this.cfg.transparentHugePages || this.prctlSyscall === undefined ? plain : planNoHugePages(plain, this.prctlSyscall);
       stateFile = statePath ? await open(statePath, 'r') : null;
       if (spec.memory?.kind === 'template') ramFd = await this.templateRam.open(spec.memory.path, spec.memoryMib * 1024 * 1024);
       const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
