@@ -584,7 +584,9 @@ def node(ctx):
     snapshot = node_snapshot(ctx)
     if snapshot:
         caches.append(snapshot)
-    caches.append(node_code_cache(ctx))
+    code_cache = node_code_cache(ctx)
+    if code_cache:
+        caches.append(code_cache)
     return Runtime(path=[f"{ctx.dir}/node_modules/.bin", NODE_SHIM_DIR], env={"NODE_ENV": "production"},
                    caches=caches, default_web=default_web, default_web_note=note)
 
@@ -628,7 +630,10 @@ def node_code_cache_entry(user, root=CACHE_DIR):
 
 def node_code_cache(ctx):
     """Makes the code cache directory (once per VM and Node; 0700, the app user's: only the
-    app's own processes read what V8 will run from it) -> its cache entry's name."""
+    app's own processes read what V8 will run from it) -> its cache entry's name, or None
+    when the image has no node."""
+    if not os.path.isfile(NODE_BIN):
+        return None
     cache = node_code_cache_entry(ctx.user, ctx.cache_dir)
     if not cache.ready():
         cache.prepare()
