@@ -212,7 +212,10 @@ function install(dir, options = {}) {
   try {
     const dc = require('diagnostics_channel');
     const onFinish = () => {
-      dc.channel('http.server.response.finish').unsubscribe(onFinish);
+      if (served) return;
+      // Not from inside the publish: Node 18 then reads the subscribers it just dropped
+      // and throws in the app's response ("Cannot read properties of undefined").
+      setImmediate(() => dc.channel('http.server.response.finish').unsubscribe(onFinish));
       served = true;
       if (serveTimer) clearTimeout(serveTimer);
       if (pending.size && !quietTimer) {

@@ -23,6 +23,8 @@
 // process started earlier (process.uptime, performance.timeOrigin), /proc cmdline and
 // process.title are this file's; an uncaught error's stack shows this file's frames
 // below the app's.
+// With FCM_NODE_CODE_CACHE in the run's environment the app's CommonJS modules are
+// compiled through the code cache (node-code-cache.cjs), installed on take.
 'use strict';
 const fs = require('fs');
 const path = require('path');
