@@ -33,7 +33,9 @@ script: V8 refuses a snapshot made by another Node binary or on another CPU mode
 it is made here, keyed by both), and the app's processes find `node` first in
 /usr/lib/fcm/node (the shim node-shim, which adds `--snapshot-blob`) with the blob's
 path in FCM_NODE_SNAPSHOT, set at each start only if the blob matches the binary and
-CPU of this boot (node_snapshot_env).
+CPU of this boot (node_snapshot_env). The app's own modules get a V8 code cache in
+/app/cache/node-code/<key> (FCM_NODE_CODE_CACHE; node-code-cache.cjs), used by the Node
+process started ahead (prestart.py).
 """
 
 import glob
@@ -56,6 +58,7 @@ LIBNODE_GLOB = "/usr/lib/*/libnode.so.*"
 NODE_SHIM_DIR = "/usr/lib/fcm/node"  # holds `node`: rootfs/guest/node-shim
 NODE_SNAPSHOT_ENV = "FCM_NODE_SNAPSHOT"
 NODE_SNAPSHOT_BLOB = "snapshot.blob"
+NODE_CODE_CACHE_ENV = "FCM_NODE_CODE_CACHE"
 CPUINFO = "/proc/cpuinfo"
 INDENT = "       "
 BUILD_TIMEOUT_S = 15 * 60
@@ -581,6 +584,9 @@ def node(ctx):
     snapshot = node_snapshot(ctx)
     if snapshot:
         caches.append(snapshot)
+    code_cache = node_code_cache(ctx)
+    if code_cache:
+        caches.append(code_cache)
     return Runtime(path=[f"{ctx.dir}/node_modules/.bin", NODE_SHIM_DIR], env={"NODE_ENV": "production"},
                    caches=caches, default_web=default_web, default_web_note=note)
 
@@ -611,6 +617,35 @@ def node_snapshot_env(root=CACHE_DIR):
     cache = node_snapshot_cache(None, root)
     blob = os.path.join(cache.path, NODE_SNAPSHOT_BLOB)
     return {NODE_SNAPSHOT_ENV: blob} if cache.ready() and os.path.isfile(blob) else {}
+
+
+def node_code_cache_entry(user, root=CACHE_DIR):
+    """The V8 code cache directory of the app's modules for this Node binary (and libnode):
+    node-code-cache.cjs fills it as the app runs; V8's cached data is only good for the
+    Node that made it."""
+    libs = sorted(glob.glob(LIBNODE_GLOB))
+    key = digest("node-code", binary_id(NODE_BIN), *(f"{p}={binary_id(p)}" for p in libs))
+    return Cache("node-code", key, user, root)
+
+
+def node_code_cache(ctx):
+    """Makes the code cache directory (once per VM and Node; 0700, the app user's: only the
+    app's own processes read what V8 will run from it) -> its cache entry's name, or None
+    when the image has no node."""
+    if not os.path.isfile(NODE_BIN):
+        return None
+    cache = node_code_cache_entry(ctx.user, ctx.cache_dir)
+    if not cache.ready():
+        cache.prepare()
+        os.chmod(cache.path, 0o700)
+        cache.commit()
+    return cache.name
+
+
+def node_code_cache_env(root=CACHE_DIR):
+    """{FCM_NODE_CODE_CACHE: dir} for a process start when the directory is ready, else {}."""
+    cache = node_code_cache_entry(None, root)
+    return {NODE_CODE_CACHE_ENV: cache.path} if cache.ready() else {}
 
 
 def node_snapshot(ctx):

@@ -23,12 +23,24 @@
 // process started earlier (process.uptime, performance.timeOrigin), /proc cmdline and
 // process.title are this file's; an uncaught error's stack shows this file's frames
 // below the app's.
+// With FCM_NODE_CODE_CACHE in the run's environment the app's CommonJS modules are
+// compiled through the code cache (node-code-cache.cjs), installed on take.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const Module = require('module');
 
 const fd = Number(process.argv[2]);
+// The code cache for the app's own modules (node-code-cache.cjs), loaded ahead and
+// installed on take when the run names its directory (FCM_NODE_CODE_CACHE, set by the
+// agent for Node releases); it leaves the module cache with this file.
+const CODE_CACHE = path.join(__dirname, 'node-code-cache.cjs');
+let codeCache = null;
+try {
+  codeCache = require(CODE_CACHE);
+} catch {
+  // an image without it: no code cache
+}
 // Built-in modules that web apps and their frameworks load; loading has no effect beyond
 // the module itself (no cluster, worker_threads, inspector: those act on load).
 const PRELOAD = ['http', 'https', 'net', 'tls', 'stream', 'stream/promises', 'events', 'url', 'util', 'fs',
@@ -134,6 +146,14 @@ function take() {
   if (shellPwd) process.env.PWD = process.cwd();
   process.argv = [process.argv[0], script, ...argv.slice(2)];
   delete Module._cache[__filename];
+  delete Module._cache[CODE_CACHE];
+  if (codeCache && process.env.FCM_NODE_CODE_CACHE) {
+    try {
+      codeCache.install(process.env.FCM_NODE_CODE_CACHE);
+    } catch {
+      // a cache problem never stops the run
+    }
+  }
   delete process.mainModule; // set again by Module._load for the app's main module
   fs.writeSync(fd, 'ok\n');
   fs.closeSync(fd);

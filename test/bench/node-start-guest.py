@@ -10,7 +10,9 @@ runs. Prints one JSON line per start, then {"done": true}.
 Apps (beside this file): bare.js (node:http), koa.js (Koa and its 62 packages in
 node_modules), server.py (http.server). Each prints when its first line ran, when it had
 its framework (koa), and when it listened, as ms since T0 (its environment), the moment
-the start was asked for."""
+the start was asked for. Koa is also taken with the code cache of its modules
+(node-code-cache.cjs, FCM_NODE_CODE_CACHE): "cold" with an empty one (that start writes
+it once it served), "warm" with what the cold start left, in the same round."""
 
 import json
 import os
@@ -73,6 +75,20 @@ def answered(port, popen, t0):
         time.sleep(0.005)
 
 
+def settled(directory, popen):
+    """Waits until the app wrote its code cache (it does once quiet and served): files in
+    `directory`, their number unchanged for 3 s."""
+    last, since, deadline = -1, time.monotonic(), time.monotonic() + 300
+    while time.monotonic() < deadline and popen.poll() is None:
+        n = len([f for f in os.listdir(directory) if not f.endswith(".tmp")])
+        if n != last:
+            last, since = n, time.monotonic()
+        elif n > 0 and time.monotonic() - since > 3:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"the code cache was not written ({last} files)")
+
+
 def marks(popen):
     popen.kill()
     out = popen.stdout.read().decode(errors="replace")
@@ -90,12 +106,18 @@ def main():
     cases = [("python", "python3", "server.py"), ("node", "node", "bare.js"), ("koa", "node", "koa.js")]
     port = 18500
     for r in range(ROUNDS):
+        code_cache = os.path.join(HERE, f"code-cache-{r}")
+        os.mkdir(code_cache, 0o700)
         for app, prog, script in cases:
-            for how in ("fresh", "taken"):
+            # Koa also taken with the code cache of its modules (node-code-cache.cjs): empty
+            # ("cold": this start fills it), then as that start left it ("warm").
+            for how in ("fresh", "taken") + (("cold", "warm") if app == "koa" else ()):
                 port += 1
                 env = dict(base, PORT=str(port))
+                if how in ("cold", "warm"):
+                    env["FCM_NODE_CODE_CACHE"] = code_cache
                 handover = None
-                if how == "taken":
+                if how != "fresh":
                     cls = PyStandby if prog == "python3" else NodeStandby
                     sb = cls(prestart.interpreter(prog, base), dict(base, PORT="18499"), None).start()
                     if not sb.ready.wait(600):
@@ -114,6 +136,8 @@ def main():
                                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                              stderr=subprocess.STDOUT, start_new_session=True)
                 up = answered(port, popen, t0)
+                if how == "cold":
+                    settled(code_cache, popen)
                 print(json.dumps({"round": r, "app": app, "how": how, "upMs": round(up * 1000),
                                   "handoverMs": None if handover is None else round(handover * 1000),
                                   "marks": marks(popen), "load": os.getloadavg()[0]}), flush=True)

@@ -89,7 +89,7 @@ async function payload(): Promise<Buffer> {
   const stage = mkdtempSync(join(tmpdir(), 'fcm-node-start-'));
   try {
     cpSync(join(ROOT_DIR, 'test', 'bench', 'node-start-guest.py'), join(stage, 'node-start-guest.py'));
-    for (const f of ['prestart.py', 'node-standby.cjs']) cpSync(join(ROOT_DIR, 'rootfs', 'guest', f), join(stage, 'guest', f));
+    for (const f of ['prestart.py', 'node-standby.cjs', 'node-code-cache.cjs']) cpSync(join(ROOT_DIR, 'rootfs', 'guest', f), join(stage, 'guest', f));
     for (const [name, text] of Object.entries(APPS)) writeFileSync(join(stage, name), text);
     for (const p of koaPackages()) cpSync(p, join(stage, relative(ROOT_DIR, p)), { recursive: true, dereference: true });
     return await new Promise<Buffer>((resolve, reject) => {
@@ -107,7 +107,8 @@ async function payload(): Promise<Buffer> {
 interface Start {
   round: number;
   app: 'python' | 'node' | 'koa';
-  how: 'fresh' | 'taken';
+  /** cold/warm: Koa taken with an empty code cache of its modules, then with what that start wrote */
+  how: 'fresh' | 'taken' | 'cold' | 'warm';
   upMs: number;
   handoverMs: number | null;
   marks: { first?: number; framework?: number; listen?: number };
@@ -159,17 +160,19 @@ const mark = (app: Start['app'], how: Start['how'], k: 'first' | 'framework' | '
   const v = pick(app, how).map((s) => s.marks[k]).filter((x): x is number => typeof x === 'number');
   return v.length ? fmtMs(median(v)) : '-';
 };
-if (['python', 'node', 'koa'].some((a) => pick(a as Start['app'], 'fresh').length !== N || pick(a as Start['app'], 'taken').length !== N)) {
-  console.error(`missing starts: ${starts.length} of ${6 * N}`);
+if (['python', 'node', 'koa'].some((a) => pick(a as Start['app'], 'fresh').length !== N || pick(a as Start['app'], 'taken').length !== N) ||
+    pick('koa', 'cold').length !== N || pick('koa', 'warm').length !== N) {
+  console.error(`missing starts: ${starts.length} of ${8 * N}`);
   process.exit(1);
 }
 
 console.log(`\nWeb process start in one guest (asked for → the port answers a GET), median of ${N}; guest load average ${median(starts.map((s) => s.load)).toFixed(2)}, host ${(loadavg()[0] ?? 0).toFixed(2)}`);
 for (const [app, label] of [['python', 'Python (http.server)'], ['node', 'Node.js (node:http)'], ['koa', 'Node.js with Koa (62 packages)']] as const) {
-  for (const how of ['fresh', 'taken'] as const) {
-    const hand = how === 'taken' ? `handover ${fmtMs(median(pick(app, how).map((s) => s.handoverMs ?? 0)))}, ` : '';
+  for (const how of app === 'koa' ? (['fresh', 'taken', 'cold', 'warm'] as const) : (['fresh', 'taken'] as const)) {
+    const hand = how !== 'fresh' ? `handover ${fmtMs(median(pick(app, how).map((s) => s.handoverMs ?? 0)))}, ` : '';
     const fw = app === 'koa' ? `, has Koa ${mark(app, how, 'framework')}` : '';
-    row(`${label}, ${how === 'fresh' ? 'started fresh' : 'taken from the process started ahead'}`, fmtMs(up(app, how)), `${hand}first line ${mark(app, how, 'first')}${fw}, listening ${mark(app, how, 'listen')}`);
+    const what = { fresh: 'started fresh', taken: 'taken from the process started ahead', cold: 'taken, code cache empty (this start fills it)', warm: 'taken, code cache warm' }[how];
+    row(`${label}, ${what}`, fmtMs(up(app, how)), `${hand}first line ${mark(app, how, 'first')}${fw}, listening ${mark(app, how, 'listen')}`);
   }
 }
 /** The median over rounds of a/b within each round (its starts ran minutes apart, at much the same load). */
@@ -185,4 +188,7 @@ row('Node start vs Python start, taken (goal: within 2x)', ratio(up('node', 'tak
 row('Node start vs Python start, fresh', ratio(up('node', 'fresh'), up('python', 'fresh')), `per round ${paired(['node', 'fresh'], ['python', 'fresh'])}`);
 row('Node+Koa start vs Python start, taken', ratio(up('koa', 'taken'), up('python', 'taken')), `per round ${paired(['koa', 'taken'], ['python', 'taken'])}`);
 row('Node+Koa start vs Python start, fresh', ratio(up('koa', 'fresh'), up('python', 'fresh')));
+row('Node+Koa start vs Python start, taken, code cache warm', ratio(up('koa', 'warm'), up('python', 'taken')), `per round ${paired(['koa', 'warm'], ['python', 'taken'])}`);
+row('Node+Koa taken, code cache warm vs cold', ratio(up('koa', 'warm'), up('koa', 'cold')), `per round ${paired(['koa', 'warm'], ['koa', 'cold'])}`);
+row('Node+Koa taken, code cache warm vs none', ratio(up('koa', 'warm'), up('koa', 'taken')), `per round ${paired(['koa', 'warm'], ['koa', 'taken'])}`);
 row('Node start taken vs fresh', ratio(up('node', 'taken'), up('node', 'fresh')));

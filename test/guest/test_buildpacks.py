@@ -331,7 +331,11 @@ class NodeSnapshotTest(unittest.TestCase):
         t = self.tree()
         rt = buildpacks.build(t.ctx, "node")
         name = buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name
-        self.assertEqual(rt.caches, [name], "the release keeps its snapshot from the garbage collector")
+        code = buildpacks.node_code_cache_entry(None, t.ctx.cache_dir)
+        self.assertEqual(rt.caches, [name, code.name], "the release keeps its snapshot and code cache from the garbage collector")
+        st = os.stat(code.path)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (t.app.user().pw_uid, 0o700), "the code cache is the app user's alone")
+        self.assertEqual(buildpacks.node_code_cache_env(t.ctx.cache_dir), {"FCM_NODE_CODE_CACHE": code.path})
         self.assertIn("-----> Building a startup snapshot for Node.js (once per VM; starts take seconds less)", t.lines)
         self.assertEqual([s[0] for s in t.ctx.steps], ["node snapshot", "node snapshot check"])
         env = buildpacks.node_snapshot_env(t.ctx.cache_dir)
@@ -340,7 +344,7 @@ class NodeSnapshotTest(unittest.TestCase):
         self.assertEqual(os.stat(blob).st_uid, t.app.user().pw_uid, "built as the app user")
         again = self.tree()
         again.ctx.cache_dir, again.ctx.user = t.ctx.cache_dir, t.ctx.user
-        self.assertEqual(buildpacks.build(again.ctx, "node").caches, [name])
+        self.assertEqual(buildpacks.build(again.ctx, "node").caches, [name, code.name])
         self.assertEqual(again.ctx.steps, [], "built once per VM")
         # another CPU (a host whose QEMU or CPU model changed): V8 would refuse this blob
         with open(self.cpuinfo, "w") as f:
@@ -353,7 +357,7 @@ class NodeSnapshotTest(unittest.TestCase):
         self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/bin/false"))
         t = self.tree()
         rt = buildpacks.build(t.ctx, "node")
-        self.assertEqual(rt.caches, [])
+        self.assertEqual(rt.caches, [buildpacks.node_code_cache_entry(None, t.ctx.cache_dir).name], "no snapshot")
         self.assertIn("       could not build it (exit status 1); node starts without a snapshot", t.lines)
         self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {})
         self.assertEqual(os.listdir(os.path.join(t.ctx.cache_dir, "node-snapshot")), [], "nothing half-made is left")

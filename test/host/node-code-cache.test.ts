@@ -1,0 +1,129 @@
+/**
+ * The V8 code cache of a Node app's modules (rootfs/guest/node-code-cache.cjs) in a real
+ * guest: one QEMU TCG VM from the built image; `fcm run` sends a Koa app (Koa and its 62
+ * packages from this repository's node_modules) and test/host/fixtures/node-code-cache-guest.py,
+ * which starts the image's Node.js process started ahead (/usr/lib/fcm/prestart.py with its
+ * node-standby.cjs) twice, each taken for `node app.js` with FCM_NODE_CODE_CACHE set to one
+ * private directory, as the agent starts a Node release. The first start compiles from
+ * source and writes the cache once it served; the second takes every cached module from it
+ * and serves the same answers. Behaviour only: how much faster is the bench's
+ * (npm run bench -- node-start).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import { BIN, ensureBuilt } from '../e2e/cli-run.js';
+import { hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+
+const skip = hostSkipReason();
+
+const APP = `const Koa = require('koa');
+const app = new Koa();
+app.use(async (ctx) => {
+  const stats = globalThis[Symbol.for('fcm.nodeCodeCache')];
+  ctx.body = { path: ctx.path, query: ctx.query, stats: stats ? { ...stats } : null, koa: require('koa/package.json').version };
+});
+app.listen(Number(process.env.PORT));
+`;
+
+function koaPackages(): string[] {
+  const seen = new Set<string>();
+  const walk = (name: string, from: string) => {
+    for (let d = from; ; d = dirname(d)) {
+      const p = join(d, 'node_modules', name);
+      if (existsSync(join(p, 'package.json'))) {
+        if (seen.has(p)) return;
+        seen.add(p);
+        const pj = JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+        for (const dep of Object.keys(pj.dependencies ?? {})) walk(dep, p);
+        return;
+      }
+      if (dirname(d) === d) throw new Error(`${name} is not installed (needed by ${from})`);
+    }
+  };
+  walk('koa', ROOT_DIR);
+  return [...seen];
+}
+
+async function payload(): Promise<Buffer> {
+  const stage = mkdtempSync(join(tmpdir(), 'fcm-code-cache-'));
+  try {
+    cpSync(join(ROOT_DIR, 'test', 'host', 'fixtures', 'node-code-cache-guest.py'), join(stage, 'guest.py'));
+    writeFileSync(join(stage, 'app.js'), APP);
+    for (const p of koaPackages()) cpSync(p, join(stage, relative(ROOT_DIR, p)), { recursive: true, dereference: true });
+    return await new Promise<Buffer>((resolve, reject) => {
+      const tar = spawn('tar', ['-czf', '-', '--owner=0', '--group=0', '-C', stage, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const out: Buffer[] = [];
+      tar.stdout.on('data', (c: Buffer) => out.push(c));
+      tar.on('error', reject);
+      tar.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`tar exited ${code}`))));
+    });
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+let h: HostHarness | undefined;
+before(async () => {
+  if (skip) return;
+  ensureBuilt();
+  h = await startHostHarness();
+  const c = await h.api('POST', '/v1/vms', { name: 'code-cache', memoryMib: 1024, swapMib: 256 });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  const w = await h.api('GET', '/v1/vms/code-cache/wait?state=running&timeout=600');
+  assert.equal(w.status, 200, JSON.stringify(w.body));
+});
+after(async () => {
+  await h?.close();
+});
+
+interface Start {
+  start: number;
+  answers: { path: string; query: Record<string, string>; stats: Record<string, number> | null; koa: string }[];
+  files?: number;
+  modes?: string[];
+  dirMode?: string;
+}
+
+test('a Koa app taken from the Node.js process started ahead: the second start takes its modules from the code cache and serves the same', { skip: skip ?? false }, async () => {
+  const tarball = await payload();
+  const script = 'rm -rf /tmp/ccg && mkdir /tmp/ccg && cd /tmp/ccg && tar -xzf - && exec python3 guest.py';
+  const starts: Start[] = [];
+  let out = '';
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'run', '-a', 'code-cache', '--', 'sh', '-c', script], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...h!.env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', resolve);
+    child.stdin.end(tarball);
+  });
+  for (const line of out.split('\n')) {
+    if (line.startsWith('{')) starts.push(JSON.parse(line) as Start);
+    else if (line.trim()) console.log(`# guest: ${line}`);
+  }
+  assert.equal(code, 0, out);
+  assert.equal(starts.length, 2, out);
+  const [cold, warm] = starts as [Start, Start];
+  for (const s of starts) {
+    assert.deepEqual(s.answers.map((a) => [a.path, a.query, a.koa]), [['/', {}, cold.answers[0]!.koa], ['/q', { a: '1' }, cold.answers[0]!.koa]]);
+  }
+  const c = cold.answers[0]!.stats!;
+  assert.ok(c, 'the hook was installed in the first start');
+  assert.equal(c.hits, 0);
+  assert.ok(c.misses! > 50, `Koa's modules compiled from source at the first start: ${JSON.stringify(c)}`);
+  assert.ok(cold.files! > 50, `the first start wrote the cache once it served: ${cold.files} files`);
+  assert.equal(cold.dirMode, '700');
+  assert.deepEqual([...new Set(cold.modes)], ['600'], 'entries are the app user\'s alone');
+  const w = warm.answers[0]!.stats!;
+  assert.deepEqual({ misses: w.misses, rejected: w.rejected, bad: w.bad }, { misses: 0, rejected: 0, bad: 0 }, JSON.stringify(w));
+  assert.equal(w.hits, c.misses, 'every module compiled at the first start came from the cache');
+  assert.equal(w.uncached, c.uncached);
+});
