@@ -186,7 +186,10 @@ type Creates = Awaited<ReturnType<typeof snapshotCreates>>;
 const shared: { snap: number[]; onDemand: number[]; copy?: Creates } = { snap: [], onDemand: [] };
 const poolSize = autoPoolSize(Math.floor(totalmem() / 1024 / 1024));
 // A loaded host (others' tests beside it) can take minutes to boot the template: give it time (a bench, not a test).
-const h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: 'auto', FCM_BOOT_TIMEOUT_MS: '900000' } });
+/** QEMU settings to compare (FCM_QEMU_* in the bench's own environment go to both daemons). */
+const qemuEnv = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('FCM_QEMU_') && e[1] !== undefined));
+if (Object.keys(qemuEnv).length > 0) console.log(`QEMU settings from the environment: ${JSON.stringify(qemuEnv)}`);
+const h = await startHostHarness({ env: { ...qemuEnv, FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: 'auto', FCM_BOOT_TIMEOUT_MS: '900000' } });
 poller = new ReadyPoller(h.ns);
 try {
   await poller.started;
@@ -351,7 +354,7 @@ if (process.argv.includes('--no-copy')) {
   console.log(`  load average at the end: ${load()}`);
   process.exit(0);
 }
-const copy = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', FCM_TEMPLATE_RAM: 'copy' } });
+const copy = await startHostHarness({ env: { ...qemuEnv, FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', FCM_TEMPLATE_RAM: 'copy' } });
 poller = new ReadyPoller(copy.ns);
 try {
   await poller.started;

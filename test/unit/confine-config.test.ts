@@ -21,7 +21,7 @@ test('defaults: QEMU confined with a uid per VM, cgroups auto, Firecracker throu
     // TCG's translation cache per QEMU (FCM_QEMU_TB_MIB; 16 starved the template's boot, density bench).
     tcgTbMib: 64,
     // Restored clones keep only what their guest wrote after the restore: 32 (16 thrashed a clone's real work, qemu-argv.ts).
-    tcgRestoreTbMib: 32,
+    tcgRestoreTbMib: 64,
     // QEMU without transparent huge pages (a 2 MiB page per touched 2 MiB of its TCG cache and ROMs, planNoHugePages).
     qemuThp: false,
   });

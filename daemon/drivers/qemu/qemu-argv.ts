@@ -104,11 +104,16 @@ export const DEFAULT_TCG_TB_MIB = 64;
  * real work in a clone (two `python3 -m venv`, a buildpack's first step) took
  * 110 s vs 102 s at 64 (22 flushes vs 4, load 6–11); at 24 122 s (69
  * flushes); at 16 it thrashed: 221 s (445 flushes), and idle clones
- * flushed 16–21 times in their first 15 s. Deploys build in clones, so the
- * default stays where their cost is small. The template's own boot keeps
- * FCM_QEMU_TB_MIB.
+ * flushed 16–21 times in their first 15 s. And a warm-pool create pays for
+ * it: a pooled machine's cache is warmed for its claim (the claim's code run
+ * once before it is paused), and at 32 that warm code is flushed — the create
+ * bench, quiet, same evening: warm pool 643–669 ms median at 32 against
+ * 278 ms at 64 (the guest's identity step 124 vs 40 ms). So the default stays
+ * 64: the create goal (≤ 400 ms) over ~20 MiB per idle VM; a host that packs
+ * many idle VMs and creates few may set 32 (or 24). The template's own boot
+ * keeps FCM_QEMU_TB_MIB.
  */
-export const DEFAULT_TCG_RESTORE_TB_MIB = 32;
+export const DEFAULT_TCG_RESTORE_TB_MIB = 64;
 
 /** The id of the guest RAM block when a MachineSpec names its memory: the same in every kind, so saved states move between them. */
 const RAM_ID = 'ram0';
