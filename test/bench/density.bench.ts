@@ -135,6 +135,7 @@ interface Figures { pss: number; beyond: number; vmm: number; perGib: number }
 const VARIANTS: Record<string, { label: string; env: Record<string, string> }> = {
   copy: { label: 'copy, tb-size=64, THP', env: { FCM_TEMPLATE_RAM: 'copy', FCM_QEMU_TB_MIB: '64', FCM_QEMU_RESTORE_TB_MIB: '64', FCM_QEMU_THP: 'true' } },
   prev: { label: 'shared, tb-size=64, THP', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '64', FCM_QEMU_THP: 'true' } },
+  tb32: { label: 'shared, clones tb-size=32', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '32' } },
   tb24: { label: 'shared, clones tb-size=24', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '24' } },
   tb16: { label: 'shared, clones tb-size=16', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '16' } },
   shipped: { label: 'shipped', env: {} },
