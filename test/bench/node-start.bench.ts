@@ -15,11 +15,12 @@
  *   npm run bench -- node-start [-- --n 5]
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join } from 'node:path';
 import { BIN, ensureBuilt } from '../e2e/cli-run.js';
 import { hostSkipReason, ROOT_DIR, startHostHarness } from '../helpers/host-harness.js';
+import { koaPayload } from '../helpers/koa-payload.js';
 import { fmtMs, median, ratio, row } from './stats.js';
 
 const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 3) || 3;
@@ -64,44 +65,13 @@ server.serve_forever()
 `,
 };
 
-/** Koa and what it depends on, as resolved in this repository's node_modules (nested copies too). */
-function koaPackages(): string[] {
-  const seen = new Set<string>();
-  const walk = (name: string, from: string) => {
-    for (let d = from; ; d = dirname(d)) {
-      const p = join(d, 'node_modules', name);
-      if (existsSync(join(p, 'package.json'))) {
-        if (seen.has(p)) return;
-        seen.add(p);
-        const pj = JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-        for (const dep of Object.keys(pj.dependencies ?? {})) walk(dep, p);
-        return;
-      }
-      if (dirname(d) === d) throw new Error(`${name} is not installed (needed by ${from})`);
-    }
-  };
-  walk('koa', ROOT_DIR);
-  return [...seen];
-}
-
 /** The directory `fcm run` unpacks in the guest, as a .tar.gz. */
-async function payload(): Promise<Buffer> {
-  const stage = mkdtempSync(join(tmpdir(), 'fcm-node-start-'));
-  try {
+function payload(): Promise<Buffer> {
+  return koaPayload((stage) => {
     cpSync(join(ROOT_DIR, 'test', 'bench', 'node-start-guest.py'), join(stage, 'node-start-guest.py'));
     for (const f of ['prestart.py', 'node-standby.cjs', 'node-code-cache.cjs']) cpSync(join(ROOT_DIR, 'rootfs', 'guest', f), join(stage, 'guest', f));
     for (const [name, text] of Object.entries(APPS)) writeFileSync(join(stage, name), text);
-    for (const p of koaPackages()) cpSync(p, join(stage, relative(ROOT_DIR, p)), { recursive: true, dereference: true });
-    return await new Promise<Buffer>((resolve, reject) => {
-      const tar = spawn('tar', ['-czf', '-', '--owner=0', '--group=0', '-C', stage, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const out: Buffer[] = [];
-      tar.stdout.on('data', (c: Buffer) => out.push(c));
-      tar.on('error', reject);
-      tar.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`tar exited ${code}`))));
-    });
-  } finally {
-    rmSync(stage, { recursive: true, force: true });
-  }
+  });
 }
 
 interface Start {

@@ -11,12 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BIN, ensureBuilt } from '../e2e/cli-run.js';
 import { hostSkipReason, ROOT_DIR, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { koaPayload } from '../helpers/koa-payload.js';
 
 const skip = hostSkipReason();
 
@@ -29,41 +30,11 @@ app.use(async (ctx) => {
 app.listen(Number(process.env.PORT));
 `;
 
-function koaPackages(): string[] {
-  const seen = new Set<string>();
-  const walk = (name: string, from: string) => {
-    for (let d = from; ; d = dirname(d)) {
-      const p = join(d, 'node_modules', name);
-      if (existsSync(join(p, 'package.json'))) {
-        if (seen.has(p)) return;
-        seen.add(p);
-        const pj = JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-        for (const dep of Object.keys(pj.dependencies ?? {})) walk(dep, p);
-        return;
-      }
-      if (dirname(d) === d) throw new Error(`${name} is not installed (needed by ${from})`);
-    }
-  };
-  walk('koa', ROOT_DIR);
-  return [...seen];
-}
-
-async function payload(): Promise<Buffer> {
-  const stage = mkdtempSync(join(tmpdir(), 'fcm-code-cache-'));
-  try {
+function payload(): Promise<Buffer> {
+  return koaPayload((stage) => {
     cpSync(join(ROOT_DIR, 'test', 'host', 'fixtures', 'node-code-cache-guest.py'), join(stage, 'guest.py'));
     writeFileSync(join(stage, 'app.js'), APP);
-    for (const p of koaPackages()) cpSync(p, join(stage, relative(ROOT_DIR, p)), { recursive: true, dereference: true });
-    return await new Promise<Buffer>((resolve, reject) => {
-      const tar = spawn('tar', ['-czf', '-', '--owner=0', '--group=0', '-C', stage, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const out: Buffer[] = [];
-      tar.stdout.on('data', (c: Buffer) => out.push(c));
-      tar.on('error', reject);
-      tar.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`tar exited ${code}`))));
-    });
-  } finally {
-    rmSync(stage, { recursive: true, force: true });
-  }
+  });
 }
 
 let h: HostHarness | undefined;
