@@ -67,9 +67,8 @@ export function macForVm(vmId: string): string {
  * stable across restarts, and never a guest's (those are `02:fc`, macForVm).
  */
 export function bridgeMac(gatewayIp: string): string {
-  const octets = gatewayIp.split('.').map(Number);
-  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`bad gateway address ${gatewayIp}`);
-  return ['06', 'fc', ...octets.map((o) => o.toString(16).padStart(2, '0'))].join(':');
+  const n = ipToInt(gatewayIp);
+  return ['06', 'fc', ...[24, 16, 8, 0].map((shift) => ((n >>> shift) & 255).toString(16).padStart(2, '0'))].join(':');
 }
 
 /** Tap names must fit IFNAMSIZ (15 chars): `fcm-` + 11 hex chars of the id. */
