@@ -119,26 +119,31 @@ class TakeTest(Fixture):
         self.assertFalse(sb.fits(self.proc("python3 app.py 0")))
         self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
 
-    def test_one_still_importing_is_taken_and_imports_no_more(self):
-        calls = []
-        # The first module it imports takes 2 s and says when it has begun.
+    def standby_first_importing(self, name, then, on_ready=None):
+        """A standby whose first preloaded module is `name`: it touches the returned path, then runs `then`."""
         libdir = os.path.join(self.app.dir, "lib")
         os.mkdir(libdir, 0o755)
         begun = os.path.join(self.app.dir, "begun")
-        with open(os.path.join(libdir, "fcm_test_slow.py"), "w") as f:
-            f.write(f"import time\nopen({begun!r}, 'w').close()\ntime.sleep(2)\n")
+        with open(os.path.join(libdir, f"{name}.py"), "w") as f:
+            f.write(f"import os, time\nopen({begun!r}, 'w').close()\n{then}\n")
         os.chmod(self.app.dir, 0o777)
         self.prev_env["PYTHONPATH"] = self.env["PYTHONPATH"] = libdir
-        self.write("mods.py", "import json, os, sys\n"
-                   "print(json.dumps({'slow': 'fcm_test_slow' in sys.modules, 'http': 'http.server' in sys.modules,"
-                   " 'nice': os.getpriority(os.PRIO_PROCESS, 0), 'argv': sys.argv}))\n")
         preload = prestart.PRELOAD
-        prestart.PRELOAD = ("fcm_test_slow",) + preload
+        prestart.PRELOAD = (name,) + preload
         try:
-            sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(lambda: calls.append(1))
+            sb = Standby("/usr/bin/python3", self.prev_env, self.user).start(on_ready)
         finally:
             prestart.PRELOAD = preload
         self.addCleanup(sb.stop)
+        return sb, begun
+
+    def test_one_still_importing_is_taken_and_imports_no_more(self):
+        calls = []
+        # The first module it imports takes 2 s and says when it has begun.
+        self.write("mods.py", "import json, os, sys\n"
+                   "print(json.dumps({'slow': 'fcm_test_slow' in sys.modules, 'http': 'http.server' in sys.modules,"
+                   " 'nice': os.getpriority(os.PRIO_PROCESS, 0), 'argv': sys.argv}))\n")
+        sb, begun = self.standby_first_importing("fcm_test_slow", "time.sleep(2)", lambda: calls.append(1))
         eventually(lambda: os.path.exists(begun), timeout=60, what="the slow import under way")
         self.assertFalse(sb.ready.is_set())
         self.assertTrue(sb.fits(self.proc("python3 mods.py")), "one still importing fits")
@@ -151,20 +156,7 @@ class TakeTest(Fixture):
         self.assertEqual(calls, [], "no 'ready for the next start' once a run took it")
 
     def test_one_that_dies_while_importing_falls_back(self):
-        libdir = os.path.join(self.app.dir, "lib")
-        os.mkdir(libdir, 0o755)
-        begun = os.path.join(self.app.dir, "begun")
-        with open(os.path.join(libdir, "fcm_test_exit.py"), "w") as f:
-            f.write(f"import os, time\nopen({begun!r}, 'w').close()\ntime.sleep(1)\nos._exit(3)\n")
-        os.chmod(self.app.dir, 0o777)
-        self.prev_env["PYTHONPATH"] = self.env["PYTHONPATH"] = libdir
-        preload = prestart.PRELOAD
-        prestart.PRELOAD = ("fcm_test_exit",) + preload
-        try:
-            sb = Standby("/usr/bin/python3", self.prev_env, self.user).start()
-        finally:
-            prestart.PRELOAD = preload
-        self.addCleanup(sb.stop)
+        sb, begun = self.standby_first_importing("fcm_test_exit", "time.sleep(1)\nos._exit(3)")
         popen = sb.popen
         eventually(lambda: os.path.exists(begun), timeout=60, what="the import under way")
         self.assertIsNone(sb.take(["python3", "app.py", "0"], self.rdir, self.env))
