@@ -24,6 +24,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forwardStopSignals } from './helpers/forward-signals.js';
 import { auditLogs } from './helpers/log-audit.js';
 import { judgeSkip, parseAllowedSkips, skippedFromTap } from './helpers/skips.js';
 
@@ -85,6 +86,7 @@ async function runTests(): Promise<number> {
     // Nothing the tests start may phone home: Terraform's (and cdktf's) update check is off for every child.
     { stdio: 'inherit', cwd: root, env: { ...process.env, CHECKPOINT_DISABLE: '1', FCM_LOG_AUDIT_DIR: auditDir } },
   );
+  forwardStopSignals(child);
   return new Promise((r) => child.on('exit', (c, s) => r(c ?? (s ? 1 : 0))));
 }
 const code = files.length ? await runTests() : 0;

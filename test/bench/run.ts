@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forwardStopSignals } from '../helpers/forward-signals.js';
 
 const dir = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -26,14 +27,19 @@ if (!chosen.length) {
 }
 
 let failed = 0;
+/** Stopped from outside: the running benchmark gets the signal (and tears down); the rest do not start. */
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => (stopping = true));
 for (const f of chosen) {
   console.log(`\n=== ${f.replace(/\.bench\.ts$/, '')} ===`);
   const t0 = Date.now();
   const code: number = await new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(dir, f), ...passArgs], { stdio: 'inherit' });
+    forwardStopSignals(child);
     child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0)));
   });
   console.log(`--- ${f}: ${code === 0 ? 'done' : `FAILED (exit ${code})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (code !== 0) failed++;
+  if (stopping) break;
 }
 process.exit(failed ? 1 : 0);

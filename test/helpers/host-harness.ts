@@ -5,7 +5,7 @@
  * test process reaches the daemon through it); the namespace has no default
  * route, NAT is off, and everything is deleted in close().
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -118,7 +118,10 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
   const cleanupNs = async () => {
     await run('ip', ['link', 'del', vethHost]).catch(() => {});
     await run('ip', ['netns', 'del', ns]).catch(() => {});
+    openHarnesses.delete(ns);
   };
+  openHarnesses.set(ns, () => tearDownNow(ns, vethHost, opts.env?.FCM_VMM_CGROUP_PARENT ?? `fcm-test-${id}`, workDir));
+  tearDownOnExit();
   try {
     await run('ip', ['link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs]);
     await run('ip', ['link', 'set', vethNs, 'netns', ns]);
@@ -333,6 +336,59 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     },
   };
   return h;
+}
+
+/**
+ * Harnesses not closed yet, by namespace, each with its synchronous teardown. A bench or test
+ * stopped from outside (Ctrl-C, `timeout`, node:test's own SIGTERM handler calling process.exit)
+ * never reaches close(): without this its daemon (nsenter'd, detached), QEMUs, Caddy, namespace,
+ * cgroups and work dir outlive it, and a leaked daemon's guests skew the next measurement.
+ */
+const openHarnesses = new Map<string, () => void>();
+let exitHooked = false;
+
+function tearDownOnExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  // 'exit' handlers must be synchronous: everything in tearDownNow is.
+  process.on('exit', () => {
+    for (const f of openHarnesses.values()) f();
+    openHarnesses.clear();
+  });
+  // Without a listener these signals end the process without 'exit'. With one, the default is
+  // gone, so exit with the conventional 128 + signal number. (node:test installs its own
+  // SIGINT/SIGTERM handlers in test files that call process.exit: 'exit' covers those too.)
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.on(sig, () => process.exit(128 + n));
+  }
+}
+
+/** Kills everything in the namespace, then deletes it, its veth, the test cgroups and the work dir; never throws. */
+function tearDownNow(ns: string, vethHost: string, cgroupName: string, workDir: string): void {
+  const quiet = (cmd: string, args: string[]): string => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    } catch {
+      return '';
+    }
+  };
+  const pids = () => quiet('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
+  // The daemon, Caddy and every QEMU run inside the namespace.
+  const deadline = Date.now() + 5000;
+  for (let left = pids(); left.length && Date.now() < deadline; left = pids()) {
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+  quiet('ip', ['link', 'del', vethHost]);
+  quiet('ip', ['netns', 'del', ns]);
+  removeCgroups(cgroupName);
+  if (!process.env.FCM_KEEP_TEST_STATE) rmSync(workDir, { recursive: true, force: true });
 }
 
 /** Where test daemons' VMM uid ranges start (1024 uids each). */
