@@ -44,6 +44,7 @@ import { LinuxNetwork } from './drivers/linux-network.js';
 import { run } from './drivers/proc.js';
 import { probeAccel } from './drivers/qemu/accel-probe.js';
 import { QemuHypervisor } from './drivers/qemu/qemu-hypervisor.js';
+import { enableKsm, ksmCounters } from './drivers/ksm-host.js';
 import { VmCgroups } from './drivers/cgroups.js';
 import { VmmUsers } from './drivers/vmm-users.js';
 import { openStores, sqlitePath } from './store-wiring.js';
@@ -198,6 +199,11 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger, vm
       ? await probeAccel({ qemuBinary: cfg.qemuBinary, kernelPath: kernel, cacheFile: join(cfg.stateDir, 'accel-probe.json') })
       : { accel: cfg.accel, reason: 'FCM_ACCEL' };
   log.info({ accel: accel.accel, reason: accel.reason, confine: cfg.vmm.confine, cgroups: vmm.cgroups.status() }, 'hypervisor: qemu');
+  if (cfg.vmm.ksm.enabled) {
+    // Host-wide, and left on at exit: VMs outlive the daemon, and so does their merged memory.
+    await enableKsm(cfg.vmm.ksm);
+    log.info({ ...cfg.vmm.ksm, ...(await ksmCounters()) }, 'ksm: ksmd on, QEMU memory mergeable (FCM_KSM)');
+  }
   return new QemuHypervisor({
     binary: cfg.qemuBinary,
     runDir: join(cfg.stateDir, 'run'),
@@ -210,6 +216,8 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger, vm
     tcgTbMib: cfg.vmm.tcgTbMib,
     tcgRestoreTbMib: cfg.vmm.tcgRestoreTbMib,
     transparentHugePages: cfg.vmm.qemuThp,
+    memoryMerge: cfg.vmm.ksm.enabled,
+    malloc: cfg.vmm.malloc,
   }, log);
 }
 

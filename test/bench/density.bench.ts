@@ -28,7 +28,7 @@
  *   - disk bytes allocated per new VM (copy-on-write root, seed, sparse swap)
  *   - create time of the per-VM disks vs the size of the base image (must stay flat)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -84,11 +84,15 @@ export interface Breakdown {
   files: number;
   /** Every other anonymous mapping (device state, TCG's TLB and hash tables, large g_malloc buffers). */
   otherAnon: number;
+  /** KSM-merged pages mapped here (smaps `KSM:`, MiB of mappings, not PSS) in guest RAM, the translation cache, everything else. */
+  ksmRam: number;
+  ksmTcg: number;
+  ksmOther: number;
 }
 
 export function breakdown(pid: number, guestMib: number): Breakdown {
   const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
-  const b: Breakdown = { rss: 0, pss: 0, ramPss: 0, ramPrivate: 0, ramKind: 'none', tcg: 0, malloc: 0, stacks: 0, files: 0, otherAnon: 0 };
+  const b: Breakdown = { rss: 0, pss: 0, ramPss: 0, ramPrivate: 0, ramKind: 'none', tcg: 0, malloc: 0, stacks: 0, files: 0, otherAnon: 0, ksmRam: 0, ksmTcg: 0, ksmOther: 0 };
   for (const block of smaps) {
     const [range, perms, , , , path = ''] = block.split('\n')[0]!.trim().split(/\s+/);
     const kb = (f: string) => Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(block)?.[1] ?? 0) / 1024;
@@ -96,6 +100,10 @@ export function breakdown(pid: number, guestMib: number): Breakdown {
     b.rss += kb('Rss');
     b.pss += pss;
     const start = BigInt(`0x${range!.split('-')[0]}`);
+    const ksm = kb('KSM');
+    if (kb('Size') === guestMib) b.ksmRam += ksm;
+    else if (perms === 'rwxp') b.ksmTcg += ksm;
+    else b.ksmOther += ksm;
     if (kb('Size') === guestMib) {
       b.ramPss += pss;
       b.ramPrivate += kb('Private_Clean') + kb('Private_Dirty');
@@ -107,6 +115,37 @@ export function breakdown(pid: number, guestMib: number): Breakdown {
     else b.otherAnon += pss;
   }
   return b;
+}
+
+/**
+ * ksmd is host-wide: a KSM daemon turns it on and leaves it on (ksm-host.ts).
+ * The bench puts back what it found after each daemon (and at exit), so
+ * later variants and other users of the machine are not scanned.
+ */
+const KSM = '/sys/kernel/mm/ksm';
+const KSM_KNOBS = ['pages_to_scan', 'sleep_millisecs', 'run'] as const;
+const ksmFound = existsSync(KSM) ? KSM_KNOBS.map((f) => [f, readFileSync(join(KSM, f), 'utf8').trim()] as const) : [];
+function restoreKsm(): void {
+  for (const [f, v] of ksmFound) writeFileSync(join(KSM, f), v);
+}
+process.on('exit', restoreKsm);
+const ksmRead = (f: string) => Number(readFileSync(join(KSM, f), 'utf8').trim());
+const CLK_TCK = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+const ksmdPid = readdirSync('/proc').find((p) => /^\d+$/.test(p) && (() => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'ksmd'; } catch { return false; } })());
+/** ksmd's CPU time so far, seconds (utime + stime of the kernel thread). */
+function ksmdCpuS(): number {
+  if (!ksmdPid) return NaN;
+  const f = readFileSync(`/proc/${ksmdPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+function procKsm(pid: number): { merging: number; profit: number } {
+  try {
+    const st = readFileSync(`/proc/${pid}/ksm_stat`, 'utf8');
+    const n = (k: string) => Number(new RegExp(`^${k}\\s+(-?\\d+)`, 'm').exec(st)?.[1] ?? NaN);
+    return { merging: (n('ksm_merging_pages') * 4096) / MiB, profit: n('ksm_process_profit') / MiB };
+  } catch {
+    return { merging: NaN, profit: NaN };
+  }
 }
 
 function memAvailableMib(): number {
@@ -139,6 +178,11 @@ const VARIANTS: Record<string, { label: string; env: Record<string, string> }> =
   tb24: { label: 'shared, clones tb-size=24', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '24' } },
   tb16: { label: 'shared, clones tb-size=16', env: { FCM_TEMPLATE_RAM: 'shared', FCM_QEMU_RESTORE_TB_MIB: '16' } },
   shipped: { label: 'shipped', env: {} },
+  // KSM (FCM_KSM: ksmd on, every QEMU PR_SET_MEMORY_MERGE) and glibc's malloc arenas (FCM_QEMU_MALLOC_ARENA_MAX), alone and together.
+  ksm: { label: 'KSM', env: { FCM_KSM: 'true' } },
+  arena1: { label: 'MALLOC_ARENA_MAX=1', env: { FCM_QEMU_MALLOC_ARENA_MAX: '1' } },
+  arena2: { label: 'MALLOC_ARENA_MAX=2', env: { FCM_QEMU_MALLOC_ARENA_MAX: '2' } },
+  ksmArena1: { label: 'KSM + MALLOC_ARENA_MAX=1', env: { FCM_KSM: 'true', FCM_QEMU_MALLOC_ARENA_MAX: '1' } },
 };
 const pathsArg = process.argv.indexOf('--paths');
 const PATHS = (pathsArg === -1 ? 'copy,prev,shipped' : process.argv[pathsArg + 1]!).split(',');
@@ -149,6 +193,9 @@ const mib = (v: number[]) => `${median(v).toFixed(0)} MiB`;
 /** One daemon: N restored VMs (and `cold` cold-booted ones), measured together. */
 async function measure(variant: string, cold: number): Promise<Figures> {
   const { label, env } = VARIANTS[variant]!;
+  const ksm = env.FCM_KSM === 'true';
+  const cpu0 = ksmdCpuS();
+  const wall0 = performance.now();
   const h = await startHostHarness({ env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', ...env, ...QUOTAS } });
   try {
     const deadline = Date.now() + 1_200_000;
@@ -156,6 +203,9 @@ async function measure(variant: string, cold: number): Promise<Figures> {
       if (Date.now() > deadline) throw new Error('the warm pool never filled');
       await new Promise((r) => setTimeout(r, 200));
     }
+    // The pooled machine, before any claim: what its restore and warm-up (the claim's code run once, then paused) wrote into its translation cache.
+    const pooled = readdirSync(join(h.stateDir, 'run')).filter((d) => existsSync(join(h.stateDir, 'run', d, 'qemu.pid')));
+    const pooledTcg = pooled.map((d) => breakdown(Number(readFileSync(join(h.stateDir, 'run', d, 'qemu.pid'), 'utf8')), 1024)).filter((b) => b.ramKind === 'template image, copy-on-write').map((b) => b.tcg);
     const availBefore = memAvailableMib();
     const kinds: [string, Record<string, unknown>, number][] = [[`restored (${label})`, {}, N], ...(cold ? [['cold-booted', { swapMib: 511 }, cold] as [string, Record<string, unknown>, number]] : [])];
     const vms: { kind: string; name: string; id: string; disk: number }[] = [];
@@ -172,15 +222,42 @@ async function measure(variant: string, cold: number): Promise<Figures> {
     }
     console.log(`  [${label}] ${vms.length} VMs created and running in ${fmtMs(performance.now() - t0)}; idle 15 s, then measured (load ${load()})`);
     await new Promise((r) => setTimeout(r, 15_000));
+    if (ksm) {
+      // Measured once ksmd has settled: three more full passes over every mergeable page, and the last one merged < 1% more.
+      const t1 = performance.now();
+      const scans0 = ksmRead('full_scans');
+      let last = -1;
+      for (let scans = scans0; ; ) {
+        while (ksmRead('full_scans') === scans) {
+          if (performance.now() - t1 > 900_000) throw new Error('ksmd did not finish a pass in 15 min');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        scans = ksmRead('full_scans');
+        const sharing = ksmRead('pages_sharing');
+        if (scans - scans0 >= 3 && Math.abs(sharing - last) <= sharing / 100) break;
+        last = sharing;
+      }
+      const settled = performance.now();
+      const c0 = ksmdCpuS();
+      await new Promise((r) => setTimeout(r, 30_000));
+      const idlePct = ((ksmdCpuS() - c0) / 30) * 100;
+      row(`[${label}] ksmd settled after`, fmtMs(settled - t1), `${ksmRead('full_scans') - scans0} full passes; pages_to_scan ${ksmRead('pages_to_scan')}, sleep ${ksmRead('sleep_millisecs')} ms`);
+      row(`[${label}] ksmd CPU, steady (30 s, all VMs idle)`, `${idlePct.toFixed(1)}% of a core`);
+      row(`[${label}] ksmd CPU, daemon start → settled`, `${(ksmdCpuS() - cpu0).toFixed(1)} s`, `in ${fmtMs(performance.now() - wall0)} (${(((ksmdCpuS() - cpu0) / ((performance.now() - wall0) / 1000)) * 100).toFixed(1)}% of a core)`);
+      row(`[${label}] host: pages_shared / pages_sharing`, `${((ksmRead('pages_shared') * 4096) / MiB).toFixed(0)} / ${((ksmRead('pages_sharing') * 4096) / MiB).toFixed(0)} MiB`, `(host-wide; unshared ${((ksmRead('pages_unshared') * 4096) / MiB).toFixed(0)} MiB)`);
+    }
     const availAfter = memAvailableMib();
     let figures: Figures | null = null;
     for (const [kind, body] of kinds) {
       const mine = vms.filter((v) => v.kind === kind);
       const all: Breakdown[] = [];
+      const merged: { merging: number; profit: number }[] = [];
       const used: number[] = [];
       const disk: number[] = [];
       for (const vm of mine) {
-        all.push(breakdown(Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8')), 1024));
+        const pid = Number(readFileSync(join(h.stateDir, 'run', vm.id, 'qemu.pid'), 'utf8'));
+        all.push(breakdown(pid, 1024));
+        merged.push(procKsm(pid));
         used.push(await guestUsedMib(h, vm.name));
         disk.push(vm.disk / MiB);
       }
@@ -194,11 +271,15 @@ async function measure(variant: string, cold: number): Promise<Figures> {
       row(`${kind}: guest RAM only this VM holds (its writes)`, mib(col((b) => b.ramPrivate)), range(col((b) => b.ramPrivate)));
       row(`${kind}: guest RAM shared with other VMs (its PSS share)`, mib(col((b) => b.ramPss - b.ramPrivate)));
       row(`${kind}: VMM's own (PSS outside guest RAM), median`, mib(vmm), range(vmm));
-      row(`${kind}:   TCG translation cache`, mib(col((b) => b.tcg)), range(col((b) => b.tcg)));
+      row(`${kind}:   TCG translation cache`, mib(col((b) => b.tcg)), `${range(col((b) => b.tcg))}; the pooled machine before its claim: ${pooledTcg.map((t) => `${t.toFixed(0)} MiB`).join(', ') || 'none seen'}`);
       row(`${kind}:   malloc (heap + thread arenas)`, mib(col((b) => b.malloc)));
       row(`${kind}:   other anonymous (devices, TLB, buffers)`, mib(col((b) => b.otherAnon)));
       row(`${kind}:   thread stacks`, mib(col((b) => b.stacks)));
       row(`${kind}:   QEMU binary + libraries (shared)`, mib(col((b) => b.files)));
+      if (ksm) {
+        row(`${kind}: KSM: this QEMU's pages merged, median`, mib(merged.map((m) => m.merging)), `(ksm_stat ksm_merging_pages; its profit: ${median(merged.map((m) => m.profit)).toFixed(1)} MiB)`);
+        row(`${kind}:   of which in guest RAM / TCG cache / other`, `${mib(col((b) => b.ksmRam))} / ${mib(col((b) => b.ksmTcg))} / ${mib(col((b) => b.ksmOther))}`);
+      }
       row(`${kind}: HOST MEMORY BEYOND WHAT THE GUEST TOUCHED`, mib(beyond), `${range(beyond)}  (PSS − guest RAM only this VM holds; goal ≤ 40 MiB)`);
       row(`${kind}: guest used (total − available), median`, mib(used), range(used));
       row(`${kind}: PSS − guest used`, mib(pss.map((p, i) => p - used[i]!)));
@@ -211,6 +292,7 @@ async function measure(variant: string, cold: number): Promise<Figures> {
     return figures!;
   } finally {
     await h.close();
+    restoreKsm();
   }
 }
 

@@ -24,6 +24,9 @@ test('defaults: QEMU confined with a uid per VM, cgroups auto, Firecracker throu
     tcgRestoreTbMib: 64,
     // QEMU without transparent huge pages (a 2 MiB page per touched 2 MiB of its TCG cache and ROMs, planNoHugePages).
     qemuThp: false,
+    // No memory merging unless the operator asks (SECURITY.md); ksmd's rate when asked; glibc's own malloc arenas.
+    ksm: { enabled: false, pagesToScan: 1000, sleepMs: 50 },
+    malloc: { arenaMax: 0 },
   });
   assert.deepEqual(c.firecrackerJailer, { binary: 'jailer', uid: null, gid: null, chrootBase: '/var/lib/fcm/jail' });
   assert.deepEqual(c.network.egressAllow, []);
@@ -51,6 +54,11 @@ test('VMM keys: uid range inside [1000, 2^31), cgroup mode and parent name, over
   assert.deepEqual([q.tcgTbMib, q.tcgRestoreTbMib, q.qemuThp], [96, 24, true]);
   assert.throws(() => loadConfig({ FCM_QEMU_RESTORE_TB_MIB: '2' }), /FCM_QEMU_RESTORE_TB_MIB/);
   assert.throws(() => loadConfig({ FCM_QEMU_THP: 'maybe' }), /FCM_QEMU_THP/);
+  const k = loadConfig({ FCM_KSM: 'true', FCM_KSM_PAGES_TO_SCAN: '5000', FCM_KSM_SLEEP_MS: '20', FCM_QEMU_MALLOC_ARENA_MAX: '2' }).vmm;
+  assert.deepEqual([k.ksm, k.malloc], [{ enabled: true, pagesToScan: 5000, sleepMs: 20 }, { arenaMax: 2 }]);
+  assert.throws(() => loadConfig({ FCM_KSM: 'sometimes' }), /FCM_KSM/);
+  assert.throws(() => loadConfig({ FCM_KSM_PAGES_TO_SCAN: '0' }), /FCM_KSM_PAGES_TO_SCAN/);
+  assert.throws(() => loadConfig({ FCM_QEMU_MALLOC_ARENA_MAX: '-1' }), /FCM_QEMU_MALLOC_ARENA_MAX/);
   assert.throws(() => loadConfig({ FCM_VMM_UID_BASE: '0' }), /FCM_VMM_UID_BASE/);
   assert.throws(() => loadConfig({ FCM_VMM_UID_BASE: '2147483000', FCM_VMM_UID_COUNT: '65536' }), /FCM_VMM_UID_COUNT/);
   assert.throws(() => loadConfig({ FCM_VMM_CGROUPS: 'v3' }), /FCM_VMM_CGROUPS/);

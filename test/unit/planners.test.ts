@@ -7,8 +7,9 @@ import { vmUrl } from '../../daemon/core/planners/url.js';
 import { planForkMachine, planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
 import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
-import { planLaunch, planNoHugePages, planSandboxArgv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
+import { planLaunch, planNoHugePages, planProcessFlags, planSandboxArgv, planVmmEnv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
 import { DEFAULT_TCG_RESTORE_TB_MIB, planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
+import { planKsm } from '../../daemon/drivers/ksm-host.js';
 import { assertGolden } from '../helpers/golden.js';
 
 const subnet = parseSubnet('172.16.0.0/24');
@@ -96,6 +97,12 @@ test('qemu argv for a MachineSpec (TCG and KVM)', () => {
   assert.throws(() => planRestoreArgv(spec, 'tcg', paths, true, 0), /translation cache/);
   assert.throws(() => planQemuArgv(spec, 'tcg', paths, true, 0), /translation cache/);
   assert.ok(!planQemuArgv(spec, 'tcg', paths, false).includes('-sandbox'), 'unconfined: no sandbox');
+  // KSM: off unless FCM_KSM (guest RAM is not marked mergeable behind the operator's back), on for both kinds of start with it.
+  const machine = (a: string[]) => a[a.indexOf('-M') + 1]!;
+  assert.match(machine(argv), /,mem-merge=off(,|$)/);
+  assert.match(machine(planRestoreArgv(spec, 'tcg', paths)), /,mem-merge=off(,|$)/);
+  assert.match(machine(planQemuArgv(spec, 'tcg', paths, true, 64, true)), /,mem-merge=on(,|$)/);
+  assert.match(machine(planRestoreArgv(spec, 'tcg', paths, true, 64, true)), /,mem-merge=on(,|$)/);
   assert.deepEqual(planMigrationCaps(spec as MachineSpec), [], 'machines without named memory save and restore as they always did');
 });
 
@@ -107,15 +114,15 @@ test('QEMU argv with named guest RAM: a template on its image file, a clone copy
     return [argv[argv.indexOf('-M') + 1], argv[argv.indexOf('-object') + 1]];
   };
   assert.deepEqual(mem({ kind: 'file', path: '/var/lib/fcm/templates/.k.build/ram.raw' }), [
-    'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,memory-backend=ram0',
+    'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,mem-merge=off,memory-backend=ram0',
     'memory-backend-file,id=ram0,size=1024M,mem-path=/var/lib/fcm/templates/.k.build/ram.raw,share=on',
   ]);
   // The clone never sees the file: it opens the memfd it inherited on fd 4, and maps it private.
   assert.deepEqual(mem({ kind: 'template', path: '/var/lib/fcm/templates/k/ram.raw' }), [
-    'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,memory-backend=ram0',
+    'microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,mem-merge=off,memory-backend=ram0',
     'memory-backend-file,id=ram0,size=1024M,mem-path=/proc/self/fd/4,share=off',
   ]);
-  assert.deepEqual(mem({ kind: 'private' }), ['microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,memory-backend=ram0', 'memory-backend-ram,id=ram0,size=1024M']);
+  assert.deepEqual(mem({ kind: 'private' }), ['microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,mem-merge=off,memory-backend=ram0', 'memory-backend-ram,id=ram0,size=1024M']);
   // Named memory: the state is read once the driver has set the capabilities it was saved with.
   const restore = planRestoreArgv({ ...base, memory: { kind: 'template', path: '/t/ram.raw' } }, 'tcg', paths);
   assert.deepEqual(restore.slice(-3), ['-S', '-incoming', 'defer']);
@@ -187,6 +194,14 @@ test('QEMU in its sandbox: the launch argv (cgroups joined, bwrap mount view, se
   assert.equal(noThp.cmd, '/usr/bin/perl');
   assert.deepEqual(noThp.args.slice(2), ['157', launch.cmd, ...launch.args], 'the launch itself, unchanged, as argv');
   assert.throws(() => planNoHugePages(launch, 0), /prctl/);
+  // FCM_KSM: the same launcher also sets PR_SET_MEMORY_MERGE (67), after the THP flag (41); neither: the launch as it is.
+  const both = planProcessFlags(launch, 157, { noHugePages: true, memoryMerge: true });
+  assertGolden('qemu-launch-flags.json', both);
+  assert.deepEqual(both.args.slice(2), ['157', launch.cmd, ...launch.args]);
+  assert.match(both.args[1]!, /syscall\(\$nr, 41, 1, 0, 0, 0\).*syscall\(\$nr, 67, 1, 0, 0, 0\).*exec/);
+  const mergeOnly = planProcessFlags(launch, 157, { noHugePages: false, memoryMerge: true });
+  assert.ok(!mergeOnly.args[1]!.includes(', 41,') && mergeOnly.args[1]!.includes(', 67,'));
+  assert.deepEqual(planProcessFlags(launch, 157, { noHugePages: false, memoryMerge: false }), launch);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), uid: 0 }, ['qemu']), /uid 0/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/var/lib/fcm/../../etc/shadow'] }, ['qemu']), /unsafe/);
   assert.throws(() => planSandboxArgv({ ...baseSandbox(), readWrite: ['/lib/x'] }, ['qemu']), /system directory/);
@@ -245,4 +260,19 @@ test("fork machine: the parent's machine as launched, with the fork's id, disks 
   assert.throws(() => planForkMachine(parent, { vmId: 'vm_0f0f0f0f0f0f', disks: disks('vm_0f0f0f0f0f0f', false), net: { tap: 't', mac: 'm' } }), /no raw swap drive/);
   const noSwap = { ...parent, drives: parent.drives.slice(0, 2) };
   assert.throws(() => planForkMachine(noSwap, { vmId: 'vm_0f0f0f0f0f0f', disks: disks('vm_0f0f0f0f0f0f'), net: { tap: 't', mac: 'm' } }), /drives its parent does not/);
+});
+
+test("QEMU's environment: PATH only, plus MALLOC_ARENA_MAX when set (FCM_QEMU_MALLOC_ARENA_MAX)", () => {
+  const base = { PATH: '/usr/bin:/bin' };
+  assert.deepEqual(planVmmEnv(base, { arenaMax: 0 }), base, "0 = glibc's own default: nothing set");
+  assert.deepEqual(planVmmEnv(base, { arenaMax: 2 }), { PATH: '/usr/bin:/bin', MALLOC_ARENA_MAX: '2' });
+  assert.throws(() => planVmmEnv(base, { arenaMax: -1 }), /MALLOC_ARENA_MAX/);
+  assert.throws(() => planVmmEnv(base, { arenaMax: 1.5 }), /MALLOC_ARENA_MAX/);
+});
+
+test('ksmd settings (FCM_KSM): the rate first, run last', () => {
+  assertGolden('ksm-plan.json', planKsm({ pagesToScan: 1000, sleepMs: 50 }));
+  assert.deepEqual(planKsm({ pagesToScan: 5, sleepMs: 7 }).map(([f]) => f), ['pages_to_scan', 'sleep_millisecs', 'run']);
+  assert.throws(() => planKsm({ pagesToScan: 0, sleepMs: 50 }), /pagesToScan/);
+  assert.throws(() => planKsm({ pagesToScan: 1000, sleepMs: 1.5 }), /sleepMs/);
 });

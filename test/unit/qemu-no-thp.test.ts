@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { planNoHugePages, PRCTL_SYSCALL } from '../../daemon/drivers/qemu/qemu-confine.js';
+import { planNoHugePages, planProcessFlags, PRCTL_SYSCALL } from '../../daemon/drivers/qemu/qemu-confine.js';
 
 const nr = PRCTL_SYSCALL[process.arch];
 
@@ -34,4 +34,21 @@ test('a failed prctl or exec stops the launch with a clear message', { skip: nr 
     assert.notEqual(w.status, 0);
     assert.match(w.stderr, /prctl\(PR_SET_THP_DISABLE\)/);
   }
+});
+
+test('FCM_KSM: the exec\'d program has all its memory mergeable (PR_SET_MEMORY_MERGE), with THP still off; a refusal stops the launch', { skip: nr === undefined ? `no prctl number for ${process.arch}` : false }, () => {
+  const l = planProcessFlags({ cmd: '/bin/sh', args: ['-c', 'grep -h "^THP_enabled\\|^ksm_merge_any" /proc/self/status /proc/self/ksm_stat'] }, nr!, { noHugePages: true, memoryMerge: true });
+  const r = spawnSync(l.cmd, l.args, { encoding: 'utf8' });
+  if (process.getuid?.() === 0) {
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^THP_enabled:\s+0$/m);
+    assert.match(r.stdout, /^ksm_merge_any: yes$/m, 'the flag survives exec into the child');
+  } else {
+    // PR_SET_MEMORY_MERGE needs CAP_SYS_RESOURCE: without it the launch must stop, not start QEMU unmerged.
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /prctl\(PR_SET_MEMORY_MERGE\): Operation not permitted/);
+  }
+  // The control: without the flag, the same program is not mergeable.
+  const plain = planProcessFlags({ cmd: '/bin/grep', args: ['ksm_merge_any', '/proc/self/ksm_stat'] }, nr!, { noHugePages: true, memoryMerge: false });
+  assert.match(spawnSync(plain.cmd, plain.args, { encoding: 'utf8' }).stdout, /^ksm_merge_any: no$/m);
 });

@@ -141,6 +141,11 @@ function memoryArgv(spec: MachineSpec): { machine: string; object: string[] } {
  *   ctrl-alt-delete` reaches init as SIGINT — the same graceful-stop path
  *   Firecracker's SendCtrlAltDel uses.
  * - TCG: tb-size=`tbMib` bounds the translation cache (DEFAULT_TCG_TB_MIB).
+ * - mem-merge: QEMU marks guest RAM KSM-mergeable by default (MADV_MERGEABLE),
+ *   so any ksmd on the host would merge one tenant's pages with another's;
+ *   only FCM_KSM turns it on (with PR_SET_MEMORY_MERGE for the rest of QEMU's
+ *   memory, planProcessFlags). Not part of the saved state: a machine can be
+ *   restored with either.
  * - The serial console is a Unix socket server that outlives client
  *   disconnects; `logfile` keeps what it printed for scrollback. Keep
  *   `logappend=on`: it opens the log O_APPEND, which lets the daemon trim it
@@ -152,16 +157,16 @@ function memoryArgv(spec: MachineSpec): { machine: string; object: string[] } {
  *   starts QEMU detached and waits for its QMP greeting instead.
  * - `-name` carries the VM id so a pid can be verified before it is signalled.
  */
-export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true, tbMib = DEFAULT_TCG_TB_MIB): string[] {
-  return machineArgv(spec, accel, paths, sandbox, tbMib, true);
+export function planQemuArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true, tbMib = DEFAULT_TCG_TB_MIB, memMerge = false): string[] {
+  return machineArgv(spec, accel, paths, sandbox, tbMib, true, memMerge);
 }
 
-function machineArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox: boolean, tbMib: number, boot: boolean): string[] {
+function machineArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox: boolean, tbMib: number, boot: boolean, memMerge: boolean): string[] {
   if (!Number.isInteger(tbMib) || tbMib < 1) throw new Error(`unusable TCG translation cache size ${tbMib}`);
   const mem = memoryArgv(spec);
   const argv = [
     '-name', `fcm-${spec.vmId},process=fcm-${spec.vmId}`,
-    '-M', `microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off${mem.machine}`,
+    '-M', `microvm,acpi=on,rtc=on,isa-serial=on,pit=off,pic=off,mem-merge=${memMerge ? 'on' : 'off'}${mem.machine}`,
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${tbMib}`, '-cpu', 'max']),
     '-smp', String(spec.vcpus),
     '-m', `${spec.memoryMib}M`,
@@ -204,8 +209,8 @@ function machineArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandb
  * (`defer`) until the driver has set the migration capabilities its state
  * was saved with (planMigrationCaps), then reads fd 3.
  */
-export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true, tbMib = DEFAULT_TCG_RESTORE_TB_MIB): string[] {
-  return [...machineArgv(spec, accel, paths, sandbox, tbMib, false), '-S', '-incoming', spec.memory ? 'defer' : `fd:${INCOMING_STATE_FD}`];
+export function planRestoreArgv(spec: MachineSpec, accel: Accel, paths: QemuRunPaths, sandbox = true, tbMib = DEFAULT_TCG_RESTORE_TB_MIB, memMerge = false): string[] {
+  return [...machineArgv(spec, accel, paths, sandbox, tbMib, false, memMerge), '-S', '-incoming', spec.memory ? 'defer' : `fd:${INCOMING_STATE_FD}`];
 }
 
 /**

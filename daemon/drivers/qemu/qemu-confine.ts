@@ -135,19 +135,52 @@ export function planSandboxArgv(plan: SandboxPlan, qemuArgv: readonly string[]):
 
 /**
  * prctl(2)'s syscall number per host architecture (Linux's own tables: x86_64
- * has its own, arm64 uses the generic one), for planNoHugePages.
+ * has its own, arm64 uses the generic one), for planProcessFlags.
  */
 export const PRCTL_SYSCALL: Readonly<Partial<Record<NodeJS.Architecture, number>>> = { x64: 157, arm64: 167 };
 
+/** What a QEMU's launcher sets on itself before it execs the launch (each flag is inherited across fork and kept across execve). */
+export interface ProcessFlags {
+  /** prctl(PR_SET_THP_DISABLE, 1): no transparent huge pages (FCM_QEMU_THP=false). */
+  noHugePages: boolean;
+  /**
+   * prctl(PR_SET_MEMORY_MERGE, 1) (Linux ≥ 6.4; needs CAP_SYS_RESOURCE, so it
+   * is set by the root launcher before setpriv drops everything): every
+   * anonymous and private mapping of the process is KSM-mergeable — TCG's
+   * translation cache, malloc's heaps, the copy-on-write pages of guest RAM
+   * (FCM_KSM; ksmd itself is turned on by the daemon, ksm-host.ts).
+   */
+  memoryMerge: boolean;
+}
+
+/** One prctl(option, 1) per flag that is on; `0 +` because perl's syscall passes strings as pointers. */
+const PRCTL_STEPS: readonly [keyof ProcessFlags, number, string][] = [
+  ['noHugePages', 41, 'PR_SET_THP_DISABLE'],
+  ['memoryMerge', 67, 'PR_SET_MEMORY_MERGE'],
+];
+
 /**
- * prctl(PR_SET_THP_DISABLE, 1), then exec argv. Perl (perl-base is Essential
- * in Debian, so every host has it, and it starts in ~10 ms — Python's ctypes
+ * The process flags, then exec argv. Perl (perl-base is Essential in
+ * Debian, so every host has it, and it starts in ~10 ms — Python's ctypes
  * takes ~150 ms here) because neither Node nor the shell can call prctl.
- * The flag is inherited across fork and kept across execve, so the shell,
- * bwrap, setpriv and QEMU all run with it; arguments are numbers (`0 +`), as
- * perl's syscall passes strings as pointers.
+ * The flags are inherited across fork and kept across execve, so the shell,
+ * bwrap, setpriv and QEMU all run with them. A flag that cannot be set
+ * stops the launch (an old kernel without PR_SET_MEMORY_MERGE says EINVAL):
+ * QEMU never starts quietly without what the configuration asked for. The
+ * script is built from the constant table above only; the launch's argv
+ * follows it as perl's @ARGV.
  */
-const NO_THP_SCRIPT = 'syscall(0 + shift, 41, 1, 0, 0, 0) == 0 or die "fcm-vmm-launch: prctl(PR_SET_THP_DISABLE): $!\\n"; exec { $ARGV[0] } @ARGV or die "fcm-vmm-launch: exec $ARGV[0]: $!\\n"';
+export function planProcessFlags(launch: { cmd: string; args: string[] }, prctlSyscall: number, flags: ProcessFlags): { cmd: string; args: string[] } {
+  if (!Number.isInteger(prctlSyscall) || prctlSyscall <= 0) throw new Error(`unusable prctl syscall number ${prctlSyscall}`);
+  const steps = PRCTL_STEPS.filter(([k]) => flags[k]);
+  if (steps.length === 0) return launch;
+  const script = [
+    'my $nr = 0 + shift;',
+    ...steps.map(([, option, name]) => `syscall($nr, ${option}, 1, 0, 0, 0) == 0 or die "fcm-vmm-launch: prctl(${name}): $!\\n";`),
+    'exec { $ARGV[0] } @ARGV or die "fcm-vmm-launch: exec $ARGV[0]: $!\\n"',
+  ].join(' ');
+  return { cmd: '/usr/bin/perl', args: ['-e', script, String(prctlSyscall), launch.cmd, ...launch.args] };
+}
 
 /**
  * A launch that runs without transparent huge pages (FCM_QEMU_THP=false).
@@ -160,8 +193,25 @@ const NO_THP_SCRIPT = 'syscall(0 + shift, 41, 1, 0, 0, 0) == 0 or die "fcm-vmm-l
  * anonymous memory sized by the guest), unaffected either way.
  */
 export function planNoHugePages(launch: { cmd: string; args: string[] }, prctlSyscall: number): { cmd: string; args: string[] } {
-  if (!Number.isInteger(prctlSyscall) || prctlSyscall <= 0) throw new Error(`unusable prctl syscall number ${prctlSyscall}`);
-  return { cmd: '/usr/bin/perl', args: ['-e', NO_THP_SCRIPT, String(prctlSyscall), launch.cmd, ...launch.args] };
+  return planProcessFlags(launch, prctlSyscall, { noHugePages: true, memoryMerge: false });
+}
+
+/** glibc malloc tuning for QEMU (0 = glibc's own default). */
+export interface VmmMalloc {
+  /** MALLOC_ARENA_MAX: how many malloc arenas QEMU's threads (vCPU, I/O, RCU, worker pool) may spread over. */
+  arenaMax: number;
+}
+
+/**
+ * QEMU's environment: the launcher's (PATH only — nothing of the daemon's,
+ * which may hold secrets) plus the malloc tuning that is set. Passed through
+ * bwrap and setpriv unchanged (neither clears it).
+ */
+export function planVmmEnv(base: Readonly<Record<string, string>>, malloc: VmmMalloc): Record<string, string> {
+  const env: Record<string, string> = { ...base };
+  if (!Number.isSafeInteger(malloc.arenaMax) || malloc.arenaMax < 0) throw new Error(`unusable MALLOC_ARENA_MAX ${malloc.arenaMax}`);
+  if (malloc.arenaMax > 0) env.MALLOC_ARENA_MAX = String(malloc.arenaMax);
+  return env;
 }
 
 /** The whole launch: join the VM's cgroups (if any), then the sandbox. */

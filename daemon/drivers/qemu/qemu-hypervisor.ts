@@ -13,7 +13,7 @@ import type { VmCgroups } from '../cgroups.js';
 import { pidAlive, run, sleep } from '../proc.js';
 import { tapOwner, type VmmUsers } from '../vmm-users.js';
 import { INCOMING_STATE_FD, planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths, TEMPLATE_RAM_FD, type QemuRunPaths } from './qemu-argv.js';
-import { planCgroupLimits, planLaunch, planNoHugePages, planSandboxArgv, PRCTL_SYSCALL, qcow2BackingRef, type SystemDir } from './qemu-confine.js';
+import { planCgroupLimits, planLaunch, planProcessFlags, planSandboxArgv, planVmmEnv, PRCTL_SYSCALL, qcow2BackingRef, type SystemDir, type VmmMalloc } from './qemu-confine.js';
 import { Qmp, type QmpEvent } from './qmp.js';
 import { TemplateRam } from './template-ram.js';
 
@@ -33,6 +33,10 @@ export interface QemuConfig {
   tcgRestoreTbMib?: number;
   /** Leave transparent huge pages on for QEMU (default off: planNoHugePages). */
   transparentHugePages?: boolean;
+  /** Make all of QEMU's private memory KSM-mergeable (FCM_KSM; planProcessFlags). */
+  memoryMerge?: boolean;
+  /** glibc malloc tuning in QEMU's environment (FCM_QEMU_MALLOC_*; planVmmEnv). */
+  malloc?: VmmMalloc;
 }
 
 export interface QemuConfinement {
@@ -74,6 +78,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
   private readonly templateRam: TemplateRam;
   /** prctl's number on this host, for launching QEMU without huge pages (undefined: unknown architecture, they stay on). */
   private readonly prctlSyscall = PRCTL_SYSCALL[process.arch];
+  private readonly vmmEnv: Record<string, string>;
 
   constructor(
     private readonly cfg: QemuConfig,
@@ -83,6 +88,8 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
     this.systemDirs = cfg.confine ? hostSystemDirs() : [];
     this.templateRam = new TemplateRam(log, 'python3', VMM_ENV);
     if (!cfg.transparentHugePages && this.prctlSyscall === undefined) log.warn({ arch: process.arch }, 'qemu: no prctl number for this architecture, QEMU keeps transparent huge pages');
+    if (cfg.memoryMerge && this.prctlSyscall === undefined) log.warn({ arch: process.arch }, 'qemu: no prctl number for this architecture, only guest RAM is KSM-mergeable');
+    this.vmmEnv = planVmmEnv(VMM_ENV, cfg.malloc ?? { arenaMax: 0 });
   }
 
   confinement(): QemuConfinementReport {
@@ -323,10 +330,14 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
       }
       await this.prepareRunDir(paths, uid);
       const procs = await this.joinCgroups(spec);
-      const argv = statePath ? planRestoreArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgRestoreTbMib) : planQemuArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib);
+      const merge = this.cfg.memoryMerge === true;
+      const argv = statePath
+        ? planRestoreArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgRestoreTbMib, merge)
+        : planQemuArgv(spec, this.accel, paths, conf !== null, this.cfg.tcgTbMib, merge);
       const qemu = [this.cfg.binary, ...argv];
       const plain = planLaunch(conf ? await this.sandboxArgv(spec, paths, uid, qemu) : qemu, procs);
-      const launch = this.cfg.transparentHugePages || this.prctlSyscall === undefined ? plain : planNoHugePages(plain, this.prctlSyscall);
+      const flags = { noHugePages: !this.cfg.transparentHugePages, memoryMerge: merge };
+      const launch = this.prctlSyscall === undefined ? plain : planProcessFlags(plain, this.prctlSyscall, flags);
       stateFile = statePath ? await open(statePath, 'r') : null;
       if (spec.memory?.kind === 'template') ramFd = await this.templateRam.open(spec.memory.path, spec.memoryMib * 1024 * 1024);
       const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
@@ -335,7 +346,7 @@ export class QemuHypervisor implements Hypervisor, Snapshotter, LiveSnapshots {
         stdio[INCOMING_STATE_FD] ??= 'ignore';
         stdio[TEMPLATE_RAM_FD] = ramFd;
       }
-      const proc = (child = spawn(launch.cmd, launch.args, { detached: true, stdio, env: VMM_ENV }));
+      const proc = (child = spawn(launch.cmd, launch.args, { detached: true, stdio, env: this.vmmEnv }));
       for (const s of [proc.stdout!, proc.stderr!]) {
         s.setEncoding('utf8');
         s.on('data', (d: string) => {
