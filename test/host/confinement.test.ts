@@ -101,6 +101,10 @@ describe('QEMU runs unprivileged and confined (real guests)', { skip: skip ?? fa
       assert.equal(st.Seccomp, '2', `${id}: QEMU's seccomp filter is on`);
       assert.equal(st.NoNewPrivs, '1', `${id}: no_new_privs`);
       assert.equal(st.THP_enabled, '0', `${id}: no transparent huge pages (FCM_QEMU_THP=false, planNoHugePages)`);
+      // No memory merging by default (FCM_KSM=false, SECURITY.md): neither all of QEMU's memory nor its guest RAM.
+      assert.match(readFileSync(`/proc/${pid}/ksm_stat`, 'utf8'), /^ksm_merge_any: no$/m, `${id}: not PR_SET_MEMORY_MERGE`);
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      assert.match(argv[argv.indexOf('-M') + 1]!, /,mem-merge=off/, `${id}: guest RAM not marked mergeable`);
       for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(BigInt(`0x${st[set]}`), 0n, `${id}: ${set}`);
       uids.add(ids[0]!);
       const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
