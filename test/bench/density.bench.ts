@@ -11,7 +11,16 @@
  *   - `tb24`, `tb16`: the shipped path with a smaller cache for clones
  *     (FCM_QEMU_RESTORE_TB_MIB; experiments: a clone's real work thrashes
  *     at 16, see qemu-argv.ts);
- *   - `shipped`: the defaults.
+ *   - `shipped`: the defaults;
+ *   - `ksm`: FCM_KSM=true (ksmd on, every QEMU PR_SET_MEMORY_MERGE and
+ *     mem-merge=on), measured once ksmd has settled (three more full passes,
+ *     the last merging < 1% more), with ksmd's CPU (its kernel thread's
+ *     utime + stime: steady over 30 s with every VM idle, and from the
+ *     daemon's start) and what each QEMU had merged (ksm_stat, smaps `KSM:`
+ *     by mapping). PSS splits a merged page among the processes mapping
+ *     it, so the figures charge each VM its share. The bench puts ksmd's
+ *     settings back as it found them after each daemon;
+ *   - `arena1`, `arena2`, `ksmArena1`: FCM_QEMU_MALLOC_ARENA_MAX (and KSM).
  * Per VM, from /proc/<pid>/smaps (breakdown()): QEMU's RSS and PSS (PSS charges
  * each VM its share of pages it shares with others — what it really costs the
  * host); the guest RAM only this VM holds (the pages it wrote since its
