@@ -44,6 +44,7 @@ import { LinuxNetwork } from './drivers/linux-network.js';
 import { run } from './drivers/proc.js';
 import { probeAccel } from './drivers/qemu/accel-probe.js';
 import { QemuHypervisor } from './drivers/qemu/qemu-hypervisor.js';
+import { planProcessFlags, PRCTL_SYSCALL } from './drivers/qemu/qemu-confine.js';
 import { enableKsm, ksmCounters } from './drivers/ksm-host.js';
 import { VmCgroups } from './drivers/cgroups.js';
 import { VmmUsers } from './drivers/vmm-users.js';
@@ -200,6 +201,14 @@ async function selectHypervisor(cfg: Config, images: FileImages, log: Logger, vm
       : { accel: cfg.accel, reason: 'FCM_ACCEL' };
   log.info({ accel: accel.accel, reason: accel.reason, confine: cfg.vmm.confine, cgroups: vmm.cgroups.status() }, 'hypervisor: qemu');
   if (cfg.vmm.ksm.enabled) {
+    // The launcher's prctl tried once at start: on a kernel without it (< 6.4) the daemon refuses to start, rather than every create failing.
+    const nr = PRCTL_SYSCALL[process.arch];
+    if (nr !== undefined) {
+      const probe = planProcessFlags({ cmd: '/bin/true', args: [] }, nr, { noHugePages: false, memoryMerge: true });
+      await run(probe.cmd, probe.args).catch((e: Error) => {
+        throw new Error(`FCM_KSM: this host cannot make a process's memory mergeable (PR_SET_MEMORY_MERGE: Linux >= 6.4, as root): ${e.message}`, { cause: e });
+      });
+    }
     // Host-wide, and left on at exit: VMs outlive the daemon, and so does their merged memory.
     await enableKsm(cfg.vmm.ksm);
     log.info({ ...cfg.vmm.ksm, ...(await ksmCounters()) }, 'ksm: ksmd on, QEMU memory mergeable (FCM_KSM)');
