@@ -1,5 +1,5 @@
 // fcm: a Node.js process started ahead of the next run of the live web command
-// (rootfs/guest/prestart.py starts it as `<node> /usr/lib/fcm/node-standby.cjs <fd>`,
+// (rootfs/guest/prestart.py starts it as `<node> /usr/lib/fcm/node-standby.cjs <fd> <hurry-fd>`,
 // through the same `node` the run would find on its PATH, so V8's flags and the
 // startup snapshot are the run's own).
 //
@@ -10,7 +10,8 @@
 // guest. Here all of that is done ahead, at idle priority, and the built-in modules a web
 // app uses are loaded.
 //
-// Protocol on <fd> (a socket to the agent): "ready\n" once loaded; then one JSON line
+// Protocol on <fd> (a socket to the agent): "ready\n" once loaded (or at once when a byte
+// came on <hurry-fd>: a run is here, and what is not loaded yet is left to it); then one JSON line
 // {argv, cwd, env} comes; this answers "ok\n" and runs argv[1] as the main module the way
 // `node <script> [args]` does (Module.runMain: CommonJS with require.main === module, or
 // ES module by extension / package "type"), or answers "no <reason>\n" and exits 0.
@@ -31,6 +32,21 @@ const path = require('path');
 const Module = require('module');
 
 const fd = Number(process.argv[2]);
+// "A run is here" (prestart.py's NodeStandby.hurry): a byte on this pipe, non-blocking on
+// this side, read between the steps below. Once it came, nothing more is loaded ahead: the
+// run is read at once and the app loads what it needs itself, as a fresh start does.
+const hurryFd = process.argv.length > 3 ? Number(process.argv[3]) : -1;
+let hurried = false;
+function hurry() {
+  if (hurried || !(hurryFd >= 0)) return hurried;
+  try {
+    fs.readSync(hurryFd, Buffer.alloc(1), 0, 1, null);
+    hurried = true; // the byte, or the end of the pipe (the agent is gone: readLine exits)
+  } catch {
+    // EAGAIN: no run yet
+  }
+  return hurried;
+}
 // The code cache for the app's own modules (node-code-cache.cjs), loaded ahead and
 // installed on take when the run names its directory (FCM_NODE_CODE_CACHE, set by the
 // agent for Node releases); it leaves the module cache with this file.
@@ -47,6 +63,7 @@ const PRELOAD = ['http', 'https', 'net', 'tls', 'stream', 'stream/promises', 'ev
   'fs/promises', 'path', 'crypto', 'zlib', 'querystring', 'buffer', 'string_decoder', 'os', 'dns', 'timers',
   'timers/promises', 'tty', 'child_process', 'assert', 'async_hooks', 'perf_hooks'];
 for (const name of PRELOAD) {
+  if (hurry()) break;
   try {
     require(name);
   } catch {
@@ -81,6 +98,10 @@ function warmUp(done) {
     else next();
   };
   const timer = setTimeout(finish, 30000);
+  if (hurry()) {
+    finish();
+    return;
+  }
   try {
     const http = require('http');
     new URL('http://localhost:8000/a/b?c=d#e').searchParams.get('c');
@@ -92,6 +113,10 @@ function warmUp(done) {
     });
     server.on('error', finish);
     server.listen(0, '127.0.0.1', () => {
+      if (hurry()) {
+        finish();
+        return;
+      }
       const req = http.request({ host: '127.0.0.1', port: server.address().port, path: '/warm?x=1', agent: false,
         headers: { connection: 'close', accept: '*/*' } }, (res) => {
         res.setEncoding('utf8');
@@ -157,6 +182,7 @@ function take() {
   delete process.mainModule; // set again by Module._load for the app's main module
   fs.writeSync(fd, 'ok\n');
   fs.closeSync(fd);
+  if (hurryFd >= 0) fs.closeSync(hurryFd);
 }
 
 warmUp(() => {

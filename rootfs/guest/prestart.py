@@ -45,7 +45,7 @@ before the script runs, ~1 s compiling `http` and what it pulls in (Debian's Nod
 code cache for its built-in modules), and the app's own lines and listen a few hundred
 ms. For `<node> <script> [args]` (node or nodejs, by name on PATH or absolute, no
 options before the script, NODE_OPTIONS unset or empty) the agent starts
-`<node> node-standby.cjs <fd>` with the same <node> (the VM's node-shim: the same V8
+`<node> node-standby.cjs <fd> <hurry-fd>` with the same <node> (the VM's node-shim: the same V8
 flags and startup snapshot as the run), as the app user, with the environment of the
 previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
 built-in modules web apps use, serves one HTTP request to itself on loopback (V8 compiles
@@ -53,8 +53,10 @@ each built-in function at its first call: the first answer of a taken app cost m
 its start) and waits. It fits the next run under the same rules as
 above (no shadowing check: built-in modules cannot be shadowed by files; PATH may
 differ too, as each release's starts with its own node_modules/.bin), except that
-one still loading is taken too: it gets normal priority and the start waits for it
-(it has less left to do than a fresh start; Node's set-up is most of the start). On take it
+one still loading is taken too: it gets normal priority and is told a run is here (a
+byte on a pipe it reads between steps, hurry()): it loads no further built-in module,
+skips its warm-up request and reads the run, so the start waits only for the step under
+way (it has less left to do than a fresh start; Node's own set-up is most of the start). On take it
 gets that run's argv, cwd and environment, every thread gets normal priority, and it
 runs the script through Module.runMain, as `node <script>` does: require.main ===
 module for CommonJS, the ESM loader for .mjs or "type": "module", process.argv
@@ -257,6 +259,9 @@ class Standby:
             os.close(w)
         return popen, r
 
+    def hurry(self):
+        """Tells one still loading that a run is here (Python's: the run itself, early_go)."""
+
     def _send(self, popen, line):
         popen.stdin.write(line)
         popen.stdin.close()
@@ -311,6 +316,8 @@ class Standby:
                 with self._lock:
                     self._boosted = True
                     set_nice(popen.pid, 0)
+                if not self.ready.is_set():
+                    self.hurry()
                 go = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n"
                 if self.early_go:
                     self._send(popen, go)
@@ -357,7 +364,7 @@ class Standby:
 
 
 class NodeStandby(Standby):
-    """A Node.js process started ahead (node-standby.cjs): `<node> node-standby.cjs <fd>`,
+    """A Node.js process started ahead (node-standby.cjs): `<node> node-standby.cjs <fd> <hurry-fd>`,
     where <node> is what the run would start (the VM's node-shim, which adds the startup
     snapshot exactly as for the run, or /usr/bin/node), stdin /dev/null, and one socket
     for "ready", the run's {argv, cwd, env} and the answer."""
@@ -366,26 +373,57 @@ class NodeStandby(Standby):
     noun = "Node.js process"
     # One still starting is taken: given normal priority it has strictly less left to do
     # than a fresh start (its own start is most of a fresh one's, ~6 s of CPU under TCG,
-    # so a redeploy a few seconds after the last often finds it still starting).
+    # so a redeploy a few seconds after the last often finds it still starting), and it
+    # is hurried: it stops loading ahead at its next step and reads the run.
     take_unready = True
-    early_go = False  # node-standby.cjs reads the run only once loaded
+    early_go = False  # node-standby.cjs reads the run only once it said "ready" (hurry() makes that soon)
     command_argv = staticmethod(node_argv)
     # PATH too: a Node release's PATH starts with its own node_modules/.bin, so it differs
     # from release to release; Node does not read PATH while it starts (the node it runs
     # is checked apart: interpreter()), and the run's PATH is in process.env on take.
     per_run = PER_RUN | {"PATH"}
 
+    _hurry = None  # the write end of its "a run is here" pipe (see hurry())
+
     def _spawn(self):
         mine, theirs = socket.socketpair()
+        # "A run is here": one byte on a pipe whose read end is non-blocking in the process
+        # (node has no poll(), so it cannot peek at the socket without blocking on it).
+        hurry_r, hurry_w = os.pipe()
+        os.set_blocking(hurry_r, False)
         try:
-            popen = self._popen([self.executable, NODE_STANDBY_JS, str(theirs.fileno())],
-                                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+            popen = self._popen([self.executable, NODE_STANDBY_JS, str(theirs.fileno()), str(hurry_r)],
+                                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(), hurry_r))
         except BaseException:
             mine.close()
+            os.close(hurry_w)
             raise
         finally:
             theirs.close()
+            os.close(hurry_r)
+        self._close_hurry()
+        self._hurry = hurry_w
         return popen, mine.detach()
+
+    def hurry(self):
+        """A run is here: node-standby.cjs loads no further built-in module and skips its
+        warm-up request, says "ready" and reads the run (the app loads what it needs itself,
+        as a fresh start does: it has never more left to do than a fresh start)."""
+        if self._hurry is not None:
+            try:
+                os.write(self._hurry, b"!")
+            except OSError:
+                pass  # it died: take() sees that
+            self._close_hurry()
+
+    def _close_hurry(self):
+        if self._hurry is not None:
+            os.close(self._hurry)
+            self._hurry = None
+
+    def _close_reply(self):
+        self._close_hurry()
+        super()._close_reply()
 
     def _send(self, popen, line):
         view = memoryview(line)

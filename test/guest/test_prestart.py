@@ -220,6 +220,7 @@ console.log(JSON.stringify({
   cache: Object.keys(require.cache), env: process.env, stdin: fs.readFileSync(0, 'utf8'),
   uid: process.getuid(), umask: process.umask(), nice: [...new Set(nice)],
   handles: process.getActiveResourcesInfo(),
+  builtins: ['zlib', 'child_process', 'http'].filter((m) => process.moduleLoadList.includes(`NativeModule ${m}`)),
 }));
 process.exitCode = Number(process.argv[2]);
 """
@@ -272,7 +273,11 @@ class NodeTakeTest(NodeFixture):
         # opened (net does when a socket closes); its server and sockets are gone.
         warm_handles, cold_handles = (json.loads(out).pop("handles") for _, out in (warm, cold))
         self.assertEqual((warm_handles, cold_handles), (["PipeWrap"], []))
-        warm, cold = ((code, out.replace('"handles":["PipeWrap"]', '"handles":[]')) for code, out in (warm, cold))
+        # ... and the built-in modules it loaded ahead.
+        warm_builtins, cold_builtins = (json.loads(out).pop("builtins") for _, out in (warm, cold))
+        self.assertEqual((warm_builtins, cold_builtins), (["zlib", "child_process", "http"], []))
+        warm, cold = ((code, out.replace('"handles":["PipeWrap"]', '"handles":[]')
+                       .replace('"builtins":["zlib","child_process","http"]', '"builtins":[]')) for code, out in (warm, cold))
         self.assertEqual(warm, cold)
         self.assertEqual(warm[0], 7)
         seen = json.loads(warm[1])
@@ -323,9 +328,10 @@ class NodeTakeTest(NodeFixture):
         self.assertFalse(sb.fits(self.proc("node app.js")))
         self.assertIsNone(sb.take(["node", "app.js", "0"], self.rdir, self.env))
 
-    def test_one_still_loading_is_taken_at_normal_priority_once_ready(self):
+    def test_one_still_loading_is_taken_at_normal_priority_and_loads_no_more(self):
         # A stand-in for node-standby.cjs that loads it only after 2 s (its own line in
-        # require.cache is the one difference this makes).
+        # require.cache is the one difference this makes): the run is here before its
+        # first step, so it loads none of its built-in modules and makes no warm-up request.
         slow = os.path.join(self.app.dir, "slow-standby.cjs")
         with open(slow, "w") as f:
             f.write("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);\n"
@@ -344,6 +350,13 @@ class NodeTakeTest(NodeFixture):
         seen = json.loads(popen.communicate()[0])
         self.assertEqual(popen.returncode, 5)
         self.assertEqual((seen["main"], seen["nice"], seen["env"]), (True, [0], self.env))
+        self.assertEqual((seen["builtins"], seen["handles"]), ([], []), "hurried: nothing loaded ahead, no warm-up")
+
+    def test_one_ready_has_loaded_ahead_and_is_not_hurried(self):
+        sb = self.standby()
+        popen = sb.take(["node", "app.js", "0"], self.rdir, self.env)
+        seen = json.loads(popen.communicate()[0])
+        self.assertEqual((seen["builtins"], seen["handles"]), (["zlib", "child_process", "http"], ["PipeWrap"]))
 
     def test_one_that_dies_while_loading_falls_back(self):
         sb = self.standby(wait=False)
