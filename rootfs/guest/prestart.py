@@ -48,9 +48,10 @@ options before the script, NODE_OPTIONS unset or empty) the agent starts
 `<node> node-standby.cjs <fd> <hurry-fd>` with the same <node> (the VM's node-shim: the same V8
 flags and startup snapshot as the run), as the app user, with the environment of the
 previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
-built-in modules web apps use, serves one HTTP request to itself on loopback (V8 compiles
-each built-in function at its first call: the first answer of a taken app cost more than
-its start) and waits. It fits the next run under the same rules as
+built-in modules a node:http app uses, serves one HTTP request to itself on loopback (V8
+compiles each built-in function at its first call: the first answer of a taken app cost
+more than its start), loads more built-in modules web apps use (https, crypto, zlib, ...)
+and waits. It fits the next run under the same rules as
 above (no shadowing check: built-in modules cannot be shadowed by files; PATH may
 differ too, as each release's starts with its own node_modules/.bin), except that
 one still loading is taken too: it gets normal priority and is told a run is here (a
