@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import sjson from 'secure-json-parse';
@@ -17,6 +17,7 @@ import { problem } from './problem.js';
 import { checkCsrf, sessionToken } from './session-cookie.js';
 import { CLUSTER_HEADER } from '../core/cluster-auth.js';
 import { FORWARDED, forwardCreate, forwardRequest, type ClusterHttp } from './forward.js';
+import { lazyRequestLogger, RequestLineController } from './request-log.js';
 import { acceptsGzip, AnswerCache, answerOf, noneMatch, type Answer } from './answer-cache.js';
 
 export interface Authenticator {
@@ -108,36 +109,13 @@ const ANONYMOUS: Principal = { userId: 'anonymous', email: null, admin: false };
 /** How long a closing connection keeps discarding a request body nobody will read (nginx: lingering_time). */
 const LINGER_MS = 5_000;
 
-/**
- * The two lines every request logs ("incoming request", "request completed"), as fastify writes
- * them, but through a sibling of the server's logger without redaction: their fields are fixed —
- * the request's method, URL without its query, address and port (log.ts's req serializer), the
- * status code and the response time — so nothing in them can need it, and running the redaction
- * paths over them was ~a tenth of a kept GET /v1/vms. Everything else a request logs (req.log,
- * errors) still goes through the redacting logger. The request's own level decides (a route's
- * logLevel), as before.
- */
-class RequestLines extends LogController {
-  /** Set once the server (and so its logger, with fastify's serializers) exists. */
-  plain: Logger | null = null;
-
-  override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
-    if (!this.plain) return super.incomingRequest(request, reply);
-    if ((request.log as Logger).isLevelEnabled('info')) this.plain.info({ reqId: request.id, req: request }, 'incoming request');
-  }
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (error || !this.plain) return super.requestCompleted(error, request, reply);
-    if ((request.log as Logger).isLevelEnabled('info')) this.plain.info({ reqId: request.id, res: reply, responseTime: reply.elapsedTime }, 'request completed');
-  }
-}
-
 export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   const requestTimeoutMs = deps.requestTimeoutMs ?? 60_000;
   const limits = deps.limits ?? NO_LIMITS;
-  const requestLines = new RequestLines();
+  const requestLines = new RequestLineController(deps.log);
   const app: FastifyInstance = Fastify({
     logController: requestLines,
+    childLoggerFactory: lazyRequestLogger,
     // req.ip (and so the logs) by the same trusted-proxy rule as the limits.
     trustProxy: (address: string) => limits.trusted.has(address),
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
@@ -153,7 +131,7 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     clientErrorHandler: clientErrorProblem,
     frameworkErrors: (err, req, reply) => sendProblem(reply, problem('validation_failed', err.message, { requestId: req.id })),
   });
-  requestLines.plain = (app.log as Logger).child({}, { redact: { paths: [] } });
+  requestLines.attach(app.log as Logger);
   // Expect values other than 100-continue: serve the request (RFC 9110 allows it) instead of Node's bare 417.
   app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
   // CONNECT (proxy tunnels) never reaches a route; without a listener Node drops the connection unanswered.
