@@ -141,6 +141,7 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   // and answered like a rejection.
   // Node keeps the first of several Authorization or Host headers and drops the rest; a proxy in
   // front may pick another one. Ambiguous credentials or targets are refused outright.
+  // One hook for all of it (each hook is a step of fastify's hook runner on every request).
   app.addHook('onRequest', (req, _reply, done) => {
     let host = 0;
     let auth = 0;
@@ -152,21 +153,25 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
     if (auth > 1) throw new FcmError('validation_failed', 'More than one Authorization header.');
     if (host > 1) throw new FcmError('validation_failed', 'More than one Host header.');
     if (host === 0 && req.raw.httpVersion === '1.1') throw new FcmError('validation_failed', 'HTTP/1.1 requests need a Host header.');
+    // Who is asking (trusted-proxy rule). Requests that are not spec operations (docs, the web
+    // console page, git over HTTPS, unknown paths) count against their address's public limit;
+    // operations count in their own onRequest (by address, or by user once authenticated).
+    const next = () => {
+      try {
+        req.client = limits.clientOf(req.raw);
+        if (!req.routeOptions.config?.ownLimits) limits.address('public', req.client);
+      } catch (e) {
+        return done(e as Error);
+      }
+      done();
+    };
     // A request that declares a body goes on after the parser has had the bytes it already holds:
     // Node emits the request from inside its parse of the headers, and a body that breaks the framing
     // (a bogus Transfer-Encoding, a bad chunk size) is found only when that parse goes on. Answered
     // synchronously (a GET's kept answer), it went out as 200 before the framing error's 400
     // (fuzz-api: "200 for a request the spec forbids"); a microtask later the error is answered first.
-    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') queueMicrotask(() => done());
-    else done();
-  });
-  // Who is asking (trusted-proxy rule). Requests that are not spec operations (docs, the web
-  // console page, git over HTTPS, unknown paths) count against their address's public limit;
-  // operations count in their own onRequest (by address, or by user once authenticated).
-  app.addHook('onRequest', (req, _reply, done) => {
-    req.client = limits.clientOf(req.raw);
-    if (!req.routeOptions.config?.ownLimits) limits.address('public', req.client);
-    done();
+    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') queueMicrotask(next);
+    else next();
   });
 
   // An answer sent before the request body was read (413, 401, 404...) on a connection that then
@@ -314,11 +319,15 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       authorize(req, reply);
       done();
     },
-    preValidation: (req, _reply, done) => {
-      // An optional body that was not sent validates (and gets its defaults) as {}.
-      if (route.schema.body && (req.body === undefined || req.body === null) && !route.bodyRequired) req.body = {};
-      done();
-    },
+    // An optional body that was not sent validates (and gets its defaults) as {}.
+    ...(route.schema.body && !route.bodyRequired
+      ? {
+          preValidation: (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+            if (req.body === undefined || req.body === null) req.body = {};
+            done();
+          },
+        }
+      : {}),
     // A VM-bound operation on a VM another (live) host runs goes to that host, streaming back.
     ...(deps.cluster && FORWARDED.has(route.operationId)
       ? {
@@ -347,7 +356,8 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       reply.code(500).type('application/problem+json');
       return problem('internal', `The server produced a response that does not match its API contract (request ${req.id}).`, { requestId: req.id });
     },
-    handler: async (req, reply) => {
+    // Not async: a kept answer goes out synchronously, without a promise and a microtask turn.
+    handler: (req, reply) => {
       const ctx: HandlerContext = {
         req,
         reply,
@@ -360,8 +370,18 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       const key = answers ? handler.answerKey!(ctx) : null;
       if (key !== null) {
         const hit = answers!.get(key);
-        if (hit) return sendAnswer(req, reply, hit);
+        if (hit) {
+          sendAnswer(req, reply, hit);
+          return undefined;
+        }
       }
+      return answer(ctx, reply, key);
+    },
+  });
+
+  /** The handler's answer (kept when it has a key): the reply, or the body for fastify to check and send. */
+  async function answer(ctx: HandlerContext, reply: FastifyReply, key: string | null): Promise<unknown> {
+      const req = ctx.req;
       const result = await handler(ctx);
       if (reply.sent) return reply;
       if (reply.statusCode === 200 && okStatus !== 200) reply.code(okStatus);
@@ -378,8 +398,7 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
         }
       }
       return result;
-    },
-  });
+  }
 }
 
 /** A kept answer: its bytes, or 304 when the client holds them already. Per caller, never for shared caches. */
