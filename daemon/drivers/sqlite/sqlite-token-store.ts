@@ -25,14 +25,19 @@ export class SqliteTokenStore implements TokenStore {
    * when another connection (another process) commits, total_changes when this connection
    * writes anything (a revocation through any store on it) — either empties the table, so a
    * revoked token is refused on its very next request, wherever it was revoked.
+   * Two prepared statements, not `SELECT … FROM pragma_data_version()`: that table-valued form
+   * prepares the PRAGMA again inside every step (SQL parsed on every request).
    */
-  private readonly changes: Statement;
+  private readonly dataVersion: Statement;
+  private readonly totalChanges: Statement;
   private readonly kept = new Map<string, TokenRow>();
-  private keptAt = '';
+  private keptVersion = -1;
+  private keptChanges = -1;
 
   constructor(private readonly db: Db) {
     this.byHash = db.prepare('SELECT * FROM tokens WHERE hash = ?');
-    this.changes = db.prepare("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()").pluck();
+    this.dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.totalChanges = db.prepare('SELECT total_changes()').pluck();
   }
 
   insert(t: Omit<TokenRow, 'lastUsedAt' | 'revokedAt'>): void {
@@ -43,10 +48,12 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   findByHash(hash: string): TokenRow | undefined {
-    const now = this.changes.get() as string;
-    if (now !== this.keptAt) {
+    const version = this.dataVersion.get() as number;
+    const changes = this.totalChanges.get() as number;
+    if (version !== this.keptVersion || changes !== this.keptChanges) {
       this.kept.clear();
-      this.keptAt = now;
+      this.keptVersion = version;
+      this.keptChanges = changes;
     }
     // Callers get copies (the store's contract): what they change is not kept.
     const hit = this.kept.get(hash);
