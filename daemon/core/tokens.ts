@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Principal } from './model.js';
 import type { TokenStore } from './ports/token-store.js';
 
@@ -7,9 +7,13 @@ export function newToken(): string {
   return `fcm_${randomBytes(32).toString('base64url')}`;
 }
 
-/** High-entropy random tokens need no slow KDF: SHA-256 is enough to make a stolen DB useless. */
+/**
+ * High-entropy random tokens need no slow KDF: SHA-256 is enough to make a stolen DB useless.
+ * crypto.hash (one shot) rather than createHash().update().digest(): a third of the time, and
+ * every authenticated request hashes its token.
+ */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 export function sameHash(a: string, b: string): boolean {
