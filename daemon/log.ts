@@ -73,7 +73,15 @@ export function requestLines(logger: Logger): RequestLines | null {
   const head = `{"level":${INFO}`;
   return {
     incoming(reqId, req) {
-      out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${JSON.stringify(reqId)},"req":${JSON.stringify(reqFields(req))},"msg":"incoming request"}\n`);
+      // reqFields, stringified key by key (JSON.stringify leaves out the undefined ones).
+      const { method, url, ip } = req;
+      const port = req.socket?.remotePort;
+      const q = typeof url === 'string' ? url.indexOf('?') : -1;
+      let fields = method === undefined ? '' : `,"method":${JSON.stringify(method)}`;
+      if (url !== undefined) fields += `,"url":${JSON.stringify(q < 0 ? url : url.slice(0, q))}`;
+      if (ip !== undefined) fields += `,"remoteAddress":${JSON.stringify(ip)}`;
+      if (port !== undefined) fields += `,"remotePort":${JSON.stringify(port)}`;
+      out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${JSON.stringify(reqId)},"req":{${fields.slice(1)}},"msg":"incoming request"}\n`);
     },
     completed(reqId, statusCode, responseTime) {
       out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${JSON.stringify(reqId)},"res":{"statusCode":${JSON.stringify(statusCode)}},"responseTime":${JSON.stringify(responseTime)},"msg":"request completed"}\n`);

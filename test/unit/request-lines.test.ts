@@ -26,6 +26,8 @@ describe('requestLines: the same bytes as pino', () => {
     { method: 'GET', url: '/odd/"quoted"/\\back/\u00e9t\u00e9/%00', ip: '10.0.0.1', socket: {} },
     { method: 'DELETE', url: '/v1/vms/a', ip: undefined, socket: undefined },
     { method: 'GET', url: '/x'.repeat(300), ip: '127.0.0.1', socket: { remotePort: 65535 } },
+    { method: 'GET', url: '?only=query', ip: '::ffff:10.1.2.3', socket: { remotePort: 0 } },
+    {},
   ];
 
   test('"incoming request": reqId, the req serializer (no query, no headers), msg', () => {
