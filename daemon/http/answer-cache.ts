@@ -54,9 +54,24 @@ export function answerOf(text: string): Answer {
   return { body, etag: `"${tag}"`, gzip: body.length < GZIP_MIN_BYTES ? null : { body: gzipSync(body), etag: `"${tag}-gz"` } };
 }
 
+/** The last Accept-Encoding seen and its verdict: a client sends the same one on every request. */
+let lastAccept = '';
+let lastAcceptsGzip = false;
+
 /** Accept-Encoding allows gzip (RFC 9110 12.5.3: `gzip`, `x-gzip` or `*`, with a q-value above 0). */
 export function acceptsGzip(header: string | string[] | undefined): boolean {
   if (header === undefined) return false;
+  if (typeof header === 'string') {
+    if (header !== lastAccept) {
+      lastAcceptsGzip = parseAcceptsGzip(header);
+      lastAccept = header;
+    }
+    return lastAcceptsGzip;
+  }
+  return parseAcceptsGzip(header);
+}
+
+function parseAcceptsGzip(header: string | string[]): boolean {
   let star = false;
   for (const h of Array.isArray(header) ? header : [header]) {
     for (const item of h.toLowerCase().split(',')) {

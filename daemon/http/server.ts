@@ -306,7 +306,8 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
       const closed = deps.sessions.open(principal, () => {
         if (!reply.raw.writableEnded) req.raw.socket?.destroy?.();
       });
-      reply.raw.once('close', closed);
+      // ('close' comes once: no once() wrapper needed.)
+      reply.raw.on('close', closed);
     }
   };
 

@@ -164,6 +164,10 @@ test('Accept-Encoding and If-None-Match parsing (RFC 9110)', () => {
   assert.equal(acceptsGzip('*;q=0'), false);
   assert.equal(acceptsGzip('identity, deflate'), false);
   assert.equal(acceptsGzip('x-gzip'), true);
+  // The last header's verdict is remembered: the same header again, then others, then back.
+  for (const [h, want] of [['gzip, deflate', true], ['gzip, deflate', true], ['gzip;q=0', false], ['gzip;q=0', false], ['gzip, deflate', true], [['identity', 'gzip'], true], ['identity', false]] as const) {
+    assert.equal(acceptsGzip(h as string | string[]), want, String(h));
+  }
   assert.equal(noneMatch(undefined, '"a"'), false);
   assert.equal(noneMatch('"a"', '"a"'), true);
   assert.equal(noneMatch('W/"a"', '"a"'), true);
