@@ -1,6 +1,7 @@
 import type { TokenRow, TokenStore } from '../../core/ports/token-store.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
+import { CommitWatch } from './commit-watch.js';
 
 interface Row {
   id: string; hash: string; user_id: string; kind: string; description: string | null;
@@ -19,24 +20,22 @@ export class SqliteTokenStore implements TokenStore {
   // Every authenticated request looks its token up: prepare that statement once.
   private readonly byHash: Statement;
   /**
-   * Rows found by hash, kept while the database is unchanged: a request's lookup then costs one
-   * cheap statement (~5 µs) instead of the row query and its object (~12 µs, most of the auth
-   * cost of a kept GET /v1/vms). "Unchanged" is SQLite's own word for it: data_version moves
-   * when another connection (another process) commits, total_changes when this connection
-   * writes anything (a revocation through any store on it) — either empties the table, so a
-   * revoked token is refused on its very next request, wherever it was revoked.
-   * Two prepared statements, not `SELECT … FROM pragma_data_version()`: that table-valued form
-   * prepares the PRAGMA again inside every step (SQL parsed on every request).
+   * Rows found by hash, kept while the database is unchanged: a request's lookup then costs a
+   * look at the database's commit counter instead of the row query and its object (~12 µs, most
+   * of the auth cost of a kept GET /v1/vms). "Unchanged": no connection committed since
+   * (CommitWatch: another process's commits included), and total_changes() of this connection
+   * did not move (a write through any store on it, even inside a transaction not yet
+   * committed) — either empties the table, so a revoked token is refused on its very next
+   * request, wherever it was revoked.
    */
-  private readonly dataVersion: Statement;
+  private readonly commits: CommitWatch;
   private readonly totalChanges: Statement;
   private readonly kept = new Map<string, TokenRow>();
-  private keptVersion = -1;
   private keptChanges = -1;
 
   constructor(private readonly db: Db) {
     this.byHash = db.prepare('SELECT * FROM tokens WHERE hash = ?');
-    this.dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.commits = new CommitWatch(db);
     this.totalChanges = db.prepare('SELECT total_changes()').pluck();
   }
 
@@ -48,11 +47,10 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   findByHash(hash: string): TokenRow | undefined {
-    const version = this.dataVersion.get() as number;
+    const committed = this.commits.changed();
     const changes = this.totalChanges.get() as number;
-    if (version !== this.keptVersion || changes !== this.keptChanges) {
+    if (committed || changes !== this.keptChanges) {
       this.kept.clear();
-      this.keptVersion = version;
       this.keptChanges = changes;
     }
     // Callers get copies (the store's contract): what they change is not kept.
