@@ -48,6 +48,18 @@ function reqFields(req: LoggedRequest) {
   };
 }
 
+/** What JSON.stringify escapes in a string: quote, backslash, control characters, surrogates (lone ones). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * JSON.stringify(v) for the strings and numbers of a request line, without its call into the
+ * runtime for the common case (a plain string; a finite number, which prints as String(n)).
+ */
+function jsonValue(v: string | number): string {
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
+}
+
 /** Loggers made by createLogger → their destination (requestLines writes there directly). */
 const requestLineFormats = new WeakMap<Logger, DestinationStream>();
 
@@ -77,14 +89,14 @@ export function requestLines(logger: Logger): RequestLines | null {
       const { method, url, ip } = req;
       const port = req.socket?.remotePort;
       const q = typeof url === 'string' ? url.indexOf('?') : -1;
-      let fields = method === undefined ? '' : `,"method":${JSON.stringify(method)}`;
-      if (url !== undefined) fields += `,"url":${JSON.stringify(q < 0 ? url : url.slice(0, q))}`;
-      if (ip !== undefined) fields += `,"remoteAddress":${JSON.stringify(ip)}`;
-      if (port !== undefined) fields += `,"remotePort":${JSON.stringify(port)}`;
-      out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${JSON.stringify(reqId)},"req":{${fields.slice(1)}},"msg":"incoming request"}\n`);
+      let fields = method === undefined ? '' : `,"method":${jsonValue(method)}`;
+      if (url !== undefined) fields += `,"url":${jsonValue(q < 0 ? url : url.slice(0, q))}`;
+      if (ip !== undefined) fields += `,"remoteAddress":${jsonValue(ip)}`;
+      if (port !== undefined) fields += `,"remotePort":${jsonValue(port)}`;
+      out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${jsonValue(reqId)},"req":{${fields.slice(1)}},"msg":"incoming request"}\n`);
     },
     completed(reqId, statusCode, responseTime) {
-      out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${JSON.stringify(reqId)},"res":{"statusCode":${JSON.stringify(statusCode)}},"responseTime":${JSON.stringify(responseTime)},"msg":"request completed"}\n`);
+      out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${jsonValue(reqId)},"res":{"statusCode":${jsonValue(statusCode)}},"responseTime":${jsonValue(responseTime)},"msg":"request completed"}\n`);
     },
   };
 }

@@ -28,6 +28,7 @@ describe('requestLines: the same bytes as pino', () => {
     { method: 'GET', url: '/x'.repeat(300), ip: '127.0.0.1', socket: { remotePort: 65535 } },
     { method: 'GET', url: '?only=query', ip: '::ffff:10.1.2.3', socket: { remotePort: 0 } },
     {},
+    { method: 'GET', url: '/ctl/\u0001\u001f\u007f/tab\t/emoji\ud83d\ude00/lone\ud800/end', ip: '10.0.0.2', socket: { remotePort: 2 } },
   ];
 
   test('"incoming request": reqId, the req serializer (no query, no headers), msg', () => {
@@ -49,7 +50,7 @@ describe('requestLines: the same bytes as pino', () => {
   test('"request completed": reqId, status, response time, msg', () => {
     const { lines, log } = capture();
     const fast = requestLines(log)!;
-    for (const [status, ms] of [[200, 0.13928999999916414], [304, 12], [500, 1e-7], [429, 123456.789]] as const) {
+    for (const [status, ms] of [[200, 0.13928999999916414], [304, 12], [500, 1e-7], [429, 123456.789], [200, 0], [200, -0], [200, 1e21], [200, NaN], [200, Infinity]] as const) {
       lines.length = 0;
       fast.completed('req_0a1b2c000002', status, ms);
       log.info({ reqId: 'req_0a1b2c000002', res: { statusCode: status }, responseTime: ms }, 'request completed');
