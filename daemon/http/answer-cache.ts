@@ -28,11 +28,15 @@ export class AnswerCache {
 
   constructor(private readonly max = 128) {}
 
+  /** The most recently used key (the Map's last): asked again, it needs no reordering. */
+  private newest: string | null = null;
+
   get(key: string): Answer | undefined {
     const a = this.entries.get(key);
-    if (a) {
+    if (a && key !== this.newest) {
       this.entries.delete(key);
       this.entries.set(key, a);
+      this.newest = key;
     }
     return a;
   }
@@ -40,6 +44,7 @@ export class AnswerCache {
   set(key: string, a: Answer): void {
     this.entries.delete(key);
     this.entries.set(key, a);
+    this.newest = key;
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 

@@ -97,8 +97,16 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
           const version = view.rowsVersion?.() ?? null;
           if (version === null) return null;
           const hosts = view.hosts?.();
-          const hostsKey = hosts ? `${[...hosts.ipOf].join(';')}|${[...hosts.unreachable].join(';')}` : '';
-          return `${principal.userId}\n${principal.admin}\n${version}\n${hostsKey}`;
+          let key = `${principal.userId}\n${principal.admin}\n${version}\n`;
+          if (hosts) {
+            // (What `${[...ipOf].join(';')}|${[...unreachable].join(';')}` spells, without the arrays.)
+            let sep = '';
+            for (const [id, ip] of hosts.ipOf) (key += `${sep}${id},${ip}`), (sep = ';');
+            key += '|';
+            sep = '';
+            for (const [id, why] of hosts.unreachable) (key += `${sep}${id},${why}`), (sep = ';');
+          }
+          return key;
         },
       },
     ),
