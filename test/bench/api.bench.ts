@@ -49,6 +49,9 @@ import { fmtMs, median, percentile, ratio, row } from './stats.js';
 import { summarizeProfile, type Bucket } from './cpu-profile.js';
 
 const BENCH_USER = 'usr_bench0000000';
+/** Node's own modules of the serving machinery (the rest of node: is claimed by its callers). */
+const NODE_IO = ['node:net', 'node:stream', 'node:internal/streams', 'node:internal/stream_base_commons', 'node:events', 'node:timers', 'node:internal/timers', 'node:internal/process/task_queues', 'node:internal/process/promises', 'node:internal/async_hooks', 'node:internal/net', 'node:internal/perf/utils', 'node:internal/validators', 'node:internal/errors', 'node:internal/util'];
+
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5) || 5;
 /** The four loads of the first part run in this many alternated rounds (medians): the machine's load moves. */
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
@@ -63,21 +66,23 @@ function cpuUsOf(pid: number): number {
 }
 
 /** `server`: the serving process, whose CPU time per request is reported too (robust on a loaded machine). */
-async function load(url: string, headers: Record<string, string> = {}, server?: number) {
+async function load(url: string, headers: Record<string, string> = {}, server?: number, o: { seconds?: number } = {}) {
   const c0 = server ? cpuUsOf(server) : 0;
-  const r = await autocannon({ url, connections, duration: seconds, headers });
+  const r = await autocannon({ url, connections, duration: o.seconds ?? seconds, headers });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   const cpuUs = server ? (cpuUsOf(server) - c0) / Math.max(1, r.requests.total) : NaN;
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, cpuUs };
 }
 
+// (Named handlers: --cpu-prof finds the load's window by them. SIGTERM exits, so --cpu-prof writes its profile.)
 const BARE = `import Fastify from 'fastify';
 import { readFileSync } from 'node:fs';
 const app = Fastify();
-app.get('/', async () => ({ hello: 'world' }));
+app.get('/', async function hello() { return { hello: 'world' }; });
 const list = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-app.get('/vms', async () => list);
+app.get('/vms', async function sameBody() { return list; });
 await app.listen({ host: process.argv[1], port: 7070 });
+process.on('SIGTERM', () => process.exit(0));
 console.log('ready');`;
 
 if (process.argv.includes('--serve')) {
@@ -119,7 +124,8 @@ async function shippedDaemon(): Promise<void> {
     // The second baseline serves the daemon's own list (as an object fastify serializes each time).
     const bodyFile = join(h.stateDir, 'bench-list.json');
     writeFileSync(bodyFile, JSON.stringify(list.body));
-    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, '--input-type=module', '-e', BARE, h.daemonIp, bodyFile], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+    const bareProf = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, 'bare')}`] : [];
+    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, ...bareProf, '--input-type=module', '-e', BARE, h.daemonIp, bodyFile], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       bare!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       bare!.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));
@@ -133,20 +139,39 @@ async function shippedDaemon(): Promise<void> {
     if (profDir) {
       // Profiling: the daemon's load right after the check request, then the daemon stops, so the
       // profile's window (first to last listVms) holds only that load. --gzip: as the fcm CLI asks.
+      // Then the hello-world baseline the same way (its window: its handler), for a side-by-side.
       const r = await load(`${h.url}/v1/vms`, { ...auth, ...(process.argv.includes('--gzip') ? { 'accept-encoding': 'gzip, deflate' } : {}) }, daemonPid);
       row('GET /v1/vms under the profiler', `${Math.round(r.rps)} req/s`, `CPU ${r.cpuUs.toFixed(0)} µs per request`);
+      const b = await load(`http://${h.daemonIp}:7070/`, {}, bare.pid);
+      row('bare fastify hello-world under the profiler', `${Math.round(b.rps)} req/s`, `CPU ${b.cpuUs.toFixed(0)} µs per request`);
       await h.killDaemon();
-      const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
-      if (!file) throw new Error(`no CPU profile in ${profDir}`);
-      printProfile(join(profDir, file), r.total);
-      // --cpu-prof-out <file>: keep the profile (for a closer look: Chrome DevTools, speedscope).
+      const exited = new Promise((resolve) => bare!.once('exit', resolve));
+      bare.kill('SIGTERM');
+      await exited;
+      const newest = (dir: string) => {
+        const f = readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).sort().at(-1);
+        if (!f) throw new Error(`no CPU profile in ${dir}`);
+        return join(dir, f);
+      };
+      const daemonProfile = newest(profDir);
+      printProfiles(
+        { path: daemonProfile, requests: r.total, window: (f) => f.functionName === 'listVms' || f.functionName === 'answerKey' },
+        { path: newest(join(profDir, 'bare')), requests: b.total, window: (f) => f.functionName === 'hello' },
+      );
+      // --cpu-prof-out <file>: keep the daemon's profile (for a closer look: Chrome DevTools, speedscope).
       const keep = process.argv.indexOf('--cpu-prof-out');
-      if (keep > 0 && process.argv[keep + 1]) copyFileSync(join(profDir, file), process.argv[keep + 1]!);
+      if (keep > 0 && process.argv[keep + 1]) copyFileSync(daemonProfile, process.argv[keep + 1]!);
       return;
     }
     // Alternated rounds, medians: a change in the machine's load falls on every figure alike.
     type Run = Awaited<ReturnType<typeof load>>;
     const runs: Record<'base' | 'sameBody' | 'fcm' | 'fcmGzip', Run[]> = { base: [], sameBody: [], fcm: [], fcmGzip: [] };
+    // Both servers warmed the same way first (their JIT, their connections' first requests), unmeasured.
+    const warmUp = { seconds: Math.min(2, seconds) };
+    await load(`http://${h.daemonIp}:7070/`, {}, undefined, warmUp);
+    await load(`http://${h.daemonIp}:7070/vms`, {}, undefined, warmUp);
+    await load(`${h.url}/v1/vms`, auth, undefined, warmUp);
+    await load(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
     for (let r = 0; r < rounds; r++) {
       runs.base.push(await load(`http://${h.daemonIp}:7070/`, {}, bare.pid));
       runs.sameBody.push(await load(`http://${h.daemonIp}:7070/vms`, {}, bare.pid));
@@ -156,7 +181,8 @@ async function shippedDaemon(): Promise<void> {
     }
     const med = (l: Run[]): Run => ({ ...l[0]!, rps: median(l.map((x) => x.rps)), p50: median(l.map((x) => x.p50)), p99: median(l.map((x) => x.p99)), total: l[0]!.total, cpuUs: median(l.map((x) => x.cpuUs)) });
     const [base, sameBody, fcm, fcmGzip] = [med(runs.base), med(runs.sameBody), med(runs.fcm), med(runs.fcmGzip)];
-    console.log(`medians of ${runs.base.length} alternated rounds; per-round ratio no compression vs hello-world: ${runs.fcm.map((x, i) => ratio(x.rps, runs.base[i]!.rps)).join(' ')}`);
+    const perRound = (l: Run[]) => l.map((x, i) => ratio(x.rps, runs.base[i]!.rps)).join(' ');
+    console.log(`medians of ${runs.base.length} alternated rounds (after an unmeasured warm-up of each load); per-round ratio vs hello-world, no compression: ${perRound(runs.fcm)}; gzip: ${perRound(runs.fcmGzip)}`);
     const bytes = Buffer.byteLength(JSON.stringify(list.body));
     row('bare fastify hello-world (baseline)', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
     row(`bare fastify returning the same body (${(bytes / 1024).toFixed(1)} KiB)`, `${Math.round(sameBody.rps)} req/s`, `p50 ${fmtMs(sameBody.p50)}  p99 ${fmtMs(sameBody.p99)}  (${ratio(sameBody.rps, base.rps)} the hello-world: what the body's size costs any server)`);
@@ -271,13 +297,18 @@ async function serve(): Promise<void> {
   }
 }
 
-/** Where the shipped daemon's CPU went during its load, per request (buckets: the innermost frame a rule claims). */
-function printProfile(path: string, requests: number): void {
+/**
+ * Where the CPU went during each load, per request, side by side: the shipped daemon and the
+ * bare fastify hello-world (buckets: the innermost frame a rule claims). The V8 profiler samples
+ * by the clock: time the process waited for a core inside a call (a socket write that woke the
+ * load generator) counts as that call, so on a busy machine the write rows grow.
+ */
+function printProfiles(daemon: ProfiledLoad, bare: ProfiledLoad): void {
   const fcm = (f: { url: string }, part: string) => f.url.includes(`/dist/daemon/${part}`);
   const mod = (f: { url: string }, name: string) => f.url.includes(`/node_modules/${name}/`);
   const buckets: Bucket[] = [
-    { name: 'logging (pino: request/response lines, sync writes)', claims: (f) => mod(f, 'pino') || mod(f, 'sonic-boom') || mod(f, 'pino-std-serializers') || fcm(f, 'log.js') },
-    { name: 'auth: token hash + store lookup', claims: (f) => f.functionName === 'authenticate' || fcm(f, 'core/tokens.js') || fcm(f, 'drivers/sqlite/sqlite-token-store.js') || fcm(f, 'core/accounts.js') },
+    { name: 'logging (request lines, pino, per-turn write)', claims: (f) => mod(f, 'pino') || mod(f, 'sonic-boom') || mod(f, 'pino-std-serializers') || mod(f, '@pinojs') || fcm(f, 'log.js') || fcm(f, 'http/request-log.js') },
+    { name: 'auth: token hash + store lookup', claims: (f) => f.functionName === 'authenticate' || fcm(f, 'core/tokens.js') || fcm(f, 'drivers/sqlite/sqlite-token-store.js') || fcm(f, 'drivers/sqlite/commit-watch.js') || fcm(f, 'core/accounts.js') },
     { name: 'request id (genReqId)', claims: (f) => f.functionName === 'genReqId' || f.functionName === 'nextRequestId' || f.functionName === 'randomBytes' },
     { name: 'revocation bookkeeping (live sessions)', claims: (f) => fcm(f, 'core/sessions.js') },
     { name: 'rate limits + client address', claims: (f) => fcm(f, 'http/limits.js') || fcm(f, 'http/client-address.js') || fcm(f, 'core/rate-limit.js') },
@@ -285,19 +316,39 @@ function printProfile(path: string, requests: number): void {
     { name: 'list: store read + toApiVm (+ answer key)', claims: (f) => f.functionName === 'listVms' || fcm(f, 'http/routes/vms.js') || fcm(f, 'drivers/sqlite') || fcm(f, 'drivers/memory') || fcm(f, 'core/vm-') || fcm(f, 'core/planners') },
     { name: 'cached answer (lookup, ETag, 304)', claims: (f) => fcm(f, 'http/answer-cache.js') },
     { name: 'serialization (JSON.stringify in fastify)', claims: (f) => mod(f, 'fast-json-stringify') || (mod(f, 'fastify') && /serialize/i.test(f.functionName)) },
-    { name: 'other fcm hooks (http/server.js)', claims: (f) => fcm(f, 'http/') },
+    { name: 'other fcm hooks (http/server.js)', claims: (f) => fcm(f, 'http/') || fcm(f, 'main.js') },
+    { name: 'the route handler (hello-world)', claims: (f) => f.functionName === 'hello' },
     { name: 'fastify + router (hooks runner, reply, headers)', claims: (f) => mod(f, 'fastify') || mod(f, 'find-my-way') || mod(f, '@fastify') || mod(f, 'avvio') },
-    { name: 'Node HTTP + socket writes (node:_http_*, net, stream)', claims: (f) => f.url.startsWith('node:') },
+    // (The stream binding's writes; fs.writeSync's is writeString, and falls to its caller: the log.)
+    { name: 'socket writes (the write call, kernel included)', claims: (f) => ['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String'].includes(f.functionName) },
+    { name: 'Node HTTP (parser, request/response objects, headers)', claims: (f) => f.url.startsWith('node:_http') || f.url === 'node:http' || f.functionName === 'execute' },
+    // Other node: modules (fs, crypto, buffer) are not claimed: their time goes to whoever called them.
+    { name: 'Node streams, net, timers, events (JS)', claims: (f) => NODE_IO.some((m) => f.url === m || f.url.startsWith(`${m}/`)) },
     { name: 'garbage collection', claims: (f) => f.functionName === '(garbage collector)' },
     { name: 'V8/native outside JS ((program))', claims: (f) => f.functionName === '(program)' },
   ];
-  const s = summarizeProfile(path, buckets, (f) => f.functionName === 'listVms' || f.functionName === 'answerKey');
-  const per = (us: number) => `${(us / requests).toFixed(0)} µs`;
-  console.log(`where the shipped daemon's CPU went (node --cpu-prof, ${requests} requests in the window of ${(s.windowUs / 1e6).toFixed(1)} s; ${per(s.busyUs)} busy per request)`);
-  for (const b of [...buckets.map((b) => b.name), 'other']) {
-    const us = s.us.get(b) ?? 0;
-    row(`  ${b}`, per(us), `${((100 * us) / s.busyUs).toFixed(0)}%`);
+  const summarize = (x: ProfiledLoad) => ({ ...x, s: summarizeProfile(x.path, buckets, x.window) });
+  const d = summarize(daemon);
+  const b = summarize(bare);
+  const per = (x: typeof d, us: number) => us / x.requests;
+  const fmt = (v: number) => `${v.toFixed(1)} µs`;
+  console.log(`where the CPU went per request (node --cpu-prof; daemon: ${d.requests} requests in ${(d.s.windowUs / 1e6).toFixed(1)} s, ${fmt(per(d, d.s.busyUs))} busy; hello-world: ${b.requests} in ${(b.s.windowUs / 1e6).toFixed(1)} s, ${fmt(per(b, b.s.busyUs))} busy)`);
+  row('  bucket', 'daemon', 'hello-world   difference');
+  for (const name of [...buckets.map((x) => x.name), 'other']) {
+    const [dv, bv] = [per(d, d.s.us.get(name) ?? 0), per(b, b.s.us.get(name) ?? 0)];
+    if (dv < 0.05 && bv < 0.05) continue;
+    row(`  ${name}`, fmt(dv), `${fmt(bv).padStart(9)}   ${(dv - bv >= 0 ? '+' : '') + fmt(dv - bv)}`);
   }
-  console.log('  top frames by self time:');
-  for (const t of s.top) row(`    ${t.frame.slice(0, 70)}`, per(t.us));
+  row('  all', fmt(per(d, d.s.busyUs)), `${fmt(per(b, b.s.busyUs)).padStart(9)}   +${fmt(per(d, d.s.busyUs) - per(b, b.s.busyUs))}`);
+  for (const [label, x] of [['daemon', d], ['hello-world', b]] as const) {
+    console.log(`  top frames by self time, ${label}:`);
+    for (const t of x.s.top) row(`    ${t.frame.slice(0, 70)}`, fmt(per(x, t.us)));
+  }
+}
+
+interface ProfiledLoad {
+  path: string;
+  requests: number;
+  /** Frames whose presence marks the load's window in the profile. */
+  window: (f: { functionName: string; url: string }) => boolean;
 }
