@@ -6,9 +6,10 @@
  *   npm run bench                 every benchmark
  *   npm run bench -- console      those whose file name contains "console"
  *   npm run bench -- console -- --iterations 500   (args after the second -- go to each benchmark)
+ *   npm run bench -- deploy -- --help   what a benchmark measures and its options (runs nothing)
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { forwardStopSignals } from '../helpers/forward-signals.js';
@@ -24,6 +25,16 @@ const chosen = filters.length ? all.filter((f) => filters.some((x) => f.includes
 if (!chosen.length) {
   console.error(`no benchmark matches ${filters.join(', ')} (have: ${all.join(', ') || 'none'})`);
   process.exit(2);
+}
+
+/**
+ * `-- --help` (or -h) after the names: print each chosen benchmark's header comment, which
+ * documents what it measures and its options, and run nothing. Benchmarks parse their own
+ * options and would take an unknown `--help` as nothing and start a full run.
+ */
+if (passArgs.includes('--help') || passArgs.includes('-h')) {
+  for (const f of chosen) console.log(`\n=== ${f.replace(/\.bench\.ts$/, '')} ===\n${headerComment(readFileSync(join(dir, f), 'utf8'))}`);
+  process.exit(0);
 }
 
 let failed = 0;
@@ -43,3 +54,10 @@ for (const f of chosen) {
   if (stopping) break;
 }
 process.exit(failed ? 1 : 0);
+
+/** The file's first doc comment, without its comment markers. */
+function headerComment(source: string): string {
+  const m = /\/\*\*([\s\S]*?)\*\//.exec(source);
+  if (!m) return '(no header comment)';
+  return m[1]!.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n').trim();
+}
