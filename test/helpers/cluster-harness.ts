@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newToken } from '../../daemon/core/tokens.js';
 import { run } from '../../daemon/drivers/proc.js';
-import { startHostHarness, type HostHarness } from './host-harness.js';
+import { killNamespaceNow, onExitTeardown, startHostHarness, type HostHarness } from './host-harness.js';
 import { pgBinDir, pgSkipReason } from './postgres.js';
 
 export interface ClusterHostSpec {
@@ -120,7 +120,13 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     await stopPg();
     for (const ns of made.reverse()) await run('ip', ['netns', 'del', ns]).catch(() => {});
     rmSync(pgDir, { recursive: true, force: true });
+    forgetExitTeardown();
   };
+  // Stopped from outside before teardown(): the host harnesses clean up their own; this is the rest.
+  const forgetExitTeardown = onExitTeardown(`cluster-${hub}`, () => {
+    for (const ns of [...made].reverse()) killNamespaceNow(ns);
+    rmSync(pgDir, { recursive: true, force: true });
+  });
 
   try {
     // The LAN: a bridge in the hub namespace, nothing else there.

@@ -120,8 +120,7 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     await run('ip', ['netns', 'del', ns]).catch(() => {});
     openHarnesses.delete(ns);
   };
-  openHarnesses.set(ns, () => tearDownNow(ns, vethHost, opts.env?.FCM_VMM_CGROUP_PARENT ?? `fcm-test-${id}`, workDir));
-  tearDownOnExit();
+  onExitTeardown(ns, () => tearDownNow(ns, vethHost, opts.env?.FCM_VMM_CGROUP_PARENT ?? `fcm-test-${id}`, workDir));
   try {
     await run('ip', ['link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs]);
     await run('ip', ['link', 'set', vethNs, 'netns', ns]);
@@ -347,6 +346,42 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
 const openHarnesses = new Map<string, () => void>();
 let exitHooked = false;
 
+/**
+ * Runs `fn` (synchronous, must not throw) when this process exits or is stopped by
+ * SIGINT/SIGTERM/SIGHUP before the returned function is called. For what other harnesses make
+ * outside a host harness (the cluster harness's LAN and PostgreSQL namespaces).
+ */
+export function onExitTeardown(key: string, fn: () => void): () => void {
+  openHarnesses.set(key, fn);
+  tearDownOnExit();
+  return () => void openHarnesses.delete(key);
+}
+
+/** Kills every process in a namespace (bounded: 5 s) and deletes it; never throws. */
+export function killNamespaceNow(ns: string): void {
+  const pids = () => quietSync('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
+  const deadline = Date.now() + 5000;
+  for (let left = pids(); left.length && Date.now() < deadline; left = pids()) {
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+  quietSync('ip', ['netns', 'del', ns]);
+}
+
+function quietSync(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+  } catch {
+    return '';
+  }
+}
+
 function tearDownOnExit(): void {
   if (exitHooked) return;
   exitHooked = true;
@@ -365,28 +400,9 @@ function tearDownOnExit(): void {
 
 /** Kills everything in the namespace, then deletes it, its veth, the test cgroups and the work dir; never throws. */
 function tearDownNow(ns: string, vethHost: string, cgroupName: string, workDir: string): void {
-  const quiet = (cmd: string, args: string[]): string => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
-    } catch {
-      return '';
-    }
-  };
-  const pids = () => quiet('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
   // The daemon, Caddy and every QEMU run inside the namespace.
-  const deadline = Date.now() + 5000;
-  for (let left = pids(); left.length && Date.now() < deadline; left = pids()) {
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-  }
-  quiet('ip', ['link', 'del', vethHost]);
-  quiet('ip', ['netns', 'del', ns]);
+  killNamespaceNow(ns);
+  quietSync('ip', ['link', 'del', vethHost]);
   removeCgroups(cgroupName);
   if (!process.env.FCM_KEEP_TEST_STATE) rmSync(workDir, { recursive: true, force: true });
 }
