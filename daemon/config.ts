@@ -58,7 +58,7 @@ export interface Config {
     tcgTbMib: number;
     /** The same for machines restored from a saved state (clones, woken VMs): what an idle clone keeps (qemu-argv.ts). */
     tcgRestoreTbMib: number;
-    /** Transparent huge pages for QEMU: off by default (a huge page per touched 2 MiB of its TCG cache and ROMs; planNoHugePages). */
+    /** Transparent huge pages for QEMU: off by default (a huge page per touched 2 MiB of its TCG cache and ROMs; planProcessFlags). */
     qemuThp: boolean;
     /**
      * Kernel same-page merging of QEMU's memory (FCM_KSM, default off: pages

@@ -100,7 +100,7 @@ describe('QEMU runs unprivileged and confined (real guests)', { skip: skip ?? fa
       assert.equal(st.Groups, '', `${id}: no supplementary groups`);
       assert.equal(st.Seccomp, '2', `${id}: QEMU's seccomp filter is on`);
       assert.equal(st.NoNewPrivs, '1', `${id}: no_new_privs`);
-      assert.equal(st.THP_enabled, '0', `${id}: no transparent huge pages (FCM_QEMU_THP=false, planNoHugePages)`);
+      assert.equal(st.THP_enabled, '0', `${id}: no transparent huge pages (FCM_QEMU_THP=false, planProcessFlags)`);
       // No memory merging by default (FCM_KSM=false, SECURITY.md): neither all of QEMU's memory nor its guest RAM.
       assert.match(readFileSync(`/proc/${pid}/ksm_stat`, 'utf8'), /^ksm_merge_any: no$/m, `${id}: not PR_SET_MEMORY_MERGE`);
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');

@@ -95,7 +95,7 @@ describe('create from a snapshot', { skip: skip ?? false }, () => {
     });
     assert.equal(ram[0]!.inode, ram[1]!.inode, 'both map the same image');
     for (const r of ram) {
-      // A clone's own memory: the restore's translation cache (set to 32 MiB in this test's daemon, not the template boot's 64) and no huge pages (qemu-argv.ts, planNoHugePages).
+      // A clone's own memory: the restore's translation cache (set to 32 MiB in this test's daemon, not the template boot's 64) and no huge pages (qemu-argv.ts, planProcessFlags).
       assert.ok(readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0').includes('tcg,tb-size=32'), 'a clone runs with the restore cache size');
       assert.match(readFileSync(`/proc/${r.pid}/status`, 'utf8'), /^THP_enabled:\s+0$/m, 'a clone runs without transparent huge pages');
       assert.equal(/^AnonHugePages:\s+(\d+) kB/m.exec(readFileSync(`/proc/${r.pid}/smaps_rollup`, 'utf8'))![1], '0', 'and holds none');

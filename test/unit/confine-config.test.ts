@@ -22,7 +22,7 @@ test('defaults: QEMU confined with a uid per VM, cgroups auto, Firecracker throu
     tcgTbMib: 64,
     // Restored clones keep only what their guest wrote after the restore: 32 (16 thrashed a clone's real work, qemu-argv.ts).
     tcgRestoreTbMib: 64,
-    // QEMU without transparent huge pages (a 2 MiB page per touched 2 MiB of its TCG cache and ROMs, planNoHugePages).
+    // QEMU without transparent huge pages (a 2 MiB page per touched 2 MiB of its TCG cache and ROMs, planProcessFlags).
     qemuThp: false,
     // No memory merging unless the operator asks (SECURITY.md); ksmd's rate when asked; glibc's own malloc arenas.
     ksm: { enabled: false, pagesToScan: 1000, sleepMs: 50 },

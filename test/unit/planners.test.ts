@@ -7,7 +7,7 @@ import { vmUrl } from '../../daemon/core/planners/url.js';
 import { planForkMachine, planMachine } from '../../daemon/core/planners/machine-spec.js';
 import { egressBlocked, planRuleset, planTapRules } from '../../daemon/drivers/linux-network.js';
 import { planCgroupLimits } from '../../daemon/core/planners/vmm-limits.js';
-import { planLaunch, planNoHugePages, planProcessFlags, planSandboxArgv, planVmmEnv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
+import { planLaunch, planProcessFlags, planSandboxArgv, planVmmEnv, qcow2BackingRef } from '../../daemon/drivers/qemu/qemu-confine.js';
 import { DEFAULT_TCG_RESTORE_TB_MIB, planMigrationCaps, planQemuArgv, planRestoreArgv, runPaths } from '../../daemon/drivers/qemu/qemu-argv.js';
 import { planKsm } from '../../daemon/drivers/ksm-host.js';
 import { assertGolden } from '../helpers/golden.js';
@@ -190,10 +190,10 @@ test('QEMU in its sandbox: the launch argv (cgroups joined, bwrap mount view, se
   assert.ok(sandbox.indexOf('--remount-ro') < i);
   assert.equal(planLaunch(sandbox, []).cmd, 'bwrap', 'no cgroups: no shell in front');
   // Without transparent huge pages: perl sets the flag and execs the whole launch (cgroup shell, bwrap, setpriv, QEMU inherit it).
-  const noThp = planNoHugePages(launch, 157);
+  const noThp = planProcessFlags(launch, 157, { noHugePages: true, memoryMerge: false });
   assert.equal(noThp.cmd, '/usr/bin/perl');
   assert.deepEqual(noThp.args.slice(2), ['157', launch.cmd, ...launch.args], 'the launch itself, unchanged, as argv');
-  assert.throws(() => planNoHugePages(launch, 0), /prctl/);
+  assert.throws(() => planProcessFlags(launch, 0, { noHugePages: true, memoryMerge: false }), /prctl/);
   // FCM_KSM: the same launcher also sets PR_SET_MEMORY_MERGE (67), after the THP flag (41); neither: the launch as it is.
   const both = planProcessFlags(launch, 157, { noHugePages: true, memoryMerge: true });
   assertGolden('qemu-launch-flags.json', both);

@@ -1,5 +1,5 @@
 /**
- * The launch without transparent huge pages (planNoHugePages), run for real:
+ * The launch without transparent huge pages (planProcessFlags), run for real:
  * the perl prefix must leave the flag set in the program it execs (QEMU's
  * place), pass argv through untouched, and fail loudly rather than start it
  * with huge pages when prctl or exec fails.
@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { planNoHugePages, planProcessFlags, PRCTL_SYSCALL } from '../../daemon/drivers/qemu/qemu-confine.js';
+import { planProcessFlags, PRCTL_SYSCALL } from '../../daemon/drivers/qemu/qemu-confine.js';
 
 const nr = PRCTL_SYSCALL[process.arch];
 
 test('the exec\'d program runs with THP disabled, its argv intact', { skip: nr === undefined ? `no prctl number for ${process.arch}` : false }, () => {
-  const l = planNoHugePages({ cmd: '/bin/sh', args: ['-c', 'grep THP_enabled /proc/self/status; printf "%s|" "$@"', 'sh', 'a b', '$HOME', ';x'] }, nr!);
+  const l = planProcessFlags({ cmd: '/bin/sh', args: ['-c', 'grep THP_enabled /proc/self/status; printf "%s|" "$@"', 'sh', 'a b', '$HOME', ';x'] }, nr!, { noHugePages: true, memoryMerge: false });
   const r = spawnSync(l.cmd, l.args, { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^THP_enabled:\s+0$/m, 'the flag survives exec into the child');
@@ -23,12 +23,12 @@ test('the exec\'d program runs with THP disabled, its argv intact', { skip: nr =
 });
 
 test('a failed prctl or exec stops the launch with a clear message', { skip: nr === undefined ? `no prctl number for ${process.arch}` : false }, () => {
-  const bad = planNoHugePages({ cmd: '/nonexistent/qemu', args: [] }, nr!);
+  const bad = planProcessFlags({ cmd: '/nonexistent/qemu', args: [] }, nr!, { noHugePages: true, memoryMerge: false });
   const r = spawnSync(bad.cmd, bad.args, { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /fcm-vmm-launch: exec \/nonexistent\/qemu: No such file/);
   // A wrong syscall number (getpid's 39 on x86_64 returns a pid, not 0): refused, not ignored.
-  const wrong = planNoHugePages({ cmd: '/bin/true', args: [] }, 39);
+  const wrong = planProcessFlags({ cmd: '/bin/true', args: [] }, 39, { noHugePages: true, memoryMerge: false });
   const w = spawnSync(wrong.cmd, wrong.args, { encoding: 'utf8' });
   if (process.arch === 'x64') {
     assert.notEqual(w.status, 0);

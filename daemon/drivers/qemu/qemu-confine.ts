@@ -141,7 +141,16 @@ export const PRCTL_SYSCALL: Readonly<Partial<Record<NodeJS.Architecture, number>
 
 /** What a QEMU's launcher sets on itself before it execs the launch (each flag is inherited across fork and kept across execve). */
 export interface ProcessFlags {
-  /** prctl(PR_SET_THP_DISABLE, 1): no transparent huge pages (FCM_QEMU_THP=false). */
+  /**
+   * prctl(PR_SET_THP_DISABLE, 1): no transparent huge pages (FCM_QEMU_THP=false).
+   * QEMU madvises its TCG translation cache (and its small RAM blocks: ROMs,
+   * ACPI tables) MADV_HUGEPAGE, so with THP in `madvise` mode (Debian's default)
+   * each 2 MiB of them the guest touches at all becomes resident whole: an idle
+   * clone held a 2 MiB huge page for a block it uses kilobytes of, and its cache
+   * in 2 MiB steps (test/bench/density.bench.ts: "other anonymous" 6.7 → 4.8 MiB
+   * per VM). Guest RAM is a private mapping of the template's memfd (or plain
+   * anonymous memory sized by the guest), unaffected either way.
+   */
   noHugePages: boolean;
   /**
    * prctl(PR_SET_MEMORY_MERGE, 1) (Linux ≥ 6.4; needs CAP_SYS_RESOURCE, so it
@@ -180,20 +189,6 @@ export function planProcessFlags(launch: { cmd: string; args: string[] }, prctlS
     'exec { $ARGV[0] } @ARGV or die "fcm-vmm-launch: exec $ARGV[0]: $!\\n"',
   ].join(' ');
   return { cmd: '/usr/bin/perl', args: ['-e', script, String(prctlSyscall), launch.cmd, ...launch.args] };
-}
-
-/**
- * A launch that runs without transparent huge pages (FCM_QEMU_THP=false).
- * QEMU madvises its TCG translation cache (and its small RAM blocks: ROMs,
- * ACPI tables) MADV_HUGEPAGE, so with THP in `madvise` mode (Debian's default)
- * each 2 MiB of them the guest touches at all becomes resident whole: an idle
- * clone held a 2 MiB huge page for a block it uses kilobytes of, and its cache
- * in 2 MiB steps (test/bench/density.bench.ts: "other anonymous" 6.7 → 4.8 MiB
- * per VM). Guest RAM is a private mapping of the template's memfd (or plain
- * anonymous memory sized by the guest), unaffected either way.
- */
-export function planNoHugePages(launch: { cmd: string; args: string[] }, prctlSyscall: number): { cmd: string; args: string[] } {
-  return planProcessFlags(launch, prctlSyscall, { noHugePages: true, memoryMerge: false });
 }
 
 /** glibc malloc tuning for QEMU (0 = glibc's own default). */

@@ -31,7 +31,7 @@ export interface QemuConfig {
   tcgTbMib?: number;
   /** TCG translation cache of a machine restored from a saved state, MiB (DEFAULT_TCG_RESTORE_TB_MIB). */
   tcgRestoreTbMib?: number;
-  /** Leave transparent huge pages on for QEMU (default off: planNoHugePages). */
+  /** Leave transparent huge pages on for QEMU (default off: planProcessFlags). */
   transparentHugePages?: boolean;
   /** Make all of QEMU's private memory KSM-mergeable (FCM_KSM; planProcessFlags). */
   memoryMerge?: boolean;
