@@ -382,23 +382,23 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
 
   /** The handler's answer (kept when it has a key): the reply, or the body for fastify to check and send. */
   async function answer(ctx: HandlerContext, reply: FastifyReply, key: string | null): Promise<unknown> {
-      const req = ctx.req;
-      const result = await handler(ctx);
-      if (reply.sent) return reply;
-      if (reply.statusCode === 200 && okStatus !== 200) reply.code(okStatus);
-      if (okStatus === 204 || result === undefined) return reply.send();
-      // Kept only if nothing changed while it was built, and only once it matched the contract
-      // (the bytes served later are these, checked here once); otherwise the usual path below
-      // (preSerialization) checks it and answers 500 if it does not match.
-      if (key !== null && reply.statusCode === okStatus && handler.answerKey!(ctx) === key) {
-        const validate = responseValidators[String(okStatus)] ?? responseValidators.default;
-        if (!validate || validate(result)) {
-          const a = answerOf(JSON.stringify(result));
-          answers!.set(key, a);
-          return sendAnswer(req, reply, a);
-        }
+    const req = ctx.req;
+    const result = await handler(ctx);
+    if (reply.sent) return reply;
+    if (reply.statusCode === 200 && okStatus !== 200) reply.code(okStatus);
+    if (okStatus === 204 || result === undefined) return reply.send();
+    // Kept only if nothing changed while it was built, and only once it matched the contract
+    // (the bytes served later are these, checked here once); otherwise the usual path below
+    // (preSerialization) checks it and answers 500 if it does not match.
+    if (key !== null && reply.statusCode === okStatus && handler.answerKey!(ctx) === key) {
+      const validate = responseValidators[String(okStatus)] ?? responseValidators.default;
+      if (!validate || validate(result)) {
+        const a = answerOf(JSON.stringify(result));
+        answers!.set(key, a);
+        return sendAnswer(req, reply, a);
       }
-      return result;
+    }
+    return result;
   }
 }
 

@@ -101,10 +101,16 @@ export function vmHandlers(vms: VmService, view: VmView): Record<string, Handler
           if (hosts) {
             // (What `${[...ipOf].join(';')}|${[...unreachable].join(';')}` spells, without the arrays.)
             let sep = '';
-            for (const [id, ip] of hosts.ipOf) (key += `${sep}${id},${ip}`), (sep = ';');
+            for (const [id, ip] of hosts.ipOf) {
+              key += `${sep}${id},${ip}`;
+              sep = ';';
+            }
             key += '|';
             sep = '';
-            for (const [id, why] of hosts.unreachable) (key += `${sep}${id},${why}`), (sep = ';');
+            for (const [id, why] of hosts.unreachable) {
+              key += `${sep}${id},${why}`;
+              sep = ';';
+            }
           }
           return key;
         },
