@@ -115,12 +115,12 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
   chmodSync(workDir, 0o710);
 
   await run('ip', ['netns', 'add', ns]);
+  const forgetExitTeardown = onExitTeardown(ns, () => tearDownNow(ns, vethHost, opts.env?.FCM_VMM_CGROUP_PARENT ?? `fcm-test-${id}`, workDir));
   const cleanupNs = async () => {
     await run('ip', ['link', 'del', vethHost]).catch(() => {});
     await run('ip', ['netns', 'del', ns]).catch(() => {});
-    openHarnesses.delete(ns);
+    forgetExitTeardown();
   };
-  onExitTeardown(ns, () => tearDownNow(ns, vethHost, opts.env?.FCM_VMM_CGROUP_PARENT ?? `fcm-test-${id}`, workDir));
   try {
     await run('ip', ['link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs]);
     await run('ip', ['link', 'set', vethNs, 'netns', ns]);
@@ -314,8 +314,8 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
       } finally {
         await killDaemon();
         await killCaddy();
-        // Anything a crashed test left: kill its QEMUs (they run inside the namespace).
-        await killNamespaceProcesses(ns);
+        // Anything a crashed test left: kill its QEMUs (they run inside the namespace), until gone.
+        killNamespaceNow(ns);
         await cleanupNs();
         removeCgroups(daemonEnv.FCM_VMM_CGROUP_PARENT!);
         // FCM_LOG_AUDIT_DIR: keep the logs and the secrets to look for in them (test/helpers/log-audit.ts).
@@ -338,12 +338,13 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
 }
 
 /**
- * Harnesses not closed yet, by namespace, each with its synchronous teardown. A bench or test
- * stopped from outside (Ctrl-C, `timeout`, node:test's own SIGTERM handler calling process.exit)
- * never reaches close(): without this its daemon (nsenter'd, detached), QEMUs, Caddy, namespace,
- * cgroups and work dir outlive it, and a leaked daemon's guests skew the next measurement.
+ * What harnesses not closed yet made (by namespace or key), each with its synchronous teardown.
+ * A bench or test stopped from outside (Ctrl-C, `timeout`, node:test's own SIGTERM handler
+ * calling process.exit) never reaches close(): without this its daemon (nsenter'd, detached),
+ * QEMUs, Caddy, namespace, cgroups and work dir outlive it, and a leaked daemon's guests skew
+ * the next measurement.
  */
-const openHarnesses = new Map<string, () => void>();
+const exitTeardowns = new Map<string, () => void>();
 let exitHooked = false;
 
 /**
@@ -352,9 +353,9 @@ let exitHooked = false;
  * outside a host harness (the cluster harness's LAN and PostgreSQL namespaces).
  */
 export function onExitTeardown(key: string, fn: () => void): () => void {
-  openHarnesses.set(key, fn);
+  exitTeardowns.set(key, fn);
   tearDownOnExit();
-  return () => void openHarnesses.delete(key);
+  return () => void exitTeardowns.delete(key);
 }
 
 /** Kills every process in a namespace (bounded: 5 s) and deletes it; never throws. */
@@ -387,8 +388,8 @@ function tearDownOnExit(): void {
   exitHooked = true;
   // 'exit' handlers must be synchronous: everything in tearDownNow is.
   process.on('exit', () => {
-    for (const f of openHarnesses.values()) f();
-    openHarnesses.clear();
+    for (const f of exitTeardowns.values()) f();
+    exitTeardowns.clear();
   });
   // Without a listener these signals end the process without 'exit'. With one, the default is
   // gone, so exit with the conventional 128 + signal number. (node:test installs its own
@@ -447,16 +448,6 @@ function removeCgroups(name: string): void {
 /** The pids of every process in the namespace (fails if there is no such namespace). */
 export async function namespacePids(ns: string): Promise<number[]> {
   return (await run('ip', ['netns', 'pids', ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
-}
-
-async function killNamespaceProcesses(ns: string): Promise<void> {
-  for (const pid of await namespacePids(ns).catch(() => [])) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
 }
 
 function tail(path: string, lines = 30): string {
