@@ -37,7 +37,7 @@
  *   - disk bytes allocated per new VM (copy-on-write root, seed, sparse swap)
  *   - create time of the per-VM disks vs the size of the base image (must stay flat)
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,6 +45,7 @@ import { CowDisks } from '../../daemon/drivers/cow-disks.js';
 import { run } from '../../daemon/drivers/proc.js';
 import { ConsoleWs, runInConsole } from '../helpers/console-ws.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { keepKsmSettings, ksmKnob } from '../helpers/ksm.js';
 import { fmtMs, median, ratio, row } from './stats.js';
 
 const skip = hostSkipReason();
@@ -131,14 +132,9 @@ export function breakdown(pid: number, guestMib: number): Breakdown {
  * The bench puts back what it found after each daemon (and at exit), so
  * later variants and other users of the machine are not scanned.
  */
-const KSM = '/sys/kernel/mm/ksm';
-const KSM_KNOBS = ['pages_to_scan', 'sleep_millisecs', 'run'] as const;
-const ksmFound = existsSync(KSM) ? KSM_KNOBS.map((f) => [f, readFileSync(join(KSM, f), 'utf8').trim()] as const) : [];
-function restoreKsm(): void {
-  for (const [f, v] of ksmFound) writeFileSync(join(KSM, f), v);
-}
+const restoreKsm = keepKsmSettings();
 process.on('exit', restoreKsm);
-const ksmRead = (f: string) => Number(readFileSync(join(KSM, f), 'utf8').trim());
+const ksmRead = (f: string) => Number(ksmKnob(f));
 const CLK_TCK = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
 const ksmdPid = readdirSync('/proc').find((p) => /^\d+$/.test(p) && (() => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'ksmd'; } catch { return false; } })());
 /** ksmd's CPU time so far, seconds (utime + stime of the kernel thread). */

@@ -7,22 +7,21 @@
  * ksmd is host-wide: the test puts back the settings it found.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KSM_SYSFS } from '../../daemon/drivers/ksm-host.js';
 import { hostSkipReason, startHostHarness, type HostHarness } from '../helpers/host-harness.js';
+import { keepKsmSettings, KSM_KNOBS, ksmKnob } from '../helpers/ksm.js';
 import { eventually } from '../helpers/wait.js';
 
 const skip = hostSkipReason() ?? (existsSync(KSM_SYSFS) ? null : `no ${KSM_SYSFS} (kernel without CONFIG_KSM)`);
-const KNOBS = ['pages_to_scan', 'sleep_millisecs', 'run'];
-const ksm = (f: string) => readFileSync(join(KSM_SYSFS, f), 'utf8').trim();
 
 describe('KSM for the VMs of a host (FCM_KSM)', { skip: skip ?? false }, () => {
   let h: HostHarness;
-  let found: [string, string][] = [];
+  let restoreKsm = () => {};
   before(async () => {
-    found = KNOBS.map((f) => [f, ksm(f)]);
+    restoreKsm = keepKsmSettings();
     h = await startHostHarness({
       env: { FCM_SNAPSHOTS: 'true', FCM_SNAPSHOT_POOL: '1', FCM_KSM: 'true', FCM_KSM_PAGES_TO_SCAN: '4321', FCM_KSM_SLEEP_MS: '20', FCM_QEMU_MALLOC_ARENA_MAX: '2' },
     });
@@ -30,11 +29,11 @@ describe('KSM for the VMs of a host (FCM_KSM)', { skip: skip ?? false }, () => {
   });
   after(async () => {
     await h?.close();
-    for (const [f, v] of found) writeFileSync(join(KSM_SYSFS, f), v);
+    restoreKsm();
   });
 
   test('ksmd runs at the configured rate', () => {
-    assert.deepEqual(KNOBS.map(ksm), ['4321', '20', '1']);
+    assert.deepEqual(KSM_KNOBS.map(ksmKnob), ['4321', '20', '1']);
     assert.match(readFileSync(h.logPath, 'utf8'), /"msg":"ksm: ksmd on, QEMU memory mergeable \(FCM_KSM\)"/);
   });
 
