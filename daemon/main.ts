@@ -57,10 +57,10 @@ import { RequestLimits } from './http/limits.js';
 import { FcmError } from './core/errors.js';
 import { rowsVersionOf } from './core/ports/vm-store.js';
 import { systemHandlers } from './http/routes/system.js';
-import { vmHandlers, type VmView } from './http/routes/vms.js';
+import { hostsView, vmHandlers, type VmView } from './http/routes/vms.js';
 import { hostHandlers } from './http/routes/hosts.js';
 import { clusterHttp } from './http/forward.js';
-import { HostService, unreachableReason } from './core/hosts.js';
+import { HostService } from './core/hosts.js';
 import { backupBodies, backupHandlers } from './http/routes/backups.js';
 import { BackupService } from './core/backups.js';
 import { ForkService } from './core/forks.js';
@@ -516,13 +516,7 @@ export async function startDaemon(cfg: Readonly<Config>, log: Logger = createLog
   principalFor = (id) => auth.accounts.principalFor(id);
   const view: VmView = {
     urlFor: (name: string, hostIp?: string) => vmUrl(name, hostIp ?? ip, cfg.baseDomain),
-    hosts: () => {
-      const list = db.hosts.list();
-      return {
-        unreachable: new Map(list.filter((h) => h.state === 'unreachable').map((h) => [h.id, unreachableReason(h)])),
-        ipOf: new Map(list.map((h) => [h.id, h.publicIp])),
-      };
-    },
+    hosts: hostsView(() => db.hosts.list()),
     gitUrls: (name: string) => ({ ssh: `root@${sshHost}:${name}.git`, http: `${publicUrl}/git/${name}.git` }),
     // SQLite: the daemon writes every row itself; PostgreSQL: other hosts write rows too, and no
     // version is kept (lists are built afresh on every request).

@@ -16,7 +16,7 @@ import { hashToken, newToken } from '../../daemon/core/tokens.js';
 import { buildServer } from '../../daemon/http/server.js';
 import { defaultLimits, type RequestLimits } from '../../daemon/http/limits.js';
 import { systemHandlers } from '../../daemon/http/routes/system.js';
-import { vmHandlers, type VmView } from '../../daemon/http/routes/vms.js';
+import { hostsView, vmHandlers, type VmView } from '../../daemon/http/routes/vms.js';
 import { rowsVersionOf } from '../../daemon/core/ports/vm-store.js';
 import { forkHandlers } from '../../daemon/http/routes/forks.js';
 import { ForkService } from '../../daemon/core/forks.js';
@@ -28,7 +28,7 @@ import { DomainService } from '../../daemon/core/domains.js';
 import { MemoryTxt } from '../../daemon/drivers/memory/memory-txt.js';
 import { domainHandlers } from '../../daemon/http/routes/domains.js';
 import { hostHandlers } from '../../daemon/http/routes/hosts.js';
-import { HostService, unreachableReason } from '../../daemon/core/hosts.js';
+import { HostService } from '../../daemon/core/hosts.js';
 import { MemoryHostRegistry } from '../../daemon/drivers/memory/memory-host-registry.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { clusterHttp } from '../../daemon/http/forward.js';
@@ -164,10 +164,7 @@ export async function memoryApi(opts: MemoryApiOptions = {}) {
   const view: VmView = {
     urlFor: (n, ip) => vmUrl(n, ip ?? '64.34.93.45', 'sslip.io'),
     gitUrls: (n) => ({ ssh: `root@64.34.93.45:${n}.git`, http: `https://64.34.93.45/git/${n}.git` }),
-    hosts: () => {
-      const list = registry.list();
-      return { unreachable: new Map(list.filter((x) => x.state === 'unreachable').map((x) => [x.id, unreachableReason(x)])), ipOf: new Map(list.map((x) => [x.id, x.publicIp])) };
-    },
+    hosts: hostsView(() => registry.list()),
     // As the daemon wires it: GET /v1/vms answers are kept per caller and rows version.
     rowsVersion: rowsVersionOf(h.store),
   };

@@ -11,6 +11,7 @@ import { HostService, hostUsage } from '../../daemon/core/hosts.js';
 import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
 import type { HostInfo } from '../../daemon/core/ports/host-registry.js';
 import { MemoryHostRegistry } from '../../daemon/drivers/memory/memory-host-registry.js';
+import { hostsView } from '../../daemon/http/routes/vms.js';
 import { MemoryVmStore } from '../../daemon/drivers/memory/memory-store.js';
 import { ALICE, DEFAULTS, ROOT, memoryService } from '../helpers/memory-service.js';
 import { memoryApi } from '../helpers/memory-api.js';
@@ -171,4 +172,42 @@ test('ROOT sees every host\'s VMs', async () => {
   const { a, b } = twoHosts();
   await b.service.create(ALICE, { ...DEFAULTS, name: 'x' });
   assert.equal(a.service.list(ROOT).length, 1);
+});
+
+test('the hosts view a GET /v1/vms reads is built again exactly when a host record changes (renewal, lapse, new host)', () => {
+  let now = 1_000_000;
+  const registry = new MemoryHostRegistry(() => now);
+  registry.register(info('a', '10.0.0.1'), 'ia', 15_000);
+  const view = hostsView(() => registry.list());
+  const first = view();
+  assert.deepEqual([...first.ipOf], [['a', '10.0.0.1']]);
+  assert.equal(first.unreachable.size, 0);
+  now += 1_000;
+  assert.equal(view(), first, 'nothing changed: the same view, no maps built');
+  assert.ok(Object.isFrozen(registry.list()[0]), 'records are shared by every caller: frozen');
+
+  assert.ok(registry.renew('a', 'ia', 15_000));
+  const renewed = view();
+  assert.notEqual(renewed, first, 'a renewal makes new records');
+  assert.equal(renewed.unreachable.size, 0);
+  assert.equal(view(), renewed);
+
+  now += 15_001; // a's lease lapses without any write
+  const lapsed = view();
+  assert.deepEqual([...lapsed.unreachable.keys()], ['a']);
+  assert.match(lapsed.unreachable.get('a')!, /10\.0\.0\.1/);
+
+  registry.register(info('b', '10.0.0.2'), 'ib', 15_000);
+  assert.deepEqual([...view().ipOf.keys()], ['a', 'b'], 'a host that joins shows at once');
+});
+
+test('records made at register and at renew have one shape, as a database row has (same keys, same order, only the port\'s fields)', () => {
+  const registry = new MemoryHostRegistry();
+  registry.register({ ...info('a', '10.0.0.1'), extra: 'not a HostInfo field' } as HostInfo, 'ia', 15_000);
+  const registered = registry.list()[0]!;
+  registry.renew('a', 'ia', 15_000);
+  const renewed = registry.list()[0]!;
+  const keys = ['id', 'publicIp', 'apiUrl', 'vcpus', 'memoryMib', 'diskMib', 'subnetCidr', 'state', 'startedAt', 'renewedAt', 'leaseExpiresAt'];
+  assert.deepEqual(Object.keys(registered), keys);
+  assert.deepEqual(Object.keys(renewed), keys);
 });

@@ -6,20 +6,43 @@ interface Row extends HostInfo {
   renewedAt: number;
   expiresAt: number;
   /**
-   * What list() returns for it (state set there), made when the row changes: list() runs on every
-   * GET /v1/vms (its answer's key) and the three toISOString alone were µs each.
+   * What list() returns for it while its lease runs and once it lapsed, made when the row
+   * changes. list() runs on every GET /v1/vms (its answer's key): the three toISOString alone
+   * were µs each, and handing out the same objects until the row changes lets the caller keep
+   * what it built from them (main.ts, the hosts view).
    */
-  record: HostRecord;
+  up: HostRecord;
+  unreachable: HostRecord;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const recordOf = (info: HostInfo, r: Pick<Row, 'startedAt' | 'renewedAt' | 'expiresAt'>): HostRecord => ({
-  ...info,
-  state: 'up',
-  startedAt: iso(r.startedAt),
-  renewedAt: iso(r.renewedAt),
-  leaseExpiresAt: iso(r.expiresAt),
-});
+
+/**
+ * One literal with every field in one order, frozen (the objects are shared by every caller):
+ * a record made from a spread took the shape of whatever it was spread from, so records made at
+ * register and at renew differed, and each renewal deoptimized the code reading them per request.
+ */
+function recordOf(info: HostInfo, r: Pick<Row, 'startedAt' | 'renewedAt' | 'expiresAt'>, state: HostRecord['state']): HostRecord {
+  return Object.freeze({
+    id: info.id,
+    publicIp: info.publicIp,
+    apiUrl: info.apiUrl,
+    vcpus: info.vcpus,
+    memoryMib: info.memoryMib,
+    diskMib: info.diskMib,
+    subnetCidr: info.subnetCidr,
+    state,
+    startedAt: iso(r.startedAt),
+    renewedAt: iso(r.renewedAt),
+    leaseExpiresAt: iso(r.expiresAt),
+  });
+}
+
+function withRecords(row: Omit<Row, 'up' | 'unreachable'> & Partial<Row>): Row {
+  row.up = recordOf(row, row, 'up');
+  row.unreachable = recordOf(row, row, 'unreachable');
+  return row as Row;
+}
 
 /**
  * In-memory twin of PgHostRegistry (same contract suite). A SQLite daemon
@@ -35,7 +58,7 @@ export class MemoryHostRegistry implements HostRegistry {
     const cur = this.rows.get(info.id);
     if (cur && cur.instance !== instance && cur.expiresAt > t) return { ok: false, heldUntil: new Date(cur.expiresAt).toISOString() };
     const times = { startedAt: t, renewedAt: t, expiresAt: t + leaseMs };
-    this.rows.set(info.id, { ...info, instance, ...times, record: recordOf(info, times) });
+    this.rows.set(info.id, withRecords({ ...info, instance, ...times }));
     return { ok: true };
   }
 
@@ -45,7 +68,7 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     cur.renewedAt = t;
     cur.expiresAt = t + leaseMs;
-    cur.record = recordOf(cur.record, cur);
+    withRecords(cur);
     return true;
   }
 
@@ -53,7 +76,7 @@ export class MemoryHostRegistry implements HostRegistry {
     const cur = this.rows.get(id);
     if (cur && cur.instance === instance) {
       cur.expiresAt = Math.min(cur.expiresAt, this.now());
-      cur.record = recordOf(cur.record, cur);
+      withRecords(cur);
     }
   }
 
@@ -67,6 +90,6 @@ export class MemoryHostRegistry implements HostRegistry {
     const t = this.now();
     return [...this.rows.values()]
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map((r) => ({ ...r.record, state: r.expiresAt > t ? 'up' : 'unreachable' }));
+      .map((r) => (r.expiresAt > t ? r.up : r.unreachable));
   }
 }

@@ -1,4 +1,6 @@
 import { FcmError } from '../../core/errors.js';
+import { unreachableReason } from '../../core/hosts.js';
+import type { HostRecord } from '../../core/ports/host-registry.js';
 import type { VmRecord } from '../../core/model.js';
 import type { VmService } from '../../core/vm-service.js';
 import type { SnapshotInfo } from '../../core/vm-snapshots.js';
@@ -25,6 +27,30 @@ export interface HostsContext {
 }
 
 const NO_HOSTS: HostsContext = { unreachable: new Map(), ipOf: new Map() };
+
+/**
+ * `VmView.hosts` from a host registry's list. The maps are built again only when the list holds
+ * other objects than last time: a registry that hands out the same records until a row changes
+ * (MemoryHostRegistry, a SQLite daemon's) costs a GET /v1/vms one list() and no maps; one that
+ * reads fresh rows per call (PostgreSQL's) is built per call.
+ */
+export function hostsView(list: () => readonly HostRecord[]): () => HostsContext {
+  let seen: readonly HostRecord[] = [];
+  let view: HostsContext | null = null;
+  return () => {
+    const now = list();
+    let same = view !== null && now.length === seen.length;
+    for (let i = 0; same && i < now.length; i++) same = now[i] === seen[i];
+    seen = now;
+    if (!same || view === null) {
+      view = {
+        unreachable: new Map(now.filter((h) => h.state === 'unreachable').map((h) => [h.id, unreachableReason(h)])),
+        ipOf: new Map(now.map((h) => [h.id, h.publicIp])),
+      };
+    }
+    return view;
+  };
+}
 
 const UNIT_SEC = { s: 1, m: 60, h: 3600 } as const;
 /** The shortest idle time a VM may sleep after (a shorter one would put it to sleep between requests). */
