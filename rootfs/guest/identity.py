@@ -8,9 +8,9 @@ random state. This process fixes that.
 Run once by busybox init (::once:). It reads /run/fcm/seed.json (written by
 rc.init from the seed disk):
 - not a template (a normal cold boot): exit at once; rc.init did everything.
-- a template: wait until the agent and the web port answer, drop caches (so the
-  saved state is small; the template boots with init_on_free=1 so freed pages
-  are zero and cost nothing in the snapshot), print `fcm-identity:
+- a template: wait until the agent and the web port answer, sync (the template
+  boots with init_on_free=1 so freed pages are zero and cost nothing in the
+  snapshot; its caches stay, shared by every clone of its RAM image), print `fcm-identity:
   template-ready` on the console (the daemon waits for that line, then saves
   the VM), and poll the seed disk with O_DIRECT every POLL_S. A restored copy
   gets its own seed disk; when the seed's vmId changes, apply it: clock,
@@ -473,13 +473,12 @@ def main():
             console("template services did not come up")
             return 1
         time.sleep(0.1)
+    # Dirty pages written now, so that no clone writes them back (ext4, journal and writeback code
+    # for its VMM to translate). The caches stay: every clone maps the template's RAM image copy-on-
+    # write, so its page cache, dentries and inodes are shared; dropped, each clone read the files
+    # it touched after its restore back from disk into RAM of its own, through code its VMM had to
+    # translate (#20).
     os.sync()
-    for path, value in (("/proc/sys/vm/drop_caches", "3"), ("/proc/sys/vm/compact_memory", "1")):
-        try:
-            with open(path, "w") as f:
-                f.write(value)
-        except OSError:
-            pass
     dev = find_seed_device()
     if not dev:
         console("no seed device; cannot watch for a restore")
