@@ -98,9 +98,12 @@ export const DEFAULT_TCG_TB_MIB = 64;
  * (FCM_QEMU_RESTORE_TB_MIB): a template's clone, a woken VM, a fork. A
  * restore starts with an empty cache and the guest's first seconds after it
  * (the agent taking its identity, network, pre-started services answering)
- * write ~39 MiB of code into it, after which an idle guest adds almost
- * nothing (x-query-jit: 36.3 → 36.5 MiB over another minute) — so the cache
- * size is what an idle clone keeps. 32 MiB: the burst overflows it once, and
+ * write ~23 MiB of code into it (39 MiB before the guest stopped doing
+ * avoidable work after a restore: rootfs/README.md, #20), after which an idle
+ * guest adds almost nothing (x-query-jit: 36.3 → 36.5 MiB over another
+ * minute, then) — so the cache size bounds what a busy clone keeps, and an
+ * idle one keeps what it wrote. Measured when idle clones wrote 39 MiB:
+ * 32 MiB: the burst overflowed it once, and
  * real work in a clone (two `python3 -m venv`, a buildpack's first step) took
  * 110 s vs 102 s at 64 (22 flushes vs 4, load 6–11); at 24 122 s (69
  * flushes); at 16 it thrashed: 221 s (445 flushes), and idle clones
