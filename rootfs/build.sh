@@ -13,12 +13,16 @@
 #   FCM_CACHE_DIR               cache and output root (default /var/cache/fcm)
 #   FCM_DEBIAN_MIRROR           default http://deb.debian.org/debian
 #   FCM_DEBIAN_SECURITY_MIRROR  default http://deb.debian.org/debian-security
+#   FCM_GUEST_NODE              the Node.js binary to ship in the guest, with its npm in
+#                               <prefix>/lib/node_modules/npm and headers in
+#                               <prefix>/include/node (default: `command -v node`, the
+#                               Node that runs fcm); see "Node.js runtime" below
 #
 # Output: $FCM_CACHE_DIR/images/<hash>/ and the symlink $FCM_CACHE_DIR/images/current,
 # replaced atomically only after a complete build. <hash> covers every input file
 # under rootfs/ (this script, packages.txt, base/, initramfs/, guest/), the exact
-# kernel and busybox-static package versions and the installed package list of the
-# base tree. Progress goes to stderr; the last line on stdout is the output directory.
+# kernel and busybox-static package versions, the installed package list of the
+# base tree and the shipped Node.js runtime (version + checksums). Progress goes to stderr; the last line on stdout is the output directory.
 # An existing image directory is never rebuilt, replaced or deleted here: VM overlays
 # are backed by its rootfs.ext4 (garbage collection is the daemon's job).
 set -euo pipefail
@@ -119,8 +123,38 @@ else
   step "Base image $base_hash (cached)"
 fi
 
+# ---------------------------------------------------------------- Node.js runtime
+# The guest's Node is the host's own (the one running fcm, or FCM_GUEST_NODE), not
+# Debian's: bookworm's nodejs 18 (end of life since 2025-04-30, no security fixes) is
+# built as a shared library without the code cache of Node's built-in modules and
+# without Node's startup snapshot, which made every Node start under QEMU TCG compile
+# Node's bootstrap from source (~1.6x the CPU of a Node that has both; see
+# rootfs/README.md). It must have both, and run on the guest's glibc: checked below,
+# in the staged tree's chroot, and the build fails if not (there is no fallback).
+node_src=${FCM_GUEST_NODE:-$(command -v node || true)}
+[[ -n $node_src ]] || die "no Node.js found for the guest: put node on PATH or set FCM_GUEST_NODE"
+node_src=$(readlink -f "$node_src")
+node_prefix=$(dirname "$(dirname "$node_src")")
+npm_dir=$node_prefix/lib/node_modules/npm
+node_inc=$node_prefix/include/node
+[[ -x $node_src && -f $npm_dir/bin/npm-cli.js && -f $node_inc/node.h && -f $node_inc/common.gypi ]] \
+  || die "$node_src: expected its npm in $npm_dir and its headers in $node_inc (a Node.js install" \
+         "from nodejs.org or NodeSource has both); set FCM_GUEST_NODE to such a node"
+node_info=$("$node_src" -p 'const v = process.config.variables;
+  [process.version, v.node_use_node_code_cache, v.node_use_node_snapshot, v.node_shared].join(" ")') \
+  || die "$node_src does not run"
+read -r node_ver node_cc node_snap node_shared <<< "$node_info"
+[[ $node_cc == true && $node_snap == true && $node_shared == false ]] \
+  || die "$node_src ($node_ver) is built with node_use_node_code_cache=$node_cc," \
+         "node_use_node_snapshot=$node_snap, node_shared=$node_shared: the guest needs a Node" \
+         "with its built-ins' code cache and startup snapshot, as one binary (set FCM_GUEST_NODE)"
+npm_ver=$("$node_src" -p 'require(process.argv[1]).version' "$npm_dir/package.json")
+node_id="node=$node_ver $(sha256sum < "$node_src" | cut -c1-16) npm=$npm_ver $(hash_files "$npm_dir" .)"
+node_id+=" headers=$(hash_files "$node_inc" .)"
+
 # ---------------------------------------------------------------- inputs hash
 hash=$( { hash_files "$here" build.sh packages.txt base initramfs guest
+          echo "$node_id"
           echo "$kernel_pkg=$kernel_ver busybox-static=$busybox_ver suite=$FCM_SUITE"
           sha256sum < "$base/packages.lst"
         } | sha256sum | cut -c1-16)
@@ -237,6 +271,29 @@ for f in "$here"/guest/*; do
     *) put "$f" "/usr/lib/fcm/$(basename "$f")" 0644 ;;
   esac
 done
+# Node.js, npm and the headers node-gyp builds native addons against, in the layout of
+# the nodejs.org/NodeSource packages; npm's builtin config points node-gyp at those
+# headers (nodedir), so it never downloads them.
+put "$node_src" /usr/bin/node 0755
+link node /usr/bin/nodejs
+mkdir -p "$stage/usr/lib/node_modules" "$stage/usr/include"
+cp -a "$npm_dir" "$stage/usr/lib/node_modules/npm"
+cp -a "$node_inc" "$stage/usr/include/node"
+chown -R 0:0 "$stage/usr/lib/node_modules/npm" "$stage/usr/include/node"
+chmod -R go-w "$stage/usr/lib/node_modules/npm" "$stage/usr/include/node"
+rm -f "$stage/usr/lib/node_modules/npm/npmrc"
+printf 'nodedir=/usr\n' > "$stage/usr/lib/node_modules/npm/npmrc"
+link ../lib/node_modules/npm/bin/npm-cli.js /usr/bin/npm
+link ../lib/node_modules/npm/bin/npx-cli.js /usr/bin/npx
+# Linked against the host's glibc/libstdc++: it must run on the guest's.
+chroot_out=$(chroot "$stage" /usr/bin/node -p 'process.version' 2>&1) && [[ $chroot_out == "$node_ver" ]] \
+  || die "$node_src ($node_ver) does not run in the guest's $FCM_SUITE tree (a newer glibc or" \
+         "libstdc++ on this host?): ${chroot_out:0:300}. Set FCM_GUEST_NODE to a Node.js built for" \
+         "glibc <= 2.36 (nodejs.org's and NodeSource's builds are)"
+chroot_out=$(chroot "$stage" /usr/bin/npm --version 2>&1) && [[ $chroot_out == "$npm_ver" ]] \
+  || die "npm $npm_ver does not run in the guest's tree: ${chroot_out:0:300}"
+info "node $node_ver (code cache + snapshot), npm $npm_ver"
+
 # busybox init is PID 1; poweroff/reboot/halt signal it so the ::shutdown: action runs.
 # Relative links: the initramfs checks /newroot/sbin/init before switch_root.
 for l in init poweroff reboot halt; do
@@ -287,6 +344,8 @@ rootfs_bytes=$(stat -c %s "$result/rootfs.ext4")
   echo "  \"rootfs\": \"rootfs.ext4\","
   echo "  \"rootfsBytes\": $rootfs_bytes,"
   echo "  \"builtAt\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+  echo "  \"node\": $(json_str "$node_ver"),"
+  echo "  \"npm\": $(json_str "$npm_ver"),"
   echo "  \"packages\": ["
   sep=""
   while read -r p; do printf '%s    %s' "$sep" "$(json_str "$p")"; sep=$',\n'; done < "$base/packages.lst"

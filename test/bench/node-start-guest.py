@@ -11,7 +11,8 @@ Apps (beside this file): bare.js (node:http), koa.js (Koa and its 62 packages in
 node_modules), server.py (http.server). Each prints when its first line ran, when it had
 its framework (koa), and when it listened, as ms since T0 (its environment), the moment
 the start was asked for. Node is also taken 1 s after its process started ahead was
-started ("early": still starting, so hurried). Koa is also taken with the code cache of its modules
+started ("early": still starting, so hurried), and fresh without the startup snapshot
+made here ("nosnap"). Koa is also taken with the code cache of its modules
 (node-code-cache.cjs, FCM_NODE_CODE_CACHE): "cold" with an empty one (that start writes
 it once it served), "warm" with what the cold start left, in the same round."""
 
@@ -101,6 +102,11 @@ def marks(popen):
 
 
 def main():
+    info = subprocess.run(["/usr/bin/node", "-p", "const v = process.config.variables; "
+                           "`node ${process.version} code cache ${v.node_use_node_code_cache} "
+                           "snapshot ${v.node_use_node_snapshot} shared ${v.node_shared}`"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    print(info, flush=True)
     blob = snapshot()
     base = {"PATH": f"{os.path.dirname(SHIM)}:/usr/bin:/bin", "HOME": pwd.getpwuid(os.getuid()).pw_dir,
             "LANG": "C.UTF-8", "NODE_ENV": "production", "PYTHONUNBUFFERED": "1", "FCM_NODE_SNAPSHOT": blob}
@@ -114,13 +120,19 @@ def main():
             # ("cold": this start fills it), then as that start left it ("warm").
             # Node also taken 1 s after its process started ahead was started ("early": still
             # starting, as a redeploy a few seconds after the last finds it; it is hurried).
-            for how in ("fresh", "taken") + (("cold", "warm") if app == "koa" else ()) + (("early",) if app == "node" else ()):
+            # Node also fresh without the VM's startup snapshot ("nosnap": the shim runs node
+            # as it is, with only the snapshot built into the binary, if it has one).
+            hows = ("fresh", "taken") + (("cold", "warm") if app == "koa" else ())
+            hows += ("early", "nosnap") if app == "node" else ()
+            for how in hows:
                 port += 1
                 env = dict(base, PORT=str(port))
+                if how == "nosnap":
+                    del env["FCM_NODE_SNAPSHOT"]
                 if how in ("cold", "warm"):
                     env["FCM_NODE_CODE_CACHE"] = code_cache
                 handover = None
-                if how != "fresh":
+                if how not in ("fresh", "nosnap"):
                     cls = PyStandby if prog == "python3" else NodeStandby
                     sb = cls(prestart.interpreter(prog, base), dict(base, PORT="18499"), None).start()
                     if how == "early":

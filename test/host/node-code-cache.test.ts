@@ -7,10 +7,13 @@
  * private directory, as the agent starts a Node release. The first start compiles from
  * source and writes the cache once it served; the second takes every cached module from it
  * and serves the same answers. Behaviour only: how much faster is the bench's
- * (npm run bench -- node-start).
+ * (npm run bench -- node-start). Also: the guest's Node.js is one with the code cache of its
+ * built-in modules and its startup snapshot (rootfs/build.sh ships the host's; Debian's Node
+ * 18 has neither, and a Node start under TCG then costs ~1.6x the CPU), with its npm, which
+ * builds native addons against that Node's own headers.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,4 +100,20 @@ test('a Koa app taken from the Node.js process started ahead: the second start t
   assert.deepEqual({ misses: w.misses, rejected: w.rejected, bad: w.bad }, { misses: 0, rejected: 0, bad: 0 }, JSON.stringify(w));
   assert.equal(w.hits, c.misses, 'every module compiled at the first start came from the cache');
   assert.equal(w.uncached, c.uncached);
+});
+
+test("the guest's node has its built-ins' code cache and startup snapshot, one binary, and npm points node-gyp at its headers", { skip: skip ?? false }, () => {
+  const script = 'command -v node npm && node -p "JSON.stringify({ version: process.version, execPath: process.execPath, ' +
+    'v: process.config.variables })" && npm config get nodedir && test -f /usr/include/node/node_api.h && echo headers';
+  const out = execFileSync(process.execPath, [BIN, 'run', '-a', 'code-cache', '--', 'sh', '-c', script], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...h!.env }, encoding: 'utf8', timeout: 300_000,
+  });
+  const lines = out.trim().split('\n');
+  assert.deepEqual(lines.slice(0, 2), ['/usr/bin/node', '/usr/bin/npm'], out);
+  const node = JSON.parse(lines[2]!) as { version: string; execPath: string; v: Record<string, unknown> };
+  assert.deepEqual({ cc: node.v.node_use_node_code_cache, snapshot: node.v.node_use_node_snapshot, shared: node.v.node_shared },
+    { cc: true, snapshot: true, shared: false }, out);
+  assert.equal(node.execPath, '/usr/bin/node');
+  assert.ok(Number(/^v(\d+)\./.exec(node.version)?.[1]) >= 20, `a Node that is not end of life: ${node.version}`);
+  assert.deepEqual(lines.slice(3), ['/usr', 'headers'], out);
 });
