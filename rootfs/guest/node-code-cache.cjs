@@ -1,5 +1,5 @@
-// fcm: a V8 code cache for an app's CommonJS modules (Debian's Node 18 has none of its own:
-// module.enableCompileCache / NODE_COMPILE_CACHE are Node 22+).
+// fcm: a V8 code cache for an app's CommonJS modules (the guest's Node 20 has none of its
+// own: module.enableCompileCache / NODE_COMPILE_CACHE are Node 22.1+).
 //
 // Why: under QEMU TCG, V8 parsing and compiling each module's source, and each function at
 // its first call (lazily), is a large part of loading a framework's packages. V8 can save

@@ -38,8 +38,8 @@ Anything else (no interpreter, a different command or environment, a shadowing f
 an interpreter that died or does not answer within REPLY_TIMEOUT_S) and the process
 starts as usual: the interpreter is stopped and nothing of it is used.
 
-Node.js the same way (NodeStandby, node-standby.cjs), measured in the guest (Node 18,
-TCG): of a plain node:http app's ~8 s start, ~1 s is before Node's first line (loading
+Node.js the same way (NodeStandby, node-standby.cjs), measured in the guest (Debian's
+Node 18, which the image had until it shipped the host's Node 20, TCG): of a plain node:http app's ~8 s start, ~1 s is before Node's first line (loading
 libnode), ~3 s Node's own set-up even with the VM's startup snapshot, ~2 s the loaders
 before the script runs, ~1 s compiling `http` and what it pulls in (Debian's Node has no
 code cache for its built-in modules), and the app's own lines and listen a few hundred

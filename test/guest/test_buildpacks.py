@@ -5,6 +5,7 @@ traffic off the machine. The real installs run in the guest (test/host/agent.tes
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -304,8 +305,9 @@ flags\t\t: fpu vme de pse sse sse2 ssse3
 
 
 class NodeSnapshotTest(unittest.TestCase):
-    """The startup snapshot for Debian's Node (no snapshot of its own): built with the
-    real node binary of this machine, keyed by the binary and the CPU."""
+    """The startup snapshot for a Node without one of its own (Debian's Node 18): built
+    with the real node binary of this machine (taken as one without), keyed by the binary
+    and the CPU; none for a Node with its own (the image's)."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="fcm-cpuinfo-")
@@ -328,6 +330,7 @@ class NodeSnapshotTest(unittest.TestCase):
     @need_root
     @unittest.skipUnless(os.path.isfile(buildpacks.NODE_BIN), f"needs {buildpacks.NODE_BIN} (the test runs it)")
     def test_built_once_as_the_app_user_then_found_at_each_start_on_the_same_cpu_only(self):
+        self.enterContext(mock.patch.object(buildpacks, "node_has_own_snapshot", lambda: False))
         t = self.tree()
         rt = buildpacks.build(t.ctx, "node")
         name = buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name
@@ -351,6 +354,29 @@ class NodeSnapshotTest(unittest.TestCase):
             f.write(CPUINFO.replace("ssse3", "ssse3 avx2"))
         self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {})
         self.assertNotEqual(buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name, name)
+
+    @need_root
+    @unittest.skipUnless(os.path.isfile(buildpacks.NODE_BIN), f"needs {buildpacks.NODE_BIN} (the test runs it)")
+    def test_none_for_a_node_with_its_own_snapshot(self):
+        real = subprocess.run([buildpacks.NODE_BIN, "-p", "process.config.variables.node_use_node_snapshot"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        self.assertEqual(buildpacks.node_has_own_snapshot(), real == "true")
+        self.enterContext(mock.patch.object(buildpacks, "node_has_own_snapshot", lambda: True))
+        t = self.tree()
+        rt = buildpacks.build(t.ctx, "node")
+        name = buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name
+        self.assertEqual(rt.caches[0], name, "an empty entry: asked once per VM")
+        self.assertEqual(t.ctx.steps, [], "nothing built")
+        self.assertNotIn("-----> Building a startup snapshot for Node.js (once per VM; starts take seconds less)", t.lines)
+        self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {}, "node starts as it is")
+        with mock.patch.object(buildpacks, "node_has_own_snapshot", lambda: self.fail("asked again")):
+            self.assertEqual(buildpacks.build(t.ctx, "node").caches[0], name)
+
+    def test_own_snapshot_is_false_for_a_node_that_does_not_answer(self):
+        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/bin/false"))
+        self.assertFalse(buildpacks.node_has_own_snapshot())
+        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/no/such/node"))
+        self.assertFalse(buildpacks.node_has_own_snapshot())
 
     @need_root
     def test_a_failed_build_is_not_a_failed_deploy(self):
