@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -170,6 +170,25 @@ test('the verifier (ssh-keygen -Y verify, as nobody): yes only for this key, thi
   assert.equal(await verifier.verify({ publicKey: key(a), namespace: 'git', message: 'the message', signature: sig }), false);
   assert.equal(await verifier.verify({ publicKey: key(a), namespace: 'fcm-key-proof', message: 'the message', signature: 'garbage' }), false);
   await assert.rejects(verifier.verify({ publicKey: `${key(a)} comment`, namespace: 'fcm-key-proof', message: 'x', signature: sig }), /malformed/);
+});
+
+test('the verifier works with a TMPDIR only root may enter (nobody reads the files through descriptors it is handed)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root: ssh-keygen runs as nobody only when the daemon is root');
+  const a = await newKeyPair('ed25519');
+  const sig = await signChallenge(a.keyPath, 'the message');
+  const privateTmp = mkdtempSync(join(tmpdir(), 'fcm-roottmp-'));
+  chmodSync(privateTmp, 0o700);
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = privateTmp;
+  try {
+    const publicKey = a.publicKey.split(' ').slice(0, 2).join(' ');
+    assert.equal(await verifier.verify({ publicKey, namespace: 'fcm-key-proof', message: 'the message', signature: sig }), true);
+    assert.equal(await verifier.verify({ publicKey, namespace: 'fcm-key-proof', message: 'other', signature: sig }), false);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+    rmSync(privateTmp, { recursive: true, force: true });
+  }
 });
 
 test('KeyService: the key id and its creation time come from the injected id source and clock', async () => {
