@@ -1,6 +1,6 @@
 /** In-process CLI runs for unit tests: captured streams, a private HOME and cwd, a chosen env. */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,17 @@ export class FakeStdin extends EventEmitter implements InStream {
   }
 }
 
+const made: string[] = [];
+// Each test file runs in its own process: its directories go when it exits (a unit run made ~280).
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh private directory (HOME, cwd, a token file's place), removed when the test process exits. */
 export function tempDir(prefix = 'fcm-cli-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** A loopback port nothing listens on (connection refused). */
