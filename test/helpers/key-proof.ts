@@ -9,12 +9,12 @@
  * - proveKey(): the same against KeyService directly (unit tests)
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ApiKey, KeyService } from '../../daemon/core/keys.js';
 import type { Principal } from '../../daemon/core/model.js';
+import { tempDir } from './temp-dir.js';
 
 export interface KeyPair {
   keyPath: string;
@@ -22,7 +22,7 @@ export interface KeyPair {
 }
 
 export async function newKeyPair(type: 'ed25519' | 'ecdsa' | 'rsa' = 'ed25519', comment = 'test@example'): Promise<KeyPair> {
-  const keyPath = join(mkdtempSync(join(tmpdir(), 'fcm-key-')), `id_${type}`);
+  const keyPath = join(tempDir('fcm-key-'), `id_${type}`);
   await new Promise<void>((resolve, reject) =>
     execFile('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', comment, '-f', keyPath], (e) => (e ? reject(e) : resolve())),
   );

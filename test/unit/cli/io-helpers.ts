@@ -1,12 +1,10 @@
 /** In-process CLI runs for unit tests: captured streams, a private HOME and cwd, a chosen env. */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CommandSpec } from '../../../api/gen/cli-table.js';
 import type { InStream, Io, OutStream } from '../../../api/cli/io.js';
 import { runCli } from '../../../api/cli/run.js';
+import { tempDir as makeTempDir } from '../../helpers/temp-dir.js';
 
 export class Capture implements OutStream {
   text = '';
@@ -40,17 +38,9 @@ export class FakeStdin extends EventEmitter implements InStream {
   }
 }
 
-const made: string[] = [];
-// Each test file runs in its own process: its directories go when it exits (a unit run made ~280).
-process.on('exit', () => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
-
 /** A fresh private directory (HOME, cwd, a token file's place), removed when the test process exits. */
 export function tempDir(prefix = 'fcm-cli-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
+  return makeTempDir(prefix);
 }
 
 /** A loopback port nothing listens on (connection refused). */
