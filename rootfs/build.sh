@@ -267,7 +267,6 @@ for f in "$here"/guest/*; do
     */inittab) put "$f" /etc/inittab 0644 ;;
     */acpi-power) put "$f" /usr/lib/fcm/acpi/PWRF/00000080 0755 ;;
     */profile.sh) put "$f" /etc/profile.d/fcm.sh 0644 ;;
-    */node-shim) put "$f" /usr/lib/fcm/node/node 0755 ;;
     *) put "$f" "/usr/lib/fcm/$(basename "$f")" 0644 ;;
   esac
 done

@@ -39,10 +39,9 @@ def receive(storage, version, body, user, live_version):
 
 def start_env(meta, cache_dir):
     """What a process start adds that depends on this boot, not on the build: for Node
-    releases, the startup snapshot if one matches this VM's Node and CPU, and the code
-    cache directory of the app's modules (buildpacks.py)."""
+    releases, the code cache directory of the app's modules (buildpacks.py)."""
     if meta.get("buildpack") == "node":
-        return {**buildpacks.node_snapshot_env(cache_dir), **buildpacks.node_code_cache_env(cache_dir)}
+        return buildpacks.node_code_cache_env(cache_dir)
     return {}
 
 

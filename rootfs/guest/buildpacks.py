@@ -26,18 +26,11 @@ A buildpack returns a Runtime: PATH entries and env for the app's processes, the
 cache entries the release depends on, and an optional default web command.
 
 Node.js: the image's Node (the host's, rootfs/build.sh) has Node's own startup snapshot
-and the code cache of its built-in modules. A Node built without a startup snapshot
-(node_use_node_snapshot false, as Debian's Node 18 that the image had until #20) compiles
-and runs Node's own bootstrap JavaScript at every start: ~2 s of CPU under QEMU TCG before
-the app's first line, ~10 s on a busy host. For such a Node only, the node
-buildpack builds that snapshot once per VM (`node --build-snapshot` of an empty
-script: V8 refuses a snapshot made by another Node binary or on another CPU model, so
-it is made here, keyed by both), and the app's processes find `node` first in
-/usr/lib/fcm/node (the shim node-shim, which adds `--snapshot-blob`) with the blob's
-path in FCM_NODE_SNAPSHOT, set at each start only if the blob matches the binary and
-CPU of this boot (node_snapshot_env). The app's own modules get a V8 code cache in
-/app/cache/node-code/<key> (FCM_NODE_CODE_CACHE; node-code-cache.cjs), used by the Node
-process started ahead (prestart.py).
+and the code cache of its built-in modules, so app processes run /usr/bin/node as it is
+(until #20 the image had Debian's Node 18, which has neither: the buildpack then made a
+startup snapshot per VM and a shell shim passed it to every start). The app's own modules
+get a V8 code cache in /app/cache/node-code/<key> (FCM_NODE_CODE_CACHE;
+node-code-cache.cjs), used by the Node process started ahead (prestart.py).
 """
 
 import glob
@@ -57,11 +50,7 @@ import tomllib
 CACHE_DIR = "/app/cache"
 NODE_BIN = "/usr/bin/node"
 LIBNODE_GLOB = "/usr/lib/*/libnode.so.*"
-NODE_SHIM_DIR = "/usr/lib/fcm/node"  # holds `node`: rootfs/guest/node-shim
-NODE_SNAPSHOT_ENV = "FCM_NODE_SNAPSHOT"
-NODE_SNAPSHOT_BLOB = "snapshot.blob"
 NODE_CODE_CACHE_ENV = "FCM_NODE_CODE_CACHE"
-CPUINFO = "/proc/cpuinfo"
 INDENT = "       "
 BUILD_TIMEOUT_S = 15 * 60
 NICE = ["/usr/bin/nice", "-n", "10"]
@@ -583,42 +572,11 @@ def node(ctx):
             default_web, note = start.strip(), "the start script in package.json"
     elif ctx.exists("server.js"):
         default_web, note = "node server.js", "npm's default for server.js"
-    snapshot = node_snapshot(ctx)
-    if snapshot:
-        caches.append(snapshot)
     code_cache = node_code_cache(ctx)
     if code_cache:
         caches.append(code_cache)
-    return Runtime(path=[f"{ctx.dir}/node_modules/.bin", NODE_SHIM_DIR], env={"NODE_ENV": "production"},
+    return Runtime(path=[f"{ctx.dir}/node_modules/.bin"], env={"NODE_ENV": "production"},
                    caches=caches, default_web=default_web, default_web_note=note)
-
-
-def cpu_id(path=None):
-    """The CPU as the first processor's identity and feature flags in /proc/cpuinfo: V8
-    refuses a snapshot made under other CPU features (seen here: one made on the host
-    is refused in a TCG guest), so the snapshot is keyed by them too."""
-    try:
-        with open(path or CPUINFO, encoding="ascii", errors="replace") as f:
-            first = f.read(1 << 16).split("\n\n", 1)[0]
-    except OSError:
-        return "unknown"
-    keep = ("vendor_id", "cpu family", "model", "model name", "flags")
-    return "\n".join(line for line in first.splitlines() if line.split(":", 1)[0].strip() in keep)
-
-
-def node_snapshot_cache(user, root=CACHE_DIR):
-    """The snapshot's cache entry for this Node binary (and libnode) on this CPU."""
-    libs = sorted(glob.glob(LIBNODE_GLOB))
-    key = digest("node-snapshot", binary_id(NODE_BIN), *(f"{p}={binary_id(p)}" for p in libs), cpu_id())
-    return Cache("node-snapshot", key, user, root)
-
-
-def node_snapshot_env(root=CACHE_DIR):
-    """{FCM_NODE_SNAPSHOT: blob} for a process start, if a snapshot made by this Node
-    binary on this CPU is ready; else {} (node then starts without one)."""
-    cache = node_snapshot_cache(None, root)
-    blob = os.path.join(cache.path, NODE_SNAPSHOT_BLOB)
-    return {NODE_SNAPSHOT_ENV: blob} if cache.ready() and os.path.isfile(blob) else {}
 
 
 def node_code_cache_entry(user, root=CACHE_DIR):
@@ -648,56 +606,6 @@ def node_code_cache_env(root=CACHE_DIR):
     """{FCM_NODE_CODE_CACHE: dir} for a process start when the directory is ready, else {}."""
     cache = node_code_cache_entry(None, root)
     return {NODE_CODE_CACHE_ENV: cache.path} if cache.ready() else {}
-
-
-def node_has_own_snapshot():
-    """Whether NODE_BIN was built with Node's own startup snapshot (and so also the code
-    cache of its built-in modules: rootfs/build.sh ships only such a Node)."""
-    try:
-        out = subprocess.run([NODE_BIN, "-p", "process.config.variables.node_use_node_snapshot"],
-                             env={"PATH": "/usr/bin:/bin", "NODE_OPTIONS": ""}, stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=300).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.strip() == "true"
-
-
-def node_snapshot(ctx):
-    """Builds the startup snapshot if this VM has none for its Node and CPU yet; -> the
-    cache entry's name, or None (no node, or the build failed: the app then starts
-    without a snapshot, slower, and the deploy goes on). For a Node with a startup
-    snapshot of its own (the image's) none is built: the entry stays empty, so
-    node_snapshot_env finds no blob and node starts as it is. Measured in a TCG guest
-    (Node 20.20.2, 10 rounds alternated): a node:http app's start to listening cost 1.14 s
-    of guest CPU with a snapshot made here against 0.57 s with Node's own, and making it
-    ~5-9 s at the VM's first Node deploy."""
-    if not os.path.isfile(NODE_BIN):
-        return None
-    cache = node_snapshot_cache(ctx.user, ctx.cache_dir)
-    if cache.ready():
-        return cache.name
-    if node_has_own_snapshot():
-        cache.prepare()
-        cache.commit()
-        return cache.name
-    ctx.emit("-----> Building a startup snapshot for Node.js (once per VM; starts take seconds less)")
-    cache.prepare()
-    entry = os.path.join(cache.path, "empty.js")
-    write_as(cache.path, "empty.js", b"", ctx.user)
-    blob = os.path.join(cache.path, NODE_SNAPSHOT_BLOB)
-    env = ctx.env({"NODE_OPTIONS": ""})
-    rc = ctx.run([NODE_BIN, "--snapshot-blob", blob, "--build-snapshot", entry], cwd=cache.path, env=env,
-                 what="node snapshot")
-    # A snapshot V8 refuses would stop every start: load it once before it is used.
-    if rc == 0:
-        rc = ctx.run([NODE_BIN, "--snapshot-blob", blob, "-e", "0"], cwd=cache.path, env=env,
-                     what="node snapshot check")
-    if rc != 0:
-        cache.discard()
-        ctx.emit(f"{INDENT}could not build it (exit status {rc}); node starts without a snapshot")
-        return None
-    cache.commit()
-    return cache.name
 
 
 def write_as(directory, name, data, user):

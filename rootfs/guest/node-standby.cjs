@@ -169,14 +169,10 @@ function take() {
     fs.writeSync(fd, `no ${String(e.message).split('\n')[0]}\n`);
     process.exit(0);
   }
-  // A `node` that is a shell script (the VM's node-shim) gets PWD from the shell: "/" here,
-  // the run's cwd in a fresh start.
-  const shellPwd = process.env.PWD === '/' && !Object.prototype.hasOwnProperty.call(env, 'PWD');
   for (const k of Object.keys(process.env)) {
     if (!Object.prototype.hasOwnProperty.call(env, k)) delete process.env[k];
   }
   Object.assign(process.env, env);
-  if (shellPwd) process.env.PWD = process.cwd();
   process.argv = [process.argv[0], script, ...argv.slice(2)];
   delete Module._cache[__filename];
   delete Module._cache[CODE_CACHE];

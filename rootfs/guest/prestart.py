@@ -45,8 +45,7 @@ before the script runs, ~1 s compiling `http` and what it pulls in (Debian's Nod
 code cache for its built-in modules), and the app's own lines and listen a few hundred
 ms. For `<node> <script> [args]` (node or nodejs, by name on PATH or absolute, no
 options before the script, NODE_OPTIONS unset or empty) the agent starts
-`<node> node-standby.cjs <fd> <hurry-fd>` with the same <node> (the VM's node-shim: the same V8
-flags and startup snapshot as the run), as the app user, with the environment of the
+`<node> node-standby.cjs <fd> <hurry-fd>` with the same <node> as the run, as the app user, with the environment of the
 previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
 built-in modules a node:http app uses, serves one HTTP request to itself on loopback (V8
 compiles each built-in function at its first call: the first answer of a taken app cost
@@ -366,8 +365,7 @@ class Standby:
 
 class NodeStandby(Standby):
     """A Node.js process started ahead (node-standby.cjs): `<node> node-standby.cjs <fd> <hurry-fd>`,
-    where <node> is what the run would start (the VM's node-shim, which adds the startup
-    snapshot exactly as for the run, or /usr/bin/node), stdin /dev/null, and one socket
+    where <node> is what the run would start (/usr/bin/node), stdin /dev/null, and one socket
     for "ready", the run's {argv, cwd, env} and the answer."""
 
     what = "Node.js process"

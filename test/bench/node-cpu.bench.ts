@@ -3,9 +3,9 @@
  * in one QEMU TCG guest from the built image, rounds interleaved, medians: the image's
  * `node -e 0` and a node:http server to listening, each without and with a startup
  * snapshot made in that guest (`--build-snapshot` of an empty script, as buildpacks.py
- * makes one for a Node without its own), and Python's `import http.server`; plus the CPU
- * of making the snapshot. Tells whether the VM's own snapshot still earns its keep for
- * the image's Node (#20). Guest CPU still grows with the host's load (a descheduled vCPU
+ * made one until the image's Node had its own), and Python's `import http.server`; plus
+ * the CPU of making the snapshot. The measurement behind dropping the VM's own snapshot
+ * for the image's Node (#20; rootfs/README.md). Guest CPU still grows with the host's load (a descheduled vCPU
  * is time the guest counts), so compare within one run only.
  *
  *   npm run bench -- node-cpu [-- --rounds 10]

@@ -2,8 +2,8 @@
 a web process's start, from the moment it is asked for until its port answers an HTTP
 GET, for Node.js and Python, each fresh and taken from a process started ahead by the
 prestart.py beside this file (the working tree's, with its node-standby.cjs), with the
-image's node through its node-shim and a startup snapshot made here, as a Node release
-runs. Prints one JSON line per start, then {"done": true}.
+image's /usr/bin/node, as a Node release runs. Prints one JSON line per start, then
+{"done": true}.
 
     python3 node-start-guest.py <rounds>
 
@@ -11,8 +11,7 @@ Apps (beside this file): bare.js (node:http), koa.js (Koa and its 62 packages in
 node_modules), server.py (http.server). Each prints when its first line ran, when it had
 its framework (koa), and when it listened, as ms since T0 (its environment), the moment
 the start was asked for. Node is also taken 1 s after its process started ahead was
-started ("early": still starting, so hurried), and fresh without the startup snapshot
-made here ("nosnap"). Koa is also taken with the code cache of its modules
+started ("early": still starting, so hurried). Koa is also taken with the code cache of its modules
 (node-code-cache.cjs, FCM_NODE_CODE_CACHE): "cold" with an empty one (that start writes
 it once it served), "warm" with what the cold start left, in the same round."""
 
@@ -28,7 +27,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "guest"))
 import prestart  # noqa: E402  (the working tree's, with its node-standby.cjs)
 
-SHIM = "/usr/lib/fcm/node/node"
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 
 
@@ -47,17 +45,6 @@ class PyStandby(AsMe, prestart.Standby):
 
 class NodeStandby(AsMe, prestart.NodeStandby):
     pass
-
-
-def snapshot():
-    """A startup snapshot as the agent builds one (buildpacks.node_snapshot)."""
-    blob = os.path.join(HERE, "snapshot.blob")
-    empty = os.path.join(HERE, "empty.js")
-    open(empty, "w").close()
-    subprocess.run(["/usr/bin/node", "--snapshot-blob", blob, "--build-snapshot", empty], cwd=HERE, check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run(["/usr/bin/node", "--snapshot-blob", blob, "-e", "0"], cwd=HERE, check=True)
-    return blob
 
 
 def answered(port, popen, t0):
@@ -107,9 +94,8 @@ def main():
                            "snapshot ${v.node_use_node_snapshot} shared ${v.node_shared}`"],
                           check=True, capture_output=True, text=True).stdout.strip()
     print(info, flush=True)
-    blob = snapshot()
-    base = {"PATH": f"{os.path.dirname(SHIM)}:/usr/bin:/bin", "HOME": pwd.getpwuid(os.getuid()).pw_dir,
-            "LANG": "C.UTF-8", "NODE_ENV": "production", "PYTHONUNBUFFERED": "1", "FCM_NODE_SNAPSHOT": blob}
+    base = {"PATH": "/usr/bin:/bin", "HOME": pwd.getpwuid(os.getuid()).pw_dir,
+            "LANG": "C.UTF-8", "NODE_ENV": "production", "PYTHONUNBUFFERED": "1"}
     cases = [("python", "python3", "server.py"), ("node", "node", "bare.js"), ("koa", "node", "koa.js")]
     port = 18500
     for r in range(ROUNDS):
@@ -120,19 +106,15 @@ def main():
             # ("cold": this start fills it), then as that start left it ("warm").
             # Node also taken 1 s after its process started ahead was started ("early": still
             # starting, as a redeploy a few seconds after the last finds it; it is hurried).
-            # Node also fresh without the VM's startup snapshot ("nosnap": the shim runs node
-            # as it is, with only the snapshot built into the binary, if it has one).
             hows = ("fresh", "taken") + (("cold", "warm") if app == "koa" else ())
-            hows += ("early", "nosnap") if app == "node" else ()
+            hows += ("early",) if app == "node" else ()
             for how in hows:
                 port += 1
                 env = dict(base, PORT=str(port))
-                if how == "nosnap":
-                    del env["FCM_NODE_SNAPSHOT"]
                 if how in ("cold", "warm"):
                     env["FCM_NODE_CODE_CACHE"] = code_cache
                 handover = None
-                if how not in ("fresh", "nosnap"):
+                if how != "fresh":
                     cls = PyStandby if prog == "python3" else NodeStandby
                     sb = cls(prestart.interpreter(prog, base), dict(base, PORT="18499"), None).start()
                     if how == "early":

@@ -7,11 +7,10 @@
  * Koa's packages from this repository's node_modules, and runs it: each start is timed
  * from the moment it is asked for until its port answers a GET (polled every 5 ms in the
  * guest), for Python (http.server), Node.js (node:http) and Node.js with a framework
- * (Koa, 62 packages), each started fresh (node through the VM's node-shim with a startup
- * snapshot made in that guest, as a Node release starts) and taken from a process started
- * ahead (prestart.py), node:http also taken 1 s after its process was started (still
- * starting, so hurried: as a redeploy soon after the last finds it) and fresh without the
- * VM's startup snapshot (does it still earn its keep?), --n rounds (default 3)
+ * (Koa, 62 packages), each started fresh (the image's /usr/bin/node, as a Node release
+ * starts) and taken from a process started ahead (prestart.py), node:http also taken 1 s
+ * after its process was started (still starting, so hurried: as a redeploy soon after the
+ * last finds it), --n rounds (default 3)
  * interleaved. The ratios are medians of this
  * run; the guest's load average is printed beside them (a loaded host slows all alike).
  *
@@ -81,7 +80,7 @@ interface Start {
   round: number;
   app: 'python' | 'node' | 'koa';
   /** cold/warm: Koa taken with an empty code cache of its modules, then with what that start wrote */
-  how: 'fresh' | 'taken' | 'cold' | 'warm' | 'early' | 'nosnap';
+  how: 'fresh' | 'taken' | 'cold' | 'warm' | 'early';
   upMs: number;
   handoverMs: number | null;
   marks: { first?: number; framework?: number; listen?: number };
@@ -134,17 +133,17 @@ const mark = (app: Start['app'], how: Start['how'], k: 'first' | 'framework' | '
   return v.length ? fmtMs(median(v)) : '-';
 };
 if (['python', 'node', 'koa'].some((a) => pick(a as Start['app'], 'fresh').length !== N || pick(a as Start['app'], 'taken').length !== N) ||
-    pick('koa', 'cold').length !== N || pick('koa', 'warm').length !== N || pick('node', 'early').length !== N || pick('node', 'nosnap').length !== N) {
-  console.error(`missing starts: ${starts.length} of ${10 * N}`);
+    pick('koa', 'cold').length !== N || pick('koa', 'warm').length !== N || pick('node', 'early').length !== N) {
+  console.error(`missing starts: ${starts.length} of ${9 * N}`);
   process.exit(1);
 }
 
 console.log(`\nWeb process start in one guest (asked for → the port answers a GET), median of ${N}; guest load average ${median(starts.map((s) => s.load)).toFixed(2)}, host ${(loadavg()[0] ?? 0).toFixed(2)}`);
 for (const [app, label] of [['python', 'Python (http.server)'], ['node', 'Node.js (node:http)'], ['koa', 'Node.js with Koa (62 packages)']] as const) {
-  for (const how of app === 'koa' ? (['fresh', 'taken', 'cold', 'warm'] as const) : app === 'node' ? (['fresh', 'taken', 'early', 'nosnap'] as const) : (['fresh', 'taken'] as const)) {
-    const hand = how !== 'fresh' && how !== 'nosnap' ? `handover ${fmtMs(median(pick(app, how).map((s) => s.handoverMs ?? 0)))}, ` : '';
+  for (const how of app === 'koa' ? (['fresh', 'taken', 'cold', 'warm'] as const) : app === 'node' ? (['fresh', 'taken', 'early'] as const) : (['fresh', 'taken'] as const)) {
+    const hand = how !== 'fresh' ? `handover ${fmtMs(median(pick(app, how).map((s) => s.handoverMs ?? 0)))}, ` : '';
     const fw = app === 'koa' ? `, has Koa ${mark(app, how, 'framework')}` : '';
-    const what = { fresh: 'started fresh', taken: 'taken from the process started ahead', early: 'taken 1 s after the process started ahead was started (still starting: hurried)', cold: 'taken, code cache empty (this start fills it)', warm: 'taken, code cache warm', nosnap: "started fresh without the VM's startup snapshot" }[how];
+    const what = { fresh: 'started fresh', taken: 'taken from the process started ahead', early: 'taken 1 s after the process started ahead was started (still starting: hurried)', cold: 'taken, code cache empty (this start fills it)', warm: 'taken, code cache warm' }[how];
     row(`${label}, ${what}`, fmtMs(up(app, how)), `${hand}first line ${mark(app, how, 'first')}${fw}, listening ${mark(app, how, 'listen')}`);
   }
 }
@@ -165,6 +164,5 @@ row('Node+Koa start vs Python start, taken, code cache warm', ratio(up('koa', 'w
 row('Node+Koa taken, code cache warm vs cold', ratio(up('koa', 'warm'), up('koa', 'cold')), `per round ${paired(['koa', 'warm'], ['koa', 'cold'])}`);
 row('Node+Koa taken, code cache warm vs none', ratio(up('koa', 'warm'), up('koa', 'taken')), `per round ${paired(['koa', 'warm'], ['koa', 'taken'])}`);
 row('Node start taken vs fresh', ratio(up('node', 'taken'), up('node', 'fresh')));
-row("Node start fresh with the VM's startup snapshot vs without", ratio(up('node', 'fresh'), up('node', 'nosnap')), `per round ${paired(['node', 'fresh'], ['node', 'nosnap'])}`);
 row('Node start taken while still starting (1 s after) vs fresh', ratio(up('node', 'early'), up('node', 'fresh')), `per round ${paired(['node', 'early'], ['node', 'fresh'])}`);
 row('Node start taken while still starting vs Python taken', ratio(up('node', 'early'), up('python', 'taken')), `per round ${paired(['node', 'early'], ['python', 'taken'])}`);

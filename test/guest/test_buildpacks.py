@@ -209,17 +209,31 @@ class BuildpacksTest(unittest.TestCase):
             t.ctx.read("Procfile", limit=3)
 
     def test_node_without_dependencies_runs_no_installer(self):
-        # (no node binary here: the startup snapshot is NodeSnapshotTest's)
+        # (no node binary here: the code cache is test_node_code_cache_is_the_app_users_alone's)
         self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/no/such/node"))
         t = self.tree({"package.json": json.dumps({"scripts": {"start": "node index.js"}})})
         rt = buildpacks.build(t.ctx, "node")
         self.assertEqual((rt.default_web, rt.caches, rt.env), ("node index.js", [], {"NODE_ENV": "production"}))
-        self.assertEqual(rt.path, [f"{t.dir}/node_modules/.bin", "/usr/lib/fcm/node"], "the shim comes before /usr/bin")
+        self.assertEqual(rt.path, [f"{t.dir}/node_modules/.bin"], "node is the image's own /usr/bin/node")
         self.assertIn("-----> package.json declares no dependencies; skipping npm install", t.lines)
         hooks = self.tree({"package.json": json.dumps({"scripts": {"start": "node a.js", "prestart": "x"}})})
         self.assertEqual(buildpacks.build(hooks.ctx, "node").default_web, "npm start")
         server = self.tree({"package.json": "{}", "server.js": ""})
         self.assertEqual(buildpacks.build(server.ctx, "node").default_web, "node server.js")
+
+    @need_root
+    def test_node_code_cache_is_the_app_users_alone(self):
+        # Any file stands in for the node binary: the entry is keyed by it, nothing runs it.
+        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", sys.executable))
+        t = self.tree({"package.json": "{}", "server.js": ""})
+        rt = buildpacks.build(t.ctx, "node")
+        code = buildpacks.node_code_cache_entry(None, t.ctx.cache_dir)
+        self.assertEqual(rt.caches, [code.name], "the release keeps its code cache from the garbage collector")
+        st = os.stat(code.path)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (t.app.user().pw_uid, 0o700), "only the app's processes read what V8 runs")
+        self.assertEqual(buildpacks.node_code_cache_env(t.ctx.cache_dir), {"FCM_NODE_CODE_CACHE": code.path})
+        self.assertEqual(t.ctx.steps, [], "nothing is run for it")
+        self.assertNotIn("startup snapshot", "\n".join(t.lines))
 
     def test_node_invalid_package_json(self):
         t = self.tree({"package.json": "{not json"})
@@ -286,107 +300,6 @@ class BuildpacksTest(unittest.TestCase):
         self.assertEqual(rc, 4)
         self.assertEqual(t.lines, ["       hello hi", f"       {t.app.user().pw_uid}"])
         self.assertEqual(t.ctx.steps[0][0], "greeting")
-
-
-CPUINFO = """processor\t: 0
-vendor_id\t: AuthenticAMD
-cpu family\t: 6
-model\t\t: 6
-model name\t: QEMU TCG CPU version 2.5+
-stepping\t: 3
-cpu MHz\t\t: 2445.424
-flags\t\t: fpu vme de pse sse sse2 ssse3
-bogomips\t: 4890.84
-
-processor\t: 1
-vendor_id\t: AuthenticAMD
-flags\t\t: fpu vme de pse sse sse2 ssse3
-"""
-
-
-class NodeSnapshotTest(unittest.TestCase):
-    """The startup snapshot for a Node without one of its own (Debian's Node 18): built
-    with the real node binary of this machine (taken as one without), keyed by the binary
-    and the CPU; none for a Node with its own (the image's)."""
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="fcm-cpuinfo-")
-        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
-        self.cpuinfo = os.path.join(self.tmp, "cpuinfo")
-        with open(self.cpuinfo, "w") as f:
-            f.write(CPUINFO)
-        self.enterContext(mock.patch.object(buildpacks, "CPUINFO", self.cpuinfo))
-
-    def tree(self):
-        t = Tree({"package.json": "{}", "server.js": ""})
-        self.addCleanup(t.app.cleanup)
-        return t
-
-    def test_cpu_id_is_the_first_processor_identity_and_features(self):
-        self.assertEqual(buildpacks.cpu_id(), "vendor_id\t: AuthenticAMD\ncpu family\t: 6\nmodel\t\t: 6\n"
-                         "model name\t: QEMU TCG CPU version 2.5+\nflags\t\t: fpu vme de pse sse sse2 ssse3")
-        self.assertEqual(buildpacks.cpu_id("/no/such/cpuinfo"), "unknown")
-
-    @need_root
-    @unittest.skipUnless(os.path.isfile(buildpacks.NODE_BIN), f"needs {buildpacks.NODE_BIN} (the test runs it)")
-    def test_built_once_as_the_app_user_then_found_at_each_start_on_the_same_cpu_only(self):
-        self.enterContext(mock.patch.object(buildpacks, "node_has_own_snapshot", lambda: False))
-        t = self.tree()
-        rt = buildpacks.build(t.ctx, "node")
-        name = buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name
-        code = buildpacks.node_code_cache_entry(None, t.ctx.cache_dir)
-        self.assertEqual(rt.caches, [name, code.name], "the release keeps its snapshot and code cache from the garbage collector")
-        st = os.stat(code.path)
-        self.assertEqual((st.st_uid, st.st_mode & 0o777), (t.app.user().pw_uid, 0o700), "the code cache is the app user's alone")
-        self.assertEqual(buildpacks.node_code_cache_env(t.ctx.cache_dir), {"FCM_NODE_CODE_CACHE": code.path})
-        self.assertIn("-----> Building a startup snapshot for Node.js (once per VM; starts take seconds less)", t.lines)
-        self.assertEqual([s[0] for s in t.ctx.steps], ["node snapshot", "node snapshot check"])
-        env = buildpacks.node_snapshot_env(t.ctx.cache_dir)
-        blob = env["FCM_NODE_SNAPSHOT"]
-        self.assertTrue(blob.startswith(os.path.join(t.ctx.cache_dir, "node-snapshot")))
-        self.assertEqual(os.stat(blob).st_uid, t.app.user().pw_uid, "built as the app user")
-        again = self.tree()
-        again.ctx.cache_dir, again.ctx.user = t.ctx.cache_dir, t.ctx.user
-        self.assertEqual(buildpacks.build(again.ctx, "node").caches, [name, code.name])
-        self.assertEqual(again.ctx.steps, [], "built once per VM")
-        # another CPU (a host whose QEMU or CPU model changed): V8 would refuse this blob
-        with open(self.cpuinfo, "w") as f:
-            f.write(CPUINFO.replace("ssse3", "ssse3 avx2"))
-        self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {})
-        self.assertNotEqual(buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name, name)
-
-    @need_root
-    @unittest.skipUnless(os.path.isfile(buildpacks.NODE_BIN), f"needs {buildpacks.NODE_BIN} (the test runs it)")
-    def test_none_for_a_node_with_its_own_snapshot(self):
-        real = subprocess.run([buildpacks.NODE_BIN, "-p", "process.config.variables.node_use_node_snapshot"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        self.assertEqual(buildpacks.node_has_own_snapshot(), real == "true")
-        self.enterContext(mock.patch.object(buildpacks, "node_has_own_snapshot", lambda: True))
-        t = self.tree()
-        rt = buildpacks.build(t.ctx, "node")
-        name = buildpacks.node_snapshot_cache(None, t.ctx.cache_dir).name
-        self.assertEqual(rt.caches[0], name, "an empty entry: asked once per VM")
-        self.assertEqual(t.ctx.steps, [], "nothing built")
-        self.assertNotIn("-----> Building a startup snapshot for Node.js (once per VM; starts take seconds less)", t.lines)
-        self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {}, "node starts as it is")
-        with mock.patch.object(buildpacks, "node_has_own_snapshot", lambda: self.fail("asked again")):
-            self.assertEqual(buildpacks.build(t.ctx, "node").caches[0], name)
-
-    def test_own_snapshot_is_false_for_a_node_that_does_not_answer(self):
-        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/bin/false"))
-        self.assertFalse(buildpacks.node_has_own_snapshot())
-        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/no/such/node"))
-        self.assertFalse(buildpacks.node_has_own_snapshot())
-
-    @need_root
-    def test_a_failed_build_is_not_a_failed_deploy(self):
-        self.enterContext(mock.patch.object(buildpacks, "NODE_BIN", "/bin/false"))
-        t = self.tree()
-        rt = buildpacks.build(t.ctx, "node")
-        self.assertEqual(rt.caches, [buildpacks.node_code_cache_entry(None, t.ctx.cache_dir).name], "no snapshot")
-        self.assertIn("       could not build it (exit status 1); node starts without a snapshot", t.lines)
-        self.assertEqual(buildpacks.node_snapshot_env(t.ctx.cache_dir), {})
-        self.assertEqual(os.listdir(os.path.join(t.ctx.cache_dir, "node-snapshot")), [], "nothing half-made is left")
 
 
 if __name__ == "__main__":

@@ -388,7 +388,7 @@ class NodeFitsTest(NodeFixture):
         # each Node release's PATH starts with its own node_modules/.bin
         self.assertTrue(sb.fits(self.proc("node app.js", {**self.env, "PATH": "/app/releases/v9/node_modules/.bin:/usr/bin:/bin"})))
         for change in ({"GREETING": "hi"}, {"NODE_ENV": "development"}, {"PATH": "/usr/local/bin:/bin"},
-                       {"NODE_OPTIONS": "--require ./trace.js"}, {"FCM_NODE_SNAPSHOT": "/x.blob"}):
+                       {"NODE_OPTIONS": "--require ./trace.js"}, {"FCM_NODE_CODE_CACHE": "/elsewhere"}):
             self.assertFalse(sb.fits(self.proc("node app.js", {**self.env, **change})), change)
 
     def test_which_process_a_command_gets(self):
