@@ -10,10 +10,10 @@
  *
  *   npm run bench -- node-cpu [-- --rounds 10]
  */
-import { spawn } from 'node:child_process';
-import { loadavg, tmpdir } from 'node:os';
-import { BIN, ensureBuilt } from '../e2e/cli-run.js';
+import { loadavg } from 'node:os';
+import { ensureBuilt } from '../e2e/cli-run.js';
 import { hostSkipReason, startHostHarness } from '../helpers/host-harness.js';
+import { runInGuest } from './guest-run.js';
 
 const R = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 10) || 10;
 const PY = String.raw`
@@ -53,22 +53,12 @@ try {
   if (c.status !== 201) throw new Error(JSON.stringify(c.body));
   if ((await h.api('GET', '/v1/vms/cpu/wait?state=running&timeout=600')).status !== 200) throw new Error('no VM');
   const rows: Record<string, { wall: number[]; cpu: number[] }> = {};
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'run', '-a', 'cpu', '--', 'python3', '-c', PY, String(R)], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...h.env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i); buf = buf.slice(i + 1);
-        console.error(line);
-        if (!line.startsWith('{')) continue;
-        const j = JSON.parse(line) as { case: string; wall: number; cpu: number };
-        (rows[j.case] ??= { wall: [], cpu: [] }).wall.push(j.wall); rows[j.case]!.cpu.push(j.cpu);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', () => resolve());
+  await runInGuest(h.env, 'cpu', ['python3', '-c', PY, String(R)], (line) => {
+    console.error(line);
+    if (!line.startsWith('{')) return;
+    const j = JSON.parse(line) as { case: string; wall: number; cpu: number };
+    (rows[j.case] ??= { wall: [], cpu: [] }).wall.push(j.wall);
+    rows[j.case]!.cpu.push(j.cpu);
   });
   console.log(`guest CPU of each start, median of ${R} interleaved rounds; host load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const med = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };

@@ -16,13 +16,13 @@
  *
  *   npm run bench -- node-start [-- --n 5]
  */
-import { spawn } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BIN, ensureBuilt } from '../e2e/cli-run.js';
+import { ensureBuilt } from '../e2e/cli-run.js';
 import { hostSkipReason, ROOT_DIR, startHostHarness } from '../helpers/host-harness.js';
 import { koaPayload } from '../helpers/koa-payload.js';
+import { runInGuest } from './guest-run.js';
 import { fmtMs, median, ratio, row } from './stats.js';
 
 const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 3) || 3;
@@ -96,31 +96,17 @@ try {
   if (c.status !== 201) throw new Error(JSON.stringify(c.body));
   if ((await h.api('GET', '/v1/vms/bench-node-start/wait?state=running&timeout=600')).status !== 200) throw new Error('the VM never ran');
   const script = 'rm -rf /tmp/nsb && mkdir /tmp/nsb && cd /tmp/nsb && tar -xzf - && exec python3 node-start-guest.py "$1"';
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'run', '-a', 'bench-node-start', '--', 'sh', '-c', script, 'sh', String(N)], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...h.env },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    let buf = '';
-    child.stdout.on('data', (c: Buffer) => {
-      buf += c.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!line.startsWith('{')) {
-          if (line) console.error(`guest: ${line}`);
-          continue;
-        }
-        const s = JSON.parse(line) as Start & { done?: boolean };
-        if (s.done) continue;
-        starts.push(s);
-        console.error(`  round ${s.round + 1}: ${s.app} ${s.how} ${fmtMs(s.upMs)} ${JSON.stringify(s.marks)} handover ${s.handoverMs ?? '-'} ms, guest load ${s.load.toFixed(2)}`);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', resolve);
-    child.stdin.end(tarball);
-  });
+  const code = await runInGuest(h.env, 'bench-node-start', ['sh', '-c', script, 'sh', String(N)], (raw) => {
+    const line = raw.trim();
+    if (!line.startsWith('{')) {
+      if (line) console.error(`guest: ${line}`);
+      return;
+    }
+    const s = JSON.parse(line) as Start & { done?: boolean };
+    if (s.done) return;
+    starts.push(s);
+    console.error(`  round ${s.round + 1}: ${s.app} ${s.how} ${fmtMs(s.upMs)} ${JSON.stringify(s.marks)} handover ${s.handoverMs ?? '-'} ms, guest load ${s.load.toFixed(2)}`);
+  }, tarball);
   if (code !== 0) throw new Error(`fcm run exited ${code}`);
 } finally {
   await h.close();
