@@ -144,7 +144,10 @@ class ManagerTest(unittest.TestCase):
         again = self.manager()
         again.boot()
         guesttest.eventually(lambda: leftover.poll() is not None, what="the leftover process is killed")
-        self.assertIn("stopped", "".join(again.log.tail(30)))
+        # The whole log, not its last lines: the earlier manager is still alive in this test and
+        # restarts the process it lost (1 s later, then backs off), and those starts' lines and
+        # tracebacks can follow the boot's line in any number (a failure seen under load).
+        self.assertIn("fcm[release]: Agent restarted: stopped ", "".join(again.log.tail(1_000_000)))
 
 
 class KillLeftoversTest(unittest.TestCase):
