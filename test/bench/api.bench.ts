@@ -18,6 +18,12 @@
  * in the same run. These two servers are assembled in a child process (the
  * shipped daemon cannot turn its limits off), so the load generator does not
  * share their CPU time.
+ *
+ * Options: --seconds N (each load, default 5), --rounds N (default 3),
+ * --against <checkout> (another checkout, built: its dist daemon runs in a second
+ * namespace with the same 50 VMs, and its two loads join the alternated rounds —
+ * a change measured against main in the same run; the order of the two daemons
+ * flips every round), --cpu-prof [--gzip] [--cpu-prof-out <file>].
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +64,8 @@ const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) |
 const connections = 10;
 /** --cpu-prof: the shipped daemon runs under node --cpu-prof during its load; the report says where its CPU went. */
 const cpuProf = process.argv.includes('--cpu-prof');
+/** --against <checkout>: that checkout's built daemon, measured alongside in the same rounds. */
+const against = process.argv.includes('--against') ? process.argv[process.argv.indexOf('--against') + 1] : undefined;
 
 /** CPU time (user + system) a process has used, in µs (/proc/<pid>/stat, clock ticks). */
 function cpuUsOf(pid: number): number {
@@ -97,29 +105,38 @@ if (process.argv.includes('--serve')) {
   if (!cpuProf) await limitsOverhead();
 }
 
+/** 50 stopped VMs in the daemon's own database (written while it is down; its reconcile then adopts them as they are). */
+async function fiftyVms(h: Awaited<ReturnType<typeof startHostHarness>>): Promise<void> {
+  await h.killDaemon();
+  const db = openDb(join(h.stateDir, 'fcm.db'));
+  const subnet = parseSubnet('172.16.0.0/24');
+  const store = new SqliteVmStore(db, subnet);
+  for (let i = 0; i < 50; i++) {
+    const id = newVmId();
+    store.insert(
+      { id, name: `app-${i}`, owner: 'admin', state: 'stopped', desired: 'stopped', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
+        port: 8000, image: 'base', imageDir: join(IMAGES_DIR, 'current'), hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
+      (slot) => planNetwork(id, slot, subnet),
+    );
+  }
+  db.close();
+  await h.startDaemon();
+}
+
 async function shippedDaemon(): Promise<void> {
   const profDir = cpuProf ? mkdtempSync(join(tmpdir(), 'fcm-bench-cpuprof-')) : null;
   // The profile is written when the daemon exits; only the last start's is read.
   const h = await startHostHarness({ caddy: true, built: true, ...(profDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}) });
   let bare: ChildProcess | null = null;
+  let other: Awaited<ReturnType<typeof startHostHarness>> | null = null;
   try {
-    // 50 stopped VMs in the daemon's own database (written while it is down; its reconcile then adopts them as they are).
-    await h.killDaemon();
-    const db = openDb(join(h.stateDir, 'fcm.db'));
-    const subnet = parseSubnet('172.16.0.0/24');
-    const store = new SqliteVmStore(db, subnet);
-    for (let i = 0; i < 50; i++) {
-      const id = newVmId();
-      store.insert(
-        { id, name: `app-${i}`, owner: 'admin', state: 'stopped', desired: 'stopped', vcpus: 1, memoryMib: 1024, diskMib: 2048, swapMib: 512,
-          port: 8000, image: 'base', imageDir: join(IMAGES_DIR, 'current'), hypervisor: 'qemu', lastError: null, sleepAfterSec: null, domains: i % 5 ? [] : [`app${i}.example.com`] },
-        (slot) => planNetwork(id, slot, subnet),
-      );
-    }
-    db.close();
-    await h.startDaemon();
+    await fiftyVms(h);
     const list = await h.api('GET', '/v1/vms');
     if (list.status !== 200 || list.body.vms.length !== 50) throw new Error(`expected 50 VMs, got ${list.status} ${JSON.stringify(list.body).slice(0, 300)}`);
+    if (against && !cpuProf) {
+      other = await startHostHarness({ caddy: true, built: true, builtFrom: against });
+      await fiftyVms(other);
+    }
 
     // The second baseline serves the daemon's own list (as an object fastify serializes each time).
     const bodyFile = join(h.stateDir, 'bench-list.json');
@@ -165,19 +182,32 @@ async function shippedDaemon(): Promise<void> {
     }
     // Alternated rounds, medians: a change in the machine's load falls on every figure alike.
     type Run = Awaited<ReturnType<typeof load>>;
-    const runs: Record<'base' | 'sameBody' | 'fcm' | 'fcmGzip', Run[]> = { base: [], sameBody: [], fcm: [], fcmGzip: [] };
+    const runs: Record<'base' | 'sameBody' | 'fcm' | 'fcmGzip' | 'other' | 'otherGzip', Run[]> = { base: [], sameBody: [], fcm: [], fcmGzip: [], other: [], otherGzip: [] };
+    const o = other;
+    const otherLoads = o
+      ? async () => {
+          runs.other.push(await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}` }, o.daemonPid()!));
+          runs.otherGzip.push(await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}`, 'accept-encoding': 'gzip, deflate' }, o.daemonPid()!));
+        }
+      : async () => {};
     // Both servers warmed the same way first (their JIT, their connections' first requests), unmeasured.
     const warmUp = { seconds: Math.min(2, seconds) };
     await load(`http://${h.daemonIp}:7070/`, {}, undefined, warmUp);
     await load(`http://${h.daemonIp}:7070/vms`, {}, undefined, warmUp);
     await load(`${h.url}/v1/vms`, auth, undefined, warmUp);
     await load(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
+    if (o) {
+      await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}` }, undefined, warmUp);
+      await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}`, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
+    }
     for (let r = 0; r < rounds; r++) {
       runs.base.push(await load(`http://${h.daemonIp}:7070/`, {}, bare.pid));
       runs.sameBody.push(await load(`http://${h.daemonIp}:7070/vms`, {}, bare.pid));
+      if (r % 2) await otherLoads();
       runs.fcm.push(await fcmLoad());
       // What the fcm CLI and the providers send (fetch: Accept-Encoding: gzip, deflate).
       runs.fcmGzip.push(await load(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' }, daemonPid));
+      if (r % 2 === 0) await otherLoads();
     }
     const med = (l: Run[]): Run => ({ ...l[0]!, rps: median(l.map((x) => x.rps)), p50: median(l.map((x) => x.p50)), p99: median(l.map((x) => x.p99)), total: l[0]!.total, cpuUs: median(l.map((x) => x.cpuUs)) });
     const [base, sameBody, fcm, fcmGzip] = [med(runs.base), med(runs.sameBody), med(runs.fcm), med(runs.fcmGzip)];
@@ -196,6 +226,12 @@ async function shippedDaemon(): Promise<void> {
     // limit, and unlike req/s it does not move with other work on the machine.
     const us = (x: Run) => `${x.cpuUs.toFixed(0)} µs`;
     row('CPU per request: hello-world / same body', `${us(base)} / ${us(sameBody)}`, 'the bare fastify process');
+    if (o) {
+      const [ot, otg] = [med(runs.other), med(runs.otherGzip)];
+      console.log(`  --against ${against}: per-round ratio vs hello-world, no compression: ${perRound(runs.other)}; gzip: ${perRound(runs.otherGzip)}`);
+      row('  that checkout\'s daemon, no compression / gzip', `${Math.round(ot.rps)} / ${Math.round(otg.rps)} req/s`, `${ratio(ot.rps, base.rps)} / ${ratio(otg.rps, base.rps)} hello-world; CPU ${us(ot)} / ${us(otg)} per request`);
+      row('  this build vs that one, req/s no compression / gzip', `${ratio(fcm.rps, ot.rps)} / ${ratio(fcmGzip.rps, otg.rps)}`, `CPU per request ${ratio(ot.cpuUs, fcm.cpuUs)} / ${ratio(otg.cpuUs, fcmGzip.cpuUs)} (above 1: this one uses less)`);
+    }
     row('CPU per request: daemon, no compression / gzip', `${us(fcm)} / ${us(fcmGzip)}`, `the daemon process (its background work included); vs hello-world ${ratio(base.cpuUs, fcm.cpuUs)} / ${ratio(base.cpuUs, fcmGzip.cpuUs)}, vs the same body ${ratio(sameBody.cpuUs, fcm.cpuUs)}`);
 
     // The figures above are the kept answer (the list did not change during the load). The first
@@ -219,6 +255,7 @@ async function shippedDaemon(): Promise<void> {
     console.log(`  load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   } finally {
     bare?.kill('SIGKILL');
+    await other?.close();
     await h.close();
     if (profDir) rmSync(profDir, { recursive: true, force: true });
   }

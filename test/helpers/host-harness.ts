@@ -51,6 +51,8 @@ export interface HarnessOptions {
   caddy?: boolean;
   /** Run the built daemon (dist/daemon/main.js, what `fcm daemon` runs) instead of the source through tsx. */
   built?: boolean;
+  /** With `built`: another checkout whose dist/daemon/main.js runs (benchmarks comparing two builds in one run). */
+  builtFrom?: string;
   /** Extra node options for the daemon's process (benchmarks: --cpu-prof, which NODE_OPTIONS refuses). */
   nodeArgs?: string[];
   /**
@@ -210,11 +212,11 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
     const out = openSync(logPath, 'a', 0o600);
     // nsenter, not `ip netns exec`: that one remounts /sys in a private mount namespace, which
     // hides /sys/fs/cgroup from the daemon (it makes the per-VM cgroups there, as in production).
-    const entry = [...(opts.nodeArgs ?? []), ...(opts.built ? [join(ROOT_DIR, 'dist', 'daemon', 'main.js')] : ['--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')])];
+    const entry = [...(opts.nodeArgs ?? []), ...(opts.built ? [join(opts.builtFrom ?? ROOT_DIR, 'dist', 'daemon', 'main.js')] : ['--import', 'tsx', join(ROOT_DIR, 'daemon', 'main.ts')])];
     child = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, ...entry], {
       env: daemonEnv,
       stdio: ['ignore', out, out],
-      cwd: ROOT_DIR,
+      cwd: opts.builtFrom ?? ROOT_DIR,
       detached: true,
     });
     const deadline = Date.now() + 60_000;
