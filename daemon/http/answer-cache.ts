@@ -16,7 +16,15 @@ export interface Answer {
   /** Strong ETag of `body` (quoted). */
   etag: string;
   /** The same body gzipped once (clients that accept gzip: fetch, browsers), and its own tag; null when small. */
-  gzip: { body: Buffer; etag: string } | null;
+  gzip: Coded | null;
+  /** The 200's headers for `body`, in order, as writeHead takes them (flat name, value list). */
+  headers: string[];
+}
+
+interface Coded {
+  body: Buffer;
+  etag: string;
+  headers: string[];
 }
 
 /** Below this a body is sent as it is (gzip would save a few hundred bytes at most). */
@@ -56,7 +64,28 @@ export class AnswerCache {
 export function answerOf(text: string): Answer {
   const body = Buffer.from(text, 'utf8');
   const tag = createHash('sha256').update(body).digest('base64url').slice(0, 27);
-  return { body, etag: `"${tag}"`, gzip: body.length < GZIP_MIN_BYTES ? null : { body: gzipSync(body), etag: `"${tag}-gz"` } };
+  const gz = body.length < GZIP_MIN_BYTES ? null : gzipSync(body);
+  return {
+    body,
+    etag: `"${tag}"`,
+    headers: answerHeaders(`"${tag}"`, null, body.length),
+    gzip: gz === null ? null : { body: gz, etag: `"${tag}-gz"`, headers: answerHeaders(`"${tag}-gz"`, 'gzip', gz.length) },
+  };
+}
+
+/**
+ * What a kept answer's 200 carries, in the order fastify's reply wrote them before (http/server.ts
+ * sendAnswer writes these with one writeHead): per caller, never for shared caches; either coding.
+ */
+function answerHeaders(etag: string, coding: string | null, length: number): string[] {
+  return [
+    'etag', etag,
+    'cache-control', 'private, no-cache',
+    'vary', 'Accept-Encoding',
+    ...(coding === null ? [] : ['content-encoding', coding]),
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(length),
+  ];
 }
 
 /** The last Accept-Encoding seen and its verdict: a client sends the same one on every request. */

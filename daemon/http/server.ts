@@ -402,13 +402,27 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
   }
 }
 
-/** A kept answer: its bytes, or 304 when the client holds them already. Per caller, never for shared caches. */
+/**
+ * A kept answer: its bytes, or 304 when the client holds them already. Per caller, never for shared caches.
+ * The 200 goes out with one writeHead and end on the raw response instead of fastify's reply
+ * pipeline (its header setters, content-type and length checks, the onSend hook runner): the
+ * same status, headers and body as before (test/api/answer-cache.test.ts compares them), and
+ * what the onSend hook does (lingerOnClose) done here. fastify's response listeners were set
+ * before the route ran, so the request line, onResponse and its timers go on as before.
+ */
 function sendAnswer(req: FastifyRequest, reply: FastifyReply, a: Answer): FastifyReply {
   const rep = a.gzip && acceptsGzip(req.headers['accept-encoding']) ? a.gzip : a;
-  reply.header('etag', rep.etag).header('cache-control', 'private, no-cache').header('vary', 'Accept-Encoding');
   // Either tag names the current list (the client's copy is current, whichever coding it came in).
   const inm = req.headers['if-none-match'];
-  if (inm !== undefined && (noneMatch(inm, a.etag) || (a.gzip !== null && noneMatch(inm, a.gzip.etag)))) return reply.code(304).send();
+  const current = inm !== undefined && (noneMatch(inm, a.etag) || (a.gzip !== null && noneMatch(inm, a.gzip.etag)));
+  if (!current && reply.statusCode === 200 && Object.keys(reply.getHeaders()).length === 0) {
+    if (!req.raw.complete) lingerOnClose(req.raw.socket);
+    reply.raw.writeHead(200, rep.headers);
+    reply.raw.end(rep.body);
+    return reply;
+  }
+  reply.header('etag', rep.etag).header('cache-control', 'private, no-cache').header('vary', 'Accept-Encoding');
+  if (current) return reply.code(304).send();
   if (rep !== a) reply.header('content-encoding', 'gzip');
   return reply.type('application/json; charset=utf-8').send(rep.body);
 }

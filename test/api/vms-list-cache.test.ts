@@ -175,3 +175,57 @@ test('Accept-Encoding and If-None-Match parsing (RFC 9110)', () => {
   assert.equal(noneMatch('"ab"', '"a"'), false);
   assert.equal(noneMatch('*', '"a"'), true);
 });
+
+/** One request on its own connection, the response's bytes as they came (Connection: close). */
+async function rawExchange(port: number, head: string): Promise<{ status: string; names: string[]; headers: Record<string, string>; body: Buffer }> {
+  const { connect } = await import('node:net');
+  const bytes: Buffer = await new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(`${head}Host: x\r\nConnection: close\r\n\r\n`));
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('end', () => resolve(Buffer.concat(parts)));
+    s.on('error', reject);
+  });
+  const at = bytes.indexOf('\r\n\r\n');
+  const [status, ...lines] = bytes.subarray(0, at).toString('latin1').split('\r\n');
+  const names = lines.map((l) => l.slice(0, l.indexOf(':')));
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+  return { status: status!, names, headers, body: bytes.subarray(at + 4) };
+}
+
+test('the kept answer on the wire: the status line, headers in the order fastify wrote them, the body; gzip; HEAD without a body', async () => {
+  const dave = api.loginAs('alice@example.com');
+  const expected = (await list(dave.headers)).vms;
+  const address = await api.app.listen({ host: '127.0.0.1', port: 0 });
+  const port = Number(new URL(address).port);
+  const get = `GET /v1/vms HTTP/1.1\r\nAuthorization: ${dave.headers.authorization}\r\n`;
+  for (const round of ['built or kept', 'kept']) {
+    const plain = await rawExchange(port, get);
+    assert.equal(plain.status, 'HTTP/1.1 200 OK', round);
+    assert.deepEqual(plain.names, ['etag', 'cache-control', 'vary', 'content-type', 'content-length', 'Date', 'Connection'], round);
+    assert.equal(plain.headers['cache-control'], 'private, no-cache');
+    assert.equal(plain.headers.vary, 'Accept-Encoding');
+    assert.equal(plain.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(plain.headers.Connection, 'close');
+    assert.equal(Number(plain.headers['content-length']), plain.body.length);
+    assert.deepEqual(JSON.parse(plain.body.toString()).vms, expected, round);
+
+    const gz = await rawExchange(port, `${get}Accept-Encoding: gzip, deflate\r\n`);
+    assert.equal(gz.status, 'HTTP/1.1 200 OK');
+    assert.deepEqual(gz.names, ['etag', 'cache-control', 'vary', 'content-encoding', 'content-type', 'content-length', 'Date', 'Connection']);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(Number(gz.headers['content-length']), gz.body.length);
+    assert.notEqual(gz.headers.etag, plain.headers.etag, 'each coding has its own tag');
+    assert.deepEqual(JSON.parse(gunzipSync(gz.body).toString()).vms, expected);
+
+    const head = await rawExchange(port, `HEAD /v1/vms HTTP/1.1\r\nAuthorization: ${dave.headers.authorization}\r\n`);
+    assert.equal(head.status, 'HTTP/1.1 200 OK');
+    assert.deepEqual(head.names, plain.names);
+    assert.equal(head.headers['content-length'], plain.headers['content-length']);
+    assert.equal(head.body.length, 0, 'HEAD: no body');
+
+    const notModified = await rawExchange(port, `${get}If-None-Match: ${plain.headers.etag}\r\n`);
+    assert.equal(notModified.status, 'HTTP/1.1 304 Not Modified');
+    assert.equal(notModified.body.length, 0);
+  }
+});
