@@ -56,6 +56,14 @@ export class CommitWatch {
     this.fd = fd;
   }
 
+  /**
+   * Commits by the watched connection itself show too (the -shm header is shared); without the
+   * -shm file (PRAGMA data_version) they do not, and the caller has to watch its own writes.
+   */
+  get seesOwnCommits(): boolean {
+    return this.fd !== null;
+  }
+
   /** True when some connection committed since the last call (and on the first call). */
   changed(): boolean {
     if (this.fd !== null && readSync(this.fd, this.now, 0, HDR_BYTES, 0) === HDR_BYTES) {
