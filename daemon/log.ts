@@ -66,7 +66,16 @@ const requestLineFormats = new WeakMap<Logger, DestinationStream>();
 /** The two info lines every request logs (http/request-log.ts), written as `logger` itself would write them. */
 export interface RequestLines {
   incoming(reqId: string, req: LoggedRequest): void;
+  /** incoming() with the request's fields given one by one (no object made per request). */
+  incomingOf(reqId: string, method: string | undefined, url: string | undefined, ip: string | undefined, socket: { remotePort?: number } | undefined): void;
   completed(reqId: string, statusCode: number, responseTime: number): void;
+}
+
+/** The address and port fields of the last request line of a connection (a keep-alive client sends many). */
+interface PeerFields {
+  ip: string | undefined;
+  port: number | undefined;
+  text: string;
 }
 
 /**
@@ -83,22 +92,34 @@ export function requestLines(logger: Logger): RequestLines | null {
   const out = requestLineFormats.get(logger);
   if (!out) return null;
   const head = `{"level":${INFO}`;
-  return {
+  // The address and port, stringified, per connection (the same until its address or port reads otherwise).
+  const peers = new WeakMap<object, PeerFields>();
+  const peerFields = (ip: string | undefined, port: number | undefined): string =>
+    (ip === undefined ? '' : `,"remoteAddress":${jsonValue(ip)}`) + (port === undefined ? '' : `,"remotePort":${jsonValue(port)}`);
+  const lines: RequestLines = {
     incoming(reqId, req) {
+      lines.incomingOf(reqId, req.method, req.url, req.ip, req.socket);
+    },
+    incomingOf(reqId, method, url, ip, socket) {
       // reqFields, stringified key by key (JSON.stringify leaves out the undefined ones).
-      const { method, url, ip } = req;
-      const port = req.socket?.remotePort;
+      const port = socket?.remotePort;
+      let peer: string;
+      if (socket !== undefined && socket !== null) {
+        const known = peers.get(socket);
+        if (known !== undefined && known.ip === ip && known.port === port) peer = known.text;
+        else peers.set(socket, { ip, port, text: (peer = peerFields(ip, port)) });
+      } else peer = peerFields(ip, port);
       const q = typeof url === 'string' ? url.indexOf('?') : -1;
       let fields = method === undefined ? '' : `,"method":${jsonValue(method)}`;
       if (url !== undefined) fields += `,"url":${jsonValue(q < 0 ? url : url.slice(0, q))}`;
-      if (ip !== undefined) fields += `,"remoteAddress":${jsonValue(ip)}`;
-      if (port !== undefined) fields += `,"remotePort":${jsonValue(port)}`;
+      fields += peer;
       out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${jsonValue(reqId)},"req":{${fields.slice(1)}},"msg":"incoming request"}\n`);
     },
     completed(reqId, statusCode, responseTime) {
       out.write(`${head}${isoTimeCached()}${BASE_JSON},"reqId":${jsonValue(reqId)},"res":{"statusCode":${jsonValue(statusCode)}},"responseTime":${jsonValue(responseTime)},"msg":"request completed"}\n`);
     },
   };
+  return lines;
 }
 
 /**

@@ -47,6 +47,24 @@ describe('requestLines: the same bytes as pino', () => {
     }
   });
 
+  test('"incoming request" of many requests on one connection: the same bytes each time, also when its address or port reads otherwise', () => {
+    const { lines, log } = capture();
+    const fast = requestLines(log)!;
+    const socket: { remotePort?: number } = { remotePort: 40000 };
+    for (const [ip, port] of [['192.0.2.7', 40000], ['192.0.2.7', 40000], ['192.0.2.8', 40000], ['192.0.2.8', 40001], [undefined, 40001], ['192.0.2.8', undefined], ['192.0.2.8', 40001]] as const) {
+      if (port === undefined) delete socket.remotePort;
+      else socket.remotePort = port;
+      const req = { method: 'GET', url: '/v1/vms?x=1', ip, socket };
+      lines.length = 0;
+      fast.incoming('req_0a1b2c000003', req);
+      fast.incomingOf('req_0a1b2c000003', 'GET', '/v1/vms?x=1', ip, socket);
+      log.info({ reqId: 'req_0a1b2c000003', req }, 'incoming request');
+      assert.equal(lines.length, 3);
+      assert.equal(untimed(lines[0]!), untimed(lines[2]!), `${ip}:${port}`);
+      assert.equal(untimed(lines[1]!), untimed(lines[2]!), `${ip}:${port}`);
+    }
+  });
+
   test('"request completed": reqId, status, response time, msg', () => {
     const { lines, log } = capture();
     const fast = requestLines(log)!;
