@@ -136,6 +136,24 @@ describe('SqliteTokenStore: kept rows never outlive a change', () => {
       assert.equal(a.findByHash('hash-nope'), undefined);
       a.insert(row('t4'));
       assert.equal(a.findByHash('hash-t4')?.id, 't4', 'a token added after a miss is found');
+
+      // Inside a transaction (not committed yet: nothing in the -shm header moves): the write shows
+      // at once; and what was read inside one that is rolled back is not kept.
+      for (const id of ['t5', 't6']) a.insert(row(id));
+      for (const id of ['t5', 't6']) assert.equal(a.findByHash(`hash-${id}`)?.revokedAt, null);
+      db.transaction(() => {
+        b.revoke('t5');
+        assert.ok(a.findByHash('hash-t5')?.revokedAt, 'revoked inside an open transaction');
+      })();
+      assert.ok(a.findByHash('hash-t5')?.revokedAt, 'and after it committed');
+      assert.throws(() =>
+        db.transaction(() => {
+          b.revoke('t6');
+          assert.ok(a.findByHash('hash-t6')?.revokedAt);
+          throw new Error('roll back');
+        })(),
+      );
+      assert.equal(a.findByHash('hash-t6')?.revokedAt, null, 'rolled back: not revoked, and not kept as revoked');
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
