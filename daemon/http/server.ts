@@ -145,10 +145,12 @@ export async function buildServer(deps: HttpDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', (req, _reply, done) => {
     let host = 0;
     let auth = 0;
-    for (let i = 0; i < req.raw.rawHeaders.length; i += 2) {
-      const name = req.raw.rawHeaders[i]!.toLowerCase();
-      if (name === 'host') host++;
-      else if (name === 'authorization') auth++;
+    const raw = req.raw.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      // (Only names of the right length are lowercased: one string made per header otherwise.)
+      const n = raw[i]!;
+      if (n.length === 4 && n.toLowerCase() === 'host') host++;
+      else if (n.length === 13 && n.toLowerCase() === 'authorization') auth++;
     }
     if (auth > 1) throw new FcmError('validation_failed', 'More than one Authorization header.');
     if (host > 1) throw new FcmError('validation_failed', 'More than one Host header.');

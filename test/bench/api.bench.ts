@@ -7,7 +7,10 @@
  * sessions as main.ts wires them, Caddy route sync running — inside the
  * harness's network namespace. Baseline in the same run: a bare fastify
  * hello-world in the same namespace, same path from the load generator
- * (autocannon, through the namespace's veth).
+ * (autocannon, through the namespace's veth); the same bare fastify returning
+ * the daemon's list as an object (serialized each time), and sending the
+ * daemon's kept gzip answer — its bytes and headers — as a Buffer: what any
+ * fastify route sending those bytes reaches, the ceiling for the daemon's route.
  * The 50 VMs are rows of stopped VMs written into the daemon's database while
  * it is down (50 booted guests would measure TCG, not the API).
  *
@@ -23,11 +26,15 @@
  * --against <checkout> (another checkout, built: its dist daemon runs in a second
  * namespace with the same 50 VMs, and its two loads join the alternated rounds —
  * a change measured against main in the same run; the order of the two daemons
- * flips every round), --cpu-prof [--gzip] [--cpu-prof-out <file>].
+ * flips every round), --cpu-prof [--gzip] [--cpu-prof-out <file>], --perf-map (the
+ * daemon writes /tmp/perf-<pid>.map, so `perf record -g -p <pid>` during the run names
+ * its JavaScript frames), --node-arg <flag> (repeatable: more node options for the daemon,
+ * e.g. --trace-deopt) with --keep-log <file> (the daemon's output, copied there before teardown).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +74,18 @@ const cpuProf = process.argv.includes('--cpu-prof');
 /** --against <checkout>: that checkout's built daemon, measured alongside in the same rounds. */
 const against = process.argv.includes('--against') ? process.argv[process.argv.indexOf('--against') + 1] : undefined;
 
+/** One GET, its body as sent (no decoding) and its headers. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
 /** CPU time (user + system) a process has used, in µs (/proc/<pid>/stat, clock ticks). */
 function cpuUsOf(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -89,6 +108,10 @@ const app = Fastify();
 app.get('/', async function hello() { return { hello: 'world' }; });
 const list = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 app.get('/vms', async function sameBody() { return list; });
+// The daemon's kept gzip answer: its very bytes and headers, as any fastify route sends a Buffer.
+const kept = readFileSync(process.argv[3]);
+const keptHeaders = JSON.parse(readFileSync(process.argv[3] + '.headers', 'utf8'));
+app.get('/kept', function keptBytes(request, reply) { reply.headers(keptHeaders).send(kept); });
 await app.listen({ host: process.argv[1], port: 7070 });
 process.on('SIGTERM', () => process.exit(0));
 console.log('ready');`;
@@ -126,7 +149,8 @@ async function fiftyVms(h: Awaited<ReturnType<typeof startHostHarness>>): Promis
 async function shippedDaemon(): Promise<void> {
   const profDir = cpuProf ? mkdtempSync(join(tmpdir(), 'fcm-bench-cpuprof-')) : null;
   // The profile is written when the daemon exits; only the last start's is read.
-  const h = await startHostHarness({ caddy: true, built: true, ...(profDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}) });
+  const nodeArgs = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(process.argv.includes('--perf-map') ? ['--perf-basic-prof-only-functions'] : []), ...process.argv.flatMap((a, i) => (process.argv[i - 1] === '--node-arg' ? [a] : []))];
+  const h = await startHostHarness({ caddy: true, built: true, nodeArgs });
   let bare: ChildProcess | null = null;
   let other: Awaited<ReturnType<typeof startHostHarness>> | null = null;
   try {
@@ -142,7 +166,13 @@ async function shippedDaemon(): Promise<void> {
     const bodyFile = join(h.stateDir, 'bench-list.json');
     writeFileSync(bodyFile, JSON.stringify(list.body));
     const bareProf = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, 'bare')}`] : [];
-    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, ...bareProf, '--input-type=module', '-e', BARE, h.daemonIp, bodyFile], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The third serves the daemon's gzip answer as it sent it (bytes and the headers the route sets).
+    const keptFile = join(h.stateDir, 'bench-kept.gz');
+    const kept = await rawGet(`${h.url}/v1/vms`, { ...{ authorization: `Bearer ${h.token}` }, 'accept-encoding': 'gzip, deflate' });
+    if (kept.headers['content-encoding'] !== 'gzip') throw new Error('the daemon did not answer with gzip');
+    writeFileSync(keptFile, kept.body);
+    writeFileSync(`${keptFile}.headers`, JSON.stringify(Object.fromEntries(['etag', 'cache-control', 'vary', 'content-encoding', 'content-type'].map((k) => [k, kept.headers[k]]))));
+    bare = spawn('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, ...bareProf, '--input-type=module', '-e', BARE, h.daemonIp, bodyFile, keptFile], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       bare!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       bare!.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));
@@ -182,7 +212,7 @@ async function shippedDaemon(): Promise<void> {
     }
     // Alternated rounds, medians: a change in the machine's load falls on every figure alike.
     type Run = Awaited<ReturnType<typeof load>>;
-    const runs: Record<'base' | 'sameBody' | 'fcm' | 'fcmGzip' | 'other' | 'otherGzip', Run[]> = { base: [], sameBody: [], fcm: [], fcmGzip: [], other: [], otherGzip: [] };
+    const runs: Record<'base' | 'sameBody' | 'keptBytes' | 'fcm' | 'fcmGzip' | 'other' | 'otherGzip', Run[]> = { base: [], sameBody: [], keptBytes: [], fcm: [], fcmGzip: [], other: [], otherGzip: [] };
     const o = other;
     const otherLoads = o
       ? async () => {
@@ -194,6 +224,7 @@ async function shippedDaemon(): Promise<void> {
     const warmUp = { seconds: Math.min(2, seconds) };
     await load(`http://${h.daemonIp}:7070/`, {}, undefined, warmUp);
     await load(`http://${h.daemonIp}:7070/vms`, {}, undefined, warmUp);
+    await load(`http://${h.daemonIp}:7070/kept`, {}, undefined, warmUp);
     await load(`${h.url}/v1/vms`, auth, undefined, warmUp);
     await load(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
     if (o) {
@@ -203,6 +234,7 @@ async function shippedDaemon(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       runs.base.push(await load(`http://${h.daemonIp}:7070/`, {}, bare.pid));
       runs.sameBody.push(await load(`http://${h.daemonIp}:7070/vms`, {}, bare.pid));
+      runs.keptBytes.push(await load(`http://${h.daemonIp}:7070/kept`, {}, bare.pid));
       if (r % 2) await otherLoads();
       runs.fcm.push(await fcmLoad());
       // What the fcm CLI and the providers send (fetch: Accept-Encoding: gzip, deflate).
@@ -210,16 +242,18 @@ async function shippedDaemon(): Promise<void> {
       if (r % 2 === 0) await otherLoads();
     }
     const med = (l: Run[]): Run => ({ ...l[0]!, rps: median(l.map((x) => x.rps)), p50: median(l.map((x) => x.p50)), p99: median(l.map((x) => x.p99)), total: l[0]!.total, cpuUs: median(l.map((x) => x.cpuUs)) });
-    const [base, sameBody, fcm, fcmGzip] = [med(runs.base), med(runs.sameBody), med(runs.fcm), med(runs.fcmGzip)];
+    const [base, sameBody, keptBytes, fcm, fcmGzip] = [med(runs.base), med(runs.sameBody), med(runs.keptBytes), med(runs.fcm), med(runs.fcmGzip)];
     const perRound = (l: Run[]) => l.map((x, i) => ratio(x.rps, runs.base[i]!.rps)).join(' ');
     console.log(`medians of ${runs.base.length} alternated rounds (after an unmeasured warm-up of each load); per-round ratio vs hello-world, no compression: ${perRound(runs.fcm)}; gzip: ${perRound(runs.fcmGzip)}`);
     const bytes = Buffer.byteLength(JSON.stringify(list.body));
     row('bare fastify hello-world (baseline)', `${Math.round(base.rps)} req/s`, `p50 ${fmtMs(base.p50)}  p99 ${fmtMs(base.p99)}`);
     row(`bare fastify returning the same body (${(bytes / 1024).toFixed(1)} KiB)`, `${Math.round(sameBody.rps)} req/s`, `p50 ${fmtMs(sameBody.p50)}  p99 ${fmtMs(sameBody.p99)}  (${ratio(sameBody.rps, base.rps)} the hello-world: what the body's size costs any server)`);
+    row(`bare fastify sending the daemon's gzip answer (${kept.body.length} bytes, its headers)`, `${Math.round(keptBytes.rps)} req/s`, `${ratio(keptBytes.rps, base.rps)} the hello-world: what any fastify route sending these bytes reaches; CPU ${keptBytes.cpuUs.toFixed(0)} µs per request`);
     row('GET /v1/vms, 50 VMs, shipped daemon (dist), no compression', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}  (log level info, SQLite token auth, limits, responses validated; as curl asks)`);
     row('the same, Accept-Encoding: gzip (as the fcm CLI asks)', `${Math.round(fcmGzip.rps)} req/s`, `p50 ${fmtMs(fcmGzip.p50)}  p99 ${fmtMs(fcmGzip.p99)}`);
     row('throughput vs hello-world, no compression / gzip', `${ratio(fcm.rps, base.rps)} / ${ratio(fcmGzip.rps, base.rps)}`);
     row('throughput vs bare fastify with the same body (no compression)', ratio(fcm.rps, sameBody.rps));
+    row('gzip throughput vs bare fastify sending the same bytes', ratio(fcmGzip.rps, keptBytes.rps), `CPU per request ${ratio(fcmGzip.cpuUs, keptBytes.cpuUs)} of it`);
     row('p99 vs hello-world, no compression / gzip', `${ratio(fcm.p99, Math.max(base.p99, 0.01))} / ${ratio(fcmGzip.p99, Math.max(base.p99, 0.01))}`);
 
     // CPU time per request of each server process: what the throughput would be if CPU were the only
@@ -254,6 +288,8 @@ async function shippedDaemon(): Promise<void> {
     row('the next GET (kept), median of 40', fmtMs(median(warm)), `p90 ${fmtMs(percentile(warm, 90))}; ${ratio(median(cold), median(warm))} the kept answer's time for the first`);
     console.log(`  load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   } finally {
+    const keepLog = process.argv.indexOf('--keep-log');
+    if (keepLog > 0 && process.argv[keepLog + 1]) copyFileSync(h.logPath, process.argv[keepLog + 1]!);
     bare?.kill('SIGKILL');
     await other?.close();
     await h.close();
