@@ -411,6 +411,8 @@ function registerOperation(app: FastifyInstance, route: OperationRoute, deps: Ht
  * same status, headers and body as before (test/api/answer-cache.test.ts compares them), and
  * what the onSend hook does (lingerOnClose) done here. fastify's response listeners were set
  * before the route ran, so the request line, onResponse and its timers go on as before.
+ * Headers set earlier (a hook's reply.header) send it the usual way; an onSend hook added to
+ * the API server later would not run for kept answers: do its work here too.
  */
 function sendAnswer(req: FastifyRequest, reply: FastifyReply, a: Answer): FastifyReply {
   const rep = a.gzip && acceptsGzip(req.headers['accept-encoding']) ? a.gzip : a;
