@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
 
 from apierror import ApiError  # noqa: E402
+from leanhttp import RequestHandler  # noqa: E402
 
 BOOT_ENV = "/run/fcm/boot.env"
 SEED = "/run/fcm/seed.json"
@@ -453,7 +454,7 @@ def authorized(headers, token):
 
 # ---------------------------------------------------------------- HTTP plumbing
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(RequestHandler):  # http.server's, with a lighter request parser (leanhttp.py)
     server_version = "fcm-agent/" + VERSION
     protocol_version = "HTTP/1.1"
     # TCP_NODELAY: an answer is written as its headers, then its body; with Nagle on, the body
@@ -612,7 +613,25 @@ def serve(address, listening=None, **manager_options):
         server.serve_forever()
 
 
+ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def randomize_children():
+    """Clears ADDR_NO_RANDOMIZE from this process's personality (inittab starts it under setarch -R),
+    so that the processes it starts (apps, builds, one-offs, shells) get their address layout
+    randomized again; its own layout was fixed at its exec."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        cur = libc.personality(0xFFFFFFFF)
+        if cur != -1 and cur & ADDR_NO_RANDOMIZE:
+            libc.personality(cur & ~ADDR_NO_RANDOMIZE)
+    except (OSError, AttributeError):
+        pass
+
+
 def main():
+    randomize_children()
     serve(("0.0.0.0", int(read_boot_env().get("FCM_AGENT_PORT") or 7611)))
 
 

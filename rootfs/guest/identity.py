@@ -197,7 +197,7 @@ def reseed_entropy(seed):
             pass
 
 
-SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCGIFADDR = 0x8913, 0x8914, 0x8915
 SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFHWADDR, SIOCADDRT = 0x8916, 0x891C, 0x8924, 0x890B
 IFF_UP, RTF_UP, RTF_GATEWAY, ARPHRD_ETHER = 0x1, 0x1, 0x2, 1
 
@@ -219,17 +219,47 @@ def _ifflags(s, ifname):
     return struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh14x", ifname, 0))[:18])[1]
 
 
+def _has_ipv4(s, ifname):
+    try:
+        fcntl.ioctl(s, SIOCGIFADDR, struct.pack("16s16x", ifname))
+        return True
+    except OSError:  # EADDRNOTAVAIL: none
+        return False
+
+
 def set_mac(mac):
-    """eth0's MAC (the link goes down for it) and link up, with ioctls: no fork/exec (~0.3-0.6 s each under TCG)."""
+    """eth0's MAC and link up, with ioctls: no fork/exec (~0.3-0.6 s each under TCG). A link that is
+    up with no address yet (a template's clone: the template brings eth0 up before its save) takes
+    the MAC as it stands (virtio-net changes it live): no link down and up, whose kernel work (device
+    open, queues, qdisc, link watch, multicast) every clone's VMM translated anew (TCG, #20). A link
+    with an address (a fork of a running VM) still goes down for it, which also drops the parent's
+    neighbours and routes."""
     ifname = b"eth0"
     hw = bytes.fromhex(mac.replace(":", ""))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         flags = _ifflags(s, ifname)
         cur = fcntl.ioctl(s, 0x8927, struct.pack("16sH6s8x", ifname, 0, b"\0" * 6))[18:24]  # SIOCGIFHWADDR
         if cur != hw:
-            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags & ~IFF_UP))
+            if flags & IFF_UP and not _has_ipv4(s, ifname):
+                try:
+                    fcntl.ioctl(s, SIOCSIFHWADDR, struct.pack("16sH6s8x", ifname, ARPHRD_ETHER, hw))
+                    return
+                except OSError:  # EBUSY: a driver without live address changes
+                    pass
+            if flags & IFF_UP:
+                flags &= ~IFF_UP
+                fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags))
             fcntl.ioctl(s, SIOCSIFHWADDR, struct.pack("16sH6s8x", ifname, ARPHRD_ETHER, hw))
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags | IFF_UP))
+        if not flags & IFF_UP:
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", ifname, flags | IFF_UP))
+
+
+def link_up():
+    """eth0 up, no address (a template before its save: see set_mac)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = _ifflags(s, b"eth0")
+        if not flags & IFF_UP:
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", b"eth0", flags | IFF_UP))
 
 
 def set_address(ip, prefix, gw):
@@ -478,6 +508,10 @@ def main():
     # write, so its page cache, dentries and inodes are shared; dropped, each clone read the files
     # it touched after its restore back from disk into RAM of its own, through code its VMM had to
     # translate (#20).
+    try:
+        link_up()
+    except OSError as e:
+        console(f"eth0 not up in the template ({e}); its clones bring it up")
     os.sync()
     dev = find_seed_device()
     if not dev:
