@@ -193,7 +193,7 @@ const pathsArg = process.argv.indexOf('--paths');
 const PATHS = (pathsArg === -1 ? 'copy,prev,shipped' : process.argv[pathsArg + 1]!).split(',');
 for (const p of PATHS) if (!VARIANTS[p]) throw new Error(`--paths: unknown ${p} (${Object.keys(VARIANTS).join(', ')})`);
 
-const mib = (v: number[]) => `${median(v).toFixed(0)} MiB`;
+const mib = (v: number[]) => `${median(v).toFixed(1)} MiB`;
 
 /** One daemon: N restored VMs (and `cold` cold-booted ones), measured together. */
 async function measure(variant: string, cold: number): Promise<Figures> {
