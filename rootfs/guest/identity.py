@@ -512,6 +512,11 @@ def main():
         link_up()
     except OSError as e:
         console(f"eth0 not up in the template ({e}); its clones bring it up")
+    # First uses that set something up once per process (OpenSSL's fetch of SHA-256 for this
+    # default policy — hashlib's import only fetched it for usedforsecurity=False — json's encoder),
+    # done here so that a clone runs only their steady path (TCG, #20).
+    machine_id(seed)
+    json.dumps(seed)
     os.sync()
     dev = find_seed_device()
     if not dev:
