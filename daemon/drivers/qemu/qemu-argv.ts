@@ -98,7 +98,7 @@ export const DEFAULT_TCG_TB_MIB = 64;
  * (FCM_QEMU_RESTORE_TB_MIB): a template's clone, a woken VM, a fork. A
  * restore starts with an empty cache and the guest's first seconds after it
  * (the agent taking its identity, network, pre-started services answering)
- * write ~22 MiB of code into it (39 MiB before the guest stopped doing
+ * write ~21 MiB of code into it (39 MiB before the guest stopped doing
  * avoidable work after a restore: rootfs/README.md, #20), after which an idle
  * guest adds almost nothing (x-query-jit: 36.3 → 36.5 MiB over another
  * minute, then) — so the cache size bounds what a busy clone keeps, and an
