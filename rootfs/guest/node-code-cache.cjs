@@ -53,7 +53,9 @@ function sha256(data) {
 
 /** The tag every key includes: cached data is only good for the same Node and V8 flags. */
 function nodeTag() {
-  return [process.version, process.versions.v8, process.arch, JSON.stringify(process.execArgv)].join('\0');
+  // V8 flags set at run time by the process started ahead (node-standby.cjs), if any.
+  const flags = globalThis[Symbol.for('fcm.v8Flags')] || '';
+  return [process.version, process.versions.v8, process.arch, JSON.stringify(process.execArgv), flags].join('\0');
 }
 
 /** The cache file name for a module source under `tag`. */

@@ -37,6 +37,10 @@ const fd = Number(process.argv[2]);
 // this side, read between the steps below. Once it came, nothing more is loaded ahead: the
 // run is read at once and the app loads what it needs itself, as a fresh start does.
 const hurryFd = process.argv.length > 3 ? Number(process.argv[3]) : -1;
+// V8 flags to set when taken (prestart.py's TCG_NODE_V8_FLAGS, under QEMU TCG only): set then,
+// not on the command line, so the built-in modules loaded before come from Node's code
+// cache (V8 refuses it once its flags differ from the build's).
+const v8Flags = process.argv.length > 4 ? process.argv[4] : '';
 let hurried = false;
 function hurry() {
   if (hurried || !(hurryFd >= 0)) return hurried;
@@ -176,6 +180,15 @@ function take() {
   process.argv = [process.argv[0], script, ...argv.slice(2)];
   delete Module._cache[__filename];
   delete Module._cache[CODE_CACHE];
+  if (v8Flags) {
+    // Before the code cache's first key: its entries are for these flags (node-code-cache.cjs).
+    Object.defineProperty(globalThis, Symbol.for('fcm.v8Flags'), { value: v8Flags, enumerable: false });
+    try {
+      require('v8').setFlagsFromString(v8Flags);
+    } catch {
+      // a Node that refuses them runs as it is
+    }
+  }
   if (codeCache && process.env.FCM_NODE_CODE_CACHE) {
     try {
       codeCache.install(process.env.FCM_NODE_CODE_CACHE);

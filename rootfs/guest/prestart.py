@@ -46,11 +46,14 @@ code cache for its built-in modules), and the app's own lines and listen a few h
 ms. For `<node> <script> [args]` (node or nodejs, by name on PATH or absolute, no
 options before the script, NODE_OPTIONS unset or empty) the agent starts
 `<node> node-standby.cjs <fd> <hurry-fd>` with the same <node> as the run, as the app user, with the environment of the
-previous run, stdin /dev/null, cwd /, every thread at the lowest priority; it loads the
+previous run, stdin /dev/null, cwd /, at normal priority until it is ready (at the
+lowest, behind the live app and the next deploy's steps, it was often still starting when
+a redeploy came 3 s later), then every thread at the lowest; it loads the
 built-in modules a node:http app uses, serves one HTTP request to itself on loopback (V8
 compiles each built-in function at its first call: the first answer of a taken app cost
 more than its start), loads more built-in modules web apps use (https, crypto, zlib, ...)
-and waits. It fits the next run under the same rules as
+and waits. Under QEMU TCG it sets TCG_NODE_V8_FLAGS on itself when taken (later tier-up,
+no Sparkplug: a just-started app serves requests for less CPU). It fits the next run under the same rules as
 above (no shadowing check: built-in modules cannot be shadowed by files; PATH may
 differ too, as each release's starts with its own node_modules/.bin), except that
 one still loading is taken too: it gets normal priority and is told a run is here (a
@@ -81,6 +84,28 @@ NODE_STANDBY_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node
 REPLY_TIMEOUT_S = 30
 IDLE_NICE = 19
 READY = b"ready\n"
+
+# V8 flags the Node.js process started ahead sets on itself when it is taken, under QEMU TCG
+# only (no KVM: every instruction emulated, and each piece of machine code V8 generates is
+# translated again by QEMU before it runs): tier up to optimized code after 10x V8 11.3's
+# default budget of bytecodes run (--interrupt-budget=67584) and no Sparkplug baseline code.
+# Measured in the guest (`npm run bench -- node-serve`): a node:http app just started and
+# serving a GET every ~16 ms spent ~49% of the vCPU in its first 3 s (Python's http.server
+# ~34%), ~32% with these; hot code is still optimized, later. Set at take, after the
+# built-in modules are loaded (node-standby.cjs): on the command line they would make V8
+# refuse Node's built-in code cache (its flag hash differs), and every built-in module would
+# be compiled from source.
+TCG_NODE_V8_FLAGS = "--interrupt-budget=675840 --no-sparkplug"
+
+
+def emulated_cpu():
+    """True under QEMU TCG (the vCPU QEMU emulates calls itself that; under KVM the model
+    name is the host's CPU's)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("model name") and "QEMU TCG CPU" in line for line in f)
+    except OSError:
+        return False
 
 # Standard modules that web apps import (and what http.server pulls in); each import
 # that fails is skipped.
@@ -217,6 +242,9 @@ class Standby:
     early_go = True
     command_argv = staticmethod(python_argv)
     per_run = PER_RUN  # variables that may differ between it and the run that takes it
+    # Its priority until it is ready (then IDLE_NICE: it only waits). Python's starts at the
+    # lowest: it is done in well under a redeploy's gap even so, and yields to the live app.
+    start_nice = IDLE_NICE
 
     def __init__(self, executable, env, user):
         self.executable, self.env, self.user = executable, dict(env), user
@@ -272,7 +300,7 @@ class Standby:
         it preloads and waits (not when a run took it first)."""
         self.popen, r = self._spawn()
         self._reply = r
-        set_nice(self.popen.pid, IDLE_NICE)
+        set_nice(self.popen.pid, self.start_nice)
         self._watch = threading.Thread(target=self._wait_ready, args=(r, on_ready), name="prestart-ready", daemon=True)
         self._watch.start()
         return self
@@ -381,6 +409,11 @@ class NodeStandby(Standby):
     # from release to release; Node does not read PATH while it starts (the node it runs
     # is checked apart: interpreter()), and the run's PATH is in process.env on take.
     per_run = PER_RUN | {"PATH"}
+    # Normal priority until ready: at the lowest, behind the live app serving requests (a Node
+    # app just started costs more CPU per request than later: V8 compiles its hot code) and
+    # the next deploy's own steps, it was often still starting when the next redeploy came,
+    # 3 s later, and was then hurried with most of its work left to the run.
+    start_nice = 0
 
     _hurry = None  # the write end of its "a run is here" pipe (see hurry())
 
@@ -391,8 +424,10 @@ class NodeStandby(Standby):
         hurry_r, hurry_w = os.pipe()
         os.set_blocking(hurry_r, False)
         try:
-            popen = self._popen([self.executable, NODE_STANDBY_JS, str(theirs.fileno()), str(hurry_r)],
-                                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(), hurry_r))
+            argv = [self.executable, NODE_STANDBY_JS, str(theirs.fileno()), str(hurry_r)]
+            if emulated_cpu():
+                argv.append(TCG_NODE_V8_FLAGS)
+            popen = self._popen(argv, stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(), hurry_r))
         except BaseException:
             mine.close()
             os.close(hurry_w)

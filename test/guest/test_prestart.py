@@ -352,6 +352,38 @@ class NodeTakeTest(NodeFixture):
         self.assertEqual((seen["main"], seen["nice"], seen["env"]), (True, [0], self.env))
         self.assertEqual((seen["builtins"], seen["handles"]), ([], []), "hurried: nothing loaded ahead, no warm-up")
 
+    def test_it_loads_at_normal_priority(self):
+        # A stand-in that stays in its first step for 20 s: not ready, so still at the priority
+        # it started with (Python's interpreter starts at the lowest, test above).
+        slow = os.path.join(self.app.dir, "slow-standby.cjs")
+        with open(slow, "w") as f:
+            f.write("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000);\n"
+                    f"require({json.dumps(prestart.NODE_STANDBY_JS)});\n")
+        os.chmod(self.app.dir, 0o755)
+        real = prestart.NODE_STANDBY_JS
+        prestart.NODE_STANDBY_JS = slow
+        try:
+            sb = self.standby(wait=False)
+        finally:
+            prestart.NODE_STANDBY_JS = real
+        with open(f"/proc/{sb.popen.pid}/stat") as f:
+            self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[16]), 0)
+        self.assertFalse(sb.ready.is_set())
+
+    def test_under_tcg_the_taken_app_runs_with_the_v8_flags_set_at_take(self):
+        self.write("app.js", "console.log(JSON.stringify({flags: globalThis[Symbol.for('fcm.v8Flags')] || null,"
+                             " keys: Object.keys(globalThis).includes('fcm.v8Flags'), execArgv: process.execArgv}));\n")
+        for emulated, flags in ((True, prestart.TCG_NODE_V8_FLAGS), (False, None)):
+            real = prestart.emulated_cpu
+            prestart.emulated_cpu = lambda: emulated
+            try:
+                sb = self.standby()
+            finally:
+                prestart.emulated_cpu = real
+            popen = sb.take(["node", "app.js"], self.rdir, self.env)
+            self.assertIsNotNone(popen)
+            self.assertEqual(json.loads(popen.communicate()[0]), {"flags": flags, "keys": False, "execArgv": []}, emulated)
+
     def test_one_ready_has_loaded_ahead_and_is_not_hurried(self):
         sb = self.standby()
         popen = sb.take(["node", "app.js", "0"], self.rdir, self.env)
