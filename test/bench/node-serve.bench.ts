@@ -39,6 +39,9 @@ http.createServer((req, res) => {
   res.end(body);
 }).listen(Number(process.env.PORT));
 ''')
+# The flags as the Node.js process started ahead sets them under TCG (prestart.py TCG_NODE_V8_FLAGS):
+# at run time, before the app's script.
+open("/tmp/flagged.js", "w").write("require('v8').setFlagsFromString('--interrupt-budget=675840 --no-sparkplug');\nrequire('/tmp/server.js');\n")
 HZ = os.sysconf("SC_CLK_TCK")
 def cpu(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -109,6 +112,7 @@ cases = [
   ("node --interrupt-budget=10x", [N, "--interrupt-budget=675840", "/tmp/server.js"], True),
   ("node --interrupt-budget=10x --no-sparkplug", [N, "--interrupt-budget=675840", "--no-sparkplug", "/tmp/server.js"], True),
   ("node --interrupt-budget=30x", [N, "--interrupt-budget=2027520", "/tmp/server.js"], True),
+  ("node, those two set at run time", [N, "/tmp/flagged.js"], True),
   ("node --jitless (no WebAssembly)", [N, "--jitless", "/tmp/server.js"], True),
 ]
 sel = sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else None
