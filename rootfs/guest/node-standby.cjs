@@ -207,6 +207,15 @@ function take() {
 }
 
 warmUp(() => {
+  // The rest is for apps that use more than node:http: at the lowest priority, as the agent
+  // puts a ready one (prestart.py; it started at normal priority to have the part above done
+  // before the next run). This thread only: os.setPriority acts on the calling thread; a take
+  // gives every thread normal priority again.
+  try {
+    require('os').setPriority(19);
+  } catch {
+    // not allowed: loads at the priority it has
+  }
   preload(THEN);
   fs.writeSync(fd, 'ready\n');
   take();

@@ -352,6 +352,10 @@ class Standby:
                 # Ready, or dead (its end of the reply pipe or socket closed): no polling.
                 if not self._settled.wait(REPLY_TIMEOUT_S) or not self.ready.is_set():
                     raise OSError("died or not ready in time")
+                # Again, now that it has said "ready" (it changes no priority after that): one
+                # still loading may have lowered its own after the first (node-standby.cjs
+                # loads its last modules at the lowest priority).
+                set_nice(popen.pid, 0)
                 if not self.early_go:
                     self._send(popen, go)
                 ready, _, _ = select.select([self._reply], [], [], REPLY_TIMEOUT_S)
