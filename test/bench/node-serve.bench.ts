@@ -112,7 +112,7 @@ cases = [
   ("node --interrupt-budget=10x", [N, "--interrupt-budget=675840", "/tmp/server.js"], True),
   ("node --interrupt-budget=10x --no-sparkplug", [N, "--interrupt-budget=675840", "--no-sparkplug", "/tmp/server.js"], True),
   ("node --interrupt-budget=30x", [N, "--interrupt-budget=2027520", "/tmp/server.js"], True),
-  ("node, those two set at run time", [N, "/tmp/flagged.js"], True),
+  ("node + both at run time (as taken)", [N, "/tmp/flagged.js"], True),
   ("node --jitless (no WebAssembly)", [N, "--jitless", "/tmp/server.js"], True),
 ]
 sel = sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else None
