@@ -8,7 +8,7 @@
 // compiling each built-in module from source at its first require (Debian's Node 18, which
 // the image had then, has no code cache for them): ~6 s of a ~8 s start of a plain node:http
 // app, measured in the guest; the image's Node 20 has that code cache and Node's own startup
-// snapshot, which leaves less to do ahead. Here all of that is done ahead, at idle priority, and the built-in modules a web
+// snapshot, which leaves less to do ahead. Here all of that is done ahead (at normal priority, the optional modules last and at the lowest), and the built-in modules a web
 // app uses are loaded.
 //
 // Protocol on <fd> (a socket to the agent): "ready\n" once loaded (or at once when a byte

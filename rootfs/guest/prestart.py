@@ -48,7 +48,8 @@ options before the script, NODE_OPTIONS unset or empty) the agent starts
 `<node> node-standby.cjs <fd> <hurry-fd>` with the same <node> as the run, as the app user, with the environment of the
 previous run, stdin /dev/null, cwd /, at normal priority until it is ready (at the
 lowest, behind the live app and the next deploy's steps, it was often still starting when
-a redeploy came 3 s later), then every thread at the lowest; it loads the
+a redeploy came 3 s later; it loads its last, optional modules at the lowest already),
+then every thread at the lowest; it loads the
 built-in modules a node:http app uses, serves one HTTP request to itself on loopback (V8
 compiles each built-in function at its first call: the first answer of a taken app cost
 more than its start), loads more built-in modules web apps use (https, crypto, zlib, ...)
