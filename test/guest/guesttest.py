@@ -16,6 +16,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import sys
 import tarfile
 import tempfile
@@ -194,6 +195,21 @@ def lines_of(out, timeout=60):
     if not out.finished.wait(timeout):
         raise AssertionError("the operation did not finish")
     return b"".join(out.stream()).decode().splitlines()
+
+
+def exchange(address, data, shutdown=False, timeout=30):
+    """Sends bytes as they are to (host, port) and reads the answer to the end (the server
+    closes); `shutdown` ends the sending side first (a client that has nothing more to say)."""
+    with socket.create_connection(address, timeout=timeout) as s:
+        s.sendall(data)
+        if shutdown:
+            s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return answer
+            answer += chunk
 
 
 def eventually(fn, timeout=10.0, what="condition"):

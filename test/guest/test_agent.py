@@ -74,14 +74,7 @@ class AgentHttpTest(unittest.TestCase):
 
     def raw(self, data):
         """Sends bytes as they are and reads the answer to the end (the agent closes)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
-            s.sendall(data)
-            answer = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return answer
-                answer += chunk
+        return guesttest.exchange(("127.0.0.1", self.port), data)
 
     def auth(self):
         return b"Authorization: Bearer " + self.token.encode() + b"\r\n"

@@ -7,13 +7,12 @@ import http.server
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import unittest
 
-import guesttest  # noqa: F401  (rootfs/guest on sys.path)
+import guesttest  # rootfs/guest on sys.path
 
 import agent
 import leanhttp
@@ -48,15 +47,7 @@ class ServerCase(unittest.TestCase):
         self.addCleanup(self.srv.shutdown)
 
     def exchange(self, raw):
-        with socket.create_connection(self.srv.server_address, timeout=5) as c:
-            c.sendall(raw)
-            c.shutdown(socket.SHUT_WR)
-            out = b""
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    return out
-                out += b
+        return guesttest.exchange(self.srv.server_address, raw, shutdown=True, timeout=5)
 
 
 class RequestParsingTest(ServerCase):

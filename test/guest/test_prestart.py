@@ -328,21 +328,25 @@ class NodeTakeTest(NodeFixture):
         self.assertFalse(sb.fits(self.proc("node app.js")))
         self.assertIsNone(sb.take(["node", "app.js", "0"], self.rdir, self.env))
 
-    def test_one_still_loading_is_taken_at_normal_priority_and_loads_no_more(self):
-        # A stand-in for node-standby.cjs that loads it only after 2 s (its own line in
-        # require.cache is the one difference this makes): the run is here before its
-        # first step, so it loads none of its built-in modules and makes no warm-up request.
+    def slow_standby(self, ms):
+        """A started stand-in for node-standby.cjs that loads it only after `ms` (its own
+        line in require.cache is the one difference this makes), not waited for."""
         slow = os.path.join(self.app.dir, "slow-standby.cjs")
         with open(slow, "w") as f:
-            f.write("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);\n"
+            f.write(f"Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, {ms});\n"
                     f"require({json.dumps(prestart.NODE_STANDBY_JS)});\n")
         os.chmod(self.app.dir, 0o755)
         real = prestart.NODE_STANDBY_JS
         prestart.NODE_STANDBY_JS = slow
         try:
-            sb = self.standby(wait=False)
+            return self.standby(wait=False)
         finally:
             prestart.NODE_STANDBY_JS = real
+
+    def test_one_still_loading_is_taken_at_normal_priority_and_loads_no_more(self):
+        # It loads node-standby.cjs only after 2 s: the run is here before its first step,
+        # so it loads none of its built-in modules and makes no warm-up request.
+        sb = self.slow_standby(2000)
         self.assertFalse(sb.ready.is_set())
         self.assertTrue(sb.fits(self.proc("node app.js")), "one still loading fits")
         popen = sb.take(["node", "app.js", "5"], self.rdir, self.env)
@@ -355,17 +359,7 @@ class NodeTakeTest(NodeFixture):
     def test_it_loads_at_normal_priority(self):
         # A stand-in that stays in its first step for 20 s: not ready, so still at the priority
         # it started with (Python's interpreter starts at the lowest, test above).
-        slow = os.path.join(self.app.dir, "slow-standby.cjs")
-        with open(slow, "w") as f:
-            f.write("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000);\n"
-                    f"require({json.dumps(prestart.NODE_STANDBY_JS)});\n")
-        os.chmod(self.app.dir, 0o755)
-        real = prestart.NODE_STANDBY_JS
-        prestart.NODE_STANDBY_JS = slow
-        try:
-            sb = self.standby(wait=False)
-        finally:
-            prestart.NODE_STANDBY_JS = real
+        sb = self.slow_standby(20000)
         with open(f"/proc/{sb.popen.pid}/stat") as f:
             self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[16]), 0)
         self.assertFalse(sb.ready.is_set())
