@@ -263,7 +263,7 @@ link() { # <target> <link-in-stage>
 put "$busybox" /usr/lib/fcm/busybox 0755
 for f in "$here"/guest/*; do
   case $f in
-    *.py|*/rc.*|*/console|*/respawn) put "$f" "/usr/lib/fcm/$(basename "$f")" 0755 ;;
+    *.py|*/rc.*|*/console|*/respawn|*/tcg-layout) put "$f" "/usr/lib/fcm/$(basename "$f")" 0755 ;;
     */inittab) put "$f" /etc/inittab 0644 ;;
     */acpi-power) put "$f" /usr/lib/fcm/acpi/PWRF/00000080 0755 ;;
     */profile.sh) put "$f" /etc/profile.d/fcm.sh 0644 ;;

@@ -1,6 +1,7 @@
 """leanhttp.py: the request parsing the agent and the placeholder use instead of http.server's
 (email.parser) — the same answers as http.server's for what clients send, over a real socket —
-and agent.randomize_children (inittab starts the guest's Python processes under setarch -R)."""
+and the fixed address layout of the guest's own Python processes under TCG: tcg-layout (inittab
+starts them through it) and agent.randomize_children."""
 
 import email.utils
 import http.server
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import unittest
 
@@ -125,6 +127,25 @@ class RandomizeChildrenTest(unittest.TestCase):
         self.assertFalse(int(after, 16) & agent.ADDR_NO_RANDOMIZE, out.stdout)
         self.assertFalse(int(child, 16) & agent.ADDR_NO_RANDOMIZE, out.stdout)
 
+
+
+class TcgLayoutTest(unittest.TestCase):
+    """rootfs/guest/tcg-layout: no randomization under QEMU TCG's vCPU only (read from cpuinfo)."""
+
+    @unittest.skipUnless(os.path.exists("/usr/bin/setarch"), "no /usr/bin/setarch")
+    def test_fixed_layout_under_tcg_only(self):
+        script = os.path.join(os.path.dirname(agent.__file__), "tcg-layout")
+        with tempfile.TemporaryDirectory() as d:
+            def personality(model):
+                cpuinfo = os.path.join(d, "cpuinfo")
+                with open(cpuinfo, "w") as f:
+                    f.write(f"processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: {model}\nflags\t\t: fpu\n")
+                out = subprocess.run([script, "cat", "/proc/self/personality"], capture_output=True, text=True,
+                                     env=dict(os.environ, FCM_CPUINFO=cpuinfo), check=True)
+                return int(out.stdout, 16)
+            self.assertTrue(personality("QEMU TCG CPU version 2.5+") & agent.ADDR_NO_RANDOMIZE)
+            self.assertFalse(personality("AMD EPYC 7763 64-Core Processor") & agent.ADDR_NO_RANDOMIZE)
+            self.assertFalse(personality("QEMU Virtual CPU version 2.5+") & agent.ADDR_NO_RANDOMIZE)
 
 if __name__ == "__main__":
     unittest.main()
