@@ -107,6 +107,13 @@ describe('fcm run: one-off commands in a real VM', { skip: skip ?? false }, () =
     assert.notEqual(uid, '0', 'not root');
   });
 
+  test("a one-off gets a randomized address layout, though the agent that starts it runs without (guest/tcg-layout under TCG)", async () => {
+    const r = await run(['--', 'cat', '/proc/self/personality']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^[0-9a-f]{8}\n$/);
+    assert.equal(Number.parseInt(r.stdout, 16) & 0x0040000, 0, `ADDR_NO_RANDOMIZE set: ${r.stdout}`);
+  });
+
   test('a few MiB arrive intact both ways (sha256)', async () => {
     // out: the guest writes 3 MiB of random bytes, says their checksum on stderr, then sends them
     const out = await runBin(['--', 'sh', '-c', 'head -c 3145728 /dev/urandom > /tmp/big && sha256sum /tmp/big | cut -d" " -f1 >&2 && cat /tmp/big && rm /tmp/big'], null);
