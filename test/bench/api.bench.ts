@@ -168,7 +168,8 @@ async function shippedDaemon(): Promise<void> {
     const bareProf = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, 'bare')}`] : [];
     // The third serves the daemon's gzip answer as it sent it (bytes and the headers the route sets).
     const keptFile = join(h.stateDir, 'bench-kept.gz');
-    const kept = await rawGet(`${h.url}/v1/vms`, { ...{ authorization: `Bearer ${h.token}` }, 'accept-encoding': 'gzip, deflate' });
+    const auth = { authorization: `Bearer ${h.token}` };
+    const kept = await rawGet(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' });
     if (kept.headers['content-encoding'] !== 'gzip') throw new Error('the daemon did not answer with gzip');
     writeFileSync(keptFile, kept.body);
     writeFileSync(`${keptFile}.headers`, JSON.stringify(Object.fromEntries(['etag', 'cache-control', 'vary', 'content-encoding', 'content-type'].map((k) => [k, kept.headers[k]]))));
@@ -178,7 +179,6 @@ async function shippedDaemon(): Promise<void> {
       bare!.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));
     });
 
-    const auth = { authorization: `Bearer ${h.token}` };
     console.log(`autocannon, ${connections} connections, ${seconds} s each, from the host through the namespace's veth; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (2 cores, shared with other work)`);
     const daemonPid = h.daemonPid()!;
     const fcmLoad = () => load(`${h.url}/v1/vms`, auth, daemonPid);
@@ -214,10 +214,11 @@ async function shippedDaemon(): Promise<void> {
     type Run = Awaited<ReturnType<typeof load>>;
     const runs: Record<'base' | 'sameBody' | 'keptBytes' | 'fcm' | 'fcmGzip' | 'other' | 'otherGzip', Run[]> = { base: [], sameBody: [], keptBytes: [], fcm: [], fcmGzip: [], other: [], otherGzip: [] };
     const o = other;
+    const otherAuth: Record<string, string> = o ? { authorization: `Bearer ${o.token}` } : {};
     const otherLoads = o
       ? async () => {
-          runs.other.push(await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}` }, o.daemonPid()!));
-          runs.otherGzip.push(await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}`, 'accept-encoding': 'gzip, deflate' }, o.daemonPid()!));
+          runs.other.push(await load(`${o.url}/v1/vms`, otherAuth, o.daemonPid()!));
+          runs.otherGzip.push(await load(`${o.url}/v1/vms`, { ...otherAuth, 'accept-encoding': 'gzip, deflate' }, o.daemonPid()!));
         }
       : async () => {};
     // Both servers warmed the same way first (their JIT, their connections' first requests), unmeasured.
@@ -228,8 +229,8 @@ async function shippedDaemon(): Promise<void> {
     await load(`${h.url}/v1/vms`, auth, undefined, warmUp);
     await load(`${h.url}/v1/vms`, { ...auth, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
     if (o) {
-      await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}` }, undefined, warmUp);
-      await load(`${o.url}/v1/vms`, { authorization: `Bearer ${o.token}`, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
+      await load(`${o.url}/v1/vms`, otherAuth, undefined, warmUp);
+      await load(`${o.url}/v1/vms`, { ...otherAuth, 'accept-encoding': 'gzip, deflate' }, undefined, warmUp);
     }
     for (let r = 0; r < rounds; r++) {
       runs.base.push(await load(`http://${h.daemonIp}:7070/`, {}, bare.pid));

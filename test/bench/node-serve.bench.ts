@@ -39,9 +39,11 @@ http.createServer((req, res) => {
   res.end(body);
 }).listen(Number(process.env.PORT));
 ''')
-# The flags as the Node.js process started ahead sets them under TCG (prestart.py TCG_NODE_V8_FLAGS):
-# at run time, before the app's script.
-open("/tmp/flagged.js", "w").write("require('v8').setFlagsFromString('--interrupt-budget=675840 --no-sparkplug');\nrequire('/tmp/server.js');\n")
+# The flags as the Node.js process started ahead sets them under TCG (the image's own prestart.py
+# TCG_NODE_V8_FLAGS): at run time, before the app's script.
+sys.path.insert(0, "/usr/lib/fcm")
+from prestart import TCG_NODE_V8_FLAGS
+open("/tmp/flagged.js", "w").write(f"require('v8').setFlagsFromString({json.dumps(TCG_NODE_V8_FLAGS)});\nrequire('/tmp/server.js');\n")
 HZ = os.sysconf("SC_CLK_TCK")
 def cpu(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
