@@ -287,7 +287,18 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
       kill: killCaddy,
       start: startCaddy,
       rootCaFile: async () => {
-        const { stdout } = await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--fail', 'http://127.0.0.1:2019/pki/ca/local']);
+        // Caddy's admin endpoint drops a request that comes while it applies a new config
+        // (curl: "Empty reply from server", seen once in the deploy bench): asked again.
+        let stdout = '';
+        for (let attempt = 1; ; attempt++) {
+          try {
+            ({ stdout } = await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--fail', 'http://127.0.0.1:2019/pki/ca/local']));
+            break;
+          } catch (e) {
+            if (attempt >= 20) throw e;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
         const path = join(workDir, 'caddy-root.pem');
         writeFileSync(path, (JSON.parse(stdout) as { root_certificate: string }).root_certificate);
         return path;
