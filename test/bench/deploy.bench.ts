@@ -75,6 +75,12 @@ if (!(GAP_MS >= 0)) throw new Error('--gap-ms takes a number of milliseconds');
 /** --python-only: the Python series and their baselines only (profiling); --trace: every Python redeploy's lines with their arrival times. */
 const PYTHON_ONLY = process.argv.includes('--python-only');
 const TRACE = process.argv.includes('--trace');
+/**
+ * --node-only: of the other apps, only the Node.js series (with the process started ahead); the
+ * Python series and baselines still run, as the Node/Python ratio needs them (profiling). With
+ * --trace, the app's log (the guest's own times of each start, take and ready) is printed after it.
+ */
+const NODE_ONLY = process.argv.includes('--node-only');
 const skip = hostSkipReason();
 if (skip) {
   console.error(`cannot measure: ${skip}`);
@@ -488,19 +494,24 @@ try {
   const paasPolls = await pollPaas.stop();
   envSets.python = [...(await envSet('p1')), ...(await envSet('p2'))];
   if (!PYTHON_ONLY) {
-    await series('Python without the pre-started interpreter, over SSH', 'python-fresh', vm.gitUrl, N);
+    if (!NODE_ONLY) await series('Python without the pre-started interpreter, over SSH', 'python-fresh', vm.gitUrl, N);
     // The first Node.js deploy builds the VM's startup snapshot (once): not counted.
-    await first('node-bare');
-    await servingLoad('node-bare', pollFcm.counts);
-    await series('Node.js without the snapshot or the process started ahead, over SSH', 'node-bare', vm.gitUrl, N);
-    envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
+    await first(NODE_ONLY ? 'node' : 'node-bare');
+    if (!NODE_ONLY) {
+      await servingLoad('node-bare', pollFcm.counts);
+      await series('Node.js without the snapshot or the process started ahead, over SSH', 'node-bare', vm.gitUrl, N);
+      envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
+    }
     await series('Node.js, over SSH', 'node', vm.gitUrl, N);
+    if (TRACE) await printAppLog(h, 'benchapp');
     envSets.node = [...(await envSet('n1')), ...(await envSet('n2'))];
-    await series('Node.js without the process started ahead, over SSH', 'node-fresh', vm.gitUrl, N);
-    await first('ruby');
-    await servingLoad('ruby', pollFcm.counts);
-    await series('Ruby, over SSH', 'ruby', vm.gitUrl, N);
-    envSets.ruby = [...(await envSet('r1')), ...(await envSet('r2'))];
+    if (!NODE_ONLY) {
+      await series('Node.js without the process started ahead, over SSH', 'node-fresh', vm.gitUrl, N);
+      await first('ruby');
+      await servingLoad('ruby', pollFcm.counts);
+      await series('Ruby, over SSH', 'ruby', vm.gitUrl, N);
+      envSets.ruby = [...(await envSet('r1')), ...(await envSet('r2'))];
+    }
   }
   const fcmPolls = await pollFcm.stop();
   const loadAtEnd = loadavg();
@@ -587,7 +598,7 @@ try {
   }
   if (!PYTHON_ONLY) {
     row('Node start vs Python start (goal: within 2x)', ratio(startOf('node'), py));
-    row('Node start vs the same without the process started ahead', ratio(startOf('node'), startOf('node-fresh')));
+    if (!NODE_ONLY) row('Node start vs the same without the process started ahead', ratio(startOf('node'), startOf('node-fresh')));
   }
   for (const [l, cpu, rate] of serving) {
     row(`VM CPU serving the poller (no deploy), ${l} app live`, `${(cpu * 100).toFixed(0)}%`, `${rate.toFixed(0)} requests/s`);
@@ -606,4 +617,15 @@ try {
   await h.close(); // kills whatever still runs in the namespace (the baseline app among it)
   rmSync(base, { recursive: true, force: true });
   rmSync(keysDir, { recursive: true, force: true });
+}
+
+/** --trace: the app's recent log through the API (the guest's times of each start, take, ready and stop), poller lines left out. */
+async function printAppLog(h: HostHarness, app: string): Promise<void> {
+  const res = await fetch(`${h.url}/v1/vms/${app}/logs?lines=400`, { headers: { authorization: `Bearer ${h.token}` } });
+  const text = await res.text();
+  if (!res.ok) {
+    console.log(`trace: app log: HTTP ${res.status} ${text.slice(0, 200)}`);
+    return;
+  }
+  console.log(['trace: app log (last 400 lines, request lines left out)', ...text.split('\n').filter((l) => l && !/ GET \//.test(l))].join('\n'));
 }
