@@ -594,7 +594,7 @@ try {
     ['ruby', 'Ruby (ruby app.rb, TCPServer)'],
   ] as const) {
     if (Number.isNaN(startOf(l))) continue; // not run (--python-only) or every deploy failed (listed above)
-    row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's (${ratio(startOf(l), pyFresh)} fresh Python's); ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
+    row(what, fmtMs(startOf(l)), `${ratio(startOf(l), py)} Python's${Number.isNaN(pyFresh) ? '' : ` (${ratio(startOf(l), pyFresh)} fresh Python's)`}; ${cpuNote(l)}, ${ratio(startOf(l, 'cpu'), pyCpu)} Python's`);
   }
   if (!PYTHON_ONLY) {
     row('Node start vs Python start (goal: within 2x)', ratio(startOf('node'), py));
