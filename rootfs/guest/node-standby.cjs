@@ -26,7 +26,8 @@
 // process.title are this file's; an uncaught error's stack shows this file's frames
 // below the app's.
 // With FCM_NODE_CODE_CACHE in the run's environment the app's CommonJS modules are
-// compiled through the code cache (node-code-cache.cjs), installed on take.
+// compiled through the code cache (node-code-cache.cjs): installed before "ready" when this
+// process's own environment names it (the agent gives it only runs with the same), else on take.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -71,6 +72,9 @@ const FIRST = ['http', 'net', 'stream', 'events', 'url', 'util', 'fs', 'path', '
   'querystring', 'timers', 'os', 'async_hooks'];
 const THEN = ['https', 'tls', 'stream/promises', 'fs/promises', 'crypto', 'zlib', 'dns', 'timers/promises', 'tty',
   'child_process', 'assert', 'perf_hooks'];
+// Loaded ahead for take() itself when it sets V8 flags (require('v8') loads 8 internal
+// modules and bindings: 40-80 ms of a taken app's start under TCG, measured in the guest).
+if (v8Flags) THEN.unshift('v8');
 function preload(names) {
   for (const name of names) {
     if (hurry()) return;
@@ -109,15 +113,25 @@ function warmUp(done) {
     if (turns > 0 && JSON.stringify(process.getActiveResourcesInfo().sort()) !== before) setImmediate(settle, turns - 1);
     else done();
   };
+  let client = null;
   const finish = () => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
+    clearInterval(poll);
     const next = () => setImmediate(settle, 1000);
-    if (server && server.listening) server.close(next);
-    else next();
+    if (client) client.destroy();
+    if (server && server.listening) {
+      server.closeAllConnections();
+      server.close(next);
+    } else next();
   };
   const timer = setTimeout(finish, 30000);
+  // A run that comes meanwhile ends the warm-up at once (its request and server closed
+  // unfinished) instead of after it: the run's start waits for it.
+  const poll = setInterval(() => {
+    if (hurry()) finish();
+  }, 10);
   try {
     const http = require('http');
     new URL('http://localhost:8000/a/b?c=d#e').searchParams.get('c');
@@ -133,15 +147,15 @@ function warmUp(done) {
         finish();
         return;
       }
-      const req = http.request({ host: '127.0.0.1', port: server.address().port, path: '/warm?x=1', agent: false,
-        headers: { connection: 'close', accept: '*/*' } }, (res) => {
-        res.setEncoding('utf8');
-        res.on('data', () => {});
-        res.on('end', finish);
-        res.on('error', finish);
+      // The request from a plain socket: http's client side is code the app does not run
+      // (without it the warm-up took about a third less CPU in the guest); the server closes after the answer.
+      client = require('net').connect({ host: '127.0.0.1', port: server.address().port }, () => {
+        client.write('GET /warm?x=1 HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\nConnection: close\r\n\r\n');
       });
-      req.on('error', finish);
-      req.end();
+      client.on('data', () => {});
+      client.on('end', finish);
+      client.on('close', finish);
+      client.on('error', finish);
     });
   } catch {
     finish();
@@ -165,6 +179,44 @@ function readLine() {
   }
 }
 
+// Before the code cache's first key: its entries are for the V8 flags set at take
+// (node-code-cache.cjs's nodeTag reads them here).
+function nameFlags() {
+  if (v8Flags && !Object.prototype.hasOwnProperty.call(globalThis, Symbol.for('fcm.v8Flags'))) {
+    Object.defineProperty(globalThis, Symbol.for('fcm.v8Flags'), { value: v8Flags, enumerable: false });
+  }
+}
+
+// The code cache hook (node-code-cache.cjs) for `dir`, and its first compile's own code run
+// once on nothing (warm()) -> installed?
+function installCodeCache(dir) {
+  nameFlags();
+  let installed = false;
+  try {
+    installed = Boolean(codeCache && codeCache.install(dir));
+  } catch {
+    // a cache problem never stops the run
+  }
+  if (installed) {
+    try {
+      codeCache.warm();
+    } catch {
+      // only its speed-up lost
+    }
+  }
+  return installed;
+}
+
+// Installed ahead, before "ready", when this process's environment names the cache directory:
+// the agent gives this process only a run with the same environment (prestart.py's fits(),
+// FCM_NODE_CODE_CACHE included), so the run's is the same. Its hook only sees the app's
+// modules: nothing here requires a file after it.
+let cacheAhead = null;
+function installCodeCacheAhead() {
+  const dir = process.env.FCM_NODE_CODE_CACHE;
+  if (codeCache && dir) cacheAhead = { dir, installed: installCodeCache(dir) };
+}
+
 function take() {
   const go = JSON.parse(readLine());
   const { argv, cwd, env } = go;
@@ -181,25 +233,25 @@ function take() {
     if (!Object.prototype.hasOwnProperty.call(env, k)) delete process.env[k];
   }
   Object.assign(process.env, env);
+  const runCache = process.env.FCM_NODE_CODE_CACHE || null;
+  if (cacheAhead && cacheAhead.installed && cacheAhead.dir !== runCache) {
+    // Never so with the agent (its fits() gives this process only runs with its own
+    // environment), but the hook installed ahead is for another directory.
+    fs.writeSync(fd, 'no the code cache installed ahead is not the run\'s\n');
+    process.exit(0);
+  }
   process.argv = [process.argv[0], script, ...argv.slice(2)];
   delete Module._cache[__filename];
   delete Module._cache[CODE_CACHE];
   if (v8Flags) {
-    // Before the code cache's first key: its entries are for these flags (node-code-cache.cjs).
-    Object.defineProperty(globalThis, Symbol.for('fcm.v8Flags'), { value: v8Flags, enumerable: false });
+    nameFlags();
     try {
       require('v8').setFlagsFromString(v8Flags);
     } catch {
       // a Node that refuses them runs as it is
     }
   }
-  if (codeCache && process.env.FCM_NODE_CODE_CACHE) {
-    try {
-      codeCache.install(process.env.FCM_NODE_CODE_CACHE);
-    } catch {
-      // a cache problem never stops the run
-    }
-  }
+  if (!cacheAhead && runCache) installCodeCache(runCache);
   delete process.mainModule; // set again by Module._load for the app's main module
   fs.writeSync(fd, 'ok\n');
   fs.closeSync(fd);
@@ -207,14 +259,19 @@ function take() {
 }
 
 warmUp(() => {
+  // Still at normal priority: the run needs it (even a run that came meanwhile, so this is
+  // done hurried too), and a process cannot raise its own priority again once it lowered it.
+  installCodeCacheAhead();
   // The rest is for apps that use more than node:http: at the lowest priority, as the agent
   // puts a ready one (prestart.py; it started at normal priority to have the part above done
   // before the next run). This thread only: os.setPriority acts on the calling thread; a take
-  // gives every thread normal priority again.
-  try {
-    require('os').setPriority(19);
-  } catch {
-    // not allowed: loads at the priority it has
+  // gives every thread normal priority again. A run already here: it stays at normal.
+  if (!hurry()) {
+    try {
+      require('os').setPriority(19);
+    } catch {
+      // not allowed: loads at the priority it has
+    }
   }
   preload(THEN);
   fs.writeSync(fd, 'ready\n');

@@ -356,6 +356,20 @@ class NodeTakeTest(NodeFixture):
         self.assertEqual((seen["main"], seen["nice"], seen["env"]), (True, [0], self.env))
         self.assertEqual((seen["builtins"], seen["handles"]), ([], []), "hurried: nothing loaded ahead, no warm-up")
 
+    def test_taken_at_any_point_of_its_loading_the_run_starts_with_no_handle_of_it(self):
+        # Taken 0-300 ms after its start (on this host it is ready after ~0.2 s): before its
+        # first step, between modules, during its warm-up request (which a run ends at once)
+        # or ready. Whenever it is, the run gets a process with nothing of the warm-up left.
+        import time
+        for delay_ms in range(0, 320, 20):
+            sb = self.standby(wait=False)
+            time.sleep(delay_ms / 1000)
+            popen = sb.take(["node", "app.js", "0"], self.rdir, self.env)
+            self.assertIsNotNone(popen, delay_ms)
+            seen = json.loads(popen.communicate()[0])
+            self.assertEqual((popen.returncode, seen["main"], seen["env"]), (0, True, self.env), delay_ms)
+            self.assertIn(seen["handles"], ([], ["PipeWrap"]), delay_ms)
+
     def test_it_loads_at_normal_priority(self):
         # A stand-in that stays in its first step for 20 s: not ready, so still at the priority
         # it started with (Python's interpreter starts at the lowest, test above).
@@ -377,6 +391,34 @@ class NodeTakeTest(NodeFixture):
             popen = sb.take(["node", "app.js"], self.rdir, self.env)
             self.assertIsNotNone(popen)
             self.assertEqual(json.loads(popen.communicate()[0]), {"flags": flags, "keys": False, "execArgv": []}, emulated)
+
+    def code_cache_dir(self, name):
+        """A private code cache directory of the app user's, as the buildpack makes (0700)."""
+        os.chmod(self.app.dir, 0o755)
+        d = os.path.join(self.app.dir, name)
+        os.mkdir(d, 0o700)
+        os.chown(d, self.user.pw_uid, self.user.pw_gid)
+        return d
+
+    def test_the_code_cache_named_by_its_environment_is_installed_ahead_for_the_run(self):
+        cache = self.code_cache_dir("code-cache")
+        self.write("app.js", "console.log(JSON.stringify(globalThis[Symbol.for('fcm.nodeCodeCache')] || null));\n")
+        sb = self.standby({**self.prev_env, "FCM_NODE_CODE_CACHE": cache})
+        self.assertEqual(os.listdir(cache), [], "nothing written ahead (its rehearsal of a compile caches nothing)")
+        popen = sb.take(["node", "app.js"], self.rdir, {**self.env, "FCM_NODE_CODE_CACHE": cache})
+        self.assertIsNotNone(popen)
+        # The app's own module, and only it, went through the hook (the rehearsal is not counted).
+        self.assertEqual(json.loads(popen.communicate()[0]),
+                         {"hits": 0, "misses": 1, "rejected": 0, "bad": 0, "uncached": 0, "written": 0})
+        # Installed for its own directory before the run came: a run naming another one falls
+        # back to a fresh start (the agent never pairs them: fits() compares the environments).
+        other = self.code_cache_dir("other")
+        sb = self.standby({**self.prev_env, "FCM_NODE_CODE_CACHE": cache})
+        self.assertIsNone(sb.take(["node", "app.js"], self.rdir, {**self.env, "FCM_NODE_CODE_CACHE": other}))
+        # Without one in its environment, the run's is installed at take.
+        sb = self.standby()
+        popen = sb.take(["node", "app.js"], self.rdir, {**self.env, "FCM_NODE_CODE_CACHE": other})
+        self.assertEqual(json.loads(popen.communicate()[0])["misses"], 1)
 
     def test_one_ready_has_loaded_ahead_and_is_not_hurried(self):
         sb = self.standby()
