@@ -24,6 +24,53 @@ class ExitTextTest(unittest.TestCase):
         self.assertEqual(supervisor._exit_text(None), "Process exited")
 
 
+class ProbeCadenceTest(unittest.TestCase):
+    """A web process's port is checked every 20 ms for its first 2 s, then every 100 ms
+    (on a fake clock: which steps, not how long they took)."""
+
+    def test_steps(self):
+        clock = {"now": 100.0}
+        sleeps = []
+
+        class FakeTime:
+            @staticmethod
+            def monotonic():
+                return clock["now"]
+
+            @staticmethod
+            def sleep(s):
+                sleeps.append(s)
+                clock["now"] += s
+
+        class Running:
+            @staticmethod
+            def poll():
+                return None
+
+        listening_at = 102.5
+        real_time, real_open = supervisor.time, supervisor.port_open
+        supervisor.time = FakeTime
+        supervisor.port_open = lambda host, port, timeout: clock["now"] >= listening_at
+        try:
+            events = []
+
+            class Log:
+                @staticmethod
+                def event(source, text):
+                    events.append(text)
+
+            p = Proc(Log, "web", 1, "app", "/", {}, None, 18000)
+            p.popen = Running
+            p._probe(Running)
+        finally:
+            supervisor.time, supervisor.port_open = real_time, real_open
+        fast = [x for x in sleeps if x == supervisor.PROBE_FAST_S]
+        self.assertIn(len(fast), (100, 101), "every 20 ms for the first 2 s (one more: 100 float steps of 0.02 sum below 2)")
+        self.assertEqual(sleeps[:len(fast)], fast, "the fast steps come first")
+        self.assertEqual(set(sleeps[len(fast):]), {supervisor.PROBE_S})
+        self.assertEqual((p.state, events), ("up", ["State changed from starting to up"]))
+
+
 class DirectArgvTest(unittest.TestCase):
     """Plain commands run without /bin/sh, with exactly the argv the shell would give
     them; everything else still goes through the shell."""
