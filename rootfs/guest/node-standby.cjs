@@ -131,7 +131,7 @@ function warmUp(done) {
   // unfinished) instead of after it: the run's start waits for it.
   const poll = setInterval(() => {
     if (hurry()) finish();
-  }, 10);
+  }, 20);
   try {
     const http = require('http');
     new URL('http://localhost:8000/a/b?c=d#e').searchParams.get('c');
