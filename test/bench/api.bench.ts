@@ -266,6 +266,11 @@ async function shippedDaemon(): Promise<void> {
       console.log(`  --against ${against}: per-round ratio vs hello-world, no compression: ${perRound(runs.other)}; gzip: ${perRound(runs.otherGzip)}`);
       row('  that checkout\'s daemon, no compression / gzip', `${Math.round(ot.rps)} / ${Math.round(otg.rps)} req/s`, `${ratio(ot.rps, base.rps)} / ${ratio(otg.rps, base.rps)} hello-world; CPU ${us(ot)} / ${us(otg)} per request`);
       row('  this build vs that one, req/s no compression / gzip', `${ratio(fcm.rps, ot.rps)} / ${ratio(fcmGzip.rps, otg.rps)}`, `CPU per request ${ratio(ot.cpuUs, fcm.cpuUs)} / ${ratio(otg.cpuUs, fcmGzip.cpuUs)} (above 1: this one uses less)`);
+      // Each round's two daemons ran back to back: their CPU ratio within a round is steadier than the ratio of medians.
+      const paired = (mine: Run[], theirs: Run[]) => theirs.map((x, i) => x.cpuUs / mine[i]!.cpuUs);
+      const [pp, pg] = [paired(runs.fcm, runs.other), paired(runs.fcmGzip, runs.otherGzip)];
+      const list = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+      row('  CPU per request, that one / this one, round by round', `median ${median(pp).toFixed(2)}x / ${median(pg).toFixed(2)}x`, `no compression ${list(pp)}; gzip ${list(pg)}`);
     }
     row('CPU per request: daemon, no compression / gzip', `${us(fcm)} / ${us(fcmGzip)}`, `the daemon process (its background work included); vs hello-world ${ratio(base.cpuUs, fcm.cpuUs)} / ${ratio(base.cpuUs, fcmGzip.cpuUs)}, vs the same body ${ratio(sameBody.cpuUs, fcm.cpuUs)}`);
 
