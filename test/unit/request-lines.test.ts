@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createLogger, requestLines } from '../../daemon/log.js';
+import { createLogger, msToMicros, requestLines } from '../../daemon/log.js';
 import { LazyRequestLogger } from '../../daemon/http/request-log.js';
 import { pino } from 'pino';
 
@@ -65,15 +65,33 @@ describe('requestLines: the same bytes as pino', () => {
     }
   });
 
-  test('"request completed": reqId, status, response time, msg', () => {
+  test('"request completed": reqId, status, response time (to the microsecond), msg', () => {
     const { lines, log } = capture();
     const fast = requestLines(log)!;
-    for (const [status, ms] of [[200, 0.13928999999916414], [304, 12], [500, 1e-7], [429, 123456.789], [200, 0], [200, -0], [200, 1e21], [200, NaN], [200, Infinity]] as const) {
+    for (const [status, ms] of [[200, 0.13928999999916414], [304, 12], [500, 1e-7], [429, 123456.789], [200, 0], [200, -0], [200, 1e21], [200, NaN], [200, Infinity], [200, 0.0995], [200, 2.0004999]] as const) {
       lines.length = 0;
       fast.completed('req_0a1b2c000002', status, ms);
-      log.info({ reqId: 'req_0a1b2c000002', res: { statusCode: status }, responseTime: ms }, 'request completed');
+      log.info({ reqId: 'req_0a1b2c000002', res: { statusCode: status }, responseTime: Math.round(ms * 1000) / 1000 }, 'request completed');
       assert.equal(untimed(lines[0]!), untimed(lines[1]!));
       assert.deepEqual(Object.keys(JSON.parse(lines[0]!)), ['level', 'time', 'svc', 'reqId', 'res', 'responseTime', 'msg']);
+    }
+  });
+
+  test('msToMicros: JSON.stringify of the time rounded to the microsecond', () => {
+    const samples = [0, 0.001, 0.01, 0.1, 0.45, 0.0005, 0.0004999, 1, 9.99, 10.05, 999.999, 1000, 1073741.823, 1073741.824, 5e6 + 0.1, -1, -0.0004];
+    for (let i = 0; i < 20_000; i++) samples.push(Math.random() * 10 ** Math.floor(Math.random() * 8));
+    for (const ms of samples) assert.equal(msToMicros(ms), JSON.stringify(Math.round(ms * 1000) / 1000), String(ms));
+  });
+
+  test('the same URL asked with another method, and another URL, after one: fields of the request at hand', () => {
+    const { lines, log } = capture();
+    const fast = requestLines(log)!;
+    const socket = { remotePort: 1234 };
+    for (const [method, url] of [['GET', '/v1/vms'], ['GET', '/v1/vms'], ['HEAD', '/v1/vms'], ['HEAD', '/v1/vms/a'], [undefined, '/v1/vms/a'], [undefined, undefined], ['GET', '/v1/vms']] as const) {
+      lines.length = 0;
+      fast.incomingOf('req_0a1b2c000004', method, url, '192.0.2.9', socket);
+      log.info({ reqId: 'req_0a1b2c000004', req: { method, url, ip: '192.0.2.9', socket } }, 'incoming request');
+      assert.equal(untimed(lines[0]!), untimed(lines[1]!), `${method} ${url}`);
     }
   });
 
