@@ -229,3 +229,30 @@ test('the kept answer on the wire: the status line, headers in the order fastify
     assert.equal(notModified.body.length, 0);
   }
 });
+
+test('revocation: a list built afresh is held (live sessions) while it runs; a kept answer, written in the turn that authenticated it, is not registered; other operations are', async () => {
+  const open = api.sessions.open.bind(api.sessions);
+  let opened = 0;
+  api.sessions.open = (p, end) => {
+    opened++;
+    return open(p, end);
+  };
+  try {
+    const c = await call('POST', '/v1/vms', api.auth, { name: 'held-a' });
+    assert.equal(c.statusCode, 201, c.body);
+    // (Running, so the list stays the same between the two GETs below.)
+    await call('GET', '/v1/vms/held-a/wait?state=running&timeout=5', api.auth);
+    let n = opened;
+    const built = await list(api.auth);
+    assert.equal(opened, n + 1, 'the first list after a change is built, and held');
+    n = opened;
+    const kept = await list(api.auth);
+    assert.equal(kept.etag, built.etag);
+    assert.equal(opened, n, 'the kept answer is not registered');
+    n = opened;
+    assert.equal((await call('GET', '/v1/vms/held-a', api.auth)).statusCode, 200);
+    assert.equal(opened, n + 1, 'another operation is held as before');
+  } finally {
+    api.sessions.open = open;
+  }
+});
