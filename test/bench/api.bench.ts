@@ -1,7 +1,7 @@
 /**
  * API throughput of the shipped daemon: GET /v1/vms with 50 VMs, against the
  * built daemon (dist/daemon/main.js, what `fcm daemon` runs) with its shipped
- * configuration — default log level (info, one line per request), the real
+ * configuration — default log level (info, two lines per request), the real
  * auth wiring (a bearer token looked up, hashed, in SQLite), response
  * validation on (FCM_VALIDATE_RESPONSES default), request limits and live
  * sessions as main.ts wires them, Caddy route sync running — inside the
@@ -386,7 +386,7 @@ function printProfiles(daemon: ProfiledLoad, bare: ProfiledLoad): void {
   const fcm = (f: { url: string }, part: string) => f.url.includes(`/dist/daemon/${part}`);
   const mod = (f: { url: string }, name: string) => f.url.includes(`/node_modules/${name}/`);
   const buckets: Bucket[] = [
-    { name: 'logging (request lines, pino, per-turn write)', claims: (f) => mod(f, 'pino') || mod(f, 'sonic-boom') || mod(f, 'pino-std-serializers') || mod(f, '@pinojs') || fcm(f, 'log.js') || fcm(f, 'http/request-log.js') },
+    { name: 'logging (request lines, pino, batched write)', claims: (f) => mod(f, 'pino') || mod(f, 'sonic-boom') || mod(f, 'pino-std-serializers') || mod(f, '@pinojs') || fcm(f, 'log.js') || fcm(f, 'http/request-log.js') },
     { name: 'auth: token hash + store lookup', claims: (f) => f.functionName === 'authenticate' || fcm(f, 'core/tokens.js') || fcm(f, 'drivers/sqlite/sqlite-token-store.js') || fcm(f, 'drivers/sqlite/commit-watch.js') || fcm(f, 'core/accounts.js') },
     { name: 'request id (genReqId)', claims: (f) => f.functionName === 'genReqId' || f.functionName === 'nextRequestId' || f.functionName === 'randomBytes' },
     { name: 'revocation bookkeeping (live sessions)', claims: (f) => fcm(f, 'core/sessions.js') },
