@@ -22,7 +22,9 @@
  * process started ahead, prestart.py), Node.js started fresh with the snapshot
  * (`node --no-deprecation server.js`: the same-run baseline of the process
  * started ahead), Node.js started by /usr/bin/node itself (neither), and Ruby;
- * and `fcm env set` (a restart) for each.
+ * and `fcm env set` (a restart) for each. The series with a process started ahead
+ * (Python's and Node.js's) each follow one uncounted deploy of the same command, so their
+ * first counted redeploy is a redeploy of the same app, not a changed Procfile command.
  *
  * Phases of an fcm deploy, from the pusher's side: when each `remote:` line
  * arrived (the daemon and the guest print one at each step), so they add up
@@ -502,6 +504,10 @@ try {
       await series('Node.js without the snapshot or the process started ahead, over SSH', 'node-bare', vm.gitUrl, N);
       envSets['node-bare'] = [...(await envSet('b1')), ...(await envSet('b2'))];
     }
+    // Like Python's, the Node.js series starts after one uncounted deploy of the same command:
+    // the series before ran another one (no process started ahead fits a changed command), and
+    // what is compared is a redeploy of the same app.
+    if (!NODE_ONLY) await first('node');
     await series('Node.js, over SSH', 'node', vm.gitUrl, N);
     if (TRACE) await printAppLog(h, 'benchapp');
     envSets.node = [...(await envSet('n1')), ...(await envSet('n2'))];
