@@ -24,7 +24,8 @@
 // a file that fails the check is ignored and replaced; one V8 rejects
 // (script.cachedDataRejected) is compiled from source and replaced. Entries are written
 // once the app has been quiet (no module compiled from source) for QUIET_MS and has
-// finished one HTTP response (or after SERVE_WAIT_MS without one), so the data holds
+// finished one HTTP response after its first compile from source (or SERVE_WAIT_MS after that
+// without one), so the data holds
 // what the first request compiled too; each is written to a temporary name and renamed.
 // The directory is kept under MAX_BYTES (oldest files go first). Any error of the cache
 // itself (unreadable, full disk, a bad file) only means compiling from source: a cache
@@ -199,7 +200,9 @@ function install(dir, options = {}) {
       // the bound is kept at the next write
     }
   };
+  let watching = false;
   const schedule = () => {
+    if (!watching) watchResponses();
     if (quietTimer) clearTimeout(quietTimer);
     quietTimer = setTimeout(flush, quietMs);
     quietTimer.unref();
@@ -211,7 +214,18 @@ function install(dir, options = {}) {
       serveTimer.unref();
     }
   };
-  try {
+  // From the first module compiled from source on (what a response before it did, such as the
+  // warm-up request of the process started ahead, which installs this before it, says nothing
+  // about the app's code).
+  const watchResponses = () => {
+    watching = true;
+    try {
+      subscribe();
+    } catch {
+      served = true; // no channel: write after the quiet time alone
+    }
+  };
+  const subscribe = () => {
     const dc = require('diagnostics_channel');
     const onFinish = () => {
       if (served) return;
@@ -226,9 +240,7 @@ function install(dir, options = {}) {
       }
     };
     dc.channel('http.server.response.finish').subscribe(onFinish);
-  } catch {
-    served = true; // no channel: write after the quiet time alone
-  }
+  };
 
   Module.prototype._compile = function _compile(content, filename) {
     if (Module.wrap !== wrap || Module.wrapper !== wrapper || wrapper[0] !== head || wrapper[1] !== tail ||

@@ -134,6 +134,33 @@ test('a damaged entry or one V8 refuses is compiled from source and replaced', a
   assert.deepEqual(again.stats, { hits: 5, misses: 0, rejected: 0, bad: 0, uncached: 1, written: 0 });
 });
 
+test('a response before the first compile from source (the warm-up of the process started ahead) does not count as the app having served', async () => {
+  const app = makeApp('app4');
+  writeFileSync(join(app, 'early.js'), `const http = require('http');
+const s = require(${JSON.stringify(HOOK)}).install(process.argv[2], { quietMs: 50, serveWaitMs: 60000 });
+const get = (port) => new Promise((r) => http.get({ host: '127.0.0.1', port }, (res) => { res.resume(); res.on('end', r); }));
+const server = http.createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1', async () => {
+  const port = server.address().port;
+  await get(port); // before any module of the app: only built-in code ran
+  require('./lib');
+  await new Promise((r) => setTimeout(r, 400));
+  const before = s.written;
+  await get(port); // the app's first response
+  await new Promise((r) => setTimeout(r, 400));
+  console.log(JSON.stringify({ before, after: s.written, misses: s.misses }));
+  server.close();
+});
+`);
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [join(app, 'early.js'), cacheDir('cache4')], { cwd: app, timeout: 60_000 }, (e, stdout, stderr) =>
+      e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  assert.ok(r.misses >= 1, JSON.stringify(r));
+  assert.deepEqual({ before: r.before, after: r.after }, { before: 0, after: r.misses }, 'written only once the app served after its first compile');
+});
+
 test('a directory others can read is refused: nothing is installed', async () => {
   const r = await run(makeApp('app3'), cacheDir('cache3', 0o755));
   assert.deepEqual(r, { installed: false });
