@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
 import { run } from '../../daemon/drivers/proc.js';
 import { captureForAudit, secretSettings } from './log-audit.js';
+import { eventually } from './wait.js';
 
 export const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CACHE_DIR = process.env.FCM_CACHE_DIR ?? '/var/cache/fcm';
@@ -288,17 +289,9 @@ export async function startHostHarness(opts: HarnessOptions = {}): Promise<HostH
       start: startCaddy,
       rootCaFile: async () => {
         // Caddy's admin endpoint drops a request that comes while it applies a new config
-        // (curl: "Empty reply from server", seen once in the deploy bench): asked again.
-        let stdout = '';
-        for (let attempt = 1; ; attempt++) {
-          try {
-            ({ stdout } = await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--fail', 'http://127.0.0.1:2019/pki/ca/local']));
-            break;
-          } catch (e) {
-            if (attempt >= 20) throw e;
-            await new Promise((r) => setTimeout(r, 250));
-          }
-        }
+        // (curl: "Empty reply from server", seen once in the deploy bench): asked again for 5 s.
+        const { stdout } = await eventually("Caddy's root CA from its admin endpoint",
+          () => run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--fail', 'http://127.0.0.1:2019/pki/ca/local']), () => true, 5_000, 250);
         const path = join(workDir, 'caddy-root.pem');
         writeFileSync(path, (JSON.parse(stdout) as { root_certificate: string }).root_certificate);
         return path;
