@@ -219,14 +219,7 @@ function install(dir, options = {}) {
   // about the app's code).
   const watchResponses = () => {
     watching = true;
-    try {
-      subscribe();
-    } catch {
-      served = true; // no channel: write after the quiet time alone
-    }
-  };
-  const subscribe = () => {
-    const dc = require('diagnostics_channel');
+    let dc;
     const onFinish = () => {
       if (served) return;
       // Not from inside the publish: Node 18 then reads the subscribers it just dropped
@@ -239,7 +232,12 @@ function install(dir, options = {}) {
         quietTimer.unref();
       }
     };
-    dc.channel('http.server.response.finish').subscribe(onFinish);
+    try {
+      dc = require('diagnostics_channel');
+      dc.channel('http.server.response.finish').subscribe(onFinish);
+    } catch {
+      served = true; // no channel: write after the quiet time alone
+    }
   };
 
   Module.prototype._compile = function _compile(content, filename) {
