@@ -38,8 +38,8 @@ const fd = Number(process.argv[2]);
 // this side, read between the steps below. Once it came, nothing more is loaded ahead: the
 // run is read at once and the app loads what it needs itself, as a fresh start does.
 const hurryFd = process.argv.length > 3 ? Number(process.argv[3]) : -1;
-// V8 flags to set when taken (prestart.py's TCG_NODE_V8_FLAGS, under QEMU TCG only): set then,
-// not on the command line, so the built-in modules loaded before come from Node's code
+// V8 flags to set before "ready" (prestart.py's TCG_NODE_V8_FLAGS, under QEMU TCG only): set
+// then, not on the command line, so the built-in modules loaded before come from Node's code
 // cache (V8 refuses it once its flags differ from the build's).
 const v8Flags = process.argv.length > 4 ? process.argv[4] : '';
 let hurried = false;
@@ -179,11 +179,25 @@ function readLine() {
   }
 }
 
-// Before the code cache's first key: its entries are for the V8 flags set at take
+// Before the code cache's first key: its entries are for the V8 flags the run has
 // (node-code-cache.cjs's nodeTag reads them here).
 function nameFlags() {
   if (v8Flags && !Object.prototype.hasOwnProperty.call(globalThis, Symbol.for('fcm.v8Flags'))) {
     Object.defineProperty(globalThis, Symbol.for('fcm.v8Flags'), { value: v8Flags, enumerable: false });
+  }
+}
+
+// The V8 flags (under TCG), set once every built-in module loaded ahead is loaded (V8 refuses
+// Node's code cache for one loaded after: its flag hash differs), before "ready" rather than at
+// take: setFlagsFromString took 20-80 ms of the vCPU in a taken start (deploy bench, marks in
+// the guest). The app's own code is compiled under them, as in the run.
+function setFlags() {
+  if (!v8Flags) return;
+  nameFlags();
+  try {
+    require('v8').setFlagsFromString(v8Flags);
+  } catch {
+    // a Node that refuses them runs as it is
   }
 }
 
@@ -243,14 +257,6 @@ function take() {
   process.argv = [process.argv[0], script, ...argv.slice(2)];
   delete Module._cache[__filename];
   delete Module._cache[CODE_CACHE];
-  if (v8Flags) {
-    nameFlags();
-    try {
-      require('v8').setFlagsFromString(v8Flags);
-    } catch {
-      // a Node that refuses them runs as it is
-    }
-  }
   if (!cacheAhead && runCache) installCodeCache(runCache);
   delete process.mainModule; // set again by Module._load for the app's main module
   fs.writeSync(fd, 'ok\n');
@@ -277,6 +283,7 @@ warmUp(() => {
     }
   }
   preload(THEN);
+  setFlags();
   fs.writeSync(fd, 'ready\n');
   take();
   Module.runMain();

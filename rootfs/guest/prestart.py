@@ -53,7 +53,7 @@ then every thread at the lowest; it loads the
 built-in modules a node:http app uses, serves one HTTP request to itself on loopback (V8
 compiles each built-in function at its first call: the first answer of a taken app cost
 more than its start), loads more built-in modules web apps use (https, crypto, zlib, ...)
-and waits. Under QEMU TCG it sets TCG_NODE_V8_FLAGS on itself when taken (later tier-up,
+and waits. Under QEMU TCG it sets TCG_NODE_V8_FLAGS on itself before it says ready (later tier-up,
 no Sparkplug: a just-started app serves requests for less CPU). It fits the next run under the same rules as
 above (no shadowing check: built-in modules cannot be shadowed by files; PATH may
 differ too, as each release's starts with its own node_modules/.bin), except that
@@ -92,8 +92,8 @@ READY = b"ready\n"
 # default budget of bytecodes run (--interrupt-budget=67584) and no Sparkplug baseline code.
 # Measured in the guest (`npm run bench -- node-serve`): a node:http app just started and
 # serving a GET every ~16 ms spent ~49% of the vCPU in its first 3 s (Python's http.server
-# ~34%), ~32% with these; hot code is still optimized, later. Set at take, after the
-# built-in modules are loaded (node-standby.cjs): on the command line they would make V8
+# ~34%), ~32% with these; hot code is still optimized, later. Set once the built-in
+# modules it loads ahead are loaded, before it says ready (node-standby.cjs): on the command line they would make V8
 # refuse Node's built-in code cache (its flag hash differs), and every built-in module would
 # be compiled from source.
 TCG_NODE_V8_FLAGS = "--interrupt-budget=675840 --no-sparkplug"
@@ -346,7 +346,7 @@ class Standby:
                     self._boosted = True
                     set_nice(popen.pid, 0)
                 if not self.ready.is_set():
-                    self.hurry()
+                    self.hurry()  # with Node's run (early_go): it reads that once it said "ready"
                 go = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode() + b"\n"
                 if self.early_go:
                     self._send(popen, go)
@@ -408,7 +408,10 @@ class NodeStandby(Standby):
     # so a redeploy a few seconds after the last often finds it still starting), and it
     # is hurried: it stops loading ahead at its next step and reads the run.
     take_unready = True
-    early_go = False  # node-standby.cjs reads the run only once it said "ready" (hurry() makes that soon)
+    # Sent at once too: node-standby.cjs reads it once it said "ready" (hurry() makes that soon),
+    # and it is there then. Sent after "ready" instead, a hurried take waited for one more round
+    # trip through the agent (~0.1 s with the live app serving; deploy bench, marks in the guest).
+    early_go = True
     command_argv = staticmethod(node_argv)
     # PATH too: a Node release's PATH starts with its own node_modules/.bin, so it differs
     # from release to release; Node does not read PATH while it starts (the node it runs
