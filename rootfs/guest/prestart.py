@@ -99,14 +99,20 @@ READY = b"ready\n"
 TCG_NODE_V8_FLAGS = "--interrupt-budget=675840 --no-sparkplug"
 
 
+_emulated = None
+
+
 def emulated_cpu():
     """True under QEMU TCG (the vCPU QEMU emulates calls itself that; under KVM the model
-    name is the host's CPU's)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("model name") and "QEMU TCG CPU" in line for line in f)
-    except OSError:
-        return False
+    name is the host's CPU's). Read once."""
+    global _emulated
+    if _emulated is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                _emulated = any(line.startswith("model name") and "QEMU TCG CPU" in line for line in f)
+        except OSError:
+            _emulated = False
+    return _emulated
 
 # Standard modules that web apps import (and what http.server pulls in); each import
 # that fails is skipped.
@@ -229,6 +235,31 @@ def set_nice(pid, nice):
             os.setpriority(os.PRIO_PROCESS, tid, nice)
         except OSError:
             pass
+
+
+def start_now(proc, argv):
+    """A start of `proc` (any process type) that no process started ahead took, under QEMU TCG,
+    when its command is `node <script> [args]` under NodeStandby's rules: a Node.js process
+    started now through node-standby.cjs and taken at once (hurried from its first step, so it
+    loads nothing ahead and makes no warm-up request). The run then has what a taken one has:
+    the TCG V8 flags, which a plain start could only get on its command line, where V8 refuses
+    Node's code cache for its built-in modules (a start of twice the CPU), and the app code
+    cache. Without the flags a fresh node:http app spent ~1.5x the vCPU serving requests in
+    its first seconds (node-serve bench), which the next deploy's start then lacked (deploy
+    bench: the live app took half the VM during the next start). -> its Popen (the run's
+    process, stdout unread), or None: start as usual."""
+    if not emulated_cpu() or not node_argv(proc.command, proc.env, proc.cwd):
+        return None
+    exe = interpreter(argv[0], proc.env)
+    if not exe:
+        return None
+    standby = NodeStandby(exe, proc.env, proc.user)
+    try:
+        standby.start()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        standby.stop()
+        return None
+    return standby.take(argv, proc.cwd, proc.env)
 
 
 class Standby:

@@ -4,7 +4,9 @@ A Proc is one Procfile entry of one release: `/bin/sh -c <command>` as the app u
 (plain commands are exec'd without the shell, with the same argv: direct_argv), in its
 own session (so stopping it signals the whole process group), stdout+stderr into the
 app log as `<type>[<index>]`; a web Proc's first start may instead take a Python
-interpreter or Node.js process started ahead of it (prestart.py). A Formation is all Procs of one release run.
+interpreter or Node.js process started ahead of it (prestart.py), and under QEMU TCG any
+other start of `node <script>` runs through one started then (prestart.start_now: the V8
+flags a taken one has). A Formation is all Procs of one release run.
 
 States: starting (web: until its port accepts connections), up, crashed (exited;
 a candidate that is not yet supervised stays here), backoff (waiting to restart),
@@ -170,7 +172,12 @@ class Proc:
             popen = standby.take(argv, self.cwd, self.env) if argv else None
             if popen is None:
                 standby.stop()
-        self.log.event(self.source, what + (f" in the {standby.noun} started ahead of it" if popen else ""))
+            else:
+                what += f" in the {standby.noun} started ahead of it"
+        elif argv:
+            from prestart import start_now  # (here: prestart imports this module)
+            popen = start_now(self, argv)
+        self.log.event(self.source, what)
         if popen is None:
             popen = subprocess.Popen(
                 argv or ["/bin/sh", "-c", self.command], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,

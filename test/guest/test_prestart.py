@@ -441,6 +441,67 @@ class NodeTakeTest(NodeFixture):
                 self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[16]), prestart.IDLE_NICE, tid)
 
 
+class NodeStartNowTest(NodeFixture):
+    """Under TCG a start of `node <script>` that no process started ahead took runs through one
+    started then and taken at once (prestart.start_now), for the V8 flags a taken one has."""
+
+    def emulated(self, value):
+        real = prestart.emulated_cpu
+        prestart.emulated_cpu = lambda: value
+        self.addCleanup(setattr, prestart, "emulated_cpu", real)
+
+    def start_now(self, command, argv):
+        popen = prestart.start_now(self.proc(command), argv)
+        if popen is not None:
+            self.addCleanup(lambda: popen.poll() is None and os.killpg(popen.pid, 9))
+        return popen
+
+    def test_under_tcg_the_run_gets_the_flags_and_nothing_loaded_ahead(self):
+        self.emulated(True)
+        self.write("flags.js", NODE_PROBE.replace("console.log(JSON.stringify({",
+                                                  "console.log(JSON.stringify({flags: globalThis[Symbol.for('fcm.v8Flags')] || null,"))
+        popen = self.start_now("node flags.js 6", ["node", "flags.js", "6"])
+        self.assertIsNotNone(popen, "started through node-standby.cjs")
+        seen = json.loads(popen.communicate()[0])
+        self.assertEqual(popen.returncode, 6)
+        script = os.path.join(self.rdir, "flags.js")
+        self.assertEqual(seen["flags"], prestart.TCG_NODE_V8_FLAGS)
+        self.assertEqual((seen["argv"][1:], seen["execArgv"], seen["main"], seen["cwd"]), ([script, "6"], [], True, self.rdir))
+        self.assertEqual((seen["env"], seen["nice"], seen["uid"]), (self.env, [0], self.user.pw_uid))
+        self.assertEqual((seen["builtins"], seen["handles"]), ([], []), "hurried from its first step: nothing loaded ahead, no warm-up")
+
+    def test_without_tcg_or_for_another_command_it_starts_as_usual(self):
+        self.emulated(False)
+        self.assertIsNone(self.start_now("node app.js", ["node", "app.js"]))
+        self.emulated(True)
+        for command in ("node --inspect app.js", "python3 app.py", "node missing.js"):
+            self.assertIsNone(self.start_now(command, command.split()), command)
+
+    def test_a_runner_that_fails_leaves_the_start_to_go_as_usual(self):
+        self.emulated(True)
+        real = prestart.NODE_STANDBY_JS
+        prestart.NODE_STANDBY_JS = os.path.join(self.app.dir, "missing.cjs")
+        try:
+            self.assertIsNone(self.start_now("node app.js", ["node", "app.js"]))
+        finally:
+            prestart.NODE_STANDBY_JS = real
+
+    def test_a_supervised_node_process_starts_through_it(self):
+        self.emulated(True)
+        self.write("flags.js", "console.log('flags=' + (globalThis[Symbol.for('fcm.v8Flags')] || 'none'));\n")
+        log = applog.AppLog(os.path.join(self.app.dir, "logs"))
+        proc = Proc(log, "worker", 1, "node flags.js", self.rdir, self.env, self.user, None, "127.0.0.1", 1)
+        proc.start()
+        self.addCleanup(lambda: proc.signal_stop() or proc.join(time_limit()))
+        eventually(lambda: proc.state == "crashed", timeout=60, what="the worker ran and exited")
+        self.assertIn(f"flags={prestart.TCG_NODE_V8_FLAGS}", "".join(log.tail(20)))
+
+
+def time_limit():
+    import time
+    return time.monotonic() + 5
+
+
 class NodeFitsTest(NodeFixture):
     def test_commands(self):
         sb = self.standby()
