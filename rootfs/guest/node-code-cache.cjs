@@ -97,6 +97,10 @@ function evictions(entries, max) {
  * is a string holding "/*" before a real import( with a "*\/" after it on the same line.
  */
 function mayImport(source) {
+  // Most modules never name import: a string search is built-in code, while the regexp below is
+  // compiled to machine code in each process (which QEMU TCG then translates: 70-170 ms of a
+  // taken app's start, profiled in the guest).
+  if (!source.includes('import')) return false;
   IMPORT_CALL.lastIndex = 0;
   for (let m = IMPORT_CALL.exec(source); m; m = IMPORT_CALL.exec(source)) {
     const start = source.lastIndexOf('\n', m.index) + 1;
@@ -200,9 +204,8 @@ function install(dir, options = {}) {
       // the bound is kept at the next write
     }
   };
-  let watching = false;
   const schedule = () => {
-    if (!watching) watchResponses();
+    armed = true;
     if (quietTimer) clearTimeout(quietTimer);
     quietTimer = setTimeout(flush, quietMs);
     quietTimer.unref();
@@ -214,14 +217,17 @@ function install(dir, options = {}) {
       serveTimer.unref();
     }
   };
-  // From the first module compiled from source on (what a response before it did, such as the
-  // warm-up request of the process started ahead, which installs this before it, says nothing
-  // about the app's code).
+  // Responses count from the first module compiled from source on (armed): what a response
+  // before it did, such as the warm-up request of the process started ahead, which installs
+  // this before it, says nothing about the app's code. Subscribed here, not at that compile:
+  // the channel's first subscriber changes its prototype, ~20-60 ms of a taken app's start
+  // under TCG (profiled in the guest). With every module from the cache it stays subscribed
+  // and ignores each response (one call).
+  let armed = false;
   const watchResponses = () => {
-    watching = true;
     let dc;
     const onFinish = () => {
-      if (served) return;
+      if (served || !armed) return;
       // Not from inside the publish: Node 18 then reads the subscribers it just dropped
       // and throws in the app's response ("Cannot read properties of undefined").
       setImmediate(() => dc.channel('http.server.response.finish').unsubscribe(onFinish));
@@ -239,6 +245,7 @@ function install(dir, options = {}) {
       served = true; // no channel: write after the quiet time alone
     }
   };
+  watchResponses();
 
   Module.prototype._compile = function _compile(content, filename) {
     if (Module.wrap !== wrap || Module.wrapper !== wrapper || wrapper[0] !== head || wrapper[1] !== tail ||
@@ -254,10 +261,14 @@ function install(dir, options = {}) {
       file = path.join(dir, keyOf(tag, source));
       let cachedData;
       try {
-        cachedData = decode(fs.readFileSync(file));
-        if (!cachedData) stats.bad++;
+        // A missing entry (a first start) found without an exception: an ENOENT error and its
+        // stack cost 50-100 ms of a taken app's start under TCG (profiled in the guest).
+        if (fs.statSync(file, { throwIfNoEntry: false })) {
+          cachedData = decode(fs.readFileSync(file));
+          if (!cachedData) stats.bad++;
+        }
       } catch {
-        // no entry yet
+        // gone meanwhile, or unreadable: compiled from source
       }
       script = new vm.Script(head + source + tail, {
         filename,
@@ -294,6 +305,7 @@ function install(dir, options = {}) {
 function warm() {
   const source = '';
   keyOf(nodeTag(), source);
+  fs.statSync(path.join(__dirname, 'fcm-warm.cache'), { throwIfNoEntry: false });
   decode(encode(Buffer.from(source)));
   mayImport(source);
   const [head, tail] = Module.wrapper;
