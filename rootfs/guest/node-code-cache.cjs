@@ -224,28 +224,25 @@ function install(dir, options = {}) {
   // under TCG (profiled in the guest). With every module from the cache it stays subscribed
   // and ignores each response (one call).
   let armed = false;
-  const watchResponses = () => {
-    let dc;
-    const onFinish = () => {
-      if (served || !armed) return;
-      // Not from inside the publish: Node 18 then reads the subscribers it just dropped
-      // and throws in the app's response ("Cannot read properties of undefined").
-      setImmediate(() => dc.channel('http.server.response.finish').unsubscribe(onFinish));
-      served = true;
-      if (serveTimer) clearTimeout(serveTimer);
-      if (pending.size && !quietTimer) {
-        quietTimer = setTimeout(flush, quietMs);
-        quietTimer.unref();
-      }
-    };
-    try {
-      dc = require('diagnostics_channel');
-      dc.channel('http.server.response.finish').subscribe(onFinish);
-    } catch {
-      served = true; // no channel: write after the quiet time alone
+  let dc;
+  const onFinish = () => {
+    if (served || !armed) return;
+    // Not from inside the publish: Node 18 then reads the subscribers it just dropped
+    // and throws in the app's response ("Cannot read properties of undefined").
+    setImmediate(() => dc.channel('http.server.response.finish').unsubscribe(onFinish));
+    served = true;
+    if (serveTimer) clearTimeout(serveTimer);
+    if (pending.size && !quietTimer) {
+      quietTimer = setTimeout(flush, quietMs);
+      quietTimer.unref();
     }
   };
-  watchResponses();
+  try {
+    dc = require('diagnostics_channel');
+    dc.channel('http.server.response.finish').subscribe(onFinish);
+  } catch {
+    served = true; // no channel: write after the quiet time alone
+  }
 
   Module.prototype._compile = function _compile(content, filename) {
     if (Module.wrap !== wrap || Module.wrapper !== wrapper || wrapper[0] !== head || wrapper[1] !== tail ||
