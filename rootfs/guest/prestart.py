@@ -190,7 +190,12 @@ def script_argv(command, env, cwd, program):
     regex `program`, a name or an absolute path, found on env's PATH) with <script> a
     regular file under cwd and no options before it; else None."""
     from supervisor import direct_argv
-    argv = direct_argv(command, env, cwd)
+    return script_form(direct_argv(command, env, cwd), cwd, program)
+
+
+def script_form(argv, cwd, program):
+    """`argv` (a command's direct_argv, or None) if it is `<program> <script> [args]` as
+    script_argv says; else None."""
     if not argv or len(argv) < 2 or not program.fullmatch(os.path.basename(argv[0])):
         return None
     if "/" in argv[0] and not os.path.isabs(argv[0]):
@@ -210,9 +215,15 @@ def node_argv(command, env, cwd):
     """The argv of `command` if it is `<node> <script> [args]` with <node> on env's PATH,
     <script> a regular file under cwd, and no NODE_OPTIONS (a --require there would run
     in the process started ahead, before the run exists); else None."""
+    from supervisor import direct_argv
+    return node_form(direct_argv(command, env, cwd), env, cwd)
+
+
+def node_form(argv, env, cwd):
+    """`argv` (a command's direct_argv, or None) if node_argv would take its command; else None."""
     if env.get("NODE_OPTIONS", "").strip():
         return None
-    return script_argv(command, env, cwd, NODE)
+    return script_form(argv, cwd, NODE)
 
 
 def interpreter(argv0, env):
@@ -248,7 +259,7 @@ def start_now(proc, argv):
     its first seconds (node-serve bench), which the next deploy's start then lacked (deploy
     bench: the live app took half the VM during the next start). -> its Popen (the run's
     process, stdout unread), or None: start as usual."""
-    if not emulated_cpu() or not node_argv(proc.command, proc.env, proc.cwd):
+    if not emulated_cpu() or not node_form(argv, proc.env, proc.cwd):
         return None
     exe = interpreter(argv[0], proc.env)
     if not exe:

@@ -7,6 +7,7 @@ falls back to a fresh start."""
 import json
 import os
 import subprocess
+import time
 import unittest
 
 import guesttest
@@ -360,7 +361,6 @@ class NodeTakeTest(NodeFixture):
         # Taken 0-300 ms after its start (on this host it is ready after ~0.2 s): before its
         # first step, between modules, during its warm-up request (which a run ends at once)
         # or ready. Whenever it is, the run gets a process with nothing of the warm-up left.
-        import time
         for delay_ms in range(0, 320, 20):
             sb = self.standby(wait=False)
             time.sleep(delay_ms / 1000)
@@ -492,14 +492,9 @@ class NodeStartNowTest(NodeFixture):
         log = applog.AppLog(os.path.join(self.app.dir, "logs"))
         proc = Proc(log, "worker", 1, "node flags.js", self.rdir, self.env, self.user, None, "127.0.0.1", 1)
         proc.start()
-        self.addCleanup(lambda: proc.signal_stop() or proc.join(time_limit()))
+        self.addCleanup(lambda: proc.signal_stop() or proc.join(time.monotonic() + 5))
         eventually(lambda: proc.state == "crashed", timeout=60, what="the worker ran and exited")
         self.assertIn(f"flags={prestart.TCG_NODE_V8_FLAGS}", "".join(log.tail(20)))
-
-
-def time_limit():
-    import time
-    return time.monotonic() + 5
 
 
 class NodeFitsTest(NodeFixture):
