@@ -30,6 +30,7 @@ import { QuotaService } from '../../daemon/core/quotas.js';
 import { SqliteQuotaStore } from '../../daemon/drivers/sqlite/sqlite-quota-store.js';
 import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
+import { eventually } from '../helpers/wait.js';
 import { ScriptedBrowser } from '../helpers/scripted-browser.js';
 import { BIN, ensureBuilt, tempDir } from './cli-run.js';
 
@@ -238,9 +239,10 @@ test('fcm login opens the browser; the provider login comes back to the loopback
 
   const cli = runFcm(['login'], env);
   const printed = await cli.stderrMatch(/^Opening a browser to log in\. If none opens, visit this URL on this machine:\n {2}(\S+)$/m);
-  // The opener runs detached: wait for it to have been called.
-  for (let i = 0; i < 100 && !existsSync(opened); i++) await new Promise((r) => setTimeout(r, 50));
-  const authorizeUrl = readFileSync(opened, 'utf8').trim();
+  // The opener runs detached: wait for its whole line. The shell creates the file before
+  // printf writes to it, so the file can exist and still be empty.
+  const line = await eventually('the URL xdg-open was given', async () => (existsSync(opened) ? readFileSync(opened, 'utf8') : ''), (s) => s.endsWith('\n'), 5_000, 50);
+  const authorizeUrl = line.trim();
   assert.equal(authorizeUrl, printed[1], 'the URL given to the browser is also printed');
   assert.ok(authorizeUrl.startsWith(`${provider.issuer}/auth?`), authorizeUrl);
   const q = new URL(authorizeUrl).searchParams;
