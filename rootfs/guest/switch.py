@@ -4,8 +4,9 @@ The new release's processes start beside the live ones; its web process gets a f
 internal port (18000-18999) as PORT. Once that accepts connections on the VM's
 address, one nftables transaction points the public port (the seed's `port`, 8000)
 at it (portswitch.py). Connections already open stay with the old process, new ones
-go to the new one. The old release's processes get SIGTERM after a short drain and
-SIGKILL 10 s later. If the new web process exits or does not listen within 60 s,
+go to the new one; during a short drain the old process's kept-alive connections are
+closed as soon as they are idle (drain.py), then the old release's processes get
+SIGTERM, and SIGKILL 10 s later. If the new web process exits or does not listen within 60 s,
 it is killed and the old release is left untouched.
 
 The caller holds the operation lock (operations.py) around launch() and start_live().
@@ -18,6 +19,7 @@ import time
 
 from build import PROCESS_TYPE, process_env, start_env
 from buildpacks import INDENT, BuildError
+from drain import close_idle, drain, family
 from prestart import Standby
 from supervisor import Formation, Proc, port_open
 
@@ -123,6 +125,14 @@ class Switcher:
         self.storage.point_current(meta["version"])
         self.live, self.live_meta = formation, meta
         formation.promote()
+        previous = old_web(old)
+        if previous is not None:
+            # At once, not only in the drain: under QEMU TCG its first pass could come
+            # 0.1-1.3 s later, behind the new process and the next one started ahead.
+            try:
+                close_idle(previous.port, family(previous.popen.pid))
+            except Exception as e:  # the drain tries again
+                print(f"fcm-agent: closing idle connections: {e}", file=sys.stderr, flush=True)
         timings["switchMs"] = ms(time.monotonic() - t_switch)
         if web:
             out.emit(f"-----> Port {self.public_port} now goes to v{meta['version']}")
@@ -178,7 +188,14 @@ class Switcher:
                     return "loopback"
 
     def retire(self, old):
-        time.sleep(DRAIN_S)  # requests already on their way to the old process finish
+        """Requests already on their way to the old process finish (up to DRAIN_S), while
+        its kept-alive connections are closed as they become idle (drain.py), then its
+        processes are stopped."""
+        web = old_web(old)
+        if web is not None:
+            drain(web.port, web.popen.pid, DRAIN_S)
+        else:
+            time.sleep(DRAIN_S)
         self.log.event("release", f"Stopping the processes of the previous run of v{old.release}")
         old.stop(grace_s=STOP_GRACE_S)
 
@@ -201,6 +218,13 @@ class Switcher:
 
 def _now(fn):
     fn()
+
+
+def old_web(formation):
+    """The web Proc of a formation being replaced, if it has a process and a port."""
+    web = formation.web if formation is not None else None
+    popen = web.popen if web is not None and web.port else None
+    return web if popen is not None and popen.poll() is None else None
 
 
 def start_failure(state, exit_status):

@@ -169,9 +169,11 @@ def tar_of(files, gz=False):
 # A web process for tests: answers on 127.0.0.1:$PORT (the probe host in these tests),
 # never on a public address of the host.
 WEB_APP = (
-    "import http.server, os\n"
+    "import http.server, os, time\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def do_GET(self):\n"
+    "        if self.path == '/slow':\n"
+    "            time.sleep(1)\n"
     "        body = ('release ' + os.environ['FCM_RELEASE'] + ' ' + os.environ.get('GREETING', '')).encode()\n"
     "        self.send_response(200)\n"
     "        self.send_header('Content-Length', str(len(body)))\n"

@@ -41,8 +41,8 @@ class FreePortTest(unittest.TestCase):
         self.assertEqual(e.exception.code, "start_failed")
 
 
-def fetch(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+def fetch(port, path="/"):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return r.read().decode()
 
 
@@ -78,11 +78,19 @@ class LaunchTest(unittest.TestCase):
         self.assertEqual(set(timings), {"startMs", "switchMs"})
         self.assertIn("-----> Port 8000 now goes to v1", out.lines)
         old = self.sw.live
+        # A request the old release is still answering at the switch (its answer takes 1 s).
+        in_flight = socket.create_connection(("127.0.0.1", first), timeout=10)
+        self.addCleanup(in_flight.close)
+        in_flight.sendall(b"GET /slow HTTP/1.0\r\n\r\n")
         self.sw.launch(self.release(2, "/usr/bin/python3 app.py"), {}, Output(), {})
         second = self.redirects.target
         self.assertNotEqual(first, second)
         self.assertEqual(fetch(second), "release 2 ")
-        self.assertEqual(fetch(first), "release 1 hi", "the old release serves through the drain")
+        answer = b""
+        while chunk := in_flight.recv(65536):
+            answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.0 200 ") and answer.endswith(b"release 1 hi"),
+                        f"the old release answers what it had through the drain: {answer!r}")
         guesttest.eventually(lambda: all(p.state == "stopped" for p in old.procs), timeout=switch.DRAIN_S + 15,
                              what="the old release is stopped after the drain")
         self.assertEqual(self.sw.live_version(), 2)

@@ -1,0 +1,160 @@
+"""The old release's kept-alive connections at a release switch.
+
+After the switch (switch.py) new connections go to the new web process, but a
+connection a client keeps alive stays with the old one: Caddy keeps its upstream
+connections open, and would have the old version answer on them until the old
+process is stopped DRAIN_S later (measured: a Node.js app's old version served for
+~2.5 s after its deploy had said it was live; Python's http.server closes after
+every answer and was not affected).
+
+So, during the drain, every connection to the old web port whose last request has
+been answered (data went out after the last data came in, nothing left to read or
+to send) is shut down for reading in the app's own socket (pidfd_getfd, then
+shutdown(SHUT_RD)): the app reads end-of-file, as when a client closes an idle
+kept-alive connection, and closes the connection itself (a FIN, not a reset: no
+error in the app's log). The client's next request then opens a new connection,
+which the switch sends to the new release. A connection with a request in flight
+is left alone and looked at again; one still busy at the end of the drain gets the
+SIGTERM the whole old release gets, as before.
+
+Left: a request the client sends in the instant between the check and the
+shutdown finds the connection closing, as with any server's idle timeout (HTTP
+clients retry a GET on a reused connection that was closed: Go's, which Caddy uses, does). Times in
+tcp_info are in jiffies: a response and the next request in the same tick look
+busy, and are looked at again at the next request.
+"""
+
+import ctypes
+import fcntl
+import os
+import socket
+import struct
+import time
+
+SYS_PIDFD_GETFD = 438  # the same number on x86_64 and the generic syscall table (arm64)
+TCP_ESTABLISHED, TCP_LISTEN = 1, 10
+SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def family(pid):
+    """`pid` and its descendants (a supervised process and what it started: `npm start`'s
+    node, a server's worker processes), through /proc's children lists."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children", "rb") as f:
+                    todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                continue
+    return pids
+
+
+def _socket_fds(pid):
+    fds = []
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return fds
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            fds.append((int(name), target))
+    return fds
+
+
+def _getfd(pidfd, fd):
+    dup = _libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+    if dup < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return dup
+
+
+def _queued(sock, request):
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0]
+
+
+def close_idle(port, pids):
+    """One pass over the sockets of `pids`: shuts down for reading every established
+    connection on local `port` with no request in flight. Returns (closed, busy,
+    backlog): connections shut down now, connections left (a request in flight),
+    connections waiting in the listener's queue (they reached the old process before
+    the switch and are still to be accepted)."""
+    closed = busy = backlog = 0
+    seen = set()
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # gone
+            continue
+        try:
+            for fd, inode in _socket_fds(pid):
+                if inode in seen:
+                    continue
+                seen.add(inode)
+                try:
+                    sock = socket.socket(fileno=_getfd(pidfd, fd))
+                except OSError:  # closed meanwhile, or not a socket any more
+                    continue
+                try:
+                    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+                        continue
+                    if sock.getsockname()[1] != port:
+                        continue
+                    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 64)
+                    state = info[0]
+                    if state == TCP_LISTEN:
+                        backlog += struct.unpack_from("I", info, 24)[0]  # tcpi_unacked: the accept queue
+                        continue
+                    if state != TCP_ESTABLISHED:
+                        continue
+                    sent_ago, recv_ago = struct.unpack_from("I", info, 44)[0], struct.unpack_from("I", info, 52)[0]
+                    if sent_ago < recv_ago and _queued(sock, SIOCINQ) == 0 and _queued(sock, SIOCOUTQ) == 0:
+                        sock.shutdown(socket.SHUT_RD)
+                        closed += 1
+                    else:
+                        busy += 1
+                except OSError:
+                    continue
+                finally:
+                    sock.close()  # the duplicate only: the app's descriptor stays open
+        finally:
+            os.close(pidfd)
+    return closed, busy, backlog
+
+
+def drain(port, pid, seconds, every_s=0.025):
+    """Until `seconds` have passed: closes the idle kept-alive connections on `port` of
+    process `pid` and its descendants as they become idle. Returns early (True) once
+    nothing is connected to the port nor waiting to be accepted, twice in a row (or the
+    process is gone); else False."""
+    deadline = time.monotonic() + seconds
+    pids, pids_at = [], 0.0
+    quiet = 0
+    while True:
+        now = time.monotonic()
+        if now - pids_at > 0.2:  # processes come and go rarely
+            pids, pids_at = [p for p in family(pid) if os.path.exists(f"/proc/{p}")], now
+        if not pids:
+            return True
+        try:
+            closed, busy, backlog = close_idle(port, pids)
+        except Exception:  # never worse than the plain drain
+            closed, busy, backlog = 0, 1, 0
+        quiet = quiet + 1 if closed == busy == backlog == 0 else 0
+        if quiet >= 2:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(every_s, left))
