@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { ConsoleWs, UpgradeRefused } from '../helpers/console-ws.js';
 import { startConsoleApi } from '../helpers/console-api.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { eventually } from '../helpers/wait.js';
 import { makeTar } from '../helpers/tar.js';
 
 let c: Awaited<ReturnType<typeof startConsoleApi>>;
@@ -137,6 +138,8 @@ test('an admin demoted by a reload loses the consoles they opened on others\' VM
 test('logs -f and a long poll end within seconds of revoking the token; another user\'s stream goes on', async () => {
   const a = await memoryApi();
   const base = await a.app.listen({ host: '127.0.0.1', port: 0 });
+  /** Streams still open (a failed assertion must not leave app.close() waiting on them). */
+  const open: { destroy(): void }[] = [];
   try {
     const alice = a.loginAs('alice@example.com');
     const bob = a.loginAs('bob@example.com');
@@ -148,7 +151,6 @@ test('logs -f and a long poll end within seconds of revoking the token; another 
       await a.deploys.deploys.deploy(p, vm.id, { commit: '1'.repeat(40), ref: 'refs/heads/main' }, Readable.from([makeTar({ Procfile: 'web: python3 app.py\n', 'app.py': '' })]), () => {});
     }
     /** A streaming GET: resolves `ended` when the response ends or the connection drops. */
-    const open: { destroy(): void }[] = [];
     const stream = (path: string, token: string) =>
       new Promise<{ status: number; ended: Promise<string> }>((resolve, reject) => {
         const req = request(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } }, (res) => {
@@ -169,6 +171,7 @@ test('logs -f and a long poll end within seconds of revoking the token; another 
     assert.equal(logs.status, 200);
     const bobLogs = await stream('/v1/vms/rv-logs-bob/logs?follow=true', bob.token);
     // A long poll for a state the VM will not reach (up to 10 minutes).
+    const held = a.sessions.size;
     const poll = new Promise<string>((resolve) => {
       const req = request(`${base}/v1/vms/rv-logs/wait?state=stopped&timeout=600`, { headers: alice.headers }, (res) => {
         res.resume();
@@ -177,15 +180,16 @@ test('logs -f and a long poll end within seconds of revoking the token; another 
       req.on('error', () => resolve('dropped'));
       req.end();
     });
-    await new Promise((r) => setTimeout(r, 200));
+    // Revoke only once the daemon holds the poll open (authenticated): a fixed pause raced its arrival.
+    await eventually('the long poll held open by the daemon', async () => a.sessions.size, (n) => n > held, 10_000, 10);
     const id = (await a.app.inject({ url: '/v1/auth/whoami', headers: alice.headers })).json().token.id;
     assert.equal((await a.app.inject({ method: 'DELETE', url: `/v1/tokens/${id}`, headers: a.auth })).statusCode, 204);
     const timeout = (p: Promise<string>) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref())]);
     assert.notEqual(await timeout(logs.ended), 'still open after 5 s');
     assert.equal(await timeout(poll), 'dropped');
     assert.equal(await Promise.race([bobLogs.ended, new Promise<string>((r) => setTimeout(() => r('open'), 500))]), 'open', 'bob\'s stream is not touched');
-    for (const r of open) r.destroy();
   } finally {
+    for (const r of open) r.destroy();
     await a.app.close();
     await a.h.service.close();
   }
