@@ -305,12 +305,14 @@ test('pty: fcm open starts $BROWSER with the URL as its one argument; ls fits a 
   assert.equal((await fcm(['create', 'pty-open'], { cwd: dir, env })).code, 0);
   const bin = tempDir();
   const argsFile = join(bin, 'args');
-  writeFileSync(join(bin, 'browser'), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > ${argsFile}\n`);
+  // Written aside and renamed: the redirection creates the file before the loop writes, so a file
+  // that exists (even one with a line in it) could still be missing an argument.
+  writeFileSync(join(bin, 'browser'), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > ${argsFile}.tmp && mv ${argsFile}.tmp ${argsFile}\n`);
   chmodSync(join(bin, 'browser'), 0o755);
   const t = fcmPty(['open'], { cwd: dir, env: { ...env, BROWSER: join(bin, 'browser') } });
   assert.equal((await t.exited).exitCode, 0, t.output());
   assert.match(t.output(), /Opened https:\/\/pty-open\.64-34-93-45\.sslip\.io/);
-  await eventually('the browser ran', async () => (existsSync(argsFile) ? readFileSync(argsFile, 'utf8') : ''), (s) => s.length > 0, 10_000, 20);
+  await eventually('the browser ran', async () => existsSync(argsFile), Boolean, 10_000, 20);
   assert.equal(readFileSync(argsFile, 'utf8'), 'https://pty-open.64-34-93-45.sslip.io\n', 'one argument, the URL, no shell');
 
   const narrow = fcmPty(['ls', '--no-color'], { cwd: dir, env, cols: 50 });
