@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { newKeyPair } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { eventually } from '../helpers/wait.js';
 import { ensureBuilt, fcm, tempDir } from './cli-run.js';
 
 let api: Awaited<ReturnType<typeof memoryApi>>;
@@ -31,8 +32,9 @@ before(async () => {
   url = await api.app.listen({ port: 0, host: '127.0.0.1' });
   agentSock = join(tempDir('fcm-agent-'), 'agent.sock');
   agent = spawn('ssh-agent', ['-D', '-a', agentSock], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(existsSync(agentSock), 'ssh-agent is listening');
+  // Its socket file appears at bind(), before listen(): ask the agent itself (ssh-add -l: 1 = no
+  // keys, 2 = cannot connect) rather than take the file for a listening agent.
+  await eventually('ssh-agent answers ssh-add -l (exit 1: no keys)', () => exec('ssh-add', ['-l'], { ...process.env, SSH_AUTH_SOCK: agentSock }), (r) => r.code === 1, 5_000, 50);
 });
 
 after(async () => {
