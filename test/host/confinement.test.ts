@@ -23,6 +23,7 @@ import { run } from '../../daemon/drivers/proc.js';
 import { Qmp } from '../../daemon/drivers/qemu/qmp.js';
 import { cgroupDirs, hostLeftovers, hostSkipReason, IMAGES_DIR, startHostHarness, VMM_UID_TEST_BASE, type HostHarness } from '../helpers/host-harness.js';
 import { qemuByVm } from '../reliability/lib/host-checks.js';
+import { eventually } from '../helpers/wait.js';
 
 const skip = hostSkipReason();
 const MEM = 192;
@@ -234,8 +235,8 @@ describe('QEMU runs unprivileged and confined (real guests)', { skip: skip ?? fa
     const dir = mkdtempSync(join(tmpdir(), 'fcm-spawn-'));
     const plain = spawn('qemu-system-x86_64', ['-M', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`], { stdio: 'ignore' });
     try {
-      const deadline = Date.now() + 20_000;
-      while (!existsSync(join(dir, 'qmp.sock')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // The socket file appears at bind(), before QEMU listens (a connect in between is refused): wait for QMP's greeting.
+      await eventually('the unfiltered QEMU answers QMP', async () => (await Qmp.connect(join(dir, 'qmp.sock'))).close(), () => true, 20_000, 50);
       await spawnShell(join(dir, 'qmp.sock'), join(dir, 'spawned'));
       const seen = Date.now() + 10_000;
       while (!existsSync(join(dir, 'spawned')) && Date.now() < seen) await new Promise((r) => setTimeout(r, 50));
