@@ -382,7 +382,9 @@ describe('git push deploys to real VMs (sshd, git, Caddy, guest agent in a names
     let ms: number;
     try {
       ({ ms } = await pushAndServe(admin, vms.py!.gitUrl, 'py', 'python v5'));
-      await new Promise((r) => setTimeout(r, 1000)); // keep polling a moment after the switch
+      // Keep polling a while after the switch: until the poller itself got the new version 50 times
+      // (a fixed pause failed when one of its requests was slow: the push is served before the poller's next answer).
+      await waitFor('the poller got the new version 50 times', async () => ({ ...counts }), (c) => c.new >= 50, 60_000, 20);
     } finally {
       // Also when the push fails: a poller left running would keep this file's process alive.
       stop = true;
