@@ -39,15 +39,16 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def family(pid):
     """`pid` and its descendants (a supervised process and what it started: `npm start`'s
-    node, a server's worker processes), through /proc's children lists."""
+    node, a server's worker processes), through /proc's children lists; those that are
+    gone are left out."""
     pids, todo = [], [pid]
     while todo:
         p = todo.pop()
-        pids.append(p)
         try:
             tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
+        except OSError:  # gone
             continue
+        pids.append(p)
         for tid in tasks:
             try:
                 with open(f"/proc/{p}/task/{tid}/children", "rb") as f:
@@ -144,7 +145,7 @@ def drain(port, pid, seconds, every_s=0.025):
     while True:
         now = time.monotonic()
         if now - pids_at > 0.2:  # processes come and go rarely
-            pids, pids_at = [p for p in family(pid) if os.path.exists(f"/proc/{p}")], now
+            pids, pids_at = family(pid), now
         if not pids:
             return True
         try:
