@@ -22,7 +22,7 @@
  * shipped daemon cannot turn its limits off), so the load generator does not
  * share their CPU time.
  *
- * Options: --seconds N (each load, default 5), --rounds N (default 3),
+ * Options: --seconds N (each load, default 5), --rounds N (default 5),
  * --against <checkout> (another checkout, built: its dist daemon runs in a second
  * namespace with the same 50 VMs, and its two loads join the alternated rounds —
  * a change measured against main in the same run; the order of the two daemons
@@ -67,7 +67,7 @@ const NODE_IO = ['node:net', 'node:stream', 'node:internal/streams', 'node:inter
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5) || 5;
 /** The four loads of the first part run in this many alternated rounds (medians): the machine's load moves. */
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 5) || 5;
 const connections = 10;
 /** --cpu-prof: the shipped daemon runs under node --cpu-prof during its load; the report says where its CPU went. */
 const cpuProf = process.argv.includes('--cpu-prof');
@@ -252,7 +252,11 @@ async function shippedDaemon(): Promise<void> {
     row(`bare fastify sending the daemon's gzip answer (${kept.body.length} bytes, its headers)`, `${Math.round(keptBytes.rps)} req/s`, `${ratio(keptBytes.rps, base.rps)} the hello-world: what any fastify route sending these bytes reaches; CPU ${keptBytes.cpuUs.toFixed(0)} µs per request`);
     row('GET /v1/vms, 50 VMs, shipped daemon (dist), no compression', `${Math.round(fcm.rps)} req/s`, `p50 ${fmtMs(fcm.p50)}  p99 ${fmtMs(fcm.p99)}  (log level info, SQLite token auth, limits, responses validated; as curl asks)`);
     row('the same, Accept-Encoding: gzip (as the fcm CLI asks)', `${Math.round(fcmGzip.rps)} req/s`, `p50 ${fmtMs(fcmGzip.p50)}  p99 ${fmtMs(fcmGzip.p99)}`);
-    row('throughput vs hello-world, no compression / gzip', `${ratio(fcm.rps, base.rps)} / ${ratio(fcmGzip.rps, base.rps)}`);
+    // The headline ratio pairs each round's loads (run back to back, so the machine's load moved
+    // little between them); a ratio of the two medians can pair a lucky baseline round with an
+    // unlucky daemon round (one run gave 0.75x that way against 0.50x paired).
+    const pairedRps = (l: Run[]) => ratio(median(l.map((x, i) => x.rps / runs.base[i]!.rps)), 1);
+    row('throughput vs hello-world, no compression / gzip', `${pairedRps(runs.fcm)} / ${pairedRps(runs.fcmGzip)}`, `median of the per-round ratios; ratio of the medians ${ratio(fcm.rps, base.rps)} / ${ratio(fcmGzip.rps, base.rps)}`);
     row('throughput vs bare fastify with the same body (no compression)', ratio(fcm.rps, sameBody.rps));
     row('gzip throughput vs bare fastify sending the same bytes', ratio(fcmGzip.rps, keptBytes.rps), `CPU per request ${ratio(fcmGzip.cpuUs, keptBytes.cpuUs)} of it`);
     row('p99 vs hello-world, no compression / gzip', `${ratio(fcm.p99, Math.max(base.p99, 0.01))} / ${ratio(fcmGzip.p99, Math.max(base.p99, 0.01))}`);
@@ -272,7 +276,8 @@ async function shippedDaemon(): Promise<void> {
       const list = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
       row('  CPU per request, that one / this one, round by round', `median ${median(pp).toFixed(2)}x / ${median(pg).toFixed(2)}x`, `no compression ${list(pp)}; gzip ${list(pg)}`);
     }
-    row('CPU per request: daemon, no compression / gzip', `${us(fcm)} / ${us(fcmGzip)}`, `the daemon process (its background work included); vs hello-world ${ratio(base.cpuUs, fcm.cpuUs)} / ${ratio(base.cpuUs, fcmGzip.cpuUs)}, vs the same body ${ratio(sameBody.cpuUs, fcm.cpuUs)}`);
+    const pairedCpu = (l: Run[]) => ratio(median(l.map((x, i) => runs.base[i]!.cpuUs / x.cpuUs)), 1);
+    row('CPU per request: daemon, no compression / gzip', `${us(fcm)} / ${us(fcmGzip)}`, `the daemon process (its background work included); vs hello-world ${pairedCpu(runs.fcm)} / ${pairedCpu(runs.fcmGzip)} (per-round median), vs the same body ${ratio(sameBody.cpuUs, fcm.cpuUs)}`);
 
     // The figures above are the kept answer (the list did not change during the load). The first
     // request after a change builds it: list, check against openapi.yaml, serialize, gzip. One
