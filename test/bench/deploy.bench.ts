@@ -239,8 +239,10 @@ const firstSeen = new Map<number, number>();
 
 /** Polls every 10 ms until stopped; everything but the current or a newer version is counted. */
 function poller(h: HostHarness, f: Front, seen: Map<number, number> | null = null) {
-  const c = { polls: 0, refused: 0, status5xx: 0, other: 0, examples: [] as string[] };
+  const c = { polls: 0, refused: 0, status5xx: 0, other: 0, examples: [] as string[], olderAfter: new Map<number, { n: number; lastMs: number }>() };
   let newest = 0;
+  /** When this poller first got `newest` (an older answer is timed from it). */
+  let newestAt = 0;
   let running = true;
   const note = (what: string) => c.examples.length < 5 && c.examples.push(what);
   const done = (async () => {
@@ -250,8 +252,16 @@ function poller(h: HostHarness, f: Front, seen: Map<number, number> | null = nul
       const v = versionOf(a);
       if ('error' in a) (c.refused++, note(a.error));
       else if (a.status >= 500) (c.status5xx++, note(`HTTP ${a.status}`));
-      else if (v === null || v < newest) (c.other++, note(v === null ? `HTTP ${a.status}: ${a.body.slice(0, 60)}` : `v${v} after v${newest}`));
-      else {
+      else if (v === null || v < newest) {
+        c.other++;
+        note(v === null ? `HTTP ${a.status}: ${a.body.slice(0, 60)}` : `v${v} after v${newest}`);
+        if (v !== null) {
+          // Older answers by the release switch they came after, and how long after it.
+          const o = c.olderAfter.get(newest) ?? { n: 0, lastMs: 0 };
+          c.olderAfter.set(newest, { n: o.n + 1, lastMs: Math.max(o.lastMs, performance.now() - newestAt) });
+        }
+      } else {
+        if (v > newest) newestAt = performance.now();
         newest = v;
         if (seen && !seen.has(v)) seen.set(v, performance.now());
       }
@@ -551,6 +561,11 @@ try {
   const polls = (c: typeof fcmPolls) => `refused ${c.refused}, 5xx ${c.status5xx}, other ${c.other}${c.examples.length ? ` (e.g. ${c.examples.join('; ')})` : ''}`;
   const restarts = Object.values(envSets).flat().length;
   row(`fcm, ${runs.reduce((n, r) => n + r.deploys.length, 0) + firsts.length - 1} redeploys + ${restarts} restarts: polls`, String(fcmPolls.polls), polls(fcmPolls));
+  const older = [...fcmPolls.olderAfter.values()];
+  if (older.length) {
+    const worst = [...fcmPolls.olderAfter.entries()].sort((a, b) => b[1].n - a[1].n)[0]!;
+    row('  older-version answers, by the switch they followed', `${older.length} switches`, `per switch median ${median(older.map((o) => o.n))}, most ${worst[1].n} (after v${worst[0]}); the last one at most ${fmtMs(Math.max(...older.map((o) => o.lastMs)))} after the newer version was first served`);
+  }
   row(`host PaaS, ${N} redeploys: polls every 10 ms`, String(paasPolls.polls), polls(paasPolls));
   console.log('  (quoted, not measured here: issue #5 (before 2026-11-29) reports a well-known host-based PaaS on this machine kind at');
   console.log('   2.7 s push → served with ~1 s of refused connections per redeploy; not a baseline of this run)');
