@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { run } from '../../daemon/drivers/proc.js';
+import { serverReady } from './ports.js';
 
 export const DNSMASQ = '/usr/sbin/dnsmasq';
 
@@ -60,6 +61,9 @@ export async function startDnsServer(ns: string | null, o: { ip?: string; port?:
     const [cmd, args] = inNs(argv);
     child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    // dnsmasq says "started" once its sockets are bound, or exits with the reason (AddressInUse when the
+    // port is taken: onFreePort picks another); a probe alone could be answered by whatever else holds the port.
+    await serverReady(child, 'dnsmasq', () => stderr, /started, version/, 10_000);
     // Ready when it answers a query (from inside the namespace).
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -4,7 +4,7 @@
  * against a real dnsmasq on loopback, with no upstream / memory).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import type { TxtResolver } from '../../../daemon/core/ports/txt-resolver.js';
 import type { QuotaStore } from '../../../daemon/core/ports/quota-store.js';
@@ -16,6 +16,7 @@ import { SqliteQuotaStore } from '../../../daemon/drivers/sqlite/sqlite-quota-st
 import { PgQuotaStore } from '../../../daemon/drivers/postgres/pg-account-stores.js';
 import { pgContract } from '../../helpers/postgres.js';
 import { dnsSkipReason, startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+import { onFreePort } from '../../helpers/ports.js';
 
 function quotaContract(s: QuotaStore): void {
   assert.deepEqual(s.get('usr_a'), {});
@@ -45,21 +46,14 @@ describe('QuotaStore contract: postgres', { skip: pg.skip }, () => {
   test('QuotaStore contract: postgres', () => quotaContract(new PgQuotaStore(pg.db())));
 });
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-
 const RECORDS = { '_fcm-challenge.a.fcm-contract.test': ['fcm-token-one', 'v=other'] };
 
 describe('TxtResolver contract', { skip: dnsSkipReason() ?? false }, () => {
   let dns: DnsServer;
   const impls: [string, () => TxtResolver][] = [];
   before(async () => {
-    dns = await startDnsServer(null, { port: await freePort() });
+    // dnsmasq cannot listen on port 0: on a port taken meanwhile it starts again on another.
+    dns = await onFreePort((port) => startDnsServer(null, { port }));
     await dns.setTxt(RECORDS);
     const mem = new MemoryTxt();
     for (const [k, v] of Object.entries(RECORDS)) mem.records.set(k, v);
@@ -78,8 +72,15 @@ describe('TxtResolver contract', { skip: dnsSkipReason() ?? false }, () => {
   });
 
   test('a server that does not answer is an error with a code, not "no record"', async () => {
-    const dead = new DnsTxt([`127.0.0.1:${await freePort()}`], { timeoutMs: 300, tries: 1 });
-    await assert.rejects(dead.txt('_fcm-challenge.a.fcm-contract.test'), (e: { code?: string }) => typeof e.code === 'string' && e.code !== 'ENOTFOUND');
+    // A server that never answers: a UDP socket held for the whole check, so nothing else can answer there.
+    const silent = createSocket('udp4');
+    await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+    try {
+      const dead = new DnsTxt([`127.0.0.1:${silent.address().port}`], { timeoutMs: 300, tries: 1 });
+      await assert.rejects(dead.txt('_fcm-challenge.a.fcm-contract.test'), (e: { code?: string }) => typeof e.code === 'string' && e.code !== 'ENOTFOUND');
+    } finally {
+      silent.close();
+    }
     const mem = new MemoryTxt();
     mem.fail = 'ETIMEOUT';
     await assert.rejects(mem.txt('x.test'), (e: { code?: string }) => e.code === 'ETIMEOUT');
