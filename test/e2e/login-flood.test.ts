@@ -27,7 +27,8 @@ import { operationRoutes } from '../../daemon/http/openapi-routes.js';
 import { pendingHandlers } from '../../daemon/http/routes/pending.js';
 import { buildServer } from '../../daemon/http/server.js';
 import { createLogger } from '../../daemon/log.js';
-import { freePort, startCaddyFront } from '../helpers/caddy-front.js';
+import { startCaddyFront } from '../helpers/caddy-front.js';
+import { onFreePort } from '../helpers/ports.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { ScriptedBrowser } from '../helpers/scripted-browser.js';
 import { BIN, ensureBuilt, tempDir } from './cli-run.js';
@@ -41,37 +42,50 @@ let login: ReturnType<typeof wireAuth>['login'];
 
 before(async () => {
   ensureBuilt();
-  const daemonPort = await freePort();
-  daemonUrl = `http://127.0.0.1:${daemonPort}`;
-  const caddyPort = await freePort();
-  const publicUrl = `http://127.0.0.1:${caddyPort}`;
-  provider = await startOidcProvider({
-    redirectUris: [`${publicUrl}/v1/auth/callback`],
-    accounts: { alice: { email: 'alice@example.com', email_verified: true, name: 'Alice' } },
-  });
-  db = openDb(join(tempDir('fcm-flood-state-'), 'fcm.db'));
-  const log = createLogger('warn');
-  const auth = wireAuth(
-    {
-      oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: false },
-      access: { emails: ['alice@example.com'], domains: [], adminEmails: [] },
-      tokenTtlDays: 30,
-    },
-    { tokens: new SqliteTokenStore(db), users: new SqliteUserStore(db), publicUrl, log },
-  );
-  login = auth.login;
-  // The daemon's default rates; the proxy it trusts is the Caddy in front (it dials from 127.0.0.1).
-  // The limits' clock stands still, so the flood happens "at once" however slowly this machine sends it.
-  const t0 = Date.now();
-  const limits = new RequestLimits(
-    { trustedProxies: '127.0.0.1', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: parseRate(DEFAULT_RATES.user) },
-    () => t0,
-  );
-  const ids = operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId);
-  app = await buildServer({ spec, log, limits, auth: auth.authenticator, validateResponses: true, handlers: { ...auth.handlers, ...pendingHandlers(auth.handlers, ids) }, websocketOperations: ['openConsole', 'runCommand'] });
-  await app.listen({ port: daemonPort, host: '127.0.0.1' });
-  caddy = await startCaddyFront(daemonUrl, tempDir('fcm-flood-caddy-'), caddyPort);
+  // The public URL (Caddy's) is in the provider's redirect URIs and the daemon's configuration before Caddy
+  // starts: Caddy gets a port chosen in advance, and if something took it meanwhile all of it starts again.
+  await onFreePort(startAll);
 });
+
+async function startAll(caddyPort: number): Promise<void> {
+  const started: (() => unknown)[] = [];
+  try {
+    const publicUrl = `http://127.0.0.1:${caddyPort}`;
+    const p = await startOidcProvider({
+      redirectUris: [`${publicUrl}/v1/auth/callback`],
+      accounts: { alice: { email: 'alice@example.com', email_verified: true, name: 'Alice' } },
+    });
+    started.push(() => p.close());
+    const d = openDb(join(tempDir('fcm-flood-state-'), 'fcm.db'));
+    started.push(() => d.close());
+    const log = createLogger('warn');
+    const auth = wireAuth(
+      {
+        oidc: { issuer: p.issuer, clientId: p.clientId, clientSecret: p.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: false },
+        access: { emails: ['alice@example.com'], domains: [], adminEmails: [] },
+        tokenTtlDays: 30,
+      },
+      { tokens: new SqliteTokenStore(d), users: new SqliteUserStore(d), publicUrl, log },
+    );
+    // The daemon's default rates; the proxy it trusts is the Caddy in front (it dials from 127.0.0.1).
+    // The limits' clock stands still, so the flood happens "at once" however slowly this machine sends it.
+    const t0 = Date.now();
+    const limits = new RequestLimits(
+      { trustedProxies: '127.0.0.1', login: parseRate(DEFAULT_RATES.login), public: parseRate(DEFAULT_RATES.public), user: parseRate(DEFAULT_RATES.user) },
+      () => t0,
+    );
+    const ids = operationRoutes(spec).filter((r) => !r.websocket).map((r) => r.operationId);
+    const a = await buildServer({ spec, log, limits, auth: auth.authenticator, validateResponses: true, handlers: { ...auth.handlers, ...pendingHandlers(auth.handlers, ids) }, websocketOperations: ['openConsole', 'runCommand'] });
+    started.push(() => a.close());
+    const url = await a.listen({ port: 0, host: '127.0.0.1' });
+    const c = await startCaddyFront(url, tempDir('fcm-flood-caddy-'), caddyPort);
+    [provider, db, login, app, daemonUrl, caddy] = [p, d, auth.login, a, url, c];
+  } catch (e) {
+    // Stops what this try started (on address-in-use it starts again from scratch).
+    for (const stop of started.reverse()) await stop();
+    throw e;
+  }
+}
 
 after(async () => {
   await caddy?.close();

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { planCaddyConfig } from '../../daemon/core/planners/caddy-config.js';
 import { run } from '../../daemon/drivers/proc.js';
+import { onFreePorts, serverReady } from '../helpers/ports.js';
 import { eventually } from '../helpers/wait.js';
 
 const onPath = (bin: string) =>
@@ -43,16 +44,6 @@ const COOKIES = [
   'i=9; Domain=fcm-e2e.test; Path=/',
 ];
 
-/** Free loopback TCP ports (bound and released; Caddy binds them right after). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((r) => { const s = createServer(); s.listen(0, '127.0.0.1', () => r(s)); })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 describe('Set-Cookie through real Caddy: no cookie reaches the other apps on the shared base domain', { skip: skip ?? false }, () => {
   let upstream: Server;
   let caddy: ChildProcess | null = null;
@@ -62,21 +53,28 @@ describe('Set-Cookie through real Caddy: no cookie reaches the other apps on the
 
   const startCaddy = async (strip: boolean) => {
     await stopCaddy();
-    const [httpsPort, httpPort, adminPort] = await freePorts(3);
-    https = httpsPort!;
-    admin = adminPort!;
-    const plan = planCaddyConfig({
-      vms: [{ name: 'app', state: 'running', ip: '127.0.0.1', port: (upstream.address() as AddressInfo).port, domains: ['www.fcm-e2e.test'] }],
-      publicIp: '127.0.0.1', baseDomain: 'sslip.io', tls: { mode: 'internal' }, adminListen: `127.0.0.1:${admin}`,
-      httpPort: httpPort!, httpsPort: https, stripCookieDomain: strip,
-    });
-    // The planner listens on all addresses (`:<port>`): here, loopback only.
-    const cfg = plan.config as any;
-    cfg.apps.http.servers.fcm.listen = [`127.0.0.1:${https}`];
-    writeFileSync(join(dir, 'caddy.json'), JSON.stringify(cfg));
-    caddy = spawn('caddy', ['run', '--config', join(dir, 'caddy.json')], {
-      env: { PATH: process.env.PATH, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') },
-      stdio: 'ignore',
+    // The ports are in Caddy's configuration: on one taken meanwhile, Caddy starts again on others.
+    await onFreePorts(3, async ([httpsPort, httpPort, adminPort]) => {
+      https = httpsPort!;
+      admin = adminPort!;
+      const plan = planCaddyConfig({
+        vms: [{ name: 'app', state: 'running', ip: '127.0.0.1', port: (upstream.address() as AddressInfo).port, domains: ['www.fcm-e2e.test'] }],
+        publicIp: '127.0.0.1', baseDomain: 'sslip.io', tls: { mode: 'internal' }, adminListen: `127.0.0.1:${admin}`,
+        httpPort: httpPort!, httpsPort: https, stripCookieDomain: strip,
+      });
+      // The planner listens on all addresses (`:<port>`): here, loopback only.
+      const cfg = plan.config as any;
+      cfg.apps.http.servers.fcm.listen = [`127.0.0.1:${https}`];
+      writeFileSync(join(dir, 'caddy.json'), JSON.stringify(cfg));
+      const c = spawn('caddy', ['run', '--config', join(dir, 'caddy.json')], {
+        env: { PATH: process.env.PATH, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let log = '';
+      c.stderr!.on('data', (d) => (log += d));
+      // Caddy's own word that every listener is bound (or its exit, with the reason).
+      await serverReady(c, 'caddy', () => log, /"msg":"serving initial configuration"/);
+      caddy = c;
     });
     await eventually('caddy serves', () => curl('app.127-0-0-1.sslip.io'), (r) => r.status === 200, 20_000);
   };
