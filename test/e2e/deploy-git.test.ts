@@ -10,8 +10,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
@@ -21,6 +19,7 @@ import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { registerKey } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { onFreePort } from '../helpers/ports.js';
 import { assertRanAsGitUser, watchGitProcesses } from '../helpers/git-procs.js';
 import { gitClient, gitTestBase, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 import { accessSync, constants } from 'node:fs';
@@ -50,16 +49,6 @@ function sh(cmd: string, args: string[], env: Record<string, string>, cwd?: stri
     execFile(cmd, args, { env, cwd, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t0 });
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
     });
   });
 }
@@ -104,7 +93,8 @@ describe('git push deploys: real sshd, real git, smart HTTP (fake guest agent)',
     daemonUrl = await api.app.listen({ host: '127.0.0.1', port: 0 });
     const keysCommand = api.deploys.doors!.paths.sshKeysCommand;
     assert.equal(sshdUnsafeReason(keysCommand), null);
-    sshd = await startSshd({ dir: join(base, 'sshd'), listen: '127.0.0.1', port: await freePort(), keysCommand });
+    // sshd needs its port in its configuration: on a port taken meanwhile it starts again on another.
+    sshd = await onFreePort((port) => startSshd({ dir: join(base, 'sshd'), listen: '127.0.0.1', port, keysCommand }));
     alice = api.loginAs('alice@example.com');
     bob = api.loginAs('bob@example.com');
     aliceGit = await gitClient(join(base, 'clients'), 'alice', sshd.knownHostsLine);

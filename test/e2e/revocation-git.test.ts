@@ -19,6 +19,7 @@ import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { registerKey } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { onFreePort } from '../helpers/ports.js';
 import { gitClient, gitTestBase, startSshd, type GitClient, type TestSshd } from '../helpers/sshd.js';
 
 function skipReason(): string | null {
@@ -132,14 +133,8 @@ describe('revocation reaches a push in flight: refused at the hook (real git, ss
     const runtime = new GuestAgentRuntime({ port: 7611, tokenFor: token, baseUrl: (vm) => agent.baseUrlFor(vm) });
     api = await memoryApi({ git: { stateDir: join(base, 'state'), runtime } });
     daemonUrl = await api.app.listen({ host: '127.0.0.1', port: 0 });
-    const port = await new Promise<number>((r) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => r(p));
-      });
-    });
-    sshd = await startSshd({ dir: join(base, 'sshd'), listen: '127.0.0.1', port, keysCommand: api.deploys.doors!.paths.sshKeysCommand });
+    // sshd needs its port in its configuration: on a port taken meanwhile it starts again on another.
+    sshd = await onFreePort((port) => startSshd({ dir: join(base, 'sshd'), listen: '127.0.0.1', port, keysCommand: api.deploys.doors!.paths.sshKeysCommand }));
     alice = api.loginAs('alice@example.com');
     aliceGit = await gitClient(join(base, 'clients'), 'alice', sshd.knownHostsLine);
     const vm = await api.app.inject({ method: 'POST', url: '/v1/vms', headers: alice.headers, payload: { name: 'cosmic-nova' } });

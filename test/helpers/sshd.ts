@@ -5,10 +5,11 @@
  * exactly that host key and offers exactly one client key.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureGitUser } from '../../daemon/drivers/git/git-user.js';
 import { run } from '../../daemon/drivers/proc.js';
+import { serverReady } from './ports.js';
 
 export interface TestSshd {
   port: number;
@@ -30,12 +31,14 @@ export async function startSshd(o: {
   authorizedKeys?: string;
   /** Argv prefix to run sshd somewhere else, e.g. ['ip', 'netns', 'exec', ns]. */
   wrap?: string[];
-  /** How to probe the port (default: connect from here). */
+  /** Also probe the port this way once sshd says it listens (e.g. from inside a namespace). */
   probe?: () => Promise<boolean>;
 }): Promise<TestSshd> {
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation directory
   const hostKey = join(o.dir, 'ssh_host_ed25519_key');
+  rmSync(hostKey, { force: true }); // a start again on another port (address in use) makes a new one
+  rmSync(`${hostKey}.pub`, { force: true });
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fcm-test-host', '-f', hostKey]);
   const config = join(o.dir, 'sshd_config');
   if (!o.keysCommand === !o.authorizedKeys) throw new Error('startSshd: give keysCommand or authorizedKeys');
@@ -79,20 +82,17 @@ export async function startSshd(o: {
     log += c;
     writeFileSync(logPath, log);
   });
-  const probe =
-    o.probe ??
-    (async () => {
-      const { connect } = await import('node:net');
-      return new Promise<boolean>((r) => {
-        const s = connect(o.port, o.listen, () => (s.destroy(), r(true)));
-        s.on('error', () => r(false));
-      });
-    });
-  const deadline = Date.now() + 10_000;
-  while (!(await probe())) {
-    if (child.exitCode !== null) throw new Error(`sshd exited: ${log}`);
-    if (Date.now() > deadline) throw new Error(`sshd did not listen: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
+  // sshd's own word that it listens, or its exit with the reason (AddressInUse when the port was
+  // taken: the caller picks another, test/helpers/ports.ts). A connect alone could reach whatever
+  // else holds the port.
+  await serverReady(child, 'sshd', () => log, new RegExp(`Server listening on ${o.listen.replace(/\./g, '\\.')} port ${o.port}\\.`), 10_000);
+  if (o.probe) {
+    const deadline = Date.now() + 10_000;
+    while (!(await o.probe())) {
+      if (child.exitCode !== null) throw new Error(`sshd exited: ${log}`);
+      if (Date.now() > deadline) throw new Error(`sshd did not answer the probe: ${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
   const pub = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
   return {

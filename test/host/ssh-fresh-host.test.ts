@@ -14,7 +14,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, connect, type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GuestAgentRuntime } from '../../daemon/drivers/guest-agent-runtime.js';
@@ -24,6 +23,7 @@ import { ROOT_DIR } from '../helpers/host-harness.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { registerKey } from '../helpers/key-proof.js';
 import { memoryApi } from '../helpers/memory-api.js';
+import { onFreePort, serverReady } from '../helpers/ports.js';
 import { gitClient, type GitClient } from '../helpers/sshd.js';
 
 function skipReason(): string | null {
@@ -44,21 +44,6 @@ const sh = (cmd: string, args: string[], env: Record<string, string>): Promise<{
       resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stderr: String(stderr) }),
     ),
   );
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-
-const listening = (port: number): Promise<boolean> =>
-  new Promise((r) => {
-    const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-    s.on('error', () => r(false));
-  });
 
 describe('a host where sshd never ran: set-up keeps its sshd snippet and git push over SSH works', { skip: skipReason() ?? false, timeout: 5 * 60_000 }, () => {
   let base: string;
@@ -85,26 +70,33 @@ describe('a host where sshd never ran: set-up keeps its sshd snippet and git pus
     await api.app.listen({ host: '127.0.0.1', port: 0 });
     assert.equal(api.deploys.doors!.paths.sshKeysCommand, join(state, 'git', 'bin', 'fcm-ssh-keys'), 'the path ssh-setup.sh writes into the snippet');
 
-    // This machine's /etc/ssh without its host keys or an fcm snippet, with fresh host keys (ssh-keygen -A under a prefix).
-    const prefix = mkdtempSync('/tmp/fcm-fresh-etc-');
-    etcDir = join(prefix, 'etc', 'ssh');
-    mkdirSync(join(prefix, 'etc'), { mode: 0o755 });
-    cpSync('/etc/ssh', etcDir, { recursive: true, filter: (src) => !basename(src).startsWith('ssh_host_') && src !== '/etc/ssh/sshd_config.d/fcm.conf' });
-    await run('ssh-keygen', ['-A', '-f', prefix]);
-    assert.ok(!existsSync(join(etcDir, 'sshd_config.d', 'fcm.conf')));
+    // sshd needs its port on its command line: on a port taken meanwhile the fresh host starts again
+    // (from a fresh /etc/ssh copy) on another.
+    await onFreePort(async (p) => {
+      // This machine's /etc/ssh without its host keys or an fcm snippet, with fresh host keys (ssh-keygen -A under a prefix).
+      const prefix = mkdtempSync('/tmp/fcm-fresh-etc-');
+      etcDir = join(prefix, 'etc', 'ssh');
+      mkdirSync(join(prefix, 'etc'), { mode: 0o755 });
+      cpSync('/etc/ssh', etcDir, { recursive: true, filter: (src) => !basename(src).startsWith('ssh_host_') && src !== '/etc/ssh/sshd_config.d/fcm.conf' });
+      await run('ssh-keygen', ['-A', '-f', prefix]);
+      assert.ok(!existsSync(join(etcDir, 'sshd_config.d', 'fcm.conf')));
 
-    port = await freePort();
-    sshd = spawn('unshare', ['--mount', '--propagation', 'private', 'bash', join(ROOT_DIR, 'test', 'host', 'fixtures', 'fresh-sshd-host.sh'), ROOT_DIR, etcDir, String(port)], {
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', FCM_STATE_DIR: state, FCM_GIT_USER: 'fcm-git' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      log = '';
+      const child = spawn('unshare', ['--mount', '--propagation', 'private', 'bash', join(ROOT_DIR, 'test', 'host', 'fixtures', 'fresh-sshd-host.sh'), ROOT_DIR, etcDir, String(p)], {
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', FCM_STATE_DIR: state, FCM_GIT_USER: 'fcm-git' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr!.on('data', (d) => (log += d));
+      try {
+        // The set-up's end, then sshd's own word that it listens (a connect could reach whatever else holds the port).
+        await serverReady(child, "the fresh host's sshd", () => log, new RegExp(`FRESH-HOST: set-up done[\\s\\S]*Server listening on 127\\.0\\.0\\.1 port ${p}\\.`), 60_000);
+      } catch (e) {
+        rmSync(prefix, { recursive: true, force: true });
+        throw e;
+      }
+      sshd = child;
+      port = p;
     });
-    sshd.stderr!.on('data', (d) => (log += d));
-    const deadline = Date.now() + 60_000;
-    while (!(log.includes('FRESH-HOST: set-up done') && (await listening(port)))) {
-      if (sshd.exitCode !== null) assert.fail(`the fresh host's sshd exited ${sshd.exitCode}:\n${log}`);
-      if (Date.now() > deadline) assert.fail(`the fresh host's sshd never listened:\n${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
     const hostKey = readFileSync(join(etcDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
     client = await gitClient(join(base, 'client'), 'alice', `[127.0.0.1]:${port} ${hostKey}`);
   });
