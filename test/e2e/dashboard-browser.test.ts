@@ -17,7 +17,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -27,16 +26,9 @@ import type { MemoryAppRuntime } from '../../daemon/drivers/memory/memory-deploy
 import { memoryApi } from '../helpers/memory-api.js';
 import { CHROMIUM, launchChromium, screenshotDir } from '../helpers/chromium.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
+import { onFreePort } from '../helpers/ports.js';
 
 const reason = process.getuid?.() !== 0 ? 'needs root (the git user runs the pushes)' : !existsSync(CHROMIUM) ? `needs ${CHROMIUM} (apt-get install chromium)` : !existsSync('/usr/bin/git') ? 'needs git' : null;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function sh(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -61,19 +53,30 @@ describe('the dashboard in headless Chromium', { skip: reason ?? false }, () => 
     const gitUser = await ensureGitUser('fcm-git');
     chownSync(base, 0, gitUser.gid);
     chmodSync(base, 0o710);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    provider = await startOidcProvider({
-      redirectUris: [`${url}/v1/auth/callback`],
-      accounts: { alice: { email: 'alice@example.com', email_verified: true, name: 'Alice' }, mallory: { email: 'mallory@evil.example', email_verified: true, name: 'Mallory' } },
+    // The daemon's URL is in the provider's redirect URIs and the daemon's configuration before it
+    // listens: a port chosen in advance, and if something took it meanwhile both start again.
+    await onFreePort(async (port) => {
+      url = `http://127.0.0.1:${port}`;
+      provider = await startOidcProvider({
+        redirectUris: [`${url}/v1/auth/callback`],
+        accounts: { alice: { email: 'alice@example.com', email_verified: true, name: 'Alice' }, mallory: { email: 'mallory@evil.example', email_verified: true, name: 'Mallory' } },
+      });
+      let a: typeof api | undefined;
+      try {
+        a = await memoryApi({
+          git: { stateDir: join(base, 'state') },
+          console: true,
+          publicUrl: url,
+          auth: { oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: false } },
+        });
+        await a.app.listen({ host: '127.0.0.1', port });
+        api = a;
+      } catch (e) {
+        await a?.app.close();
+        await provider.close();
+        throw e;
+      }
     });
-    api = await memoryApi({
-      git: { stateDir: join(base, 'state') },
-      console: true,
-      publicUrl: url,
-      auth: { oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: false } },
-    });
-    await api.app.listen({ host: '127.0.0.1', port });
     shots = screenshotDir('dashboard');
     browser = await launchChromium();
   });

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -31,6 +30,7 @@ import { SqliteQuotaStore } from '../../daemon/drivers/sqlite/sqlite-quota-store
 import { quotaHandlers } from '../../daemon/http/routes/quotas.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { eventually } from '../helpers/wait.js';
+import { onFreePorts } from '../helpers/ports.js';
 import { ScriptedBrowser } from '../helpers/scripted-browser.js';
 import { BIN, ensureBuilt, tempDir } from './cli-run.js';
 
@@ -61,23 +61,30 @@ const logLines: string[] = [];
 /** Every secret that went by: none may show up in the database or the logs. */
 const secrets = { tokens: [] as string[], idTokens: [] as string[], codes: [] as string[] };
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 before(async () => {
   ensureBuilt();
-  const port = await freePort();
+  // Both daemons' URLs are in the provider's redirect URIs and in their own configuration before they
+  // listen: ports chosen in advance, and if something took one meanwhile all of it starts again.
+  await onFreePorts(2, async (ports) => {
+    const started: (() => unknown)[] = [];
+    try {
+      await startAll(ports[0]!, ports[1]!, started);
+    } catch (e) {
+      for (const stop of started.reverse()) await stop();
+      throw e;
+    }
+  });
+});
+
+/** Starts the provider and both daemons; `started` gets a stop for each part as it starts. */
+async function startAll(port: number, googlePort: number, started: (() => unknown)[]): Promise<void> {
   daemonUrl = `http://127.0.0.1:${port}`;
-  const googlePort = await freePort();
   googleUrl = `http://127.0.0.1:${googlePort}`;
   provider = await startOidcProvider({ redirectUris: [`${daemonUrl}/v1/auth/callback`, `${googleUrl}/v1/auth/callback`], accounts: ACCOUNTS, deviceIntervalSec: 1 });
+  started.push(() => provider.close());
   stateDir = tempDir('fcm-login-state-');
   db = openDb(join(stateDir, 'fcm.db'));
+  started.push(() => db.close());
   const tokens = new SqliteTokenStore(db);
   // The daemon's own logger at the most verbose level, captured.
   const log = createLogger('trace', { write: (s: string) => void logLines.push(s) });
@@ -109,9 +116,11 @@ before(async () => {
     handlers: { ...implemented, ...pendingHandlers(implemented, ids) },
     websocketOperations: ['openConsole', 'runCommand'],
   });
+  started.push(() => app.close());
   await app.listen({ port, host: '127.0.0.1' });
 
   googleDb = openDb(join(tempDir('fcm-login-google-'), 'fcm.db'));
+  started.push(() => googleDb.close());
   const google = wireAuth(
     {
       oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, deviceClientId: null, deviceClientSecret: null, googleHostedDomains: true },
@@ -128,8 +137,9 @@ before(async () => {
     handlers: { ...withQuotas(googleDb, google), ...pendingHandlers(withQuotas(googleDb, google), ids) },
     websocketOperations: ['openConsole', 'runCommand'],
   });
+  started.push(() => googleApp.close());
   await googleApp.listen({ port: googlePort, host: '127.0.0.1' });
-});
+}
 
 /** The auth handlers, and whoami answering with the caller's quota as in the daemon (no VMs here: usage is zero). */
 function withQuotas(d: Db, auth: ReturnType<typeof wireAuth>) {
