@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pty from 'node-pty';
+import { spawnPty } from '../helpers/pty.js';
 import { tempDir } from '../unit/cli/io-helpers.js';
 
 export const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -101,6 +101,7 @@ export interface PtyRun {
   /** Resolves once the output matches. */
   waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
   write(s: string): void;
+  /** The exit, once the terminal's output is complete (output() then has all of it). */
   exited: Promise<{ exitCode: number; signal?: number }>;
   kill(): void;
 }
@@ -114,7 +115,8 @@ export function killPtys(): void {
 }
 
 export function fcmPty(args: string[], opts: { cwd: string; env: Record<string, string>; cols?: number }): PtyRun {
-  const p = pty.spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv({ TERM: 'xterm-256color', ...opts.env }), cols: opts.cols ?? 120, rows: 30 });
+  // spawnPty: `exited` comes after the terminal's last output (node-pty alone cuts it 200 ms after the exit).
+  const p = spawnPty(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: cleanEnv({ TERM: 'xterm-256color', ...opts.env }), cols: opts.cols ?? 120, rows: 30 });
   let out = '';
   const waiters: (() => void)[] = [];
   p.onData((d) => {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import pty from 'node-pty';
+import type pty from 'node-pty';
+import { spawnPty } from '../helpers/pty.js';
 import { startConsoleApi } from '../helpers/console-api.js';
 import { BIN, ensureBuilt, fcm, tempDir } from './cli-run.js';
 
@@ -41,7 +42,7 @@ function consoleInPty(args: string[], env: Record<string, string> = {}): Term {
   const dir = tempDir('fcm-con-e2e-');
   const quoted = args.map((a) => `'${a}'`).join(' ');
   const script = `stty -g > before; '${process.execPath}' '${BIN}' console ${quoted}; echo "rc=$?"; stty -g > after`;
-  const p = pty.spawn('/bin/sh', ['-c', script], {
+  const p = spawnPty('/bin/sh', ['-c', script], {
     cwd: dir,
     cols: 120,
     rows: 30,

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pty from 'node-pty';
+import { spawnPty } from '../helpers/pty.js';
 import { hashToken, newToken } from '../../daemon/core/tokens.js';
 import { openDb } from '../../daemon/drivers/sqlite/db.js';
 import { SqliteTokenStore } from '../../daemon/drivers/sqlite/sqlite-token-store.js';
@@ -172,7 +172,7 @@ describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
 
   test('fcm console under a real pty: type, read, detach with Ctrl-], terminal restored; it rides out a daemon restart', async () => {
     const dir = tempDir('fcm-con-host-');
-    const p = pty.spawn('/bin/sh', ['-c', `stty -g > before; '${process.execPath}' '${BIN}' console ${VM}; echo "rc=$?"; stty -g > after`], {
+    const p = spawnPty('/bin/sh', ['-c', `stty -g > before; '${process.execPath}' '${BIN}' console ${VM}; echo "rc=$?"; stty -g > after`], {
       cwd: dir,
       cols: 120,
       rows: 30,
@@ -214,7 +214,7 @@ describe('persistent consoles on a real VM', { skip: skip ?? false }, () => {
 
   test('an admin removed from the allowlist by a reload (SIGHUP): their fcm console is closed with the reason, their token stops; others stay', async () => {
     const dir = tempDir('fcm-con-revoke-');
-    const p = pty.spawn(process.execPath, [BIN, 'console', VM], {
+    const p = spawnPty(process.execPath, [BIN, 'console', VM], {
       cwd: dir,
       cols: 100,
       rows: 30,
