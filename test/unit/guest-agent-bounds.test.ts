@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { AppRuntimeError, type AppTarget } from '../../daemon/core/ports/app-runtime.js';
 import { GuestAgentRuntime, type GuestAgentRuntimeOptions } from '../../daemon/drivers/guest-agent-runtime.js';
+import { eventually } from '../helpers/wait.js';
 
 const VM: AppTarget = { id: 'vm_0123456789ab', ip: '127.0.0.1' };
 const MiB = 1024 * 1024;
@@ -18,15 +19,19 @@ interface Hostile {
   port: number;
   /** Bytes the agent managed to send on the current connection. */
   sent: () => number;
+  /** Whether the current connection is closed on the agent's side (it can send nothing more). */
+  cut: () => boolean;
   close(): Promise<void>;
 }
 
 /** An "agent" that answers every request with `behave(socket)` after reading its head. */
 async function hostile(behave: (s: Socket, count: (n: number) => void) => void): Promise<Hostile> {
   let sent = 0;
+  let current: Socket | null = null;
   const sockets = new Set<Socket>();
   const server: Server = createServer((s) => {
     sockets.add(s);
+    current = s;
     s.on('error', () => {});
     s.on('close', () => sockets.delete(s));
     let head = '';
@@ -43,6 +48,7 @@ async function hostile(behave: (s: Socket, count: (n: number) => void) => void):
   return {
     port: (server.address() as { port: number }).port,
     sent: () => sent,
+    cut: () => current !== null && current.destroyed,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
@@ -97,10 +103,8 @@ describe('guest agent answers are bounded', () => {
     const lines: string[] = [];
     await rejectsWith(rt.restart(VM, (l) => lines.push(l)), 'output_too_large', /more than 4 MiB of output/);
     assert.deepEqual(lines, []);
-    await new Promise((r) => setTimeout(r, 100));
-    const sent = h.sent();
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(h.sent(), sent, 'the agent can no longer send (the connection is gone)');
+    // The connection is gone: the agent's end closes (its writes fail), it is not merely left unread.
+    await eventually('the agent\'s connection is cut', async () => ({ cut: h.cut(), sent: h.sent() }), (v) => v.cut, 10_000, 20);
   });
 
   test('an agent that never answers fails at the call deadline', async () => {
@@ -130,7 +134,8 @@ describe('guest agent answers are bounded', () => {
       flood(s, Buffer.alloc(64 * 1024, 'a'), count);
     }, { callTimeoutMs: 10_000 });
     await rejectsWith(rt.putEnv(VM, {}), 'output_too_large', /answer larger than 65536 bytes/);
-    await new Promise((r) => setTimeout(r, 200));
+    // Once the connection is cut the count is final: the rest was never read.
+    await eventually('the agent\'s connection is cut', async () => ({ cut: h.cut(), sent: h.sent() }), (v) => v.cut, 10_000, 20);
     assert.ok(h.sent() < 50 * MiB, `the rest was not read (${h.sent()} bytes sent)`);
   });
 
