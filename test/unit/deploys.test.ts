@@ -14,6 +14,7 @@ import { parseSubnet } from '../../daemon/core/planners/network-plan.js';
 import { ALICE, BOB, DEFAULTS, memoryService } from '../helpers/memory-service.js';
 import { makeTar } from '../helpers/tar.js';
 import { newKeyPair, proveKey } from '../helpers/key-proof.js';
+import { eventually } from '../helpers/wait.js';
 
 const PY = { 'requirements.txt': 'flask\n', 'app.py': 'app = 1\n', Procfile: 'web: gunicorn app:app\n' };
 const sha = (n: number) => n.toString(16).padStart(40, '0');
@@ -148,11 +149,13 @@ test('endAfter: data passes at once, the end waits for the promise; a rejection 
   let ended = false;
   held.on('data', (c) => got.push(String(c)));
   held.on('end', () => (ended = true));
+  await eventually('the data passes', async () => got, (g) => g.length > 0, 5000, 5);
+  // Negative: the source has ended (its data came) and the stream still has not, 30 ms later (a pure stream:
+  // an end that is not held back comes within the same turns of the event loop).
   await new Promise((res) => setTimeout(res, 30));
   assert.deepEqual([got, ended], [['abc'], false]);
   go();
-  await new Promise((res) => setTimeout(res, 10));
-  assert.equal(ended, true);
+  await eventually('the end comes once the promise resolves', async () => ended, (e) => e, 5000, 5);
 
   const src = Readable.from((function* () {
     for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024);
@@ -162,8 +165,7 @@ test('endAfter: data passes at once, the end waits for the promise; a rejection 
   const failed = endAfter(src, Promise.reject(new Error('no config')));
   const err = await new Promise<Error>((res) => failed.on('error', res));
   assert.equal(err.message, 'no config');
-  await new Promise((res) => setTimeout(res, 30));
-  assert.equal(srcEnded, true);
+  await eventually('the source is drained to its end', async () => srcEnded, (e) => e, 5000, 5);
 });
 
 test('pushing to a stopped VM fails without a release and says how to start it', async () => {
