@@ -52,9 +52,18 @@ describe('TxtResolver contract', { skip: dnsSkipReason() ?? false }, () => {
   let dns: DnsServer;
   const impls: [string, () => TxtResolver][] = [];
   before(async () => {
-    // dnsmasq cannot listen on port 0: on a port taken meanwhile it starts again on another.
-    dns = await onFreePort((port) => startDnsServer(null, { port }));
-    await dns.setTxt(RECORDS);
+    // dnsmasq cannot listen on port 0: on a port taken meanwhile it starts again on another. setTxt
+    // restarts dnsmasq on the same port (the port is free for a moment then), so it is part of the start.
+    dns = await onFreePort(async (port) => {
+      const d = await startDnsServer(null, { port });
+      try {
+        await d.setTxt(RECORDS);
+      } catch (e) {
+        await d.close();
+        throw e;
+      }
+      return d;
+    });
     const mem = new MemoryTxt();
     for (const [k, v] of Object.entries(RECORDS)) mem.records.set(k, v);
     impls.push(['dns (dnsmasq on loopback)', () => new DnsTxt([dns.address])], ['memory', () => mem]);
