@@ -15,7 +15,7 @@
  * timeout. A server that can listen on port 0 and say which port it got
  * should do that instead (Fastify, node:net: `listen({ port: 0 })`).
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A port that was free on `host` a moment ago (bound with port 0, then released). */
 export async function pickPort(host = '127.0.0.1'): Promise<number> {
@@ -27,6 +27,29 @@ export async function pickPort(host = '127.0.0.1'): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
+}
+
+/**
+ * A loopback port where connections are refused (ECONNREFUSED), and stay refused: a port bound with 0 and
+ * released could be taken before the test connects. This one is the local end of a connection this
+ * process keeps open (to a throwaway server) until it exits: nothing listens there, and nothing can
+ * listen there meanwhile (Linux refuses to bind a port a connected socket holds, SO_REUSEADDR or not).
+ */
+export async function refusedPort(): Promise<number> {
+  const server = createServer((peer) => peer.unref());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  server.unref();
+  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    client.once('error', reject);
+    client.once('connect', () => resolve());
+  });
+  client.on('error', () => {});
+  client.unref();
+  return client.localPort!;
 }
 
 /** A server (a child process) reported that its address was in use. */

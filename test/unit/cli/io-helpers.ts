@@ -1,9 +1,9 @@
 /** In-process CLI runs for unit tests: captured streams, a private HOME and cwd, a chosen env. */
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import type { CommandSpec } from '../../../api/gen/cli-table.js';
 import type { InStream, Io, OutStream } from '../../../api/cli/io.js';
 import { runCli } from '../../../api/cli/run.js';
+import { refusedPort } from '../../helpers/ports.js';
 import { tempDir as makeTempDir } from '../../helpers/temp-dir.js';
 
 export class Capture implements OutStream {
@@ -43,14 +43,8 @@ export function tempDir(prefix = 'fcm-cli-'): string {
   return makeTempDir(prefix);
 }
 
-/** A loopback port nothing listens on (connection refused). */
-export async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+/** A loopback port nothing listens on (connection refused), held so for the rest of the test process. */
+export const closedPort = refusedPort;
 
 export interface RunOpts {
   env?: Record<string, string | undefined>;

@@ -6,13 +6,13 @@
  * rootfs/guest/agent-openapi.yaml does not allow; none may occur.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { AppRuntimeError, type AppRuntime, type AppTarget } from '../../../daemon/core/ports/app-runtime.js';
 import { GuestAgentRuntime } from '../../../daemon/drivers/guest-agent-runtime.js';
 import { MemoryAppRuntime } from '../../../daemon/drivers/memory/memory-deploys.js';
 import { startFakeAgent, type FakeAgent } from '../../helpers/fake-agent.js';
+import { refusedPort } from '../../helpers/ports.js';
 import { makeTar } from '../../helpers/tar.js';
 
 const VM: AppTarget = { id: 'vm_0123456789ab', ip: '127.0.0.1' };
@@ -168,12 +168,5 @@ test('GuestAgentRuntime: a stream that ends without a result line is an error', 
   }
 });
 
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+/** A port where connections are refused, held so (nothing else can listen there meanwhile). */
+const closedPort = refusedPort;
