@@ -4,8 +4,8 @@ The new release's processes start beside the live ones; its web process gets a f
 internal port (18000-18999) as PORT. Once that accepts connections on the VM's
 address, one nftables transaction points the public port (the seed's `port`, 8000)
 at it (portswitch.py). Connections already open stay with the old process, new ones
-go to the new one; during a short drain the old process's kept-alive connections are
-closed as soon as they are idle (drain.py), then the old release's processes get
+go to the new one; during a short drain the old process's kept-alive connections that
+the client uses again are closed once that answer is out (drain.py), then the old release's processes get
 SIGTERM, and SIGKILL 10 s later. If the new web process exits or does not listen within 60 s,
 it is killed and the old release is left untouched.
 
@@ -19,7 +19,7 @@ import time
 
 from build import PROCESS_TYPE, process_env, start_env
 from buildpacks import INDENT, BuildError
-from drain import close_idle, drain, family
+from drain import drain, family, received
 from prestart import Standby
 from supervisor import Formation, Proc, port_open
 
@@ -116,6 +116,16 @@ class Switcher:
             out.emit(f"-----> web is up after {time.monotonic() - t_start:.1f} s")
         timings["startMs"] = ms(time.monotonic() - t_start)
         t_switch = time.monotonic()
+        previous = old_web(old)
+        since = None
+        if previous is not None:
+            # What each of its connections had received before the switch: the drain closes only
+            # those asked again after it (an answer still being streamed looks idle; drain.py).
+            # Taken before the redirect, so no request after the switch is counted in it.
+            try:
+                since = received(previous.port, family(previous.popen.pid))
+            except Exception as e:  # the drain then closes nothing
+                print(f"fcm-agent: reading the old release's connections: {e}", file=sys.stderr, flush=True)
         try:
             self.redirect(self.public_port, web.port if web else None)
             self.nft_ready.set()
@@ -125,19 +135,11 @@ class Switcher:
         self.storage.point_current(meta["version"])
         self.live, self.live_meta = formation, meta
         formation.promote()
-        previous = old_web(old)
-        if previous is not None:
-            # At once, not only in the drain: under QEMU TCG its first pass could come
-            # 0.1-1.3 s later, behind the new process and the next one started ahead.
-            try:
-                close_idle(previous.port, family(previous.popen.pid))
-            except Exception as e:  # the drain tries again
-                print(f"fcm-agent: closing idle connections: {e}", file=sys.stderr, flush=True)
         timings["switchMs"] = ms(time.monotonic() - t_switch)
         if web:
             out.emit(f"-----> Port {self.public_port} now goes to v{meta['version']}")
         if old is not None:
-            threading.Thread(target=self.retire, args=(old,), name="retire", daemon=True).start()
+            threading.Thread(target=self.retire, args=(old, since), name="retire", daemon=True).start()
         (later or _now)(lambda: self.prestart(formation))
 
     def attach_standby(self, formation):
@@ -187,13 +189,14 @@ class Switcher:
                 if time.monotonic() - loopback_since >= 3:
                     return "loopback"
 
-    def retire(self, old):
+    def retire(self, old, since=None):
         """Requests already on their way to the old process finish (up to DRAIN_S), while
-        its kept-alive connections are closed as they become idle (drain.py), then its
-        processes are stopped."""
+        its kept-alive connections that are asked again after the switch are closed once
+        idle (drain.py; `since`: what they had received at the switch), then its processes
+        are stopped."""
         web = old_web(old)
         if web is not None:
-            drain(web.port, web.popen.pid, DRAIN_S)
+            drain(web.port, web.popen.pid, DRAIN_S, since)
         else:
             time.sleep(DRAIN_S)
         self.log.event("release", f"Stopping the processes of the previous run of v{old.release}")

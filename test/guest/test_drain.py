@@ -20,6 +20,14 @@ import drain
 NODE_APP = r"""
 const http = require('http');
 const server = http.createServer((req, res) => {
+  if (req.url === '/stream') {
+    // An answer written in pieces, 150 ms apart (server-sent events, a chunked download).
+    const parts = ['one ', 'two ', 'three ', 'four ', 'five'];
+    res.setHeader('content-length', Buffer.byteLength(parts.join('')));
+    let i = 0;
+    const t = setInterval(() => { res.write(parts[i]); if (++i === parts.length) { clearInterval(t); res.end(); } }, 150);
+    return;
+  }
   // Every answer some ticks after its request: tcp_info's times are in jiffies (drain.py).
   setTimeout(() => res.end(`${process.env.NAME} ${req.url}`), req.url === '/slow' ? 700 : 25);
 });
@@ -31,6 +39,16 @@ import http.server, os, sys, time
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
+        if self.path == "/stream":  # as the Node app
+            parts = [b"one ", b"two ", b"three ", b"four ", b"five"]
+            self.send_response(200)
+            self.send_header("Content-Length", str(sum(map(len, parts))))
+            self.end_headers()
+            for part in parts:
+                time.sleep(0.15)
+                self.wfile.write(part)
+                self.wfile.flush()
+            return
         time.sleep(0.7 if self.path == "/slow" else 0.025)  # as the Node app
         body = f"{os.environ['NAME']} {self.path}".encode()
         self.send_response(200)
@@ -119,14 +137,23 @@ class CloseIdleTest(unittest.TestCase):
                 finally:
                     srv.stop()
 
-    def test_an_idle_kept_alive_connection_is_closed_cleanly_by_the_app_itself(self):
+    def test_a_connection_asked_again_after_the_switch_is_closed_cleanly_by_the_app_once_answered(self):
         def check(name, srv):
             a, b = srv.connect(), srv.connect()
             self.assertEqual(request(a, "/one"), ("HTTP/1.1 200 OK", f"{name} /one"))
             self.assertEqual(request(b, "/two"), ("HTTP/1.1 200 OK", f"{name} /two"))
-            closed, busy, backlog = drain.close_idle(srv.port, drain.family(srv.p.pid))
-            self.assertEqual((closed, busy, backlog), (2, 0, 0))
-            self.assertTrue(closed_by_server(a), f"{name}: the server closed the idle connection (FIN)")
+            since = drain.received(srv.port, drain.family(srv.p.pid))  # the switch
+            self.assertEqual(len(since), 2)
+            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since), (0, 2, 0),
+                             f"{name}: nothing asked since the switch: left alone")
+            self.assertEqual(request(a, "/again"), ("HTTP/1.1 200 OK", f"{name} /again"))
+            time.sleep(0.05)
+            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since), (1, 1, 0))
+            self.assertTrue(closed_by_server(a), f"{name}: the server closed the connection asked again (FIN)")
+            # b, never asked again, still serves; once it has, it is closed too.
+            self.assertEqual(request(b, "/late"), ("HTTP/1.1 200 OK", f"{name} /late"))
+            time.sleep(0.05)
+            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0], 1)
             self.assertTrue(closed_by_server(b))
             # The server itself is untouched: a new connection is served.
             c = srv.connect()
@@ -136,16 +163,43 @@ class CloseIdleTest(unittest.TestCase):
             self.assertEqual(srv.stderr(), "", f"{name}: nothing in the app's log")
         self.for_each_server(check)
 
+    def test_an_answer_being_streamed_at_the_switch_is_not_cut(self):
+        def check(name, srv):
+            conn = srv.connect()
+            conn.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            got = {}
+            reader = threading.Thread(target=lambda: got.update(r=read_response(conn)))
+            reader.start()
+            time.sleep(0.4)  # the headers and a piece or two are out: between writes it looks idle
+            since = drain.received(srv.port, drain.family(srv.p.pid))  # the switch
+            passes = 0
+            while reader.is_alive() and passes < 100:
+                closed, _, _ = drain.close_idle(srv.port, drain.family(srv.p.pid), since)
+                self.assertEqual(closed, 0, f"{name}: a streamed answer's connection was shut down")
+                passes += 1
+                time.sleep(0.01)
+            reader.join(5)
+            self.assertEqual(got.get("r"), ("HTTP/1.1 200 OK", "one two three four five"), f"{name}: the whole answer")
+            # Asked again afterwards (its earlier answer is complete): closed once answered.
+            self.assertEqual(request(conn, "/next"), ("HTTP/1.1 200 OK", f"{name} /next"))
+            time.sleep(0.05)
+            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0], 1)
+            self.assertTrue(closed_by_server(conn))
+            conn.close()
+            self.assertEqual(srv.stderr(), "")
+        self.for_each_server(check)
+
     def test_a_request_in_flight_is_answered_then_its_connection_closed(self):
         def check(name, srv):
             busy_conn = srv.connect()
+            since = drain.received(srv.port, drain.family(srv.p.pid))  # the switch, then a request
             busy_conn.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
             time.sleep(0.2)  # the request reached the app, which answers after 700 ms
-            closed, busy, backlog = drain.close_idle(srv.port, drain.family(srv.p.pid))
-            self.assertEqual((closed, busy), (0, 1), f"{name}: a request in flight is left alone")
+            closed, left, backlog = drain.close_idle(srv.port, drain.family(srv.p.pid), since)
+            self.assertEqual((closed, left), (0, 1), f"{name}: a request in flight is left alone")
             self.assertEqual(read_response(busy_conn), ("HTTP/1.1 200 OK", f"{name} /slow"))
             time.sleep(0.05)
-            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid))[0], 1)
+            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0], 1)
             self.assertTrue(closed_by_server(busy_conn))
             busy_conn.close()
             self.assertEqual(srv.stderr(), "")
@@ -158,8 +212,9 @@ class CloseIdleTest(unittest.TestCase):
             a, o = srv.connect(), other.connect()
             request(a, "/"), request(o, "/")
             time.sleep(0.05)
-            self.assertEqual(drain.close_idle(other.port, drain.family(srv.p.pid)), (0, 0, 0), "not its port")
-            self.assertEqual(drain.close_idle(srv.port, drain.family(other.p.pid)), (0, 0, 0), "not its processes")
+            # ({}: every connection counts as asked since the switch.)
+            self.assertEqual(drain.close_idle(other.port, drain.family(srv.p.pid), {}), (0, 0, 0), "not its port")
+            self.assertEqual(drain.close_idle(srv.port, drain.family(other.p.pid), {}), (0, 0, 0), "not its processes")
             self.assertEqual(request(a, "/again"), ("HTTP/1.1 200 OK", "python /again"))
             self.assertEqual(request(o, "/again"), ("HTTP/1.1 200 OK", "other /again"))
             a.close(), o.close()
@@ -178,7 +233,7 @@ class CloseIdleTest(unittest.TestCase):
             self.assertGreater(len(drain.family(srv.p.pid)), 1, "the shell and its python")
             a = srv.connect()
             request(a, "/")
-            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid))[0], 1)
+            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), {})[0], 1)
             self.assertTrue(closed_by_server(a))
             a.close()
         finally:
@@ -189,11 +244,17 @@ class DrainTest(unittest.TestCase):
     def test_returns_once_everything_is_closed_and_at_the_deadline_when_a_request_stays_busy(self):
         srv = Server(servers()[-1][1], "app")
         try:
+            kept = srv.connect()
+            request(kept, "/")
+            since = drain.received(srv.port, drain.family(srv.p.pid))
+            self.assertFalse(drain.drain(srv.port, srv.p.pid, 0.3, since), "not asked since: left open to the deadline")
+            self.assertFalse(closed_by_server(kept, 0.2))
+            kept.close()
+
             idle = srv.connect()
             request(idle, "/")
-            # A client that keeps using its connection: each time it is closed, the test sees it.
             t0 = time.monotonic()
-            self.assertTrue(drain.drain(srv.port, srv.p.pid, 5))
+            self.assertTrue(drain.drain(srv.port, srv.p.pid, 5, {}))
             self.assertLess(time.monotonic() - t0, 4, "returned once nothing was connected")
             self.assertTrue(closed_by_server(idle, 0.5))
             idle.close()
@@ -204,7 +265,7 @@ class DrainTest(unittest.TestCase):
             got = {}
             reader = threading.Thread(target=lambda: got.update(r=read_response(slow)))
             reader.start()
-            self.assertTrue(drain.drain(srv.port, srv.p.pid, 5), "the answer went out, then the connection was closed")
+            self.assertTrue(drain.drain(srv.port, srv.p.pid, 5, {}), "the answer went out, then the connection was closed")
             reader.join(5)
             self.assertEqual(got["r"][0], "HTTP/1.1 200 OK")
             slow.close()
@@ -212,13 +273,13 @@ class DrainTest(unittest.TestCase):
             stuck = srv.connect()
             stuck.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
             time.sleep(0.1)
-            self.assertFalse(drain.drain(srv.port, srv.p.pid, 0.3), "still busy at the deadline")
+            self.assertFalse(drain.drain(srv.port, srv.p.pid, 0.3, {}), "still busy at the deadline")
             stuck.close()
         finally:
             srv.stop()
 
     def test_a_process_that_is_gone_is_drained(self):
-        self.assertTrue(drain.drain(1, 2 ** 22 + 12345, 1))
+        self.assertTrue(drain.drain(1, 2 ** 22 + 12345, 1, {}))
 
 
 if __name__ == "__main__":
