@@ -1,7 +1,9 @@
 """switch.py: starting a release beside the live one and switching the public port."""
 
 import os
+import shutil
 import socket
+import time
 import unittest
 import urllib.request
 
@@ -39,6 +41,17 @@ class FreePortTest(unittest.TestCase):
         with self.assertRaises(BuildError) as e:
             sw.free_port(1, set(range(switch.PORT_BASE, switch.PORT_BASE + switch.PORT_SPAN)))
         self.assertEqual(e.exception.code, "start_failed")
+
+
+def read_until(sock, part):
+    """What the socket gives until `part` is in it (or the peer closes)."""
+    data = b""
+    while part not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def fetch(port, path="/"):
@@ -94,6 +107,56 @@ class LaunchTest(unittest.TestCase):
         guesttest.eventually(lambda: all(p.state == "stopped" for p in old.procs), timeout=switch.DRAIN_S + 15,
                              what="the old release is stopped after the drain")
         self.assertEqual(self.sw.live_version(), 2)
+
+    @unittest.skipUnless(shutil.which("node"), "needs node (Node's http ends a connection at end-of-file)")
+    def test_an_answer_streamed_across_the_switch_is_whole_and_a_connection_used_again_is_closed(self):
+        # Node's http keeps connections alive, and ends one at once when it reads end-of-file:
+        # the case where closing a connection that only looks idle would cut an answer.
+        done = os.path.join(self.app.dir, "stream-done")
+        node_app = (
+            "const http = require('http'), fs = require('fs');\n"
+            "http.createServer((req, res) => {\n"
+            "  if (req.url !== '/stream') return res.end(`release ${process.env.FCM_RELEASE}`);\n"
+            "  let i = 0;\n"
+            f"  const t = setInterval(() => {{ if (fs.existsSync({done!r})) {{ clearInterval(t); return res.end('end'); }} res.write(`piece ${{i++}} `); }}, 100);\n"
+            "}).listen(+process.env.PORT, '127.0.0.1', () => console.log('listening'));\n"
+        )
+
+        def node_release(version):
+            meta = self.release(version, f"{shutil.which('node')} app.js")
+            with open(os.path.join(self.s.release_dir(version), "app.js"), "w") as f:
+                f.write(node_app)
+            return meta
+
+        self.sw.launch(node_release(1), {}, Output(), {})
+        first = self.redirects.target
+        stream = socket.create_connection(("127.0.0.1", first), timeout=10)
+        self.addCleanup(stream.close)
+        stream.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        kept = socket.create_connection(("127.0.0.1", first), timeout=10)
+        self.addCleanup(kept.close)
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertTrue(read_until(kept, b"release 1").endswith(b"release 1"))
+        got = read_until(stream, b"piece 0 ")
+        self.assertIn(b"piece 0 ", got, "the stream is under way before the switch")
+        self.sw.launch(node_release(2), {}, Output(), {})
+        self.assertEqual(fetch(self.redirects.target), "release 2")
+        time.sleep(0.5)  # the drain's passes while the old release writes its pieces
+        open(done, "w").close()
+        while not got.endswith(b"0\r\n\r\n"):  # chunked: the last chunk
+            chunk = stream.recv(4096)
+            self.assertTrue(chunk, f"the streamed answer was cut: {got!r}")
+            got += chunk
+        body = b"".join(part for k, part in enumerate(got.split(b"\r\n\r\n", 1)[1].split(b"\r\n")) if k % 2)
+        pieces = body.decode().split()
+        self.assertEqual(pieces[-1], "end")
+        # (Under way before the switch, ended only once `done` was made after it: it spanned the switch.)
+        n = len(pieces[:-1]) // 2
+        self.assertEqual(" ".join(pieces[:-1]), " ".join(f"piece {i}" for i in range(n)))
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # the kept connection, used again
+        self.assertTrue(read_until(kept, b"release 1").endswith(b"release 1"), "its answer still comes from the old release")
+        kept.settimeout(switch.DRAIN_S + 5)
+        self.assertEqual(kept.recv(1), b"", "the connection used again after the switch was closed by the app")
 
     def test_a_web_process_that_exits_leaves_the_live_release_untouched(self):
         self.sw.launch(self.release(1, "/usr/bin/python3 app.py"), {}, Output(), {})
