@@ -195,10 +195,10 @@ def drain(port, pid, seconds, since, every_s=0.025):
         if not pids:
             return True
         try:
-            closed, left, backlog = close_idle(port, pids, since)
+            closed, waiting, backlog = close_idle(port, pids, since)
         except Exception:  # never worse than the plain drain
-            closed, left, backlog = 0, 1, 0
-        quiet = quiet + 1 if closed == left == backlog == 0 else 0
+            closed, waiting, backlog = 0, 1, 0
+        quiet = quiet + 1 if closed == waiting == backlog == 0 else 0
         if quiet >= 2:
             return True
         left = deadline - time.monotonic()
