@@ -84,6 +84,13 @@ def read_response(sock):
     return lines[0], body.decode()
 
 
+def closes_once_answered(srv, since):
+    """close_idle passes until one shuts a connection down (its answer out, nothing
+    queued); how many that pass closed. Polled, not after a fixed pause."""
+    return guesttest.eventually(lambda: drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0],
+                                timeout=5, what="the answered connection to be shut down")
+
+
 def closed_by_server(sock, within_s=5):
     """True when the server closed its side (a clean EOF, not a reset) within the time."""
     sock.settimeout(within_s)
@@ -152,8 +159,7 @@ class CloseIdleTest(unittest.TestCase):
             self.assertTrue(closed_by_server(a), f"{name}: the server closed the connection asked again (FIN)")
             # b, never asked again, still serves; once it has, it is closed too.
             self.assertEqual(request(b, "/late"), ("HTTP/1.1 200 OK", f"{name} /late"))
-            time.sleep(0.05)
-            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0], 1)
+            self.assertEqual(closes_once_answered(srv, since), 1)
             self.assertTrue(closed_by_server(b))
             # The server itself is untouched: a new connection is served.
             c = srv.connect()
@@ -182,8 +188,7 @@ class CloseIdleTest(unittest.TestCase):
             self.assertEqual(got.get("r"), ("HTTP/1.1 200 OK", "one two three four five"), f"{name}: the whole answer")
             # Asked again afterwards (its earlier answer is complete): closed once answered.
             self.assertEqual(request(conn, "/next"), ("HTTP/1.1 200 OK", f"{name} /next"))
-            time.sleep(0.05)
-            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0], 1)
+            self.assertEqual(closes_once_answered(srv, since), 1)
             self.assertTrue(closed_by_server(conn))
             conn.close()
             self.assertEqual(srv.stderr(), "")
@@ -198,8 +203,7 @@ class CloseIdleTest(unittest.TestCase):
             closed, left, backlog = drain.close_idle(srv.port, drain.family(srv.p.pid), since)
             self.assertEqual((closed, left), (0, 1), f"{name}: a request in flight is left alone")
             self.assertEqual(read_response(busy_conn), ("HTTP/1.1 200 OK", f"{name} /slow"))
-            time.sleep(0.05)
-            self.assertEqual(drain.close_idle(srv.port, drain.family(srv.p.pid), since)[0], 1)
+            self.assertEqual(closes_once_answered(srv, since), 1)
             self.assertTrue(closed_by_server(busy_conn))
             busy_conn.close()
             self.assertEqual(srv.stderr(), "")
